@@ -1,0 +1,3 @@
+from mcp_acp.cli.main import main
+
+main()

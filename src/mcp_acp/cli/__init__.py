@@ -1,0 +1,1 @@
+"""The `mcp-acp` command line: one module per command group."""

@@ -1,0 +1,43 @@
+"""MCP client formats: the server entry each client expects, and where its config file lives."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from mcp_acp.cli.output import executable_command
+
+CLIENTS = ("claude-desktop", "claude-code", "cursor", "vscode")
+
+
+def server_entry(client: str, proxy_name: str) -> dict:
+    command, prefix = executable_command()
+    entry = {"command": command, "args": [*prefix, "start", "--proxy", proxy_name]}
+    if client in ("claude-code", "vscode"):
+        entry = {"type": "stdio", **entry}
+    return entry
+
+
+def servers_key(client: str) -> str:
+    return "servers" if client == "vscode" else "mcpServers"
+
+
+def snippet(client: str, proxy_names: list[str]) -> dict:
+    return {servers_key(client): {name: server_entry(client, name) for name in proxy_names}}
+
+
+def config_file(client: str) -> Path:
+    """The file `install mcp-json --write` merges into (project files live in the current folder)."""
+    home = Path.home()
+    if client == "claude-desktop":
+        if sys.platform == "darwin":
+            return home / "Library" / "Application Support" / "Claude" / "claude_desktop_config.json"
+        if sys.platform == "win32":
+            return Path(os.environ.get("APPDATA", home)) / "Claude" / "claude_desktop_config.json"
+        return Path(os.environ.get("XDG_CONFIG_HOME", home / ".config")) / "Claude" / "claude_desktop_config.json"
+    if client == "claude-code":
+        return Path.cwd() / ".mcp.json"
+    if client == "cursor":
+        return home / ".cursor" / "mcp.json"
+    return Path.cwd() / ".vscode" / "mcp.json"

@@ -1,0 +1,52 @@
+"""Shared console helpers: rich output, one-line errors, and the never-prompt-without-a-TTY rule."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from rich.console import Console
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class CliError(click.ClickException):
+    """An expected failure: printed as one red line, never a traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        err_console.print(f"[bold red]Error:[/] {self.message}", soft_wrap=True)
+
+
+def fail(message: str, exit_code: int = 1) -> NoReturn:
+    raise CliError(message, exit_code)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def ask(prompt: str, flag: str, default: str | None = None) -> str:
+    """Prompt in a terminal; without one, say which flag was missing."""
+    if not interactive():
+        fail(f"{prompt} is required: pass {flag} (no terminal to ask on).")
+    return click.prompt(prompt, default=default).strip()
+
+
+def executable_command() -> tuple[str, list[str]]:
+    """The absolute command that runs this CLI, for client snippets."""
+    script = Path(sys.argv[0])
+    if script.name in ("mcp-acp", "mcp-acp.exe"):
+        found = shutil.which(str(script)) or str(script)
+        return str(Path(found).absolute()), []
+    installed = shutil.which("mcp-acp")
+    if installed:
+        return str(Path(installed).absolute()), []
+    return sys.executable, ["-m", "mcp_acp"]

@@ -1,0 +1,1 @@
+"""Configuration: paths, models, and loading/saving with clear errors."""

@@ -1,0 +1,151 @@
+"""Pydantic models of manager.json, a proxy's config.json and policy.json (SPEC §4, §2.1)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mcp_acp.config import paths
+
+RESERVED_PROXY_NAMES = {"manager", "all", "default"}
+_PROXY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def proxy_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a proxy name, or None when it can."""
+    if not _PROXY_NAME.match(name):
+        return (
+            f"invalid proxy name {name!r}: use 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    if name.lower() in RESERVED_PROXY_NAMES:
+        return f"proxy name {name!r} is reserved; choose another"
+    return None
+
+
+def sanitize_server_name(server_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]", "", server_name.lower().replace(" ", "-"))
+    return re.sub(r"-+", "-", slug).strip("-") or "backend"
+
+
+def new_proxy_id(server_name: str) -> str:
+    return f"px_{secrets.token_hex(4)}:{sanitize_server_name(server_name)}"
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos in a hand-edited file: reject them rather than ignore.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- manager.json -------------------------------------------------------------------
+
+
+class OIDCConfig(_Strict):
+    issuer: str
+    client_id: str = Field(min_length=1)
+    audience: str = Field(min_length=1)
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email", "offline_access"])
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_issuer(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("the issuer must be an https:// URL")
+        return value.rstrip("/")
+
+
+class AuthConfig(_Strict):
+    mode: Literal["local", "oidc"] = "local"
+    oidc: OIDCConfig | None = None
+
+    @model_validator(mode="after")
+    def _oidc_needs_settings(self) -> AuthConfig:
+        if self.mode == "oidc" and self.oidc is None:
+            raise ValueError("mode 'oidc' needs an 'oidc' block with issuer, client_id and audience")
+        return self
+
+
+class ManagerConfig(_Strict):
+    ui_port: int = Field(default=8765, ge=1024, le=65535)
+    log_dir: str = Field(default_factory=lambda: str(paths.default_log_dir()), min_length=1)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log_dir).expanduser()
+
+
+# --- proxies/<name>/config.json --------------------------------------------------------
+
+
+class Attestation(_Strict):
+    expected_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    require_signature: bool = False
+    slsa_owner: str | None = None
+
+
+class StdioBackend(_Strict):
+    command: str = Field(min_length=1)
+    args: list[str] = Field(default_factory=list)
+    attestation: Attestation | None = None
+
+
+class HttpBackend(_Strict):
+    url: str = Field(pattern=r"^https?://")
+    timeout: int = Field(default=30, ge=1, le=300)
+    credential_key: str | None = None
+
+
+class BackendConfig(_Strict):
+    server_name: str = Field(min_length=1)
+    transport: Literal["stdio", "streamablehttp", "auto"] = "auto"
+    stdio: StdioBackend | None = None
+    http: HttpBackend | None = None
+
+    @model_validator(mode="after")
+    def _has_a_transport(self) -> BackendConfig:
+        if self.stdio is None and self.http is None:
+            raise ValueError("configure 'stdio' (command) or 'http' (url)")
+        if self.transport == "stdio" and self.stdio is None:
+            raise ValueError("transport 'stdio' needs a 'stdio' block with a command")
+        if self.transport == "streamablehttp" and self.http is None:
+            raise ValueError("transport 'streamablehttp' needs an 'http' block with a url")
+        return self
+
+
+class MTLSConfig(_Strict):
+    client_cert_path: str
+    client_key_path: str
+    ca_bundle_path: str
+
+
+class HITLConfig(_Strict):
+    timeout_seconds: int = Field(default=60, ge=5, le=300)
+    default_on_timeout: Literal["deny"] = "deny"
+    approval_ttl_seconds: int = Field(default=600, ge=300, le=900)
+
+
+class ProxyConfig(_Strict):
+    proxy_id: str = Field(pattern=r"^px_[0-9a-f]{8}:[a-z0-9-]+$")
+    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    backend: BackendConfig
+    mtls: MTLSConfig | None = None
+    hitl: HITLConfig = Field(default_factory=HITLConfig)
+    log_level: Literal["DEBUG", "INFO"] = "INFO"
+    include_payloads: bool = True
+
+
+# --- proxies/<name>/policy.json --------------------------------------------------------
+
+
+class PolicyFile(_Strict):
+    """The policy document. The rule language itself belongs to the policy engine."""
+
+    version: str = "1"
+    default_action: Literal["deny"] = "deny"
+    rules: list[dict[str, Any]] = Field(default_factory=list)

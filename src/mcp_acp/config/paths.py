@@ -1,0 +1,90 @@
+"""Every filesystem location the product uses, derived in one place.
+
+`MCP_ACP_HOME`, when set, puts all of it (config, logs, sockets, pid files,
+archive, file secret store) under that one folder; tests and the demo rely on it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "mcp-acp"
+HOME_ENV = "MCP_ACP_HOME"
+
+
+def _home_override() -> Path | None:
+    value = os.environ.get(HOME_ENV)
+    return Path(value).expanduser().absolute() if value else None
+
+
+def config_dir() -> Path:
+    home = _home_override()
+    return home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def default_log_dir() -> Path:
+    """The `log_dir` a new manager.json gets; logs live under `<log_dir>/mcp-acp/`."""
+    home = _home_override()
+    if home:
+        return home / "logs"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Logs"
+    return Path(platformdirs.user_state_dir())  # $XDG_STATE_HOME or ~/.local/state
+
+
+def runtime_dir() -> Path:
+    home = _home_override()
+    return home / "run" if home else Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))
+
+
+def manager_config_path() -> Path:
+    return config_dir() / "manager.json"
+
+
+def proxies_config_dir() -> Path:
+    return config_dir() / "proxies"
+
+
+def proxy_config_dir(name: str) -> Path:
+    return proxies_config_dir() / name
+
+
+def proxy_config_path(name: str) -> Path:
+    return proxy_config_dir(name) / "config.json"
+
+
+def proxy_policy_path(name: str) -> Path:
+    return proxy_config_dir(name) / "policy.json"
+
+
+def bootstrap_log_path(name: str) -> Path:
+    return proxy_config_dir(name) / "bootstrap.jsonl"
+
+
+def archive_dir() -> Path:
+    return config_dir() / "archive"
+
+
+def emergency_audit_path() -> Path:
+    return config_dir() / "emergency_audit.jsonl"
+
+
+def token_store_path() -> Path:
+    return config_dir() / "tokens.enc"
+
+
+def product_log_root(log_dir: Path) -> Path:
+    return Path(log_dir).expanduser() / APP_NAME
+
+
+def proxy_log_dir(log_dir: Path, name: str) -> Path:
+    """The proxy's own log folder, holding `audit/` and `system/`."""
+    return product_log_root(log_dir) / "proxies" / name
+
+
+def proxy_socket_path(name: str) -> Path:
+    return runtime_dir() / f"proxy_{name}.sock"

@@ -1,0 +1,116 @@
+"""Load and save the JSON config files: atomic writes, 0600 files, 0700 folders, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from mcp_acp.config import paths
+from mcp_acp.config.models import ManagerConfig, PolicyFile, ProxyConfig, proxy_name_problem
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A config file is missing or invalid. The message names the file, the field and the fix."""
+
+
+def ensure_private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write atomically (temp file + fsync + rename) with mode 0600: never a half-written file."""
+    ensure_private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(path: Path, model: BaseModel) -> None:
+    write_private_text(path, model.model_dump_json(indent=2, exclude_none=True) + "\n")
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling)"
+        problems.append(f"field '{field}': {message}")
+    return "; ".join(problems)
+
+
+def load_model(path: Path, model: type[M], fix: str) -> M:
+    """Parse `path` into `model`, or raise ConfigError naming the file, the field and `fix`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist. {fix}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}. Check its permissions.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
+            f"Fix the file by hand, or {fix[0].lower()}{fix[1:]}"
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}. Edit the file to fix it.") from None
+
+
+def load_manager_config() -> ManagerConfig:
+    return load_model(
+        paths.manager_config_path(), ManagerConfig, "Run 'mcp-acp init' to create it."
+    )
+
+
+def require_proxy_name(name: str) -> None:
+    if problem := proxy_name_problem(name):
+        raise ConfigError(problem)
+
+
+def load_proxy_config(name: str) -> ProxyConfig:
+    require_proxy_name(name)
+    path = paths.proxy_config_path(name)
+    if not path.parent.is_dir():
+        known = ", ".join(list_proxy_names()) or "none yet"
+        raise ConfigError(
+            f"no proxy named {name!r} (configured: {known}). "
+            f"Add it with 'mcp-acp proxy add {name}'."
+        )
+    return load_model(path, ProxyConfig, f"Re-create it with 'mcp-acp proxy add {name}'.")
+
+
+def load_policy(name: str) -> PolicyFile:
+    return load_model(
+        paths.proxy_policy_path(name),
+        PolicyFile,
+        f"Re-create a deny-all policy by writing {{}} to {paths.proxy_policy_path(name)}.",
+    )
+
+
+def list_proxy_names() -> list[str]:
+    root = paths.proxies_config_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())

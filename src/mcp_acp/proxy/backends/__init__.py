@@ -1,0 +1,33 @@
+"""Backends the relay talks to: a STDIO child process, or one streamable-HTTP session."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+# A backend hands each message it receives to the relay: the parsed message and, when it
+# has them, the original bytes (so STDIO-to-STDIO traffic is forwarded byte for byte).
+Deliver = Callable[[dict[str, Any], bytes | None], Awaitable[None]]
+OnLost = Callable[[str], None]
+
+
+class BackendError(Exception):
+    """The backend cannot be started or reached. The message says why and what to do."""
+
+
+class BackendUnavailable(Exception):
+    """A message could not be delivered because the backend is gone."""
+
+
+class Backend(Protocol):
+    server_name: str
+    transport: str
+    # True when a lost backend is re-established on the next request (HTTP); a STDIO
+    # child that dies takes the proxy down with it, as its client expects.
+    reconnects: bool
+
+    async def start(self, deliver: Deliver, on_lost: OnLost) -> None: ...
+
+    async def send(self, message: dict[str, Any], raw: bytes) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,34 @@
+"""The ten lines of JSON-RPC framing the relay needs (MCP STDIO is one JSON message per line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INTERNAL_ERROR = -32603
+BACKEND_UNAVAILABLE = -32000  # implementation-defined server error range
+POLICY_DENIED = -32001
+
+RequestId = str | int
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return orjson.dumps(message) + b"\n"
+
+
+def error_response(request_id: RequestId | None, code: int, message: str, data: Any = None) -> dict:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def is_request(message: dict) -> bool:
+    return "method" in message and "id" in message
+
+
+def is_response(message: dict) -> bool:
+    return "method" not in message and "id" in message

@@ -1,0 +1,93 @@
+"""Runs one proxy: build the backend from config, relay until the client or the backend goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+
+from mcp_acp.config.models import ProxyConfig
+from mcp_acp.proxy.backends import Backend, BackendError
+from mcp_acp.proxy.backends.http import HttpBackend, probe
+from mcp_acp.proxy.backends.stdio import StdioBackend, resolve_command
+from mcp_acp.proxy.gate import Gate
+from mcp_acp.proxy.relay import Relay
+from mcp_acp.proxy.stdio_front import open_stdio
+
+HEALTH_CHECK_DELAYS = (2.0, 4.0)  # SPEC §10: three attempts, waiting 2 s then 4 s
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    reason: str | None = None  # why the proxy stopped, when that is an error
+
+
+async def choose_backend(config: ProxyConfig, on_retry=None) -> Backend:
+    """Pick the transport (SPEC §10 `auto`) and check it is usable before any client traffic."""
+    backend = config.backend
+    mtls = config.mtls
+    ca_bundle = mtls.ca_bundle_path if mtls else None
+    want_http = backend.http is not None and backend.transport in ("streamablehttp", "auto")
+    if want_http:
+        timeout = min(backend.http.timeout, 10)
+        error: BackendError | None = None
+        for attempt, delay in enumerate((*HEALTH_CHECK_DELAYS, None), start=1):
+            try:
+                await probe(backend.http.url, timeout, ca_bundle)
+                return HttpBackend(backend.server_name, backend.http.url, backend.http.timeout, ca_bundle)
+            except BackendError as exc:
+                error = exc
+            if delay is not None:
+                if on_retry:
+                    on_retry(attempt, error, delay)
+                await asyncio.sleep(delay)
+        if backend.stdio is None or backend.transport == "streamablehttp":
+            raise BackendError(
+                f"cannot reach the HTTP backend at {backend.http.url}: {error}. "
+                "Check that the server is running and the URL is right ('mcp-acp proxy show')."
+            )
+    assert backend.stdio is not None
+    resolve_command(backend.stdio.command)
+    return StdioBackend(backend.server_name, backend.stdio.command, backend.stdio.args)
+
+
+async def relay_stdio(backend: Backend, gate: Gate) -> Outcome:
+    """Serve the MCP client on our stdin/stdout until it closes stdin or a signal arrives."""
+    reader, writer = await open_stdio()
+
+    async def write_to_client(data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
+    relay = Relay(backend, gate, write_to_client)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def pump_client() -> None:
+        while line := await reader.readline():
+            await relay.from_client(line)
+
+    await relay.start()
+    waits = {
+        asyncio.create_task(pump_client()): "client",
+        asyncio.create_task(stop.wait()): "signal",
+        relay.fatal_backend_loss: "backend",
+    }
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        first = next(iter(done))
+        if waits[first] == "backend":
+            return Outcome(1, f"backend '{backend.server_name}' stopped: {first.result()}")
+        if waits[first] == "client" and first.exception() is not None:
+            return Outcome(1, f"reading from the client failed: {first.exception()}")
+        return Outcome(0)
+    finally:
+        for task in waits:
+            task.cancel()
+        await relay.close()
+        with contextlib.suppress(Exception):
+            await writer.drain()
