@@ -13,10 +13,20 @@ from mcp_acp.cli.clients import snippet
 from mcp_acp.cli.output import ask, console, err_console, fail, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.models import (
-    BackendConfig, HttpBackend, PolicyFile, ProxyConfig, StdioBackend, new_proxy_id, proxy_name_problem,
+    BackendConfig,
+    HttpBackend,
+    PolicyFile,
+    ProxyConfig,
+    StdioBackend,
+    new_proxy_id,
+    proxy_name_problem,
 )
 from mcp_acp.config.store import (
-    ConfigError, list_proxy_names, load_manager_config, load_proxy_config, save_model,
+    ConfigError,
+    list_proxy_names,
+    load_manager_config,
+    load_proxy_config,
+    save_model,
 )
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.proxy.backends.http import probe

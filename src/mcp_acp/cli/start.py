@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -14,7 +14,12 @@ from mcp_acp import __version__
 from mcp_acp.cli.output import err_console, fail
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
-    ConfigError, ensure_private_dir, list_proxy_names, load_manager_config, load_policy, load_proxy_config,
+    ConfigError,
+    ensure_private_dir,
+    list_proxy_names,
+    load_manager_config,
+    load_policy,
+    load_proxy_config,
 )
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.proxy.gate import Gate
@@ -27,7 +32,7 @@ def _record_bootstrap_failure(name: str, event: str, message: str, error_type: s
     if not path.parent.is_dir():
         return
     entry = {
-        "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "event": event, "error_message": message, "error_type": error_type, "exit_code": exit_code,
         "component": "cli", "source": "cli_start",
     }

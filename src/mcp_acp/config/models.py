@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -132,7 +132,7 @@ class HITLConfig(_Strict):
 
 class ProxyConfig(_Strict):
     proxy_id: str = Field(pattern=r"^px_[0-9a-f]{8}:[a-z0-9-]+$")
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     backend: BackendConfig
     mtls: MTLSConfig | None = None
     hitl: HITLConfig = Field(default_factory=HITLConfig)

@@ -11,7 +11,12 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mcp_acp.config import paths
-from mcp_acp.config.models import ManagerConfig, PolicyFile, ProxyConfig, proxy_name_problem
+from mcp_acp.config.models import (
+    ManagerConfig,
+    PolicyFile,
+    ProxyConfig,
+    proxy_name_problem,
+)
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -171,12 +171,14 @@ def find_key(data: Any, key: str) -> Any:
 
 
 def next_steps() -> None:
+    # Spell out the full path when the venv's bin folder is not on PATH.
+    command = "mcp-acp" if shutil.which("mcp-acp") == CLI else CLI
     log_dir = find_key(json.loads(cli("proxy", "show", PROXY, "--json")), "log_dir")
     console.print(Panel(
         f"Logs of this run:   {log_dir}\n"
         f"Proxy stderr:       {HOME / 'proxy-stderr.log'}\n\n"
         "Connect a real MCP client to the same proxy:\n"
-        f"  MCP_ACP_HOME={HOME} mcp-acp install mcp-json --proxy {PROXY}\n"
+        f"  MCP_ACP_HOME={HOME} {command} install mcp-json --proxy {PROXY}\n"
         "and paste the printed entry into your client's MCP config.",
         title="Where to look next", border_style="cyan",
     ))

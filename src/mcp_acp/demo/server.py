@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastmcp import FastMCP
@@ -67,7 +67,7 @@ def write_file(path: str, content: str) -> str:
 def add_note(text: str) -> str:
     """Append a short note to the sandbox's note list."""
     notes = _load_notes()
-    notes.append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "text": text})
+    notes.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "text": text})
     (SANDBOX / NOTES_FILE).write_text(json.dumps(notes, indent=2), encoding="utf-8")
     return f"note {len(notes)} saved"
 

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from mcp_acp import __version__
 from mcp_acp.proxy.backends import BackendError, BackendUnavailable, Deliver, OnLost
+from mcp_acp.proxy.backends.stdio import LINE_LIMIT  # the same cap on one message both ways
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class HttpBackend:
             timeout = httpx2.Timeout(self._timeout, read=max(300.0, self._timeout))
             async with (
                 httpx2.AsyncClient(headers=self._headers, timeout=timeout, verify=self._verify) as client,
-                streamable_http_client(self.url, http_client=client) as (read, write),
+                streamable_http_client(self.url, http_client=client, max_sse_event_size=LINE_LIMIT) as (read, write),
             ):
                 self._write = write
                 ready.set_result(None)
@@ -223,7 +224,7 @@ async def probe(url: str, timeout: float, ca_bundle: str | None = None) -> None:
         answer = await asyncio.wait_for(got_answer, timeout)
     except (BackendUnavailable, BackendError) as exc:
         raise BackendError(str(exc)) from None
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise BackendError(f"no answer within {timeout:g} s") from None
     finally:
         await backend.close()

@@ -105,7 +105,7 @@ class StdioBackend:
                 try:
                     await asyncio.wait_for(proc.wait(), CLOSE_GRACE_SECONDS)
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):

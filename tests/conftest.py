@@ -1,0 +1,41 @@
+"""Fixtures every suite shares: a private MCP_ACP_HOME, the real CLI, the fixture backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import MCP_ACP, HttpBackendServer
+
+
+@pytest.fixture
+def acp_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses: everything under a temp MCP_ACP_HOME."""
+    return {**os.environ, "MCP_ACP_HOME": str(tmp_path / "acp-home"), "HOME": str(tmp_path / "user-home")}
+
+
+@pytest.fixture
+def cli(acp_env):
+    """Run the real `mcp-acp` executable, never attached to a terminal."""
+
+    def run(*args: str, check: bool = False, **kwargs: Any) -> subprocess.CompletedProcess:
+        result = subprocess.run([MCP_ACP, *args], env=acp_env, stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=60, **kwargs)
+        if check and result.returncode != 0:
+            raise AssertionError(f"mcp-acp {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    run("init", "--auth", "local", check=True)
+    return run
+
+
+@pytest.fixture
+def http_backend():
+    server = HttpBackendServer()
+    server.start()
+    yield server
+    server.stop()
