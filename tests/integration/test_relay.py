@@ -211,3 +211,19 @@ def test_missing_and_broken_config(cli, acp_env):
     assert str(config) in broken.stderr and "not valid JSON" in broken.stderr
     assert "Traceback" not in broken.stderr
     assert config.read_text() == '{"proxy_id": '  # nothing overwritten
+
+
+async def test_auto_transport_falls_back_to_stdio(cli, acp_env):
+    """SPEC §10 `auto`: an unreachable HTTP URL with a STDIO command configured uses STDIO, with a warning."""
+    url = f"http://127.0.0.1:{free_port()}/mcp"
+    cli("proxy", "add", "both", "--server-name", "fixture", "--url", url,
+        "--command", sys.executable, "--arg", BACKEND, check=True)
+    proxy = await RawProxy.start(acp_env, "both")
+    try:
+        await proxy.initialize()
+        assert (await proxy.call_tool("echo", {"text": "via stdio"}))["result"]["content"][0]["text"] == "via stdio"
+        code, stderr = await proxy.finish()
+        assert code == 0
+        assert "falling back to STDIO" in stderr and "transport: stdio" in stderr
+    finally:
+        await proxy.close()

@@ -29,7 +29,6 @@ from mcp_acp.config.store import (
     save_model,
 )
 from mcp_acp.proxy.backends import BackendError
-from mcp_acp.proxy.backends.http import probe
 
 TRANSPORTS = {"stdio": "stdio", "http": "streamablehttp", "auto": "auto"}
 
@@ -49,6 +48,8 @@ def _valid_new_name(name: str) -> str:
 
 
 def _check_http(url: str, timeout: int) -> None:
+    from mcp_acp.proxy.backends.http import probe  # the MCP SDK is slow to import; only HTTP needs it
+
     try:
         asyncio.run(probe(url, min(timeout, 10)))
         console.print(f"[green]✓[/] {url} answered the MCP handshake")

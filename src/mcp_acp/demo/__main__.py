@@ -66,7 +66,7 @@ STEPS = [
 def cli(*args: str) -> str:
     """Run the mcp-acp CLI against the demo home; stop the demo with its output on failure."""
     env = {**os.environ, "MCP_ACP_HOME": str(HOME)}
-    proc = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run([CLI, *args], check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         body = Text(f"$ mcp-acp {' '.join(args)}\n", style="bold") + Text(proc.stdout + proc.stderr)
         console.print(Panel(body, title=f"command failed (exit {proc.returncode})", border_style="red"))

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from dataclasses import dataclass
 
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.proxy.backends import Backend, BackendError
-from mcp_acp.proxy.backends.http import HttpBackend, probe
 from mcp_acp.proxy.backends.stdio import StdioBackend, resolve_command
 from mcp_acp.proxy.gate import Gate
 from mcp_acp.proxy.relay import Relay
 from mcp_acp.proxy.stdio_front import open_stdio
+
+log = logging.getLogger(__name__)
 
 HEALTH_CHECK_DELAYS = (2.0, 4.0)  # SPEC §10: three attempts, waiting 2 s then 4 s
 
@@ -31,6 +33,8 @@ async def choose_backend(config: ProxyConfig, on_retry=None) -> Backend:
     ca_bundle = mtls.ca_bundle_path if mtls else None
     want_http = backend.http is not None and backend.transport in ("streamablehttp", "auto")
     if want_http:
+        from mcp_acp.proxy.backends.http import HttpBackend, probe  # the MCP SDK is slow to import
+
         timeout = min(backend.http.timeout, 10)
         error: BackendError | None = None
         for attempt, delay in enumerate((*HEALTH_CHECK_DELAYS, None), start=1):
@@ -48,6 +52,7 @@ async def choose_backend(config: ProxyConfig, on_retry=None) -> Backend:
                 f"cannot reach the HTTP backend at {backend.http.url}: {error}. "
                 "Check that the server is running and the URL is right ('mcp-acp proxy show')."
             )
+        log.warning("HTTP backend %s unreachable (%s); falling back to STDIO", backend.http.url, error)
     assert backend.stdio is not None
     resolve_command(backend.stdio.command)
     return StdioBackend(backend.server_name, backend.stdio.command, backend.stdio.args)
