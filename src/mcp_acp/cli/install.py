@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import datetime
+from pathlib import Path
 
 import click
 
 from mcp_acp.cli.clients import CLIENTS, config_file, servers_key, snippet
 from mcp_acp.cli.output import console, fail
 from mcp_acp.config.store import list_proxy_names, load_proxy_config, write_private_text
+
+
+def _free_backup_path(target: Path) -> Path:
+    """`<file>.bak.<timestamp>`, with a counter when that name is taken: a backup is never overwritten."""
+    stem = f"{target.name}.bak.{datetime.now():%Y%m%d-%H%M%S}"
+    candidate, n = target.with_name(stem), 1
+    while candidate.exists():
+        candidate, n = target.with_name(f"{stem}.{n}"), n + 1
+    return candidate
 
 
 @click.group()
@@ -44,11 +54,11 @@ def mcp_json(name: str | None, client: str, write: bool) -> None:
             fail(f"{target} is not valid JSON (line {exc.lineno}: {exc.msg}); fix it first. Nothing was changed.")
         if not isinstance(existing, dict):
             fail(f"{target} does not hold a JSON object; fix it first. Nothing was changed.")
-        backup = target.with_name(f"{target.name}.bak.{datetime.now():%Y%m%d-%H%M%S}")
+        backup = _free_backup_path(target)
         shutil.copy2(target, backup)
         console.print(f"Backed up {target} → {backup}")
     key = servers_key(client)
     servers = existing.get(key) if isinstance(existing.get(key), dict) else {}
     existing[key] = {**servers, **entries[key]}
-    write_private_text(target, json.dumps(existing, indent=2) + "\n")
+    write_private_text(target, json.dumps(existing, indent=2) + "\n", own_folder=False)
     console.print(f"[green]✓[/] Wrote {', '.join(names)} into {target}. Restart {client} to pick it up.")

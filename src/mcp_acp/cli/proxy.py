@@ -74,7 +74,8 @@ def add(name, name_option, server_name, command, args, url, connection_type, tim
     """Add a proxy in front of an MCP server (STDIO command or HTTP URL)."""
     load_manager_config()  # `init` must have run; the error says so
     name = _valid_new_name(name or name_option or ask("Proxy name", "NAME"))
-    server_name = server_name or ask("Backend server name", "--server-name", default=name)
+    if not server_name:
+        server_name = click.prompt("Backend server name", default=name) if interactive() else name
     if not command and not url:
         if not interactive():
             fail("say how to reach the backend: pass --command CMD [--arg A]… or --url URL.")
@@ -84,8 +85,9 @@ def add(name, name_option, server_name, command, args, url, connection_type, tim
             args = tuple(click.prompt("Arguments (space-separated)", default="").split())
         else:
             url = ask("URL", "--url")
-    if command and "/" in command and not command.startswith("/"):
-        command = str(Path(command).absolute())  # the client launches us from another folder
+    if command and "/" in command:
+        # MCP clients neither expand ~ nor launch us from this folder: store an absolute path.
+        command = str(Path(command).expanduser().absolute())
     try:
         backend = BackendConfig(
             server_name=server_name,

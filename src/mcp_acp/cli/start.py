@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import logging
 import sys
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from mcp_acp.config.store import (
     load_manager_config,
     load_policy,
     load_proxy_config,
+    require_proxy_name,
 )
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.proxy.gate import Gate
@@ -37,7 +39,7 @@ def _record_bootstrap_failure(name: str, event: str, message: str, error_type: s
         "component": "cli", "source": "cli_start",
     }
     try:
-        with open(path, "a", encoding="utf-8", opener=lambda p, f: __import__("os").open(p, f, 0o600)) as handle:
+        with open(path, "a", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
             handle.write(json.dumps(entry) + "\n")
     except OSError:
         pass
@@ -53,6 +55,7 @@ def start(name: str | None, headless: bool) -> None:
         fail(f"say which proxy to run: --proxy NAME (configured: {known}).")
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="mcp-acp[%(name)s] %(levelname)s: %(message)s")
+    require_proxy_name(name)  # before the name is used in any path
     try:
         manager = load_manager_config()
         config = load_proxy_config(name)

@@ -31,9 +31,16 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def write_private_text(path: Path, text: str) -> None:
-    """Write atomically (temp file + fsync + rename) with mode 0600: never a half-written file."""
-    ensure_private_dir(path.parent)
+def write_private_text(path: Path, text: str, own_folder: bool = True) -> None:
+    """Write atomically (temp file + fsync + rename) with mode 0600: never a half-written file.
+
+    `own_folder=False` is for files in folders that belong to someone else (a client's config
+    folder, a project): the folder is created if needed but its permissions are left alone.
+    """
+    if own_folder:
+        ensure_private_dir(path.parent)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -68,6 +75,8 @@ def load_model(path: Path, model: type[M], fix: str) -> M:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist. {fix}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text. Fix the file by hand, or {fix[0].lower()}{fix[1:]}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}. Check its permissions.") from None
     try:

@@ -113,7 +113,6 @@ class HttpBackend:
             if not ready.done():
                 ready.set_result(None)
         if not self._closing and self._on_lost is not None:
-            log.warning("backend %s disconnected: %s", self.server_name, reason)
             for waiter in self._replay_waiters.values():
                 if not waiter.done():
                     waiter.set_exception(BackendUnavailable(reason))
