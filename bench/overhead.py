@@ -1,7 +1,7 @@
 """Latency overhead of mcp-acp on `tools/call`, next to direct access and fastmcp's proxy.
 
-For each backend transport (STDIO child, streamable HTTP) it times N sequential
-`echo` calls over three paths:
+For each backend transport (STDIO child, streamable HTTP) it times N `echo`
+calls on each of three paths, interleaved round by round:
 
   direct    client -> backend
   mcp-acp   client -> `mcp-acp start --proxy NAME --headless` -> backend
@@ -26,23 +26,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 import anyio
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = str(ROOT / "tests" / "fixtures" / "backend.py")
 CLI = str(Path(sys.executable).with_name("mcp-acp"))
 PY = sys.executable
 PATTERN = "0123456789"  # what `big` repeats; checked independently of the fixture's code
-ROW_TIMEOUT = 600  # seconds per row: a hang becomes an error row, not a frozen bench
+CALL_TIMEOUT = 30  # seconds per request: a hung path becomes an error row, not a frozen bench
+RUN_TIMEOUT = 1800  # seconds per transport, a last resort
 
 # The reference proxy: fastmcp's create_proxy over the same backend, served on STDIO.
 # argv[1] is the backend URL, or the command line of a STDIO backend.
@@ -91,13 +93,13 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 
 def acp_available() -> bool:
     try:
-        return subprocess.run([CLI, "start", "--help"], capture_output=True, timeout=30).returncode == 0
+        return subprocess.run([CLI, "start", "--help"], check=False, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
 def acp(home: Path, *args: str) -> None:
-    proc = subprocess.run([CLI, *args], env={**os.environ, "MCP_ACP_HOME": str(home)},
+    proc = subprocess.run([CLI, *args], check=False, env={**os.environ, "MCP_ACP_HOME": str(home)},
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     if proc.returncode != 0:
         raise RuntimeError(f"mcp-acp {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
@@ -114,25 +116,19 @@ async def open_session(spec: dict, errlog_path: Path) -> AsyncIterator[ClientSes
             command, *args = spec["stdio"]
             params = StdioServerParameters(command=command, args=args, env=spec.get("env"))
             transport = stdio_client(params, errlog=errlog)
-        async with transport as streams, ClientSession(streams[0], streams[1]) as session:
+        async with transport as (read, write), ClientSession(read, write, read_timeout_seconds=CALL_TIMEOUT) as session:
             await session.initialize()
             yield session
 
 
-async def time_echo(session: ClientSession, warmup: int, iterations: int) -> list[float]:
-    async def call() -> None:
-        result = await session.call_tool("echo", {"text": "ping"})
-        if result.is_error or result.content[0].text != "ping":
-            raise RuntimeError(f"echo returned a wrong result: {result!r:.200}")
-
-    for _ in range(warmup):
-        await call()
-    samples = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
+async def echo_ms(session: ClientSession) -> float:
+    """One timed `echo` call, in milliseconds; a wrong answer is an error, not a sample."""
+    start = time.perf_counter()
+    result = await session.call_tool("echo", {"text": "ping"})
+    elapsed = (time.perf_counter() - start) * 1000
+    if result.is_error or result.content[0].text != "ping":
+        raise RuntimeError(f"echo returned a wrong result: {result!r:.200}")
+    return elapsed
 
 
 async def check_big(session: ClientSession, size: int) -> tuple[bool, str]:
@@ -151,25 +147,75 @@ async def check_big(session: ClientSession, size: int) -> tuple[bool, str]:
     return True, f"intact, {ms:.0f} ms"
 
 
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The real errors inside (nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
 def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[94]
 
 
-async def measure(row: Row, spec: dict, args: argparse.Namespace, errlog: Path) -> None:
-    try:
-        with anyio.fail_after(ROW_TIMEOUT):
-            async with open_session(spec, errlog) as session:
-                samples = await time_echo(session, args.warmup, args.iterations)
-                row.median_ms, row.p95_ms = statistics.median(samples), p95(samples)
-                row.big_ok, row.big_detail = await check_big(session, args.big_bytes)
-    except Exception as exc:  # noqa: BLE001 - one broken path must not hide the others
-        row.error = f"{type(exc).__name__}: {exc}"[:300]
-        tail = errlog.read_text(errors="replace").strip()[-400:] if errlog.exists() else ""
-        if tail:
-            row.error += f" | stderr: {tail}"
+@dataclass
+class Live:
+    """A path whose session is open and still answering."""
+
+    row: Row
+    session: ClientSession
+    errlog: Path
+    samples: list[float] = field(default_factory=list)
 
 
-def paths_for(transport: str, backend: dict, acp_proxy: str | None, home: Path) -> list[tuple[str, dict]]:
+def record_failure(row: Row, exc: BaseException, errlog: Path) -> None:
+    row.error = "; ".join(f"{type(e).__name__}: {e}" for e in leaves(exc))[:300]
+    tail = errlog.read_text(errors="replace").strip()[-400:] if errlog.exists() else ""
+    if tail:
+        row.error += f" | stderr: {tail}"
+
+
+async def measure(targets: list[tuple[Row, dict, Path]], args: argparse.Namespace) -> None:
+    """Time every path of one transport side by side.
+
+    Calls are interleaved (one per path per round) so background load on the
+    machine hits every path alike instead of whichever happened to run then.
+    """
+    async with AsyncExitStack() as stack:
+        live: list[Live] = []
+        for row, spec, errlog in targets:
+            try:
+                live.append(Live(row, await stack.enter_async_context(open_session(spec, errlog)), errlog))
+            except Exception as exc:  # noqa: BLE001 - one broken path must not hide the others
+                record_failure(row, exc, errlog)
+
+        async def each(step: Callable[[Live], Awaitable[None]]) -> None:
+            for probe in list(live):
+                try:
+                    await step(probe)
+                except Exception as exc:  # noqa: BLE001 - drop the path, keep measuring the rest
+                    record_failure(probe.row, exc, probe.errlog)
+                    live.remove(probe)
+
+        async def warm(probe: Live) -> None:
+            await echo_ms(probe.session)
+
+        async def sample(probe: Live) -> None:
+            probe.samples.append(await echo_ms(probe.session))
+
+        async def big(probe: Live) -> None:
+            probe.row.big_ok, probe.row.big_detail = await check_big(probe.session, args.big_bytes)
+
+        for _ in range(args.warmup):
+            await each(warm)
+        for _ in range(args.iterations):
+            await each(sample)
+        for probe in live:
+            probe.row.median_ms, probe.row.p95_ms = statistics.median(probe.samples), p95(probe.samples)
+        await each(big)
+
+
+def paths_for(backend: dict, acp_proxy: str | None, home: Path) -> list[tuple[str, dict]]:
     """The three ways a client reaches `backend`, as session specs."""
     backend_args = [backend["url"]] if "url" in backend else backend["stdio"]
     paths = [("direct", backend)]
@@ -180,39 +226,51 @@ def paths_for(transport: str, backend: dict, acp_proxy: str | None, home: Path) 
     return paths
 
 
-async def run(args: argparse.Namespace, work: Path) -> list[Row]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/mcp"
-    http_log = (work / "http-backend.log").open("w")
-    http_backend = subprocess.Popen([PY, BACKEND, "--http", str(port)], stdout=http_log, stderr=http_log)
+async def run_paths(args: argparse.Namespace, work: Path, url: str, use_acp: bool) -> list[Row]:
+    backends = {"stdio": ({"stdio": [PY, BACKEND]}, "bench-stdio"), "http": ({"url": url}, "bench-http")}
     rows: list[Row] = []
-    try:
-        wait_for_port(port)
-        use_acp = acp_available()
-        if use_acp:
-            acp(work, "init", "--auth", "local")
-            acp(work, "proxy", "add", "bench-stdio", "--server-name", "bench-stdio", "--command", PY, "--arg", BACKEND)
-            acp(work, "proxy", "add", "bench-http", "--server-name", "bench-http", "--url", url)
-        else:
-            console.print(f"[yellow]{CLI} start is not available: skipping the mcp-acp rows[/]")
-        backends = {"stdio": ({"stdio": [PY, BACKEND]}, "bench-stdio"), "http": ({"url": url}, "bench-http")}
-        for transport, (backend, proxy_name) in backends.items():
-            for path, spec in paths_for(transport, backend, proxy_name if use_acp else None, work):
-                row = Row(path, transport)
-                with console.status(f"{path} / {transport}: {args.iterations} calls"):
-                    await measure(row, spec, args, work / f"{path.split()[0]}-{transport}.stderr")
-                rows.append(row)
-    finally:
-        http_backend.terminate()
-        http_backend.wait(10)
-        http_log.close()
-    for transport in backends:
-        direct = next(r for r in rows if r.transport == transport and r.path == "direct")
-        for row in rows:
-            if row.transport == transport and row.median_ms is not None and direct.median_ms is not None:
+    for transport, (backend, proxy_name) in backends.items():
+        targets = [
+            (Row(path, transport), spec, work / f"{path.split()[0]}-{transport}.stderr")
+            for path, spec in paths_for(backend, proxy_name if use_acp else None, work)
+        ]
+        rows += [row for row, _, _ in targets]
+        with console.status(f"{transport}: {args.iterations} interleaved calls per path"):
+            try:
+                with anyio.fail_after(RUN_TIMEOUT):
+                    await measure(targets, args)
+            except Exception as exc:  # noqa: BLE001 - e.g. a session that broke while closing
+                for row, _, errlog in targets:
+                    if row.error is None and row.big_ok is None:
+                        record_failure(row, exc, errlog)
+        direct = rows[-len(targets)]
+        for row, _, _ in targets:
+            if row.median_ms is not None and direct.median_ms is not None:
                 row.added_median_ms = row.median_ms - direct.median_ms
                 row.added_p95_ms = row.p95_ms - direct.p95_ms
     return rows
+
+
+def run(args: argparse.Namespace, work: Path) -> list[Row]:
+    """Start the HTTP backend and the mcp-acp config, then measure every path."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    with (work / "http-backend.log").open("w") as http_log:
+        http_backend = subprocess.Popen([PY, BACKEND, "--http", str(port)], stdout=http_log, stderr=http_log)
+        try:
+            wait_for_port(port)
+            use_acp = acp_available()
+            if use_acp:
+                acp(work, "init", "--auth", "local")
+                acp(work, "proxy", "add", "bench-stdio", "--server-name", "bench-stdio",
+                    "--command", PY, "--arg", BACKEND)
+                acp(work, "proxy", "add", "bench-http", "--server-name", "bench-http", "--url", url)
+            else:
+                console.print(f"[yellow]{CLI} start is not available: skipping the mcp-acp rows[/]")
+            return anyio.run(run_paths, args, work, url, use_acp)
+        finally:
+            http_backend.terminate()
+            http_backend.wait(10)
 
 
 def show(rows: list[Row], args: argparse.Namespace) -> None:
@@ -231,7 +289,7 @@ def show(rows: list[Row], args: argparse.Namespace) -> None:
     console.print(table)
     for r in rows:
         if r.error:
-            console.print(f"[red]{r.path} / {r.transport} failed:[/] {r.error}", markup=True, highlight=False)
+            console.print(Text.assemble((f"{r.path} / {r.transport} failed: ", "red"), r.error))
 
 
 def main() -> None:
@@ -244,15 +302,19 @@ def main() -> None:
     if args.iterations < 2:
         parser.error("--iterations must be at least 2")
 
+    load_before = os.getloadavg()[0]  # other work on the machine skews every number; record it
     with tempfile.TemporaryDirectory(prefix="mcp-acp-bench-") as tmp:
-        rows = anyio.run(run, args, Path(tmp))
+        rows = run(args, Path(tmp))
+    load_after = os.getloadavg()[0]
     show(rows, args)
+    console.print(f"[dim]1-minute load average {load_before:.2f} before, {load_after:.2f} after; "
+                  f"{os.cpu_count()} CPUs[/]")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {
             "iterations": args.iterations, "warmup": args.warmup, "big_bytes": args.big_bytes,
             "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "results": [asdict(r) for r in rows],
+            "cpu_count": os.cpu_count(), "load_avg_1m": [load_before, load_after], "results": [asdict(r) for r in rows],
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {args.json}")

@@ -479,7 +479,8 @@ def test_install_write_cursor_creates_file(ready: Cli) -> None:
     ready.run("install", "mcp-json", "--client", "cursor", "--write", check=True)
     target = ready.user_home / ".cursor" / "mcp.json"
     data = json.loads(target.read_text())
-    assert data == {"mcpServers": {"files": {"command": str(MCP_ACP), "args": ["start", "--proxy", "files"]}}}
+    assert data == {"mcpServers": {"files": {"command": str(MCP_ACP), "args": ["start", "--proxy", "files"],
+                                             "env": {"MCP_ACP_HOME": str(ready.home)}}}}
     assert not list(target.parent.glob("mcp.json.bak.*"))
 
 
@@ -494,7 +495,8 @@ def test_install_write_cursor_merges_and_backs_up(ready: Cli) -> None:
     data = json.loads(target.read_text())
     assert data["mcpServers"]["other"] == original["mcpServers"]["other"]
     assert data["theme"] == "dark"
-    assert data["mcpServers"]["files"] == {"command": str(MCP_ACP), "args": ["start", "--proxy", "files"]}
+    assert data["mcpServers"]["files"] == {"command": str(MCP_ACP), "args": ["start", "--proxy", "files"],
+                                           "env": {"MCP_ACP_HOME": str(ready.home)}}
     backups = list(target.parent.glob("mcp.json.bak.*"))
     assert len(backups) == 1
     assert backups[0].read_bytes() == original_bytes
@@ -551,7 +553,8 @@ def test_install_write_project_clients_use_cwd(ready: Cli, client: str, relative
     target = project / relative
     data = json.loads(target.read_text())
     assert data == {key: {"files": {"type": "stdio", "command": str(MCP_ACP),
-                                    "args": ["start", "--proxy", "files"]}}}
+                                    "args": ["start", "--proxy", "files"],
+                                    "env": {"MCP_ACP_HOME": str(ready.home)}}}}
     assert not (ready.user_home / relative).exists()
 
 
@@ -564,3 +567,17 @@ def test_install_write_keeps_project_folder_permissions(ready: Cli, client: str,
     os.chmod(project / ".vscode", 0o755)
     ready.run("install", "mcp-json", "--client", client, "--write", cwd=project, check=True)
     assert mode_of(project / folder) == 0o755
+
+
+def test_install_snippet_without_custom_home_has_no_env(tmp_path: Path) -> None:
+    """The default home needs no env entry; MCP_ACP_HOME is only passed on when it is set."""
+    env = {k: v for k, v in os.environ.items() if k != "MCP_ACP_HOME"}
+    env["HOME"] = str(tmp_path)
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "cfg")
+    run = lambda *a: subprocess.run([str(MCP_ACP), *a], env=env, stdin=subprocess.DEVNULL,  # noqa: E731
+                                    capture_output=True, text=True, timeout=60, check=True)
+    run("init", "--auth", "local")
+    run("proxy", "add", "files", "--server-name", "fs", "--command", "true")
+    data = json.loads(run("install", "mcp-json", "--proxy", "files").stdout)
+    assert data == {"mcpServers": {"files": {"command": str(MCP_ACP), "args": ["start", "--proxy", "files"]}}}
+    assert (tmp_path / "cfg" / "mcp-acp" / "proxies" / "files" / "config.json").is_file()

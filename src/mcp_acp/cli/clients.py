@@ -7,13 +7,16 @@ import sys
 from pathlib import Path
 
 from mcp_acp.cli.output import executable_command
+from mcp_acp.config.paths import HOME_ENV
 
 CLIENTS = ("claude-desktop", "claude-code", "cursor", "vscode")
 
 
 def server_entry(client: str, proxy_name: str) -> dict:
     command, prefix = executable_command()
-    entry = {"command": command, "args": [*prefix, "start", "--proxy", proxy_name]}
+    entry: dict = {"command": command, "args": [*prefix, "start", "--proxy", proxy_name]}
+    if home := os.environ.get(HOME_ENV):  # a non-default home must reach the proxy the client starts
+        entry["env"] = {HOME_ENV: str(Path(home).expanduser().absolute())}
     if client in ("claude-code", "vscode"):
         entry = {"type": "stdio", **entry}
     return entry

@@ -175,7 +175,8 @@ def next_steps() -> None:
     command = "mcp-acp" if shutil.which("mcp-acp") == CLI else CLI
     log_dir = find_key(json.loads(cli("proxy", "show", PROXY, "--json")), "log_dir")
     console.print(Panel(
-        f"Logs of this run:   {log_dir}\n"
+        f"Proxy log folder:   {log_dir}\n"
+        "                    (audit and system logs land here once the audit trail ships)\n"
         f"Proxy stderr:       {HOME / 'proxy-stderr.log'}\n\n"
         "Connect a real MCP client to the same proxy:\n"
         f"  MCP_ACP_HOME={HOME} {command} install mcp-json --proxy {PROXY}\n"
