@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -73,7 +74,7 @@ def _require(path: Path) -> None:
 
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest) -> str:
-    """"direct" talks to the npm server itself; "proxy" goes through mcp-acp."""
+    """Which process the client launches: the npm server ("direct") or mcp-acp ("proxy")."""
     return request.param
 
 
@@ -105,6 +106,7 @@ class Launcher:
     cli_transcript: list[str] = field(default_factory=list)
     _initialized: bool = False
     _proxies: set[str] = field(default_factory=set)
+    _http_backends: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     # -- CLI ------------------------------------------------------------------
 
@@ -160,6 +162,19 @@ class Launcher:
             cwd=str(self.root),
         )
 
+    def proxy_url(self, url: str, *, name: str = "backend", server_name: str | None = None) -> StdioServerParameters:
+        """Configure proxy NAME in front of a streamable-HTTP backend; return the params that launch it."""
+        self.ensure_init()
+        if name not in self._proxies:
+            self.cli("proxy", "add", name, "--server-name", server_name or name, "--url", url)
+            self._proxies.add(name)
+        return StdioServerParameters(
+            command=str(MCP_ACP_EXE),
+            args=["start", "--proxy", name, "--headless"],
+            env=dict(self.env),
+            cwd=str(self.root),
+        )
+
     def params(
         self, mode: str, command: str | Path, args: list[str], *, name: str = "backend"
     ) -> StdioServerParameters:
@@ -168,6 +183,52 @@ class Launcher:
         if mode == "proxy":
             return self.proxy(command, args, name=name)
         raise ValueError(f"unknown mode {mode!r}")
+
+    # -- HTTP backends --------------------------------------------------------
+
+    def start_http_backend(
+        self, command: str | Path, args: list[str], *, path: str = "/mcp", label: str = "http-backend"
+    ) -> str:
+        """Run `command args...` with PORT=<free loopback port>; return its URL once it listens."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        log = self.new_stderr_log(label)
+        out = open(log, "wb")  # noqa: SIM115 - closed with the process in close()
+        proc = subprocess.Popen(
+            [str(command), *args],
+            env={**os.environ, **self.env, "PORT": str(port)},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            start_new_session=True,
+        )
+        out.close()
+        self._http_backends.append(proc)
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"HTTP backend exited early with {proc.returncode}:\n{log.read_text(errors='replace')}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"HTTP backend never listened on port {port}")
+                time.sleep(0.05)
+        return f"http://127.0.0.1:{port}{path}"
+
+    def close(self) -> None:
+        for proc in self._http_backends:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+        self._http_backends.clear()
 
     def new_stderr_log(self, label: str) -> Path:
         path = self.root / "stderr" / f"{len(self.stderr_logs):02d}-{label}.log"
@@ -232,6 +293,7 @@ def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         pytest.skip("node is not installed: run `make npm-deps`")
     launch = Launcher(root=root, acp_home=acp_home, env=env)
     yield launch
+    launch.close()
     # Shown by pytest only when the test fails.
     print(launch.diagnostics())
 
@@ -397,6 +459,9 @@ async def open_client(
                     conn = Connection(session=session, wire=wire, inbox=inbox, init=init)
                     try:
                         yield conn
+                        # Anything the transport could not parse (e.g. backend stderr leaking
+                        # into the proxy's stdout) reaches message_handler as an exception.
+                        assert not inbox.errors, f"transport-level errors: {inbox.errors!r}"
                     except BaseException:
                         print(f"--- wire log ({label}) ---\n{wire.dump()}")
                         raise

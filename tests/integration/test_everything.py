@@ -1,8 +1,13 @@
 """Transparency of the proxy against the official `server-everything` npm server.
 
-Every test runs twice (``mode`` = "direct" and "proxy") with identical client code
-and identical assertions: whatever works against the server directly must work
-exactly the same through `mcp-acp start --proxy NAME --headless`.
+Every test runs with identical client code and identical assertions in each
+``mode``: whatever works against the server directly must work exactly the same
+through `mcp-acp start --proxy NAME --headless`.
+
+* direct:     the client launches `mcp-server-everything stdio` itself;
+* proxy:      the client launches the proxy, which spawns that STDIO server;
+* proxy-http: the client launches the proxy, which talks streamable HTTP to
+              `mcp-server-everything streamableHttp` on a loopback port.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ def text_of(result: Any) -> str:
     blocks = result.content if isinstance(result, types.CallToolResult) else [m.content for m in result.messages]
     return "\n".join(b.text for b in blocks if isinstance(b, types.TextContent))
 
+
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
 
 TEXT_TEMPLATE = "demo://resource/dynamic/text/{resourceId}"
@@ -40,21 +46,24 @@ BLOB_TEMPLATE = "demo://resource/dynamic/blob/{resourceId}"
 STATIC_DOC_URI = "demo://resource/static/document/features.md"
 
 
+@pytest.fixture(params=["direct", "proxy", "proxy-http"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Overrides conftest's ("direct", "proxy") with a third way in: the proxy in front of
+    the same server running as a streamable-HTTP backend (`mcp-acp proxy add --url`)."""
+    return request.param
+
+
 @pytest.fixture
 def everything(launcher: Launcher, mode: str, everything_bin: Any) -> Any:
     """StdioServerParameters for server-everything, direct or behind the proxy."""
+    if mode == "proxy-http":
+        url = launcher.start_http_backend(everything_bin, ["streamableHttp"], label="everything-http")
+        return launcher.proxy_url(url, name="everything-http")
     return launcher.params(mode, everything_bin, ["stdio"], name="everything")
 
 
 def _client(launcher: Launcher, params: Any, mode: str, **callbacks: Any):
     return launcher.connect(params, label=f"everything-{mode}", **callbacks)
-
-
-def _error_text(outcome: types.CallToolResult | MCPError) -> str:
-    if isinstance(outcome, MCPError):
-        return f"{outcome.error.code} {outcome.error.message} {outcome.error.data!r}"
-    assert outcome.is_error, f"expected an error result, got {outcome!r}"
-    return text_of(outcome)
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -72,6 +81,7 @@ async def test_initialize_handshake(launcher: Launcher, everything: Any, mode: s
             assert caps.prompts is not None and caps.prompts.list_changed is True
             assert caps.resources is not None and caps.resources.subscribe is True
             assert caps.logging is not None
+            assert caps.completions is not None
             assert init.instructions == (EVERYTHING_DOCS / "instructions.md").read_text(encoding="utf-8")
             assert isinstance(await c.session.send_ping(), types.EmptyResult)
 
@@ -122,18 +132,24 @@ async def test_tool_errors_come_from_the_server(launcher: Launcher, everything: 
     with anyio.fail_after(60):
         async with _client(launcher, everything, mode) as c:
             s = c.session
-            # Unknown tool.
-            try:
-                outcome: types.CallToolResult | MCPError = await s.call_tool("no-such-tool", {})
-            except MCPError as exc:
-                outcome = exc
-            assert "no-such-tool" in _error_text(outcome)
-            # Invalid arguments (server-side schema validation).
-            try:
-                outcome = await s.call_tool("get-sum", {"a": "not a number", "b": 1})
-            except MCPError as exc:
-                outcome = exc
-            assert "get-sum" in _error_text(outcome) or "number" in _error_text(outcome)
+            # The TS SDK reports tool-level failures as isError results, not JSON-RPC errors.
+            unknown = await s.call_tool("no-such-tool", {})
+            assert unknown.is_error is True
+            assert text_of(unknown) == "MCP error -32602: Tool no-such-tool not found"
+
+            invalid = await s.call_tool("get-sum", {"a": "not a number", "b": 1})
+            assert invalid.is_error is True
+            assert text_of(invalid).startswith(
+                "MCP error -32602: Input validation error: Invalid arguments for tool get-sum:"
+            )
+            assert "expected number, received string" in text_of(invalid)
+
+            # JSON-RPC level errors keep their code and message.
+            with pytest.raises(MCPError) as excinfo:
+                await s.get_prompt("no-such-prompt")
+            assert excinfo.value.error.code == -32602
+            assert excinfo.value.error.message == "MCP error -32602: Prompt no-such-prompt not found"
+
             # The session is still healthy afterwards.
             assert text_of(await s.call_tool("echo", {"message": "ok"})) == "Echo: ok"
 
@@ -213,7 +229,8 @@ async def test_resources_list_read_and_templates(launcher: Launcher, everything:
             # A template match with an invalid variable: the server's own error comes back.
             with pytest.raises(MCPError) as excinfo:
                 await s.read_resource("demo://resource/dynamic/text/0")
-            assert "demo://resource/dynamic/text/0" in excinfo.value.error.message
+            assert excinfo.value.error.code == -32603
+            assert excinfo.value.error.message == "Unknown resource: demo://resource/dynamic/text/0"
 
 
 async def test_resource_subscription_updates(launcher: Launcher, everything: Any, mode: str) -> None:
@@ -567,21 +584,28 @@ async def _catalog(launcher: Launcher, params: Any, label: str) -> dict[str, Any
             assert len(responses) == 1, f"{request['method']}: expected one response, got {responses}"
             response = dict(responses[0])
             response.pop("id")
-            key = request["method"]
-            if key == "initialize":
-                # Everything in the initialize result must match too.
-                pass
-            out.setdefault(key, []).append(response)
+            # The initialize result (serverInfo, capabilities, instructions) is compared too.
+            out.setdefault(request["method"], []).append(response)
         return out
 
 
-async def test_proxy_responses_equal_backend_responses(launcher: Launcher, everything_bin: Any) -> None:
-    """Not parametrized: the same requests, direct and via the proxy, give identical JSON."""
+@pytest.mark.parametrize("backend_transport", ["stdio", "http"])
+async def test_proxy_responses_equal_backend_responses(
+    launcher: Launcher, everything_bin: Any, backend_transport: str
+) -> None:
+    """Not parametrized by mode: the same requests, direct and via the proxy, give identical JSON.
+
+    With backend_transport="http" the proxy reaches the server over streamable HTTP,
+    and its STDIO output must still equal what the STDIO server itself produces.
+    """
     with anyio.fail_after(90):
         direct = await _catalog(launcher, launcher.direct(everything_bin, ["stdio"]), "everything-direct-catalog")
-        proxied = await _catalog(
-            launcher, launcher.proxy(everything_bin, ["stdio"], name="everything"), "everything-proxy-catalog"
-        )
+        if backend_transport == "stdio":
+            params = launcher.proxy(everything_bin, ["stdio"], name="everything")
+        else:
+            url = launcher.start_http_backend(everything_bin, ["streamableHttp"], label="everything-http")
+            params = launcher.proxy_url(url, name="everything-http")
+        proxied = await _catalog(launcher, params, f"everything-proxy-{backend_transport}-catalog")
     assert proxied.keys() == direct.keys()
     for method in direct:
         assert proxied[method] == direct[method], f"{method} differs through the proxy"
