@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(PY) -m mcp_acp.demo
 
 test: $(STAMP) npm-deps
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 4
 
 bench: $(STAMP) npm-deps
 	$(PY) bench/overhead.py
