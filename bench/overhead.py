@@ -1,9 +1,11 @@
 """Latency overhead of mcp-acp on `tools/call`, next to direct access and fastmcp's proxy.
 
 For each backend transport (STDIO child, streamable HTTP) it times N `echo`
-calls on each of three paths, interleaved round by round:
+calls on each path, interleaved round by round:
 
-  direct    client -> backend
+  direct      client -> backend
+  byte relay  client -> a minimal process copying bytes, parsing nothing -> backend (STDIO only:
+              the floor any process in the middle costs on this machine)
   mcp-acp   client -> `mcp-acp start --proxy NAME --headless` -> backend
   fastmcp   client -> fastmcp `create_proxy` served over STDIO -> backend
 
@@ -56,6 +58,23 @@ url = sys.argv[1]
 target = (StreamableHttpTransport(url, max_sse_event_size=None) if url.startswith("http")
           else StdioTransport(sys.argv[1], sys.argv[2:]))
 create_proxy(target, name="fastmcp-reference").run("stdio", show_banner=False, log_level="WARNING")
+"""
+
+# The floor: the cheapest possible process in the middle, copying bytes both ways without
+# parsing anything. Whatever a proxy process adds beyond this row is its own work.
+BYTE_RELAY = """
+import os, selectors, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+routes = {0: child.stdin.fileno(), child.stdout.fileno(): 1}
+selector = selectors.DefaultSelector()
+for source in routes:
+    selector.register(source, selectors.EVENT_READ)
+while True:
+    for key, _ in selector.select():
+        data = os.read(key.fd, 1 << 20)
+        if not data:
+            sys.exit(0)
+        os.write(routes[key.fd], data)
 """
 
 console = Console()
@@ -216,9 +235,11 @@ async def measure(targets: list[tuple[Row, dict, Path]], args: argparse.Namespac
 
 
 def paths_for(backend: dict, acp_proxy: str | None, home: Path) -> list[tuple[str, dict]]:
-    """The three ways a client reaches `backend`, as session specs."""
+    """The ways a client reaches `backend`, as session specs."""
     backend_args = [backend["url"]] if "url" in backend else backend["stdio"]
     paths = [("direct", backend)]
+    if "stdio" in backend:
+        paths.append(("byte relay (floor)", {"stdio": [PY, "-c", BYTE_RELAY, *backend_args]}))
     if acp_proxy:
         paths.append(("mcp-acp", {"stdio": [CLI, "start", "--proxy", acp_proxy, "--headless"],
                                   "env": {"MCP_ACP_HOME": str(home)}}))
