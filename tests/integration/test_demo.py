@@ -1,0 +1,23 @@
+"""`make demo` must keep working: run the demo end to end in a temp folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MCP_ACP_HOME"}
+    env["COLUMNS"] = "200"
+    result = subprocess.run([sys.executable, "-m", "mcp_acp.demo"], cwd=tmp_path, env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    for step in ("Read a file", "Write a file", "Try to escape the sandbox", "Read a resource", "Get a prompt"):
+        assert step in out
+    assert "path escapes the sandbox" in out  # the demo server's own guard, relayed unchanged
+    home = tmp_path / ".demo-home"
+    assert (home / "config" / "proxies" / "demo" / "config.json").is_file()
+    assert "install mcp-json --proxy demo" in out
