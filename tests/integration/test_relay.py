@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import signal
 import sys
@@ -55,6 +56,7 @@ async def test_tool_call_round_trips(acp_env, any_proxy):
         assert code == 0, stderr
         assert "Proxy server ready - listening on STDIO" in stderr
         assert "pass-through" in stderr  # enforcement is not built yet, and the banner must say so
+        assert f"identity: local user '{getpass.getuser()}'" in stderr
     finally:
         await proxy.close()
 

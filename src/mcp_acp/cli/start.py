@@ -14,6 +14,7 @@ import click
 from mcp_acp import __version__
 from mcp_acp.cli.output import err_console, fail
 from mcp_acp.config import paths
+from mcp_acp.identity.local import local_identity
 from mcp_acp.config.store import (
     ConfigError,
     ensure_private_dir,
@@ -66,6 +67,12 @@ def start(name: str | None, headless: bool) -> None:
     ensure_private_dir(paths.proxy_log_dir(manager.log_path, name))
     err_console.print(f"mcp-acp {__version__} · proxy [bold]{name}[/] ({config.proxy_id}) → "
                       f"backend [bold]{config.backend.server_name}[/]")
+    if manager.auth.mode == "local":
+        err_console.print(f"  identity: local user '{local_identity().subject_id}' "
+                          "(single-user mode, no identity provider)")
+    else:
+        err_console.print(f"  identity: OIDC via {manager.auth.oidc.issuer} "
+                          "[yellow](token checks are not active in this version)[/]")
     sys.exit(run_event_loop(_serve(name, config)))
 
 
