@@ -16,11 +16,6 @@ ErrorObject = dict[str, Any]
 Decision = ErrorObject | None
 Hook = Callable[[dict[str, Any]], Decision | Awaitable[Decision]]
 
-# The action methods the policy engine will decide on; discovery methods bypass it (SPEC §2.3).
-ACTION_METHODS = ("tools/call", "resources/read", "prompts/get", "completion/complete",
-                  "resources/subscribe", "resources/unsubscribe", "logging/setLevel")
-
-
 def pass_through(request: dict[str, Any]) -> Decision:
     return None
 
