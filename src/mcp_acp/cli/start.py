@@ -1,49 +1,61 @@
-"""`mcp-acp start --proxy NAME`: run the proxy on STDIO (what an MCP client launches)."""
+"""`mcp-acp start --proxy NAME`: run the proxy on STDIO (what an MCP client launches).
+
+Start-up follows SPEC §1.5: configuration, then the audit trail (exclusive lock, full
+verification, exit 10 on any doubt), config/policy history, the backend, then the relay.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import logging
 import sys
-from datetime import UTC, datetime
 
 import click
 
 from mcp_acp import __version__
+from mcp_acp.audit import auth_log
+from mcp_acp.audit.history import record_load
+from mcp_acp.audit.keys import load_audit_key
+from mcp_acp.audit.monitor import watch
+from mcp_acp.audit.shutdown import ShutdownCoordinator, append_fsynced
+from mcp_acp.audit.chain import utc_now
+from mcp_acp.audit.system_log import SystemLogHandler
+from mcp_acp.audit.verify import AuditFailure, verify_on_startup
+from mcp_acp.audit.writer import AlreadyRunning, AuditLog
 from mcp_acp.cli.output import err_console, fail
 from mcp_acp.config import paths
-from mcp_acp.identity.local import local_identity
 from mcp_acp.config.store import (
     ConfigError,
-    ensure_private_dir,
     list_proxy_names,
     load_manager_config,
     load_policy,
     load_proxy_config,
     require_proxy_name,
 )
+from mcp_acp.identity.local import local_identity
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.proxy.gate import Gate
+from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.runner import choose_backend, relay_stdio
+
+log = logging.getLogger("mcp_acp.start")
 
 
 def _record_bootstrap_failure(name: str, event: str, message: str, error_type: str, exit_code: int) -> None:
     """SPEC §4.4: startup failures go to the proxy's bootstrap.jsonl for later diagnosis."""
-    path = paths.bootstrap_log_path(name)
-    if not path.parent.is_dir():
+    if not paths.proxy_config_dir(name).is_dir():
         return
-    entry = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "event": event, "error_message": message, "error_type": error_type, "exit_code": exit_code,
-        "component": "cli", "source": "cli_start",
-    }
+    entry = {"time": utc_now(), "event": event, "error_message": message, "error_type": error_type,
+             "exit_code": exit_code, "component": "cli", "source": "cli_start"}
     try:
-        with open(path, "a", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as handle:
-            handle.write(json.dumps(entry) + "\n")
+        append_fsynced(paths.bootstrap_log_path(name), entry)
     except OSError:
         pass
+
+
+def _refuse(name: str, event: str, exc: Exception, exit_code: int = 1) -> None:
+    _record_bootstrap_failure(name, event, str(exc), type(exc).__name__, exit_code)
+    fail(str(exc), exit_code)
 
 
 @click.command()
@@ -54,26 +66,67 @@ def start(name: str | None, headless: bool) -> None:
     if not name:
         known = ", ".join(list_proxy_names()) or "none; add one with 'mcp-acp proxy add'"
         fail(f"say which proxy to run: --proxy NAME (configured: {known}).")
+    require_proxy_name(name)  # before the name is used in any path
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="mcp-acp[%(name)s] %(levelname)s: %(message)s")
-    require_proxy_name(name)  # before the name is used in any path
     try:
         manager = load_manager_config()
         config = load_proxy_config(name)
         load_policy(name)
     except ConfigError as exc:
-        _record_bootstrap_failure(name, "config_invalid", str(exc), "ConfigError", 1)
-        raise
-    ensure_private_dir(paths.proxy_log_dir(manager.log_path, name))
+        _refuse(name, "config_invalid", exc)
+    log_dir = paths.proxy_log_dir(manager.log_path, name)
+    try:
+        lock = AuditLog.lock(log_dir)
+    except AlreadyRunning as exc:
+        _refuse(name, "startup_failed", exc)
+    try:
+        key = load_audit_key(name)
+        state, warnings = verify_on_startup(log_dir, name, key)
+        audit = AuditLog(log_dir, state, key, durable=config.audit_durable)
+    except AuditFailure as exc:
+        _refuse(name, "audit_failure", exc, AuditFailure.exit_code)
+    except OSError as exc:
+        _refuse(name, "audit_failure", AuditFailure(f"cannot open the audit logs in {log_dir}: {exc}"), 10)
+
+    identity = local_identity()
+    session_id = auth_log.new_bound_session_id(identity)
+    shutdown = ShutdownCoordinator(log_dir, name, config.proxy_id)
+    shutdown.audit = audit
+    shutdown.on_shutdown.append(lambda: auth_log.session_ended(audit, session_id, identity, "error"))
+    logging.getLogger().addHandler(SystemLogHandler(audit, shutdown, session_id))
+    for warning in warnings:
+        log.warning(warning)
+    config_version = record_load(audit, "config", paths.proxy_config_path(name),
+                                 paths.proxy_config_path(name).read_text(encoding="utf-8"))
+    record_load(audit, "policy", paths.proxy_policy_path(name),
+                paths.proxy_policy_path(name).read_text(encoding="utf-8"))
+
     err_console.print(f"mcp-acp {__version__} · proxy [bold]{name}[/] ({config.proxy_id}) → "
                       f"backend [bold]{config.backend.server_name}[/]")
     if manager.auth.mode == "local":
-        err_console.print(f"  identity: local user '{local_identity().subject_id}' "
-                          "(single-user mode, no identity provider)")
+        err_console.print(f"  identity: local user '{identity.subject_id}' (single-user mode, no identity provider)")
     else:
         err_console.print(f"  identity: OIDC via {manager.auth.oidc.issuer} "
                           "[yellow](token checks are not active in this version)[/]")
-    sys.exit(run_event_loop(_serve(name, config)))
+    err_console.print(f"  audit: {log_dir} (hash-chained{', keyed' if key else ''}"
+                      f"{', fsync' if config.audit_durable else ''})")
+
+    def make_recorder(backend) -> OperationsRecorder:
+        return OperationsRecorder(audit, shutdown, session_id, identity, config.backend.server_name,
+                                  backend.transport, config_version)
+
+    auth_log.session_started(audit, session_id, identity, manager.auth.mode)
+    end_reason = "error"
+    try:
+        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown))
+        end_reason = "normal" if code == 0 else "error"
+    finally:
+        if not shutdown.is_shutting_down:
+            auth_log.session_ended(audit, session_id, identity, end_reason)
+        audit.close()
+        lock.release()
+    sys.exit(code)
 
 
 def run_event_loop(main) -> int:
@@ -86,26 +139,29 @@ def run_event_loop(main) -> int:
         return runner.run(main)
 
 
-async def _serve(name, config) -> int:
+async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: ShutdownCoordinator) -> int:
     def on_retry(attempt: int, error: Exception, delay: float) -> None:
         err_console.print(f"[yellow]Backend not reachable (attempt {attempt}): {error}; retrying in {delay:g} s[/]")
 
     try:
         backend = await choose_backend(config, on_retry)
     except BackendError as exc:
-        _record_bootstrap_failure(name, "backend_connection_failed", str(exc), "BackendError", 1)
-        fail(str(exc))
+        log.error("backend start failed: %s", exc)
+        _refuse(name, "backend_connection_failed", exc)
     gate = Gate()
     err_console.print(f"  transport: {backend.transport}")
     if not gate.enforcing:
         err_console.print("  [yellow]Policy enforcement is not active in this version: every request is "
                           "forwarded unchanged (pass-through).[/]")
     err_console.print("Proxy server ready - listening on STDIO")
+    monitor = asyncio.create_task(watch(audit, shutdown))
     try:
-        outcome = await relay_stdio(backend, gate)
+        outcome = await relay_stdio(backend, gate, make_recorder(backend))
     except BackendError as exc:
-        _record_bootstrap_failure(name, "backend_connection_failed", str(exc), "BackendError", 1)
-        fail(str(exc))
+        log.error("backend start failed: %s", exc)
+        _refuse(name, "backend_connection_failed", exc)
+    finally:
+        monitor.cancel()
     if outcome.reason:
         err_console.print(f"[bold red]Error:[/] {outcome.reason}", soft_wrap=True)
     return outcome.exit_code

@@ -137,6 +137,9 @@ class ProxyConfig(_Strict):
     mtls: MTLSConfig | None = None
     hitl: HITLConfig = Field(default_factory=HITLConfig)
     log_level: Literal["DEBUG", "INFO"] = "INFO"
+    # fsync every audit write (group-committed across concurrent requests) so entries survive
+    # power loss, not only a process crash; see docs/audit.md for its cost.
+    audit_durable: bool = False
     include_payloads: bool = True
 
 

@@ -4,6 +4,9 @@ Everything the proxy does not decide on passes both ways unchanged: server-to-cl
 (sampling, elicitation, roots), notifications, responses, unknown fields, any protocol version.
 Requests are never serialised behind each other: forwarding does not wait for an answer, and a
 hook that needs time (a human approval) runs in its own task.
+
+Every answer to a client request, the backend's or the proxy's own, goes through `_answer`,
+which records it in the audit trail before the client sees it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -25,18 +28,32 @@ from mcp_acp.proxy.gate import Decision, Gate
 log = logging.getLogger(__name__)
 
 WriteToClient = Callable[[bytes], Awaitable[None]]
+UNPARSED = {"method": None, "request_id": "unknown"}
+
+
+class Recorder(Protocol):
+    """The audit hook (proxy/operations.py)."""
+
+    def describe(self, message: dict) -> dict: ...
+    def admit(self, message: dict) -> dict | None: ...
+    def record(self, request: dict, answer: dict, answer_bytes: bytes, duration_ms: float) -> dict | None: ...
+    def record_notification(self, message: dict) -> bool: ...
+    async def sync(self) -> None: ...
 
 
 @dataclass(slots=True)
 class PendingRequest:
-    method: str
+    method: str | None
+    record: dict | None = None  # the request's audit fields
     started: float = field(default_factory=time.perf_counter)
 
 
 class Relay:
-    def __init__(self, backend: Backend, gate: Gate, write_to_client: WriteToClient) -> None:
+    def __init__(self, backend: Backend, gate: Gate, write_to_client: WriteToClient,
+                 recorder: Recorder | None = None) -> None:
         self.backend = backend
         self.gate = gate
+        self.recorder = recorder
         self._write = write_to_client
         self.pending: dict[Any, PendingRequest] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -47,6 +64,10 @@ class Relay:
     async def start(self) -> None:
         await self.backend.start(self.from_backend, self.backend_lost)
 
+    def _pending_for(self, message: dict) -> PendingRequest:
+        record = self.recorder.describe(message) if self.recorder else None
+        return PendingRequest(message.get("method"), record)
+
     # --- client -> backend -------------------------------------------------------------
 
     async def from_client(self, line: bytes) -> None:
@@ -56,40 +77,50 @@ class Relay:
             message = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             log.warning("client sent a message that is not JSON: %s", exc)
-            await self.reply(jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, f"Parse error: the message is not valid JSON ({exc})"))
+            await self._answer(PendingRequest(None, dict(UNPARSED)), jsonrpc.error_response(
+                None, jsonrpc.PARSE_ERROR, f"Parse error: the message is not valid JSON ({exc})"))
             return
         if not isinstance(message, dict):
-            await self.reply(jsonrpc.error_response(
-                None, jsonrpc.INVALID_REQUEST, "Invalid request: expected one JSON-RPC object per line (batches are not supported)"))
+            await self._answer(PendingRequest(None, dict(UNPARSED)), jsonrpc.error_response(
+                None, jsonrpc.INVALID_REQUEST,
+                "Invalid request: expected one JSON-RPC object per line (batches are not supported)"))
             return
         method = message.get("method")
-        if method is None or "id" not in message:  # notification, or a response to the server
+        if method is None or "id" not in message:  # a notification, or a response to the server
+            if method is not None and self.recorder and not self.recorder.record_notification(message):
+                return
             await self._forward(message, line)
             return
+        pending = self._pending_for(message)
         if not isinstance(method, str):
-            await self.reply(jsonrpc.error_response(message["id"], jsonrpc.INVALID_REQUEST, "Invalid request: 'method' must be a string"))
+            await self._answer(pending, jsonrpc.error_response(
+                message["id"], jsonrpc.INVALID_REQUEST, "Invalid request: 'method' must be a string"))
+            return
+        if self.recorder and (refusal := self.recorder.admit(message)) is not None:
+            await self._answer(pending, {"jsonrpc": "2.0", "id": message["id"], "error": refusal})
             return
         decision = self.gate.hook_for(method)(message)
         if inspect.isawaitable(decision):
-            task = asyncio.create_task(self._decide_then_forward(message, line, decision))
+            task = asyncio.create_task(self._decide_then_forward(message, line, pending, decision))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
-            await self._act(message, line, decision)
+            await self._act(message, line, pending, decision)
 
-    async def _decide_then_forward(self, message: dict, line: bytes, decision: Awaitable[Decision]) -> None:
+    async def _decide_then_forward(self, message: dict, line: bytes, pending: PendingRequest,
+                                   decision: Awaitable[Decision]) -> None:
         try:
             verdict = await decision
         except Exception:  # fail closed: a hook that breaks denies
             log.exception("decision for %s failed; denying", message.get("method"))
             verdict = {"code": jsonrpc.INTERNAL_ERROR, "message": f"Internal error evaluating policy for {message.get('method')}"}
-        await self._act(message, line, verdict)
+        await self._act(message, line, pending, verdict)
 
-    async def _act(self, message: dict, line: bytes, decision: Decision) -> None:
+    async def _act(self, message: dict, line: bytes, pending: PendingRequest, decision: Decision) -> None:
         if decision is not None:
-            await self.reply({"jsonrpc": "2.0", "id": message["id"], "error": decision})
+            await self._answer(pending, {"jsonrpc": "2.0", "id": message["id"], "error": decision})
             return
-        self.pending[message["id"]] = PendingRequest(message["method"])
+        self.pending[message["id"]] = pending
         await self._forward(message, line)
 
     async def _forward(self, message: dict, line: bytes) -> None:
@@ -99,13 +130,14 @@ class Relay:
             await self._fail_request(message, str(exc))
         except ValueError as exc:  # the HTTP transport validates the envelope
             if "id" in message and "method" in message:
-                self.pending.pop(message["id"], None)
-                await self.reply(jsonrpc.error_response(message["id"], jsonrpc.INVALID_REQUEST, f"Invalid request: {exc}"))
+                pending = self.pending.pop(message["id"], None) or self._pending_for(message)
+                await self._answer(pending, jsonrpc.error_response(
+                    message["id"], jsonrpc.INVALID_REQUEST, f"Invalid request: {exc}"))
 
     async def _fail_request(self, message: dict, reason: str) -> None:
         if "id" in message and "method" in message:
-            self.pending.pop(message["id"], None)
-            await self.reply(self._backend_error(message["id"], reason))
+            pending = self.pending.pop(message["id"], None) or self._pending_for(message)
+            await self._answer(pending, self._backend_error(message["id"], reason))
 
     def _backend_error(self, request_id: Any, reason: str) -> dict:
         return jsonrpc.error_response(
@@ -114,11 +146,26 @@ class Relay:
             {"backend_id": self.backend.server_name, "transport": self.backend.transport, "reason": reason},
         )
 
+    # --- answers to the client ---------------------------------------------------------
+
+    async def _answer(self, pending: PendingRequest, answer: dict, raw: bytes | None = None) -> None:
+        data = raw if raw is not None else jsonrpc.encode(answer)
+        if self.recorder is not None and pending.record is not None:
+            duration_ms = (time.perf_counter() - pending.started) * 1000
+            replacement = self.recorder.record(pending.record, answer, data, duration_ms)
+            if replacement is not None:
+                data = jsonrpc.encode(replacement)
+            await self.recorder.sync()
+        await self._write(data)
+
     # --- backend -> client -------------------------------------------------------------
 
     async def from_backend(self, message: dict[str, Any], raw: bytes | None) -> None:
         if "method" not in message and "id" in message:
-            self.pending.pop(message["id"], None)
+            pending = self.pending.pop(message["id"], None)
+            if pending is not None:
+                await self._answer(pending, message, raw)
+                return
         await self._write(raw if raw is not None else jsonrpc.encode(message))
 
     def backend_lost(self, reason: str) -> None:
@@ -130,15 +177,12 @@ class Relay:
         task.add_done_callback(self._tasks.discard)
 
     async def _fail_pending(self, reason: str) -> None:
-        failed = list(self.pending)
+        failed = list(self.pending.items())
         self.pending.clear()
-        for request_id in failed:
-            await self.reply(self._backend_error(request_id, reason))
+        for request_id, pending in failed:
+            await self._answer(pending, self._backend_error(request_id, reason))
         if not self.backend.reconnects and not self.fatal_backend_loss.done():
             self.fatal_backend_loss.set_result(reason)
-
-    async def reply(self, message: dict[str, Any]) -> None:
-        await self._write(jsonrpc.encode(message))
 
     async def close(self) -> None:
         self.closing = True

@@ -1,0 +1,1 @@
+"""The audit trail: hash-chained JSONL logs, integrity state, verification and repair."""

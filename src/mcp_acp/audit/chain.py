@@ -1,0 +1,125 @@
+"""The hash chain (SPEC §5.3): sealing entries and checking a file's chain.
+
+entry_hash = sha256 over the canonical JSON of the entry without `entry_hash` (keys sorted,
+compact separators, ASCII-escaped). With an audit key it is HMAC-SHA256 under that key, so a
+chain rewritten by someone without the key no longer verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+GENESIS = "GENESIS"
+CHAIN_FIELDS = ("sequence", "prev_hash", "entry_hash")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def canonical(entry: dict) -> bytes:
+    body = {k: v for k, v in entry.items() if k != "entry_hash"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def entry_hash(entry: dict, key: bytes | None = None) -> str:
+    data = canonical(entry)
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tuple[dict, bytes]:
+    """The chained entry for `fields` (None values dropped) and its line, newline included."""
+    entry = {"time": utc_now(), "sequence": sequence, "prev_hash": prev_hash}
+    entry.update((k, v) for k, v in fields.items() if v is not None and k not in entry)
+    entry["entry_hash"] = entry_hash(entry, key)
+    return entry, json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+
+
+@dataclass
+class KeyRule:
+    """Which entries are keyed: those at or after `since` when a key exists."""
+
+    key: bytes | None = None
+    since: int = 1
+
+    def key_for(self, sequence: int) -> bytes | None:
+        return self.key if self.key is not None and sequence >= self.since else None
+
+
+@dataclass
+class ChainCheck:
+    entries: int = 0  # chained entries seen
+    unchained: int = 0  # lines without chain fields (written before the chain existed)
+    first_sequence: int | None = None
+    last_sequence: int | None = None
+    last_hash: str | None = None
+    last_entry_valid: bool = True  # the final entry's own hash is right
+    hashes: dict[int, str] = field(default_factory=dict)  # sequence -> entry_hash
+    torn_tail: bytes = b""  # bytes after the last newline: a write cut short
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_chain(data: bytes, rule: KeyRule | None = None, partial: bool = False) -> ChainCheck:
+    """Check every complete line of `data`. `partial` is for a tail window: no GENESIS expected."""
+    rule = rule or KeyRule()
+    result = ChainCheck()
+    *lines, result.torn_tail = data.split(b"\n")  # the tail is b"" when the file ends cleanly
+    previous: dict | None = None
+    last_time = ""
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            result.errors.append(f"line {number}: empty line")
+            continue
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            result.errors.append(f"line {number}: not valid JSON")
+            continue
+        if not isinstance(entry, dict):
+            result.errors.append(f"line {number}: not a JSON object")
+            continue
+        if not all(name in entry for name in CHAIN_FIELDS):
+            if result.entries:
+                result.errors.append(f"line {number}: entry without chain fields after chained entries")
+            else:
+                result.unchained += 1
+            continue
+        sequence = entry["sequence"]
+        if not isinstance(sequence, int) or isinstance(sequence, bool):
+            result.errors.append(f"line {number}: sequence is not an integer")
+            continue
+        valid = hmac.compare_digest(str(entry["entry_hash"]), entry_hash(entry, rule.key_for(sequence)))
+        if not valid:
+            result.errors.append(f"line {number} (sequence {sequence}): entry hash mismatch (entry was modified)")
+        if previous is None:
+            if not partial and (sequence != 1 or entry["prev_hash"] != GENESIS):
+                result.errors.append(f"line {number}: first entry must be sequence 1 with prev_hash GENESIS")
+            result.first_sequence = sequence
+        else:
+            if sequence != previous["sequence"] + 1:
+                result.errors.append(
+                    f"line {number}: sequence {sequence} follows {previous['sequence']} (entries deleted, inserted or reordered)")
+            if entry["prev_hash"] != previous["entry_hash"]:
+                result.errors.append(f"line {number} (sequence {sequence}): prev_hash does not match the previous entry")
+        if isinstance(entry.get("time"), str):
+            if entry["time"] < last_time:
+                result.warnings.append(f"line {number}: timestamp goes backwards")
+            last_time = entry["time"]
+        result.entries += 1
+        result.last_sequence, result.last_hash, result.last_entry_valid = sequence, entry["entry_hash"], valid
+        result.hashes[sequence] = entry["entry_hash"]
+        previous = entry
+    if result.entries == 0 and result.unchained:
+        result.warnings.append("no chained entries (written before the hash chain existed)")
+    return result

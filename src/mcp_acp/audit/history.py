@@ -1,0 +1,49 @@
+"""Config and policy history (SPEC §5.2): versioned snapshots, with manual-edit detection.
+
+At every start the file's checksum is compared with the last one logged: a difference means
+someone edited it by hand, so a `manual_change_detected` entry with the new version and a full
+snapshot comes first, then the `*_loaded` entry. Writes go through the chained writer like
+every other protected entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from mcp_acp.audit.writer import AuditLog
+
+
+def _last_entry(path: Path) -> dict | None:
+    try:
+        lines = path.read_bytes().splitlines()
+    except FileNotFoundError:
+        return None
+    for raw in reversed(lines):
+        if raw.strip():
+            return json.loads(raw)
+    return None
+
+
+def record_load(audit: AuditLog, kind: str, path: Path, text: str) -> str:
+    """Log the load of `kind` ("config" or "policy"); returns its version (`v1`, `v2`…)."""
+    history = audit.files[f"{kind}-history"]
+    checksum = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    last = _last_entry(history.path)
+    common = {"component": "proxy", f"{kind}_path": str(path), "source": "start",
+              "checksum": checksum, "snapshot_format": "json"}
+    if last is None:
+        version = "v1"
+        audit.write(f"{kind}-history", {"event": f"{kind}_loaded", f"{kind}_version": version,
+                                         "change_type": "initial_load", "snapshot": text, **common})
+        return version
+    version = last.get(f"{kind}_version", "v1")
+    if last.get("checksum") != checksum:
+        previous, version = version, f"v{int(version.lstrip('v') or 0) + 1}"
+        audit.write(f"{kind}-history", {"event": "manual_change_detected", f"{kind}_version": version,
+                                         "previous_version": previous, "change_type": "manual_edit",
+                                         "snapshot": text, **common})
+    audit.write(f"{kind}-history", {"event": f"{kind}_loaded", f"{kind}_version": version,
+                                     "change_type": "startup_load", **common})
+    return version

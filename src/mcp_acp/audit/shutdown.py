@@ -1,0 +1,85 @@
+"""Fail-closed: the fallback chain for an entry that could not be written (SPEC §5.4), and the
+coordinated security shutdown that follows it (SPEC §1.6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+from mcp_acp.audit.chain import utc_now
+from mcp_acp.audit.files import LAST_CRASH, SHUTDOWNS
+from mcp_acp.audit.writer import AuditLog
+from mcp_acp.config import paths
+from mcp_acp.config.store import write_private_text
+
+EXIT_DELAY_SECONDS = 0.1  # lets the client receive the error that explains the shutdown
+
+
+def append_fsynced(path: Path, entry: dict) -> None:
+    """An unchained append that reaches the disk: for the records of last resort."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (json.dumps(entry) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ShutdownCoordinator:
+    def __init__(self, log_dir: Path, proxy_name: str, proxy_id: str) -> None:
+        self.log_dir = log_dir
+        self.proxy_name = proxy_name
+        self.proxy_id = proxy_id
+        self.audit: AuditLog | None = None
+        self.on_shutdown = []  # best-effort callbacks, e.g. the auth log's session_ended
+        self.is_shutting_down = False
+        self._lock = threading.Lock()
+
+    def record_with_fallback(self, event_type: str, fields: dict, failure_reason: str) -> str:
+        """Keep an entry that its own file refused: system.jsonl, else emergency_audit.jsonl."""
+        if self.audit is not None and event_type != "system":
+            try:
+                self.audit.write("system", {
+                    "level": "CRITICAL", "event": "audit_fallback", "message": failure_reason,
+                    "component": "audit", "details": {"event_type": event_type, "entry": fields}})
+                return "system.jsonl"
+            except Exception:
+                pass
+        append_fsynced(paths.emergency_audit_path(), {
+            "time": utc_now(), "event": "emergency_audit", "event_type": event_type,
+            "failure_reason": failure_reason, "source_file": event_type, "operation": fields,
+            "proxy_id": self.proxy_id, "proxy_name": self.proxy_name})
+        return "emergency_audit.jsonl"
+
+    def initiate(self, failure_type: str, reason: str, exit_code: int, context: dict | None = None) -> None:
+        """Idempotent; each step best-effort; the process exits shortly after."""
+        with self._lock:
+            if self.is_shutting_down:
+                return
+            self.is_shutting_down = True
+        context = context or {}
+        steps = [
+            lambda: append_fsynced(self.log_dir / SHUTDOWNS, {
+                "time": utc_now(), "event": "security_shutdown", "failure_type": failure_type,
+                "reason": reason, "exit_code": exit_code, "context": context}),
+            lambda: self.audit and self.audit.write("system", {
+                "level": "CRITICAL", "event": "critical_security_failure", "message": reason,
+                "component": "shutdown", "details": {"failure_type": failure_type, "exit_code": exit_code}}),
+            lambda: write_private_text(self.log_dir / LAST_CRASH,
+                f"{utc_now()}\nfailure_type: {failure_type}\nexit_code: {exit_code}\n"
+                f"reason: {reason}\ncontext: {json.dumps(context)}\n"),
+            *self.on_shutdown,
+            lambda: print(f"mcp-acp: SECURITY SHUTDOWN ({failure_type}): {reason}", file=sys.stderr, flush=True),
+        ]
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                pass
+        timer = threading.Timer(EXIT_DELAY_SECONDS, os._exit, (exit_code,))
+        timer.daemon = True
+        timer.start()

@@ -1,0 +1,29 @@
+"""system.jsonl: WARNING and above from Python logging, through the chained writer."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from mcp_acp.audit.shutdown import ShutdownCoordinator
+from mcp_acp.audit.writer import AuditLog, AuditWriteError
+
+
+class SystemLogHandler(logging.Handler):
+    def __init__(self, audit: AuditLog, shutdown: ShutdownCoordinator, session_id: str) -> None:
+        super().__init__(level=logging.WARNING)
+        self.audit = audit
+        self.shutdown = shutdown
+        self.session_id = session_id
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = {
+            "level": record.levelname, "event": getattr(record, "event", record.funcName),
+            "message": record.getMessage(), "component": record.name, "session_id": self.session_id,
+            "stacktrace": "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None,
+        }
+        try:
+            self.audit.write("system", fields)
+        except AuditWriteError as exc:
+            self.shutdown.record_with_fallback("system", fields, str(exc))
+            self.shutdown.initiate("audit_failure", str(exc), 10, {"source": "system_log"})

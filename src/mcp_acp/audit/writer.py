@@ -1,0 +1,173 @@
+"""The single writer of a proxy's protected files.
+
+Order of one append, chosen for crash safety (see verify.py): check the file is still the one
+we opened, write the whole line with one write(), then save the integrity state. The caller
+replies to the client only after append() returns, so an answered request is always on disk
+(in the OS page cache, which survives a process crash; `durable` adds fsync for power loss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from mcp_acp.audit.chain import GENESIS, KeyRule, check_chain, seal
+from mcp_acp.audit.files import PROTECTED
+from mcp_acp.audit.keys import AuditKey, rule_for
+from mcp_acp.audit.state import FileState, IntegrityState
+from mcp_acp.config.store import ensure_private_dir
+
+TAIL_WINDOW = 10  # entries the health check re-verifies per file
+TAIL_BYTES = 64 * 1024
+
+
+class AuditWriteError(Exception):
+    """An entry could not be written, or the file is no longer the one we opened."""
+
+
+class AlreadyRunning(Exception):
+    """Another process holds this proxy's log folder."""
+
+
+class ChainedFile:
+    def __init__(self, log_dir: Path, rel: str, state: IntegrityState, rule: KeyRule) -> None:
+        self.rel = rel
+        self.path = log_dir / rel
+        self._state = state
+        self._rule = rule
+        ensure_private_dir(self.path.parent)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(self._fd, 0o600)
+        stat = os.fstat(self._fd)
+        self.dev, self.inode, self.size = stat.st_dev, stat.st_ino, stat.st_size
+        known = state.files.get(rel)
+        self.sequence = known.last_sequence if known else 0
+        self.last_hash = known.last_hash if known else GENESIS
+        if known:
+            state.files[rel] = FileState(self.last_hash, self.sequence, self.inode, self.dev, self.size)
+        self.dirty = False
+
+    def check_same_file(self) -> None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            raise AuditWriteError(f"{self.rel} was deleted while the proxy was running") from None
+        if (stat.st_dev, stat.st_ino) != (self.dev, self.inode):
+            raise AuditWriteError(f"{self.rel} was replaced while the proxy was running")
+
+    def append(self, fields: dict) -> dict:
+        self.check_same_file()
+        entry, line = seal(fields, self.sequence + 1, self.last_hash, self._rule.key_for(self.sequence + 1))
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            raise AuditWriteError(f"cannot write {self.rel}: {exc.strerror}") from None
+        self.sequence, self.last_hash = entry["sequence"], entry["entry_hash"]
+        self.size += len(line)
+        self.dirty = True
+        self._state.files[self.rel] = FileState(self.last_hash, self.sequence, self.inode, self.dev, self.size)
+        return entry
+
+    def tail_problems(self) -> list[str]:
+        """Re-verify the last entries against the state (the health monitor's check)."""
+        try:
+            self.check_same_file()
+            with open(self.path, "rb") as handle:
+                handle.seek(max(0, self.size - TAIL_BYTES))
+                data = handle.read(self.size)
+        except (AuditWriteError, OSError) as exc:
+            return [str(exc)]
+        if self.sequence == 0:
+            return [] if not data else [f"{self.rel} has content the proxy did not write"]
+        start = data.find(b"\n") + 1 if self.size > TAIL_BYTES else 0
+        lines = data[start:].splitlines(keepends=True)[-TAIL_WINDOW:]
+        check = check_chain(b"".join(lines), self._rule, partial=True)
+        problems = list(check.errors)
+        if check.torn_tail or (check.last_sequence, check.last_hash) != (self.sequence, self.last_hash):
+            problems.append(f"{self.rel}: the last entry is not the one the proxy wrote")
+        return problems
+
+    def fsync(self) -> None:
+        os.fsync(self._fd)
+        self.dirty = False
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class AuditLog:
+    """All protected files of one proxy, their state, and the lock that makes us their only writer."""
+
+    def __init__(self, log_dir: Path, state: IntegrityState, key: AuditKey | None, durable: bool = False) -> None:
+        self.log_dir = log_dir
+        self.state = state
+        self.durable = durable
+        self.files = {name: ChainedFile(log_dir, rel, state, rule_for(key, rel)) for name, rel in PROTECTED.items()}
+        state.save()
+        self._writes = 0
+        self._synced = 0
+        self._sync_task: asyncio.Task | None = None
+
+    @staticmethod
+    def lock(log_dir: Path) -> FileLock:
+        """Held for the proxy's lifetime: two processes must never extend the same chain."""
+        ensure_private_dir(log_dir)
+        lock = FileLock(str(log_dir / ".writer.lock"), mode=0o600)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise AlreadyRunning(
+                f"another process is already running this proxy (it holds {log_dir / '.writer.lock'}). "
+                "Each MCP client needs its own proxy: add another with 'mcp-acp proxy add'.") from None
+        return lock
+
+    def write(self, name: str, fields: dict) -> dict:
+        entry = self.files[name].append(fields)
+        self.state.save()
+        self._writes += 1
+        return entry
+
+    def check_files(self, *names: str) -> None:
+        for name in names:
+            self.files[name].check_same_file()
+
+    def health_problems(self) -> list[str]:
+        problems = [p for f in self.files.values() for p in f.tail_problems()]
+        if not self.state.path.exists():
+            problems.append(f"{self.state.path.name} was deleted while the proxy was running")
+        return problems
+
+    async def sync(self) -> None:
+        """Durable mode: wait until everything written so far is fsynced. Concurrent callers
+        share one fsync (group commit), so throughput does not collapse under load."""
+        if not self.durable:
+            return
+        target = self._writes
+        while self._synced < target:
+            if self._sync_task is None:
+                self._sync_task = asyncio.create_task(self._fsync_round())
+            await asyncio.shield(self._sync_task)
+
+    async def _fsync_round(self) -> None:
+        upto = self._writes
+        try:
+            await asyncio.to_thread(self._fsync_all)
+            self._synced = max(self._synced, upto)
+        finally:
+            self._sync_task = None
+
+    def _fsync_all(self) -> None:
+        for chained in self.files.values():
+            if chained.dirty:
+                chained.fsync()
+        self.state.fsync()
+
+    def close(self) -> None:
+        for chained in self.files.values():
+            chained.close()
+        self.state.close()
