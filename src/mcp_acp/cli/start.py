@@ -37,6 +37,7 @@ from mcp_acp.proxy.backends import BackendError
 from mcp_acp.proxy.gate import Gate
 from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.runner import choose_backend, relay_stdio
+from mcp_acp.proxy.wire_log import WireLog
 
 log = logging.getLogger("mcp_acp.start")
 
@@ -155,13 +156,16 @@ async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: Shutdow
                           "forwarded unchanged (pass-through).[/]")
     err_console.print("Proxy server ready - listening on STDIO")
     monitor = asyncio.create_task(watch(audit, shutdown))
+    wire = WireLog(audit.log_dir, config.include_payloads) if config.log_level == "DEBUG" else None
     try:
-        outcome = await relay_stdio(backend, gate, make_recorder(backend))
+        outcome = await relay_stdio(backend, gate, make_recorder(backend), wire)
     except BackendError as exc:
         log.error("backend start failed: %s", exc)
         _refuse(name, "backend_connection_failed", exc)
     finally:
         monitor.cancel()
+        if wire:
+            wire.close()
     if outcome.reason:
         err_console.print(f"[bold red]Error:[/] {outcome.reason}", soft_wrap=True)
     return outcome.exit_code

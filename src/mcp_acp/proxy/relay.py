@@ -50,10 +50,11 @@ class PendingRequest:
 
 class Relay:
     def __init__(self, backend: Backend, gate: Gate, write_to_client: WriteToClient,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, wire=None) -> None:
         self.backend = backend
         self.gate = gate
         self.recorder = recorder
+        self.wire = wire  # debug wire log (proxy/wire_log.py), only at log_level DEBUG
         self._write = write_to_client
         self.pending: dict[Any, PendingRequest] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -85,6 +86,8 @@ class Relay:
                 None, jsonrpc.INVALID_REQUEST,
                 "Invalid request: expected one JSON-RPC object per line (batches are not supported)"))
             return
+        if self.wire:
+            self.wire.tap("client", "ingress", message)
         method = message.get("method")
         if method is None or "id" not in message:  # a notification, or a response to the server
             if method is not None and self.recorder and not self.recorder.record_notification(message):
@@ -124,6 +127,8 @@ class Relay:
         await self._forward(message, line)
 
     async def _forward(self, message: dict, line: bytes) -> None:
+        if self.wire:
+            self.wire.tap("proxy", "backend", message)
         try:
             await self.backend.send(message, line if line.endswith(b"\n") else line + b"\n")
         except BackendUnavailable as exc:
@@ -156,11 +161,15 @@ class Relay:
             if replacement is not None:
                 data = jsonrpc.encode(replacement)
             await self.recorder.sync()
+        if self.wire:
+            self.wire.tap("proxy", "egress", orjson.loads(data))
         await self._write(data)
 
     # --- backend -> client -------------------------------------------------------------
 
     async def from_backend(self, message: dict[str, Any], raw: bytes | None) -> None:
+        if self.wire:
+            self.wire.tap("backend", "ingress", message)
         if "method" not in message and "id" in message:
             pending = self.pending.pop(message["id"], None)
             if pending is not None:

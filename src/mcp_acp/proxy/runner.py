@@ -58,7 +58,7 @@ async def choose_backend(config: ProxyConfig, on_retry=None) -> Backend:
     return StdioBackend(backend.server_name, backend.stdio.command, backend.stdio.args)
 
 
-async def relay_stdio(backend: Backend, gate: Gate, recorder=None) -> Outcome:
+async def relay_stdio(backend: Backend, gate: Gate, recorder=None, wire=None) -> Outcome:
     """Serve the MCP client on our stdin/stdout until it closes stdin or a signal arrives."""
     reader, writer = await open_stdio()
 
@@ -66,7 +66,7 @@ async def relay_stdio(backend: Backend, gate: Gate, recorder=None) -> Outcome:
         writer.write(data)
         await writer.drain()
 
-    relay = Relay(backend, gate, write_to_client, recorder)
+    relay = Relay(backend, gate, write_to_client, recorder, wire)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

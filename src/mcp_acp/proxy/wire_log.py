@@ -1,0 +1,38 @@
+"""Debug wire logs (SPEC §5.2 "wire"): every message on both legs, written only when the proxy's
+`log_level` is DEBUG. They are diagnostics, not evidence: unchained, and payloads are included
+only when `include_payloads` is true."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+from mcp_acp.audit.chain import utc_now
+from mcp_acp.config.store import ensure_private_dir
+
+EVENTS = {("client", "ingress"): "client_request", ("proxy", "egress"): "proxy_response",
+          ("proxy", "backend"): "proxy_request", ("backend", "ingress"): "backend_response"}
+
+
+class WireLog:
+    def __init__(self, log_dir: Path, include_payloads: bool) -> None:
+        folder = ensure_private_dir(log_dir / "debug")
+        self._include_payloads = include_payloads
+        self._fds = {leg: os.open(folder / f"{leg}_wire.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                     for leg in ("client", "backend")}
+
+    def tap(self, source: str, direction: str, message: dict) -> None:
+        """source: client | proxy | backend; direction: ingress | egress | backend (proxy to backend)."""
+        entry = {"time": utc_now(), "event": EVENTS.get((source, direction)), "source": source,
+                 "direction": "egress" if direction == "backend" else direction,
+                 "method": message.get("method"), "request_id": message.get("id")}
+        if self._include_payloads:
+            entry["payload"] = message
+        leg = "client" if source == "client" or direction == "egress" else "backend"
+        os.write(self._fds[leg], orjson.dumps({k: v for k, v in entry.items() if v is not None}) + b"\n")
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)

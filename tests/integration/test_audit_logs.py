@@ -1,0 +1,139 @@
+"""What the running proxy writes into its logs, checked against real traffic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from mcp_acp.audit.chain import check_chain
+from tests.helpers import BACKEND, RawProxy
+
+SECRET = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def proxy_name(cli):
+    cli("proxy", "add", "fx", "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True)
+    return "fx"
+
+
+def log_dir(env: dict) -> Path:
+    return Path(env["MCP_ACP_HOME"]) / "logs" / "mcp-acp" / "proxies" / "fx"
+
+
+def entries(env: dict, rel: str) -> list[dict]:
+    path = log_dir(env) / rel
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def edit_config(env: dict, name: str, **changes) -> None:
+    path = Path(env["MCP_ACP_HOME"]) / "config" / "proxies" / "fx" / name
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data, indent=2))
+
+
+async def session(env: dict, calls: list[tuple[str, dict]]) -> list[dict]:
+    proxy = await RawProxy.start(env, "fx")
+    try:
+        await proxy.initialize()
+        await proxy.send(b"{broken\n")
+        await proxy.receive()
+        answers = [await proxy.call_tool(name, args) for name, args in calls]
+        code, stderr = await proxy.finish()
+        assert code == 0, stderr
+        return answers
+    finally:
+        await proxy.close()
+
+
+async def test_operations_one_entry_per_message_and_no_arguments(acp_env, proxy_name):
+    arguments = {"text": SECRET, "path": "/tmp/../tmp/notes.txt"}
+    await session(acp_env, [("echo", {"text": SECRET}), ("echo", arguments)])
+    raw = (log_dir(acp_env) / "audit/operations.jsonl").read_bytes()
+    assert SECRET.encode() not in raw  # arguments are never logged, only hashed
+    assert check_chain(raw).ok
+    ops = entries(acp_env, "audit/operations.jsonl")
+    methods = [e.get("method") for e in ops]
+    assert methods.count("tools/call") == 2 and methods.count("initialize") == 1
+    assert methods.count("notifications/initialized") == 1
+    parse_error = next(e for e in ops if e.get("error_code") == -32700)  # a denial/failure gets its entry too
+    assert parse_error["status"] == "Failure" and parse_error["request_id"] == "unknown"
+    call = [e for e in ops if e.get("method") == "tools/call"][1]
+    body = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)
+    assert call["arguments_summary"] == {"redacted": True, "body_hash": hashlib.sha256(body).hexdigest(),
+                                        "payload_length": len(body)}
+    assert call["file_path"] == "/tmp/notes.txt" and call["file_extension"] == ".txt"
+    assert call["tool_name"] == "echo" and call["status"] == "Success" and call["client_id"] == "raw-test-client"
+    assert call["subject"]["subject_id"] and call["subject"]["subject_claims"] == {"provenance": "local"}
+    assert call["duration"]["duration_ms"] >= 0 and call["response_summary"]["size_bytes"] > 0
+    assert [e["sequence"] for e in ops] == list(range(1, len(ops) + 1))
+
+
+async def test_auth_and_system_logs(acp_env, proxy_name):
+    await session(acp_env, [])
+    auth = entries(acp_env, "audit/auth.jsonl")
+    assert [e["event_type"] for e in auth] == ["session_started", "session_ended"]
+    assert auth[1]["end_reason"] == "normal" and auth[0]["bound_session_id"] == auth[1]["bound_session_id"]
+    system = entries(acp_env, "system/system.jsonl")
+    assert any("not JSON" in e["message"] and e["level"] == "WARNING" for e in system)
+    assert check_chain((log_dir(acp_env) / "system/system.jsonl").read_bytes()).ok
+
+
+async def test_history_versions_and_manual_edit_detection(acp_env, proxy_name):
+    await session(acp_env, [])
+    first = entries(acp_env, "system/policy_history.jsonl")
+    assert [e["event"] for e in first] == ["policy_loaded"]
+    assert first[0]["policy_version"] == "v1" and first[0]["change_type"] == "initial_load"
+    assert json.loads(first[0]["snapshot"])["default_action"] == "deny"
+    await session(acp_env, [])
+    again = entries(acp_env, "system/policy_history.jsonl")[1:]
+    assert [(e["event"], e["policy_version"]) for e in again] == [("policy_loaded", "v1")]
+    assert "snapshot" not in again[0]
+    edit_config(acp_env, "policy.json", rules=[])  # a hand edit: same meaning, different text
+    await session(acp_env, [])
+    edited = entries(acp_env, "system/policy_history.jsonl")[2:]
+    assert [(e["event"], e["policy_version"]) for e in edited] == [
+        ("manual_change_detected", "v2"), ("policy_loaded", "v2")]
+    assert edited[0]["previous_version"] == "v1" and edited[0]["change_type"] == "manual_edit"
+    ops = entries(acp_env, "audit/operations.jsonl")
+    assert {e["config_version"] for e in ops} == {"v1"}
+
+
+async def test_second_instance_of_the_same_proxy_is_refused(acp_env, proxy_name, cli):
+    proxy = await RawProxy.start(acp_env, "fx")
+    try:
+        await proxy.initialize()
+        second = cli("start", "--proxy", "fx", "--headless")
+        assert second.returncode == 1 and "already running" in second.stderr
+        assert "Traceback" not in second.stderr
+        answer = await proxy.call_tool("echo", {"text": "first still fine"})
+        assert answer["result"]["content"][0]["text"] == "first still fine"
+    finally:
+        await proxy.close()
+
+
+async def test_debug_wire_logs_only_at_debug_level(acp_env, proxy_name):
+    await session(acp_env, [("echo", {"text": "quiet"})])
+    assert not (log_dir(acp_env) / "debug").exists()
+    edit_config(acp_env, "config.json", log_level="DEBUG", include_payloads=False)
+    await session(acp_env, [("echo", {"text": "loud"})])
+    client = entries(acp_env, "debug/client_wire.jsonl")
+    backend = entries(acp_env, "debug/backend_wire.jsonl")
+    assert {"client_request", "proxy_response"} <= {e["event"] for e in client}
+    assert {"proxy_request", "backend_response"} <= {e["event"] for e in backend}
+    assert not any("payload" in e for e in client + backend)  # include_payloads=false
+
+
+async def test_durable_mode_writes_and_verifies(acp_env, proxy_name):
+    edit_config(acp_env, "config.json", audit_durable=True)
+    answers = await session(acp_env, [("add", {"a": 1, "b": 2}), ("echo", {"text": "x"})])
+    assert answers[0]["result"]["structuredContent"] == {"result": 3}
+    raw = (log_dir(acp_env) / "audit/operations.jsonl").read_bytes()
+    check = check_chain(raw)
+    assert check.ok and check.entries == 5
