@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -109,6 +110,7 @@ class AuditLog:
         self.durable = durable
         self.files = {name: ChainedFile(log_dir, rel, state, rule_for(key, rel)) for name, rel in PROTECTED.items()}
         state.save()
+        self._write_lock = threading.Lock()
         self._writes = 0
         self._synced = 0
         self._sync_task: asyncio.Task | None = None
@@ -127,9 +129,11 @@ class AuditLog:
         return lock
 
     def write(self, name: str, fields: dict) -> dict:
-        entry = self.files[name].append(fields)
-        self.state.save()
-        self._writes += 1
+        # Python logging may call in from other threads; one chain must see one writer at a time.
+        with self._write_lock:
+            entry = self.files[name].append(fields)
+            self.state.save()
+            self._writes += 1
         return entry
 
     def check_files(self, *names: str) -> None:
