@@ -10,6 +10,8 @@ Power loss is the durable mode's business (fsync).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -35,19 +37,28 @@ class FileState:
     last_size: int
 
 
+def _mac(key: bytes, files: dict) -> str:
+    body = json.dumps(files, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
 class IntegrityState:
-    def __init__(self, path: Path, files: dict[str, FileState] | None = None) -> None:
+    """With an audit key the state carries an HMAC of its contents: without the key nobody can
+    point it at an earlier entry, so a truncated log is caught even when the state was edited."""
+
+    def __init__(self, path: Path, files: dict[str, FileState] | None = None, key: bytes | None = None) -> None:
         self.path = path
         self.files: dict[str, FileState] = files or {}
+        self.key = key
         self._fd: int | None = None
 
     @classmethod
-    def load(cls, log_dir: Path) -> IntegrityState:
+    def load(cls, log_dir: Path, key: bytes | None = None) -> IntegrityState:
         path = log_dir / STATE_FILE
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            return cls(path)
+            return cls(path, key=key)
         except OSError as exc:
             raise StateError(f"cannot read {path}: {exc.strerror}") from None
         try:
@@ -55,7 +66,10 @@ class IntegrityState:
             files = {name: FileState(**fields) for name, fields in data["files"].items()}
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{path} is damaged ({exc.__class__.__name__})") from None
-        return cls(path, files)
+        if key is not None and files and not hmac.compare_digest(
+                str(data.get("mac", "")), _mac(key, data["files"])):
+            raise StateError(f"{path} does not carry a valid audit-key signature (it was edited or replaced)")
+        return cls(path, files, key)
 
     @property
     def exists(self) -> bool:
@@ -63,7 +77,10 @@ class IntegrityState:
 
     def _document(self) -> bytes:
         files = {name: asdict(state) for name, state in sorted(self.files.items())}
-        return json.dumps({"version": 1, "updated_at": utc_now(), "files": files}).encode()
+        document = {"version": 1, "updated_at": utc_now(), "files": files}
+        if self.key is not None:
+            document["mac"] = _mac(self.key, files)
+        return json.dumps(document).encode()
 
     def save(self) -> None:
         data = self._document()

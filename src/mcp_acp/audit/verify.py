@@ -46,7 +46,7 @@ def _backups(path: Path) -> list[str]:
 
 
 def verify_file(log_dir: Path, rel: str, state: FileState | None, key: AuditKey | None,
-                name: str | None = None) -> FileReport:
+                name: str | None = None, state_exists: bool = True) -> FileReport:
     path = log_dir / rel
     report = FileReport(name or rel, path, "error", backups=_backups(path))
     try:
@@ -73,7 +73,10 @@ def verify_file(log_dir: Path, rel: str, state: FileState | None, key: AuditKey 
             report.status = "broken"
         return report
     if state is None:
-        report.errors.append(f"{rel} has chained entries but no integrity state (the state was deleted or reset)")
+        if state_exists and check.entries == 1 and check.first_sequence == 1 and not check.torn_tail:
+            report.ahead_by_one = True  # the file's very first line, written just before a crash
+        else:
+            report.errors.append(f"{rel} has chained entries but no integrity state (the state was deleted or reset)")
     else:
         if (stat.st_dev, stat.st_ino) != (state.last_dev, state.last_inode):
             report.replaced = True
@@ -118,11 +121,11 @@ class ProxyReport:
 
 def verify_proxy(log_dir: Path, key: AuditKey | None) -> ProxyReport:
     try:
-        state = IntegrityState.load(log_dir)
+        state = IntegrityState.load(log_dir, key.key if key else None)
     except StateError as exc:
         reports = [verify_file(log_dir, rel, None, key, name) for name, rel in PROTECTED.items()]
         return ProxyReport(reports, state_error=str(exc))
-    return ProxyReport([verify_file(log_dir, rel, state.files.get(rel), key, name)
+    return ProxyReport([verify_file(log_dir, rel, state.files.get(rel), key, name, state.exists)
                         for name, rel in PROTECTED.items()])
 
 
@@ -133,7 +136,8 @@ class AuditFailure(Exception):
 
 
 def _stamp() -> str:
-    return datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    # Microseconds: two crash recoveries within one second must not collide.
+    return datetime.now().strftime("%Y-%m-%d_%H%M%S_%f")
 
 
 def verify_on_startup(log_dir: Path, proxy: str, key: AuditKey | None) -> tuple[IntegrityState, list[str]]:
@@ -143,10 +147,11 @@ def verify_on_startup(log_dir: Path, proxy: str, key: AuditKey | None) -> tuple[
     """
     hint = REPAIR_HINT.format(proxy=proxy)
     try:
-        state = IntegrityState.load(log_dir)
+        state = IntegrityState.load(log_dir, key.key if key else None)
     except StateError as exc:
         raise AuditFailure(f"{exc}. {hint}") from None
-    reports = [verify_file(log_dir, rel, state.files.get(rel), key) for rel in PROTECTED.values()]
+    reports = [verify_file(log_dir, rel, state.files.get(rel), key, state_exists=state.exists)
+               for rel in PROTECTED.values()]
     warnings = [w for r in reports for w in r.warnings]
     swapped = [r for r in reports if r.status == "missing" or r.replaced]
     # A swapped file is compared with nothing but itself: its own chain must still hold.
