@@ -38,7 +38,11 @@ def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tupl
     entry = {"time": utc_now(), "sequence": sequence, "prev_hash": prev_hash}
     entry.update((k, v) for k, v in fields.items() if v is not None and k not in entry)
     entry["entry_hash"] = entry_hash(entry, key)
-    return entry, json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+    return entry, _line(entry) + b"\n"
+
+
+def _line(entry: dict) -> bytes:
+    return json.dumps(entry, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -102,6 +106,11 @@ def check_chain(data: bytes, rule: KeyRule | None = None, partial: bool = False)
         valid = hmac.compare_digest(str(entry["entry_hash"]), entry_hash(entry, rule.key_for(sequence)))
         if not valid:
             result.errors.append(f"line {number} (sequence {sequence}): entry hash mismatch (entry was modified)")
+        elif raw != _line(entry) and raw != json.dumps(entry).encode():
+            # A line is in compact form (ours) or default spacing (SPEC §5.3 allows it); any other
+            # bytes that parse the same (a \u escape spelled differently) mean the file was edited.
+            valid = False
+            result.errors.append(f"line {number} (sequence {sequence}): the line was re-encoded (bytes changed)")
         if previous is None:
             if not partial and (sequence != 1 or entry["prev_hash"] != GENESIS):
                 result.errors.append(f"line {number}: first entry must be sequence 1 with prev_hash GENESIS")
