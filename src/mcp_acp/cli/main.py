@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from mcp_acp import __version__
+from mcp_acp.cli.audit import audit
 from mcp_acp.cli.init import init
 from mcp_acp.cli.install import install
+from mcp_acp.cli.logs import logs
 from mcp_acp.cli.output import CliError
 from mcp_acp.cli.proxy import proxy
 from mcp_acp.cli.start import start
@@ -29,7 +31,7 @@ def cli() -> None:
     """mcp-acp: a zero-trust access-control proxy for MCP servers."""
 
 
-for command in (init, proxy, start, install):
+for command in (init, proxy, start, install, audit, logs):
     cli.add_command(command)
 
 

@@ -1,0 +1,187 @@
+"""Repairing a proxy's integrity state (SPEC §5.5), and the checks around it.
+
+Repair never edits log content. Per protected file:
+- missing                      -> drop its entry from the state ("cleared")
+- chain internally broken      -> rename to `<stem>.broken.<YYYY-MM-DD_HHMMSS>.jsonl`, create an
+                                  empty 0600 file, drop its state ("backed_up"; destructive, so the
+                                  caller asks first)
+- chain valid, state differs   -> point the state at the file's last entry ("repaired")
+- no chained entries           -> drop its state ("cleared")
+A damaged or unreadable `.integrity_state` counts as no state: it is rebuilt from the files whose
+chains hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from mcp_acp.audit.files import PROTECTED
+from mcp_acp.audit.keys import AuditKey
+from mcp_acp.audit.state import STATE_FILE, FileState, IntegrityState, StateError
+from mcp_acp.audit.verify import FileReport, verify_file
+
+LOCK_FILE = ".writer.lock"
+
+
+class ProxyRunning(Exception):
+    """The proxy holds its log folder's writer lock."""
+
+
+@contextlib.contextmanager
+def exclusive(log_dir: Path, proxy: str) -> Iterator[None]:
+    """Hold the writer lock, so the proxy cannot start (or be running) while we change things."""
+    if not log_dir.is_dir():
+        yield  # never started: nothing to lock against
+        return
+    lock = FileLock(str(log_dir / LOCK_FILE), mode=0o600)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ProxyRunning(f"proxy {proxy} is running; stop it first (close its MCP client)") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def is_running(log_dir: Path) -> bool:
+    """True when some process holds the writer lock (checked without keeping it)."""
+    try:
+        with exclusive(log_dir, ""):
+            return False
+    except ProxyRunning:
+        return True
+
+
+def backup_name(path: Path, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now()).strftime("%Y-%m-%d_%H%M%S")
+    candidate = path.with_name(f"{path.stem}.broken.{stamp}.jsonl")
+    counter = 2
+    while candidate.exists():  # two repairs within one second: never overwrite a backup
+        candidate = path.with_name(f"{path.stem}.broken.{stamp}-{counter}.jsonl")
+        counter += 1
+    return candidate
+
+
+@dataclass
+class Action:
+    file: str  # relative path
+    action: str  # ok | cleared | repaired | backed_up | failed | none
+    detail: str
+    report: FileReport | None = None
+    backup: Path | None = None
+
+
+@dataclass
+class Plan:
+    log_dir: Path
+    state: IntegrityState
+    state_problem: str | None
+    actions: list[Action]
+
+    @property
+    def destructive(self) -> list[Action]:
+        return [a for a in self.actions if a.action == "backed_up"]
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.state_problem) or any(a.action in ("cleared", "repaired", "backed_up")
+                                               for a in self.actions)
+
+
+def plan_repair(log_dir: Path, key: AuditKey | None, names: list[str] | None = None) -> Plan:
+    """Decide what repair would do, touching nothing."""
+    state_problem = None
+    try:
+        state = IntegrityState.load(log_dir, key.key if key else None)
+    except StateError as exc:
+        state_problem = str(exc)
+        state = IntegrityState(log_dir / STATE_FILE, key=key.key if key else None)
+    actions = []
+    for name in names or list(PROTECTED):
+        rel = PROTECTED[name]
+        known = state.files.get(rel)
+        report = verify_file(log_dir, rel, known, key, name)
+        actions.append(_decide(rel, known, report, rebuilding=state_problem is not None))
+    return Plan(log_dir, state, state_problem, actions)
+
+
+def _decide(rel: str, known: FileState | None, report: FileReport, rebuilding: bool) -> Action:
+    if report.status == "not_created":
+        return Action(rel, "none", "no file")
+    if report.status == "missing":
+        return Action(rel, "cleared", "file was deleted: removed it from the integrity state", report)
+    if report.status == "error":
+        return Action(rel, "failed", "; ".join(report.errors) or "cannot read the file", report)
+    check = report.check
+    if check.errors:
+        return Action(rel, "backed_up", "chain is broken: " + "; ".join(check.errors[:3])
+                      + (f" (+{len(check.errors) - 3} more)" if len(check.errors) > 3 else ""), report)
+    if check.entries == 0:
+        if known is not None:
+            return Action(rel, "cleared", "no chained entries: removed it from the integrity state", report)
+        return Action(rel, "none", "no chained entries")
+    if not check.last_entry_valid:  # cannot happen with a clean chain; never adopt a bad entry
+        return Action(rel, "failed", "the last entry's own hash is wrong: refusing to adopt it", report)
+    stat = report.path.stat()
+    current = (check.last_hash, check.last_sequence, stat.st_ino, stat.st_dev)
+    if known is not None and (known.last_hash, known.last_sequence, known.last_inode, known.last_dev) == current:
+        return Action(rel, "ok", f"consistent ({check.entries} entries)", report)
+    if rebuilding:
+        why = "rebuilt from the file"
+    elif known is None:
+        why = "was not in the integrity state"
+    elif (known.last_inode, known.last_dev) != (stat.st_ino, stat.st_dev):
+        why = "file was replaced (new inode)"
+    elif known.last_sequence > check.last_sequence:
+        why = f"state expected {known.last_sequence} entries, the file has {check.last_sequence}"
+    else:
+        why = f"state pointed at entry {known.last_sequence}"
+    return Action(rel, "repaired", f"state set to entry {check.last_sequence} ({why})", report)
+
+
+def apply_repair(plan: Plan) -> None:
+    """Carry out a plan (the caller has confirmed any backups). Marks failed actions in place."""
+    state = plan.state
+    for action in plan.actions:
+        try:
+            if action.action == "cleared":
+                state.files.pop(action.file, None)
+            elif action.action == "repaired":
+                report = action.report
+                stat = report.path.stat()
+                state.files[action.file] = FileState(report.check.last_hash, report.check.last_sequence,
+                                                     stat.st_ino, stat.st_dev, stat.st_size)
+            elif action.action == "backed_up":
+                action.backup = _back_up(action.report.path)
+                state.files.pop(action.file, None)
+                action.detail += f" -> moved to {action.backup.name}, started an empty file"
+        except OSError as exc:
+            action.action = "failed"
+            action.detail = f"{action.detail}; could not finish: {exc.strerror or exc}"
+    if plan.changes:
+        try:
+            state.save()
+        finally:
+            state.close()
+
+
+def _back_up(path: Path) -> Path:
+    target = backup_name(path)
+    os.rename(path, target)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.rename(target, path)  # roll back: the log stays where it was
+        raise
+    return target
