@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_acp.audit.chain import utc_now
@@ -51,6 +51,7 @@ class IntegrityState:
         self.files: dict[str, FileState] = files or {}
         self.key = key
         self._fd: int | None = None
+        self._fragments: dict[str, tuple[FileState, str]] = {}  # rel -> (state, its JSON)
 
     @classmethod
     def load(cls, log_dir: Path, key: bytes | None = None) -> IntegrityState:
@@ -75,12 +76,21 @@ class IntegrityState:
     def exists(self) -> bool:
         return self.path.exists()
 
+    def _fragment(self, rel: str, state: FileState) -> str:
+        cached = self._fragments.get(rel)
+        if cached is None or cached[0] is not state:
+            # Sorted keys, compact: the bytes json.dumps(..., sort_keys=True) would give.
+            text = (f'{json.dumps(rel)}:{{"last_dev":{state.last_dev},"last_hash":{json.dumps(state.last_hash)},'
+                    f'"last_inode":{state.last_inode},"last_sequence":{state.last_sequence},'
+                    f'"last_size":{state.last_size}}}')
+            cached = self._fragments[rel] = (state, text)
+        return cached[1]
+
     def _document(self) -> bytes:
-        files = {name: asdict(state) for name, state in sorted(self.files.items())}
-        document = {"version": 1, "updated_at": utc_now(), "files": files}
-        if self.key is not None:
-            document["mac"] = _mac(self.key, files)
-        return json.dumps(document).encode()
+        """Saved after every write, so only the file that changed is serialised again."""
+        files = "{" + ",".join(self._fragment(rel, self.files[rel]) for rel in sorted(self.files)) + "}"
+        mac = "" if self.key is None else f',"mac":"{hmac.new(self.key, files.encode(), hashlib.sha256).hexdigest()}"'
+        return f'{{"version":1,"updated_at":"{utc_now()}","files":{files}{mac}}}'.encode()
 
     def save(self) -> None:
         data = self._document()
