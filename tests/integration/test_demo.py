@@ -21,3 +21,6 @@ def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
     home = tmp_path / ".demo-home"
     assert (home / "config" / "proxies" / "demo" / "config.json").is_file()
     assert "install mcp-json --proxy demo" in out
+    assert "overall: passed" in out  # the session's audit trail verifies
+    operations = home / "logs" / "mcp-acp" / "proxies" / "demo" / "audit" / "operations.jsonl"
+    assert len(operations.read_text().splitlines()) >= 10

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import anyio
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
-from rich.console import Console
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.pretty import Pretty
 from rich.table import Table
@@ -170,13 +170,26 @@ def find_key(data: Any, key: str) -> Any:
     return None
 
 
+def audit_trail() -> None:
+    """Show what the session left in the tamper-evident audit trail, and that it verifies."""
+    verdict = json.loads(cli("audit", "verify", "--proxy", PROXY, "--json"))["proxies"][PROXY]
+    rows = Table("file", "status", "entries")
+    for item in verdict["files"]:
+        colour = "green" if item["status"] == "protected" else "grey50"
+        rows.add_row(item["name"], f"[{colour}]{item['status']}[/]", str(item["entries"]))
+    recent = cli("logs", "show", "--proxy", PROXY, "--type", "operations", "-n", "3")
+    console.print(Panel(Group(rows, Text(f"\noverall: {verdict['overall_status']}", style="bold"),
+                              Text("\nlast operations entries:\n", style="bold"), Text.from_ansi(recent)),
+                        title="Audit trail (mcp-acp audit verify)", border_style="cyan"))
+
+
 def next_steps() -> None:
     # Spell out the full path when the venv's bin folder is not on PATH.
     command = "mcp-acp" if shutil.which("mcp-acp") == CLI else CLI
     log_dir = find_key(json.loads(cli("proxy", "show", PROXY, "--json")), "log_dir")
     console.print(Panel(
         f"Proxy log folder:   {log_dir}\n"
-        "                    (audit and system logs land here once the audit trail ships)\n"
+        f"Verify it any time: {command} audit verify --proxy {PROXY}   (with MCP_ACP_HOME={HOME})\n"
         f"Proxy stderr:       {HOME / 'proxy-stderr.log'}\n\n"
         "Connect a real MCP client to the same proxy:\n"
         f"  MCP_ACP_HOME={HOME} {command} install mcp-json --proxy {PROXY}\n"
@@ -197,6 +210,7 @@ def main() -> None:
         console.print(f"Proxy stderr: {HOME / 'proxy-stderr.log'}")
         raise SystemExit(1) from None
     matched = summary(outcomes)
+    audit_trail()
     next_steps()
     if not matched:
         raise SystemExit(1)
