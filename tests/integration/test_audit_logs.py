@@ -137,3 +137,18 @@ async def test_durable_mode_writes_and_verifies(acp_env, proxy_name):
     raw = (log_dir(acp_env) / "audit/operations.jsonl").read_bytes()
     check = check_chain(raw)
     assert check.ok and check.entries == 5
+
+
+async def test_audit_failure_at_shutdown_keeps_the_entry_and_exits_10(acp_env, proxy_name):
+    """session_ended cannot be written to a deleted auth.jsonl: it goes to the fallback, exit 10."""
+    proxy = await RawProxy.start(acp_env, "fx")
+    try:
+        await proxy.initialize()
+        (log_dir(acp_env) / "audit/auth.jsonl").unlink()
+        code, stderr = await proxy.finish()
+        assert code == 10, stderr
+        assert "audit log failure at shutdown" in stderr and "Traceback" not in stderr
+        fallback = [e for e in entries(acp_env, "system/system.jsonl") if e.get("event") == "audit_fallback"]
+        assert fallback and fallback[0]["details"]["entry"]["event_type"] == "session_ended"
+    finally:
+        await proxy.close()

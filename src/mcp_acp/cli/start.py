@@ -21,7 +21,7 @@ from mcp_acp.audit.shutdown import ShutdownCoordinator, append_fsynced
 from mcp_acp.audit.chain import utc_now
 from mcp_acp.audit.system_log import SystemLogHandler
 from mcp_acp.audit.verify import AuditFailure, verify_on_startup
-from mcp_acp.audit.writer import AlreadyRunning, AuditLog
+from mcp_acp.audit.writer import AlreadyRunning, AuditLog, AuditWriteError
 from mcp_acp.cli.output import err_console, fail
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
@@ -96,12 +96,16 @@ def start(name: str | None, headless: bool) -> None:
     shutdown.audit = audit
     shutdown.on_shutdown.append(lambda: auth_log.session_ended(audit, session_id, identity, "error"))
     logging.getLogger().addHandler(SystemLogHandler(audit, shutdown, session_id))
-    for warning in warnings:
-        log.warning(warning)
-    config_version = record_load(audit, "config", paths.proxy_config_path(name),
-                                 paths.proxy_config_path(name).read_text(encoding="utf-8"))
-    record_load(audit, "policy", paths.proxy_policy_path(name),
-                paths.proxy_policy_path(name).read_text(encoding="utf-8"))
+    try:
+        for warning in warnings:
+            log.warning(warning)
+        config_version = record_load(audit, "config", paths.proxy_config_path(name),
+                                     paths.proxy_config_path(name).read_text(encoding="utf-8"))
+        record_load(audit, "policy", paths.proxy_policy_path(name),
+                    paths.proxy_policy_path(name).read_text(encoding="utf-8"))
+        auth_log.session_started(audit, session_id, identity, manager.auth.mode)
+    except AuditWriteError as exc:
+        _refuse(name, "audit_failure", AuditFailure(f"cannot write the audit logs: {exc}"), AuditFailure.exit_code)
 
     err_console.print(f"mcp-acp {__version__} · proxy [bold]{name}[/] ({config.proxy_id}) → "
                       f"backend [bold]{config.backend.server_name}[/]")
@@ -117,14 +121,19 @@ def start(name: str | None, headless: bool) -> None:
         return OperationsRecorder(audit, shutdown, session_id, identity, config.backend.server_name,
                                   backend.transport, config_version)
 
-    auth_log.session_started(audit, session_id, identity, manager.auth.mode)
     end_reason = "error"
     try:
         code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown))
         end_reason = "normal" if code == 0 else "error"
     finally:
         if not shutdown.is_shutting_down:
-            auth_log.session_ended(audit, session_id, identity, end_reason)
+            try:
+                auth_log.session_ended(audit, session_id, identity, end_reason)
+            except AuditWriteError as exc:  # nothing is lost: the entry goes to the fallback chain
+                shutdown.record_with_fallback("auth", {"event_type": "session_ended", "end_reason": end_reason,
+                                                       "bound_session_id": session_id}, str(exc))
+                err_console.print(f"[bold red]Error:[/] audit log failure at shutdown: {exc}")
+                code = AuditFailure.exit_code
         audit.close()
         lock.release()
     sys.exit(code)
