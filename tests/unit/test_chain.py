@@ -479,13 +479,13 @@ def test_any_single_byte_change_to_unicode_content_is_detected_or_changes_nothin
     assert report.status != "protected", (offset, bytes([byte]), report)
 
 
-def test_escape_case_flip_is_detected(tmp_path):
+def test_re_encoded_escape_is_detected(tmp_path):
     """The hash covers the parsed entry, and verification also demands the writer's exact bytes:
-    `\\u00e9` rewritten as `\\u00E9` means the same, but the file was edited."""
-    entries, lines = build(3, fields=lambda i: {**sample_fields(i), "message": "café"})
+    a newline escaped as `\\u000a` instead of `\\n` means the same, but the file was edited."""
+    entries, lines = build(3, fields=lambda i: {**sample_fields(i), "message": "two\nlines"})
     original = b"".join(lines)
-    assert b"\\u00e9" in original
-    tampered = original.replace(b"\\u00e9", b"\\u00E9", 1)
+    assert b"two\\nlines" in original
+    tampered = original.replace(b"two\\nlines", b"two\\u000alines", 1)
     path = write_log(tmp_path, original)
     state = state_for(path, entries)
     path.write_bytes(tampered)

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import orjson
+
 GENESIS = "GENESIS"
 CHAIN_FIELDS = ("sequence", "prev_hash", "entry_hash")
 
@@ -42,7 +44,9 @@ def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tupl
 
 
 def _line(entry: dict) -> bytes:
-    return json.dumps(entry, separators=(",", ":")).encode()
+    """The line as written: compact JSON from orjson (UTF-8), a tenth of json.dumps' cost.
+    Only the hash needs SPEC's canonical json.dumps form; the line's spelling is free."""
+    return orjson.dumps(entry)
 
 
 @dataclass
@@ -106,9 +110,10 @@ def check_chain(data: bytes, rule: KeyRule | None = None, partial: bool = False)
         valid = hmac.compare_digest(str(entry["entry_hash"]), entry_hash(entry, rule.key_for(sequence)))
         if not valid:
             result.errors.append(f"line {number} (sequence {sequence}): entry hash mismatch (entry was modified)")
-        elif raw != _line(entry) and raw != json.dumps(entry).encode():
-            # A line is in compact form (ours) or default spacing (SPEC §5.3 allows it); any other
-            # bytes that parse the same (a \u escape spelled differently) mean the file was edited.
+        elif raw != _line(entry) and raw not in (json.dumps(entry).encode(),
+                                                 json.dumps(entry, separators=(",", ":")).encode()):
+            # A line is in our writer's exact form, or a form SPEC §5.3 allows (default or compact
+            # json.dumps); other bytes that parse the same (a \u escape spelled differently) are an edit.
             valid = False
             result.errors.append(f"line {number} (sequence {sequence}): the line was re-encoded (bytes changed)")
         if previous is None:
