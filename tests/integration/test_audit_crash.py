@@ -78,6 +78,7 @@ class Client:
         for future in self.waiting.values():
             if not future.done():
                 future.set_exception(EOFError("proxy closed stdout"))
+                future.exception()  # its worker may be cancelled already: mark it seen, no stray warning
 
     async def request(self, request_id: str, method: str, params: dict) -> dict:
         future = asyncio.get_running_loop().create_future()
