@@ -1,0 +1,193 @@
+"""The decision context (SPEC §3): who asks, to do what, on what, when — built once per request.
+
+Only the request, the proxy's config and the identity feed it. Paths are taken as the client
+wrote them (`normpath`, so `a/../b` is `b`); the engine also judges their resolved form
+(`resolved`), so a symlink cannot carry a request somewhere the policy does not allow.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from mcp_acp.identity.local import Identity
+from mcp_acp.policy.protected import real
+from mcp_acp.policy.side_effects import operation_of, side_effects_of
+
+GENERIC_KEYS = ("path", "file_path", "filepath", "file", "filename")
+SOURCE_KEYS = ("source", "src", "from", "from_path", "source_path", "origin")
+DEST_KEYS = ("destination", "destination_path", "dest", "to", "to_path", "dest_path", "target", "target_path")
+
+DISCOVERY_METHODS = frozenset({
+    "initialize", "ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list",
+    "notifications/initialized", "notifications/cancelled", "notifications/progress",
+    "notifications/resources/list_changed", "notifications/tools/list_changed",
+    "notifications/prompts/list_changed",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    id: str
+    provenance: str  # "token" (verified OIDC) or "local" (the OS account)
+    issuer: str | None = None
+    audience: tuple[str, ...] = ()
+    client_id: str | None = None
+    scopes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    mcp_method: str
+    name: str
+    intent: str | None
+    category: str  # "discovery" or "action"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    type: str  # tool | resource | prompt | server
+    server_id: str
+    tool_name: str | None = None
+    side_effects: frozenset[str] | None = None
+    operation: str | None = None
+    uri: str | None = None
+    scheme: str | None = None
+    path: str | None = None
+    source_path: str | None = None
+    dest_path: str | None = None
+    filename: str | None = None
+    extension: str | None = None
+    parent_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    timestamp: datetime
+    request_id: str | None
+    session_id: str | None
+    proxy_instance: str | None
+    mcp_client_name: str | None = None
+    mcp_client_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionContext:
+    subject: Subject
+    action: Action
+    resource: Resource
+    environment: Environment
+    # The same request with every path resolved (symlinks, `..`), when that changes any of them.
+    resolved: Resource | None = None
+    # Every path-like argument (not only the three above) with where it really leads: for the
+    # protected-folder check.
+    paths: tuple[tuple[str, str], ...] = ()
+
+
+def resource_type_of(method: str) -> str:
+    if method == "tools/call":
+        return "tool"
+    if method.startswith("resources/"):
+        return "resource"
+    if method.startswith("prompts/"):
+        return "prompt"
+    return "server"
+
+
+def _first(arguments: dict, keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = arguments.get(key)
+        if value and isinstance(value, str):
+            return value
+    return None
+
+
+def _norm(path: str | None) -> str | None:
+    return posixpath.normpath(path) if path else None
+
+
+def path_like_strings(value: Any, depth: int = 0) -> list[str]:
+    """Strings anywhere in the arguments that could name a file (lists of paths included)."""
+    if isinstance(value, str):
+        looks_like_path = len(value) < 4096 and "\n" not in value and ("/" in value or value.startswith(("~", ".")))
+        return [value] if looks_like_path else []
+    if depth > 4:
+        return []
+    if isinstance(value, dict):
+        return [p for item in value.values() for p in path_like_strings(item, depth + 1)]
+    if isinstance(value, list):
+        return [p for item in value[:256] for p in path_like_strings(item, depth + 1)]
+    return []
+
+
+def _path_fields(path: str | None) -> dict[str, str | None]:
+    if not path:
+        return {}
+    filename = posixpath.basename(path)
+    return {"path": path, "filename": filename, "extension": posixpath.splitext(filename)[1] or None,
+            "parent_dir": posixpath.dirname(path)}
+
+
+def build_resource(method: str, params: dict, server_id: str) -> tuple[Resource, tuple[str, ...]]:
+    """The resource a request acts on, and every path-like string it carries."""
+    kind = resource_type_of(method)
+    if method == "tools/call":
+        tool_name = params.get("name") if isinstance(params.get("name"), str) else None
+        arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+        source, dest = _norm(_first(arguments, SOURCE_KEYS)), _norm(_first(arguments, DEST_KEYS))
+        path = _norm(_first(arguments, GENERIC_KEYS)) or source or dest
+        resource = Resource(kind, server_id, tool_name, side_effects_of(tool_name), operation_of(tool_name),
+                            source_path=source, dest_path=dest, **_path_fields(path))
+        return resource, tuple(path_like_strings(arguments))
+    uri = params.get("uri") if isinstance(params.get("uri"), str) else None
+    if uri:
+        parts = urlsplit(uri)
+        scheme = parts.scheme.lower() or None
+        path = _norm(unquote(parts.path)) if scheme == "file" else None
+        return Resource(kind, server_id, uri=uri, scheme=scheme, **_path_fields(path)), (path,) if path else ()
+    path = _norm(_first(params, GENERIC_KEYS))
+    return Resource(kind, server_id, **_path_fields(path)), (path,) if path else ()
+
+
+def resolve(resource: Resource, argument_paths: tuple[str, ...]) -> tuple[Resource | None, tuple[tuple[str, str], ...]]:
+    """Resolve every path once, on disk: the resource as resolved (None when nothing changes),
+    and each path-like argument paired with where it really leads."""
+    written = tuple(dict.fromkeys(p for p in (resource.path, resource.source_path, resource.dest_path,
+                                              *argument_paths) if p))
+    resolved = {path: real(path) for path in written}
+    pairs = tuple(resolved.items())
+    if all(path == target for path, target in pairs):
+        return None, pairs
+    path, source, dest = (resolved[p] if p else None for p in (resource.path, resource.source_path, resource.dest_path))
+    fields = {"path": None, "filename": None, "extension": None, "parent_dir": None, **_path_fields(path)}
+    return replace(resource, source_path=source, dest_path=dest, **fields), pairs
+
+
+def build_context(message: dict, identity: Identity, server_id: str, *, session_id: str | None = None,
+                  proxy_name: str | None = None, client_info: dict | None = None) -> DecisionContext:
+    method = message.get("method") or ""
+    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    resource, argument_paths = build_resource(method, params, server_id)
+    claims = identity.claims
+    audience = claims.get("aud", ())
+    subject = Subject(
+        id=identity.subject_id, provenance=identity.provenance, issuer=claims.get("iss"),
+        audience=(audience,) if isinstance(audience, str) else tuple(audience),
+        client_id=claims.get("azp"), scopes=frozenset(str(claims.get("scope", "")).split()),
+    )
+    action = Action(
+        mcp_method=method, name=method.replace("/", "."),
+        intent="read" if method == "resources/read" else None,
+        category="discovery" if method in DISCOVERY_METHODS else "action",
+    )
+    info = client_info or {}
+    environment = Environment(
+        timestamp=datetime.now(UTC), request_id=str(message["id"]) if "id" in message else None,
+        session_id=session_id, proxy_instance=proxy_name,
+        mcp_client_name=info.get("name"), mcp_client_version=info.get("version"),
+    )
+    resolved, paths = resolve(resource, argument_paths) if action.category == "action" else (None, ())
+    return DecisionContext(subject, action, resource, environment, resolved, paths)

@@ -1,0 +1,218 @@
+"""The policy decision point (SPEC §2.3): context in, ALLOW / DENY / HITL out.
+
+Order: protected folders (never overridable), then the discovery bypass, then the rules.
+Matching rules combine as HITL > DENY > ALLOW; no match is DENY. `final_rule` names the most
+specific rule of the winning effect (first in the file on a tie); specificity never changes
+the decision itself.
+
+Speed comes from doing the work once: globs compile to one regex per condition when the policy
+loads, and the conditions that depend only on (method, tool, subject, backend) are evaluated
+once per such combination and cached, so a request only checks its paths against the few rules
+left. A path that resolves elsewhere (a symlink, `~`) is judged both as written and as resolved,
+and must pass both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mcp_acp.policy import globs
+from mcp_acp.policy.context import DecisionContext, Resource
+from mcp_acp.policy.model import Policy, Rule
+from mcp_acp.policy.protected import ProtectedPaths, real
+
+ALLOW, DENY, HITL = "allow", "deny", "hitl"
+_RANK = {ALLOW: 0, DENY: 1, HITL: 2}
+CANDIDATE_CACHE_SIZE = 4096
+
+Check = Callable[[DecisionContext | Resource], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedRule:
+    id: str
+    effect: str
+    description: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    effect: str
+    final_rule: str
+    matched_rules: tuple[MatchedRule, ...] = ()
+    reason: str | None = None  # why, when the rules are not the reason (a protected path)
+    rule: CompiledRule | None = None  # the final rule, when one decided
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def _never(_: object) -> bool:
+    return False
+
+
+def _resolved_variants(patterns: list[str]) -> list[str]:
+    """Each absolute pattern also with its literal folder resolved on this machine (/tmp on macOS
+    is /private/tmp), so the resolved form of an allowed path still matches."""
+    variants = []
+    for pattern in patterns:
+        cut = min((pattern.index(c) for c in "*?" if c in pattern), default=len(pattern))
+        folder = pattern[:cut].rsplit("/", 1)[0]
+        if pattern.startswith("/") and folder and (resolved := real(folder)) != folder:
+            variants.append(resolved + pattern[len(folder):])
+    return variants
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    index: int
+    id: str
+    effect: str
+    description: str | None
+    specificity: int
+    cache_side_effects: frozenset[str] | None
+    static_checks: tuple[Check, ...]  # depend only on the candidate-cache key
+    resource_match: Check | None  # the conditions on the request's paths and URI, if any
+    matched: MatchedRule
+
+
+def _name_check(patterns: list[str], attribute: Callable, flags: int) -> Check:
+    regex = globs.compile_any(patterns, globs.name_regex, flags)
+    return lambda ctx: (value := attribute(ctx)) is not None and regex.fullmatch(value) is not None
+
+
+def _path_check(patterns: list[str], attribute: Callable) -> Check:
+    regex = globs.compile_any(patterns + _resolved_variants(patterns), globs.path_regex)
+    return lambda resource: (value := attribute(resource)) is not None and \
+        regex.fullmatch(globs.strip_slashes(value)) is not None
+
+
+def _set_check(values: list[str], attribute: Callable, fold: bool) -> Check:
+    allowed = frozenset(v.lower() for v in values) if fold else frozenset(values)
+    if fold:
+        return lambda obj: (value := attribute(obj)) is not None and value.lower() in allowed
+    return lambda obj: attribute(obj) in allowed
+
+
+def compile_rule(index: int, rule: Rule) -> CompiledRule:
+    static: list[Check] = []
+    per_request: list[Check] = []
+    score = 0
+    for name, value in rule.conditions.given().items():
+        patterns = _as_list(value) if name != "resource_type" else [value]
+        literal = not any(globs.has_wildcard(p) for p in patterns)
+        if not patterns:  # an empty list never matches
+            static.append(_never)
+            score += 100
+            continue
+        if name == "tool_name":
+            static.append(_name_check(patterns, lambda c: c.resource.tool_name, re.IGNORECASE))
+            score += 100 + 10 * literal
+        elif name == "backend_id":
+            static.append(_name_check(patterns, lambda c: c.resource.server_id, re.IGNORECASE))
+            score += 100 + 10 * literal
+        elif name == "mcp_method":
+            static.append(_name_check(patterns, lambda c: c.action.mcp_method, 0))
+            score += 100 + 10 * literal
+        elif name in ("path_pattern", "source_path", "dest_path"):
+            field = "path" if name == "path_pattern" else name
+            per_request.append(_path_check(patterns, lambda r, f=field: getattr(r, f)))
+            score += 100 + 10 * literal + max(globs.literal_depth(p) for p in patterns)
+        elif name == "operations":
+            static.append(_set_check(patterns, lambda c: c.resource.operation, fold=False))
+            score += 100
+        elif name == "side_effects":
+            wanted = frozenset(patterns)
+            static.append(lambda c: c.resource.side_effects is not None and not wanted.isdisjoint(c.resource.side_effects))
+            score += 100
+        elif name == "subject_id":
+            static.append(_set_check(patterns, lambda c: c.subject.id, fold=False))
+            score += 110
+        elif name == "resource_type":
+            static.append(_set_check(patterns, lambda c: c.resource.type, fold=True))
+            score += 110
+        elif name in ("extension", "scheme"):
+            per_request.append(_set_check(patterns, lambda r, f=name: getattr(r, f), fold=True))
+            score += 100
+        else:  # the model forbids unknown conditions; refuse rather than ignore one
+            raise ValueError(f"unknown condition {name!r}")
+    cache = frozenset(rule.cache_side_effects) if rule.cache_side_effects is not None else None
+    rule_id = rule.id or rule.generated_id()
+    return CompiledRule(index, rule_id, rule.effect, rule.description, score, cache,
+                        tuple(static), _all_of(per_request), MatchedRule(rule_id, rule.effect, rule.description))
+
+
+def _all_of(checks: list[Check]) -> Check | None:
+    if len(checks) <= 1:
+        return checks[0] if checks else None
+    return lambda obj: all(check(obj) for check in checks)
+
+
+class PolicyEngine:
+    """Immutable once built: a policy reload builds a new engine and swaps it in whole."""
+
+    def __init__(self, policy: Policy, protected: ProtectedPaths) -> None:
+        self.policy = policy
+        self.protected = protected
+        self.rules = tuple(compile_rule(i, rule) for i, rule in enumerate(policy.rules))
+        self._candidates: dict[tuple, tuple[CompiledRule, ...]] = {}
+
+    def candidates(self, ctx: DecisionContext) -> tuple[CompiledRule, ...]:
+        """Rules whose request-independent conditions hold for this method, tool, subject and backend."""
+        key = (ctx.action.mcp_method, ctx.resource.tool_name, ctx.subject.id, ctx.resource.server_id)
+        found = self._candidates.get(key)
+        if found is None:
+            found = tuple(r for r in self.rules if all(check(ctx) for check in r.static_checks))
+            if len(self._candidates) >= CANDIDATE_CACHE_SIZE:
+                self._candidates.clear()
+            self._candidates[key] = found
+        return found
+
+    def evaluate(self, ctx: DecisionContext) -> Decision:
+        resource = ctx.resource
+        if violation := self.protected.violation(ctx.paths, _modifies(resource)):
+            return Decision(DENY, "built_in_protected_path",
+                            reason=f"'{violation}' is inside mcp-acp's own configuration or log folders")
+        if ctx.action.category == "discovery":
+            return Decision(ALLOW, "discovery_bypass")
+        candidates = self.candidates(ctx)
+        decision = _combine(candidates, resource)
+        if ctx.resolved is not None:
+            resolved = _combine(candidates, ctx.resolved)
+            if _stricter_across_forms(resolved, decision):
+                return resolved
+        return decision
+
+
+def _combine(candidates: tuple[CompiledRule, ...], resource: Resource) -> Decision:
+    """HITL > DENY > ALLOW; within the winner, the most specific rule, the first on a tie."""
+    matched = [r for r in candidates if r.resource_match is None or r.resource_match(resource)]
+    if not matched:
+        return Decision(DENY, "default")
+    final = matched[0]
+    for rule in matched[1:]:
+        rank, best = _RANK[rule.effect], _RANK[final.effect]
+        if rank > best or (rank == best and rule.specificity > final.specificity):
+            final = rule
+    return Decision(final.effect, final.id, tuple(r.matched for r in matched), rule=final)
+
+
+def _modifies(resource: Resource) -> bool:
+    """Whether a request may change what its paths name (unknown tools are assumed to)."""
+    if resource.type != "tool":
+        return False
+    if resource.operation in ("write", "delete"):
+        return True
+    if resource.side_effects is not None:
+        return "fs_write" in resource.side_effects or "code_exec" in resource.side_effects
+    return resource.operation != "read"
+
+
+def _stricter_across_forms(candidate: Decision, current: Decision) -> bool:
+    """Between the written and the resolved form of a path, a denial beats an approval request:
+    a human must never be asked to approve what one of the two forms forbids."""
+    order = {ALLOW: 0, HITL: 1, DENY: 2}
+    return order[candidate.effect] > order[current.effect]

@@ -1,0 +1,159 @@
+"""The policy document (SPEC §2.1–2.2): rules, conditions and their validation.
+
+Every problem is reported, not only the first, each naming the rule (index and id), the
+field and what is allowed, so `mcp-acp policy validate` can list them all in one go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from mcp_acp.policy.side_effects import Operation, SideEffect
+
+Effect = Literal["allow", "deny", "hitl"]
+ResourceType = Literal["tool", "resource", "prompt", "server"]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or whitespace")
+    return value
+
+
+def _text_or_list(value: Any) -> Any:
+    """Checked before pydantic's union, so a bad value gets one clear message, not one per branch."""
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError("must be a string or a list of strings")
+    for item in items:
+        _not_blank(item)
+    return value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
+TextOrList = Annotated[str | list[str], BeforeValidator(_text_or_list)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Conditions(_Frozen):
+    """All given conditions must hold (AND); a list matches if any element does (OR)."""
+
+    tool_name: TextOrList | None = Field(None, description="Tool name glob (* ?), case-insensitive")
+    path_pattern: TextOrList | None = Field(None, description="Path glob: * and ? within a folder, ** across")
+    source_path: TextOrList | None = Field(None, description="Path glob for the source of a copy/move")
+    dest_path: TextOrList | None = Field(None, description="Path glob for the destination of a copy/move")
+    operations: list[Operation] | None = Field(None, description="Operations inferred from the tool name")
+    extension: TextOrList | None = Field(None, description="File extension such as .py, case-insensitive")
+    scheme: TextOrList | None = Field(None, description="URI scheme such as file, case-insensitive")
+    backend_id: TextOrList | None = Field(None, description="Backend server name glob, case-insensitive")
+    resource_type: Annotated[ResourceType, BeforeValidator(_lower)] | None = Field(
+        None, description="What the request acts on")
+    mcp_method: TextOrList | None = Field(None, description="MCP method glob, case-sensitive")
+    subject_id: TextOrList | None = Field(None, description="Exact user id (OIDC sub), case-sensitive")
+    side_effects: list[SideEffect] | None = Field(None, description="Matches if the tool has any of these")
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Conditions:
+        if not self.given():
+            raise ValueError("a rule needs at least one condition; to match everything use "
+                             '{"tool_name": "*"}')
+        return self
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class Rule(_Frozen):
+    id: Text | None = Field(None, description="Unique id; generated from the rule when omitted")
+    description: str | None = None
+    effect: Effect
+    conditions: Conditions
+    cache_side_effects: list[SideEffect] | None = Field(
+        None, description="hitl only: side effects whose approvals may be cached")
+
+    @model_validator(mode="after")
+    def _cache_only_for_hitl(self) -> Rule:
+        if self.cache_side_effects is not None and self.effect != "hitl":
+            raise ValueError(f"'cache_side_effects' is only allowed when effect is 'hitl' (this rule is "
+                             f"'{self.effect}'); remove it")
+        return self
+
+    def generated_id(self) -> str:
+        body = json.dumps({"effect": self.effect, "conditions": self.conditions.given()}, sort_keys=True)
+        return "rule_" + hashlib.sha256(body.encode()).hexdigest()[:8]
+
+
+class Policy(_Frozen):
+    version: str = "1"
+    default_action: Literal["deny"] = Field("deny", description="Always deny: zero trust")
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _assign_unique_ids(self) -> Policy:
+        seen: dict[str, int] = {}
+        problems, rules = [], []
+        for index, rule in enumerate(self.rules):
+            rule_id = rule.id or rule.generated_id()
+            if rule_id in seen:
+                problems.append(f"rule {index}: id '{rule_id}' is already used by rule {seen[rule_id]}; "
+                                "ids must be unique (rename one, or remove the duplicate rule)")
+            seen[rule_id] = index
+            rules.append(rule if rule.id else rule.model_copy(update={"id": rule_id}))
+        if problems:
+            raise ValueError("; ".join(problems))
+        object.__setattr__(self, "rules", rules)
+        return self
+
+
+class PolicyInvalid(ValueError):
+    """The policy cannot be used. `problems` lists every reason, each one actionable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _where(loc: tuple, data: Any) -> str:
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        index = loc[1]
+        rule = data.get("rules", [])[index] if isinstance(data, dict) else None
+        rule_id = rule.get("id") if isinstance(rule, dict) else None
+        name = f"rule {index}" + (f" (id '{rule_id}')" if isinstance(rule_id, str) else "")
+        field = ".".join(str(part) for part in loc[2:] if not str(part).startswith(("function-", "str", "list[")))
+        return f"{name}: {field}" if field else name
+    return ".".join(str(part) for part in loc)
+
+
+def parse_policy(data: Any) -> Policy:
+    """Validate a decoded policy.json, raising PolicyInvalid with every problem found."""
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for item in exc.errors():
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown field (check the spelling against docs/policies.md)"
+            elif item["type"] == "literal_error":
+                message = f"not allowed: {item['input']!r}; {message[0].lower()}{message[1:]}"
+            where = _where(item["loc"], data)
+            problems.append(f"{where}: {message}" if where else message)
+        raise PolicyInvalid(list(dict.fromkeys(problems))) from None
+
+
+def policy_json_schema() -> dict[str, Any]:
+    schema = Policy.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mcp-acp policy.json"
+    return schema
