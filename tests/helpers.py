@@ -115,3 +115,18 @@ class RawProxy:
             self.process.kill()
         await self.process.wait()
         self.process._transport.close()
+
+
+# Tests of the relay and the audit trail are about transport, not policy: they run their proxy
+# under a policy that allows every method, with limits high enough for load tests.
+ALLOW_ALL_POLICY = {"rules": [{"id": "test-allow-all", "effect": "allow", "conditions": {"mcp_method": "*"}}]}
+HIGH_LIMITS = {"requests_per_second": 100000, "burst": 1000000, "tool_calls_per_window": 1000000}
+
+
+def allow_everything(env: dict, name: str, limits: bool = True) -> None:
+    folder = Path(env["MCP_ACP_HOME"]) / "config" / "proxies" / name
+    (folder / "policy.json").write_text(json.dumps(ALLOW_ALL_POLICY), encoding="utf-8")
+    if limits:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config["limits"] = HIGH_LIMITS
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")

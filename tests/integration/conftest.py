@@ -46,6 +46,8 @@ from mcp.client.session import (
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.message import SessionMessage
 
+from tests.helpers import allow_everything
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NPM_BIN = REPO_ROOT / "tests" / "npm" / "node_modules" / ".bin"
 EVERYTHING_BIN = NPM_BIN / "mcp-server-everything"
@@ -154,6 +156,7 @@ class Launcher:
             for arg in args:
                 cli_args += ["--arg", arg]
             self.cli(*cli_args)
+            allow_everything(self.env, name)
             self._proxies.add(name)
         return StdioServerParameters(
             command=str(MCP_ACP_EXE),
@@ -167,6 +170,7 @@ class Launcher:
         self.ensure_init()
         if name not in self._proxies:
             self.cli("proxy", "add", name, "--server-name", server_name or name, "--url", url)
+            allow_everything(self.env, name)
             self._proxies.add(name)
         return StdioServerParameters(
             command=str(MCP_ACP_EXE),

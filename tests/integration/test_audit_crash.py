@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from mcp_acp.audit.verify import verify_proxy
-from tests.helpers import BACKEND, RawProxy
+from tests.helpers import BACKEND, RawProxy, allow_everything
 
 LANES = 4
 KILLS_PER_LANE = 50
@@ -218,6 +218,7 @@ async def test_kill_9_under_load_never_false_alarms_and_loses_no_answered_reques
     for lane in lanes:
         cli("proxy", "add", lane.name, "--server-name", "fixture", "--command", sys.executable,
             "--arg", BACKEND, check=True)
+        allow_everything(acp_env, lane.name)
 
     started = time.monotonic()
     await asyncio.gather(*(_run_lane(acp_env, lane) for lane in lanes))

@@ -11,14 +11,15 @@ import orjson
 import pytest
 
 from mcp_acp.audit.chain import check_chain
-from tests.helpers import BACKEND, RawProxy
+from tests.helpers import BACKEND, RawProxy, allow_everything
 
 SECRET = "correct-horse-battery-staple"
 
 
 @pytest.fixture
-def proxy_name(cli):
+def proxy_name(cli, acp_env):
     cli("proxy", "add", "fx", "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True)
+    allow_everything(acp_env, "fx")
     return "fx"
 
 
@@ -90,7 +91,7 @@ async def test_history_versions_and_manual_edit_detection(acp_env, proxy_name):
     first = entries(acp_env, "system/policy_history.jsonl")
     assert [e["event"] for e in first] == ["policy_loaded"]
     assert first[0]["policy_version"] == "v1" and first[0]["change_type"] == "initial_load"
-    assert json.loads(first[0]["snapshot"])["default_action"] == "deny"
+    assert json.loads(first[0]["snapshot"])["rules"][0]["id"] == "test-allow-all"
     await session(acp_env, [])
     again = entries(acp_env, "system/policy_history.jsonl")[1:]
     assert [(e["event"], e["policy_version"]) for e in again] == [("policy_loaded", "v1")]

@@ -18,7 +18,7 @@ import pytest
 from mcp_acp.audit.chain import GENESIS, check_chain, entry_hash
 from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.audit.verify import ProxyReport, verify_proxy
-from tests.helpers import BACKEND, RawProxy
+from tests.helpers import BACKEND, RawProxy, allow_everything
 
 OPS = "audit/operations.jsonl"
 STATE = ".integrity_state"
@@ -29,6 +29,7 @@ AUDIT_FAILURE = 10
 def fx(cli, acp_env):
     cli.env = acp_env
     cli("proxy", "add", "fx", "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True)
+    allow_everything(acp_env, "fx")
     return "fx"
 
 

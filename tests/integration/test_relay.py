@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from backend import big_text
 
-from tests.helpers import BACKEND, RawProxy, free_port
+from tests.helpers import BACKEND, RawProxy, allow_everything, free_port
 
 
 def children_of(pid: int) -> list[int]:
@@ -29,14 +29,16 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def stdio_proxy(cli):
+def stdio_proxy(cli, acp_env):
     cli("proxy", "add", "fx", "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True)
+    allow_everything(acp_env, "fx")
     return "fx"
 
 
 @pytest.fixture
-def http_proxy(cli, http_backend):
+def http_proxy(cli, acp_env, http_backend):
     cli("proxy", "add", "web", "--server-name", "fixture-http", "--url", http_backend.url, check=True)
+    allow_everything(acp_env, "web")
     return "web"
 
 
@@ -55,7 +57,7 @@ async def test_tool_call_round_trips(acp_env, any_proxy):
         code, stderr = await proxy.finish()
         assert code == 0, stderr
         assert "Proxy server ready - listening on STDIO" in stderr
-        assert "pass-through" in stderr  # enforcement is not built yet, and the banner must say so
+        assert "policy: 1 rules (v1)" in stderr  # the banner says which policy is in force
         assert f"identity: local user '{getpass.getuser()}'" in stderr
     finally:
         await proxy.close()
@@ -220,6 +222,7 @@ async def test_auto_transport_falls_back_to_stdio(cli, acp_env):
     url = f"http://127.0.0.1:{free_port()}/mcp"
     cli("proxy", "add", "both", "--server-name", "fixture", "--url", url,
         "--command", sys.executable, "--arg", BACKEND, check=True)
+    allow_everything(acp_env, "both")
     proxy = await RawProxy.start(acp_env, "both")
     try:
         await proxy.initialize()

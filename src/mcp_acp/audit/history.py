@@ -26,12 +26,13 @@ def _last_entry(path: Path) -> dict | None:
     return None
 
 
-def record_load(audit: AuditLog, kind: str, path: Path, text: str) -> str:
-    """Log the load of `kind` ("config" or "policy"); returns its version (`v1`, `v2`…)."""
+def record_load(audit: AuditLog, kind: str, path: Path, text: str, source: str = "start") -> str:
+    """Log the load of `kind` ("config" or "policy") at start or on a reload; returns its
+    version (`v1`, `v2`…), bumped whenever the file changed since the last entry."""
     history = audit.files[f"{kind}-history"]
     checksum = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
     last = _last_entry(history.path)
-    common = {"component": "proxy", f"{kind}_path": str(path), "source": "start",
+    common = {"component": "proxy", f"{kind}_path": str(path), "source": source,
               "checksum": checksum, "snapshot_format": "json"}
     if last is None:
         version = "v1"
@@ -45,5 +46,5 @@ def record_load(audit: AuditLog, kind: str, path: Path, text: str) -> str:
                                          "previous_version": previous, "change_type": "manual_edit",
                                          "snapshot": text, **common})
     audit.write(f"{kind}-history", {"event": f"{kind}_loaded", f"{kind}_version": version,
-                                     "change_type": "startup_load", **common})
+                                     "change_type": "startup_load" if source == "start" else "reload", **common})
     return version

@@ -10,6 +10,7 @@ from mcp_acp.cli.init import init
 from mcp_acp.cli.install import install
 from mcp_acp.cli.logs import logs
 from mcp_acp.cli.output import CliError
+from mcp_acp.cli.policy import policy
 from mcp_acp.cli.proxy import proxy
 from mcp_acp.cli.start import start
 from mcp_acp.config.store import ConfigError
@@ -31,7 +32,7 @@ def cli() -> None:
     """mcp-acp: a zero-trust access-control proxy for MCP servers."""
 
 
-for command in (init, proxy, start, install, audit, logs):
+for command in (init, proxy, start, policy, install, audit, logs):
     cli.add_command(command)
 
 

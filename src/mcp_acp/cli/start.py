@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 
 import click
@@ -34,8 +35,13 @@ from mcp_acp.config.store import (
 )
 from mcp_acp.identity.local import local_identity
 from mcp_acp.proxy.backends import BackendError
+from mcp_acp.policy.protected import ProtectedPaths
+from mcp_acp.proxy.approvals import ApprovalCache, NoApprover
+from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
+from mcp_acp.proxy.listing import LIST_CHANGED, Listing
 from mcp_acp.proxy.operations import OperationsRecorder
+from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.runner import choose_backend, relay_stdio
 from mcp_acp.proxy.wire_log import WireLog
 
@@ -73,7 +79,7 @@ def start(name: str | None, headless: bool) -> None:
     try:
         manager = load_manager_config()
         config = load_proxy_config(name)
-        load_policy(name)
+        policy = load_policy(name)
     except ConfigError as exc:
         _refuse(name, "config_invalid", exc)
     log_dir = paths.proxy_log_dir(manager.log_path, name)
@@ -101,8 +107,8 @@ def start(name: str | None, headless: bool) -> None:
             log.warning(warning)
         config_version = record_load(audit, "config", paths.proxy_config_path(name),
                                      paths.proxy_config_path(name).read_text(encoding="utf-8"))
-        record_load(audit, "policy", paths.proxy_policy_path(name),
-                    paths.proxy_policy_path(name).read_text(encoding="utf-8"))
+        policy_version = record_load(audit, "policy", paths.proxy_policy_path(name),
+                                     paths.proxy_policy_path(name).read_text(encoding="utf-8"))
         auth_log.session_started(audit, session_id, identity, manager.auth.mode)
     except AuditWriteError as exc:
         _refuse(name, "audit_failure", AuditFailure(f"cannot write the audit logs: {exc}"), AuditFailure.exit_code)
@@ -117,13 +123,27 @@ def start(name: str | None, headless: bool) -> None:
     err_console.print(f"  audit: {log_dir} (hash-chained{', keyed' if key else ''}"
                       f"{', fsync' if config.audit_durable else ''})")
 
+    approvals = ApprovalCache(config.hitl.approval_ttl_seconds)
+    protected = ProtectedPaths([paths.config_dir(), paths.product_log_root(manager.log_path), paths.runtime_dir()])
+    reloader = PolicyReloader(paths.proxy_policy_path(name), policy, protected, audit, approvals, policy_version)
+    enforcer = Enforcer(reloader, audit, shutdown, identity=identity, backend_id=config.backend.server_name,
+                        session_id=session_id, proxy_name=name, limits=config.limits, hitl=config.hitl,
+                        approver=NoApprover(), approvals=approvals)
+    listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
+    gate = Gate(enforcer.check, enforcer.note_notification, listing.hooks())
+    err_console.print(f"  policy: {reloader.rules_count} rules ({policy_version}) from {reloader.path}"
+                      f"{'; lists filtered by policy' if listing.filtering else ''}")
+    if any(rule.effect == "hitl" for rule in policy.rules):
+        err_console.print("  [yellow]approval rules: no approver is available in this version, so requests "
+                          "that need approval are denied[/]")
+
     def make_recorder(backend) -> OperationsRecorder:
         return OperationsRecorder(audit, shutdown, session_id, identity, config.backend.server_name,
                                   backend.transport, config_version)
 
     end_reason = "error"
     try:
-        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown))
+        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown, gate, reloader, listing))
         end_reason = "normal" if code == 0 else "error"
     finally:
         if not shutdown.is_shutting_down:
@@ -149,7 +169,8 @@ def run_event_loop(main) -> int:
         return runner.run(main)
 
 
-async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: ShutdownCoordinator) -> int:
+async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: ShutdownCoordinator, gate: Gate,
+                 reloader: PolicyReloader, listing: Listing) -> int:
     def on_retry(attempt: int, error: Exception, delay: float) -> None:
         err_console.print(f"[yellow]Backend not reachable (attempt {attempt}): {error}; retrying in {delay:g} s[/]")
 
@@ -158,23 +179,43 @@ async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: Shutdow
     except BackendError as exc:
         log.error("backend start failed: %s", exc)
         _refuse(name, "backend_connection_failed", exc)
-    gate = Gate()
     err_console.print(f"  transport: {backend.transport}")
-    if not gate.enforcing:
-        err_console.print("  [yellow]Policy enforcement is not active in this version: every request is "
-                          "forwarded unchanged (pass-through).[/]")
-    err_console.print("Proxy server ready - listening on STDIO")
-    monitor = asyncio.create_task(watch(audit, shutdown))
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload("sighup")))
+    background = [asyncio.create_task(watch(audit, shutdown)), asyncio.create_task(reloader.watch_file()),
+                  asyncio.create_task(_serve_control_api(name, reloader))]
     wire = WireLog(audit.log_dir, config.include_payloads) if config.log_level == "DEBUG" else None
+
+    def on_relay(relay) -> None:
+        if listing.filtering:  # what the model may see changed with the policy: tell the client
+            reloader.on_reloaded.append(lambda: [loop.create_task(relay.notify_client(method))
+                                                 for method in LIST_CHANGED.values()])
+
+    err_console.print("Proxy server ready - listening on STDIO")
     try:
-        outcome = await relay_stdio(backend, gate, make_recorder(backend), wire)
+        outcome = await relay_stdio(backend, gate, make_recorder(backend), wire, on_relay)
     except BackendError as exc:
         log.error("backend start failed: %s", exc)
         _refuse(name, "backend_connection_failed", exc)
     finally:
-        monitor.cancel()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if wire:
             wire.close()
     if outcome.reason:
         err_console.print(f"[bold red]Error:[/] {outcome.reason}", soft_wrap=True)
     return outcome.exit_code
+
+
+async def _serve_control_api(name: str, reloader: PolicyReloader) -> None:
+    """The control socket (policy reload, status). Imported here: FastAPI is slow to import and the
+    client should not wait for it."""
+    try:
+        from mcp_acp.proxy.api import build_app, serve_api
+
+        await serve_api(build_app(reloader), paths.proxy_socket_path(name))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the proxy works without it; reload still has SIGHUP and the file watch
+        log.warning("control socket unavailable (%s); 'mcp-acp policy reload' will not reach this proxy", exc)

@@ -6,11 +6,13 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mcp_acp.config import paths
+from mcp_acp.policy.model import Policy
+from mcp_acp.proxy.limits import LimitsConfig
 
 RESERVED_PROXY_NAMES = {"manager", "all", "default"}
 _PROXY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -141,14 +143,12 @@ class ProxyConfig(_Strict):
     # power loss, not only a process crash; see docs/audit.md for its cost.
     audit_durable: bool = False
     include_payloads: bool = True
+    # "filter": tools/resources/prompts the policy denies outright are left out of the lists the
+    # model sees. "all" (SPEC's default): lists pass unchanged; every call is still decided.
+    discovery: Literal["all", "filter"] = "all"
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
 
-# --- proxies/<name>/policy.json --------------------------------------------------------
+# --- proxies/<name>/policy.json: the rule language lives with the engine ----------------
 
-
-class PolicyFile(_Strict):
-    """The policy document. The rule language itself belongs to the policy engine."""
-
-    version: str = "1"
-    default_action: Literal["deny"] = "deny"
-    rules: list[dict[str, Any]] = Field(default_factory=list)
+PolicyFile = Policy

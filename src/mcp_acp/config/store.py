@@ -11,18 +11,19 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mcp_acp.config import paths
-from mcp_acp.config.models import (
-    ManagerConfig,
-    PolicyFile,
-    ProxyConfig,
-    proxy_name_problem,
-)
+from mcp_acp.config.models import ManagerConfig, ProxyConfig, proxy_name_problem
+from mcp_acp.policy.model import Policy, PolicyInvalid, parse_policy
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(Exception):
-    """A config file is missing or invalid. The message names the file, the field and the fix."""
+    """A config file is missing or invalid. The message names the file, the field and the fix;
+    `problems` lists each problem when there are several (a policy with many bad rules)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -69,8 +70,8 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def load_model(path: Path, model: type[M], fix: str) -> M:
-    """Parse `path` into `model`, or raise ConfigError naming the file, the field and `fix`."""
+def read_json(path: Path, fix: str) -> tuple[object, str]:
+    """The decoded JSON in `path` and its text, or ConfigError naming the file and `fix`."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -80,12 +81,17 @@ def load_model(path: Path, model: type[M], fix: str) -> M:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}. Check its permissions.") from None
     try:
-        data = json.loads(text)
+        return json.loads(text), text
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
             f"Fix the file by hand, or {fix[0].lower()}{fix[1:]}"
         ) from None
+
+
+def load_model(path: Path, model: type[M], fix: str) -> M:
+    """Parse `path` into `model`, or raise ConfigError naming the file, the field and `fix`."""
+    data, _ = read_json(path, fix)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -115,12 +121,20 @@ def load_proxy_config(name: str) -> ProxyConfig:
     return load_model(path, ProxyConfig, f"Re-create it with 'mcp-acp proxy add {name}'.")
 
 
-def load_policy(name: str) -> PolicyFile:
-    return load_model(
-        paths.proxy_policy_path(name),
-        PolicyFile,
-        f"Re-create a deny-all policy by writing {{}} to {paths.proxy_policy_path(name)}.",
-    )
+def read_policy(path: Path) -> tuple[Policy, str]:
+    """The policy in `path` and its text; ConfigError lists every problem, each with its rule."""
+    data, text = read_json(path, f"Write {{}} to {path} for a deny-all policy to start again from.")
+    try:
+        return parse_policy(data), text
+    except PolicyInvalid as exc:
+        count = f"{len(exc.problems)} problems" if len(exc.problems) > 1 else "1 problem"
+        listing = "".join(f"\n  • {problem}" for problem in exc.problems)
+        raise ConfigError(f"{path} has {count}:{listing}\nFix the rules named (see docs/policies.md), then "
+                          "run 'mcp-acp policy validate'.", exc.problems) from None
+
+
+def load_policy(name: str) -> Policy:
+    return read_policy(paths.proxy_policy_path(name))[0]
 
 
 def list_proxy_names() -> list[str]:

@@ -4,8 +4,10 @@ Sets up a throwaway MCP_ACP_HOME (./.demo-home, recreated each run) with one pro
 in front of the bundled demo server, then plays a client session through
 `mcp-acp start --proxy demo --headless` and shows each request and its outcome.
 
-Each step declares the outcome it expects, so once policies exist the script can
-show denials next to allowed calls and flag any step that behaved differently.
+The demo policy allows reads in the demo folder and note-taking, denies secrets, asks a
+human for writes (denied: no approver in this version), and shows that the proxy's own
+config is protected even where a rule allows reads. Each step declares the outcome it
+expects, and the demo fails if any step behaves differently.
 """
 
 from __future__ import annotations
@@ -51,16 +53,41 @@ class Step:
     expect: Outcome = "allow"
 
 
+def sandboxed(name: str) -> str:
+    return str(SANDBOX / name)
+
+
 STEPS = [
-    Step("See what is in the sandbox", "tool", "list_files"),
-    Step("Read a file", "tool", "read_file", {"path": "README.txt"}),
-    Step("Write a file", "tool", "write_file", {"path": "docs/todo.md", "content": "- try a deny policy\n"}),
+    Step("See what is in the sandbox", "tool", "list_files", {"path": sandboxed(".")}),
+    Step("Read a file", "tool", "read_file", {"path": sandboxed("README.txt")}),
+    Step("Write a file (the policy asks a human)", "tool", "write_file",
+         {"path": sandboxed("docs/todo.md"), "content": "- try a deny policy\n"}, expect="deny"),
     Step("Save a note", "tool", "add_note", {"text": "mcp-acp relays every call"}),
     Step("List notes", "tool", "list_notes"),
-    Step("Try to escape the sandbox", "tool", "read_file", {"path": "../../etc/passwd"}, expect="tool_error"),
+    Step("Read a secret (a deny rule)", "tool", "read_file", {"path": sandboxed("secrets.txt")}, expect="deny"),
+    Step("Read outside the sandbox (no rule allows it)", "tool", "read_file", {"path": "/etc/passwd"}, expect="deny"),
+    Step("Read the proxy's own policy (protected, whatever the rules say)", "tool", "read_file",
+         {"path": str(HOME / "config" / "proxies" / PROXY / "policy.json")}, expect="deny"),
+    Step("Escape the sandbox from inside it", "tool", "read_file", {"path": sandboxed("../../etc/passwd")},
+         expect="deny"),
     Step("Read a resource", "resource", "notes://all"),
     Step("Get a prompt", "prompt", "summarize_notes", {"style": "one sentence"}),
 ]
+
+# Reads anywhere in the demo home are allowed on purpose: the proxy's own config folder inside
+# it stays protected all the same.
+POLICY = {"rules": [
+    {"id": "read-demo-home", "effect": "allow", "description": "Read and list files in the demo home",
+     "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": f"{HOME}/**"}},
+    {"id": "notes", "effect": "allow", "description": "Notes are harmless",
+     "conditions": {"tool_name": ["add_note", "list_notes"]}},
+    {"id": "no-secrets", "effect": "deny", "description": "Never read secrets",
+     "conditions": {"path_pattern": ["**/secrets*", "**/.env"]}},
+    {"id": "approve-writes", "effect": "hitl", "description": "A human approves every write",
+     "conditions": {"operations": ["write", "delete"], "path_pattern": f"{SANDBOX}/**"}},
+    {"id": "notes-resources", "effect": "allow", "conditions": {"resource_type": "resource", "scheme": "notes"}},
+    {"id": "prompts", "effect": "allow", "conditions": {"mcp_method": "prompts/get"}},
+]}
 
 
 def cli(*args: str) -> str:
@@ -83,6 +110,11 @@ def prepare() -> None:
     server = [sys.executable, "-m", "mcp_acp.demo.server", "--sandbox", str(SANDBOX)]
     extra = [part for arg in server[1:] for part in ("--arg", arg)]
     cli("proxy", "add", PROXY, "--server-name", "demo-files", "--command", server[0], *extra)
+    (SANDBOX / "secrets.txt").write_text("api-key: not-for-agents\n", encoding="utf-8")
+    policy_path = Path(cli("policy", "path", "--proxy", PROXY).strip())
+    policy_path.write_text(json.dumps(POLICY, indent=2) + "\n", encoding="utf-8")
+    cli("policy", "validate", "--proxy", PROXY)
+    console.print(Text.from_ansi(cli("policy", "show", "--proxy", PROXY)))
     console.print(Panel(
         f"home     {HOME}\nsandbox  {SANDBOX}\nproxy    {PROXY} -> demo-files (STDIO)",
         title="[bold]mcp-acp demo[/] set up", border_style="cyan",

@@ -22,8 +22,6 @@ SANDBOX = Path(".")
 
 def _inside(path: str) -> Path:
     """Resolve `path` against the sandbox, refusing anything that lands outside it."""
-    if Path(path).is_absolute():
-        raise ToolError(f"absolute paths are not allowed: {path!r} (use a path relative to the sandbox)")
     # resolve() follows `..` and symlinks, so the containment check sees the real target.
     target = (SANDBOX / path).resolve()
     if not target.is_relative_to(SANDBOX):
@@ -37,11 +35,11 @@ def _load_notes() -> list[dict[str, str]]:
 
 
 @mcp.tool
-def list_files(folder: str = ".") -> list[str]:
+def list_files(path: str = ".") -> list[str]:
     """List files under a sandbox folder, as sandbox-relative paths."""
-    root = _inside(folder)
+    root = _inside(path)
     if not root.is_dir():
-        raise ToolError(f"not a folder: {folder!r}")
+        raise ToolError(f"not a folder: {path!r}")
     return sorted(str(p.relative_to(SANDBOX)) for p in root.rglob("*") if p.is_file())
 
 

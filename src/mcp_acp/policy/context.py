@@ -97,7 +97,7 @@ def resource_type_of(method: str) -> str:
     return "server"
 
 
-def _first(arguments: dict, keys: tuple[str, ...]) -> str | None:
+def first_string(arguments: dict, keys: tuple[str, ...]) -> str | None:
     for key in keys:
         value = arguments.get(key)
         if value and isinstance(value, str):
@@ -137,8 +137,8 @@ def build_resource(method: str, params: dict, server_id: str) -> tuple[Resource,
     if method == "tools/call":
         tool_name = params.get("name") if isinstance(params.get("name"), str) else None
         arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
-        source, dest = _norm(_first(arguments, SOURCE_KEYS)), _norm(_first(arguments, DEST_KEYS))
-        path = _norm(_first(arguments, GENERIC_KEYS)) or source or dest
+        source, dest = _norm(first_string(arguments, SOURCE_KEYS)), _norm(first_string(arguments, DEST_KEYS))
+        path = _norm(first_string(arguments, GENERIC_KEYS)) or source or dest
         resource = Resource(kind, server_id, tool_name, side_effects_of(tool_name), operation_of(tool_name),
                             source_path=source, dest_path=dest, **_path_fields(path))
         return resource, tuple(path_like_strings(arguments))
@@ -148,7 +148,7 @@ def build_resource(method: str, params: dict, server_id: str) -> tuple[Resource,
         scheme = parts.scheme.lower() or None
         path = _norm(unquote(parts.path)) if scheme == "file" else None
         return Resource(kind, server_id, uri=uri, scheme=scheme, **_path_fields(path)), (path,) if path else ()
-    path = _norm(_first(params, GENERIC_KEYS))
+    path = _norm(first_string(params, GENERIC_KEYS))
     return Resource(kind, server_id, **_path_fields(path)), (path,) if path else ()
 
 

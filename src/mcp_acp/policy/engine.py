@@ -186,6 +186,16 @@ class PolicyEngine:
                 return resolved
         return decision
 
+    def may_allow(self, ctx: DecisionContext) -> bool:
+        """Could any request like this one (any path) be allowed, or asked about? False when the
+        policy denies it outright: used to hide such tools from the model (discovery "filter")."""
+        candidates = self.candidates(ctx)
+        if any(r.effect == HITL for r in candidates):
+            return True
+        if any(r.effect == DENY and r.resource_match is None for r in candidates):
+            return False
+        return any(r.effect == ALLOW for r in candidates)
+
 
 def _combine(candidates: tuple[CompiledRule, ...], resource: Resource) -> Decision:
     """HITL > DENY > ALLOW; within the winner, the most specific rule, the first on a tie."""

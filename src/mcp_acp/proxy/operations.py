@@ -16,20 +16,10 @@ import orjson
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog, AuditWriteError
 from mcp_acp.identity.local import Identity
+from mcp_acp.policy.context import DEST_KEYS, GENERIC_KEYS, SOURCE_KEYS, first_string
 from mcp_acp.proxy import jsonrpc
 
-GENERIC_KEYS = ("path", "file_path", "filepath", "file", "filename")
-SOURCE_KEYS = ("source", "src", "from", "from_path", "source_path", "origin")
-DEST_KEYS = ("destination", "destination_path", "dest", "to", "to_path", "dest_path", "target", "target_path")
 AUDIT_FAILURE_EXIT = 10
-
-
-def _first(arguments: dict, keys: tuple[str, ...]) -> str | None:
-    for key in keys:
-        value = arguments.get(key)
-        if value and isinstance(value, str):
-            return value
-    return None
 
 
 def _digest(data: bytes) -> str:
@@ -49,8 +39,8 @@ def describe_request(message: dict) -> dict[str, Any]:
         arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
         body = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)
         fields["arguments_summary"] = {"redacted": True, "body_hash": _digest(body), "payload_length": len(body)}
-        source, dest = _first(arguments, SOURCE_KEYS), _first(arguments, DEST_KEYS)
-        path = _first(arguments, GENERIC_KEYS) or source or dest
+        source, dest = first_string(arguments, SOURCE_KEYS), first_string(arguments, DEST_KEYS)
+        path = first_string(arguments, GENERIC_KEYS) or source or dest
         if path:
             fields["file_path"] = os.path.normpath(path)
             fields["file_extension"] = os.path.splitext(path)[1] or None
@@ -60,6 +50,16 @@ def describe_request(message: dict) -> dict[str, Any]:
     elif method and method.startswith("resources/") and isinstance(params.get("uri"), str):
         fields["file_path"] = params["uri"]
     return fields
+
+
+def fail_closed(audit: AuditLog, shutdown: ShutdownCoordinator, name: str, fields: dict, reason: str) -> dict:
+    """An audit entry could not be written: keep it in the fallback chain, start the security
+    shutdown (exit 10), and return the error the client gets instead of its answer."""
+    where = shutdown.record_with_fallback(name, fields, reason)
+    shutdown.initiate("audit_failure", reason, AUDIT_FAILURE_EXIT, {"source": "audit_write", "paths": [str(audit.log_dir)]})
+    return {"code": jsonrpc.INTERNAL_ERROR,
+            "message": f"Audit log failure: {reason}. The request was denied and logged to {where}; "
+                       "the proxy is shutting down"}
 
 
 class OperationsRecorder:
@@ -119,12 +119,7 @@ class OperationsRecorder:
             return False
 
     def _fail_closed(self, fields: dict, reason: str) -> dict:
-        where = self.shutdown.record_with_fallback("operations", fields, reason)
-        self.shutdown.initiate("audit_failure", reason, AUDIT_FAILURE_EXIT,
-                               {"source": "audit_write", "paths": [str(self.audit.log_dir)]})
-        return {"code": jsonrpc.INTERNAL_ERROR,
-                "message": f"Audit log failure: {reason}. The request was denied and logged to {where}; "
-                           "the proxy is shutting down"}
+        return fail_closed(self.audit, self.shutdown, "operations", fields, reason)
 
     async def sync(self) -> None:
         await self.audit.sync()

@@ -92,6 +92,8 @@ class Relay:
         if method is None or "id" not in message:  # a notification, or a response to the server
             if method is not None and self.recorder and not self.recorder.record_notification(message):
                 return
+            if method is not None and not self.gate.notification(message):
+                return
             await self._forward(message, line)
             return
         pending = self._pending_for(message)
@@ -173,6 +175,8 @@ class Relay:
         if "method" not in message and "id" in message:
             pending = self.pending.pop(message["id"], None)
             if pending is not None:
+                if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
+                    message, raw = rewrite(message), None
                 await self._answer(pending, message, raw)
                 return
         await self._write(raw if raw is not None else jsonrpc.encode(message))
@@ -192,6 +196,10 @@ class Relay:
             await self._answer(pending, self._backend_error(request_id, reason))
         if not self.backend.reconnects and not self.fatal_backend_loss.done():
             self.fatal_backend_loss.set_result(reason)
+
+    async def notify_client(self, method: str) -> None:
+        """A notification of the proxy's own (a list changed because the policy did)."""
+        await self._write(jsonrpc.encode({"jsonrpc": "2.0", "method": method}))
 
     async def close(self) -> None:
         self.closing = True

@@ -58,8 +58,9 @@ async def choose_backend(config: ProxyConfig, on_retry=None) -> Backend:
     return StdioBackend(backend.server_name, backend.stdio.command, backend.stdio.args)
 
 
-async def relay_stdio(backend: Backend, gate: Gate, recorder=None, wire=None) -> Outcome:
-    """Serve the MCP client on our stdin/stdout until it closes stdin or a signal arrives."""
+async def relay_stdio(backend: Backend, gate: Gate, recorder=None, wire=None, on_relay=None) -> Outcome:
+    """Serve the MCP client on our stdin/stdout until it closes stdin or a signal arrives.
+    `on_relay(relay)` is called once the relay exists (to send the proxy's own notifications)."""
     reader, writer = await open_stdio()
 
     async def write_to_client(data: bytes) -> None:
@@ -67,6 +68,8 @@ async def relay_stdio(backend: Backend, gate: Gate, recorder=None, wire=None) ->
         await writer.drain()
 
     relay = Relay(backend, gate, write_to_client, recorder, wire)
+    if on_relay:
+        on_relay(relay)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,219 @@
+"""The policy enforcement point (SPEC §1.3–1.4): every client request is decided before it is forwarded.
+
+For each request: the global flood limit, the per-tool call window (a breach asks a human),
+the decision context, the policy decision, and — when the policy asks for it — a human
+approval. Every decision, discovery bypasses included, is one entry in decisions.jsonl,
+written before the request goes anywhere. Any error on this path denies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from mcp_acp.audit.shutdown import ShutdownCoordinator
+from mcp_acp.audit.writer import AuditLog, AuditWriteError
+from mcp_acp.config.models import HITLConfig
+from mcp_acp.identity.local import Identity
+from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
+from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
+from mcp_acp.proxy import jsonrpc
+from mcp_acp.proxy.approvals import (
+    ApprovalCache,
+    ApprovalOutcome,
+    ApprovalRequest,
+    Approver,
+    TIMEOUT,
+    USER_ALLOWED_ONCE,
+    USER_DENIED,
+    cacheable,
+)
+from mcp_acp.proxy.limits import LimitsConfig
+from mcp_acp.proxy.operations import fail_closed
+from mcp_acp.proxy.policy_reload import PolicyReloader
+
+log = logging.getLogger(__name__)
+
+ErrorObject = dict[str, Any]
+RATE_LIMIT_RULE = "rate_limit_breach"
+FLOOD_RULE = "rate_limit_flood"
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def _target(ctx: DecisionContext) -> str:
+    where = ctx.resource.path or ctx.resource.uri
+    return f"{ctx.action.mcp_method} on {where}" if where else ctx.action.mcp_method
+
+
+class Enforcer:
+    def __init__(self, reloader: PolicyReloader, audit: AuditLog, shutdown: ShutdownCoordinator, *,
+                 identity: Identity, backend_id: str, session_id: str, proxy_name: str,
+                 limits: LimitsConfig, hitl: HITLConfig, approver: Approver, approvals: ApprovalCache) -> None:
+        self.reloader = reloader
+        self.audit = audit
+        self.shutdown = shutdown
+        self.identity = identity
+        self.backend_id = backend_id
+        self.session_id = session_id
+        self.proxy_name = proxy_name
+        self.bucket = limits.bucket()
+        self.window = limits.window()
+        self.hitl = hitl
+        self.approver = approver
+        self.approvals = approvals
+        self.client_info: dict | None = None
+
+    # --- the gate hook ---------------------------------------------------------------
+
+    def check(self, message: dict) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+        """None forwards the request; an error object answers it instead; an awaitable waits for a human."""
+        started = time.perf_counter()
+        method = message["method"]
+        if method == "initialize" and isinstance((message.get("params") or {}).get("clientInfo"), dict):
+            self.client_info = message["params"]["clientInfo"]
+        ctx: DecisionContext | None = None
+        try:
+            ctx = self._context(message)
+            if not self.bucket.try_take():
+                return self._refuse(ctx, Decision(DENY, FLOOD_RULE), started,
+                                    f"Rate limit exceeded: {method} refused (too many requests per second); "
+                                    "slow down and retry")
+            tool = ctx.resource.tool_name
+            if method == "tools/call" and self.window.record(self.session_id, tool or "unknown"):
+                return self._rate_limit_breach(message, ctx, started)
+            return self._decide(message, ctx, started)
+        except Exception:  # fail closed: nothing on the decision path may let a request through
+            log.exception("policy evaluation failed for %s; denying", method)
+            return self._write_or_fail(self._entry(ctx, Decision(DENY, "evaluation_error"), message, started), {
+                "code": jsonrpc.POLICY_DENIED, "message": f"Internal error evaluating policy for {method}"})
+
+    def note_notification(self, message: dict) -> bool:
+        """Client notifications: log the discovery ones (they bypass policy); False stops forwarding."""
+        if message.get("method") not in DISCOVERY_METHODS:
+            return True
+        ctx = self._context(message)
+        return self._write_or_fail(self._entry(ctx, Decision(ALLOW, "discovery_bypass"), message,
+                                               time.perf_counter()), None) is None
+
+    # --- steps -------------------------------------------------------------------------
+
+    def _context(self, message: dict) -> DecisionContext:
+        return build_context(message, self.identity, self.backend_id, session_id=self.session_id,
+                             proxy_name=self.proxy_name, client_info=self.client_info)
+
+    def _decide(self, message: dict, ctx: DecisionContext, started: float,
+                hitl_ms: float | None = None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+        decision = self.reloader.engine.evaluate(ctx)
+        if decision.effect == ALLOW:
+            return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=hitl_ms), None)
+        if decision.effect == DENY:
+            return self._refuse(ctx, decision, started, f"Policy denied: {_target(ctx)}", hitl_ms)
+        if self.approvals.holds(ctx):
+            return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=0.0,
+                                                   hitl_cache_hit=True), None)
+        rule = decision.rule
+        request = ApprovalRequest(ctx, decision.final_rule,
+                                  cacheable(ctx.resource.side_effects, rule.cache_side_effects if rule else None),
+                                  self.hitl.timeout_seconds)
+        return self._ask_human(message, ctx, decision, request, started)
+
+    async def _ask_human(self, message: dict, ctx: DecisionContext, decision: Decision,
+                         request: ApprovalRequest, started: float) -> ErrorObject | None:
+        asked = time.perf_counter()
+        outcome = await self._approval(request)
+        hitl_ms = _ms(asked)
+        if outcome.allowed:
+            if request.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
+                self.approvals.remember(ctx)
+            return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=hitl_ms,
+                                                   outcome=outcome), None)
+        return self._refuse(ctx, decision, started, _refusal(outcome, ctx), hitl_ms, outcome)
+
+    def _rate_limit_breach(self, message: dict, ctx: DecisionContext, started: float) -> Awaitable[ErrorObject | None]:
+        """Too many calls of one tool: a human decides whether this is a runaway loop."""
+        async def ask() -> ErrorObject | None:
+            asked = time.perf_counter()
+            outcome = await self._approval(ApprovalRequest(ctx, RATE_LIMIT_RULE, False, self.hitl.timeout_seconds))
+            hitl_ms = _ms(asked)
+            breach = Decision(HITL, RATE_LIMIT_RULE)
+            if not outcome.allowed:
+                return self._refuse(ctx, breach, started, _refusal(outcome, ctx, "Rate limit exceeded"),
+                                    hitl_ms, outcome)
+            self.window.reset(self.session_id, ctx.resource.tool_name or "unknown")
+            verdict = self._decide(message, ctx, started, hitl_ms)  # approved: now the policy decides
+            return await verdict if isinstance(verdict, Awaitable) else verdict
+        return ask()
+
+    async def _approval(self, request: ApprovalRequest) -> ApprovalOutcome:
+        try:
+            return await self.approver.ask(request)
+        except Exception:  # an approver that breaks denies
+            log.exception("asking for approval failed; denying")
+            return ApprovalOutcome(USER_DENIED, message="the approval could not be obtained")
+
+    def _refuse(self, ctx: DecisionContext, decision: Decision, started: float, text: str,
+                hitl_ms: float | None = None, outcome: ApprovalOutcome | None = None) -> ErrorObject:
+        if decision.reason:
+            text = f"{text}: {decision.reason}"
+        error = {"code": jsonrpc.POLICY_DENIED, "message": text, "data": {
+            "decision": DENY, "tool": ctx.resource.tool_name, "path": ctx.resource.path or ctx.resource.uri,
+            "matched_rules": [rule.id for rule in decision.matched_rules], "final_rule": decision.final_rule}}
+        entry = self._entry(ctx, decision, None, started, hitl_ms=hitl_ms, outcome=outcome, final=DENY)
+        return self._write_or_fail(entry, error)
+
+    # --- decisions.jsonl -----------------------------------------------------------------
+
+    def _entry(self, ctx: DecisionContext | None, decision: Decision, message: dict | None, started: float, *,
+               hitl_ms: float | None = None, outcome: ApprovalOutcome | None = None,
+               hitl_cache_hit: bool | None = None, final: str | None = None) -> dict:
+        eval_ms = _ms(started) - (hitl_ms or 0.0)
+        resource = ctx.resource if ctx else None
+        entry = {
+            "event": "policy_decision", "decision": final or decision.effect,
+            "hitl_outcome": outcome.outcome if outcome else None,
+            "hitl_cache_hit": hitl_cache_hit if hitl_cache_hit is not None else (False if outcome else None),
+            "hitl_approver_id": outcome.approver_id if outcome else None,
+            "matched_rules": [{"id": r.id, "effect": r.effect, "description": r.description}
+                              for r in decision.matched_rules],
+            "final_rule": decision.final_rule, "reason": decision.reason,
+            "subject_id": self.identity.subject_id, "backend_id": self.backend_id,
+            "policy_version": self.reloader.version,
+            "policy_eval_ms": round(eval_ms, 3), "policy_hitl_ms": hitl_ms,
+            "policy_total_ms": round(eval_ms + (hitl_ms or 0.0), 3), "session_id": self.session_id,
+        }
+        if ctx is not None:
+            entry.update({
+                "mcp_method": ctx.action.mcp_method, "tool_name": resource.tool_name, "path": resource.path,
+                "source_path": resource.source_path, "dest_path": resource.dest_path, "uri": resource.uri,
+                "scheme": resource.scheme, "request_id": ctx.environment.request_id,
+                "side_effects": sorted(resource.side_effects) if resource.side_effects is not None else None,
+            })
+        elif message is not None:
+            entry.update({"mcp_method": message.get("method"), "request_id": str(message.get("id"))})
+        return entry
+
+    def _write_or_fail(self, entry: dict, answer: ErrorObject | None) -> ErrorObject | None:
+        """Write the decision; if that fails the request is refused and the proxy shuts down."""
+        try:
+            self.audit.write("decisions", entry)
+        except AuditWriteError as exc:
+            return fail_closed(self.audit, self.shutdown, "decisions", entry, str(exc))
+        return answer
+
+
+def _refusal(outcome: ApprovalOutcome, ctx: DecisionContext, prefix: str | None = None) -> str:
+    what = _target(ctx)
+    if outcome.outcome == TIMEOUT:
+        text = f"Approval timeout: {what}"
+    elif outcome.outcome == USER_DENIED:
+        text = f"User denied: {what}"
+    else:
+        text = f"Approval required but no approver is available: {what}"
+        if outcome.message and outcome.message != "approval required but no approver is available":
+            text = f"{text} ({outcome.message})"
+    return f"{prefix}: {text}" if prefix else text
