@@ -124,6 +124,22 @@ def acp(home: Path, *args: str) -> None:
         raise RuntimeError(f"mcp-acp {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
+def enforce_bench_policy(home: Path, name: str) -> None:
+    """A realistic 100-rule policy that allows the benchmarked calls, and limits a benchmark
+    cannot trip: the measurement includes a full policy decision and its decisions.jsonl entry."""
+    folder = home / "config" / "proxies" / name
+    rules = [{"id": "bench-calls", "effect": "allow", "conditions": {"tool_name": ["echo", "big", "add"]}}]
+    rules += [{"id": f"project-{n}", "effect": "allow",
+               "conditions": {"tool_name": [f"read_{n}", "list_*"], "path_pattern": f"/srv/project{n}/**"}}
+              for n in range(89)]
+    rules += [{"id": f"no-secrets-{n}", "effect": "deny", "conditions": {"path_pattern": f"**/secret{n}/**"}}
+              for n in range(10)]
+    (folder / "policy.json").write_text(json.dumps({"rules": rules}), encoding="utf-8")
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["limits"] = {"requests_per_second": 1e5, "burst": 1_000_000, "tool_calls_per_window": 1_000_000}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+
 @asynccontextmanager
 async def open_session(spec: dict, errlog_path: Path) -> AsyncIterator[ClientSession]:
     """A ClientSession over STDIO (`spec["stdio"]`: command line) or HTTP (`spec["url"]`)."""
@@ -286,6 +302,8 @@ def run(args: argparse.Namespace, work: Path) -> list[Row]:
                 acp(work, "proxy", "add", "bench-stdio", "--server-name", "bench-stdio",
                     "--command", PY, "--arg", BACKEND)
                 acp(work, "proxy", "add", "bench-http", "--server-name", "bench-http", "--url", url)
+                for name in ("bench-stdio", "bench-http"):
+                    enforce_bench_policy(work, name)
             else:
                 console.print(f"[yellow]{CLI} start is not available: skipping the mcp-acp rows[/]")
             return anyio.run(run_paths, args, work, url, use_acp)

@@ -6,8 +6,10 @@ archive, file secret store) under that one folder; tests and the demo rely on it
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -86,5 +88,18 @@ def proxy_log_dir(log_dir: Path, name: str) -> Path:
     return product_log_root(log_dir) / "proxies" / name
 
 
+# A Unix socket path must fit in sun_path (108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH = 100
+
+
 def proxy_socket_path(name: str) -> Path:
-    return runtime_dir() / f"proxy_{name}.sock"
+    return _short_enough(runtime_dir() / f"proxy_{name}.sock")
+
+
+def _short_enough(path: Path) -> Path:
+    """`path`, or when a deep MCP_ACP_HOME makes it too long for a socket, a short stand-in
+    derived from it (so every process computes the same one) in a per-user temp folder."""
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}" / f"{digest}.sock"
