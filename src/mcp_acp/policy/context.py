@@ -85,6 +85,9 @@ class DecisionContext:
     # Every path-like argument (not only the three above) with where it really leads: for the
     # protected-folder check.
     paths: tuple[tuple[str, str], ...] = ()
+    # The request's own path, source and destination as written (a request that modifies them
+    # must not take a protected folder along).
+    targets: tuple[str | None, ...] = ()
 
 
 def resource_type_of(method: str) -> str:
@@ -109,18 +112,20 @@ def _norm(path: str | None) -> str | None:
     return posixpath.normpath(path) if path else None
 
 
-def path_like_strings(value: Any, depth: int = 0) -> list[str]:
-    """Strings anywhere in the arguments that could name a file (lists of paths included)."""
-    if isinstance(value, str):
-        looks_like_path = len(value) < 4096 and "\n" not in value and ("/" in value or value.startswith(("~", ".")))
-        return [value] if looks_like_path else []
-    if depth > 4:
-        return []
-    if isinstance(value, dict):
-        return [p for item in value.values() for p in path_like_strings(item, depth + 1)]
-    if isinstance(value, list):
-        return [p for item in value[:256] for p in path_like_strings(item, depth + 1)]
-    return []
+def path_like_strings(arguments: Any) -> list[str]:
+    """Every string anywhere in the arguments that could name a file (`paths` lists, nested
+    options, `file://` URIs): all of them, however deep, so none escapes the protected check."""
+    found, stack = [], [arguments]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "/" in value or value.startswith("~"):
+                found.append(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
 
 
 def _path_fields(path: str | None) -> dict[str, str | None]:
@@ -131,46 +136,46 @@ def _path_fields(path: str | None) -> dict[str, str | None]:
             "parent_dir": posixpath.dirname(path)}
 
 
-def build_resource(method: str, params: dict, server_id: str) -> tuple[Resource, tuple[str, ...]]:
-    """The resource a request acts on, and every path-like string it carries."""
+def build_resource(method: str, params: dict, server_id: str) -> tuple[Resource, tuple[str | None, ...], list[str]]:
+    """The resource a request acts on; its path, source and destination as written; and every
+    path-like string it carries."""
     kind = resource_type_of(method)
     if method == "tools/call":
         tool_name = params.get("name") if isinstance(params.get("name"), str) else None
         arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
-        source, dest = _norm(first_string(arguments, SOURCE_KEYS)), _norm(first_string(arguments, DEST_KEYS))
-        path = _norm(first_string(arguments, GENERIC_KEYS)) or source or dest
+        source, dest = first_string(arguments, SOURCE_KEYS), first_string(arguments, DEST_KEYS)
+        path = first_string(arguments, GENERIC_KEYS) or source or dest
         resource = Resource(kind, server_id, tool_name, side_effects_of(tool_name), operation_of(tool_name),
-                            source_path=source, dest_path=dest, **_path_fields(path))
-        return resource, tuple(path_like_strings(arguments))
+                            source_path=_norm(source), dest_path=_norm(dest), **_path_fields(_norm(path)))
+        return resource, (path, source, dest), path_like_strings(arguments)
     uri = params.get("uri") if isinstance(params.get("uri"), str) else None
     if uri:
         parts = urlsplit(uri)
         scheme = parts.scheme.lower() or None
-        path = _norm(unquote(parts.path)) if scheme == "file" else None
-        return Resource(kind, server_id, uri=uri, scheme=scheme, **_path_fields(path)), (path,) if path else ()
-    path = _norm(first_string(params, GENERIC_KEYS))
-    return Resource(kind, server_id, **_path_fields(path)), (path,) if path else ()
+        path = unquote(parts.path) if scheme == "file" else None
+        return Resource(kind, server_id, uri=uri, scheme=scheme, **_path_fields(_norm(path))), (path, None, None), []
+    path = first_string(params, GENERIC_KEYS)
+    return Resource(kind, server_id, **_path_fields(_norm(path))), (path, None, None), []
 
 
-def resolve(resource: Resource, argument_paths: tuple[str, ...]) -> tuple[Resource | None, tuple[tuple[str, str], ...]]:
-    """Resolve every path once, on disk: the resource as resolved (None when nothing changes),
-    and each path-like argument paired with where it really leads."""
-    written = tuple(dict.fromkeys(p for p in (resource.path, resource.source_path, resource.dest_path,
-                                              *argument_paths) if p))
-    resolved = {path: real(path) for path in written}
-    pairs = tuple(resolved.items())
-    if all(path == target for path, target in pairs):
-        return None, pairs
-    path, source, dest = (resolved[p] if p else None for p in (resource.path, resource.source_path, resource.dest_path))
+def resolve(resource: Resource, written: tuple[str | None, ...],
+            others: list[str]) -> tuple[Resource | None, tuple[tuple[str, str], ...]]:
+    """Resolve every path once, on disk, from the string as written (so `link/..` goes where the
+    kernel would take it): the resource as resolved (None when nothing changes), and each
+    path-like string paired with where it really leads."""
+    resolved = {text: real(text) for text in dict.fromkeys([*written, *others]) if text}
+    path, source, dest = (resolved[text] if text else None for text in written)
+    if (path, source, dest) == (resource.path, resource.source_path, resource.dest_path):
+        return None, tuple(resolved.items())
     fields = {"path": None, "filename": None, "extension": None, "parent_dir": None, **_path_fields(path)}
-    return replace(resource, source_path=source, dest_path=dest, **fields), pairs
+    return replace(resource, source_path=source, dest_path=dest, **fields), tuple(resolved.items())
 
 
 def build_context(message: dict, identity: Identity, server_id: str, *, session_id: str | None = None,
                   proxy_name: str | None = None, client_info: dict | None = None) -> DecisionContext:
     method = message.get("method") or ""
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    resource, argument_paths = build_resource(method, params, server_id)
+    resource, written, others = build_resource(method, params, server_id)
     claims = identity.claims
     audience = claims.get("aud", ())
     subject = Subject(
@@ -189,5 +194,5 @@ def build_context(message: dict, identity: Identity, server_id: str, *, session_
         session_id=session_id, proxy_instance=proxy_name,
         mcp_client_name=info.get("name"), mcp_client_version=info.get("version"),
     )
-    resolved, paths = resolve(resource, argument_paths) if action.category == "action" else (None, ())
-    return DecisionContext(subject, action, resource, environment, resolved, paths)
+    resolved, paths = resolve(resource, written, others) if action.category == "action" else (None, ())
+    return DecisionContext(subject, action, resource, environment, resolved, paths, written)

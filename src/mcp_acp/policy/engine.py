@@ -14,6 +14,7 @@ and must pass both.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,16 +55,26 @@ def _never(_: object) -> bool:
     return False
 
 
-def _resolved_variants(patterns: list[str]) -> list[str]:
-    """Each absolute pattern also with its literal folder resolved on this machine (/tmp on macOS
-    is /private/tmp), so the resolved form of an allowed path still matches."""
-    variants = []
+def _literal_folder(pattern: str) -> str:
+    """The folder every match of `pattern` lies in (or is): the part before the first wildcard,
+    up to its last `/`; an exact pattern is its own folder. Empty when it could be anywhere."""
+    cut = min((pattern.index(c) for c in "*?" if c in pattern), default=None)
+    return globs.strip_slashes(pattern) if cut is None else pattern[:cut].rpartition("/")[0]
+
+
+def _pattern_variants(patterns: list[str]) -> list[str]:
+    """Each pattern as written, with `~` expanded, and with its literal folder resolved on this
+    machine (/tmp on macOS is /private/tmp): so the resolved form of an allowed path matches too."""
+    variants = list(patterns)
     for pattern in patterns:
-        cut = min((pattern.index(c) for c in "*?" if c in pattern), default=len(pattern))
-        folder = pattern[:cut].rsplit("/", 1)[0]
-        if pattern.startswith("/") and folder and (resolved := real(folder)) != folder:
-            variants.append(resolved + pattern[len(folder):])
-    return variants
+        expanded = os.path.expanduser(pattern)
+        if expanded != pattern:
+            variants.append(expanded)
+        # An exact pattern may name a symlink itself: resolve only the folder it is in.
+        folder = _literal_folder(expanded if globs.has_wildcard(expanded) else expanded + "/*")
+        if expanded.startswith("/") and folder and (resolved := real(folder)) != folder:
+            variants.append(resolved + expanded[len(folder):])
+    return list(dict.fromkeys(variants))
 
 
 @dataclass(slots=True)
@@ -77,6 +88,9 @@ class CompiledRule:
     static_checks: tuple[Check, ...]  # depend only on the candidate-cache key
     resource_match: Check | None  # the conditions on the request's paths and URI, if any
     matched: MatchedRule
+    # The literal folders of its path_pattern: the rule can only match a path in one of them.
+    # None when a pattern could match anywhere (it starts with a wildcard), or there is none.
+    path_folders: tuple[str, ...] | None = None
 
 
 def _name_check(patterns: list[str], attribute: Callable, flags: int) -> Check:
@@ -85,7 +99,7 @@ def _name_check(patterns: list[str], attribute: Callable, flags: int) -> Check:
 
 
 def _path_check(patterns: list[str], attribute: Callable) -> Check:
-    regex = globs.compile_any(patterns + _resolved_variants(patterns), globs.path_regex)
+    regex = globs.compile_any(patterns, globs.path_regex)
     return lambda resource: (value := attribute(resource)) is not None and \
         regex.fullmatch(globs.strip_slashes(value)) is not None
 
@@ -100,6 +114,7 @@ def _set_check(values: list[str], attribute: Callable, fold: bool) -> Check:
 def compile_rule(index: int, rule: Rule) -> CompiledRule:
     static: list[Check] = []
     per_request: list[Check] = []
+    path_folders = None
     score = 0
     for name, value in rule.conditions.given().items():
         patterns = _as_list(value) if name != "resource_type" else [value]
@@ -119,8 +134,12 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
             score += 100 + 10 * literal
         elif name in ("path_pattern", "source_path", "dest_path"):
             field = "path" if name == "path_pattern" else name
-            per_request.append(_path_check(patterns, lambda r, f=field: getattr(r, f)))
+            variants = _pattern_variants(patterns)
+            per_request.append(_path_check(variants, lambda r, f=field: getattr(r, f)))
             score += 100 + 10 * literal + max(globs.literal_depth(p) for p in patterns)
+            if name == "path_pattern":
+                folders = [_literal_folder(p) for p in variants]
+                path_folders = tuple(dict.fromkeys(folders)) if all(folders) else None
         elif name == "operations":
             static.append(_set_check(patterns, lambda c: c.resource.operation, fold=False))
             score += 100
@@ -142,13 +161,43 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
     cache = frozenset(rule.cache_side_effects) if rule.cache_side_effects is not None else None
     rule_id = rule.id or rule.generated_id()
     return CompiledRule(index, rule_id, rule.effect, rule.description, score, cache,
-                        tuple(static), _all_of(per_request), MatchedRule(rule_id, rule.effect, rule.description))
+                        tuple(static), _all_of(per_request), MatchedRule(rule_id, rule.effect, rule.description),
+                        path_folders)
 
 
 def _all_of(checks: list[Check]) -> Check | None:
     if len(checks) <= 1:
         return checks[0] if checks else None
     return lambda obj: all(check(obj) for check in checks)
+
+
+class Candidates:
+    """The rules left for one (method, tool, subject, backend), with those that need a path in
+    a given folder indexed by that folder: a request only looks at rules for its own folders."""
+
+    __slots__ = ("rules", "anywhere", "by_folder")
+
+    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        self.rules = rules
+        self.anywhere = tuple(r for r in rules if r.path_folders is None)
+        self.by_folder: dict[str, list[CompiledRule]] = {}
+        for rule in rules:
+            for folder in rule.path_folders or ():
+                self.by_folder.setdefault(folder, []).append(rule)
+
+    def for_path(self, path: str | None) -> tuple[CompiledRule, ...] | list[CompiledRule]:
+        if not self.by_folder or not path:
+            return self.anywhere
+        found = {}
+        folder = globs.strip_slashes(path)
+        while folder:
+            for rule in self.by_folder.get(folder, ()):
+                found[rule.index] = rule
+            folder = folder.rpartition("/")[0]
+        if not found:
+            return self.anywhere
+        found.update((r.index, r) for r in self.anywhere)
+        return [found[i] for i in sorted(found)]  # file order: ties go to the first rule
 
 
 class PolicyEngine:
@@ -158,14 +207,14 @@ class PolicyEngine:
         self.policy = policy
         self.protected = protected
         self.rules = tuple(compile_rule(i, rule) for i, rule in enumerate(policy.rules))
-        self._candidates: dict[tuple, tuple[CompiledRule, ...]] = {}
+        self._candidates: dict[tuple, Candidates] = {}
 
-    def candidates(self, ctx: DecisionContext) -> tuple[CompiledRule, ...]:
+    def candidates(self, ctx: DecisionContext) -> Candidates:
         """Rules whose request-independent conditions hold for this method, tool, subject and backend."""
         key = (ctx.action.mcp_method, ctx.resource.tool_name, ctx.subject.id, ctx.resource.server_id)
         found = self._candidates.get(key)
         if found is None:
-            found = tuple(r for r in self.rules if all(check(ctx) for check in r.static_checks))
+            found = Candidates(tuple(r for r in self.rules if all(check(ctx) for check in r.static_checks)))
             if len(self._candidates) >= CANDIDATE_CACHE_SIZE:
                 self._candidates.clear()
             self._candidates[key] = found
@@ -173,15 +222,17 @@ class PolicyEngine:
 
     def evaluate(self, ctx: DecisionContext) -> Decision:
         resource = ctx.resource
-        if violation := self.protected.violation(ctx.paths, _modifies(resource)):
+        if any("\x00" in written for written, _ in ctx.paths):  # no real path has one: a trick
+            return Decision(DENY, "built_in_protected_path", reason="a path argument contains a NUL byte")
+        if violation := self.protected.violation(ctx.paths, _modifies(resource), ctx.targets):
             return Decision(DENY, "built_in_protected_path",
-                            reason=f"'{violation}' is inside mcp-acp's own configuration or log folders")
+                            reason=f"'{violation}' reaches mcp-acp's own configuration or log folders")
         if ctx.action.category == "discovery":
             return Decision(ALLOW, "discovery_bypass")
         candidates = self.candidates(ctx)
-        decision = _combine(candidates, resource)
+        decision = _combine(candidates.for_path(resource.path), resource)
         if ctx.resolved is not None:
-            resolved = _combine(candidates, ctx.resolved)
+            resolved = _combine(candidates.for_path(ctx.resolved.path), ctx.resolved)
             if _stricter_across_forms(resolved, decision):
                 return resolved
         return decision
@@ -189,7 +240,7 @@ class PolicyEngine:
     def may_allow(self, ctx: DecisionContext) -> bool:
         """Could any request like this one (any path) be allowed, or asked about? False when the
         policy denies it outright: used to hide such tools from the model (discovery "filter")."""
-        candidates = self.candidates(ctx)
+        candidates = self.candidates(ctx).rules
         if any(r.effect == HITL for r in candidates):
             return True
         if any(r.effect == DENY and r.resource_match is None for r in candidates):
@@ -197,7 +248,7 @@ class PolicyEngine:
         return any(r.effect == ALLOW for r in candidates)
 
 
-def _combine(candidates: tuple[CompiledRule, ...], resource: Resource) -> Decision:
+def _combine(candidates, resource: Resource) -> Decision:
     """HITL > DENY > ALLOW; within the winner, the most specific rule, the first on a tie."""
     matched = [r for r in candidates if r.resource_match is None or r.resource_match(resource)]
     if not matched:

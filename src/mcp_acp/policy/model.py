@@ -101,19 +101,24 @@ class Policy(_Frozen):
 
     @model_validator(mode="after")
     def _assign_unique_ids(self) -> Policy:
-        seen: dict[str, int] = {}
-        problems, rules = [], []
-        for index, rule in enumerate(self.rules):
-            rule_id = rule.id or rule.generated_id()
-            if rule_id in seen:
-                problems.append(f"rule {index}: id '{rule_id}' is already used by rule {seen[rule_id]}; "
-                                "ids must be unique (rename one, or remove the duplicate rule)")
-            seen[rule_id] = index
-            rules.append(rule if rule.id else rule.model_copy(update={"id": rule_id}))
-        if problems:
+        rules = [rule if rule.id else rule.model_copy(update={"id": rule.generated_id()}) for rule in self.rules]
+        if problems := _id_clashes([rule.id for rule in rules]):
             raise ValueError("; ".join(problems))
         object.__setattr__(self, "rules", rules)
         return self
+
+
+def _id_clashes(ids: list[str | None]) -> list[str]:
+    seen: dict[str, int] = {}
+    problems = []
+    for index, rule_id in enumerate(ids):
+        if rule_id is None:
+            continue
+        if rule_id in seen:
+            problems.append(f"rule {index}: id '{rule_id}' is already used by rule {seen[rule_id]}; "
+                            "ids must be unique (rename one, or remove the duplicate rule)")
+        seen[rule_id] = index
+    return problems
 
 
 class PolicyInvalid(ValueError):
@@ -149,6 +154,11 @@ def parse_policy(data: Any) -> Policy:
                 message = f"not allowed: {item['input']!r}; {message[0].lower()}{message[1:]}"
             where = _where(item["loc"], data)
             problems.append(f"{where}: {message}" if where else message)
+        # The id check runs only once every rule is valid; report clashing explicit ids now too.
+        rules = data.get("rules") if isinstance(data, dict) else None
+        if isinstance(rules, list):
+            problems += _id_clashes([r.get("id") if isinstance(r, dict) and isinstance(r.get("id"), str) else None
+                                     for r in rules])
         raise PolicyInvalid(list(dict.fromkeys(problems))) from None
 
 

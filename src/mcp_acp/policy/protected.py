@@ -9,18 +9,32 @@ one (moving or deleting `~/.config`, say) is refused too.
 from __future__ import annotations
 
 import os
+import posixpath
 import unicodedata
 from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
 
 
 def _key(path: str) -> str:
     return unicodedata.normalize("NFC", path).casefold().rstrip("/") or "/"
 
 
+PATH_MAX = 4096
+
+
 def real(path: str) -> str:
+    """Where `path` leads on this machine, read the way a backend might read it."""
+    if path.startswith("file:"):
+        path = unquote(urlsplit(path).path)
+    path = path.split("\x00", 1)[0]  # a backend written in C stops at the first NUL
     if path.startswith("//"):  # POSIX keeps a leading "//"; the kernel reads it as "/"
         path = "/" + path.lstrip("/")
-    return os.path.realpath(os.path.expanduser(path))
+    path = os.path.expanduser(path)
+    if len(path) > PATH_MAX:  # too long to open as is, but a backend may normalise it first
+        path = posixpath.normpath(path)
+        if len(path) > PATH_MAX:
+            return path
+    return os.path.realpath(path)
 
 
 class ProtectedPaths:
@@ -34,12 +48,13 @@ class ProtectedPaths:
     def _contains_protected(self, key: str) -> bool:
         return any(folder.startswith(key + "/") or key == "/" for folder in self._keys)
 
-    def violation(self, paths: Iterable[tuple[str, str]], modifies: bool) -> str | None:
-        """The first path (as written, resolved) that reaches a protected folder, or None.
-        `modifies`: the request may change what the path names, so folders that contain a
-        protected one are refused as well."""
+    def violation(self, paths: Iterable[tuple[str, str]], modifies: bool, targets: Iterable[str | None] = ()) -> str | None:
+        """The first path (as written, resolved) that reaches a protected folder, or None. When the
+        request `modifies` its `targets` (its path, source, destination), a target that contains a
+        protected folder is refused too: moving or deleting it would take the folder with it."""
+        targets = set(targets)
         for written, resolved in paths:
             key = _key(resolved)
-            if self._inside(key) or (modifies and self._contains_protected(key)):
+            if self._inside(key) or (modifies and written in targets and self._contains_protected(key)):
                 return written
         return None

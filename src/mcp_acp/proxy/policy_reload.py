@@ -47,9 +47,8 @@ class PolicyReloader:
         """Load the file again; the result says what happened (SPEC §2.5 ReloadResult)."""
         async with self._lock:
             old_count = self.rules_count
-            try:
-                policy, text = await asyncio.to_thread(read_policy, self.path)
-                engine = PolicyEngine(policy, self.engine.protected)
+            try:  # read and compile off the event loop: a large policy must not stall traffic
+                engine, text = await asyncio.to_thread(self._compile)
             except ConfigError as exc:
                 log.warning("policy reload (%s) failed; policy %s stays active: %s", trigger, self.version, exc)
                 return {"status": "error", "old_rules_count": old_count, "new_rules_count": old_count,
@@ -64,6 +63,10 @@ class PolicyReloader:
                 callback()
             return {"status": "success", "old_rules_count": old_count, "new_rules_count": self.rules_count,
                     "approvals_cleared": cleared, "error": None, "policy_version": self.version}
+
+    def _compile(self) -> tuple[PolicyEngine, str]:
+        policy, text = read_policy(self.path)
+        return PolicyEngine(policy, self.engine.protected), text
 
     async def watch_file(self) -> None:
         """Reload whenever policy.json is saved (editors replace the file, so watch its folder)."""

@@ -35,7 +35,9 @@ _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _SPACE_AROUND_LINE_BREAK = re.compile(r" ?\n ?")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
-_MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# No brackets inside the text and no parentheses inside the URL: besides keeping links
+# simple, it stops every '[' from rescanning the rest of the text (quadratic time).
+_MARKDOWN_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()]*\)")
 # A tag starts with a letter, '/', '!' or '?'. A '<' may also start one so `<<b>b>` goes
 # in one pass: `a < b` and `x <3` stay text, and no tag can be left behind.
 _HTML_TAG = re.compile(r"<(?=[A-Za-z/!?<])[^>]*>")
@@ -87,7 +89,11 @@ def _normalize(text: str) -> str:
 
 
 def _strip_markup(text: str) -> str:
-    return _HTML_TAG.sub("", _MARKDOWN_LINK.sub(r"\1", text))
+    text = _MARKDOWN_LINK.sub(r"\1", text)
+    # Tags can only end at or before the last '>'. Searching the rest would rescan it
+    # from every '<' in it (quadratic time on a flood of '<').
+    head, last_gt, tail = text.rpartition(">")
+    return _HTML_TAG.sub("", head + last_gt) + tail
 
 
 def _suspicious(*texts: str) -> list[str]:
