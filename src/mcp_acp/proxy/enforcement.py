@@ -21,13 +21,14 @@ from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_con
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
 from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.approvals import (
+    TIMEOUT,
+    USER_ALLOWED,
+    USER_ALLOWED_ONCE,
+    USER_DENIED,
     ApprovalCache,
     ApprovalOutcome,
     ApprovalRequest,
     Approver,
-    TIMEOUT,
-    USER_ALLOWED_ONCE,
-    USER_DENIED,
     cacheable,
 )
 from mcp_acp.proxy.limits import LimitsConfig
@@ -175,10 +176,11 @@ class Enforcer:
         resource = ctx.resource if ctx else None
         entry = {
             "event": "policy_decision", "decision": final or decision.effect,
-            "hitl_outcome": outcome.outcome if outcome else None,
+            # SPEC §2.6: "allow once" is logged as user_allowed (it was not cached, which the log shows).
+            "hitl_outcome": (USER_ALLOWED if outcome.outcome == USER_ALLOWED_ONCE else outcome.outcome) if outcome else None,
             "hitl_cache_hit": hitl_cache_hit if hitl_cache_hit is not None else (False if outcome else None),
             "hitl_approver_id": outcome.approver_id if outcome else None,
-            "matched_rules": [{"id": r.id, "effect": r.effect, "description": r.description}
+            "matched_rules": [{"id": r.id, "effect": r.effect, **({"description": r.description} if r.description else {})}
                               for r in decision.matched_rules],
             "final_rule": decision.final_rule, "reason": decision.reason,
             "subject_id": self.identity.subject_id, "backend_id": self.backend_id,

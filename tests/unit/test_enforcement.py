@@ -1,0 +1,199 @@
+"""The enforcement point on its own: what each decision answers, and what decisions.jsonl records.
+
+It runs with the real engine and the real chained audit writer in a temp folder. The approver
+is a scripted stand-in for the human (the approval UI is a later feature); it implements the
+same `Approver` interface the UI will.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from mcp_acp.audit.shutdown import ShutdownCoordinator
+from mcp_acp.audit.state import IntegrityState
+from mcp_acp.audit.writer import AuditLog
+from mcp_acp.config.models import HITLConfig
+from mcp_acp.identity.local import Identity
+from mcp_acp.policy.model import parse_policy
+from mcp_acp.policy.protected import ProtectedPaths
+from mcp_acp.proxy.approvals import (
+    USER_ALLOWED,
+    USER_ALLOWED_ONCE,
+    USER_DENIED,
+    ApprovalCache,
+    ApprovalOutcome,
+    ApprovalRequest,
+    NoApprover,
+)
+from mcp_acp.proxy.enforcement import Enforcer
+from mcp_acp.proxy.limits import LimitsConfig
+from mcp_acp.proxy.policy_reload import PolicyReloader
+
+RULES = [
+    {"id": "read", "effect": "allow", "conditions": {"tool_name": "read_*"}},
+    {"id": "no-env", "effect": "deny", "conditions": {"path_pattern": "**/.env"}},
+    {"id": "writes", "effect": "hitl", "conditions": {"tool_name": "write_file"}, "cache_side_effects": ["fs_write"]},
+    {"id": "shell", "effect": "hitl", "conditions": {"tool_name": "bash"}},
+]
+
+
+class ScriptedApprover:
+    """Answers approval requests from a list, and remembers what it was asked."""
+
+    def __init__(self, *outcomes: str) -> None:
+        self.outcomes = list(outcomes)
+        self.asked: list[ApprovalRequest] = []
+
+    async def ask(self, request: ApprovalRequest) -> ApprovalOutcome:
+        self.asked.append(request)
+        return ApprovalOutcome(self.outcomes.pop(0), approver_id="alice")
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    def make(approver=None, limits: LimitsConfig | None = None, rules=RULES):
+        log_dir = tmp_path / "logs"
+        log_dir.mkdir(exist_ok=True)
+        audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
+        policy_file = tmp_path / "policy.json"
+        policy_file.write_text(json.dumps({"rules": rules}))
+        approvals = ApprovalCache(600)
+        reloader = PolicyReloader(policy_file, parse_policy({"rules": rules}), ProtectedPaths([tmp_path / "cfg"]),
+                                  audit, approvals, "v1")
+        enforcer = Enforcer(reloader, audit, ShutdownCoordinator(log_dir, "t", "px_00000000:t"),
+                            identity=Identity("alice", "local"), backend_id="fs", session_id="s1", proxy_name="t",
+                            limits=limits or LimitsConfig(), hitl=HITLConfig(),
+                            approver=approver or NoApprover(), approvals=approvals)
+        return enforcer, log_dir / "audit" / "decisions.jsonl"
+    return make
+
+
+def call(tool: str, path: str = "/p/a.txt", request_id: int = 1) -> dict:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"path": path}}}
+
+
+async def verdict(enforcer: Enforcer, message: dict):
+    answer = enforcer.check(message)
+    return await answer if asyncio.iscoroutine(answer) else answer
+
+
+def decisions(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_allow_and_deny_answers_and_entries(setup):
+    enforcer, log = setup()
+    assert await verdict(enforcer, call("read_file")) is None
+    denied = await verdict(enforcer, call("read_file", "/p/.env", 2))
+    assert denied["code"] == -32001 and denied["message"] == "Policy denied: tools/call on /p/.env"
+    assert denied["data"] == {"decision": "deny", "tool": "read_file", "path": "/p/.env",
+                              "matched_rules": ["read", "no-env"], "final_rule": "no-env"}
+    allowed, refused = decisions(log)
+    assert allowed["event"] == "policy_decision" and allowed["decision"] == "allow" and allowed["final_rule"] == "read"
+    assert allowed["matched_rules"] == [{"id": "read", "effect": "allow"}]
+    for entry in (allowed, refused):
+        assert entry["subject_id"] == "alice" and entry["backend_id"] == "fs" and entry["session_id"] == "s1"
+        assert entry["policy_version"] == "v1" and entry["mcp_method"] == "tools/call"
+        assert entry["policy_eval_ms"] >= 0 and entry["policy_total_ms"] == entry["policy_eval_ms"]
+        assert "policy_hitl_ms" not in entry and "hitl_outcome" not in entry
+    assert refused["request_id"] == "2" and refused["side_effects"] == ["fs_read"] and refused["path"] == "/p/.env"
+
+
+async def test_discovery_and_default(setup):
+    enforcer, log = setup()
+    assert await verdict(enforcer, {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                                    "params": {"clientInfo": {"name": "c", "version": "1"}}}) is None
+    assert enforcer.note_notification({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    assert enforcer.note_notification({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})
+    assert (await verdict(enforcer, call("delete_file", "/p/a", 3)))["data"]["final_rule"] == "default"
+    entries = decisions(log)
+    assert [e["final_rule"] for e in entries] == ["discovery_bypass", "discovery_bypass", "default"]
+    assert entries[1]["mcp_method"] == "notifications/initialized"  # roots/list_changed is not evaluated
+
+
+async def test_no_approver_denies_and_says_so(setup):
+    enforcer, log = setup()
+    answer = await verdict(enforcer, call("write_file"))
+    assert answer["message"] == "Approval required but no approver is available: tools/call on /p/a.txt"
+    entry = decisions(log)[-1]
+    assert entry["decision"] == "deny" and entry["final_rule"] == "writes" and entry["hitl_outcome"] == "no_approver"
+
+
+async def test_approval_outcomes_cache_and_timings(setup):
+    approver = ScriptedApprover(USER_ALLOWED, USER_ALLOWED_ONCE, USER_DENIED, USER_ALLOWED, USER_ALLOWED)
+    enforcer, log = setup(approver)
+    assert await verdict(enforcer, call("write_file")) is None  # approved, cacheable: remembered
+    assert await verdict(enforcer, call("write_file")) is None  # served from the cache, nobody asked
+    assert len(approver.asked) == 1 and approver.asked[0].cacheable and approver.asked[0].rule_id == "writes"
+    assert await verdict(enforcer, call("write_file", "/p/b.txt")) is None  # allow once: not remembered
+    denied = await verdict(enforcer, call("write_file", "/p/b.txt"))
+    assert denied["message"] == "User denied: tools/call on /p/b.txt"
+    assert await verdict(enforcer, call("bash", "/p")) is None
+    assert await verdict(enforcer, call("bash", "/p")) is None
+    assert len(approver.asked) == 5  # code_exec is never cached: the second bash call asked again
+    first, hit, once, user_denied, shell, *_ = decisions(log)
+    assert (first["decision"], first["hitl_outcome"], first["hitl_cache_hit"], first["hitl_approver_id"]) == \
+        ("hitl", "user_allowed", False, "alice")
+    assert first["policy_total_ms"] == pytest.approx(first["policy_eval_ms"] + first["policy_hitl_ms"], abs=0.002)
+    assert (hit["hitl_cache_hit"], hit["policy_hitl_ms"]) == (True, 0.0)  # 0.0 is logged, not omitted
+    assert once["hitl_outcome"] == "user_allowed"  # allow-once is logged as user_allowed (SPEC §2.6)
+    assert (user_denied["decision"], user_denied["hitl_outcome"]) == ("deny", "user_denied")
+    assert not approver.asked[3].cacheable  # bash executes code: never cached
+    assert shell["hitl_outcome"] == "user_allowed"
+
+
+async def test_reload_clears_cached_approvals(setup):
+    enforcer, _ = setup(ScriptedApprover(USER_ALLOWED, USER_ALLOWED))
+    assert await verdict(enforcer, call("write_file")) is None
+    assert len(enforcer.approvals) == 1
+    result = await enforcer.reloader.reload("test")
+    assert result["status"] == "success" and result["approvals_cleared"] == 1 and len(enforcer.approvals) == 0
+
+
+async def test_per_tool_window_breach_asks_then_resets(setup):
+    """SPEC §14 item 17, at the enforcement point: the call over the limit asks a human; an
+    approval resets the counter and the policy still decides the call itself."""
+    approver = ScriptedApprover(USER_ALLOWED)
+    enforcer, log = setup(approver, LimitsConfig(tool_calls_per_window=3))
+    for n in range(3):
+        assert await verdict(enforcer, call("read_file", request_id=n)) is None
+    assert await verdict(enforcer, call("read_file", request_id=3)) is None  # 4th: asked, approved
+    assert approver.asked[-1].rule_id == "rate_limit_breach" and not approver.asked[-1].cacheable
+    assert await verdict(enforcer, call("read_file", request_id=4)) is None  # counter was reset
+    assert len(approver.asked) == 1
+    assert decisions(log)[3]["final_rule"] == "read"  # approved breach, then the normal decision
+
+
+async def test_per_tool_window_breach_without_approver_is_denied(setup):
+    enforcer, log = setup(limits=LimitsConfig(tool_calls_per_window=2))
+    for n in range(2):
+        assert await verdict(enforcer, call("read_file", request_id=n)) is None
+    answer = await verdict(enforcer, call("read_file", request_id=9))
+    assert answer["message"].startswith("Rate limit exceeded: Approval required")
+    assert answer["data"]["final_rule"] == "rate_limit_breach"
+    assert decisions(log)[-1]["final_rule"] == "rate_limit_breach"
+
+
+async def test_flood_limit_denies_beyond_the_burst(setup):
+    enforcer, log = setup(limits=LimitsConfig(requests_per_second=0.001, burst=5))
+    answers = [await verdict(enforcer, call("read_file", request_id=n)) for n in range(8)]
+    assert answers[:5] == [None] * 5
+    assert all(a["message"].startswith("Rate limit exceeded") for a in answers[5:])
+    assert [e["final_rule"] for e in decisions(log)][5:] == ["rate_limit_flood"] * 3
+
+
+async def test_an_error_on_the_decision_path_denies(setup, monkeypatch):
+    enforcer, log = setup()
+
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(enforcer.reloader.engine, "evaluate", broken)
+    answer = await verdict(enforcer, call("read_file"))
+    assert answer == {"code": -32001, "message": "Internal error evaluating policy for tools/call"}
+    assert decisions(log)[-1]["final_rule"] == "evaluation_error"
