@@ -13,7 +13,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from mcp_acp.policy.model import Policy, PolicyInvalid, parse_policy, policy_json_schema
+from mcp_acp.policy.model import PolicyInvalid, parse_policy, policy_json_schema
 
 
 def rule(effect: str = "allow", rule_id: str | None = None, **conditions) -> dict:

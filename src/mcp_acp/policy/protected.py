@@ -19,22 +19,24 @@ def _key(path: str) -> str:
     return unicodedata.normalize("NFC", path).casefold().rstrip("/") or "/"
 
 
-PATH_MAX = 4096
+def _as_path(text: str) -> str:
+    if text.startswith("file:"):
+        text = unquote(urlsplit(text).path)
+    text = text.split("\x00", 1)[0]  # a backend written in C stops at the first NUL
+    if text.startswith("//"):  # POSIX keeps a leading "//"; the kernel reads it as "/"
+        text = "/" + text.lstrip("/")
+    return os.path.expanduser(text)
 
 
-def real(path: str) -> str:
-    """Where `path` leads on this machine, read the way a backend might read it."""
-    if path.startswith("file:"):
-        path = unquote(urlsplit(path).path)
-    path = path.split("\x00", 1)[0]  # a backend written in C stops at the first NUL
-    if path.startswith("//"):  # POSIX keeps a leading "//"; the kernel reads it as "/"
-        path = "/" + path.lstrip("/")
-    path = os.path.expanduser(path)
-    if len(path) > PATH_MAX:  # too long to open as is, but a backend may normalise it first
-        path = posixpath.normpath(path)
-        if len(path) > PATH_MAX:
-            return path
-    return os.path.realpath(path)
+def real(text: str) -> str:
+    """Where `text` leads on this machine: symlinks followed, then `..` (the kernel's reading)."""
+    return os.path.realpath(_as_path(text))
+
+
+def lexical_real(text: str) -> str:
+    """Where `text` leads when `..` is collapsed before symlinks are followed (how Node's
+    path.resolve and many backends read a path)."""
+    return os.path.realpath(posixpath.normpath(_as_path(text)))
 
 
 class ProtectedPaths:
@@ -54,7 +56,9 @@ class ProtectedPaths:
         protected folder is refused too: moving or deleting it would take the folder with it."""
         targets = set(targets)
         for written, resolved in paths:
-            key = _key(resolved)
-            if self._inside(key) or (modifies and written in targets and self._contains_protected(key)):
-                return written
+            # With `..` after a symlink the two readings part ways; a backend may use either.
+            readings = (resolved, lexical_real(written)) if ".." in written else (resolved,)
+            for key in map(_key, readings):
+                if self._inside(key) or (modifies and written in targets and self._contains_protected(key)):
+                    return written
         return None
