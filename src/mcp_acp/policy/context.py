@@ -153,9 +153,10 @@ def build_resource(method: str, params: dict, server_id: str) -> tuple[Resource,
         parts = urlsplit(uri)
         scheme = parts.scheme.lower() or None
         path = unquote(parts.path) if scheme == "file" else None
-        return Resource(kind, server_id, uri=uri, scheme=scheme, **_path_fields(_norm(path))), (path, None, None), []
+        return (Resource(kind, server_id, uri=uri, scheme=scheme, **_path_fields(_norm(path))), (path, None, None),
+                path_like_strings(params.get("arguments")))
     path = first_string(params, GENERIC_KEYS)
-    return Resource(kind, server_id, **_path_fields(_norm(path))), (path, None, None), []
+    return Resource(kind, server_id, **_path_fields(_norm(path))), (path, None, None), path_like_strings(params)
 
 
 def resolve(resource: Resource, written: tuple[str | None, ...],

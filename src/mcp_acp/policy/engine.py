@@ -71,7 +71,7 @@ def _pattern_variants(patterns: list[str]) -> list[str]:
         if expanded != pattern:
             variants.append(expanded)
         # An exact pattern may name a symlink itself: resolve only the folder it is in.
-        folder = _literal_folder(expanded if globs.has_wildcard(expanded) else expanded + "/*")
+        folder = _literal_folder(expanded) if globs.has_wildcard(expanded) else expanded.rpartition("/")[0]
         if expanded.startswith("/") and folder and (resolved := real(folder)) != folder:
             variants.append(resolved + expanded[len(folder):])
     return list(dict.fromkeys(variants))

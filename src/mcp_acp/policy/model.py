@@ -95,7 +95,7 @@ class Rule(_Frozen):
 
 
 class Policy(_Frozen):
-    version: str = "1"
+    version: Text = "1"
     default_action: Literal["deny"] = Field("deny", description="Always deny: zero trust")
     rules: list[Rule] = Field(default_factory=list)
 
