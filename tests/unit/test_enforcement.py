@@ -121,7 +121,7 @@ async def test_no_approver_denies_and_says_so(setup):
     answer = await verdict(enforcer, call("write_file"))
     assert answer["message"] == "Approval required but no approver is available: tools/call on /p/a.txt"
     entry = decisions(log)[-1]
-    assert entry["decision"] == "deny" and entry["final_rule"] == "writes" and entry["hitl_outcome"] == "no_approver"
+    assert entry["decision"] == "hitl" and entry["final_rule"] == "writes" and entry["hitl_outcome"] == "no_approver"
 
 
 async def test_approval_outcomes_cache_and_timings(setup):
@@ -142,7 +142,7 @@ async def test_approval_outcomes_cache_and_timings(setup):
     assert first["policy_total_ms"] == pytest.approx(first["policy_eval_ms"] + first["policy_hitl_ms"], abs=0.002)
     assert (hit["hitl_cache_hit"], hit["policy_hitl_ms"]) == (True, 0.0)  # 0.0 is logged, not omitted
     assert once["hitl_outcome"] == "user_allowed"  # allow-once is logged as user_allowed (SPEC §2.6)
-    assert (user_denied["decision"], user_denied["hitl_outcome"]) == ("deny", "user_denied")
+    assert (user_denied["decision"], user_denied["hitl_outcome"]) == ("hitl", "user_denied")
     assert not approver.asked[3].cacheable  # bash executes code: never cached
     assert shell["hitl_outcome"] == "user_allowed"
 

@@ -164,18 +164,20 @@ class Enforcer:
         error = {"code": jsonrpc.POLICY_DENIED, "message": text, "data": {
             "decision": DENY, "tool": ctx.resource.tool_name, "path": ctx.resource.path or ctx.resource.uri,
             "matched_rules": [rule.id for rule in decision.matched_rules], "final_rule": decision.final_rule}}
-        entry = self._entry(ctx, decision, None, started, hitl_ms=hitl_ms, outcome=outcome, final=DENY)
+        # The log keeps the policy's verdict: an approval request that ended in a refusal is
+        # `hitl` with its outcome (SPEC §2.6); the client sees a denial either way.
+        entry = self._entry(ctx, decision, None, started, hitl_ms=hitl_ms, outcome=outcome)
         return self._write_or_fail(entry, error)
 
     # --- decisions.jsonl -----------------------------------------------------------------
 
     def _entry(self, ctx: DecisionContext | None, decision: Decision, message: dict | None, started: float, *,
                hitl_ms: float | None = None, outcome: ApprovalOutcome | None = None,
-               hitl_cache_hit: bool | None = None, final: str | None = None) -> dict:
+               hitl_cache_hit: bool | None = None) -> dict:
         eval_ms = _ms(started) - (hitl_ms or 0.0)
         resource = ctx.resource if ctx else None
         entry = {
-            "event": "policy_decision", "decision": final or decision.effect,
+            "event": "policy_decision", "decision": decision.effect,
             # SPEC §2.6: "allow once" is logged as user_allowed (it was not cached, which the log shows).
             "hitl_outcome": (USER_ALLOWED if outcome.outcome == USER_ALLOWED_ONCE else outcome.outcome) if outcome else None,
             "hitl_cache_hit": hitl_cache_hit if hitl_cache_hit is not None else (False if outcome else None),
