@@ -485,3 +485,15 @@ def test_list_proxy_names_ignores_folders_without_config(home: Path) -> None:
     paths.proxy_config_dir("empty").mkdir(parents=True)
     save_model(paths.proxy_config_path("real"), ProxyConfig.model_validate(good_proxy_config()))
     assert store.list_proxy_names() == ["real"]
+
+
+def test_socket_path_fits_a_unix_socket_however_deep_the_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket path longer than sun_path cannot be bound: deep homes get a short, stable stand-in."""
+    monkeypatch.setenv(paths.HOME_ENV, str(tmp_path / "h"))
+    assert paths.proxy_socket_path("files") == tmp_path / "h" / "run" / "proxy_files.sock"
+    deep = tmp_path / ("d" * 120)
+    monkeypatch.setenv(paths.HOME_ENV, str(deep))
+    short = paths.proxy_socket_path("files")
+    assert len(str(short)) <= paths.MAX_SOCKET_PATH
+    assert short == paths.proxy_socket_path("files")  # every process computes the same one
+    assert short != paths.proxy_socket_path("other")
