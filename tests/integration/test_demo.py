@@ -22,7 +22,7 @@ def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
     # deny, and the protected config folder that no rule can open.
     assert "Approval required but no approver is available" in out
     assert "Policy denied: tools/call on" in out
-    assert "inside mcp-acp's own configuration or log folders" in out
+    assert "reaches mcp-acp's own configuration or log folders" in out
     home = tmp_path / ".demo-home"
     assert (home / "config" / "proxies" / "demo" / "config.json").is_file()
     assert "install mcp-json --proxy demo" in out
