@@ -6,6 +6,7 @@ trusting anything the backend says about its own tools.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 SideEffect = Literal[
@@ -75,10 +76,12 @@ _PREFIXES: tuple[tuple[Operation, tuple[str, ...]], ...] = (
 _INFIXES = tuple((operation, tuple("_" + p.rstrip("_") for p in prefixes)) for operation, prefixes in _PREFIXES)
 
 
+@lru_cache(maxsize=4096)  # tool names repeat; the heuristics need not run per request
 def side_effects_of(tool_name: str | None) -> frozenset[str] | None:
     return TOOL_SIDE_EFFECTS.get(tool_name.lower()) if tool_name else None
 
 
+@lru_cache(maxsize=4096)
 def operation_of(tool_name: str | None) -> Operation | None:
     """The operation a tool name suggests (a heuristic); None when the name says nothing."""
     if not tool_name:
