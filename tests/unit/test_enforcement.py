@@ -18,6 +18,7 @@ from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
 from mcp_acp.config.models import HITLConfig
 from mcp_acp.identity.local import Identity
+from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.model import parse_policy
 from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.proxy.approvals import (
@@ -65,6 +66,7 @@ def setup(tmp_path: Path):
         reloader = PolicyReloader(policy_file, parse_policy({"rules": rules}), ProtectedPaths([tmp_path / "cfg"]),
                                   audit, approvals, "v1")
         enforcer = Enforcer(reloader, audit, ShutdownCoordinator(log_dir, "t", "px_00000000:t"),
+                            identities=LocalIdentities(Identity("alice", "local")),
                             identity=Identity("alice", "local"), backend_id="fs", session_id="s1", proxy_name="t",
                             limits=limits or LimitsConfig(), hitl=HITLConfig(),
                             approver=approver or NoApprover(), approvals=approvals)

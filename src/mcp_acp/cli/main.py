@@ -6,6 +6,7 @@ import click
 
 from mcp_acp import __version__
 from mcp_acp.cli.audit import audit
+from mcp_acp.cli.auth import auth
 from mcp_acp.cli.init import init
 from mcp_acp.cli.install import install
 from mcp_acp.cli.logs import logs
@@ -32,7 +33,7 @@ def cli() -> None:
     """mcp-acp: a zero-trust access-control proxy for MCP servers."""
 
 
-for command in (init, proxy, start, policy, install, audit, logs):
+for command in (init, auth, proxy, start, policy, install, audit, logs):
     cli.add_command(command)
 
 

@@ -20,6 +20,7 @@ import httpx
 from rich.table import Table
 
 from mcp_acp.cli.output import console, err_console, fail, interactive
+from mcp_acp.cli.proxy_api import NotRunning, call_proxy
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config, read_policy, write_private_text
 from mcp_acp.policy.model import Policy, PolicyInvalid, parse_policy
@@ -192,15 +193,14 @@ def add(name: str, rule_json: str | None) -> None:
 def reload(name: str) -> None:
     """Make a running proxy load its policy file now."""
     path = _policy_path(name)
-    socket_path = paths.proxy_socket_path(name)
     try:
-        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), timeout=10) as client:
-            result = client.post("http://proxy/api/control/reload-policy").json()
-    except (httpx.ConnectError, FileNotFoundError):
+        result = call_proxy(name, "POST", "/api/control/reload-policy")
+    except NotRunning:
         err_console.print(f"[yellow]Proxy '{name}' is not running[/]; it will load {path} when it starts.")
         return
     except httpx.HTTPError as exc:
-        fail(f"could not reach proxy '{name}' on {socket_path}: {exc}. Is it still starting? Try again.")
+        fail(f"could not reach proxy '{name}' on {paths.proxy_socket_path(name)}: {exc}. "
+             "Is it still starting? Try again.")
     if result.get("status") != "success":
         err_console.print(f"[bold red]Reload failed[/]; policy {result.get('policy_version')} stays active:")
         for problem in result.get("problems") or [result.get("error")]:

@@ -33,10 +33,18 @@ from mcp_acp.config.store import (
     load_proxy_config,
     require_proxy_name,
 )
-from mcp_acp.identity.local import local_identity
+from mcp_acp.identity.oidc import OidcError
+from mcp_acp.identity.provider import (
+    AuthenticationError,
+    IdentityUnverifiable,
+    LocalIdentities,
+    OidcIdentities,
+    startup_identity,
+)
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.proxy.approvals import ApprovalCache, NoApprover
+from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
 from mcp_acp.proxy.listing import LIST_CHANGED, Listing
@@ -46,6 +54,8 @@ from mcp_acp.proxy.runner import choose_backend, relay_stdio
 from mcp_acp.proxy.wire_log import WireLog
 
 log = logging.getLogger("mcp_acp.start")
+IDENTITY_FAILURE_EXIT = 12
+AUTHENTICATION_FAILURE_EXIT = 13
 
 
 def _record_bootstrap_failure(name: str, event: str, message: str, error_type: str, exit_code: int) -> None:
@@ -96,7 +106,7 @@ def start(name: str | None, headless: bool) -> None:
     except OSError as exc:
         _refuse(name, "audit_failure", AuditFailure(f"cannot open the audit logs in {log_dir}: {exc}"), 10)
 
-    identity = local_identity()
+    identities, identity = _verified_identity(name, manager, audit)
     session_id = auth_log.new_bound_session_id(identity)
     shutdown = ShutdownCoordinator(log_dir, name, config.proxy_id)
     shutdown.audit = audit
@@ -116,17 +126,19 @@ def start(name: str | None, headless: bool) -> None:
     err_console.print(f"mcp-acp {__version__} · proxy [bold]{name}[/] ({config.proxy_id}) → "
                       f"backend [bold]{config.backend.server_name}[/]")
     if manager.auth.mode == "local":
-        err_console.print(f"  identity: local user '{identity.subject_id}' (single-user mode, no identity provider)")
+        err_console.print(f"  identity: local user '{identity.subject_id}' [yellow](unauthenticated single-user "
+                          "mode: no identity provider)[/]")
     else:
-        err_console.print(f"  identity: OIDC via {manager.auth.oidc.issuer} "
-                          "[yellow](token checks are not active in this version)[/]")
+        err_console.print(f"  identity: '{identity.subject_id}' via OIDC ({manager.auth.oidc.issuer}), "
+                          "token verified on every request")
     err_console.print(f"  audit: {log_dir} (hash-chained{', keyed' if key else ''}"
                       f"{', fsync' if config.audit_durable else ''})")
 
     approvals = ApprovalCache(config.hitl.approval_ttl_seconds)
     protected = ProtectedPaths([paths.config_dir(), paths.product_log_root(manager.log_path), paths.runtime_dir()])
     reloader = PolicyReloader(paths.proxy_policy_path(name), policy, protected, audit, approvals, policy_version)
-    enforcer = Enforcer(reloader, audit, shutdown, identity=identity, backend_id=config.backend.server_name,
+    enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identity,
+                        backend_id=config.backend.server_name,
                         session_id=session_id, proxy_name=name, limits=config.limits, hitl=config.hitl,
                         approver=NoApprover(), approvals=approvals)
     listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
@@ -143,7 +155,8 @@ def start(name: str | None, headless: bool) -> None:
 
     end_reason = "error"
     try:
-        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown, gate, reloader, listing))
+        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown, gate, reloader, listing,
+                                     ControlState(reloader, identities, approvals, session_id, identity)))
         end_reason = "normal" if code == 0 else "error"
     finally:
         if not shutdown.is_shutting_down:
@@ -159,6 +172,23 @@ def start(name: str | None, headless: bool) -> None:
     sys.exit(code)
 
 
+def _verified_identity(name: str, manager, audit: AuditLog):
+    """Who this session belongs to (SPEC §1.5 step 7): the OS user, or the verified OIDC user.
+    No usable token refuses the start with exit 13; keys that cannot be fetched, exit 12."""
+    if manager.auth.mode == "local":
+        identities = LocalIdentities()
+        return identities, identities.identity
+    def record(event: dict) -> None:
+        audit.write("auth", {**event, "method": "oidc"})
+    try:
+        identities = OidcIdentities(manager.auth.oidc, on_auth_event=record)
+        return identities, startup_identity(identities)
+    except (IdentityUnverifiable, OidcError) as exc:
+        _refuse(name, "identity_verification_failed", exc, IDENTITY_FAILURE_EXIT)
+    except AuthenticationError as exc:
+        _refuse(name, "not_authenticated", exc, AUTHENTICATION_FAILURE_EXIT)
+
+
 def run_event_loop(main) -> int:
     """uvloop where it exists: it halves the event loop's share of every relayed message."""
     try:
@@ -170,7 +200,7 @@ def run_event_loop(main) -> int:
 
 
 async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: ShutdownCoordinator, gate: Gate,
-                 reloader: PolicyReloader, listing: Listing) -> int:
+                 reloader: PolicyReloader, listing: Listing, control: ControlState) -> int:
     def on_retry(attempt: int, error: Exception, delay: float) -> None:
         err_console.print(f"[yellow]Backend not reachable (attempt {attempt}): {error}; retrying in {delay:g} s[/]")
 
@@ -183,7 +213,7 @@ async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: Shutdow
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload("sighup")))
     background = [asyncio.create_task(watch(audit, shutdown)), asyncio.create_task(reloader.watch_file()),
-                  asyncio.create_task(_serve_control_api(name, reloader))]
+                  asyncio.create_task(_serve_control_api(name, control))]
     wire = WireLog(audit.log_dir, config.include_payloads) if config.log_level == "DEBUG" else None
 
     def on_relay(relay) -> None:
@@ -208,13 +238,13 @@ async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: Shutdow
     return outcome.exit_code
 
 
-async def _serve_control_api(name: str, reloader: PolicyReloader) -> None:
+async def _serve_control_api(name: str, control: ControlState) -> None:
     """The control socket (policy reload, status). Imported here: FastAPI is slow to import and the
     client should not wait for it."""
     try:
         from mcp_acp.proxy.api import build_app, serve_api
 
-        await serve_api(build_app(reloader), paths.proxy_socket_path(name))
+        await serve_api(build_app(control), paths.proxy_socket_path(name))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the proxy works without it; reload still has SIGHUP and the file watch

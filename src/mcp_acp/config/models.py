@@ -6,6 +6,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,6 +16,7 @@ from mcp_acp.policy.model import Policy
 from mcp_acp.proxy.limits import LimitsConfig
 
 RESERVED_PROXY_NAMES = {"manager", "all", "default"}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _PROXY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -56,8 +58,10 @@ class OIDCConfig(_Strict):
     @field_validator("issuer")
     @classmethod
     def _https_issuer(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError("the issuer must be an https:// URL")
+        # Plain http only where nobody can listen in: a provider on this machine (development).
+        host = urlsplit(value).hostname or ""
+        if not (value.startswith("https://") or (value.startswith("http://") and host in LOOPBACK_HOSTS)):
+            raise ValueError("the issuer must be an https:// URL (http:// only for a provider on localhost)")
         return value.rstrip("/")
 
 

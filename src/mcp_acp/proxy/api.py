@@ -16,16 +16,16 @@ import uvicorn
 from fastapi import FastAPI
 
 from mcp_acp.config.store import ensure_private_dir
-from mcp_acp.proxy.policy_reload import PolicyReloader
+from mcp_acp.proxy.control import ControlState
 
 
-def build_app(reloader: PolicyReloader) -> FastAPI:
+def build_app(control: ControlState) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    started = time.monotonic()
+    reloader = control.reloader
 
     @app.get("/api/control/status")
     def status() -> dict:
-        return {"running": True, "uptime_seconds": round(time.monotonic() - started, 1),
+        return {"running": True, "uptime_seconds": round(time.monotonic() - control.started, 1),
                 "policy_version": reloader.version, "policy_rules_count": reloader.rules_count,
                 "last_reload_at": reloader.last_reload_at, "reload_count": reloader.reload_count}
 
@@ -39,6 +39,15 @@ def build_app(reloader: PolicyReloader) -> FastAPI:
         return {"version": current.version, "default_action": current.default_action,
                 "rules_count": len(current.rules), "rules": current.model_dump(exclude_none=True)["rules"],
                 "policy_version": reloader.version, "policy_path": str(reloader.path)}
+
+    @app.get("/api/auth-sessions")
+    def auth_sessions() -> list[dict]:
+        return control.sessions()
+
+    @app.post("/api/auth/notify-login")
+    @app.post("/api/auth/notify-logout")
+    def auth_changed() -> dict:
+        return {"status": "ok", "approvals_cleared": control.auth_changed()}
 
     return app
 

@@ -17,6 +17,7 @@ from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog, AuditWriteError
 from mcp_acp.config.models import HITLConfig
 from mcp_acp.identity.local import Identity
+from mcp_acp.identity.provider import AuthenticationError, NeedsRefresh
 from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
 from mcp_acp.proxy import jsonrpc
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 ErrorObject = dict[str, Any]
 RATE_LIMIT_RULE = "rate_limit_breach"
+SESSION_BINDING_EXIT = 15
 FLOOD_RULE = "rate_limit_flood"
 
 
@@ -53,12 +55,13 @@ def _target(ctx: DecisionContext) -> str:
 
 class Enforcer:
     def __init__(self, reloader: PolicyReloader, audit: AuditLog, shutdown: ShutdownCoordinator, *,
-                 identity: Identity, backend_id: str, session_id: str, proxy_name: str,
+                 identities, identity: Identity, backend_id: str, session_id: str, proxy_name: str,
                  limits: LimitsConfig, hitl: HITLConfig, approver: Approver, approvals: ApprovalCache) -> None:
         self.reloader = reloader
         self.audit = audit
         self.shutdown = shutdown
-        self.identity = identity
+        self.identities = identities  # who is asking, verified per request (identity/provider.py)
+        self.identity = identity  # the identity the session is bound to
         self.backend_id = backend_id
         self.session_id = session_id
         self.proxy_name = proxy_name
@@ -72,14 +75,28 @@ class Enforcer:
     # --- the gate hook ---------------------------------------------------------------
 
     def check(self, message: dict) -> ErrorObject | None | Awaitable[ErrorObject | None]:
-        """None forwards the request; an error object answers it instead; an awaitable waits for a human."""
+        """None forwards the request; an error object answers it instead; an awaitable waits (for a
+        token renewal or a human)."""
         started = time.perf_counter()
         method = message["method"]
         if method == "initialize" and isinstance((message.get("params") or {}).get("clientInfo"), dict):
             self.client_info = message["params"]["clientInfo"]
+        try:
+            identity = self.identities.current()
+        except NeedsRefresh:
+            return self._check_after_renewal(message, started)
+        except AuthenticationError as exc:
+            return self._refuse_unverified(message, started, "not_authenticated", str(exc))
+        if identity.subject_id != self.identity.subject_id:
+            return self._session_hijack(message, started, identity)
+        return self._check_as(identity, message, started)
+
+    def _check_as(self, identity: Identity, message: dict,
+                  started: float) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+        method = message["method"]
         ctx: DecisionContext | None = None
         try:
-            ctx = self._context(message)
+            ctx = self._context(message, identity)
             if not self.bucket.try_take():
                 return self._refuse(ctx, Decision(DENY, FLOOD_RULE), started,
                                     f"Rate limit exceeded: {method} refused (too many requests per second); "
@@ -93,6 +110,29 @@ class Enforcer:
             return self._write_or_fail(self._entry(ctx, Decision(DENY, "evaluation_error"), message, started), {
                 "code": jsonrpc.POLICY_DENIED, "message": f"Internal error evaluating policy for {method}"})
 
+    async def _check_after_renewal(self, message: dict, started: float) -> ErrorObject | None:
+        try:
+            await self.identities.refresh()
+        except AuthenticationError as exc:
+            return self._refuse_unverified(message, started, "not_authenticated", str(exc))
+        verdict = self.check(message)
+        return await verdict if isinstance(verdict, Awaitable) else verdict
+
+    def _refuse_unverified(self, message: dict, started: float, rule: str, text: str) -> ErrorObject:
+        entry = self._entry(None, Decision(DENY, rule, reason=text), message, started)
+        return self._write_or_fail(entry, {"code": jsonrpc.POLICY_DENIED, "message": text,
+                                           "data": {"decision": DENY, "final_rule": rule}})
+
+    def _session_hijack(self, message: dict, started: float, identity: Identity) -> ErrorObject:
+        """SPEC §3: a session is bound to its first user; another user's token means shutdown (exit 15)."""
+        reason = (f"session identity changed from '{self.identity.subject_id}' to '{identity.subject_id}'; "
+                  "restart the client to start a session as the new user")
+        log.critical(reason)
+        answer = self._refuse_unverified(message, started, "session_binding_violation", reason)
+        self.shutdown.initiate("session_binding_violation", reason, SESSION_BINDING_EXIT,
+                               {"bound_session_id": self.session_id, "new_subject": identity.subject_id})
+        return answer
+
     def note_notification(self, message: dict) -> bool:
         """Client notifications: log the discovery ones (they bypass policy); False stops forwarding."""
         if message.get("method") not in DISCOVERY_METHODS:
@@ -103,8 +143,8 @@ class Enforcer:
 
     # --- steps -------------------------------------------------------------------------
 
-    def _context(self, message: dict) -> DecisionContext:
-        return build_context(message, self.identity, self.backend_id, session_id=self.session_id,
+    def _context(self, message: dict, identity: Identity | None = None) -> DecisionContext:
+        return build_context(message, identity or self.identity, self.backend_id, session_id=self.session_id,
                              proxy_name=self.proxy_name, client_info=self.client_info)
 
     def _decide(self, message: dict, ctx: DecisionContext, started: float,
@@ -185,7 +225,7 @@ class Enforcer:
             "matched_rules": [{"id": r.id, "effect": r.effect, **({"description": r.description} if r.description else {})}
                               for r in decision.matched_rules],
             "final_rule": decision.final_rule, "reason": decision.reason,
-            "subject_id": self.identity.subject_id, "backend_id": self.backend_id,
+            "subject_id": ctx.subject.id if ctx else None, "backend_id": self.backend_id,
             "policy_version": self.reloader.version,
             "policy_eval_ms": round(eval_ms, 3), "policy_hitl_ms": hitl_ms,
             "policy_total_ms": round(eval_ms + (hitl_ms or 0.0), 3), "session_id": self.session_id,

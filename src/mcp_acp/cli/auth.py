@@ -1,0 +1,175 @@
+"""`mcp-acp auth …`: sign in with the identity provider, sign out, and see who you are (SPEC §6, §9)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import webbrowser
+
+import click
+import jwt
+from rich.table import Table
+
+from mcp_acp import secret_store
+from mcp_acp.cli.output import console, err_console, fail
+from mcp_acp.cli.proxy_api import NotRunning, call_proxy, notify_running_proxies
+from mcp_acp.config.models import ManagerConfig
+from mcp_acp.config.store import list_proxy_names, load_manager_config, load_proxy_config
+from mcp_acp.identity import tokens as token_store
+from mcp_acp.identity.jwt_check import JwksCache, TokenChecker, TokenInvalid
+from mcp_acp.identity.oidc import OidcClient, OidcError
+
+
+def _oidc_settings(manager: ManagerConfig):
+    if manager.auth.mode != "oidc":
+        fail("this installation runs in local mode (single user, no identity provider), so there is "
+             "nothing to sign in to. To use an identity provider: 'mcp-acp init --auth oidc …'.")
+    return manager.auth.oidc
+
+
+def _unverified(token: str | None) -> dict:
+    """Display-only claims (who, until when); the proxies verify tokens properly."""
+    return jwt.decode(token, options={"verify_signature": False}) if token else {}
+
+
+@click.group()
+def auth() -> None:
+    """Sign in with your identity provider, sign out, and check your session."""
+
+
+@auth.command()
+@click.option("--no-browser", is_flag=True, help="Only print the URL; do not open a browser.")
+def login(no_browser: bool) -> None:
+    """Sign in with the device flow: open the URL shown, confirm the code, done."""
+    settings = _oidc_settings(load_manager_config())
+    client = OidcClient(settings)
+    try:
+        code = client.start_device_login()
+    except OidcError as exc:
+        fail(str(exc))
+    url = code.verification_uri_complete or code.verification_uri
+    err_console.print(f"To sign in, open [bold]{code.verification_uri}[/] and enter the code "
+                      f"[bold cyan]{code.user_code}[/]")
+    if code.verification_uri_complete:
+        err_console.print(f"(or open {code.verification_uri_complete} directly)")
+    if not no_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin"):
+        webbrowser.open(url)
+    try:
+        with err_console.status("Waiting for you to confirm in the browser…"):
+            tokens = client.wait_for_login(code)
+    except OidcError as exc:
+        fail(str(exc))
+    token_store.save(tokens)
+    claims = _unverified(tokens.id_token) or _unverified(tokens.access_token)
+    who = claims.get("email") or claims.get("name") or claims.get("sub")
+    console.print(f"[green]Signed in[/] as [bold]{who}[/]; tokens stored in {secret_store.backend_name()}.")
+    if reached := notify_running_proxies(list_proxy_names(), "/api/auth/notify-login"):
+        console.print(f"Running proxies picked up the new session: {', '.join(reached)}.")
+
+
+@auth.command()
+@click.option("--federated", is_flag=True, help="Also sign out at the identity provider (opens its logout page).")
+def logout(federated: bool) -> None:
+    """Sign out: delete the stored tokens; running proxies deny requests from the next one on."""
+    manager = load_manager_config()
+    token_store.delete()
+    reached = notify_running_proxies(list_proxy_names(), "/api/auth/notify-logout")
+    console.print("[green]Signed out[/]: stored tokens deleted"
+                  + (f"; running proxies told: {', '.join(reached)}." if reached else "."))
+    if federated:
+        url = OidcClient(_oidc_settings(manager)).logout_url()
+        if url:
+            console.print(f"Sign out at the identity provider too: {url}")
+            webbrowser.open(url)
+        else:
+            err_console.print("[yellow]The identity provider offers no logout page (no end_session_endpoint).[/]")
+
+
+def _status(manager: ManagerConfig) -> dict:
+    status: dict = {"mode": manager.auth.mode, "storage": secret_store.backend_name()}
+    if manager.auth.mode == "local":
+        return {**status, "authenticated": False,
+                "message": "local single-user mode: no identity provider, requests run as the OS user"}
+    settings = manager.auth.oidc
+    status["oidc"] = {"issuer": settings.issuer, "client_id": settings.client_id, "audience": settings.audience}
+    tokens = token_store.load()
+    if tokens is None:
+        return {**status, "authenticated": False, "message": "not signed in: run 'mcp-acp auth login'"}
+    claims = _unverified(tokens.id_token) or _unverified(tokens.access_token)
+    status.update({"user": {k: claims[k] for k in ("sub", "email", "name") if k in claims},
+                   "expires_at": tokens.expires_at, "expires_in_seconds": round(tokens.expires_in()),
+                   "refresh_token": bool(tokens.refresh_token)})
+    try:
+        client = OidcClient(settings)
+        TokenChecker(settings.issuer, settings.audience, JwksCache(client.document["jwks_uri"])).claims(
+            tokens.access_token)
+        status.update(authenticated=True, message="signed in; the access token verifies")
+    except (OidcError, TokenInvalid) as exc:
+        status.update(authenticated=False, message=f"the stored token does not verify: {exc}")
+    return status
+
+
+@auth.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(as_json: bool) -> None:
+    """Who you are signed in as, until when, and where the tokens are kept."""
+    info = _status(load_manager_config())
+    info["mtls"] = _mtls_status()
+    if as_json:
+        console.print_json(json.dumps(info))
+        return
+    table = Table(show_header=False, box=None)
+    table.add_row("mode", info["mode"])
+    colour = "green" if info.get("authenticated") else "yellow"
+    table.add_row("status", f"[{colour}]{info['message']}[/]")
+    if user := info.get("user"):
+        table.add_row("user", ", ".join(f"{k}={v}" for k, v in user.items()))
+        expiry = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["expires_at"]))
+        table.add_row("token expires", f"{expiry} (in {info['expires_in_seconds']} s)")
+        table.add_row("refresh token", "yes" if info["refresh_token"] else "no")
+    if oidc := info.get("oidc"):
+        table.add_row("provider", f"{oidc['issuer']} (client {oidc['client_id']}, audience {oidc['audience']})")
+    table.add_row("storage", info["storage"])
+    for proxy_name, cert in info["mtls"].items():
+        table.add_row(f"mTLS ({proxy_name})", cert.get("message", str(cert)))
+    console.print(table)
+
+
+def _mtls_status() -> dict:
+    """Client certificate health per proxy that uses one (expiry warnings at 14 and 7 days)."""
+    try:
+        from mcp_acp.proxy.backends.tls import mtls_status
+    except ImportError:  # mTLS support not installed in this build
+        return {}
+    found = {}
+    for name in list_proxy_names():
+        config = load_proxy_config(name)
+        if config.mtls:
+            found[name] = mtls_status(config)
+    return found
+
+
+@auth.group()
+def sessions() -> None:
+    """Sessions of running proxies."""
+
+
+@sessions.command("list")
+@click.option("--proxy", "-p", "name", required=True, help="The proxy to ask.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sessions_list(name: str, as_json: bool) -> None:
+    """The sessions a running proxy holds (the user each is bound to)."""
+    load_proxy_config(name)
+    try:
+        found = call_proxy(name, "GET", "/api/auth-sessions")
+    except NotRunning:
+        fail(f"proxy '{name}' is not running.")
+    if as_json:
+        console.print_json(json.dumps(found))
+        return
+    table = Table("session", "user", "started", "expires")
+    for item in found:
+        table.add_row(item["session_id"], item["user_id"], item["started_at"], item["expires_at"])
+    console.print(table)

@@ -1,0 +1,124 @@
+"""Who is asking, on every request.
+
+Local mode: the OS user, unauthenticated single-user mode. OIDC mode: the stored access token
+is verified on every request (signature, issuer, audience, expiry); nothing about the result is
+cached, so a logout or an expired token takes effect on the very next request. The token itself
+is kept in memory, reloaded when the CLI says a login or logout happened; it is renewed with
+the refresh token shortly before it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from mcp_acp.config.models import OIDCConfig
+from mcp_acp.identity import tokens as token_store
+from mcp_acp.identity.jwt_check import JwksCache, JwksUnavailable, TokenChecker, TokenInvalid
+from mcp_acp.identity.local import Identity, local_identity
+from mcp_acp.identity.oidc import OidcClient, OidcError
+
+log = logging.getLogger(__name__)
+
+NOT_AUTHENTICATED = "Not authenticated. Run 'mcp-acp auth login'"
+
+
+class AuthenticationError(Exception):
+    """No usable identity: the message tells the user what to do."""
+
+
+class IdentityUnverifiable(AuthenticationError):
+    """The provider's keys cannot be had: nobody's token can be checked (exit 12 at start)."""
+
+
+class NeedsRefresh(Exception):
+    """The token is about to expire: renew it (async) before deciding."""
+
+
+class LocalIdentities:
+    """Single-user mode: always the OS user; nothing to verify or renew."""
+
+    mode = "local"
+
+    def __init__(self, identity: Identity | None = None) -> None:
+        self.identity = identity or local_identity()
+
+    def current(self) -> Identity:
+        return self.identity
+
+    async def refresh(self) -> None:
+        return None
+
+
+class OidcIdentities:
+    mode = "oidc"
+
+    def __init__(self, settings: OIDCConfig, client: OidcClient | None = None,
+                 on_auth_event: Callable[[dict], None] | None = None) -> None:
+        self.settings = settings
+        self.client = client or OidcClient(settings)
+        self.checker = TokenChecker(settings.issuer, settings.audience, JwksCache(self.client.document["jwks_uri"]))
+        self.on_auth_event = on_auth_event or (lambda event: None)
+        self.tokens = token_store.load()
+        self._refresh_lock = asyncio.Lock()
+        self._last_failure: str | None = None
+
+    def current(self) -> Identity:
+        tokens = self.tokens
+        if tokens is None:
+            raise AuthenticationError(NOT_AUTHENTICATED)
+        if self._due():
+            raise NeedsRefresh
+        try:
+            claims = self.checker.claims(tokens.access_token)
+        except JwksUnavailable as exc:
+            raise IdentityUnverifiable(f"cannot verify your identity: {exc}") from None
+        except TokenInvalid as exc:
+            self._auth_failed("token_invalid", str(exc))
+            raise AuthenticationError(f"{NOT_AUTHENTICATED} again: {exc}") from None
+        self._last_failure = None
+        return Identity(claims["sub"], "token", claims)
+
+    def _due(self) -> bool:
+        tokens = self.tokens
+        if tokens is None or not tokens.refresh_token:
+            return False
+        return tokens.expires_in() < min(60.0, max(tokens.expires_at - tokens.issued_at, 1.0) / 4)
+
+    def renew(self) -> None:
+        """Renew the token with the refresh token (blocking: the provider is asked over HTTP)."""
+        try:
+            renewed = self.client.refresh(self.tokens)
+            token_store.save(renewed)
+        except OidcError as exc:
+            self.tokens = None  # fail closed until the user logs in again
+            self._auth_failed("token_refresh_failed", str(exc))
+            raise AuthenticationError(str(exc)) from None
+        self.tokens = renewed
+        self.on_auth_event({"event_type": "token_refreshed", "status": "success",
+                            "message": "access token renewed with the refresh token"})
+
+    async def refresh(self) -> None:
+        async with self._refresh_lock:
+            if self._due():  # else another request renewed it meanwhile, or a logout cleared it
+                await asyncio.to_thread(self.renew)
+
+    def reload(self) -> None:
+        """The CLI logged in or out: read the stored token again."""
+        self.tokens = token_store.load()
+
+    def _auth_failed(self, event_type: str, message: str) -> None:
+        if message != self._last_failure:  # one entry per distinct failure, not one per request
+            self._last_failure = message
+            self.on_auth_event({"event_type": event_type, "status": "failure", "message": message})
+            log.warning("authentication: %s", message)
+
+
+def startup_identity(identities) -> Identity:
+    """The identity a session is bound to, renewing the token first if it is about to expire."""
+    try:
+        return identities.current()
+    except NeedsRefresh:
+        identities.renew()
+        return identities.current()
