@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NPM_DIR := tests/npm
 
-.PHONY: install system-deps npm-deps demo test test-unit test-integration bench clean
+.PHONY: install system-deps npm-deps demo test test-keychain test-unit test-integration bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,6 +20,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q nodejs npm; \
 	  else echo "npm is missing: install Node.js and npm, then re-run"; exit 1; fi; \
 	fi
+	@if ! command -v gnome-keyring-daemon >/dev/null 2>&1 || ! command -v dbus-run-session >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends gnome-keyring dbus; \
+	  else echo "gnome-keyring or dbus is missing (the keychain tests need a Secret Service): install both, then re-run"; exit 1; fi; \
+	fi
 
 $(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
@@ -30,8 +34,18 @@ npm-deps: system-deps $(NPM_DIR)/node_modules/.installed
 demo: $(STAMP)
 	$(PY) -m mcp_acp.demo
 
-test: $(STAMP) npm-deps
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n 4
+test: $(STAMP) npm-deps test-keychain
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 4 -m "not keychain"
+
+# The keychain tests talk to a real Secret Service: gnome-keyring, unlocked, in a private D-Bus
+# session, its keyrings in a throwaway folder (never the user's own keychain). Fails when the
+# daemon does not start, and pytest fails (exit 5) if no keychain test ran.
+test-keychain: $(STAMP) system-deps
+	@keyrings=$$(mktemp -d) && trap 'rm -rf "$$keyrings"' EXIT && \
+	XDG_DATA_HOME="$$keyrings" XDG_RUNTIME_DIR="$$keyrings" MCP_ACP_REQUIRE_KEYCHAIN=1 dbus-run-session -- sh -c ' \
+	  printf secret | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
+	    || { echo "gnome-keyring-daemon did not start: the keychain tests cannot run" >&2; exit 1; }; \
+	  exec $(VENV)/bin/pytest -q -p no:cacheprovider -m keychain tests/unit/test_secret_store.py'
 
 bench: $(STAMP) npm-deps
 	$(PY) bench/overhead.py

@@ -15,7 +15,9 @@ from tests.helpers import MCP_ACP, HttpBackendServer
 @pytest.fixture
 def acp_env(tmp_path: Path) -> dict[str, str]:
     """Environment for CLI subprocesses: everything under a temp MCP_ACP_HOME."""
-    return {**os.environ, "MCP_ACP_HOME": str(tmp_path / "acp-home"), "HOME": str(tmp_path / "user-home")}
+    # The encrypted-file secret store: a test must never write to a developer's real keychain.
+    return {**os.environ, "MCP_ACP_HOME": str(tmp_path / "acp-home"), "HOME": str(tmp_path / "user-home"),
+            "MCP_ACP_SECRET_BACKEND": "file"}
 
 
 @pytest.fixture

@@ -287,6 +287,7 @@ def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         "XDG_CACHE_HOME": str(user_home / ".cache"),
         "XDG_RUNTIME_DIR": str(root / "xdg-runtime"),
         "NO_COLOR": "1",
+        "MCP_ACP_SECRET_BACKEND": "file",
     }
     (root / "xdg-runtime").mkdir(mode=0o700)
     # The test process itself must not point anything at the real home either.

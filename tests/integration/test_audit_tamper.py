@@ -75,16 +75,19 @@ def assert_refuses_to_start(cli) -> str:
 
 @contextlib.contextmanager
 def home(env: dict):
-    """MCP_ACP_HOME for in-process calls (the secret store and paths read it at call time)."""
-    saved = os.environ.get("MCP_ACP_HOME")
-    os.environ["MCP_ACP_HOME"] = env["MCP_ACP_HOME"]
+    """MCP_ACP_HOME and the secret backend for in-process calls (read at call time), as the
+    proxy subprocesses see them."""
+    names = ("MCP_ACP_HOME", "MCP_ACP_SECRET_BACKEND")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: env[name] for name in names})
     try:
         yield
     finally:
-        if saved is None:
-            del os.environ["MCP_ACP_HOME"]
-        else:
-            os.environ["MCP_ACP_HOME"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def verify_in_process(env: dict) -> ProxyReport:

