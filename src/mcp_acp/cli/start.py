@@ -205,7 +205,7 @@ async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: Shutdow
         err_console.print(f"[yellow]Backend not reachable (attempt {attempt}): {error}; retrying in {delay:g} s[/]")
 
     try:
-        backend = await choose_backend(config, on_retry)
+        backend = await choose_backend(config, on_retry, proxy_name=name)
     except BackendError as exc:
         log.error("backend start failed: %s", exc)
         _refuse(name, "backend_connection_failed", exc)

@@ -90,9 +90,17 @@ class ManagerConfig(_Strict):
 
 
 class Attestation(_Strict):
+    """Checks a STDIO backend's binary must pass before it is spawned (SPEC §10)."""
+
     expected_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
-    require_signature: bool = False
-    slsa_owner: str | None = None
+    require_signature: bool = False  # macOS codesign; reported as skipped elsewhere
+    # A GitHub user or organization (`gh attestation verify --owner`); never an option-like value.
+    slsa_owner: str | None = Field(default=None, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+
+    @field_validator("expected_sha256")
+    @classmethod
+    def _lowercase(cls, value: str | None) -> str | None:
+        return value.lower() if value else value
 
 
 class StdioBackend(_Strict):
@@ -104,7 +112,8 @@ class StdioBackend(_Strict):
 class HttpBackend(_Strict):
     url: str = Field(pattern=r"^https?://")
     timeout: int = Field(default=30, ge=1, le=300)
-    credential_key: str | None = None
+    # The secret-store entry of the API key (`proxy:<name>:backend`), never the key itself.
+    credential_key: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^\S+$")
 
 
 class BackendConfig(_Strict):
@@ -125,9 +134,17 @@ class BackendConfig(_Strict):
 
 
 class MTLSConfig(_Strict):
-    client_cert_path: str
-    client_key_path: str
-    ca_bundle_path: str
+    """Client certificate for https:// backends: all three PEM files or no `mtls` block at all.
+    The files stay on disk; `~` is expanded."""
+
+    client_cert_path: str = Field(min_length=1)
+    client_key_path: str = Field(min_length=1)
+    ca_bundle_path: str = Field(min_length=1)
+
+    @field_validator("client_cert_path", "client_key_path", "ca_bundle_path")
+    @classmethod
+    def _expand_home(cls, value: str) -> str:
+        return str(Path(value).expanduser())
 
 
 class HITLConfig(_Strict):

@@ -26,21 +26,34 @@ class Outcome:
     reason: str | None = None  # why the proxy stopped, when that is an error
 
 
-async def choose_backend(config: ProxyConfig, on_retry=None) -> Backend:
-    """Pick the transport (SPEC §10 `auto`) and check it is usable before any client traffic."""
+async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "") -> Backend:
+    """Pick the transport (SPEC §10 `auto`) and check it is usable before any client traffic.
+
+    Trust checks come first and refuse to start (BackendError) rather than fall back: the HTTP
+    backend's API key must be in the secret store and its mTLS files valid and unexpired; a
+    STDIO backend's binary must pass its configured attestation before it is spawned.
+    Certificate expiry warnings and skipped checks are logged as WARNINGs (stderr + system log).
+    `proxy_name` names the proxy in messages that say which command fixes a problem."""
     backend = config.backend
-    mtls = config.mtls
-    ca_bundle = mtls.ca_bundle_path if mtls else None
     want_http = backend.http is not None and backend.transport in ("streamablehttp", "auto")
     if want_http:
-        from mcp_acp.proxy.backends.http import HttpBackend, probe  # the MCP SDK is slow to import
+        from mcp_acp.proxy.backends.credentials import auth_headers
+        from mcp_acp.proxy.backends.http import BackendRejected, HttpBackend, probe  # the MCP SDK is slow to import
 
+        headers = auth_headers(config, proxy_name)
+        verify, client_cert = _tls_settings(config)
+        url = backend.http.url
         timeout = min(backend.http.timeout, 10)
         error: BackendError | None = None
         for attempt, delay in enumerate((*HEALTH_CHECK_DELAYS, None), start=1):
             try:
-                await probe(backend.http.url, timeout, ca_bundle)
-                return HttpBackend(backend.server_name, backend.http.url, backend.http.timeout, ca_bundle)
+                await probe(url, timeout, verify=verify, headers=headers, client_cert=client_cert,
+                            proxy_name=proxy_name)
+                return HttpBackend(backend.server_name, url, backend.http.timeout, headers=headers,
+                                   verify=verify, client_cert=client_cert)
+            except BackendRejected as exc:  # TLS or credentials: waiting will not change the answer
+                error = exc
+                break
             except BackendError as exc:
                 error = exc
             if delay is not None:
@@ -49,13 +62,51 @@ async def choose_backend(config: ProxyConfig, on_retry=None) -> Backend:
                 await asyncio.sleep(delay)
         if backend.stdio is None or backend.transport == "streamablehttp":
             raise BackendError(
-                f"cannot reach the HTTP backend at {backend.http.url}: {error}. "
-                "Check that the server is running and the URL is right ('mcp-acp proxy show')."
+                f"cannot reach the HTTP backend at {url}: {error}"
+                + ("" if isinstance(error, BackendRejected) else
+                   ". Check that the server is running and the URL is right ('mcp-acp proxy show').")
             )
-        log.warning("HTTP backend %s unreachable (%s); falling back to STDIO", backend.http.url, error)
+        log.warning("HTTP backend %s unreachable (%s); falling back to STDIO", url, error)
     assert backend.stdio is not None
+    await _attest(backend.stdio, proxy_name)
     resolve_command(backend.stdio.command)
     return StdioBackend(backend.server_name, backend.stdio.command, backend.stdio.args)
+
+
+def _tls_settings(config: ProxyConfig):
+    """(SSL context, client certificate path) for an https backend with mTLS, else (None, None).
+    Refuses invalid or expired certificates; warns about ones that expire within 14 days."""
+    if config.mtls is None:
+        return None, None
+    from mcp_acp.proxy.backends.tls import check_mtls, client_ssl_context, mtls_applies
+
+    if not mtls_applies(config):
+        log.warning("mTLS is configured but the backend URL %s is not https://: no client certificate is used",
+                    config.backend.http.url if config.backend.http else "(none)")
+        return None, None
+    status = check_mtls(config.mtls)
+    if status.level in ("warning", "critical"):
+        log.warning("%s", status.message)
+    return client_ssl_context(mtls=config.mtls), config.mtls.client_cert_path
+
+
+async def _attest(stdio, proxy_name: str | None) -> None:
+    """Binary attestation before the child is spawned (hashing and codesign/gh run in a thread)."""
+    if stdio.attestation is None:
+        return
+    from mcp_acp.proxy.backends.attestation import AttestationError, attest
+
+    try:
+        report = await asyncio.to_thread(attest, stdio.command, stdio.attestation)
+    except AttestationError as exc:
+        raise AttestationError(f"proxy '{proxy_name}': {exc}" if proxy_name else str(exc)) from None
+    if report is None:
+        return
+    for check, result in report.checks.items():
+        if result.startswith("skipped"):
+            log.warning("backend attestation of %s: %s check %s", report.path, check, result)
+        else:
+            log.info("backend attestation of %s: %s check %s", report.path, check, result)
 
 
 async def relay_stdio(backend: Backend, gate: Gate, recorder=None, wire=None, on_relay=None) -> Outcome:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from mcp_acp import __version__
 from mcp_acp.proxy.backends import BackendError, BackendUnavailable, Deliver, OnLost
 from mcp_acp.proxy.backends.stdio import LINE_LIMIT  # the same cap on one message both ways
+from mcp_acp.proxy.backends.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,26 @@ PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
 REPLAY_ID_PREFIX = "mcp-acp-replay-"
 
 
-def describe_connection_error(exc: BaseException) -> str:
-    """A short, human reason for a failed HTTP exchange."""
+CLOSED_CONNECTION = (httpx2.ReadError, httpx2.RemoteProtocolError, httpx2.WriteError)
+
+
+def _innermost(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    return exc
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    exc = _innermost(exc)
+    return isinstance(exc, ssl.SSLError) or "CERTIFICATE" in str(exc).upper()
+
+
+def describe_connection_error(exc: BaseException) -> str:
+    """A short, human reason for a failed HTTP exchange."""
+    exc = _innermost(exc)
     if isinstance(exc, httpx2.ConnectTimeout | httpx2.ReadTimeout | TimeoutError):
         return "the backend did not answer in time"
-    if isinstance(exc, ssl.SSLError) or "CERTIFICATE" in str(exc).upper():
+    if is_tls_failure(exc):
         return f"TLS verification failed ({exc})"
     if isinstance(exc, httpx2.ConnectError):
         return f"connection refused or host unreachable ({exc})"
@@ -51,8 +65,12 @@ def describe_connection_error(exc: BaseException) -> str:
 
 
 def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """TLS verification is always on; a CA bundle adds trust for a private CA."""
-    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    """TLS verification is always on; a CA bundle (a private CA) replaces the system trust store."""
+    return client_ssl_context(ca_bundle)
+
+
+class BackendRejected(BackendError):
+    """The backend is reachable but refuses us (TLS or credentials): retrying will not help."""
 
 
 class HttpBackend:
@@ -60,12 +78,21 @@ class HttpBackend:
     reconnects = True
 
     def __init__(self, server_name: str, url: str, timeout: float = 30, ca_bundle: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, *, verify: ssl.SSLContext | None = None,
+                 client_cert: str | None = None) -> None:
+        """`verify`: the SSL context to connect with (mTLS: see tls.client_ssl_context); default:
+        system trust, or `ca_bundle`. `client_cert` only names the certificate in error messages.
+        `headers` go on every request of the one session (User-Agent, Authorization)."""
         self.server_name = server_name
         self.url = url
         self._timeout = timeout
-        self._verify = ssl_context(ca_bundle)
+        self._verify = verify or ssl_context(ca_bundle)
+        self._client_cert = client_cert
         self._headers = {"User-Agent": f"mcp-acp/{__version__}", **(headers or {})}
+        self.last_http_error: str | None = None  # e.g. "HTTP 401 Unauthorized", for diagnostics
+        self.rejected = False  # the last failure was TLS or credentials: retrying will not help
+        self._answered = False  # this session got an HTTP response, so its TLS handshake succeeded
+        self.log_auth_failures = True
         self._deliver: Deliver | None = None
         self._on_lost: OnLost | None = None
         self._write = None
@@ -91,10 +118,12 @@ class HttpBackend:
 
     async def _run_session(self, ready: asyncio.Future) -> None:
         reason = "the HTTP session ended"
+        self._answered = self.rejected = False
         try:
             timeout = httpx2.Timeout(self._timeout, read=max(300.0, self._timeout))
             async with (
-                httpx2.AsyncClient(headers=self._headers, timeout=timeout, verify=self._verify) as client,
+                httpx2.AsyncClient(headers=self._headers, timeout=timeout, verify=self._verify,
+                                   event_hooks={"response": [self._note_response]}) as client,
                 streamable_http_client(self.url, http_client=client, max_sse_event_size=LINE_LIMIT) as (read, write),
             ):
                 self._write = write
@@ -107,7 +136,7 @@ class HttpBackend:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the SDK raises ExceptionGroups from its task group
-            reason = describe_connection_error(exc)
+            reason = self._describe(exc)
         finally:
             self._write = None
             if not ready.done():
@@ -117,6 +146,34 @@ class HttpBackend:
                 if not waiter.done():
                     waiter.set_exception(BackendUnavailable(reason))
             self._on_lost(reason)
+
+    def _describe(self, exc: BaseException) -> str:
+        """describe_connection_error, plus what a closed connection means before any HTTP answer on
+        https: a server that requires client certificates closes the connection right after the
+        TLS handshake when it rejects ours (TLS 1.3 checks the client's certificate last)."""
+        if is_tls_failure(exc):
+            self.rejected = True
+        inner = _innermost(exc)
+        if isinstance(inner, CLOSED_CONNECTION) and not self._answered and self.url.lower().startswith("https://"):
+            self.rejected = True
+            if self._client_cert:
+                return ("TLS handshake failed: the backend closed the connection without answering; it most likely "
+                        f"rejected the client certificate {self._client_cert} (is it issued by a CA the server "
+                        "trusts?)")
+            return ("TLS handshake failed: the backend closed the connection without answering; it may require a "
+                    "client certificate (configure 'mtls' in the proxy's config.json)")
+        return describe_connection_error(exc)
+
+    async def _note_response(self, response: httpx2.Response) -> None:
+        self._answered = True
+        if response.status_code < 400:
+            return
+        if response.status_code in (401, 403):
+            self.rejected = True
+        self.last_http_error = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+        if response.status_code in (401, 403) and self.log_auth_failures:
+            sent = "an API key" if "Authorization" in self._headers else "no API key"
+            log.warning("backend %s answered %s (mcp-acp sent %s)", self.server_name, self.last_http_error, sent)
 
     async def _receive(self, message: dict[str, Any]) -> None:
         request_id = message.get("id")
@@ -180,7 +237,7 @@ class HttpBackend:
         try:
             await write.send(SessionMessage(parsed, metadata=metadata))
         except Exception as exc:
-            raise BackendUnavailable(describe_connection_error(exc)) from None
+            raise BackendUnavailable(self._describe(exc)) from None
 
     async def send(self, message: dict[str, Any], raw: bytes) -> None:
         method = message.get("method")
@@ -200,8 +257,21 @@ class HttpBackend:
                 await asyncio.wait_for(self._session, 5)
 
 
-async def probe(url: str, timeout: float, ca_bundle: str | None = None) -> None:
-    """Health check: one MCP initialize handshake on a throwaway session (SPEC §10)."""
+def credential_hint(http_error: str | None, sent_key: bool, proxy_name: str | None = None) -> str:
+    """What to do about a 401/403 answer."""
+    if not http_error or http_error.split()[1:2] not in (["401"], ["403"]):
+        return ""
+    command = f"'mcp-acp proxy auth set-key --proxy {proxy_name or 'NAME'}'"
+    if sent_key:
+        return f" The backend rejected the API key mcp-acp sent; store the right one with {command}."
+    return f" The backend requires credentials and no API key is configured; store one with {command}."
+
+
+async def probe(url: str, timeout: float, ca_bundle: str | None = None, *, verify: ssl.SSLContext | None = None,
+                headers: dict[str, str] | None = None, client_cert: str | None = None,
+                proxy_name: str | None = None) -> None:
+    """Health check: one MCP initialize handshake on a throwaway session (SPEC §10), sent with the
+    same TLS settings and headers (API key) as the real session."""
     got_answer: asyncio.Future = asyncio.get_running_loop().create_future()
 
     async def deliver(message: dict[str, Any], raw: bytes | None) -> None:
@@ -212,7 +282,8 @@ async def probe(url: str, timeout: float, ca_bundle: str | None = None) -> None:
         if not got_answer.done():
             got_answer.set_exception(BackendError(reason))
 
-    backend = HttpBackend("probe", url, timeout, ca_bundle)
+    backend = HttpBackend("probe", url, timeout, ca_bundle, headers, verify=verify, client_cert=client_cert)
+    backend.log_auth_failures = False  # the caller reports the failure once, with what to do
     try:
         await backend.start(deliver, on_lost)
         await backend.send({
@@ -222,10 +293,14 @@ async def probe(url: str, timeout: float, ca_bundle: str | None = None) -> None:
         }, b"")
         answer = await asyncio.wait_for(got_answer, timeout)
     except (BackendUnavailable, BackendError) as exc:
-        raise BackendError(str(exc)) from None
+        raise (BackendRejected if backend.rejected else BackendError)(str(exc)) from None
     except TimeoutError:
         raise BackendError(f"no answer within {timeout:g} s") from None
     finally:
         await backend.close()
     if "result" not in answer:
+        if backend.last_http_error:
+            hint = credential_hint(backend.last_http_error, "Authorization" in (headers or {}), proxy_name)
+            raise (BackendRejected if backend.rejected else BackendError)(
+                f"the backend answered {backend.last_http_error} to the MCP handshake.{hint}")
         raise BackendError(f"the server refused the MCP handshake: {answer.get('error')}")
