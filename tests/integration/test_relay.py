@@ -232,3 +232,10 @@ async def test_auto_transport_falls_back_to_stdio(cli, acp_env):
         assert "falling back to STDIO" in stderr and "transport: stdio" in stderr
     finally:
         await proxy.close()
+
+
+def test_stdin_from_dev_null_is_a_client_that_left(cli, stdio_proxy):
+    """/dev/null cannot be polled (uvloop aborted on it, exit 134): it reads as an immediate EOF."""
+    result = cli("start", "--proxy", stdio_proxy, "--headless")  # the fixture's stdin is /dev/null
+    assert result.returncode == 0, result.stderr
+    assert "Proxy server ready" in result.stderr

@@ -16,8 +16,9 @@ from mcp_acp.proxy.backends.stdio import LINE_LIMIT
 
 
 def _pollable(fd: int) -> bool:
+    # Character devices other than terminals (/dev/null) cannot be polled: uvloop aborts on them.
     mode = os.fstat(fd).st_mode
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))
 
 
 class _FileReader:
