@@ -91,7 +91,7 @@ def _status(manager: ManagerConfig) -> dict:
     status: dict = {"mode": manager.auth.mode, "storage": secret_store.backend_name()}
     if manager.auth.mode == "local":
         return {**status, "authenticated": False,
-                "message": "local single-user mode: no identity provider, requests run as the OS user"}
+                "message": "unauthenticated single-user mode (local): no identity provider, requests run as the OS user"}
     settings = manager.auth.oidc
     status["oidc"] = {"issuer": settings.issuer, "client_id": settings.client_id, "audience": settings.audience}
     tokens = token_store.load()

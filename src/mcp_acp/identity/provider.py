@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from mcp_acp.config.models import OIDCConfig
@@ -18,10 +19,13 @@ from mcp_acp.identity import tokens as token_store
 from mcp_acp.identity.jwt_check import JwksCache, JwksUnavailable, TokenChecker, TokenInvalid
 from mcp_acp.identity.local import Identity, local_identity
 from mcp_acp.identity.oidc import OidcClient, OidcError
+from mcp_acp.identity.tokens import StoredTokens
+from mcp_acp.secret_store import SecretStoreError
 
 log = logging.getLogger(__name__)
 
 NOT_AUTHENTICATED = "Not authenticated. Run 'mcp-acp auth login'"
+RACE_WAIT = 1.0  # seconds a refused renewal waits for another proxy's renewed token to be stored
 
 
 class AuthenticationError(Exception):
@@ -81,20 +85,36 @@ class OidcIdentities:
         return Identity(claims["sub"], "token", claims)
 
     def _due(self) -> bool:
-        tokens = self.tokens
-        if tokens is None or not tokens.refresh_token:
-            return False
-        return tokens.expires_in() < min(60.0, max(tokens.expires_at - tokens.issued_at, 1.0) / 4)
+        return _renewal_due(self.tokens)
 
     def renew(self) -> None:
-        """Renew the token with the refresh token (blocking: the provider is asked over HTTP)."""
+        """Renew the token with the refresh token (blocking: the provider is asked over HTTP).
+
+        The provider rotates refresh tokens, and every proxy of this user renews the same stored
+        login: so the store is read first (another proxy may have renewed already, or the user
+        signed out), and a refusal is checked against the store again (another proxy may have
+        won the race with the same refresh token) before the session is given up."""
+        stored = self._stored()
+        if stored is None:  # signed out meanwhile: never bring a deleted login back to life
+            self.tokens = None
+            self._auth_failed("token_refresh_failed", f"the stored tokens are gone (signed out); {NOT_AUTHENTICATED}")
+            raise AuthenticationError(NOT_AUTHENTICATED)
+        if stored != self.tokens:
+            self.tokens = stored  # renewed by another process, or a new login
+            if not _renewal_due(stored):
+                return
         try:
             renewed = self.client.refresh(self.tokens)
-            token_store.save(renewed)
         except OidcError as exc:
+            if self._renewed_elsewhere():
+                return
             self.tokens = None  # fail closed until the user logs in again
             self._auth_failed("token_refresh_failed", str(exc))
             raise AuthenticationError(str(exc)) from None
+        try:
+            token_store.save(renewed)
+        except SecretStoreError as exc:  # this proxy goes on; others will need a new login
+            log.warning("the renewed token could not be stored: %s", exc)
         self.tokens = renewed
         self.on_auth_event({"event_type": "token_refreshed", "status": "success",
                             "message": "access token renewed with the refresh token"})
@@ -103,6 +123,29 @@ class OidcIdentities:
         async with self._refresh_lock:
             if self._due():  # else another request renewed it meanwhile, or a logout cleared it
                 await asyncio.to_thread(self.renew)
+
+    def _renewed_elsewhere(self, wait: float = RACE_WAIT) -> bool:
+        """After a refused renewal: did another process win the race with the same refresh token?
+        Its new token may be a moment away from the store, so look for up to `wait` seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            latest = self._stored(quiet=True)
+            if latest is not None and latest != self.tokens and not _renewal_due(latest):
+                self.tokens = latest
+                return True
+            if latest != self.tokens or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+
+    def _stored(self, quiet: bool = False) -> StoredTokens | None:
+        try:
+            return token_store.load()
+        except SecretStoreError as exc:
+            if quiet:
+                return None
+            self.tokens = None
+            self._auth_failed("token_refresh_failed", f"cannot read the stored tokens: {exc}")
+            raise AuthenticationError(f"cannot read the stored tokens: {exc}") from None
 
     def reload(self) -> None:
         """The CLI logged in or out: read the stored token again."""
@@ -113,6 +156,13 @@ class OidcIdentities:
             self._last_failure = message
             self.on_auth_event({"event_type": event_type, "status": "failure", "message": message})
             log.warning("authentication: %s", message)
+
+
+def _renewal_due(tokens: StoredTokens | None) -> bool:
+    """Renew when less than min(60 s, a quarter of the token's lifetime) remains."""
+    if tokens is None or not tokens.refresh_token:
+        return False
+    return tokens.expires_in() < min(60.0, max(tokens.expires_at - tokens.issued_at, 1.0) / 4)
 
 
 def startup_identity(identities) -> Identity:
