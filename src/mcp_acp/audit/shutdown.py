@@ -37,6 +37,7 @@ class ShutdownCoordinator:
         self.audit: AuditLog | None = None
         self.on_shutdown = []  # best-effort callbacks, e.g. the auth log's session_ended
         self.is_shutting_down = False
+        self.failure_type: str | None = None
         self._lock = threading.Lock()
 
     def record_with_fallback(self, event_type: str, fields: dict, failure_reason: str) -> str:
@@ -61,6 +62,7 @@ class ShutdownCoordinator:
             if self.is_shutting_down:
                 return
             self.is_shutting_down = True
+            self.failure_type = failure_type
         context = context or {}
         steps = [
             lambda: append_fsynced(self.log_dir / SHUTDOWNS, {

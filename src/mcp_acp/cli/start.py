@@ -110,7 +110,9 @@ def start(name: str | None, headless: bool) -> None:
     session_id = auth_log.new_bound_session_id(identity)
     shutdown = ShutdownCoordinator(log_dir, name, config.proxy_id)
     shutdown.audit = audit
-    shutdown.on_shutdown.append(lambda: auth_log.session_ended(audit, session_id, identity, "error"))
+    shutdown.on_shutdown.append(lambda: auth_log.session_ended(
+        audit, session_id, identity,
+        "session_binding_violation" if shutdown.failure_type == "session_binding_violation" else "error"))
     logging.getLogger().addHandler(SystemLogHandler(audit, shutdown, session_id))
     try:
         for warning in warnings:

@@ -35,9 +35,11 @@ class JwksCache:
         self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
+        self._attempted_at: float | None = None
         self._lock = threading.Lock()
 
     def _fetch(self) -> None:
+        self._attempted_at = self._clock()
         try:
             response = httpx.get(self.jwks_uri, timeout=10)
             response.raise_for_status()
@@ -49,14 +51,21 @@ class JwksCache:
         self._keys = {key.key_id: key for key in keys if key.key_id}
         self._fetched_at = self._clock()
 
+    def fetch_due(self, kid: str | None) -> bool:
+        """Would `key(kid)` ask the provider (a blocking HTTP call)? Never twice within a few
+        seconds, whether the last attempt worked or not."""
+        now = self._clock()
+        if self._attempted_at is not None and now - self._attempted_at < MIN_REFETCH_INTERVAL:
+            return False
+        return self._fetched_at is None or now - self._fetched_at > JWKS_TTL or kid not in self._keys
+
     def key(self, kid: str | None) -> jwt.PyJWK:
         with self._lock:
-            now = self._clock()
-            stale = self._fetched_at is None or now - self._fetched_at > JWKS_TTL
-            unknown = kid not in self._keys and (self._fetched_at is None
-                                                 or now - self._fetched_at > MIN_REFETCH_INTERVAL)
-            if stale or unknown:
+            if self.fetch_due(kid):
                 self._fetch()
+            if self._fetched_at is None or self._clock() - self._fetched_at > JWKS_TTL:
+                raise JwksUnavailable(f"cannot fetch the identity provider's keys from {self.jwks_uri}; "
+                                      "check that the provider is reachable")
             if kid not in self._keys:
                 raise TokenInvalid(f"the token is signed with an unknown key (kid {kid!r})")
             return self._keys[kid]

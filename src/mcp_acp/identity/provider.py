@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+
+import jwt
 from collections.abc import Callable
 
 from mcp_acp.config.models import OIDCConfig
@@ -51,6 +53,12 @@ class LocalIdentities:
     def current(self) -> Identity:
         return self.identity
 
+    def fetch_due(self) -> bool:
+        return False
+
+    def fetch_keys(self) -> None:
+        return None
+
     async def refresh(self) -> None:
         return None
 
@@ -83,6 +91,23 @@ class OidcIdentities:
             raise AuthenticationError(f"{NOT_AUTHENTICATED} again: {exc}") from None
         self._last_failure = None
         return Identity(claims["sub"], "token", claims)
+
+    def _kid(self) -> str | None:
+        try:
+            return jwt.get_unverified_header(self.tokens.access_token).get("kid") if self.tokens else None
+        except jwt.PyJWTError:
+            return None  # current() rejects the token without any fetch
+
+    def fetch_due(self) -> bool:
+        """Would checking the token now fetch the provider's keys? Then that is done off the event loop."""
+        return self.tokens is not None and self.checker.jwks.fetch_due(self._kid())
+
+    def fetch_keys(self) -> None:
+        """Fetch the keys the token needs (blocking); a failure shows in the check that follows."""
+        try:
+            self.checker.jwks.key(self._kid())
+        except TokenInvalid:
+            pass
 
     def _due(self) -> bool:
         return _renewal_due(self.tokens)

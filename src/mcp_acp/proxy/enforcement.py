@@ -8,6 +8,7 @@ written before the request goes anywhere. Any error on this path denies.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -81,8 +82,19 @@ class Enforcer:
         method = message["method"]
         if method == "initialize" and isinstance((message.get("params") or {}).get("clientInfo"), dict):
             self.client_info = message["params"]["clientInfo"]
+        if self.identities.fetch_due():  # the provider's keys must be fetched: not on the event loop
+            return self._check_off_loop(message, started)
+        return self._check_identity(self.identities.current, message, started)
+
+    async def _check_off_loop(self, message: dict, started: float) -> ErrorObject | None:
+        await asyncio.to_thread(self.identities.fetch_keys)
+        verdict = self._check_identity(self.identities.current, message, started)
+        return await verdict if isinstance(verdict, Awaitable) else verdict
+
+    def _check_identity(self, identify, message: dict,
+                        started: float) -> ErrorObject | None | Awaitable[ErrorObject | None]:
         try:
-            identity = self.identities.current()
+            identity = identify()
         except NeedsRefresh:
             return self._check_after_renewal(message, started)
         except AuthenticationError as exc:
