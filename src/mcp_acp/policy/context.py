@@ -8,6 +8,7 @@ wrote them (`normpath`, so `a/../b` is `b`); the engine also judges their resolv
 from __future__ import annotations
 
 import posixpath
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,8 @@ class Subject:
     audience: tuple[str, ...] = ()
     client_id: str | None = None
     scopes: frozenset[str] = frozenset()
+    token_age_s: float | None = None  # seconds since the token was issued (iat)
+    auth_time: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,8 @@ def build_context(message: dict, identity: Identity, server_id: str, *, session_
         id=identity.subject_id, provenance=identity.provenance, issuer=claims.get("iss"),
         audience=(audience,) if isinstance(audience, str) else tuple(audience),
         client_id=claims.get("azp"), scopes=frozenset(str(claims.get("scope", "")).split()),
+        token_age_s=time.time() - claims["iat"] if isinstance(claims.get("iat"), int | float) else None,
+        auth_time=claims.get("auth_time"),
     )
     action = Action(
         mcp_method=method, name=method.replace("/", "."),
