@@ -554,3 +554,19 @@ def test_proxy_add_attestation_refusals(cli, acp_env, tmp_path):
         name = unique("attbad")
         assert_clean_failure(cli("proxy", "add", name, *flags), fragment)
         assert not config_path(acp_env, name).parent.exists()
+
+
+def test_auth_status_shows_client_certificate_expiry(cli, acp_env, pki, mtls_backend):
+    """`auth status` reports each proxy's mTLS certificate with its warning level (14 / 7 days)."""
+    levels = {}
+    for client in ("valid", "expires_10d", "expires_5d"):
+        name = unique("status")
+        cli("proxy", "add", name, "--url", mtls_backend.url, *mtls_flags(pki, client), check=True)
+        levels[name] = client
+    shown = json.loads(cli("auth", "status", "--json", check=True).stdout)["mtls"]
+    assert {shown[name]["level"] for name in levels} == {"ok", "warning", "critical"}
+    for name, client in levels.items():
+        expected = {"valid": "ok", "expires_10d": "warning", "expires_5d": "critical"}[client]
+        assert shown[name]["level"] == expected, shown[name]
+    table = cli("auth", "status", check=True).stdout
+    assert all(f"mTLS ({name})" in table for name in levels)
