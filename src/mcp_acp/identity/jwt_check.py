@@ -76,12 +76,20 @@ class TokenChecker:
         self.issuer = issuer
         self.audience = audience
         self.jwks = jwks
+        self._header: tuple[str | None, dict] = (None, {})
+
+    def header(self, token: str) -> dict:
+        """The token's (unverified) header. The same token comes with every request, so the last
+        one parsed is kept: this is parsing, not trust; every check still verifies the signature."""
+        if self._header[0] != token:
+            try:
+                self._header = (token, jwt.get_unverified_header(token))
+            except jwt.PyJWTError as exc:
+                raise TokenInvalid(f"the token is not a JWT: {exc}") from None
+        return self._header[1]
 
     def claims(self, token: str) -> dict:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise TokenInvalid(f"the token is not a JWT: {exc}") from None
+        header = self.header(token)
         if header.get("alg") not in ALGORITHMS:
             raise TokenInvalid(f"the token uses algorithm {header.get('alg')!r}; only {', '.join(ALGORITHMS)} are accepted")
         key = self.jwks.key(header.get("kid"))

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-
-import jwt
 from collections.abc import Callable
 
 from mcp_acp.config.models import OIDCConfig
@@ -94,8 +92,8 @@ class OidcIdentities:
 
     def _kid(self) -> str | None:
         try:
-            return jwt.get_unverified_header(self.tokens.access_token).get("kid") if self.tokens else None
-        except jwt.PyJWTError:
+            return self.checker.header(self.tokens.access_token).get("kid") if self.tokens else None
+        except TokenInvalid:
             return None  # current() rejects the token without any fetch
 
     def fetch_due(self) -> bool:
