@@ -171,8 +171,12 @@ class OidcIdentities:
             raise AuthenticationError(f"cannot read the stored tokens: {exc}") from None
 
     def reload(self) -> None:
-        """The CLI logged in or out: read the stored token again."""
-        self.tokens = token_store.load()
+        """The CLI logged in or out: read the stored token again (unreadable: nobody is signed in)."""
+        try:
+            self.tokens = token_store.load()
+        except SecretStoreError as exc:
+            self.tokens = None
+            self._auth_failed("token_invalid", f"cannot read the stored tokens: {exc}")
 
     def _auth_failed(self, event_type: str, message: str) -> None:
         if message != self._last_failure:  # one entry per distinct failure, not one per request
