@@ -104,7 +104,7 @@ class Relay:
         if self.recorder and (refusal := self.recorder.admit(message)) is not None:
             await self._answer(pending, {"jsonrpc": "2.0", "id": message["id"], "error": refusal})
             return
-        decision = self.gate.hook_for(method)(message)
+        decision = self.gate.request(message)
         if inspect.isawaitable(decision):
             task = asyncio.create_task(self._decide_then_forward(message, line, pending, decision))
             self._tasks.add(task)
