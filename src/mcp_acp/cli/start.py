@@ -136,20 +136,8 @@ def start(name: str | None, headless: bool) -> None:
     err_console.print(f"  audit: {log_dir} (hash-chained{', keyed' if key else ''}"
                       f"{', fsync' if config.audit_durable else ''})")
 
-    approvals = ApprovalCache(config.hitl.approval_ttl_seconds)
-    protected = ProtectedPaths([paths.config_dir(), paths.product_log_root(manager.log_path), paths.runtime_dir()])
-    reloader = PolicyReloader(paths.proxy_policy_path(name), policy, protected, audit, approvals, policy_version)
-    enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identity,
-                        backend_id=config.backend.server_name,
-                        session_id=session_id, proxy_name=name, limits=config.limits, hitl=config.hitl,
-                        approver=NoApprover(), approvals=approvals)
-    listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
-    gate = Gate(enforcer.check, enforcer.note_notification, listing.hooks())
-    err_console.print(f"  policy: {reloader.rules_count} rules ({policy_version}) from {reloader.path}"
-                      f"{'; lists filtered by policy' if listing.filtering else ''}")
-    if any(rule.effect == "hitl" for rule in policy.rules):
-        err_console.print("  [yellow]approval rules: no approver is available in this version, so requests "
-                          "that need approval are denied[/]")
+    gate, reloader, listing, control = _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
+                                                    identities, identity, session_id)
 
     def make_recorder(backend) -> OperationsRecorder:
         return OperationsRecorder(audit, shutdown, session_id, identity, config.backend.server_name,
@@ -157,8 +145,7 @@ def start(name: str | None, headless: bool) -> None:
 
     end_reason = "error"
     try:
-        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown, gate, reloader, listing,
-                                     ControlState(reloader, identities, approvals, session_id, identity)))
+        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown, gate, reloader, listing, control))
         end_reason = "normal" if code == 0 else "error"
     finally:
         if not shutdown.is_shutting_down:
@@ -172,6 +159,25 @@ def start(name: str | None, headless: bool) -> None:
         audit.close()
         lock.release()
     sys.exit(code)
+
+
+def _enforcement(name, manager, config, policy, policy_version, audit, shutdown, identities, identity, session_id):
+    """The policy enforcement point and what it needs: engine (with reload), limits, approvals, the
+    list hooks, and the state the control socket serves."""
+    approvals = ApprovalCache(config.hitl.approval_ttl_seconds)
+    protected = ProtectedPaths([paths.config_dir(), paths.product_log_root(manager.log_path), paths.runtime_dir()])
+    reloader = PolicyReloader(paths.proxy_policy_path(name), policy, protected, audit, approvals, policy_version)
+    enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identity,
+                        backend_id=config.backend.server_name, session_id=session_id, proxy_name=name,
+                        limits=config.limits, hitl=config.hitl, approver=NoApprover(), approvals=approvals)
+    listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
+    err_console.print(f"  policy: {reloader.rules_count} rules ({policy_version}) from {reloader.path}"
+                      f"{'; lists filtered by policy' if listing.filtering else ''}")
+    if any(rule.effect == "hitl" for rule in policy.rules):
+        err_console.print("  [yellow]approval rules: no approver is available in this version, so requests "
+                          "that need approval are denied[/]")
+    gate = Gate(enforcer.check, enforcer.note_notification, listing.hooks())
+    return gate, reloader, listing, ControlState(reloader, identities, approvals, session_id, identity)
 
 
 def _verified_identity(name: str, manager, audit: AuditLog):
