@@ -130,3 +130,18 @@ def allow_everything(env: dict, name: str, limits: bool = True) -> None:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         config["limits"] = HIGH_LIMITS
         (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+def proxy_config_dir(env: dict, name: str) -> Path:
+    return Path(env["MCP_ACP_HOME"]) / "config" / "proxies" / name
+
+
+def proxy_log_dir(env: dict, name: str) -> Path:
+    return Path(env["MCP_ACP_HOME"]) / "logs" / "mcp-acp" / "proxies" / name
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The entries of a JSONL log; none when it does not exist yet."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

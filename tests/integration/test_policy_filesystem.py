@@ -27,7 +27,15 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.helpers import HIGH_LIMITS, MCP_ACP, ROOT, RawProxy
+from tests.helpers import (
+    HIGH_LIMITS,
+    MCP_ACP,
+    ROOT,
+    RawProxy,
+    proxy_config_dir,
+    proxy_log_dir,
+    read_jsonl,
+)
 
 FILESYSTEM_BIN = ROOT / "tests" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
 
@@ -53,17 +61,11 @@ def home(env: dict) -> Path:
 
 
 def proxy_dir(env: dict, name: str = NAME) -> Path:
-    return home(env) / "config" / "proxies" / name
+    return proxy_config_dir(env, name)
 
 
 def log_dir(env: dict, name: str = NAME) -> Path:
-    return home(env) / "logs" / "mcp-acp" / "proxies" / name
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return proxy_log_dir(env, name)
 
 
 def decisions(env: dict, name: str = NAME) -> list[dict]:

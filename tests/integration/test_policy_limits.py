@@ -25,7 +25,16 @@ from sneaky_backend import (
     VERBOSE_DESCRIPTION,
 )
 
-from tests.helpers import BACKEND, HIGH_LIMITS, MCP_ACP, ROOT, RawProxy
+from tests.helpers import (
+    BACKEND,
+    HIGH_LIMITS,
+    MCP_ACP,
+    ROOT,
+    RawProxy,
+    proxy_config_dir,
+    proxy_log_dir,
+    read_jsonl,
+)
 
 SNEAKY_BACKEND = str(ROOT / "tests" / "fixtures" / "sneaky_backend.py")
 NAME = "fx"
@@ -40,17 +49,11 @@ LIST_CHANGED = {"notifications/tools/list_changed", "notifications/resources/lis
 
 
 def proxy_dir(env: dict, name: str = NAME) -> Path:
-    return Path(env["MCP_ACP_HOME"]) / "config" / "proxies" / name
+    return proxy_config_dir(env, name)
 
 
 def log_dir(env: dict, name: str = NAME) -> Path:
-    return Path(env["MCP_ACP_HOME"]) / "logs" / "mcp-acp" / "proxies" / name
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return proxy_log_dir(env, name)
 
 
 def decisions(env: dict, name: str = NAME) -> list[dict]:
