@@ -98,6 +98,28 @@ def proxy_socket_path(name: str) -> Path:
     return _short_enough(runtime_dir() / f"proxy_{name}.sock")
 
 
+def manager_socket_path() -> Path:
+    """Where proxies register (NDJSON, SPEC §7.2)."""
+    return _short_enough(runtime_dir() / "manager.sock")
+
+
+def manager_api_socket_path() -> Path:
+    """The manager's HTTP API for the CLI: a 0600 socket instead of TCP plus a token (SPEC §15)."""
+    return _short_enough(runtime_dir() / "manager_api.sock")
+
+
+def manager_pid_path() -> Path:
+    return runtime_dir() / "manager.pid"
+
+
+def manager_lock_path() -> Path:
+    return runtime_dir() / "manager.lock"
+
+
+def manager_log_path(log_dir: Path) -> Path:
+    return product_log_root(log_dir) / "manager" / "system.jsonl"
+
+
 def _short_enough(path: Path) -> Path:
     """`path`, or when a deep MCP_ACP_HOME makes it too long for a socket, a short stand-in
     derived from it (so every process computes the same one) in a per-user temp folder."""

@@ -1,0 +1,102 @@
+"""Server-sent events to browsers (SPEC §7.3).
+
+Each event is serialised once, as the bytes of one SSE message, and queued for every
+subscriber; a subscriber's stream sends whatever has queued up in one write. A subscriber that
+falls more than QUEUE_SIZE events behind is disconnected rather than silently skipped: its
+browser reconnects and gets a fresh snapshot, so it never shows a state with holes in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 10_000
+# Events after which the incidents page has something new (SPEC §7.3).
+INCIDENT_EVENTS = frozenset({
+    "critical_shutdown", "audit_init_failed", "device_health_failed", "session_hijacking", "audit_tampering",
+    "audit_missing", "audit_permission_denied", "health_degraded", "health_monitor_failed"})
+
+
+def sse_message(event: dict) -> bytes:
+    return b"data: " + orjson.dumps(event) + b"\n\n"
+
+
+class _Overflow(Exception):
+    pass
+
+
+class Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_SIZE)
+
+    def put(self, message: bytes | None) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            raise _Overflow from None
+
+
+class EventHub:
+    def __init__(self) -> None:
+        self.subscribers: set[Subscriber] = set()
+        self.on_subscribers_changed: list[Callable[[int], None]] = []
+        self.published = 0
+
+    def publish(self, event: dict) -> None:
+        """Send `event` ({"type": ..., ...}) to every browser; incident-class events also say
+        that the incidents list changed."""
+        self._fan_out(sse_message(event))
+        if event.get("type") in INCIDENT_EVENTS:
+            self._fan_out(sse_message({"type": "incidents_updated", "proxy_name": event.get("proxy_name"),
+                                       "trigger_event": event["type"]}))
+
+    def _fan_out(self, message: bytes) -> None:
+        self.published += 1
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber.put(message)
+            except _Overflow:
+                log.warning("an event stream fell %d events behind and was closed; the browser will "
+                            "reconnect and resynchronise", QUEUE_SIZE)
+                self._drop(subscriber)
+
+    def _drop(self, subscriber: Subscriber) -> None:
+        if subscriber in self.subscribers:
+            self.subscribers.discard(subscriber)
+            while not subscriber.queue.empty():
+                subscriber.queue.get_nowait()
+            subscriber.queue.put_nowait(None)  # ends its stream
+            self._changed()
+
+    def _changed(self) -> None:
+        for callback in self.on_subscribers_changed:
+            callback(len(self.subscribers))
+
+    async def stream(self, first: list[dict]) -> AsyncIterator[bytes]:
+        """One browser's stream: `first` (the snapshots), then live events, batched per write."""
+        subscriber = Subscriber()
+        self.subscribers.add(subscriber)
+        self._changed()
+        try:
+            yield b"".join(sse_message(event) for event in first)
+            while True:
+                message = await subscriber.queue.get()
+                batch = [message]
+                while message is not None and not subscriber.queue.empty():
+                    message = subscriber.queue.get_nowait()
+                    batch.append(message)
+                if batch[-1] is None:
+                    if len(batch) > 1:
+                        yield b"".join(batch[:-1])
+                    return
+                yield b"".join(batch)
+        finally:
+            if subscriber in self.subscribers:
+                self.subscribers.discard(subscriber)
+                self._changed()

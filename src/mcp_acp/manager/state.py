@@ -1,0 +1,45 @@
+"""What every part of the manager shares: config, connected proxies, the event hub, the API token."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from mcp_acp.config.models import ManagerConfig
+from mcp_acp.manager.events import EventHub
+from mcp_acp.manager.registry import Registry
+
+
+class ProxyUnavailable(Exception):
+    """The proxy is not registered, or its socket does not answer."""
+
+
+@dataclass
+class ManagerState:
+    config: ManagerConfig
+    registry: Registry = field(default_factory=Registry)
+    hub: EventHub = field(default_factory=EventHub)
+    # SPEC §8.1: 32 random bytes, new at every start; browsers get it in an HttpOnly cookie.
+    api_token: str = field(default_factory=lambda: secrets.token_hex(32))
+    started: float = field(default_factory=time.monotonic)
+    last_activity: float = field(default_factory=time.monotonic)
+    tokens: object | None = None  # manager/tokens.py TokenService, in OIDC mode
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    async def ask_proxy(self, name: str, method: str, path: str, json: object = None,
+                        timeout: float = 5.0) -> httpx.Response:
+        """Call a registered proxy's own API (`path` starts with /api/) over its Unix socket."""
+        connection = self.registry.get(name)
+        if connection is None:
+            raise ProxyUnavailable(f"proxy {name!r} is not connected")
+        transport = httpx.AsyncHTTPTransport(uds=connection.socket_path)
+        try:
+            async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+                return await client.request(method, f"http://proxy{path}", json=json)
+        except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as exc:
+            raise ProxyUnavailable(f"proxy {name!r} does not answer on {connection.socket_path}: {exc}") from None

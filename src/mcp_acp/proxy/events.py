@@ -1,0 +1,28 @@
+"""What a proxy reports to the manager (SPEC §7.3): fire-and-forget events.
+
+Parts of the proxy call `emit`; the manager client (manager/client.py) subscribes while it is
+connected. With no manager the events go nowhere: the proxy never waits on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Sink = Callable[[str, dict], None]
+
+
+class ProxyEvents:
+    def __init__(self) -> None:
+        self.sinks: list[Sink] = []
+
+    def emit(self, event_type: str, severity: str = "info", message: str | None = None, **data) -> None:
+        """Never raises: an event that cannot be delivered must not disturb a request."""
+        payload = {"severity": severity, "timestamp": datetime.now(UTC).isoformat(), **data}
+        if message is not None:
+            payload["message"] = message
+        for sink in list(self.sinks):
+            try:
+                sink(event_type, payload)
+            except Exception:
+                pass
