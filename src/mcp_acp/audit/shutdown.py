@@ -38,6 +38,8 @@ class ShutdownCoordinator:
         self.on_shutdown = []  # best-effort callbacks, e.g. the auth log's session_ended
         self.is_shutting_down = False
         self.failure_type: str | None = None
+        self.reason: str | None = None
+        self.exit_code: int | None = None
         self._lock = threading.Lock()
 
     def record_with_fallback(self, event_type: str, fields: dict, failure_reason: str) -> str:
@@ -62,7 +64,7 @@ class ShutdownCoordinator:
             if self.is_shutting_down:
                 return
             self.is_shutting_down = True
-            self.failure_type = failure_type
+            self.failure_type, self.reason, self.exit_code = failure_type, reason, exit_code
         context = context or {}
         steps = [
             lambda: append_fsynced(self.log_dir / SHUTDOWNS, {

@@ -20,6 +20,7 @@ from mcp_acp.config.store import list_proxy_names, load_manager_config, load_pro
 from mcp_acp.identity import tokens as token_store
 from mcp_acp.identity.jwt_check import JwksCache, TokenChecker, TokenInvalid
 from mcp_acp.identity.oidc import OidcClient, OidcError
+from mcp_acp.manager.api_client import notify_manager
 
 
 def _oidc_settings(manager: ManagerConfig):
@@ -65,6 +66,7 @@ def login(no_browser: bool) -> None:
     claims = _unverified(tokens.id_token) or _unverified(tokens.access_token)
     who = claims.get("email") or claims.get("name") or claims.get("sub")
     console.print(f"[green]Signed in[/] as [bold]{who}[/]; tokens stored in {secret_store.backend_name()}.")
+    notify_manager("/api/manager/auth/reload")  # it hands the new tokens to every proxy and renews them
     if reached := notify_running_proxies(list_proxy_names(), "/api/auth/notify-login"):
         console.print(f"Running proxies picked up the new session: {', '.join(reached)}.")
 
@@ -75,6 +77,7 @@ def logout(federated: bool) -> None:
     """Sign out: delete the stored tokens; running proxies deny requests from the next one on."""
     manager = load_manager_config()
     token_store.delete()
+    notify_manager("/api/manager/auth/clear")
     reached = notify_running_proxies(list_proxy_names(), "/api/auth/notify-logout")
     console.print("[green]Signed out[/]: stored tokens deleted"
                   + (f"; running proxies told: {', '.join(reached)}." if reached else "."))
@@ -87,7 +90,9 @@ def logout(federated: bool) -> None:
             err_console.print("[yellow]The identity provider offers no logout page (no end_session_endpoint).[/]")
 
 
-def _status(manager: ManagerConfig) -> dict:
+def auth_status(manager: ManagerConfig) -> dict:
+    """The sign-in state, shared by `auth status` and the manager API. Blocking: it asks the
+    identity provider for its keys to verify the stored token."""
     status: dict = {"mode": manager.auth.mode, "storage": secret_store.backend_name()}
     if manager.auth.mode == "local":
         return {**status, "authenticated": False,
@@ -115,7 +120,7 @@ def _status(manager: ManagerConfig) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(as_json: bool) -> None:
     """Who you are signed in as, until when, and where the tokens are kept."""
-    info = _status(load_manager_config())
+    info = auth_status(load_manager_config())
     info["mtls"] = _mtls_status()
     if as_json:
         console.print_json(json.dumps(info))

@@ -10,10 +10,12 @@ from mcp_acp.cli.auth import auth
 from mcp_acp.cli.init import init
 from mcp_acp.cli.install import install
 from mcp_acp.cli.logs import logs
+from mcp_acp.cli.manager import manager
 from mcp_acp.cli.output import CliError
 from mcp_acp.cli.policy import policy
 from mcp_acp.cli.proxy import proxy
 from mcp_acp.cli.start import start
+from mcp_acp.cli.status import status
 from mcp_acp.config.store import ConfigError
 
 
@@ -33,7 +35,7 @@ def cli() -> None:
     """mcp-acp: a zero-trust access-control proxy for MCP servers."""
 
 
-for command in (init, auth, proxy, start, policy, install, audit, logs):
+for command in (init, auth, proxy, start, policy, install, audit, logs, manager, status):
     cli.add_command(command)
 
 

@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
-from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from mcp_acp.cli.clients import snippet
 from mcp_acp.cli.output import ask, console, err_console, fail, interactive
-from mcp_acp.cli.proxy_auth import auth, store_api_key
+from mcp_acp.cli.proxy_auth import auth
 from mcp_acp.config import paths
-from mcp_acp.config.models import (
-    Attestation,
-    BackendConfig,
-    HttpBackend,
-    MTLSConfig,
-    PolicyFile,
-    ProxyConfig,
-    StdioBackend,
-    new_proxy_id,
-    proxy_name_problem,
+from mcp_acp.config.models import ProxyConfig
+from mcp_acp.config.proxy_setup import (
+    TRANSPORTS,
+    BackendUnreachable,
+    ProxySetupError,
+    check_new_name,
+    create_proxy,
 )
 from mcp_acp.config.store import (
     ConfigError,
     list_proxy_names,
     load_manager_config,
     load_proxy_config,
-    save_model,
 )
-from mcp_acp.proxy.backends import BackendError
-from mcp_acp.proxy.backends.credentials import api_key_problem, credential_key
-
-TRANSPORTS = {"stdio": "stdio", "http": "streamablehttp", "auto": "auto"}
+from mcp_acp.proxy.backends.credentials import credential_key
 
 
 @click.group()
@@ -45,88 +36,26 @@ def proxy() -> None:
 
 proxy.add_command(auth)
 
+from mcp_acp.cli.proxy_delete import delete, print_archives, purge  # noqa: E402
+
+proxy.add_command(delete)
+proxy.add_command(purge)
+
 
 def _valid_new_name(name: str) -> str:
-    if problem := proxy_name_problem(name):
-        fail(problem)
-    if paths.proxy_config_dir(name).exists():
-        fail(f"a proxy named {name!r} already exists; choose another name "
-             f"(see 'mcp-acp proxy show {name}').")
+    try:
+        check_new_name(name)  # before the prompts: no point asking the rest for an unusable name
+    except ProxySetupError as exc:
+        fail(str(exc))
     return name
 
 
-def _check_http(url: str, timeout: int, mtls: MTLSConfig | None = None, api_key: str | None = None,
-                name: str | None = None) -> None:
-    """An MCP handshake with the settings the proxy will use (client certificate, API key)."""
-    from mcp_acp.proxy.backends.http import probe  # the MCP SDK is slow to import; only HTTP needs it
-    from mcp_acp.proxy.backends.tls import client_ssl_context
-
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-    try:
-        verify = client_ssl_context(mtls=mtls) if mtls else None
-        asyncio.run(probe(url, min(timeout, 10), verify=verify, headers=headers,
-                          client_cert=mtls.client_cert_path if mtls else None, proxy_name=name))
-        console.print(f"[green]✓[/] {url} answered the MCP handshake")
-    except BackendError as exc:
-        err_console.print(f"[yellow]Warning:[/] {url} did not answer the MCP handshake: {exc}")
-        if interactive() and not click.confirm("Save this proxy anyway?", default=True):
-            fail("nothing was saved.")
-
-
-def _mtls_settings(cert: str | None, key: str | None, ca: str | None, url: str | None) -> MTLSConfig | None:
-    """All three files or none; paths stored absolute; checked now as they will be at start."""
-    from mcp_acp.proxy.backends.tls import MTLSError, check_mtls, expand
-
-    given = [value for value in (cert, key, ca) if value]
-    if not given:
-        return None
-    if len(given) != 3:
-        fail("--mtls-cert, --mtls-key and --mtls-ca go together: pass all three or none.")
-    if not url:
-        fail("mTLS is for HTTP backends: pass --url https://… with --mtls-cert/--mtls-key/--mtls-ca.")
-    if not url.lower().startswith("https://"):
-        fail(f"mTLS only applies to https:// URLs, and {url} is not one: use https:// or drop the --mtls-* flags.")
-    mtls = MTLSConfig(client_cert_path=expand(cert), client_key_path=expand(key), ca_bundle_path=expand(ca))
-    try:
-        status = check_mtls(mtls)
-    except MTLSError as exc:
-        fail(str(exc))
-    if status.level in ("warning", "critical"):
-        err_console.print(f"[yellow]Warning:[/] {status.message}")
-    else:
-        console.print(f"[green]✓[/] client certificate {status.subject}, valid until "
-                      f"{status.not_after:%Y-%m-%d} ({status.days_left} days)")
-    return mtls
-
-
-def _attestation_settings(sha256: str | None, slsa_owner: str | None, require_signature: bool,
-                          command: str | None) -> Attestation | None:
-    from mcp_acp.proxy.backends.attestation import AttestationError, resolve_binary, sha256_file
-
-    if not (sha256 or slsa_owner or require_signature):
-        return None
-    if not command:
-        fail("attestation checks a STDIO backend's binary: pass --command with the --attestation-* flags.")
-    try:
-        attestation = Attestation(expected_sha256=sha256, slsa_owner=slsa_owner, require_signature=require_signature)
-    except ValueError as exc:
-        fail(f"invalid attestation settings: {exc}")
-    if attestation.expected_sha256:
-        try:
-            path = resolve_binary(command)
-            actual = sha256_file(path)
-        except AttestationError:
-            err_console.print(f"[yellow]Warning:[/] {command!r} is not installed yet, so its hash was not "
-                              "checked; the proxy checks it at every start.")
+def _print_notes(notes: list[tuple[str, str]]) -> None:
+    for level, text in notes:
+        if level == "ok":
+            console.print(f"[green]✓[/] {escape(text)}")
         else:
-            if actual != attestation.expected_sha256:
-                fail(f"{path} does not match --attestation-sha256: expected {attestation.expected_sha256}, "
-                     f"actual {actual}.")
-            console.print(f"[green]✓[/] {path} matches the expected SHA-256")
-    if attestation.slsa_owner and shutil.which("gh") is None:
-        err_console.print("[yellow]Warning:[/] --attestation-slsa-owner needs the GitHub CLI 'gh', which is not "
-                          "installed: the proxy will refuse to start until it is.")
-    return attestation
+            err_console.print(f"[yellow]Warning:[/] {escape(text)}")
 
 
 @proxy.command("add")
@@ -166,38 +95,26 @@ def add(name, name_option, server_name, command, args, url, connection_type, tim
             args = tuple(click.prompt("Arguments (space-separated)", default="").split())
         else:
             url = ask("URL", "--url")
-    if command and "/" in command:
-        # MCP clients neither expand ~ nor launch us from this folder: store an absolute path.
-        command = str(Path(command).expanduser().absolute())
-    if api_key is not None:
-        if not url:
-            fail("--api-key is for HTTP backends: pass --url too.")
-        if problem := api_key_problem(api_key):
-            fail(f"{problem}.")
-    mtls = _mtls_settings(mtls_cert, mtls_key, mtls_ca, url)
-    attestation = _attestation_settings(attestation_sha256, attestation_slsa_owner, attestation_require_signature,
-                                        command)
+    settings = {"name": name, "server_name": server_name, "command": command, "args": args, "url": url,
+                "transport": connection_type, "timeout": timeout, "api_key": api_key, "mtls_cert": mtls_cert,
+                "mtls_key": mtls_key, "mtls_ca": mtls_ca, "attestation_sha256": attestation_sha256,
+                "attestation_slsa_owner": attestation_slsa_owner,
+                "attestation_require_signature": attestation_require_signature}
     try:
-        backend = BackendConfig(
-            server_name=server_name,
-            transport=TRANSPORTS[connection_type] if connection_type else
-            ("auto" if command and url else "stdio" if command else "streamablehttp"),
-            stdio=StdioBackend(command=command, args=list(args), attestation=attestation) if command else None,
-            http=HttpBackend(url=url, timeout=timeout,
-                             credential_key=credential_key(name) if api_key else None) if url else None,
-        )
-        config = ProxyConfig(proxy_id=new_proxy_id(server_name), backend=backend, mtls=mtls)
-    except ValueError as exc:
-        fail(f"invalid proxy settings: {exc}")
-    if url:
-        _check_http(url, timeout, mtls, api_key, name)
-    if api_key:
-        store_api_key(name, api_key)
-    save_model(paths.proxy_config_path(name), config)
-    save_model(paths.proxy_policy_path(name), PolicyFile())
-    console.print(f"[green]✓[/] Added proxy [bold]{name}[/] ({config.proxy_id})")
-    console.print(f"  config: {paths.proxy_config_path(name)}")
-    console.print(f"  policy: {paths.proxy_policy_path(name)} (deny-all until you add rules)")
+        try:
+            created = create_proxy(**settings)
+        except BackendUnreachable as exc:
+            # Unlike the API, the CLI saves an unreachable backend after a warning (it may not run yet).
+            err_console.print(f"[yellow]Warning:[/] {escape(str(exc))}")
+            if interactive() and not click.confirm("Save this proxy anyway?", default=True):
+                fail("nothing was saved.")
+            created = create_proxy(**settings, skip_health_check=True)
+    except ProxySetupError as exc:
+        fail(str(exc))
+    _print_notes(created.notes)
+    console.print(f"[green]✓[/] Added proxy [bold]{name}[/] ({created.config.proxy_id})")
+    console.print(f"  config: {created.config_path}")
+    console.print(f"  policy: {created.policy_path} (deny-all until you add rules)")
     if api_key:
         console.print(f"  API key: in the secret store as {credential_key(name)!r}")
     console.print("\nAdd this to your MCP client's configuration (or run "
@@ -215,20 +132,27 @@ def _describe_backend(config: ProxyConfig) -> str:
 
 
 @proxy.command("list")
-def list_() -> None:
-    """List configured proxies."""
+@click.option("--deleted", is_flag=True, help="List deleted (archived) proxies instead.")
+def list_(deleted: bool) -> None:
+    """List configured proxies and whether they run (or, with --deleted, the archives)."""
+    from mcp_acp.manager.deletion import socket_accepts
+
+    if deleted:
+        print_archives()
+        return
     names = list_proxy_names()
     if not names:
         console.print("No proxies yet. Add one with [bold]mcp-acp proxy add NAME[/].")
         return
-    table = Table("name", "proxy id", "server", "transport", "backend")
+    table = Table("name", "proxy id", "server", "transport", "backend", "running")
     for name in names:
+        running = "[green]yes[/]" if socket_accepts(paths.proxy_socket_path(name)) else "no"
         try:
             config = load_proxy_config(name)
             table.add_row(name, config.proxy_id, config.backend.server_name, config.backend.transport,
-                          _describe_backend(config))
+                          _describe_backend(config), running)
         except ConfigError as exc:
-            table.add_row(name, "[red]invalid config[/]", "", "", str(exc))
+            table.add_row(name, "[red]invalid config[/]", "", "", str(exc), running)
     console.print(table)
 
 

@@ -145,7 +145,8 @@ def start(name: str | None, headless: bool) -> None:
 
     end_reason = "error"
     try:
-        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown, gate, reloader, listing, control))
+        code = run_event_loop(_serve(name, config, make_recorder, audit, shutdown, gate, reloader, listing, control,
+                                     headless))
         end_reason = "normal" if code == 0 else "error"
     finally:
         if not shutdown.is_shutting_down:
@@ -177,7 +178,13 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
         err_console.print("  [yellow]approval rules: no approver is available in this version, so requests "
                           "that need approval are denied[/]")
     gate = Gate(enforcer.check, enforcer.note_notification, listing.hooks())
-    return gate, reloader, listing, ControlState(reloader, identities, approvals, session_id, identity)
+    # One set of counters (the enforcer's) and one event sink (the reloader's), shared with the
+    # control API and, through `control.events`, the manager.
+    control = ControlState(reloader, identities, approvals, session_id, identity, stats=enforcer.stats,
+                           events=reloader.events, info=ControlState.info_from(name, config),
+                           log_dir=audit.log_dir, debug_logs=config.log_level == "DEBUG",
+                           client_name=lambda: (enforcer.client_info or {}).get("name"))
+    return gate, reloader, listing, control
 
 
 def _verified_identity(name: str, manager, audit: AuditLog):
@@ -208,7 +215,7 @@ def run_event_loop(main) -> int:
 
 
 async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: ShutdownCoordinator, gate: Gate,
-                 reloader: PolicyReloader, listing: Listing, control: ControlState) -> int:
+                 reloader: PolicyReloader, listing: Listing, control: ControlState, headless: bool) -> int:
     def on_retry(attempt: int, error: Exception, delay: float) -> None:
         err_console.print(f"[yellow]Backend not reachable (attempt {attempt}): {error}; retrying in {delay:g} s[/]")
 
@@ -222,6 +229,9 @@ async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: Shutdow
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reloader.reload("sighup")))
     background = [asyncio.create_task(watch(audit, shutdown)), asyncio.create_task(reloader.watch_file()),
                   asyncio.create_task(_serve_control_api(name, control))]
+    control.info["backend_transport"] = backend.transport
+    if not headless:
+        background += _manager_tasks(name, config, control, shutdown)
     wire = WireLog(audit.log_dir, config.include_payloads) if config.log_level == "DEBUG" else None
 
     def on_relay(relay) -> None:
@@ -244,6 +254,34 @@ async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: Shutdow
     if outcome.reason:
         err_console.print(f"[bold red]Error:[/] {outcome.reason}", soft_wrap=True)
     return outcome.exit_code
+
+
+def _manager_tasks(name: str, config, control: ControlState, shutdown: ShutdownCoordinator) -> list[asyncio.Task]:
+    """Register with the manager (starting it if needed) and keep it informed; the proxy never
+    waits for any of this."""
+    from mcp_acp.manager.client import ManagerClient
+    from mcp_acp.metrics.stats import publish_stats
+
+    identities = control.identities
+    oidc = isinstance(identities, OidcIdentities)
+
+    def token_cleared() -> None:  # a logout: no token, no identity, no cached approvals
+        identities.use_manager_tokens(None)
+        control.clear_approvals("logout")
+
+    def detached() -> None:  # renew on our own again until the manager is back
+        identities.managed = False
+
+    client = ManagerClient(name, config.proxy_id, control.events,
+                           {"backend_id": config.backend.server_name, "transport": control.info["backend_transport"],
+                            "api_port": None},
+                           on_token=identities.use_manager_tokens if oidc else None,
+                           on_token_cleared=token_cleared if oidc else None, on_detached=detached if oidc else None)
+    shutdown.on_shutdown.append(lambda: control.events.emit(
+        "critical_shutdown", severity="critical", message=shutdown.reason, failure_type=shutdown.failure_type,
+        exit_code=shutdown.exit_code))
+    control.manager = client
+    return [asyncio.create_task(client.run()), asyncio.create_task(publish_stats(control.stats, control.events))]
 
 
 async def _serve_control_api(name: str, control: ControlState) -> None:

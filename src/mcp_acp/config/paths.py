@@ -108,6 +108,12 @@ def manager_api_socket_path() -> Path:
     return _short_enough(runtime_dir() / "manager_api.sock")
 
 
+def manager_token_path() -> Path:
+    """The manager's API token (0600): browsers get it through a one-time sign-in link, local
+    tools (a Prometheus scraper) read it here."""
+    return config_dir() / "manager_token"
+
+
 def manager_pid_path() -> Path:
     return runtime_dir() / "manager.pid"
 

@@ -73,6 +73,7 @@ class OidcIdentities:
         self.tokens = token_store.load()
         self._refresh_lock = asyncio.Lock()
         self._last_failure: str | None = None
+        self.managed = False  # True while the manager hands out the tokens
 
     def current(self) -> Identity:
         tokens = self.tokens
@@ -108,7 +109,7 @@ class OidcIdentities:
             pass
 
     def _due(self) -> bool:
-        return _renewal_due(self.tokens)
+        return not self.managed and _renewal_due(self.tokens)
 
     def renew(self) -> None:
         """Renew the token with the refresh token (blocking: the provider is asked over HTTP).
@@ -169,6 +170,12 @@ class OidcIdentities:
             self.tokens = None
             self._auth_failed("token_refresh_failed", f"cannot read the stored tokens: {exc}")
             raise AuthenticationError(f"cannot read the stored tokens: {exc}") from None
+
+    def use_manager_tokens(self, tokens: StoredTokens | None) -> None:
+        """The manager renews the login for every proxy (SPEC §7.5): its token replaces ours, and
+        while it manages them this proxy does not renew on its own. None: the user logged out."""
+        self.tokens = tokens
+        self.managed = True
 
     def reload(self) -> None:
         """The CLI logged in or out: read the stored token again (unreadable: nobody is signed in)."""

@@ -74,6 +74,11 @@ class EventHub:
             subscriber.queue.put_nowait(None)  # ends its stream
             self._changed()
 
+    def close_all(self) -> None:
+        """End every stream (the manager is stopping)."""
+        for subscriber in list(self.subscribers):
+            self._drop(subscriber)
+
     def _changed(self) -> None:
         for callback in self.on_subscribers_changed:
             callback(len(self.subscribers))

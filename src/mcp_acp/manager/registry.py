@@ -19,6 +19,7 @@ class ProxyConnection:
     writer: asyncio.StreamWriter | None = None
     connected_at: float = field(default_factory=time.time)
     stats: dict | None = None  # the latest `stats_updated` the proxy sent
+    pending: int = 0  # approvals waiting, counted from the proxy's pending_* events
 
     def send(self, message: dict) -> None:
         """One NDJSON line to the proxy; fire-and-forget (a dead connection is noticed by its reader)."""

@@ -27,6 +27,7 @@ class ManagerState:
     started: float = field(default_factory=time.monotonic)
     last_activity: float = field(default_factory=time.monotonic)
     tokens: object | None = None  # manager/tokens.py TokenService, in OIDC mode
+    _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     def touch(self) -> None:
         self.last_activity = time.monotonic()
@@ -37,9 +38,21 @@ class ManagerState:
         connection = self.registry.get(name)
         if connection is None:
             raise ProxyUnavailable(f"proxy {name!r} is not connected")
-        transport = httpx.AsyncHTTPTransport(uds=connection.socket_path)
         try:
-            async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
-                return await client.request(method, f"http://proxy{path}", json=json)
+            return await self.proxy_client(connection.socket_path).request(
+                method, f"http://proxy{path}", json=json, timeout=timeout)
         except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as exc:
             raise ProxyUnavailable(f"proxy {name!r} does not answer on {connection.socket_path}: {exc}") from None
+
+    def proxy_client(self, socket_path: str) -> httpx.AsyncClient:
+        """One pooled client per proxy socket: a new connection per request would cost more
+        than the request."""
+        if socket_path not in self._clients:
+            self._clients[socket_path] = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=socket_path),
+                                                           timeout=30.0)
+        return self._clients[socket_path]
+
+    async def close_clients(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

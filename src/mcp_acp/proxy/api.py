@@ -1,31 +1,44 @@
 """The proxy's control API (SPEC §8.2), served on its Unix socket `proxy_<name>.sock`.
 
 The socket is 0600 in a 0700 folder, so the operating system decides who may talk to it: only
-the user who runs the proxy. The CLI and (later) the manager use it.
+the user who runs the proxy. The CLI and the manager use it.
+
+Endpoints that touch live state (counters, approvals, events) are `async`: they run on the
+proxy's event loop, never beside it in a worker thread. Log reads are plain functions, so
+FastAPI runs them in its thread pool and a large log never stalls traffic.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
-import time
 from pathlib import Path
+from typing import Literal
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
+from mcp_acp.audit.log_query import FILTERS, LogNotAvailable, UnknownLog, log_path, logs_metadata, query_log
 from mcp_acp.config.store import ensure_private_dir
+from mcp_acp.manager.errors import api_error
 from mcp_acp.proxy.control import ControlState
+
+log = logging.getLogger(__name__)
 
 
 def build_app(control: ControlState) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    _structured_errors(app)
     reloader = control.reloader
 
     @app.get("/api/control/status")
     def status() -> dict:
-        return {"running": True, "uptime_seconds": round(time.monotonic() - control.started, 1),
+        return {"running": True, "uptime_seconds": control.uptime_seconds,
                 "policy_version": reloader.version, "policy_rules_count": reloader.rules_count,
                 "last_reload_at": reloader.last_reload_at, "reload_count": reloader.reload_count}
 
@@ -46,10 +59,104 @@ def build_app(control: ControlState) -> FastAPI:
 
     @app.post("/api/auth/notify-login")
     @app.post("/api/auth/notify-logout")
-    def auth_changed() -> dict:
-        return {"status": "ok", "approvals_cleared": control.auth_changed()}
+    async def auth_changed() -> dict:
+        return {"status": "ok", "approvals_cleared": await control.auth_changed()}
+
+    # --- runtime info and counters ---------------------------------------------------------
+
+    def proxy_view() -> dict:
+        return {"id": control.info.get("proxy_id"), **control.info, "status": "running", "api_port": None,
+                "uptime_seconds": control.uptime_seconds, "client_id": control.client_name(),
+                "stats": control.stats.snapshot()}
+
+    @app.get("/api/proxies")
+    async def proxies() -> list[dict]:
+        return [proxy_view()]
+
+    @app.get("/api/proxies/{proxy_id}")
+    async def proxy(proxy_id: str) -> dict:
+        if proxy_id != control.info.get("proxy_id"):
+            raise api_error(404, "PROXY_NOT_FOUND", f"this proxy is {control.info.get('proxy_id')}, not {proxy_id}")
+        return proxy_view()
+
+    @app.get("/api/stats")
+    async def stats() -> dict:
+        return control.stats.api_stats()
+
+    # --- approvals ---------------------------------------------------------------------------
+
+    @app.get("/api/approvals/cached")
+    async def cached_approvals() -> dict:
+        return control.approvals.snapshot()
+
+    @app.delete("/api/approvals/cached")
+    async def clear_cached_approvals() -> dict:
+        return {"cleared": control.clear_approvals("api"), "status": "ok"}
+
+    @app.delete("/api/approvals/cached/entry")
+    async def delete_cached_approval(subject_id: str, tool_name: str, path: str | None = None) -> dict:
+        if not control.approvals.forget(subject_id, tool_name, path or None):
+            raise api_error(404, "CACHED_APPROVAL_NOT_FOUND",
+                            f"no cached approval of {tool_name} on {path or '(no path)'} for {subject_id}")
+        control.events.emit("cache_entry_deleted", message=f"Cached approval of {tool_name} deleted",
+                            subject_id=subject_id, tool_name=tool_name, path=path or None)
+        control.approvals_changed()
+        return {"deleted": True, "status": "ok"}
+
+    @app.get("/api/approvals/pending/list")
+    async def pending_approvals() -> list[dict]:
+        return list(control.pending)
+
+    # --- logs ----------------------------------------------------------------------------------
+
+    def log_dir() -> Path:
+        if control.log_dir is None:
+            raise api_error(503, "SERVICE_UNAVAILABLE", "this proxy does not know its log folder")
+        return control.log_dir
+
+    @app.get("/api/logs/metadata")
+    def logs_info() -> dict:
+        return logs_metadata(log_dir(), control.debug_logs)
+
+    @app.get("/api/logs/{log_type}")
+    def logs(request: Request, log_type: str, time_range: Literal["5m", "1h", "24h", "all"] = "5m",
+             limit: int = Query(100, ge=1, le=1000), before: str | None = None) -> dict:
+        try:
+            path = log_path(log_dir(), log_type, control.debug_logs)
+        except UnknownLog as exc:
+            raise api_error(404, "NOT_FOUND", str(exc)) from None
+        except LogNotAvailable as exc:
+            raise api_error(404, "LOG_NOT_AVAILABLE", str(exc)) from None
+        filters = {name: request.query_params.get(name) for name in FILTERS}
+        try:
+            return query_log(path, time_range=time_range, limit=limit, before=before, filters=filters)
+        except ValueError as exc:
+            raise api_error(422, "VALIDATION_ERROR", str(exc)) from None
 
     return app
+
+
+def _structured_errors(app: FastAPI) -> None:
+    """Every error answers {"detail": {"code", "message"}} (SPEC §8.1), FastAPI's own ones included."""
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail
+        if not isinstance(detail, dict):
+            code = "NOT_FOUND" if exc.status_code in (404, 405) else "INTERNAL_ERROR"
+            detail = {"code": code, "message": str(detail)}
+        return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()]
+        return JSONResponse({"detail": {"code": "VALIDATION_ERROR", "message": "; ".join(problems),
+                                        "validation_errors": problems}}, 422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("control API: %s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": {"code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}}, 500)
 
 
 class _Server(uvicorn.Server):

@@ -58,13 +58,20 @@ def cacheable(side_effects: frozenset[str] | None, allowed_to_cache: frozenset[s
 CacheKey = tuple[str, str, str | None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    stored_at: float
+    expires_at: float
+    request_id: str | None  # the request whose approval this is, shown in the UI
+
+
 class ApprovalCache:
     """Approvals remembered per (subject, tool, real path) for a while; in memory only."""
 
     def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl_seconds
         self._clock = clock
-        self._expiry: dict[CacheKey, float] = {}
+        self._entries: dict[CacheKey, _Cached] = {}
 
     @staticmethod
     def key(context: DecisionContext) -> CacheKey:
@@ -72,18 +79,37 @@ class ApprovalCache:
         return (context.subject.id, context.resource.tool_name or "unknown", target.path)
 
     def remember(self, context: DecisionContext) -> None:
-        self._expiry[self.key(context)] = self._clock() + self.ttl
+        now = self._clock()
+        self._entries[self.key(context)] = _Cached(now, now + self.ttl, context.environment.request_id)
 
     def holds(self, context: DecisionContext) -> bool:
+        self._purge()
+        return self.key(context) in self._entries
+
+    def _purge(self) -> float:
         now = self._clock()
-        for stale in [k for k, expiry in self._expiry.items() if expiry <= now]:
-            del self._expiry[stale]
-        return self.key(context) in self._expiry
+        for stale in [k for k, cached in self._entries.items() if cached.expires_at <= now]:
+            del self._entries[stale]
+        return now
+
+    def forget(self, subject_id: str, tool_name: str, path: str | None) -> bool:
+        """Drop one approval (the UI's delete button); False when there was none."""
+        self._purge()
+        return self._entries.pop((subject_id, tool_name, path), None) is not None
 
     def clear(self) -> int:
-        count = len(self._expiry)
-        self._expiry.clear()
+        count = len(self._entries)
+        self._entries.clear()
         return count
 
+    def snapshot(self) -> dict:
+        """The live approvals as `GET /api/approvals/cached` and the `cached_snapshot` event show them."""
+        now = self._purge()
+        approvals = [{"subject_id": subject_id, "tool_name": tool_name, "path": path,
+                      "request_id": cached.request_id, "age_seconds": round(now - cached.stored_at, 1),
+                      "ttl_seconds": self.ttl, "expires_in_seconds": round(cached.expires_at - now, 1)}
+                     for (subject_id, tool_name, path), cached in self._entries.items()]
+        return {"count": len(approvals), "ttl_seconds": self.ttl, "approvals": approvals}
+
     def __len__(self) -> int:
-        return len(self._expiry)
+        return len(self._entries)

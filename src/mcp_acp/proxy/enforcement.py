@@ -19,6 +19,7 @@ from mcp_acp.audit.writer import AuditLog, AuditWriteError
 from mcp_acp.config.models import HITLConfig
 from mcp_acp.identity.local import Identity
 from mcp_acp.identity.provider import AuthenticationError, NeedsRefresh
+from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
 from mcp_acp.proxy import jsonrpc
@@ -57,7 +58,8 @@ def _target(ctx: DecisionContext) -> str:
 class Enforcer:
     def __init__(self, reloader: PolicyReloader, audit: AuditLog, shutdown: ShutdownCoordinator, *,
                  identities, identity: Identity, backend_id: str, session_id: str, proxy_name: str,
-                 limits: LimitsConfig, hitl: HITLConfig, approver: Approver, approvals: ApprovalCache) -> None:
+                 limits: LimitsConfig, hitl: HITLConfig, approver: Approver, approvals: ApprovalCache,
+                 stats: ProxyStats | None = None) -> None:
         self.reloader = reloader
         self.audit = audit
         self.shutdown = shutdown
@@ -71,6 +73,7 @@ class Enforcer:
         self.hitl = hitl
         self.approver = approver
         self.approvals = approvals
+        self.stats = stats or ProxyStats()
         self.client_info: dict | None = None
 
     # --- the gate hook ---------------------------------------------------------------
@@ -254,7 +257,13 @@ class Enforcer:
         return entry
 
     def _write_or_fail(self, entry: dict, answer: ErrorObject | None) -> ErrorObject | None:
-        """Write the decision; if that fails the request is refused and the proxy shuts down."""
+        """Count and write the decision; if writing fails the request is refused and the proxy shuts down."""
+        # Every decision passes here exactly once, so this is the one place that counts them.
+        method = entry.get("mcp_method") or "unknown"
+        if entry["final_rule"] == "discovery_bypass":
+            self.stats.record_discovery(method)
+        else:
+            self.stats.record_decision(entry["decision"], method)
         try:
             self.audit.write("decisions", entry)
         except AuditWriteError as exc:

@@ -4,7 +4,8 @@ Triggers: `mcp-acp policy reload` (over the proxy's socket), SIGHUP, and saving 
 (the proxy watches the file). A new policy is read and compiled off to the side; only when it
 is valid does it replace the running engine in one assignment. An invalid file leaves the last
 good policy in force and says why. A successful reload clears cached approvals (they were
-granted under the old rules) and bumps `policy_version` in the policy history.
+granted under the old rules) and bumps `policy_version` in the policy history. Either outcome is
+reported as an event for the manager (SPEC §7.3).
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from mcp_acp.policy.engine import PolicyEngine
 from mcp_acp.policy.model import Policy
 from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.proxy.approvals import ApprovalCache
+from mcp_acp.proxy.events import ProxyEvents
 
 log = logging.getLogger(__name__)
 
 
 class PolicyReloader:
     def __init__(self, path: Path, policy: Policy, protected: ProtectedPaths, audit: AuditLog,
-                 approvals: ApprovalCache, version: str) -> None:
+                 approvals: ApprovalCache, version: str, events: ProxyEvents | None = None) -> None:
         self.path = path
+        self.events = events or ProxyEvents()  # with no subscriber, emitting costs nothing
         self.audit = audit
         self.approvals = approvals
         self.engine = PolicyEngine(policy, protected)
@@ -51,6 +54,10 @@ class PolicyReloader:
                 engine, text = await asyncio.to_thread(self._compile)
             except ConfigError as exc:
                 log.warning("policy reload (%s) failed; policy %s stays active: %s", trigger, self.version, exc)
+                self.events.emit("policy_reload_failed", severity="error",
+                                 message=f"Policy reload failed; {self.version} stays active: {exc}",
+                                 error=str(exc), problems=exc.problems, policy_version=self.version,
+                                 trigger=trigger)
                 return {"status": "error", "old_rules_count": old_count, "new_rules_count": old_count,
                         "approvals_cleared": 0, "error": str(exc), "problems": exc.problems,
                         "policy_version": self.version}
@@ -61,8 +68,19 @@ class PolicyReloader:
             self.last_reload_at = datetime.now(UTC).isoformat()
             for callback in self.on_reloaded:
                 callback()
+            self._report(trigger, old_count, cleared)
             return {"status": "success", "old_rules_count": old_count, "new_rules_count": self.rules_count,
                     "approvals_cleared": cleared, "error": None, "policy_version": self.version}
+
+    def _report(self, trigger: str, old_count: int, cleared: int) -> None:
+        self.events.emit("policy_reloaded", severity="success",
+                         message=f"Policy reloaded: {self.rules_count} rules ({self.version})",
+                         old_rules_count=old_count, new_rules_count=self.rules_count,
+                         policy_version=self.version, approvals_cleared=cleared, trigger=trigger)
+        if cleared:
+            self.events.emit("cache_cleared", message=f"{cleared} cached approvals cleared by a policy reload",
+                             count=cleared, reason="policy_reload")
+            self.events.emit("cached_snapshot", **self.approvals.snapshot())
 
     def _compile(self) -> tuple[PolicyEngine, str]:
         policy, text = read_policy(self.path)

@@ -1,0 +1,109 @@
+"""`mcp-acp status [--proxy NAME] [--json]`: which proxies run, and how one of them is doing.
+
+A proxy runs when its control socket answers (SPEC §6); the details of one come from that
+socket (`/api/control/status`, `/api/auth-sessions`). Nothing here starts or changes anything.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+import httpx
+from rich.table import Table
+
+from mcp_acp.cli.output import console, fail
+from mcp_acp.cli.proxy_api import NotRunning, call_proxy
+from mcp_acp.config import paths
+from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
+from mcp_acp.manager.deletion import socket_accepts
+
+
+def _manager() -> dict:
+    from mcp_acp.manager.api_client import ManagerNotRunning, call_manager
+
+    try:
+        answer = call_manager("GET", "/api/manager/status", timeout=3.0)
+    except (ManagerNotRunning, httpx.HTTPError):
+        return {"running": False}
+    connected = answer.get("proxies_connected") if isinstance(answer, dict) else None
+    return {"running": True, "pid": answer.get("pid") if isinstance(answer, dict) else None,
+            "proxies_connected": len(connected) if isinstance(connected, list) else connected}
+
+
+def _all_proxies() -> dict:
+    proxies = []
+    for name in list_proxy_names():
+        try:
+            config = load_proxy_config(name)
+            proxy_id, server = config.proxy_id, config.backend.server_name
+        except ConfigError:
+            proxy_id, server = None, None
+        proxies.append({"name": name, "proxy_id": proxy_id, "server_name": server,
+                        "running": socket_accepts(paths.proxy_socket_path(name))})
+    return {"manager": _manager(), "proxies": proxies}
+
+
+def _one_proxy(name: str) -> dict:
+    config = load_proxy_config(name)  # an unknown name fails here, listing the configured ones
+    details = {"name": name, "proxy_id": config.proxy_id}
+    try:
+        status = call_proxy(name, "GET", "/api/control/status", timeout=5)
+    except NotRunning:
+        return {**details, "running": False}
+    except httpx.HTTPError as exc:
+        fail(f"proxy {name!r} answered its control socket with an error ({exc}); "
+             f"see 'mcp-acp logs show --proxy {name} --type system'.")
+    try:
+        sessions = len(call_proxy(name, "GET", "/api/auth-sessions", timeout=5))
+    except (NotRunning, httpx.HTTPError, TypeError):
+        sessions = None
+    return {**details, **status, "running": True, "sessions": sessions}
+
+
+def _print_all(report: dict) -> None:
+    manager = report["manager"]
+    if manager["running"]:
+        count = manager.get("proxies_connected")
+        console.print(f"manager: [green]running[/]{f' ({count} proxies connected)' if count is not None else ''}")
+    else:
+        console.print("manager: not running (start it with [bold]mcp-acp manager start[/])")
+    if not report["proxies"]:
+        console.print("No proxies yet. Add one with [bold]mcp-acp proxy add NAME[/].")
+        return
+    table = Table("proxy", "proxy id", "server", "running")
+    for proxy in report["proxies"]:
+        table.add_row(proxy["name"], proxy["proxy_id"] or "[red]invalid config[/]", proxy["server_name"] or "",
+                      "[green]yes[/]" if proxy["running"] else "no")
+    console.print(table)
+
+
+def _print_one(report: dict) -> None:
+    name = report["name"]
+    if not report["running"]:
+        console.print(f"Proxy [bold]{name}[/] ({report['proxy_id']}) is not running. "
+                      "Its MCP client starts it (see 'mcp-acp install mcp-json').")
+        return
+    table = Table(show_header=False, box=None)
+    rows = {"proxy": f"{name} ({report['proxy_id']})", "running": "[green]yes[/]",
+            "uptime": f"{report.get('uptime_seconds', 0):.0f} s",
+            "policy version": report.get("policy_version"), "rules": report.get("policy_rules_count"),
+            "reloads": report.get("reload_count"), "last reload": report.get("last_reload_at") or "never",
+            "sessions": report.get("sessions")}
+    for key, value in rows.items():
+        table.add_row(f"[bold]{key}[/]", "?" if value is None else str(value))
+    console.print(table)
+
+
+@click.command()
+@click.option("--proxy", "-p", "name", help="Show one proxy in detail (default: all, in brief).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(name: str | None, as_json: bool) -> None:
+    """Show which proxies are running (and the manager), or one proxy's details."""
+    report = _one_proxy(name) if name else _all_proxies()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    elif name:
+        _print_one(report)
+    else:
+        _print_all(report)

@@ -1,0 +1,63 @@
+"""The proxy ↔ manager protocol (SPEC §7.2): compact JSON, one message per line, over
+`manager.sock`. Each side ignores lines it cannot parse and message types it does not know."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mcp_acp.config.models import proxy_name_problem
+
+MAX_LINE = 1024 * 1024  # an event larger than this is a bug or an attack: the connection is dropped
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def encode(message: dict) -> bytes:
+    return orjson.dumps(message) + b"\n"
+
+
+def decode(line: bytes) -> dict | None:
+    """The message on `line`, or None when it is not a JSON object with a string `type`."""
+    try:
+        message = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return message if isinstance(message, dict) and isinstance(message.get("type"), str) else None
+
+
+class Register(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    proxy_name: str
+    proxy_id: str = Field(pattern=r"^px_[0-9a-f]{8}:[a-z0-9-]+$")
+    instance_id: str = Field(min_length=1, max_length=64)
+    config_summary: dict = Field(default_factory=dict)
+    socket_path: str = Field(min_length=1)
+
+    @field_validator("type")
+    @classmethod
+    def _is_register(cls, value: str) -> str:
+        if value != "register":
+            raise ValueError("the first message must be 'register'")
+        return value
+
+    @field_validator("proxy_name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if problem := proxy_name_problem(value):
+            raise ValueError(problem)
+        return value
+
+
+def parse_register(message: dict | None) -> tuple[Register | None, str | None]:
+    """(registration, None) or (None, the reason it was refused)."""
+    if message is None:
+        return None, "invalid JSON: send one JSON object per line"
+    try:
+        return Register.model_validate(message), None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors())
+        return None, problems.replace("Value error, ", "")
