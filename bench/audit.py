@@ -245,7 +245,7 @@ def bench_durable(tasks: int, entries: int, work: Path) -> Durable:
 
 
 def run_loop(coro):
-    """The proxy's event loop: uvloop where it exists (see mcp_acp.cli.start.run_event_loop)."""
+    """The proxy's event loop: uvloop where it exists (see mcp_acp.event_loop.run_event_loop)."""
     try:
         import uvloop
     except ImportError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import webbrowser
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import httpx
@@ -43,14 +45,31 @@ def start(port: int | None, foreground: bool) -> None:
     if foreground:
         _run_daemon(config, port, open_browser=True, foreground=True)
         return
-    with console.status("Starting the manager…"):
-        lifecycle.spawn(("--port", str(port), "--open-browser"))
-        ready = lifecycle.wait_until(lifecycle.socket_answers, lifecycle.READY_TIMEOUT)
+    log_path = paths.manager_log_path(config.log_path)
+    since = datetime.now(UTC).isoformat()
+    with console.status("Starting the manager…"):  # under the same lock as proxies' auto-start
+        ready = lifecycle.ensure_running(("--port", str(port), "--open-browser"))
     if not ready:
-        fail(f"the manager did not start within {lifecycle.READY_TIMEOUT:g} s; see its log at "
-             f"{paths.manager_log_path(config.log_path)}, or run 'mcp-acp manager start --foreground'.")
+        why = _error_since(log_path, since) or f"it did not answer within {lifecycle.READY_TIMEOUT:g} s"
+        fail(f"the manager did not start: {why}. Its log: {log_path}; or run 'mcp-acp manager start --foreground'.")
     console.print(f"[green]✓[/] Manager running on http://127.0.0.1:{port}/ (pid {lifecycle.recorded_pid()}). "
                   "Open the UI with [bold]mcp-acp manager open[/].")
+
+
+def _error_since(log_path: Path, since: str) -> str | None:
+    """The daemon's last error logged after `since`: a detached daemon has no terminal to say it."""
+    try:
+        lines = log_path.read_text(encoding="utf-8").splitlines()[-20:]
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("time", "") >= since and entry.get("level") in ("ERROR", "CRITICAL"):
+            return entry.get("message")
+    return None
 
 
 @manager.command("_run", hidden=True)

@@ -25,6 +25,7 @@ from mcp_acp.audit.verify import AuditFailure, verify_on_startup
 from mcp_acp.audit.writer import AlreadyRunning, AuditLog, AuditWriteError
 from mcp_acp.cli.output import err_console, fail
 from mcp_acp.config import paths
+from mcp_acp.event_loop import run_event_loop
 from mcp_acp.config.store import (
     ConfigError,
     list_proxy_names,
@@ -202,16 +203,6 @@ def _verified_identity(name: str, manager, audit: AuditLog):
         _refuse(name, "identity_verification_failed", exc, IDENTITY_FAILURE_EXIT)
     except AuthenticationError as exc:
         _refuse(name, "not_authenticated", exc, AUTHENTICATION_FAILURE_EXIT)
-
-
-def run_event_loop(main) -> int:
-    """uvloop where it exists: it halves the event loop's share of every relayed message."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
 
 
 async def _serve(name, config, make_recorder, audit: AuditLog, shutdown: ShutdownCoordinator, gate: Gate,

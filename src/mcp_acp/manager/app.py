@@ -8,7 +8,7 @@ import secrets
 import time
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
@@ -47,15 +47,25 @@ class LoginCodes:
         return expiry is not None and expiry > time.monotonic()
 
 
+class Activity:
+    """Requests keep the manager from its idle shutdown. Plain ASGI: the decorator kind would
+    copy every event-stream chunk through an extra task and stream."""
+
+    def __init__(self, app, state: ManagerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] not in NOT_ACTIVITY:
+            self.state.touch()
+        await self.app(scope, receive, send)
+
+
 def build_app(state: ManagerState) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     codes = app.state.login_codes = LoginCodes()
 
-    @app.middleware("http")
-    async def activity(request: Request, call_next):
-        if request.url.path not in NOT_ACTIVITY:
-            state.touch()
-        return await call_next(request)
+    app.add_middleware(Activity, state=state)
 
     @app.get("/api/manager/status")
     def status() -> dict:

@@ -24,6 +24,8 @@ import uvicorn
 from mcp_acp.config import paths
 from mcp_acp.config.models import ManagerConfig
 from mcp_acp.config.store import ensure_private_dir, write_private_text
+from mcp_acp.event_loop import run_event_loop
+from mcp_acp.local_http import EmbeddedServer, bind_private_socket
 from mcp_acp.manager import lifecycle
 from mcp_acp.manager.app import STATIC, build_app
 from mcp_acp.manager.connections import broadcast, handle_proxy, ui_status
@@ -53,12 +55,6 @@ class IdlePolicy:
     def should_stop(self, state: ManagerState, now: float) -> bool:
         return (now - state.started >= self.grace and len(state.registry) == 0
                 and not state.hub.subscribers and now - state.last_activity >= self.timeout)
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self):
-        yield  # the daemon owns SIGTERM/SIGINT
 
 
 class JsonLinesHandler(logging.Handler):
@@ -107,24 +103,14 @@ def _bind_tcp(port: int) -> socket.socket:
     return sock
 
 
-def _bind_unix(path: Path) -> socket.socket:
-    ensure_private_dir(path.parent)
-    path.unlink(missing_ok=True)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
-    os.chmod(path, 0o600)  # bound and tightened before anyone can connect
-    sock.listen(100)
-    return sock
-
-
 def _claim(port: int) -> tuple[socket.socket, socket.socket, socket.socket]:
     """The three listening sockets and the PID file, or ManagerStartError."""
     ensure_private_dir(paths.runtime_dir())
     if lifecycle.socket_answers():
         raise ManagerStartError("the manager is already running ('mcp-acp manager status' shows it)")
     tcp = _bind_tcp(port)
-    proxies = _bind_unix(paths.manager_socket_path())
-    api = _bind_unix(paths.manager_api_socket_path())
+    proxies = bind_private_socket(paths.manager_socket_path())
+    api = bind_private_socket(paths.manager_api_socket_path())
     write_private_text(paths.manager_pid_path(), f"{os.getpid()}\n")
     return tcp, proxies, api
 
@@ -138,6 +124,10 @@ def _release() -> None:
 
 
 async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(), open_browser: bool = False) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before the files exist, so a stop always removes them
+        loop.add_signal_handler(sig, stop.set)
     tcp, proxies_sock, api_sock = _claim(port)
     state = ManagerState(config=config.model_copy(update={"ui_port": port}), api_token=api_token())
     if config.auth.mode == "oidc":
@@ -149,16 +139,12 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
 
     state.hub.on_subscribers_changed.append(subscribers_changed)
     app = build_app(state)
-    servers = [_Server(uvicorn.Config(guard_tcp(app, state.api_token, port), log_level="warning",
+    servers = [EmbeddedServer(uvicorn.Config(guard_tcp(app, state.api_token, port), log_level="warning",
                                       access_log=False, lifespan="off", timeout_graceful_shutdown=STOP_TIMEOUT)),
-               _Server(uvicorn.Config(guard_socket(app), log_level="warning", access_log=False, lifespan="off",
+               EmbeddedServer(uvicorn.Config(guard_socket(app), log_level="warning", access_log=False, lifespan="off",
                                       timeout_graceful_shutdown=STOP_TIMEOUT))]
     proxies = await asyncio.start_unix_server(functools.partial(handle_proxy, state), sock=proxies_sock,
                                               limit=MAX_LINE)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(servers[0].serve(sockets=[tcp])),
              asyncio.create_task(servers[1].serve(sockets=[api_sock]))]
     chores = [asyncio.create_task(_heartbeat(state)), asyncio.create_task(_idle_watch(state, idle, stop))]
@@ -210,4 +196,8 @@ def run(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(), open_
         console = logging.StreamHandler()
         console.setFormatter(logging.Formatter("mcp-acp manager %(levelname)s: %(message)s"))
         root.addHandler(console)
-    asyncio.run(serve(config, port, idle, open_browser))
+    try:
+        run_event_loop(serve(config, port, idle, open_browser))
+    except ManagerStartError as exc:  # a detached daemon has no terminal: the log is where to look
+        log.error("the manager cannot start: %s", exc)
+        raise

@@ -46,10 +46,6 @@ async def _refuse(send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class _Guard:
     def __init__(self, app, token: str | None, port: int | None) -> None:
         self.app = app
@@ -68,7 +64,7 @@ class _Guard:
                 return await _refuse(send, 413, {"error": "Request body too large (limit 1 MiB)"})
         if self.token is not None and (problem := self._check(scope, headers)):
             return await _refuse(send, *problem)
-        await self._call_limited(scope, receive, send)
+        await self._call_limited(scope, receive, send, chunked=length is None and "transfer-encoding" in headers)
 
     def _check(self, scope, headers: dict[str, str]) -> tuple[int, dict] | None:
         host = headers.get("host", "")
@@ -108,23 +104,22 @@ class _Guard:
     def _valid(self, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(presented.encode(), self.token.encode())
 
-    async def _call_limited(self, scope, receive, send) -> None:
-        received = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > MAX_BODY:  # a chunked body without Content-Length
-                    raise _TooLarge
-            return message
+    async def _call_limited(self, scope, receive, send, chunked: bool) -> None:
+        if chunked:  # no Content-Length to check: read the body here, up to the limit
+            body = bytearray()
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                body += message.get("body", b"")
+                if len(body) > MAX_BODY:
+                    return await _refuse(send, 413, {"error": "Request body too large (limit 1 MiB)"})
+                if not message.get("more_body"):
+                    break
+            receive = _replay(bytes(body), receive)
 
         async def with_headers(message):
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 names = {name for name, _ in message.get("headers", [])}
                 extra = [header for header in SECURITY_HEADERS if header[0] not in names]
                 if b"cache-control" not in names:
@@ -132,11 +127,16 @@ class _Guard:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, with_headers)
-        except _TooLarge:
-            if not started:
-                await _refuse(send, 413, {"error": "Request body too large (limit 1 MiB)"})
+        await self.app(scope, receive, with_headers)
+
+
+def _replay(body: bytes, receive):
+    """A `receive` that first hands over the body already read, then the client's own events."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed():
+        return pending.pop() if pending else await receive()
+    return replayed
 
 
 def guard_tcp(app, token: str, port: int):

@@ -10,10 +10,7 @@ FastAPI runs them in its thread pool and a large log never stalls traffic.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import socket
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from mcp_acp.audit.log_query import FILTERS, LogNotAvailable, UnknownLog, log_path, logs_metadata, query_log
-from mcp_acp.config.store import ensure_private_dir
+from mcp_acp.local_http import EmbeddedServer, bind_private_socket
 from mcp_acp.manager.errors import api_error
 from mcp_acp.proxy.control import ControlState
 
@@ -159,22 +156,11 @@ def _structured_errors(app: FastAPI) -> None:
         return JSONResponse({"detail": {"code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}}, 500)
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self):
-        # The proxy owns SIGINT/SIGTERM/SIGHUP; uvicorn must not replace its handlers.
-        yield
-
-
 async def serve_api(app: FastAPI, socket_path: Path) -> None:
     """Serve until cancelled. A socket file left by a crashed run is removed first (the audit
     lock already guarantees no other instance of this proxy is running)."""
-    ensure_private_dir(socket_path.parent)
-    socket_path.unlink(missing_ok=True)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(socket_path))
-    os.chmod(socket_path, 0o600)  # bound and tightened by us, so uvicorn never loosens it
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    sock = bind_private_socket(socket_path)
+    server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
     try:
         await server.serve(sockets=[sock])
     finally:

@@ -1,0 +1,34 @@
+"""What the proxy's and the manager's HTTP servers share: a private Unix socket, and a uvicorn
+server that leaves the process's signal handlers alone."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from mcp_acp.config.store import ensure_private_dir
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn inside a process that owns SIGINT/SIGTERM/SIGHUP itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def bind_private_socket(path: Path) -> socket.socket:
+    """A listening Unix socket only this user can connect to: 0600 in a 0700 folder, tightened
+    before listen() so nobody can connect in between. A stale file from a crashed run is replaced
+    (callers make sure no live instance owns it)."""
+    ensure_private_dir(path.parent)
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    sock.listen(100)
+    return sock
