@@ -44,7 +44,9 @@ from mcp_acp.identity.provider import (
 )
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.proxy.approvals import ApprovalCache, NoApprover
+from mcp_acp.proxy.approvals import ApprovalCache
+from mcp_acp.proxy.hitl import RoutingApprover
+from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
@@ -169,22 +171,32 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
     approvals = ApprovalCache(config.hitl.approval_ttl_seconds)
     protected = ProtectedPaths([paths.config_dir(), paths.product_log_root(manager.log_path), paths.runtime_dir()])
     reloader = PolicyReloader(paths.proxy_policy_path(name), policy, protected, audit, approvals, policy_version)
+    pending = PendingApprovals(reloader.events, name, config.proxy_id, config.hitl.approval_ttl_seconds)
+    reloader.on_reloaded.append(lambda: pending.withdraw_all("policy_changed"))
+    approver = RoutingApprover(pending, ui_present=lambda: control.ui_present())
     enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identity,
                         backend_id=config.backend.server_name, session_id=session_id, proxy_name=name,
-                        limits=config.limits, hitl=config.hitl, approver=NoApprover(), approvals=approvals)
+                        limits=config.limits, hitl=config.hitl, approver=approver, approvals=approvals)
     listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
     err_console.print(f"  policy: {reloader.rules_count} rules ({policy_version}) from {reloader.path}"
                       f"{'; lists filtered by policy' if listing.filtering else ''}")
-    if any(rule.effect == "hitl" for rule in policy.rules):
-        err_console.print("  [yellow]approval rules: no approver is available in this version, so requests "
-                          "that need approval are denied[/]")
-    gate = Gate(enforcer.check, enforcer.note_notification, listing.hooks())
+
+    def notification(message: dict) -> bool:
+        if message.get("method") == "notifications/cancelled":  # the client gave up: so does its approval
+            params = message.get("params") or {}
+            if isinstance(params, dict) and "requestId" in params:
+                pending.withdraw_request(str(params["requestId"]), "cancelled by the client")
+        return enforcer.note_notification(message)
+
+    gate = Gate(enforcer.check, notification, listing.hooks())
     # One set of counters (the enforcer's) and one event sink (the reloader's), shared with the
     # control API and, through `control.events`, the manager.
     control = ControlState(reloader, identities, approvals, session_id, identity, stats=enforcer.stats,
                            events=reloader.events, info=ControlState.info_from(name, config),
                            log_dir=audit.log_dir, debug_logs=config.log_level == "DEBUG",
-                           client_name=lambda: (enforcer.client_info or {}).get("name"))
+                           client_name=lambda: (enforcer.client_info or {}).get("name"), pending=pending)
+    reloader.events.sinks.append(lambda event_type, data: control.hub.publish(
+        {**data, "type": event_type, "proxy_name": name, "proxy_id": config.proxy_id}))
     return gate, reloader, listing, control
 
 

@@ -48,6 +48,10 @@ def router(state: ManagerState) -> APIRouter:
             return _error(404, f"Proxy '{name}' not found",
                           f"Connected proxies: {', '.join(state.registry.names()) or 'none'}")
         headers = {key: value for key, value in request.headers.items() if key.lower() not in DROPPED_HEADERS}
+        if path.startswith("approvals/pending/") and "x-approver-token" not in headers:
+            stored = getattr(state.tokens, "tokens", None)
+            if stored is not None:  # the browser acts for the user signed in to the manager (OIDC mode)
+                headers["x-approver-token"] = stored.access_token
         body = await request.body() if request.method in ("POST", "PUT", "PATCH", "DELETE") else None
         url = httpx.URL(f"http://proxy/api/{path}", query=request.url.query.encode())
         client = state.proxy_client(connection.socket_path)

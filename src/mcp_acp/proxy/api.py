@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from mcp_acp.audit.log_query import FILTERS, LogNotAvailable, UnknownLog, log_path, logs_metadata, query_log
 from mcp_acp.local_http import EmbeddedServer, bind_private_socket
 from mcp_acp.manager.errors import api_error
+from mcp_acp.proxy.api_approvals import add_approval_routes
 from mcp_acp.proxy.control import ControlState
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,7 @@ def build_app(control: ControlState) -> FastAPI:
         control.approvals_changed()
         return {"deleted": True, "status": "ok"}
 
-    @app.get("/api/approvals/pending/list")
-    async def pending_approvals() -> list[dict]:
-        return list(control.pending)
+    add_approval_routes(app, control)
 
     # --- logs ----------------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ class ApprovalRequest:
     rule_id: str
     cacheable: bool
     timeout_seconds: float
+    arguments: dict | None = None  # exactly what the client sent: an approval covers these only
+    policy_version: str | None = None  # an approval given under one policy is not valid under another
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from pathlib import Path
 from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.proxy.approvals import ApprovalCache
+from mcp_acp.manager.events import EventHub
 from mcp_acp.proxy.events import ProxyEvents
+from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
 SESSION_TTL = timedelta(hours=8)  # SPEC §9
@@ -31,7 +33,8 @@ class ControlState:
     info: dict = field(default_factory=dict)  # info_from(), plus the runtime facts below
     log_dir: Path | None = None
     debug_logs: bool = False  # log_level DEBUG: the wire logs exist and may be read
-    pending: list[dict] = field(default_factory=list)  # approvals waiting for a human (a later feature)
+    pending: PendingApprovals | None = None  # requests waiting for a human
+    hub: EventHub = field(default_factory=EventHub)  # this proxy's own event stream (/api/approvals/pending)
     client_name: Callable[[], str | None] = lambda: None  # the MCP client's clientInfo.name, once known
     manager: object | None = None  # manager/client.py ManagerClient, unless --headless
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -51,6 +54,13 @@ class ControlState:
                 "args": list(backend.stdio.args) if backend.stdio else [],
                 "url": backend.http.url if backend.http else None,
                 "backend_transport": backend.transport, "mtls_enabled": config.mtls is not None}
+
+    def ui_present(self) -> bool:
+        """Is someone watching for approvals: a browser on the manager, or a client of our own stream?"""
+        return bool(self.hub.subscribers) or bool(self.manager and self.manager.browser_connected)
+
+    def pending_list(self) -> list[dict]:
+        return self.pending.list() if self.pending else []
 
     @property
     def uptime_seconds(self) -> float:

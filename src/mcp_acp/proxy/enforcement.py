@@ -175,7 +175,7 @@ class Enforcer:
         rule = decision.rule
         request = ApprovalRequest(ctx, decision.final_rule,
                                   cacheable(ctx.resource.side_effects, rule.cache_side_effects if rule else None),
-                                  self.hitl.timeout_seconds)
+                                  self.hitl.timeout_seconds, _arguments(message), self.reloader.version)
         return self._ask_human(message, ctx, decision, request, started)
 
     async def _ask_human(self, message: dict, ctx: DecisionContext, decision: Decision,
@@ -194,7 +194,8 @@ class Enforcer:
         """Too many calls of one tool: a human decides whether this is a runaway loop."""
         async def ask() -> ErrorObject | None:
             asked = time.perf_counter()
-            outcome = await self._approval(ApprovalRequest(ctx, RATE_LIMIT_RULE, False, self.hitl.timeout_seconds))
+            outcome = await self._approval(ApprovalRequest(ctx, RATE_LIMIT_RULE, False, self.hitl.timeout_seconds,
+                                                           _arguments(message), self.reloader.version))
             hitl_ms = _ms(asked)
             breach = Decision(HITL, RATE_LIMIT_RULE)
             if not outcome.allowed:
@@ -269,6 +270,12 @@ class Enforcer:
         except AuditWriteError as exc:
             return fail_closed(self.audit, self.shutdown, "decisions", entry, str(exc))
         return answer
+
+
+def _arguments(message: dict) -> dict | None:
+    params = message.get("params")
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    return arguments if isinstance(arguments, dict) else None
 
 
 def _refusal(outcome: ApprovalOutcome, ctx: DecisionContext, prefix: str | None = None) -> str:
