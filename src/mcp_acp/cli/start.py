@@ -176,7 +176,8 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
     approver = RoutingApprover(pending, ui_present=lambda: control.ui_present())
     enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identity,
                         backend_id=config.backend.server_name, session_id=session_id, proxy_name=name,
-                        limits=config.limits, hitl=config.hitl, approver=approver, approvals=approvals)
+                        limits=config.limits, hitl=config.hitl, approver=approver, approvals=approvals,
+                        events=reloader.events)
     listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
     err_console.print(f"  policy: {reloader.rules_count} rules ({policy_version}) from {reloader.path}"
                       f"{'; lists filtered by policy' if listing.filtering else ''}")

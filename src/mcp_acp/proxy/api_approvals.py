@@ -40,10 +40,12 @@ def _approver(control: ControlState, request: Request) -> str:
         return control.identity.subject_id
     token = request.headers.get(APPROVER_HEADER)
     if not token:
+        log.warning("an approval decision without an approver token was refused")
         raise api_error(401, "AUTH_REQUIRED", f"send the approver's access token in {APPROVER_HEADER}")
     try:
         return identities.checker.claims(token)["sub"]
     except (TokenInvalid, JwksUnavailable) as exc:
+        log.warning("an approval decision with an invalid approver token was refused: %s", exc)
         raise api_error(401, "AUTH_REQUIRED", f"the approver's token is not valid: {exc}") from None
 
 

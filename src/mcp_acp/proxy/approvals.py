@@ -1,8 +1,7 @@
 """Human approval (SPEC §2.6): the approver interface, and the cache of recent approvals.
 
-The approver is whatever can ask a human: the web UI or a native dialog (the approvals
-feature). Until one is available, `NoApprover` answers every request with a denial, so an
-approval-required decision fails closed.
+The approver is whatever can ask a human: proxy/hitl.py routes to the web UI, a native dialog,
+or nobody. `NoApprover` (nobody at all) denies every request: approval required fails closed.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ class Approver(Protocol):
 
 
 class NoApprover:
-    """No human can be asked in this version: deny, and say why."""
+    """No human can be asked: deny, and say why."""
 
     async def ask(self, request: ApprovalRequest) -> ApprovalOutcome:
         return ApprovalOutcome(NO_APPROVER, message="approval required but no approver is available")

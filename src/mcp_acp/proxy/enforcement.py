@@ -20,6 +20,7 @@ from mcp_acp.config.models import HITLConfig
 from mcp_acp.identity.local import Identity
 from mcp_acp.identity.provider import AuthenticationError, NeedsRefresh
 from mcp_acp.metrics.stats import ProxyStats
+from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
 from mcp_acp.proxy import jsonrpc
@@ -59,7 +60,7 @@ class Enforcer:
     def __init__(self, reloader: PolicyReloader, audit: AuditLog, shutdown: ShutdownCoordinator, *,
                  identities, identity: Identity, backend_id: str, session_id: str, proxy_name: str,
                  limits: LimitsConfig, hitl: HITLConfig, approver: Approver, approvals: ApprovalCache,
-                 stats: ProxyStats | None = None) -> None:
+                 stats: ProxyStats | None = None, events: ProxyEvents | None = None) -> None:
         self.reloader = reloader
         self.audit = audit
         self.shutdown = shutdown
@@ -74,6 +75,7 @@ class Enforcer:
         self.approver = approver
         self.approvals = approvals
         self.stats = stats or ProxyStats()
+        self.events = events or ProxyEvents()
         self.client_info: dict | None = None
 
     # --- the gate hook ---------------------------------------------------------------
@@ -192,12 +194,19 @@ class Enforcer:
 
     def _rate_limit_breach(self, message: dict, ctx: DecisionContext, started: float) -> Awaitable[ErrorObject | None]:
         """Too many calls of one tool: a human decides whether this is a runaway loop."""
+        tool = ctx.resource.tool_name or "unknown"
+        self.events.emit("rate_limit_triggered", severity="warning", tool_name=tool,
+                         message=f"{tool} was called too often in a short time: asking a human")
+
         async def ask() -> ErrorObject | None:
             asked = time.perf_counter()
             outcome = await self._approval(ApprovalRequest(ctx, RATE_LIMIT_RULE, False, self.hitl.timeout_seconds,
                                                            _arguments(message), self.reloader.version))
             hitl_ms = _ms(asked)
             breach = Decision(HITL, RATE_LIMIT_RULE)
+            self.events.emit("rate_limit_approved" if outcome.allowed else "rate_limit_denied", tool_name=tool,
+                             severity="info" if outcome.allowed else "warning",
+                             message=f"Rate limit on {tool}: {'approved' if outcome.allowed else 'denied'}")
             if not outcome.allowed:
                 return self._refuse(ctx, breach, started, _refusal(outcome, ctx, "Rate limit exceeded"),
                                     hitl_ms, outcome)
