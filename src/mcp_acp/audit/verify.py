@@ -14,6 +14,7 @@ Crash rules, decided so that `kill -9` at any instant never raises a false alarm
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -133,6 +134,19 @@ class AuditFailure(Exception):
     """The audit trail cannot be trusted or written: the proxy must not run (exit 10)."""
 
     exit_code = 10
+
+
+def verify_settled(log_dir: Path, key: AuditKey | None) -> ProxyReport:
+    """`verify_proxy`, tolerant of a proxy writing meanwhile: it may write between our reading the
+    state and reading a file, leaving the file an entry ahead for an instant. A real mismatch
+    survives a second look."""
+    report = verify_proxy(log_dir, key)
+    for _ in range(2):
+        if not any("STATE MISMATCH" in e for f in report.files for e in f.errors):
+            break
+        time.sleep(0.2)
+        report = verify_proxy(log_dir, key)
+    return report
 
 
 def _stamp() -> str:

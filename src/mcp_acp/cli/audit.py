@@ -8,7 +8,6 @@ chain, a deleted file, a state that does not match, a damaged state, a checkpoin
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
@@ -21,7 +20,7 @@ from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
 from mcp_acp.audit.repair import ProxyRunning, apply_repair, exclusive, plan_repair
 from mcp_acp.audit.state import IntegrityState, StateError
-from mcp_acp.audit.verify import ProxyReport, verify_proxy
+from mcp_acp.audit.verify import ProxyReport, verify_proxy, verify_settled
 from mcp_acp.cli.output import console, fail, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
@@ -64,18 +63,6 @@ def audit() -> None:
 
 
 # --------------------------------------------------------------------------- verify
-
-
-def _verify(log_dir: Path, key: AuditKey | None) -> ProxyReport:
-    report = verify_proxy(log_dir, key)
-    # A running proxy may write between our reading the state and reading a file, leaving the
-    # file more than one entry ahead for an instant. A real mismatch survives a second look.
-    for _ in range(2):
-        if not any("STATE MISMATCH" in e for f in report.files for e in f.errors):
-            break
-        time.sleep(0.2)
-        report = verify_proxy(log_dir, key)
-    return report
 
 
 def _file_json(report) -> dict:
@@ -136,7 +123,7 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
     for name in names:
         log_dir = paths.proxy_log_dir(log_root, name)
         key = _key(name, UNABLE)
-        report = _verify(log_dir, key)
+        report = verify_settled(log_dir, key)
         files = [f for f in report.files if f.name in selected]
         checkpoint_errors = None
         if pinned is not None:
@@ -192,7 +179,7 @@ def checkpoint(proxy: str | None, output: Path | None) -> None:
     for name in names:
         log_dir = _log_dir(name)
         key = _key(name)
-        report = _verify(log_dir, key)
+        report = verify_settled(log_dir, key)
         if report.overall == "failed":
             fail(f"the audit trail of proxy {name} does not verify, so it cannot be checkpointed. "
                  f"Run 'mcp-acp audit verify --proxy {name}' to see why.")

@@ -19,10 +19,7 @@ from mcp_acp.audit.repair import (
     plan_repair,
 )
 from mcp_acp.audit.state import STATE_FILE
-from mcp_acp.audit.verify import ProxyReport
-from mcp_acp.cli.audit import (
-    _verify as verify_settled,  # re-reads while a running proxy writes
-)
+from mcp_acp.audit.verify import ProxyReport, verify_settled
 from mcp_acp.config import paths
 from mcp_acp.manager.errors import api_error
 from mcp_acp.manager.routes_proxies import find_proxy
