@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mcp_acp import __version__
+from mcp_acp.cli.approvals import approvals
 from mcp_acp.cli.audit import audit
 from mcp_acp.cli.auth import auth
 from mcp_acp.cli.init import init
@@ -37,6 +38,7 @@ def cli() -> None:
 
 for command in (init, auth, proxy, start, policy, install, audit, logs, manager, status):
     cli.add_command(command)
+cli.add_command(approvals)
 
 
 def main() -> None:

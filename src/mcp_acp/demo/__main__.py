@@ -1,17 +1,26 @@
-"""Scripted tour of mcp-acp (`python -m mcp_acp.demo`, what `make demo` runs).
+"""Scripted tour of mcp-acp (`python -m mcp_acp.demo [--auto-approve]`, what `make demo` runs).
 
 Sets up a throwaway MCP_ACP_HOME (./.demo-home, recreated each run) with one proxy
 in front of the bundled demo server, then plays a client session through
 `mcp-acp start --proxy demo --headless` and shows each request and its outcome.
 
 The demo policy allows reads in the demo folder and note-taking, denies secrets, asks a
-human for writes (denied: no approver in this version), and shows that the proxy's own
-config is protected even where a rule allows reads. Each step declares the outcome it
-expects, and the demo fails if any step behaves differently.
+human for writes, and shows that the proxy's own config is protected even where a rule
+allows reads. Each step declares the outcome it expects, and the demo fails if any step
+behaves differently.
+
+The write waits for a human: the demo follows the proxy's approval stream (as the web UI or
+`mcp-acp approvals watch` would), prints how to decide, and waits. With `--auto-approve`, or
+when there is no terminal to answer from (CI, `make demo` in a pipeline) or CI is set, it
+approves through the proxy's real approval API itself.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -19,9 +28,10 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import anyio
+import httpx
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 from rich.console import Console, Group
@@ -35,6 +45,7 @@ HOME = Path(".demo-home").absolute()
 SANDBOX = HOME / "sandbox"
 CLI = str(Path(sys.executable).with_name("mcp-acp"))
 CALL_TIMEOUT = 30  # seconds; a hung proxy should fail the demo, not freeze it
+HITL_TIMEOUT = 60  # the proxy's default wait for a human (config.json hitl.timeout_seconds)
 
 console = Console()
 
@@ -51,6 +62,7 @@ class Step:
     target: str  # tool name, resource URI or prompt name
     args: dict[str, Any] = field(default_factory=dict)
     expect: Outcome = "allow"
+    approval: bool = False  # a human (or --auto-approve) decides it while it waits
 
 
 def sandboxed(name: str) -> str:
@@ -61,7 +73,7 @@ STEPS = [
     Step("See what is in the sandbox", "tool", "list_files", {"path": sandboxed(".")}),
     Step("Read a file", "tool", "read_file", {"path": sandboxed("README.txt")}),
     Step("Write a file (the policy asks a human)", "tool", "write_file",
-         {"path": sandboxed("docs/todo.md"), "content": "- try a deny policy\n"}, expect="deny"),
+         {"path": sandboxed("docs/todo.md"), "content": "- try a deny policy\n"}, approval=True),
     Step("Save a note", "tool", "add_note", {"text": "mcp-acp relays every call"}),
     Step("List notes", "tool", "list_notes"),
     Step("Read a secret (a deny rule)", "tool", "read_file", {"path": sandboxed("secrets.txt")}, expect="deny"),
@@ -126,10 +138,10 @@ def content_text(blocks: list[Any]) -> str:
     return "\n".join(getattr(b, "text", None) or f"<{b.type} content>" for b in blocks)
 
 
-async def run_step(session: ClientSession, step: Step) -> tuple[Outcome, str]:
+async def run_step(session: ClientSession, step: Step, read_timeout: float = CALL_TIMEOUT) -> tuple[Outcome, str]:
     try:
         if step.kind == "tool":
-            result = await session.call_tool(step.target, step.args, read_timeout_seconds=CALL_TIMEOUT)
+            result = await session.call_tool(step.target, step.args, read_timeout_seconds=read_timeout)
             return ("tool_error" if result.is_error else "allow"), content_text(result.content)
         if step.kind == "resource":
             result = await session.read_resource(step.target)
@@ -153,7 +165,162 @@ def show_step(n: int, step: Step, got: Outcome, detail: str) -> None:
     console.print(Panel(body, title=f"{n}. {step.title}{mark}", title_align="left", border_style=colour))
 
 
-async def tour() -> list[tuple[Step, Outcome]]:
+def cli_command() -> str:
+    """How the reader runs the CLI: `mcp-acp` when the venv is on PATH, else its full path."""
+    return "mcp-acp" if shutil.which("mcp-acp") == CLI else CLI
+
+
+def proxy_socket() -> str:
+    from mcp_acp.config import paths  # under MCP_ACP_HOME=HOME, set by main()
+
+    return str(paths.proxy_socket_path(PROXY))
+
+
+def proxy_client(**kwargs: Any) -> httpx.AsyncClient:
+    """HTTP to the proxy's API over its 0600 Unix socket, as the CLI and the manager speak to it."""
+    return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=proxy_socket()), base_url="http://proxy",
+                             **kwargs)
+
+
+class ApprovalStream:
+    """The proxy's own approval events (`GET /api/approvals/pending`). While the demo follows it,
+    the proxy counts it as a UI to ask, so a request that needs approval waits for a decision
+    instead of being denied at once."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Self:
+        # The proxy opens its API socket alongside the session: give it a moment on a cold start.
+        with anyio.fail_after(CALL_TIMEOUT):
+            while True:
+                self._task = asyncio.create_task(self._follow())
+                if await self.wait_for(lambda event: event.get("type") == "snapshot", CALL_TIMEOUT,
+                                       quiet=True) is not None:
+                    return self  # subscribed: from now on the proxy asks us
+                await anyio.sleep(0.2)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+
+    async def _follow(self) -> None:
+        async with (proxy_client(timeout=httpx.Timeout(10, read=None)) as client,
+                    client.stream("GET", "/api/approvals/pending") as response):
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    self.events.append(json.loads(line[5:]))
+
+    async def wait_for(self, predicate, timeout: float, stop=lambda: False, quiet: bool = False) -> dict | None:
+        """The first event matching `predicate`; None when `stop()` holds, or (quiet) the stream failed."""
+        with anyio.fail_after(timeout):
+            while True:
+                for event in list(self.events):
+                    if predicate(event):
+                        return event
+                if self._task.done():
+                    if quiet:
+                        self._task.cancelled() or self._task.exception()  # retrieved: no warning later
+                        return None
+                    self._task.result()  # raises what ended it
+                    raise RuntimeError("the proxy's approval stream ended")
+                if stop():
+                    return None
+                await anyio.sleep(0.05)
+
+
+async def decide(approval: dict, decision: str) -> dict:
+    """Decide through the proxy's real approval API, bound to the request that was shown."""
+    async with proxy_client(timeout=CALL_TIMEOUT) as client:
+        response = await client.post(f"/api/approvals/pending/{approval['id']}/{decision}",
+                                     json={"args_hash": approval["args_hash"],
+                                           "policy_version": approval["policy_version"]})
+        response.raise_for_status()
+        return response.json()
+
+
+def show_approval(n: int, step: Step, approval: dict, auto: bool) -> None:
+    """What a human is asked, and every way to answer."""
+    body = Table.grid(padding=(0, 1))
+    body.add_row("[dim]request[/]", Text(f"tools/call {step.target}", style="bold"))
+    body.add_row("[dim]path[/]", Text(str(approval.get("path") or "-")))
+    body.add_row("[dim]effects[/]", Text(", ".join(approval.get("side_effects") or []) or "none known"))
+    body.add_row("[dim]rule[/]", Text(str(approval.get("rule_id"))))
+    body.add_row("[dim]approval id[/]", Text(approval["id"], style="bold"))
+    console.print(Panel(body, title=f"{n}. {step.title}: waiting for approval", title_align="left",
+                        border_style="yellow"))
+    # Outside the panel, so a long command is never wrapped and can be copied as it is.
+    console.print("Decide it from another terminal with the CLI:")
+    console.print(Text(f"  MCP_ACP_HOME={HOME} {cli_command()} approvals decide {approval['id']} --approve"),
+                  soft_wrap=True)
+    console.print("  (or --allow-once, --deny; 'approvals pending' lists what waits, 'approvals watch' follows it)")
+    console.print("or from the web UI ('mcp-acp manager open') when the proxy runs under the manager, "
+                  "without --headless.")
+    if auto:
+        console.print("[cyan]--auto-approve[/]: the demo approves it itself, through the proxy's approval API:")
+    else:
+        console.print(f"Or type [bold]a[/] (approve), [bold]o[/] (allow once) or [bold]d[/] (deny) and Enter here. "
+                      f"No answer within {HITL_TIMEOUT} s denies it.")
+
+
+@contextlib.contextmanager
+def keyboard_decisions(approval: dict, decided: list[asyncio.Task]):
+    """While the approval waits, a/o/d + Enter on this terminal decides it through the API."""
+    loop = asyncio.get_running_loop()
+    choices = {"a": "approve", "o": "allow-once", "d": "deny"}
+
+    def on_input() -> None:
+        answer = sys.stdin.readline().strip().lower()[:1]
+        if answer in choices and not decided:
+            decided.append(asyncio.ensure_future(decide(approval, choices[answer])))
+        elif not decided:
+            console.print("Type a, o or d, then Enter.")
+
+    loop.add_reader(sys.stdin.fileno(), on_input)
+    try:
+        yield
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+
+
+async def run_approval_step(session: ClientSession, n: int, step: Step, auto: bool) -> tuple[Step, Outcome, str]:
+    """Call a tool that needs approval while following the approval stream, show how to decide,
+    decide it (--auto-approve) or wait for a human; the step expects what the decision implies."""
+    async with ApprovalStream() as stream:
+        call = asyncio.ensure_future(run_step(session, step, read_timeout=HITL_TIMEOUT + CALL_TIMEOUT))
+        created = await stream.wait_for(lambda event: event.get("type") == "pending_created"
+                                        and event["approval"].get("tool_name") == step.target,
+                                        CALL_TIMEOUT, stop=call.done)
+        if created is None:  # answered without asking anyone: show it as it is
+            got, detail = await call
+            return step, got, detail
+        approval = created["approval"]
+        show_approval(n, step, approval, auto)
+        decided: list[asyncio.Task] = []
+        if auto:
+            answer = await decide(approval, "approve")
+            console.print(f"  POST /api/approvals/pending/{approval['id']}/approve on {proxy_socket()} -> "
+                          f"{answer['status']}")
+            ended = await stream.wait_for(lambda e: e.get("approval_id") == approval["id"], CALL_TIMEOUT)
+        else:
+            with keyboard_decisions(approval, decided):
+                ended = await stream.wait_for(lambda e: e.get("approval_id") == approval["id"]
+                                              and e.get("type") != "pending_not_found",
+                                              HITL_TIMEOUT + CALL_TIMEOUT)
+            await asyncio.gather(*decided, return_exceptions=True)
+        got, detail = await call
+    outcome = {"pending_resolved": f"{ended.get('decision')} (by {ended.get('approver_id')})",
+               "pending_timeout": "no answer: timed out"}.get(ended["type"], ended["type"])
+    console.print(f"  decision: [bold]{outcome}[/]")
+    allowed = ended["type"] == "pending_resolved" and ended.get("decision") in ("approve", "allow_once")
+    return dataclasses.replace(step, expect="allow" if allowed else "deny"), got, detail
+
+
+async def tour(auto_approve: bool) -> list[tuple[Step, Outcome]]:
     params = StdioServerParameters(
         command=CLI,
         args=["start", "--proxy", PROXY, "--headless"],
@@ -161,7 +328,7 @@ async def tour() -> list[tuple[Step, Outcome]]:
     )
     outcomes = []
     # The proxy's stderr goes to a file so it does not interleave with the panels.
-    with (HOME / "proxy-stderr.log").open("w") as errlog, anyio.fail_after(120):
+    with (HOME / "proxy-stderr.log").open("w") as errlog, anyio.fail_after(120 + HITL_TIMEOUT):
         async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
             init = await session.initialize()
             server = init.server_info
@@ -174,7 +341,10 @@ async def tour() -> list[tuple[Step, Outcome]]:
                 tools.add_row(tool.name, (tool.description or "").partition("\n")[0])
             console.print(tools)
             for n, step in enumerate(STEPS, start=1):
-                got, detail = await run_step(session, step)
+                if step.approval:
+                    step, got, detail = await run_approval_step(session, n, step, auto_approve)
+                else:
+                    got, detail = await run_step(session, step)
                 show_step(n, step, got, detail)
                 outcomes.append((step, got))
     return outcomes
@@ -231,9 +401,19 @@ def next_steps() -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m mcp_acp.demo", description=__doc__.partition("\n")[0])
+    parser.add_argument("--auto-approve", action="store_true",
+                        help="approve the write that asks a human through the approval API, without waiting "
+                             "(the default when stdin is not a terminal or CI is set)")
+    args = parser.parse_args()
+    auto_approve = args.auto_approve or not sys.stdin.isatty() or bool(os.environ.get("CI"))
+    os.environ["MCP_ACP_HOME"] = str(HOME)  # this process speaks to the demo proxy's socket too
     prepare()
+    if auto_approve and not args.auto_approve:
+        console.print("[dim]No terminal to answer from (or CI is set): the demo approves the write itself "
+                      "(--auto-approve).[/]")
     try:
-        outcomes = anyio.run(tour)
+        outcomes = anyio.run(tour, auto_approve)
     except TimeoutError:
         console.print(f"[bold red]The proxy did not answer in time; see {HOME / 'proxy-stderr.log'}[/]")
         raise SystemExit(1) from None
