@@ -13,8 +13,8 @@ from typing import Protocol
 
 from mcp_acp.policy.context import DecisionContext
 
-USER_ALLOWED, USER_ALLOWED_ONCE, USER_DENIED, TIMEOUT, NO_APPROVER = (
-    "user_allowed", "user_allowed_once", "user_denied", "timeout", "no_approver")
+USER_ALLOWED, USER_ALLOWED_ONCE, USER_DENIED, TIMEOUT, NO_APPROVER, WITHDRAWN = (
+    "user_allowed", "user_allowed_once", "user_denied", "timeout", "no_approver", "withdrawn")
 
 
 @dataclass(frozen=True, slots=True)

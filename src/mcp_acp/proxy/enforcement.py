@@ -29,6 +29,7 @@ from mcp_acp.proxy.approvals import (
     USER_ALLOWED,
     USER_ALLOWED_ONCE,
     USER_DENIED,
+    WITHDRAWN,
     ApprovalCache,
     ApprovalOutcome,
     ApprovalRequest,
@@ -188,6 +189,7 @@ class Enforcer:
         if outcome.allowed:
             if request.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
                 self.approvals.remember(ctx)
+                self.events.emit("cached_snapshot", **self.approvals.snapshot())
             return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=hitl_ms,
                                                    outcome=outcome), None)
         return self._refuse(ctx, decision, started, _refusal(outcome, ctx), hitl_ms, outcome)
@@ -293,6 +295,8 @@ def _refusal(outcome: ApprovalOutcome, ctx: DecisionContext, prefix: str | None 
         text = f"Approval timeout: {what}"
     elif outcome.outcome == USER_DENIED:
         text = f"User denied: {what}"
+    elif outcome.outcome == WITHDRAWN:  # nobody denied it: the client cancelled, or the policy changed
+        text = f"Approval withdrawn ({outcome.message}): {what}"
     else:
         text = f"Approval required but no approver is available: {what}"
         if outcome.message and outcome.message != "approval required but no approver is available":

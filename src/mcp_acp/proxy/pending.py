@@ -23,17 +23,18 @@ from mcp_acp.proxy.approvals import (
     USER_ALLOWED,
     USER_ALLOWED_ONCE,
     USER_DENIED,
+    WITHDRAWN,
     ApprovalOutcome,
     ApprovalRequest,
 )
 from mcp_acp.proxy.events import ProxyEvents
 
 DECISIONS = {"approve": USER_ALLOWED, "allow-once": USER_ALLOWED_ONCE, "deny": USER_DENIED}
-WITHDRAWN = "withdrawn"
 # Argument names whose values are never shown: the human needs to see what is touched, not secrets.
 SECRET_NAME = re.compile(r"pass(word|phrase)?|secret|token|api[_-]?key|auth|credential|private[_-]?key|cookie",
                          re.IGNORECASE)
 MAX_SHOWN = 200
+MAX_ITEMS = 20
 
 
 class PendingNotFound(Exception):
@@ -45,15 +46,19 @@ def arguments_hash(arguments: dict | None) -> str:
 
 
 def summarize(arguments: dict | None) -> dict:
-    """What the human sees of the arguments: every key, values shortened, secret-looking ones redacted."""
-    shown = {}
-    for key, value in (arguments or {}).items():
+    """What the human sees of the arguments: every key, values shortened, secret-looking ones
+    redacted at any depth."""
+    def shown(key: object, value: object) -> object:
         if SECRET_NAME.search(str(key)):
-            shown[key] = "[redacted]"
-            continue
-        text = value if isinstance(value, str) else orjson.dumps(value).decode()
-        shown[key] = text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
-    return shown
+            return "[redacted]"
+        if isinstance(value, dict):
+            return {k: shown(k, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shown(key, item) for item in value[:MAX_ITEMS]] + (["…"] if len(value) > MAX_ITEMS else [])
+        if not isinstance(value, str):
+            return value  # numbers, booleans, null
+        return value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "…"
+    return {key: shown(key, value) for key, value in (arguments or {}).items()}
 
 
 @dataclass(eq=False)
@@ -138,14 +143,14 @@ class PendingApprovals:
         """The client cancelled request `request_id` (notifications/cancelled)."""
         matching = [p for p in self._open.values() if p.request.context.environment.request_id == request_id]
         for pending in matching:
-            self.withdraw(pending, reason, ApprovalOutcome(USER_DENIED, message=f"request {reason}"))
+            self.withdraw(pending, reason, ApprovalOutcome(WITHDRAWN, message=reason))
         return len(matching)
 
     def withdraw_all(self, reason: str) -> int:
         """The policy changed: approvals asked under the old one no longer apply."""
         waiting = list(self._open.values())
         for pending in waiting:
-            self.withdraw(pending, reason, ApprovalOutcome(USER_DENIED, message=reason))
+            self.withdraw(pending, reason, ApprovalOutcome(WITHDRAWN, message=reason))
         return len(waiting)
 
     def _close(self, pending: Pending, outcome: ApprovalOutcome) -> bool:
