@@ -16,15 +16,13 @@ import shlex
 import shutil
 import signal
 import time
-import unicodedata
 from collections.abc import Callable
 
 import click
 import httpx
-from rich.markup import escape
 from rich.table import Table
 
-from mcp_acp.cli.output import console, err_console, executable_command, fail
+from mcp_acp.cli.output import console, err_console, executable_command, fail, terminal_safe
 from mcp_acp.cli.proxy_api import NotRunning
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
@@ -97,19 +95,6 @@ def _pending_of(names: list[str]) -> tuple[list[str], list[dict]]:
         running.append(proxy_name)
         waiting.extend({**approval, "proxy_name": approval.get("proxy_name") or proxy_name} for approval in approvals)
     return running, waiting
-
-
-_SPELLED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _shown(value: object) -> str:
-    """`value` as safe terminal text: what a request carries (tool names, paths, arguments) comes
-    from the MCP client, and must not be able to move the cursor, recolour or hide what the human
-    reads. Control, format (bidi overrides, zero-width) and line-separator characters are spelled
-    out, and rich markup is escaped."""
-    text = "".join(_SPELLED.get(ch) or (f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
-                                          else ch) for ch in str(value))
-    return escape(text)
 
 
 def _target(approval: dict) -> str:
@@ -189,8 +174,8 @@ def pending(name: str | None, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     table.add_column("expires in", no_wrap=True)
     for approval in waiting:
-        table.add_row(_shown(approval["proxy_name"]), _shown(approval["id"]), _shown(approval.get("tool_name") or "?"),
-                      _shown(_target(approval)), _shown(_effects(approval)), _shown(approval.get("subject_id") or "?"),
+        table.add_row(terminal_safe(approval["proxy_name"]), terminal_safe(approval["id"]), terminal_safe(approval.get("tool_name") or "?"),
+                      terminal_safe(_target(approval)), terminal_safe(_effects(approval)), terminal_safe(approval.get("subject_id") or "?"),
                       _duration(approval.get("expires_in_seconds")))
     console.print(table)
     console.print("Decide one with [bold]mcp-acp approvals decide ID --approve[/] (or --allow-once, --deny).")
@@ -273,13 +258,13 @@ def decide(approval_id: str, approve: bool, allow_once: bool, deny: bool, name: 
     if response.status_code >= 400:
         fail(f"proxy '{proxy_name}' refused the decision: {_error_text(response)}")
     colour = "red" if decision == "deny" else "green"
-    console.print(f"[bold {colour}]{DECISIONS[decision].capitalize()}[/]: {_shown(_what(approval))} "
-                  f"(proxy '{_shown(proxy_name)}', approval {approval_id}).")
+    console.print(f"[bold {colour}]{DECISIONS[decision].capitalize()}[/]: {terminal_safe(_what(approval))} "
+                  f"(proxy '{terminal_safe(proxy_name)}', approval {approval_id}).")
     if decision == "approve" and approval.get("can_cache") and approval.get("cache_ttl_seconds"):
         same = "on the same path " if _target(approval) != "-" else ""
-        console.print(f"Calls of {_shown(approval.get('tool_name') or '?')} {same}by the same user are allowed "
+        console.print(f"Calls of {terminal_safe(approval.get('tool_name') or '?')} {same}by the same user are allowed "
                       f"without asking for {_duration(approval['cache_ttl_seconds'])} "
-                      f"(see 'mcp-acp approvals cache --proxy {_shown(proxy_name)}').")
+                      f"(see 'mcp-acp approvals cache --proxy {terminal_safe(proxy_name)}').")
 
 
 # --------------------------------------------------------------------------- cached approvals
@@ -319,17 +304,17 @@ def cache(name: str, as_json: bool) -> None:
         click.echo(json.dumps(entries, indent=2))
         return
     if not entries:
-        console.print(f"Proxy '{_shown(name)}' remembers no approvals.")
+        console.print(f"Proxy '{terminal_safe(name)}' remembers no approvals.")
         return
     table = Table("#", "subject", "tool", "path", "age", "expires in",
-                  title=f"Approvals remembered by '{_shown(name)}' (TTL {_duration(cached.get('ttl_seconds'))})",
+                  title=f"Approvals remembered by '{terminal_safe(name)}' (TTL {_duration(cached.get('ttl_seconds'))})",
                   title_justify="left")
     for item in entries:
-        table.add_row(str(item["entry"]), _shown(item.get("subject_id") or "?"), _shown(item.get("tool_name") or "?"),
-                      _shown(item.get("path") or "-"), _duration(item.get("age_seconds")),
+        table.add_row(str(item["entry"]), terminal_safe(item.get("subject_id") or "?"), terminal_safe(item.get("tool_name") or "?"),
+                      terminal_safe(item.get("path") or "-"), _duration(item.get("age_seconds")),
                       _duration(item.get("expires_in_seconds")))
     console.print(table)
-    console.print(f"Forget one with [bold]mcp-acp approvals clear --proxy {_shown(name)} --entry N[/], "
+    console.print(f"Forget one with [bold]mcp-acp approvals clear --proxy {terminal_safe(name)} --entry N[/], "
                   "or all with --all.")
 
 
@@ -347,7 +332,7 @@ def clear(name: str, clear_all: bool, entry: int | None) -> None:
         if response.status_code >= 400:
             fail(f"proxy '{name}' refused to clear its approvals: {_error_text(response)}")
         cleared = response.json().get("cleared", 0)
-        console.print(f"Cleared {cleared} remembered approval{'s' if cleared != 1 else ''} of proxy '{_shown(name)}'.")
+        console.print(f"Cleared {cleared} remembered approval{'s' if cleared != 1 else ''} of proxy '{terminal_safe(name)}'.")
         return
     items = _cached(name).get("approvals") or []
     if not 1 <= entry <= len(items):
@@ -363,8 +348,8 @@ def clear(name: str, clear_all: bool, entry: int | None) -> None:
              f"see 'mcp-acp approvals cache --proxy {name}'.")
     if response.status_code >= 400:
         fail(f"proxy '{name}' refused to forget entry {entry}: {_error_text(response)}")
-    console.print(f"Forgot entry {entry}: {_shown(item['tool_name'])} on {_shown(item.get('path') or '-')} "
-                  f"for {_shown(item['subject_id'])} (proxy '{_shown(name)}').")
+    console.print(f"Forgot entry {entry}: {terminal_safe(item['tool_name'])} on {terminal_safe(item.get('path') or '-')} "
+                  f"for {terminal_safe(item['subject_id'])} (proxy '{terminal_safe(name)}').")
 
 
 # --------------------------------------------------------------------------- watch
@@ -390,11 +375,11 @@ class _Printer:
                     "deny": "denied"}.get(decision, decision)
             colour = "red" if text == "denied" else "green"
             by = f" by {event['approver_id']}" if event.get("approver_id") else ""
-            self.ended(event, f"[bold {colour}]{text}[/]{_shown(by)}")
+            self.ended(event, f"[bold {colour}]{text}[/]{terminal_safe(by)}")
         elif kind == "pending_timeout":
             self.ended(event, "[bold yellow]timed out[/] (denied)")
         elif kind == "pending_cancelled":
-            self.ended(event, f"[yellow]withdrawn[/] ({_shown(str(event.get('reason') or 'cancelled'))})")
+            self.ended(event, f"[yellow]withdrawn[/] ({terminal_safe(str(event.get('reason') or 'cancelled'))})")
         elif kind == "proxy_disconnected" and proxy_name:
             self.proxy_gone(proxy_name)
 
@@ -404,7 +389,7 @@ class _Printer:
         self.waiting[approval["id"]] = approval
         stamp = time.strftime("%H:%M:%S")
         console.print(f"\n[dim]{stamp}[/] [bold yellow]Approval needed[/] on proxy "
-                      f"[bold]{_shown(approval['proxy_name'] or '?')}[/]: id [bold]{_shown(approval['id'])}[/]")
+                      f"[bold]{terminal_safe(approval['proxy_name'] or '?')}[/]: id [bold]{terminal_safe(approval['id'])}[/]")
         rows = [("tool", approval.get("tool_name") or "?"), ("path", _target(approval)),
                 ("effects", _effects(approval)), ("subject", approval.get("subject_id") or "?"),
                 ("rule", approval.get("rule_id") or "?")]
@@ -413,16 +398,16 @@ class _Printer:
         expires = approval.get("expires_in_seconds", approval.get("timeout_seconds"))
         rows.append(("expires in", _duration(expires)))
         for label, value in rows:
-            console.print(f"  {label:<10} {_shown(value)}")
+            console.print(f"  {label:<10} {terminal_safe(value)}")
         for label, command in _decide_commands(approval):
             console.print(f"  [dim]{label}:[/]")
-            console.print(f"    {_shown(command)}")
+            console.print(f"    {terminal_safe(command)}")
 
     def ended(self, event: dict, how: str) -> None:
         approval = self.waiting.pop(str(event.get("approval_id")), None)
         what = f" ({_what(approval)})" if approval else ""
-        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] approval {_shown(str(event.get('approval_id')))}"
-                      f"{_shown(what)}: {how}")
+        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] approval {terminal_safe(str(event.get('approval_id')))}"
+                      f"{terminal_safe(what)}: {how}")
 
     def proxy_gone(self, proxy_name: str) -> None:
         for approval_id in [key for key, value in self.waiting.items() if value.get("proxy_name") == proxy_name]:
@@ -513,7 +498,7 @@ class _Watch:
             else:
                 proxy_name = key.removeprefix("proxy:")
                 self.printer.proxy_gone(proxy_name)
-                console.print(f"[dim]{time.strftime('%H:%M:%S')} proxy '{_shown(proxy_name)}' stopped{reason}[/]")
+                console.print(f"[dim]{time.strftime('%H:%M:%S')} proxy '{terminal_safe(proxy_name)}' stopped{reason}[/]")
 
     def _probe(self) -> tuple[list[str] | None, list[str]]:
         """(the proxies registered with a running manager, or None; the proxies whose socket answers).
@@ -537,9 +522,9 @@ class _Watch:
                 self.printer.event(event, proxy_name)
 
             self._start(key, paths.proxy_socket_path(proxy_name), "/api/approvals/pending", on_event,
-                        f"proxy '{_shown(proxy_name)}'")
+                        f"proxy '{terminal_safe(proxy_name)}'")
         if not self.tasks and not self.said_waiting:
-            what = f"proxy '{_shown(self.only)}' to start" if self.only else "a proxy to start"
+            what = f"proxy '{terminal_safe(self.only)}' to start" if self.only else "a proxy to start"
             console.print(f"[dim]Nothing to follow yet: waiting for {what}.[/]")
         self.said_waiting = not self.tasks
 
@@ -565,7 +550,7 @@ def watch(name: str | None) -> None:
     another terminal with the 'mcp-acp approvals decide' commands it prints."""
     if name is not None:
         load_proxy_config(name)
-    console.print(f"Watching for approval requests{f' on proxy {_shown(name)!r}' if name else ''} "
+    console.print(f"Watching for approval requests{f' on proxy {terminal_safe(name)!r}' if name else ''} "
                   "(Ctrl-C to stop).")
     try:
         asyncio.run(_Watch(name).run())

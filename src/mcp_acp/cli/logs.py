@@ -12,7 +12,7 @@ import click
 from rich.markup import escape
 
 from mcp_acp.audit.files import DEBUG_FILES, LAST_CRASH, PROTECTED, SHUTDOWNS
-from mcp_acp.cli.output import console, err_console, fail
+from mcp_acp.cli.output import console, err_console, fail, terminal_safe
 from mcp_acp.config import paths
 from mcp_acp.config.store import list_proxy_names, load_manager_config, load_proxy_config
 
@@ -147,20 +147,20 @@ def render(kind: str, raw: bytes) -> str:
     try:
         entry = json.loads(text)
     except ValueError:
-        return f"[red](not JSON)[/] {escape(text[:200])}"
+        return f"[red](not JSON)[/] {terminal_safe(text[:200])}"
     if not isinstance(entry, dict):
-        return escape(text[:200])
+        return terminal_safe(text[:200])
     when = str(entry.get("time", "")).replace("T", " ").removesuffix("Z")
     headline, outcome = _headline(kind, entry)
     style = STATUS_STYLE.get(headline.lower()) or STATUS_STYLE.get(outcome.lower(), "")
-    head = f"[{style}]{escape(headline)}[/]" if style else f"[bold]{escape(headline)}[/]"
+    head = f"[{style}]{terminal_safe(headline)}[/]" if style else f"[bold]{terminal_safe(headline)}[/]"
     if outcome:
         ostyle = STATUS_STYLE.get(outcome.lower(), "")
-        head += f" [{ostyle}]{escape(outcome)}[/]" if ostyle else f" {escape(outcome)}"
-    fields = [f"[grey50]{name}=[/]{escape(_short(entry[name]))}"
+        head += f" [{ostyle}]{terminal_safe(outcome)}[/]" if ostyle else f" {terminal_safe(outcome)}"
+    fields = [f"[grey50]{name}=[/]{terminal_safe(_short(entry[name]))}"
               for name in FIELDS.get(kind, ()) if entry.get(name) not in (None, "", [], {})]
     sequence = f"[grey50]#{entry['sequence']}[/] " if "sequence" in entry else ""
-    return f"[cyan]{escape(when)}[/] {sequence}{head}  " + " ".join(fields)
+    return f"[cyan]{terminal_safe(when)}[/] {sequence}{head}  " + " ".join(fields)
 
 
 def _last_lines(path: Path, limit: int) -> list[bytes]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shutil
 import sys
+import unicodedata
 from pathlib import Path
 from typing import NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -50,3 +52,16 @@ def executable_command() -> tuple[str, list[str]]:
     if installed:
         return str(Path(installed).absolute()), []
     return sys.executable, ["-m", "mcp_acp"]
+
+
+_SPELLED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def terminal_safe(value: object) -> str:
+    """`value` as safe rich text for a terminal. What a request carries (tool names, paths,
+    arguments) comes from the MCP client and must not be able to move the cursor, recolour or hide
+    what a human reads: control, format (bidi overrides, zero-width) and line-separator characters
+    are spelled out, and rich markup is escaped."""
+    text = "".join(_SPELLED.get(ch) or (f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+                                          else ch) for ch in str(value))
+    return escape(text)
