@@ -832,3 +832,43 @@ async def test_the_proxys_own_stream_alone_makes_it_wait(home, files):
         await proxy.close()
     assert not home.manager_processes()  # headless: no manager was ever started
     assert [e["hitl_outcome"] for e in hitl_entries(home)] == ["no_approver", "user_allowed"]
+
+
+# --------------------------------------------------------------------------- rate-limit breach
+
+
+async def test_a_rate_limit_breach_asks_a_human_and_approval_resets_the_count(home, files):
+    """Too many calls of one tool in the window: the next one waits for a person (never cached);
+    approving lets it through and starts the count again."""
+    add_hitl_proxy(home, files)
+    path = proxy_config_dir(home.env, PROXY) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["limits"] = {"tool_calls_per_window": 3, "window_seconds": 300}
+    path.write_text(json.dumps(config), encoding="utf-8")
+    proxy = await start_headless(home)
+    client = Client(proxy)
+    try:
+        async with ProxyEventStream(proxy_socket(home)) as stream:
+            for n in range(3):
+                assert "result" in await client.call("echo", {"text": f"call {n}"})
+            _, answer = await client.send("echo", {"text": "one too many"})
+            created = await stream.wait_for(lambda e: e["type"] == "pending_created", "pending_created")
+            approval = created["approval"]
+            assert approval["rule_id"] == "rate_limit_breach" and approval["can_cache"] is False
+            await stream.wait_for(lambda e: e["type"] == "rate_limit_triggered", "rate_limit_triggered")
+            decided = await socket_request(home, "POST", f"/api/approvals/pending/{approval['id']}/approve")
+            assert decided.status_code == 200, decided.text
+            assert "result" in await asyncio.wait_for(answer, CALL_TIMEOUT)
+            await stream.wait_for(lambda e: e["type"] == "rate_limit_approved", "rate_limit_approved")
+            # The count started again: three more calls pass without asking.
+            for n in range(3):
+                assert "result" in await client.call("echo", {"text": f"after {n}"})
+            assert [e for e in stream.events if e["type"] == "pending_created"] == [created]
+    finally:
+        await client.close()
+        await proxy.close()
+    # The call a person let past the limit was then decided by the policy; its entry says who let it.
+    [let_through] = [e for e in decisions(home) if e.get("hitl_outcome")]
+    assert (let_through["decision"], let_through["final_rule"], let_through["hitl_outcome"]) == (
+        "allow", "echo-ok", "user_allowed")
+    assert let_through["hitl_approver_id"] == approval["subject_id"] and let_through["policy_hitl_ms"] > 0

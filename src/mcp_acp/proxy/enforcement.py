@@ -165,13 +165,15 @@ class Enforcer:
         return build_context(message, identity or self.identity, self.backend_id, session_id=self.session_id,
                              proxy_name=self.proxy_name, client_info=self.client_info)
 
-    def _decide(self, message: dict, ctx: DecisionContext, started: float,
-                hitl_ms: float | None = None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+    def _decide(self, message: dict, ctx: DecisionContext, started: float, hitl_ms: float | None = None,
+                breach: ApprovalOutcome | None = None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+        """`breach`: a person let this call past the rate limit; its entry says who."""
         decision = self.reloader.engine.evaluate(ctx)
         if decision.effect == ALLOW:
-            return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=hitl_ms), None)
+            return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=hitl_ms,
+                                                   outcome=breach), None)
         if decision.effect == DENY:
-            return self._refuse(ctx, decision, started, f"Policy denied: {_target(ctx)}", hitl_ms)
+            return self._refuse(ctx, decision, started, f"Policy denied: {_target(ctx)}", hitl_ms, breach)
         if self.approvals.holds(ctx):
             return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=0.0,
                                                    hitl_cache_hit=True), None)
@@ -213,7 +215,7 @@ class Enforcer:
                 return self._refuse(ctx, breach, started, _refusal(outcome, ctx, "Rate limit exceeded"),
                                     hitl_ms, outcome)
             self.window.reset(self.session_id, ctx.resource.tool_name or "unknown")
-            verdict = self._decide(message, ctx, started, hitl_ms)  # approved: now the policy decides
+            verdict = self._decide(message, ctx, started, hitl_ms, outcome)  # approved: now the policy decides
             return await verdict if isinstance(verdict, Awaitable) else verdict
         return ask()
 
