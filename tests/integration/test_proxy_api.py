@@ -91,9 +91,15 @@ async def test_stats_info_logs_and_approvals(fx, acp_env) -> None:
         assert stat.S_IMODE(os.stat(fx).st_mode) == 0o600
 
         # Counters: initialize, notifications/initialized and tools/list bypass the policy.
-        stats = await api.get("/api/stats")
-        assert stats == {"requests_total": 7, "requests_allowed": 2, "requests_denied": 2, "requests_hitl": 0,
-                         "latency": {"proxy_latency_ms": None, "policy_eval_ms": None, "hitl_wait_ms": None}}
+        # Latency: the two echo results are timed, all four evaluated calls have a policy time.
+        deadline = time.monotonic() + 10
+        while (stats := await api.get("/api/stats"))["latency"]["sample_count"]["proxy_latency"] < 2:
+            assert time.monotonic() < deadline, stats  # the answer is recorded just after it is sent
+            await asyncio.sleep(0.05)
+        latency = stats.pop("latency")
+        assert stats == {"requests_total": 7, "requests_allowed": 2, "requests_denied": 2, "requests_hitl": 0}
+        assert latency["sample_count"] == {"proxy_latency": 2, "policy_eval": 4, "hitl_wait": 0}
+        assert latency["proxy_latency_ms"] > 0 and latency["policy_eval_ms"] > 0 and latency["hitl_wait_ms"] is None
 
         config = json.loads((proxy_config_dir(acp_env, NAME) / "config.json").read_text())
         [info] = await api.get("/api/proxies")

@@ -52,10 +52,13 @@ def test_counters_and_shapes():
     snap = stats.snapshot()
     assert snap["by_method"] == {"tools/call": {"allow": 2, "deny": 1}, "resources/read": {"hitl": 1},
                                  "tools/list": {"discovery": 1}}
-    assert (snap["proxy_latency_ms"], snap["policy_eval_ms"], snap["hitl_wait_ms"]) == (None, None, None)
+    assert snap["proxy_latency_ms"] is None and snap["latency"] == stats.api_stats()["latency"]
     assert stats.api_stats() == {"requests_total": 5, "requests_allowed": 2, "requests_denied": 1,
-                                 "requests_hitl": 1, "latency": {"proxy_latency_ms": None, "policy_eval_ms": None,
-                                                                 "hitl_wait_ms": None}}
+                                 "requests_hitl": 1, "latency": {
+                                     "proxy_latency_ms": None, "policy_eval_ms": None, "hitl_wait_ms": None,
+                                     "proxy_latency_p95_ms": None, "policy_eval_p95_ms": None,
+                                     "hitl_wait_p95_ms": None,
+                                     "sample_count": {"proxy_latency": 0, "policy_eval": 0, "hitl_wait": 0}}}
     snap["by_method"]["tools/call"]["allow"] = 99  # a snapshot is a copy
     assert stats.snapshot()["by_method"]["tools/call"]["allow"] == 2
     with pytest.raises(KeyError):

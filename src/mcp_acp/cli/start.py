@@ -144,7 +144,7 @@ def start(name: str | None, headless: bool) -> None:
 
     def make_recorder(backend) -> OperationsRecorder:
         return OperationsRecorder(audit, shutdown, session_id, identity, config.backend.server_name,
-                                  backend.transport, config_version)
+                                  backend.transport, config_version, stats=control.stats)
 
     end_reason = "error"
     try:

@@ -6,6 +6,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from mcp_acp.manager.state import ManagerState
+from mcp_acp.metrics.stats import LATENCY_KINDS
+
+QUANTILES = (("0.5", "_ms"), ("0.95", "_p95_ms"))  # label, and the key suffix in the pushed latency block
 
 
 class ManagerCollector:
@@ -17,14 +20,24 @@ class ManagerCollector:
                                        "and method (since the proxy started)", labels=["proxy", "decision", "method"])
         pending = GaugeMetricFamily("mcp_acp_pending_approvals", "Requests waiting for a human decision",
                                     labels=["proxy"])
+        latency = GaugeMetricFamily("mcp_acp_latency_ms", "Latency over each proxy's last 1000 samples, by kind "
+                                    "(median and p95)", labels=["proxy", "kind", "quantile"])
         for connection in self.state.registry.all():
-            by_method = (connection.stats or {}).get("by_method") or {}
+            stats = connection.stats or {}
+            by_method = stats.get("by_method") or {}
             for method, decisions in sorted(by_method.items()):
                 for decision, count in sorted(decisions.items()):
                     requests.add_metric([connection.proxy_name, decision, method], count)
             pending.add_metric([connection.proxy_name], connection.pending)
+            measured = stats.get("latency") if isinstance(stats.get("latency"), dict) else {}
+            for kind in LATENCY_KINDS:
+                for quantile, suffix in QUANTILES:
+                    value = measured.get(kind + suffix)
+                    if isinstance(value, (int, float)):  # null (no samples yet) is no sample
+                        latency.add_metric([connection.proxy_name, kind, quantile], value)
         yield requests
         yield pending
+        yield latency
         yield GaugeMetricFamily("mcp_acp_connected_proxies", "Proxies registered with the manager",
                                 value=len(self.state.registry))
         yield GaugeMetricFamily("mcp_acp_sse_subscribers", "Browsers following the event stream",

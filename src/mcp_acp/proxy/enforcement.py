@@ -220,6 +220,8 @@ class Enforcer:
         return ask()
 
     async def _approval(self, request: ApprovalRequest) -> ApprovalOutcome:
+        if request.context.environment.request_id is not None:  # a human's wait is not proxy latency
+            self.stats.mark_hitl(request.context.environment.request_id)
         try:
             return await self.approver.ask(request)
         except Exception:  # an approver that breaks denies
@@ -277,7 +279,7 @@ class Enforcer:
         if entry["final_rule"] == "discovery_bypass":
             self.stats.record_discovery(method)
         else:
-            self.stats.record_decision(entry["decision"], method)
+            self.stats.record_decision(entry["decision"], method, entry["policy_eval_ms"], entry["policy_hitl_ms"])
         try:
             self.audit.write("decisions", entry)
         except AuditWriteError as exc:

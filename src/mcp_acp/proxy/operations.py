@@ -16,6 +16,7 @@ import orjson
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog, AuditWriteError
 from mcp_acp.identity.local import Identity
+from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.context import DEST_KEYS, GENERIC_KEYS, SOURCE_KEYS, first_string
 from mcp_acp.proxy import jsonrpc
 
@@ -64,9 +65,10 @@ def fail_closed(audit: AuditLog, shutdown: ShutdownCoordinator, name: str, field
 
 class OperationsRecorder:
     def __init__(self, audit: AuditLog, shutdown: ShutdownCoordinator, session_id: str, identity: Identity,
-                 backend_id: str, transport: str, config_version: str) -> None:
+                 backend_id: str, transport: str, config_version: str, stats: ProxyStats | None = None) -> None:
         self.audit = audit
         self.shutdown = shutdown
+        self.stats = stats  # the enforcer's: proxy latency is recorded from the answers (SPEC §13.1)
         self.client_id: str | None = None
         self._common = {
             "session_id": session_id,
@@ -104,6 +106,8 @@ class OperationsRecorder:
             self.audit.write("operations", fields)
         except AuditWriteError as exc:
             return jsonrpc.error_response(answer.get("id"), **self._fail_closed(fields, str(exc)))
+        if self.stats is not None:
+            self.stats.record_answer(request.get("request_id"), request.get("method"), "result" in answer, duration_ms)
         return None
 
     def record_notification(self, message: dict) -> bool:
