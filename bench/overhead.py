@@ -1,7 +1,7 @@
-"""Latency overhead of mcp-acp on `tools/call`, next to direct access and fastmcp's proxy.
+"""Latency overhead of mcp-acp on `tools/call` and `tools/list`, next to direct access and fastmcp's proxy.
 
 For each backend transport (STDIO child, streamable HTTP) it times N `echo`
-calls on each path, interleaved round by round:
+calls and N `tools/list` requests on each path, interleaved round by round:
 
   direct      client -> backend
   byte relay  client -> a minimal process copying bytes, parsing nothing -> backend (STDIO only:
@@ -9,9 +9,15 @@ calls on each path, interleaved round by round:
   mcp-acp   client -> `mcp-acp start --proxy NAME --headless` -> backend
   fastmcp   client -> fastmcp `create_proxy` served over STDIO -> backend
 
-and checks that a 5 MB `big` result arrives byte-for-byte intact on each path.
+and checks that a 5 MB `big` result arrives byte-for-byte intact on each path. Then, over
+STDIO, direct against mcp-acp only:
 
-    .venv/bin/python bench/overhead.py [--iterations 500] [--warmup 50] [--json FILE]
+  concurrency   1, 8 and 64 `echo` calls in flight on one session: calls/s, and the mcp-acp
+                process's peak RSS under the 64-in-flight load
+  payloads      `big` results of 100 B, 100 KB and 5 MB, every byte checked
+  policy sizes  mcp-acp with 10, 100 and 1,000 policy rules
+
+    .venv/bin/python bench/overhead.py [--iterations 500] [--warmup 50] [--json FILE] [--quick]
 
 The backend is tests/fixtures/backend.py; see docs/performance.md for the method.
 """
@@ -19,7 +25,9 @@ The backend is tests/fixtures/backend.py; see docs/performance.md for the method
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import math
 import os
 import platform
 import socket
@@ -27,13 +35,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Self
 
 import anyio
+import psutil
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from rich.console import Console
@@ -46,7 +57,11 @@ CLI = str(Path(sys.executable).with_name("mcp-acp"))
 PY = sys.executable
 PATTERN = "0123456789"  # what `big` repeats; checked independently of the fixture's code
 CALL_TIMEOUT = 30  # seconds per request: a hung path becomes an error row, not a frozen bench
-RUN_TIMEOUT = 1800  # seconds per transport, a last resort
+RUN_TIMEOUT = 1800  # seconds per transport or section, a last resort
+IN_FLIGHT = (1, 8, 64)  # concurrent requests on one session
+PAYLOAD_SIZES = (100, 100_000, 5_000_000)  # bytes of the `big` result
+POLICY_SIZES = (10, 100, 1000)  # rules in the mcp-acp policy
+BENCH_RULES = 100  # the policy of the main latency table
 
 # The reference proxy: fastmcp's create_proxy over the same backend, served on STDIO.
 # argv[1] is the backend URL, or the command line of a STDIO backend.
@@ -77,20 +92,72 @@ while True:
         os.write(routes[key.fd], data)
 """
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)  # a log or pipe gets the full tables
+
+
+@dataclass
+class Stats:
+    """Median, and p95 and p99 by nearest rank, in milliseconds."""
+
+    median_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    def minus(self, base: Stats) -> Stats:
+        """Each figure minus the same figure of `base`: what a path adds to the direct one."""
+        return Stats(self.median_ms - base.median_ms, self.p95_ms - base.p95_ms, self.p99_ms - base.p99_ms)
 
 
 @dataclass
 class Row:
     path: str
     transport: str
-    median_ms: float | None = None
-    p95_ms: float | None = None
-    added_median_ms: float | None = None
-    added_p95_ms: float | None = None
+    call: Stats | None = None  # tools/call echo
+    added_call: Stats | None = None
+    list: Stats | None = None  # tools/list
+    added_list: Stats | None = None
     big_ok: bool | None = None
     big_detail: str = ""
     error: str | None = None
+
+
+@dataclass
+class Throughput:
+    path: str
+    in_flight: int
+    calls: int = 0
+    seconds: float = 0.0
+    calls_per_s: float | None = None
+    pct_of_direct: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Payload:
+    path: str
+    size_bytes: int
+    samples: int = 0
+    stats: Stats | None = None
+    added: Stats | None = None
+    error: str | None = None
+
+
+@dataclass
+class PolicySize:
+    rules: int
+    stats: Stats | None = None
+    added: Stats | None = None  # over the direct STDIO path of the same run
+    error: str | None = None
+
+
+@dataclass
+class Report:
+    latency: list[Row] = field(default_factory=list)
+    concurrency: list[Throughput] = field(default_factory=list)
+    proxy_rss_mb: dict = field(default_factory=dict)
+    payloads: list[Payload] = field(default_factory=list)
+    policy_sizes: list[PolicySize] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # sections that failed as a whole
 
 
 def free_port() -> int:
@@ -124,20 +191,31 @@ def acp(home: Path, *args: str) -> None:
         raise RuntimeError(f"mcp-acp {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
-def enforce_bench_policy(home: Path, name: str) -> None:
-    """A realistic 100-rule policy that allows the benchmarked calls, and limits a benchmark
-    cannot trip: the measurement includes a full policy decision and its decisions.jsonl entry."""
-    folder = home / "config" / "proxies" / name
+def bench_rules(count: int) -> list[dict]:
+    """A realistic policy of `count` rules (at least 3): one allows the benchmarked tools, a tenth
+    deny secret folders, the rest allow project folders. 100 gives 1 + 89 + 10."""
+    denies = max(count // 10, 1)
     rules = [{"id": "bench-calls", "effect": "allow", "conditions": {"tool_name": ["echo", "big", "add"]}}]
     rules += [{"id": f"project-{n}", "effect": "allow",
                "conditions": {"tool_name": [f"read_{n}", "list_*"], "path_pattern": f"/srv/project{n}/**"}}
-              for n in range(89)]
+              for n in range(count - 1 - denies)]
     rules += [{"id": f"no-secrets-{n}", "effect": "deny", "conditions": {"path_pattern": f"**/secret{n}/**"}}
-              for n in range(10)]
-    (folder / "policy.json").write_text(json.dumps({"rules": rules}), encoding="utf-8")
+              for n in range(denies)]
+    return rules
+
+
+def enforce_bench_policy(home: Path, name: str, rules: int = BENCH_RULES) -> None:
+    """A realistic policy that allows the benchmarked calls, and limits a benchmark cannot trip:
+    the measurement includes a full policy decision and its decisions.jsonl entry."""
+    folder = home / "config" / "proxies" / name
+    (folder / "policy.json").write_text(json.dumps({"rules": bench_rules(rules)}), encoding="utf-8")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config["limits"] = {"requests_per_second": 1e5, "burst": 1_000_000, "tool_calls_per_window": 1_000_000}
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+
+def acp_spec(proxy: str, home: Path) -> dict:
+    return {"stdio": [CLI, "start", "--proxy", proxy, "--headless"], "env": {"MCP_ACP_HOME": str(home)}}
 
 
 @asynccontextmanager
@@ -166,20 +244,54 @@ async def echo_ms(session: ClientSession) -> float:
     return elapsed
 
 
+async def list_ms(session: ClientSession) -> float:
+    """One timed `tools/list`, in milliseconds; a list without `echo` is an error."""
+    start = time.perf_counter()
+    result = await session.list_tools()
+    elapsed = (time.perf_counter() - start) * 1000
+    if "echo" not in {tool.name for tool in result.tools}:
+        raise RuntimeError(f"tools/list lacks echo: {result!r:.200}")
+    return elapsed
+
+
+def big_problem(text: str, size: int) -> str | None:
+    """Why `text` is not the exact `big(size)` result, or None when it is."""
+    if len(text) != size:
+        return f"got {len(text)} bytes, expected {size}"
+    reps, rest = divmod(size, len(PATTERN))
+    if text != PATTERN * reps + PATTERN[:rest]:
+        bad = next(i for i, ch in enumerate(text) if ch != PATTERN[i % len(PATTERN)])
+        return f"content differs from byte {bad}"
+    return None
+
+
+async def big_ms(session: ClientSession, size: int) -> float:
+    """One timed `big` call, in milliseconds; a result not intact to the byte is an error."""
+    start = time.perf_counter()
+    result = await session.call_tool("big", {"size_bytes": size}, read_timeout_seconds=120)
+    elapsed = (time.perf_counter() - start) * 1000
+    if result.is_error:
+        raise RuntimeError(f"big({size}) tool error: {result.content[0].text[:200]}")
+    if problem := big_problem(result.content[0].text, size):
+        raise RuntimeError(f"big({size}): {problem}")
+    return elapsed
+
+
 async def check_big(session: ClientSession, size: int) -> tuple[bool, str]:
     start = time.perf_counter()
     result = await session.call_tool("big", {"size_bytes": size}, read_timeout_seconds=120)
     ms = (time.perf_counter() - start) * 1000
     if result.is_error:
         return False, f"tool error: {result.content[0].text[:200]}"
-    text = result.content[0].text
-    if len(text) != size:
-        return False, f"got {len(text)} bytes, expected {size}"
-    reps, rest = divmod(size, len(PATTERN))
-    if text != PATTERN * reps + PATTERN[:rest]:
-        bad = next(i for i, ch in enumerate(text) if ch != PATTERN[i % len(PATTERN)])
-        return False, f"content differs from byte {bad}"
-    return True, f"intact, {ms:.0f} ms"
+    problem = big_problem(result.content[0].text, size)
+    return (False, problem) if problem else (True, f"intact, {ms:.0f} ms")
+
+
+async def burst_s(session: ClientSession, in_flight: int) -> float:
+    """Seconds for `in_flight` concurrent `echo` calls on one session, all checked."""
+    start = time.perf_counter()
+    await asyncio.gather(*(echo_ms(session) for _ in range(in_flight)))
+    return time.perf_counter() - start
 
 
 def leaves(exc: BaseException) -> list[BaseException]:
@@ -189,65 +301,100 @@ def leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[94]
+def nearest_rank(samples: list[float], pct: float) -> float:
+    """The pct-th percentile by nearest rank: the smallest sample with at least pct% at or below it."""
+    ordered = sorted(samples)
+    return ordered[max(math.ceil(pct / 100 * len(ordered)), 1) - 1]
+
+
+def stats(samples: list[float]) -> Stats:
+    return Stats(statistics.median(samples), nearest_rank(samples, 95), nearest_rank(samples, 99))
 
 
 @dataclass
 class Live:
     """A path whose session is open and still answering."""
 
-    row: Row
+    name: str
     session: ClientSession
     errlog: Path
-    samples: list[float] = field(default_factory=list)
+    on_error: Callable[[str], None]
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, kind: str, value: float) -> None:
+        self.samples.setdefault(kind, []).append(value)
 
 
-def record_failure(row: Row, exc: BaseException, errlog: Path) -> None:
-    row.error = "; ".join(f"{type(e).__name__}: {e}" for e in leaves(exc))[:300]
-    tail = errlog.read_text(errors="replace").strip()[-400:] if errlog.exists() else ""
-    if tail:
-        row.error += f" | stderr: {tail}"
+def describe(exc: BaseException, errlog: Path | None = None) -> str:
+    error = "; ".join(f"{type(e).__name__}: {e}" for e in leaves(exc))[:300]
+    tail = errlog.read_text(errors="replace").strip()[-400:] if errlog and errlog.exists() else ""
+    return f"{error} | stderr: {tail}" if tail else error
 
 
-async def measure(targets: list[tuple[Row, dict, Path]], args: argparse.Namespace) -> None:
-    """Time every path of one transport side by side.
+async def open_paths(stack: AsyncExitStack, targets: list[tuple[str, dict, Path, Callable[[str], None]]]) -> list[Live]:
+    """Open a session per target; a path that fails to start reports through its `on_error`."""
+    live: list[Live] = []
+    for name, spec, errlog, on_error in targets:
+        try:
+            live.append(Live(name, await stack.enter_async_context(open_session(spec, errlog)), errlog, on_error))
+        except Exception as exc:  # noqa: BLE001 - one broken path must not hide the others
+            on_error(describe(exc, errlog))
+    return live
 
-    Calls are interleaved (one per path per round) so background load on the
-    machine hits every path alike instead of whichever happened to run then.
+
+async def each(live: list[Live], step: Callable[[Live], Awaitable[None]]) -> None:
+    """Run `step` once on every live path, in turn; a path that fails is reported and dropped."""
+    for probe in list(live):
+        try:
+            await step(probe)
+        except Exception as exc:  # noqa: BLE001 - drop the path, keep measuring the rest
+            probe.on_error(describe(exc, probe.errlog))
+            live.remove(probe)
+
+
+def set_error(target: Row | Throughput | Payload | PolicySize) -> Callable[[str], None]:
+    def record(message: str) -> None:
+        target.error = target.error or message
+    return record
+
+
+def set_errors(rows: dict[tuple[str, int], Throughput | Payload], path: str) -> Callable[[str], None]:
+    """Record a path's failure on each of its rows of a section."""
+    def record(message: str) -> None:
+        for (name, _), row in rows.items():
+            if name == path:
+                row.error = row.error or message
+    return record
+
+
+async def measure_latency(targets: list[tuple[Row, dict, Path]], args: argparse.Namespace) -> None:
+    """Time `tools/call` and `tools/list` on every path of one transport side by side.
+
+    Requests are interleaved (one call and one list per path per round) so background load on
+    the machine hits every path alike instead of whichever happened to run then.
     """
+    rows = {row.path: row for row, _, _ in targets}
     async with AsyncExitStack() as stack:
-        live: list[Live] = []
-        for row, spec, errlog in targets:
-            try:
-                live.append(Live(row, await stack.enter_async_context(open_session(spec, errlog)), errlog))
-            except Exception as exc:  # noqa: BLE001 - one broken path must not hide the others
-                record_failure(row, exc, errlog)
-
-        async def each(step: Callable[[Live], Awaitable[None]]) -> None:
-            for probe in list(live):
-                try:
-                    await step(probe)
-                except Exception as exc:  # noqa: BLE001 - drop the path, keep measuring the rest
-                    record_failure(probe.row, exc, probe.errlog)
-                    live.remove(probe)
+        live = await open_paths(stack, [(row.path, spec, errlog, set_error(row)) for row, spec, errlog in targets])
 
         async def warm(probe: Live) -> None:
             await echo_ms(probe.session)
+            await list_ms(probe.session)
 
         async def sample(probe: Live) -> None:
-            probe.samples.append(await echo_ms(probe.session))
+            probe.add("call", await echo_ms(probe.session))
+            probe.add("list", await list_ms(probe.session))
 
         async def big(probe: Live) -> None:
-            probe.row.big_ok, probe.row.big_detail = await check_big(probe.session, args.big_bytes)
+            rows[probe.name].big_ok, rows[probe.name].big_detail = await check_big(probe.session, args.big_bytes)
 
         for _ in range(args.warmup):
-            await each(warm)
+            await each(live, warm)
         for _ in range(args.iterations):
-            await each(sample)
+            await each(live, sample)
         for probe in live:
-            probe.row.median_ms, probe.row.p95_ms = statistics.median(probe.samples), p95(probe.samples)
-        await each(big)
+            rows[probe.name].call, rows[probe.name].list = stats(probe.samples["call"]), stats(probe.samples["list"])
+        await each(live, big)
 
 
 def paths_for(backend: dict, acp_proxy: str | None, home: Path) -> list[tuple[str, dict]]:
@@ -257,13 +404,12 @@ def paths_for(backend: dict, acp_proxy: str | None, home: Path) -> list[tuple[st
     if "stdio" in backend:
         paths.append(("byte relay (floor)", {"stdio": [PY, "-c", BYTE_RELAY, *backend_args]}))
     if acp_proxy:
-        paths.append(("mcp-acp", {"stdio": [CLI, "start", "--proxy", acp_proxy, "--headless"],
-                                  "env": {"MCP_ACP_HOME": str(home)}}))
+        paths.append(("mcp-acp", acp_spec(acp_proxy, home)))
     paths.append(("fastmcp create_proxy", {"stdio": [PY, "-c", FASTMCP_PROXY, *backend_args]}))
     return paths
 
 
-async def run_paths(args: argparse.Namespace, work: Path, url: str, use_acp: bool) -> list[Row]:
+async def run_latency(args: argparse.Namespace, work: Path, url: str, use_acp: bool) -> list[Row]:
     backends = {"stdio": ({"stdio": [PY, BACKEND]}, "bench-stdio"), "http": ({"url": url}, "bench-http")}
     rows: list[Row] = []
     for transport, (backend, proxy_name) in backends.items():
@@ -272,23 +418,186 @@ async def run_paths(args: argparse.Namespace, work: Path, url: str, use_acp: boo
             for path, spec in paths_for(backend, proxy_name if use_acp else None, work)
         ]
         rows += [row for row, _, _ in targets]
-        with console.status(f"{transport}: {args.iterations} interleaved calls per path"):
+        with console.status(f"{transport}: {args.iterations} interleaved calls and lists per path"):
             try:
                 with anyio.fail_after(RUN_TIMEOUT):
-                    await measure(targets, args)
+                    await measure_latency(targets, args)
             except Exception as exc:  # noqa: BLE001 - e.g. a session that broke while closing
                 for row, _, errlog in targets:
                     if row.error is None and row.big_ok is None:
-                        record_failure(row, exc, errlog)
+                        row.error = describe(exc, errlog)
         direct = rows[-len(targets)]
-        for row, _, _ in targets:
-            if row.median_ms is not None and direct.median_ms is not None:
-                row.added_median_ms = row.median_ms - direct.median_ms
-                row.added_p95_ms = row.p95_ms - direct.p95_ms
+        for row, _, _ in targets[1:]:
+            if row.call and direct.call:
+                row.added_call, row.added_list = row.call.minus(direct.call), row.list.minus(direct.list)
     return rows
 
 
-def run(args: argparse.Namespace, work: Path) -> list[Row]:
+class RssPeak:
+    """Samples one process's RSS from a thread every few milliseconds, whatever the event loop does."""
+
+    def __init__(self, pid: int) -> None:
+        self.process, self.peak, self.samples = psutil.Process(pid), 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.process.memory_info().rss)
+                self.samples += 1
+            except psutil.Error:
+                return
+            self._stop.wait(0.005)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def uss_mb(pid: int) -> float:
+    """Memory only this process holds (no shared library pages); too slow to sample under load."""
+    return psutil.Process(pid).memory_full_info().uss / 2**20
+
+
+def find_proxy_pid(proxy: str) -> int:
+    """The mcp-acp process serving `proxy`: a descendant of this process started as `start --proxy NAME`."""
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if f"start --proxy {proxy} " in " ".join(child.cmdline()) + " ":
+                return child.pid
+        except psutil.Error:
+            continue
+    raise RuntimeError(f"no mcp-acp process for proxy {proxy} among this process's children")
+
+
+async def measure_concurrency(args: argparse.Namespace, work: Path, proxy: str, report: Report) -> None:
+    """Throughput with 1, 8 and 64 `echo` calls in flight on one session, direct and through mcp-acp,
+    interleaved burst by burst; and the mcp-acp process's RSS, idle and at its peak under 64 in flight."""
+    rows = {(path, n): Throughput(path, n) for n in IN_FLIGHT for path in ("direct", "mcp-acp")}
+    report.concurrency += rows.values()
+
+    targets = [("direct", {"stdio": [PY, BACKEND]}, work / "direct-concurrency.stderr", set_errors(rows, "direct")),
+               ("mcp-acp", acp_spec(proxy, work), work / "mcp-acp-concurrency.stderr", set_errors(rows, "mcp-acp"))]
+    async with AsyncExitStack() as stack:
+        live = await open_paths(stack, targets)
+        pid = find_proxy_pid(proxy)
+        report.proxy_rss_mb = {"pid": pid, "in_flight": max(IN_FLIGHT), "idle": rss_mb(pid),
+                               "idle_uss": uss_mb(pid)}
+        for n in IN_FLIGHT:
+            rounds = max(args.concurrency_calls // n, 2)
+
+            async def burst(probe: Live, n: int = n) -> None:
+                row = rows[(probe.name, n)]
+                row.seconds += await burst_s(probe.session, n)
+                row.calls += n
+
+            for _ in range(max(args.warmup // n, 1)):
+                await each(live, lambda probe, n=n: burst_s(probe.session, n))
+            if n == max(IN_FLIGHT):
+                with RssPeak(pid) as rss:
+                    for _ in range(rounds):
+                        await each(live, burst)
+                report.proxy_rss_mb.update(peak=rss.peak / 2**20, rss_samples=rss.samples,
+                                           after=rss_mb(pid), after_uss=uss_mb(pid))
+            else:
+                for _ in range(rounds):
+                    await each(live, burst)
+    for n in IN_FLIGHT:
+        direct, proxied = rows[("direct", n)], rows[("mcp-acp", n)]
+        for row in (direct, proxied):
+            if row.error is None and row.seconds > 0:
+                row.calls_per_s = row.calls / row.seconds
+        if direct.calls_per_s and proxied.calls_per_s:
+            proxied.pct_of_direct = 100 * proxied.calls_per_s / direct.calls_per_s
+            direct.pct_of_direct = 100.0
+
+
+async def measure_payloads(args: argparse.Namespace, work: Path, proxy: str, report: Report) -> None:
+    """`big` results of each size, direct and through mcp-acp, interleaved; every byte checked."""
+    rows = {(path, size): Payload(path, size) for size in PAYLOAD_SIZES for path in ("direct", "mcp-acp")}
+    report.payloads += rows.values()
+
+    targets = [("direct", {"stdio": [PY, BACKEND]}, work / "direct-payloads.stderr", set_errors(rows, "direct")),
+               ("mcp-acp", acp_spec(proxy, work), work / "mcp-acp-payloads.stderr", set_errors(rows, "mcp-acp"))]
+    async with AsyncExitStack() as stack:
+        live = await open_paths(stack, targets)
+        for size in PAYLOAD_SIZES:
+            count = args.payload_iterations if size <= 100_000 else args.large_payload_iterations
+
+            async def sample(probe: Live, size: int = size) -> None:
+                probe.add(str(size), await big_ms(probe.session, size))
+
+            await each(live, lambda probe, size=size: big_ms(probe.session, size))  # warm-up
+            for _ in range(count):
+                await each(live, sample)
+            for probe in live:
+                row = rows[(probe.name, size)]
+                row.samples, row.stats = len(probe.samples[str(size)]), stats(probe.samples[str(size)])
+    for size in PAYLOAD_SIZES:
+        direct, proxied = rows[("direct", size)], rows[("mcp-acp", size)]
+        if direct.stats and proxied.stats:
+            proxied.added = proxied.stats.minus(direct.stats)
+
+
+async def measure_policy_sizes(args: argparse.Namespace, work: Path, report: Report) -> None:
+    """`tools/call` through mcp-acp with each policy size, interleaved with the direct path."""
+    direct = Row("direct", "stdio")
+    rows = {f"rules-{n}": PolicySize(n) for n in POLICY_SIZES}
+    report.policy_sizes += rows.values()
+    targets = [("direct", {"stdio": [PY, BACKEND]}, work / "direct-policy.stderr", set_error(direct))]
+    targets += [(name, acp_spec(f"bench-{name}", work), work / f"{name}.stderr", set_error(row))
+                for name, row in rows.items()]
+    async with AsyncExitStack() as stack:
+        live = await open_paths(stack, targets)
+
+        async def sample(probe: Live) -> None:
+            probe.add("call", await echo_ms(probe.session))
+
+        for _ in range(args.warmup):
+            await each(live, lambda probe: echo_ms(probe.session))
+        for _ in range(args.iterations):
+            await each(live, sample)
+        base = next((stats(p.samples["call"]) for p in live if p.name == "direct"), None)
+        for probe in live:
+            if probe.name in rows:
+                rows[probe.name].stats = stats(probe.samples["call"])
+                rows[probe.name].added = rows[probe.name].stats.minus(base) if base else None
+    if direct.error:
+        report.errors.append(f"policy sizes, direct path: {direct.error}")
+
+
+async def run_sections(args: argparse.Namespace, work: Path, url: str, use_acp: bool) -> Report:
+    report = Report(latency=await run_latency(args, work, url, use_acp))
+    if not use_acp:
+        return report
+    sections = (
+        (f"concurrency: {', '.join(map(str, IN_FLIGHT))} in flight",
+         lambda: measure_concurrency(args, work, "bench-stdio", report)),
+        ("payloads: " + ", ".join(f"{s:,} B" for s in PAYLOAD_SIZES),
+         lambda: measure_payloads(args, work, "bench-stdio", report)),
+        ("policy sizes: " + ", ".join(f"{n:,} rules" for n in POLICY_SIZES),
+         lambda: measure_policy_sizes(args, work, report)),
+    )
+    for title, section in sections:
+        with console.status(title):
+            try:
+                with anyio.fail_after(RUN_TIMEOUT):
+                    await section()
+            except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+                report.errors.append(f"{title}: {describe(exc)}")
+    return report
+
+
+def run(args: argparse.Namespace, work: Path) -> Report:
     """Start the HTTP backend and the mcp-acp config, then measure every path."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
@@ -304,31 +613,115 @@ def run(args: argparse.Namespace, work: Path) -> list[Row]:
                 acp(work, "proxy", "add", "bench-http", "--server-name", "bench-http", "--url", url)
                 for name in ("bench-stdio", "bench-http"):
                     enforce_bench_policy(work, name)
+                for rules in POLICY_SIZES:
+                    acp(work, "proxy", "add", f"bench-rules-{rules}", "--server-name", f"bench-rules-{rules}",
+                        "--command", PY, "--arg", BACKEND)
+                    enforce_bench_policy(work, f"bench-rules-{rules}", rules)
             else:
-                console.print(f"[yellow]{CLI} start is not available: skipping the mcp-acp rows[/]")
-            return anyio.run(run_paths, args, work, url, use_acp)
+                console.print(f"[yellow]{CLI} start is not available: skipping the mcp-acp rows and sections[/]")
+            return anyio.run(run_sections, args, work, url, use_acp)
         finally:
             http_backend.terminate()
             http_backend.wait(10)
 
 
-def show(rows: list[Row], args: argparse.Namespace) -> None:
-    def ms(value: float | None, signed: bool = False) -> str:
-        return "-" if value is None else (f"{value:+.3f}" if signed else f"{value:.3f}")
+def ms(value: float | None, signed: bool = False) -> str:
+    return "-" if value is None else (f"{value:+.3f}" if signed else f"{value:.3f}")
 
-    table = Table(title=f"tools/call echo latency, {args.iterations} calls after {args.warmup} warm-up",
-                  title_justify="left")
-    for column in ("path", "transport", "median ms", "p95 ms", "added median", "added p95"):
-        table.add_column(column, justify="left" if column in ("path", "transport") else "right")
-    table.add_column(f"{args.big_bytes / 1e6:g} MB big result")
+
+def table(title: str, columns: list[str], left: int = 1) -> Table:
+    """A report table; the first `left` columns are labels, the rest numbers."""
+    result = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        result.add_column(column, justify="left" if i < left else "right")
+    return result
+
+
+def show_latency(rows: list[Row], args: argparse.Namespace) -> None:
+    calls = table(f"tools/call echo latency, {args.iterations} calls after {args.warmup} warm-up",
+                  ["path", "transport", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p95", "added p99"], 2)
+    calls.add_column(f"{args.big_bytes / 1e6:g} MB big result")
+    lists = table(f"tools/list latency, {args.iterations} lists after {args.warmup} warm-up",
+                  ["path", "transport", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p95", "added p99"], 2)
     for r in rows:
         big = "-" if r.big_ok is None else (f"[green]{r.big_detail}[/]" if r.big_ok else f"[red]{r.big_detail}[/]")
-        table.add_row(r.path, r.transport, ms(r.median_ms), ms(r.p95_ms),
-                      ms(r.added_median_ms, True), ms(r.added_p95_ms, True), big)
-    console.print(table)
-    for r in rows:
+        for target, measured, added, extra in ((calls, r.call, r.added_call, [big]), (lists, r.list, r.added_list, [])):
+            figures = [ms(measured and measured.median_ms), ms(measured and measured.p95_ms),
+                       ms(measured and measured.p99_ms), ms(added and added.median_ms, True),
+                       ms(added and added.p95_ms, True), ms(added and added.p99_ms, True)]
+            target.add_row(r.path, r.transport, *figures, *extra)
+    console.print(calls)
+    console.print(lists)
+
+
+def rate(row: Throughput | None) -> str:
+    return "-" if row is None or row.calls_per_s is None else f"{row.calls_per_s:,.0f}"
+
+
+def show_concurrency(report: Report, args: argparse.Namespace) -> None:
+    out = table(f"throughput on one STDIO session, ~{args.concurrency_calls} calls per level",
+                ["echo calls in flight", "direct calls/s", "mcp-acp calls/s", "mcp-acp % of direct"])
+    by_key = {(r.path, r.in_flight): r for r in report.concurrency}
+    for n in IN_FLIGHT:
+        direct, proxied = by_key.get(("direct", n)), by_key.get(("mcp-acp", n))
+        pct = "-" if proxied is None or proxied.pct_of_direct is None else f"{proxied.pct_of_direct:.1f} %"
+        out.add_row(str(n), rate(direct), rate(proxied), pct)
+    console.print(out)
+    rss = report.proxy_rss_mb
+    if "peak" in rss:
+        console.print(f"mcp-acp proxy RSS: {rss['idle']:.1f} MB idle, peak {rss['peak']:.1f} MB under "
+                      f"{rss['in_flight']} in flight ({rss['rss_samples']} samples), {rss['after']:.1f} MB after; "
+                      f"USS {rss['idle_uss']:.1f} MB idle, {rss['after_uss']:.1f} MB after")
+
+
+def show_payloads(report: Report) -> None:
+    out = table("payload sizes, big(size) round trip over STDIO, every byte checked",
+                ["size", "samples", "direct p50 ms", "mcp-acp p50 ms", "added p50", "added p99"])
+    by_key = {(r.path, r.size_bytes): r for r in report.payloads}
+    for size in PAYLOAD_SIZES:
+        direct, proxied = by_key.get(("direct", size)), by_key.get(("mcp-acp", size))
+        if direct is None or proxied is None:
+            continue
+        out.add_row(f"{size:,} B", str(proxied.samples), ms(direct.stats and direct.stats.median_ms),
+                    ms(proxied.stats and proxied.stats.median_ms), ms(proxied.added and proxied.added.median_ms, True),
+                    ms(proxied.added and proxied.added.p99_ms, True))
+    console.print(out)
+
+
+def show_policy_sizes(report: Report, args: argparse.Namespace) -> None:
+    out = table(f"policy sizes, mcp-acp tools/call echo over STDIO, {args.iterations} calls",
+                ["rules", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p99"])
+    for r in report.policy_sizes:
+        s, a = r.stats, r.added
+        out.add_row(f"{r.rules:,}", ms(s and s.median_ms), ms(s and s.p95_ms), ms(s and s.p99_ms),
+                    ms(a and a.median_ms, True), ms(a and a.p99_ms, True))
+    console.print(out)
+
+
+def show(report: Report, args: argparse.Namespace) -> None:
+    show_latency(report.latency, args)
+    if report.concurrency:
+        show_concurrency(report, args)
+    if report.payloads:
+        show_payloads(report)
+    if report.policy_sizes:
+        show_policy_sizes(report, args)
+    for r in report.latency:
         if r.error:
             console.print(Text.assemble((f"{r.path} / {r.transport} failed: ", "red"), r.error))
+    labels = [*((f"{r.path}, {r.in_flight} in flight", r) for r in report.concurrency),
+              *((f"{r.path}, {r.size_bytes:,} B payload", r) for r in report.payloads),
+              *((f"mcp-acp, {r.rules:,} rules", r) for r in report.policy_sizes)]
+    for label, r in labels:
+        if r.error:
+            console.print(Text.assemble((f"{label} failed: ", "red"), r.error))
+    for error in report.errors:
+        console.print(Text.assemble(("section failed: ", "red"), error))
+
+
+def failed(report: Report) -> bool:
+    sections = [*report.latency, *report.concurrency, *report.payloads, *report.policy_sizes]
+    return bool(report.errors) or any(r.error for r in sections) or any(r.big_ok is False for r in report.latency)
 
 
 def main() -> None:
@@ -336,28 +729,41 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=500, help="timed calls per path (default 500)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed calls first (default 50)")
     parser.add_argument("--big-bytes", type=int, default=5_000_000, help="size of the integrity check result")
+    parser.add_argument("--concurrency-calls", type=int, default=2000,
+                        help="echo calls per in-flight level and path (default 2000)")
+    parser.add_argument("--payload-iterations", type=int, default=200,
+                        help="timed big() calls per path for the 100 B and 100 KB sizes (default 200)")
+    parser.add_argument("--large-payload-iterations", type=int, default=20,
+                        help="timed big() calls per path for the 5 MB size (default 20)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke test: 20 calls, 3 warm-up, few concurrency and payload rounds")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
+    if args.quick:
+        args.iterations, args.warmup, args.concurrency_calls = 20, 3, 128
+        args.payload_iterations, args.large_payload_iterations = 3, 2
     if args.iterations < 2:
         parser.error("--iterations must be at least 2")
 
     load_before = os.getloadavg()[0]  # other work on the machine skews every number; record it
     with tempfile.TemporaryDirectory(prefix="mcp-acp-bench-") as tmp:
-        rows = run(args, Path(tmp))
+        report = run(args, Path(tmp))
     load_after = os.getloadavg()[0]
-    show(rows, args)
+    show(report, args)
     console.print(f"[dim]1-minute load average {load_before:.2f} before, {load_after:.2f} after; "
                   f"{os.cpu_count()} CPUs[/]")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {
-            "iterations": args.iterations, "warmup": args.warmup, "big_bytes": args.big_bytes,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "load_avg_1m": [load_before, load_after], "results": [asdict(r) for r in rows],
+        document = {
+            "bench": "overhead", "quick": args.quick, "iterations": args.iterations, "warmup": args.warmup,
+            "big_bytes": args.big_bytes, "concurrency_calls": args.concurrency_calls,
+            "payload_iterations": args.payload_iterations, "large_payload_iterations": args.large_payload_iterations,
+            "policy_rules_main": BENCH_RULES, "python": platform.python_version(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "load_avg_1m": [load_before, load_after], **asdict(report),
         }
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {args.json}")
-    if any(r.error or r.big_ok is False for r in rows):
+    if failed(report):
         raise SystemExit(1)
 
 
