@@ -29,7 +29,13 @@ def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
     approval_id = re.search(r"approvals decide ([0-9a-f]{16}) --approve", out)
     assert approval_id, out[-3000:]
     assert "Write a file (the policy asks a human): waiting for approval" in out
-    assert "mcp-acp manager open" in out
+    # The proxy ran under the manager; with no display the demo printed the UI's one-time link,
+    # and at the end stopped the manager it started, since nobody is watching.
+    link = re.search(r"waits in the Pending drawer: (http://127\.0\.0\.1:\d+/ui-login\?code=\S+)", out)
+    assert link, out[-3000:]
+    status = subprocess.run([sys.executable, "-m", "mcp_acp", "manager", "status", "--json"], check=False,
+                            env={**env, "MCP_ACP_HOME": str(home)}, capture_output=True, text=True, timeout=60)
+    assert json.loads(status.stdout)["running"] is False, status.stdout
     assert f"POST /api/approvals/pending/{approval_id.group(1)}/approve" in out and "-> approved" in out
     assert "wrote 20 bytes to docs/todo.md" in out
     assert (home / "sandbox" / "docs" / "todo.md").read_text() == "- try a deny policy\n"

@@ -142,7 +142,7 @@ def open_ui(print_only: bool) -> None:
         link = call_manager("POST", "/api/manager/ui-login-code")["url"]
     except ManagerNotRunning:
         fail("the manager is not running; start it with 'mcp-acp manager start'.")
-    if print_only or not webbrowser.open(link):
+    if print_only or not lifecycle.can_open_browser() or not webbrowser.open(link):
         console.print(link)
     else:
         err_console.print("Opened the web UI in your browser.")

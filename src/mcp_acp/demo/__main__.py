@@ -2,7 +2,9 @@
 
 Sets up a throwaway MCP_ACP_HOME (./.demo-home, recreated each run) with one proxy
 in front of the bundled demo server, then plays a client session through
-`mcp-acp start --proxy demo --headless` and shows each request and its outcome.
+`mcp-acp start --proxy demo` and shows each request and its outcome. The proxy starts the
+manager, whose web UI the demo opens (or prints the link to, without a display) while the
+write waits for approval.
 
 The demo policy allows reads in the demo folder and note-taking, denies secrets, asks a
 human for writes, and shows that the proxy's own config is protected even where a rule
@@ -10,9 +12,10 @@ allows reads. Each step declares the outcome it expects, and the demo fails if a
 behaves differently.
 
 The write waits for a human: the demo follows the proxy's approval stream (as the web UI or
-`mcp-acp approvals watch` would), prints how to decide, and waits. With `--auto-approve`, or
-when there is no terminal to answer from (CI, `make demo` in a pipeline) or CI is set, it
-approves through the proxy's real approval API itself.
+`mcp-acp approvals watch` would), opens the web UI where the approval waits in the Pending
+drawer, prints the other ways to decide, and waits. With `--auto-approve`, or when there is no
+terminal to answer from (CI, `make demo` in a pipeline) or CI is set, it approves through the
+proxy's real approval API itself, and stops the manager at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import dataclasses
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -113,12 +117,36 @@ def cli(*args: str) -> str:
     return proc.stdout
 
 
+def ui_port(preferred: int = 8765) -> int:
+    """The usual manager port, or any free one when something (another manager?) holds it."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def stop_manager() -> None:
+    """Stop the demo home's manager (a previous run's, or this run's when nobody is watching)."""
+    subprocess.run([CLI, "manager", "stop"], check=False, env={**os.environ, "MCP_ACP_HOME": str(HOME)},
+                   capture_output=True, stdin=subprocess.DEVNULL)
+
+
 def prepare() -> None:
+    if HOME.exists():
+        stop_manager()
     shutil.rmtree(HOME, ignore_errors=True)
     (SANDBOX / "docs").mkdir(parents=True)
     (SANDBOX / "README.txt").write_text("Welcome to the mcp-acp demo sandbox.\n", encoding="utf-8")
     (SANDBOX / "docs" / "plan.md").write_text("# Plan\n1. Proxy every call\n2. Log it\n", encoding="utf-8")
     cli("init", "--auth", "local")
+    manager_config = HOME / "config" / "manager.json"
+    config = json.loads(manager_config.read_text(encoding="utf-8"))
+    config["ui_port"] = ui_port()
+    manager_config.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     server = [sys.executable, "-m", "mcp_acp.demo.server", "--sandbox", str(SANDBOX)]
     extra = [part for arg in server[1:] for part in ("--arg", arg)]
     cli("proxy", "add", PROXY, "--server-name", "demo-files", "--command", server[0], *extra)
@@ -258,13 +286,23 @@ def show_approval(n: int, step: Step, approval: dict, auto: bool) -> None:
     console.print(Text(f"  MCP_ACP_HOME={HOME} {cli_command()} approvals decide {approval['id']} --approve"),
                   soft_wrap=True)
     console.print("  (or --allow-once, --deny; 'approvals pending' lists what waits, 'approvals watch' follows it)")
-    console.print("or from the web UI ('mcp-acp manager open') when the proxy runs under the manager, "
-                  "without --headless.")
+    console.print(f"or in the web UI, where it waits in the Pending drawer: {open_web_ui()}", soft_wrap=True)
     if auto:
         console.print("[cyan]--auto-approve[/]: the demo approves it itself, through the proxy's approval API:")
     else:
         console.print(f"Or type [bold]a[/] (approve), [bold]o[/] (allow once) or [bold]d[/] (deny) and Enter here. "
                       f"No answer within {HITL_TIMEOUT} s denies it.")
+
+
+def open_web_ui() -> str:
+    """`mcp-acp manager open`: a browser where there is a display, else its one-time link."""
+    env = {**os.environ, "MCP_ACP_HOME": str(HOME)}
+    proc = subprocess.run([CLI, "manager", "open"], check=False, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    link = proc.stdout.strip()
+    if proc.returncode != 0:
+        return f"not available ({proc.stderr.strip() or 'manager open failed'})"
+    return f"{link} (one-time sign-in link, valid 2 minutes)" if link else "opened in your browser"
 
 
 @contextlib.contextmanager
@@ -323,7 +361,7 @@ async def run_approval_step(session: ClientSession, n: int, step: Step, auto: bo
 async def tour(auto_approve: bool) -> list[tuple[Step, Outcome]]:
     params = StdioServerParameters(
         command=CLI,
-        args=["start", "--proxy", PROXY, "--headless"],
+        args=["start", "--proxy", PROXY],  # not headless: it starts the manager and its web UI
         env={"MCP_ACP_HOME": str(HOME)},
     )
     outcomes = []
@@ -415,15 +453,22 @@ def main() -> None:
     try:
         outcomes = anyio.run(tour, auto_approve)
     except TimeoutError:
+        stop_manager()
         console.print(f"[bold red]The proxy did not answer in time; see {HOME / 'proxy-stderr.log'}[/]")
         raise SystemExit(1) from None
     except Exception as exc:  # noqa: BLE001 - any failure here ends the demo with a pointer to the logs
+        stop_manager()
         console.print(f"[bold red]The session through the proxy failed: {exc!r}[/]")
         console.print(f"Proxy stderr: {HOME / 'proxy-stderr.log'}")
         raise SystemExit(1) from None
     matched = summary(outcomes)
     audit_trail()
     next_steps()
+    if auto_approve:
+        stop_manager()  # nobody is watching: leave no daemon behind
+    else:
+        console.print(f"The manager keeps serving the web UI (logs, audit, policy) until it has been idle for "
+                      f"5 minutes; stop it now with: MCP_ACP_HOME={HOME} {cli_command()} manager stop", soft_wrap=True)
     if not matched:
         raise SystemExit(1)
 

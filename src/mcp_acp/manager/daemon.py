@@ -151,7 +151,7 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
     if state.tokens is not None:
         chores.append(asyncio.create_task(state.tokens.run()))
     log.info("manager %d listening on http://127.0.0.1:%d/ and %s", os.getpid(), port, paths.manager_socket_path())
-    if open_browser and (STATIC / "index.html").is_file() and not os.environ.get("MCP_ACP_NO_BROWSER"):
+    if open_browser and (STATIC / "index.html").is_file() and lifecycle.can_open_browser():
         url = f"http://127.0.0.1:{port}/ui-login?code={app.state.login_codes.issue()}"
         loop.run_in_executor(None, webbrowser.open, url)
     try:

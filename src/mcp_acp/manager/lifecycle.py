@@ -89,3 +89,11 @@ def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def can_open_browser() -> bool:
+    """A graphical browser can open: a desktop session, and the user did not opt out. (Without a
+    display `webbrowser` may pick a text browser that would take over the terminal.)"""
+    if os.environ.get("MCP_ACP_NO_BROWSER"):
+        return False
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
