@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse
 
 from mcp_acp.manager import (routes_audit, routes_auth, routes_deletion, routes_incidents, routes_proxies,
                              routing)
+from mcp_acp.manager import routes_config, routes_logs, routes_policy
 from mcp_acp.manager.connections import snapshot_events
 from mcp_acp.manager.security import TOKEN_COOKIE
 from mcp_acp.manager.state import ManagerState
@@ -95,6 +96,8 @@ def build_app(state: ManagerState) -> FastAPI:
         return Response(metrics_text(state), media_type="text/plain; version=0.0.4")
 
     for module in (routes_proxies, routes_deletion, routes_incidents, routes_audit, routes_auth):
+        app.include_router(module.router(state))
+    for module in (routes_policy, routes_config, routes_logs):
         app.include_router(module.router(state))
     app.include_router(routing.router(state))  # last: it catches every other /api/ path
 

@@ -24,6 +24,7 @@ from mcp_acp.audit.log_query import FILTERS, LogNotAvailable, UnknownLog, log_pa
 from mcp_acp.local_http import EmbeddedServer, bind_private_socket
 from mcp_acp.manager.errors import api_error
 from mcp_acp.proxy.api_approvals import add_approval_routes
+from mcp_acp.proxy.api_policy import add_policy_routes
 from mcp_acp.proxy.control import ControlState
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def build_app(control: ControlState) -> FastAPI:
         return {"deleted": True, "status": "ok"}
 
     add_approval_routes(app, control)
+    add_policy_routes(app, control)
 
     # --- logs ----------------------------------------------------------------------------------
 
