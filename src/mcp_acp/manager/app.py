@@ -12,10 +12,19 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
-from mcp_acp.manager import (routes_audit, routes_auth, routes_deletion, routes_incidents, routes_proxies,
-                             routing)
-from mcp_acp.manager import routes_config, routes_logs, routes_policy
+from mcp_acp.manager import (
+    routes_audit,
+    routes_auth,
+    routes_config,
+    routes_deletion,
+    routes_incidents,
+    routes_logs,
+    routes_policy,
+    routes_proxies,
+    routing,
+)
 from mcp_acp.manager.connections import snapshot_events
+from mcp_acp.manager.errors import structured_errors
 from mcp_acp.manager.security import TOKEN_COOKIE
 from mcp_acp.manager.state import ManagerState
 from mcp_acp.metrics.prometheus import metrics_text
@@ -64,6 +73,7 @@ class Activity:
 
 def build_app(state: ManagerState) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    structured_errors(app, "manager API")
     codes = app.state.login_codes = LoginCodes()
 
     app.add_middleware(Activity, state=state)

@@ -16,13 +16,17 @@ from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
-from mcp_acp.audit.log_query import FILTERS, LogNotAvailable, UnknownLog, log_path, logs_metadata, query_log
+from mcp_acp.audit.log_query import (
+    FILTERS,
+    LogNotAvailable,
+    UnknownLog,
+    log_path,
+    logs_metadata,
+    query_log,
+)
 from mcp_acp.local_http import EmbeddedServer, bind_private_socket
-from mcp_acp.manager.errors import api_error
+from mcp_acp.manager.errors import api_error, structured_errors
 from mcp_acp.proxy.api_approvals import add_approval_routes
 from mcp_acp.proxy.api_policy import add_policy_routes
 from mcp_acp.proxy.control import ControlState
@@ -32,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def build_app(control: ControlState) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    _structured_errors(app)
+    structured_errors(app, "control API")
     reloader = control.reloader
 
     @app.get("/api/control/status")
@@ -132,29 +136,6 @@ def build_app(control: ControlState) -> FastAPI:
             raise api_error(422, "VALIDATION_ERROR", str(exc)) from None
 
     return app
-
-
-def _structured_errors(app: FastAPI) -> None:
-    """Every error answers {"detail": {"code", "message"}} (SPEC §8.1), FastAPI's own ones included."""
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        detail = exc.detail
-        if not isinstance(detail, dict):
-            code = "NOT_FOUND" if exc.status_code in (404, 405) else "INTERNAL_ERROR"
-            detail = {"code": code, "message": str(detail)}
-        return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()]
-        return JSONResponse({"detail": {"code": "VALIDATION_ERROR", "message": "; ".join(problems),
-                                        "validation_errors": problems}}, 422)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("control API: %s %s failed", request.method, request.url.path)
-        return JSONResponse({"detail": {"code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}}, 500)
 
 
 async def serve_api(app: FastAPI, socket_path: Path) -> None:
