@@ -3,8 +3,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NPM_DIR := tests/npm
+WEB     := web
+STATIC  := src/mcp_acp/web/static
 
-.PHONY: install system-deps npm-deps demo test test-keychain test-unit test-integration bench clean
+.PHONY: install system-deps npm-deps web web-deps web-check demo test test-keychain test-unit test-integration bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +26,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends gnome-keyring dbus; \
 	  else echo "gnome-keyring or dbus is missing (the keychain tests need a Secret Service): install both, then re-run"; exit 1; fi; \
 	fi
+	@if ! test -x /usr/bin/chromium; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends chromium; \
+	  else echo "Debian's chromium is missing (the browser tests drive /usr/bin/chromium): apt-get install chromium, then re-run"; exit 1; fi; \
+	fi
 
 $(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
@@ -31,10 +37,27 @@ $(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-l
 
 npm-deps: system-deps $(NPM_DIR)/node_modules/.installed
 
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web-deps: system-deps $(WEB)/node_modules/.installed
+
+# Rebuild the UI into the package (commit the result: pip installs need no Node).
+web: web-deps
+	cd $(WEB) && npm run build
+
+# The UI's unit tests, then a fresh build compared with the committed one: a stale build fails.
+web-check: web-deps
+	cd $(WEB) && npm test
+	@fresh=$$(mktemp -d) && trap 'rm -rf "$$fresh"' EXIT && \
+	(cd $(WEB) && npx tsc -b && npx vite build --logLevel warn --emptyOutDir --outDir "$$fresh") && \
+	diff -rq "$$fresh" $(STATIC) || { echo "The committed UI build in $(STATIC) is stale: run 'make web' and commit it." >&2; exit 1; }
+
 demo: $(STAMP)
 	$(PY) -m mcp_acp.demo
 
-test: $(STAMP) npm-deps test-keychain
+test: $(STAMP) npm-deps web-check test-keychain
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 4 -m "not keychain"
 
 # The keychain tests talk to a real Secret Service: gnome-keyring, unlocked, in a private D-Bus
@@ -51,4 +74,4 @@ bench: $(STAMP) npm-deps
 	$(PY) bench/overhead.py
 
 clean:
-	rm -rf $(VENV) $(NPM_DIR)/node_modules
+	rm -rf $(VENV) $(NPM_DIR)/node_modules $(WEB)/node_modules

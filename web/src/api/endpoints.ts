@@ -1,0 +1,114 @@
+// Every endpoint the UI uses, in one place (SPEC §8.2, §8.3, §7.4).
+import { createClient } from "./client";
+import type {
+  AuthStatus,
+  CachedApproval,
+  ConfigCompare,
+  CreateProxyBody,
+  CreateProxyResult,
+  DeleteProxyResult,
+  DeviceFlowStart,
+  EvaluateResult,
+  IncidentsResponse,
+  IncidentsSummary,
+  LogsMetadata,
+  LogsResponse,
+  PendingApproval,
+  PolicyDocument,
+  PolicyResponse,
+  PolicyRule,
+  ProxyConfigDoc,
+  ProxyDetail,
+  ProxyStats,
+  ProxySummary,
+  RepairResult,
+  VerifyResult,
+} from "./types";
+
+type Listener = () => void;
+const unauthorizedListeners = new Set<Listener>();
+
+/** Called whenever any API call answers 401: the browser has no valid api_token cookie. */
+export function onUnauthorized(listener: Listener): () => void {
+  unauthorizedListeners.add(listener);
+  return () => unauthorizedListeners.delete(listener);
+}
+
+export const api = createClient({
+  onUnauthorized: () => unauthorizedListeners.forEach((listener) => listener()),
+});
+
+const enc = encodeURIComponent;
+const manager = (id: string) => `/api/manager/proxies/${enc(id)}`;
+// `/api/proxy/{name}/{path}` reaches that proxy's own API as `/api/{path}` (SPEC §7.4).
+const viaProxy = (name: string) => `/api/proxy/${enc(name)}`;
+
+export type DecisionVerb = "approve" | "allow-once" | "deny";
+
+export const endpoints = {
+  managerStatus: () => api.get<{ running: boolean; proxies_connected: number }>("/api/manager/status"),
+
+  listProxies: () => api.get<ProxySummary[]>("/api/manager/proxies"),
+  getProxy: (id: string) => api.get<ProxyDetail>(manager(id), { retry: { retries: 1 } }),
+  createProxy: (body: CreateProxyBody) => api.post<CreateProxyResult>("/api/manager/proxies", body),
+  deleteProxy: (id: string, purge: boolean) =>
+    api.del<DeleteProxyResult>(manager(id), { query: { purge: purge ? "true" : undefined } }),
+  configSnippet: (proxy?: string) =>
+    api.get<{ mcpServers: Record<string, unknown>; executable_path?: string }>("/api/manager/config-snippet", {
+      query: { proxy },
+    }),
+
+  // HITL and the live state of a running proxy, through the manager.
+  pendingList: (name: string) => api.get<PendingApproval[]>(`${viaProxy(name)}/approvals/pending/list`),
+  decide: (name: string, approval: PendingApproval, verb: DecisionVerb) =>
+    api.post<{ status: string; approval_id: string }>(
+      `${viaProxy(name)}/approvals/pending/${enc(approval.id)}/${verb}`,
+      // Bind the decision to what the user saw: the proxy refuses it if the request changed.
+      { args_hash: approval.args_hash ?? null, policy_version: approval.policy_version ?? null },
+    ),
+  cachedList: (name: string) =>
+    api.get<{ count: number; ttl_seconds: number; approvals: CachedApproval[] }>(`${viaProxy(name)}/approvals/cached`),
+  clearCached: (name: string) => api.del<{ cleared: number }>(`${viaProxy(name)}/approvals/cached`),
+  deleteCached: (name: string, entry: CachedApproval) =>
+    api.del<{ deleted: boolean }>(`${viaProxy(name)}/approvals/cached/entry`, {
+      query: { subject_id: entry.subject_id, tool_name: entry.tool_name, path: entry.path ?? undefined },
+    }),
+  proxyStats: (name: string) => api.get<ProxyStats>(`${viaProxy(name)}/stats`),
+  evaluate: (name: string, body: { tool_name: string; arguments: Record<string, unknown>; method?: string; subject_id?: string }) =>
+    api.post<EvaluateResult>(`${viaProxy(name)}/policy/evaluate`, body),
+
+  // Logs and audit, read from disk by the manager (works for inactive proxies too).
+  logsMetadata: (id: string) => api.get<LogsMetadata>(`${manager(id)}/logs/metadata`),
+  logs: (id: string, type: string, query: Record<string, string | number | undefined>) =>
+    api.get<LogsResponse>(`${manager(id)}/logs/${enc(type)}`, { query }),
+  verifyAudit: (id: string) => api.get<VerifyResult>(`${manager(id)}/audit/verify`),
+  repairAudit: (id: string) => api.post<RepairResult>(`${manager(id)}/audit/repair`),
+
+  // Policy and config, on disk through the manager (which reloads a running proxy).
+  getPolicy: (id: string) => api.get<PolicyResponse>(`${manager(id)}/policy`),
+  putPolicy: (id: string, policy: PolicyDocument) => api.put<PolicyResponse>(`${manager(id)}/policy`, policy),
+  addRule: (id: string, rule: PolicyRule) => api.post<{ rule: PolicyRule }>(`${manager(id)}/policy/rules`, rule),
+  updateRule: (id: string, ruleId: string, rule: PolicyRule) =>
+    api.put<{ rule: PolicyRule }>(`${manager(id)}/policy/rules/${enc(ruleId)}`, rule),
+  deleteRule: (id: string, ruleId: string) => api.del<void>(`${manager(id)}/policy/rules/${enc(ruleId)}`),
+  getConfig: (id: string) => api.get<ProxyConfigDoc>(`${manager(id)}/config`),
+  putConfig: (id: string, config: ProxyConfigDoc) => api.put<ProxyConfigDoc>(`${manager(id)}/config`, config),
+  compareConfig: (id: string) => api.get<ConfigCompare>(`${manager(id)}/config/compare`),
+
+  incidents: (query: Record<string, string | number | undefined>) =>
+    api.get<IncidentsResponse>("/api/manager/incidents", { query }),
+  incidentsSummary: (since?: string) =>
+    api.get<IncidentsSummary>("/api/manager/incidents/summary", { query: { since } }),
+
+  authStatus: () => api.get<AuthStatus>("/api/manager/auth/status"),
+  login: () => api.post<DeviceFlowStart>("/api/manager/auth/login"),
+  logout: () => api.post<{ ok: boolean; message: string }>("/api/manager/auth/logout"),
+  logoutFederated: () =>
+    api.post<{ ok: boolean; message: string; logout_url?: string }>("/api/manager/auth/logout-federated"),
+};
+
+export const configKeyEndpoints = {
+  setApiKey: (id: string, apiKey: string) =>
+    api.put<{ ok?: boolean; message?: string }>(`/api/manager/proxies/${enc(id)}/config/api-key`, { api_key: apiKey }),
+  removeApiKey: (id: string) => api.del<{ ok?: boolean; message?: string }>(`/api/manager/proxies/${enc(id)}/config/api-key`),
+};

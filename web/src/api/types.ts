@@ -1,0 +1,280 @@
+// Shapes of the manager and proxy APIs (SPEC §7.3, §8, §13.1), as the Python code sends them.
+
+export type ProxyStatus = "running" | "inactive";
+
+export interface LatencySummary {
+  proxy_latency_ms: number | null;
+  policy_eval_ms: number | null;
+  hitl_wait_ms: number | null;
+  proxy_latency_p95_ms?: number | null;
+  policy_eval_p95_ms?: number | null;
+  hitl_wait_p95_ms?: number | null;
+  sample_count?: Record<string, number>;
+}
+
+export interface ProxyStats {
+  requests_total: number;
+  requests_allowed: number;
+  requests_denied: number;
+  requests_hitl: number;
+  latency?: LatencySummary;
+  proxy_latency_ms?: number | null;
+}
+
+export interface ProxySummary {
+  proxy_name: string;
+  proxy_id: string;
+  status: ProxyStatus;
+  instance_id?: string | null;
+  server_name: string;
+  transport: string;
+  command: string | null;
+  args: string[];
+  url: string | null;
+  created_at: string;
+  backend_transport: string | null;
+  mtls_enabled: boolean;
+  stats: ProxyStats | null;
+}
+
+export interface PendingApproval {
+  id: string;
+  proxy_name?: string;
+  proxy_id?: string;
+  tool_name: string;
+  path: string | null;
+  source_path: string | null;
+  dest_path: string | null;
+  side_effects?: string[];
+  arguments?: Record<string, unknown>;
+  args_hash?: string;
+  rule_id?: string | null;
+  subject_id: string;
+  backend_id?: string;
+  created_at: string;
+  timeout_seconds: number;
+  expires_in_seconds?: number;
+  request_id?: string;
+  policy_version?: string | null;
+  can_cache: boolean;
+  cache_ttl_seconds: number | null;
+}
+
+export interface CachedApproval {
+  subject_id: string;
+  tool_name: string;
+  path: string | null;
+  request_id?: string;
+  age_seconds: number;
+  ttl_seconds: number;
+  expires_in_seconds: number;
+}
+
+export interface ProxyDetail extends ProxySummary {
+  client_id: string | null;
+  pending_approvals: PendingApproval[];
+  cached_approvals: CachedApproval[];
+}
+
+export interface CreateProxyBody {
+  name: string;
+  server_name?: string;
+  transport?: "stdio" | "http" | "auto";
+  command?: string;
+  args?: string[];
+  url?: string;
+  timeout?: number;
+  api_key?: string;
+  mtls_cert?: string;
+  mtls_key?: string;
+  mtls_ca?: string;
+  attestation_slsa_owner?: string;
+  attestation_sha256?: string;
+  attestation_require_signature?: boolean;
+  skip_health_check?: boolean;
+  skip_duplicate_check?: boolean;
+}
+
+export interface CreateProxyResult {
+  ok: boolean;
+  proxy_name: string;
+  proxy_id: string;
+  config_path: string;
+  policy_path: string;
+  claude_desktop_snippet: unknown;
+  message: string;
+  warnings?: string[];
+}
+
+export interface DeleteProxyResult {
+  archived?: boolean | string[];
+  deleted?: boolean | string[];
+  archive_name?: string | null;
+  archived_size?: number;
+  deleted_size?: number;
+}
+
+export interface LogsResponse {
+  entries: LogEntry[];
+  total_returned: number;
+  total_scanned?: number;
+  log_file?: string;
+  has_more: boolean;
+  filters_applied?: Record<string, unknown>;
+}
+
+export type LogEntry = Record<string, unknown> & { time?: string };
+
+export interface MatchedRule {
+  id: string;
+  effect: string;
+  description?: string;
+  conditions?: Record<string, unknown>;
+}
+
+export interface LogsMetadata {
+  folders: { name: string; files: { name: string; path: string; exists: boolean; size_bytes: number; backups: string[] }[] }[];
+  debug_enabled: boolean;
+  available_policy_versions: string[];
+  available_config_versions: string[];
+}
+
+export type IntegrityStatus =
+  | "protected"
+  | "unprotected"
+  | "broken"
+  | "missing"
+  | "empty"
+  | "not_created"
+  | "error";
+
+export interface IntegrityFile {
+  name: string;
+  description: string;
+  status: IntegrityStatus;
+  entry_count: number;
+  last_sequence: number | null;
+  errors: string[];
+  warnings?: string[];
+  backups: string[];
+}
+
+export interface VerifyResult {
+  proxy_name: string;
+  proxy_id: string;
+  state_file_present: boolean;
+  state_error?: string | null;
+  files: IntegrityFile[];
+  totals: Record<string, number>;
+  overall_status: "passed" | "failed" | "no_files" | string;
+}
+
+export interface RepairResult {
+  results: { name: string; description: string; action: string; message: string }[];
+  success: boolean;
+  message: string;
+}
+
+export interface Incident extends Record<string, unknown> {
+  time: string;
+  incident_type: "shutdown" | "bootstrap" | "emergency";
+  proxy_name: string | null;
+  proxy_id: string | null;
+}
+
+export interface IncidentsResponse {
+  entries: Incident[];
+  total_returned: number;
+  has_more: boolean;
+}
+
+export interface IncidentsSummary {
+  shutdowns_count: number;
+  emergency_count: number;
+  bootstrap_count: number;
+  latest_critical_timestamp: string | null;
+  since: string | null;
+  new_count: number;
+}
+
+export interface AuthStatus {
+  configured: boolean;
+  authenticated: boolean;
+  subject_id: string | null;
+  email: string | null;
+  name: string | null;
+  provider: string | null;
+  client_id: string | null;
+  audience: string | null;
+  scopes: string[];
+  token_expires_in_hours: number | null;
+  has_refresh_token: boolean;
+  storage_backend: string;
+  mode?: string;
+  message?: string;
+}
+
+export interface DeviceFlowStart {
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete?: string;
+  expires_in: number;
+  interval: number;
+}
+
+export type Effect = "allow" | "deny" | "hitl";
+
+export interface PolicyConditions {
+  tool_name?: string | string[];
+  path_pattern?: string | string[];
+  source_path?: string | string[];
+  dest_path?: string | string[];
+  operations?: string[];
+  extension?: string | string[];
+  scheme?: string | string[];
+  backend_id?: string | string[];
+  resource_type?: string;
+  mcp_method?: string | string[];
+  subject_id?: string | string[];
+  side_effects?: string[];
+  [key: string]: unknown;
+}
+
+export interface PolicyRule {
+  id?: string;
+  description?: string | null;
+  effect: Effect;
+  conditions: PolicyConditions;
+  cache_side_effects?: string[] | null;
+}
+
+export interface PolicyDocument {
+  version: string;
+  default_action: string;
+  rules: PolicyRule[];
+}
+
+export interface PolicyResponse extends PolicyDocument {
+  rules_count: number;
+  policy_path?: string;
+  policy_version?: string | null;
+  running?: boolean;
+}
+
+export interface EvaluateResult {
+  decision: Effect | string;
+  final_rule: string;
+  reason?: string;
+  matched_rules: MatchedRule[];
+  context?: Record<string, unknown>;
+  policy_version?: string | null;
+}
+
+export interface ConfigCompare {
+  running: Record<string, unknown> | null;
+  saved: Record<string, unknown> | null;
+  differs: boolean;
+  differences?: unknown;
+}
+
+export type ProxyConfigDoc = Record<string, unknown>;
