@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mcp_acp import secret_store
 from mcp_acp.config import paths
 from mcp_acp.config.store import load_manager_config
 from mcp_acp.manager import routes_config, routes_logs, routes_proxies
@@ -192,3 +193,25 @@ async def test_logs_are_read_while_the_proxy_runs(client, acp_env):
         assert any(e.get("method") == "tools/call" for e in answer.json()["entries"]), answer.json()
     finally:
         await proxy.close()
+
+
+def test_api_key_goes_to_the_secret_store_and_config_only_names_it(client, cli, acp_env, http_backend) -> None:
+    cli("proxy", "add", "web", "--url", http_backend.url, check=True)
+    web = f"/api/manager/proxies/{proxy_id(acp_env, 'web')}/config/api-key"
+
+    stored = client.put(web, json={"api_key": API_KEY})
+    assert stored.status_code == 200, stored.text
+    config = json.loads(config_file(acp_env, "web").read_text())
+    assert config["backend"]["http"]["credential_key"] == stored.json()["credential_key"] == "proxy:web:backend"
+    assert API_KEY not in config_file(acp_env, "web").read_text()
+    assert secret_store.get("proxy:web:backend") == API_KEY
+
+    bad = client.put(web, json={"api_key": "two words"})
+    assert bad.status_code == 400 and secret_store.get("proxy:web:backend") == API_KEY  # the old key stays
+    stdio = client.put(f"/api/manager/proxies/{proxy_id(acp_env)}/config/api-key", json={"api_key": API_KEY})
+    assert stdio.status_code == 400 and "no HTTP backend" in detail(stdio)["message"]
+
+    assert client.delete(web).status_code == 200
+    assert secret_store.get("proxy:web:backend") is None
+    assert "credential_key" not in json.loads(config_file(acp_env, "web").read_text())["backend"]["http"]
+    assert client.delete(web).status_code == 404

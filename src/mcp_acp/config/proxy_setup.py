@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp_acp.config import paths
+from mcp_acp.config.api_key import ApiKeyError, store_api_key
 from mcp_acp.config.models import (
     Attestation,
     BackendConfig,
@@ -242,7 +243,10 @@ def _save(name: str, config: ProxyConfig, api_key: str | None) -> None:
         raise ProxyExists(f"a proxy named {name!r} already exists; choose another name.") from None
     try:
         if api_key:
-            _store_api_key(name, api_key)
+            try:
+                store_api_key(name, api_key)
+            except ApiKeyError as exc:
+                raise CreationFailed(f"{exc}.") from None
         save_model(paths.proxy_config_path(name), config)
         save_model(paths.proxy_policy_path(name), PolicyFile())
     except BaseException as exc:
@@ -251,13 +255,3 @@ def _save(name: str, config: ProxyConfig, api_key: str | None) -> None:
             raise CreationFailed(f"cannot write the files of proxy {name!r} in {folder}: "
                                  f"{exc.strerror or exc}") from None
         raise
-
-
-def _store_api_key(name: str, api_key: str) -> None:
-    from mcp_acp import secret_store
-
-    try:
-        secret_store.put(credential_key(name), api_key)
-    except Exception as exc:  # noqa: BLE001 - keyring and file-store failures vary by platform
-        raise CreationFailed(f"cannot store the API key in the secret store ({type(exc).__name__}: {exc}).") \
-            from None

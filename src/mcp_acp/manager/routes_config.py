@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from mcp_acp.audit.log_query import LOG_FILES, lines_backwards
 from mcp_acp.config import paths
+from mcp_acp.config.api_key import ApiKeyError, delete_api_key, set_api_key, store_name
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import ConfigError, load_proxy_config, read_json, save_model
 from mcp_acp.manager.errors import api_error
@@ -154,5 +155,30 @@ def router(state: ManagerState) -> APIRouter:
             return {"running": None, "saved": found["saved"], "differs": False, "running_info": None,
                     "running_config_version": None}
         return {**found, "differs": found["running"] != found["saved"], "running_info": info}
+
+    @api.put("/api/manager/proxies/{proxy_id}/config/api-key")
+    async def set_key(proxy_id: str, body: dict[str, Any] = Body(...)) -> dict:
+        target = await config_file(proxy_id)
+        if not isinstance(body.get("api_key"), str):
+            raise api_error(422, "VALIDATION_ERROR", "send {\"api_key\": \"...\"}",
+                            validation_errors=["api_key: required, a string"])
+        try:
+            secret = await asyncio.to_thread(set_api_key, target.name, body["api_key"])
+        except (ApiKeyError, ConfigError) as exc:
+            raise api_error(400, "CONFIG_INVALID", str(exc)) from None
+        return {"ok": True, "credential_key": secret, "restart_required": state.registry.get(target.name) is not None,
+                "message": f"API key stored in {await asyncio.to_thread(store_name)}; the proxy sends it from its "
+                           "next start."}
+
+    @api.delete("/api/manager/proxies/{proxy_id}/config/api-key")
+    async def delete_key(proxy_id: str) -> dict:
+        target = await config_file(proxy_id)
+        try:
+            stored, referenced = await asyncio.to_thread(delete_api_key, target.name)
+        except (ApiKeyError, ConfigError) as exc:
+            raise api_error(500, "CONFIG_SAVE_FAILED", str(exc)) from None
+        if not stored and not referenced:
+            raise api_error(404, "NOT_FOUND", f"proxy {target.name} has no backend API key")
+        return {"ok": True, "message": "API key removed; the proxy stops sending it from its next start."}
 
     return api
