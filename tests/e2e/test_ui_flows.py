@@ -184,7 +184,9 @@ async def test_audit_verify_detects_tampering_and_repair_restores_the_trail(ui: 
 
 async def test_incidents_show_a_security_shutdown(ui: UI) -> None:
     ui.home.add_proxy("sd", ECHO_ONLY)
+    await ui.page.goto(f"{ui.base}/")
     proxy = await ui.home.start_proxy("sd")
+    await expect(card(ui.page, "sd")).to_have_attribute("data-status", "running")
     assert "result" in await proxy.call_tool("echo", {"text": "before"})
     (proxy_log_dir(ui.home.env, "sd") / "audit" / "operations.jsonl").unlink()  # the audit trail is gone
     answer = await proxy.call_tool("echo", {"text": "after"})
@@ -192,10 +194,18 @@ async def test_incidents_show_a_security_shutdown(ui: UI) -> None:
     code, _ = await proxy.finish()
     assert code == 10  # audit failure
 
-    await ui.page.goto(f"{ui.base}/incidents")
+    # The browser watched it happen: an error toast naming the reason, and an unread badge.
+    await expect(ui.page.get_by_text("Proxy 'sd' stopped")).to_be_visible()
+    badge = ui.page.locator("#incidents-unread")
+    await expect(badge).to_have_attribute("aria-label", "1 new incidents")
+    await ui.page.get_by_role("link", name="Incidents").click()
     incident = ui.page.locator('[data-testid="incident"][data-type="shutdown"]')
     await expect(incident.first).to_contain_text("sd")
+    await expect(incident.first).to_contain_text("audit")
+    await expect(badge).to_have_count(0)  # visiting the page marks them read
     await ui.screenshot("incidents")
+    await ui.page.get_by_label("Type").select_option("bootstrap")
+    await expect(incident).to_have_count(0)
 
 
 async def test_add_proxy_creates_it_and_copies_the_snippet(ui: UI) -> None:
@@ -248,3 +258,10 @@ async def test_decision_explorer_explains_a_denial_and_dry_runs_a_request(ui: UI
     calls = [e for e in read_jsonl(proxy_log_dir(ui.home.env, "why") / "audit" / "decisions.jsonl")
              if e.get("tool_name") == "echo"]
     assert calls == [], "a dry run must not be logged as a decision"
+
+
+async def test_an_unknown_proxy_id_leads_back_to_the_list(ui: UI) -> None:
+    ui.home.add_proxy("known", ECHO_ONLY)
+    await ui.page.goto(f"{ui.base}/proxy/px_00000000:nobody")
+    await expect(ui.page).to_have_url(f"{ui.base}/")
+    await expect(card(ui.page, "known")).to_have_attribute("data-status", "inactive")
