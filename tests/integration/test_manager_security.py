@@ -509,3 +509,18 @@ async def _registrations(events: EventStream, name: str, count: int) -> list[dic
     await events.wait_for(lambda e: len(events.of_type("proxy_registered", name)) >= count,
                           f"{count} registrations of {name}")
     return events.of_type("proxy_registered", name)
+
+
+def test_the_built_ui_is_served_with_its_assets_and_client_routes(mgr):
+    """The committed UI build: `/` and any client route answer index.html, whose scripts and
+    styles are same-origin assets cached for good (their names change with their content)."""
+    status, headers, index = raw(mgr, "/", token=None)
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assets = re.findall(rb'(?:src|href)="(/assets/[^"]+)"', index)
+    assert any(a.endswith(b".js") for a in assets) and any(a.endswith(b".css") for a in assets), index
+    assert not re.findall(rb'(?:src|href)="(?:https?:)?//', index)  # nothing loaded from elsewhere
+    for route in ("/proxy/px_1234abcd:files", "/incidents", "/auth"):
+        assert raw(mgr, route, token=None)[2] == index
+    for asset in assets:
+        status, headers, body = raw(mgr, asset.decode(), token=None)
+        assert status == 200 and body and "immutable" in headers["cache-control"]

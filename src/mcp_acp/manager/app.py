@@ -34,8 +34,9 @@ NOT_ACTIVITY = ("/api/manager/status", "/api/events")  # polling and open stream
 LOGIN_CODE_TTL = 120.0
 KEEPALIVE_SECONDS = 30
 PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>mcp-acp</title></head>
-<body><h1>mcp-acp manager</h1><p>The manager is running. The web UI is not part of this build yet;
-use the CLI: <code>mcp-acp status</code>, <code>mcp-acp manager status</code>.</p></body></html>"""
+<body><h1>mcp-acp manager</h1><p>The manager is running, but this installation has no built web UI
+(src/mcp_acp/web/static). Build it with <code>make web</code> in a source checkout, or reinstall
+mcp-acp. The CLI does everything the UI does: <code>mcp-acp status</code>.</p></body></html>"""
 
 
 class LoginCodes:
