@@ -265,3 +265,40 @@ async def test_an_unknown_proxy_id_leads_back_to_the_list(ui: UI) -> None:
     await ui.page.goto(f"{ui.base}/proxy/px_00000000:nobody")
     await expect(ui.page).to_have_url(f"{ui.base}/")
     await expect(card(ui.page, "known")).to_have_attribute("data-status", "inactive")
+
+
+async def test_the_banner_shows_when_the_manager_is_unreachable_and_goes_when_it_is_back(ui: UI) -> None:
+    await ui.page.goto(f"{ui.base}/")
+    await expect(ui.page.get_by_role("button", name="Add proxy").first).to_be_visible()
+    banner = ui.page.get_by_role("status").filter(has_text="Reconnecting")
+    await expect(banner).to_have_count(0)
+    ui.home.cli("manager", "stop", check=True)
+    await expect(banner.or_(ui.page.get_by_role("status").filter(has_text="Disconnected"))).to_be_visible()
+    await ui.screenshot("connection-banner")
+    ui.home.start_manager()
+    await ui.page.get_by_role("status").get_by_role("button", name="Retry").click()
+    await expect(ui.page.get_by_role("status").filter(has_text="Reconnecting")).to_have_count(0)
+    await expect(ui.page.get_by_role("status").filter(has_text="Disconnected")).to_have_count(0)
+
+
+async def test_the_keyboard_reaches_the_pending_drawer_and_the_tabs(ui: UI) -> None:
+    ui.home.add_proxy("keys", ECHO_ONLY)
+    await ui.open_proxy("keys")
+    overview = ui.page.get_by_role("tab", name="Overview")
+    await overview.focus()
+    await ui.page.keyboard.press("ArrowRight")
+    await expect(ui.page.get_by_role("tab", name="Audit")).to_be_focused()
+    await ui.page.keyboard.press("Enter")
+    await expect(ui.page.get_by_role("tab", name="Audit")).to_have_attribute("aria-selected", "true")
+
+    pending = ui.page.get_by_role("button", name="Pending approvals (0)")
+    for _ in range(30):  # Tab through the page until the Pending button has the focus
+        if await pending.evaluate("element => element === document.activeElement"):
+            break
+        await ui.page.keyboard.press("Tab")
+    await expect(pending).to_be_focused()
+    await ui.page.keyboard.press("Enter")
+    drawer = ui.page.get_by_role("dialog", name="Pending approvals")
+    await expect(drawer).to_be_visible()
+    await ui.page.keyboard.press("Escape")
+    await expect(drawer).to_be_hidden()
