@@ -9,7 +9,8 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 
-from mcp_acp.audit.log_query import FILTERS, LogNotAvailable, UnknownLog, log_path, logs_metadata, query_log
+from mcp_acp.audit.log_api import log_answer
+from mcp_acp.audit.log_query import logs_metadata
 from mcp_acp.config import paths
 from mcp_acp.manager.errors import api_error
 from mcp_acp.manager.routes_proxies import find_proxy
@@ -33,18 +34,7 @@ def router(state: ManagerState) -> APIRouter:
     @api.get("/api/manager/proxies/{proxy_id}/logs/{log_type}")
     def logs(request: Request, proxy_id: str, log_type: str, time_range: Literal["5m", "1h", "24h", "all"] = "5m",
              limit: int = Query(100, ge=1, le=1000), before: str | None = None) -> dict:
-        log_dir, debug = proxy_logs(proxy_id)
-        try:
-            path = log_path(log_dir, log_type, debug)
-        except UnknownLog as exc:
-            raise api_error(404, "NOT_FOUND", str(exc)) from None
-        except LogNotAvailable as exc:
-            raise api_error(404, "LOG_NOT_AVAILABLE", f"{exc}; set \"log_level\": \"DEBUG\" in the proxy's "
-                                                      "config and restart it") from None
-        filters = {name: request.query_params.get(name) for name in FILTERS}
-        try:
-            return query_log(path, time_range=time_range, limit=limit, before=before, filters=filters)
-        except ValueError as exc:
-            raise api_error(422, "VALIDATION_ERROR", str(exc)) from None
+        return log_answer(request, *proxy_logs(proxy_id), log_type, time_range=time_range, limit=limit,
+                          before=before)
 
     return api

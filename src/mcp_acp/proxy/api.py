@@ -17,14 +17,8 @@ from typing import Literal
 import uvicorn
 from fastapi import FastAPI, Query, Request
 
-from mcp_acp.audit.log_query import (
-    FILTERS,
-    LogNotAvailable,
-    UnknownLog,
-    log_path,
-    logs_metadata,
-    query_log,
-)
+from mcp_acp.audit.log_api import log_answer
+from mcp_acp.audit.log_query import logs_metadata
 from mcp_acp.local_http import EmbeddedServer, bind_private_socket
 from mcp_acp.manager.errors import api_error, structured_errors
 from mcp_acp.proxy.api_approvals import add_approval_routes
@@ -123,17 +117,8 @@ def build_app(control: ControlState) -> FastAPI:
     @app.get("/api/logs/{log_type}")
     def logs(request: Request, log_type: str, time_range: Literal["5m", "1h", "24h", "all"] = "5m",
              limit: int = Query(100, ge=1, le=1000), before: str | None = None) -> dict:
-        try:
-            path = log_path(log_dir(), log_type, control.debug_logs)
-        except UnknownLog as exc:
-            raise api_error(404, "NOT_FOUND", str(exc)) from None
-        except LogNotAvailable as exc:
-            raise api_error(404, "LOG_NOT_AVAILABLE", str(exc)) from None
-        filters = {name: request.query_params.get(name) for name in FILTERS}
-        try:
-            return query_log(path, time_range=time_range, limit=limit, before=before, filters=filters)
-        except ValueError as exc:
-            raise api_error(422, "VALIDATION_ERROR", str(exc)) from None
+        return log_answer(request, log_dir(), log_type, control.debug_logs, time_range=time_range, limit=limit,
+                          before=before)
 
     return app
 
