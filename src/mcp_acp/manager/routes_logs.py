@@ -34,7 +34,7 @@ def router(state: ManagerState) -> APIRouter:
     @api.get("/api/manager/proxies/{proxy_id}/logs/{log_type}")
     def logs(request: Request, proxy_id: str, log_type: str, time_range: Literal["5m", "1h", "24h", "all"] = "5m",
              limit: int = Query(100, ge=1, le=1000), before: str | None = None) -> dict:
-        return log_answer(request, *proxy_logs(proxy_id), log_type, time_range=time_range, limit=limit,
-                          before=before)
+        log_dir, debug = proxy_logs(proxy_id)
+        return log_answer(request, log_dir, log_type, debug, time_range=time_range, limit=limit, before=before)
 
     return api
