@@ -197,7 +197,7 @@ async def test_incidents_show_a_security_shutdown(ui: UI) -> None:
     # The browser watched it happen: an error toast naming the reason, and an unread badge.
     await expect(ui.page.get_by_text("Proxy 'sd' stopped")).to_be_visible()
     badge = ui.page.locator("#incidents-unread")
-    await expect(badge).to_have_attribute("aria-label", "1 new incidents")
+    await expect(badge).to_have_attribute("aria-label", "1 new incident")
     await ui.page.get_by_role("link", name="Incidents").click()
     incident = ui.page.locator('[data-testid="incident"][data-type="shutdown"]')
     await expect(incident.first).to_contain_text("sd")

@@ -232,3 +232,8 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** The server's validation errors when it sent some, else the one message. */
+export function errorList(error: unknown): string[] {
+  return error instanceof ApiError && error.validationErrors.length ? error.validationErrors : [errorMessage(error)];
+}

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import type { DecisionVerb } from "../api/endpoints";
 import type { PendingEntry } from "../state/live";
+import { plural } from "../lib/format";
 import { useLive } from "../state/LiveProvider";
 import { approvalActions, formatCountdown, remainingSeconds, targetOf, URGENT_SECONDS } from "../state/pending";
 
@@ -48,7 +49,7 @@ export function ApprovalItem({ entry, now, showProxy = true }: Props) {
         </div>
       </div>
       <div className="approval-side">
-        <div className={`countdown${urgent ? " countdown-urgent" : ""}`} aria-label={`${Math.ceil(left)} seconds left`}>
+        <div className={`countdown${urgent ? " countdown-urgent" : ""}`} aria-label={`${plural(Math.ceil(left), "second")} left`}>
           <span className="countdown-text">{formatCountdown(left)}</span>
           <span className="countdown-bar" aria-hidden="true">
             <span style={{ width: `${fraction * 100}%` }} />

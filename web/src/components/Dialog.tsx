@@ -1,4 +1,5 @@
 import { useEffect, useId, useRef, type ReactNode } from "react";
+import { BusyButton } from "./BusyButton";
 
 interface DialogProps {
   open: boolean;
@@ -104,14 +105,27 @@ export function ConfirmDialog({ open, title, confirmLabel, danger, busy, onConfi
           <button type="button" className="button" onClick={onClose}>
             Cancel
           </button>
-          <button type="button" className={`button ${danger ? "button-danger" : "button-primary"}`} onClick={onConfirm} disabled={busy}>
-            {busy && <span className="spinner" aria-hidden="true" />}
+          <BusyButton className={`button ${danger ? "button-danger" : "button-primary"}`} onClick={onConfirm} busy={Boolean(busy)}>
             {confirmLabel}
-          </button>
+          </BusyButton>
         </>
       }
     >
       {children}
     </Dialog>
+  );
+}
+
+/** The Cancel and submit buttons at the foot of a form in a dialog. */
+export function SubmitActions({ label, busy, onCancel }: { label: string; busy: boolean; onCancel: () => void }) {
+  return (
+    <div className="dialog-actions">
+      <button type="button" className="button" onClick={onCancel}>
+        Cancel
+      </button>
+      <BusyButton type="submit" className="button button-primary" busy={busy}>
+        {label}
+      </BusyButton>
+    </div>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { Link, NavLink, useNavigate } from "react-router-dom";
 import { endpoints } from "../api/endpoints";
 import type { AuthStatus } from "../api/types";
+import { plural } from "../lib/format";
 import { toastError, toastInfo } from "../lib/notify";
 import { useAsync } from "../lib/useAsync";
 import { useLive } from "../state/LiveProvider";
@@ -30,7 +31,7 @@ export function Header() {
           <NavLink to="/incidents" className="nav-link" aria-label="Incidents" aria-describedby={unreadIncidents ? "incidents-unread" : undefined}>
             Incidents
             {unreadIncidents > 0 && (
-              <span className="badge badge-danger" id="incidents-unread" aria-label={`${unreadIncidents} new incidents`}>
+              <span className="badge badge-danger" id="incidents-unread" aria-label={plural(unreadIncidents, "new incident")}>
                 {unreadIncidents > 99 ? "99+" : unreadIncidents}
               </span>
             )}

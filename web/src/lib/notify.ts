@@ -3,25 +3,10 @@ import { errorMessage } from "../api/client";
 import { TOAST_DURATION, type Notice } from "../state/live";
 import { playChime, playErrorSound } from "./sound";
 
+const SHOW = { success: toast.success, info: toast.info, warning: toast.warning, error: toast.error, critical: toast.error };
+
 export function notify(notice: Notice): void {
-  const duration = TOAST_DURATION[notice.level];
-  switch (notice.level) {
-    case "success":
-      toast.success(notice.message, { duration });
-      break;
-    case "info":
-      toast.info(notice.message, { duration });
-      break;
-    case "warning":
-      toast.warning(notice.message, { duration });
-      break;
-    case "error":
-      toast.error(notice.message, { duration });
-      break;
-    case "critical":
-      toast.error(notice.message, { duration, className: "toast-critical" });
-      break;
-  }
+  SHOW[notice.level](notice.message, { duration: TOAST_DURATION[notice.level], className: notice.level === "critical" ? "toast-critical" : undefined });
   if (notice.sound === "chime") playChime();
   if (notice.sound === "error" || notice.level === "critical") playErrorSound();
 }

@@ -1,10 +1,13 @@
-import { useState, type FormEvent, type ReactNode } from "react";
-import { ApiError, errorMessage } from "../api/client";
+import { useState, type FormEvent } from "react";
+import { ApiError, errorList } from "../api/client";
 import { endpoints } from "../api/endpoints";
 import type { CreateProxyResult } from "../api/types";
 import { CopyButton } from "../components/CopyButton";
-import { Dialog } from "../components/Dialog";
+import { Dialog, SubmitActions } from "../components/Dialog";
+import { Field, SelectField, TextField } from "../components/Field";
+import { ProblemList } from "../components/ProblemList";
 import { toastSuccess } from "../lib/notify";
+import { useBusy } from "../lib/useBusy";
 import { emptyProxyForm, proxyBody, proxyFormProblems, type ProxyForm } from "../state/forms";
 
 interface Props {
@@ -13,17 +16,21 @@ interface Props {
   onCreated: () => void;
 }
 
+const TRANSPORTS = ["stdio", "http", "auto"] as const;
+
 type Confirm = { kind: "unreachable" | "duplicate"; message: string } | null;
 
 export function AddProxyDialog({ open, onClose, onCreated }: Props) {
   const [form, setForm] = useState<ProxyForm>(emptyProxyForm);
-  const [busy, setBusy] = useState(false);
+  const { busy, run } = useBusy();
   const [problems, setProblems] = useState<string[]>([]);
   const [confirm, setConfirm] = useState<Confirm>(null);
   const [skips, setSkips] = useState({ skip_health_check: false, skip_duplicate_check: false });
   const [created, setCreated] = useState<CreateProxyResult | null>(null);
 
   const set = <K extends keyof ProxyForm>(key: K, value: ProxyForm[K]) => setForm((f) => ({ ...f, [key]: value }));
+  /** The value and setter of a text field of the form. */
+  const bind = (key: Exclude<keyof ProxyForm, "transport" | "attestation_require_signature">) => ({ value: form[key], onChange: (value: string) => set(key, value) });
 
   const reset = () => {
     setForm(emptyProxyForm);
@@ -41,31 +48,27 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
     onClose();
   };
 
-  const submit = async (override = skips) => {
+  const submit = (override = skips) => {
     const local = proxyFormProblems(form);
     setProblems(local);
     if (local.length) return;
-    setBusy(true);
-    try {
-      const result = await endpoints.createProxy({ ...proxyBody(form), ...override });
-      setCreated(result);
+    void run(async () => {
+      setCreated(await endpoints.createProxy({ ...proxyBody(form), ...override }));
       setConfirm(null);
-    } catch (error) {
+    }, (error) => {
       if (error instanceof ApiError && error.code === "BACKEND_UNREACHABLE") {
         setConfirm({ kind: "unreachable", message: error.message });
       } else if (error instanceof ApiError && error.code === "BACKEND_DUPLICATE") {
         setConfirm({ kind: "duplicate", message: error.message });
       } else {
-        setProblems(error instanceof ApiError && error.validationErrors.length ? error.validationErrors : [errorMessage(error)]);
+        setProblems(errorList(error));
       }
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
-    void submit();
+    submit();
   };
 
   const proceedAnyway = () => {
@@ -73,7 +76,7 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
       ? { ...skips, skip_health_check: true }
       : { ...skips, skip_duplicate_check: true };
     setSkips(next);
-    void submit(next);
+    submit(next);
   };
 
   const stdio = form.transport !== "http";
@@ -112,27 +115,13 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
       ) : (
         <form className="form" onSubmit={onSubmit} noValidate>
           <div className="form-grid">
-            <Field label="Name" hint="How the CLI and the UI call it: letters, digits, - and _">
-              {(id) => <input id={id} value={form.name} onChange={(e) => set("name", e.target.value)} required autoComplete="off" placeholder="filesystem" />}
-            </Field>
-            <Field label="Server name" hint="The backend's name; defaults to the proxy name">
-              {(id) => <input id={id} value={form.server_name} onChange={(e) => set("server_name", e.target.value)} autoComplete="off" />}
-            </Field>
+            <TextField label="Name" hint="How the CLI and the UI call it: letters, digits, - and _" {...bind("name")} required autoComplete="off" placeholder="filesystem" />
+            <TextField label="Server name" hint="The backend's name; defaults to the proxy name" {...bind("server_name")} autoComplete="off" />
           </div>
-          <Field label="Transport">
-            {(id) => (
-              <select id={id} value={form.transport} onChange={(e) => set("transport", e.target.value as ProxyForm["transport"])}>
-                <option value="stdio">stdio</option>
-                <option value="http">http</option>
-                <option value="auto">auto</option>
-              </select>
-            )}
-          </Field>
+          <SelectField label="Transport" value={form.transport} onChange={(v) => set("transport", v)} options={TRANSPORTS} />
           {stdio && (
             <>
-              <Field label="Command" hint="The program that runs the MCP server">
-                {(id) => <input id={id} className="mono" value={form.command} onChange={(e) => set("command", e.target.value)} autoComplete="off" placeholder="npx" />}
-              </Field>
+              <TextField label="Command" hint="The program that runs the MCP server" mono {...bind("command")} autoComplete="off" placeholder="npx" />
               <Field label="Arguments" hint="Space separated, or one per line">
                 {(id) => (
                   <textarea id={id} className="mono" rows={2} value={form.args} onChange={(e) => set("args", e.target.value)} placeholder="-y @modelcontextprotocol/server-filesystem /tmp" />
@@ -142,12 +131,8 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
           )}
           {http && (
             <div className="form-grid">
-              <Field label="URL">
-                {(id) => <input id={id} className="mono" value={form.url} onChange={(e) => set("url", e.target.value)} autoComplete="off" placeholder="https://example.com/mcp" />}
-              </Field>
-              <Field label="API key" hint="Stored in the OS keychain, never in the config">
-                {(id) => <input id={id} type="password" value={form.api_key} onChange={(e) => set("api_key", e.target.value)} autoComplete="off" />}
-              </Field>
+              <TextField label="URL" mono {...bind("url")} autoComplete="off" placeholder="https://example.com/mcp" />
+              <TextField label="API key" hint="Stored in the OS keychain, never in the config" type="password" {...bind("api_key")} autoComplete="off" />
             </div>
           )}
           <details className="advanced">
@@ -155,31 +140,19 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
             <div className="stack">
               {http && (
                 <>
-                  <Field label="HTTP timeout (seconds)">
-                    {(id) => <input id={id} type="number" min={1} max={300} value={form.timeout} onChange={(e) => set("timeout", e.target.value)} />}
-                  </Field>
+                  <TextField label="HTTP timeout (seconds)" type="number" min={1} max={300} {...bind("timeout")} />
                   <div className="form-grid three">
-                    <Field label="mTLS client certificate">
-                      {(id) => <input id={id} className="mono" value={form.mtls_cert} onChange={(e) => set("mtls_cert", e.target.value)} placeholder="~/certs/client.pem" />}
-                    </Field>
-                    <Field label="mTLS client key">
-                      {(id) => <input id={id} className="mono" value={form.mtls_key} onChange={(e) => set("mtls_key", e.target.value)} placeholder="~/certs/client.key" />}
-                    </Field>
-                    <Field label="mTLS CA bundle">
-                      {(id) => <input id={id} className="mono" value={form.mtls_ca} onChange={(e) => set("mtls_ca", e.target.value)} placeholder="~/certs/ca.pem" />}
-                    </Field>
+                    <TextField label="mTLS client certificate" mono {...bind("mtls_cert")} placeholder="~/certs/client.pem" />
+                    <TextField label="mTLS client key" mono {...bind("mtls_key")} placeholder="~/certs/client.key" />
+                    <TextField label="mTLS CA bundle" mono {...bind("mtls_ca")} placeholder="~/certs/ca.pem" />
                   </div>
                 </>
               )}
               {stdio && (
                 <>
                   <div className="form-grid">
-                    <Field label="SLSA owner" hint="GitHub user or organisation that built the binary">
-                      {(id) => <input id={id} value={form.attestation_slsa_owner} onChange={(e) => set("attestation_slsa_owner", e.target.value)} />}
-                    </Field>
-                    <Field label="Expected SHA-256">
-                      {(id) => <input id={id} className="mono" value={form.attestation_sha256} onChange={(e) => set("attestation_sha256", e.target.value)} />}
-                    </Field>
+                    <TextField label="SLSA owner" hint="GitHub user or organisation that built the binary" {...bind("attestation_slsa_owner")} />
+                    <TextField label="Expected SHA-256" mono {...bind("attestation_sha256")} />
                   </div>
                   <label className="checkbox">
                     <input type="checkbox" checked={form.attestation_require_signature} onChange={(e) => set("attestation_require_signature", e.target.checked)} />
@@ -190,15 +163,7 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
             </div>
           </details>
 
-          {problems.length > 0 && (
-            <div className="callout callout-error" role="alert">
-              <ul className="plain-list">
-                {problems.map((problem) => (
-                  <li key={problem}>{problem}</li>
-                ))}
-              </ul>
-            </div>
-          )}
+          <ProblemList problems={problems} />
           {confirm && (
             <div className="callout callout-warning" role="alert">
               <p>
@@ -215,32 +180,9 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
               </div>
             </div>
           )}
-          <div className="dialog-actions">
-            <button type="button" className="button" onClick={close}>
-              Cancel
-            </button>
-            <button type="submit" className="button button-primary" disabled={busy}>
-              {busy && <span className="spinner" aria-hidden="true" />}
-              Create proxy
-            </button>
-          </div>
+          <SubmitActions label="Create proxy" busy={busy} onCancel={close} />
         </form>
       )}
     </Dialog>
-  );
-}
-
-let fieldCounter = 0;
-
-export function Field({ label, hint, children }: { label: string; hint?: string; children: (id: string) => ReactNode }) {
-  const [id] = useState(() => `field-${++fieldCounter}`);
-  return (
-    <div className="field">
-      <label htmlFor={id} className="label">
-        {label}
-      </label>
-      {children(id)}
-      {hint && <span className="hint">{hint}</span>}
-    </div>
   );
 }

@@ -1,12 +1,13 @@
 import { useEffect, useState } from "react";
 import { Link } from "react-router-dom";
 import { endpoints } from "../api/endpoints";
-import type { Incident, IncidentsResponse } from "../api/types";
+import type { Incident } from "../api/types";
 import { ErrorState } from "../components/ErrorState";
-import { Field } from "./AddProxyDialog";
+import { SelectField } from "../components/Field";
+import { LoadMore } from "../components/LoadMore";
 import { formatTime, relativeTime } from "../lib/format";
-import { toastError } from "../lib/notify";
 import { useAsync } from "../lib/useAsync";
+import { usePages } from "../lib/usePages";
 import { INCIDENT_TYPES, incidentQuery, isUnread, nextLastSeen, parseIncidentFilters, readStorage, STORAGE_KEYS, writeStorage, type IncidentFilters } from "../state/filters";
 import { useLive } from "../state/LiveProvider";
 
@@ -17,35 +18,17 @@ export function IncidentsPage() {
   const [filters, setFilters] = useState<IncidentFilters>(() => parseIncidentFilters(readStorage(STORAGE_KEYS.incidentFilters)));
   // The mark of the previous visit, read once: what is newer than it stays highlighted while here.
   const [lastSeen] = useState(() => readStorage(STORAGE_KEYS.incidentsLastSeen));
-  const [more, setMore] = useState<IncidentsResponse | null>(null);
-  const [loadingMore, setLoadingMore] = useState(false);
   const proxies = useAsync(() => endpoints.listProxies(), []);
   const incidents = useAsync(() => endpoints.incidents(incidentQuery(filters)), [filters, state.versions.incidents]);
 
   useEffect(() => writeStorage(STORAGE_KEYS.incidentFilters, JSON.stringify(filters)), [filters]);
-  useEffect(() => setMore(null), [incidents.data]);
+  const pages = usePages(incidents.data, (before) => endpoints.incidents(incidentQuery(filters, before)), "Could not load more incidents");
+  const entries = pages.entries;
 
   // Visiting clears the unread badge.
   useEffect(() => {
     if (incidents.data) markIncidentsSeen(nextLastSeen(incidents.data.entries, new Date()));
   }, [incidents.data, markIncidentsSeen]);
-
-  const entries: Incident[] = [...(incidents.data?.entries ?? []), ...(more?.entries ?? [])];
-  const hasMore = more ? more.has_more : incidents.data?.has_more ?? false;
-
-  const loadMore = async () => {
-    const last = entries[entries.length - 1];
-    if (!last) return;
-    setLoadingMore(true);
-    try {
-      const page = await endpoints.incidents(incidentQuery(filters, last.time));
-      setMore((prev) => ({ ...page, entries: [...(prev?.entries ?? []), ...page.entries] }));
-    } catch (error) {
-      toastError(error, "Could not load more incidents");
-    } finally {
-      setLoadingMore(false);
-    }
-  };
 
   const names = (proxies.data ?? []).map((p) => p.proxy_name).sort();
   if (filters.proxy && !names.includes(filters.proxy)) names.push(filters.proxy);
@@ -59,30 +42,8 @@ export function IncidentsPage() {
         </div>
       </div>
       <div className="toolbar filters">
-        <Field label="Type">
-          {(id) => (
-            <select id={id} value={filters.type} onChange={(e) => setFilters((f) => ({ ...f, type: e.target.value as IncidentFilters["type"] }))}>
-              <option value="">All types</option>
-              {INCIDENT_TYPES.map((t) => (
-                <option key={t.value} value={t.value}>
-                  {t.label}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
-        <Field label="Proxy">
-          {(id) => (
-            <select id={id} value={filters.proxy} onChange={(e) => setFilters((f) => ({ ...f, proxy: e.target.value }))}>
-              <option value="">All proxies</option>
-              {names.map((name) => (
-                <option key={name} value={name}>
-                  {name}
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <SelectField label="Type" any="All types" options={INCIDENT_TYPES} value={filters.type} onChange={(type) => setFilters((f) => ({ ...f, type }))} />
+        <SelectField label="Proxy" any="All proxies" options={names} value={filters.proxy} onChange={(proxy) => setFilters((f) => ({ ...f, proxy }))} />
       </div>
 
       {incidents.error && !incidents.data ? (
@@ -104,14 +65,7 @@ export function IncidentsPage() {
           ))}
         </ol>
       )}
-      {hasMore && (
-        <div className="center">
-          <button type="button" className="button" onClick={loadMore} disabled={loadingMore}>
-            {loadingMore && <span className="spinner" aria-hidden="true" />}
-            Load more
-          </button>
-        </div>
-      )}
+      <LoadMore pages={pages} />
     </div>
   );
 }

@@ -4,7 +4,7 @@ import { endpoints } from "../api/endpoints";
 import type { ProxySummary } from "../api/types";
 import { ErrorState } from "../components/ErrorState";
 import { copyText } from "../components/CopyButton";
-import { formatCount, formatLatency, medianLatency } from "../lib/format";
+import { formatCount, formatLatency, medianLatency, plural } from "../lib/format";
 import { toastError, toastSuccess } from "../lib/notify";
 import { useAsync } from "../lib/useAsync";
 import { countByStatus, effectiveStatus, filterProxies, parseProxyFilter, PROXY_FILTERS, readStorage, STORAGE_KEYS, writeStorage, type ProxyFilter } from "../state/filters";
@@ -27,7 +27,7 @@ export function ProxyListPage() {
     try {
       const snippet = await endpoints.configSnippet();
       await copyText(JSON.stringify({ mcpServers: snippet.mcpServers }, null, 2));
-      toastSuccess(`Copied the client configuration of ${Object.keys(snippet.mcpServers ?? {}).length} proxies`);
+      toastSuccess(`Copied the client configuration of ${plural(Object.keys(snippet.mcpServers ?? {}).length, "proxy", "proxies")}`);
     } catch (error) {
       toastError(error, "Export failed");
     }

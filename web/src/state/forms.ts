@@ -31,28 +31,28 @@ export function parseArgs(text: string): string[] {
   return args;
 }
 
-export interface ProxyForm {
-  name: string;
-  server_name: string;
-  transport: "stdio" | "http" | "auto";
-  command: string;
-  args: string;
-  url: string;
-  api_key: string;
-  timeout: string;
-  mtls_cert: string;
-  mtls_key: string;
-  mtls_ca: string;
-  attestation_slsa_owner: string;
-  attestation_sha256: string;
-  attestation_require_signature: boolean;
+/** A form's text fields, all "" to start with. */
+function blank<K extends string>(keys: readonly K[]): Record<K, string> {
+  return Object.fromEntries(keys.map((key) => [key, ""])) as Record<K, string>;
 }
 
-export const emptyProxyForm: ProxyForm = {
-  name: "", server_name: "", transport: "stdio", command: "", args: "", url: "", api_key: "", timeout: "30",
-  mtls_cert: "", mtls_key: "", mtls_ca: "", attestation_slsa_owner: "", attestation_sha256: "",
-  attestation_require_signature: false,
+/** Copies the trimmed text fields that are not blank. */
+function copyTrimmed<K extends string>(to: Partial<Record<K, string>>, from: Record<K, string>, keys: readonly K[]): void {
+  for (const key of keys) {
+    const value = from[key].trim();
+    if (value) to[key] = value;
+  }
+}
+
+const PROXY_TEXT = ["name", "server_name", "command", "args", "url", "api_key", "timeout", "mtls_cert", "mtls_key", "mtls_ca",
+  "attestation_slsa_owner", "attestation_sha256"] as const;
+
+export type ProxyForm = Record<(typeof PROXY_TEXT)[number], string> & {
+  transport: "stdio" | "http" | "auto";
+  attestation_require_signature: boolean;
 };
+
+export const emptyProxyForm: ProxyForm = { ...blank(PROXY_TEXT), transport: "stdio", timeout: "30", attestation_require_signature: false };
 
 /** The POST /api/manager/proxies body: only the fields that apply to the transport. */
 export function proxyBody(form: ProxyForm): CreateProxyBody {
@@ -64,8 +64,7 @@ export function proxyBody(form: ProxyForm): CreateProxyBody {
   if (stdio && form.command.trim()) {
     body.command = form.command.trim();
     body.args = parseArgs(form.args);
-    if (form.attestation_slsa_owner.trim()) body.attestation_slsa_owner = form.attestation_slsa_owner.trim();
-    if (form.attestation_sha256.trim()) body.attestation_sha256 = form.attestation_sha256.trim();
+    copyTrimmed(body, form, ["attestation_slsa_owner", "attestation_sha256"]);
     if (form.attestation_require_signature) body.attestation_require_signature = true;
   }
   if (http && form.url.trim()) {
@@ -73,9 +72,7 @@ export function proxyBody(form: ProxyForm): CreateProxyBody {
     const timeout = Number.parseInt(form.timeout, 10);
     if (Number.isFinite(timeout)) body.timeout = timeout;
     if (form.api_key) body.api_key = form.api_key;
-    if (form.mtls_cert.trim()) body.mtls_cert = form.mtls_cert.trim();
-    if (form.mtls_key.trim()) body.mtls_key = form.mtls_key.trim();
-    if (form.mtls_ca.trim()) body.mtls_ca = form.mtls_ca.trim();
+    copyTrimmed(body, form, ["mtls_cert", "mtls_key", "mtls_ca"]);
   }
   return body;
 }
@@ -98,30 +95,17 @@ export function proxyFormProblems(form: ProxyForm): string[] {
 
 // --- policy rules -------------------------------------------------------------------------
 
-export interface RuleForm {
-  id: string;
-  description: string;
+// operations, side_effects and cache_side_effects are comma separated lists.
+const RULE_TEXT = ["id", "description", "tool_name", "path_pattern", "operations", "source_path", "dest_path", "extension",
+  "side_effects", "mcp_method", "subject_id", "cache_side_effects"] as const;
+
+export type RuleForm = Record<(typeof RULE_TEXT)[number], string> & {
   effect: "allow" | "deny" | "hitl";
-  tool_name: string;
-  path_pattern: string;
-  /** Comma separated: read, write, delete. */
-  operations: string;
-  source_path: string;
-  dest_path: string;
-  extension: string;
-  /** Comma separated side effects. */
-  side_effects: string;
-  mcp_method: string;
-  subject_id: string;
-  cache_side_effects: string;
   /** Conditions this form has no field for, kept as they were. */
   extra: Record<string, unknown>;
-}
-
-export const emptyRuleForm: RuleForm = {
-  id: "", description: "", effect: "allow", tool_name: "", path_pattern: "", operations: "", source_path: "",
-  dest_path: "", extension: "", side_effects: "", mcp_method: "", subject_id: "", cache_side_effects: "", extra: {},
 };
+
+export const emptyRuleForm: RuleForm = { ...blank(RULE_TEXT), effect: "allow", extra: {} };
 
 const TEXT_FIELDS = ["tool_name", "path_pattern", "source_path", "dest_path", "extension", "mcp_method", "subject_id"] as const;
 

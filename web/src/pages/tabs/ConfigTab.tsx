@@ -1,14 +1,18 @@
 import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
-import { ApiError, errorMessage } from "../../api/client";
+import { errorList } from "../../api/client";
 import { configKeyEndpoints, endpoints } from "../../api/endpoints";
 import type { ProxyConfigDoc, ProxyDetail } from "../../api/types";
+import { BusyButton } from "../../components/BusyButton";
 import { ErrorState } from "../../components/ErrorState";
+import { Field, SelectField, TextField } from "../../components/Field";
+import { ProblemList } from "../../components/ProblemList";
+import { TableHead } from "../../components/TableHead";
 import { toastError, toastSuccess } from "../../lib/notify";
 import { useAsync } from "../../lib/useAsync";
+import { useBusy } from "../../lib/useBusy";
 import { diffPaths, getPath, setPath } from "../../state/config";
 import { parseArgs } from "../../state/forms";
 import { useLive } from "../../state/LiveProvider";
-import { Field } from "../AddProxyDialog";
 
 interface Props {
   proxy: ProxyDetail;
@@ -31,7 +35,7 @@ export function ConfigTab({ proxy, status }: Props) {
   );
   const [draft, setDraft] = useState<ProxyConfigDoc | null>(null);
   const [problems, setProblems] = useState<string[]>([]);
-  const [busy, setBusy] = useState(false);
+  const { busy, run } = useBusy();
   const [saved, setSaved] = useState(false);
 
   useEffect(() => {
@@ -50,24 +54,20 @@ export function ConfigTab({ proxy, status }: Props) {
     return v === undefined || v === null ? "" : String(v);
   };
   const update = (path: string, next: unknown) => setDraft((d) => (d ? setPath(d, path, next) : d));
-  const setText = (path: string, next: string) => update(path, next === "" ? undefined : next);
-  const setNumber = (path: string, next: string) => update(path, next === "" ? undefined : Number(next));
+  // An emptied field removes the setting, so the proxy's default applies.
+  const textInput = (path: string) => ({ value: text(path), onChange: (next: string) => update(path, next === "" ? undefined : next) });
+  const numberInput = (path: string) => ({ value: text(path), onChange: (next: string) => update(path, next === "" ? undefined : Number(next)) });
 
-  const save = async (event: FormEvent) => {
+  const save = (event: FormEvent) => {
     event.preventDefault();
-    setBusy(true);
     setProblems([]);
-    try {
+    void run(async () => {
       await endpoints.putConfig(proxy.proxy_id, draft);
       toastSuccess(running ? "Config saved. Restart the proxy to apply it" : "Config saved");
       setSaved(true);
       config.reload();
       compare.reload();
-    } catch (error) {
-      setProblems(error instanceof ApiError && error.validationErrors.length ? error.validationErrors : [errorMessage(error)]);
-    } finally {
-      setBusy(false);
-    }
+    }, (error) => setProblems(errorList(error)));
   };
 
   const hasStdio = Boolean(value("backend.stdio"));
@@ -89,28 +89,19 @@ export function ConfigTab({ proxy, status }: Props) {
           <button type="button" className="button" disabled={!dirty || busy} onClick={() => { setDraft(config.data ?? null); setProblems([]); }}>
             Discard
           </button>
-          <button type="submit" className="button button-primary" disabled={!dirty || busy}>
-            {busy && <span className="spinner" aria-hidden="true" />}
+          <BusyButton type="submit" className="button button-primary" busy={busy} disabled={!dirty}>
             Save
-          </button>
+          </BusyButton>
         </div>
 
         <ConfigSection title="Backend">
           <div className="form-grid">
-            <Field label="Server name">{(id) => <input id={id} value={text("backend.server_name")} onChange={(e) => setText("backend.server_name", e.target.value)} />}</Field>
-            <Field label="Transport">
-              {(id) => (
-                <select id={id} value={text("backend.transport") || "auto"} onChange={(e) => update("backend.transport", e.target.value)}>
-                  <option value="stdio">stdio</option>
-                  <option value="streamablehttp">streamablehttp</option>
-                  <option value="auto">auto</option>
-                </select>
-              )}
-            </Field>
+            <TextField label="Server name" {...textInput("backend.server_name")} />
+            <SelectField label="Transport" value={text("backend.transport") || "auto"} onChange={(v) => update("backend.transport", v)} options={["stdio", "streamablehttp", "auto"]} />
           </div>
           {hasStdio && (
             <div className="form-grid">
-              <Field label="Command">{(id) => <input id={id} className="mono" value={text("backend.stdio.command")} onChange={(e) => update("backend.stdio.command", e.target.value)} />}</Field>
+              <TextField label="Command" mono value={text("backend.stdio.command")} onChange={(v) => update("backend.stdio.command", v)} />
               <Field label="Arguments" hint="One per line">
                 {(id) => <ArgsInput id={id} value={Array.isArray(args) ? (args as string[]) : []} onChange={(next) => update("backend.stdio.args", next)} />}
               </Field>
@@ -118,22 +109,15 @@ export function ConfigTab({ proxy, status }: Props) {
           )}
           {hasHttp && (
             <div className="form-grid">
-              <Field label="URL">{(id) => <input id={id} className="mono" value={text("backend.http.url")} onChange={(e) => update("backend.http.url", e.target.value)} />}</Field>
-              <Field label="Timeout (seconds)">{(id) => <input id={id} type="number" min={1} max={300} value={text("backend.http.timeout")} onChange={(e) => setNumber("backend.http.timeout", e.target.value)} />}</Field>
+              <TextField label="URL" mono value={text("backend.http.url")} onChange={(v) => update("backend.http.url", v)} />
+              <TextField label="Timeout (seconds)" type="number" min={1} max={300} {...numberInput("backend.http.timeout")} />
             </div>
           )}
         </ConfigSection>
 
         <ConfigSection title="Logging">
           <div className="form-grid">
-            <Field label="Log level" hint="DEBUG also writes the wire logs">
-              {(id) => (
-                <select id={id} value={text("log_level") || "INFO"} onChange={(e) => update("log_level", e.target.value)}>
-                  <option value="INFO">INFO</option>
-                  <option value="DEBUG">DEBUG</option>
-                </select>
-              )}
-            </Field>
+            <SelectField label="Log level" hint="DEBUG also writes the wire logs" value={text("log_level") || "INFO"} onChange={(v) => update("log_level", v)} options={["INFO", "DEBUG"]} />
             <div className="field checkbox-field">
               <label className="checkbox">
                 <input type="checkbox" checked={Boolean(value("include_payloads"))} onChange={(e) => update("include_payloads", e.target.checked)} />
@@ -149,46 +133,29 @@ export function ConfigTab({ proxy, status }: Props) {
 
         <ConfigSection title="Human approval (HITL)">
           <div className="form-grid">
-            <Field label="Approval timeout (seconds)" hint="5 to 300">
-              {(id) => <input id={id} type="number" min={5} max={300} value={text("hitl.timeout_seconds")} onChange={(e) => setNumber("hitl.timeout_seconds", e.target.value)} />}
-            </Field>
-            <Field label="Cached approval TTL (seconds)" hint="300 to 900">
-              {(id) => <input id={id} type="number" min={300} max={900} value={text("hitl.approval_ttl_seconds")} onChange={(e) => setNumber("hitl.approval_ttl_seconds", e.target.value)} />}
-            </Field>
+            <TextField label="Approval timeout (seconds)" hint="5 to 300" type="number" min={5} max={300} {...numberInput("hitl.timeout_seconds")} />
+            <TextField label="Cached approval TTL (seconds)" hint="300 to 900" type="number" min={300} max={900} {...numberInput("hitl.approval_ttl_seconds")} />
           </div>
         </ConfigSection>
 
         <ConfigSection title="Security">
           {hasStdio && (
             <div className="form-grid">
-              <Field label="Attestation: SLSA owner">
-                {(id) => <input id={id} value={text("backend.stdio.attestation.slsa_owner")} onChange={(e) => setText("backend.stdio.attestation.slsa_owner", e.target.value)} />}
-              </Field>
-              <Field label="Attestation: expected SHA-256">
-                {(id) => <input id={id} className="mono" value={text("backend.stdio.attestation.expected_sha256")} onChange={(e) => setText("backend.stdio.attestation.expected_sha256", e.target.value)} />}
-              </Field>
+              <TextField label="Attestation: SLSA owner" {...textInput("backend.stdio.attestation.slsa_owner")} />
+              <TextField label="Attestation: expected SHA-256" mono {...textInput("backend.stdio.attestation.expected_sha256")} />
             </div>
           )}
           {hasHttp && (
             <div className="form-grid three">
-              <Field label="mTLS client certificate">{(id) => <input id={id} className="mono" value={text("mtls.client_cert_path")} onChange={(e) => setText("mtls.client_cert_path", e.target.value)} />}</Field>
-              <Field label="mTLS client key">{(id) => <input id={id} className="mono" value={text("mtls.client_key_path")} onChange={(e) => setText("mtls.client_key_path", e.target.value)} />}</Field>
-              <Field label="mTLS CA bundle">{(id) => <input id={id} className="mono" value={text("mtls.ca_bundle_path")} onChange={(e) => setText("mtls.ca_bundle_path", e.target.value)} />}</Field>
+              <TextField label="mTLS client certificate" mono {...textInput("mtls.client_cert_path")} />
+              <TextField label="mTLS client key" mono {...textInput("mtls.client_key_path")} />
+              <TextField label="mTLS CA bundle" mono {...textInput("mtls.ca_bundle_path")} />
             </div>
           )}
           <p className="muted small">Sign-in (OIDC) is configured for all proxies in the manager; see the Auth page.</p>
         </ConfigSection>
 
-        {problems.length > 0 && (
-          <div className="callout callout-error" role="alert">
-            <strong>The config was not saved:</strong>
-            <ul className="plain-list">
-              {problems.map((problem) => (
-                <li key={problem}>{problem}</li>
-              ))}
-            </ul>
-          </div>
-        )}
+        <ProblemList problems={problems} title="The config was not saved:" />
       </form>
 
       {hasHttp && <ApiKeySection proxy={proxy} credential={text("backend.http.credential_key")} onChanged={config.reload} />}
@@ -201,13 +168,7 @@ export function ConfigTab({ proxy, status }: Props) {
           </div>
           {compare.data.differs ? (
             <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Setting</th>
-                  <th scope="col">Running</th>
-                  <th scope="col">Saved</th>
-                </tr>
-              </thead>
+              <TableHead columns={["Setting", "Running", "Saved"]} />
               <tbody>
                 {diffPaths(unwrap(compare.data.running ?? {}), unwrap(compare.data.saved ?? {})).map((d) => (
                   <tr key={d.path}>
@@ -259,21 +220,15 @@ function ConfigSection({ title, children }: { title: string; children: ReactNode
 
 function ApiKeySection({ proxy, credential, onChanged }: { proxy: ProxyDetail; credential: string; onChanged: () => void }) {
   const [key, setKey] = useState("");
-  const [busy, setBusy] = useState(false);
-  const act = async (remove: boolean) => {
-    setBusy(true);
-    try {
+  const { busy, run } = useBusy();
+  const act = (remove: boolean) =>
+    run(async () => {
       if (remove) await configKeyEndpoints.removeApiKey(proxy.proxy_id);
       else await configKeyEndpoints.setApiKey(proxy.proxy_id, key);
       toastSuccess(remove ? "API key removed" : "API key saved in the keychain");
       setKey("");
       onChanged();
-    } catch (error) {
-      toastError(error, "API key");
-    } finally {
-      setBusy(false);
-    }
-  };
+    }, (error) => toastError(error, "API key"));
   return (
     <section className="panel" aria-labelledby="apikey-title">
       <div className="panel-header">
@@ -282,9 +237,7 @@ function ApiKeySection({ proxy, credential, onChanged }: { proxy: ProxyDetail; c
       </div>
       <p className="muted small">Kept in the OS keychain{credential ? ` as ${credential}` : ""}; never written to the config or shown here.</p>
       <div className="row gap align-end">
-        <Field label={credential ? "New API key" : "API key"}>
-          {(id) => <input id={id} type="password" value={key} onChange={(e) => setKey(e.target.value)} autoComplete="off" />}
-        </Field>
+        <TextField label={credential ? "New API key" : "API key"} type="password" value={key} onChange={setKey} autoComplete="off" />
         <button type="button" className="button" disabled={!key || busy} onClick={() => act(false)}>
           {credential ? "Update key" : "Set key"}
         </button>

@@ -3,12 +3,13 @@ import { endpoints } from "../../api/endpoints";
 import type { CachedApproval, LogEntry, ProxyDetail } from "../../api/types";
 import { ApprovalItem } from "../../components/ApprovalItem";
 import { ConfirmDialog } from "../../components/Dialog";
-import { formatClock, formatCount, formatLatency, medianLatency, p95Latency } from "../../lib/format";
+import { TableHead } from "../../components/TableHead";
+import { formatClock, formatCount, formatLatency, medianLatency, p95Latency, plural } from "../../lib/format";
 import { toastError, toastSuccess } from "../../lib/notify";
 import { useAsync } from "../../lib/useAsync";
 import { useLive, useNow } from "../../state/LiveProvider";
 import { cachedRemaining, formatCountdown, pendingList } from "../../state/pending";
-import { DecisionBadge } from "./AuditTab";
+import { DecisionBadge } from "../audit/DecisionBadge";
 
 interface Props {
   proxy: ProxyDetail;
@@ -125,7 +126,7 @@ function CachedSection({ proxy, running, now }: { proxy: ProxyDetail; running: b
   const clear = async () => {
     try {
       const result = await endpoints.clearCached(proxy.proxy_name);
-      toastSuccess(`${result.cleared} cached approvals cleared`);
+      toastSuccess(`${plural(result.cleared, "cached approval")} cleared`);
     } catch (error) {
       toastError(error, "Could not clear cached approvals");
     }
@@ -150,15 +151,7 @@ function CachedSection({ proxy, running, now }: { proxy: ProxyDetail; running: b
         </p>
       ) : (
         <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Tool</th>
-              <th scope="col">Path</th>
-              <th scope="col">Subject</th>
-              <th scope="col">Expires in</th>
-              <th scope="col"><span className="sr-only">Actions</span></th>
-            </tr>
-          </thead>
+          <TableHead columns={["Tool", "Path", "Subject", "Expires in", { hidden: "Actions" }]} />
           <tbody>
             {live.map((entry) => (
               <tr key={`${entry.subject_id}|${entry.tool_name}|${entry.path}`}>
@@ -200,15 +193,7 @@ function RecentActivity({ proxy }: { proxy: ProxyDetail }) {
         <p className="muted panel-empty">{logs.data ? "No decisions logged yet." : "Loading…"}</p>
       ) : (
         <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">Decision</th>
-              <th scope="col">Method / tool</th>
-              <th scope="col">Path</th>
-              <th scope="col">Rule</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Time", "Decision", "Method / tool", "Path", "Rule"]} />
           <tbody>
             {entries.map((entry: LogEntry, index) => (
               <tr key={`${entry.time}-${entry.sequence ?? index}`}>

@@ -1,15 +1,18 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { ApiError, errorMessage } from "../../api/client";
+import { errorList } from "../../api/client";
 import { endpoints } from "../../api/endpoints";
 import type { PolicyDocument, PolicyResponse, PolicyRule, ProxyDetail } from "../../api/types";
-import { ConfirmDialog, Dialog } from "../../components/Dialog";
+import { BusyButton } from "../../components/BusyButton";
+import { ConfirmDialog, Dialog, SubmitActions } from "../../components/Dialog";
 import { ErrorState } from "../../components/ErrorState";
+import { SelectField, TextField } from "../../components/Field";
+import { ProblemList } from "../../components/ProblemList";
 import { conditionText } from "../../lib/format";
 import { toastError, toastSuccess } from "../../lib/notify";
 import { useAsync } from "../../lib/useAsync";
+import { useBusy } from "../../lib/useBusy";
 import { emptyRuleForm, formToRule, ruleFormProblems, ruleToForm, type RuleForm } from "../../state/forms";
 import { useLive } from "../../state/LiveProvider";
-import { Field } from "../AddProxyDialog";
 
 interface Props {
   proxy: ProxyDetail;
@@ -31,10 +34,7 @@ const CONDITION_LABELS: Record<string, string> = {
   side_effects: "side effects",
 };
 
-function problemsOf(error: unknown): string[] {
-  if (error instanceof ApiError && error.validationErrors.length) return error.validationErrors;
-  return [errorMessage(error)];
-}
+const EFFECTS = ["allow", "deny", "hitl"] as const;
 
 function savedMessage(running: boolean): string {
   return running ? "Policy saved; the running proxy reloaded it" : "Policy saved; it applies when the proxy starts";
@@ -187,70 +187,49 @@ function VisualEditor({ proxy, policy, running, reload }: { proxy: ProxyDetail; 
 function RuleDialog({ proxy, rule, running, onClose, onSaved }: { proxy: ProxyDetail; rule: PolicyRule | null; running: boolean; onClose: () => void; onSaved: () => void }) {
   const [form, setForm] = useState<RuleForm>(() => (rule ? ruleToForm(rule) : emptyRuleForm));
   const [problems, setProblems] = useState<string[]>([]);
-  const [busy, setBusy] = useState(false);
+  const { busy, run } = useBusy();
   const set = <K extends keyof RuleForm>(key: K, value: RuleForm[K]) => setForm((f) => ({ ...f, [key]: value }));
+  /** The value and setter of a text condition, for a monospace TextField. */
+  const cond = (key: Exclude<keyof RuleForm, "effect" | "extra">) => ({ mono: true, value: form[key], onChange: (value: string) => set(key, value) });
 
-  const submit = async (event: FormEvent) => {
+  const submit = (event: FormEvent) => {
     event.preventDefault();
     const local = ruleFormProblems(form);
     setProblems(local);
     if (local.length) return;
-    setBusy(true);
-    try {
+    void run(async () => {
       const body = formToRule(form);
       if (rule?.id) await endpoints.updateRule(proxy.proxy_id, rule.id, body);
       else await endpoints.addRule(proxy.proxy_id, body);
       toastSuccess(`${rule ? "Rule updated" : "Rule added"}. ${savedMessage(running)}`);
       onSaved();
-    } catch (error) {
-      setProblems(problemsOf(error));
-    } finally {
-      setBusy(false);
-    }
+    }, (error) => setProblems(errorList(error)));
   };
 
   return (
     <Dialog open title={rule ? "Edit rule" : "Add rule"} onClose={onClose} size="lg">
       <form className="form" onSubmit={submit} noValidate>
-        <Field label="Description">{(id) => <input id={id} value={form.description} onChange={(e) => set("description", e.target.value)} placeholder="Read project files" />}</Field>
+        <TextField label="Description" value={form.description} onChange={(v) => set("description", v)} placeholder="Read project files" />
         <div className="form-grid">
-          <Field label="Effect">
-            {(id) => (
-              <select id={id} value={form.effect} onChange={(e) => set("effect", e.target.value as RuleForm["effect"])}>
-                <option value="allow">allow</option>
-                <option value="deny">deny</option>
-                <option value="hitl">hitl</option>
-              </select>
-            )}
-          </Field>
-          <Field label="Rule id" hint="Optional; generated when empty">
-            {(id) => <input id={id} className="mono" value={form.id} onChange={(e) => set("id", e.target.value)} disabled={Boolean(rule?.id)} />}
-          </Field>
+          <SelectField label="Effect" value={form.effect} onChange={(v) => set("effect", v)} options={EFFECTS} />
+          <TextField label="Rule id" hint="Optional; generated when empty" {...cond("id")} disabled={Boolean(rule?.id)} />
         </div>
         <fieldset className="conditions-fieldset">
           <legend>Conditions <span className="muted small">(all must hold; commas separate alternatives)</span></legend>
           <div className="form-grid">
-            <Field label="Tool name" hint="Glob, e.g. read_* or *">
-              {(id) => <input id={id} className="mono" value={form.tool_name} onChange={(e) => set("tool_name", e.target.value)} autoComplete="off" />}
-            </Field>
-            <Field label="Path pattern" hint="Glob; ** crosses folders">
-              {(id) => <input id={id} className="mono" value={form.path_pattern} onChange={(e) => set("path_pattern", e.target.value)} autoComplete="off" placeholder="/home/me/project/**" />}
-            </Field>
+            <TextField label="Tool name" hint="Glob, e.g. read_* or *" {...cond("tool_name")} autoComplete="off" />
+            <TextField label="Path pattern" hint="Glob; ** crosses folders" {...cond("path_pattern")} autoComplete="off" placeholder="/home/me/project/**" />
           </div>
-          <Field label="Operations" hint="read, write, delete">
-            {(id) => <input id={id} className="mono" value={form.operations} onChange={(e) => set("operations", e.target.value)} autoComplete="off" placeholder="read" />}
-          </Field>
+          <TextField label="Operations" hint="read, write, delete" {...cond("operations")} autoComplete="off" placeholder="read" />
           <details className="advanced">
             <summary>More conditions</summary>
             <div className="form-grid">
-              <Field label="Source path">{(id) => <input id={id} className="mono" value={form.source_path} onChange={(e) => set("source_path", e.target.value)} />}</Field>
-              <Field label="Destination path">{(id) => <input id={id} className="mono" value={form.dest_path} onChange={(e) => set("dest_path", e.target.value)} />}</Field>
-              <Field label="Extension">{(id) => <input id={id} className="mono" value={form.extension} onChange={(e) => set("extension", e.target.value)} placeholder=".py" />}</Field>
-              <Field label="MCP method">{(id) => <input id={id} className="mono" value={form.mcp_method} onChange={(e) => set("mcp_method", e.target.value)} placeholder="tools/call" />}</Field>
-              <Field label="Subject id">{(id) => <input id={id} className="mono" value={form.subject_id} onChange={(e) => set("subject_id", e.target.value)} />}</Field>
-              <Field label="Tool capabilities" hint="side_effects, e.g. fs_write, network_egress">
-                {(id) => <input id={id} className="mono" value={form.side_effects} onChange={(e) => set("side_effects", e.target.value)} />}
-              </Field>
+              <TextField label="Source path" {...cond("source_path")} />
+              <TextField label="Destination path" {...cond("dest_path")} />
+              <TextField label="Extension" {...cond("extension")} placeholder=".py" />
+              <TextField label="MCP method" {...cond("mcp_method")} placeholder="tools/call" />
+              <TextField label="Subject id" {...cond("subject_id")} />
+              <TextField label="Tool capabilities" hint="side_effects, e.g. fs_write, network_egress" {...cond("side_effects")} />
             </div>
             {Object.keys(form.extra).length > 0 && (
               <p className="muted small">Also kept: {Object.entries(form.extra).map(([k, v]) => `${k} = ${conditionText(v)}`).join("; ")}</p>
@@ -258,29 +237,10 @@ function RuleDialog({ proxy, rule, running, onClose, onSaved }: { proxy: ProxyDe
           </details>
         </fieldset>
         {form.effect === "hitl" && (
-          <Field label="Cacheable capabilities" hint="cache_side_effects (HITL only): approvals of tools with only these may be remembered">
-            {(id) => <input id={id} className="mono" value={form.cache_side_effects} onChange={(e) => set("cache_side_effects", e.target.value)} placeholder="fs_read" />}
-          </Field>
+          <TextField label="Cacheable capabilities" hint="cache_side_effects (HITL only): approvals of tools with only these may be remembered" {...cond("cache_side_effects")} placeholder="fs_read" />
         )}
-        {problems.length > 0 && (
-          <div className="callout callout-error" role="alert">
-            <strong>The rule was not saved:</strong>
-            <ul className="plain-list">
-              {problems.map((problem) => (
-                <li key={problem}>{problem}</li>
-              ))}
-            </ul>
-          </div>
-        )}
-        <div className="dialog-actions">
-          <button type="button" className="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="button button-primary" disabled={busy}>
-            {busy && <span className="spinner" aria-hidden="true" />}
-            Save rule
-          </button>
-        </div>
+        <ProblemList problems={problems} title="The rule was not saved:" />
+        <SubmitActions label="Save rule" busy={busy} onCancel={onClose} />
       </form>
     </Dialog>
   );
@@ -294,11 +254,11 @@ function RawEditor({ proxy, policy, running, reload }: { proxy: ProxyDetail; pol
   const original = JSON.stringify(documentOf(policy), null, 2);
   const [text, setText] = useState(original);
   const [problems, setProblems] = useState<string[]>([]);
-  const [busy, setBusy] = useState(false);
+  const { busy, run } = useBusy();
   useEffect(() => setText(original), [original]);
   const dirty = text !== original;
 
-  const save = async () => {
+  const save = () => {
     let parsed: PolicyDocument;
     try {
       parsed = JSON.parse(text) as PolicyDocument;
@@ -306,17 +266,12 @@ function RawEditor({ proxy, policy, running, reload }: { proxy: ProxyDetail; pol
       setProblems([`Not valid JSON: ${(error as Error).message}`]);
       return;
     }
-    setBusy(true);
     setProblems([]);
-    try {
+    void run(async () => {
       await endpoints.putPolicy(proxy.proxy_id, parsed);
       toastSuccess(savedMessage(running));
       reload();
-    } catch (error) {
-      setProblems(problemsOf(error));
-    } finally {
-      setBusy(false);
-    }
+    }, (error) => setProblems(errorList(error)));
   };
 
   return (
@@ -332,21 +287,11 @@ function RawEditor({ proxy, policy, running, reload }: { proxy: ProxyDetail; pol
         value={text}
         onChange={(e) => setText(e.target.value)}
       />
-      {problems.length > 0 && (
-        <div className="callout callout-error" role="alert">
-          <strong>The policy was not saved:</strong>
-          <ul className="plain-list">
-            {problems.map((problem) => (
-              <li key={problem}>{problem}</li>
-            ))}
-          </ul>
-        </div>
-      )}
+      <ProblemList problems={problems} title="The policy was not saved:" />
       <div className="row gap">
-        <button type="button" className="button button-primary" onClick={save} disabled={busy}>
-          {busy && <span className="spinner" aria-hidden="true" />}
+        <BusyButton className="button button-primary" busy={busy} onClick={save}>
           Save policy
-        </button>
+        </BusyButton>
         <button type="button" className="button" onClick={() => { setText(original); setProblems([]); }} disabled={!dirty}>
           Discard changes
         </button>
