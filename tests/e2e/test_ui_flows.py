@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -43,6 +44,7 @@ async def test_proxy_list_shows_running_proxies_and_a_stop_turns_its_card_inacti
     await expect(card(ui.page, "alpha")).to_have_attribute("data-status", "running")
     await expect(card(ui.page, "beta")).to_have_attribute("data-status", "running")
     await expect(card(ui.page, "alpha")).to_contain_text("fixture")  # the server name
+    await expect(card(ui.page, "alpha")).to_contain_text(re.compile(r"~[\d.,]+\s?(ms|s)"))  # median latency, live
     await ui.screenshot("proxy-list-running")
 
     code, _ = await beta.finish()  # the client disconnects: the proxy exits
