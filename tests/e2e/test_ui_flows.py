@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from oidc_provider import OidcProvider
 from playwright.async_api import Page, expect
 
 from tests.e2e.ui import UI, UI_TIMEOUT_MS
@@ -304,3 +305,41 @@ async def test_the_keyboard_reaches_the_pending_drawer_and_the_tabs(ui: UI) -> N
     await expect(drawer).to_be_visible()
     await ui.page.keyboard.press("Escape")
     await expect(drawer).to_be_hidden()
+
+
+async def test_device_flow_login_and_logout_from_the_auth_page(ui: UI, tmp_path: Path) -> None:
+    """A real provider process; the user approves the code on the provider's own page, in the tab
+    the UI opened, and the UI learns of it from the manager's event stream."""
+    idp = OidcProvider(audience="mcp-acp", client_id="mcp-acp-cli", interval=1, state_dir=tmp_path / "idp")
+    idp.start(timeout=60)
+    try:
+        path = ui.home.home / "config" / "manager.json"
+        config = json.loads(path.read_text())
+        config["auth"] = {"mode": "oidc", "oidc": {"issuer": idp.url, "client_id": "mcp-acp-cli",
+                                                   "audience": "mcp-acp"}}
+        path.write_text(json.dumps(config))
+        ui.home.cli("manager", "stop", check=True)  # it reads its config at start
+        ui.home.start_manager()
+
+        await ui.page.goto(f"{ui.base}/auth")
+        status = ui.page.get_by_role("region", name="Status")
+        await expect(status).to_contain_text("signed out")
+        async with ui.page.context.expect_page() as opened:
+            await ui.page.get_by_role("button", name="Log in", exact=True).click()
+        code = await ui.page.get_by_label("Device code").inner_text()
+        await ui.screenshot("auth-device-code")
+        provider_page = await opened.value
+        await expect(provider_page.get_by_label("Code")).to_have_value(code)
+        await provider_page.get_by_role("button", name="Approve").click()
+        await expect(provider_page.get_by_role("heading", name="Device approved")).to_be_visible()
+
+        await expect(status).to_contain_text("signed in")
+        await expect(status).to_contain_text("alice")
+        await ui.screenshot("auth-signed-in")
+        assert json.loads(ui.home.cli("auth", "status", "--json", check=True).stdout)["authenticated"] is True
+
+        await status.get_by_role("button", name="Log out", exact=True).click()
+        await expect(status).to_contain_text("signed out")
+        assert json.loads(ui.home.cli("auth", "status", "--json").stdout)["authenticated"] is False
+    finally:
+        idp.stop()

@@ -90,7 +90,7 @@ function AuthMenu({ status, reload }: { status: AuthStatus | undefined; reload: 
 
   const who = status?.authenticated ? status.email ?? status.name ?? status.subject_id ?? "Signed in"
     : status?.configured ? "Not signed in" : "Local mode";
-  const initial = (status?.authenticated ? (status.name ?? status.email ?? "U") : "?").slice(0, 1).toUpperCase();
+  const initial = (status?.authenticated ? (status.name ?? status.email ?? status.subject_id ?? "?") : "?").slice(0, 1).toUpperCase();
 
   return (
     <div className="menu-wrap" ref={ref}>
