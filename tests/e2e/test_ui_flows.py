@@ -343,3 +343,20 @@ async def test_device_flow_login_and_logout_from_the_auth_page(ui: UI, tmp_path:
         assert json.loads(ui.home.cli("auth", "status", "--json").stdout)["authenticated"] is False
     finally:
         idp.stop()
+
+
+async def test_config_edited_in_the_form_is_saved_and_asks_for_a_restart(ui: UI) -> None:
+    ui.home.add_proxy("cfg", ECHO_ONLY)
+    await ui.home.start_proxy("cfg")
+    await ui.open_proxy("cfg")
+    await ui.page.get_by_role("tab", name="Config").click()
+    timeout = ui.page.get_by_label("Approval timeout (seconds)")
+    await expect(timeout).to_have_value("60")
+    await timeout.fill("45")
+    await expect(ui.page.get_by_text("Unsaved changes (1)")).to_be_visible()
+    await ui.screenshot("config-unsaved")
+    await ui.page.get_by_role("button", name="Save", exact=True).click()
+    await expect(ui.page.get_by_text("Restart required.")).to_be_visible()
+    saved = json.loads((proxy_config_dir(ui.home.env, "cfg") / "config.json").read_text())
+    assert saved["hitl"]["timeout_seconds"] == 45
+    await ui.screenshot("config-saved")
