@@ -9,8 +9,8 @@ calls and N `tools/list` requests on each path, interleaved round by round:
   mcp-acp   client -> `mcp-acp start --proxy NAME --headless` -> backend
   fastmcp   client -> fastmcp `create_proxy` served over STDIO -> backend
 
-and checks that a 5 MB `big` result arrives byte-for-byte intact on each path. Then, over
-STDIO, direct against mcp-acp only:
+and checks that a 5 MB `big` result arrives byte-for-byte intact on each path. Then, for
+each backend transport (STDIO, then HTTP), direct against mcp-acp only:
 
   concurrency   1, 8 and 64 `echo` calls in flight on one session: calls/s, and the mcp-acp
                 process's peak RSS under the 64-in-flight load
@@ -61,6 +61,7 @@ RUN_TIMEOUT = 1800  # seconds per transport or section, a last resort
 IN_FLIGHT = (1, 8, 64)  # concurrent requests on one session
 PAYLOAD_SIZES = (100, 100_000, 5_000_000)  # bytes of the `big` result
 POLICY_SIZES = (10, 100, 1000)  # rules in the mcp-acp policy
+TRANSPORTS = ("stdio", "http")  # backend transports, in report order
 BENCH_RULES = 100  # the policy of the main latency table
 
 # The reference proxy: fastmcp's create_proxy over the same backend, served on STDIO.
@@ -125,6 +126,7 @@ class Row:
 class Throughput:
     path: str
     in_flight: int
+    transport: str = "stdio"
     calls: int = 0
     seconds: float = 0.0
     calls_per_s: float | None = None
@@ -136,6 +138,7 @@ class Throughput:
 class Payload:
     path: str
     size_bytes: int
+    transport: str = "stdio"
     samples: int = 0
     stats: Stats | None = None
     added: Stats | None = None
@@ -145,8 +148,9 @@ class Payload:
 @dataclass
 class PolicySize:
     rules: int
+    transport: str = "stdio"
     stats: Stats | None = None
-    added: Stats | None = None  # over the direct STDIO path of the same run
+    added: Stats | None = None  # over the direct path of the same transport in the same run
     error: str | None = None
 
 
@@ -154,7 +158,8 @@ class PolicySize:
 class Report:
     latency: list[Row] = field(default_factory=list)
     concurrency: list[Throughput] = field(default_factory=list)
-    proxy_rss_mb: dict = field(default_factory=dict)
+    proxy_rss_mb: dict = field(default_factory=dict)  # the STDIO proxy's
+    proxy_rss_mb_http: dict = field(default_factory=dict)  # the HTTP-backend proxy's
     payloads: list[Payload] = field(default_factory=list)
     policy_sizes: list[PolicySize] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # sections that failed as a whole
@@ -479,19 +484,21 @@ def find_proxy_pid(proxy: str) -> int:
     raise RuntimeError(f"no mcp-acp process for proxy {proxy} among this process's children")
 
 
-async def measure_concurrency(args: argparse.Namespace, work: Path, proxy: str, report: Report) -> None:
+async def measure_concurrency(args: argparse.Namespace, work: Path, transport: str, direct: dict, proxy: str,
+                              report: Report) -> None:
     """Throughput with 1, 8 and 64 `echo` calls in flight on one session, direct and through mcp-acp,
     interleaved burst by burst; and the mcp-acp process's RSS, idle and at its peak under 64 in flight."""
-    rows = {(path, n): Throughput(path, n) for n in IN_FLIGHT for path in ("direct", "mcp-acp")}
+    rows = {(path, n): Throughput(path, n, transport) for n in IN_FLIGHT for path in ("direct", "mcp-acp")}
     report.concurrency += rows.values()
 
-    targets = [("direct", {"stdio": [PY, BACKEND]}, work / "direct-concurrency.stderr", set_errors(rows, "direct")),
-               ("mcp-acp", acp_spec(proxy, work), work / "mcp-acp-concurrency.stderr", set_errors(rows, "mcp-acp"))]
+    targets = [("direct", direct, work / f"direct-concurrency-{transport}.stderr", set_errors(rows, "direct")),
+               ("mcp-acp", acp_spec(proxy, work), work / f"mcp-acp-concurrency-{transport}.stderr",
+                set_errors(rows, "mcp-acp"))]
     async with AsyncExitStack() as stack:
         live = await open_paths(stack, targets)
         pid = find_proxy_pid(proxy)
-        report.proxy_rss_mb = {"pid": pid, "in_flight": max(IN_FLIGHT), "idle": rss_mb(pid),
-                               "idle_uss": uss_mb(pid)}
+        rss_report = report.proxy_rss_mb if transport == "stdio" else report.proxy_rss_mb_http
+        rss_report.update({"pid": pid, "in_flight": max(IN_FLIGHT), "idle": rss_mb(pid), "idle_uss": uss_mb(pid)})
         for n in IN_FLIGHT:
             rounds = max(args.concurrency_calls // n, 2)
 
@@ -506,8 +513,8 @@ async def measure_concurrency(args: argparse.Namespace, work: Path, proxy: str, 
                 with RssPeak(pid) as rss:
                     for _ in range(rounds):
                         await each(live, burst)
-                report.proxy_rss_mb.update(peak=rss.peak / 2**20, rss_samples=rss.samples,
-                                           after=rss_mb(pid), after_uss=uss_mb(pid))
+                rss_report.update(peak=rss.peak / 2**20, rss_samples=rss.samples,
+                                  after=rss_mb(pid), after_uss=uss_mb(pid))
             else:
                 for _ in range(rounds):
                     await each(live, burst)
@@ -521,13 +528,15 @@ async def measure_concurrency(args: argparse.Namespace, work: Path, proxy: str, 
             direct.pct_of_direct = 100.0
 
 
-async def measure_payloads(args: argparse.Namespace, work: Path, proxy: str, report: Report) -> None:
+async def measure_payloads(args: argparse.Namespace, work: Path, transport: str, direct: dict, proxy: str,
+                           report: Report) -> None:
     """`big` results of each size, direct and through mcp-acp, interleaved; every byte checked."""
-    rows = {(path, size): Payload(path, size) for size in PAYLOAD_SIZES for path in ("direct", "mcp-acp")}
+    rows = {(path, size): Payload(path, size, transport) for size in PAYLOAD_SIZES for path in ("direct", "mcp-acp")}
     report.payloads += rows.values()
 
-    targets = [("direct", {"stdio": [PY, BACKEND]}, work / "direct-payloads.stderr", set_errors(rows, "direct")),
-               ("mcp-acp", acp_spec(proxy, work), work / "mcp-acp-payloads.stderr", set_errors(rows, "mcp-acp"))]
+    targets = [("direct", direct, work / f"direct-payloads-{transport}.stderr", set_errors(rows, "direct")),
+               ("mcp-acp", acp_spec(proxy, work), work / f"mcp-acp-payloads-{transport}.stderr",
+                set_errors(rows, "mcp-acp"))]
     async with AsyncExitStack() as stack:
         live = await open_paths(stack, targets)
         for size in PAYLOAD_SIZES:
@@ -548,13 +557,18 @@ async def measure_payloads(args: argparse.Namespace, work: Path, proxy: str, rep
             proxied.added = proxied.stats.minus(direct.stats)
 
 
-async def measure_policy_sizes(args: argparse.Namespace, work: Path, report: Report) -> None:
+def rules_proxy(rules: int, transport: str) -> str:
+    return f"bench-rules-{rules}" + ("" if transport == "stdio" else f"-{transport}")
+
+
+async def measure_policy_sizes(args: argparse.Namespace, work: Path, transport: str, direct_spec: dict,
+                               report: Report) -> None:
     """`tools/call` through mcp-acp with each policy size, interleaved with the direct path."""
-    direct = Row("direct", "stdio")
-    rows = {f"rules-{n}": PolicySize(n) for n in POLICY_SIZES}
+    direct = Row("direct", transport)
+    rows = {rules_proxy(n, transport): PolicySize(n, transport) for n in POLICY_SIZES}
     report.policy_sizes += rows.values()
-    targets = [("direct", {"stdio": [PY, BACKEND]}, work / "direct-policy.stderr", set_error(direct))]
-    targets += [(name, acp_spec(f"bench-{name}", work), work / f"{name}.stderr", set_error(row))
+    targets = [("direct", direct_spec, work / f"direct-policy-{transport}.stderr", set_error(direct))]
+    targets += [(name, acp_spec(name, work), work / f"{name}.stderr", set_error(row))
                 for name, row in rows.items()]
     async with AsyncExitStack() as stack:
         live = await open_paths(stack, targets)
@@ -572,21 +586,24 @@ async def measure_policy_sizes(args: argparse.Namespace, work: Path, report: Rep
                 rows[probe.name].stats = stats(probe.samples["call"])
                 rows[probe.name].added = rows[probe.name].stats.minus(base) if base else None
     if direct.error:
-        report.errors.append(f"policy sizes, direct path: {direct.error}")
+        report.errors.append(f"policy sizes, direct {transport} path: {direct.error}")
 
 
 async def run_sections(args: argparse.Namespace, work: Path, url: str, use_acp: bool) -> Report:
     report = Report(latency=await run_latency(args, work, url, use_acp))
     if not use_acp:
         return report
-    sections = (
-        (f"concurrency: {', '.join(map(str, IN_FLIGHT))} in flight",
-         lambda: measure_concurrency(args, work, "bench-stdio", report)),
-        ("payloads: " + ", ".join(f"{s:,} B" for s in PAYLOAD_SIZES),
-         lambda: measure_payloads(args, work, "bench-stdio", report)),
-        ("policy sizes: " + ", ".join(f"{n:,} rules" for n in POLICY_SIZES),
-         lambda: measure_policy_sizes(args, work, report)),
-    )
+    sections = []
+    for transport, direct, proxy in (("stdio", {"stdio": [PY, BACKEND]}, "bench-stdio"),
+                                     ("http", {"url": url}, "bench-http")):
+        sections += [
+            (f"{transport} concurrency: {', '.join(map(str, IN_FLIGHT))} in flight",
+             lambda t=transport, d=direct, p=proxy: measure_concurrency(args, work, t, d, p, report)),
+            (f"{transport} payloads: " + ", ".join(f"{s:,} B" for s in PAYLOAD_SIZES),
+             lambda t=transport, d=direct, p=proxy: measure_payloads(args, work, t, d, p, report)),
+            (f"{transport} policy sizes: " + ", ".join(f"{n:,} rules" for n in POLICY_SIZES),
+             lambda t=transport, d=direct: measure_policy_sizes(args, work, t, d, report)),
+        ]
     for title, section in sections:
         with console.status(title):
             try:
@@ -614,9 +631,10 @@ def run(args: argparse.Namespace, work: Path) -> Report:
                 for name in ("bench-stdio", "bench-http"):
                     enforce_bench_policy(work, name)
                 for rules in POLICY_SIZES:
-                    acp(work, "proxy", "add", f"bench-rules-{rules}", "--server-name", f"bench-rules-{rules}",
-                        "--command", PY, "--arg", BACKEND)
-                    enforce_bench_policy(work, f"bench-rules-{rules}", rules)
+                    for transport, backend in (("stdio", ["--command", PY, "--arg", BACKEND]), ("http", ["--url", url])):
+                        name = rules_proxy(rules, transport)
+                        acp(work, "proxy", "add", name, "--server-name", name, *backend)
+                        enforce_bench_policy(work, name, rules)
             else:
                 console.print(f"[yellow]{CLI} start is not available: skipping the mcp-acp rows and sections[/]")
             return anyio.run(run_sections, args, work, url, use_acp)
@@ -659,41 +677,45 @@ def rate(row: Throughput | None) -> str:
 
 
 def show_concurrency(report: Report, args: argparse.Namespace) -> None:
-    out = table(f"throughput on one STDIO session, ~{args.concurrency_calls} calls per level",
-                ["echo calls in flight", "direct calls/s", "mcp-acp calls/s", "mcp-acp % of direct"])
-    by_key = {(r.path, r.in_flight): r for r in report.concurrency}
-    for n in IN_FLIGHT:
-        direct, proxied = by_key.get(("direct", n)), by_key.get(("mcp-acp", n))
-        pct = "-" if proxied is None or proxied.pct_of_direct is None else f"{proxied.pct_of_direct:.1f} %"
-        out.add_row(str(n), rate(direct), rate(proxied), pct)
+    out = table(f"throughput on one session, ~{args.concurrency_calls} calls per level",
+                ["transport", "echo calls in flight", "direct calls/s", "mcp-acp calls/s", "mcp-acp % of direct"], 2)
+    by_key = {(r.transport, r.path, r.in_flight): r for r in report.concurrency}
+    for transport in TRANSPORTS:
+        for n in IN_FLIGHT:
+            direct, proxied = by_key.get((transport, "direct", n)), by_key.get((transport, "mcp-acp", n))
+            if direct is None and proxied is None:
+                continue
+            pct = "-" if proxied is None or proxied.pct_of_direct is None else f"{proxied.pct_of_direct:.1f} %"
+            out.add_row(transport, str(n), rate(direct), rate(proxied), pct)
     console.print(out)
-    rss = report.proxy_rss_mb
-    if "peak" in rss:
-        console.print(f"mcp-acp proxy RSS: {rss['idle']:.1f} MB idle, peak {rss['peak']:.1f} MB under "
-                      f"{rss['in_flight']} in flight ({rss['rss_samples']} samples), {rss['after']:.1f} MB after; "
-                      f"USS {rss['idle_uss']:.1f} MB idle, {rss['after_uss']:.1f} MB after")
+    for transport, rss in (("STDIO", report.proxy_rss_mb), ("HTTP", report.proxy_rss_mb_http)):
+        if "peak" in rss:
+            console.print(f"mcp-acp proxy RSS ({transport} backend): {rss['idle']:.1f} MB idle, peak {rss['peak']:.1f} MB "
+                          f"under {rss['in_flight']} in flight ({rss['rss_samples']} samples), {rss['after']:.1f} MB "
+                          f"after; USS {rss['idle_uss']:.1f} MB idle, {rss['after_uss']:.1f} MB after")
 
 
 def show_payloads(report: Report) -> None:
-    out = table("payload sizes, big(size) round trip over STDIO, every byte checked",
-                ["size", "samples", "direct p50 ms", "mcp-acp p50 ms", "added p50", "added p99"])
-    by_key = {(r.path, r.size_bytes): r for r in report.payloads}
-    for size in PAYLOAD_SIZES:
-        direct, proxied = by_key.get(("direct", size)), by_key.get(("mcp-acp", size))
-        if direct is None or proxied is None:
-            continue
-        out.add_row(f"{size:,} B", str(proxied.samples), ms(direct.stats and direct.stats.median_ms),
-                    ms(proxied.stats and proxied.stats.median_ms), ms(proxied.added and proxied.added.median_ms, True),
-                    ms(proxied.added and proxied.added.p99_ms, True))
+    out = table("payload sizes, big(size) round trip, every byte checked",
+                ["transport", "size", "samples", "direct p50 ms", "mcp-acp p50 ms", "added p50", "added p99"], 2)
+    by_key = {(r.transport, r.path, r.size_bytes): r for r in report.payloads}
+    for transport in TRANSPORTS:
+        for size in PAYLOAD_SIZES:
+            direct, proxied = by_key.get((transport, "direct", size)), by_key.get((transport, "mcp-acp", size))
+            if direct is None or proxied is None:
+                continue
+            out.add_row(transport, f"{size:,} B", str(proxied.samples), ms(direct.stats and direct.stats.median_ms),
+                        ms(proxied.stats and proxied.stats.median_ms),
+                        ms(proxied.added and proxied.added.median_ms, True), ms(proxied.added and proxied.added.p99_ms, True))
     console.print(out)
 
 
 def show_policy_sizes(report: Report, args: argparse.Namespace) -> None:
-    out = table(f"policy sizes, mcp-acp tools/call echo over STDIO, {args.iterations} calls",
-                ["rules", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p99"])
+    out = table(f"policy sizes, mcp-acp tools/call echo, {args.iterations} calls",
+                ["transport", "rules", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p99"], 2)
     for r in report.policy_sizes:
         s, a = r.stats, r.added
-        out.add_row(f"{r.rules:,}", ms(s and s.median_ms), ms(s and s.p95_ms), ms(s and s.p99_ms),
+        out.add_row(r.transport, f"{r.rules:,}", ms(s and s.median_ms), ms(s and s.p95_ms), ms(s and s.p99_ms),
                     ms(a and a.median_ms, True), ms(a and a.p99_ms, True))
     console.print(out)
 
@@ -709,9 +731,9 @@ def show(report: Report, args: argparse.Namespace) -> None:
     for r in report.latency:
         if r.error:
             console.print(Text.assemble((f"{r.path} / {r.transport} failed: ", "red"), r.error))
-    labels = [*((f"{r.path}, {r.in_flight} in flight", r) for r in report.concurrency),
-              *((f"{r.path}, {r.size_bytes:,} B payload", r) for r in report.payloads),
-              *((f"mcp-acp, {r.rules:,} rules", r) for r in report.policy_sizes)]
+    labels = [*((f"{r.path} ({r.transport}), {r.in_flight} in flight", r) for r in report.concurrency),
+              *((f"{r.path} ({r.transport}), {r.size_bytes:,} B payload", r) for r in report.payloads),
+              *((f"mcp-acp ({r.transport}), {r.rules:,} rules", r) for r in report.policy_sizes)]
     for label, r in labels:
         if r.error:
             console.print(Text.assemble((f"{label} failed: ", "red"), r.error))

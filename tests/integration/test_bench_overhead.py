@@ -1,5 +1,6 @@
 """`bench/overhead.py --quick` runs end to end: every path over STDIO and HTTP, tools/call and
-tools/list, the concurrency, payload and policy-size sections, and the JSON report. No timing is
+tools/list, the concurrency, payload and policy-size sections (each for both transports), and
+the JSON report. No timing is
 asserted (the numbers depend on the machine); only that the report is complete and well-formed."""
 
 from __future__ import annotations
@@ -62,30 +63,32 @@ def test_quick_bench_report_is_complete(tmp_path: Path) -> None:
             signed_stats(row["added_call"])
             signed_stats(row["added_list"])
 
-    # Concurrency: 1, 8 and 64 in flight, direct and mcp-acp, and the proxy's memory under load.
-    throughput = {(r["path"], r["in_flight"]): r for r in report["concurrency"]}
-    assert set(throughput) == {(p, n) for p in ("direct", "mcp-acp") for n in (1, 8, 64)}
+    # Concurrency: 1, 8 and 64 in flight, direct and mcp-acp, each transport, and the proxy's memory under load.
+    throughput = {(r["transport"], r["path"], r["in_flight"]): r for r in report["concurrency"]}
+    assert len(throughput) == len(report["concurrency"])
+    assert set(throughput) == {(t, p, n) for t in PATHS for p in ("direct", "mcp-acp") for n in (1, 8, 64)}
     for row in throughput.values():
         assert row["error"] is None, row
         assert row["calls"] > 0 and row["seconds"] > 0 and row["calls_per_s"] > 0
         assert row["pct_of_direct"] > 0
-    rss = report["proxy_rss_mb"]
-    assert rss["in_flight"] == 64 and isinstance(rss["pid"], int)
-    assert rss["rss_samples"] > 0
-    assert all(rss[key] > 0 for key in ("idle", "peak", "after", "idle_uss", "after_uss"))
+    for rss in (report["proxy_rss_mb"], report["proxy_rss_mb_http"]):
+        assert rss["in_flight"] == 64 and isinstance(rss["pid"], int)
+        assert rss["rss_samples"] > 0
+        assert all(rss[key] > 0 for key in ("idle", "peak", "after", "idle_uss", "after_uss"))
 
-    # Payloads: 100 B, 100 KB and 5 MB, direct and mcp-acp.
-    payloads = {(r["path"], r["size_bytes"]): r for r in report["payloads"]}
-    assert set(payloads) == {(p, s) for p in ("direct", "mcp-acp") for s in (100, 100_000, 5_000_000)}
-    for (path, _), row in payloads.items():
+    # Payloads: 100 B, 100 KB and 5 MB, direct and mcp-acp, each transport.
+    payloads = {(r["transport"], r["path"], r["size_bytes"]): r for r in report["payloads"]}
+    assert len(payloads) == len(report["payloads"])
+    assert set(payloads) == {(t, p, s) for t in PATHS for p in ("direct", "mcp-acp") for s in (100, 100_000, 5_000_000)}
+    for (_, path, _), row in payloads.items():
         assert row["error"] is None, row
         assert row["samples"] > 0
         positive_stats(row["stats"])
         if path == "mcp-acp":
             signed_stats(row["added"])
 
-    # Policy sizes: 10, 100 and 1,000 rules.
-    assert [r["rules"] for r in report["policy_sizes"]] == [10, 100, 1000]
+    # Policy sizes: 10, 100 and 1,000 rules, each transport.
+    assert [(r["transport"], r["rules"]) for r in report["policy_sizes"]] == [(t, n) for t in PATHS for n in (10, 100, 1000)]
     for row in report["policy_sizes"]:
         assert row["error"] is None, row
         positive_stats(row["stats"])

@@ -517,3 +517,68 @@ def test_any_single_line_deletion_duplication_or_swap_is_detected(tmp_path_facto
     state = state_for(path, entries)
     path.write_bytes(blob)
     assert verify_file(tmp, REL, state, None).status != "protected"
+
+
+# --------------------------------------------------------------------------- fast canonical form
+# canonical() writes most entries with orjson (issue 9); the bytes, and so every hash, must be
+# exactly those of the SPEC's json.dumps form, whatever the values.
+
+
+def _spec_canonical(entry: dict) -> bytes:
+    body = {k: v for k, v in entry.items() if k != "entry_hash"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.text() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0.0, -0.0, 1e-4, 9.99e-5, 1e-5, 1e15, 1e16, 9999999999999998.0, 2**63, 2**64, -(2**63) - 1]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(st.text(max_size=10), _json_values, max_size=8))
+def test_canonical_is_byte_identical_to_the_spec_form(entry):
+    assert canonical(entry) == _spec_canonical(entry)
+
+
+@pytest.mark.parametrize("char", [chr(c) for c in range(0x80)] + ["\u00e9", "\u2028", "\ud800", "\U0001f600"])
+def test_canonical_escapes_every_character_like_json_dumps(char):
+    entry = {"k" + char: "a" + char + "b", "entry_hash": "x"}
+    assert canonical(entry) == _spec_canonical(entry)
+
+
+def test_canonical_handles_subclasses_and_odd_values_like_json_dumps():
+    import enum
+
+    class Code(enum.IntEnum):
+        A = 7
+
+    class Text(str):
+        pass
+
+    entry = {"code": Code.A, "text": Text("t"), "tuple": (1, 2), "nested": {"deep": [[[1.5e-7]]]},
+             "nan": float("nan"), "big": 2**80}
+    assert canonical(entry) == _spec_canonical(entry)
+    assert entry_hash(entry) == hashlib.sha256(_spec_canonical(entry)).hexdigest()
+
+
+def test_seal_hashes_the_spec_form():
+    fields = {"message": "caf\u00e9 \x7f", "duration_ms": 1e-05, "n": 1e300, "ok": True}
+    entry, _ = seal(fields, 3, GENESIS, None)
+    assert entry["entry_hash"] == hashlib.sha256(_spec_canonical(entry)).hexdigest()
+    entry, _ = seal({"tool": "echo", "ms": 0.052}, 4, entry["entry_hash"], KEY)
+    assert entry["entry_hash"] == hmac.new(KEY, _spec_canonical(entry), hashlib.sha256).hexdigest()
+
+
+def test_utc_now_is_isoformat_milliseconds():
+    from datetime import UTC, datetime
+
+    from mcp_acp.audit.chain import utc_now
+
+    before = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = utc_now()
+    after = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert before <= now <= after and len(now) == len(before) and now.endswith("Z")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import orjson
 
@@ -19,27 +19,85 @@ GENESIS = "GENESIS"
 CHAIN_FIELDS = ("sequence", "prev_hash", "entry_hash")
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now as `2026-01-01T12:00:00.123Z`: the same text as
+    datetime.now(UTC).isoformat(timespec="milliseconds") (milliseconds truncated), with the
+    seconds part formatted once per second (several entries are sealed per request)."""
+    global _second
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    if _second[0] != seconds:
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{nanos // 1_000_000:03d}Z"
 
 
 def canonical(entry: dict) -> bytes:
-    body = {k: v for k, v in entry.items() if k != "entry_hash"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return _canonical_body({k: v for k, v in entry.items() if k != "entry_hash"})
 
 
-def entry_hash(entry: dict, key: bytes | None = None) -> str:
-    data = canonical(entry)
+def _canonical_body(body: dict) -> bytes:
+    return _canonical_fast(body) or json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _plain(value: object) -> bool:
+    """Whether orjson writes `value` exactly as the canonical json.dumps does: exact dicts (str
+    keys), lists, str, int, bool, None, and floats where both print the shortest repr the same
+    way (orjson writes 1e-05 as 0.00001; NaN and infinities fail the range test)."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is float:
+        return value == 0.0 or 1e-4 <= abs(value) < 1e16
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _plain(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if not _plain(item):
+                return False
+        return True
+    return False
+
+
+def _canonical_fast(body: dict) -> bytes | None:
+    """The canonical bytes through orjson (a tenth of json.dumps' cost), or None when they could
+    differ and json.dumps must write them: a value _plain() does not vouch for, an int beyond
+    64 bits or a lone surrogate (orjson refuses both), or any non-ASCII or DEL character (which
+    json.dumps escapes as \\uXXXX and orjson writes as is). The two agree on every other
+    escape (tests/unit/test_chain.py checks this against json.dumps)."""
+    try:
+        for value in body.values():
+            if type(value) not in _PLAIN_SCALARS and not _plain(value):
+                return None
+        data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, RecursionError):
+        return None
+    return data if data.isascii() and b"\x7f" not in data else None
+
+
+def _digest(data: bytes, key: bytes | None) -> str:
     if key is None:
         return hashlib.sha256(data).hexdigest()
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
+def entry_hash(entry: dict, key: bytes | None = None) -> str:
+    return _digest(canonical(entry), key)
+
+
 def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tuple[dict, bytes]:
     """The chained entry for `fields` (None values dropped) and its line, newline included."""
     entry = {"time": utc_now(), "sequence": sequence, "prev_hash": prev_hash}
-    entry.update((k, v) for k, v in fields.items() if v is not None and k not in entry)
-    entry["entry_hash"] = entry_hash(entry, key)
+    entry.update({k: v for k, v in fields.items() if v is not None and k not in entry})
+    # The usual entry has no entry_hash yet, so it is its own canonical body (no copy).
+    entry["entry_hash"] = _digest(canonical(entry) if "entry_hash" in entry else _canonical_body(entry), key)
     return entry, _line(entry) + b"\n"
 
 

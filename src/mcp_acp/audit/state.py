@@ -42,6 +42,12 @@ def _mac(key: bytes, files: dict) -> str:
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+def _json_str(text: str) -> str:
+    """json.dumps(text), without its cost for the usual hex digest or file name."""
+    return f'"{text}"' if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text \
+        else json.dumps(text)
+
+
 class IntegrityState:
     """With an audit key the state carries an HMAC of its contents: without the key nobody can
     point it at an earlier entry, so a truncated log is caught even when the state was edited."""
@@ -80,7 +86,7 @@ class IntegrityState:
         cached = self._fragments.get(rel)
         if cached is None or cached[0] is not state:
             # Sorted keys, compact: the bytes json.dumps(..., sort_keys=True) would give.
-            text = (f'{json.dumps(rel)}:{{"last_dev":{state.last_dev},"last_hash":{json.dumps(state.last_hash)},'
+            text = (f'{_json_str(rel)}:{{"last_dev":{state.last_dev},"last_hash":{_json_str(state.last_hash)},'
                     f'"last_inode":{state.last_inode},"last_sequence":{state.last_sequence},'
                     f'"last_size":{state.last_size}}}')
             cached = self._fragments[rel] = (state, text)

@@ -37,6 +37,7 @@ class ChainedFile:
     def __init__(self, log_dir: Path, rel: str, state: IntegrityState, rule: KeyRule) -> None:
         self.rel = rel
         self.path = log_dir / rel
+        self._path_str = str(self.path)  # os.stat on a str skips the Path conversion (every write)
         self._state = state
         self._rule = rule
         ensure_private_dir(self.path.parent)
@@ -53,7 +54,7 @@ class ChainedFile:
 
     def check_same_file(self) -> None:
         try:
-            stat = os.stat(self.path)
+            stat = os.stat(self._path_str)
         except FileNotFoundError:
             raise AuditWriteError(f"{self.rel} was deleted while the proxy was running") from None
         if (stat.st_dev, stat.st_ino) != (self.dev, self.inode):

@@ -175,6 +175,22 @@ def resolve(resource: Resource, written: tuple[str | None, ...],
     return replace(resource, source_path=source, dest_path=dest, **fields), tuple(resolved.items())
 
 
+_ACTIONS: dict[str, Action] = {}
+
+
+def _action(method: str) -> Action:
+    """The Action of a method: immutable and the same every time, so made once per method (the
+    client names methods: only the first 256 are kept)."""
+    action = _ACTIONS.get(method)
+    if action is None:
+        action = Action(mcp_method=method, name=method.replace("/", "."),
+                        intent="read" if method == "resources/read" else None,
+                        category="discovery" if method in DISCOVERY_METHODS else "action")
+        if len(_ACTIONS) < 256:
+            _ACTIONS[method] = action
+    return action
+
+
 def build_context(message: dict, identity: Identity, server_id: str, *, session_id: str | None = None,
                   proxy_name: str | None = None, client_info: dict | None = None) -> DecisionContext:
     method = message.get("method") or ""
@@ -189,11 +205,7 @@ def build_context(message: dict, identity: Identity, server_id: str, *, session_
         token_age_s=time.time() - claims["iat"] if isinstance(claims.get("iat"), int | float) else None,
         auth_time=claims.get("auth_time"),
     )
-    action = Action(
-        mcp_method=method, name=method.replace("/", "."),
-        intent="read" if method == "resources/read" else None,
-        category="discovery" if method in DISCOVERY_METHODS else "action",
-    )
+    action = _action(method)
     info = client_info or {}
     environment = Environment(
         timestamp=datetime.now(UTC), request_id=str(message["id"]) if "id" in message else None,

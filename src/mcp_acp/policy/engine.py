@@ -91,6 +91,7 @@ class CompiledRule:
     # The literal folders of its path_pattern: the rule can only match a path in one of them.
     # None when a pattern could match anywhere (it starts with a wildcard), or there is none.
     path_folders: tuple[str, ...] | None = None
+    needs_path: bool = False  # it has a path_pattern: a request without a path never matches it
 
 
 def _name_check(patterns: list[str], attribute: Callable, flags: int) -> Check:
@@ -115,6 +116,7 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
     static: list[Check] = []
     per_request: list[Check] = []
     path_folders = None
+    needs_path = False
     score = 0
     for name, value in rule.conditions.given().items():
         patterns = _as_list(value) if name != "resource_type" else [value]
@@ -138,6 +140,7 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
             per_request.append(_path_check(variants, lambda r, f=field: getattr(r, f)))
             score += 100 + 10 * literal + max(globs.literal_depth(p) for p in patterns)
             if name == "path_pattern":
+                needs_path = True
                 folders = [_literal_folder(p) for p in variants]
                 path_folders = tuple(dict.fromkeys(folders)) if all(folders) else None
         elif name == "operations":
@@ -162,7 +165,7 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
     rule_id = rule.id or rule.generated_id()
     return CompiledRule(index, rule_id, rule.effect, rule.description, score, cache,
                         tuple(static), _all_of(per_request), MatchedRule(rule_id, rule.effect, rule.description),
-                        path_folders)
+                        path_folders, needs_path)
 
 
 def _all_of(checks: list[Check]) -> Check | None:
@@ -175,17 +178,21 @@ class Candidates:
     """The rules left for one (method, tool, subject, backend), with those that need a path in
     a given folder indexed by that folder: a request only looks at rules for its own folders."""
 
-    __slots__ = ("rules", "anywhere", "by_folder")
+    __slots__ = ("anywhere", "by_folder", "pathless", "rules")
 
     def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
         self.rules = rules
         self.anywhere = tuple(r for r in rules if r.path_folders is None)
+        # A request without a path (most tool calls) skips every path rule up front.
+        self.pathless = tuple(r for r in self.anywhere if not r.needs_path)
         self.by_folder: dict[str, list[CompiledRule]] = {}
         for rule in rules:
             for folder in rule.path_folders or ():
                 self.by_folder.setdefault(folder, []).append(rule)
 
     def for_path(self, path: str | None) -> tuple[CompiledRule, ...] | list[CompiledRule]:
+        if path is None:
+            return self.pathless
         if not self.by_folder or not path:
             return self.anywhere
         found = {}

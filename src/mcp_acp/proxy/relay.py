@@ -46,6 +46,7 @@ class PendingRequest:
     method: str | None
     record: dict | None = None  # the request's audit fields
     started: float = field(default_factory=time.perf_counter)
+    message: dict | None = None  # the request, until its audit fields are computed (Relay._record_of)
 
 
 class Relay:
@@ -66,8 +67,14 @@ class Relay:
         await self.backend.start(self.from_backend, self.backend_lost)
 
     def _pending_for(self, message: dict) -> PendingRequest:
-        record = self.recorder.describe(message) if self.recorder else None
-        return PendingRequest(message.get("method"), record)
+        return PendingRequest(message.get("method"), message=message if self.recorder else None)
+
+    def _record_of(self, pending: PendingRequest) -> dict | None:
+        """The request's audit fields, computed once: normally right after the request went to the
+        backend (while it works, not before it may start), else when the answer is recorded."""
+        if pending.message is not None:
+            pending.record, pending.message = self.recorder.describe(pending.message), None
+        return pending.record
 
     # --- client -> backend -------------------------------------------------------------
 
@@ -127,6 +134,7 @@ class Relay:
             return
         self.pending[message["id"]] = pending
         await self._forward(message, line)
+        self._record_of(pending)
 
     async def _forward(self, message: dict, line: bytes) -> None:
         if self.wire:
@@ -157,9 +165,9 @@ class Relay:
 
     async def _answer(self, pending: PendingRequest, answer: dict, raw: bytes | None = None) -> None:
         data = raw if raw is not None else jsonrpc.encode(answer)
-        if self.recorder is not None and pending.record is not None:
+        if self.recorder is not None and (record := self._record_of(pending)) is not None:
             duration_ms = (time.perf_counter() - pending.started) * 1000
-            replacement = self.recorder.record(pending.record, answer, data, duration_ms)
+            replacement = self.recorder.record(record, answer, data, duration_ms)
             if replacement is not None:
                 data = jsonrpc.encode(replacement)
             await self.recorder.sync()
