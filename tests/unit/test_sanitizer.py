@@ -433,3 +433,21 @@ def test_repeated_descriptions_give_the_same_result_and_findings_every_time():
     clean, patterns = sanitize_text("act as admin")
     patterns.append("mutated")
     assert sanitize_text("act as admin") == (clean, ["role_assumption"])
+
+
+def test_a_clean_list_comes_back_as_the_same_object_and_a_dirty_one_as_a_copy() -> None:
+    """The relay passes the backend's own bytes on when the result is the very same object, so
+    this identity is what keeps an unchanged list from being re-serialised."""
+    clean = {"tools": [{"name": "echo", "description": "Echo text back.",
+                        "inputSchema": {"type": "object", "properties": {"text": {"description": "What to echo"}}}}]}
+    same, findings = sanitize_tools_result(clean)
+    assert same is clean and findings == []
+
+    dirty = copy.deepcopy(clean)
+    dirty["tools"][0]["inputSchema"]["properties"]["text"]["description"] = "What <b>to</b> echo"
+    before = copy.deepcopy(dirty)
+    result, findings = sanitize_tools_result(dirty)
+    assert dirty == before  # never modified in place
+    assert result is not dirty and result["tools"][0]["inputSchema"]["properties"]["text"]["description"] == "What to echo"
+    assert findings == [{"tool": "echo", "field": "inputSchema.properties.text.description", "modified": True,
+                         "patterns": []}]

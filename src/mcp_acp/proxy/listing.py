@@ -58,6 +58,8 @@ class Listing:
             if finding.get("patterns"):
                 log.warning("tool %r: suspicious text in %s (%s)", finding.get("tool"), finding.get("field"),
                             ", ".join(finding["patterns"]))
+        if not self.filtering and not any(finding["modified"] for finding in findings):
+            return answer  # nothing to change: the same object, so the relay passes the backend's bytes on
         answer = {**answer, "result": result}
         if self.filtering:
             return self._filter(answer, "tools", lambda t: self._allowed("tools/call", {"name": t.get("name")}))

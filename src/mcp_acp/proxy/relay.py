@@ -184,7 +184,9 @@ class Relay:
             pending = self.pending.pop(message["id"], None)
             if pending is not None:
                 if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
-                    message, raw = rewrite(message), None
+                    rewritten = rewrite(message)
+                    if rewritten is not message:  # a hook returns the very answer when it changes nothing
+                        message, raw = rewritten, None
                 await self._answer(pending, message, raw)
                 return
         await self._write(raw if raw is not None else jsonrpc.encode(message))

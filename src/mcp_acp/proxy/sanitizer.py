@@ -142,63 +142,78 @@ def _sanitize_text(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def sanitize_tools_result(result: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A copy of a `tools/list` result with tool and input-schema descriptions sanitized.
+    """A `tools/list` result with tool and input-schema descriptions sanitized.
 
-    Returns the new result and one finding per description that was changed or looks
-    suspicious. Anything that is not shaped as expected is passed through untouched;
-    unchanged parts are shared with `result`, which is never modified.
+    Returns the result and one finding per description that was changed or looks suspicious.
+    Anything that is not shaped as expected is passed through untouched. `result` is never
+    modified: what changes is copied, the rest is shared, and with nothing to change the very
+    same object comes back (the usual case: a list costs lookups, not copies).
     """
     if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
         return result, []
     findings: list[dict[str, Any]] = []
     tools = [_sanitize_tool(tool, findings) for tool in result["tools"]]
+    if all(new is old for new, old in zip(tools, result["tools"], strict=True)):
+        return result, findings
     return {**result, "tools": tools}, findings
 
 
 def _sanitize_tool(tool: Any, findings: list[dict[str, Any]]) -> Any:
     if not isinstance(tool, dict):
         return tool
-    clean = _with_clean_description(tool, tool.get("name"), "description", findings)
-    if isinstance(tool.get("inputSchema"), dict):
-        clean["inputSchema"] = _sanitize_schema(tool["inputSchema"], tool.get("name"), "inputSchema", findings, 0)
+    name = tool.get("name")
+    clean = _with_clean_description(tool, name, ("description",), findings)
+    schema = tool.get("inputSchema")
+    if isinstance(schema, dict):
+        clean_schema = _sanitize_schema(schema, name, ("inputSchema",), findings, 0)
+        if clean_schema is not schema:
+            clean = {**clean, "inputSchema": clean_schema}
     return clean
 
 
 def _sanitize_schema(
-    schema: dict[str, Any], tool_name: Any, path: str, findings: list[dict[str, Any]], depth: int
+    schema: dict[str, Any], tool_name: Any, path: tuple[str, ...], findings: list[dict[str, Any]], depth: int
 ) -> dict[str, Any]:
     """Sanitizes the descriptions of a schema's properties, and of theirs, recursively."""
-    clean = dict(schema)
     if depth >= MAX_SCHEMA_DEPTH:
-        return clean
+        return schema
+    changes: dict[str, Any] = {}
     properties = schema.get("properties")
     if isinstance(properties, dict):
-        clean["properties"] = {
-            name: _sanitize_property(prop, tool_name, f"{path}.properties.{name}", findings, depth)
-            for name, prop in properties.items()
-        }
-    if isinstance(schema.get("items"), dict):
+        clean = {name: _sanitize_property(prop, tool_name, (*path, "properties", name), findings, depth)
+                 for name, prop in properties.items()}
+        if any(clean[name] is not prop for name, prop in properties.items()):
+            changes["properties"] = clean
+    items = schema.get("items")
+    if isinstance(items, dict):
         # Arrays of objects: their element schema has properties of its own.
-        clean["items"] = _sanitize_schema(schema["items"], tool_name, f"{path}.items", findings, depth + 1)
-    return clean
+        clean_items = _sanitize_schema(items, tool_name, (*path, "items"), findings, depth + 1)
+        if clean_items is not items:
+            changes["items"] = clean_items
+    return {**schema, **changes} if changes else schema
 
 
 def _sanitize_property(
-    prop: Any, tool_name: Any, path: str, findings: list[dict[str, Any]], depth: int
+    prop: Any, tool_name: Any, path: tuple[str, ...], findings: list[dict[str, Any]], depth: int
 ) -> Any:
     if not isinstance(prop, dict):
         return prop
-    clean = _with_clean_description(prop, tool_name, f"{path}.description", findings)
+    clean = _with_clean_description(prop, tool_name, (*path, "description"), findings)
     return _sanitize_schema(clean, tool_name, path, findings, depth + 1)
 
 
 def _with_clean_description(
-    obj: dict[str, Any], tool_name: Any, field: str, findings: list[dict[str, Any]]
+    obj: dict[str, Any], tool_name: Any, field: tuple[str, ...], findings: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    clean = dict(obj)
+    """`obj` with its description sanitized: `obj` itself when that changes nothing."""
     description = obj.get("description")
     if not isinstance(description, str):
-        return clean
+        return obj
+    clean, patterns = sanitize_text(description)
+    modified = clean != description
+    if modified or patterns:
+        findings.append({"tool": tool_name, "field": ".".join(field), "modified": modified, "patterns": patterns})
+    return {**obj, "description": clean} if modified else obj
     clean["description"], patterns = sanitize_text(description)
     modified = clean["description"] != description
     if modified or patterns:
