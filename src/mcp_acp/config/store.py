@@ -59,15 +59,18 @@ def save_model(path: Path, model: BaseModel) -> None:
     write_private_text(path, model.model_dump_json(indent=2, exclude_none=True) + "\n")
 
 
-def _describe(error: ValidationError) -> str:
+def validation_problems(error: ValidationError, unknown: str = "unknown field (check the spelling)") -> list[str]:
+    """One line per problem, naming the field: `field 'hitl.timeout_seconds': ...`."""
     problems = []
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling)"
+        message = unknown if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
         problems.append(f"field '{field}': {message}")
-    return "; ".join(problems)
+    return problems
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(validation_problems(error))
 
 
 def read_json(path: Path, fix: str) -> tuple[object, str]:

@@ -21,7 +21,13 @@ from mcp_acp.audit.log_query import LOG_FILES, lines_backwards
 from mcp_acp.config import paths
 from mcp_acp.config.api_key import ApiKeyError, delete_api_key, set_api_key, store_name
 from mcp_acp.config.models import ProxyConfig
-from mcp_acp.config.store import ConfigError, load_proxy_config, read_json, save_model
+from mcp_acp.config.store import (
+    ConfigError,
+    load_proxy_config,
+    read_json,
+    save_model,
+    validation_problems,
+)
 from mcp_acp.manager.errors import api_error
 from mcp_acp.manager.routes_proxies import find_proxy
 from mcp_acp.manager.state import ManagerState, ProxyUnavailable
@@ -43,14 +49,8 @@ def deep_merge(base: dict, change: dict) -> dict:
 
 
 def _problems(error: ValidationError) -> list[str]:
-    problems = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; secrets such as API keys never go in config.json)"
-        problems.append(f"field '{field}': {message}")
-    return problems
+    return validation_problems(error, "unknown field (check the spelling; secrets such as API keys never go in "
+                                      "config.json)")
 
 
 def _loaded_snapshot(log_dir: Path) -> tuple[str | None, dict | None]:
