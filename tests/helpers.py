@@ -420,7 +420,9 @@ class EventStream:
             await events.wait_for(lambda e: e["type"] == "proxy_registered", "a registration")
     """
 
-    def __init__(self, home: ManagerHome, *, query_token: bool = False) -> None:
+    path = "/api/events"
+
+    def __init__(self, home: ManagerHome | None, *, query_token: bool = False) -> None:
         self.home = home
         self.query_token = query_token
         self.events: list[dict] = []
@@ -428,9 +430,21 @@ class EventStream:
         self.ended = False
         self._task: asyncio.Task | None = None
 
+    def opening(self, event: dict) -> bool:
+        """The event that shows the subscription is live (the stream starts with it)."""
+        return True
+
+    def _client(self) -> tuple[httpx.AsyncClient, dict, dict]:
+        """The client, headers and query parameters to follow the stream with."""
+        token = self.home.token
+        headers, params = ({}, {"token": token}) if self.query_token else ({"Authorization": f"Bearer {token}"}, {})
+        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.home.port}", trust_env=False,
+                                   timeout=httpx.Timeout(30, read=None))
+        return client, headers, params
+
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._follow())
-        await self.wait_for(lambda event: True, "the stream's first event")
+        await self.wait_for(self.opening, "the stream's opening events")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -439,15 +453,8 @@ class EventStream:
             await self._task
 
     async def _follow(self) -> None:
-        token = self.home.token
-        headers, params = {}, {}
-        if self.query_token:
-            params["token"] = token
-        else:
-            headers["Authorization"] = f"Bearer {token}"
-        async with (httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.home.port}", trust_env=False,
-                                      timeout=httpx.Timeout(30, read=None)) as client,
-                    client.stream("GET", "/api/events", headers=headers, params=params) as response):
+        client, headers, params = self._client()
+        async with client, client.stream("GET", self.path, headers=headers, params=params) as response:
             self.status_code = response.status_code
             assert response.status_code == 200, (response.status_code, await response.aread())
             async for line in response.aiter_lines():
@@ -473,3 +480,22 @@ class EventStream:
                 raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; got "
                                      f"{[event['type'] for event in self.events]}")
             await asyncio.sleep(0.05)
+
+
+class ProxyEventStream(EventStream):
+    """`GET /api/approvals/pending` on a proxy's Unix socket (what `mcp-acp approvals watch` and
+    the manager-less UI follow): every `data:` message, in order."""
+
+    path = "/api/approvals/pending"
+
+    def __init__(self, socket_path: str) -> None:
+        super().__init__(None)
+        self.socket_path = socket_path
+
+    def opening(self, event: dict) -> bool:
+        return event["type"] == "stats_updated"
+
+    def _client(self) -> tuple[httpx.AsyncClient, dict, dict]:
+        client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=self.socket_path), base_url="http://proxy",
+                                   trust_env=False, timeout=httpx.Timeout(30, read=None))
+        return client, {}, {}

@@ -24,9 +24,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import httpx
 import pytest
@@ -38,6 +38,7 @@ from tests.helpers import (
     MANAGER_TIMEOUT,
     EventStream,
     ManagerHome,
+    ProxyEventStream,
     RawProxy,
     proxy_config_dir,
     proxy_log_dir,
@@ -320,50 +321,6 @@ async def decide_from_another_process(home: ManagerHome, path: Path, decision: s
     stdout, stderr = await asyncio.wait_for(process.communicate(), CALL_TIMEOUT)
     assert process.returncode == 0, stderr.decode()
     return json.loads(stdout)
-
-
-class ProxyEventStream:
-    """`GET /api/approvals/pending` on a proxy's Unix socket (what `mcp-acp approvals watch` and
-    the manager-less UI follow): every `data:` message, in order."""
-
-    def __init__(self, socket_path: str) -> None:
-        self.socket_path = socket_path
-        self.events: list[dict] = []
-        self._task: asyncio.Task | None = None
-
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._follow())
-        await self.wait_for(lambda e: e["type"] == "stats_updated", "the stream's opening events")
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._task.cancel()
-        with contextlib.suppress(BaseException):
-            await self._task
-
-    async def _follow(self) -> None:
-        transport = httpx.AsyncHTTPTransport(uds=self.socket_path)
-        async with (httpx.AsyncClient(transport=transport, base_url="http://proxy", trust_env=False,
-                                      timeout=httpx.Timeout(30, read=None)) as client,
-                    client.stream("GET", "/api/approvals/pending") as response):
-            assert response.status_code == 200, (response.status_code, await response.aread())
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    self.events.append(json.loads(line[5:]))
-
-    async def wait_for(self, predicate: Callable[[dict], Any], what: str, timeout: float = EVENT_TIMEOUT) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            for event in list(self.events):
-                if predicate(event):
-                    return event
-            if self._task.done():
-                self._task.result()
-                raise AssertionError(f"the stream ended before {what}; got {self.events}")
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; got "
-                                     f"{[e['type'] for e in self.events]}")
-            await asyncio.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- approve, deny, time out
