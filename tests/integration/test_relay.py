@@ -133,7 +133,7 @@ async def test_http_backend_dying_then_reconnecting(acp_env, http_proxy, http_ba
                           "params": {"name": "slow", "arguments": {"seconds": 10, "steps": 1}}})
         await asyncio.sleep(0.5)
         http_backend.stop()
-        # The request in flight fails with the SDK transport's own error for a dropped stream.
+        # The request in flight fails: its event stream broke.
         lost = await proxy.response_to("pending")
         assert lost["error"]["code"] == -32000 and "stream" in lost["error"]["message"]
         down = await proxy.call_tool("echo", {"text": "down"})

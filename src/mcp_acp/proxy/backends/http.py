@@ -1,65 +1,65 @@
-"""A streamable-HTTP backend: ONE long-lived MCP session through the official SDK transport.
+"""A streamable-HTTP backend: ONE long-lived MCP session over one httpx client.
 
-Messages go over the session as they are; the transport handles the MCP session id, the
-server-to-client GET stream and SSE responses. The session is opened once and reused; if
-it is lost, pending requests fail and the next request opens a new session, replaying the
-client's own `initialize` handshake first so the backend sees an initialized session.
+A small client for the MCP streamable-HTTP transport, instead of the SDK's: importing the
+SDK's transport loads its server side too (33 MB of a proxy's memory). Each request is a
+POST answered with JSON or an SSE stream (resumed with Last-Event-ID when the backend
+drops it); notifications and responses get 202; server-initiated messages come on one
+GET stream. If the session is lost (a dead connection, or the backend answers 404 to the
+session id), pending requests fail and the next request opens a new session, replaying
+the client's own `initialize` handshake first so the backend sees an initialized session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import re
 import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-import httpx2
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.inbound import (
-    MCP_METHOD_HEADER,
-    MCP_NAME_HEADER,
-    MCP_PROTOCOL_VERSION_HEADER,
-    NAME_BEARING_METHODS,
-    encode_header_value,
-)
-from mcp.shared.message import ClientMessageMetadata, SessionMessage
-from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
-from pydantic import ValidationError
+import httpx
+import orjson
+from httpx_sse import EventSource, SSEError
 
 from mcp_acp import __version__
+from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.backends import BackendError, BackendUnavailable, Deliver, OnLost
 from mcp_acp.proxy.backends.stdio import LINE_LIMIT  # the same cap on one message both ways
 from mcp_acp.proxy.backends.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
 
+SESSION_HEADER = "Mcp-Session-Id"
+PROTOCOL_VERSION_HEADER = "MCP-Protocol-Version"
+METHOD_HEADER = "Mcp-Method"
+NAME_HEADER = "Mcp-Name"
+NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
+# From this version on, closing a request's response stream IS its cancellation.
+STREAM_CLOSE_CANCELS = frozenset({"2026-07-28"})
 REPLAY_ID_PREFIX = "mcp-acp-replay-"
+RESUME_ATTEMPTS = 2
+DEFAULT_RETRY_MS = 1000
+CONNECTION_CLOSED = -32000
 
-
-CLOSED_CONNECTION = (httpx2.ReadError, httpx2.RemoteProtocolError, httpx2.WriteError)
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
+CLOSED_CONNECTION = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
 
 
 def is_tls_failure(exc: BaseException) -> bool:
-    exc = _innermost(exc)
     return isinstance(exc, ssl.SSLError) or "CERTIFICATE" in str(exc).upper()
 
 
 def describe_connection_error(exc: BaseException) -> str:
     """A short, human reason for a failed HTTP exchange."""
-    exc = _innermost(exc)
-    if isinstance(exc, httpx2.ConnectTimeout | httpx2.ReadTimeout | TimeoutError):
+    if isinstance(exc, httpx.ConnectTimeout | httpx.ReadTimeout | TimeoutError):
         return "the backend did not answer in time"
     if is_tls_failure(exc):
         return f"TLS verification failed ({exc})"
-    if isinstance(exc, httpx2.ConnectError):
+    if isinstance(exc, httpx.ConnectError):
         return f"connection refused or host unreachable ({exc})"
     return f"{type(exc).__name__}: {exc}"
 
@@ -69,8 +69,31 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     return client_ssl_context(ca_bundle)
 
 
+_HEADER_SAFE = re.compile(r"[\x20-\x7E]*")
+_BASE64_SENTINEL = re.compile(r"=\?base64\?.*\?=")
+
+
+def encode_header_value(value: str) -> str:
+    """A value an HTTP header carries intact: printable ASCII as it is, anything else base64 in
+    the `=?base64?...?=` form MCP servers decode."""
+    if _HEADER_SAFE.fullmatch(value) and value == value.strip() and not _BASE64_SENTINEL.fullmatch(value):
+        return value
+    return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
+
+
 class BackendRejected(BackendError):
     """The backend is reachable but refuses us (TLS or credentials): retrying will not help."""
+
+
+@dataclass
+class StreamCursor:
+    """Where an SSE stream got to, so it can be resumed."""
+    last_event_id: str | None = None
+    retry_ms: int | None = None
+
+
+def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
+    return jsonrpc.error_response(request_id, code, message)
 
 
 class HttpBackend:
@@ -95,76 +118,105 @@ class HttpBackend:
         self.log_auth_failures = True
         self._deliver: Deliver | None = None
         self._on_lost: OnLost | None = None
-        self._write = None
-        self._session: asyncio.Task | None = None
-        self._connect_lock = asyncio.Lock()
+        self._client: httpx.AsyncClient | None = None
+        self._live = False  # False once the session is lost, until the next request reopens it
+        self._generation = 0  # which session a task belongs to: a stale task's failure is old news
+        self._session_id: str | None = None
         self._negotiated_version: str | None = None
         self._initialize: dict[str, Any] | None = None  # the client's, replayed on reconnect
         self._initialized_sent = False
+        self._posts: dict[Any, asyncio.Task] = {}  # request id -> the POST awaiting its answer
+        self._listener: asyncio.Task | None = None  # the GET stream of server-initiated messages
         self._replay_waiters: dict[str, asyncio.Future] = {}
         self._replays = 0
+        self._connect_lock = asyncio.Lock()
         self._closing = False
 
     async def start(self, deliver: Deliver, on_lost: OnLost) -> None:
         self._deliver, self._on_lost = deliver, on_lost
-        await self._connect()
+        self._client = httpx.AsyncClient(
+            headers=self._headers, verify=self._verify,
+            timeout=httpx.Timeout(self._timeout, read=max(300.0, self._timeout)),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+        self._live = True
 
-    # --- the session ---------------------------------------------------------------
+    # --- sending -------------------------------------------------------------------
 
-    async def _connect(self) -> None:
-        ready: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._session = asyncio.create_task(self._run_session(ready))
-        await ready
+    async def send(self, message: dict[str, Any], raw: bytes) -> None:
+        if (problem := jsonrpc.envelope_problem(message)) is not None:
+            raise ValueError(f"not a valid JSON-RPC message: {problem}")
+        method = message.get("method")
+        if method == "initialize":
+            self._initialize, self._session_id, self._negotiated_version = message, None, None
+        elif method == "notifications/initialized":
+            self._initialized_sent = True
+        elif method == "notifications/cancelled" and self._cancel_by_closing(message):
+            return
+        if not self._live and not await self._reopen():
+            return  # the loss was reported: the relay has answered the pending requests
+        await self._post(message, raw or jsonrpc.encode(message))
 
-    async def _run_session(self, ready: asyncio.Future) -> None:
-        reason = "the HTTP session ended"
-        self._answered = self.rejected = False
-        try:
-            timeout = httpx2.Timeout(self._timeout, read=max(300.0, self._timeout))
-            async with (
-                httpx2.AsyncClient(headers=self._headers, timeout=timeout, verify=self._verify,
-                                   event_hooks={"response": [self._note_response]}) as client,
-                streamable_http_client(self.url, http_client=client, max_sse_event_size=LINE_LIMIT) as (read, write),
-            ):
-                self._write = write
-                ready.set_result(None)
-                async for item in read:
-                    if isinstance(item, Exception):
-                        log.warning("backend %s transport error: %s", self.server_name, item)
-                        continue
-                    await self._receive(item.message.model_dump(by_alias=True, mode="json", exclude_unset=True))
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # the SDK raises ExceptionGroups from its task group
-            reason = self._describe(exc)
-        finally:
-            self._write = None
-            if not ready.done():
-                ready.set_result(None)
-        if not self._closing and self._on_lost is not None:
-            for waiter in self._replay_waiters.values():
-                if not waiter.done():
-                    waiter.set_exception(BackendUnavailable(reason))
-            self._on_lost(reason)
+    async def _post(self, message: dict[str, Any], body: bytes) -> None:
+        if jsonrpc.is_request(message):
+            task = asyncio.create_task(self._request(message, body, self._generation))
+            self._posts[message["id"]] = task
+            task.add_done_callback(lambda done, key=message["id"]: self._posts.get(key) is done
+                                   and self._posts.pop(key))
+            return
+        generation = self._generation
+        try:  # a notification or a response: the backend only acknowledges it
+            async with self._stream("POST", self._headers_for(message), body) as response:
+                if response.status_code >= 300:
+                    log.warning("backend %s answered HTTP %s to %s", self.server_name, response.status_code,
+                                message.get("method", "a response"))
+        except httpx.HTTPError as exc:
+            self._lose(generation, self._describe(exc))
+            raise BackendUnavailable(self._describe(exc)) from None
+        if message.get("method") == "notifications/initialized" and self._session_id:
+            self._listen()
 
-    def _describe(self, exc: BaseException) -> str:
-        """describe_connection_error, plus what a closed connection means before any HTTP answer on
-        https: a server that requires client certificates closes the connection right after the
-        TLS handshake when it rejects ours (TLS 1.3 checks the client's certificate last)."""
-        if is_tls_failure(exc):
-            self.rejected = True
-        inner = _innermost(exc)
-        if isinstance(inner, CLOSED_CONNECTION) and not self._answered and self.url.lower().startswith("https://"):
-            self.rejected = True
-            if self._client_cert:
-                return ("TLS handshake failed: the backend closed the connection without answering; it most likely "
-                        f"rejected the client certificate {self._client_cert} (is it issued by a CA the server "
-                        "trusts?)")
-            return ("TLS handshake failed: the backend closed the connection without answering; it may require a "
-                    "client certificate (configure 'mtls' in the proxy's config.json)")
-        return describe_connection_error(exc)
+    def _cancel_by_closing(self, message: dict[str, Any]) -> bool:
+        """At protocol versions where closing the response stream cancels a request, close it
+        instead of sending the notification. True: nothing to send."""
+        if self._negotiated_version not in STREAM_CLOSE_CANCELS:
+            return False
+        params = message.get("params") or {}
+        task = self._posts.get(params.get("requestId")) if isinstance(params, dict) else None
+        if task is not None:
+            task.cancel()
+        return True
 
-    async def _note_response(self, response: httpx2.Response) -> None:
+    def _headers_for(self, message: dict[str, Any], accept: str = "application/json, text/event-stream") -> dict:
+        """The session's headers, plus the per-message routing headers that newer protocol
+        versions require on HTTP."""
+        headers = {"Accept": accept, "Content-Type": "application/json"}
+        if self._session_id:
+            headers[SESSION_HEADER] = self._session_id
+        method = message.get("method")
+        params = message.get("params") if isinstance(message.get("params"), dict) else {}
+        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+        version = meta.get(PROTOCOL_VERSION_META_KEY) or self._negotiated_version
+        if version and method != "initialize":
+            headers[PROTOCOL_VERSION_HEADER] = version
+        if method:
+            headers[METHOD_HEADER] = method
+            name = params.get(NAME_BEARING_METHODS.get(method, ""))
+            if isinstance(name, str):
+                headers[NAME_HEADER] = encode_header_value(name)
+        return headers
+
+    @contextlib.asynccontextmanager
+    async def _stream(self, method: str, headers: dict[str, str], body: bytes | None = None,
+                      timeout: httpx.Timeout | None = None) -> AsyncIterator[httpx.Response]:
+        client = self._client
+        if client is None:
+            raise BackendUnavailable("the HTTP session is closed")
+        extra = {"timeout": timeout} if timeout is not None else {}
+        async with client.stream(method, self.url, headers=headers, content=body, **extra) as response:
+            self._note_response(response)
+            yield response
+
+    def _note_response(self, response: httpx.Response) -> None:
         self._answered = True
         if response.status_code < 400:
             return
@@ -175,86 +227,235 @@ class HttpBackend:
             sent = "an API key" if "Authorization" in self._headers else "no API key"
             log.warning("backend %s answered %s (mcp-acp sent %s)", self.server_name, self.last_http_error, sent)
 
-    async def _receive(self, message: dict[str, Any]) -> None:
+    # --- answers -------------------------------------------------------------------
+
+    async def _request(self, message: dict[str, Any], body: bytes, generation: int) -> None:
+        """POST one request and deliver everything its answer carries."""
+        try:
+            async with self._stream("POST", self._headers_for(message), body) as response:
+                if message["method"] == "initialize" and response.status_code < 300:
+                    self._session_id = response.headers.get(SESSION_HEADER) or self._session_id
+                failure = await self._answer_of(response, message["id"], generation)
+        except httpx.HTTPError as exc:
+            self._lose(generation, self._describe(exc))
+            return
+        if failure is not None:
+            await self._receive(failure)
+
+    async def _answer_of(self, response: httpx.Response, request_id: Any, generation: int) -> dict | None:
+        """Deliver the answer a response carries; or return the error that stands in for it."""
+        status = response.status_code
+        if status == 202:
+            return _error(request_id, jsonrpc.INVALID_REQUEST, "the backend accepted the request but sent no answer")
+        if 300 <= status < 400:
+            return _error(request_id, jsonrpc.INVALID_REQUEST,
+                          f"the backend redirected to {response.headers.get('location')}; redirects are not "
+                          "followed: if that is the intended server, put its URL in the proxy's config")
+        if status == 404 and self._session_id:
+            self._lose(generation, "the backend ended the MCP session (HTTP 404); the next request opens a new one")
+            return None
+        kind = _content_type(response)
+        if status >= 400:
+            if kind == "application/json":
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    answer = orjson.loads(await response.aread())
+                    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+                        return {"jsonrpc": "2.0", "id": request_id, "error": answer["error"]}
+            return _error(request_id, jsonrpc.INTERNAL_ERROR, f"the backend answered {self.last_http_error}")
+        if kind == "application/json":
+            return await self._deliver_json(await response.aread(), request_id)
+        if kind == "text/event-stream":
+            cursor = StreamCursor()
+            try:
+                if await self._relay_events(response, cursor, request_id):
+                    return None
+            except (httpx.TransportError, SSEError) as exc:  # the stream broke: the session may be fine
+                if cursor.last_event_id is None:
+                    return _error(request_id, CONNECTION_CLOSED, "the backend's event stream broke before the "
+                                  f"answer came ({describe_connection_error(exc)})")
+            return await self._resume(request_id, cursor)
+        return _error(request_id, jsonrpc.INVALID_REQUEST, f"the backend answered with content type {kind!r}")
+
+    async def _deliver_json(self, body: bytes, request_id: Any) -> dict | None:
+        message = _parse(body)
+        if message is None:
+            return _error(request_id, jsonrpc.PARSE_ERROR, "the backend answered with something other than a "
+                          f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB")
+        body = body.strip()
+        await self._receive(message, body + b"\n" if b"\n" not in body else None)
+        return None
+
+    async def _relay_events(self, response: httpx.Response, cursor: StreamCursor, request_id: Any = None) -> bool:
+        """Deliver each message of an SSE stream; True once the answer to `request_id` came."""
+        async for event in EventSource(response).aiter_sse():
+            cursor.last_event_id = event.id or cursor.last_event_id
+            cursor.retry_ms = event.retry if event.retry is not None else cursor.retry_ms
+            if event.event != "message" or not event.data:
+                continue  # a priming event only moves the cursor
+            data = event.data.encode()
+            message = _parse(data)
+            if message is None:
+                log.warning("backend %s sent an event that is not a JSON-RPC message", self.server_name)
+                if request_id is None:
+                    continue
+                message = _error(request_id, jsonrpc.PARSE_ERROR, "the backend sent an event that is not a "
+                                 f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB")
+            answers = request_id is not None and jsonrpc.is_response(message)
+            if answers and message["id"] != request_id:
+                message["id"] = request_id  # an answer on a request's own stream is that request's answer
+            await self._receive(message, data + b"\n" if b"\n" not in data and message.get("id") == request_id
+                                and answers else None)
+            if answers:
+                return True
+        return False
+
+    async def _resume(self, request_id: Any, cursor: StreamCursor) -> dict | None:
+        """The backend closed a request's stream before answering: pick it up where it stopped."""
+        failures = 0
+        while cursor.last_event_id is not None and failures < RESUME_ATTEMPTS and not self._closing:
+            await asyncio.sleep((cursor.retry_ms if cursor.retry_ms is not None else DEFAULT_RETRY_MS) / 1000)
+            headers = {**self._headers_for({}, accept="text/event-stream"), "Last-Event-ID": cursor.last_event_id}
+            try:
+                async with self._stream("GET", headers) as response:
+                    if response.status_code >= 300 or _content_type(response) != "text/event-stream":
+                        failures += 1
+                        continue
+                    failures = 0
+                    if await self._relay_events(response, cursor, request_id):
+                        return None
+            except (httpx.TransportError, SSEError):
+                failures += 1
+        return _error(request_id, CONNECTION_CLOSED, "the backend's event stream ended without an answer")
+
+    def _listen(self) -> None:
+        """Open the GET stream on which the backend sends its own requests and notifications."""
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen_for_server(self._generation))
+
+    async def _listen_for_server(self, generation: int) -> None:
+        cursor, failures = StreamCursor(), 0
+        while failures < RESUME_ATTEMPTS and generation == self._generation and not self._closing:
+            headers = self._headers_for({}, accept="text/event-stream")
+            if cursor.last_event_id:
+                headers["Last-Event-ID"] = cursor.last_event_id
+            try:  # an idle stream is normal: no read timeout
+                async with self._stream("GET", headers, timeout=httpx.Timeout(self._timeout, read=None)) as response:
+                    if response.status_code >= 300 or _content_type(response) != "text/event-stream":
+                        return  # this backend offers no such stream (405)
+                    failures = 0
+                    await self._relay_events(response, cursor)
+            except (httpx.TransportError, SSEError) as exc:
+                failures += 1
+                log.debug("backend %s: server stream broke: %s", self.server_name, exc)
+            await asyncio.sleep((cursor.retry_ms if cursor.retry_ms is not None else DEFAULT_RETRY_MS) / 1000)
+
+    async def _receive(self, message: dict[str, Any], raw: bytes | None = None) -> None:
         request_id = message.get("id")
         if isinstance(request_id, str) and request_id in self._replay_waiters:
             self._replay_waiters.pop(request_id).set_result(message)
             return
-        if self._initialize is not None and request_id == self._initialize.get("id") and "result" in message:
+        if (self._initialize is not None and request_id == self._initialize.get("id") and "method" not in message
+                and isinstance(message.get("result"), dict)):
             self._negotiated_version = message["result"].get("protocolVersion")
-        await self._deliver(message, None)
+        await self._deliver(message, raw)
 
-    async def _ensure_connected(self) -> None:
+    # --- losing and reopening the session ------------------------------------------------
+
+    def _lose(self, generation: int, reason: str) -> None:
+        """The session is gone: stop its traffic and report it once; the next request reopens it."""
+        if generation != self._generation or self._closing:
+            return
+        self._generation += 1
+        self._live, self._session_id = False, None
+        self._stop_traffic()
+        for waiter in self._replay_waiters.values():
+            if not waiter.done():
+                waiter.set_exception(BackendUnavailable(reason))
+        self._replay_waiters.clear()
+        if self._on_lost is not None:
+            self._on_lost(reason)
+
+    def _stop_traffic(self) -> list[asyncio.Task]:
+        current = asyncio.current_task()
+        tasks = [task for task in (*self._posts.values(), self._listener) if task is not None and task is not current]
+        for task in tasks:
+            task.cancel()
+        return tasks
+
+    def _describe(self, exc: BaseException) -> str:
+        """describe_connection_error, plus what a closed connection means before any HTTP answer on
+        https: a server that requires client certificates closes the connection right after the
+        TLS handshake when it rejects ours (TLS 1.3 checks the client's certificate last)."""
+        if is_tls_failure(exc):
+            self.rejected = True
+        if isinstance(exc, CLOSED_CONNECTION) and not self._answered and self.url.lower().startswith("https://"):
+            self.rejected = True
+            if self._client_cert:
+                return ("TLS handshake failed: the backend closed the connection without answering; it most likely "
+                        f"rejected the client certificate {self._client_cert} (is it issued by a CA the server "
+                        "trusts?)")
+            return ("TLS handshake failed: the backend closed the connection without answering; it may require a "
+                    "client certificate (configure 'mtls' in the proxy's config.json)")
+        return describe_connection_error(exc)
+
+    async def _reopen(self) -> bool:
+        """Open a new session after a loss. False: it failed, and the failure was reported."""
         async with self._connect_lock:
-            if self._write is not None:
-                return
-            await self._connect()
-            if self._write is None:
-                raise BackendUnavailable(f"cannot reach {self.url}")
-            if self._initialize is not None:
+            if self._live:
+                return True
+            self._live, self._answered, self.rejected = True, False, False
+            if self._initialize is None:
+                return True
+            generation = self._generation
+            try:
                 await self._replay_handshake()
+            except (BackendUnavailable, TimeoutError) as exc:
+                self._lose(generation, f"could not open a new MCP session: {exc or 'no answer in time'}")
+                return False
+            return True
 
     async def _replay_handshake(self) -> None:
         self._replays += 1
         replay_id = f"{REPLAY_ID_PREFIX}{self._replays}"
         waiter = asyncio.get_running_loop().create_future()
         self._replay_waiters[replay_id] = waiter
-        await self._post({**self._initialize, "id": replay_id})
+        replay = {**self._initialize, "id": replay_id}
+        await self._post(replay, jsonrpc.encode(replay))
         answer = await asyncio.wait_for(waiter, self._timeout)
         if "error" in answer:
             raise BackendUnavailable(f"the backend refused the replayed initialize: {answer['error']}")
         if self._initialized_sent:
-            await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            await self._post(initialized, jsonrpc.encode(initialized))
         log.warning("backend %s reconnected with a new session", self.server_name)
-
-    # --- sending -------------------------------------------------------------------
-
-    def _headers_for(self, message: dict[str, Any]) -> dict[str, str]:
-        """The per-message routing headers that newer protocol versions require on HTTP."""
-        method = message.get("method")
-        params = message.get("params") or {}
-        meta = params.get("_meta") if isinstance(params, dict) else None
-        version = (meta or {}).get(PROTOCOL_VERSION_META_KEY) or self._negotiated_version
-        headers: dict[str, str] = {}
-        if version and method != "initialize":
-            headers[MCP_PROTOCOL_VERSION_HEADER] = version
-        if method:
-            headers[MCP_METHOD_HEADER] = method
-            name = params.get(NAME_BEARING_METHODS.get(method, ""), None) if isinstance(params, dict) else None
-            if isinstance(name, str):
-                headers[MCP_NAME_HEADER] = encode_header_value(name)
-        return headers
-
-    async def _post(self, message: dict[str, Any]) -> None:
-        try:
-            parsed: JSONRPCMessage = jsonrpc_message_adapter.validate_python(message, by_name=False)
-        except ValidationError as exc:
-            raise ValueError(f"not a valid JSON-RPC message: {exc.errors()[0]['msg']}") from None
-        write = self._write
-        if write is None:
-            raise BackendUnavailable("the HTTP session is closed")
-        metadata = ClientMessageMetadata(headers=self._headers_for(message))
-        try:
-            await write.send(SessionMessage(parsed, metadata=metadata))
-        except Exception as exc:
-            raise BackendUnavailable(self._describe(exc)) from None
-
-    async def send(self, message: dict[str, Any], raw: bytes) -> None:
-        method = message.get("method")
-        if method == "initialize":
-            self._initialize = message
-        elif method == "notifications/initialized":
-            self._initialized_sent = True
-        if self._write is None:
-            await self._ensure_connected()
-        await self._post(message)
 
     async def close(self) -> None:
         self._closing = True
-        if self._session is not None:
-            self._session.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._session, 5)
+        tasks = self._stop_traffic()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if self._session_id:  # end the session on the backend too
+            with contextlib.suppress(httpx.HTTPError):
+                await client.delete(self.url, headers={SESSION_HEADER: self._session_id}, timeout=2)
+        await client.aclose()
+
+
+def _content_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def _parse(data: bytes) -> dict | None:
+    """One JSON-RPC message within the size cap, or None."""
+    if len(data) > LINE_LIMIT:
+        return None
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return message if isinstance(message, dict) else None
 
 
 def credential_hint(http_error: str | None, sent_key: bool, proxy_name: str | None = None) -> str:
