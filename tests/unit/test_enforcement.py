@@ -31,6 +31,7 @@ from mcp_acp.proxy.approvals import (
     NoApprover,
 )
 from mcp_acp.proxy.enforcement import Enforcer
+from mcp_acp.proxy.gate import LogWhileForwarded
 from mcp_acp.proxy.limits import LimitsConfig
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
@@ -86,6 +87,36 @@ async def verdict(enforcer: Enforcer, message: dict):
 
 def decisions(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("method", ["tools/list", "ping", "prompts/list", "resources/list",
+                                    "resources/templates/list"])
+def test_read_only_discovery_is_logged_while_forwarded(setup, method):
+    enforcer, log = setup()
+    deferred = enforcer.check({"jsonrpc": "2.0", "id": 7, "method": method})
+    assert isinstance(deferred, LogWhileForwarded)
+    assert decisions(log) == []  # nothing written before the request goes out
+    assert deferred.write() is None
+    [entry] = decisions(log)
+    assert entry["final_rule"] == "discovery_bypass" and entry["decision"] == "allow"
+    assert entry["mcp_method"] == method and entry["request_id"] == "7" and entry["subject_id"] == "alice"
+    assert enforcer.stats.requests_total == 1
+
+
+def test_initialize_is_logged_before_it_is_forwarded(setup):
+    enforcer, log = setup()
+    assert enforcer.check({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}) is None
+    assert decisions(log)[0]["final_rule"] == "discovery_bypass"
+
+
+def test_discovery_entry_that_cannot_be_written_refuses_and_shuts_down(setup):
+    enforcer, log = setup()
+    assert enforcer.check(call("read_file")) is None  # the log exists, then it disappears
+    deferred = enforcer.check({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
+    log.unlink()
+    refusal = deferred.write()
+    assert refusal is not None and "audit" in refusal["message"].lower()
+    assert enforcer.shutdown.is_shutting_down
 
 
 async def test_allow_and_deny_answers_and_entries(setup):

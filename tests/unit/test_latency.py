@@ -32,6 +32,7 @@ from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.approvals import TIMEOUT, USER_ALLOWED, USER_DENIED, ApprovalCache, ApprovalOutcome
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.events import ProxyEvents
+from mcp_acp.proxy.gate import LogWhileForwarded
 from mcp_acp.proxy.limits import LimitsConfig
 from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.policy_reload import PolicyReloader
@@ -174,6 +175,8 @@ async def exchange(enforcer: Enforcer, recorder: OperationsRecorder, message: di
     record = recorder.describe(message)
     verdict = enforcer.check(message)
     verdict = await verdict if asyncio.iscoroutine(verdict) else verdict
+    if isinstance(verdict, LogWhileForwarded):  # the relay writes it while the backend works
+        verdict = verdict.write()
     if verdict is not None:
         answer = jsonrpc.error_response(message["id"], **verdict)
     elif backend_fails:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from typing import Any
 
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog, AuditWriteError
@@ -36,16 +35,18 @@ from mcp_acp.proxy.approvals import (
     Approver,
     cacheable,
 )
+from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
 from mcp_acp.proxy.limits import LimitsConfig
 from mcp_acp.proxy.operations import fail_closed
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
 log = logging.getLogger(__name__)
 
-ErrorObject = dict[str, Any]
 RATE_LIMIT_RULE = "rate_limit_breach"
 SESSION_BINDING_EXIT = 15
 FLOOD_RULE = "rate_limit_flood"
+# Discovery requests that only read (SPEC §2.3 lists them with initialize and notifications).
+READ_ONLY_DISCOVERY = frozenset({"ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list"})
 
 
 def _ms(start: float) -> float:
@@ -110,8 +111,12 @@ class Enforcer:
         return self._check_as(identity, message, started)
 
     def _check_as(self, identity: Identity, message: dict,
-                  started: float) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+                  started: float) -> ErrorObject | LogWhileForwarded | None | Awaitable[ErrorObject | None]:
         method = message["method"]
+        if method in READ_ONLY_DISCOVERY and self.bucket.try_take():
+            # Discovery bypasses policy (SPEC §2.3) and a list changes nothing on the backend:
+            # its entry is written while the backend works, still before the answer moves on.
+            return LogWhileForwarded(lambda: self._log_discovery(identity, message, started))
         ctx: DecisionContext | None = None
         try:
             ctx = self._context(message, identity)
@@ -150,6 +155,16 @@ class Enforcer:
         self.shutdown.initiate("session_binding_violation", reason, SESSION_BINDING_EXIT,
                                {"bound_session_id": self.session_id, "new_subject": identity.subject_id})
         return answer
+
+    def _log_discovery(self, identity: Identity, message: dict, started: float) -> ErrorObject | None:
+        ctx: DecisionContext | None = None
+        try:
+            ctx = self._context(message, identity)
+            return self._write_or_fail(self._entry(ctx, Decision(ALLOW, "discovery_bypass"), message, started), None)
+        except Exception:  # fail closed
+            log.exception("logging the discovery request %s failed; refusing it", message["method"])
+            return self._write_or_fail(self._entry(ctx, Decision(DENY, "evaluation_error"), message, started), {
+                "code": jsonrpc.POLICY_DENIED, "message": f"Internal error evaluating policy for {message['method']}"})
 
     def note_notification(self, message: dict) -> bool:
         """Client notifications: log the discovery ones (they bypass policy); False stops forwarding."""

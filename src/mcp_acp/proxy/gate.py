@@ -1,7 +1,7 @@
 """The interception points: a request hook, a notification hook, and result hooks.
 
-The request hook (the policy enforcement point) returns None to forward the request, or a
-JSON-RPC error object to answer the client with instead. It may be async (a human approval):
+The request hook (the policy enforcement point) returns None to forward the request, a
+JSON-RPC error object to answer the client with instead, or LogWhileForwarded. It may be async (a human approval):
 the relay then handles that request in its own task, so one slow decision never blocks other traffic. A result hook rewrites the
 backend's answer to a request (sanitized or filtered lists). The notification hook sees client
 notifications and returns False to stop one.
@@ -10,10 +10,22 @@ notifications and returns False to stop one.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 ErrorObject = dict[str, Any]
-Decision = ErrorObject | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogWhileForwarded:
+    """Forward now and write the decision's audit entry while the backend works. Only for
+    read-only discovery (a list, a ping): nothing to decide, and nothing it changes on the
+    backend. `write()` returns None, or the error to answer with when the entry could not be
+    written (fail closed); the relay runs it before the backend's answer can move on."""
+    write: Callable[[], ErrorObject | None]
+
+
+Decision = ErrorObject | LogWhileForwarded | None
 Hook = Callable[[dict[str, Any]], Decision | Awaitable[Decision]]
 ResultHook = Callable[[dict[str, Any]], dict[str, Any]]
 

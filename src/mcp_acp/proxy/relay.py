@@ -23,7 +23,7 @@ import orjson
 
 from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.backends import Backend, BackendUnavailable
-from mcp_acp.proxy.gate import Decision, Gate
+from mcp_acp.proxy.gate import Decision, ErrorObject, Gate, LogWhileForwarded
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class PendingRequest:
     record: dict | None = None  # the request's audit fields
     started: float = field(default_factory=time.perf_counter)
     message: dict | None = None  # the request, until its audit fields are computed (Relay._record_of)
+    log_decision: Callable[[], ErrorObject | None] | None = None  # LogWhileForwarded.write, until it ran
 
 
 class Relay:
@@ -58,6 +59,7 @@ class Relay:
         self.wire = wire  # debug wire log (proxy/wire_log.py), only at log_level DEBUG
         self._write = write_to_client
         self.pending: dict[Any, PendingRequest] = {}
+        self._refused: set[Any] = set()  # answered already: the backend's answer to these is dropped
         self._tasks: set[asyncio.Task] = set()
         # Set when the backend is gone for good (a STDIO child that exited): the proxy stops.
         self.fatal_backend_loss: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -129,12 +131,26 @@ class Relay:
         await self._act(message, line, pending, verdict)
 
     async def _act(self, message: dict, line: bytes, pending: PendingRequest, decision: Decision) -> None:
+        if isinstance(decision, LogWhileForwarded):
+            pending.log_decision, decision = decision.write, None
         if decision is not None:
             await self._answer(pending, {"jsonrpc": "2.0", "id": message["id"], "error": decision})
             return
         self.pending[message["id"]] = pending
         await self._forward(message, line)
         self._record_of(pending)
+        await self._log_decision(message["id"], pending)
+
+    async def _log_decision(self, request_id: Any, pending: PendingRequest) -> bool:
+        """Write a decision entry left for while the backend works, once. True: it could not be
+        written, so the client got an error instead and the backend's answer will be dropped."""
+        write, pending.log_decision = pending.log_decision, None
+        if write is None or (refusal := write()) is None:
+            return False
+        if self.pending.pop(request_id, None) is not None:
+            self._refused.add(request_id)
+        await self._answer(pending, {"jsonrpc": "2.0", "id": request_id, "error": refusal})
+        return True
 
     async def _forward(self, message: dict, line: bytes) -> None:
         if self.wire:
@@ -182,7 +198,12 @@ class Relay:
             self.wire.tap("backend", "ingress", message)
         if "method" not in message and "id" in message:
             pending = self.pending.pop(message["id"], None)
+            if pending is None and message["id"] in self._refused:
+                self._refused.discard(message["id"])
+                return
             if pending is not None:
+                if await self._log_decision(message["id"], pending):
+                    return
                 if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
                     rewritten = rewrite(message)
                     if rewritten is not message:  # a hook returns the very answer when it changes nothing
