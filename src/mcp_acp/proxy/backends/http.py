@@ -152,6 +152,8 @@ class HttpBackend:
             self._initialized_sent = True
         elif method == "notifications/cancelled" and self._cancel_by_closing(message):
             return
+        if self._client is None:
+            raise BackendUnavailable("the HTTP session is closed")
         if not self._live and not await self._reopen():
             return  # the loss was reported: the relay has answered the pending requests
         await self._post(message, raw or jsonrpc.encode(message))
@@ -282,7 +284,10 @@ class HttpBackend:
             return _error(request_id, jsonrpc.PARSE_ERROR, "the backend answered with something other than a "
                           f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB")
         body = body.strip()
-        await self._receive(message, body + b"\n" if b"\n" not in body else None)
+        raw = body + b"\n" if b"\n" not in body else None
+        if jsonrpc.is_response(message) and message["id"] != request_id:
+            message["id"], raw = request_id, None  # the body of a request's POST is that request's answer
+        await self._receive(message, raw)
         return None
 
     async def _relay_events(self, response: httpx.Response, cursor: StreamCursor, request_id: Any = None) -> bool:
@@ -294,17 +299,18 @@ class HttpBackend:
                 continue  # a priming event only moves the cursor
             data = event.data.encode()
             message = _parse(data)
+            raw = data + b"\n" if b"\n" not in data else None
             if message is None:
                 log.warning("backend %s sent an event that is not a JSON-RPC message", self.server_name)
                 if request_id is None:
                     continue
-                message = _error(request_id, jsonrpc.PARSE_ERROR, "the backend sent an event that is not a "
-                                 f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB")
+                message, raw = _error(request_id, jsonrpc.PARSE_ERROR, "the backend sent an event that is not a "
+                                      f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB"), None
             answers = request_id is not None and jsonrpc.is_response(message)
             if answers and message["id"] != request_id:
-                message["id"] = request_id  # an answer on a request's own stream is that request's answer
-            await self._receive(message, data + b"\n" if b"\n" not in data and message.get("id") == request_id
-                                and answers else None)
+                # An answer on a request's own stream is that request's answer.
+                message["id"], raw = request_id, None
+            await self._receive(message, raw)
             if answers:
                 return True
         return False
@@ -403,15 +409,15 @@ class HttpBackend:
         async with self._connect_lock:
             if self._live:
                 return True
-            self._live, self._answered, self.rejected = True, False, False
-            if self._initialize is None:
-                return True
-            generation = self._generation
-            try:
-                await self._replay_handshake()
-            except (BackendUnavailable, TimeoutError) as exc:
-                self._lose(generation, f"could not open a new MCP session: {exc or 'no answer in time'}")
-                return False
+            self._answered, self.rejected = False, False
+            if self._initialize is not None:  # others wait on the lock: nothing is sent before it
+                generation = self._generation
+                try:
+                    await self._replay_handshake()
+                except (BackendUnavailable, TimeoutError) as exc:
+                    self._lose(generation, f"could not open a new MCP session: {exc or 'no answer in time'}")
+                    return False
+            self._live = True
             return True
 
     async def _replay_handshake(self) -> None:
@@ -439,7 +445,7 @@ class HttpBackend:
             return
         if self._session_id:  # end the session on the backend too
             with contextlib.suppress(httpx.HTTPError):
-                await client.delete(self.url, headers={SESSION_HEADER: self._session_id}, timeout=2)
+                await client.delete(self.url, headers=self._headers_for({}), timeout=2)
         await client.aclose()
 
 
