@@ -8,7 +8,10 @@ same `Approver` interface the UI will.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,7 @@ from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import LogWhileForwarded
 from mcp_acp.proxy.limits import LimitsConfig
 from mcp_acp.proxy.policy_reload import PolicyReloader
+from tests.helpers import ROOT
 
 RULES = [
     {"id": "read", "effect": "allow", "conditions": {"tool_name": "read_*"}},
@@ -55,24 +59,27 @@ class ScriptedApprover:
         return ApprovalOutcome(self.outcomes.pop(0), approver_id="alice")
 
 
+def build(tmp_path: Path, approver=None, limits: LimitsConfig | None = None, rules=RULES):
+    """An enforcer over real audit files in `tmp_path`, and the path of its decisions.jsonl."""
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir(exist_ok=True)
+    audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps({"rules": rules}))
+    approvals = ApprovalCache(600)
+    reloader = PolicyReloader(policy_file, parse_policy({"rules": rules}), ProtectedPaths([tmp_path / "cfg"]),
+                              audit, approvals, "v1")
+    enforcer = Enforcer(reloader, audit, ShutdownCoordinator(log_dir, "t", "px_00000000:t"),
+                        identities=LocalIdentities(Identity("alice", "local")),
+                        identity=Identity("alice", "local"), backend_id="fs", session_id="s1", proxy_name="t",
+                        limits=limits or LimitsConfig(), hitl=HITLConfig(),
+                        approver=approver or NoApprover(), approvals=approvals)
+    return enforcer, log_dir / "audit" / "decisions.jsonl"
+
+
 @pytest.fixture
 def setup(tmp_path: Path):
-    def make(approver=None, limits: LimitsConfig | None = None, rules=RULES):
-        log_dir = tmp_path / "logs"
-        log_dir.mkdir(exist_ok=True)
-        audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
-        policy_file = tmp_path / "policy.json"
-        policy_file.write_text(json.dumps({"rules": rules}))
-        approvals = ApprovalCache(600)
-        reloader = PolicyReloader(policy_file, parse_policy({"rules": rules}), ProtectedPaths([tmp_path / "cfg"]),
-                                  audit, approvals, "v1")
-        enforcer = Enforcer(reloader, audit, ShutdownCoordinator(log_dir, "t", "px_00000000:t"),
-                            identities=LocalIdentities(Identity("alice", "local")),
-                            identity=Identity("alice", "local"), backend_id="fs", session_id="s1", proxy_name="t",
-                            limits=limits or LimitsConfig(), hitl=HITLConfig(),
-                            approver=approver or NoApprover(), approvals=approvals)
-        return enforcer, log_dir / "audit" / "decisions.jsonl"
-    return make
+    return functools.partial(build, tmp_path)
 
 
 def call(tool: str, path: str = "/p/a.txt", request_id: int = 1) -> dict:
@@ -109,14 +116,27 @@ def test_initialize_is_logged_before_it_is_forwarded(setup):
     assert decisions(log)[0]["final_rule"] == "discovery_bypass"
 
 
-def test_discovery_entry_that_cannot_be_written_refuses_and_shuts_down(setup):
-    enforcer, log = setup()
-    assert enforcer.check(call("read_file")) is None  # the log exists, then it disappears
-    deferred = enforcer.check({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
-    log.unlink()
-    refusal = deferred.write()
-    assert refusal is not None and "audit" in refusal["message"].lower()
-    assert enforcer.shutdown.is_shutting_down
+UNWRITABLE_DISCOVERY_ENTRY = """
+import json, sys, time
+from pathlib import Path
+from tests.unit.test_enforcement import build
+enforcer, log = build(Path(sys.argv[1]))
+deferred = enforcer.check({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
+log.unlink()  # the decisions log disappears while the request is with the backend
+print(json.dumps(deferred.write()), flush=True)
+time.sleep(30)  # the security shutdown ends the process
+"""
+
+
+def test_discovery_entry_that_cannot_be_written_refuses_and_shuts_down(tmp_path):
+    # In a child process: the security shutdown exits the process it runs in.
+    done = subprocess.run([sys.executable, "-c", UNWRITABLE_DISCOVERY_ENTRY, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 10, done.stderr
+    refusal = json.loads(done.stdout)
+    assert refusal["code"] == -32603 and "audit" in refusal["message"].lower()
+    [shutdown] = [json.loads(line) for line in (tmp_path / "logs" / "shutdowns.jsonl").read_text().splitlines()]
+    assert shutdown["event"] == "security_shutdown" and shutdown["exit_code"] == 10
 
 
 async def test_allow_and_deny_answers_and_entries(setup):

@@ -9,7 +9,6 @@ import time
 import webbrowser
 
 import click
-import jwt
 from rich.table import Table
 
 from mcp_acp import secret_store
@@ -32,6 +31,7 @@ def _oidc_settings(manager: ManagerConfig):
 
 def _unverified(token: str | None) -> dict:
     """Display-only claims (who, until when); the proxies verify tokens properly."""
+    import jwt  # with cryptography: only where a token is shown
     return jwt.decode(token, options={"verify_signature": False}) if token else {}
 
 

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from mcp_acp import __version__
-from mcp_acp.cli.approvals import approvals
-from mcp_acp.cli.audit import audit
-from mcp_acp.cli.auth import auth
-from mcp_acp.cli.init import init
-from mcp_acp.cli.install import install
-from mcp_acp.cli.logs import logs
-from mcp_acp.cli.manager import manager
 from mcp_acp.cli.output import CliError
-from mcp_acp.cli.policy import policy
-from mcp_acp.cli.proxy import proxy
-from mcp_acp.cli.start import start
-from mcp_acp.cli.status import status
 from mcp_acp.config.store import ConfigError
+
+# Each command's module is imported only when that command runs: every MCP client starts a
+# proxy with `mcp-acp start`, and it should not load (and keep in memory) the whole CLI.
+COMMANDS = {name: f"mcp_acp.cli.{name}" for name in (
+    "approvals", "audit", "auth", "init", "install", "logs", "manager", "policy", "proxy", "start", "status")}
 
 
 class Group(click.Group):
-    """Turns expected errors (bad config, unreachable backend) into one-line messages."""
+    """Loads subcommands on demand, and turns expected errors (bad config, unreachable backend)
+    into one-line messages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return getattr(importlib.import_module(COMMANDS[name]), name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -34,11 +39,6 @@ class Group(click.Group):
 @click.version_option(__version__, "--version", "-v", prog_name="mcp-acp")
 def cli() -> None:
     """mcp-acp: a zero-trust access-control proxy for MCP servers."""
-
-
-for command in (init, auth, proxy, start, policy, install, audit, logs, manager, status):
-    cli.add_command(command)
-cli.add_command(approvals)
 
 
 def main() -> None:

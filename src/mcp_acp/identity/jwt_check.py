@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import httpx
-import jwt
+
+# PyJWT loads cryptography (~9 MB): it is imported where a token is checked, so proxies with
+# a local identity never load it.
+if TYPE_CHECKING:
+    import jwt
 
 ALGORITHMS = ["RS256", "ES256"]
 JWKS_TTL = 600.0
@@ -39,6 +44,7 @@ class JwksCache:
         self._lock = threading.Lock()
 
     def _fetch(self) -> None:
+        import jwt
         self._attempted_at = self._clock()
         try:
             response = httpx.get(self.jwks_uri, timeout=10)
@@ -82,6 +88,7 @@ class TokenChecker:
         """The token's (unverified) header. The same token comes with every request, so the last
         one parsed is kept: this is parsing, not trust; every check still verifies the signature."""
         if self._header[0] != token:
+            import jwt
             try:
                 self._header = (token, jwt.get_unverified_header(token))
             except jwt.PyJWTError as exc:
@@ -93,6 +100,7 @@ class TokenChecker:
         if header.get("alg") not in ALGORITHMS:
             raise TokenInvalid(f"the token uses algorithm {header.get('alg')!r}; only {', '.join(ALGORITHMS)} are accepted")
         key = self.jwks.key(header.get("kid"))
+        import jwt
         try:
             return jwt.decode(token, key, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
                               leeway=LEEWAY, options={"require": ["exp", "iat", "sub", "iss", "aud"]})

@@ -127,7 +127,7 @@ async def serve_api(app: FastAPI, socket_path: Path) -> None:
     """Serve until cancelled. A socket file left by a crashed run is removed first (the audit
     lock already guarantees no other instance of this proxy is running)."""
     sock = bind_private_socket(socket_path)
-    server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, ws="none"))
     try:
         await server.serve(sockets=[sock])
     finally:

@@ -172,8 +172,9 @@ class HttpBackend:
                     log.warning("backend %s answered HTTP %s to %s", self.server_name, response.status_code,
                                 message.get("method", "a response"))
         except httpx.HTTPError as exc:
-            self._lose(generation, self._describe(exc))
-            raise BackendUnavailable(self._describe(exc)) from None
+            reason = self._describe(exc)
+            self._lose(generation, reason)
+            raise BackendUnavailable(reason) from None
         if message.get("method") == "notifications/initialized" and self._session_id:
             self._listen()
 
