@@ -41,13 +41,15 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
 class HttpBackendServer:
     """The fixture backend serving streamable HTTP on a loopback port; can be stopped and restarted."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: str = BACKEND, port_option: str = "--http", *flags: str) -> None:
+        self.command = [sys.executable, script, *flags]
+        self.port_option = port_option
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, BACKEND, "--http", str(self.port)],
+        self.process = subprocess.Popen([*self.command, self.port_option, str(self.port)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +14,7 @@ import pytest
 
 from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.backends.http import HttpBackend
-from tests.helpers import ROOT, free_port, wait_for_port, wait_until_async
+from tests.helpers import ROOT, HttpBackendServer, wait_until_async
 
 SCRIPTED = str(ROOT / "tests" / "fixtures" / "scripted_http_backend.py")
 WAIT = 15.0  # upper bound for anything to arrive; never a timing assertion
@@ -35,24 +33,11 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
     raise AssertionError(f"timed out after {WAIT:g} s waiting for {what}")
 
 
-class ScriptedServer:
+class ScriptedServer(HttpBackendServer):
     """The scripted server as a subprocess on a free loopback port; restartable on the same port."""
 
     def __init__(self, *flags: str) -> None:
-        self.flags = flags
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, SCRIPTED, "--port", str(self.port), *self.flags],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        super().__init__(SCRIPTED, "--port", *flags)
 
     async def log(self) -> list[dict]:
         async with httpx.AsyncClient(trust_env=False) as client:

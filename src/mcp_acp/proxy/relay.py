@@ -139,7 +139,8 @@ class Relay:
         self.pending[message["id"]] = pending
         await self._forward(message, line)
         self._record_of(pending)
-        await self._log_decision(message["id"], pending)
+        if pending.log_decision is not None:
+            await self._log_decision(message["id"], pending)
 
     async def _log_decision(self, request_id: Any, pending: PendingRequest) -> bool:
         """Write a decision entry left for while the backend works, once. True: it could not be
@@ -202,7 +203,7 @@ class Relay:
                 self._refused.discard(message["id"])
                 return
             if pending is not None:
-                if await self._log_decision(message["id"], pending):
+                if pending.log_decision is not None and await self._log_decision(message["id"], pending):
                     return
                 if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
                     rewritten = rewrite(message)
