@@ -86,3 +86,21 @@ async def test_an_entry_that_cannot_be_written_answers_with_its_error_only():
         assert client.answers_to(1) == [refused]
     finally:
         await relay.close()
+
+
+async def test_a_request_that_cannot_be_forwarded_is_logged_before_its_error():
+    seen_at_write: list[list[dict]] = []
+
+    def write_entry(client: Client):
+        seen_at_write.append(client.answers_to(1))
+        return None
+
+    relay, client = await start_relay(write_entry)
+    try:
+        relay.backend._proc.kill()  # the backend is gone: forwarding fails and the relay answers itself
+        await relay.backend._proc.wait()
+        failed = await client.ask(relay, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert failed["error"]["code"] == -32000 and "unavailable" in failed["error"]["message"]
+        assert seen_at_write == [[]]
+    finally:
+        await relay.close()

@@ -1,10 +1,11 @@
 """The interception points: a request hook, a notification hook, and result hooks.
 
 The request hook (the policy enforcement point) returns None to forward the request, a
-JSON-RPC error object to answer the client with instead, or LogWhileForwarded. It may be async (a human approval):
-the relay then handles that request in its own task, so one slow decision never blocks other traffic. A result hook rewrites the
-backend's answer to a request (sanitized or filtered lists). The notification hook sees client
-notifications and returns False to stop one.
+JSON-RPC error object to answer the client with instead, or LogWhileForwarded. It may be
+async (a human approval): the relay then handles that request in its own task, so one slow
+decision never blocks other traffic. A result hook rewrites the backend's answer to a request
+(sanitized or filtered lists). The notification hook sees client notifications and returns
+False to stop one.
 """
 
 from __future__ import annotations

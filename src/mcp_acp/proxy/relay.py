@@ -139,19 +139,17 @@ class Relay:
         self.pending[message["id"]] = pending
         await self._forward(message, line)
         self._record_of(pending)
-        if pending.log_decision is not None:
+        if pending.log_decision is not None:  # while the backend works
             await self._log_decision(message["id"], pending)
 
-    async def _log_decision(self, request_id: Any, pending: PendingRequest) -> bool:
-        """Write a decision entry left for while the backend works, once. True: it could not be
-        written, so the client got an error instead and the backend's answer will be dropped."""
+    async def _log_decision(self, request_id: Any, pending: PendingRequest) -> None:
+        """Write the decision entry left for while the backend works. If it cannot be written the
+        client gets that error now, and the backend's answer will be dropped."""
         write, pending.log_decision = pending.log_decision, None
-        if write is None or (refusal := write()) is None:
-            return False
-        if self.pending.pop(request_id, None) is not None:
-            self._refused.add(request_id)
-        await self._answer(pending, {"jsonrpc": "2.0", "id": request_id, "error": refusal})
-        return True
+        if (refusal := write()) is not None:
+            if self.pending.pop(request_id, None) is not None:
+                self._refused.add(request_id)
+            await self._answer(pending, {"jsonrpc": "2.0", "id": request_id, "error": refusal})
 
     async def _forward(self, message: dict, line: bytes) -> None:
         if self.wire:
@@ -181,6 +179,10 @@ class Relay:
     # --- answers to the client ---------------------------------------------------------
 
     async def _answer(self, pending: PendingRequest, answer: dict, raw: bytes | None = None) -> None:
+        if pending.log_decision is not None:  # the answer came first: its decision entry still precedes it
+            write, pending.log_decision = pending.log_decision, None
+            if (refusal := write()) is not None:
+                answer, raw = {"jsonrpc": "2.0", "id": answer.get("id"), "error": refusal}, None
         data = raw if raw is not None else jsonrpc.encode(answer)
         if self.recorder is not None and (record := self._record_of(pending)) is not None:
             duration_ms = (time.perf_counter() - pending.started) * 1000
@@ -203,8 +205,6 @@ class Relay:
                 self._refused.discard(message["id"])
                 return
             if pending is not None:
-                if pending.log_decision is not None and await self._log_decision(message["id"], pending):
-                    return
                 if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
                     rewritten = rewrite(message)
                     if rewritten is not message:  # a hook returns the very answer when it changes nothing
