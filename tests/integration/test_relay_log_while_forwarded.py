@@ -57,14 +57,17 @@ async def start_relay(write_entry) -> tuple[Relay, Client]:
     return relay, client
 
 
+def noting_answers_to_1(seen: list[list[dict]]):
+    """An entry write that succeeds and notes what the client had received for id 1 by then."""
+    def write_entry(client: Client):
+        seen.append(client.answers_to(1))
+        return None
+    return write_entry
+
+
 async def test_the_entry_is_written_before_the_answer_reaches_the_client():
     seen_at_write: list[list[dict]] = []
-
-    def write_entry(client: Client):
-        seen_at_write.append(client.answers_to(1))
-        return None
-
-    relay, client = await start_relay(write_entry)
+    relay, client = await start_relay(noting_answers_to_1(seen_at_write))
     try:
         answer = await client.ask(relay, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
         assert any(tool["name"] == "echo" for tool in answer["result"]["tools"])
@@ -90,12 +93,7 @@ async def test_an_entry_that_cannot_be_written_answers_with_its_error_only():
 
 async def test_a_request_that_cannot_be_forwarded_is_logged_before_its_error():
     seen_at_write: list[list[dict]] = []
-
-    def write_entry(client: Client):
-        seen_at_write.append(client.answers_to(1))
-        return None
-
-    relay, client = await start_relay(write_entry)
+    relay, client = await start_relay(noting_answers_to_1(seen_at_write))
     try:
         relay.backend._proc.kill()  # the backend is gone: forwarding fails and the relay answers itself
         await relay.backend._proc.wait()
