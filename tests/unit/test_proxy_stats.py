@@ -8,25 +8,15 @@ folder; the events go to a real ProxyEvents with a list as its subscriber.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
 
-from mcp_acp.audit.shutdown import ShutdownCoordinator
-from mcp_acp.audit.state import IntegrityState
-from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig
-from mcp_acp.identity.local import Identity
-from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.metrics.stats import MAX_METHODS, OTHER_METHOD, ProxyStats, publish_stats
-from mcp_acp.policy.model import parse_policy
-from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.proxy.approvals import ApprovalCache, NoApprover
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.limits import LimitsConfig
-from mcp_acp.proxy.policy_reload import PolicyReloader
+from tests.unit.test_enforcement import build
 
 RULES = [
     {"id": "read", "effect": "allow", "conditions": {"tool_name": "read_*"}},
@@ -103,17 +93,7 @@ async def test_publish_reports_changes_only():
 @pytest.fixture
 def enforcer(tmp_path: Path):
     def make(limits: LimitsConfig | None = None) -> Enforcer:
-        log_dir = tmp_path / "logs"
-        audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
-        policy_file = tmp_path / "policy.json"
-        policy_file.write_text(json.dumps({"rules": RULES}))
-        approvals = ApprovalCache(600)
-        reloader = PolicyReloader(policy_file, parse_policy({"rules": RULES}), ProtectedPaths([tmp_path / "cfg"]),
-                                  audit, approvals, "v1")
-        return Enforcer(reloader, audit, ShutdownCoordinator(log_dir, "t", "px_00000000:t"),
-                        identities=LocalIdentities(Identity("alice", "local")), identity=Identity("alice", "local"),
-                        backend_id="fs", session_id="s1", proxy_name="t", limits=limits or LimitsConfig(),
-                        hitl=HITLConfig(), approver=NoApprover(), approvals=approvals)
+        return build(tmp_path, limits=limits, rules=RULES)[0]
     return make
 
 
