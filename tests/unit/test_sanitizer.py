@@ -1,4 +1,5 @@
-"""Unit tests of tool-description sanitizing for `tools/list` results (SPEC §11, §14 item 19)."""
+"""Unit tests of sanitizing what the model reads: tool, resource and prompt lists and the server's
+`instructions` (SPEC §11, §14 item 19; issue 15)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_acp.proxy.sanitizer import MAX_SCHEMA_DEPTH, sanitize_text, sanitize_tools_result
+from mcp_acp.proxy.sanitizer import (
+    MAX_INSTRUCTIONS_LENGTH,
+    sanitize_list_result,
+    sanitize_server_result,
+    sanitize_text,
+    sanitize_tools_result,
+)
 
 
 def clean(text: str) -> str:
@@ -37,8 +44,8 @@ def test_nfkc_folds_lookalike_characters() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("a\x00b\x07c\x1bd\x7fe", "abcde"),  # C0 controls and DEL
-        ("a\x85b\x9bc", "abc"),  # C1 controls
+        ("a\x00b\x07c\x7fd\x1b", "abcd"),  # C0 controls and DEL (ESC: see the escape sequence tests)
+        ("a\x85b\x80c\x9b", "abc"),  # C1 controls
         ("a\u200bb\u200cc\u200dd\u2060e\ufeff", "abcde"),  # zero-width characters
         ("user\u202egnp.exe", "usergnp.exe"),  # bidi override
         ("hi\U000e0069\U000e0067\U000e006e", "hi"),  # invisible tag characters
@@ -348,13 +355,14 @@ def test_descriptions_are_sanitized_everything_else_is_kept() -> None:
     expected_props = expected["tools"][0]["inputSchema"]["properties"]
     expected_props["path"]["description"] = "The path"
     expected_props["options"]["properties"]["encoding"]["description"] = "enc name"
+    expected["tools"][0]["title"] = "Read file"
     assert new == expected
-    assert new["tools"][0]["title"] == "Read <b>file</b>"
 
 
 def test_findings_list_only_changed_or_suspicious_fields() -> None:
     _, findings = sanitize_tools_result(make_result())
     assert findings == [
+        {"tool": "read_file", "field": "title", "modified": True, "patterns": []},
         {"tool": "read_file", "field": "description", "modified": True, "patterns": ["instruction_override"]},
         {"tool": "read_file", "field": "inputSchema.properties.path.description", "modified": True, "patterns": []},
         {
@@ -393,29 +401,17 @@ def test_odd_tools_and_fields_are_left_unchanged() -> None:
         {"name": "numeric", "description": 7, "inputSchema": "not a schema"},
         {"name": "weird", "description": None, "inputSchema": {"properties": ["x"]}},
         {"name": "props", "inputSchema": {"properties": {"a": "str", "b": None, "c": {"description": ["x"]}}}},
+        {"name": "names", "inputSchema": {"properties": {"title": {"type": "string"}}, "required": ["title"]}},
         {"name": "items", "inputSchema": {"type": "array", "items": [{"description": "<b>x</b>"}]}},
         {"description": "<i>nameless</i>"},
     ]
     new, findings = sanitize_tools_result({"tools": tools})
-    assert new["tools"][:-1] == tools[:-1]
+    assert new["tools"][:-2] == tools[:-2]
+    assert all(new is old for new, old in zip(new["tools"][:-2], tools[:-2], strict=True))
+    assert new["tools"][-2] == {"name": "items", "inputSchema": {"type": "array", "items": [{"description": "x"}]}}
     assert new["tools"][-1] == {"description": "nameless"}
-    assert findings == [{"tool": None, "field": "description", "modified": True, "patterns": []}]
-
-
-def test_very_deep_schemas_do_not_raise_and_stop_at_the_depth_limit() -> None:
-    def nested(depth: int) -> dict:
-        schema: dict = {"description": "<b>leaf</b>"}
-        for _ in range(depth):
-            schema = {"type": "object", "description": "<b>x</b>", "properties": {"p": schema}}
-        return schema
-
-    new, findings = sanitize_tools_result({"tools": [{"name": "deep", "inputSchema": nested(5000)}]})
-    assert len(findings) == MAX_SCHEMA_DEPTH
-    node = new["tools"][0]["inputSchema"]
-    for _ in range(MAX_SCHEMA_DEPTH):
-        node = node["properties"]["p"]
-        assert node["description"] == "x"
-    assert node["properties"]["p"]["description"] == "<b>x</b>"
+    assert findings == [{"tool": "items", "field": "inputSchema.items.0.description", "modified": True, "patterns": []},
+                        {"tool": None, "field": "description", "modified": True, "patterns": []}]
 
 
 def test_repeated_descriptions_give_the_same_result_and_findings_every_time():
