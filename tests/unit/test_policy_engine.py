@@ -336,7 +336,7 @@ def test_empty_list_never_matches(condition):
 
 @pytest.mark.parametrize("conditions,request_ctx", [
     ({"path_pattern": "**"}, lambda: call("read_file", {})),
-    ({"path_pattern": "/**"}, lambda: call("read_file", {"content": "/not/a/path/key"})),
+    ({"path_pattern": "/**"}, lambda: call("read_file", {"content": "not a path, just text"})),
     ({"source_path": "**"}, lambda: call("read_file", {"path": "/a"})),
     ({"dest_path": "**"}, lambda: call("move_file", {"source": "/a"})),
     ({"extension": [".py", ".md"]}, lambda: call("read_file", {"path": "/a/Makefile"})),
@@ -598,13 +598,33 @@ def test_every_item_of_a_long_path_list_is_checked(guarded):
     assert_protected(guarded["engine"].evaluate(call("read_multiple_files", {"paths": paths})))
 
 
-def test_overlong_path_strings_are_checked(guarded):
-    """A 4096+ character spelling (`/./././…`) of a protected path cannot be opened as is, but
-    backends normalise it (e.g. path.resolve) before opening: it must be checked, not skipped."""
+def test_overlong_path_strings_are_refused(guarded):
+    """A 4096+ character spelling (`/./././…`) of a path cannot be judged safely (a backend may
+    normalise it before opening): under a path key the request is refused as unjudgeable, even
+    when it leads somewhere harmless; anywhere else such a string is not a path."""
     long = "/" + "./" * 2100 + str(guarded["config"] / "policy.json").lstrip("/")
     assert os.path.realpath(long) == str(guarded["config"] / "policy.json")
-    assert_protected(guarded["engine"].evaluate(call("read_multiple_files", {"paths": [long]})))
-    assert_protected(guarded["engine"].evaluate(call("read_file", {"path": long})))
+    for arguments in ({"paths": [long]}, {"path": long}, {"file_path": long}):
+        decision = guarded["engine"].evaluate(call("read_multiple_files", arguments))
+        assert verdict(decision) == ("deny", "unjudgeable_path")
+        assert "too long" in decision.reason and "4096" in decision.reason
+    harmless = "/" + "./" * 2100 + str(guarded["tmp"]).lstrip("/") + "/a.txt"
+    assert verdict(guarded["engine"].evaluate(call("read_file", {"path": harmless}))) == ("deny", "unjudgeable_path")
+    text = "/" + "x" * 5000  # free text that merely starts with "/"
+    assert verdict(guarded["engine"].evaluate(call("write_file", {"path": f"{guarded['tmp']}/a", "content": text}))) \
+        == ("allow", "allow-all")
+
+
+@pytest.mark.xfail(strict=True, reason="src bug: an over-long string under a key that may name a path "
+                                       "(source, destination, uri…) is dropped instead of refused")
+@pytest.mark.parametrize("key", ["source", "destination", "uri", "target"])
+def test_overlong_path_under_a_maybe_path_key_is_refused(guarded, key):
+    """move_file of the official filesystem server takes `source` and `destination`: an over-long
+    spelling of the policy file there must not slip past the protected-folder check."""
+    long = "/" + "./" * 2100 + str(guarded["config"] / "policy.json").lstrip("/")
+    value = f"file://{long}" if key == "uri" else long
+    decision = guarded["engine"].evaluate(call("copy_file", {key: value}))
+    assert decision.effect == "deny"
 
 
 def test_deeply_nested_path_arguments_are_checked(guarded):
@@ -616,12 +636,13 @@ def test_deeply_nested_path_arguments_are_checked(guarded):
 
 
 @pytest.mark.parametrize("arguments", [{"path": "/tmp/a\x00b"}, {"paths": ["/x", "~\x00"]}, {"source": "\x00/"},
-                                       {"path": "/tmp/x\x00/../../policy.json"}])
-def test_nul_byte_in_a_path_argument_is_denied(guarded, arguments):
-    """A client-controlled NUL byte must give a plain deny, not an exception from realpath
-    (which, with SPEC §15's "PolicyEnforcementFailure ⇒ shutdown 11", would stop the proxy)."""
+                                       {"path": "/tmp/x\x00/../../policy.json"}, {"file_path": "\x00"}])
+def test_nul_byte_in_a_path_argument_is_refused(guarded, arguments):
+    """A client-controlled NUL byte must give a plain deny (unjudgeable: a backend written in C
+    stops there), not an exception from realpath (which would stop the proxy)."""
     decision = guarded["engine"].evaluate(call("read_multiple_files", arguments))
-    assert verdict(decision) == ("deny", "built_in_protected_path")
+    assert verdict(decision) == ("deny", "unjudgeable_path")
+    assert "NUL" in decision.reason
 
 
 def test_lexical_dotdot_after_symlink_cannot_reach_protected_folder(guarded, monkeypatch):
@@ -637,18 +658,6 @@ def test_lexical_dotdot_after_symlink_cannot_reach_protected_folder(guarded, mon
         assert os.path.normpath(os.path.expanduser(path)) == str(guarded["config"] / "policy.json")
         assert_protected(guarded["engine"].evaluate(call("write_file", {"path": path, "content": "{}"})))
         assert_protected(guarded["engine"].evaluate(call("read_multiple_files", {"paths": [path]})))
-
-
-def test_overlong_path_is_resolved_both_ways(guarded):
-    """However long the path, it is resolved both ways: Python's realpath (and so a Python backend
-    validating with Path.resolve) follows `x/up → ~/proj` before `..`, so
-    `/./././…<tmp>/x/up/../.config/mcp-acp/policy.json` is the policy file for it."""
-    tmp, home = guarded["tmp"], guarded["home"]
-    (tmp / "x").mkdir()
-    (tmp / "x" / "up").symlink_to(home / "proj")
-    long = "/" + "./" * 2100 + f"{tmp}/x/up/../.config/mcp-acp/policy.json".lstrip("/")
-    assert len(long) > 4096 and os.path.realpath(long) == str(guarded["config"] / "policy.json")
-    assert_protected(guarded["engine"].evaluate(call("read_file", {"path": long})))
 
 
 # ================================================================ 11. context extraction
@@ -676,63 +685,146 @@ def test_each_generic_key_is_read(key):
     assert ctx.resource.source_path is None and ctx.resource.dest_path is None
 
 
-@pytest.mark.parametrize("keys,expected", [
-    (["source", "src", "from", "from_path", "source_path", "origin"], "source"),
-    (["origin", "src"], "src"),
-    (["from_path", "from"], "from"),
-    (["origin", "source_path"], "source_path"),
+@pytest.mark.parametrize("keys", [
+    ["source", "src", "from", "from_path", "source_path", "origin"], ["origin", "src"], ["from_path", "from"],
+    ["origin", "source_path"],
 ])
-def test_source_keys_in_priority_order(keys, expected):
+def test_every_source_key_is_judged(keys):
+    """No key list with a priority any more: every source key is a path of the request, and
+    `source_path` shows the first one written."""
     ctx = call("copy_file", {key: f"/{key}" for key in keys})
-    assert ctx.resource.source_path == f"/{expected}"
+    assert ctx.paths == tuple(f"/{key}" for key in keys)
+    assert {item.role for item in ctx.judged} == {"source"}
+    assert ctx.resource.source_path == f"/{keys[0]}" and ctx.resource.path == f"/{keys[0]}"
+    allow_first = {"id": "first", "effect": "allow", "conditions": {"path_pattern": f"/{keys[0]}"}}
+    assert verdict(engine(allow_first).evaluate(ctx)) == ("deny", "default")  # the others are not allowed
+    allow_all = {"id": "each", "effect": "allow", "conditions": {"path_pattern": [f"/{key}" for key in keys]}}
+    assert verdict(engine(allow_all).evaluate(ctx)) == ("allow", "each")
 
 
-@pytest.mark.parametrize("keys,expected", [
-    (["target_path", "target", "dest_path", "to_path", "to", "dest", "destination_path", "destination"],
-     "destination"),
-    (["target", "to"], "to"), (["target_path", "target"], "target"), (["dest_path", "dest"], "dest"),
+@pytest.mark.parametrize("keys", [
+    ["target_path", "target", "dest_path", "to_path", "to", "dest", "destination_path", "destination"],
+    ["target", "to"], ["target_path", "target"], ["dest_path", "dest"],
 ])
-def test_dest_keys_in_priority_order(keys, expected):
+def test_every_dest_key_is_judged(keys):
     ctx = call("copy_file", {key: f"/{key}" for key in keys})
-    assert ctx.resource.dest_path == f"/{expected}"
+    assert ctx.paths == tuple(f"/{key}" for key in keys)
+    assert {item.role for item in ctx.judged} == {"dest"}
+    assert ctx.resource.dest_path == f"/{keys[0]}"
+    deny_last = {"id": "no-last", "effect": "deny", "conditions": {"path_pattern": f"/{keys[-1]}"}}
+    assert verdict(engine(ALLOW_ALL, deny_last).evaluate(ctx)) == ("deny", "no-last")
 
 
-@pytest.mark.parametrize("keys,expected", [
-    (["filename", "file", "filepath", "file_path", "path"], "path"), (["file", "file_path"], "file_path"),
-    (["filename", "file"], "file"),
+@pytest.mark.parametrize("keys", [
+    ["filename", "file", "filepath", "file_path", "path"], ["file", "file_path"], ["filename", "file"],
+    ["sourcePath", "destinationPath"], ["input-file", "output_dir"], ["directory", "cwd", "folders"],
 ])
-def test_generic_keys_in_priority_order(keys, expected):
-    assert call("read_file", {key: f"/{key}" for key in keys}).resource.path == f"/{expected}"
+def test_every_path_key_is_judged(keys):
+    ctx = call("read_file", {key: f"/{key}" for key in keys})
+    assert ctx.paths == tuple(f"/{key}" for key in keys)
+    assert ctx.resource.path == f"/{keys[0]}"
+    deny_last = {"id": "no-last", "effect": "deny", "conditions": {"path_pattern": f"/{keys[-1]}"}}
+    assert verdict(engine(ALLOW_ALL, deny_last).evaluate(ctx)) == ("deny", "no-last")
 
 
-def test_primary_path_prefers_generic_then_source_then_dest():
-    assert call("x", {"destination": "/d", "source": "/s", "path": "/p"}).resource.path == "/p"
-    assert call("x", {"destination": "/d", "source": "/s"}).resource.path == "/s"
-    assert call("x", {"destination": "/d"}).resource.path == "/d"
-    assert call("x", {}).resource.path is None
+def test_shown_path_is_the_first_written():
+    """resource.path shows the first path argument (its lexical, absolute reading); source and
+    destination come from keys whose first word says so."""
+    ctx = call("x", {"destination": "/d", "source": "/s/./a", "path": "/p"})
+    assert (ctx.resource.path, ctx.resource.source_path, ctx.resource.dest_path) == ("/d", "/s/a", "/d")
+    assert ctx.paths == ("/d", "/s/./a", "/p")
+    assert [item.role for item in ctx.judged] == ["dest", "source", "path"]
+    assert call("x", {"path": "/p", "destination": "/d"}).resource.path == "/p"
+    assert call("x", {}).resource.path is None and call("x", {}).judged == ()
 
 
-def test_first_truthy_string_wins_and_other_types_are_skipped():
-    """An empty or non-string earlier key must not hide a later real path."""
-    ctx = call("copy_file", {"source": "", "src": None, "from": ["/list"], "from_path": 5, "origin": "/o",
-                             "path": {"nested": "/n"}, "file_path": "/fp", "uri": "/u"})
-    assert ctx.resource.source_path == "/o"
-    assert ctx.resource.path == "/fp"
+def test_shown_path_prefers_a_path_argument_over_free_text():
+    ctx = call("write_file", {"content": "/etc/motd", "path": "/p/a.md"})
+    assert ctx.paths == ("/etc/motd", "/p/a.md") and ctx.resource.path == "/p/a.md"
+    assert [item.role for item in ctx.judged] == ["other", "path"]
 
 
-def test_uri_argument_is_not_a_tool_path():
-    """`uri` is skipped for tools/call (SPEC §3)."""
+def test_every_string_at_any_depth_and_type_is_judged():
+    """Empty strings, nested lists and dicts, other types: nothing hides a path."""
+    arguments = {"source": "", "src": None, "from": ["/list"], "from_path": 5, "origin": "/o",
+                 "path": {"nested": "/n"}, "file_path": "/fp", "uri": "/u", "_meta": {"path": "/meta"}}
+    ctx = call("copy_file", arguments)
+    assert ctx.paths == ("/list", "/o", "/n", "/fp", "/u")  # "" under `source` is no path without roots
+    assert ctx.resource.source_path == "/list" and ctx.resource.path == "/list"
+    for denied in ctx.paths:
+        deny = {"id": "d", "effect": "deny", "conditions": {"path_pattern": denied}}
+        assert verdict(engine(ALLOW_ALL, deny).evaluate(ctx)) == ("deny", "d"), denied
+    deny_meta = {"id": "d", "effect": "deny", "conditions": {"path_pattern": "/meta"}}
+    assert verdict(engine(ALLOW_ALL, deny_meta).evaluate(ctx)) == ("allow", "allow-all")  # _meta is not the server's
+
+
+def test_empty_string_under_a_path_key_is_the_servers_root():
+    """A server reads `path: ""` as its root: judged against the roots, refused without them."""
+    assert verdict(engine(ALLOW_ALL).evaluate(call("list_directory", {"path": ""}))) == ("deny", "unjudgeable_path")
+    ctx = call("list_directory", {"path": ""}, roots=("/srv/data",))
+    assert ctx.resource.path == "/srv/data" and verdict(engine(ALLOW_ALL).evaluate(ctx)) == ("allow", "allow-all")
+
+
+def test_file_uri_argument_is_a_tool_path():
+    """A `file:` URI in a tool's arguments is judged by its path; another scheme is no path."""
     ctx = call("read_resource", {"uri": "file:///etc/passwd"})
-    assert ctx.resource.path is None and ctx.resource.scheme is None
+    assert ctx.resource.path == "/etc/passwd" and ctx.resource.scheme is None
+    deny = {"id": "no-etc", "effect": "deny", "conditions": {"path_pattern": "/etc/**"}}
+    assert verdict(engine(ALLOW_ALL, deny).evaluate(ctx)) == ("deny", "no-etc")
+    for uri in ("https://example.com/etc/passwd", "mailto:a@b.c", "s3://bucket/etc/passwd"):
+        assert call("read_resource", {"uri": uri}).judged == (), uri
 
 
 @pytest.mark.parametrize("written,normal", [
-    ("/a/./b/../c//d/", "/a/c/d"), ("/a/b/..", "/a"), ("a/../../b", "../b"), ("./x", "x"), ("/../x", "/x"),
-    ("~/x/../y", "~/y"),
+    ("/a/./b/../c//d/", "/a/c/d"), ("/a/b/..", "/a"), ("/../x", "/x"), ("//a/b", "/a/b"),
 ])
-def test_paths_are_normpathed_not_resolved(written, normal):
-    """Policy matching sees `.` and `..` collapsed; `~` is not expanded in the written form."""
+def test_absolute_paths_are_shown_normpathed(written, normal):
+    """The shown path is the lexical reading: `.` and `..` collapsed, no link followed."""
     assert call("read_file", {"path": written}).resource.path == normal
+
+
+def test_tilde_is_expanded_for_judging(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/u")
+    assert call("read_file", {"path": "~/x/../y"}).resource.path == "/home/u/y"
+
+
+@pytest.mark.parametrize("written,normal", [
+    ("a/../../b", "/b"), ("./x", "/srv/x"), ("x", "/srv/x"), ("sub/../y.md", "/srv/y.md"), ("", "/srv"),
+])
+def test_relative_paths_are_judged_against_the_servers_root(written, normal):
+    ctx = call("read_file", {"path": written}, roots=("/srv",))
+    assert ctx.resource.path == normal and ctx.judged[0].written == written
+
+
+@pytest.mark.parametrize("written", ["a/../../b", "./x", "x", "notes/a.txt", ".", ""])
+def test_relative_paths_without_roots_are_refused(written):
+    """A server reads `notes/a.txt` against its own root, not the proxy's working folder: with no
+    known root it cannot be judged, so the request is refused and the reason says how to fix it."""
+    ctx = call("read_file", {"path": written})
+    assert ctx.resource.path is None
+    decision = engine(ALLOW_ALL).evaluate(ctx)
+    assert verdict(decision) == ("deny", "unjudgeable_path") and "roots" in decision.reason
+
+
+def test_relative_path_is_judged_against_every_root():
+    """Each root is a place the server may resolve it: the strictest outcome wins."""
+    rules = [{"id": "a", "effect": "allow", "conditions": {"path_pattern": "/a/**"}},
+             {"id": "b", "effect": "allow", "conditions": {"path_pattern": "/b/**"}},
+             {"id": "ask-b", "effect": "hitl", "conditions": {"path_pattern": "/b/secret/**"}}]
+    assert verdict(engine(*rules).evaluate(call("read_file", {"path": "x"}, roots=("/a", "/b")))) == ("allow", "a")
+    assert verdict(engine(rules[0]).evaluate(call("read_file", {"path": "x"}, roots=("/a", "/b")))) \
+        == ("deny", "default")
+    assert verdict(engine(*rules).evaluate(call("read_file", {"path": "secret/k"}, roots=("/a", "/b")))) \
+        == ("hitl", "ask-b")
+
+
+def test_ambiguous_keys_count_as_paths_once_roots_are_known():
+    """`to: "bob"` is an e-mail address without roots, a file once the server has a root."""
+    assert call("send", {"to": "bob", "subject": "hi"}).judged == ()
+    ctx = call("send", {"to": "bob", "subject": "hi"}, roots=("/srv",))
+    assert ctx.paths == ("bob",) and ctx.resource.dest_path == "/srv/bob"
+    assert call("send", {"to": "bob@example.com", "subject": "hi"}, roots=("/srv",)).paths == ("bob@example.com",)
+    assert call("send", {"subject": "hi"}, roots=("/srv",)).judged == ()  # an ordinary key stays free text
 
 
 @pytest.mark.parametrize("uri,scheme,path,extension", [
@@ -753,8 +845,22 @@ def test_resource_uri_extraction(uri, scheme, path, extension):
         (uri, scheme, path, extension)
 
 
-def test_resource_request_without_uri_uses_generic_keys():
-    assert context("resources/read", {"path": "/a/./b.md"}).resource.path == "/a/b.md"
+def test_resource_request_judges_its_uri_and_arguments():
+    ctx = context("resources/read", {"uri": "file:///a/./b.md", "arguments": {"path": "/c/d.md"}})
+    assert ctx.paths == ("file:///a/./b.md", "/c/d.md") and ctx.resource.path == "/a/b.md"
+    assert context("resources/read", {"uri": "https://x/a.md", "arguments": {"to": "/c"}}).paths == ("/c",)
+
+
+@pytest.mark.parametrize("method,params,paths", [
+    ("prompts/get", {"name": "p", "arguments": {"file": "/a/b"}}, ("/a/b",)),
+    ("completion/complete", {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "path", "value": "/x"},
+                             "context": {"arguments": {"dir": "/y"}}}, ("/x", "/y")),
+    ("completion/complete", {"argument": {"name": "query", "value": "free text"}}, ()),
+    ("logging/setLevel", {"level": "info", "_meta": {"path": "/m"}}, ()),
+    ("sampling/createMessage", {"messages": [{"file": "/s"}]}, ("/s",)),
+])
+def test_paths_of_other_methods(method, params, paths):
+    assert context(method, params).paths == paths
 
 
 @pytest.mark.parametrize("method,kind", [
@@ -802,12 +908,26 @@ def test_malformed_params_do_not_crash_extraction():
 
 
 def test_rules_see_the_extracted_attributes():
-    """End to end: a rule keyed on file_path / from / to matches what extraction produced."""
-    rule = {"id": "r", "effect": "allow",
-            "conditions": {"source_path": "/in/**", "dest_path": "/out/**", "path_pattern": "/in/**"}}
+    """End to end: a rule keyed on from / to matches what extraction produced; a path_pattern
+    must then cover every path of the request (the destination too), not only the first."""
+    rule = {"id": "r", "effect": "allow", "conditions": {"source_path": "/in/**", "dest_path": "/out/**"}}
     assert engine(rule).evaluate(call("copy_file", {"from": "/in/a", "to": "/out/a"})).effect == "allow"
-    assert engine(rule).evaluate(call("copy_file", {"file_path": "/in/a", "from": "/in/a", "to": "/x"})).effect \
+    assert engine(rule).evaluate(call("copy_file", {"from": "/in/a", "to": "/x"})).effect == "deny"
+    narrow = dict(rule, conditions={**rule["conditions"], "path_pattern": "/in/**"})
+    assert engine(narrow).evaluate(call("copy_file", {"from": "/in/a", "to": "/out/a"})).effect == "deny"
+    both = dict(rule, conditions={**rule["conditions"], "path_pattern": ["/in/**", "/out/**"]})
+    assert engine(both).evaluate(call("copy_file", {"from": "/in/a", "to": "/out/a"})).effect == "allow"
+    assert engine(both).evaluate(call("copy_file", {"file_path": "/etc/x", "from": "/in/a", "to": "/out/a"})).effect \
         == "deny"
+
+
+@pytest.mark.xfail(strict=True, reason="src bug: source_path/dest_path only ever show the FIRST source/"
+                                       "destination argument, so a second one is never checked against them")
+def test_a_second_source_argument_is_judged_as_a_source():
+    """A server may read `src` rather than `source`: an allow on source_path must cover both."""
+    rule = {"id": "copy", "effect": "allow", "conditions": {"source_path": "/in/**", "dest_path": "/out/**"}}
+    request = call("copy_file", {"source": "/in/a", "src": "/etc/shadow", "destination": "/out/a"})
+    assert verdict(engine(rule).evaluate(request)) == ("deny", "default")
 
 
 # ================================================================ written and resolved forms
@@ -892,16 +1012,15 @@ def test_symlink_staying_inside_the_allowed_folder_is_allowed(tree):
         == ("allow", "allowed")
 
 
-def test_tilde_path_judged_as_written_and_as_expanded(tree, monkeypatch):
-    """`~/…` in a request is matched as written and as resolved (home expanded); a request
-    path with `~` is denied by default unless a rule covers both forms."""
+def test_tilde_path_is_judged_where_it_leads(tree, monkeypatch):
+    """`~/…` in a request is judged with home expanded (a server expands it): the shown path and
+    every reading are absolute, so an absolute rule covers it and a symlink out of home does not."""
     monkeypatch.setenv("HOME", str(tree / "allowed"))
     ctx = call("read_file", {"path": "~/sub/a"})
-    assert ctx.resource.path == "~/sub/a"
-    assert ctx.resolved is not None and ctx.resolved.path == f"{tree}/allowed/sub/a"
-    assert verdict(tree_engine(tree).evaluate(ctx)) == ("deny", "default")  # written form matches nothing
-    only_abs = {"id": "abs", "effect": "allow", "conditions": {"path_pattern": f"{tree}/allowed/**"}}
-    assert verdict(engine(only_abs).evaluate(ctx)) == ("deny", "default")
+    assert ctx.resource.path == f"{tree}/allowed/sub/a" and ctx.paths == ("~/sub/a",)
+    assert ctx.judged[0].readings == (f"{tree}/allowed/sub/a",)
+    assert verdict(tree_engine(tree).evaluate(ctx)) == ("allow", "allowed")
+    assert verdict(tree_engine(tree).evaluate(call("read_file", {"path": "~/to-secret/k.txt"}))) == ("deny", "default")
 
 
 def test_tilde_in_patterns_means_home(tree, monkeypatch):
