@@ -18,6 +18,11 @@ A result hook never raises (the relay would lose the answer). When sanitizing fa
   later; the handshake itself still succeeds, and the rest passes on unchanged.
 The sanitizer walks with an explicit stack, so deep or odd input is not a failure: these are
 the last resort for a bug.
+
+A changed answer is encoded again by the relay (orjson), which refuses more than 254 nested
+containers: a hostile server's 300-level schema with a description to clean would end the
+session there. So an answer deeper than ENCODER_DEPTH is handed over with its result already
+encoded (`orjson.Fragment`) by `encode_deep`, which walks with a stack like the sanitizer.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from mcp_acp.identity.local import Identity
 from mcp_acp.policy.context import build_context
@@ -40,6 +47,9 @@ LIST_CHANGED = {"tools/list": "notifications/tools/list_changed",
 
 # Suspicious-text warnings logged per answer; a hostile list could otherwise flood the log.
 MAX_WARNINGS_PER_ANSWER = 20
+# Nesting the relay's encoder (orjson: 254 containers) takes with room to spare; deeper changed
+# answers are encoded here.
+ENCODER_DEPTH = 200
 
 
 class Listing:
@@ -151,11 +161,82 @@ def _report(findings: list[dict[str, Any]]) -> None:
 
 def _never_raising(hook: Callable[[dict], dict], method: str) -> Callable[[dict], dict]:
     """`hook`, except that a failure passes the answer on as it came (and is logged): a result
-    hook that raised would lose the answer, and the request would hang."""
+    hook that raised would lose the answer (the relay would answer with an error). A changed
+    answer too deep for the relay's encoder comes back with its result encoded already."""
     def guarded(answer: dict) -> dict:
         try:
-            return hook(answer)
+            rewritten = hook(answer)
+            if rewritten is not answer and "result" in rewritten and _deeper_than(rewritten, ENCODER_DEPTH):
+                return {**rewritten, "result": orjson.Fragment(encode_deep(rewritten["result"]))}
+            return rewritten
         except Exception:
             log.exception("the %s result hook failed; the answer is passed on unchanged", method)
             return answer
     return guarded
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` nests more than `limit` containers (stops looking once it does)."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
+
+
+def encode_deep(value: Any) -> bytes:
+    """`value` as compact JSON, like `orjson.dumps`, at any depth: containers are walked with an
+    explicit stack, scalars and keys are encoded by orjson."""
+    out: list[bytes] = []
+    # Each entry is a container's iterator with its closing bracket, or bytes to emit.
+    stack: list[Any] = [iter([value])]
+    closers: list[bytes] = [b""]
+    first: list[bool] = [True]
+    while stack:
+        entries = stack[-1]
+        item = next(entries, _END)
+        if item is _END:
+            stack.pop()
+            out.append(closers.pop())
+            first.pop()
+            continue
+        if not first[-1]:
+            out.append(b",")
+        first[-1] = False
+        if isinstance(entries, _DictItems):
+            key, item = item
+            out.append(orjson.dumps(key if isinstance(key, str) else str(key)) + b":")
+        if isinstance(item, dict):
+            out.append(b"{")
+            stack.append(_DictItems(item))
+            closers.append(b"}")
+            first.append(True)
+        elif isinstance(item, list):
+            out.append(b"[")
+            stack.append(iter(item))
+            closers.append(b"]")
+            first.append(True)
+        else:
+            out.append(orjson.dumps(item))
+    return b"".join(out)
+
+
+_END = object()
+
+
+class _DictItems:
+    """An iterator over a dict's items that `encode_deep` can tell from a list's."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, mapping: dict) -> None:
+        self._items = iter(mapping.items())
+
+    def __iter__(self) -> _DictItems:
+        return self
+
+    def __next__(self) -> tuple[Any, Any]:
+        return next(self._items)
