@@ -30,8 +30,8 @@ from mcp_acp.proxy.policy_reload import PolicyReloader
 RULES = [{"id": "writes", "effect": "hitl", "conditions": {"tool_name": "write_file"}}]
 
 
-def context(tool: str, path: str | None, request_id: int):
-    arguments = {"path": path} if path else {}
+def context(tool: str, path: str | None, request_id: int, arguments: dict | None = None):
+    arguments = arguments if arguments is not None else {"path": path} if path else {}
     message = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
                "params": {"name": tool, "arguments": arguments}}
     return build_context(message, Identity("alice", "local"), "fs")
@@ -66,6 +66,10 @@ async def test_list_delete_and_clear_cached_approvals(proxy, tmp_path):
     assert (first["subject_id"], first["tool_name"], first["path"], first["request_id"]) == \
         ("alice", "write_file", str(target), "7")
     assert 0 <= first["age_seconds"] < 5 and 595 < first["expires_in_seconds"] <= 600 and first["ttl_seconds"] == 600
+    assert first["paths"] == [str(target)] and first["exact_arguments"] is False
+    second = listing["approvals"][1]
+    assert (second["tool_name"], second["path"], second["paths"], second["exact_arguments"]) == \
+        ("notify", None, [], True)  # an unknown tool: the approval covers its exact arguments only
 
     missing = await client.delete("/api/approvals/cached/entry",
                                   params={"subject_id": "bob", "tool_name": "write_file", "path": str(target)})
@@ -117,3 +121,20 @@ async def test_errors_are_structured(proxy):
         response = await client.request(method, path)
         assert response.status_code == status, (path, response.text)
         assert response.json()["detail"]["code"] == code and response.json()["detail"]["message"], path
+
+
+async def test_a_cached_move_lists_both_paths_and_is_deleted_by_its_first(proxy, tmp_path):
+    control, client, seen, _ = proxy
+    source, dest = tmp_path / "a.txt", tmp_path / "out" / "b.txt"
+    arguments = {"source": str(source), "destination": str(dest)}
+    control.approvals.remember(context("move_file", None, 3, arguments), arguments)
+    entry = (await client.get("/api/approvals/cached")).json()["approvals"][0]
+    assert (entry["path"], entry["paths"]) == (str(source), [str(source), str(dest)])
+    other = context("move_file", None, 4, {"source": str(source), "destination": str(tmp_path / "elsewhere")})
+    assert not control.approvals.holds(other)  # another destination is not covered
+    wrong = await client.delete("/api/approvals/cached/entry",
+                                params={"subject_id": "alice", "tool_name": "move_file", "path": str(dest)})
+    assert wrong.status_code == 404
+    deleted = await client.delete("/api/approvals/cached/entry",
+                                  params={"subject_id": "alice", "tool_name": "move_file", "path": str(source)})
+    assert deleted.json() == {"deleted": True, "status": "ok"} and len(control.approvals) == 0
