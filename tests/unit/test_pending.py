@@ -45,12 +45,11 @@ from mcp_acp.proxy.approvals import (
 from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.hitl import NOBODY_HINT, RoutingApprover
+from mcp_acp.proxy.argument_display import redacted
 from mcp_acp.proxy.pending import (
-    MAX_SHOWN,
     PendingApprovals,
     PendingNotFound,
     arguments_hash,
-    summarize,
 )
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
@@ -136,32 +135,38 @@ def router(pending: PendingApprovals, *, ui: list[bool] | None = None, dialog: o
 # --------------------------------------------------------------------------- what is shown
 
 
-def test_summary_redacts_secret_looking_keys_and_shortens_long_values():
-    long_text = "x" * (MAX_SHOWN + 50)
-    shown = summarize({"path": "/p/a.txt", "password": "hunter2", "API_KEY": "sk-live-1", "api-key": "k",
-                       "auth_token": "t", "client_secret": "s", "Cookie": "c=1", "private_key": "-----BEGIN",
-                       "credentials": ["a"], "passphrase": "open sesame", "content": long_text,
-                       "count": 3, "flags": {"a": [1, 2]}, "exact": "y" * MAX_SHOWN})
-    for key in ("password", "API_KEY", "api-key", "auth_token", "client_secret", "Cookie", "private_key",
-                "credentials", "passphrase"):
-        assert shown[key] == "[redacted]", key
+def test_shown_arguments_redact_secret_looking_keys_and_keep_everything_else_whole():
+    long_text = "x" * 5000 + " | sh"
+    many = [f"/p/{n}" for n in range(25)]
+    shown = redacted({"path": "/p/a.txt", "password": "hunter2", "API_KEY": "sk-live-1", "api-key": "k",
+                      "auth_token": "t", "client_secret": "s", "Cookie": "c=1", "private_key": "-----BEGIN",
+                      "credentials": ["a", "bb"], "passphrase": "open sesame", "content": long_text,
+                      "count": 3, "flags": {"a": [1, 2]}, "paths": many, "use_auth": True, "pin_auth": 1234})
+    for key, length in (("password", 7), ("API_KEY", 9), ("api-key", 1), ("auth_token", 1), ("client_secret", 1),
+                        ("Cookie", 3), ("private_key", 10), ("passphrase", 11), ("pin_auth", 4)):
+        assert shown[key] == f"[redacted: {length} character{'s' if length != 1 else ''}]", key
+    assert shown["credentials"] == ["[redacted: 1 character]", "[redacted: 2 characters]"]  # structure kept
+    assert shown["use_auth"] is True  # a boolean is no secret
     assert shown["path"] == "/p/a.txt"  # paths are what the human must see
-    assert shown["content"] == "x" * MAX_SHOWN + "…"  # shortened, and says so
-    assert shown["exact"] == "y" * MAX_SHOWN  # at the limit: untouched
-    assert shown["count"] == 3 and shown["flags"] == {"a": [1, 2]}  # structure kept, each value checked
-    assert set(shown) == {"path", "password", "API_KEY", "api-key", "auth_token", "client_secret", "Cookie",
-                          "private_key", "credentials", "passphrase", "content", "count", "flags", "exact"}
+    assert shown["content"] == long_text  # every character, however long
+    assert shown["paths"] == many  # every item, however many
+    assert shown["count"] == 3 and shown["flags"] == {"a": [1, 2]}  # JSON values, not strings of JSON
+    assert list(shown) == ["path", "password", "API_KEY", "api-key", "auth_token", "client_secret", "Cookie",
+                           "private_key", "credentials", "passphrase", "content", "count", "flags", "paths",
+                           "use_auth", "pin_auth"]  # every key, in the client's order
     text = json.dumps(shown)
-    for secret in ("hunter2", "sk-live-1", "open sesame", "-----BEGIN", "c=1"):
+    for secret in ("hunter2", "sk-live-1", "open sesame", "-----BEGIN", "c=1", "1234"):
         assert secret not in text
-    assert summarize(None) == {} and summarize({}) == {}
+    assert redacted({}) == {}
 
 
-def test_summary_redacts_secret_looking_keys_nested_in_values():
-    shown = summarize({"url": "https://api.example.com", "headers": {"Authorization": "Bearer sk-nested-secret"},
-                       "options": [{"password": "nested-hunter2"}]})
+def test_shown_arguments_redact_secret_looking_keys_nested_in_values():
+    shown = redacted({"url": "https://api.example.com", "headers": {"Authorization": "Bearer sk-nested-secret"},
+                      "options": [{"password": "nested-hunter2"}]})
     text = json.dumps(shown)
     assert "sk-nested-secret" not in text and "nested-hunter2" not in text, shown
+    assert shown["url"] == "https://api.example.com"
+    assert shown["headers"] == {"Authorization": "[redacted: 23 characters]"}
 
 
 async def test_open_shows_the_request_and_its_binding():
@@ -173,7 +178,10 @@ async def test_open_shows_the_request_and_its_binding():
     assert view["proxy_name"] == "px" and view["proxy_id"] == "px_1234abcd"
     assert view["tool_name"] == "write_file" and view["path"] == "/p/a.txt"
     assert view["side_effects"] == ["fs_write"] and view["backend_id"] == "fixture"
-    assert view["arguments"] == {"path": "/p/a.txt", "content": "hello", "token": "[redacted]"}
+    assert view["arguments"] == {"path": "/p/a.txt", "content": "hello", "token": "[redacted: 16 characters]"}
+    assert view["arguments_size"] == len(json.dumps(arguments, separators=(",", ":")).encode())
+    assert view["remember"] == {"available": True, "ttl_seconds": 600, "scope": "this tool on this exact path",
+                                "label": "Allow and remember for 10 min (this tool on this exact path)"}
     expected = hashlib.sha256(json.dumps(arguments, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert view["args_hash"] == expected == arguments_hash(dict(reversed(arguments.items())))  # key order is irrelevant
     assert view["policy_version"] == "v3" and view["subject_id"] == "alice" and view["rule_id"] == "writes"
@@ -182,12 +190,14 @@ async def test_open_shows_the_request_and_its_binding():
     assert view["can_cache"] is True and view["cache_ttl_seconds"] == 600
     assert pending.list() == [view]
     [created] = recorder.of("pending_created")
-    assert created["approval"]["id"] == opened.id and created["approval"]["arguments"]["token"] == "[redacted]"
+    assert created["approval"]["id"] == opened.id and created["approval"]["arguments"]["token"] == "[redacted: 16 characters]"
     assert "tok-s3cr3t-value" not in json.dumps(created)
     assert "write_file" in created["message"]
 
     not_cacheable = pending.view(pending.open(request(cacheable=False, request_id=43)))
     assert not_cacheable["can_cache"] is False and not_cacheable["cache_ttl_seconds"] is None
+    assert not_cacheable["remember"]["available"] is False
+    assert not_cacheable["remember"]["label"].startswith("Not offered: ")
     # Other arguments, another hash.
     other = pending.view(pending.open(request(arguments={"path": "/p/a.txt", "content": "bye"}, request_id=44)))
     assert other["args_hash"] != view["args_hash"]
@@ -451,6 +461,7 @@ def test_cached_approvals_expire_at_their_ttl(tmp_path):
     cache.remember(_ctx(str(target), request_id=9))
     [entry] = cache.snapshot()["approvals"]
     assert entry == {"subject_id": "alice", "tool_name": "write_file", "path": os.path.realpath(target), "request_id": "9",
+                     "paths": [os.path.realpath(target)], "exact_arguments": False,
                      "age_seconds": 0.0, "ttl_seconds": 300, "expires_in_seconds": 300.0}
     now[0] += 299.5
     assert cache.holds(_ctx(str(target)))
@@ -470,14 +481,16 @@ def test_a_cached_approval_is_keyed_on_the_real_path(tmp_path):
     name.symlink_to(approved)
     cache.remember(_ctx(str(name)))  # approved as "name.txt", which leads to approved.txt
     assert cache.snapshot()["approvals"][0]["path"] == os.path.realpath(approved)
-    assert cache.holds(_ctx(str(approved)))
+    assert cache.holds(_ctx(str(name)))
     assert not cache.holds(_ctx(str(other)))
+    assert not cache.holds(_ctx(str(name), subject="mallory"))
+    assert not cache.holds(_ctx(str(name), tool="delete_file"))
     name.unlink()
     name.symlink_to(other)  # the same path name, now leading to another file
     assert not cache.holds(_ctx(str(name)))
-    assert not cache.holds(_ctx(str(approved), subject="mallory"))
-    assert not cache.holds(_ctx(str(approved), tool="delete_file"))
-    assert cache.forget("alice", "write_file", os.path.realpath(approved)) and not cache.holds(_ctx(str(approved)))
+    name.unlink()
+    name.symlink_to(approved)
+    assert cache.forget("alice", "write_file", os.path.realpath(approved)) and not cache.holds(_ctx(str(name)))
 
 
 # --------------------------------------------------------------------------- two decisions at once, over the API

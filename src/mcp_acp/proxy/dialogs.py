@@ -9,8 +9,13 @@ argument as one argv element, and is killed (with anything it started) when the 
 passes or the asking coroutine is cancelled.
 
 Every value shown comes from the request, so it is hostile until proven otherwise: control
-characters are replaced, each value is capped, and then each program gets the escaping its
-text format needs (an AppleScript string literal, plain text for zenity, HTML for kdialog).
+characters are replaced, and then each program gets the escaping its text format needs (an
+AppleScript string literal, plain text for zenity, HTML for kdialog).
+
+Nothing is cut silently (issue 15): every argument is listed; a long value is folded to its head,
+a line saying how much is folded away and how to see it all (`mcp-acp approvals show ID`), and
+its tail. "Allow once" is the default button; the remembering button says what it remembers and
+for how long, and is there only when the approval may be remembered.
 """
 
 from __future__ import annotations
@@ -27,10 +32,16 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mcp_acp.proxy.argument_display import fold_lines, fold_notice
+
 ALLOW, ALLOW_ONCE, DENY, TIMEOUT = "allow", "allow_once", "deny", "timeout"
 
 TITLE = "MCP-ACP: Approval Required"
 MAX_VALUE_CHARS = 200
+# Arguments in a dialog: values folded beyond this many characters, lists beyond this many items.
+DIALOG_ARG_CHARS = 160
+DIALOG_ARG_ITEMS = 10
+DIALOG_ARG_KEYS = 20
 
 # Exit codes of the dialog programs.
 _ZENITY_OK, _ZENITY_CANCEL_OR_EXTRA, _ZENITY_TIMEOUT = 0, 1, 5
@@ -44,12 +55,19 @@ _UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 # --- Text -------------------------------------------------------------------------------
 
 
-def clean(value: object, limit: int = MAX_VALUE_CHARS) -> str:
-    """One value as a single safe line: unprintables replaced by U+FFFD, capped at `limit`."""
+def clean(value: object, limit: int = MAX_VALUE_CHARS, approval_id: object = None) -> str:
+    """One value as a single safe line: unprintables replaced by U+FFFD. Beyond `limit`
+    characters it is folded, and says so: its head, how many characters are not shown (of how
+    many), and its tail; never a silent cut."""
     if value is None:
         return "unknown"
     text = "".join("\ufffd" if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in str(value))
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit // 2], text[len(text) - limit // 4:]
+    notice = fold_notice(len(text) - len(head) - len(tail), len(text), "character",
+                         str(approval_id) if approval_id is not None else None)
+    return f"{head} [{notice}] …{tail}"
 
 
 def _effects(side_effects: object) -> str:
@@ -62,19 +80,44 @@ def _effects(side_effects: object) -> str:
 
 def dialog_lines(approval: Mapping[str, object], timeout: float, queue_position: int = 1) -> list[str]:
     """The lines of the dialog body, each a cleaned single line (no escaping for any format yet)."""
-    lines = [f"Proxy: {clean(approval.get('proxy_name'))}", f"Tool: {clean(approval.get('tool_name'))}"]
+    approval_id = approval.get("id")
+
+    def shown(value: object) -> str:
+        return clean(value, approval_id=approval_id)
+
+    lines = [f"Proxy: {shown(approval.get('proxy_name'))}", f"Tool: {shown(approval.get('tool_name'))}"]
     source, dest, path = approval.get("source_path"), approval.get("dest_path"), approval.get("path")
     if source is not None or dest is not None:
-        lines += [f"From: {clean(source if source is not None else '-')}",
-                  f"To: {clean(dest if dest is not None else '-')}"]
+        lines += [f"From: {shown(source if source is not None else '-')}",
+                  f"To: {shown(dest if dest is not None else '-')}"]
     elif path is not None:
-        lines.append(f"Path: {clean(path)}")
-    lines += [f"Effects: {clean(_effects(approval.get('side_effects')))}",
-              f"Server: {clean(approval.get('backend_id'))}",
-              f"User: {clean(approval.get('subject_id'))}"]
+        lines.append(f"Path: {shown(path)}")
+    lines += [f"Effects: {shown(_effects(approval.get('side_effects')))}",
+              f"Server: {shown(approval.get('backend_id'))}",
+              f"User: {shown(approval.get('subject_id'))}"]
+    lines += argument_lines(approval)
     if queue_position > 1:
         lines.append(f"Queue: #{int(queue_position)} pending")
     lines.append(f"Auto-deny in {_whole_seconds(timeout)}s")
+    return lines
+
+
+def argument_lines(approval: Mapping[str, object]) -> list[str]:
+    """Every argument (as the proxy serves them: whole, secrets redacted), folded to fit a
+    dialog; nothing when the request has none."""
+    arguments = approval.get("arguments")
+    if not arguments:
+        return []
+    approval_id = approval.get("id")
+    approval_id = str(approval_id) if approval_id is not None else None
+    size = approval.get("arguments_size")
+    about = f"{size:,} bytes" if isinstance(size, int) and not isinstance(size, bool) else "size unknown"
+    lines = [f"Arguments ({about}; secrets redacted):"]
+    for line in fold_lines(arguments, approval_id, max_chars=DIALOG_ARG_CHARS, max_items=DIALOG_ARG_ITEMS,
+                           max_keys=DIALOG_ARG_KEYS, tail_chars=40, tail_items=2):
+        # fold_lines bounds every line's length; clean() only makes it printable (and would fold
+        # a line that somehow is not bounded, saying so).
+        lines.append("  " + clean(line, limit=4 * DIALOG_ARG_CHARS, approval_id=approval_id))
     return lines
 
 
@@ -84,17 +127,28 @@ def _whole_seconds(timeout: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Buttons:
-    """The dialog's buttons. `cache` is None when the approval may not be cached."""
+    """The dialog's buttons. `cache` is None when the approval may not be remembered."""
 
-    once: str
+    once: str = "Allow once"  # the default button
     cache: str | None = None
     deny: str = "Deny"
 
     @classmethod
     def for_approval(cls, approval: Mapping[str, object]) -> Buttons:
-        if not approval.get("can_cache"):
-            return cls(once="Allow")  # allows this one call: never cached
-        return cls(once="Allow once", cache=f"Allow ({_duration(approval.get('cache_ttl_seconds'))})")
+        remember = approval.get("remember")
+        if isinstance(remember, Mapping):
+            if remember.get("available") is not True:
+                return cls()
+            ttl, scope = remember.get("ttl_seconds"), remember.get("scope")
+        elif approval.get("can_cache"):  # a view from before the `remember` field
+            ttl, scope = approval.get("cache_ttl_seconds"), None
+        else:
+            return cls()  # allows this one call: never remembered
+        label = f"Allow and remember {_duration(ttl)}"
+        if isinstance(scope, str) and scope:
+            label += f" ({scope})"
+        # osascript reports the button up to the first comma: a label never has one.
+        return cls(cache=clean(label, limit=120).replace(",", ";"))
 
     def result(self, label: str) -> str:
         """The answer a button label stands for; anything else is a denial."""
@@ -109,8 +163,8 @@ def _duration(seconds: object) -> str:
     try:
         total = int(seconds)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        return "cached"
-    return f"{total // 60}m" if total >= 60 and total % 60 == 0 else f"{total}s"
+        return "for a while"
+    return f"{total // 60} min" if total >= 60 and total % 60 == 0 else f"{total} s"
 
 
 # --- osascript (macOS) ------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from mcp_acp.proxy import argument_display
 from mcp_acp.proxy.approvals import (
     TIMEOUT,
     USER_ALLOWED,
@@ -30,11 +30,6 @@ from mcp_acp.proxy.approvals import (
 from mcp_acp.proxy.events import ProxyEvents
 
 DECISIONS = {"approve": USER_ALLOWED, "allow-once": USER_ALLOWED_ONCE, "deny": USER_DENIED}
-# Argument names whose values are never shown: the human needs to see what is touched, not secrets.
-SECRET_NAME = re.compile(r"pass(word|phrase)?|secret|token|api[_-]?key|auth|credential|private[_-]?key|cookie",
-                         re.IGNORECASE)
-MAX_SHOWN = 200
-MAX_ITEMS = 20
 
 
 class PendingNotFound(Exception):
@@ -42,23 +37,51 @@ class PendingNotFound(Exception):
 
 
 def arguments_hash(arguments: dict | None) -> str:
-    return hashlib.sha256(orjson.dumps(arguments or {}, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """sha256 of the arguments' canonical JSON (sorted keys, compact): what a decision is bound to."""
+    try:
+        canonical = orjson.dumps(arguments or {}, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # nested deeper than orjson goes, or an integer beyond 64 bits
+        canonical = argument_display.json_text(arguments or {}, sort_keys=True).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(canonical).hexdigest()
 
 
-def summarize(arguments: dict | None) -> dict:
-    """What the human sees of the arguments: every key, values shortened, secret-looking ones
-    redacted at any depth."""
-    def shown(key: object, value: object) -> object:
-        if SECRET_NAME.search(str(key)):
-            return "[redacted]"
-        if isinstance(value, dict):
-            return {k: shown(k, v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [shown(key, item) for item in value[:MAX_ITEMS]] + (["…"] if len(value) > MAX_ITEMS else [])
-        if not isinstance(value, str):
-            return value  # numbers, booleans, null
-        return value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "…"
-    return {key: shown(key, value) for key, value in (arguments or {}).items()}
+def duration_text(seconds: float) -> str:
+    """600 -> "10 min", 90 -> "90 s", 330 -> "5 min 30 s"."""
+    seconds = max(0, round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
+
+
+def remember_offer(request: ApprovalRequest, ttl_seconds: int) -> dict:
+    """What "allow and remember" would cover, and for how long; `available` only when the
+    request may be remembered at all (`request.cacheable`). The scope names exactly what a
+    remembered approval is keyed on: the tool and the exact path(s) it was approved for, or, for
+    tools that can run code or whose effects are unknown, the exact arguments."""
+    resource = request.context.resource
+    effects = resource.side_effects
+    paths = len(getattr(request.context, "judged", ()) or ())
+    if effects is None or "code_exec" in effects:
+        scope = "this tool with these exact arguments"
+    elif paths > 1 and not (resource.source_path and resource.dest_path and paths == 2):
+        scope = "this tool on these exact paths"
+    elif resource.source_path or resource.dest_path:
+        scope = "this tool from this exact source to this exact destination"
+    elif resource.path or resource.uri or paths:
+        scope = "this tool on this exact path"
+    else:
+        scope = "this tool with any arguments (it names no path)"
+    if request.cacheable:
+        return {"available": True, "ttl_seconds": ttl_seconds, "scope": scope,
+                "label": f"Allow and remember for {duration_text(ttl_seconds)} ({scope})"}
+    if effects is None:
+        reason = "its effects are unknown"
+    elif "code_exec" in effects:
+        reason = "it can execute code"
+    else:
+        reason = "the policy does not allow remembering it"
+    return {"available": False, "ttl_seconds": ttl_seconds, "scope": scope,
+            "label": f"Not offered: this approval cannot be remembered ({reason})"}
 
 
 @dataclass(eq=False)
@@ -69,6 +92,9 @@ class Pending:
     deadline: float
     args_hash: str
     future: asyncio.Future = field(repr=False)
+    # The arguments as shown (whole, secrets redacted) and their size: computed once, at open.
+    shown_arguments: dict = field(default_factory=dict, repr=False)
+    arguments_size: int = 0
 
     def view(self, proxy_name: str, proxy_id: str, cache_ttl: int) -> dict:
         ctx = self.request.context
@@ -76,13 +102,15 @@ class Pending:
         return {"id": self.id, "proxy_name": proxy_name, "proxy_id": proxy_id, "tool_name": resource.tool_name,
                 "path": resource.path or resource.uri, "source_path": resource.source_path,
                 "dest_path": resource.dest_path, "side_effects": sorted(resource.side_effects or ()),
-                "arguments": summarize(self.request.arguments), "args_hash": self.args_hash,
+                "arguments": self.shown_arguments, "arguments_size": self.arguments_size,
+                "args_hash": self.args_hash,
                 "rule_id": self.request.rule_id, "subject_id": ctx.subject.id, "backend_id": resource.server_id,
                 "created_at": self.created_at, "timeout_seconds": self.request.timeout_seconds,
                 "expires_in_seconds": max(0, round(self.deadline - time.monotonic())),
                 "request_id": ctx.environment.request_id, "policy_version": self.request.policy_version,
                 "can_cache": self.request.cacheable,
-                "cache_ttl_seconds": cache_ttl if self.request.cacheable else None}
+                "cache_ttl_seconds": cache_ttl if self.request.cacheable else None,
+                "remember": remember_offer(self.request, cache_ttl)}
 
 
 class PendingApprovals:
@@ -94,9 +122,13 @@ class PendingApprovals:
         self._open: dict[str, Pending] = {}
 
     def open(self, request: ApprovalRequest) -> Pending:
+        arguments = request.arguments or {}
+        shown = argument_display.redacted(arguments)
         pending = Pending(secrets.token_hex(8), request, datetime.now(UTC).isoformat(),
                           time.monotonic() + request.timeout_seconds, arguments_hash(request.arguments),
-                          asyncio.get_running_loop().create_future())
+                          asyncio.get_running_loop().create_future(),
+                          shown if isinstance(shown, dict) else {"arguments": shown},
+                          argument_display.json_size(arguments))
         self._open[pending.id] = pending
         self.events.emit("pending_created", message=f"Approval needed: {request.context.resource.tool_name}",
                          approval=self.view(pending))
