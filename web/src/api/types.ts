@@ -46,7 +46,12 @@ export interface PendingApproval {
   source_path: string | null;
   dest_path: string | null;
   side_effects?: string[];
+  /** The request's arguments, whole, secret-looking values replaced by a redaction marker. */
   arguments?: Record<string, unknown>;
+  /** Size in bytes of the arguments as JSON; absent from proxies that send a shortened summary. */
+  arguments_size?: number;
+  /** What "remember this approval" covers and for how long; absent from older proxies. */
+  remember?: RememberOffer;
   args_hash?: string;
   rule_id?: string | null;
   subject_id: string;
@@ -58,6 +63,12 @@ export interface PendingApproval {
   policy_version?: string | null;
   can_cache: boolean;
   cache_ttl_seconds: number | null;
+}
+
+export interface RememberOffer {
+  available: boolean;
+  ttl_seconds: number;
+  label: string;
 }
 
 export interface CachedApproval {

@@ -3,7 +3,8 @@ import type { DecisionVerb } from "../api/endpoints";
 import type { PendingEntry } from "../state/live";
 import { plural } from "../lib/format";
 import { useLive } from "../state/LiveProvider";
-import { approvalActions, formatCountdown, remainingSeconds, targetOf, URGENT_SECONDS } from "../state/pending";
+import { approvalActions, type ApprovalAction, formatCountdown, remainingSeconds, targetOf, URGENT_SECONDS } from "../state/pending";
+import { ApprovalArguments } from "./ApprovalArguments";
 
 interface Props {
   entry: PendingEntry;
@@ -11,7 +12,8 @@ interface Props {
   showProxy?: boolean;
 }
 
-/** One waiting request: what, where, who, a countdown, and the decisions it allows. */
+/** One waiting request: what, where, who, every argument, a countdown, and the decisions it
+ * allows (Allow once first; the remembering one says what it remembers and for how long). */
 export function ApprovalItem({ entry, now, showProxy = true }: Props) {
   const { decide } = useLive();
   const [busy, setBusy] = useState<DecisionVerb | null>(null);
@@ -29,47 +31,57 @@ export function ApprovalItem({ entry, now, showProxy = true }: Props) {
     }
   };
 
+  const actions = approvalActions(entry);
+  const remember = actions.find((action) => action.verb === "approve");
+  const style: Record<ApprovalAction["kind"], string> = {
+    primary: "button-primary",
+    secondary: "",
+    danger: "button-danger-outline",
+  };
+
   return (
     <div className={`approval${urgent ? " approval-urgent" : ""}`} role="group" aria-label={`Approval for ${entry.tool_name} on ${entry.proxy_name}`}>
-      <div className="approval-main">
-        <div className="approval-title">
-          <span className="tool-name">{entry.tool_name}</span>
-          {showProxy && <span className="chip chip-muted">{entry.proxy_name}</span>}
-          {!entry.can_cache && <span className="chip chip-outline" title="This approval cannot be remembered">not cacheable</span>}
-        </div>
-        {target && (
-          <div className="approval-target mono" title={target}>
-            {target}
+      <div className="approval-head">
+        <div className="approval-main">
+          <div className="approval-title">
+            <span className="tool-name">{entry.tool_name}</span>
+            {showProxy && <span className="chip chip-muted">{entry.proxy_name}</span>}
+            {!remember && <span className="chip chip-outline">allow once only</span>}
           </div>
-        )}
-        <div className="approval-meta">
-          <span>by {entry.subject_id}</span>
-          {entry.side_effects && entry.side_effects.length > 0 && <span>· {entry.side_effects.join(", ")}</span>}
-          {entry.rule_id && <span>· rule {entry.rule_id}</span>}
+          {target && (
+            <div className="approval-target mono" title={target}>
+              {target}
+            </div>
+          )}
+          <div className="approval-meta">
+            <span>by {entry.subject_id}</span>
+            {entry.side_effects && entry.side_effects.length > 0 && <span>· {entry.side_effects.join(", ")}</span>}
+            {entry.rule_id && <span>· rule {entry.rule_id}</span>}
+          </div>
         </div>
-      </div>
-      <div className="approval-side">
         <div className={`countdown${urgent ? " countdown-urgent" : ""}`} aria-label={`${plural(Math.ceil(left), "second")} left`}>
           <span className="countdown-text">{formatCountdown(left)}</span>
           <span className="countdown-bar" aria-hidden="true">
             <span style={{ width: `${fraction * 100}%` }} />
           </span>
         </div>
-        <div className="approval-actions">
-          {approvalActions(entry).map((action) => (
-            <button
-              key={action.verb}
-              type="button"
-              title={action.description}
-              className={`button button-small ${action.verb === "deny" ? "button-danger-outline" : action.label === "Allow" ? "button-primary" : ""}`}
-              disabled={busy !== null}
-              onClick={() => act(action.verb)}
-            >
-              {busy === action.verb && <span className="spinner" aria-hidden="true" />}
-              {action.label}
-            </button>
-          ))}
-        </div>
+      </div>
+      <ApprovalArguments entry={entry} />
+      <div className="approval-actions">
+        {actions.map((action) => (
+          <button
+            key={action.verb}
+            type="button"
+            title={action.description}
+            data-action={action.verb}
+            className={`button button-small ${style[action.kind]}`}
+            disabled={busy !== null}
+            onClick={() => act(action.verb)}
+          >
+            {busy === action.verb && <span className="spinner" aria-hidden="true" />}
+            {action.label}
+          </button>
+        ))}
       </div>
     </div>
   );

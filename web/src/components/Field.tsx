@@ -2,16 +2,23 @@ import { useState, type InputHTMLAttributes, type ReactNode } from "react";
 
 let fieldCounter = 0;
 
-/** A label, the control it names (built from the id it is given) and an optional hint. */
-export function Field({ label, hint, children }: { label: string; hint?: string; children: (id: string) => ReactNode }) {
+/** A label, the control it names (built from the id it is given), an optional hint and an
+ * optional error (the control's description is then `${id}-error`). */
+export function Field({ label, hint, error, children }: { label: string; hint?: string; error?: string | null; children: (id: string) => ReactNode }) {
   const [id] = useState(() => `field-${++fieldCounter}`);
   return (
-    <div className="field">
+    <div className={`field${error ? " field-invalid" : ""}`}>
       <label htmlFor={id} className="label">
         {label}
       </label>
       {children(id)}
-      {hint && <span className="hint">{hint}</span>}
+      {error ? (
+        <span id={`${id}-error`} className="field-error">
+          {error}
+        </span>
+      ) : (
+        hint && <span className="hint">{hint}</span>
+      )}
     </div>
   );
 }
@@ -19,16 +26,27 @@ export function Field({ label, hint, children }: { label: string; hint?: string;
 type InputProps = Omit<InputHTMLAttributes<HTMLInputElement>, "id" | "value" | "onChange" | "className">;
 
 /** A labelled <input>; `onChange` gets the text. */
-export function TextField({ label, hint, value, onChange, mono, ...input }: InputProps & {
+export function TextField({ label, hint, error, value, onChange, mono, ...input }: InputProps & {
   label: string;
   hint?: string;
+  error?: string | null;
   value: string;
   onChange: (value: string) => void;
   mono?: boolean;
 }) {
   return (
-    <Field label={label} hint={hint}>
-      {(id) => <input id={id} className={mono ? "mono" : undefined} value={value} onChange={(e) => onChange(e.target.value)} {...input} />}
+    <Field label={label} hint={hint} error={error}>
+      {(id) => (
+        <input
+          id={id}
+          className={mono ? "mono" : undefined}
+          value={value}
+          onChange={(e) => onChange(e.target.value)}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? `${id}-error` : undefined}
+          {...input}
+        />
+      )}
     </Field>
   );
 }

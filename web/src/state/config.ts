@@ -54,3 +54,18 @@ export function diffPaths(left: unknown, right: unknown, prefix = ""): Differenc
 export function isDirty(original: unknown, draft: unknown): boolean {
   return diffPaths(original, draft).length > 0;
 }
+
+/** The body that saves `draft` over `original` on the manager, which merges it into the file: a
+ * key the draft no longer has is sent as null, which removes it (the default applies again). */
+export function savePatch(original: unknown, draft: Record<string, unknown>): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...draft };
+  if (!isObject(original)) return body;
+  for (const [key, value] of Object.entries(original)) {
+    if (!(key in draft) || draft[key] === undefined) {
+      if (value !== null && value !== undefined) body[key] = null;
+    } else if (isObject(value) && isObject(draft[key])) {
+      body[key] = savePatch(value, draft[key] as Record<string, unknown>);
+    }
+  }
+  return body;
+}

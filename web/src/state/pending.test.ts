@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PendingEntry } from "./live";
-import { approvalActions, cachedRemaining, documentTitle, formatCountdown, isUrgent, pendingList, remainingSeconds, sortPending, targetOf } from "./pending";
+import { approvalActions, cachedRemaining, rememberAction, documentTitle, formatCountdown, isUrgent, pendingList, remainingSeconds, sortPending, targetOf } from "./pending";
 
 const NOW = Date.parse("2024-05-01T12:00:00Z");
 
@@ -58,16 +58,39 @@ describe("ordering", () => {
 });
 
 describe("decisions offered", () => {
-  it("cacheable: Deny, Allow (for the TTL), Allow once", () => {
-    const actions = approvalActions({ can_cache: true, cache_ttl_seconds: 600 });
-    expect(actions.map((a) => [a.verb, a.label])).toEqual([["deny", "Deny"], ["approve", "Allow"], ["allow-once", "Allow once"]]);
+  const complete = { arguments: { path: "/a", content: "x" }, arguments_size: 27, path: "/a", source_path: null, dest_path: null };
+  const verbs = (actions: ReturnType<typeof approvalActions>) => actions.map((a) => [a.verb, a.label, a.kind]);
+
+  it("Allow once is the primary decision; the remembering one is secondary and names its duration", () => {
+    const actions = approvalActions({ ...complete, remember: { available: true, ttl_seconds: 600, label: "" } });
+    expect(verbs(actions)).toEqual([
+      ["allow-once", "Allow once", "primary"],
+      ["approve", "Allow for 10 min (this tool, these paths)", "secondary"],
+      ["deny", "Deny", "danger"],
+    ]);
     expect(actions[1].description).toContain("10 min");
   });
 
-  it("not cacheable: only Deny and an Allow that allows once", () => {
-    expect(approvalActions({ can_cache: false, cache_ttl_seconds: null }).map((a) => [a.verb, a.label])).toEqual([
-      ["deny", "Deny"], ["allow-once", "Allow"],
-    ]);
+  it("uses the proxy's label for what is remembered", () => {
+    const offer = (label: string) => rememberAction({ ...complete, remember: { available: true, ttl_seconds: 300, label } })?.label;
+    expect(offer("this tool, any path under /a")).toBe("Allow for 5 min (this tool, any path under /a)");
+    expect(offer("Allow write_file on /a for 5 minutes")).toBe("Allow write_file on /a for 5 minutes");
+    expect(offer("Allow write_file on /a")).toBe("Allow write_file on /a (5 min)"); // the duration is always named
+    expect(rememberAction({ ...complete, path: null, remember: { available: true, ttl_seconds: 90, label: "" } })?.label)
+      .toBe("Allow for 1 min 30 s (this tool)");
+  });
+
+  it("offers only Allow once and Deny when the request may not be remembered", () => {
+    const onceOnly = [["allow-once", "Allow once", "primary"], ["deny", "Deny", "danger"]];
+    expect(verbs(approvalActions({ ...complete, remember: { available: false, ttl_seconds: 600, label: "x" } }))).toEqual(onceOnly);
+    expect(verbs(approvalActions({ ...complete, remember: { available: true, ttl_seconds: 0, label: "x" } }))).toEqual(onceOnly);
+  });
+
+  it("offers only Allow once and Deny when the proxy sends no remember offer or no whole arguments", () => {
+    const onceOnly = [["allow-once", "Allow once", "primary"], ["deny", "Deny", "danger"]];
+    expect(verbs(approvalActions(complete))).toEqual(onceOnly); // an older proxy: no remember field
+    expect(verbs(approvalActions({ ...complete, arguments_size: undefined, remember: { available: true, ttl_seconds: 600, label: "" } })))
+      .toEqual(onceOnly); // the arguments cannot be shown: nothing is remembered unseen
   });
 });
 

@@ -1,5 +1,6 @@
 // Pending HITL approvals: countdowns, order and the decisions each one offers (SPEC §2.6, §12).
 import type { CachedApproval } from "../api/types";
+import { argumentsView } from "./arguments";
 import type { CachedState, PendingEntry } from "./live";
 
 /** Seconds left (never negative). The proxy's own expires_in_seconds, counted down from when
@@ -42,21 +43,49 @@ export function pendingList(pending: Record<string, PendingEntry>, now: number, 
   return sortPending(entries, now);
 }
 
-export type ApprovalAction = { verb: "approve" | "allow-once" | "deny"; label: string; description: string };
+export type ApprovalAction = {
+  verb: "approve" | "allow-once" | "deny";
+  label: string;
+  description: string;
+  kind: "primary" | "secondary" | "danger";
+};
 
-/** The buttons of one approval. A cacheable one offers Allow (cached for the TTL) and Allow once;
- * a non-cacheable one offers a single "Allow", which allows once. */
-export function approvalActions(entry: Pick<PendingEntry, "can_cache" | "cache_ttl_seconds">): ApprovalAction[] {
-  const deny: ApprovalAction = { verb: "deny", label: "Deny", description: "Refuse this request" };
-  if (entry.can_cache) {
-    const ttl = entry.cache_ttl_seconds ? formatDuration(entry.cache_ttl_seconds) : "a while";
-    return [
-      deny,
-      { verb: "approve", label: "Allow", description: `Allow and remember for ${ttl}` },
-      { verb: "allow-once", label: "Allow once", description: "Allow this request only" },
-    ];
-  }
-  return [deny, { verb: "allow-once", label: "Allow", description: "Allow this request only (not cacheable)" }];
+type ActionSource = Pick<PendingEntry, "remember" | "arguments" | "arguments_size" | "path" | "source_path" | "dest_path">;
+
+/** The remembering action, when the proxy offers one and says for how long; else null. Its
+ * label says what it remembers and for how long: the proxy's own label, or one built from the
+ * TTL ("Allow for 10 min (this tool, these paths)"). Never offered while the arguments cannot
+ * be shown: nobody should remember what they could not see. */
+export function rememberAction(entry: ActionSource): ApprovalAction | null {
+  const remember = entry.remember;
+  if (!remember || typeof remember !== "object" || remember.available !== true) return null;
+  if (argumentsView(entry).kind !== "complete") return null;
+  const ttl = remember.ttl_seconds;
+  if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0) return null;
+  const duration = formatDuration(ttl);
+  const scope = typeof remember.label === "string" ? remember.label.trim() : "";
+  let label: string;
+  if (/^allow\b/i.test(scope)) label = /\d/.test(scope) ? scope : `${scope} (${duration})`;
+  else if (scope) label = `Allow for ${duration} (${scope})`;
+  else label = `Allow for ${duration} (${targetOf(entry) ? "this tool, these paths" : "this tool"})`;
+  return {
+    verb: "approve",
+    label,
+    description: `Allow this request, and allow the same again without asking for ${duration}`,
+    kind: "secondary",
+  };
+}
+
+/** The buttons of one approval, in order: Allow once (the primary one), the remembering one
+ * when it is offered, Deny. */
+export function approvalActions(entry: ActionSource): ApprovalAction[] {
+  const actions: ApprovalAction[] = [
+    { verb: "allow-once", label: "Allow once", description: "Allow this request only", kind: "primary" },
+  ];
+  const remember = rememberAction(entry);
+  if (remember) actions.push(remember);
+  actions.push({ verb: "deny", label: "Deny", description: "Refuse this request", kind: "danger" });
+  return actions;
 }
 
 export function formatDuration(seconds: number): string {

@@ -10,9 +10,11 @@ import { TableHead } from "../../components/TableHead";
 import { toastError, toastSuccess } from "../../lib/notify";
 import { useAsync } from "../../lib/useAsync";
 import { useBusy } from "../../lib/useBusy";
-import { diffPaths, getPath, setPath } from "../../state/config";
+import { diffPaths, getPath, savePatch, setPath } from "../../state/config";
+import { limitsProblems, rowsFromPerTool } from "../../state/limits";
 import { parseArgs } from "../../state/forms";
 import { useLive } from "../../state/LiveProvider";
+import { LimitsSection, useToolLimitRows } from "./LimitsSection";
 
 interface Props {
   proxy: ProxyDetail;
@@ -44,6 +46,13 @@ export function ConfigTab({ proxy, status }: Props) {
 
   const changes = useMemo(() => (config.data && draft ? diffPaths(config.data, draft) : []), [config.data, draft]);
   const dirty = changes.length > 0;
+  const [toolRows, setToolRows] = useToolLimitRows(draft ? getPath(draft, "limits.per_tool") : undefined);
+  const limits = draft ? getPath(draft, "limits") : undefined;
+  const limitIssues = useMemo(
+    () => limitsProblems(limits && typeof limits === "object" ? (limits as Record<string, unknown>) : undefined, toolRows),
+    [limits, toolRows],
+  );
+  const invalid = limitIssues.all.length > 0;
 
   if (config.error && !config.data) return <ErrorState error={config.error} onRetry={config.reload} title="Could not load the config" />;
   if (!config.data || !draft) return <div className="skeleton skeleton-block" aria-busy="true" />;
@@ -60,9 +69,11 @@ export function ConfigTab({ proxy, status }: Props) {
 
   const save = (event: FormEvent) => {
     event.preventDefault();
+    if (invalid) return;
     setProblems([]);
     void run(async () => {
-      await endpoints.putConfig(proxy.proxy_id, draft);
+      // Keys removed in the form are sent as null: the manager merges the body into the file.
+      await endpoints.putConfig(proxy.proxy_id, savePatch(config.data, draft));
       toastSuccess(running ? "Config saved. Restart the proxy to apply it" : "Config saved");
       setSaved(true);
       config.reload();
@@ -85,11 +96,21 @@ export function ConfigTab({ proxy, status }: Props) {
         <div className="panel-header">
           <h2>Configuration</h2>
           {dirty && <span className="chip chip-warning">Unsaved changes ({changes.length})</span>}
+          {invalid && <span className="chip chip-danger">{limitIssues.all.length === 1 ? "1 problem to fix" : `${limitIssues.all.length} problems to fix`}</span>}
           <div className="spacer" />
-          <button type="button" className="button" disabled={!dirty || busy} onClick={() => { setDraft(config.data ?? null); setProblems([]); }}>
+          <button
+            type="button"
+            className="button"
+            disabled={(!dirty && !invalid) || busy}
+            onClick={() => {
+              setDraft(config.data ?? null);
+              setToolRows(rowsFromPerTool(getPath(config.data, "limits.per_tool")));
+              setProblems([]);
+            }}
+          >
             Discard
           </button>
-          <BusyButton type="submit" className="button button-primary" busy={busy} disabled={!dirty}>
+          <BusyButton type="submit" className="button button-primary" busy={busy} disabled={!dirty || invalid}>
             Save
           </BusyButton>
         </div>
@@ -137,6 +158,15 @@ export function ConfigTab({ proxy, status }: Props) {
             <TextField label="Cached approval TTL (seconds)" hint="300 to 900" type="number" min={300} max={900} {...numberInput("hitl.approval_ttl_seconds")} />
           </div>
         </ConfigSection>
+
+        <LimitsSection
+          limits={limits && typeof limits === "object" ? (limits as Record<string, unknown>) : undefined}
+          onField={(field, next) => update(`limits.${field}`, next)}
+          onPerTool={(perTool) => update("limits.per_tool", perTool)}
+          rows={toolRows}
+          onRows={setToolRows}
+          problems={limitIssues}
+        />
 
         <ConfigSection title="Security">
           {hasStdio && (
