@@ -87,9 +87,9 @@ def record_many(window: ToolCallWindow, count: int, session: str = "s1", tool: s
     return [window.record(session, tool) for _ in range(count)]
 
 
-def test_window_flags_the_31st_call_within_60_seconds(clock: FakeClock) -> None:
+def test_window_flags_the_121st_call_within_60_seconds(clock: FakeClock) -> None:
     window = ToolCallWindow(clock=clock)
-    assert record_many(window, 30) == [False] * 30
+    assert record_many(window, 120) == [False] * 120
     assert window.record("s1", "read_file")
     assert window.record("s1", "read_file")  # stays breached until reset or the window slides
 
@@ -125,10 +125,10 @@ def test_window_slides_call_by_call(clock: FakeClock) -> None:
 
 def test_reset_after_an_approved_breach_gives_a_fresh_allowance(clock: FakeClock) -> None:
     window = ToolCallWindow(clock=clock)
-    record_many(window, 30)
+    record_many(window, 120)
     assert window.record("s1", "read_file")
     window.reset("s1", "read_file")
-    assert record_many(window, 30) == [False] * 30
+    assert record_many(window, 120) == [False] * 120
     assert window.record("s1", "read_file")
 
 
@@ -200,7 +200,7 @@ def test_config_defaults_match_the_spec() -> None:
     assert config.model_dump() == {
         "requests_per_second": 10.0,
         "burst": 50,
-        "tool_calls_per_window": 30,
+        "tool_calls_per_window": 120,
         "window_seconds": 60.0,
         "per_tool": {},
     }

@@ -56,7 +56,7 @@ class ToolCallWindow:
 
     def __init__(
         self,
-        threshold: int = 30,
+        threshold: int = 120,
         window_seconds: float = 60.0,
         per_tool: dict[str, int] | None = None,
         clock: Clock = time.monotonic,
@@ -108,7 +108,9 @@ class LimitsConfig(BaseModel):
 
     requests_per_second: float = Field(default=10.0, gt=0, le=100_000, allow_inf_nan=False)
     burst: int = Field(default=50, ge=1, le=1_000_000)
-    tool_calls_per_window: CallLimit = 30
+    # 120 a minute per tool: room for an agent reading a whole project, still a stop for a loop
+    # that hammers one tool (docs/policies.md#limits).
+    tool_calls_per_window: CallLimit = 120
     window_seconds: float = Field(default=60.0, ge=1, le=3600, allow_inf_nan=False)
     per_tool: dict[ToolName, CallLimit] = Field(default_factory=dict)
 
