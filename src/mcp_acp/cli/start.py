@@ -44,6 +44,7 @@ from mcp_acp.identity.provider import (
 )
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.policy.protected import ProtectedPaths
+from mcp_acp.policy.roots import ServerRoots, roots_from_command
 from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.proxy.hitl import RoutingApprover
 from mcp_acp.proxy.pending import PendingApprovals
@@ -165,6 +166,13 @@ def start(name: str | None, headless: bool) -> None:
     sys.exit(code)
 
 
+def server_roots(config) -> ServerRoots:
+    """The folders the server resolves relative paths against: the config's `roots`, and those
+    on a well-known server's command line. The client's declared roots join them later."""
+    stdio = config.backend.stdio
+    return ServerRoots([*config.roots, *(roots_from_command(stdio.command, stdio.args) if stdio else ())])
+
+
 def _enforcement(name, manager, config, policy, policy_version, audit, shutdown, identities, identity, session_id):
     """The policy enforcement point and what it needs: engine (with reload), limits, approvals, the
     list hooks, and the state the control socket serves."""
@@ -177,7 +185,7 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
     enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identity,
                         backend_id=config.backend.server_name, session_id=session_id, proxy_name=name,
                         limits=config.limits, hitl=config.hitl, approver=approver, approvals=approvals,
-                        events=reloader.events)
+                        events=reloader.events, roots=server_roots(config))
     listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
     err_console.print(f"  policy: {reloader.rules_count} rules ({policy_version}) from {reloader.path}"
                       f"{'; lists filtered by policy' if listing.filtering else ''}")
@@ -189,7 +197,10 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
                 pending.withdraw_request(str(params["requestId"]), "cancelled by the client")
         return enforcer.note_notification(message)
 
-    gate = Gate(enforcer.check, notification, listing.hooks())
+    if enforcer.roots:
+        err_console.print(f"  roots: {', '.join(enforcer.roots)} (relative paths are judged against these)")
+    gate = Gate(enforcer.check, notification, listing.hooks(), refused=enforcer.refused,
+                client_answered=enforcer.client_answered)
     # One set of counters (the enforcer's) and one event sink (the reloader's), shared with the
     # control API and, through `control.events`, the manager.
     control = ControlState(reloader, identities, approvals, session_id, identity, stats=enforcer.stats,

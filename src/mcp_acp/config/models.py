@@ -168,6 +168,18 @@ class ProxyConfig(_Strict):
     # model sees. "all" (SPEC's default): lists pass unchanged; every call is still decided.
     discovery: Literal["all", "filter"] = "all"
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    # The folders the server resolves relative paths against (absolute; `~` is expanded). The
+    # official filesystem server's folders are learned from its command line without this.
+    roots: list[str] = Field(default_factory=list)
+
+    @field_validator("roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[str]) -> list[str]:
+        roots = [str(Path(root).expanduser()) for root in value]
+        for root in roots:
+            if not Path(root).is_absolute():
+                raise ValueError(f"root {root!r} must be an absolute folder, such as /home/me/project")
+        return roots
 
 
 # --- proxies/<name>/policy.json: the rule language lives with the engine ----------------

@@ -1,8 +1,8 @@
 """The decision context (SPEC §3): who asks, to do what, on what, when — built once per request.
 
-Only the request, the proxy's config and the identity feed it. Paths are taken as the client
-wrote them (`normpath`, so `a/../b` is `b`); the engine also judges their resolved form
-(`resolved`), so a symlink cannot carry a request somewhere the policy does not allow.
+Only the request, the proxy's config (the server's roots) and the identity feed it. Every path
+the request carries is judged in every reading a server may use (policy/paths.py); the
+resource shows the first one as written, for rules and the audit trail.
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from mcp_acp.identity.local import Identity
-from mcp_acp.policy.protected import real
+from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, judge_all, request_paths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
-
-GENERIC_KEYS = ("path", "file_path", "filepath", "file", "filename")
-SOURCE_KEYS = ("source", "src", "from", "from_path", "source_path", "origin")
-DEST_KEYS = ("destination", "destination_path", "dest", "to", "to_path", "dest_path", "target", "target_path")
 
 DISCOVERY_METHODS = frozenset({
     "initialize", "ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list",
@@ -83,14 +79,14 @@ class DecisionContext:
     action: Action
     resource: Resource
     environment: Environment
-    # The same request with every path resolved (symlinks, `..`), when that changes any of them.
-    resolved: Resource | None = None
-    # Every path-like argument (not only the three above) with where it really leads: for the
-    # protected-folder check.
-    paths: tuple[tuple[str, str], ...] = ()
-    # The request's own path, source and destination as written (a request that modifies them
-    # must not take a protected folder along).
-    targets: tuple[str | None, ...] = ()
+    # Every path the request carries (any argument, any depth), each with every reading a
+    # server may use (policy/paths.py): the engine judges them all.
+    judged: tuple[JudgedPath, ...] = ()
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The path arguments as written, for the audit trail."""
+        return tuple(item.written for item in self.judged)
 
 
 def resource_type_of(method: str) -> str:
@@ -103,34 +99,6 @@ def resource_type_of(method: str) -> str:
     return "server"
 
 
-def first_string(arguments: dict, keys: tuple[str, ...]) -> str | None:
-    for key in keys:
-        value = arguments.get(key)
-        if value and isinstance(value, str):
-            return value
-    return None
-
-
-def _norm(path: str | None) -> str | None:
-    return posixpath.normpath(path) if path else None
-
-
-def path_like_strings(arguments: Any) -> list[str]:
-    """Every string anywhere in the arguments that could name a file (`paths` lists, nested
-    options, `file://` URIs): all of them, however deep, so none escapes the protected check."""
-    found, stack = [], [arguments]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "/" in value or value.startswith("~"):
-                found.append(value)
-        elif isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return found
-
-
 def _path_fields(path: str | None) -> dict[str, str | None]:
     if not path:
         return {}
@@ -139,40 +107,40 @@ def _path_fields(path: str | None) -> dict[str, str | None]:
             "parent_dir": posixpath.dirname(path)}
 
 
-def build_resource(method: str, params: dict, server_id: str) -> tuple[Resource, tuple[str | None, ...], list[str]]:
-    """The resource a request acts on; its path, source and destination as written; and every
-    path-like string it carries."""
+def _first(judged: tuple[JudgedPath, ...], role: str | None, reading: int) -> str | None:
+    """The path a role names (the first such argument), in its `reading`-th reading (the last when
+    it has fewer): so source and destination rules see one consistent reading of the request."""
+    for item in judged:
+        if (role is None or item.role == role) and item.readings:
+            return item.readings[min(reading, len(item.readings) - 1)]
+    return None
+
+
+def resource_for(base: Resource, judged: tuple[JudgedPath, ...], item: JudgedPath | None,
+                 reading: int) -> Resource:
+    """`base` judged on one path argument in one of its readings."""
+    path = item.readings[min(reading, len(item.readings) - 1)] if item is not None else None
+    fields = {"path": None, "filename": None, "extension": None, "parent_dir": None, **_path_fields(path)}
+    return replace(base, source_path=_first(judged, SOURCE, reading), dest_path=_first(judged, DEST, reading),
+                   **fields)
+
+
+def build_resource(method: str, params: dict, server_id: str, roots: tuple[str, ...] = (),
+                   judged: tuple[JudgedPath, ...] | None = None) -> tuple[Resource, tuple[JudgedPath, ...]]:
+    """The resource a request acts on, shown with its first path; and every path it carries,
+    judged (each with every reading a server may use), unless the caller judged them already."""
     kind = resource_type_of(method)
+    if judged is None:
+        judged = judge_all(request_paths(method, params, bool(roots)), roots) if method else ()
     if method == "tools/call":
         tool_name = params.get("name") if isinstance(params.get("name"), str) else None
-        arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
-        source, dest = first_string(arguments, SOURCE_KEYS), first_string(arguments, DEST_KEYS)
-        path = first_string(arguments, GENERIC_KEYS) or source or dest
-        resource = Resource(kind, server_id, tool_name, side_effects_of(tool_name), operation_of(tool_name),
-                            source_path=_norm(source), dest_path=_norm(dest), **_path_fields(_norm(path)))
-        return resource, (path, source, dest), path_like_strings(arguments)
-    uri = params.get("uri") if isinstance(params.get("uri"), str) else None
-    if uri:
-        parts = urlsplit(uri)
-        scheme = parts.scheme.lower() or None
-        path = unquote(parts.path) if scheme == "file" else None
-        return (Resource(kind, server_id, uri=uri, scheme=scheme, **_path_fields(_norm(path))), (path, None, None),
-                path_like_strings(params.get("arguments")))
-    path = first_string(params, GENERIC_KEYS)
-    return Resource(kind, server_id, **_path_fields(_norm(path))), (path, None, None), path_like_strings(params)
-
-
-def resolve(resource: Resource, written: tuple[str | None, ...],
-            others: list[str]) -> tuple[Resource | None, tuple[tuple[str, str], ...]]:
-    """Resolve every path once, on disk, from the string as written (so `link/..` goes where the
-    kernel would take it): the resource as resolved (None when nothing changes), and each
-    path-like string paired with where it really leads."""
-    resolved = {text: real(text) for text in dict.fromkeys([*written, *others]) if text}
-    path, source, dest = (resolved[text] if text else None for text in written)
-    if (path, source, dest) == (resource.path, resource.source_path, resource.dest_path):
-        return None, tuple(resolved.items())
-    fields = {"path": None, "filename": None, "extension": None, "parent_dir": None, **_path_fields(path)}
-    return replace(resource, source_path=source, dest_path=dest, **fields), tuple(resolved.items())
+        resource = Resource(kind, server_id, tool_name, side_effects_of(tool_name), operation_of(tool_name))
+    else:
+        uri = params.get("uri") if isinstance(params.get("uri"), str) else None
+        scheme = (urlsplit(uri).scheme.lower() or None) if uri else None
+        resource = Resource(kind, server_id, uri=uri, scheme=scheme)
+    shown = next((item for item in judged if item.role != OTHER), judged[0] if judged else None)
+    return resource_for(resource, judged, shown, 0) if shown and shown.readings else resource, judged
 
 
 _ACTIONS: dict[str, Action] = {}
@@ -192,10 +160,17 @@ def _action(method: str) -> Action:
 
 
 def build_context(message: dict, identity: Identity, server_id: str, *, session_id: str | None = None,
-                  proxy_name: str | None = None, client_info: dict | None = None) -> DecisionContext:
+                  proxy_name: str | None = None, client_info: dict | None = None,
+                  roots: tuple[str, ...] = (), judged: tuple[JudgedPath, ...] | None = None) -> DecisionContext:
+    """`roots`: the server's roots (policy/roots.py), against which relative paths are judged;
+    `judged`: the request's paths, when the caller judged them already (off the event loop)."""
     method = message.get("method") or ""
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    resource, written, others = build_resource(method, params, server_id)
+    action = _action(method)
+    if action.category == "action":
+        resource, judged = build_resource(method, params, server_id, roots, judged)
+    else:
+        resource, judged = Resource(resource_type_of(method), server_id), ()
     claims = identity.claims
     audience = claims.get("aud", ())
     subject = Subject(
@@ -205,12 +180,10 @@ def build_context(message: dict, identity: Identity, server_id: str, *, session_
         token_age_s=time.time() - claims["iat"] if isinstance(claims.get("iat"), int | float) else None,
         auth_time=claims.get("auth_time"),
     )
-    action = _action(method)
     info = client_info or {}
     environment = Environment(
         timestamp=datetime.now(UTC), request_id=str(message["id"]) if "id" in message else None,
         session_id=session_id, proxy_instance=proxy_name,
         mcp_client_name=info.get("name"), mcp_client_version=info.get("version"),
     )
-    resolved, paths = resolve(resource, written, others) if action.category == "action" else (None, ())
-    return DecisionContext(subject, action, resource, environment, resolved, paths, written)
+    return DecisionContext(subject, action, resource, environment, judged)

@@ -8,8 +8,9 @@ the decision itself.
 Speed comes from doing the work once: globs compile to one regex per condition when the policy
 loads, and the conditions that depend only on (method, tool, subject, backend) are evaluated
 once per such combination and cached, so a request only checks its paths against the few rules
-left. A path that resolves elsewhere (a symlink, `~`) is judged both as written and as resolved,
-and must pass both.
+left. Every path the request carries is judged in every reading a server may use (policy/paths.py),
+and the strictest outcome wins. Paths match patterns in NFC (and ignoring case where the
+filesystem does).
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcp_acp.policy import globs
-from mcp_acp.policy.context import DecisionContext, Resource
+from mcp_acp.policy.context import DecisionContext, Resource, resource_for
 from mcp_acp.policy.model import Policy, Rule
+from mcp_acp.policy.paths import match_key
 from mcp_acp.policy.protected import ProtectedPaths, real
 
 ALLOW, DENY, HITL = "allow", "deny", "hitl"
 _RANK = {ALLOW: 0, DENY: 1, HITL: 2}
+# Across the paths of a request and their readings a denial beats an approval request: a human
+# must never be asked to approve what one reading forbids.
+_STRICTNESS = {ALLOW: 0, HITL: 1, DENY: 2}
+PROTECTED_RULE = "built_in_protected_path"
+UNJUDGEABLE_RULE = "unjudgeable_path"
 CANDIDATE_CACHE_SIZE = 4096
 
 Check = Callable[[DecisionContext | Resource], bool]
@@ -100,9 +107,11 @@ def _name_check(patterns: list[str], attribute: Callable, flags: int) -> Check:
 
 
 def _path_check(patterns: list[str], attribute: Callable) -> Check:
-    regex = globs.compile_any(patterns, globs.path_regex)
+    # Both sides in one Unicode form (and case, where the filesystem ignores it): an NFD spelling
+    # of a denied folder is that folder.
+    regex = globs.compile_any([match_key(p) for p in patterns], globs.path_regex)
     return lambda resource: (value := attribute(resource)) is not None and \
-        regex.fullmatch(globs.strip_slashes(value)) is not None
+        regex.fullmatch(match_key(globs.strip_slashes(value))) is not None
 
 
 def _set_check(values: list[str], attribute: Callable, fold: bool) -> Check:
@@ -188,7 +197,7 @@ class Candidates:
         self.by_folder: dict[str, list[CompiledRule]] = {}
         for rule in rules:
             for folder in rule.path_folders or ():
-                self.by_folder.setdefault(folder, []).append(rule)
+                self.by_folder.setdefault(match_key(folder), []).append(rule)
 
     def for_path(self, path: str | None) -> tuple[CompiledRule, ...] | list[CompiledRule]:
         if path is None:
@@ -196,7 +205,7 @@ class Candidates:
         if not self.by_folder or not path:
             return self.anywhere
         found = {}
-        folder = globs.strip_slashes(path)
+        folder = match_key(globs.strip_slashes(path))
         while folder:
             for rule in self.by_folder.get(folder, ()):
                 found[rule.index] = rule
@@ -228,21 +237,38 @@ class PolicyEngine:
         return found
 
     def evaluate(self, ctx: DecisionContext) -> Decision:
-        resource = ctx.resource
-        if any("\x00" in written for written, _ in ctx.paths):  # no real path has one: a trick
-            return Decision(DENY, "built_in_protected_path", reason="a path argument contains a NUL byte")
-        if violation := self.protected.violation(ctx.paths, _modifies(resource), ctx.targets):
-            return Decision(DENY, "built_in_protected_path",
+        judged = ctx.judged
+        for item in judged:
+            if item.problem:
+                return Decision(DENY, UNJUDGEABLE_RULE, reason=item.problem)
+        if violation := self.protected.violation(judged, _modifies(ctx.resource)):
+            return Decision(DENY, PROTECTED_RULE,
                             reason=f"'{violation}' reaches mcp-acp's own configuration or log folders")
         if ctx.action.category == "discovery":
             return Decision(ALLOW, "discovery_bypass")
         candidates = self.candidates(ctx)
-        decision = _combine(candidates.for_path(resource.path), resource)
-        if ctx.resolved is not None:
-            resolved = _combine(candidates.for_path(ctx.resolved.path), ctx.resolved)
-            if _stricter_across_forms(resolved, decision):
-                return resolved
-        return decision
+        if not judged:
+            return _combine(candidates.for_path(None), ctx.resource)
+        return self._strictest(ctx, candidates)
+
+    @staticmethod
+    def _strictest(ctx: DecisionContext, candidates: Candidates) -> Decision:
+        """Each path in each of its readings is judged (with source and destination in the same
+        reading): an allow needs them all allowed; any denial denies; else any approval asks."""
+        judged, worst, seen = ctx.judged, None, set()
+        for reading in range(max(len(item.readings) for item in judged)):
+            for item in judged:
+                resource = resource_for(ctx.resource, judged, item, reading)
+                if (resource.path, resource.source_path, resource.dest_path) in seen:
+                    continue
+                seen.add((resource.path, resource.source_path, resource.dest_path))
+                decision = _combine(candidates.for_path(resource.path), resource)
+                if worst is None or _STRICTNESS[decision.effect] > _STRICTNESS[worst.effect]:
+                    worst = decision
+                    if worst.effect == DENY:
+                        return worst
+        assert worst is not None
+        return worst
 
     def may_allow(self, ctx: DecisionContext) -> bool:
         """Could any request like this one (any path) be allowed, or asked about? False when the
@@ -277,10 +303,3 @@ def _modifies(resource: Resource) -> bool:
     if resource.side_effects is not None:
         return "fs_write" in resource.side_effects or "code_exec" in resource.side_effects
     return resource.operation != "read"
-
-
-def _stricter_across_forms(candidate: Decision, current: Decision) -> bool:
-    """Between the written and the resolved form of a path, a denial beats an approval request:
-    a human must never be asked to approve what one of the two forms forbids."""
-    order = {ALLOW: 0, HITL: 1, DENY: 2}
-    return order[candidate.effect] > order[current.effect]

@@ -9,34 +9,19 @@ one (moving or deleting `~/.config`, say) is refused too.
 from __future__ import annotations
 
 import os
-import posixpath
 import unicodedata
 from collections.abc import Iterable
-from urllib.parse import unquote, urlsplit
+
+from mcp_acp.policy.paths import OTHER, JudgedPath, as_filesystem_text
 
 
 def _key(path: str) -> str:
     return unicodedata.normalize("NFC", path).casefold().rstrip("/") or "/"
 
 
-def _as_path(text: str) -> str:
-    if text.startswith("file:"):
-        text = unquote(urlsplit(text).path)
-    text = text.split("\x00", 1)[0]  # a backend written in C stops at the first NUL
-    if text.startswith("//"):  # POSIX keeps a leading "//"; the kernel reads it as "/"
-        text = "/" + text.lstrip("/")
-    return os.path.expanduser(text)
-
-
 def real(text: str) -> str:
     """Where `text` leads on this machine: symlinks followed, then `..` (the kernel's reading)."""
-    return os.path.realpath(_as_path(text))
-
-
-def lexical_real(text: str) -> str:
-    """Where `text` leads when `..` is collapsed before symlinks are followed (how Node's
-    path.resolve and many backends read a path)."""
-    return os.path.realpath(posixpath.normpath(_as_path(text)))
+    return os.path.realpath(as_filesystem_text(text))
 
 
 class ProtectedPaths:
@@ -50,15 +35,12 @@ class ProtectedPaths:
     def _contains_protected(self, key: str) -> bool:
         return any(folder.startswith(key + "/") or key == "/" for folder in self._keys)
 
-    def violation(self, paths: Iterable[tuple[str, str]], modifies: bool, targets: Iterable[str | None] = ()) -> str | None:
-        """The first path (as written, resolved) that reaches a protected folder, or None. When the
-        request `modifies` its `targets` (its path, source, destination), a target that contains a
+    def violation(self, judged: Iterable[JudgedPath], modifies: bool) -> str | None:
+        """The first path (as written) that reaches a protected folder in any of its readings, or
+        None. When the request `modifies` what its path arguments name, one that contains a
         protected folder is refused too: moving or deleting it would take the folder with it."""
-        targets = set(targets)
-        for written, resolved in paths:
-            # With `..` after a symlink the two readings part ways; a backend may use either.
-            readings = (resolved, lexical_real(written)) if ".." in written else (resolved,)
-            for key in map(_key, readings):
-                if self._inside(key) or (modifies and written in targets and self._contains_protected(key)):
-                    return written
+        for item in judged:
+            for key in map(_key, item.readings):
+                if self._inside(key) or (modifies and item.role != OTHER and self._contains_protected(key)):
+                    return item.written
         return None

@@ -16,12 +16,11 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
-from mcp_acp.policy.engine import Decision
+from mcp_acp.policy.engine import PROTECTED_RULE, Decision
 from mcp_acp.policy.model import Conditions, Effect, Policy, ResourceType, Rule
 from mcp_acp.policy.side_effects import Operation, SideEffect
 from mcp_acp.proxy.control import ControlState
 
-PROTECTED_RULE = "built_in_protected_path"
 NAMED_METHODS = ("tools/call", "prompts/get")  # the request names a tool or prompt
 
 
@@ -72,7 +71,7 @@ def _plain(value: Any) -> Any:
 def context_view(ctx: DecisionContext) -> dict:
     return {"subject": _plain(ctx.subject), "action": _plain(ctx.action), "resource": _plain(ctx.resource),
             "environment": _plain(ctx.environment),
-            "resolved_resource": _plain(ctx.resolved) if ctx.resolved is not None else None}
+            "paths": [_plain(item) for item in ctx.judged]}
 
 
 def decision_view(decision: Decision, ctx: DecisionContext, rules: dict[str, dict], version: str) -> dict:

@@ -6,10 +6,13 @@ or nobody. `NoApprover` (nobody at all) denies every request: approval required 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+import orjson
 
 from mcp_acp.policy.context import DecisionContext
 
@@ -56,7 +59,13 @@ def cacheable(side_effects: frozenset[str] | None, allowed_to_cache: frozenset[s
     return not side_effects or (allowed_to_cache is not None and side_effects <= allowed_to_cache)
 
 
-CacheKey = tuple[str, str, str | None]
+# (subject, tool, every path in every reading with its role, the exact arguments when the tool's
+# effects are unknown or include code execution)
+CacheKey = tuple[str, str, tuple, str | None]
+
+
+def _arguments_digest(arguments: dict | None) -> str:
+    return hashlib.sha256(orjson.dumps(arguments or {}, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +73,13 @@ class _Cached:
     stored_at: float
     expires_at: float
     request_id: str | None  # the request whose approval this is, shown in the UI
+    paths: tuple[str, ...]  # the approved paths, resolved, for display
 
 
 class ApprovalCache:
-    """Approvals remembered per (subject, tool, real path) for a while; in memory only."""
+    """Approvals remembered for a while, in memory only. One covers exactly what was approved:
+    the same user, tool and every path (path, source, destination and any other) in every
+    reading; for a tool that may run code or whose effects are unknown, the exact arguments too."""
 
     def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl_seconds
@@ -75,17 +87,22 @@ class ApprovalCache:
         self._entries: dict[CacheKey, _Cached] = {}
 
     @staticmethod
-    def key(context: DecisionContext) -> CacheKey:
-        target = context.resolved or context.resource
-        return (context.subject.id, context.resource.tool_name or "unknown", target.path)
+    def key(context: DecisionContext, arguments: dict | None = None) -> CacheKey:
+        effects = context.resource.side_effects
+        exact = effects is None or "code_exec" in effects
+        paths = tuple(sorted((item.role, item.readings) for item in context.judged))
+        return (context.subject.id, context.resource.tool_name or "unknown", paths,
+                _arguments_digest(arguments) if exact else None)
 
-    def remember(self, context: DecisionContext) -> None:
+    def remember(self, context: DecisionContext, arguments: dict | None = None) -> None:
         now = self._clock()
-        self._entries[self.key(context)] = _Cached(now, now + self.ttl, context.environment.request_id)
+        shown = tuple(dict.fromkeys(item.readings[-1] for item in context.judged if item.readings))
+        self._entries[self.key(context, arguments)] = _Cached(now, now + self.ttl, context.environment.request_id,
+                                                              shown)
 
-    def holds(self, context: DecisionContext) -> bool:
+    def holds(self, context: DecisionContext, arguments: dict | None = None) -> bool:
         self._purge()
-        return self.key(context) in self._entries
+        return self.key(context, arguments) in self._entries
 
     def _purge(self) -> float:
         now = self._clock()
@@ -94,9 +111,14 @@ class ApprovalCache:
         return now
 
     def forget(self, subject_id: str, tool_name: str, path: str | None) -> bool:
-        """Drop one approval (the UI's delete button); False when there was none."""
+        """Drop the approvals of one user and tool whose first path is `path` (the UI's delete
+        button); False when there was none."""
         self._purge()
-        return self._entries.pop((subject_id, tool_name, path), None) is not None
+        gone = [key for key, cached in self._entries.items()
+                if key[:2] == (subject_id, tool_name) and (cached.paths[0] if cached.paths else None) == path]
+        for key in gone:
+            del self._entries[key]
+        return bool(gone)
 
     def clear(self) -> int:
         count = len(self._entries)
@@ -106,10 +128,11 @@ class ApprovalCache:
     def snapshot(self) -> dict:
         """The live approvals as `GET /api/approvals/cached` and the `cached_snapshot` event show them."""
         now = self._purge()
-        approvals = [{"subject_id": subject_id, "tool_name": tool_name, "path": path,
+        approvals = [{"subject_id": key[0], "tool_name": key[1], "path": cached.paths[0] if cached.paths else None,
+                      "paths": list(cached.paths), "exact_arguments": key[3] is not None,
                       "request_id": cached.request_id, "age_seconds": round(now - cached.stored_at, 1),
                       "ttl_seconds": self.ttl, "expires_in_seconds": round(cached.expires_at - now, 1)}
-                     for (subject_id, tool_name, path), cached in self._entries.items()]
+                     for key, cached in self._entries.items()]
         return {"count": len(approvals), "ttl_seconds": self.ttl, "approvals": approvals}
 
     def __len__(self) -> int:

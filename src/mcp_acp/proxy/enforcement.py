@@ -21,6 +21,8 @@ from mcp_acp.identity.provider import AuthenticationError, NeedsRefresh
 from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
+from mcp_acp.policy.paths import PATH_MAX, JudgedPath, judge_all, request_paths
+from mcp_acp.policy.roots import ServerRoots, roots_from_client
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
 from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.approvals import (
@@ -45,6 +47,11 @@ log = logging.getLogger(__name__)
 RATE_LIMIT_RULE = "rate_limit_breach"
 SESSION_BINDING_EXIT = 15
 FLOOD_RULE = "rate_limit_flood"
+NOTIFICATION_RULE = "notification_not_allowed"
+PATH_CHANGED_RULE = "path_changed_after_approval"
+# Past these, a request's paths are resolved in a worker thread (each reading is system calls).
+HEAVY_PATH_COUNT = 16
+HEAVY_PATH_CHARS = 16_384
 # Discovery requests that only read (SPEC §2.3 lists them with initialize and notifications).
 READ_ONLY_DISCOVERY = frozenset({"ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list"})
 
@@ -62,7 +69,8 @@ class Enforcer:
     def __init__(self, reloader: PolicyReloader, audit: AuditLog, shutdown: ShutdownCoordinator, *,
                  identities, identity: Identity, backend_id: str, session_id: str, proxy_name: str,
                  limits: LimitsConfig, hitl: HITLConfig, approver: Approver, approvals: ApprovalCache,
-                 stats: ProxyStats | None = None, events: ProxyEvents | None = None) -> None:
+                 stats: ProxyStats | None = None, events: ProxyEvents | None = None,
+                 roots: ServerRoots | None = None) -> None:
         self.reloader = reloader
         self.audit = audit
         self.shutdown = shutdown
@@ -79,6 +87,7 @@ class Enforcer:
         self.stats = stats or ProxyStats()
         self.events = events or ProxyEvents()
         self.client_info: dict | None = None
+        self.roots = roots if roots is not None else ServerRoots()  # what relative paths are judged against
 
     # --- the gate hook ---------------------------------------------------------------
 
@@ -117,9 +126,29 @@ class Enforcer:
             # Discovery bypasses policy (SPEC §2.3) and a list changes nothing on the backend:
             # its entry is written while the backend works, still before the answer moves on.
             return LogWhileForwarded(lambda: self._log_discovery(identity, message, started))
+        found, judged = None, None
+        try:
+            if method not in DISCOVERY_METHODS:
+                found = request_paths(method, message.get("params") or {}, bool(self.roots))
+                judged = None if _heavy(found) else judge_all(found, self.roots.snapshot())
+        except Exception:  # judged again below, where a failure denies
+            found = judged = None
+        if found and judged is None:  # many or long paths: resolving them must not stall other requests
+            return self._check_judged_off_loop(identity, message, started, found)
+        return self._check_judged(identity, message, started, judged)
+
+    async def _check_judged_off_loop(self, identity: Identity, message: dict, started: float,
+                                     found: list) -> ErrorObject | None:
+        judged = await asyncio.to_thread(judge_all, found, self.roots.snapshot())
+        verdict = self._check_judged(identity, message, started, judged)
+        return await verdict if isinstance(verdict, Awaitable) else verdict
+
+    def _check_judged(self, identity: Identity, message: dict, started: float,
+                      judged: tuple[JudgedPath, ...] | None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+        method = message["method"]
         ctx: DecisionContext | None = None
         try:
-            ctx = self._context(message, identity)
+            ctx = self._context(message, identity, judged)
             if not self.bucket.try_take():
                 return self._refuse(ctx, Decision(DENY, FLOOD_RULE), started,
                                     f"Rate limit exceeded: {method} refused (too many requests per second); "
@@ -176,9 +205,22 @@ class Enforcer:
 
     # --- steps -------------------------------------------------------------------------
 
-    def _context(self, message: dict, identity: Identity | None = None) -> DecisionContext:
+    def _context(self, message: dict, identity: Identity | None = None,
+                 judged: tuple[JudgedPath, ...] | None = None) -> DecisionContext:
         return build_context(message, identity or self.identity, self.backend_id, session_id=self.session_id,
-                             proxy_name=self.proxy_name, client_info=self.client_info)
+                             proxy_name=self.proxy_name, client_info=self.client_info,
+                             roots=self.roots.snapshot(), judged=judged)
+
+    def refused(self, message: dict, reason: str) -> None:
+        """The decision entry of a client message the relay refused itself (an id-less request)."""
+        ctx = self._context(message)
+        self._write_or_fail(self._entry(ctx, Decision(DENY, NOTIFICATION_RULE, reason=reason), message,
+                                        time.perf_counter()), None)
+
+    def client_answered(self, method: str, message: dict) -> None:
+        """The client's answer to a server request: the roots it declares are the server's too."""
+        if method == "roots/list" and (new := self.roots.add(roots_from_client(message.get("result")))):
+            log.info("the client declared roots %s: relative paths are judged against them", ", ".join(new))
 
     def _decide(self, message: dict, ctx: DecisionContext, started: float, hitl_ms: float | None = None,
                 breach: ApprovalOutcome | None = None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
@@ -189,7 +231,7 @@ class Enforcer:
                                                    outcome=breach), None)
         if decision.effect == DENY:
             return self._refuse(ctx, decision, started, f"Policy denied: {_target(ctx)}", hitl_ms, breach)
-        if self.approvals.holds(ctx):
+        if self.approvals.holds(ctx, _arguments(message)):
             return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=0.0,
                                                    hitl_cache_hit=True), None)
         rule = decision.rule
@@ -203,9 +245,12 @@ class Enforcer:
         asked = time.perf_counter()
         outcome = await self._approval(request)
         hitl_ms = _ms(asked)
+        if outcome.allowed and (change := self._changed_since(ctx, message)):
+            return self._refuse(ctx, Decision(DENY, PATH_CHANGED_RULE, reason=change), started,
+                                f"Refused after approval: {_target(ctx)}", hitl_ms, outcome)
         if outcome.allowed:
             if request.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
-                self.approvals.remember(ctx)
+                self.approvals.remember(ctx, _arguments(message))
                 self.events.emit("cached_snapshot", **self.approvals.snapshot())
             return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=hitl_ms,
                                                    outcome=outcome), None)
@@ -233,6 +278,17 @@ class Enforcer:
             verdict = self._decide(message, ctx, started, hitl_ms, outcome)  # approved: now the policy decides
             return await verdict if isinstance(verdict, Awaitable) else verdict
         return ask()
+
+    def _changed_since(self, ctx: DecisionContext, message: dict) -> str | None:
+        """While a human looked, a symlink may have been swapped: every path is resolved again,
+        and any change refuses the request (what was approved is no longer what would run)."""
+        again = judge_all(request_paths(message["method"], message.get("params") or {}, bool(self.roots)),
+                          self.roots.snapshot())
+        before = {(item.written, item.role): item.readings for item in ctx.judged}
+        for item in again:
+            if before.get((item.written, item.role)) != item.readings:
+                return f"'{item.written}' leads somewhere else than when it was approved"
+        return None
 
     async def _approval(self, request: ApprovalRequest) -> ApprovalOutcome:
         if request.context.environment.request_id is not None:  # a human's wait is not proxy latency
@@ -279,6 +335,8 @@ class Enforcer:
         if ctx is not None:
             entry.update({
                 "mcp_method": ctx.action.mcp_method, "tool_name": resource.tool_name, "path": resource.path,
+                "paths": [item.written if len(item.written) <= PATH_MAX else item.written[:PATH_MAX] + "…"
+                          for item in ctx.judged] or None,
                 "source_path": resource.source_path, "dest_path": resource.dest_path, "uri": resource.uri,
                 "scheme": resource.scheme, "request_id": ctx.environment.request_id,
                 "side_effects": sorted(resource.side_effects) if resource.side_effects is not None else None,
@@ -300,6 +358,10 @@ class Enforcer:
         except AuditWriteError as exc:
             return fail_closed(self.audit, self.shutdown, "decisions", entry, str(exc))
         return answer
+
+
+def _heavy(found: list) -> bool:
+    return len(found) > HEAVY_PATH_COUNT or sum(len(arg.written) for arg in found) > HEAVY_PATH_CHARS
 
 
 def _arguments(message: dict) -> dict | None:

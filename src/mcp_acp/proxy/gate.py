@@ -5,7 +5,9 @@ JSON-RPC error object to answer the client with instead, or LogWhileForwarded. I
 async (a human approval): the relay then handles that request in its own task, so one slow
 decision never blocks other traffic. A result hook rewrites the backend's answer to a request
 (sanitized or filtered lists). The notification hook sees client notifications and returns
-False to stop one.
+False to stop one. `refused` records the decision on a message the relay refuses itself (an
+id-less tools/call); `client_answered` sees the client's answers to the server's requests (the
+roots the client declares).
 """
 
 from __future__ import annotations
@@ -39,13 +41,21 @@ def forward_notification(message: dict[str, Any]) -> bool:
     return True
 
 
+def ignore(*_: Any) -> None:
+    return None
+
+
 class Gate:
     """The hooks the relay consults: one for every request, one for client notifications, and
     result hooks by request method."""
 
     def __init__(self, request: Hook = pass_through,
                  notification: Callable[[dict[str, Any]], bool] = forward_notification,
-                 results: dict[str, ResultHook] | None = None) -> None:
+                 results: dict[str, ResultHook] | None = None,
+                 refused: Callable[[dict[str, Any], str], None] = ignore,
+                 client_answered: Callable[[str, dict[str, Any]], None] = ignore) -> None:
         self.request = request
         self.notification = notification
         self.results = results or {}
+        self.refused = refused  # a client message refused by the relay itself: its decision entry
+        self.client_answered = client_answered  # the client answered a server request (roots/list)

@@ -1,4 +1,8 @@
-"""operations.jsonl (SPEC §5.2): one chained entry per client message, written before its answer.
+"""operations.jsonl (SPEC §5.2): one chained entry per message, written before it moves on.
+
+Client requests get an entry when answered (its fields computed before it was forwarded); the
+server's requests to the client, the client's answers, refused notifications and dropped
+answers get one each (`record_exchange`).
 
 Arguments are never logged: only their sha256 and length. If the entry cannot be written the
 request is denied (the client gets an error instead of the result), the entry goes to the
@@ -17,7 +21,8 @@ from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog, AuditWriteError
 from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
-from mcp_acp.policy.context import DEST_KEYS, GENERIC_KEYS, SOURCE_KEYS, first_string
+from mcp_acp.policy.context import DISCOVERY_METHODS
+from mcp_acp.policy.paths import DEST, MAX_PATHS, OTHER, PATH_MAX, SOURCE, request_paths
 from mcp_acp.proxy import jsonrpc
 
 AUDIT_FAILURE_EXIT = 10
@@ -27,8 +32,14 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _shown_path(text: str) -> str:
+    return text if len(text) <= PATH_MAX else f"{text[:PATH_MAX]}… ({len(text):,} characters)"
+
+
 def describe_request(message: dict) -> dict[str, Any]:
-    """The audit fields a request carries, computed once when it arrives."""
+    """The audit fields a request carries: computed before it is forwarded, so the proxy never
+    executes what it could not record. Every path-like argument is listed (`paths`), not only
+    the first; `file_path`, `source_path` and `dest_path` keep their roles."""
     method = message.get("method")
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
     fields: dict[str, Any] = {
@@ -40,17 +51,46 @@ def describe_request(message: dict) -> dict[str, Any]:
         arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
         body = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)
         fields["arguments_summary"] = {"redacted": True, "body_hash": _digest(body), "payload_length": len(body)}
-        source, dest = first_string(arguments, SOURCE_KEYS), first_string(arguments, DEST_KEYS)
-        path = first_string(arguments, GENERIC_KEYS) or source or dest
-        if path:
-            fields["file_path"] = os.path.normpath(path)
-            fields["file_extension"] = os.path.splitext(path)[1] or None
-        fields["source_path"], fields["dest_path"] = source, dest
     elif method == "initialize" and isinstance(params.get("clientInfo"), dict):
         fields["client_id"] = params["clientInfo"].get("name")
-    elif method and method.startswith("resources/") and isinstance(params.get("uri"), str):
-        fields["file_path"] = params["uri"]
+    if isinstance(method, str) and method not in DISCOVERY_METHODS:
+        found = request_paths(method, params, roots_known=True)
+        if found:
+            fields["paths"] = [_shown_path(arg.written) for arg in found[:MAX_PATHS]]
+            if len(found) > MAX_PATHS:
+                fields["paths_count"] = len(found)
+            first = next((arg.written for arg in found if arg.role != OTHER), found[0].written)
+            fields["file_path"] = os.path.normpath(_shown_path(first)) if first else first
+            fields["file_extension"] = os.path.splitext(first)[1] or None if len(first) <= PATH_MAX else None
+            fields["source_path"] = next((_shown_path(a.written) for a in found if a.role == SOURCE), None)
+            fields["dest_path"] = next((_shown_path(a.written) for a in found if a.role == DEST), None)
     return fields
+
+
+def exchange_summary(method: str | None, kind: str, message: dict) -> dict[str, Any] | None:
+    """What an audit entry keeps of a message between the server and the client, beyond its size
+    and hash: its shape, never content that may be sensitive (a sampled text, an elicited value)."""
+    body = message.get("params") if kind == "request" else message.get("result")
+    if "error" in message and isinstance(message["error"], dict):
+        return {"error_code": message["error"].get("code")}
+    if not isinstance(body, dict):
+        return None
+    if method == "roots/list" and kind == "response":
+        roots = body.get("roots") if isinstance(body.get("roots"), list) else []
+        return {"roots": [r.get("uri") for r in roots[:MAX_PATHS] if isinstance(r, dict)]}
+    if method == "elicitation/create":
+        if kind == "request":
+            schema = body.get("requestedSchema") if isinstance(body.get("requestedSchema"), dict) else {}
+            properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+            return {"mode": body.get("mode"), "requested_fields": sorted(properties)[:100]}
+        content = body.get("content") if isinstance(body.get("content"), dict) else {}
+        return {"action": body.get("action"), "content_fields": sorted(content)[:100], "content": "redacted"}
+    if method == "sampling/createMessage":
+        if kind == "request":
+            messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+            return {"messages": len(messages), "max_tokens": body.get("maxTokens"), "content": "redacted"}
+        return {"model": body.get("model"), "stop_reason": body.get("stopReason"), "content": "redacted"}
+    return {"fields": sorted(body)[:100]}
 
 
 def fail_closed(audit: AuditLog, shutdown: ShutdownCoordinator, name: str, fields: dict, reason: str) -> dict:
@@ -115,6 +155,28 @@ class OperationsRecorder:
         if self.shutdown.is_shutting_down:
             return False
         fields = {**self._common, "method": message.get("method"), "status": "Success", "client_id": self.client_id}
+        try:
+            self.audit.write("operations", fields)
+            return True
+        except AuditWriteError as exc:
+            self._fail_closed(fields, str(exc))
+            return False
+
+    def record_exchange(self, direction: str, kind: str, method: str | None, message: dict, raw: bytes,
+                        status: str = "Success", reason: str | None = None) -> bool:
+        """A message that is not a client request: the server's requests to the client and the
+        client's answers, refused notifications, dropped answers. False means it must not be
+        passed on (audit failure: the proxy is shutting down)."""
+        if self.shutdown.is_shutting_down:
+            return False
+        request_id = message.get("id")
+        fields = {**self._common, "direction": direction, "kind": kind,
+                  "method": method if method is not None else message.get("method") if isinstance(
+                      message.get("method"), str) else None,
+                  "request_id": None if request_id is None else str(request_id)[:200],
+                  "status": status, "reason": reason, "client_id": self.client_id,
+                  "size_bytes": len(raw), "body_hash": _digest(raw),
+                  "summary": exchange_summary(method, kind, message) if status != "Dropped" else None}
         try:
             self.audit.write("operations", fields)
             return True

@@ -1,9 +1,17 @@
 """The relay: reads each client message, consults the gate, forwards; passes backend messages back.
 
-Everything the proxy does not decide on passes both ways unchanged: server-to-client requests
-(sampling, elicitation, roots), notifications, responses, unknown fields, any protocol version.
-Requests are never serialised behind each other: forwarding does not wait for an answer, and a
-hook that needs time (a human approval) runs in its own task.
+Every message has a decision or a record, in both directions (issue 15):
+- a client message is validated first (proxy/envelope.py); a request is recorded, then decided,
+  then forwarded; a request whose id is already in flight is refused;
+- client notifications pass only when they are on CLIENT_NOTIFICATIONS; any other id-less
+  message is refused and recorded;
+- the server's requests to the client (sampling, elicitation, roots) and the client's answers
+  are recorded and passed on unchanged; an answer to nothing is dropped and recorded;
+- a backend answer with no request in flight (unsolicited, duplicate, bad id) is dropped and
+  recorded.
+Everything else passes both ways unchanged: notifications, unknown fields, any protocol
+version. Requests are never serialised behind each other: forwarding does not wait for an
+answer, and a hook that needs time (a human approval) runs in its own task.
 
 Every answer to a client request, the backend's or the proxy's own, goes through `_answer`,
 which records it in the audit trail before the client sees it.
@@ -21,14 +29,22 @@ from typing import Any, Protocol
 
 import orjson
 
-from mcp_acp.proxy import jsonrpc
+from mcp_acp.proxy import envelope, jsonrpc
 from mcp_acp.proxy.backends import Backend, BackendUnavailable
 from mcp_acp.proxy.gate import Decision, ErrorObject, Gate, LogWhileForwarded
 
 log = logging.getLogger(__name__)
 
 WriteToClient = Callable[[bytes], Awaitable[None]]
-UNPARSED = {"method": None, "request_id": "unknown"}
+
+
+# Notifications a client may send (every protocol revision): anything else that carries a method
+# and no id is refused and recorded, never forwarded (a lax server would run an id-less tools/call).
+CLIENT_NOTIFICATIONS = frozenset({
+    "notifications/initialized", "notifications/cancelled", "notifications/progress",
+    "notifications/roots/list_changed", "notifications/tasks/status",
+})
+BACKEND_FAILURE_EXIT = 14  # the backend's messages could not be read: the session ends loudly
 
 
 class Recorder(Protocol):
@@ -38,15 +54,16 @@ class Recorder(Protocol):
     def admit(self, message: dict) -> dict | None: ...
     def record(self, request: dict, answer: dict, answer_bytes: bytes, duration_ms: float) -> dict | None: ...
     def record_notification(self, message: dict) -> bool: ...
+    def record_exchange(self, direction: str, kind: str, method: str | None, message: dict, raw: bytes,
+                        status: str = "Success", reason: str | None = None) -> bool: ...
     async def sync(self) -> None: ...
 
 
 @dataclass(slots=True)
 class PendingRequest:
     method: str | None
-    record: dict | None = None  # the request's audit fields
+    record: dict | None = None  # the request's audit fields, computed before it is forwarded
     started: float = field(default_factory=time.perf_counter)
-    message: dict | None = None  # the request, until its audit fields are computed (Relay._record_of)
     log_decision: Callable[[], ErrorObject | None] | None = None  # LogWhileForwarded.write, until it ran
 
 
@@ -58,25 +75,24 @@ class Relay:
         self.recorder = recorder
         self.wire = wire  # debug wire log (proxy/wire_log.py), only at log_level DEBUG
         self._write = write_to_client
-        self.pending: dict[Any, PendingRequest] = {}
+        self.pending: dict[Any, PendingRequest] = {}  # forwarded, waiting for the backend's answer
+        self._deciding: set[Any] = set()  # arrived, not yet forwarded or answered
         self._refused: set[Any] = set()  # answered already: the backend's answer to these is dropped
+        self._server_requests: dict[Any, str] = {}  # the backend's requests to the client, by id
         self._tasks: set[asyncio.Task] = set()
         # Set when the backend is gone for good (a STDIO child that exited): the proxy stops.
         self.fatal_backend_loss: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.fatal_exit_code = 1
         self.closing = False
 
     async def start(self) -> None:
         await self.backend.start(self.from_backend, self.backend_lost)
 
     def _pending_for(self, message: dict) -> PendingRequest:
-        return PendingRequest(message.get("method"), message=message if self.recorder else None)
+        return PendingRequest(message.get("method"), self._describe(message))
 
-    def _record_of(self, pending: PendingRequest) -> dict | None:
-        """The request's audit fields, computed once: normally right after the request went to the
-        backend (while it works, not before it may start), else when the answer is recorded."""
-        if pending.message is not None:
-            pending.record, pending.message = self.recorder.describe(pending.message), None
-        return pending.record
+    def _describe(self, message: dict) -> dict | None:
+        return self.recorder.describe(message) if self.recorder else None
 
     # --- client -> backend -------------------------------------------------------------
 
@@ -84,36 +100,77 @@ class Relay:
         if not line.strip():
             return
         try:
-            message = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            log.warning("client sent a message that is not JSON: %s", exc)
-            await self._answer(PendingRequest(None, dict(UNPARSED)), jsonrpc.error_response(
-                None, jsonrpc.PARSE_ERROR, f"Parse error: the message is not valid JSON ({exc})"))
-            return
-        if not isinstance(message, dict):
-            await self._answer(PendingRequest(None, dict(UNPARSED)), jsonrpc.error_response(
-                None, jsonrpc.INVALID_REQUEST,
-                "Invalid request: expected one JSON-RPC object per line (batches are not supported)"))
+            message = envelope.parse_client_message(line)
+        except envelope.Refusal as refusal:
+            log.warning("client message refused: %s", refusal.message)
+            record = {"method": refusal.method, "request_id": str(refusal.request_id) if refusal.request_id is not None
+                      else "unknown", "payload_length": len(line)}
+            await self._answer(PendingRequest(refusal.method, record if self.recorder else None), refusal.answer())
             return
         if self.wire:
             self.wire.tap("client", "ingress", message)
         method = message.get("method")
-        if method is None or "id" not in message:  # a notification, or a response to the server
-            if method is not None and self.recorder and not self.recorder.record_notification(message):
-                return
-            if method is not None and not self.gate.notification(message):
-                return
-            await self._forward(message, line)
+        if method is None:  # the client's answer to a request of the server's
+            await self._client_answer(message, line)
+        elif "id" not in message:
+            await self._client_notification(message, line)
+        else:
+            await self._client_request(message, line)
+
+    async def _client_notification(self, message: dict, line: bytes) -> None:
+        method = message["method"]
+        if method not in CLIENT_NOTIFICATIONS:
+            reason = (f"'{method}' is not a notification a client may send; a request needs an id "
+                      "(it was not forwarded)")
+            log.warning("client notification refused: %s", reason)
+            self.gate.refused(message, reason)
+            if self.recorder:
+                self.recorder.record_exchange("client_to_server", "notification", method, message, line,
+                                              "Refused", reason)
             return
-        pending = self._pending_for(message)
-        if not isinstance(method, str):
-            await self._answer(pending, jsonrpc.error_response(
-                message["id"], jsonrpc.INVALID_REQUEST, "Invalid request: 'method' must be a string"))
+        if self.recorder and not self.recorder.record_notification(message):
+            return
+        if not self.gate.notification(message):
+            return
+        await self._forward(message, line)
+
+    async def _client_answer(self, message: dict, line: bytes) -> None:
+        method = self._server_requests.pop(message["id"], None)
+        if method is None:
+            if self.recorder:
+                self.recorder.record_exchange("client_to_server", "response", None, message, line, "Dropped",
+                                              "an answer to no request of the server's")
+            return
+        if self.recorder and not self.recorder.record_exchange("client_to_server", "response", method, message, line):
+            return
+        self.gate.client_answered(method, message)
+        await self._forward(message, line)
+
+    async def _client_request(self, message: dict, line: bytes) -> None:
+        request_id = message["id"]
+        if request_id in self.pending or request_id in self._deciding:
+            await self._answer(self._pending_for(message), jsonrpc.error_response(
+                request_id, jsonrpc.INVALID_REQUEST,
+                f"Invalid request: id {request_id!r} is already in flight; use a new id for each request"))
+            return
+        try:  # the record comes first: the proxy never forwards what it could not record
+            pending = self._pending_for(message)
+        except Exception:
+            log.exception("the request %r could not be described for the audit trail; refused", request_id)
+            await self._answer(PendingRequest(message["method"], {"method": message["method"], "request_id": str(
+                request_id)} if self.recorder else None), jsonrpc.error_response(
+                request_id, jsonrpc.INTERNAL_ERROR, "Internal error: the request could not be recorded, so it was refused"))
             return
         if self.recorder and (refusal := self.recorder.admit(message)) is not None:
-            await self._answer(pending, {"jsonrpc": "2.0", "id": message["id"], "error": refusal})
+            await self._answer(pending, {"jsonrpc": "2.0", "id": request_id, "error": refusal})
             return
-        decision = self.gate.request(message)
+        self._deciding.add(request_id)
+        try:
+            decision = self.gate.request(message)
+        except Exception:  # fail closed: a hook that breaks denies
+            log.exception("decision for %s failed; denying", message["method"])
+            decision = {"code": jsonrpc.INTERNAL_ERROR,
+                        "message": f"Internal error evaluating policy for {message['method']}"}
         if inspect.isawaitable(decision):
             task = asyncio.create_task(self._decide_then_forward(message, line, pending, decision))
             self._tasks.add(task)
@@ -131,16 +188,17 @@ class Relay:
         await self._act(message, line, pending, verdict)
 
     async def _act(self, message: dict, line: bytes, pending: PendingRequest, decision: Decision) -> None:
+        request_id = message["id"]
+        self._deciding.discard(request_id)
         if isinstance(decision, LogWhileForwarded):
             pending.log_decision, decision = decision.write, None
         if decision is not None:
-            await self._answer(pending, {"jsonrpc": "2.0", "id": message["id"], "error": decision})
+            await self._answer(pending, {"jsonrpc": "2.0", "id": request_id, "error": decision})
             return
-        self.pending[message["id"]] = pending
+        self.pending[request_id] = pending
         await self._forward(message, line)
-        self._record_of(pending)
         if pending.log_decision is not None:  # while the backend works
-            await self._log_decision(message["id"], pending)
+            await self._log_decision(request_id, pending)
 
     async def _log_decision(self, request_id: Any, pending: PendingRequest) -> None:
         """Write the decision entry left for while the backend works. If it cannot be written the
@@ -184,7 +242,7 @@ class Relay:
             if (refusal := write()) is not None:
                 answer, raw = {"jsonrpc": "2.0", "id": answer.get("id"), "error": refusal}, None
         data = raw if raw is not None else jsonrpc.encode(answer)
-        if self.recorder is not None and (record := self._record_of(pending)) is not None:
+        if self.recorder is not None and (record := pending.record) is not None:
             duration_ms = (time.perf_counter() - pending.started) * 1000
             replacement = self.recorder.record(record, answer, data, duration_ms)
             if replacement is not None:
@@ -197,21 +255,68 @@ class Relay:
     # --- backend -> client -------------------------------------------------------------
 
     async def from_backend(self, message: dict[str, Any], raw: bytes | None) -> None:
+        """Never raises: a message it cannot handle is dropped and recorded; a failure of the
+        proxy's own ends the session loudly (BACKEND_FAILURE_EXIT) rather than leave requests hanging."""
+        try:
+            await self._from_backend(message, raw)
+        except Exception as exc:
+            log.critical("reading the backend's messages failed (%s: %s); ending the session", type(exc).__name__, exc,
+                         exc_info=True)
+            self.backend_failed(f"the proxy could not handle a message from the backend ({type(exc).__name__})")
+
+    async def _from_backend(self, message: dict[str, Any], raw: bytes | None) -> None:
         if self.wire:
             self.wire.tap("backend", "ingress", message)
-        if "method" not in message and "id" in message:
-            pending = self.pending.pop(message["id"], None)
-            if pending is None and message["id"] in self._refused:
-                self._refused.discard(message["id"])
+        data = raw if raw is not None else jsonrpc.encode(message)
+        has_id, method = "id" in message, message.get("method")
+        if has_id and not envelope.valid_id(message["id"]):
+            self._drop(message, data, "its id is not a string or a safe integer")
+            return
+        if method is None and has_id:
+            await self._backend_answer(message, raw, data)
+        elif isinstance(method, str) and has_id:  # a request of the server's (sampling, elicitation, roots)
+            if self.recorder and not self.recorder.record_exchange("server_to_client", "request", method, message, data):
                 return
-            if pending is not None:
-                if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
-                    rewritten = rewrite(message)
-                    if rewritten is not message:  # a hook returns the very answer when it changes nothing
-                        message, raw = rewritten, None
-                await self._answer(pending, message, raw)
-                return
-        await self._write(raw if raw is not None else jsonrpc.encode(message))
+            self._server_requests[message["id"]] = method
+            await self._write(data)
+        elif isinstance(method, str):  # a notification (progress, logging, list_changed)
+            await self._write(data)
+        else:
+            self._drop(message, data, "it is neither a request, a notification nor an answer")
+
+    async def _backend_answer(self, message: dict, raw: bytes | None, data: bytes) -> None:
+        pending = self.pending.pop(message["id"], None)
+        if pending is None:
+            answered = message["id"] in self._refused
+            self._refused.discard(message["id"])
+            self._drop(message, data, "an answer to a request the proxy already answered" if answered
+                       else "an answer to no request in flight (unsolicited or duplicate)")
+            return
+        if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
+            try:
+                rewritten = rewrite(message)
+            except Exception:  # fail closed for this request: its answer cannot be checked
+                log.exception("checking the backend's answer to %s failed; the client gets an error", pending.method)
+                rewritten = jsonrpc.error_response(message["id"], jsonrpc.INTERNAL_ERROR,
+                                                   f"Internal error: the proxy could not check the server's answer "
+                                                   f"to {pending.method}, so it was withheld")
+            if rewritten is not message:  # a hook returns the very answer when it changes nothing
+                message, raw = rewritten, None
+        await self._answer(pending, message, raw)
+
+    def _drop(self, message: dict, data: bytes, reason: str) -> None:
+        log.warning("dropped a message from backend %s: %s", self.backend.server_name, reason)
+        if self.recorder:
+            self.recorder.record_exchange("server_to_client", "response" if "method" not in message else "message",
+                                          None, message, data, "Dropped", reason)
+
+    def backend_failed(self, reason: str) -> None:
+        """The proxy cannot go on reading the backend: every waiting request gets an error, and
+        the proxy stops with BACKEND_FAILURE_EXIT."""
+        self.fatal_exit_code = BACKEND_FAILURE_EXIT
+        task = asyncio.create_task(self._fail_pending(reason, fatal=True))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def backend_lost(self, reason: str) -> None:
         if self.closing:
@@ -221,12 +326,12 @@ class Relay:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _fail_pending(self, reason: str) -> None:
+    async def _fail_pending(self, reason: str, fatal: bool = False) -> None:
         failed = list(self.pending.items())
         self.pending.clear()
         for request_id, pending in failed:
             await self._answer(pending, self._backend_error(request_id, reason))
-        if not self.backend.reconnects and not self.fatal_backend_loss.done():
+        if (fatal or not self.backend.reconnects) and not self.fatal_backend_loss.done():
             self.fatal_backend_loss.set_result(reason)
 
     async def notify_client(self, method: str) -> None:

@@ -140,7 +140,8 @@ async def relay_stdio(backend: Backend, gate: Gate, recorder=None, wire=None, on
         done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         # A lost backend wins over a client that hung up in the same moment: it is the real cause.
         if relay.fatal_backend_loss.done():
-            return Outcome(1, f"backend '{backend.server_name}' stopped: {relay.fatal_backend_loss.result()}")
+            return Outcome(relay.fatal_exit_code,
+                           f"backend '{backend.server_name}' stopped: {relay.fatal_backend_loss.result()}")
         first = next(iter(done))
         if waits[first] == "client" and first.exception() is not None:
             return Outcome(1, f"reading from the client failed: {first.exception()}")

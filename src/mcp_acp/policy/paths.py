@@ -1,0 +1,212 @@
+"""Every path a request carries, and every place a real server may take each one (issue 15).
+
+A server acts on whatever argument it likes, so the proxy does not pick one "main path": every
+string at any depth that a server could take as a path is a resource of the request.
+
+- **Path-like.** Any string under a key that names a path (`path`, `paths`, `file_path`,
+  `sourcePath`, `directory`…) is one, whatever it looks like, the empty string included (a
+  server reads it as its root). Under a key that only may name one (`source`, `to`, `uri`…) a
+  string counts when it looks like a path or when the server's roots are known. Anywhere else,
+  a string counts when it is absolute (`/`, `~`, `file:`) or climbs (`../`).
+- **Relative paths** are judged against each of the server's roots, never against the proxy's
+  own working folder. With no known root one cannot be judged, and the request is refused.
+- **Readings.** Servers resolve paths differently: the kernel follows symlinks before `..`;
+  Node servers collapse `..` first (`realpath(normpath(p))`); and a rule may name the path as
+  written. Each reading of each path is judged, and the strictest outcome wins.
+- **Bounded cost.** A string longer than PATH_MAX is not a path (under a path key it is
+  refused); at most MAX_PATHS paths per request.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import sys
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+PATH_MAX = 4096
+MAX_PATHS = 1024
+# Filesystems that ignore case: a pattern must then ignore it too (macOS and Windows defaults).
+CASE_INSENSITIVE_FS = sys.platform in ("darwin", "win32")
+
+# The last word of a key (snake, kebab or camel case) that says its value is a path.
+PATH_WORDS = frozenset({
+    "path", "paths", "file", "files", "filename", "filenames", "filepath", "filepaths", "dir", "dirs",
+    "directory", "directories", "folder", "folders", "cwd", "workdir", "pathname",
+})
+# Keys that may name a path, or may not (`to` of an e-mail).
+MAYBE_PATH_WORDS = frozenset({
+    "source", "src", "destination", "dest", "target", "from", "to", "uri", "url", "location", "root",
+    "roots", "origin", "repo", "repository", "output", "input",
+})
+SOURCE_WORDS = frozenset({"source", "src", "from", "origin"})
+DEST_WORDS = frozenset({"destination", "dest", "to", "target"})
+
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+PATH, SOURCE, DEST, OTHER = "path", "source", "dest", "other"
+
+
+@dataclass(frozen=True, slots=True)
+class PathArg:
+    written: str
+    role: str  # path | source | dest | other (a string that looks like a path under any key)
+    keyed: bool  # under a key that names a path: refused when it cannot be judged
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedPath:
+    """One path argument with every absolute path a server may take it to."""
+    written: str
+    role: str
+    readings: tuple[str, ...]  # empty when it cannot be judged (`problem` says why)
+    problem: str | None = None
+
+
+def _key_words(key: str) -> list[str]:
+    return [word.lower() for word in _WORD.findall(key)] or [key.lower()]
+
+
+def key_kind(key: str) -> tuple[bool, bool, str]:
+    """(names a path, may name a path, role) of an argument's key."""
+    words = _key_words(key)
+    last, joined = words[-1], "".join(words)
+    role = SOURCE if words[0] in SOURCE_WORDS else DEST if words[0] in DEST_WORDS else PATH
+    if last in PATH_WORDS or joined in PATH_WORDS:
+        return True, True, role
+    if last in MAYBE_PATH_WORDS or words[0] in MAYBE_PATH_WORDS:
+        return False, True, role
+    return False, False, OTHER
+
+
+def _looks_like_path(text: str) -> bool:
+    if text.startswith(("/", "~", "./", "../")) or text == ".." or "/../" in text or text.endswith("/.."):
+        return True
+    return text[:5].lower() == "file:"
+
+
+def _has_other_scheme(text: str) -> bool:
+    """`https://…`, `mailto:…`: a URI a server fetches or mails, not a file it opens."""
+    return bool(_SCHEME.match(text)) and text[:5].lower() != "file:"
+
+
+def path_arguments(value: Any, roots_known: bool, key: str | None = None) -> list[PathArg]:
+    """Every path-like string in `value` (any depth, arrays included): the nearest enclosing key
+    decides what a string is. Iterative, so no input depth can exhaust the stack."""
+    found: list[PathArg] = []
+    stack: list[tuple[Any, str | None]] = [(value, key)]
+    kinds: dict[str, tuple[bool, bool, str]] = {}
+    while stack:
+        item, parent = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, k) for k, v in item.items() if k != "_meta")
+        elif isinstance(item, list):
+            stack.extend((v, parent) for v in item)
+        elif isinstance(item, str):
+            if parent is None:
+                names, maybe, role = False, False, OTHER
+            else:
+                if (kind := kinds.get(parent)) is None:
+                    kind = kinds[parent] = key_kind(parent)
+                names, maybe, role = kind
+            if names and not _has_other_scheme(item):
+                found.append(PathArg(item, role, True))
+            elif maybe and len(item) <= PATH_MAX and not _has_other_scheme(item) and (
+                    roots_known or _looks_like_path(item) or "/" in item):
+                found.append(PathArg(item, role, True))
+            elif len(item) <= PATH_MAX and _looks_like_path(item):
+                found.append(PathArg(item, role if maybe else OTHER, False))
+    found.reverse()  # the order they were written in
+    return found
+
+
+def request_paths(method: str, params: dict, roots_known: bool) -> list[PathArg]:
+    """The path arguments of a request, by method."""
+    if method == "tools/call" or method == "prompts/get":
+        return path_arguments(params.get("arguments"), roots_known)
+    if method == "completion/complete":
+        argument = params.get("argument") if isinstance(params.get("argument"), dict) else {}
+        name = argument.get("name") if isinstance(argument.get("name"), str) else "value"
+        context = params.get("context") if isinstance(params.get("context"), dict) else {}
+        return [*path_arguments({name: argument.get("value")}, roots_known),
+                *path_arguments(context.get("arguments"), roots_known)]
+    if method.startswith("resources/"):
+        uri = params.get("uri")
+        found = path_arguments(params.get("arguments"), roots_known)
+        if isinstance(uri, str) and uri[:5].lower() == "file:":
+            found.insert(0, PathArg(uri, PATH, True))
+        return found
+    return path_arguments({k: v for k, v in params.items() if k != "_meta"}, roots_known)
+
+
+# --- readings ---------------------------------------------------------------------------
+
+
+def as_filesystem_text(text: str) -> str:
+    """What a server hands the filesystem: a file URI's path, `~` expanded, a leading `//` as `/`."""
+    if text[:5].lower() == "file:":
+        text = unquote(urlsplit(text).path)
+    if text.startswith("//"):  # POSIX keeps a leading "//"; the kernel reads it as "/"
+        text = "/" + text.lstrip("/")
+    return os.path.expanduser(text)
+
+
+def readings_of(text: str) -> tuple[str, ...]:
+    """The absolute path as written (`..` collapsed, no link followed), where the kernel takes it
+    (links, then `..`), and where Node servers take it (`..` collapsed, then links); its NFC
+    spelling too, which some servers match folder entries against."""
+    spellings = [text]
+    if not text.isascii() and (nfc := unicodedata.normalize("NFC", text)) != text:
+        spellings.append(nfc)
+    found: dict[str, None] = {}
+    for spelling in spellings:
+        lexical = posixpath.normpath(spelling)
+        found[lexical] = None
+        found[os.path.realpath(spelling)] = None
+        if ".." in spelling:
+            found[os.path.realpath(lexical)] = None
+    return tuple(found)
+
+
+def judge(arg: PathArg, roots: Iterable[str]) -> JudgedPath:
+    """Every absolute path `arg` may lead to, against each root when it is relative."""
+    written = arg.written
+    if len(written) > PATH_MAX:
+        return JudgedPath(written, arg.role, (), f"'{written[:40]}…' is too long to be a path "
+                                                 f"({len(written)} characters; the limit is {PATH_MAX})")
+    if "\x00" in written:  # no real path has one; a backend written in C stops there
+        return JudgedPath(written, arg.role, (), "a path argument contains a NUL byte")
+    text = as_filesystem_text(written)
+    if posixpath.isabs(text):
+        return JudgedPath(written, arg.role, readings_of(text))
+    roots = tuple(roots)
+    if not roots:
+        return JudgedPath(written, arg.role, (), (
+            f"the relative path '{written}' cannot be judged: this server's roots are unknown. Declare "
+            "them with \"roots\": [\"/abs/folder\", …] in the proxy's config.json, or use an absolute path"))
+    found: dict[str, None] = {}
+    for root in roots:
+        found.update(dict.fromkeys(readings_of(posixpath.join(root, text))))
+    return JudgedPath(written, arg.role, tuple(found))
+
+
+def judge_all(args: list[PathArg], roots: Iterable[str]) -> tuple[JudgedPath, ...]:
+    roots = tuple(roots)
+    if len(args) > MAX_PATHS:
+        return (JudgedPath(args[0].written, args[0].role, (),
+                           f"the request names {len(args)} paths; at most {MAX_PATHS} are judged per request"),)
+    unique = dict.fromkeys(args)
+    return tuple(judge(arg, roots) for arg in unique)
+
+
+def match_key(path: str) -> str:
+    """The form patterns are matched on: NFC, and case-folded where the filesystem ignores case."""
+    if not path.isascii():
+        path = unicodedata.normalize("NFC", path)
+    return path.casefold() if CASE_INSENSITIVE_FS else path

@@ -1,0 +1,80 @@
+"""The server's roots: the folders it resolves relative paths against (issue 15).
+
+A server reads `notes/a.txt` against its own root, not the proxy's working folder, so the
+proxy must know that root to judge the path. Three sources, all kept (a relative path is judged
+against each, and the strictest outcome wins):
+- the proxy config's `roots` list;
+- the command line of servers whose arguments are their folders (the official filesystem
+  server: every argument after the package; `mcp-server-git --repository DIR`);
+- the roots the client declares, in its answers to the server's `roots/list`.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable, Iterator
+from urllib.parse import unquote, urlsplit
+
+FILESYSTEM_SERVER = "server-filesystem"
+GIT_SERVER = "mcp-server-git"
+MAX_ROOTS = 256
+
+
+def _absolute(folder: str) -> str | None:
+    folder = os.path.expanduser(folder)
+    return posixpath.normpath(folder) if posixpath.isabs(folder) else None
+
+
+def roots_from_command(command: str, args: list[str]) -> list[str]:
+    """Folders named on the command line of a well-known server."""
+    words = [command, *args]
+    for index, word in enumerate(words):
+        if FILESYSTEM_SERVER in word:  # npx -y @modelcontextprotocol/server-filesystem DIR…
+            return [root for arg in words[index + 1:] if not arg.startswith("-") and (root := _absolute(arg))]
+        if GIT_SERVER in word:
+            found = []
+            for flag, value in zip(words[index + 1:], words[index + 2:], strict=False):
+                if flag in ("--repository", "-r") and (root := _absolute(value)):
+                    found.append(root)
+            return found
+    return []
+
+
+def roots_from_client(result: object) -> list[str]:
+    """The folders of a `roots/list` result (`file://` URIs)."""
+    roots = result.get("roots") if isinstance(result, dict) else None
+    found = []
+    for root in roots if isinstance(roots, list) else ():
+        uri = root.get("uri") if isinstance(root, dict) else None
+        if isinstance(uri, str) and uri[:7].lower() == "file://" and (folder := _absolute(unquote(urlsplit(uri).path))):
+            found.append(folder)
+    return found
+
+
+class ServerRoots:
+    """The roots known so far; only ever grows during a session (a root the client drops may
+    still be in the server's list until it asks again)."""
+
+    def __init__(self, roots: Iterable[str] = ()) -> None:
+        self._roots: dict[str, None] = {}
+        self.add(roots)
+
+    def add(self, roots: Iterable[str]) -> list[str]:
+        """Add roots; returns the new ones."""
+        new = []
+        for root in roots:
+            folder = _absolute(root)
+            if folder and folder not in self._roots and len(self._roots) < MAX_ROOTS:
+                self._roots[folder] = None
+                new.append(folder)
+        return new
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._roots)
+
+    def __len__(self) -> int:
+        return len(self._roots)
+
+    def snapshot(self) -> tuple[str, ...]:
+        return tuple(self._roots)
