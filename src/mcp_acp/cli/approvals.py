@@ -31,6 +31,7 @@ from mcp_acp.config.store import (
     load_manager_config,
     load_proxy_config,
 )
+from mcp_acp.proxy.argument_display import fold_lines
 
 APPROVER_HEADER = "X-Approver-Token"
 DECISIONS = {"approve": "approved", "allow-once": "allowed once", "deny": "denied"}
@@ -132,14 +133,60 @@ def _cli_prefix() -> str:
     return f"MCP_ACP_HOME={shlex.quote(home)} {command}" if home else command
 
 
-def _decide_commands(approval: dict) -> list[tuple[str, str]]:
-    base = f"{_cli_prefix()} approvals decide {approval['id']} --proxy {shlex.quote(approval['proxy_name'])}"
-    if approval.get("can_cache"):
+def _remember(approval: dict) -> dict | None:
+    """The "allow and remember" offer of `approval` when it is available, else None."""
+    offer = approval.get("remember")
+    if isinstance(offer, dict):
+        return offer if offer.get("available") is True else None
+    if approval.get("can_cache"):  # a proxy from before the `remember` field: say only how long
         ttl = approval.get("cache_ttl_seconds")
-        remembered = f"allow, and remember it for {_duration(ttl)}" if ttl else "allow, and remember it"
-        return [(remembered, f"{base} --approve"), ("allow this call only", f"{base} --allow-once"),
-                ("deny", f"{base} --deny")]
-    return [("allow this call", f"{base} --approve"), ("deny", f"{base} --deny")]
+        return {"available": True, "ttl_seconds": ttl,
+                "label": f"Allow and remember for {_duration(ttl)}" if ttl else "Allow and remember"}
+    return None
+
+
+def _decide_commands(approval: dict) -> list[tuple[str, str]]:
+    """How to answer, the default first: allowing this one call. Remembering is offered only when
+    the proxy may remember this approval, labelled with what it would cover and for how long."""
+    base = f"{_cli_prefix()} approvals decide {approval['id']} --proxy {shlex.quote(approval['proxy_name'])}"
+    commands = [("Allow once (this call only; the default answer)", f"{base} --allow-once")]
+    remember = _remember(approval)
+    if remember:
+        commands.append((str(remember.get("label") or "Allow and remember"), f"{base} --approve"))
+    commands.append(("Deny", f"{base} --deny"))
+    return commands
+
+
+def _remember_text(approval: dict) -> str:
+    """What remembering would cover and for how long, or why it is not offered."""
+    offer = approval.get("remember")
+    if isinstance(offer, dict) and offer.get("label"):
+        return str(offer["label"])
+    remember = _remember(approval)
+    return str(remember["label"]) if remember else "Not offered: this approval cannot be remembered"
+
+
+def _size(approval: dict) -> str:
+    size = approval.get("arguments_size")
+    return f"{size:,} bytes of JSON" if isinstance(size, int) else "size unknown"
+
+
+def _argument_lines(approval: dict) -> list[str]:
+    """Every argument, long ones folded with their full size and the `approvals show` hint."""
+    arguments = approval.get("arguments")
+    if not arguments:
+        return []
+    return fold_lines(arguments, approval.get("id"))
+
+
+def _print_arguments(approval: dict, indent: str) -> None:
+    lines = _argument_lines(approval)
+    if not lines:
+        console.print(f"{indent}arguments  none")
+        return
+    console.print(f"{indent}arguments  {_size(approval)}, secret-looking values redacted:")
+    for line in lines:
+        console.print(f"{indent}  {terminal_safe(line)}")
 
 
 @click.group()
@@ -178,7 +225,46 @@ def pending(name: str | None, as_json: bool) -> None:
                       terminal_safe(_target(approval)), terminal_safe(_effects(approval)), terminal_safe(approval.get("subject_id") or "?"),
                       _duration(approval.get("expires_in_seconds")))
     console.print(table)
-    console.print("Decide one with [bold]mcp-acp approvals decide ID --approve[/] (or --allow-once, --deny).")
+    for approval in waiting:
+        console.print(f"\n[bold]{terminal_safe(approval['id'])}[/] ({terminal_safe(_what(approval))}):")
+        _print_arguments(approval, "  ")
+        console.print(f"  remember   {terminal_safe(_remember_text(approval))}")
+    console.print("\nSee one whole with [bold]mcp-acp approvals show ID[/]; decide it with "
+                  "[bold]mcp-acp approvals decide ID --allow-once[/] (or --approve to remember it, --deny).")
+
+
+# --------------------------------------------------------------------------- show
+
+
+@approvals.command()
+@click.argument("approval_id")
+@click.option("--proxy", "-p", "name", help="The proxy it waits on (default: look in every running proxy).")
+@click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON, exactly as the proxy serves it.")
+def show(approval_id: str, name: str | None, as_json: bool) -> None:
+    """Print the waiting request APPROVAL_ID whole: every argument, every character (secrets redacted)."""
+    if not APPROVAL_ID.match(approval_id):
+        fail(f"{approval_id!r} is not an approval id; 'mcp-acp approvals pending' lists them.", exit_code=2)
+    approval = _find(approval_id, _checked_names(name), name)
+    if as_json:
+        click.echo(json.dumps(approval, indent=2))
+        return
+    console.print(f"Approval [bold]{terminal_safe(approval['id'])}[/] waits on proxy "
+                  f"[bold]{terminal_safe(approval['proxy_name'])}[/] "
+                  f"(expires in {_duration(approval.get('expires_in_seconds'))}):")
+    rows = [("tool", approval.get("tool_name") or "?"), ("path", _target(approval)),
+            ("effects", _effects(approval)), ("subject", approval.get("subject_id") or "?"),
+            ("server", approval.get("backend_id") or "?"), ("rule", approval.get("rule_id") or "?"),
+            ("policy", approval.get("policy_version") or "?"), ("args hash", approval.get("args_hash") or "?")]
+    for label, value in rows:
+        console.print(f"  {label:<10} {terminal_safe(value)}")
+    console.print(f"  arguments  {_size(approval)}, shown whole; secret-looking values redacted:")
+    # Every key, item and character: JSON text, one terminal line per JSON line (nothing folded).
+    for line in json.dumps(approval.get("arguments") or {}, indent=2, ensure_ascii=False).splitlines():
+        console.print(f"    {terminal_safe(line)}")
+    console.print(f"  remember   {terminal_safe(_remember_text(approval))}")
+    for label, command in _decide_commands(approval):
+        console.print(f"  [dim]{terminal_safe(label)}:[/]")
+        console.print(f"    {terminal_safe(command)}")
 
 
 # --------------------------------------------------------------------------- decide
@@ -220,8 +306,10 @@ def _find(approval_id: str, names: list[str], only: str | None) -> dict:
 
 @approvals.command()
 @click.argument("approval_id")
-@click.option("--approve", is_flag=True, help="Allow it (remembered for a while when the tool's effects allow that).")
 @click.option("--allow-once", is_flag=True, help="Allow this one call only.")
+@click.option("--approve", is_flag=True,
+              help="Allow it, and remember that for a while when the proxy offers that ('approvals show ID' says "
+                   "what it covers); otherwise the same as --allow-once.")
 @click.option("--deny", is_flag=True, help="Refuse it.")
 @click.option("--proxy", "-p", "name", help="The proxy it waits on (default: look in every running proxy).")
 def decide(approval_id: str, approve: bool, allow_once: bool, deny: bool, name: str | None) -> None:
@@ -260,11 +348,11 @@ def decide(approval_id: str, approve: bool, allow_once: bool, deny: bool, name: 
     colour = "red" if decision == "deny" else "green"
     console.print(f"[bold {colour}]{DECISIONS[decision].capitalize()}[/]: {terminal_safe(_what(approval))} "
                   f"(proxy '{terminal_safe(proxy_name)}', approval {approval_id}).")
-    if decision == "approve" and approval.get("can_cache") and approval.get("cache_ttl_seconds"):
-        same = "on the same path " if _target(approval) != "-" else ""
-        console.print(f"Calls of {terminal_safe(approval.get('tool_name') or '?')} {same}by the same user are allowed "
-                      f"without asking for {_duration(approval['cache_ttl_seconds'])} "
-                      f"(see 'mcp-acp approvals cache --proxy {terminal_safe(proxy_name)}').")
+    remember = _remember(approval)
+    if decision == "approve" and remember:
+        scope = remember.get("scope") or f"{approval.get('tool_name') or '?'}"
+        console.print(f"Remembered for {_duration(remember.get('ttl_seconds'))}: {terminal_safe(scope)}, for the same "
+                      f"user (see 'mcp-acp approvals cache --proxy {terminal_safe(proxy_name)}').")
 
 
 # --------------------------------------------------------------------------- cached approvals
@@ -393,14 +481,14 @@ class _Printer:
         rows = [("tool", approval.get("tool_name") or "?"), ("path", _target(approval)),
                 ("effects", _effects(approval)), ("subject", approval.get("subject_id") or "?"),
                 ("rule", approval.get("rule_id") or "?")]
-        if approval.get("arguments"):
-            rows.append(("arguments", json.dumps(approval["arguments"], ensure_ascii=False)))
         expires = approval.get("expires_in_seconds", approval.get("timeout_seconds"))
-        rows.append(("expires in", _duration(expires)))
         for label, value in rows:
             console.print(f"  {label:<10} {terminal_safe(value)}")
+        _print_arguments(approval, "  ")
+        console.print(f"  remember   {terminal_safe(_remember_text(approval))}")
+        console.print(f"  expires in {_duration(expires)}")
         for label, command in _decide_commands(approval):
-            console.print(f"  [dim]{label}:[/]")
+            console.print(f"  [dim]{terminal_safe(label)}:[/]")
             console.print(f"    {terminal_safe(command)}")
 
     def ended(self, event: dict, how: str) -> None:
