@@ -233,6 +233,7 @@ class Home:
             env.pop(name, None)  # no native approval dialog, nothing widened
         self.env = env
         self.proxies: list[Proxy] = []
+        self._live: dict[str, Proxy] = {}
         self.cli("init", "--auth", "local")
 
     def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -284,6 +285,16 @@ class Home:
         self.proxies.append(proxy)
         if initialize:
             proxy.initialize(capabilities)
+        return proxy
+
+    def live(self, name: str, **start: Any) -> Proxy:
+        """The proxy NAME shared by a module's tests, started again if an earlier test killed it
+        (so one broken defence fails its own test, not every later one)."""
+        proxy = self._live.get(name)
+        if proxy is None or not proxy.alive() or proxy.eof:
+            if proxy is not None:
+                proxy.close()
+            proxy = self._live[name] = self.start(name, **start)
         return proxy
 
     def close(self) -> None:

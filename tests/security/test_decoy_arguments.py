@@ -45,26 +45,31 @@ def world(module_home: Home) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fs(module_home: Home, world: Path):
+def fs_added(module_home: Home, world: Path) -> str:
     if FILESYSTEM_MISSING:
         pytest.skip("server-filesystem or node missing: run `make npm-deps`")
     module_home.add_filesystem("decoy-fs", [world], sandbox_policy(world))
-    proxy = module_home.start("decoy-fs")
-    yield proxy
-    proxy.close()
+    return "decoy-fs"
+
+
+@pytest.fixture
+def fs(module_home: Home, fs_added: str):
+    return module_home.live(fs_added)
 
 
 @pytest.fixture(scope="module")
-def hostile(module_home: Home, world: Path):
+def hostile_record(module_home: Home, world: Path) -> Path:
     policy = {"rules": [
         {"id": "prompts", "effect": "allow", "conditions": {"mcp_method": ["prompts/get", "completion/complete"]}},
         {"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}},
         {"id": "no-secret", "effect": "deny", "conditions": {"path_pattern": f"{world}/secret/**"}},
     ]}
-    record = module_home.add_hostile("decoy-hostile", policy)
-    proxy = module_home.start("decoy-hostile")
-    yield proxy, record
-    proxy.close()
+    return module_home.add_hostile("decoy-hostile", policy)
+
+
+@pytest.fixture
+def hostile(module_home: Home, hostile_record: Path):
+    return module_home.live("decoy-hostile"), hostile_record
 
 
 def entry_for(entries: list[dict], request_id: int, **match: str) -> dict:

@@ -70,13 +70,16 @@ def world(module_home: Home) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fs(module_home: Home, world: Path):
+def fs_cwd(module_home: Home, world: Path) -> Path:
     module_home.add_filesystem("resolve-fs", [world], world_policy(world))
     cwd = world / "elsewhere"  # the proxy's own working folder is NOT the server's root
     cwd.mkdir()
-    proxy = module_home.start("resolve-fs", cwd=cwd)
-    yield proxy
-    proxy.close()
+    return cwd
+
+
+@pytest.fixture
+def fs(module_home: Home, fs_cwd: Path):
+    return module_home.live("resolve-fs", cwd=fs_cwd)
 
 
 def assert_no_secret(answer: dict) -> None:
