@@ -1,20 +1,35 @@
-"""A slow, plain reference evaluator for policy.json, written from SPEC §2–3 only.
+"""A slow, plain reference evaluator for policy.json, written from SPEC §2–3 and the path
+contract of issue 15 only.
 
 It shares no code with mcp_acp.policy: it reads the raw policy dict and the raw JSON-RPC
 message, translates every glob to a regex on every call, and checks every rule against every
 request (no compilation, no candidate cache, no indexing). The property tests compare its
 (effect, final_rule) with the engine's.
 
-Besides the SPEC it follows the project's documented design choices:
-- a path is judged as written (normpath) and as resolved (realpath of the string as written,
-  `~` expanded); if either form is denied (by a rule or by default) the request is denied, else
-  HITL if either form asks, else allow (the written form's answer is kept when both agree);
-- a path pattern also matches with `~` expanded and, if absolute, with its literal folder (an
+The path contract it models (issue 15, "judge what the server will actually do"):
+- every path-like string at any depth of the arguments is a path of the request (`_meta`
+  skipped). Under a key whose last word names a path (`path`, `paths`, `file_path`,
+  `sourcePath`…) any string is one, the empty string included, unless it is a URI of another
+  scheme; under a key that may name one (`source`, `to`, `uri`…) a string of at most 4096
+  characters counts when it looks like a path (or has a `/`) or when the server's roots are
+  known; anywhere else one counts when it is absolute (`/`, `~`, `file:`) or climbs (`..`);
+- its role is source / destination when the key's first word says so, else path (other when
+  the key says nothing);
+- a relative path is read against each of the server's roots; without roots, or with a NUL
+  byte, or longer than 4096 characters (under a path key), or past 1024 paths, the request is
+  refused as `unjudgeable_path`;
+- each path is read in three ways — as written (`..` collapsed lexically), as the kernel
+  takes it (symlinks before `..`), as Node servers take it (`..` first, then symlinks) — and
+  in its NFC spelling too. Source and destination are read the same way as the path being
+  judged (a server resolves all its arguments one way). An allow needs every path in every
+  reading allowed; any denial denies; else any approval asks. The first such outcome (readings
+  as written first, arguments in written order) names the rule;
+- a pattern also matches with `~` expanded and, if absolute, with its literal folder (an
   exact pattern: the whole path) resolved, so /tmp/** still matches /private/tmp/… on macOS;
-- protected folders are checked by realpath, case-insensitively and NFC-normalised, on the
-  request's path, source and destination and on every string argument that names a path (has
-  a `/` or starts with `~`; `file:` URIs by their path); a request that may modify also may not
-  name an ancestor of one as its path, source or destination; a NUL byte in any of them denies.
+  both sides are compared in NFC;
+- protected folders are checked on every reading of every path, case-insensitively and NFC;
+  a request that may modify also may not name an ancestor of one by a path, source or
+  destination argument (free text that merely mentions `/` does not count).
 
 Side effects come from the examples the SPEC lists (§3); tools outside this table are unknown,
 so property tests must only use these tools or tools the engine does not know either.
@@ -37,9 +52,17 @@ DISCOVERY = {
     "notifications/prompts/list_changed",
 }
 
-SOURCE_KEYS = ["source", "src", "from", "from_path", "source_path", "origin"]
-DEST_KEYS = ["destination", "destination_path", "dest", "to", "to_path", "dest_path", "target", "target_path"]
-GENERIC_KEYS = ["path", "file_path", "filepath", "file", "filename"]
+# Key vocabulary (issue 15): the last word of a key that says its value is a path, words that
+# say it may be one, and the first words that give the argument its role.
+NAMES_A_PATH = {"path", "paths", "file", "files", "filename", "filenames", "filepath", "filepaths", "dir", "dirs",
+                "directory", "directories", "folder", "folders", "cwd", "workdir", "pathname"}
+MAY_NAME_A_PATH = {"source", "src", "destination", "dest", "target", "from", "to", "uri", "url", "location", "root",
+                   "roots", "origin", "repo", "repository", "output", "input"}
+SOURCE_FIRST_WORDS = {"source", "src", "from", "origin"}
+DEST_FIRST_WORDS = {"destination", "dest", "to", "target"}
+LONGEST_PATH = 4096
+MOST_PATHS = 1024
+UNJUDGEABLE = "unjudgeable_path"
 
 SHELL = {"code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"}
 SPEC_SIDE_EFFECTS = {
@@ -177,26 +200,6 @@ def side_effects(tool: str | None) -> set[str] | None:
     return SPEC_SIDE_EFFECTS.get(tool.lower())
 
 
-def _first_text(arguments: dict, keys: list[str]) -> str | None:
-    for key in keys:
-        value = arguments.get(key)
-        if isinstance(value, str) and value != "":
-            return value
-    return None
-
-
-def _all_strings(value, found: list[str]) -> list[str]:
-    if isinstance(value, str):
-        found.append(value)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _all_strings(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            _all_strings(item, found)
-    return found
-
-
 def resource_type(method: str) -> str:
     if method == "tools/call":
         return "tool"
@@ -207,51 +210,153 @@ def resource_type(method: str) -> str:
     return "server"
 
 
-def _with_path(attrs: dict, path: str | None) -> dict:
-    attrs = dict(attrs, path=path, extension=None)
-    if path:
-        attrs["extension"] = posixpath.splitext(posixpath.basename(path))[1] or None
-    return attrs
+def words_of(key: str) -> list[str]:
+    """`sourcePath`, `source_path`, `source-path`, `SOURCE_PATH` → ["source", "path"]: split at
+    anything not a letter or digit, then before an upper-case letter that starts a word."""
+    words: list[str] = []
+    for chunk in re.split(r"[^A-Za-z0-9]+", key):
+        current = ""
+        for i, char in enumerate(chunk):
+            before = chunk[i - 1] if i else ""
+            after = chunk[i + 1] if i + 1 < len(chunk) else ""
+            starts = char.isupper() and current and (before.islower() or before.isdigit()
+                                                     or (before.isupper() and after.islower()))
+            if starts:
+                words.append(current)
+                current = ""
+            current += char
+        if current:
+            words.append(current)
+    return [word.lower() for word in words] or [key.lower()]
 
 
-def names_a_path(text: str) -> bool:
-    return "/" in text or text.startswith("~")
+def kind_of_key(key: str | None) -> tuple[str, str]:
+    """("names" | "may" | "no", role) of the key a string is found under."""
+    if key is None:
+        return "no", "other"
+    words = words_of(key)
+    role = "source" if words[0] in SOURCE_FIRST_WORDS else "dest" if words[0] in DEST_FIRST_WORDS else "path"
+    if words[-1] in NAMES_A_PATH or "".join(words) in NAMES_A_PATH:
+        return "names", role
+    if words[-1] in MAY_NAME_A_PATH or words[0] in MAY_NAME_A_PATH:
+        return "may", role
+    return "no", "other"
 
 
-def describe(message: dict, server_id: str) -> tuple[dict, dict, list[str], list[str]]:
-    """(attributes as written, attributes as resolved, the request's own path/source/dest as
-    written, other strings that name a path)."""
+def is_file_uri(text: str) -> bool:
+    return text[:5].lower() == "file:"
+
+
+def other_scheme(text: str) -> bool:
+    return re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", text) is not None and not is_file_uri(text)
+
+
+def absolute_or_climbs(text: str) -> bool:
+    if text.startswith(("/", "~", "./", "../")) or is_file_uri(text):
+        return True
+    segments = text.split("/")
+    return ".." in segments
+
+
+def collect(value, key: str | None, roots_known: bool, found: list[tuple[str, str, bool]]) -> None:
+    """Every path-like string in `value`, in the order written: (text, role, under a path key)."""
+    if isinstance(value, dict):
+        for child_key, child in value.items():
+            if child_key != "_meta":
+                collect(child, child_key, roots_known, found)
+    elif isinstance(value, list):
+        for child in value:
+            collect(child, key, roots_known, found)
+    elif isinstance(value, str):
+        kind, role = kind_of_key(key)
+        if kind == "names" and not other_scheme(value):
+            found.append((value, role, True))
+        elif kind != "no" and len(value) <= LONGEST_PATH and not other_scheme(value) and (
+                roots_known or absolute_or_climbs(value) or "/" in value):
+            found.append((value, role, True))
+        elif len(value) <= LONGEST_PATH and absolute_or_climbs(value):
+            found.append((value, role if kind != "no" else "other", False))
+
+
+def path_arguments(method: str, params: dict, roots_known: bool) -> list[tuple[str, str, bool]]:
+    found: list[tuple[str, str, bool]] = []
+    if method in ("tools/call", "prompts/get"):
+        collect(params.get("arguments"), None, roots_known, found)
+    elif method == "completion/complete":
+        argument = params.get("argument") if isinstance(params.get("argument"), dict) else {}
+        name = argument.get("name") if isinstance(argument.get("name"), str) else "value"
+        collect({name: argument.get("value")}, None, roots_known, found)
+        context = params.get("context") if isinstance(params.get("context"), dict) else {}
+        collect(context.get("arguments"), None, roots_known, found)
+    elif method.startswith("resources/"):
+        uri = params.get("uri")
+        if isinstance(uri, str) and is_file_uri(uri):
+            found.append((uri, "path", True))
+        collect(params.get("arguments"), None, roots_known, found)
+    else:
+        collect({k: v for k, v in params.items() if k != "_meta"}, None, roots_known, found)
+    return found
+
+
+def on_disk(text: str) -> str:
+    """What a server hands the filesystem: a `file:` URI's path, `~` expanded, `//` as `/`."""
+    if is_file_uri(text):
+        text = unquote(urlsplit(text).path)
+    while text.startswith("//"):
+        text = text[1:]
+    return os.path.expanduser(text)
+
+
+STRATEGIES = ("written", "kernel", "node", "written-nfc", "kernel-nfc", "node-nfc")
+
+
+def read_ways(absolute: str) -> dict[str, str]:
+    """The file each way of reading `absolute` leads to."""
+    ways = {}
+    for suffix, spelling in (("", absolute), ("-nfc", unicodedata.normalize("NFC", absolute))):
+        ways["written" + suffix] = posixpath.normpath(spelling)
+        ways["kernel" + suffix] = os.path.realpath(spelling)
+        ways["node" + suffix] = os.path.realpath(posixpath.normpath(spelling))
+    return ways
+
+
+def judge(text: str, roots: list[str]) -> tuple[list[dict[str, str]], str | None]:
+    """(the read_ways of each place the path may be, None) or ([], why it cannot be judged)."""
+    if len(text) > LONGEST_PATH:
+        return [], "too long"
+    if "\x00" in text:
+        return [], "NUL"
+    text = on_disk(text)
+    if text.startswith("/"):
+        return [read_ways(text)], None
+    if not roots:
+        return [], "no roots"
+    return [read_ways(posixpath.join(root, text)) for root in roots], None
+
+
+def describe(message: dict, server_id: str, roots: list[str]) -> tuple[dict, list[dict], str | None]:
+    """(the request's attributes without paths, its paths — each {"role", "places"} — , and why
+    one cannot be judged, if so)."""
     method = message.get("method") or ""
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    attrs = {"method": method, "type": resource_type(method), "server": server_id, "tool": None,
-             "scheme": None, "source": None, "dest": None}
-    raw_path = raw_source = raw_dest = None
-    strings: list[str] = []
+    attrs = {"method": method, "type": resource_type(method), "server": server_id, "tool": None, "scheme": None,
+             "path": None, "source": None, "dest": None, "extension": None}
     if method == "tools/call":
-        tool = params.get("name") if isinstance(params.get("name"), str) else None
-        arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
-        attrs["tool"] = tool
-        raw_source, raw_dest = _first_text(arguments, SOURCE_KEYS), _first_text(arguments, DEST_KEYS)
-        raw_path = _first_text(arguments, GENERIC_KEYS) or raw_source or raw_dest
-        strings = [text for text in _all_strings(arguments, []) if names_a_path(text)]
-    elif isinstance(params.get("uri"), str) and params["uri"]:
-        parts = urlsplit(params["uri"])
-        attrs["scheme"] = parts.scheme.lower() or None
-        if attrs["scheme"] == "file" and unquote(parts.path):
-            raw_path = unquote(parts.path)
-    else:
-        raw_path = _first_text(params, GENERIC_KEYS)
-
-    def norm(p):
-        return posixpath.normpath(p) if p else None
-
-    def resolved(p):
-        return really(p) if p else None
-
-    written = _with_path(dict(attrs, source=norm(raw_source), dest=norm(raw_dest)), norm(raw_path))
-    real = _with_path(dict(attrs, source=resolved(raw_source), dest=resolved(raw_dest)), resolved(raw_path))
-    targets = [text for text in (raw_path, raw_source, raw_dest) if text]
-    return written, real, targets, strings
+        attrs["tool"] = params.get("name") if isinstance(params.get("name"), str) else None
+    elif isinstance(params.get("uri"), str):
+        attrs["scheme"] = urlsplit(params["uri"]).scheme.lower() or None
+    if method in DISCOVERY:
+        return attrs, [], None
+    found = path_arguments(method, params, bool(roots))
+    if len(found) > MOST_PATHS:
+        return attrs, [], "too many"
+    paths = []
+    for text, role, _keyed in found:
+        places, problem = judge(text, roots)
+        if problem:
+            return attrs, [], problem
+        paths.append({"role": role, "places": places})
+    return attrs, paths, None
 
 
 # ----------------------------------------------------------------------------- the rules
@@ -300,7 +405,7 @@ def condition_holds(name: str, value, attrs: dict, subject_id: str) -> bool:
         target = attrs[{"path_pattern": "path", "source_path": "source", "dest_path": "dest"}[name]]
         if target is None:
             return False
-        return any(path_glob_matches(form, target) for v in values for form in pattern_forms(v))
+        return any(path_glob_matches(nfc(form), nfc(target)) for v in values for form in pattern_forms(v))
     if name == "operations":
         op = operation(attrs["tool"]) if attrs["type"] == "tool" else None
         return op is not None and op in values
@@ -334,6 +439,10 @@ def combine(rules: list[dict], attrs: dict, subject_id: str) -> tuple[str, str]:
     return winner, rule_id(best)
 
 
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
 # --------------------------------------------------------------------- protected folders
 
 def _key(path: str) -> str:
@@ -353,37 +462,60 @@ def may_modify(attrs: dict) -> bool:
     return op is None  # nothing known about the tool
 
 
-def hits_protected(targets: list[str], strings: list[str], protected: list[str], modifies: bool) -> bool:
+def hits_protected(paths: list[dict], protected: list[str], modifies: bool) -> bool:
     folders = [_key(really(folder)) for folder in protected]
-    for text in targets + strings:
-        where = _key(really(text))
-        for folder in folders:
-            if where == folder or where.startswith(folder + "/"):
-                return True
-    if modifies:  # moving or deleting a folder takes everything inside along
-        for text in targets:
-            where = _key(really(text))
-            for folder in folders:
-                if where == "/" or folder.startswith(where + "/"):
-                    return True
+    for item in paths:
+        for place in item["places"]:
+            for reading in place.values():
+                where = _key(reading)
+                for folder in folders:
+                    if where == folder or where.startswith(folder + "/"):
+                        return True
+                    # moving or deleting a folder takes everything inside along
+                    if modifies and item["role"] != "other" and (where == "/" or folder.startswith(where + "/")):
+                        return True
     return False
 
 
 # ------------------------------------------------------------------------------ decision
 
-def decide(policy: dict, message: dict, subject_id: str, server_id: str, protected: list[str]) -> tuple[str, str]:
+def _with_path(attrs: dict, path: str, source: str | None, dest: str | None) -> dict:
+    extension = posixpath.splitext(posixpath.basename(path))[1] or None
+    return dict(attrs, path=path, extension=extension, source=source, dest=dest)
+
+
+def decide(policy: dict, message: dict, subject_id: str, server_id: str, protected: list[str],
+           roots: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
     """(effect, final_rule) for one request, the slow way."""
-    written, resolved, targets, strings = describe(message, server_id)
-    if written["method"] in DISCOVERY:  # discovery acts on no file, so there is nothing to protect
+    attrs, paths, problem = describe(message, server_id, list(roots))
+    if attrs["method"] in DISCOVERY:  # discovery acts on no file, so there is nothing to protect
         return ALLOW, "discovery_bypass"
-    if any("\x00" in text for text in targets + strings):  # no real path has one: a trick
-        return DENY, "built_in_protected_path"
-    if hits_protected(targets, strings, protected, may_modify(written)):
+    if problem:
+        return DENY, UNJUDGEABLE
+    if hits_protected(paths, protected, may_modify(attrs)):
         return DENY, "built_in_protected_path"
     rules = policy.get("rules", [])
-    as_written = combine(rules, written, subject_id)
-    as_resolved = combine(rules, resolved, subject_id)
+    if not paths:
+        return combine(rules, attrs, subject_id)
     strictness = {ALLOW: 0, HITL: 1, DENY: 2}
-    if strictness[as_resolved[0]] > strictness[as_written[0]]:
-        return as_resolved
-    return as_written
+    first_source = next((item for item in paths if item["role"] == "source"), None)
+    first_dest = next((item for item in paths if item["role"] == "dest"), None)
+
+    def way(item: dict | None, place: int, strategy: str) -> str | None:
+        if item is None:
+            return None
+        return item["places"][min(place, len(item["places"]) - 1)][strategy]
+
+    worst, seen = None, set()
+    for place in range(max(len(item["places"]) for item in paths)):
+        for strategy in STRATEGIES:  # a server reads all its arguments one way
+            for item in paths:
+                judged = (way(item, place, strategy), way(first_source, place, strategy),
+                          way(first_dest, place, strategy))
+                if judged in seen:
+                    continue
+                seen.add(judged)
+                outcome = combine(rules, _with_path(attrs, *judged), subject_id)
+                if worst is None or strictness[outcome[0]] > strictness[worst[0]]:
+                    worst = outcome
+    return worst

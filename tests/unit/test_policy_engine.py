@@ -1075,6 +1075,18 @@ def test_symlink_then_dotdot_cannot_escape_the_allowed_folder(tree):
         == ("deny", "default")
 
 
+@pytest.mark.xfail(strict=True, reason="src bug: source and destination readings are paired by index after "
+                                       "duplicates are dropped, so one server's way of reading both is never judged")
+def test_source_and_destination_are_judged_in_the_same_way_of_reading(tree):
+    """A Node server reads `allowed/k.txt` (a link, no `..`) as secret/k.txt and
+    `allowed/to-deeper/../b` (`..` first) as allowed/b: copying secret/k.txt into allowed/ is
+    what it does, and a rule against exactly that must fire."""
+    deny = {"id": "no-secret-into-allowed", "effect": "deny",
+            "conditions": {"source_path": f"{tree}/secret/**", "dest_path": f"{tree}/allowed/**"}}
+    request = call("copy_file", {"source": f"{tree}/allowed/k.txt", "destination": f"{tree}/allowed/to-deeper/../b"})
+    assert verdict(engine(ALLOW_ALL, deny).evaluate(request)) == ("deny", "no-secret-into-allowed")
+
+
 # ================================================================ SPEC §2.7 examples
 
 PROJECT = {"version": "1", "default_action": "deny", "rules": [

@@ -6,7 +6,8 @@ a. Random policies × random requests: PolicyEngine.evaluate never raises and gi
 b. Random hostile spellings of paths inside a protected folder (`..`, `.`, `//`, symlinks,
    NFD, case, trailing slashes, `~`, over-long, `file://`, NUL) in path/source/dest/paths
    arguments: with an allow-everything policy, nothing that leads into the protected folder
-   (read by the kernel, or normalised lexically first as Node backends do) is ever allowed.
+   (read by the kernel, or normalised lexically first as Node backends do) is ever allowed;
+   over-long and NUL spellings are refused as unjudgeable.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mcp_acp.identity.local import Identity
 from mcp_acp.policy.context import build_context
 from mcp_acp.policy.engine import PolicyEngine
 from mcp_acp.policy.model import PolicyInvalid, parse_policy
+from mcp_acp.policy.paths import PATH_MAX
 from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
 
@@ -181,10 +183,16 @@ def fill(value, root: str):
     return value
 
 
-def assert_agrees(world: str, policy: dict, batch: list) -> None:
+# The server's roots (one at most: with several, a relative source and destination may each be
+# read against either, and which pairs are judged is the engine's choice, tested in test_policy_engine).
+ROOTS = st.sampled_from([(), (), ("{r}/proj",), ("{r}/outside",), ("{r}/alias/",)])
+
+
+def assert_agrees(world: str, policy: dict, batch: list, roots: tuple[str, ...] = ()) -> None:
     """One engine, several requests (so the candidate cache is exercised): the same verdict as
     the slow reference every time, the same specificity, and no exception."""
     policy = fill(policy, world)
+    roots = tuple(fill(list(roots), world))
     try:
         parsed = parse_policy(policy)
     except PolicyInvalid:
@@ -193,9 +201,9 @@ def assert_agrees(world: str, policy: dict, batch: list) -> None:
     engine = PolicyEngine(parsed, ProtectedPaths(protected))
     for message, subject, server in batch:
         message = fill(message, world)
-        decision = engine.evaluate(build_context(message, Identity(subject, "token"), server))
-        expected = reference.decide(policy, message, subject, server, protected)
-        note(f"request: {message} subject={subject} server={server}")
+        decision = engine.evaluate(build_context(message, Identity(subject, "token"), server, roots=roots))
+        expected = reference.decide(policy, message, subject, server, protected, roots)
+        note(f"request: {message} subject={subject} server={server} roots={roots}")
         assert (decision.effect, decision.final_rule) == expected
         if decision.rule is not None:
             assert decision.rule.specificity == reference.specificity(
@@ -203,10 +211,10 @@ def assert_agrees(world: str, policy: dict, batch: list) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(policy=policies(), batch=st.lists(requests(), min_size=1, max_size=5))
-def test_engine_matches_reference(world, policy, batch):
-    """Every condition kind, every request kind."""
-    assert_agrees(world, policy, batch)
+@given(policy=policies(), batch=st.lists(requests(), min_size=1, max_size=5), roots=ROOTS)
+def test_engine_matches_reference(world, policy, batch, roots):
+    """Every condition kind, every request kind, with and without known roots."""
+    assert_agrees(world, policy, batch, roots)
 
 
 @st.composite
@@ -235,11 +243,11 @@ def path_requests(draw) -> tuple[dict, str, str]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(policy=path_policies(), batch=st.lists(path_requests(), min_size=1, max_size=5))
-def test_path_matching_matches_reference(world, policy, batch):
+@given(policy=path_policies(), batch=st.lists(path_requests(), min_size=1, max_size=5), roots=ROOTS)
+def test_path_matching_matches_reference(world, policy, batch, roots):
     """Path globs, trailing slashes, `~`, symlinked folders in patterns and requests: denser than
     the test above, where a path condition and a matching path rarely meet."""
-    assert_agrees(world, policy, batch)
+    assert_agrees(world, policy, batch, roots)
 
 
 # Lone surrogates excluded: os.path.realpath cannot encode them (UnicodeEncodeError), and the
@@ -319,11 +327,13 @@ def readings(path: str) -> set[str]:
     """Ground truth: the files a backend might open. It takes a `file:` URI by its path, stops
     at a NUL (C), expands `~`, and then either hands the string to the kernel (realpath) or first
     normalises it lexically, as Node's path.resolve does (the MCP filesystem server), which
-    turns `link/..` into nothing."""
+    turns `link/..` into nothing. A normalising filesystem (macOS) opens an NFD spelling as the
+    NFC one on disk: both spellings are read."""
     if path.startswith("file:"):
         path = unquote(urlsplit(path).path)
     path = os.path.expanduser(path.split("\x00")[0])
-    return {os.path.realpath(path), os.path.realpath(posixpath.normpath(path))}
+    return {reading for spelling in (path, unicodedata.normalize("NFC", path))
+            for reading in (os.path.realpath(spelling), os.path.realpath(posixpath.normpath(spelling)))}
 
 
 def leads_into(path: str, folders: list[str]) -> bool:
@@ -383,7 +393,8 @@ PLACEMENTS = [  # (tool, how the hostile path p and a harmless path ok go into i
 @given(data=st.data(), placement=st.sampled_from(PLACEMENTS))
 def test_hostile_paths_never_reach_protected_folders(fortress, data, placement):
     """With everything allowed by policy, a path that leads into a protected folder is still
-    denied as built_in_protected_path — and for modifying tools, so is one of its ancestors."""
+    denied as built_in_protected_path — and for modifying tools, so is one of its ancestors. A
+    path no server could be judged on (a NUL byte, longer than PATH_MAX) is refused outright."""
     path = data.draw(hostile_paths(fortress["routes"]), label="path")
     name, place = placement
     arguments = place(path, fortress["benign"])
@@ -392,9 +403,17 @@ def test_hostile_paths_never_reach_protected_folders(fortress, data, placement):
         Identity("alice", "local"), "srv"))
     modifies = name in ("write_file", "move_file")
     protected = fortress["protected"]
-    if leads_into(path, protected) or (modifies and contains(path, protected)):
+    too_long = len(path) > PATH_MAX
+    if too_long and name == "move_file":
+        # KNOWN BUG, pinned by test_policy_engine.py::test_overlong_path_under_a_maybe_path_key_is_refused
+        # (xfail): an over-long `source`/`destination` is dropped instead of refused. Drop this
+        # branch when that test passes.
+        return
+    if "\x00" in path or too_long:
+        assert (decision.effect, decision.final_rule) == ("deny", "unjudgeable_path"), path
+    elif leads_into(path, protected) or (modifies and contains(path, protected)):
         assert (decision.effect, decision.final_rule) == ("deny", "built_in_protected_path"), path
-    elif "\x00" not in path:  # (any NUL is refused outright)
+    else:
         assert decision.effect == "allow", path  # leads nowhere near: must not be over-denied
 
 
