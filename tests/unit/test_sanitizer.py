@@ -659,6 +659,16 @@ def test_instructions_are_cleaned_with_a_larger_cap() -> None:
     assert len(sanitize_server_result({"serverInfo": {"description": "z" * 600}})[0]["serverInfo"]["description"]) == 500
 
 
+def test_honest_instructions_keep_their_layout() -> None:
+    guide = "# Guide\n\n- step one\n  - nested   step\n\n```\n    code\n```\n"
+    assert sanitize_server_result({"instructions": guide}) == ({"instructions": guide}, [])
+    # Anything to remove, and the whitespace is tidied too.
+    assert sanitize_server_result({"instructions": guide + "\u200b"})[0]["instructions"] == (
+        "# Guide\n\n- step one\n- nested step\n\n```\ncode\n```")
+    # A whitespace control is invisible, not layout.
+    assert sanitize_server_result({"instructions": "a \x1f b"})[0]["instructions"] == "a b"
+
+
 def test_a_discover_result_and_the_lists_it_carries_are_sanitized() -> None:
     result = {"supportedVersions": ["2026-07-28"], "capabilities": {}, "cacheScope": "private", "ttlMs": 0,
               "resultType": "complete", "serverInfo": {"name": "s", "version": "1"}, "instructions": DIRTY,

@@ -35,6 +35,9 @@ suspicious phrases → truncate (500 characters; 10,000 for `instructions`).
   steps run once more.
 - Suspicious phrases are only reported, never removed. They are looked for both before
   and after markup removal, so `<system>` or a phrase hidden in a tag or link still shows.
+- Layout: `instructions` with nothing to remove keep their own whitespace (a Markdown
+  document's indented lists and code, its final newline), so an honest server's guide reaches
+  the client byte for byte; whitespace is tidied only in text that is cleaned anyway.
 - Length: a description or title is a sentence or a paragraph, cut at 500. A server's
   `instructions` are its whole guide to using it, several paragraphs in real servers (a few
   thousand characters), and clients put them in the system prompt; cutting them at 500 would
@@ -200,7 +203,17 @@ def _sanitize_text(text: str, limit: int) -> tuple[str, tuple[str, ...]]:
     normalized = _normalize(text)
     # Removing markup can join what was apart (a combining mark, two spaces): tidy again.
     clean = _normalize(_strip_markup(normalized))
-    return _truncate(clean, limit), tuple(_suspicious(normalized, clean))
+    found = tuple(_suspicious(normalized, clean))
+    clean = _truncate(clean, limit)
+    if limit == MAX_INSTRUCTIONS_LENGTH and clean != text and _only_layout_differs(text, clean):
+        clean = text  # instructions keep their own layout (a Markdown document's indents, a final newline)
+    return clean, found
+
+
+def _only_layout_differs(text: str, clean: str) -> bool:
+    """Whether `text` has nothing to remove, only whitespace that tidying would change."""
+    return _collapse_whitespace(text) == clean and not any(
+        ch not in _KEPT_CONTROLS and unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in text)
 
 
 # --- whole results --------------------------------------------------------------------
