@@ -80,7 +80,7 @@ async def test_pending_drawer_allow_completes_the_call_and_deny_fails_it(ui: UI,
     approval = drawer.get_by_role("group", name="Approval for write_file on ap")
     await expect(approval).to_contain_text(f"{files}/a.txt")
     await ui.screenshot("pending-drawer")
-    await approval.get_by_role("button", name="Allow", exact=True).click()
+    await approval.get_by_role("button", name="Allow once").click()
     answer = await asyncio.wait_for(call, 60)
     assert "result" in answer and not answer["result"].get("isError"), answer
     assert (files / "a.txt").read_text() == "approved"

@@ -14,6 +14,7 @@ from mcp_acp.policy.paths import (
     MAX_PATHS,
     OTHER,
     PATH,
+    READINGS,
     PATH_MAX,
     SOURCE,
     PathArg,
@@ -30,6 +31,11 @@ from mcp_acp.policy.paths import (
 # ================================================================ keys
 
 
+def distinct(readings: tuple[str, ...]) -> tuple[str, ...]:
+    """The readings without repeats (readings_of keeps one per way of reading, in fixed positions)."""
+    return tuple(dict.fromkeys(readings))
+
+
 @pytest.mark.parametrize("key,kind", [
     ("path", (True, True, PATH)), ("paths", (True, True, PATH)), ("file_path", (True, True, PATH)),
     ("filePath", (True, True, PATH)), ("file-path", (True, True, PATH)), ("FILE_PATH", (True, True, PATH)),
@@ -43,7 +49,7 @@ from mcp_acp.policy.paths import (
     ("source", (False, True, SOURCE)), ("src", (False, True, SOURCE)), ("from", (False, True, SOURCE)),
     ("destination", (False, True, DEST)), ("to", (False, True, DEST)), ("target", (False, True, DEST)),
     ("uri", (False, True, PATH)), ("URL", (False, True, PATH)), ("sourceUri", (False, True, SOURCE)),
-    ("root", (False, True, PATH)), ("repository", (False, True, PATH)), ("output", (False, True, PATH)),
+    ("root", (False, True, PATH)), ("repository", (False, True, PATH)), ("output", (False, False, OTHER)),
     ("content", (False, False, OTHER)), ("text", (False, False, OTHER)), ("name", (False, False, OTHER)),
     ("pathological_case", (False, False, OTHER)), ("command", (False, False, OTHER)), ("", (False, False, OTHER)),
 ])
@@ -167,7 +173,8 @@ def test_request_paths_by_method(method, params, expected):
 
 
 def test_readings_of_a_plain_path():
-    assert readings_of("/a/./b//c/") == ("/a/b/c",)
+    assert distinct(readings_of("/a/./b//c/")) == ("/a/b/c",)
+    assert len(readings_of("/a/b")) == len(READINGS)  # fixed positions: one way of reading each
 
 
 def test_readings_follow_links_before_and_after_dotdot(tmp_path: Path):
@@ -179,7 +186,7 @@ def test_readings_follow_links_before_and_after_dotdot(tmp_path: Path):
     (tmp_path / "s").symlink_to(tmp_path / "target")
     text = f"{tmp_path}/d/../s/x"
     assert readings_of(text) == (f"{tmp_path}/s/x", f"{tmp_path}/deep/s/x", f"{tmp_path}/target/x")
-    assert readings_of(f"{tmp_path}/s/x") == (f"{tmp_path}/s/x", f"{tmp_path}/target/x")
+    assert distinct(readings_of(f"{tmp_path}/s/x")) == (f"{tmp_path}/s/x", f"{tmp_path}/target/x")
 
 
 def test_nfd_spelling_is_read_in_nfc_too(tmp_path: Path):
@@ -188,7 +195,7 @@ def test_nfd_spelling_is_read_in_nfc_too(tmp_path: Path):
     assert nfd != nfc
     readings = readings_of(nfd)
     assert readings[0] == nfd and nfc in readings
-    assert readings_of(nfc) == (nfc,)
+    assert distinct(readings_of(nfc)) == (nfc,)
     assert match_key(nfd) == match_key(nfc)
 
 
@@ -212,16 +219,16 @@ def test_as_filesystem_text(text, filesystem, monkeypatch):
 
 def test_absolute_paths_ignore_the_roots(monkeypatch):
     monkeypatch.setenv("HOME", "/home/u")
-    assert judge(PathArg("/x/../y", PATH, True), ("/r",)).readings == ("/y",)
-    assert judge(PathArg("~/a", PATH, True), ()).readings == ("/home/u/a",)
-    assert judge(PathArg("file:///srv/a%20b", PATH, True), ()).readings == ("/srv/a b",)
+    assert distinct(judge(PathArg("/x/../y", PATH, True), ("/r",)).readings) == ("/y",)
+    assert distinct(judge(PathArg("~/a", PATH, True), ()).readings) == ("/home/u/a",)
+    assert distinct(judge(PathArg("file:///srv/a%20b", PATH, True), ()).readings) == ("/srv/a b",)
 
 
 def test_relative_paths_are_judged_against_every_root():
     item = judge(PathArg("sub/../x", DEST, True), ("/a", "/b/"))
-    assert (item.written, item.role, item.readings, item.problem) == ("sub/../x", DEST, ("/a/x", "/b/x"), None)
-    assert judge(PathArg("../../etc/passwd", PATH, True), ("/srv/data",)).readings == ("/etc/passwd",)
-    assert judge(PathArg("", PATH, True), ("/srv",)).readings == ("/srv",)
+    assert (item.written, item.role, distinct(item.readings), item.problem) == ("sub/../x", DEST, ("/a/x", "/b/x"), None)
+    assert distinct(judge(PathArg("../../etc/passwd", PATH, True), ("/srv/data",)).readings) == ("/etc/passwd",)
+    assert distinct(judge(PathArg("", PATH, True), ("/srv",)).readings) == ("/srv",)
 
 
 def test_relative_paths_without_roots_cannot_be_judged():
@@ -273,3 +280,18 @@ def test_many_keys_are_classified_once_each():
     """Thousands of siblings with a handful of distinct keys stay cheap (and correct)."""
     value = [{"path": f"/p{i}", "content": "x"} for i in range(5000)]
     assert len(path_arguments(value, False)) == 5000
+
+
+def test_free_text_is_not_a_path_and_never_refuses_a_request():
+    """A file's content that starts like a path (a C comment, a shell line) is not judged; one
+    that merely looks relative is left alone when no root can judge it."""
+    found = path_arguments({"path": "/p/a.c", "content": "// header\nint main() {}", "note": "/* one */\tx"}, False)
+    assert [arg.written for arg in found] == ["/p/a.c"]
+    free = judge_all(path_arguments({"path": "/p/n.md", "content": "../README.md is stale"}, False), ())
+    assert [(item.written, item.problem) for item in free] == [("/p/n.md", None)]
+
+
+def test_an_overlong_path_under_a_key_that_may_name_one_is_refused():
+    long = "/" + "./" * 2100 + "etc/passwd"
+    (item,) = judge_all(path_arguments({"destination": long}, False), ())
+    assert item.problem and "too long" in item.problem

@@ -404,11 +404,6 @@ def test_hostile_paths_never_reach_protected_folders(fortress, data, placement):
     modifies = name in ("write_file", "move_file")
     protected = fortress["protected"]
     too_long = len(path) > PATH_MAX
-    if too_long and name == "move_file":
-        # KNOWN BUG, pinned by test_policy_engine.py::test_overlong_path_under_a_maybe_path_key_is_refused
-        # (xfail): an over-long `source`/`destination` is dropped instead of refused. Drop this
-        # branch when that test passes.
-        return
     if "\x00" in path or too_long:
         assert (decision.effect, decision.final_rule) == ("deny", "unjudgeable_path"), path
     elif leads_into(path, protected) or (modifies and contains(path, protected)):

@@ -118,11 +118,13 @@ def _first(judged: tuple[JudgedPath, ...], role: str | None, reading: int) -> st
 
 def resource_for(base: Resource, judged: tuple[JudgedPath, ...], item: JudgedPath | None,
                  reading: int) -> Resource:
-    """`base` judged on one path argument in one of its readings."""
+    """`base` judged on one path argument in one of its readings. A source or destination is
+    judged in its own role; the other role shows the first of its kind, in the same reading."""
     path = item.readings[min(reading, len(item.readings) - 1)] if item is not None else None
     fields = {"path": None, "filename": None, "extension": None, "parent_dir": None, **_path_fields(path)}
-    return replace(base, source_path=_first(judged, SOURCE, reading), dest_path=_first(judged, DEST, reading),
-                   **fields)
+    source = path if item is not None and item.role == SOURCE else _first(judged, SOURCE, reading)
+    dest = path if item is not None and item.role == DEST else _first(judged, DEST, reading)
+    return replace(base, source_path=source, dest_path=dest, **fields)
 
 
 def build_resource(method: str, params: dict, server_id: str, roots: tuple[str, ...] = (),

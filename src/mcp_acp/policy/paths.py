@@ -6,10 +6,12 @@ string at any depth that a server could take as a path is a resource of the requ
 - **Path-like.** Any string under a key that names a path (`path`, `paths`, `file_path`,
   `sourcePath`, `directory`…) is one, whatever it looks like, the empty string included (a
   server reads it as its root). Under a key that only may name one (`source`, `to`, `uri`…) a
-  string counts when it looks like a path or when the server's roots are known. Anywhere else,
-  a string counts when it is absolute (`/`, `~`, `file:`) or climbs (`../`).
+  string counts when it looks like a path, contains a `/`, or when the server's roots are
+  known. Anywhere else, a one-line string counts when it is absolute (`/`, `~`, `file:`) or
+  climbs (`./`, `../`).
 - **Relative paths** are judged against each of the server's roots, never against the proxy's
-  own working folder. With no known root one cannot be judged, and the request is refused.
+  own working folder. With no known root one under a path key cannot be judged, and the
+  request is refused; free text elsewhere that merely looks relative is then left alone.
 - **Readings.** Servers resolve paths differently: the kernel follows symlinks before `..`;
   Node servers collapse `..` first (`realpath(normpath(p))`); and a rule may name the path as
   written. Each reading of each path is judged, and the strictest outcome wins.
@@ -41,14 +43,17 @@ PATH_WORDS = frozenset({
 })
 # Keys that may name a path, or may not (`to` of an e-mail).
 MAYBE_PATH_WORDS = frozenset({
-    "source", "src", "destination", "dest", "target", "from", "to", "uri", "url", "location", "root",
-    "roots", "origin", "repo", "repository", "output", "input",
+    "source", "sources", "src", "destination", "destinations", "dest", "target", "targets", "from", "to",
+    "uri", "uris", "url", "location", "root", "roots", "origin", "repo", "repository",
 })
-SOURCE_WORDS = frozenset({"source", "src", "from", "origin"})
-DEST_WORDS = frozenset({"destination", "dest", "to", "target"})
+SOURCE_WORDS = frozenset({"source", "sources", "src", "from", "origin"})
+DEST_WORDS = frozenset({"destination", "destinations", "dest", "to", "target", "targets"})
 
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# Free text (a file's content, a message) is not a path: paths are one line.
+_MULTILINE = re.compile(r"[\n\r\t]")
 
 PATH, SOURCE, DEST, OTHER = "path", "source", "dest", "other"
 
@@ -91,9 +96,10 @@ def _looks_like_path(text: str) -> bool:
     return text[:5].lower() == "file:"
 
 
-def _has_other_scheme(text: str) -> bool:
-    """`https://…`, `mailto:…`: a URI a server fetches or mails, not a file it opens."""
-    return bool(_SCHEME.match(text)) and text[:5].lower() != "file:"
+def _has_other_scheme(text: str, strict: bool = False) -> bool:
+    """`https://…`, `mailto:…`: a URI a server fetches or mails, not a file it opens. Under a
+    key that names a path only `scheme://` counts (`a:b.env` is a file name there)."""
+    return bool((_URL if strict else _SCHEME).match(text)) and text[:5].lower() != "file:"
 
 
 def path_arguments(value: Any, roots_known: bool, key: str | None = None) -> list[PathArg]:
@@ -115,13 +121,13 @@ def path_arguments(value: Any, roots_known: bool, key: str | None = None) -> lis
                 if (kind := kinds.get(parent)) is None:
                     kind = kinds[parent] = key_kind(parent)
                 names, maybe, role = kind
-            if names and not _has_other_scheme(item):
+            if names and not _has_other_scheme(item, strict=True):
                 found.append(PathArg(item, role, True))
-            elif maybe and len(item) <= PATH_MAX and not _has_other_scheme(item) and (
-                    roots_known or _looks_like_path(item) or "/" in item):
-                found.append(PathArg(item, role, True))
-            elif len(item) <= PATH_MAX and _looks_like_path(item):
-                found.append(PathArg(item, role if maybe else OTHER, False))
+            elif maybe and not _has_other_scheme(item) and (_looks_like_path(item) or (
+                    len(item) <= PATH_MAX and (roots_known or "/" in item))):
+                found.append(PathArg(item, role, True))  # an over-long one is refused, not skipped
+            elif len(item) <= PATH_MAX and _looks_like_path(item) and not _MULTILINE.search(item):
+                found.append(PathArg(item, OTHER, False))
     found.reverse()  # the order they were written in
     return found
 
@@ -157,20 +163,22 @@ def as_filesystem_text(text: str) -> str:
     return os.path.expanduser(text)
 
 
+READINGS = ("written", "kernel", "node")  # the ways of reading, in the order readings_of gives them
+
+
 def readings_of(text: str) -> tuple[str, ...]:
     """The absolute path as written (`..` collapsed, no link followed), where the kernel takes it
-    (links, then `..`), and where Node servers take it (`..` collapsed, then links); its NFC
-    spelling too, which some servers match folder entries against."""
+    (links, then `..`), and where Node servers take it (`..` collapsed, then links); then the
+    same three for its NFC spelling, which some servers match folder entries against. Always in
+    that order, so the n-th reading of two paths is one server's way of reading both."""
     spellings = [text]
     if not text.isascii() and (nfc := unicodedata.normalize("NFC", text)) != text:
         spellings.append(nfc)
-    found: dict[str, None] = {}
+    found: list[str] = []
     for spelling in spellings:
         lexical = posixpath.normpath(spelling)
-        found[lexical] = None
-        found[os.path.realpath(spelling)] = None
-        if ".." in spelling:
-            found[os.path.realpath(lexical)] = None
+        kernel = os.path.realpath(spelling)
+        found += [lexical, kernel, os.path.realpath(lexical) if ".." in spelling else kernel]
     return tuple(found)
 
 
@@ -186,13 +194,15 @@ def judge(arg: PathArg, roots: Iterable[str]) -> JudgedPath:
     if posixpath.isabs(text):
         return JudgedPath(written, arg.role, readings_of(text))
     roots = tuple(roots)
+    if not roots and not arg.keyed:  # free text that merely looks relative: nothing to judge it by
+        return JudgedPath(written, arg.role, ())
     if not roots:
         return JudgedPath(written, arg.role, (), (
             f"the relative path '{written}' cannot be judged: this server's roots are unknown. Declare "
             "them with \"roots\": [\"/abs/folder\", …] in the proxy's config.json, or use an absolute path"))
-    found: dict[str, None] = {}
+    found: list[str] = []
     for root in roots:
-        found.update(dict.fromkeys(readings_of(posixpath.join(root, text))))
+        found += readings_of(posixpath.join(root, text))
     return JudgedPath(written, arg.role, tuple(found))
 
 
@@ -201,8 +211,8 @@ def judge_all(args: list[PathArg], roots: Iterable[str]) -> tuple[JudgedPath, ..
     if len(args) > MAX_PATHS:
         return (JudgedPath(args[0].written, args[0].role, (),
                            f"the request names {len(args)} paths; at most {MAX_PATHS} are judged per request"),)
-    unique = dict.fromkeys(args)
-    return tuple(judge(arg, roots) for arg in unique)
+    judged = (judge(arg, roots) for arg in dict.fromkeys(args))
+    return tuple(item for item in judged if item.readings or item.problem)
 
 
 def match_key(path: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
 FILESYSTEM_SERVER = "server-filesystem"
-GIT_SERVER = "mcp-server-git"
+GIT_SERVERS = ("mcp-server-git", "mcp_server_git")
 MAX_ROOTS = 256
 
 
@@ -32,7 +32,7 @@ def roots_from_command(command: str, args: list[str]) -> list[str]:
     for index, word in enumerate(words):
         if FILESYSTEM_SERVER in word:  # npx -y @modelcontextprotocol/server-filesystem DIR…
             return [root for arg in words[index + 1:] if not arg.startswith("-") and (root := _absolute(arg))]
-        if GIT_SERVER in word:
+        if any(name in word for name in GIT_SERVERS):
             found = []
             for flag, value in zip(words[index + 1:], words[index + 2:], strict=False):
                 if flag in ("--repository", "-r") and (root := _absolute(value)):
