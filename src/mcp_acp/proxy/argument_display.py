@@ -13,8 +13,9 @@ Redaction, two ways:
   replaced, the structure around it stays visible;
 - by value shape, anywhere in any string (bearer tokens, JWTs, PEM private keys, `sk-…`,
   `ghp_…`/`github_pat_…`, `AKIA…`, `xox[bp]-…`, credentials in URLs, `PASSWORD=…`). Only the
-  matching span is replaced, and a span never includes whitespace or shell punctuation, so a
-  fake secret cannot hide the `| sh` after it.
+  matching span is replaced, and a span never includes whitespace, quotes or shell punctuation
+  (`;|&<>()$` and backquote), so a fake secret cannot hide the `| sh` after it. The one exception
+  is a complete PEM private-key block (BEGIN line to END line), whose base64 lines are hidden.
 
 Hostile input is expected: every walk uses an explicit stack (no recursion), runs in time linear
 in the input, and anything nested deeper than `MAX_DEPTH` is shown as (redacted) JSON text.
@@ -38,28 +39,35 @@ DEEP_PREFIX = f"[nested deeper than {MAX_DEPTH} levels, shown as JSON text] "
 
 # Characters a secret token is made of: never whitespace, quotes or shell punctuation.
 _TOK = r"A-Za-z0-9._~+/=-"
-_SHAPES = re.compile("|".join((
-    # Authorization: <scheme> <credentials> (in a header line, a curl -H, a JSON string).
-    rf"(?P<authz_keep>(?i:authorization)[ \t]*[:=][ \t]*[\"']?[A-Za-z-]+[ \t]+)(?P<authz>[{_TOK}]++)",
-    rf"(?P<bearer_keep>(?<![A-Za-z0-9_])(?i:bearer)[ \t]+)(?P<bearer>[{_TOK}]{{16,}}+)",
-    r"(?P<jwt>(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+)",
-    r"(?P<pem>-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----"
-    r"(?>[A-Za-z0-9+/=\s]|[A-Za-z-]{1,40}: [A-Za-z0-9,-]{1,200})*+"
-    r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)?)",
-    r"(?P<sk>(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}+)",
-    r"(?P<github>(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{20,}+|github_pat_[A-Za-z0-9_]{20,}+))",
-    r"(?P<aws>(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9]))",
-    r"(?P<slack>(?<![A-Za-z0-9_-])xox[abposr]-[A-Za-z0-9-]{10,}+)",
-    r"(?P<google>(?<![A-Za-z0-9_-])AIza[A-Za-z0-9_-]{30,}+)",
+# Each shape: (pattern, the group that is hidden). Whatever the pattern matched before that group
+# stays visible ("Bearer ", "https://user:"). Every pattern starts with a literal, and checks the
+# boundary before it with a lookbehind *after* it, so the regex engine can skip to candidates.
+_SHAPES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), group) for pattern, group in (
+    # Authorization: <scheme> <credentials> (a header line, a curl -H, a JSON string).
+    (rf"[Aa][Uu][Tt][Hh][Oo][Rr][Ii][Zz][Aa][Tt][Ii][Oo][Nn][ \t]*[:=][ \t]*[\"']?[A-Za-z-]{{1,40}}[ \t]+"
+     rf"(?P<s>[{_TOK}]++)", "s"),
+    (rf"(?i:bearer)(?<![A-Za-z0-9_]......)[ \t]+(?P<s>[{_TOK}]{{16,}}+)", "s"),
+    (r"(?P<s>eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+)", "s"),
+    # A whole PEM private key block (its BEGIN line stays visible): base64 lines and RFC 1421
+    # headers only, up to its END line; a BEGIN line without its END hides nothing.
+    (r"-----BEGIN (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY-----"
+     r"(?P<s>(?:\r?\n(?:[A-Za-z0-9+/=]{1,128}|[A-Za-z-]{1,40}: [A-Za-z0-9,-]{1,200})?(?=\r?\n))++"
+     r"\r?\n-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY-----)", "s"),
+    (r"(?P<s>sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{16,}+)", "s"),
+    (r"(?P<s>gh[pousr]_(?<![A-Za-z0-9_]gh._)[A-Za-z0-9]{20,}+)", "s"),
+    (r"(?P<s>github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{20,}+)", "s"),
+    (r"(?P<s>A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9]))", "s"),
+    (r"(?P<s>xox[abposr]-(?<![A-Za-z0-9_-]xox.-)[A-Za-z0-9-]{10,}+)", "s"),
+    (r"(?P<s>AIza(?<![A-Za-z0-9_-]AIza)[A-Za-z0-9_-]{30,}+)", "s"),
     # scheme://user:PASSWORD@host
-    r"(?P<url_keep>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s/:@\"'<>]{1,256}+:)"
-    r"(?P<url>[^\s/@\"'<>`;|&]++)(?=@)",
-    # PASSWORD=…, --api-key=…, "token": "…" inside a string (a shell command, a config snippet).
-    r"(?P<assign_keep>(?<![A-Za-z0-9_])[A-Za-z0-9_.-]{0,40}"
-    r"(?i:pass(?:word|phrase|wd)?|secret|token|api[_-]?key|credentials?|private[_-]?key|cookie)"
-    r"[A-Za-z0-9_]{0,40}[\"']?[ \t]*[=:][ \t]*[\"']?)(?P<assign>[^\s\"'`;|&<>()$\\]++)",
-)))
-_KEEP = {"authz": "authz_keep", "bearer": "bearer_keep", "url": "url_keep", "assign": "assign_keep"}
+    (r"://[^\s/:@\"'<>]{1,256}+:(?P<s>[^\s/@\"'<>`;|&()$\\]++)(?=@)", "s"),
+))
+# NAME=value, --api-key=value, "token": "value" inside a string (a shell command, a config
+# snippet): found from the keyword (a fast search in the lowercased text), then matched on.
+_ASSIGN_WORDS = ("pass", "secret", "token", "apikey", "api_key", "api-key", "credential", "privatekey",
+                 "private_key", "private-key", "cookie")
+_ASSIGN_REST = re.compile(r"[A-Za-z0-9_-]{0,40}+[\"']?[ \t]*+[=:][ \t]*+[\"']?(?!\[redacted: )"
+                          r"(?P<s>[^\s\"'`;|&<>()$\\]++)")
 
 
 def marker(length: int) -> str:
@@ -68,14 +76,42 @@ def marker(length: int) -> str:
 
 
 def _replace(match: re.Match) -> str:
-    name = match.lastgroup or ""
-    keep = _KEEP.get(name)
-    return (match[keep] if keep else "") + marker(len(match[name]))
+    start, end = match.span("s")
+    return match[0][: start - match.start()] + marker(end - start) + match[0][end - match.start():]
+
+
+def _redact_assignments(text: str) -> str:
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters change length when lowercased: scan as is
+        lowered = text
+    hits = sorted({index for word in _ASSIGN_WORDS for index in _find_all(lowered, word)})
+    if not hits:
+        return text
+    pieces, cursor = [], 0
+    for index in hits:
+        if index < cursor:
+            continue  # inside a value already hidden
+        word_end = next(index + len(word) for word in _ASSIGN_WORDS if lowered.startswith(word, index))
+        match = _ASSIGN_REST.match(text, word_end)
+        if match is None:
+            continue
+        pieces += [text[cursor:match.start("s")], marker(match.end("s") - match.start("s"))]
+        cursor = match.end("s")
+    return "".join(pieces) + text[cursor:]
+
+
+def _find_all(text: str, word: str) -> Iterator[int]:
+    index = text.find(word)
+    while index != -1:
+        yield index
+        index = text.find(word, index + 1)
 
 
 def redact_text(text: str) -> str:
     """`text` with every secret-looking span replaced by its marker; the rest exactly as it was."""
-    return _SHAPES.sub(_replace, text)
+    for pattern, _ in _SHAPES:
+        text = pattern.sub(_replace, text)
+    return _redact_assignments(text)
 
 
 def _scalar(value: object, secret: bool) -> object:
