@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.helpers import HIGH_LIMITS, MCP_ACP, ROOT, proxy_config_dir, proxy_log_dir, read_jsonl
@@ -84,7 +85,12 @@ class Proxy:
         for line in self.process.stdout:
             try:
                 message = json.loads(line)
-            except (ValueError, RecursionError):
+            except RecursionError:  # deeper than Python's parser goes: orjson's limit is 1024 levels
+                try:
+                    message = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    message = {"__unparsed__": line[:2000]}
+            except ValueError:
                 message = {"__unparsed__": line[:2000]}
             with self._cond:
                 self.messages.append(message)

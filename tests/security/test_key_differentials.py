@@ -33,8 +33,8 @@ ATTACKS = [
      b'"arguments":{"text":"kd-704","Text":"other"}}}', 704, "text", "kd-704"),
     (b'{"jsonrpc":"2.0","id":705,"method":"tools/call","params":{"name":"echo",'
      b'"arguments":{"opts":[{"deep":{"path":"/a","PATH":"kd-705"}}]}}}', 705, "path", "kd-705"),
-    (b'{"jsonrpc":"2.0","id":706,"method":"tools/call","params":{"name":"echo","arguments":{"text":"kd-706"},'
-     b'"Params":{"name":"secret"}}}', 706, "params", "kd-706"),
+    (b'{"jsonrpc":"2.0","id":706,"method":"tools/call","params":{"name":"echo","arguments":{"text":"kd-706"}},'
+     b'"Params":{"name":"secret"}}', 706, "params", "kd-706"),
     (b'{"jsonrpc":"2.0","id":707,"method":"tools/call","method":"tools/call","params":{"name":"echo",'
      b'"arguments":{"text":"kd-707"}}}', 707, "method", "kd-707"),
 ]
@@ -42,7 +42,7 @@ ATTACKS = [
 
 @pytest.fixture(scope="module")
 def record(module_home: Home) -> Path:
-    return module_home.add_hostile(NAME, ALLOW_ALL)
+    return module_home.add_hostile(NAME, POLICY)
 
 
 @pytest.fixture
