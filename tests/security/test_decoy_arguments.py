@@ -107,9 +107,10 @@ def test_move_file_with_source_and_destination_next_to_a_decoy_path(fs, world: P
     assert source.exists() and not target.exists()
 
 
-def test_an_empty_path_next_to_an_allowed_one_does_not_list_the_parent(fs, world: Path) -> None:
+@pytest.mark.parametrize("other", ["file", "source", "directory"])
+def test_an_empty_path_next_to_an_allowed_one_does_not_list_the_parent(fs, world: Path, other: str) -> None:
     """`""` is a relative path: the server reads it as its root, which holds the secret folder."""
-    answer = fs.call("list_directory", {"path": "", "source": str(world / "sandbox")})
+    answer = fs.call("list_directory", {"path": "", other: str(world / "sandbox")})
     assert_denied(answer)
     assert "secret" not in json.dumps(answer.get("result", {}))
 
