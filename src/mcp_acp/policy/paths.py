@@ -46,6 +46,7 @@ MAYBE_PATH_WORDS = frozenset({
     "source", "sources", "src", "destination", "destinations", "dest", "target", "targets", "from", "to",
     "uri", "uris", "url", "location", "root", "roots", "origin", "repo", "repository",
 })
+NOT_PATHS = frozenset({"xpath", "jsonpath", "xpaths"})  # query languages, not files
 SOURCE_WORDS = frozenset({"source", "sources", "src", "from", "origin"})
 DEST_WORDS = frozenset({"destination", "destinations", "dest", "to", "target", "targets"})
 
@@ -82,8 +83,10 @@ def key_kind(key: str) -> tuple[bool, bool, str]:
     """(names a path, may name a path, role) of an argument's key."""
     words = _key_words(key)
     last, joined = words[-1], "".join(words)
-    role = SOURCE if words[0] in SOURCE_WORDS else DEST if words[0] in DEST_WORDS else PATH
-    if last in PATH_WORDS or joined in PATH_WORDS:
+    first = words[0]
+    role = (SOURCE if first in SOURCE_WORDS or first.startswith(("from", "src", "source")) else
+            DEST if first in DEST_WORDS or first.startswith(("to", "dest", "target")) else PATH)
+    if last in PATH_WORDS or joined in PATH_WORDS or (last.endswith(("path", "paths")) and last not in NOT_PATHS):
         return True, True, role
     if last in MAYBE_PATH_WORDS or words[0] in MAYBE_PATH_WORDS:
         return False, True, role

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 import orjson
 
 from mcp_acp.proxy import envelope, jsonrpc
-from mcp_acp.proxy.backends import Backend, BackendUnavailable
+from mcp_acp.proxy.backends import UNREADABLE, Backend, BackendUnavailable
 from mcp_acp.proxy.gate import Decision, ErrorObject, Gate, LogWhileForwarded
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ CLIENT_NOTIFICATIONS = frozenset({
     "notifications/roots/list_changed", "notifications/tasks/status",
 })
 BACKEND_FAILURE_EXIT = 14  # the backend's messages could not be read: the session ends loudly
+_ID_IN_RAW = re.compile(rb'"id"\s*:\s*(-?\d{1,16}|"(?:[^"\\]|\\.){0,200}")')
 
 
 class Recorder(Protocol):
@@ -267,6 +269,9 @@ class Relay:
     async def _from_backend(self, message: dict[str, Any], raw: bytes | None) -> None:
         if self.wire:
             self.wire.tap("backend", "ingress", message)
+        if UNREADABLE in message:
+            await self._unreadable(raw or b"", message[UNREADABLE])
+            return
         data = raw if raw is not None else jsonrpc.encode(message)
         has_id, method = "id" in message, message.get("method")
         if has_id and not envelope.valid_id(message["id"]):
@@ -303,6 +308,20 @@ class Relay:
             if rewritten is not message:  # a hook returns the very answer when it changes nothing
                 message, raw = rewritten, None
         await self._answer(pending, message, raw)
+
+    async def _unreadable(self, raw: bytes, reason: str) -> None:
+        """A backend line the proxy cannot read: dropped and recorded; the request whose id it
+        seems to carry gets an error rather than wait for ever."""
+        self._drop({}, raw, reason)
+        found = _ID_IN_RAW.search(raw[:4096])
+        try:
+            request_id = orjson.loads(found.group(1)) if found else None
+        except orjson.JSONDecodeError:
+            request_id = None
+        if envelope.valid_id(request_id) and (pending := self.pending.pop(request_id, None)) is not None:
+            await self._answer(pending, jsonrpc.error_response(
+                request_id, jsonrpc.INTERNAL_ERROR,
+                f"Internal error: the server's answer could not be read ({reason}), so it was withheld"))
 
     def _drop(self, message: dict, data: bytes, reason: str) -> None:
         log.warning("dropped a message from backend %s: %s", self.backend.server_name, reason)

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 # has them, the original bytes (so STDIO-to-STDIO traffic is forwarded byte for byte).
 Deliver = Callable[[dict[str, Any], bytes | None], Awaitable[None]]
 OnLost = Callable[[str], None]
+# A backend line that could not be read is delivered as {UNREADABLE: why} with its bytes.
+UNREADABLE = "_mcp_acp_unreadable"
 
 
 class BackendError(Exception):

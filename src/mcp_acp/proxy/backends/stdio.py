@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from mcp_acp.proxy.backends import BackendError, BackendUnavailable, Deliver, OnLost
+from mcp_acp.proxy.backends import UNREADABLE, BackendError, BackendUnavailable, Deliver, OnLost
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,15 @@ class StdioBackend:
             while line := await self._proc.stdout.readline():
                 try:
                     message = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    log.warning("backend %s wrote a line that is not JSON; ignored", self.server_name)
-                    continue
-                if isinstance(message, dict):
-                    await deliver(message, line if line.endswith(b"\n") else line + b"\n")
+                except orjson.JSONDecodeError as exc:
+                    if not line.strip():
+                        continue
+                    # Not JSON, or nested too deeply to read: the relay records it and answers
+                    # the request it seems to answer, which must not wait for ever.
+                    message = {UNREADABLE: f"the line is not JSON the proxy can read ({exc})"}
+                if not isinstance(message, dict):
+                    message = {UNREADABLE: "the line is not one JSON-RPC object"}
+                await deliver(message, line if line.endswith(b"\n") else line + b"\n")
             code = await self._proc.wait()
             reason = f"the backend process exited with code {code}"
         except (ValueError, asyncio.LimitOverrunError):
