@@ -60,13 +60,14 @@ def owed_id(message: dict) -> Any:
 def envelopes(draw: st.DrawFn) -> tuple[bytes, Any]:
     """A raw line, and the id it must be answered with (or None when no answer is owed)."""
     message: dict[str, Any] = {}
-    if draw(st.booleans()):
-        message["jsonrpc"] = draw(st.just("2.0") | json_leaf)
-    if draw(st.booleans()):
-        message["id"] = draw(any_id)
-    if draw(st.integers(0, 4)):
-        message["method"] = draw(st.sampled_from(METHODS) | json_leaf)
-    if draw(st.booleans()):
+    # Mostly well-formed, so that the checks after the envelope's are reached too.
+    if draw(st.integers(0, 9)):
+        message["jsonrpc"] = draw(st.just("2.0")) if draw(st.integers(0, 5)) else draw(json_leaf)
+    if draw(st.integers(0, 9)):
+        message["id"] = draw(good_id) if draw(st.integers(0, 3)) else draw(any_id)
+    if draw(st.integers(0, 9)):
+        message["method"] = draw(st.sampled_from(METHODS)) if draw(st.integers(0, 5)) else draw(json_leaf)
+    if draw(st.integers(0, 3)):
         message["params"] = draw(params)
     for _ in range(draw(st.integers(0, 2))):
         message["x-" + draw(st.text(max_size=6))] = draw(json_value)
