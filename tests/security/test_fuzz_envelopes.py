@@ -73,7 +73,7 @@ def envelopes(draw: st.DrawFn) -> tuple[bytes, Any]:
         message["x-" + draw(st.text(max_size=6))] = draw(json_value)
     line = json.dumps(message)
     owed = owed_id(message)
-    mangle = draw(st.sampled_from(["none", "none", "none", "duplicate", "case", "deep", "huge", "truncate", "batch"]))
+    mangle = draw(st.sampled_from(["deep", "duplicate", "case", "huge", "none", "truncate", "batch"]))
     if mangle == "duplicate" and line.startswith("{") and len(line) > 2:
         line = line[:-1] + (", " if message else "") + '"method": "tools/call", "method": "ping"}'
         owed = None
@@ -81,7 +81,7 @@ def envelopes(draw: st.DrawFn) -> tuple[bytes, Any]:
         line = line[:-1] + (", " if message else "") + '"ID": 1, "Id": 2}'
         owed = None
     elif mangle == "deep":
-        depth = draw(st.sampled_from([256, 300, 1100, 20000]))
+        depth = draw(st.sampled_from([300, 256, 1100, 20000]))
         line = line[:-1] + (", " if message else "") + '"x": ' + "[" * depth + "]" * depth + "}"
         owed = None
     elif mangle == "huge":
