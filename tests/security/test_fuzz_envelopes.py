@@ -82,7 +82,12 @@ def envelopes(draw: st.DrawFn) -> tuple[bytes, Any]:
         owed = None
     elif mangle == "deep":
         depth = draw(st.sampled_from([300, 256, 1100, 20000]))
-        line = line[:-1] + (", " if message else "") + '"x": ' + "[" * depth + "]" * depth + "}"
+        nested = "[" * depth + "]" * depth
+        if draw(st.booleans()):  # inside a well-formed call, where only the depth is wrong
+            line = ('{"jsonrpc": "2.0", "id": %s, "method": "tools/call", "params": {"name": "echo", '
+                    '"arguments": {"text": "deep", "x": %s}}}' % (json.dumps(draw(good_id)), nested))
+        else:
+            line = line[:-1] + (", " if message else "") + '"x": ' + nested + "}"
         owed = None
     elif mangle == "huge":
         size = draw(st.sampled_from([100_000, 1_000_000]))
