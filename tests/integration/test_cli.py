@@ -331,6 +331,23 @@ def test_proxy_show_human(ready: Cli) -> None:
     assert "files" in result.stdout and "/bin/cat x" in result.stdout
 
 
+def test_proxy_roots_from_the_flag_and_the_filesystem_server_command_line(ready: Cli, tmp_path: Path) -> None:
+    """Relative paths are judged against the server's roots: `--root` stores them, and the
+    official filesystem server's folders are found on its command line; `proxy show` says so."""
+    result = ready.run("proxy", "add", "notes", "--server-name", "notes", "--command", "/bin/cat",
+                       "--root", str(tmp_path / "notes"), check=True)
+    assert json.loads((ready.proxy_dir("notes") / "config.json").read_text())["roots"] == [str(tmp_path / "notes")]
+    ready.add("fs", server_name="fs", command="npx",
+              args=("-y", "@modelcontextprotocol/server-filesystem", "/srv/a", "/srv/b"))
+    assert json.loads(ready.run("proxy", "show", "fs", "--json", check=True).stdout)["roots"] == ["/srv/a", "/srv/b"]
+    shown = ready.run("proxy", "show", "notes", check=True).stdout
+    assert str(tmp_path / "notes") in "".join(shown.split())  # folded across lines, never cut
+    ready.add("files")
+    assert "none known" in ready.run("proxy", "show", "files", check=True).stdout
+    result = ready.run("proxy", "add", "rel", "--server-name", "rel", "--command", "/bin/cat", "--root", "notes")
+    assert_clean_failure(result, "must be an absolute folder")
+
+
 def test_proxy_show_unknown_lists_configured(ready: Cli) -> None:
     ready.add("alpha")
     ready.add("beta")

@@ -76,11 +76,13 @@ def _print_notes(notes: list[tuple[str, str]]) -> None:
 @click.option("--mtls-ca", help="CA bundle (PEM) that verifies the https:// backend's certificate.")
 @click.option("--attestation-sha256", help="SHA-256 the STDIO backend's binary must have (64 hex digits).")
 @click.option("--attestation-slsa-owner", help="GitHub owner whose SLSA provenance the binary must carry (needs gh).")
+@click.option("--root", "roots", multiple=True, help="A folder the server resolves relative paths against "
+              "(repeat for more); the official filesystem server's folders are found without this.")
 @click.option("--attestation-require-signature/--no-attestation-require-signature", default=False,
               help="Require a valid code signature (macOS codesign; skipped on other systems).")
 def add(name, name_option, server_name, command, args, url, connection_type, timeout, api_key,
         mtls_cert, mtls_key, mtls_ca, attestation_sha256, attestation_slsa_owner,
-        attestation_require_signature) -> None:
+        attestation_require_signature, roots) -> None:
     """Add a proxy in front of an MCP server (STDIO command or HTTP URL)."""
     load_manager_config()  # `init` must have run; the error says so
     name = _valid_new_name(name or name_option or ask("Proxy name", "NAME"))
@@ -99,7 +101,7 @@ def add(name, name_option, server_name, command, args, url, connection_type, tim
                 "transport": connection_type, "timeout": timeout, "api_key": api_key, "mtls_cert": mtls_cert,
                 "mtls_key": mtls_key, "mtls_ca": mtls_ca, "attestation_sha256": attestation_sha256,
                 "attestation_slsa_owner": attestation_slsa_owner,
-                "attestation_require_signature": attestation_require_signature}
+                "attestation_require_signature": attestation_require_signature, "roots": roots}
     try:
         try:
             created = create_proxy(**settings)
@@ -170,6 +172,7 @@ def proxy_details(name: str) -> dict:
         "config_path": str(paths.proxy_config_path(name)),
         "policy_path": str(paths.proxy_policy_path(name)),
         "log_dir": str(log_dir),
+        "roots": list(config.server_roots()),
     }
 
 
@@ -183,6 +186,8 @@ def show(name: str, as_json: bool) -> None:
         click.echo(json.dumps(details, indent=2))
         return
     table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # long paths wrap, never cut
     for key in ("name", "proxy_id", "server_name", "transport", "created_at", "config_path",
                 "policy_path", "log_dir"):
         table.add_row(f"[bold]{key}[/]", str(details[key]))
@@ -195,5 +200,8 @@ def show(name: str, as_json: bool) -> None:
                                        f"CA {config.mtls.ca_bundle_path}")
     if config.backend.stdio and config.backend.stdio.attestation:
         table.add_row("[bold]attestation[/]", config.backend.stdio.attestation.model_dump_json(exclude_none=True))
+    roots = config.server_roots()
+    table.add_row("[bold]roots[/]", ", ".join(roots) if roots else
+                  "none known: relative paths are refused (add \"roots\" to config.json)")
     console.print(table)
 

@@ -44,7 +44,6 @@ from mcp_acp.identity.provider import (
 )
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.policy.roots import ServerRoots, roots_from_command
 from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.proxy.hitl import RoutingApprover
 from mcp_acp.proxy.pending import PendingApprovals
@@ -166,13 +165,6 @@ def start(name: str | None, headless: bool) -> None:
     sys.exit(code)
 
 
-def server_roots(config) -> ServerRoots:
-    """The folders the server resolves relative paths against: the config's `roots`, and those
-    on a well-known server's command line. The client's declared roots join them later."""
-    stdio = config.backend.stdio
-    return ServerRoots([*config.roots, *(roots_from_command(stdio.command, stdio.args) if stdio else ())])
-
-
 def _enforcement(name, manager, config, policy, policy_version, audit, shutdown, identities, identity, session_id):
     """The policy enforcement point and what it needs: engine (with reload), limits, approvals, the
     list hooks, and the state the control socket serves."""
@@ -185,7 +177,7 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
     enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identity,
                         backend_id=config.backend.server_name, session_id=session_id, proxy_name=name,
                         limits=config.limits, hitl=config.hitl, approver=approver, approvals=approvals,
-                        events=reloader.events, roots=server_roots(config))
+                        events=reloader.events, roots=config.server_roots())
     listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
     err_console.print(f"  policy: {reloader.rules_count} rules ({policy_version}) from {reloader.path}"
                       f"{'; lists filtered by policy' if listing.filtering else ''}")
@@ -206,7 +198,8 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
     control = ControlState(reloader, identities, approvals, session_id, identity, stats=enforcer.stats,
                            events=reloader.events, info=ControlState.info_from(name, config),
                            log_dir=audit.log_dir, debug_logs=config.log_level == "DEBUG",
-                           client_name=lambda: (enforcer.client_info or {}).get("name"), pending=pending)
+                           client_name=lambda: (enforcer.client_info or {}).get("name"), pending=pending,
+                           roots=enforcer.roots)
     reloader.events.sinks.append(lambda event_type, data: control.hub.publish(
         {**data, "type": event_type, "proxy_name": name, "proxy_id": config.proxy_id}))
     return gate, reloader, listing, control

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mcp_acp.config import paths
 from mcp_acp.policy.model import Policy
+from mcp_acp.policy.roots import ServerRoots, configured_roots
 from mcp_acp.proxy.limits import LimitsConfig
 
 RESERVED_PROXY_NAMES = {"manager", "all", "default"}
@@ -180,6 +181,12 @@ class ProxyConfig(_Strict):
             if not Path(root).is_absolute():
                 raise ValueError(f"root {root!r} must be an absolute folder, such as /home/me/project")
         return roots
+
+    def server_roots(self) -> ServerRoots:
+        """The folders the server resolves relative paths against, known before the client says
+        anything: `roots`, and the folders on a well-known server's command line."""
+        stdio = self.backend.stdio
+        return configured_roots(self.roots, stdio.command if stdio else None, stdio.args if stdio else ())
 
 
 # --- proxies/<name>/policy.json: the rule language lives with the engine ----------------

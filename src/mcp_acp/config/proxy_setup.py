@@ -13,6 +13,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from mcp_acp.config import paths
 from mcp_acp.config.api_key import ApiKeyError, store_api_key
 from mcp_acp.config.models import (
@@ -32,6 +34,7 @@ from mcp_acp.config.store import (
     list_proxy_names,
     load_proxy_config,
     save_model,
+    validation_problems,
 )
 from mcp_acp.proxy.backends import BackendError
 from mcp_acp.proxy.backends.credentials import api_key_problem, credential_key
@@ -94,7 +97,8 @@ def create_proxy(name: str, server_name: str, command: str | None = None, args: 
                  api_key: str | None = None, mtls_cert: str | None = None, mtls_key: str | None = None,
                  mtls_ca: str | None = None, attestation_sha256: str | None = None,
                  attestation_slsa_owner: str | None = None, attestation_require_signature: bool = False,
-                 skip_health_check: bool = False, check_duplicate_backend: bool = False) -> CreatedProxy:
+                 skip_health_check: bool = False, check_duplicate_backend: bool = False,
+                 roots: tuple[str, ...] | list[str] = ()) -> CreatedProxy:
     """Create the proxy, or raise a ProxySetupError subclass having written nothing.
 
     Blocking (file I/O, a hash, an HTTP handshake): async callers run it in a thread."""
@@ -122,7 +126,9 @@ def create_proxy(name: str, server_name: str, command: str | None = None, args: 
             http=HttpBackend(url=url, timeout=timeout,
                              credential_key=credential_key(name) if api_key else None) if url else None,
         )
-        config = ProxyConfig(proxy_id=new_proxy_id(server_name), backend=backend, mtls=mtls)
+        config = ProxyConfig(proxy_id=new_proxy_id(server_name), backend=backend, mtls=mtls, roots=list(roots))
+    except ValidationError as exc:
+        raise InvalidSettings(f"invalid proxy settings: {'; '.join(validation_problems(exc))}") from None
     except ValueError as exc:
         raise InvalidSettings(f"invalid proxy settings: {exc}") from None
     if check_duplicate_backend:

@@ -78,3 +78,9 @@ class ServerRoots:
 
     def snapshot(self) -> tuple[str, ...]:
         return tuple(self._roots)
+
+
+def configured_roots(roots: Iterable[str], command: str | None = None, args: Iterable[str] = ()) -> ServerRoots:
+    """The roots known before the client says anything: the config's `roots`, and the folders on
+    a well-known server's command line (`command`/`args` of a STDIO backend)."""
+    return ServerRoots([*roots, *(roots_from_command(command, list(args)) if command else ())])

@@ -115,7 +115,7 @@ def add_policy_routes(app: FastAPI, control: ControlState) -> None:
         client = control.client_name()
         ctx = build_context(body.message(), identity, control.info.get("backend_id") or "",
                             session_id=control.session_id, proxy_name=control.info.get("proxy_name"),
-                            client_info={"name": client} if client else None)
+                            client_info={"name": client} if client else None, roots=control.roots.snapshot())
         engine = reloader.engine  # one engine for the whole answer, even if a reload swaps it meanwhile
         version = reloader.version
         decision = engine.evaluate(ctx)

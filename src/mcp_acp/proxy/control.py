@@ -15,6 +15,7 @@ from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.manager.events import EventHub
 from mcp_acp.proxy.events import ProxyEvents
+from mcp_acp.policy.roots import ServerRoots
 from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
@@ -37,6 +38,7 @@ class ControlState:
     hub: EventHub = field(default_factory=EventHub)  # this proxy's own event stream (/api/approvals/pending)
     client_name: Callable[[], str | None] = lambda: None  # the MCP client's clientInfo.name, once known
     manager: object | None = None  # manager/client.py ManagerClient, unless --headless
+    roots: ServerRoots = field(default_factory=ServerRoots)  # the enforcer's: a dry run judges as it does
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.monotonic)
 
