@@ -84,8 +84,10 @@ def envelopes(draw: st.DrawFn) -> tuple[bytes, Any]:
         depth = draw(st.sampled_from([300, 256, 1100, 20000]))
         nested = "[" * depth + "]" * depth
         if draw(st.booleans()):  # inside a well-formed call, where only the depth is wrong
+            depth = draw(st.sampled_from([256, 300]))
             line = ('{"jsonrpc": "2.0", "id": %s, "method": "tools/call", "params": {"name": "echo", '
-                    '"arguments": {"text": "deep", "x": %s}}}' % (json.dumps(draw(good_id)), nested))
+                    '"arguments": {"text": "deep", "x": %s}}}' % (json.dumps(draw(good_id)),
+                                                                 "[" * depth + "]" * depth))
         else:
             line = line[:-1] + (", " if message else "") + '"x": ' + nested + "}"
         owed = None
