@@ -378,7 +378,7 @@ async def proxy_view(tool: str, arguments: dict, *, cacheable: bool) -> dict:
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
     context = build_context(message, Identity("alice", "local"), "fixture", session_id="s1", proxy_name="work")
     pending = PendingApprovals(ProxyEvents(), "work", "px_1", 600)
-    return pending.view(pending.open(ApprovalRequest(context, "ask", cacheable, 30.0, arguments, "v1")))
+    return pending.view(await pending.open(ApprovalRequest(context, "ask", cacheable, 30.0, arguments, "v1")))
 
 
 @pytest.mark.parametrize("program", PROGRAMS)

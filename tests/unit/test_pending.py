@@ -172,7 +172,7 @@ def test_shown_arguments_redact_secret_looking_keys_nested_in_values():
 async def test_open_shows_the_request_and_its_binding():
     pending, recorder = make_pending(ttl=600)
     arguments = {"path": "/p/a.txt", "content": "hello", "token": "tok-s3cr3t-value"}
-    opened = pending.open(request(arguments=arguments, request_id=42))
+    opened = await pending.open(request(arguments=arguments, request_id=42))
     view = pending.view(opened)
     assert HEX16.fullmatch(view["id"]) and view["id"] == opened.id
     assert view["proxy_name"] == "px" and view["proxy_id"] == "px_1234abcd"
@@ -194,18 +194,18 @@ async def test_open_shows_the_request_and_its_binding():
     assert "tok-s3cr3t-value" not in json.dumps(created)
     assert "write_file" in created["message"]
 
-    not_cacheable = pending.view(pending.open(request(cacheable=False, request_id=43)))
+    not_cacheable = pending.view(await pending.open(request(cacheable=False, request_id=43)))
     assert not_cacheable["can_cache"] is False and not_cacheable["cache_ttl_seconds"] is None
     assert not_cacheable["remember"]["available"] is False
     assert not_cacheable["remember"]["label"].startswith("Not offered: ")
     # Other arguments, another hash.
-    other = pending.view(pending.open(request(arguments={"path": "/p/a.txt", "content": "bye"}, request_id=44)))
+    other = pending.view(await pending.open(request(arguments={"path": "/p/a.txt", "content": "bye"}, request_id=44)))
     assert other["args_hash"] != view["args_hash"]
 
 
 async def test_ids_are_unique_16_hex():
     pending, _ = make_pending()
-    ids = [pending.open(request(request_id=n)).id for n in range(500)]
+    ids = [(await pending.open(request(request_id=n))).id for n in range(500)]
     assert len(set(ids)) == 500 and all(HEX16.fullmatch(i) for i in ids)
     assert {v["id"] for v in pending.list()} == set(ids)
 
@@ -220,7 +220,7 @@ async def test_ids_are_unique_16_hex():
 ])
 async def test_decide_answers_once_and_a_second_decision_finds_nothing(decision, outcome, event_decision, severity):
     pending, recorder = make_pending()
-    opened = pending.open(request())
+    opened = await pending.open(request())
     decided = pending.decide(opened.id, decision, approver_id="alice")
     assert decided is opened and opened.future.done()
     assert opened.future.result() == ApprovalOutcome(outcome, approver_id="alice")
@@ -241,7 +241,7 @@ async def test_decide_answers_once_and_a_second_decision_finds_nothing(decision,
 
 async def test_time_out_settles_once_and_says_so():
     pending, recorder = make_pending()
-    opened = pending.open(request())
+    opened = await pending.open(request())
     assert pending.time_out(opened) == ApprovalOutcome(TIMEOUT)
     [timed_out] = recorder.of("pending_timeout")
     assert timed_out["approval_id"] == opened.id and timed_out["severity"] == "warning"
@@ -255,9 +255,9 @@ async def test_time_out_settles_once_and_says_so():
 
 async def test_withdraw_request_withdraws_only_that_request():
     pending, recorder = make_pending()
-    first = pending.open(request(request_id=1))
-    second = pending.open(request(request_id=2))
-    third = pending.open(request(request_id="abc"))
+    first = await pending.open(request(request_id=1))
+    second = await pending.open(request(request_id=2))
+    third = await pending.open(request(request_id="abc"))
     assert pending.withdraw_request("1", "cancelled by the client") == 1
     assert first.future.result().outcome == WITHDRAWN  # logged as withdrawn: nobody denied it
     assert first.future.result().message == "cancelled by the client"
@@ -274,7 +274,7 @@ async def test_withdraw_request_withdraws_only_that_request():
 
 async def test_withdraw_all_empties_the_list():
     pending, recorder = make_pending()
-    opened = [pending.open(request(request_id=n)) for n in range(3)]
+    opened = [await pending.open(request(request_id=n)) for n in range(3)]
     pending.decide(opened[0].id, "deny", approver_id="alice")
     assert pending.withdraw_all("policy_changed") == 2
     assert pending.list() == []
@@ -292,7 +292,7 @@ async def test_a_broken_event_sink_never_disturbs_a_decision():
         raise RuntimeError("the manager went away")
 
     pending.events.sinks.insert(0, broken)
-    opened = pending.open(request())
+    opened = await pending.open(request())
     pending.decide(opened.id, "approve", approver_id="alice")
     assert opened.future.result().allowed
     assert recorder.types() == ["pending_created", "pending_resolved"]
@@ -386,7 +386,7 @@ async def test_the_dialog_answer_decides(answer, outcome, event):
 
 async def test_the_dialog_is_told_its_queue_position():
     pending, _ = make_pending()
-    waiting = pending.open(request(request_id=1))  # already waiting (e.g. for the CLI)
+    waiting = await pending.open(request(request_id=1))  # already waiting (e.g. for the CLI)
     dialog = StandInDialog("deny")
     await asyncio.wait_for(router(pending, dialog=dialog).ask(request(request_id=2)), WAIT)
     assert dialog.shown[0][2] == 2
@@ -531,7 +531,7 @@ def control_api(tmp_path):
 
 async def test_two_decisions_at_once_one_wins_the_other_finds_nothing(control_api):
     pending, recorder, client = control_api
-    opened = pending.open(request(cacheable=False))
+    opened = await pending.open(request(cacheable=False))
     executor = CountingExecutor()
     asyncio.get_running_loop().set_default_executor(executor)
     gate = threading.Event()

@@ -10,7 +10,9 @@ everything (`mcp-acp approvals show ID`), and the tail; never a silent cut.
 Redaction, two ways:
 
 - by key name (`SECRET_NAME`, at any depth): every string or number under such a key is
-  replaced, the structure around it stays visible;
+  replaced, the structure around it stays visible; except a string that reads like a command
+  or prose (shell punctuation, a line break, several words, over 512 characters), which is
+  shown (with secret-shaped spans still redacted) so that a key's name cannot hide a command;
 - by value shape, anywhere in any string (bearer tokens, JWTs, PEM private keys, `sk-…`,
   `ghp_…`/`github_pat_…`, `AKIA…`, `xox[bp]-…`, credentials in URLs, `PASSWORD=…`). Only the
   matching span is replaced, and a span never includes whitespace, quotes or shell punctuation
@@ -114,10 +116,15 @@ def redact_text(text: str) -> str:
     return _redact_assignments(text)
 
 
+# A value that reads like a command or prose is shown even under a secret-looking key: hiding
+# it would let a key named `auth_script` carry a command past the human's eyes.
+NOT_A_SECRET = re.compile(r"[\n;|&$`<>()]|\s.*\s.*\s.*\s")
+
+
 def _scalar(value: object, secret: bool) -> object:
     if value is None or isinstance(value, bool):
         return value  # carries no secret, and says something (`"use_auth": true`)
-    if secret:
+    if secret and not (isinstance(value, str) and (len(value) > 512 or NOT_A_SECRET.search(value))):
         return marker(len(value if isinstance(value, str) else _scalar_json(value)))
     if isinstance(value, str):
         return redact_text(value)

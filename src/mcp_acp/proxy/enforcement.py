@@ -287,7 +287,7 @@ class Enforcer:
         before = {(item.written, item.role): item.readings for item in ctx.judged}
         for item in again:
             if before.get((item.written, item.role)) != item.readings:
-                return f"'{item.written}' leads somewhere else than when it was approved"
+                return f"'{item.written}' changed while the approval waited: it now leads somewhere else; retry to ask again"
         return None
 
     async def _approval(self, request: ApprovalRequest) -> ApprovalOutcome:

@@ -37,7 +37,7 @@ class RoutingApprover:
         self.find_dialog = find_dialog
 
     async def ask(self, request: ApprovalRequest) -> ApprovalOutcome:
-        pending = self.pending.open(request)
+        pending = await self.pending.open(request)
         try:
             return await self._route(pending)
         finally:  # the request itself went away (the client disconnected): nothing stays open

@@ -99,6 +99,25 @@ class Relay:
     # --- client -> backend -------------------------------------------------------------
 
     async def from_client(self, line: bytes) -> None:
+        """Never raises: a failure of the proxy's own answers the message with an internal error
+        (when it has an id) and the session goes on; nothing was forwarded."""
+        try:
+            await self._from_client(line)
+        except Exception:
+            log.exception("handling a client message failed; it was refused")
+            found = _ID_IN_RAW.search(line[:4096])
+            try:
+                request_id = orjson.loads(found.group(1)) if found else None
+            except orjson.JSONDecodeError:
+                request_id = None
+            if request_id in self.pending:  # it was forwarded: its own answer will come
+                return
+            self._deciding.discard(request_id)
+            await self._write(jsonrpc.encode(jsonrpc.error_response(
+                request_id if envelope.valid_id(request_id) else None, jsonrpc.INTERNAL_ERROR,
+                "Internal error: the proxy could not handle this message, so it was refused")))
+
+    async def _from_client(self, line: bytes) -> None:
         if not line.strip():
             return
         try:
