@@ -614,7 +614,7 @@ async def test_allow_once_cannot_be_replayed(home, files):
 # --------------------------------------------------------------------------- cached approvals
 
 
-async def test_a_cached_approval_covers_only_the_same_real_path(home, files):
+async def test_a_cached_approval_covers_exactly_the_approved_path(home, files):
     add_hitl_proxy(home, files, ttl=300)
     approved, other, elsewhere = files / "approved.txt", files / "other.txt", files / "elsewhere.txt"
     alias = files / "alias.txt"
@@ -635,11 +635,16 @@ async def test_a_cached_approval_covers_only_the_same_real_path(home, files):
         # The same path (any content): covered, nobody is asked.
         seen = created_count(events)
         assert_wrote(await client.call("write_file", write(approved, "v2")), approved, "v2")
-        # Another name for the same file: the cache keys on the real path, so covered too.
-        alias.symlink_to(approved)
-        assert_wrote(await client.call("write_file", write(alias, "v3")), alias, "v3")
-        assert approved.read_text() == "v3"
         assert created_count(events) == seen
+        # Another name for the same file: an approval covers exactly the paths approved, in every
+        # reading, so a symlink to it is asked about again.
+        alias.symlink_to(approved)
+        _, answer = await client.send("write_file", write(alias, "v3"))
+        asked = await pending_created(events, str(alias), after=seen)
+        assert (await decide(home, asked["id"], "deny")).status_code == 200
+        assert_denied(await asyncio.wait_for(answer, CALL_TIMEOUT), "User denied")
+        assert approved.read_text() == "v2"
+        seen = created_count(events)
 
         # Another path: asked.
         _, answer = await client.send("write_file", write(other, "no"))
@@ -661,7 +666,7 @@ async def test_a_cached_approval_covers_only_the_same_real_path(home, files):
 
     entries = hitl_entries(home)
     assert [(e.get("hitl_outcome"), e.get("hitl_cache_hit")) for e in entries] == [
-        ("user_allowed", False), (None, True), (None, True), ("user_denied", False), ("user_denied", False)]
+        ("user_allowed", False), (None, True), ("user_denied", False), ("user_denied", False), ("user_denied", False)]
 
 
 async def test_a_policy_reload_clears_the_cache_and_withdraws_waiting_approvals(home, files):

@@ -207,13 +207,18 @@ def standins(tmp_path: Path) -> StandIns:
     return StandIns(tmp_path)
 
 
-def assert_gone(pid: int, *, allow_zombie: bool = False, seconds: float = 10.0) -> None:
+def assert_gone(pid: int, *, allow_zombie: bool = False, seconds: float = 10.0, marker: str | None = None) -> None:
     """The process no longer runs. A grandchild orphaned by the kill is re-parented to the
-    container's init, which may be slow (or fail) to reap it: a zombie runs nothing."""
+    container's init, which may be slow (or fail) to reap it: a zombie runs nothing. With
+    `marker`, a process whose command line lacks it is another one that reused the pid (pids
+    wrap at 32,768 here, and a full test run starts thousands of processes)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            status = psutil.Process(pid).status()
+            process = psutil.Process(pid)
+            status = process.status()
+            if marker is not None and status != psutil.STATUS_ZOMBIE and marker not in " ".join(process.cmdline()):
+                return
         except psutil.NoSuchProcess:
             return
         if allow_zombie and status == psutil.STATUS_ZOMBIE:
@@ -308,7 +313,7 @@ async def test_an_unanswered_dialog_times_out_and_is_killed_with_its_children(st
     assert time.monotonic() - started_at < timeout + 5  # generous: a busy CI machine, not a benchmark
     hanging = await standins.wait_for_record("hanging")
     assert_gone(hanging["pid"])
-    assert_gone(hanging["helper_pid"], allow_zombie=True)
+    assert_gone(hanging["helper_pid"], allow_zombie=True, marker="time.sleep(600)")
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
@@ -320,7 +325,7 @@ async def test_cancelling_the_question_kills_the_dialog(standins, program):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert_gone(hanging["pid"])
-    assert_gone(hanging["helper_pid"], allow_zombie=True)
+    assert_gone(hanging["helper_pid"], allow_zombie=True, marker="time.sleep(600)")
 
 
 @pytest.mark.parametrize("program", PROGRAMS)

@@ -123,7 +123,7 @@ class Relay:
         try:
             message = envelope.parse_client_message(line)
         except envelope.Refusal as refusal:
-            log.warning("client message refused: %s", refusal.message)
+            log.warning("client message refused, not forwarded (not JSON, or not valid JSON-RPC): %s", refusal.message)
             record = {"method": refusal.method, "request_id": str(refusal.request_id) if refusal.request_id is not None
                       else "unknown", "payload_length": len(line)}
             await self._answer(PendingRequest(refusal.method, record if self.recorder else None), refusal.answer())
