@@ -129,6 +129,16 @@ def test_backend_garbage_lines(hostile) -> None:
     assert "EXECUTED echo" in text_of(proxy.call("echo", {"text": "after garbage"}))
 
 
+def test_an_answer_the_proxy_cannot_read_is_an_error_not_a_hang(hostile) -> None:
+    """A backend answer nested 20,000 levels deep cannot be parsed: the request it answers gets
+    an error at once (its id is read from the raw line), and the session goes on."""
+    proxy, _ = hostile
+    answer = proxy.call("unreadable", {})
+    assert answer["error"]["code"] == -32603 and "could not be read" in answer["error"]["message"], answer
+    proxy.ping()
+    assert "EXECUTED echo" in text_of(proxy.call("echo", {"text": "after unreadable"}))
+
+
 def test_a_1000_level_tools_list(hostile) -> None:
     proxy, _ = hostile
     answer = proxy.request("tools/list", {"cursor": "deep"})
