@@ -274,6 +274,9 @@ class Enforcer:
             if not outcome.allowed:
                 return self._refuse(ctx, breach, started, _refusal(outcome, ctx, "Rate limit exceeded"),
                                     hitl_ms, outcome)
+            if change := self._changed_since(ctx, message):  # the wait was long enough to swap a link
+                return self._refuse(ctx, Decision(DENY, PATH_CHANGED_RULE, reason=change), started,
+                                    f"Refused after approval: {_target(ctx)}", hitl_ms, outcome)
             self.window.reset(self.session_id, ctx.resource.tool_name or "unknown")
             verdict = self._decide(message, ctx, started, hitl_ms, outcome)  # approved: now the policy decides
             return await verdict if isinstance(verdict, Awaitable) else verdict
@@ -287,7 +290,8 @@ class Enforcer:
         before = {(item.written, item.role): item.readings for item in ctx.judged}
         for item in again:
             if before.get((item.written, item.role)) != item.readings:
-                return f"'{item.written}' changed while the approval waited: it now leads somewhere else; retry to ask again"
+                return (f"'{item.written}' changed while the approval waited: it now leads somewhere else; "
+                        "retry to ask again")
         return None
 
     async def _approval(self, request: ApprovalRequest) -> ApprovalOutcome:
