@@ -107,23 +107,18 @@ def _path_fields(path: str | None) -> dict[str, str | None]:
             "parent_dir": posixpath.dirname(path)}
 
 
-def _first(judged: tuple[JudgedPath, ...], role: str | None, reading: int) -> str | None:
+def first_in_role(judged: tuple[JudgedPath, ...], role: str, reading: int) -> str | None:
     """The path a role names (the first such argument), in its `reading`-th reading (the last when
     it has fewer): so source and destination rules see one consistent reading of the request."""
     for item in judged:
-        if (role is None or item.role == role) and item.readings:
+        if item.role == role and item.readings:
             return item.readings[min(reading, len(item.readings) - 1)]
     return None
 
 
-def resource_for(base: Resource, judged: tuple[JudgedPath, ...], item: JudgedPath | None,
-                 reading: int) -> Resource:
-    """`base` judged on one path argument in one of its readings. A source or destination is
-    judged in its own role; the other role shows the first of its kind, in the same reading."""
-    path = item.readings[min(reading, len(item.readings) - 1)] if item is not None else None
+def resource_for(base: Resource, path: str | None, source: str | None, dest: str | None) -> Resource:
+    """`base` judged on one path, with the source and destination of the same reading."""
     fields = {"path": None, "filename": None, "extension": None, "parent_dir": None, **_path_fields(path)}
-    source = path if item is not None and item.role == SOURCE else _first(judged, SOURCE, reading)
-    dest = path if item is not None and item.role == DEST else _first(judged, DEST, reading)
     return replace(base, source_path=source, dest_path=dest, **fields)
 
 
@@ -142,7 +137,11 @@ def build_resource(method: str, params: dict, server_id: str, roots: tuple[str, 
         scheme = (urlsplit(uri).scheme.lower() or None) if uri else None
         resource = Resource(kind, server_id, uri=uri, scheme=scheme)
     shown = next((item for item in judged if item.role != OTHER), judged[0] if judged else None)
-    return resource_for(resource, judged, shown, 0) if shown and shown.readings else resource, judged
+    if shown is None or not shown.readings:
+        return resource, judged
+    path = shown.readings[0]
+    return resource_for(resource, path, path if shown.role == SOURCE else first_in_role(judged, SOURCE, 0),
+                        path if shown.role == DEST else first_in_role(judged, DEST, 0)), judged
 
 
 _ACTIONS: dict[str, Action] = {}

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcp_acp.policy import globs
-from mcp_acp.policy.context import DecisionContext, Resource, resource_for
+from mcp_acp.policy.context import DecisionContext, Resource, first_in_role, resource_for
 from mcp_acp.policy.model import Policy, Rule
-from mcp_acp.policy.paths import match_key
+from mcp_acp.policy.paths import DEST, SOURCE, match_key
 from mcp_acp.policy.protected import ProtectedPaths, real
 
 ALLOW, DENY, HITL = "allow", "deny", "hitl"
@@ -253,16 +253,20 @@ class PolicyEngine:
 
     @staticmethod
     def _strictest(ctx: DecisionContext, candidates: Candidates) -> Decision:
-        """Each path in each of its readings is judged (with source and destination in the same
-        reading): an allow needs them all allowed; any denial denies; else any approval asks."""
+        """Each path in each of its readings is judged, each source as the source and each
+        destination as the destination, with the first of the other role in the same reading: an
+        allow needs them all allowed; any denial denies; else any approval asks."""
         judged, worst, seen = ctx.judged, None, set()
         for reading in range(max(len(item.readings) for item in judged)):
+            first_source, first_dest = first_in_role(judged, SOURCE, reading), first_in_role(judged, DEST, reading)
             for item in judged:
-                resource = resource_for(ctx.resource, judged, item, reading)
-                if (resource.path, resource.source_path, resource.dest_path) in seen:
+                path = item.readings[min(reading, len(item.readings) - 1)]
+                key = (path, path if item.role == SOURCE else first_source, path if item.role == DEST else first_dest)
+                if key in seen:
                     continue
-                seen.add((resource.path, resource.source_path, resource.dest_path))
-                decision = _combine(candidates.for_path(resource.path), resource)
+                seen.add(key)
+                resource = resource_for(ctx.resource, *key)
+                decision = _combine(candidates.for_path(path), resource)
                 if worst is None or _STRICTNESS[decision.effect] > _STRICTNESS[worst.effect]:
                     worst = decision
                     if worst.effect == DENY:

@@ -139,12 +139,23 @@ class Enforcer:
 
     async def _check_judged_off_loop(self, identity: Identity, message: dict, started: float,
                                      found: list) -> ErrorObject | None:
-        judged = await asyncio.to_thread(judge_all, found, self.roots.snapshot())
-        verdict = self._check_judged(identity, message, started, judged)
+        """Resolving and judging many or long paths (system calls, then one decision per path and
+        reading) runs in a worker thread; writing the decision comes back to the event loop."""
+        roots, engine = self.roots.snapshot(), self.reloader.engine
+
+        def judge() -> tuple[tuple[JudgedPath, ...], Decision]:
+            judged = judge_all(found, roots)
+            return judged, engine.evaluate(self._context(message, identity, judged))
+        try:
+            judged, decision = await asyncio.to_thread(judge)
+        except Exception:  # judged again on the loop, where a failure denies
+            log.exception("judging the paths of %s in a worker thread failed", message["method"])
+            judged, decision = None, None
+        verdict = self._check_judged(identity, message, started, judged, decision)
         return await verdict if isinstance(verdict, Awaitable) else verdict
 
-    def _check_judged(self, identity: Identity, message: dict, started: float,
-                      judged: tuple[JudgedPath, ...] | None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+    def _check_judged(self, identity: Identity, message: dict, started: float, judged: tuple[JudgedPath, ...] | None,
+                      decision: Decision | None = None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
         method = message["method"]
         ctx: DecisionContext | None = None
         try:
@@ -156,7 +167,7 @@ class Enforcer:
             tool = ctx.resource.tool_name
             if method == "tools/call" and self.window.record(self.session_id, tool or "unknown"):
                 return self._rate_limit_breach(message, ctx, started)
-            return self._decide(message, ctx, started)
+            return self._decide(message, ctx, started, decision=decision)
         except Exception:  # fail closed: nothing on the decision path may let a request through
             log.exception("policy evaluation failed for %s; denying", method)
             return self._write_or_fail(self._entry(ctx, Decision(DENY, "evaluation_error"), message, started), {
@@ -223,9 +234,11 @@ class Enforcer:
             log.info("the client declared roots %s: relative paths are judged against them", ", ".join(new))
 
     def _decide(self, message: dict, ctx: DecisionContext, started: float, hitl_ms: float | None = None,
-                breach: ApprovalOutcome | None = None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
-        """`breach`: a person let this call past the rate limit; its entry says who."""
-        decision = self.reloader.engine.evaluate(ctx)
+                breach: ApprovalOutcome | None = None,
+                decision: Decision | None = None) -> ErrorObject | None | Awaitable[ErrorObject | None]:
+        """`breach`: a person let this call past the rate limit; its entry says who. `decision`:
+        the policy's, when it was evaluated off the event loop already."""
+        decision = decision or self.reloader.engine.evaluate(ctx)
         if decision.effect == ALLOW:
             return self._write_or_fail(self._entry(ctx, decision, message, started, hitl_ms=hitl_ms,
                                                    outcome=breach), None)
