@@ -154,13 +154,8 @@ class OperationsRecorder:
         """A client notification; False means it must not be forwarded (audit failure)."""
         if self.shutdown.is_shutting_down:
             return False
-        fields = {**self._common, "method": message.get("method"), "status": "Success", "client_id": self.client_id}
-        try:
-            self.audit.write("operations", fields)
-            return True
-        except AuditWriteError as exc:
-            self._fail_closed(fields, str(exc))
-            return False
+        return self._write({**self._common, "method": message.get("method"), "status": "Success",
+                            "client_id": self.client_id})
 
     def record_exchange(self, direction: str, kind: str, method: str | None, message: dict, raw: bytes,
                         status: str = "Success", reason: str | None = None) -> bool:
@@ -177,6 +172,10 @@ class OperationsRecorder:
                   "status": status, "reason": reason, "client_id": self.client_id,
                   "size_bytes": len(raw), "body_hash": _digest(raw),
                   "summary": exchange_summary(method, kind, message) if status != "Dropped" else None}
+        return self._write(fields)
+
+    def _write(self, fields: dict) -> bool:
+        """False when the entry could not be written (it went to the fallback; shutdown started)."""
         try:
             self.audit.write("operations", fields)
             return True
