@@ -295,3 +295,8 @@ def test_an_overlong_path_under_a_key_that_may_name_one_is_refused():
     long = "/" + "./" * 2100 + "etc/passwd"
     (item,) = judge_all(path_arguments({"destination": long}, False), ())
     assert item.problem and "too long" in item.problem
+
+
+def test_a_one_line_comment_is_content_not_a_path():
+    found = path_arguments({"path": "/p/a.c", "content": "/* generated */", "note": "// TODO"}, True)
+    assert [arg.written for arg in found] == ["/p/a.c"]

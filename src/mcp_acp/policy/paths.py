@@ -55,6 +55,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Free text (a file's content, a message) is not a path: paths are one line.
 _MULTILINE = re.compile(r"[\n\r\t]")
+_COMMENTS = ("/*", "// ")  # a one-line file that is a comment, not a path
 
 PATH, SOURCE, DEST, OTHER = "path", "source", "dest", "other"
 
@@ -129,7 +130,8 @@ def path_arguments(value: Any, roots_known: bool, key: str | None = None) -> lis
             elif maybe and not _has_other_scheme(item) and (_looks_like_path(item) or (
                     len(item) <= PATH_MAX and (roots_known or "/" in item))):
                 found.append(PathArg(item, role, True))  # an over-long one is refused, not skipped
-            elif len(item) <= PATH_MAX and _looks_like_path(item) and not _MULTILINE.search(item):
+            elif len(item) <= PATH_MAX and _looks_like_path(item) and not _MULTILINE.search(item) \
+                    and not item.startswith(_COMMENTS):
                 found.append(PathArg(item, OTHER, False))
     found.reverse()  # the order they were written in
     return found
