@@ -111,9 +111,12 @@ def _find_all(text: str, word: str) -> Iterator[int]:
 
 def redact_text(text: str) -> str:
     """`text` with every secret-looking span replaced by its marker; the rest exactly as it was."""
+    # Assignments first: a shape's marker has spaces, which an assignment's value would stop at,
+    # leaving half a marker behind.
+    text = _redact_assignments(text)
     for pattern, _ in _SHAPES:
         text = pattern.sub(_replace, text)
-    return _redact_assignments(text)
+    return text
 
 
 # A value that reads like a command or prose is shown even under a secret-looking key: hiding
