@@ -510,8 +510,10 @@ def decide(policy: dict, message: dict, subject_id: str, server_id: str, protect
     for place in range(max(len(item["places"]) for item in paths)):
         for strategy in STRATEGIES:  # a server reads all its arguments one way
             for item in paths:
-                judged = (way(item, place, strategy), way(first_source, place, strategy),
-                          way(first_dest, place, strategy))
+                # each source is judged as the source, each destination as the destination
+                judged = (way(item, place, strategy),
+                          way(item if item["role"] == "source" else first_source, place, strategy),
+                          way(item if item["role"] == "dest" else first_dest, place, strategy))
                 if judged in seen:
                     continue
                 seen.add(judged)
