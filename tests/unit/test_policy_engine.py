@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import unicodedata
 from pathlib import Path
 
 import pytest
 
 from mcp_acp.identity.local import Identity
+from mcp_acp.policy import globs
 from mcp_acp.policy.context import DISCOVERY_METHODS, build_context
 from mcp_acp.policy.engine import Decision, PolicyEngine, compile_rule
 from mcp_acp.policy.model import parse_policy
@@ -1165,3 +1167,27 @@ def test_spec_example_copy_policy(subject, tool, source, dest, expected):
     decision = PolicyEngine(parse_policy(COPY), ProtectedPaths([])).evaluate(
         call(tool, {"source": source, "destination": dest}, subject=subject))
     assert verdict(decision) == expected
+
+
+# --- linear-time matching (issue 16, class 7) ------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("conditions,request_ctx", [
+    # Against Python's backtracking `re` these took 9.7 s and 4.2 s at a quarter of this input size.
+    ({"path_pattern": "**/**/**/**/**/**/*a*a*a*a*a*b"}, lambda: call("read_file", {"path": "/" + "/a" * 300})),
+    ({"tool_name": "*a*a*a*a*a*a*a*a*b"}, lambda: call("a" * 200, {})),
+])
+def test_adversarial_globs_are_matched_without_backtracking(conditions, request_ctx):
+    """A glob with several `*` runs is compiled for RE2 (linear time); this would hang for hours
+    on a backtracking engine (the timeout guards the suite; it is not a speed claim)."""
+    for pattern in conditions.values():
+        assert globs.star_runs(pattern) > 1
+        to_regex = globs.path_regex if "/" in pattern else globs.name_regex
+        assert type(globs.compile_any([pattern], to_regex)).__module__.startswith("re2")
+    rule = {"id": "r", "effect": "allow", "conditions": conditions}
+    assert verdict(engine(rule).evaluate(request_ctx())) == ("deny", "default")
+
+
+def test_a_glob_with_one_wildcard_run_keeps_the_fast_engine():
+    assert isinstance(globs.compile_any(["read_*", "/proj/**"], globs.name_regex), re.Pattern)

@@ -2,14 +2,23 @@
 
 Name globs (tool names, backend ids, MCP methods): `*` is any run of characters, `?` one.
 Path globs: `*` and `?` stop at `/`, `**` crosses folders, and a trailing `/**` also matches
-the folder itself. Everything is anchored: a pattern matches the whole value or nothing.
+the folder itself. Everything is anchored: a pattern matches the whole value or nothing. Matching never
+backtracks more than linearly (`compile_any`), whatever the pattern and the input.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any, Protocol
+
+import re2
 
 WILDCARDS = frozenset("*?")
+_STAR_RUN = re.compile(r"\*+")
+
+
+class Matcher(Protocol):
+    def fullmatch(self, text: str) -> Any: ...
 
 
 def has_wildcard(pattern: str) -> bool:
@@ -57,6 +66,22 @@ def literal_depth(pattern: str) -> int:
     return segments
 
 
-def compile_any(patterns: list[str], to_regex, flags: int = 0) -> re.Pattern[str]:
-    """One regex matching any of `patterns`, so a list costs one match call."""
-    return re.compile("|".join(f"(?:{to_regex(p)})" for p in patterns), flags | re.DOTALL)
+def star_runs(pattern: str) -> int:
+    """How many runs of `*` a glob has: each becomes an unbounded repetition in its regex."""
+    return len(_STAR_RUN.findall(pattern))
+
+
+def compile_any(patterns: list[str], to_regex, flags: int = 0) -> Matcher:
+    """One matcher for any of `patterns`, so a list costs one match call.
+
+    A backtracking engine takes time exponential in the number of `*` runs of a glob
+    (`*a*a*a*a*b` against a long name took seconds). A glob with at most one run cannot backtrack
+    more than linearly, so it keeps Python's `re` (the fastest per call); any other list is
+    compiled with RE2, whose matching time is linear whatever the pattern and the input."""
+    source = "|".join(f"(?:{to_regex(p)})" for p in patterns)
+    if all(star_runs(p) <= 1 for p in patterns):
+        return re.compile(source, flags | re.DOTALL)
+    options = re2.Options()
+    options.dot_nl = True
+    options.case_sensitive = not flags & re.IGNORECASE
+    return re2.compile(source, options)
