@@ -279,6 +279,7 @@ class Home:
     def write_policy(self, name: str, policy: dict) -> None:
         target = self.config_dir(name) / "policy.json"
         tmp = target.with_name(".policy.json.test-tmp")
+        tmp.touch(mode=0o600)  # as mcp-acp writes it (tests/security/test_file_modes.py checks every mode)
         tmp.write_text(json.dumps(policy, indent=2), encoding="utf-8")
         os.replace(tmp, target)
 

@@ -27,7 +27,16 @@ class ConfigError(Exception):
 
 
 def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """`path` as a folder only its owner can enter (0700). Every folder this creates on the way
+    is 0700 too (`mkdir(parents=True)` would leave those at the umask's 0755); folders that
+    existed before, such as the user's home, are left alone."""
+    missing = []
+    folder = path
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
     os.chmod(path, 0o700)
     return path
 

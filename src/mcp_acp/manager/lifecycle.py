@@ -50,7 +50,7 @@ def ensure_running(extra_args: tuple[str, ...] = ()) -> bool:
         return True
     ensure_private_dir(paths.runtime_dir())
     try:
-        with FileLock(str(paths.manager_lock_path()), timeout=READY_TIMEOUT * 2):
+        with FileLock(str(paths.manager_lock_path()), timeout=READY_TIMEOUT * 2, mode=0o600):
             if socket_answers():
                 return True
             spawn(extra_args)
