@@ -21,6 +21,7 @@ for how long, and is there only when the approval may be remembered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import math
 import os
@@ -287,10 +288,19 @@ class NativeDialog:
         """Show the dialog and wait at most `timeout` seconds: ALLOW, ALLOW_ONCE, DENY or TIMEOUT."""
         try:
             argv = self.argv(approval, timeout, queue_position)
-            proc = await asyncio.create_subprocess_exec(
+            starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL, env=dict(self.env) if self.env is not None else None,
-                start_new_session=True)  # its own process group, so a kill takes its children too
+                start_new_session=True))  # its own process group, so a kill takes its children too
+            proc = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # Cancelled while the program was starting: it may already run (and have started
+            # children), so its whole group goes too, not only the program asyncio would kill.
+            with contextlib.suppress(Exception):
+                started = await starting
+                _kill_group(started.pid)
+                await started.wait()
+            raise
         except Exception:  # noqa: BLE001 - missing or unrunnable program, bad argument: fail closed
             return DENY
         try:
