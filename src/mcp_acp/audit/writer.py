@@ -119,21 +119,26 @@ class AuditLog:
     @staticmethod
     def lock(log_dir: Path) -> FileLock:
         """Held for the proxy's lifetime: two processes must never extend the same chain."""
-        ensure_private_dir(log_dir)
-        lock = FileLock(str(log_dir / ".writer.lock"), mode=0o600)
         try:
+            ensure_private_dir(log_dir)
+            lock = FileLock(str(log_dir / ".writer.lock"), mode=0o600)
             lock.acquire(timeout=0)
-        except Timeout:
+        except Timeout:  # a TimeoutError, hence an OSError: caught first
             raise AlreadyRunning(
                 f"another process is already running this proxy (it holds {log_dir / '.writer.lock'}). "
                 "Each MCP client needs its own proxy: add another with 'mcp-acp proxy add'.") from None
+        except OSError as exc:
+            raise AuditWriteError(f"cannot use the log folder {log_dir}: {exc.strerror or exc}") from None
         return lock
 
     def write(self, name: str, fields: dict) -> dict:
         # Python logging may call in from other threads; one chain must see one writer at a time.
         with self._write_lock:
             entry = self.files[name].append(fields)
-            self.state.save()
+            try:
+                self.state.save()
+            except OSError as exc:
+                raise AuditWriteError(f"cannot save {self.state.path.name}: {exc.strerror or exc}") from None
             self._writes += 1
         return entry
 

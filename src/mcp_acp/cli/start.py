@@ -100,6 +100,8 @@ def start(name: str | None, headless: bool) -> None:
         lock = AuditLog.lock(log_dir)
     except AlreadyRunning as exc:
         _refuse(name, "startup_failed", exc)
+    except AuditWriteError as exc:
+        _refuse(name, "audit_failure", AuditFailure(str(exc)), AuditFailure.exit_code)
     try:
         key = load_audit_key(name)
         state, warnings = verify_on_startup(log_dir, name, key)
