@@ -501,3 +501,36 @@ class ProxyEventStream(EventStream):
         client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=self.socket_path), base_url="http://proxy",
                                    trust_env=False, timeout=httpx.Timeout(30, read=None))
         return client, {}, {}
+
+
+@contextlib.contextmanager
+def home(env: dict):
+    """MCP_ACP_HOME and the secret backend for in-process calls (read at call time), as the
+    proxy subprocesses see them."""
+    names = ("MCP_ACP_HOME", "MCP_ACP_SECRET_BACKEND")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: env[name] for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def audit_key_of(env: dict, name: str):
+    """The proxy's audit key (a proxy creates one at its first start), read as the CLI would."""
+    from mcp_acp.audit.keys import load_audit_key
+
+    with home(env):
+        return load_audit_key(name)
+
+
+def chain_ok(env: dict, name: str, rel: str, data: bytes):
+    """check_chain of one of the proxy's logs under its own key rule."""
+    from mcp_acp.audit.chain import check_chain
+    from mcp_acp.audit.keys import rule_for
+
+    return check_chain(data, rule_for(audit_key_of(env, name), rel))

@@ -228,7 +228,7 @@ def test_verify_json_shape(cli, fx):
     proxy = data["proxies"]["fx"]
     assert proxy["overall_status"] == "passed"
     files = {f["name"]: f for f in proxy["files"]}
-    assert set(files) == {"operations", "decisions", "auth", "system", "config-history", "policy-history"}
+    assert set(files) == {"operations", "decisions", "auth", "system", "config-history", "policy-history", "repairs"}
     for f in files.values():
         assert set(f) >= {"name", "path", "status", "entries", "errors", "warnings", "backups"}
     assert files["operations"]["status"] == "protected" and files["operations"]["entries"] == 6

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from mcp_acp.audit.verify import verify_proxy
-from tests.helpers import BACKEND, RawProxy, allow_everything
+from tests.helpers import BACKEND, RawProxy, allow_everything, audit_key_of
 
 LANES = 4
 KILLS_PER_LANE = 50
@@ -243,7 +243,7 @@ async def test_kill_9_under_load_never_false_alarms_and_loses_no_answered_reques
         assert not missing, f"{summary}\n{lane.name}: {len(missing)} answered requests not in the log: {missing[:20]}"
         assert lane.received, summary  # the load actually ran
 
-        report = verify_proxy(folder, None)
+        report = verify_proxy(folder, audit_key_of(acp_env, lane.name))
         problems = "; ".join(f"{f.name}={f.status} {f.errors}" for f in report.files)
         assert report.overall == "passed", f"{summary}\n{lane.name}: {problems}"
         result = cli("audit", "verify", "--proxy", lane.name)

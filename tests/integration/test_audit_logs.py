@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from mcp_acp.audit.chain import check_chain
-from tests.helpers import BACKEND, RawProxy, allow_everything
+from tests.helpers import BACKEND, RawProxy, allow_everything, chain_ok
 
 SECRET = "correct-horse-battery-staple"
 
@@ -58,7 +58,7 @@ async def test_operations_one_entry_per_message_and_no_arguments(acp_env, proxy_
     await session(acp_env, [("echo", {"text": SECRET}), ("echo", arguments)])
     raw = (log_dir(acp_env) / "audit/operations.jsonl").read_bytes()
     assert SECRET.encode() not in raw  # arguments are never logged, only hashed
-    assert check_chain(raw).ok
+    assert chain_ok(acp_env, "fx", "audit/operations.jsonl", raw).ok
     ops = entries(acp_env, "audit/operations.jsonl")
     methods = [e.get("method") for e in ops]
     assert methods.count("tools/call") == 2 and methods.count("initialize") == 1
@@ -83,7 +83,7 @@ async def test_auth_and_system_logs(acp_env, proxy_name):
     assert auth[1]["end_reason"] == "normal" and auth[0]["bound_session_id"] == auth[1]["bound_session_id"]
     system = entries(acp_env, "system/system.jsonl")
     assert any("not JSON" in e["message"] and e["level"] == "WARNING" for e in system)
-    assert check_chain((log_dir(acp_env) / "system/system.jsonl").read_bytes()).ok
+    assert chain_ok(acp_env, "fx", "system/system.jsonl", (log_dir(acp_env) / "system/system.jsonl").read_bytes()).ok
 
 
 async def test_history_versions_and_manual_edit_detection(acp_env, proxy_name):
@@ -136,7 +136,7 @@ async def test_durable_mode_writes_and_verifies(acp_env, proxy_name):
     answers = await session(acp_env, [("add", {"a": 1, "b": 2}), ("echo", {"text": "x"})])
     assert answers[0]["result"]["structuredContent"] == {"result": 3}
     raw = (log_dir(acp_env) / "audit/operations.jsonl").read_bytes()
-    check = check_chain(raw)
+    check = chain_ok(acp_env, "fx", "audit/operations.jsonl", raw)
     assert check.ok and check.entries == 5
 
 

@@ -18,7 +18,7 @@ import pytest
 from mcp_acp.audit.chain import GENESIS, check_chain, entry_hash
 from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.audit.verify import ProxyReport, verify_proxy
-from tests.helpers import BACKEND, RawProxy, allow_everything
+from tests.helpers import BACKEND, RawProxy, allow_everything, home
 
 OPS = "audit/operations.jsonl"
 STATE = ".integrity_state"
@@ -71,23 +71,6 @@ def assert_refuses_to_start(cli) -> str:
     assert "audit repair" in output, output
     assert "Traceback" not in output, output
     return output
-
-
-@contextlib.contextmanager
-def home(env: dict):
-    """MCP_ACP_HOME and the secret backend for in-process calls (read at call time), as the
-    proxy subprocesses see them."""
-    names = ("MCP_ACP_HOME", "MCP_ACP_SECRET_BACKEND")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: env[name] for name in names})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def verify_in_process(env: dict) -> ProxyReport:
@@ -317,9 +300,15 @@ async def test_tampering_while_running_fails_closed(cli, acp_env, fx, tampering)
         await proxy.close()
     assert_security_shutdown(acp_env)
     assert fallback_records(acp_env, request_id), "the denied call is in no fallback log"
-    # SPEC §5.3: after a recorded security shutdown the swapped file is re-baselined once ...
+    # The proxy's own .last_crash note proves nothing: the next start refuses until a person
+    # repairs, and the repair stays on record for every later verify.
+    assert (log_dir(acp_env) / ".last_crash").exists()
+    assert_refuses_to_start(cli)
+    assert cli("audit", "repair", "--proxy", "fx", "--yes").returncode == 0
     await traffic(acp_env, calls=1)
-    assert_verify_passes(cli)
+    report = json.loads(cli("audit", "verify", "--proxy", "fx", "--json").stdout)["proxies"]["fx"]
+    assert report["overall_status"] == "passed", report
+    assert any(r["file"] == OPS and r["action"] in ("cleared", "repaired") for r in report["repairs"]), report
 
 
 async def test_health_monitor_catches_deletion_while_idle(cli, acp_env, fx):

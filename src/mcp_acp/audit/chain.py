@@ -136,8 +136,11 @@ class ChainCheck:
         return not self.errors
 
 
-def check_chain(data: bytes, rule: KeyRule | None = None, partial: bool = False) -> ChainCheck:
-    """Check every complete line of `data`. `partial` is for a tail window: no GENESIS expected."""
+def check_chain(data: bytes, rule: KeyRule | None = None, partial: bool = False,
+                start: tuple[int, str] = (1, GENESIS)) -> ChainCheck:
+    """Check every complete line of `data`. `partial` is for a tail window: no GENESIS expected.
+    `start` is the (sequence, prev_hash) the first entry must have: a later segment of a rotated
+    log continues the chain of the one before it."""
     rule = rule or KeyRule()
     result = ChainCheck()
     *lines, result.torn_tail = data.split(b"\n")  # the tail is b"" when the file ends cleanly
@@ -175,8 +178,11 @@ def check_chain(data: bytes, rule: KeyRule | None = None, partial: bool = False)
             valid = False
             result.errors.append(f"line {number} (sequence {sequence}): the line was re-encoded (bytes changed)")
         if previous is None:
-            if not partial and (sequence != 1 or entry["prev_hash"] != GENESIS):
-                result.errors.append(f"line {number}: first entry must be sequence 1 with prev_hash GENESIS")
+            if not partial and (sequence, entry["prev_hash"]) != start:
+                result.errors.append(f"line {number}: first entry must be sequence 1 with prev_hash GENESIS"
+                                     if start == (1, GENESIS) else
+                                     f"line {number}: first entry must be sequence {start[0]}, chained to the "
+                                     "last entry of the segment before it")
             result.first_sequence = sequence
         else:
             if sequence != previous["sequence"] + 1:

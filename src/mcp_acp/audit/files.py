@@ -9,6 +9,7 @@ PROTECTED = {
     "system": "system/system.jsonl",
     "config-history": "system/config_history.jsonl",
     "policy-history": "system/policy_history.jsonl",
+    "repairs": "system/repairs.jsonl",  # what every `audit repair` changed, and which entries it lost
 }
 DEBUG_FILES = {"client-wire": "debug/client_wire.jsonl", "backend-wire": "debug/backend_wire.jsonl"}
 LAST_CRASH = ".last_crash"

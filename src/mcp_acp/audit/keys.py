@@ -39,8 +39,12 @@ def load_audit_key(proxy: str) -> AuditKey | None:
 
 def create_audit_key(proxy: str, since: dict[str, int]) -> AuditKey:
     key = AuditKey(secrets.token_bytes(32), since)
-    secret_store.put(_secret_name(proxy), json.dumps({"key": base64.b64encode(key.key).decode(), "since": since}))
+    save_audit_key(proxy, key)
     return key
+
+
+def save_audit_key(proxy: str, key: AuditKey) -> None:
+    secret_store.put(_secret_name(proxy), json.dumps({"key": base64.b64encode(key.key).decode(), "since": key.since}))
 
 
 def delete_audit_key(proxy: str) -> None:

@@ -16,16 +16,18 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from mcp_acp.audit.files import PROTECTED
-from mcp_acp.audit.keys import AuditKey
+from mcp_acp.audit import trail
+from mcp_acp.audit.keys import AuditKey, save_audit_key
 from mcp_acp.audit.state import STATE_FILE, FileState, IntegrityState, StateError
-from mcp_acp.audit.verify import FileReport, verify_file
+from mcp_acp.audit.verify import FileReport, trail_errors, verify_file
+from mcp_acp.audit.writer import AuditLog
 
 LOCK_FILE = ".writer.lock"
 
@@ -77,6 +79,7 @@ class Action:
     detail: str
     report: FileReport | None = None
     backup: Path | None = None
+    known: FileState | None = None  # what the state said before the repair
 
 
 @dataclass
@@ -85,6 +88,9 @@ class Plan:
     state: IntegrityState
     state_problem: str | None
     actions: list[Action]
+    proxy: str = ""
+    key: AuditKey | None = None
+    trail_problems: list[str] = field(default_factory=list)  # the folder against the record outside it
 
     @property
     def destructive(self) -> list[Action]:
@@ -92,11 +98,14 @@ class Plan:
 
     @property
     def changes(self) -> bool:
-        return bool(self.state_problem) or any(a.action in ("cleared", "repaired", "backed_up")
-                                               for a in self.actions)
+        return bool(self.state_problem or self.trail_problems) or any(
+            a.action in CHANGES for a in self.actions)
 
 
-def plan_repair(log_dir: Path, key: AuditKey | None, names: list[str] | None = None) -> Plan:
+CHANGES = ("cleared", "repaired", "backed_up")
+
+
+def plan_repair(log_dir: Path, key: AuditKey | None, names: list[str] | None = None, proxy: str = "") -> Plan:
     """Decide what repair would do, touching nothing."""
     state_problem = None
     try:
@@ -109,8 +118,11 @@ def plan_repair(log_dir: Path, key: AuditKey | None, names: list[str] | None = N
         rel = PROTECTED[name]
         known = state.files.get(rel)
         report = verify_file(log_dir, rel, known, key, name)
-        actions.append(_decide(rel, known, report, rebuilding=state_problem is not None))
-    return Plan(log_dir, state, state_problem, actions)
+        action = _decide(rel, known, report, rebuilding=state_problem is not None)
+        action.known = known
+        actions.append(action)
+    trail_problems = trail_errors(proxy or None, key, state if state_problem is None else None)
+    return Plan(log_dir, state, state_problem, actions, proxy, key, trail_problems)
 
 
 def _decide(rel: str, known: FileState | None, report: FileReport, rebuilding: bool) -> Action:
@@ -171,6 +183,51 @@ def apply_repair(plan: Plan) -> None:
             state.save()
         finally:
             state.close()
+        _leave_evidence(plan)
+
+
+def _lost(action: Action) -> tuple[int | None, int]:
+    """(entries the state vouched for before, entries kept) of one file."""
+    before = action.known.last_sequence if action.known else None
+    check = action.report.check if action.report else None
+    kept = (check.last_sequence or 0) if check is not None and action.action == "repaired" else 0
+    return before, kept
+
+
+def _leave_evidence(plan: Plan) -> None:
+    """A repair accepts a shorter or different trail; it must never do so silently. Each change
+    becomes a chained entry of system/repairs.jsonl (keyed when the trail is), `audit verify`
+    lists them from then on, system.jsonl says it too, and the record outside the log folder
+    moves to the repaired heads, so the loss is on record and not re-reported forever."""
+    restarted = {a.file for a in plan.actions if a.action in ("cleared", "backed_up")}
+    key = plan.key
+    if key is not None and any(key.since.get(rel, 1) > 1 for rel in restarted):
+        # A chain that starts again from entry 1 is keyed from entry 1: no unkeyed gap to forge in.
+        key.since.update({rel: 1 for rel in restarted})
+        save_audit_key(plan.proxy, key)
+    audit = AuditLog(plan.log_dir, plan.state, key)
+    try:
+        for problem in plan.trail_problems:
+            audit.write("repairs", {"event": "audit_repaired", "file": None, "action": "trail_reset",
+                                    "detail": problem})
+        for action in plan.actions:
+            if action.action not in CHANGES:
+                continue
+            before, kept = _lost(action)
+            audit.write("repairs", {
+                "event": "audit_repaired", "file": action.file, "action": action.action, "detail": action.detail,
+                "entries_before": before, "entries_kept": kept,
+                "entries_lost": None if before is None else max(0, before - kept),
+                "backup": action.backup.name if action.backup else None})
+        changed = [a.file for a in plan.actions if a.action in CHANGES]
+        audit.write("system", {"level": "WARNING", "event": "audit_repaired", "component": "audit.repair",
+                               "message": f"audit repair changed {', '.join(changed) or 'the trail record'}: "
+                                          "see system/repairs.jsonl",
+                               "details": {"files": changed, "trail_problems": plan.trail_problems}})
+        if plan.proxy:
+            trail.save(plan.proxy, key, plan.state)
+    finally:
+        audit.close()
 
 
 def _back_up(path: Path) -> Path:

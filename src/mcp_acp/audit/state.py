@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcp_acp.audit.chain import utc_now
+from mcp_acp.audit.chain import GENESIS, utc_now
 from mcp_acp.config.store import write_private_text
 
 STATE_FILE = ".integrity_state"
@@ -35,6 +35,10 @@ class FileState:
     last_inode: int
     last_dev: int
     last_size: int
+    # Where the active file's chain starts: the last entry of the segment sealed before it
+    # (0 and GENESIS while the log has never rotated).
+    base_sequence: int = 0
+    base_hash: str = GENESIS
 
 
 def _mac(key: bytes, files: dict) -> str:
@@ -73,7 +77,8 @@ class IntegrityState:
             files = {name: FileState(**fields) for name, fields in data["files"].items()}
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{path} is damaged ({exc.__class__.__name__})") from None
-        if key is not None and files and not hmac.compare_digest(
+        # With a key the signature is required always: an unsigned state, even an empty one, is a forgery.
+        if key is not None and not hmac.compare_digest(
                 str(data.get("mac", "")), _mac(key, data["files"])):
             raise StateError(f"{path} does not carry a valid audit-key signature (it was edited or replaced)")
         return cls(path, files, key)
@@ -86,7 +91,9 @@ class IntegrityState:
         cached = self._fragments.get(rel)
         if cached is None or cached[0] is not state:
             # Sorted keys, compact: the bytes json.dumps(..., sort_keys=True) would give.
-            text = (f'{_json_str(rel)}:{{"last_dev":{state.last_dev},"last_hash":{_json_str(state.last_hash)},'
+            base = (f'"base_hash":{_json_str(state.base_hash)},"base_sequence":{state.base_sequence},'
+                    if state.base_sequence else "")
+            text = (f'{_json_str(rel)}:{{{base}"last_dev":{state.last_dev},"last_hash":{_json_str(state.last_hash)},'
                     f'"last_inode":{state.last_inode},"last_sequence":{state.last_sequence},'
                     f'"last_size":{state.last_size}}}')
             cached = self._fragments[rel] = (state, text)

@@ -13,16 +13,21 @@ Crash rules, decided so that `kill -9` at any instant never raises a false alarm
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from mcp_acp.audit.chain import ChainCheck, check_chain
-from mcp_acp.audit.files import LAST_CRASH, PROTECTED
+from mcp_acp.audit import segments, trail
+from mcp_acp.audit.chain import GENESIS, ChainCheck, check_chain
+from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, rule_for
 from mcp_acp.audit.state import FileState, IntegrityState, StateError
+from mcp_acp.config.store import ConfigError
 
 REPAIR_HINT = "Run 'mcp-acp audit verify --proxy {proxy}' to see what changed, then 'mcp-acp audit repair --proxy {proxy}'."
 
@@ -40,38 +45,77 @@ class FileReport:
     ahead_by_one: bool = False  # the crash window between line and state
     replaced: bool = False  # another file (inode) stands where the state's file was
     torn_tail: bool = False
+    rotation_cut_short: bool = False
 
 
 def _backups(path: Path) -> list[str]:
     return sorted(p.name for p in path.parent.glob(f"{path.stem}.broken.*.jsonl"))
 
 
+def rotation_cut_short(path: Path, state: FileState | None, sealed: list[segments.Segment]) -> bool:
+    """A crash inside ChainedFile.rotate(): the state still names the file that is now the newest
+    segment (same inode), and the active file is missing or has nothing in it yet. Proven by the
+    files themselves, so no marker has to be believed."""
+    if state is None or not sealed or sealed[-1].last != state.last_sequence or sealed[-1].path.suffix != ".jsonl":
+        return False
+    try:
+        sealed_stat = sealed[-1].path.stat()
+        active_size = path.stat().st_size if path.exists() else 0
+    except OSError:
+        return False
+    return (sealed_stat.st_dev, sealed_stat.st_ino) == (state.last_dev, state.last_inode) and active_size == 0
+
+
 def verify_file(log_dir: Path, rel: str, state: FileState | None, key: AuditKey | None,
-                name: str | None = None, state_exists: bool = True) -> FileReport:
+                name: str | None = None, state_exists: bool = True, full: bool = True,
+                progress: Callable[[int], None] | None = None) -> FileReport:
+    """`full` reads every rotated segment; a start does not (only their names are checked), so
+    its cost is bounded by the active file's size, not the trail's."""
     path = log_dir / rel
     report = FileReport(name or rel, path, "error", backups=_backups(path))
+    sealed = segments.list_segments(path)
+    rule = rule_for(key, rel)
+    if rotation_cut_short(path, state, sealed):
+        report.rotation_cut_short = True
+        report.warnings.append(f"{rel}: a rotation was cut short by a crash (finished at the next start)")
+        state = FileState(state.last_hash, state.last_sequence, 0, 0, 0, state.last_sequence, state.last_hash)
+    base = (state.base_sequence, state.base_hash) if state else (0, GENESIS)
+    if sealed and (full or state is None):
+        last, segment_errors = segments.check_segments(rel, sealed, rule, progress)
+        report.errors += segment_errors
+        if state is None:
+            base = (sealed[-1].last, last.last_hash or "?")
+        elif last.last_hash != base[1]:
+            report.errors.append(f"{rel}: the newest segment does not end with the entry the active file continues")
+    if sealed or base[0]:
+        report.errors += segments.continuity_errors(rel, sealed, base[0])
+    report.entries = base[0]
     try:
-        data = path.read_bytes()
-        stat = path.stat()
+        data = path.read_bytes() if not report.rotation_cut_short else b""
+        if not report.rotation_cut_short:
+            path.stat()
     except FileNotFoundError:
         if state is not None:
             report.status = "missing"
             report.errors.append(f"{rel} was deleted (the integrity state expects {state.last_sequence} entries)")
         else:
-            report.status = "not_created"
+            report.status = "broken" if report.errors else "not_created"
         return report
     except OSError as exc:
         report.errors.append(f"cannot read {rel}: {exc.strerror}")
         return report
-    check = check_chain(data, rule_for(key, rel))
-    report.check, report.entries = check, check.entries
+    if progress:
+        progress(len(data))
+    check = check_chain(data, rule, start=(base[0] + 1, base[1]))
+    report.check = check
+    report.entries += check.entries
     report.errors += check.errors
     report.warnings += check.warnings
     if check.entries == 0 and not check.torn_tail:
-        report.status = "unprotected" if check.unchained else "empty"
-        if state is not None:
+        report.status = "unprotected" if check.unchained else "empty" if not sealed else "protected"
+        if state is not None and (state.last_sequence, state.last_hash) != base:
             report.errors.append(f"{rel} has no chained entries but the integrity state expects {state.last_sequence}")
-            report.status = "broken"
+        report.status = "broken" if report.errors else report.status
         return report
     if state is None:
         if state_exists and check.entries == 1 and check.first_sequence == 1 and not check.torn_tail:
@@ -79,7 +123,8 @@ def verify_file(log_dir: Path, rel: str, state: FileState | None, key: AuditKey 
         else:
             report.errors.append(f"{rel} has chained entries but no integrity state (the state was deleted or reset)")
     else:
-        if (stat.st_dev, stat.st_ino) != (state.last_dev, state.last_inode):
+        stat = path.stat()
+        if (stat.st_dev, stat.st_ino) != (state.last_dev, state.last_inode) and not report.rotation_cut_short:
             report.replaced = True
             report.errors.append(f"{rel} was replaced by another file (inode changed)")
         _compare_with_state(check, state, rel, report)
@@ -112,22 +157,54 @@ def _compare_with_state(check: ChainCheck, state: FileState, rel: str, report: F
 class ProxyReport:
     files: list[FileReport]
     state_error: str | None = None
+    trail_errors: list[str] = field(default_factory=list)  # the log folder against the record outside it
+    repairs: list[dict] = field(default_factory=list)  # every `audit repair` on record, oldest first
 
     @property
     def overall(self) -> str:
-        if self.state_error or any(f.status in ("broken", "missing", "error") for f in self.files):
+        if self.state_error or self.trail_errors or any(f.status in ("broken", "missing", "error") for f in self.files):
             return "failed"
         return "passed" if any(f.status == "protected" for f in self.files) else "no_files"
 
 
-def verify_proxy(log_dir: Path, key: AuditKey | None) -> ProxyReport:
+def trail_errors(proxy: str | None, key: AuditKey | None, state: IntegrityState | None) -> list[str]:
+    if proxy is None:
+        return []
+    try:
+        record = trail.load(proxy, key)
+    except (trail.TrailError, ConfigError) as exc:
+        return [str(exc)]
+    return trail.problems(record, state, state is not None and state.exists)
+
+
+def _repairs(log_dir: Path) -> list[dict]:
+    try:
+        lines = (log_dir / PROTECTED["repairs"]).read_bytes().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("event") == "audit_repaired":
+                found.append({k: v for k, v in entry.items() if k not in ("prev_hash", "entry_hash")})
+    return found
+
+
+def verify_proxy(log_dir: Path, key: AuditKey | None, proxy: str | None = None, full: bool = True,
+                 progress: Callable[[int], None] | None = None) -> ProxyReport:
+    """Every protected file against its chain and the state, and (given the proxy's name) the
+    whole folder against the trail record kept outside it."""
     try:
         state = IntegrityState.load(log_dir, key.key if key else None)
     except StateError as exc:
-        reports = [verify_file(log_dir, rel, None, key, name) for name, rel in PROTECTED.items()]
-        return ProxyReport(reports, state_error=str(exc))
-    return ProxyReport([verify_file(log_dir, rel, state.files.get(rel), key, name, state.exists)
-                        for name, rel in PROTECTED.items()])
+        reports = [verify_file(log_dir, rel, None, key, name, full=full, progress=progress)
+                   for name, rel in PROTECTED.items()]
+        return ProxyReport(reports, state_error=str(exc), trail_errors=trail_errors(proxy, key, None),
+                           repairs=_repairs(log_dir))
+    reports = [verify_file(log_dir, rel, state.files.get(rel), key, name, state.exists, full, progress)
+               for name, rel in PROTECTED.items()]
+    return ProxyReport(reports, trail_errors=trail_errors(proxy, key, state), repairs=_repairs(log_dir))
 
 
 class AuditFailure(Exception):
@@ -136,16 +213,17 @@ class AuditFailure(Exception):
     exit_code = 10
 
 
-def verify_settled(log_dir: Path, key: AuditKey | None) -> ProxyReport:
+def verify_settled(log_dir: Path, key: AuditKey | None, proxy: str | None = None,
+                   progress: Callable[[int], None] | None = None) -> ProxyReport:
     """`verify_proxy`, tolerant of a proxy writing meanwhile: it may write between our reading the
-    state and reading a file, leaving the file an entry ahead for an instant. A real mismatch
-    survives a second look."""
-    report = verify_proxy(log_dir, key)
+    state and reading a file, leaving the file an entry ahead for an instant (or rotate a file
+    between the two). A real mismatch survives a second look."""
+    report = verify_proxy(log_dir, key, proxy, progress=progress)
     for _ in range(2):
-        if not any("STATE MISMATCH" in e for f in report.files for e in f.errors):
+        if not any(f.status in ("broken", "missing") for f in report.files):
             break
         time.sleep(0.2)
-        report = verify_proxy(log_dir, key)
+        report = verify_proxy(log_dir, key, proxy)
     return report
 
 
@@ -157,36 +235,32 @@ def _stamp() -> str:
 def verify_on_startup(log_dir: Path, proxy: str, key: AuditKey | None) -> tuple[IntegrityState, list[str]]:
     """Check everything before the proxy runs. Returns the state to continue from and warnings.
 
+    Only what the files prove is forgiven: one torn last line, one entry past the state, a
+    rotation cut short. A `.last_crash` file is the proxy's note to a human, never evidence: a
+    deleted, replaced or truncated log is refused whatever it says. Rotated segments are checked
+    by name only, so the cost is bounded by the active files' size (`audit verify` reads all).
+
     Raises AuditFailure naming every problem and how to repair it.
     """
     hint = REPAIR_HINT.format(proxy=proxy)
+    for rel in PROTECTED.values():
+        segments.tidy(log_dir / rel)
     try:
         state = IntegrityState.load(log_dir, key.key if key else None)
     except StateError as exc:
         raise AuditFailure(f"{exc}. {hint}") from None
-    reports = [verify_file(log_dir, rel, state.files.get(rel), key, state_exists=state.exists)
+    reports = [verify_file(log_dir, rel, state.files.get(rel), key, state_exists=state.exists, full=False)
                for rel in PROTECTED.values()]
-    warnings = [w for r in reports for w in r.warnings]
-    swapped = [r for r in reports if r.status == "missing" or r.replaced]
-    # A swapped file is compared with nothing but itself: its own chain must still hold.
-    other_errors = [e for r in reports
-                    for e in ((r.check.errors if r.check else []) if r in swapped else r.errors)]
-    crash_file = log_dir / LAST_CRASH
-    if swapped and crash_file.exists() and not other_errors:
-        # SPEC §5.3: after a recorded security shutdown, a file that was deleted or replaced is
-        # re-baselined, once. The breadcrumb is consumed so it cannot excuse a later swap.
-        for report in swapped:
-            state.files.pop(report.path.relative_to(log_dir).as_posix(), None)
-            if report.check is not None and report.check.entries:
-                _adopt(state, log_dir, report)
-        crash_file.rename(log_dir / f"{LAST_CRASH}.{_stamp()}")
-        warnings.append("Auto-repaired the integrity state after a recorded crash: "
-                        + ", ".join(r.path.name for r in swapped))
-        return state, warnings
-    errors = [e for r in reports for e in r.errors]
+    errors = trail_errors(proxy, key, state) + [e for r in reports for e in r.errors]
     if errors:
         raise AuditFailure("audit log integrity check failed: " + "; ".join(errors) + f". {hint}")
+    warnings = [w for r in reports for w in r.warnings]
     for report in reports:
+        rel = report.path.relative_to(log_dir).as_posix()
+        if report.rotation_cut_short:
+            known = state.files[rel]  # the writer opens the fresh active file and records it
+            state.files[rel] = FileState(known.last_hash, known.last_sequence, 0, 0, 0,
+                                         known.last_sequence, known.last_hash)
         if report.torn_tail:
             _quarantine_torn_tail(report)
             warnings.append(f"Moved an incomplete last line of {report.path.name} aside (crash artefact)")
@@ -199,8 +273,10 @@ def _adopt(state: IntegrityState, log_dir: Path, report: FileReport) -> None:
     """Point the state at the file's current last entry."""
     stat = report.path.stat()
     check = report.check
-    state.files[report.path.relative_to(log_dir).as_posix()] = FileState(
-        check.last_hash, check.last_sequence, stat.st_ino, stat.st_dev, stat.st_size)
+    rel = report.path.relative_to(log_dir).as_posix()
+    known = state.files.get(rel)
+    base = (known.base_sequence, known.base_hash) if known else (0, GENESIS)
+    state.files[rel] = FileState(check.last_hash, check.last_sequence, stat.st_ino, stat.st_dev, stat.st_size, *base)
 
 
 def _quarantine_torn_tail(report: FileReport) -> None:

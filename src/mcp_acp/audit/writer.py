@@ -11,10 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+import orjson
 
 from filelock import FileLock, Timeout
 
+from mcp_acp.audit import segments
 from mcp_acp.audit.chain import GENESIS, KeyRule, check_chain, seal
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, rule_for
@@ -33,24 +39,77 @@ class AlreadyRunning(Exception):
     """Another process holds this proxy's log folder."""
 
 
+@dataclass(frozen=True)
+class Rotation:
+    max_bytes: int = 8 * 1024 * 1024
+    max_age_seconds: float = 24 * 3600.0
+    compress: bool = True
+
+
 class ChainedFile:
-    def __init__(self, log_dir: Path, rel: str, state: IntegrityState, rule: KeyRule) -> None:
+    def __init__(self, log_dir: Path, rel: str, state: IntegrityState, rule: KeyRule,
+                 rotation: Rotation | None = None) -> None:
         self.rel = rel
         self.path = log_dir / rel
         self._path_str = str(self.path)  # os.stat on a str skips the Path conversion (every write)
         self._state = state
         self._rule = rule
+        self._rotation = rotation or Rotation()
         ensure_private_dir(self.path.parent)
+        self._open_active()
+        known = state.files.get(rel)
+        self.sequence = known.last_sequence if known else 0
+        self.last_hash = known.last_hash if known else GENESIS
+        self.base = (known.base_sequence, known.base_hash) if known else (0, GENESIS)
+        if known:
+            self._remember()
+        self.dirty = False
+        self._opened_at = self._first_entry_time()
+        if self._rotation.compress:
+            for segment in segments.list_segments(self.path):
+                if segment.path.suffix == ".jsonl":
+                    segments.compress_later(segment.path)
+
+    def _open_active(self) -> None:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.fchmod(self._fd, 0o600)
         stat = os.fstat(self._fd)
         self.dev, self.inode, self.size = stat.st_dev, stat.st_ino, stat.st_size
-        known = state.files.get(rel)
-        self.sequence = known.last_sequence if known else 0
-        self.last_hash = known.last_hash if known else GENESIS
-        if known:
-            state.files[rel] = FileState(self.last_hash, self.sequence, self.inode, self.dev, self.size)
-        self.dirty = False
+
+    def _remember(self) -> None:
+        self._state.files[self.rel] = FileState(self.last_hash, self.sequence, self.inode, self.dev, self.size,
+                                                *self.base)
+
+    def _first_entry_time(self) -> float:
+        """When the active file began, for rotation by age: its first entry's time."""
+        if not self.size:
+            return time.time()
+        try:
+            with open(self.path, "rb") as handle:
+                first = orjson.loads(handle.readline())
+            return datetime.fromisoformat(first["time"].replace("Z", "+00:00")).timestamp()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return time.time()
+
+    def _due(self, adding: int) -> bool:
+        return self.size > 0 and (self.size + adding > self._rotation.max_bytes
+                                  or time.time() - self._opened_at > self._rotation.max_age_seconds)
+
+    def rotate(self) -> None:
+        """Seal the active file into a segment and start a fresh one chained to it. Each step is
+        one rename or create, and a start can tell from the files alone how far a crash got
+        (verify.finish_rotation), so no marker is trusted."""
+        segment = segments.path_for(self.path, self.base[0] + 1, self.sequence)
+        ensure_private_dir(segment.parent)
+        os.rename(self.path, segment)
+        os.close(self._fd)
+        self._open_active()
+        self.base = (self.sequence, self.last_hash)
+        self._opened_at = time.time()
+        self._remember()
+        self._state.save()
+        if self._rotation.compress:
+            segments.compress_later(segment)
 
     def check_same_file(self) -> None:
         try:
@@ -63,6 +122,11 @@ class ChainedFile:
     def append(self, fields: dict) -> dict:
         self.check_same_file()
         entry, line = seal(fields, self.sequence + 1, self.last_hash, self._rule.key_for(self.sequence + 1))
+        if self._due(len(line)):
+            try:
+                self.rotate()
+            except OSError as exc:
+                raise AuditWriteError(f"cannot rotate {self.rel}: {exc.strerror or exc}") from None
         try:
             view = memoryview(line)
             while view:
@@ -72,7 +136,7 @@ class ChainedFile:
         self.sequence, self.last_hash = entry["sequence"], entry["entry_hash"]
         self.size += len(line)
         self.dirty = True
-        self._state.files[self.rel] = FileState(self.last_hash, self.sequence, self.inode, self.dev, self.size)
+        self._remember()
         return entry
 
     def tail_problems(self) -> list[str]:
@@ -84,7 +148,7 @@ class ChainedFile:
                 data = handle.read(self.size)
         except (AuditWriteError, OSError) as exc:
             return [str(exc)]
-        if self.sequence == 0:
+        if self.sequence == self.base[0]:
             return [] if not data else [f"{self.rel} has content the proxy did not write"]
         start = data.find(b"\n") + 1 if self.size > TAIL_BYTES else 0
         lines = data[start:].splitlines(keepends=True)[-TAIL_WINDOW:]
@@ -105,11 +169,13 @@ class ChainedFile:
 class AuditLog:
     """All protected files of one proxy, their state, and the lock that makes us their only writer."""
 
-    def __init__(self, log_dir: Path, state: IntegrityState, key: AuditKey | None, durable: bool = False) -> None:
+    def __init__(self, log_dir: Path, state: IntegrityState, key: AuditKey | None, durable: bool = False,
+                 rotation: Rotation | None = None) -> None:
         self.log_dir = log_dir
         self.state = state
         self.durable = durable
-        self.files = {name: ChainedFile(log_dir, rel, state, rule_for(key, rel)) for name, rel in PROTECTED.items()}
+        self.files = {name: ChainedFile(log_dir, rel, state, rule_for(key, rel), rotation)
+                      for name, rel in PROTECTED.items()}
         state.save()
         self._write_lock = threading.Lock()
         self._writes = 0

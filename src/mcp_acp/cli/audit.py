@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mcp_acp import secret_store
@@ -33,6 +34,7 @@ from mcp_acp.config.store import (
 
 FILE_CHOICES = [*PROTECTED, "all"]
 UNABLE = 2
+PROGRESS_ABOVE = 64 * 1024 * 1024  # bytes of logs before verify shows a progress bar
 STATUS_STYLE = {"protected": "green", "unprotected": "grey50", "not_created": "grey50", "empty": "grey50",
                 "broken": "red", "missing": "red", "error": "red"}
 
@@ -85,6 +87,12 @@ def _print_proxy(name: str, log_dir: Path, report: ProxyReport, files, checkpoin
             console.print(f"  [grey50]{escape(file.name)} backups:[/] {escape(', '.join(file.backups))}")
     if report.state_error:
         console.print(f"  [red]integrity state:[/] {escape(report.state_error)}")
+    for error in report.trail_errors:
+        console.print(f"  [red]trail record:[/] {escape(error)}")
+    for done in report.repairs:
+        lost = f", {done['entries_lost']} entries lost" if done.get("entries_lost") else ""
+        console.print(f"  [yellow]repaired {escape(str(done.get('time', '?')))}:[/] "
+                      f"{escape(str(done.get('file') or 'trail record'))} {escape(str(done.get('action')))}{lost}")
     for file in files:
         for error in file.errors:
             console.print(f"  [red]{escape(file.name)}:[/] {escape(error)}")
@@ -95,6 +103,22 @@ def _print_proxy(name: str, log_dir: Path, report: ProxyReport, files, checkpoin
     if checkpoint_errors is not None and not checkpoint_errors:
         console.print("  [green]checkpoint:[/] every pinned entry is still in place")
     console.print(f"  audit key: {'on (HMAC-SHA256)' if keyed else 'off (plain SHA-256 chain)'}")
+
+
+def _verify_with_progress(log_dir: Path, key: AuditKey | None, name: str, quiet: bool) -> ProxyReport:
+    """A full verification reads every rotated segment: a progress bar in bytes when it is big."""
+    total = _trail_bytes(log_dir)
+    if quiet or total < PROGRESS_ABOVE or not console.is_terminal:
+        return verify_settled(log_dir, key, name)
+    with Progress(TextColumn(f"verifying {escape(name)}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("verify", total=total)
+        return verify_settled(log_dir, key, name, progress=lambda done: progress.advance(task, done))
+
+
+def _trail_bytes(log_dir: Path) -> int:
+    """The size of every log and segment (a compressed segment counts at its compressed size)."""
+    return sum(p.stat().st_size for p in log_dir.rglob("*.jsonl*") if p.is_file()) if log_dir.is_dir() else 0
 
 
 @audit.command("verify")
@@ -123,7 +147,7 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
     for name in names:
         log_dir = paths.proxy_log_dir(log_root, name)
         key = _key(name, UNABLE)
-        report = verify_settled(log_dir, key)
+        report = _verify_with_progress(log_dir, key, name, as_json)
         files = [f for f in report.files if f.name in selected]
         checkpoint_errors = None
         if pinned is not None:
@@ -133,7 +157,7 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
             checkpoint_errors = checkpoints.compare(pins, checks)
             if name not in pinned and proxy:
                 checkpoint_errors.append(f"the checkpoint has no entry for proxy {name}")
-        proxy_damaged = bool(report.state_error or checkpoint_errors
+        proxy_damaged = bool(report.state_error or report.trail_errors or checkpoint_errors
                              or any(f.status in ("broken", "missing") for f in files))
         damaged |= proxy_damaged
         unable |= any(f.status == "error" for f in files)
@@ -142,7 +166,8 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
         else:
             overall = "passed" if any(f.status == "protected" for f in files) else "no_files"
         output[name] = {"overall_status": overall, "log_dir": str(log_dir), "keyed": key is not None,
-                        "state_error": report.state_error, "files": [_file_json(f) for f in files]}
+                        "state_error": report.state_error, "trail_errors": report.trail_errors,
+                        "repairs": report.repairs, "files": [_file_json(f) for f in files]}
         if checkpoint_errors is not None:
             output[name]["checkpoint_errors"] = checkpoint_errors
         if not as_json:
@@ -179,7 +204,7 @@ def checkpoint(proxy: str | None, output: Path | None) -> None:
     for name in names:
         log_dir = _log_dir(name)
         key = _key(name)
-        report = verify_settled(log_dir, key)
+        report = verify_settled(log_dir, key, name)
         if report.overall == "failed":
             fail(f"the audit trail of proxy {name} does not verify, so it cannot be checkpointed. "
                  f"Run 'mcp-acp audit verify --proxy {name}' to see why.")
@@ -218,7 +243,7 @@ def repair(proxy: str, file: str, yes: bool) -> None:
     key = _key(proxy)
     try:
         with exclusive(log_dir, proxy):
-            plan = plan_repair(log_dir, key, _selected(file))
+            plan = plan_repair(log_dir, key, _selected(file), proxy)
             if plan.state_problem:
                 console.print(f"[yellow]The integrity state is unreadable[/] ({escape(plan.state_problem)}); "
                               "rebuilding it from the logs whose chains hold.")

@@ -154,6 +154,15 @@ class HITLConfig(_Strict):
     approval_ttl_seconds: int = Field(default=600, ge=300, le=900)
 
 
+class LogRotationConfig(_Strict):
+    """When a chained log's active file is sealed into a segment. The bound on its size is also
+    the bound on a start's verification work (start-up re-reads only the active file)."""
+
+    max_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
+    max_age_hours: float = Field(default=24.0, gt=0, le=24 * 366)
+    compress: bool = True  # segments are gzip-compressed in the background
+
+
 class ProxyConfig(_Strict):
     proxy_id: str = Field(pattern=r"^px_[0-9a-f]{8}:[a-z0-9-]+$")
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -164,6 +173,9 @@ class ProxyConfig(_Strict):
     # fsync every audit write (group-committed across concurrent requests) so entries survive
     # power loss, not only a process crash; see docs/audit.md for its cost.
     audit_durable: bool = False
+    # Create an HMAC audit key at the first start when none exists (docs/audit.md, "The audit key").
+    audit_key: bool = True
+    log_rotation: LogRotationConfig = Field(default_factory=LogRotationConfig)
     include_payloads: bool = True
     # "filter": tools/resources/prompts the policy denies outright are left out of the lists the
     # model sees. "all" (SPEC's default): lists pass unchanged; every call is still decided.

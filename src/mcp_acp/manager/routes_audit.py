@@ -32,6 +32,7 @@ DESCRIPTIONS = {
     "system": "Warnings, errors and security events",
     "config-history": "Versions of the proxy's config",
     "policy-history": "Versions of the proxy's policy",
+    "repairs": "Every audit repair: what it changed and which entries were lost",
 }
 NAME_OF = {rel: name for name, rel in PROTECTED.items()}
 
@@ -51,12 +52,13 @@ def _verify_response(name: str, proxy_id: str, log_dir: Path, report: ProxyRepor
     for f in report.files:
         totals[f.status] = totals.get(f.status, 0) + 1
     return {"proxy_name": name, "proxy_id": proxy_id, "state_file_present": (log_dir / STATE_FILE).exists(),
-            "state_error": report.state_error, "files": files, "totals": totals, "overall_status": report.overall}
+            "state_error": report.state_error, "trail_errors": report.trail_errors, "repairs": report.repairs,
+            "files": files, "totals": totals, "overall_status": report.overall}
 
 
 def _repair(name: str, log_dir: Path) -> dict:
     with exclusive(log_dir, name):  # ProxyRunning if the proxy holds its log folder
-        plan = plan_repair(log_dir, _key(name))
+        plan = plan_repair(log_dir, _key(name), proxy=name)
         apply_repair(plan)  # the UI's dialog was the confirmation for any backups
     results = [{"name": NAME_OF.get(a.file, a.file), "description": DESCRIPTIONS.get(NAME_OF.get(a.file), a.file),
                 "action": a.action, "message": a.detail} for a in plan.actions]
@@ -86,7 +88,7 @@ def router(state: ManagerState) -> APIRouter:
         name, log_dir = await proxy_of(proxy_id)
 
         def run() -> dict:
-            return _verify_response(name, proxy_id, log_dir, verify_settled(log_dir, _key(name)))
+            return _verify_response(name, proxy_id, log_dir, verify_settled(log_dir, _key(name), name))
 
         return await asyncio.to_thread(run)
 

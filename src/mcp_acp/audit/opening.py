@@ -1,0 +1,74 @@
+"""Opening a proxy's audit trail at start, and closing it at a clean stop.
+
+Start: verify (verify_on_startup), create the audit key if the proxy should have one and has
+none, open the writer, then record how far the trail reaches outside the log folder
+(trail.py). Stop: record the final heads. Both records are what a later start or `audit verify`
+holds the folder to, so a wiped or rolled-back folder is caught.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from mcp_acp.audit import trail
+from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
+from mcp_acp.audit.verify import AuditFailure, verify_on_startup
+from mcp_acp.audit.writer import AuditLog, Rotation
+from mcp_acp.config.models import ProxyConfig
+from mcp_acp.config.store import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OpenTrail:
+    audit: AuditLog
+    key: AuditKey | None
+    warnings: list[str]
+    key_created: bool = False
+
+
+def rotation_of(config: ProxyConfig) -> Rotation:
+    settings = config.log_rotation
+    return Rotation(settings.max_bytes, settings.max_age_hours * 3600, settings.compress)
+
+
+def open_trail(name: str, log_dir: Path, config: ProxyConfig) -> OpenTrail:
+    """Raises AuditFailure (exit 10) when the trail cannot be trusted or opened."""
+    try:
+        key = load_audit_key(name)
+    except (ConfigError, ValueError, KeyError) as exc:
+        raise AuditFailure(f"cannot read the audit key of proxy {name}: {exc}") from None
+    state, warnings = verify_on_startup(log_dir, name, key)
+    created = False
+    if key is None and config.audit_key:
+        # Keyed from the next entry of every file on: what is already there keeps its plain hashes.
+        since = {rel: f.last_sequence + 1 for rel, f in state.files.items()}
+        try:
+            key = create_audit_key(name, since)
+            created = True
+        except ConfigError as exc:  # no keychain and no usable file store: stay unkeyed, say so
+            warnings.append(f"could not create an audit key ({exc}); the trail stays unkeyed")
+        else:
+            state.key = key.key
+    try:
+        audit = AuditLog(log_dir, state, key, durable=config.audit_durable, rotation=rotation_of(config))
+    except OSError as exc:
+        raise AuditFailure(f"cannot open the audit logs in {log_dir}: {exc.strerror or exc}") from None
+    try:
+        trail.save(name, key, state)
+    except (ConfigError, OSError) as exc:
+        audit.close()
+        raise AuditFailure(f"cannot record the audit trail of proxy {name} outside its log folder: {exc}") from None
+    return OpenTrail(audit, key, warnings, created)
+
+
+def close_trail(name: str, opened: OpenTrail) -> None:
+    """A clean stop: the record outside the folder moves to the final entries."""
+    try:
+        trail.save(name, opened.key, opened.audit.state)
+    except (ConfigError, OSError) as exc:
+        log.warning("could not record the audit trail's final entries: %s", exc)
+    opened.audit.close()
