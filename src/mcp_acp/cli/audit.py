@@ -17,6 +17,7 @@ from rich.table import Table
 
 from mcp_acp import secret_store
 from mcp_acp.audit import checkpoint as checkpoints
+from mcp_acp.audit import trail
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
 from mcp_acp.audit.repair import ProxyRunning, apply_repair, exclusive, plan_repair
@@ -333,6 +334,7 @@ def key_create(proxy: str) -> None:
                     state.save()
                 finally:
                     state.close()
+                trail.save(proxy, key, state)  # the record outside the folder is now keyed too
     except ProxyRunning as exc:
         fail(str(exc))
     console.print(f"[green]✓[/] Created the audit key of proxy [bold]{escape(proxy)}[/], stored in the "

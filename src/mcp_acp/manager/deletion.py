@@ -43,6 +43,7 @@ _ARCHIVE_NAME = re.compile(r"^(?P<name>.+)_\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(-
 # `audit-hmac:archive:<archive name>`, so `load_audit_key(archived_key_owner(a))` finds it and a
 # new proxy of the same name does not inherit it.
 _AUDIT_KEY = "audit-hmac:{}"
+_AUDIT_TRAIL = "audit-trail:{}"
 
 
 class DeletionError(Exception):
@@ -238,6 +239,8 @@ class _Cleanup:
 
     def delete_audit_key(self, owner: str) -> None:
         self._try("delete the audit key", lambda: _secrets().delete(_AUDIT_KEY.format(owner)))
+        if owner == self.name:  # the record of how far the trail reached (audit/trail.py) goes with it
+            self._try("delete the audit trail record", lambda: _secrets().delete(_AUDIT_TRAIL.format(owner)))
 
     def delete_socket(self) -> bool:
         path = paths.proxy_socket_path(self.name)
