@@ -199,7 +199,7 @@ def _leave_evidence(plan: Plan) -> None:
     becomes a chained entry of system/repairs.jsonl (keyed when the trail is), `audit verify`
     lists them from then on, system.jsonl says it too, and the record outside the log folder
     moves to the repaired heads, so the loss is on record and not re-reported forever."""
-    restarted = {a.file for a in plan.actions if a.action in ("cleared", "backed_up")}
+    restarted = {rel for rel in PROTECTED.values() if rel not in plan.state.files}  # chains that begin again
     key = plan.key
     if key is not None and any(key.since.get(rel, 1) > 1 for rel in restarted):
         # A chain that starts again from entry 1 is keyed from entry 1: no unkeyed gap to forge in.
