@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from mcp_acp.config.store import ensure_private_dir
+from mcp_acp.config.private_dir import private_dir
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -22,10 +22,11 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def bind_private_socket(path: Path) -> socket.socket:
-    """A listening Unix socket only this user can connect to: 0600 in a 0700 folder, tightened
-    before listen() so nobody can connect in between. A stale file from a crashed run is replaced
-    (callers make sure no live instance owns it)."""
-    ensure_private_dir(path.parent)
+    """A listening Unix socket only this user can connect to: 0600 in a 0700 folder of ours
+    (made if missing, and checked again here, just before binding), tightened before listen() so
+    nobody can connect in between. A stale file from a crashed run is replaced (callers make sure
+    no live instance owns it)."""
+    private_dir(path.parent)
     path.unlink(missing_ok=True)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import platformdirs
+
+from mcp_acp.config.private_dir import UnsafeFolder, checked_dir, private_dir, usable_base
 
 APP_NAME = "mcp-acp"
 HOME_ENV = "MCP_ACP_HOME"
@@ -39,8 +40,40 @@ def default_log_dir() -> Path:
 
 
 def runtime_dir() -> Path:
+    """Sockets, the PID file and the lock (see `private_runtime_dir` for the checked folder)."""
     home = _home_override()
-    return home / "run" if home else Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))
+    return home / "run" if home else _user_runtime_dir()
+
+
+def _user_runtime_dir() -> Path:
+    """The user's own runtime folder: never a shared guessable path in /tmp (where another user
+    could make it first), so `$XDG_RUNTIME_DIR` or `/run/user/<uid>` when they are ours, else a
+    folder in the home."""
+    if sys.platform == "darwin":
+        return Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))  # under ~/Library
+    bases = _runtime_bases()
+    return bases[0] / APP_NAME if bases else Path.home() / STAND_IN_FOLDER
+
+
+def _home() -> Path | None:
+    try:
+        return Path.home()
+    except RuntimeError:  # no HOME and no password entry
+        return None
+
+
+def _runtime_bases() -> list[Path]:
+    """$XDG_RUNTIME_DIR, then /run/user/<uid>, each only when it is ours and nobody else can write it."""
+    candidates = [Path(os.environ["XDG_RUNTIME_DIR"])] if os.environ.get("XDG_RUNTIME_DIR") else []
+    if sys.platform.startswith("linux"):
+        candidates.append(Path(f"/run/user/{os.getuid()}"))
+    return [base for base in candidates if usable_base(base)]
+
+
+def private_runtime_dir() -> Path:
+    """`runtime_dir()`, created 0700 if missing, and checked (ours, 0700, not a symlink): for
+    whatever writes there (the lock, the PID file, a socket being bound)."""
+    return private_dir(runtime_dir(), "runtime folder")
 
 
 def manager_config_path() -> Path:
@@ -92,20 +125,26 @@ def proxy_log_dir(log_dir: Path, name: str) -> Path:
 
 # A Unix socket path must fit in sun_path (108 bytes on Linux, 104 on macOS).
 MAX_SOCKET_PATH = 100
+STAND_IN_FOLDER = ".mcp-acp-run"
+
+
+# Every socket path comes from here, and its folder is checked on the way (bind_private_socket
+# checks again, and makes a missing one): whoever binds or connects (manager, proxy, CLI) cannot
+# use a socket in a folder someone else controls.
 
 
 def proxy_socket_path(name: str) -> Path:
-    return _short_enough(runtime_dir() / f"proxy_{name}.sock")
+    return _socket(f"proxy_{name}.sock")
 
 
 def manager_socket_path() -> Path:
     """Where proxies register (NDJSON, SPEC §7.2)."""
-    return _short_enough(runtime_dir() / "manager.sock")
+    return _socket("manager.sock")
 
 
 def manager_api_socket_path() -> Path:
     """The manager's HTTP API for the CLI: a 0600 socket instead of TCP plus a token (SPEC §15)."""
-    return _short_enough(runtime_dir() / "manager_api.sock")
+    return _socket("manager_api.sock")
 
 
 def manager_token_path() -> Path:
@@ -115,21 +154,41 @@ def manager_token_path() -> Path:
 
 
 def manager_pid_path() -> Path:
-    return runtime_dir() / "manager.pid"
+    return checked_dir(runtime_dir(), "runtime folder") / "manager.pid"  # `manager stop` signals the PID it names
 
 
 def manager_lock_path() -> Path:
-    return runtime_dir() / "manager.lock"
+    return private_runtime_dir() / "manager.lock"
 
 
 def manager_log_path(log_dir: Path) -> Path:
     return product_log_root(log_dir) / "manager" / "system.jsonl"
 
 
-def _short_enough(path: Path) -> Path:
-    """`path`, or when a deep MCP_ACP_HOME makes it too long for a socket, a short stand-in
-    derived from it (so every process computes the same one) in a per-user temp folder."""
-    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
-        return path
-    digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"{APP_NAME}-{os.getuid()}" / f"{digest}.sock"
+def _fits(path: Path) -> bool:
+    return len(os.fsencode(path)) <= MAX_SOCKET_PATH
+
+
+def _socket(filename: str) -> Path:
+    path = runtime_dir() / filename
+    if _fits(path):
+        return checked_dir(runtime_dir(), "runtime folder") / filename
+    return _stand_in(path)
+
+
+def _stand_in(path: Path) -> Path:
+    """When a deep home makes `path` too long for a socket: a short name derived from it, in the
+    first private folder where it fits. First the nearest folder above the runtime folder that is
+    ours and that nobody else can write to: it depends on MCP_ACP_HOME alone, so every process (a
+    proxy an MCP client started with another HOME or no $XDG_RUNTIME_DIR) finds the same socket.
+    Then the user's runtime folder ($XDG_RUNTIME_DIR, /run/user/<uid>), then the home."""
+    name = hashlib.sha256(os.fsencode(path)).hexdigest()[:16] + ".sock"
+    folders = [base / STAND_IN_FOLDER for base in path.parent.parents if usable_base(base)]
+    folders += [base / APP_NAME for base in _runtime_bases()]
+    folders += [home / STAND_IN_FOLDER for home in [_home()] if home and usable_base(home)]
+    for folder in folders:
+        if _fits(folder / name):
+            return checked_dir(folder) / name  # one that exists and fails the check is refused, not skipped
+    raise UnsafeFolder(f"no private folder is short enough for the socket {path} (a socket path has at most "
+                       f"{MAX_SOCKET_PATH} bytes). Set MCP_ACP_HOME to a shorter folder, or XDG_RUNTIME_DIR to a "
+                       "short folder only you can use (mode 0700).")

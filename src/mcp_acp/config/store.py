@@ -11,19 +11,11 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mcp_acp.config import paths
+from mcp_acp.config.errors import ConfigError  # re-exported: callers import it from here
 from mcp_acp.config.models import ManagerConfig, ProxyConfig, proxy_name_problem
 from mcp_acp.policy.model import Policy, PolicyInvalid, parse_policy
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class ConfigError(Exception):
-    """A config file is missing or invalid. The message names the file, the field and the fix;
-    `problems` lists each problem when there are several (a policy with many bad rules)."""
-
-    def __init__(self, message: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or [message]
 
 
 def ensure_private_dir(path: Path) -> Path:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from mcp_acp.config import paths
+from mcp_acp.config.private_dir import UnsafeFolder
 from mcp_acp.identity.tokens import StoredTokens
 from mcp_acp.manager import lifecycle
 from mcp_acp.manager.protocol import MAX_LINE, decode, encode
@@ -53,19 +54,22 @@ class ManagerClient:
         """Forever: (start the manager once, if asked), connect, register, listen; reconnect."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        if autostart and not await asyncio.to_thread(lifecycle.ensure_running):
-            log.warning("the manager did not start; this proxy works on its own and connects when one runs "
-                        "('mcp-acp manager start')")
-        while True:
-            delay = RETRY_SECONDS
-            try:
-                if not await self._session():
-                    delay = REFUSED_RETRY_SECONDS
-            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
-                pass  # no manager, or it went away: try again shortly
-            finally:
-                self._detach()
-            await asyncio.sleep(delay)
+        try:
+            if autostart and not await asyncio.to_thread(lifecycle.ensure_running):
+                log.warning("the manager did not start; this proxy works on its own and connects when one runs "
+                            "('mcp-acp manager start')")
+            while True:
+                delay = RETRY_SECONDS
+                try:
+                    if not await self._session():
+                        delay = REFUSED_RETRY_SECONDS
+                except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                    pass  # no manager, or it went away: try again shortly
+                finally:
+                    self._detach()
+                await asyncio.sleep(delay)
+        except UnsafeFolder as exc:  # a socket there could be anyone's: tell nothing to it, ever
+            log.error("not connecting to the manager: %s This proxy keeps working on its own.", exc)
 
     async def _session(self) -> bool:
         """One connection; False when the manager refused the registration."""

@@ -23,6 +23,7 @@ import uvicorn
 
 from mcp_acp.config import paths
 from mcp_acp.config.models import ManagerConfig
+from mcp_acp.config.private_dir import UnsafeFolder
 from mcp_acp.config.store import ensure_private_dir, write_private_text
 from mcp_acp.event_loop import run_event_loop
 from mcp_acp.local_http import EmbeddedServer, bind_private_socket
@@ -105,12 +106,16 @@ def _bind_tcp(port: int) -> socket.socket:
 
 def _claim(port: int) -> tuple[socket.socket, socket.socket, socket.socket]:
     """The three listening sockets and the PID file, or ManagerStartError."""
-    ensure_private_dir(paths.runtime_dir())
+    try:
+        paths.private_runtime_dir()
+        proxies_path, api_path = paths.manager_socket_path(), paths.manager_api_socket_path()
+    except UnsafeFolder as exc:  # someone else's folder: never bind there
+        raise ManagerStartError(str(exc)) from None
     if lifecycle.socket_answers():
         raise ManagerStartError("the manager is already running ('mcp-acp manager status' shows it)")
     tcp = _bind_tcp(port)
-    proxies = bind_private_socket(paths.manager_socket_path())
-    api = bind_private_socket(paths.manager_api_socket_path())
+    proxies = bind_private_socket(proxies_path)
+    api = bind_private_socket(api_path)
     write_private_text(paths.manager_pid_path(), f"{os.getpid()}\n")
     return tcp, proxies, api
 

@@ -13,7 +13,6 @@ import psutil
 from filelock import FileLock, Timeout
 
 from mcp_acp.config import paths
-from mcp_acp.config.store import ensure_private_dir
 
 READY_TIMEOUT = 10.0  # SPEC says 5 s; a cold start on a loaded machine can take longer
 POLL_SECONDS = 0.2
@@ -48,7 +47,6 @@ def ensure_running(extra_args: tuple[str, ...] = ()) -> bool:
     second waits on the lock, then finds the first one's manager (checked before and after)."""
     if socket_answers():
         return True
-    ensure_private_dir(paths.runtime_dir())
     try:
         with FileLock(str(paths.manager_lock_path()), timeout=READY_TIMEOUT * 2, mode=0o600):
             if socket_answers():
