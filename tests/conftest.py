@@ -22,11 +22,13 @@ def acp_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def cli(acp_env):
-    """Run the real `mcp-acp` executable, never attached to a terminal."""
+    """Run the real `mcp-acp` executable, never attached to a terminal (`input=` pipes text to it)."""
 
     def run(*args: str, check: bool = False, **kwargs: Any) -> subprocess.CompletedProcess:
-        result = subprocess.run([MCP_ACP, *args], env=acp_env, stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, timeout=60, **kwargs)
+        if "input" not in kwargs:
+            kwargs["stdin"] = subprocess.DEVNULL
+        result = subprocess.run([MCP_ACP, *args], env=acp_env, capture_output=True, text=True, timeout=60,
+                                **kwargs)
         if check and result.returncode != 0:
             raise AssertionError(f"mcp-acp {' '.join(args)} failed: {result.stderr}")
         return result

@@ -330,7 +330,7 @@ async def test_bearer_key_set_use_and_delete(cli, acp_env, bearer_backend, monke
     assert f"mcp-acp proxy auth set-key --proxy {name}" in stderr
     assert "retrying" not in stderr
 
-    result = cli("proxy", "auth", "set-key", "--proxy", name, "--api-key", API_KEY, check=True)
+    result = cli("proxy", "auth", "set-key", "--proxy", name, "--api-key-stdin", input=API_KEY + "\n", check=True)
     assert key_name in flat(result.stdout)
     config_text = config_path(acp_env, name).read_text()
     assert json.loads(config_text)["backend"]["http"]["credential_key"] == key_name
@@ -361,7 +361,7 @@ async def test_bearer_key_set_use_and_delete(cli, acp_env, bearer_backend, monke
 
 async def test_proxy_add_with_api_key(cli, acp_env, bearer_backend, monkeypatch):
     name = unique("addkey")
-    added = cli("proxy", "add", name, "--url", bearer_backend.url, "--api-key", API_KEY, check=True)
+    added = cli("proxy", "add", name, "--url", bearer_backend.url, "--api-key-stdin", input=API_KEY, check=True)
     assert "answered the MCP handshake" in flat(added.stdout)
     assert read_config(acp_env, name)["backend"]["http"]["credential_key"] == f"proxy:{name}:backend"
     assert API_KEY not in config_path(acp_env, name).read_text()
@@ -392,29 +392,59 @@ def test_set_key_and_delete_key_refusals(cli, acp_env, bearer_backend):
     cli("proxy", "add", web, "--url", bearer_backend.url, check=True)
     cli("proxy", "add", files, "--command", "/bin/cat", check=True)
     before = config_path(acp_env, web).read_text()
-    assert_clean_failure(cli("proxy", "auth", "set-key", "--proxy", web), "pass --api-key")
-    assert_clean_failure(cli("proxy", "auth", "set-key", "--proxy", web, "--api-key", "  "), "empty")
-    assert_clean_failure(cli("proxy", "auth", "set-key", "--proxy", web, "--api-key", "a b"), "spaces")
-    assert_clean_failure(cli("proxy", "auth", "set-key", "--proxy", files, "--api-key", "k"), "no HTTP backend")
-    assert_clean_failure(cli("proxy", "auth", "set-key", "--proxy", "nosuch", "--api-key", "k"), "no proxy named")
+    def set_key(proxy: str, key: str) -> subprocess.CompletedProcess:
+        return cli("proxy", "auth", "set-key", "--proxy", proxy, "--api-key-stdin", input=key)
+
+    assert_clean_failure(cli("proxy", "auth", "set-key", "--proxy", web), "pipe it in with --api-key-stdin")
+    assert_clean_failure(set_key(web, ""), "read nothing from standard input")
+    assert_clean_failure(set_key(web, "  \n"), "empty")
+    assert_clean_failure(set_key(web, "a b"), "spaces")
+    assert_clean_failure(set_key(files, "k"), "no HTTP backend")
+    assert_clean_failure(set_key("nosuch", "k"), "no proxy named")
     assert config_path(acp_env, web).read_text() == before
-    cli("proxy", "auth", "set-key", "-p", web, "-k", "k1", check=True)
+    set_key(web, "k1\n").check_returncode()
     assert_clean_failure(cli("proxy", "auth", "delete-key", "--proxy", web), "pass --force")
     assert "credential_key" in read_config(acp_env, web)["backend"]["http"]
-    assert_clean_failure(cli("proxy", "add", unique("x"), "--command", "/bin/cat", "--api-key", "k"), "--url")
+    assert_clean_failure(cli("proxy", "add", unique("x"), "--command", "/bin/cat", "--api-key-stdin", input="k"),
+                         "--url")
     cli("proxy", "auth", "delete-key", "-p", web, "-f", check=True)
 
 
-def test_set_key_prompts_with_hidden_input_on_a_terminal(cli, acp_env, bearer_backend, monkeypatch):
+def test_an_api_key_on_the_command_line_is_refused(cli, acp_env, bearer_backend, monkeypatch):
+    """Every local user can read a process's arguments (`ps`, /proc): `--api-key KEY` is refused
+    by both commands that used to take it, says what to use instead, and stores nothing
+    (issue 16, class 8)."""
+    web, added = unique("web"), unique("added")
+    cli("proxy", "add", web, "--url", bearer_backend.url, check=True)
+    before = config_path(acp_env, web).read_text()
+    for args in (("proxy", "auth", "set-key", "--proxy", web, "--api-key", API_KEY),
+                 ("proxy", "auth", "set-key", "--proxy", web, "-k", API_KEY),
+                 ("proxy", "add", added, "--url", bearer_backend.url, "--api-key", API_KEY)):
+        text = assert_clean_failure(cli(*args), "where every local user can read it", "--api-key-stdin",
+                                    "asked for it (input hidden)")
+        assert API_KEY not in text
+    assert config_path(acp_env, web).read_text() == before
+    assert not config_path(acp_env, added).exists()
+    assert stored_secret(acp_env, monkeypatch, f"proxy:{web}:backend") is None
+    assert stored_secret(acp_env, monkeypatch, f"proxy:{added}:backend") is None
+    assert "--api-key-stdin" in cli("proxy", "add", "--help").stdout
+    assert "--api-key " not in cli("proxy", "add", "--help").stdout  # no longer offered
+
+
+@pytest.mark.parametrize("command", ["set-key", "add"])
+def test_the_key_is_asked_for_with_hidden_input_on_a_terminal(cli, acp_env, bearer_backend, monkeypatch, command):
     import pty
     import select
 
     name = unique("tty")
-    cli("proxy", "add", name, "--url", bearer_backend.url, check=True)
+    if command == "set-key":
+        cli("proxy", "add", name, "--url", bearer_backend.url, check=True)
+        argv, done = [MCP_ACP, "proxy", "auth", "set-key", "--proxy", name], b"Stored"
+    else:  # an HTTP backend added in a terminal: asked for its key (Enter for none)
+        argv, done = [MCP_ACP, "proxy", "add", name, "--server-name", "tty", "--url", bearer_backend.url], b"Added"
     main, child = pty.openpty()
 
-    process = subprocess.Popen([MCP_ACP, "proxy", "auth", "set-key", "--proxy", name], env=acp_env,
-                               stdin=child, stdout=child, stderr=child, close_fds=True)
+    process = subprocess.Popen(argv, env=acp_env, stdin=child, stdout=child, stderr=child, close_fds=True)
     os.close(child)
     output = b""
 
@@ -432,15 +462,20 @@ def test_set_key_prompts_with_hidden_input_on_a_terminal(cli, acp_env, bearer_ba
     try:
         read_until(b"API key")
         assert b"API key" in output, output
-        os.write(main, b"typed-secret\n")
-        read_until(b"Stored")
+        os.write(main, API_KEY.encode() + b"\n")  # the backend's own key: `add` checks it with a handshake
+        read_until(done)
+        while process.poll() is None and select.select([main], [], [], 30)[0]:  # the rest, so it never blocks
+            try:
+                output += os.read(main, 4096)
+            except OSError:
+                break
         assert process.wait(30) == 0, output
     finally:
         if process.poll() is None:
             process.kill()
         os.close(main)
-    assert b"typed-secret" not in output  # the input was not echoed
-    assert stored_secret(acp_env, monkeypatch, f"proxy:{name}:backend") == "typed-secret"
+    assert API_KEY.encode() not in output  # the input was not echoed
+    assert stored_secret(acp_env, monkeypatch, f"proxy:{name}:backend") == API_KEY
     cli("proxy", "auth", "delete-key", "-p", name, "-f", check=True)
 
 

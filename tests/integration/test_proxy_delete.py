@@ -141,8 +141,8 @@ async def test_delete_archives_config_logs_and_incidents(cli, acp_env, home):
 
 
 async def test_delete_removes_the_backend_credential(cli, acp_env, home, http_backend):
-    cli("proxy", "add", "web", "--server-name", "fixture", "--url", http_backend.url, "--api-key", "k-secret-1",
-        check=True)
+    cli("proxy", "add", "web", "--server-name", "fixture", "--url", http_backend.url, "--api-key-stdin",
+        input="k-secret-1\n", check=True)
     allow_everything(acp_env, "web")
     await session(acp_env, "web", calls=1)
     assert secret_store.get(credential_key("web")) == "k-secret-1"

@@ -11,6 +11,7 @@ from rich.table import Table
 from mcp_acp.cli.clients import snippet
 from mcp_acp.cli.output import ask, console, err_console, fail, interactive
 from mcp_acp.cli.proxy_auth import auth
+from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
 from mcp_acp.config import paths
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.proxy_setup import (
@@ -50,6 +51,16 @@ def _valid_new_name(name: str) -> str:
     return name
 
 
+def _api_key(url: str | None, from_stdin: bool) -> str | None:
+    """The backend's API key, never from an argument (anyone can read those in `ps`): standard input
+    when asked to, else a hidden prompt for an HTTP backend in a terminal; None for no key."""
+    if from_stdin:
+        return read_key_from_stdin()
+    if url and interactive():
+        return prompt_for_key(optional=True) or None
+    return None
+
+
 def _print_notes(notes: list[tuple[str, str]]) -> None:
     for level, text in notes:
         if level == "ok":
@@ -69,8 +80,10 @@ def _print_notes(notes: list[tuple[str, str]]) -> None:
               help="stdio, http, or auto (HTTP when reachable, else STDIO). Default: what you configured.")
 @click.option("--timeout", type=click.IntRange(1, 300), default=30, show_default=True,
               help="HTTP backend timeout in seconds.")
-@click.option("--api-key", help="API key the HTTP backend requires, sent as 'Authorization: Bearer'. "
-              "Kept in the OS keychain (or its fallback), never in config.json.")
+@click.option("--api-key-stdin", is_flag=True, help="Read the API key the HTTP backend requires (sent as "
+              "'Authorization: Bearer') from standard input. In a terminal you are asked for it instead (input "
+              "hidden). Kept in the OS keychain (or its fallback), never in config.json or on the command line.")
+@retired_key_option("--api-key")
 @click.option("--mtls-cert", help="mTLS client certificate (PEM) for an https:// backend.")
 @click.option("--mtls-key", help="mTLS client key (PEM, unencrypted).")
 @click.option("--mtls-ca", help="CA bundle (PEM) that verifies the https:// backend's certificate.")
@@ -80,7 +93,7 @@ def _print_notes(notes: list[tuple[str, str]]) -> None:
               "(repeat for more); the official filesystem server's folders are found without this.")
 @click.option("--attestation-require-signature/--no-attestation-require-signature", default=False,
               help="Require a valid code signature (macOS codesign; skipped on other systems).")
-def add(name, name_option, server_name, command, args, url, connection_type, timeout, api_key,
+def add(name, name_option, server_name, command, args, url, connection_type, timeout, api_key_stdin,
         mtls_cert, mtls_key, mtls_ca, attestation_sha256, attestation_slsa_owner,
         attestation_require_signature, roots) -> None:
     """Add a proxy in front of an MCP server (STDIO command or HTTP URL)."""
@@ -97,6 +110,7 @@ def add(name, name_option, server_name, command, args, url, connection_type, tim
             args = tuple(click.prompt("Arguments (space-separated)", default="").split())
         else:
             url = ask("URL", "--url")
+    api_key = _api_key(url, api_key_stdin)
     settings = {"name": name, "server_name": server_name, "command": command, "args": args, "url": url,
                 "transport": connection_type, "timeout": timeout, "api_key": api_key, "mtls_cert": mtls_cert,
                 "mtls_key": mtls_key, "mtls_ca": mtls_ca, "attestation_sha256": attestation_sha256,

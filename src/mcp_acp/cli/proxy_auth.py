@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from mcp_acp.cli.output import console, fail, interactive
+from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
 from mcp_acp.config.api_key import (
     ApiKeyError,
     delete_api_key,
@@ -27,13 +28,18 @@ def auth() -> None:
 
 @auth.command("set-key")
 @click.option("--proxy", "-p", "name", required=True, help="Name of the proxy.")
-@click.option("--api-key", "-k", help="The key; without it you are asked for it (input hidden).")
-def set_key(name: str, api_key: str | None) -> None:
+@click.option("--api-key-stdin", is_flag=True, help="Read the key from standard input; without it you are asked "
+              "for it (input hidden). Never on the command line, where every local user could read it.")
+@retired_key_option("--api-key", "-k")
+def set_key(name: str, api_key_stdin: bool) -> None:
     """Store the backend API key (sent as 'Authorization: Bearer …')."""
-    if api_key is None:
-        if not interactive():
-            fail("the API key is required: pass --api-key KEY (no terminal to ask on).")
-        api_key = click.prompt("API key", hide_input=True)
+    if api_key_stdin:
+        api_key = read_key_from_stdin()
+    elif interactive():
+        api_key = prompt_for_key()
+    else:
+        fail("the API key is required: pipe it in with --api-key-stdin, e.g. "
+             "`printf '%s' \"$KEY\" | mcp-acp proxy auth set-key --proxy NAME --api-key-stdin` (no terminal to ask on).")
     try:
         secret = set_api_key(name, api_key)
     except ApiKeyError as exc:

@@ -110,7 +110,7 @@ def create_proxy(name: str, server_name: str, command: str | None = None, args: 
         command = str(Path(command).expanduser().absolute())
     if api_key is not None:
         if not url:
-            raise InvalidSettings("--api-key is for HTTP backends: pass --url too.")
+            raise InvalidSettings("an API key is for HTTP backends: pass --url too.")
         if problem := api_key_problem(api_key):
             raise InvalidSettings(f"{problem}.")
     notes: list[tuple[str, str]] = []
