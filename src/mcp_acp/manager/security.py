@@ -18,6 +18,9 @@ MAX_BODY = 1024 * 1024
 ALLOWED_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 MUTATIONS = {"POST", "PUT", "PATCH", "DELETE"}
 TOKEN_COOKIE = "api_token"
+NO_ORIGIN = ("Forbidden: a state-changing request needs an Origin header (a browser on the manager's own page "
+             "sends it) or the API token as 'Authorization: Bearer <token>' (for scripts; the token is in the "
+             "file manager_token in the config folder)")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -73,21 +76,29 @@ class _Guard:
             return 403, {"error": "Forbidden: invalid Host header"}
         origin = headers.get("origin")
         if origin is not None and origin not in self.origins:
-            return 403, {"error": "Forbidden: cross-origin request"}
+            return 403, {"error": "Forbidden: cross-origin request (only the manager's own page may call its API; "
+                                  "open it with 'mcp-acp manager open')"}
         presented = self._presented_token(scope, headers)
         if scope["method"] in MUTATIONS and origin is None:
-            if presented is None:
-                return 403, {"error": "Origin header required for mutations"}
-            if not self._valid(presented):
+            # A browser always sends Origin on these; without it, only a script holding the token
+            # may change anything. The cookie alone does not count: it rides along on any request.
+            bearer = self._bearer(headers)
+            if bearer is None:
+                return 403, {"error": NO_ORIGIN}
+            if not self._valid(bearer):
                 return 401, {"error": "Unauthorized"}
         if scope["path"].startswith(PROTECTED_PREFIXES) and not self._valid(presented):
             return 401, {"error": "Unauthorized"}
         return None
 
-    def _presented_token(self, scope, headers: dict[str, str]) -> str | None:
+    @staticmethod
+    def _bearer(headers: dict[str, str]) -> str | None:
         authorization = headers.get("authorization", "")
-        if authorization.lower().startswith("bearer "):
-            return authorization[7:].strip()
+        return authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+
+    def _presented_token(self, scope, headers: dict[str, str]) -> str | None:
+        if (bearer := self._bearer(headers)) is not None:
+            return bearer
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get("cookie", ""))
