@@ -30,6 +30,7 @@ from mcp_acp.local_http import EmbeddedServer, bind_private_socket
 from mcp_acp.manager import lifecycle
 from mcp_acp.manager.app import STATIC, build_app
 from mcp_acp.manager.connections import broadcast, handle_proxy, ui_status
+from mcp_acp.manager.http_limits import tcp_settings
 from mcp_acp.manager.protocol import MAX_LINE
 from mcp_acp.manager.security import guard_socket, guard_tcp
 from mcp_acp.manager.state import ManagerState
@@ -145,7 +146,8 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
     state.hub.on_subscribers_changed.append(subscribers_changed)
     app = build_app(state)
     servers = [EmbeddedServer(uvicorn.Config(guard_tcp(app, state.api_token, port), log_level="warning",
-                                      access_log=False, lifespan="off", timeout_graceful_shutdown=STOP_TIMEOUT)),
+                                             access_log=False, lifespan="off", timeout_graceful_shutdown=STOP_TIMEOUT,
+                                             **tcp_settings())),
                EmbeddedServer(uvicorn.Config(guard_socket(app), log_level="warning", access_log=False, lifespan="off",
                                       timeout_graceful_shutdown=STOP_TIMEOUT))]
     proxies = await asyncio.start_unix_server(functools.partial(handle_proxy, state), sock=proxies_sock,
