@@ -359,12 +359,7 @@ WINDOWS = [
     "renamed",  # after the rename, before the new active file exists
     "created",  # the new active file created, the state not saved
     "saved",  # the rotation's state saved, no entry in the new file yet
-    pytest.param("written", marks=pytest.mark.xfail(
-        strict=True, raises=AuditFailure,
-        reason="BUG: verify._compare_with_state's one-entry-ahead rule looks for the state's last "
-               "entry in the active file's own hashes; right after a rotation it is the newest "
-               "segment's last entry (the base), so the crash window of the first write after a "
-               "rotation is refused as a STATE MISMATCH (a false alarm, exit 10)")),
+    "written",  # the first entry of the new active file written, the state not yet saved
     "partial",  # the compression cut short: a .jsonl.gz.partial next to the plain segment
     "both",  # the compression finished, the plain segment not yet removed
 ]
@@ -618,11 +613,6 @@ def test_a_trail_rechained_to_its_end_is_caught_with_a_key_or_a_record(log_dir, 
 # --------------------------------------------------------------------------- found while testing rotation
 
 
-@pytest.mark.xfail(strict=True, raises=AuditFailure,
-                   reason="BUG: a trail whose state lost a rotated log (e.g. `audit repair` clears a log whose "
-                          "active file is empty right after a rotation: 'no chained entries') is accepted at "
-                          "start, but the writer then restarts that log at sequence 1/GENESIS, so the next "
-                          "start refuses it (the segments end at N, the active file continues from 0)")
 def test_a_rotated_log_missing_from_the_state_continues_its_chain(log_dir):
     from mcp_acp.audit.repair import apply_repair, plan_repair
 
@@ -644,9 +634,6 @@ def test_a_rotated_log_missing_from_the_state_continues_its_chain(log_dir):
     assert entry["sequence"] == 61
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: checkpoint.compare looks for a pinned entry only in the active file's "
-                          "hashes, so `audit verify --checkpoint` fails once the entry was rotated into a segment")
 def test_a_checkpoint_still_holds_after_its_entry_was_rotated(log_dir):
     from mcp_acp.audit import checkpoint
 
@@ -658,12 +645,9 @@ def test_a_checkpoint_still_holds_after_its_entry_was_rotated(log_dir):
     settle()
     report = verify_proxy(log_dir, None)
     assert report.overall == "passed"
-    assert checkpoint.compare(pins, {PROTECTED[f.name]: f.check for f in report.files}) == []
+    assert checkpoint.compare(pins, {PROTECTED[f.name]: f.check for f in report.files}, log_dir) == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG: history.record_load reads the last version from the active file only; after "
-                          "policy_history.jsonl rotates, the next load is logged as a fresh initial_load v1")
 def test_policy_versions_continue_after_the_history_rotates(log_dir):
     from mcp_acp.audit.history import record_load
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mcp_acp.audit import segments
 from mcp_acp.audit.chain import ChainCheck, check_chain, utc_now
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, rule_for
@@ -28,10 +29,13 @@ def heads(log_dir: Path, key: AuditKey | None) -> dict[str, dict]:
         try:
             data = (log_dir / rel).read_bytes()
         except FileNotFoundError:
-            continue
-        check = check_chain(data, rule_for(key, rel))
+            data = b""
+        check = check_chain(data, rule_for(key, rel), partial=True)
         if check.entries:
             result[rel] = {"sequence": check.last_sequence, "entry_hash": check.last_hash}
+        elif (sealed := segments.last_entry(log_dir / rel)) is not None:  # rotated a moment ago
+            entry = json.loads(sealed)
+            result[rel] = {"sequence": entry["sequence"], "entry_hash": entry["entry_hash"]}
     return result
 
 
@@ -64,16 +68,20 @@ def load(path: Path) -> dict[str, dict[str, dict]]:
     return proxies
 
 
-def compare(files: dict[str, dict], checks: dict[str, ChainCheck | None]) -> list[str]:
+def compare(files: dict[str, dict], checks: dict[str, ChainCheck | None], log_dir: Path | None = None) -> list[str]:
     """Errors for every pinned entry that is gone or different. `checks`: relative path -> the
-    file's chain check (None when the file does not exist)."""
+    active file's chain check (None when the file does not exist); an entry rotated out of the
+    active file since is looked up in its segment under `log_dir`."""
     errors = []
     for rel, head in sorted(files.items()):
         check = checks.get(rel)
         sequence = head["sequence"]
-        if check is None:
+        found = check.hashes.get(sequence) if check is not None else None
+        if found is None and log_dir is not None:
+            found = segments.entry_hash_at(log_dir / rel, sequence)
+        if check is None and found is None:
             errors.append(f"{rel} no longer exists, but the checkpoint pins entry {sequence} of it")
-        elif check.hashes.get(sequence) != head["entry_hash"]:
+        elif found != head["entry_hash"]:
             errors.append(f"entry {sequence} of {rel} no longer matches the checkpoint: "
                           "the log was rewritten or truncated")
     return errors

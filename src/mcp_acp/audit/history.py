@@ -12,18 +12,21 @@ import hashlib
 import json
 from pathlib import Path
 
+from mcp_acp.audit import segments
 from mcp_acp.audit.writer import AuditLog
 
 
 def _last_entry(path: Path) -> dict | None:
+    """The history's last entry: in the active file, or (just after a rotation) the newest segment."""
     try:
         lines = path.read_bytes().splitlines()
     except FileNotFoundError:
-        return None
+        lines = []
     for raw in reversed(lines):
         if raw.strip():
             return json.loads(raw)
-    return None
+    sealed = segments.last_entry(path)
+    return json.loads(sealed) if sealed else None
 
 
 def record_load(audit: AuditLog, kind: str, path: Path, text: str, source: str = "start") -> str:

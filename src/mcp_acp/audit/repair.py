@@ -23,7 +23,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from mcp_acp.audit.files import PROTECTED
-from mcp_acp.audit import trail
+from mcp_acp.audit import segments, trail
 from mcp_acp.audit.keys import AuditKey, save_audit_key
 from mcp_acp.audit.state import STATE_FILE, FileState, IntegrityState, StateError
 from mcp_acp.audit.verify import FileReport, trail_errors, verify_file
@@ -128,11 +128,19 @@ def plan_repair(log_dir: Path, key: AuditKey | None, names: list[str] | None = N
 def _decide(rel: str, known: FileState | None, report: FileReport, rebuilding: bool) -> Action:
     if report.status == "not_created":
         return Action(rel, "none", "no file")
+    if report.segment_errors:
+        return Action(rel, "backed_up", "rotated segments are missing or damaged: "
+                      + "; ".join(report.segment_errors[:3]), report)
+    if report.status == "missing" and report.base[0]:
+        return Action(rel, "repaired", f"active file was deleted: continue from entry {report.base[0]}, the "
+                                       "newest segment's last", report)
     if report.status == "missing":
         return Action(rel, "cleared", "file was deleted: removed it from the integrity state", report)
     if report.status == "error":
         return Action(rel, "failed", "; ".join(report.errors) or "cannot read the file", report)
     check = report.check
+    if report.status == "protected" and check.entries == 0:  # just rotated: nothing in the active file yet
+        return Action(rel, "ok", f"consistent ({report.entries} entries, all in segments)", report)
     if check.errors:
         return Action(rel, "backed_up", "chain is broken: " + "; ".join(check.errors[:3])
                       + (f" (+{len(check.errors) - 3} more)" if len(check.errors) > 3 else ""), report)
@@ -167,12 +175,11 @@ def apply_repair(plan: Plan) -> None:
             if action.action == "cleared":
                 state.files.pop(action.file, None)
             elif action.action == "repaired":
-                report = action.report
-                stat = report.path.stat()
-                state.files[action.file] = FileState(report.check.last_hash, report.check.last_sequence,
-                                                     stat.st_ino, stat.st_dev, stat.st_size)
+                state.files[action.file] = _adopted(action.report)
             elif action.action == "backed_up":
                 action.backup = _back_up(action.report.path)
+                for segment in segments.list_segments(action.report.path):  # the chain restarts: all of it goes
+                    os.rename(segment.path, action.backup.with_name(f"{action.backup.name}.{segment.path.name}"))
                 state.files.pop(action.file, None)
                 action.detail += f" -> moved to {action.backup.name}, started an empty file"
         except OSError as exc:
@@ -186,12 +193,11 @@ def apply_repair(plan: Plan) -> None:
         _leave_evidence(plan)
 
 
-def _lost(action: Action) -> tuple[int | None, int]:
+def _lost(action: Action, state: IntegrityState) -> tuple[int | None, int]:
     """(entries the state vouched for before, entries kept) of one file."""
     before = action.known.last_sequence if action.known else None
-    check = action.report.check if action.report else None
-    kept = (check.last_sequence or 0) if check is not None and action.action == "repaired" else 0
-    return before, kept
+    now = state.files.get(action.file)
+    return before, now.last_sequence if now is not None else 0
 
 
 def _leave_evidence(plan: Plan) -> None:
@@ -213,7 +219,7 @@ def _leave_evidence(plan: Plan) -> None:
         for action in plan.actions:
             if action.action not in CHANGES:
                 continue
-            before, kept = _lost(action)
+            before, kept = _lost(action, plan.state)
             audit.write("repairs", {
                 "event": "audit_repaired", "file": action.file, "action": action.action, "detail": action.detail,
                 "entries_before": before, "entries_kept": kept,
@@ -228,6 +234,19 @@ def _leave_evidence(plan: Plan) -> None:
             trail.save(plan.proxy, key, plan.state)
     finally:
         audit.close()
+
+
+def _adopted(report: FileReport) -> FileState:
+    """The state of a file taken as it is: its last entry, or (with no entry of its own) the
+    newest segment's last, which it continues from."""
+    check = report.check
+    if check is None or not check.entries:
+        if not report.path.exists():
+            os.close(os.open(report.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        stat = report.path.stat()
+        return FileState(report.base[1], report.base[0], stat.st_ino, stat.st_dev, stat.st_size, *report.base)
+    stat = report.path.stat()
+    return FileState(check.last_hash, check.last_sequence, stat.st_ino, stat.st_dev, stat.st_size, *report.base)
 
 
 def _back_up(path: Path) -> Path:

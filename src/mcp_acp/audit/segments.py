@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import re
 import threading
@@ -102,6 +103,26 @@ def check_segments(rel: str, segments: list[Segment], rule: KeyRule,
         if progress:
             progress(segment.path.stat().st_size)  # on-disk bytes, as the total is counted
     return check, errors
+
+
+def last_entry(active: Path) -> bytes | None:
+    """The newest segment's last line: where a log that was just rotated left off."""
+    sealed = list_segments(active)
+    if not sealed:
+        return None
+    lines = sealed[-1].read().splitlines()
+    return lines[-1] if lines else None
+
+
+def entry_hash_at(active: Path, sequence: int) -> str | None:
+    """The entry_hash of entry `sequence`, looked up in the segment whose name covers it."""
+    for segment in list_segments(active):
+        if segment.first <= sequence <= segment.last:
+            for raw in segment.read().splitlines():
+                entry = json.loads(raw)
+                if entry.get("sequence") == sequence:
+                    return entry.get("entry_hash")
+    return None
 
 
 def compress_later(segment: Path) -> threading.Thread:

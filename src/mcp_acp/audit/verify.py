@@ -46,6 +46,8 @@ class FileReport:
     replaced: bool = False  # another file (inode) stands where the state's file was
     torn_tail: bool = False
     rotation_cut_short: bool = False
+    base: tuple[int, str] = (0, GENESIS)  # the entry the active file continues from (rotation)
+    segment_errors: list[str] = field(default_factory=list)  # rotated segments missing or damaged
 
 
 def _backups(path: Path) -> list[str]:
@@ -81,14 +83,16 @@ def verify_file(log_dir: Path, rel: str, state: FileState | None, key: AuditKey 
         state = FileState(state.last_hash, state.last_sequence, 0, 0, 0, state.last_sequence, state.last_hash)
     base = (state.base_sequence, state.base_hash) if state else (0, GENESIS)
     if sealed and (full or state is None):
-        last, segment_errors = segments.check_segments(rel, sealed, rule, progress)
-        report.errors += segment_errors
+        last, report.segment_errors = segments.check_segments(rel, sealed, rule, progress)
         if state is None:
             base = (sealed[-1].last, last.last_hash or "?")
         elif last.last_hash != base[1]:
-            report.errors.append(f"{rel}: the newest segment does not end with the entry the active file continues")
+            report.segment_errors.append(f"{rel}: the newest segment does not end with the entry the active file "
+                                         "continues")
     if sealed or base[0]:
-        report.errors += segments.continuity_errors(rel, sealed, base[0])
+        report.segment_errors += segments.continuity_errors(rel, sealed, base[0])
+    report.errors += report.segment_errors
+    report.base = base
     report.entries = base[0]
     try:
         data = path.read_bytes() if not report.rotation_cut_short else b""
@@ -142,8 +146,11 @@ def _compare_with_state(check: ChainCheck, state: FileState, rel: str, report: F
         return
     if check.last_sequence == state.last_sequence and check.last_hash == state.last_hash:
         return
-    if (check.last_sequence == state.last_sequence + 1
-            and check.hashes.get(state.last_sequence) == state.last_hash):
+    # The state's entry is in this file, or (the first write after a rotation) it is the base
+    # this file continues from, which check_chain has already held the first entry to.
+    previous = check.hashes.get(state.last_sequence) or (
+        state.last_hash if state.last_sequence == state.base_sequence and check.entries == 1 else None)
+    if check.last_sequence == state.last_sequence + 1 and previous == state.last_hash:
         report.ahead_by_one = True  # line written, state not yet saved: the crash window
         return
     if check.last_sequence is not None and check.last_sequence < state.last_sequence:

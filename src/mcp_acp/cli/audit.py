@@ -155,7 +155,7 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
             pins = {rel: head for rel, head in pinned.get(name, {}).items()
                     if file == "all" or rel == PROTECTED[file]}
             checks = {PROTECTED[f.name]: f.check for f in report.files}  # None: gone or unreadable
-            checkpoint_errors = checkpoints.compare(pins, checks)
+            checkpoint_errors = checkpoints.compare(pins, checks, log_dir)
             if name not in pinned and proxy:
                 checkpoint_errors.append(f"the checkpoint has no entry for proxy {name}")
         proxy_damaged = bool(report.state_error or report.trail_errors or checkpoint_errors
