@@ -182,6 +182,9 @@ async def test_audit_verify_detects_tampering_and_repair_restores_the_trail(ui: 
     await expect(operations).not_to_have_attribute("data-status", "broken")
     await expect(ui.page.get_by_test_id("integrity-overall")).not_to_contain_text("broken")
     assert list(log.parent.glob("operations.broken.*.jsonl")), "repair keeps the broken log as a backup"
+    await ui.page.get_by_role("button", name="Verify").click()
+    # The repair stays on record: the panel lists it from then on.
+    await expect(ui.page.get_by_test_id("integrity-repairs")).to_contain_text("audit/operations.jsonl backed_up")
     await ui.screenshot("audit-repaired")
 
 

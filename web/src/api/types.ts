@@ -170,11 +170,23 @@ export interface IntegrityFile {
   backups: string[];
 }
 
+export interface IntegrityRepair {
+  time?: string;
+  file?: string | null;
+  action?: string;
+  detail?: string;
+  entries_lost?: number | null;
+}
+
 export interface VerifyResult {
   proxy_name: string;
   proxy_id: string;
   state_file_present: boolean;
   state_error?: string | null;
+  /** The log folder against the record of the trail kept outside it (wiped, rolled back). */
+  trail_errors?: string[];
+  /** Every `audit repair` on record, oldest first. */
+  repairs?: IntegrityRepair[];
   files: IntegrityFile[];
   totals: Record<string, number>;
   overall_status: "passed" | "failed" | "no_files" | string;

@@ -71,6 +71,19 @@ export function IntegrityPanel({ proxy, onIntegrity }: { proxy: ProxyDetail; onI
             </span>
           </div>
           {result.state_error && <p className="callout callout-error small">{result.state_error}</p>}
+          {(result.trail_errors ?? []).map((error) => (
+            <p key={error} className="callout callout-error small" data-testid="integrity-trail-error">{error}</p>
+          ))}
+          {(result.repairs ?? []).length > 0 && (
+            <ul className="muted small" data-testid="integrity-repairs">
+              {(result.repairs ?? []).map((done, index) => (
+                <li key={index}>
+                  Repaired {done.time}: {done.file ?? "trail record"} {done.action}
+                  {done.entries_lost ? `, ${done.entries_lost} entries lost` : ""}
+                </li>
+              ))}
+            </ul>
+          )}
           <ul className="integrity-list">
             {result.files.map((file) => (
               <IntegrityRow key={file.name} file={file} />
