@@ -61,12 +61,14 @@ class Proxy:
     Server-to-client requests are answered by `handlers[method](message) -> result` (or left
     unanswered when no handler is set); every line the proxy writes is kept in `messages`."""
 
-    def __init__(self, env: dict[str, str], name: str, log_path: Path, cwd: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], name: str, log_path: Path, cwd: Path | None = None,
+                 headless: bool = True) -> None:
         self.env = env
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen([MCP_ACP, "start", "--proxy", name, "--headless"], env=env,
+        argv = [MCP_ACP, "start", "--proxy", name, *(["--headless"] if headless else [])]
+        self.process = subprocess.Popen(argv, env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                         cwd=cwd or log_path.parent)
         self.messages: list[Any] = []
@@ -284,10 +286,12 @@ class Home:
         os.replace(tmp, target)
 
     def start(self, name: str, *, initialize: bool = True, capabilities: dict | None = None,
-              handlers: dict[str, Callable[[dict], Any]] | None = None, cwd: Path | None = None) -> Proxy:
+              handlers: dict[str, Callable[[dict], Any]] | None = None, cwd: Path | None = None,
+              headless: bool = True) -> Proxy:
+        """`headless=False`: the proxy registers with the manager, starting one when none runs."""
         logs = self.root / "stderr"
         logs.mkdir(exist_ok=True)
-        proxy = Proxy(self.env, name, logs / f"{name}-{len(self.proxies)}.log", cwd=cwd)
+        proxy = Proxy(self.env, name, logs / f"{name}-{len(self.proxies)}.log", cwd=cwd, headless=headless)
         proxy.handlers.update(handlers or {})
         self.proxies.append(proxy)
         if initialize:
