@@ -16,8 +16,11 @@ Then, alternating between the two homes, RUNS times each: `mcp-acp start --proxy
 --headless` as a subprocess, an `initialize` request written to its stdin at once, and the time
 until its answer arrives on stdout (time to first answer: interpreter start, the start-up
 checks, the backend's start and its answer), then the proxy's RSS and peak RSS (VmHWM) at that
-moment; the client then disconnects and the proxy must exit 0. Finally a full `mcp-acp audit
-verify` of each home, timed, with its peak RSS (it reads every segment; it must pass).
+moment; the client then disconnects and the proxy must exit 0. The start-up checks alone
+(verify_on_startup, in-process) are timed too: the part of a start that depends on the trail,
+without the interpreter's and the backend's start, which dominate the time to the first answer
+and vary with the machine's load. Finally a full `mcp-acp audit verify` of each home, timed,
+with its peak RSS (it reads every segment; it must pass).
 
     .venv/bin/python bench/audit_startup.py [--size 1G] [--runs 7] [--plain] [--unrotated-runs N]
                                             [--workdir DIR] [--keep] [--json FILE]
@@ -280,6 +283,31 @@ def measure_start(home: Home) -> Start:
         stderr.close()
 
 
+def measure_checks(home: Home, repeat: int = 15) -> list[float]:
+    """The start-up checks alone, in-process: verify_on_startup (key, state, trail record, the
+    segments' names, the active files), the part of a start that depends on the trail. Seconds."""
+    saved = {name: os.environ.get(name) for name in ("MCP_ACP_HOME", "MCP_ACP_SECRET_BACKEND")}
+    os.environ.update(MCP_ACP_HOME=home.env["MCP_ACP_HOME"], MCP_ACP_SECRET_BACKEND="file")
+    try:
+        from mcp_acp.audit.keys import load_audit_key
+        from mcp_acp.audit.verify import verify_on_startup
+
+        key = load_audit_key(PROXY)
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            state, _ = verify_on_startup(home.log_dir, PROXY, key)
+            times.append(time.perf_counter() - started)
+            state.close()
+        return times
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @dataclass
 class Verify:
     seconds: float
@@ -316,6 +344,7 @@ class Row:
     entry_bytes: int
     disk_bytes: int
     starts: list[Start] = field(default_factory=list)
+    checks: list[float] = field(default_factory=list)
     verify: Verify | None = None
 
     @property
@@ -326,17 +355,20 @@ class Row:
 def show(rows: list[Row], args: argparse.Namespace, loads: tuple[float, float]) -> None:
     table = Table(title="`mcp-acp start` to the answer of initialize, alternating homes", title_justify="left")
     for column in ("home", "segments", "entries added", "logs", "on disk", "runs", "median s", "min–max s",
-                   "RSS MB", "peak RSS MB"):
+                   "RSS MB", "peak RSS MB", "checks ms"):
         table.add_column(column, justify="left" if column == "home" else "right")
     for row in rows:
         times = [s.seconds for s in row.starts]
         table.add_row(row.label, f"{row.segments:,}", f"{row.sealed_entries:,}", f"{row.entry_bytes / 1e6:,.0f} MB",
                       f"{row.disk_bytes / 1e6:,.0f} MB", str(len(times)), f"{row.median_s:.3f}",
                       f"{min(times):.3f}–{max(times):.3f}", f"{statistics.median(s.rss_mb for s in row.starts):.0f}",
-                      f"{max(s.peak_mb for s in row.starts):.0f}")
+                      f"{max(s.peak_mb for s in row.starts):.0f}",
+                      f"{statistics.median(row.checks) * 1000:.1f}" if row.checks else "-")
     console.print(table)
     console.print("[dim]logs: the entries' bytes as written (uncompressed); RSS: the proxy's resident memory at the "
-                  "answer (median); peak RSS: its VmHWM at that moment (the largest of the runs)[/]")
+                  "answer (median); peak RSS: its VmHWM at that moment (the largest of the runs); checks: "
+                  "verify_on_startup alone, in-process, median of 15 (1 for unrotated): the part of a start that "
+                  "depends on the trail[/]")
     none, rotated = rows[0], rows[1]
     difference = rotated.median_s - none.median_s
     verdict = "[green]met[/]" if difference <= TARGET_S else "[red]not met[/]"
@@ -398,6 +430,10 @@ def main() -> None:
             for home, row in pairs if run % 2 == 0 else pairs[::-1]:
                 with console.status(f"start {run + 1}/{args.runs}: {home.label}"):
                     row.starts.append(measure_start(home))
+        for home, row in zip(homes, rows):
+            if home.label != "unrotated" or args.unrotated_runs:
+                with console.status(f"start-up checks in-process: {home.label}"):
+                    row.checks = measure_checks(home, 15 if home.label != "unrotated" else 1)
         for run in range(args.unrotated_runs):
             with console.status(f"start {run + 1}/{args.unrotated_runs}: unrotated"):
                 rows[2].starts.append(measure_start(homes[2]))
