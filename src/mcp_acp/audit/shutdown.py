@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from mcp_acp.audit import emergency
 from mcp_acp.audit.chain import utc_now
 from mcp_acp.audit.files import LAST_CRASH, SHUTDOWNS
 from mcp_acp.audit.writer import AuditLog
@@ -21,12 +22,7 @@ EXIT_DELAY_SECONDS = 0.1  # lets the client receive the error that explains the 
 def append_fsynced(path: Path, entry: dict) -> None:
     """An unchained append that reaches the disk: for the records of last resort."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, (json.dumps(entry) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    emergency.append_whole(path, (json.dumps(entry, default=str) + "\n").encode())
 
 
 class ShutdownCoordinator:
@@ -43,7 +39,8 @@ class ShutdownCoordinator:
         self._lock = threading.Lock()
 
     def record_with_fallback(self, event_type: str, fields: dict, failure_reason: str) -> str:
-        """Keep an entry that its own file refused: system.jsonl, else emergency_audit.jsonl."""
+        """Keep an entry that its own file refused: system.jsonl, else the emergency log (which
+        tries the places in emergency.py). Returns where it went; never raises."""
         if self.audit is not None and event_type != "system":
             try:
                 self.audit.write("system", {
@@ -52,11 +49,10 @@ class ShutdownCoordinator:
                 return "system.jsonl"
             except Exception:
                 pass
-        append_fsynced(paths.emergency_audit_path(), {
+        return emergency.write({
             "time": utc_now(), "event": "emergency_audit", "event_type": event_type,
             "failure_reason": failure_reason, "source_file": event_type, "operation": fields,
-            "proxy_id": self.proxy_id, "proxy_name": self.proxy_name})
-        return "emergency_audit.jsonl"
+            "proxy_id": self.proxy_id, "proxy_name": self.proxy_name, "config_dir": str(paths.config_dir())})
 
     def initiate(self, failure_type: str, reason: str, exit_code: int, context: dict | None = None) -> None:
         """Idempotent; each step best-effort; the process exits shortly after."""
@@ -66,16 +62,27 @@ class ShutdownCoordinator:
             self.is_shutting_down = True
             self.failure_type, self.reason, self.exit_code = failure_type, reason, exit_code
         context = context or {}
+        record = {"time": utc_now(), "event": "security_shutdown", "failure_type": failure_type,
+                  "reason": reason, "exit_code": exit_code, "context": context}
+        unwritten = []  # the shutdown record's own files it could not reach (a full disk)
+
+        def to_file(name: str, write) -> None:
+            try:
+                write()
+            except Exception:
+                unwritten.append(name)
+
         steps = [
-            lambda: append_fsynced(self.log_dir / SHUTDOWNS, {
-                "time": utc_now(), "event": "security_shutdown", "failure_type": failure_type,
-                "reason": reason, "exit_code": exit_code, "context": context}),
+            lambda: to_file(SHUTDOWNS, lambda: append_fsynced(self.log_dir / SHUTDOWNS, record)),
             lambda: self.audit and self.audit.write("system", {
                 "level": "CRITICAL", "event": "critical_security_failure", "message": reason,
                 "component": "shutdown", "details": {"failure_type": failure_type, "exit_code": exit_code}}),
-            lambda: write_private_text(self.log_dir / LAST_CRASH,
+            lambda: to_file(LAST_CRASH, lambda: write_private_text(self.log_dir / LAST_CRASH,
                 f"{utc_now()}\nfailure_type: {failure_type}\nexit_code: {exit_code}\n"
-                f"reason: {reason}\ncontext: {json.dumps(context)}\n"),
+                f"reason: {reason}\ncontext: {json.dumps(context)}\n")),
+            lambda: unwritten and emergency.write({
+                **record, "proxy_id": self.proxy_id, "proxy_name": self.proxy_name,
+                "config_dir": str(paths.config_dir()), "log_dir": str(self.log_dir), "not_written": unwritten}),
             *self.on_shutdown,
             lambda: print(f"mcp-acp: SECURITY SHUTDOWN ({failure_type}): {reason}", file=sys.stderr, flush=True),
         ]

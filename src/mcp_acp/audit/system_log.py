@@ -17,6 +17,13 @@ class SystemLogHandler(logging.Handler):
         self.session_id = session_id
 
     def emit(self, record: logging.LogRecord) -> None:
+        # Never raises: a log call in an error path (a full disk) must not become a second error.
+        try:
+            self._emit(record)
+        except Exception:
+            pass
+
+    def _emit(self, record: logging.LogRecord) -> None:
         fields = {
             "level": record.levelname, "event": getattr(record, "event", record.funcName),
             "message": record.getMessage(), "component": record.name, "session_id": self.session_id,
@@ -24,6 +31,7 @@ class SystemLogHandler(logging.Handler):
         }
         try:
             self.audit.write("system", fields)
-        except AuditWriteError as exc:
-            self.shutdown.record_with_fallback("system", fields, str(exc))
-            self.shutdown.initiate("audit_failure", str(exc), 10, {"source": "system_log"})
+        except Exception as exc:  # AuditWriteError, or any other failure to write: the same
+            reason = str(exc) if isinstance(exc, AuditWriteError) else f"cannot write system.jsonl: {exc!r}"
+            self.shutdown.record_with_fallback("system", fields, reason)
+            self.shutdown.initiate("audit_failure", reason, 10, {"source": "system_log"})

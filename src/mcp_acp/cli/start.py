@@ -14,7 +14,7 @@ import sys
 import click
 
 from mcp_acp import __version__
-from mcp_acp.audit import auth_log
+from mcp_acp.audit import auth_log, emergency
 from mcp_acp.audit.history import record_load
 from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.audit.monitor import watch
@@ -115,6 +115,7 @@ def start(name: str | None, headless: bool) -> None:
     session_id = auth_log.new_bound_session_id(identity)
     shutdown = ShutdownCoordinator(log_dir, name, config.proxy_id)
     shutdown.audit = audit
+    emergency.reserve()  # room for the records of last resort that a full disk cannot take
     shutdown.on_shutdown.append(lambda: auth_log.session_ended(
         audit, session_id, identity,
         "session_binding_violation" if shutdown.failure_type == "session_binding_violation" else "error"))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable
 
 from mcp_acp.audit.shutdown import ShutdownCoordinator
-from mcp_acp.audit.writer import AuditLog, AuditWriteError
+from mcp_acp.audit.writer import AuditLog
 from mcp_acp.config.models import HITLConfig
 from mcp_acp.identity.local import Identity
 from mcp_acp.identity.provider import AuthenticationError, NeedsRefresh
@@ -39,7 +39,7 @@ from mcp_acp.proxy.approvals import (
 )
 from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
 from mcp_acp.proxy.limits import LimitsConfig
-from mcp_acp.proxy.operations import fail_closed
+from mcp_acp.proxy.operations import fail_closed, write_failure
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
 log = logging.getLogger(__name__)
@@ -372,8 +372,8 @@ class Enforcer:
             self.stats.record_decision(entry["decision"], method, entry["policy_eval_ms"], entry["policy_hitl_ms"])
         try:
             self.audit.write("decisions", entry)
-        except AuditWriteError as exc:
-            return fail_closed(self.audit, self.shutdown, "decisions", entry, str(exc))
+        except Exception as exc:
+            return fail_closed(self.audit, self.shutdown, "decisions", entry, write_failure(exc, "decisions"))
         return answer
 
 

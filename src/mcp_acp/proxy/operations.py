@@ -93,9 +93,16 @@ def exchange_summary(method: str | None, kind: str, message: dict) -> dict[str, 
     return {"fields": sorted(body)[:100]}
 
 
+def write_failure(exc: Exception, name: str) -> str:
+    """Why a write failed. Any exception counts (an OSError the writer did not wrap, a bug): the
+    entry is not on disk either way."""
+    return str(exc) if isinstance(exc, AuditWriteError) else f"cannot write the {name} log: {exc!r}"
+
+
 def fail_closed(audit: AuditLog, shutdown: ShutdownCoordinator, name: str, fields: dict, reason: str) -> dict:
     """An audit entry could not be written: keep it in the fallback chain, start the security
-    shutdown (exit 10), and return the error the client gets instead of its answer."""
+    shutdown (exit 10), and return the error the client gets instead of its answer. Never
+    raises (every step is best effort): the client must get that error."""
     where = shutdown.record_with_fallback(name, fields, reason)
     shutdown.initiate("audit_failure", reason, AUDIT_FAILURE_EXIT, {"source": "audit_write", "paths": [str(audit.log_dir)]})
     return {"code": jsonrpc.INTERNAL_ERROR,
@@ -124,8 +131,8 @@ class OperationsRecorder:
             return {"code": jsonrpc.INTERNAL_ERROR, "message": "Proxy is shutting down after a security failure"}
         try:
             self.audit.check_files("operations", "decisions")
-        except AuditWriteError as exc:
-            return self._fail_closed(describe_request(message), str(exc))
+        except Exception as exc:
+            return self._fail_closed(describe_request(message), write_failure(exc, "operations"))
         return None
 
     def record(self, request: dict[str, Any], answer: dict, answer_bytes: bytes, duration_ms: float) -> dict | None:
@@ -144,8 +151,9 @@ class OperationsRecorder:
         }
         try:
             self.audit.write("operations", fields)
-        except AuditWriteError as exc:
-            return jsonrpc.error_response(answer.get("id"), **self._fail_closed(fields, str(exc)))
+        except Exception as exc:
+            refusal = self._fail_closed(fields, write_failure(exc, "operations"))
+            return jsonrpc.error_response(answer.get("id"), **refusal)
         if self.stats is not None:
             self.stats.record_answer(request.get("request_id"), request.get("method"), "result" in answer, duration_ms)
         return None
@@ -179,12 +187,18 @@ class OperationsRecorder:
         try:
             self.audit.write("operations", fields)
             return True
-        except AuditWriteError as exc:
-            self._fail_closed(fields, str(exc))
+        except Exception as exc:
+            self._fail_closed(fields, write_failure(exc, "operations"))
             return False
 
     def _fail_closed(self, fields: dict, reason: str) -> dict:
         return fail_closed(self.audit, self.shutdown, "operations", fields, reason)
 
-    async def sync(self) -> None:
-        await self.audit.sync()
+    async def sync(self, request: dict[str, Any]) -> dict | None:
+        """Durable mode: wait for the fsync. An error object if it failed (the answer is then not
+        on disk for sure: the client gets the error, the proxy shuts down)."""
+        try:
+            await self.audit.sync()
+        except Exception as exc:
+            return self._fail_closed(request, f"cannot fsync the audit logs: {exc!r}")
+        return None

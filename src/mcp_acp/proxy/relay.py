@@ -58,7 +58,7 @@ class Recorder(Protocol):
     def record_notification(self, message: dict) -> bool: ...
     def record_exchange(self, direction: str, kind: str, method: str | None, message: dict, raw: bytes,
                         status: str = "Success", reason: str | None = None) -> bool: ...
-    async def sync(self) -> None: ...
+    async def sync(self, request: dict) -> dict | None: ...
 
 
 @dataclass(slots=True)
@@ -264,14 +264,24 @@ class Relay:
                 answer, raw = {"jsonrpc": "2.0", "id": answer.get("id"), "error": refusal}, None
         data = raw if raw is not None else jsonrpc.encode(answer)
         if self.recorder is not None and (record := pending.record) is not None:
-            duration_ms = (time.perf_counter() - pending.started) * 1000
-            replacement = self.recorder.record(record, answer, data, duration_ms)
-            if replacement is not None:
-                data = jsonrpc.encode(replacement)
-            await self.recorder.sync()
+            data = await self._recorded(record, answer, data, pending.started)
         if self.wire:
             self.wire.tap("proxy", "egress", orjson.loads(data))
         await self._write(data)
+
+    async def _recorded(self, record: dict, answer: dict, data: bytes, started: float) -> bytes:
+        """The bytes the client may see once the answer is recorded: the answer, or the error that
+        replaces it. The recorder fails closed on its own; should it raise all the same, the
+        client still gets an error, never silence (a request handler that dies leaves it waiting)."""
+        try:
+            replacement = self.recorder.record(record, answer, data, (time.perf_counter() - started) * 1000)
+            if replacement is None and (refusal := await self.recorder.sync(record)) is not None:
+                replacement = {"jsonrpc": "2.0", "id": answer.get("id"), "error": refusal}
+        except Exception as exc:
+            log.error("recording the answer to %s failed (%s); the client gets an error", record.get("method"), exc)
+            replacement = jsonrpc.error_response(answer.get("id"), jsonrpc.INTERNAL_ERROR,
+                                                 "Internal error: the answer could not be recorded, so it was withheld")
+        return data if replacement is None else jsonrpc.encode(replacement)
 
     # --- backend -> client -------------------------------------------------------------
 
