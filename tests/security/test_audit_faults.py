@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -251,6 +252,18 @@ def test_an_unwritable_state_answers_the_waiting_call_and_exits_10(home_on_disk)
     lost = lost_entry(emergency_entries(home, runtime)["configured"], answer["id"])
     assert ".integrity_state" in lost["failure_reason"]
     assert [e["exit_code"] for e in read_jsonl(home.log_dir("faulty") / "shutdowns.jsonl")] == [10]
+
+
+def test_a_policy_reload_that_cannot_be_recorded_is_not_applied_and_fails_closed(home_on_disk):
+    """Not on the request path, so nobody is waiting; still exit 10, an emergency entry, no traceback."""
+    home, runtime = home_on_disk
+    proxy = home.start("faulty")
+    make_immutable(home.log_dir("faulty") / ".integrity_state")
+    proxy.process.send_signal(signal.SIGHUP)
+    assert proxy.process.wait(EXIT_TIMEOUT) == 10, proxy.stderr()
+    assert "Traceback" not in proxy.stderr(), proxy.stderr()
+    kept = [e for e in emergency_entries(home, runtime)["configured"] if e.get("event_type") == "system"]
+    assert any("policy reload (sighup) could not be recorded" in e["operation"]["message"] for e in kept), kept
 
 
 def test_an_unwritable_state_at_start_exits_10_without_a_traceback(home_on_disk):

@@ -61,7 +61,14 @@ class PolicyReloader:
                 return {"status": "error", "old_rules_count": old_count, "new_rules_count": old_count,
                         "approvals_cleared": 0, "error": str(exc), "problems": exc.problems,
                         "policy_version": self.version}
-            self.version = record_load(self.audit, "policy", self.path, text, source=trigger)
+            try:
+                self.version = record_load(self.audit, "policy", self.path, text, source=trigger)
+            except Exception as exc:  # not recorded, not applied; the log call fails closed if it cannot be written
+                log.error("policy reload (%s) could not be recorded in the audit trail; policy %s stays active: %s",
+                          trigger, self.version, exc)
+                return {"status": "error", "old_rules_count": old_count, "new_rules_count": old_count,
+                        "approvals_cleared": 0, "error": f"the reload could not be recorded: {exc}",
+                        "problems": [], "policy_version": self.version}
             self.engine = engine
             cleared = self.approvals.clear()
             self.reload_count += 1
