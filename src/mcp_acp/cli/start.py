@@ -16,15 +16,16 @@ import click
 from mcp_acp import __version__
 from mcp_acp.audit import auth_log, emergency
 from mcp_acp.audit.history import record_load
-from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.audit.monitor import watch
 from mcp_acp.audit.shutdown import ShutdownCoordinator, append_fsynced
 from mcp_acp.audit.chain import utc_now
 from mcp_acp.audit.system_log import SystemLogHandler
-from mcp_acp.audit.verify import AuditFailure, verify_on_startup
+from mcp_acp.audit.opening import close_trail, open_trail
+from mcp_acp.audit.verify import AuditFailure
 from mcp_acp.audit.writer import AlreadyRunning, AuditLog, AuditWriteError
 from mcp_acp.cli.output import err_console, fail
 from mcp_acp.config import paths
+from mcp_acp.config.private_modes import require_private_modes
 from mcp_acp.event_loop import run_event_loop
 from mcp_acp.config.store import (
     ConfigError,
@@ -93,9 +94,10 @@ def start(name: str | None, headless: bool) -> None:
         manager = load_manager_config()
         config = load_proxy_config(name)
         policy = load_policy(name)
+        log_dir = paths.proxy_log_dir(manager.log_path, name)
+        require_private_modes(paths.config_dir(), log_dir, paths.runtime_dir())  # 0700/0600, ours, at every start
     except ConfigError as exc:
         _refuse(name, "config_invalid", exc)
-    log_dir = paths.proxy_log_dir(manager.log_path, name)
     try:
         lock = AuditLog.lock(log_dir)
     except AlreadyRunning as exc:
@@ -103,13 +105,12 @@ def start(name: str | None, headless: bool) -> None:
     except AuditWriteError as exc:
         _refuse(name, "audit_failure", AuditFailure(str(exc)), AuditFailure.exit_code)
     try:
-        key = load_audit_key(name)
-        state, warnings = verify_on_startup(log_dir, name, key)
-        audit = AuditLog(log_dir, state, key, durable=config.audit_durable)
+        opened = open_trail(name, log_dir, config)
     except AuditFailure as exc:
         _refuse(name, "audit_failure", exc, AuditFailure.exit_code)
     except OSError as exc:
         _refuse(name, "audit_failure", AuditFailure(f"cannot open the audit logs in {log_dir}: {exc}"), 10)
+    audit, key, warnings = opened.audit, opened.key, opened.warnings
 
     identities, identity = _verified_identity(name, manager, audit)
     session_id = auth_log.new_bound_session_id(identity)
@@ -140,6 +141,7 @@ def start(name: str | None, headless: bool) -> None:
         err_console.print(f"  identity: '{identity.subject_id}' via OIDC ({manager.auth.oidc.issuer}), "
                           "token verified on every request")
     err_console.print(f"  audit: {log_dir} (hash-chained{', keyed' if key else ''}"
+                      f"{' with a key created now' if opened.key_created else ''}"
                       f"{', fsync' if config.audit_durable else ''})")
 
     gate, reloader, listing, control = _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
@@ -163,7 +165,7 @@ def start(name: str | None, headless: bool) -> None:
                                                        "bound_session_id": session_id}, str(exc))
                 err_console.print(f"[bold red]Error:[/] audit log failure at shutdown: {exc}")
                 code = AuditFailure.exit_code
-        audit.close()
+        close_trail(name, opened) if not shutdown.is_shutting_down else audit.close()
         lock.release()
     sys.exit(code)
 
