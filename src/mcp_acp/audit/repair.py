@@ -213,23 +213,22 @@ def _leave_evidence(plan: Plan) -> None:
         save_audit_key(plan.proxy, key)
     audit = AuditLog(plan.log_dir, plan.state, key)
     try:
-        for problem in plan.trail_problems:
-            audit.write("repairs", {"event": "audit_repaired", "file": None, "action": "trail_reset",
-                                    "detail": problem})
+        records = [{"file": None, "action": "trail_reset", "detail": problem} for problem in plan.trail_problems]
         for action in plan.actions:
-            if action.action not in CHANGES:
-                continue
-            before, kept = _lost(action, plan.state)
-            audit.write("repairs", {
-                "event": "audit_repaired", "file": action.file, "action": action.action, "detail": action.detail,
-                "entries_before": before, "entries_kept": kept,
-                "entries_lost": None if before is None else max(0, before - kept),
-                "backup": action.backup.name if action.backup else None})
-        changed = [a.file for a in plan.actions if a.action in CHANGES]
-        audit.write("system", {"level": "WARNING", "event": "audit_repaired", "component": "audit.repair",
-                               "message": f"audit repair changed {', '.join(changed) or 'the trail record'}: "
-                                          "see system/repairs.jsonl",
-                               "details": {"files": changed, "trail_problems": plan.trail_problems}})
+            if action.action in CHANGES:
+                before, kept = _lost(action, plan.state)
+                lost = None if before is None else max(0, before - kept)
+                records.append({"file": action.file, "action": action.action, "detail": action.detail,
+                                "entries_before": before, "entries_kept": kept, "entries_lost": lost,
+                                "lost_sequences": [kept + 1, before] if lost else None,
+                                "backup": action.backup.name if action.backup else None})
+        for record in records:
+            audit.write("repairs", {"event": "audit_repaired", **record})
+            lost = f", {record['entries_lost']} entries lost" if record.get("entries_lost") else ""
+            audit.write("system", {"level": "WARNING", "event": "audit_repaired", "component": "audit.repair",
+                                   "message": f"audit repair: {record['file'] or 'the trail record'} "
+                                              f"{record['action']}{lost} (see system/repairs.jsonl)",
+                                   "details": record})
         if plan.proxy:
             trail.save(plan.proxy, key, plan.state)
     finally:
