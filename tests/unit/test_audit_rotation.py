@@ -610,7 +610,7 @@ def test_a_trail_rechained_to_its_end_is_caught_with_a_key_or_a_record(log_dir, 
         assert "is not the one recorded" in message, message
 
 
-# --------------------------------------------------------------------------- found while testing rotation
+# --------------------------------------------------------------------------- bugs found while testing rotation
 
 
 def test_a_rotated_log_missing_from_the_state_continues_its_chain(log_dir):
@@ -646,6 +646,29 @@ def test_a_checkpoint_still_holds_after_its_entry_was_rotated(log_dir):
     report = verify_proxy(log_dir, None)
     assert report.overall == "passed"
     assert checkpoint.compare(pins, {PROTECTED[f.name]: f.check for f in report.files}, log_dir) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated_gzip", "not_json"])
+@pytest.mark.xfail(strict=True, raises=(EOFError, ValueError),
+                   reason="BUG: segments.entry_hash_at (checkpoint.compare's lookup of a rotated entry) lets "
+                          "a damaged segment's EOFError or JSONDecodeError escape: `audit verify --checkpoint` "
+                          "prints 'Aborted!' (click's EOFError handling) or a traceback instead of the report")
+def test_a_checkpoint_pinning_a_damaged_segment_reports_it(log_dir, damage):
+    from mcp_acp.audit import checkpoint
+
+    log = open_log(log_dir, None)
+    fill(log, 5)
+    pins = checkpoint.heads(log_dir, None)
+    fill(log, 100)
+    log.close()
+    settle()
+    first = sealed(log_dir)[0]
+    data = first.path.read_bytes()
+    first.path.write_bytes(data[: len(data) // 2] if damage == "truncated_gzip" else gzip.compress(b"not json\n"))
+    report = verify_proxy(log_dir, None)
+    assert report.overall == "failed"
+    errors = checkpoint.compare(pins, {PROTECTED[f.name]: f.check for f in report.files}, log_dir)
+    assert any("no longer matches the checkpoint" in error for error in errors), errors
 
 
 def test_policy_versions_continue_after_the_history_rotates(log_dir):
