@@ -649,10 +649,6 @@ def test_a_checkpoint_still_holds_after_its_entry_was_rotated(log_dir):
 
 
 @pytest.mark.parametrize("damage", ["truncated_gzip", "not_json"])
-@pytest.mark.xfail(strict=True, raises=(EOFError, ValueError),
-                   reason="BUG: segments.entry_hash_at (checkpoint.compare's lookup of a rotated entry) lets "
-                          "a damaged segment's EOFError or JSONDecodeError escape: `audit verify --checkpoint` "
-                          "prints 'Aborted!' (click's EOFError handling) or a traceback instead of the report")
 def test_a_checkpoint_pinning_a_damaged_segment_reports_it(log_dir, damage):
     from mcp_acp.audit import checkpoint
 
@@ -682,3 +678,25 @@ def test_policy_versions_continue_after_the_history_rotates(log_dir):
     version = record_load(log, "policy", policy, '{"rules": [1]}')
     log.close()
     assert version == "v2"
+
+
+def test_a_planted_plain_twin_never_makes_the_proxy_delete_the_real_segment(log_dir):
+    """After a compression the plain segment is removed only when it is the compressed one's
+    twin: a forged plain copy planted next to the real .gz leaves both, and verify sees it."""
+    from mcp_acp.audit import segments
+
+    log = open_log(log_dir, None)
+    fill(log, 60)
+    log.files["operations"].rotate()
+    log.close()
+    settle()
+    active = log_dir / "audit" / "operations.jsonl"
+    segment = segments.list_segments(active)[-1]
+    assert segment.path.suffix == ".gz"
+    genuine = segment.path.read_bytes()
+    forged = [json.loads(raw) for raw in segment.read().splitlines()]
+    forged[3]["tool"] = "forged"
+    segment.path.with_suffix("").write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in forged))
+    segments.tidy(active)
+    assert segment.path.read_bytes() == genuine  # the real segment is still there
+    assert verify_proxy(log_dir, None).overall == "failed"  # and the planted twin is caught

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from mcp_acp.audit import segments
-from mcp_acp.audit.writer import AuditLog
+from mcp_acp.audit.writer import AuditLog, AuditWriteError
 
 
 def _last_entry(path: Path) -> dict | None:
@@ -25,8 +25,11 @@ def _last_entry(path: Path) -> dict | None:
     for raw in reversed(lines):
         if raw.strip():
             return json.loads(raw)
-    sealed = segments.last_entry(path)
-    return json.loads(sealed) if sealed else None
+    try:
+        sealed = segments.last_entry(path)
+        return json.loads(sealed) if sealed else None
+    except segments.UNREADABLE as exc:  # a damaged segment: the start fails closed (exit 10)
+        raise AuditWriteError(f"cannot read the newest segment of {path.name}: {exc}") from None
 
 
 def record_load(audit: AuditLog, kind: str, path: Path, text: str, source: str = "start") -> str:

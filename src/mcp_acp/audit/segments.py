@@ -105,8 +105,12 @@ def check_segments(rel: str, segments: list[Segment], rule: KeyRule,
     return check, errors
 
 
+UNREADABLE = (OSError, EOFError, gzip.BadGzipFile, ValueError)  # what reading a damaged segment raises
+
+
 def last_entry(active: Path) -> bytes | None:
-    """The newest segment's last line: where a log that was just rotated left off."""
+    """The newest segment's last line: where a log that was just rotated left off. Raises one of
+    UNREADABLE when that segment is damaged."""
     sealed = list_segments(active)
     if not sealed:
         return None
@@ -115,13 +119,17 @@ def last_entry(active: Path) -> bytes | None:
 
 
 def entry_hash_at(active: Path, sequence: int) -> str | None:
-    """The entry_hash of entry `sequence`, looked up in the segment whose name covers it."""
+    """The entry_hash of entry `sequence`, looked up in the segment whose name covers it (None
+    when no readable segment holds it)."""
     for segment in list_segments(active):
         if segment.first <= sequence <= segment.last:
-            for raw in segment.read().splitlines():
-                entry = json.loads(raw)
-                if entry.get("sequence") == sequence:
-                    return entry.get("entry_hash")
+            try:
+                for raw in segment.read().splitlines():
+                    entry = json.loads(raw)
+                    if isinstance(entry, dict) and entry.get("sequence") == sequence:
+                        return entry.get("entry_hash")
+            except UNREADABLE:
+                return None
     return None
 
 
@@ -151,11 +159,17 @@ def compress(segment: Path) -> None:
 
 
 def tidy(active: Path) -> None:
-    """After a crash: drop half-written compressions, and a finished one whose plain original
-    still exists (the original wins and is compressed again later)."""
+    """After a crash: drop half-written compressions, and a plain segment whose compressed copy
+    was finished (same content) before the plain one could be removed. Two copies that differ
+    are both kept: one of them was planted, and `audit verify` reads the plain one."""
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(folder(active)):
             path = folder(active) / name
-            if name.endswith(".gz.partial") or (name.endswith(".jsonl.gz") and path.with_suffix("").exists()):
-                with contextlib.suppress(OSError):
+            if not name.startswith(f"{active.stem}."):
+                continue
+            with contextlib.suppress(*UNREADABLE):
+                if name.endswith(".gz.partial"):
                     path.unlink()
+                elif name.endswith(".jsonl.gz") and (plain := path.with_suffix("")).exists() \
+                        and gzip.decompress(path.read_bytes()) == plain.read_bytes():
+                    plain.unlink()
