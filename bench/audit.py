@@ -41,7 +41,7 @@ _HOME = tempfile.TemporaryDirectory(prefix="mcp-acp-bench-audit-home-")
 os.environ["MCP_ACP_HOME"] = _HOME.name
 
 from mcp_acp.audit import auth_log
-from mcp_acp.audit.chain import seal
+from mcp_acp.audit.chain import GENESIS, seal
 from mcp_acp.audit.keys import AuditKey
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.verify import verify_on_startup, verify_proxy
@@ -156,7 +156,7 @@ def bench_throughput(modes: list[tuple[str, AuditKey | None]], entries: int, rou
             rates[index].append(throughput_round(key, entries, log_dir))
             ok = chain_ok(log_dir, key)
             rows[index].chain_ok = ok and rows[index].chain_ok is not False
-            rows[index].line_bytes = round((log_dir / "audit/operations.jsonl").stat().st_size / (entries + 1000))
+            rows[index].line_bytes = len(seal(operations_fields(0), 1, GENESIS, key.key if key else None)[1])
     for row, rate in zip(rows, rates):
         row.entries_per_s = statistics.median(rate)
         row.entries_per_s_min, row.entries_per_s_max = min(rate), max(rate)

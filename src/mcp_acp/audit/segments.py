@@ -32,7 +32,13 @@ class Segment:
     path: Path
 
     def read(self) -> bytes:
-        data = self.path.read_bytes()
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            if self.path.suffix != ".jsonl":
+                raise
+            # Compressed (and the plain file removed) since the folder was listed: read the twin.
+            return gzip.decompress(self.path.with_name(self.path.name + ".gz").read_bytes())
         return gzip.decompress(data) if self.path.suffix == ".gz" else data
 
 
@@ -101,7 +107,7 @@ def check_segments(rel: str, segments: list[Segment], rule: KeyRule,
                           f"its name says {segment.last}")
         start = (segment.last + 1, check.last_hash or "?")
         if progress:
-            progress(segment.path.stat().st_size)  # on-disk bytes, as the total is counted
+            progress(check.entries)
     return check, errors
 
 

@@ -108,9 +108,9 @@ def verify_file(log_dir: Path, rel: str, state: FileState | None, key: AuditKey 
     except OSError as exc:
         report.errors.append(f"cannot read {rel}: {exc.strerror}")
         return report
-    if progress:
-        progress(len(data))
     check = check_chain(data, rule, start=(base[0] + 1, base[1]))
+    if progress:
+        progress(check.entries)
     report.check = check
     report.entries += check.entries
     report.errors += check.errors

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mcp_acp import secret_store
@@ -21,7 +21,7 @@ from mcp_acp.audit import trail
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
 from mcp_acp.audit.repair import ProxyRunning, apply_repair, exclusive, plan_repair
-from mcp_acp.audit.state import IntegrityState, StateError
+from mcp_acp.audit.state import STATE_FILE, IntegrityState, StateError
 from mcp_acp.audit.verify import ProxyReport, verify_proxy, verify_settled
 from mcp_acp.cli.output import console, fail, interactive
 from mcp_acp.config import paths
@@ -35,7 +35,7 @@ from mcp_acp.config.store import (
 
 FILE_CHOICES = [*PROTECTED, "all"]
 UNABLE = 2
-PROGRESS_ABOVE = 64 * 1024 * 1024  # bytes of logs before verify shows a progress bar
+PROGRESS_ABOVE = 200_000  # entries on record before verify shows a progress bar
 STATUS_STYLE = {"protected": "green", "unprotected": "grey50", "not_created": "grey50", "empty": "grey50",
                 "broken": "red", "missing": "red", "error": "red"}
 
@@ -107,19 +107,23 @@ def _print_proxy(name: str, log_dir: Path, report: ProxyReport, files, checkpoin
 
 
 def _verify_with_progress(log_dir: Path, key: AuditKey | None, name: str, quiet: bool) -> ProxyReport:
-    """A full verification reads every rotated segment: a progress bar in bytes when it is big."""
-    total = _trail_bytes(log_dir)
+    """A full verification reads every rotated segment: a progress bar, in entries, when it is big."""
+    total = _entries_on_record(log_dir)
     if quiet or total < PROGRESS_ABOVE or not console.is_terminal:
         return verify_settled(log_dir, key, name)
-    with Progress(TextColumn(f"verifying {escape(name)}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(TextColumn(f"verifying {escape(name)}"), BarColumn(), MofNCompleteColumn(), TextColumn("entries"),
+                  TimeRemainingColumn(), console=console, transient=True) as progress:
         task = progress.add_task("verify", total=total)
         return verify_settled(log_dir, key, name, progress=lambda done: progress.advance(task, done))
 
 
-def _trail_bytes(log_dir: Path) -> int:
-    """The size of every log and segment (a compressed segment counts at its compressed size)."""
-    return sum(p.stat().st_size for p in log_dir.rglob("*.jsonl*") if p.is_file()) if log_dir.is_dir() else 0
+def _entries_on_record(log_dir: Path) -> int:
+    """How many entries the integrity state says the logs hold (0 when it cannot say)."""
+    try:
+        files = json.loads((log_dir / STATE_FILE).read_bytes())["files"]
+        return sum(int(f["last_sequence"]) for f in files.values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0
 
 
 @audit.command("verify")
