@@ -35,8 +35,6 @@ from tests.security.conftest import ALLOW_ALL, Home, text_of, wait_until
 
 OTHER = "mcpacp-other"
 SYSTEM_PYTHON = "/usr/bin/python3"  # the second user cannot enter /work, where the venv lives
-# Whether `mcp-acp start` runs config/private_modes.py's check (wired in cli/start.py).
-START_CHECKS_MODES = "require_private_modes" in (Path(__file__).parents[2] / "src/mcp_acp/cli/start.py").read_text()
 
 PROBE = r"""
 import errno, json, os, socket, sys
@@ -271,9 +269,10 @@ def shared_tmp(shared: Path) -> Path:
 
 def test_a_squatted_runtime_folder_is_refused_by_the_proxy_and_the_manager(other, shared: Path) -> None:
     """A home in a shared folder: the other user makes its runtime folder first and listens there
-    as a stand-in manager. The proxy refuses the folder: with the start-up mode check it does not
-    start at all; without it, it serves its client on its own (the manager is optional, the policy
-    is not). The manager will not start, the CLI will not connect, nothing reaches the stand-in."""
+    as a stand-in manager. The proxy refuses to start (its start-up check of mcp-acp's folders), the
+    manager will not start, the CLI will not connect, and nothing reaches the stand-in. (A proxy
+    whose folder is taken over while it runs carries on without the manager: tests/unit/
+    test_private_dir.py and the manager client.)"""
     tmp = shared_tmp(shared)
     run = tmp / "acp-home" / "run"
     made = as_other(SYSTEM_PYTHON, "-I", "-c", f"import os; os.makedirs({str(run)!r}, 0o777); "
@@ -283,13 +282,8 @@ def test_a_squatted_runtime_folder_is_refused_by_the_proxy_and_the_manager(other
     home = make_home(tmp)
     try:
         home.add_hostile("files", ALLOW_ALL)
-        proxy = home.start("files", headless=False, initialize=not START_CHECKS_MODES)
-        if START_CHECKS_MODES:
-            assert proxy.process.wait(60) == 1
-        else:
-            assert "EXECUTED echo" in text_of(proxy.call("echo", {"text": "still enforced"}))
-            wait_until(lambda: "not connecting to the manager" in proxy.stderr() or fake.connections(),
-                       "the proxy to refuse the folder")
+        proxy = home.start("files", headless=False, initialize=False)
+        assert proxy.process.wait(60) == 1
         assert fake.connections() == []  # nothing reached the stand-in
         stderr = " ".join(proxy.stderr().split())
         assert f"{run} belongs to user '{OTHER}'" in stderr
@@ -299,8 +293,6 @@ def test_a_squatted_runtime_folder_is_refused_by_the_proxy_and_the_manager(other
         assert f"{run} belongs to user '{OTHER}'" in " ".join(started.stderr.split())
         status = home.cli("manager", "status", check=False)
         assert status.returncode == 1 and "belongs to user" in status.stderr
-        if not START_CHECKS_MODES:
-            assert "EXECUTED echo" in text_of(proxy.call("echo", {"text": "after"}))
         assert fake.connections() == []  # nothing ever reached the stand-in
         assert sorted(path.name for path in run.iterdir()) == ["manager.sock", "manager_api.sock", "proxy_files.sock"]
     finally:
@@ -340,8 +332,6 @@ def test_the_old_shared_tmp_folder_is_never_used_for_a_deep_home(other, shared: 
 
 # --------------------------------------------------------------------------- modes checked at start
 
-@pytest.mark.skipif(not START_CHECKS_MODES, reason="cli/start.py does not call config.private_modes."
-                    "require_private_modes yet (issue 16, class 8: the one line is handed over)")
 def test_start_tightens_what_is_ours_and_refuses_what_is_not(home: Home) -> None:
     home.add_hostile("files", ALLOW_ALL)
     home.start("files").finish()  # the log folder exists from now on

@@ -5,6 +5,7 @@ second user, are in tests/security/test_local_surface.py."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat
@@ -262,3 +263,24 @@ def test_no_short_private_folder_is_a_clear_error(env: Path, monkeypatch: pytest
     monkeypatch.setattr(paths, "usable_base", lambda path: False)  # no folder of ours on the way
     with pytest.raises(UnsafeFolder, match="Set MCP_ACP_HOME to a shorter folder, or XDG_RUNTIME_DIR"):
         paths.manager_socket_path()
+
+
+# --------------------------------------------------------------------------- a proxy that is already running
+
+
+@as_root
+async def test_the_manager_client_stops_for_good_at_a_folder_taken_over(
+        env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A proxy whose runtime folder turns out to be someone else's while it runs says so once
+    and never connects again: it keeps serving its client without the manager."""
+    from mcp_acp.manager.client import ManagerClient
+    from mcp_acp.proxy.events import ProxyEvents
+
+    monkeypatch.setenv(paths.HOME_ENV, str(env / "h"))
+    (env / "h").mkdir(mode=0o700)
+    (env / "h" / "run").mkdir(mode=0o700)
+    os.chown(env / "h" / "run", NOBODY, NOBODY)
+    client = ManagerClient("files", "px_00000000:files", ProxyEvents(), {})
+    await asyncio.wait_for(client.run(autostart=False), 10)  # returns: no retry loop against that folder
+    assert "not connecting to the manager" in caplog.text and "belongs to" in caplog.text
+    assert not client.registered

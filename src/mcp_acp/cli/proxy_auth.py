@@ -38,8 +38,8 @@ def set_key(name: str, api_key_stdin: bool) -> None:
     elif interactive():
         api_key = prompt_for_key()
     else:
-        fail("the API key is required: pipe it in with --api-key-stdin, e.g. "
-             "`printf '%s' \"$KEY\" | mcp-acp proxy auth set-key --proxy NAME --api-key-stdin` (no terminal to ask on).")
+        fail("the API key is required: pipe it in with --api-key-stdin, e.g. `printf '%s' \"$KEY\" | "
+             "mcp-acp proxy auth set-key --proxy NAME --api-key-stdin` (no terminal to ask on).")
     try:
         secret = set_api_key(name, api_key)
     except ApiKeyError as exc:
