@@ -89,12 +89,14 @@ async def test_delete_archives_config_logs_and_incidents(cli, acp_env, home):
     add_stdio_proxy(cli, acp_env)
     cli("audit", "key", "create", "--proxy", "fx", check=True)
     await security_shutdown(acp_env)
-    await session(acp_env)  # re-baselines after the recorded crash; the trail verifies again
+    # A recorded crash excuses nothing: the deleted log is repaired by hand (and the repair is on record).
+    assert cli("audit", "repair", "--proxy", "fx", "--yes").returncode == 0
+    await session(acp_env)
     logs = proxy_log_dir(acp_env, "fx")
     assert cli("audit", "verify", "--proxy", "fx").returncode == 0
     debug_size = deletion.tree_size(logs / "debug")
     assert debug_size > 0 and (logs / "shutdowns.jsonl").is_file()
-    crashed = (logs / ".last_crash").is_file()  # the restart that re-baselined may have consumed it
+    crashed = (logs / ".last_crash").is_file()
     proxy_id = json.loads((proxy_config_dir(acp_env, "fx") / "config.json").read_text())["proxy_id"]
 
     result = cli("proxy", "delete", "--proxy", "fx", "--yes")
