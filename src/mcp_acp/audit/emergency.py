@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from mcp_acp.config import paths
+from mcp_acp.config.store import ensure_private_dir
 
 FILE_NAME = "emergency_audit.jsonl"
 RESERVE_BYTES = 128 * 1024  # about 50 typical entries
@@ -29,14 +30,16 @@ SHARED_MEMORY = Path("/dev/shm")
 STDERR_PREFIX = b"mcp-acp: EMERGENCY AUDIT ENTRY (no file would take it): "
 
 
-def locations() -> list[tuple[Path, str]]:
-    """(file, label) in the order tried. The label names the place without the user's paths:
-    it is what the client is told."""
-    found = [(paths.emergency_audit_path(), FILE_NAME)]
+def locations() -> list[tuple[Path, str, bool]]:
+    """(file, label, in a shared place) in the order tried. The label names the place without
+    the user's paths: it is what the client is told."""
+    found = []
+    with contextlib.suppress(Exception):  # a config folder that cannot be named: the others remain
+        found.append((paths.emergency_audit_path(), FILE_NAME, False))
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if os.path.isabs(runtime):
-        found.append((Path(runtime) / "mcp-acp" / FILE_NAME, f"$XDG_RUNTIME_DIR/mcp-acp/{FILE_NAME}"))
-    found.append((SHARED_MEMORY / f"mcp-acp-{os.getuid()}" / FILE_NAME, f"/dev/shm/mcp-acp-<uid>/{FILE_NAME}"))
+        found.append((Path(runtime) / "mcp-acp" / FILE_NAME, f"$XDG_RUNTIME_DIR/mcp-acp/{FILE_NAME}", True))
+    found.append((SHARED_MEMORY / f"mcp-acp-{os.getuid()}" / FILE_NAME, f"/dev/shm/mcp-acp-<uid>/{FILE_NAME}", True))
     return found
 
 
@@ -47,12 +50,12 @@ def write(entry: dict) -> str:
         line = (json.dumps(entry, default=str) + "\n").encode()
     except Exception:  # a value json cannot take must not cost the whole entry
         line = (json.dumps({"event": "emergency_audit", "unserialisable_entry": repr(entry)[:65536]}) + "\n").encode()
-    for index, (path, label) in enumerate(locations()):
+    for path, label, shared in locations():
         try:
-            if index == 0:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            else:
+            if shared:
                 _private_folder(path.parent)
+            else:
+                ensure_private_dir(path.parent)
             append_whole(path, line)
             return label
         except Exception:
@@ -66,12 +69,12 @@ def reserve(path: Path | None = None, size: int = RESERVE_BYTES) -> bool:
     """At start: room past the end of the emergency log that a full disk cannot take, since only
     appends to this file can use it (fallocate KEEP_SIZE: Linux, on ext4, xfs, btrfs, tmpfs).
     False where that is not possible; the other places remain. Never raises."""
-    path = path or paths.emergency_audit_path()
     fallocate = _fallocate()
     if fallocate is None:
         return False
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = path or paths.emergency_audit_path()
+        ensure_private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except Exception:
         return False
