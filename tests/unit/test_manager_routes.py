@@ -351,9 +351,9 @@ def test_audit_verify_before_any_run_and_unknown_id(home, state):
     assert report["overall_status"] == "no_files" and report["state_file_present"] is False
     assert {f["status"] for f in report["files"]} == {"not_created"}
     assert [f["name"] for f in report["files"]] == ["operations", "decisions", "auth", "system", "config-history",
-                                                   "policy-history"]
+                                                   "policy-history", "repairs"]
     assert all(f["description"] for f in report["files"])
-    assert report["totals"] == {"files": 6, "entries": 0, "not_created": 6}
+    assert report["totals"] == {"files": 7, "entries": 0, "not_created": 7}
     repaired = client.post(f"/api/manager/proxies/{proxy_id}/audit/repair").json()
     assert repaired["success"] is True and repaired["message"] == "Nothing to repair."
     assert {r["action"] for r in repaired["results"]} == {"none"}
