@@ -46,11 +46,20 @@ def main() -> None:
             ours_ms = min(seconds(ours.fullmatch, text) for _ in range(5)) * 1000
             base_ms = None if baseline_done else seconds(backtracking.fullmatch, text) * 1000
             baseline_done = baseline_done or (base_ms is not None and base_ms > args.cap * 1000)
-            rows.append({"glob": pattern, "input_chars": len(text), "engine": type(ours).__module__,
-                         "ms": round(ours_ms, 4), "backtracking_ms": None if base_ms is None else round(base_ms, 3)})
+            rows.append(
+                {
+                    "glob": pattern,
+                    "input_chars": len(text),
+                    "engine": type(ours).__module__,
+                    "ms": round(ours_ms, 4),
+                    "backtracking_ms": None if base_ms is None else round(base_ms, 3),
+                }
+            )
             shown = "(stopped)" if base_ms is None else f"{base_ms:12.3f}"
-            print(f"{pattern:34} {len(text):7,} chars  {type(ours).__module__:4} {ours_ms:9.4f} ms"
-                  f"   backtracking re {shown} ms")
+            print(
+                f"{pattern:34} {len(text):7,} chars  {type(ours).__module__:4} {ours_ms:9.4f} ms"
+                f"   backtracking re {shown} ms"
+            )
     worst = max(row["ms"] for row in rows)
     print(f"worst match with the policy engine's matcher: {worst:.4f} ms")
     if args.json:

@@ -58,11 +58,22 @@ THROUGHPUT_TARGET = 20_000  # entries/s, single writer, flush + state save per e
 PER_REQUEST_TARGET_US = 100  # the audit may add at most 0.1 ms to a request at the median
 
 # A typical tools/call and its answer, as the proxy sees them.
-REQUEST = {"jsonrpc": "2.0", "id": 42, "method": "tools/call",
-           "params": {"name": "read_file", "arguments": {"path": "/home/alice/project/src/app/main.py"}}}
-ANSWER = {"jsonrpc": "2.0", "id": 42, "result": {
-    "content": [{"type": "text", "text": "import sys\n\n\ndef main() -> int:\n    print('hello')\n    return 0\n" * 4}],
-    "isError": False}}
+REQUEST = {
+    "jsonrpc": "2.0",
+    "id": 42,
+    "method": "tools/call",
+    "params": {"name": "read_file", "arguments": {"path": "/home/alice/project/src/app/main.py"}},
+}
+ANSWER = {
+    "jsonrpc": "2.0",
+    "id": 42,
+    "result": {
+        "content": [
+            {"type": "text", "text": "import sys\n\n\ndef main() -> int:\n    print('hello')\n    return 0\n" * 4}
+        ],
+        "isError": False,
+    },
+}
 
 
 def operations_fields(request_id: int) -> dict:
@@ -70,14 +81,25 @@ def operations_fields(request_id: int) -> dict:
     return {
         "session_id": "alice:9sV0Jq3nO1mJ5hS0b8oQm0fC3y8wVx2m2dK8sRz5T1A",
         "subject": {"subject_id": "alice", "subject_claims": {"provenance": "local"}},
-        "backend_id": "filesystem", "transport": "stdio", "config_version": "v1",
-        "method": "tools/call", "request_id": str(request_id), "tool_name": "read_file",
-        "arguments_summary": {"redacted": True, "payload_length": 46,
-                              "body_hash": "3f1c2a9e0b7d4c6f8a5e2d1b0c9f8e7d6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d"},
-        "file_path": "/home/alice/project/src/app/main.py", "file_extension": ".py",
-        "status": "Success", "client_id": "claude-code",
-        "response_summary": {"size_bytes": 412,
-                             "body_hash": "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"},
+        "backend_id": "filesystem",
+        "transport": "stdio",
+        "config_version": "v1",
+        "method": "tools/call",
+        "request_id": str(request_id),
+        "tool_name": "read_file",
+        "arguments_summary": {
+            "redacted": True,
+            "payload_length": 46,
+            "body_hash": "3f1c2a9e0b7d4c6f8a5e2d1b0c9f8e7d6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d",
+        },
+        "file_path": "/home/alice/project/src/app/main.py",
+        "file_extension": ".py",
+        "status": "Success",
+        "client_id": "claude-code",
+        "response_summary": {
+            "size_bytes": 412,
+            "body_hash": "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        },
         "duration": {"duration_ms": 2.187},
     }
 
@@ -145,8 +167,9 @@ def throughput_round(key: AuditKey | None, entries: int, log_dir: Path) -> float
         audit.close()
 
 
-def bench_throughput(modes: list[tuple[str, AuditKey | None]], entries: int, rounds: int,
-                     work: Path) -> list[Throughput]:
+def bench_throughput(
+    modes: list[tuple[str, AuditKey | None]], entries: int, rounds: int, work: Path
+) -> list[Throughput]:
     """Rounds alternate between the modes, so load from elsewhere hits them alike."""
     rows = [Throughput(mode, entries, rounds) for mode, _ in modes]
     rates: list[list[float]] = [[] for _ in modes]
@@ -187,7 +210,8 @@ def bench_breakdown(modes: list[tuple[str, AuditKey | None]], iterations: int, w
             seal_key = key.key if key else None
             label = mode.split()[0]
             parts[f"seal the entry ({label}: 2 JSON encodings + hash)"] = per_call(
-                lambda f=fields, c=chained, k=seal_key: seal(f, 101, c.last_hash, k))
+                lambda f=fields, c=chained, k=seal_key: seal(f, 101, c.last_hash, k)
+            )
             parts[f"save the integrity state ({label})"] = per_call(audit.state.save)
             if index == 0:
                 parts["check the file is the one opened (stat)"] = per_call(chained.check_same_file)
@@ -195,7 +219,8 @@ def bench_breakdown(modes: list[tuple[str, AuditKey | None]], iterations: int, w
                 sink = os.open(work / "breakdown-write.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
                     parts[f"write() the line ({len(line)} bytes, page cache)"] = per_call(
-                        lambda fd=sink, data=line: os.write(fd, data))
+                        lambda fd=sink, data=line: os.write(fd, data)
+                    )
                 finally:
                     os.close(sink)
         finally:
@@ -240,8 +265,17 @@ def bench_durable(tasks: int, entries: int, work: Path) -> Durable:
         AuditLog._fsync_all = original
         audit.close()
     done = len(waits)
-    return Durable(tasks, done, seconds, done / seconds, rounds, done / rounds if rounds else 0.0,
-                   statistics.median(waits) * 1e6, p95(waits) * 1e6, chain_ok(log_dir, None))
+    return Durable(
+        tasks,
+        done,
+        seconds,
+        done / seconds,
+        rounds,
+        done / rounds if rounds else 0.0,
+        statistics.median(waits) * 1e6,
+        p95(waits) * 1e6,
+        chain_ok(log_dir, None),
+    )
 
 
 def run_loop(coro):
@@ -265,8 +299,9 @@ def bench_per_request(modes: list[tuple[str, AuditKey | None]], samples: int, wo
         audit = open_log(log_dir, key)
         shutdown = ShutdownCoordinator(log_dir, "bench", "bench-proxy-id")
         shutdown.audit = audit
-        recorder = OperationsRecorder(audit, shutdown, auth_log.new_bound_session_id(identity), identity,
-                                      "filesystem", "stdio", "v1")
+        recorder = OperationsRecorder(
+            audit, shutdown, auth_log.new_bound_session_id(identity), identity, "filesystem", "stdio", "v1"
+        )
         setups.append((log_dir, key, audit, recorder, {"describe": [], "admit": [], "record": [], "total": []}))
     try:
         for i in range(samples + 1000):
@@ -283,8 +318,12 @@ def bench_per_request(modes: list[tuple[str, AuditKey | None]], samples: int, wo
                 if refusal is not None or replacement is not None:
                     raise RuntimeError(f"the recorder refused a request: {refusal or replacement}")
                 if i >= 1000:  # the first 1000 are warm-up
-                    for step, ns in (("describe", t1 - t0), ("admit", t2 - t1), ("record", t3 - t2),
-                                     ("total", t3 - t0)):
+                    for step, ns in (
+                        ("describe", t1 - t0),
+                        ("admit", t2 - t1),
+                        ("record", t3 - t2),
+                        ("total", t3 - t0),
+                    ):
                         times[step].append(ns / 1000)
     finally:
         for _, _, audit, _, _ in setups:
@@ -293,24 +332,43 @@ def bench_per_request(modes: list[tuple[str, AuditKey | None]], samples: int, wo
     for (mode, _), (log_dir, key, _, _, times) in zip(modes, setups):
         if not chain_ok(log_dir, key):
             raise RuntimeError("the per-request bench wrote a chain that does not verify")
-        rows.append(PerRequest(mode, samples, {k: statistics.median(v) for k, v in times.items()},
-                               {k: p95(v) for k, v in times.items()}))
+        rows.append(
+            PerRequest(
+                mode,
+                samples,
+                {k: statistics.median(v) for k, v in times.items()},
+                {k: p95(v) for k, v in times.items()},
+            )
+        )
     return rows
 
 
-def show(throughput: list[Throughput], breakdown: dict[str, float], durable: list[Durable],
-         per_request: list[PerRequest], args: argparse.Namespace) -> None:
+def show(
+    throughput: list[Throughput],
+    breakdown: dict[str, float],
+    durable: list[Durable],
+    per_request: list[PerRequest],
+    args: argparse.Namespace,
+) -> None:
     def ok(flag: bool | None) -> str:
         return "-" if flag is None else ("[green]ok[/]" if flag else "[red]BROKEN[/]")
 
-    table = Table(title=f"Single writer: {args.entries:,} chained appends + state save each, "
-                        f"median of {args.rounds} rounds", title_justify="left")
+    table = Table(
+        title=f"Single writer: {args.entries:,} chained appends + state save each, median of {args.rounds} rounds",
+        title_justify="left",
+    )
     for column in ("mode", "entries/s", "range", "µs/entry", "bytes/line", f"≥ {THROUGHPUT_TARGET:,}/s", "chain"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     for r in throughput:
-        table.add_row(r.mode, f"{r.entries_per_s:,.0f}", f"{r.entries_per_s_min:,.0f}–{r.entries_per_s_max:,.0f}",
-                      f"{r.us_per_entry:.1f}", str(r.line_bytes),
-                      "[green]yes[/]" if r.entries_per_s >= THROUGHPUT_TARGET else "[red]no[/]", ok(r.chain_ok))
+        table.add_row(
+            r.mode,
+            f"{r.entries_per_s:,.0f}",
+            f"{r.entries_per_s_min:,.0f}–{r.entries_per_s_max:,.0f}",
+            f"{r.us_per_entry:.1f}",
+            str(r.line_bytes),
+            "[green]yes[/]" if r.entries_per_s >= THROUGHPUT_TARGET else "[red]no[/]",
+            ok(r.chain_ok),
+        )
     console.print(table)
 
     table = Table(title="Where one append's time goes (each part timed alone)", title_justify="left")
@@ -321,22 +379,41 @@ def show(throughput: list[Throughput], breakdown: dict[str, float], durable: lis
     console.print(table)
 
     table = Table(title="Durable mode (fsync): K tasks each looping write() + await sync()", title_justify="left")
-    for column in ("tasks", "entries", "entries/s", "fsync rounds", "entries/fsync",
-                   "median wait µs", "p95 wait µs", "chain"):
+    for column in (
+        "tasks",
+        "entries",
+        "entries/s",
+        "fsync rounds",
+        "entries/fsync",
+        "median wait µs",
+        "p95 wait µs",
+        "chain",
+    ):
         table.add_column(column, justify="right")
     for r in durable:
-        table.add_row(f"{r.tasks}{' (sequential)' if r.tasks == 1 else ''}", f"{r.entries:,}",
-                      f"{r.entries_per_s:,.0f}", f"{r.fsync_rounds:,}", f"{r.entries_per_fsync:.1f}",
-                      f"{r.median_wait_us:,.0f}", f"{r.p95_wait_us:,.0f}", ok(r.chain_ok))
+        table.add_row(
+            f"{r.tasks}{' (sequential)' if r.tasks == 1 else ''}",
+            f"{r.entries:,}",
+            f"{r.entries_per_s:,.0f}",
+            f"{r.fsync_rounds:,}",
+            f"{r.entries_per_fsync:.1f}",
+            f"{r.median_wait_us:,.0f}",
+            f"{r.p95_wait_us:,.0f}",
+            ok(r.chain_ok),
+        )
     console.print(table)
 
-    table = Table(title=f"Per request (tools/call), in-process, {args.samples:,} samples: median µs (p95)",
-                  title_justify="left")
+    table = Table(
+        title=f"Per request (tools/call), in-process, {args.samples:,} samples: median µs (p95)", title_justify="left"
+    )
     for column in ("mode", "describe_request", "admit", "record", "total", f"≤ {PER_REQUEST_TARGET_US} µs"):
         table.add_column(column, justify="left" if column == "mode" else "right")
     for r in per_request:
-        table.add_row(r.mode, *(f"{r.median_us[s]:.1f} ({r.p95_us[s]:.1f})" for s in ("describe", "admit", "record", "total")),
-                      "[green]yes[/]" if r.median_us["total"] <= PER_REQUEST_TARGET_US else "[red]no[/]")
+        table.add_row(
+            r.mode,
+            *(f"{r.median_us[s]:.1f} ({r.p95_us[s]:.1f})" for s in ("describe", "admit", "record", "total")),
+            "[green]yes[/]" if r.median_us["total"] <= PER_REQUEST_TARGET_US else "[red]no[/]",
+        )
     console.print(table)
 
 
@@ -344,10 +421,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", type=int, default=50_000, help="timed appends per round (default 50000)")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, each on a fresh log (default 3)")
-    parser.add_argument("--durable-entries", type=int, default=8_192,
-                        help="entries per durable-mode row (default 8192)")
-    parser.add_argument("--tasks", type=int, nargs="+", default=[1, 8, 32, 128],
-                        help="concurrent writers for the durable rows (default 1 8 32 128)")
+    parser.add_argument(
+        "--durable-entries", type=int, default=8_192, help="entries per durable-mode row (default 8192)"
+    )
+    parser.add_argument(
+        "--tasks",
+        type=int,
+        nargs="+",
+        default=[1, 8, 32, 128],
+        help="concurrent writers for the durable rows (default 1 8 32 128)",
+    )
     parser.add_argument("--samples", type=int, default=20_000, help="timed requests for the per-request cost")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
@@ -369,15 +452,24 @@ def main() -> None:
             per_request = bench_per_request(modes, args.samples, work)
     load_after = os.getloadavg()[0]
     show(throughput, breakdown, durable, per_request, args)
-    console.print(f"[dim]1-minute load average {load_before:.2f} before, {load_after:.2f} after; "
-                  f"{os.cpu_count()} CPUs; Python {platform.python_version()}[/]")
+    console.print(
+        f"[dim]1-minute load average {load_before:.2f} before, {load_after:.2f} after; "
+        f"{os.cpu_count()} CPUs; Python {platform.python_version()}[/]"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {
-            "entries": args.entries, "rounds": args.rounds, "durable_entries": args.durable_entries,
-            "samples": args.samples, "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "load_avg_1m": [load_before, load_after],
-            "throughput": [asdict(r) for r in throughput], "breakdown_us": breakdown, "durable": [asdict(r) for r in durable],
+            "entries": args.entries,
+            "rounds": args.rounds,
+            "durable_entries": args.durable_entries,
+            "samples": args.samples,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "load_avg_1m": [load_before, load_after],
+            "throughput": [asdict(r) for r in throughput],
+            "breakdown_us": breakdown,
+            "durable": [asdict(r) for r in durable],
             "per_request": [asdict(r) for r in per_request],
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

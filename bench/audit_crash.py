@@ -54,16 +54,23 @@ HIGH_LIMITS = {"requests_per_second": 100000, "burst": 1000000, "tool_calls_per_
 
 def home_env(root: Path) -> dict[str, str]:
     """Everything under `root`: config, logs, the file secret store (never the real home)."""
-    env = {**os.environ, "MCP_ACP_HOME": str(root / "acp-home"), "HOME": str(root / "user-home"),
-           "MCP_ACP_SECRET_BACKEND": "file", "NO_COLOR": "1", "MCP_ACP_NO_BROWSER": "1"}
+    env = {
+        **os.environ,
+        "MCP_ACP_HOME": str(root / "acp-home"),
+        "HOME": str(root / "user-home"),
+        "MCP_ACP_SECRET_BACKEND": "file",
+        "NO_COLOR": "1",
+        "MCP_ACP_NO_BROWSER": "1",
+    }
     for name in ("DISPLAY", "WAYLAND_DISPLAY"):
         env.pop(name, None)
     return env
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([MCP_ACP, *args], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [MCP_ACP, *args], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False
+    )
     if check and result.returncode != 0:
         raise RuntimeError(f"mcp-acp {' '.join(args)} failed ({result.returncode}): {result.stdout}{result.stderr}")
     return result
@@ -206,14 +213,23 @@ class Client:
 
 async def _start(env: dict[str, str], name: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        MCP_ACP, "start", "--proxy", name, "--headless", env=env, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024)
+        MCP_ACP,
+        "start",
+        "--proxy",
+        name,
+        "--headless",
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024,
+    )
 
 
 async def _stderr_of(process: asyncio.subprocess.Process) -> str:
     try:
         return (await asyncio.wait_for(process.stderr.read(), 5)).decode(errors="replace")[-3000:]
-    except Exception as exc:  # noqa: BLE001 - diagnostics only
+    except Exception as exc:
         return f"<stderr unavailable: {exc!r}>"
 
 
@@ -244,16 +260,25 @@ async def _iteration(env: dict[str, str], lane: Lane, iteration: int, workers: i
             # somewhere inside start-up: verification, state save, key, history, backend spawn
             await asyncio.sleep(lane.rng.uniform(0, 1.0))
             if process.returncode is not None:
-                lane.false_alarms.append(f"iteration {iteration}: start exited {process.returncode}: "
-                                         f"{await _stderr_of(process)}")
+                lane.false_alarms.append(
+                    f"iteration {iteration}: start exited {process.returncode}: {await _stderr_of(process)}"
+                )
                 return False
             lane.startup_kills += 1
         else:
             try:
-                answer = await asyncio.wait_for(client.request(
-                    f"init-{lane.number}-{iteration}", "initialize",
-                    {"protocolVersion": "2025-06-18", "capabilities": {},
-                     "clientInfo": {"name": "crash-bench", "version": "1"}}), START_TIMEOUT)
+                answer = await asyncio.wait_for(
+                    client.request(
+                        f"init-{lane.number}-{iteration}",
+                        "initialize",
+                        {
+                            "protocolVersion": "2025-06-18",
+                            "capabilities": {},
+                            "clientInfo": {"name": "crash-bench", "version": "1"},
+                        },
+                    ),
+                    START_TIMEOUT,
+                )
                 if "result" not in answer:
                     raise EOFError(f"initialize answered {answer}")
                 await client.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -263,8 +288,10 @@ async def _iteration(env: dict[str, str], lane: Lane, iteration: int, workers: i
                 if process.returncode is None:
                     process.kill()
                 code = await process.wait()
-                lane.false_alarms.append(f"iteration {iteration}: the restart did not answer ({exc!r}), exit {code}: "
-                                         f"{await _stderr_of(process)}")
+                lane.false_alarms.append(
+                    f"iteration {iteration}: the restart did not answer ({exc!r}), exit {code}: "
+                    f"{await _stderr_of(process)}"
+                )
                 return False
             tasks = [asyncio.create_task(client.worker(iteration, w)) for w in range(workers)]
             await asyncio.sleep(lane.rng.uniform(0, max_kill_ms / 1000))
@@ -275,8 +302,9 @@ async def _iteration(env: dict[str, str], lane: Lane, iteration: int, workers: i
                     code = await process.wait()
                     await asyncio.wait_for(client.reader, 10)
                     if code != 0:
-                        lane.false_alarms.append(f"iteration {iteration}: disconnect exited {code}: "
-                                                 f"{await _stderr_of(process)}")
+                        lane.false_alarms.append(
+                            f"iteration {iteration}: disconnect exited {code}: {await _stderr_of(process)}"
+                        )
                         return False
                     lane.clean_exits += 1
                     return True
@@ -289,8 +317,9 @@ async def _iteration(env: dict[str, str], lane: Lane, iteration: int, workers: i
             lane.clean_exits += 1
             return True  # the orderly shutdown finished just before the kill
         if code != -signal.SIGKILL:
-            lane.false_alarms.append(f"iteration {iteration}: the proxy exited {code} before the kill: "
-                                     f"{await _stderr_of(process)}")
+            lane.false_alarms.append(
+                f"iteration {iteration}: the proxy exited {code} before the kill: {await _stderr_of(process)}"
+            )
             return False
         lane.kills += 1
         lane.ahead_of_state += _ahead_of_state(log_dir(env, lane.name))
@@ -304,8 +333,9 @@ async def _iteration(env: dict[str, str], lane: Lane, iteration: int, workers: i
         await _reap(process)
 
 
-async def _run_lane(env: dict[str, str], lane: Lane, kills: int, workers: int, max_kill_ms: float,
-                    deadline: float) -> None:
+async def _run_lane(
+    env: dict[str, str], lane: Lane, kills: int, workers: int, max_kill_ms: float, deadline: float
+) -> None:
     while lane.kills < kills and time.monotonic() < deadline:
         ok = await _iteration(env, lane, lane.iterations, workers, max_kill_ms)
         lane.iterations += 1
@@ -318,9 +348,18 @@ async def _final_session(env: dict[str, str], lane: Lane) -> None:
     process = await _start(env, lane.name)
     client = Client(process, lane)
     try:
-        await asyncio.wait_for(client.request("init-final", "initialize", {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "crash-bench", "version": "1"}}),
-            START_TIMEOUT)
+        await asyncio.wait_for(
+            client.request(
+                "init-final",
+                "initialize",
+                {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "crash-bench", "version": "1"},
+                },
+            ),
+            START_TIMEOUT,
+        )
         await client.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         answer = await asyncio.wait_for(client.call(f"call-{lane.number}-final"), START_TIMEOUT)
         assert "result" in answer, answer
@@ -331,8 +370,9 @@ async def _final_session(env: dict[str, str], lane: Lane) -> None:
     except (TimeoutError, EOFError, AssertionError) as exc:
         if process.returncode is None:
             process.kill()
-        lane.false_alarms.append(f"final session failed ({exc!r}), exit {await process.wait()}: "
-                                 f"{await _stderr_of(process)}")
+        lane.false_alarms.append(
+            f"final session failed ({exc!r}), exit {await process.wait()}: {await _stderr_of(process)}"
+        )
     finally:
         client.reader.cancel()
         await asyncio.gather(client.reader, return_exceptions=True)
@@ -342,8 +382,11 @@ async def _final_session(env: dict[str, str], lane: Lane) -> None:
 def _audit(env: dict[str, str], lane: Lane) -> None:
     """What the trail says after the campaign: verify, and every answered call on record."""
     folder = log_dir(env, lane.name)
-    operations = Counter(str(e.get("request_id")) for e in entries_by_sequence(folder / "audit" / "operations.jsonl")
-                         .values() if e.get("method") == "tools/call")
+    operations = Counter(
+        str(e.get("request_id"))
+        for e in entries_by_sequence(folder / "audit" / "operations.jsonl").values()
+        if e.get("method") == "tools/call"
+    )
     decisions = {str(e.get("request_id")) for e in entries_by_sequence(folder / "audit" / "decisions.jsonl").values()}
     lane.answered = len(lane.received)
     lane.logged_calls = sum(operations.values())
@@ -386,26 +429,34 @@ class Report:
             if not lane.received:
                 found.append(f"{lane.name}: no call was answered (the load never ran)")
             if lane.missing:
-                found.append(f"{lane.name}: {len(lane.missing)} answered calls are not in operations.jsonl: "
-                             f"{lane.missing[:10]}")
+                found.append(
+                    f"{lane.name}: {len(lane.missing)} answered calls are not in operations.jsonl: {lane.missing[:10]}"
+                )
             if lane.duplicated:
-                found.append(f"{lane.name}: {len(lane.duplicated)} answered calls are in operations.jsonl more than "
-                             f"once: {lane.duplicated[:10]}")
+                found.append(
+                    f"{lane.name}: {len(lane.duplicated)} answered calls are in operations.jsonl more than "
+                    f"once: {lane.duplicated[:10]}"
+                )
             if lane.missing_decisions:
-                found.append(f"{lane.name}: {len(lane.missing_decisions)} answered calls have no decision: "
-                             f"{lane.missing_decisions[:10]}")
+                found.append(
+                    f"{lane.name}: {len(lane.missing_decisions)} answered calls have no decision: "
+                    f"{lane.missing_decisions[:10]}"
+                )
             if lane.verify_exit != 0 or lane.verify_status != "passed":
-                found.append(f"{lane.name}: audit verify exit {lane.verify_exit} ({lane.verify_status}):\n"
-                             f"{lane.verify_output}")
+                found.append(
+                    f"{lane.name}: audit verify exit {lane.verify_exit} ({lane.verify_status}):\n{lane.verify_output}"
+                )
             elif lane.verify_keyed is not None and lane.verify_keyed != lane.keyed:
                 found.append(f"{lane.name}: expected keyed={lane.keyed}, verify says keyed={lane.verify_keyed}")
         return found
 
     def summary(self) -> str:
-        return (f"seed={self.seed} kills={self.kills} elapsed={self.elapsed_s:.0f}s " + "; ".join(
+        return f"seed={self.seed} kills={self.kills} elapsed={self.elapsed_s:.0f}s " + "; ".join(
             f"{lane.name}{' (key)' if lane.keyed else ''}: kills={lane.kills} (start-up {lane.startup_kills}, "
             f"shutdown {lane.shutdown_kills}) ahead_of_state={lane.ahead_of_state} torn={lane.torn_quarantined} "
-            f"sent={lane.sent} answered={lane.answered}" for lane in self.lanes))
+            f"sent={lane.sent} answered={lane.answered}"
+            for lane in self.lanes
+        )
 
     def as_json(self) -> dict:
         lanes = []
@@ -414,13 +465,29 @@ class Report:
             for name in ("rng", "received", "verify_output"):
                 row.pop(name, None)
             lanes.append(row)
-        return {"seed": self.seed, "kills": self.kills, "kills_wanted": self.kills_wanted, "workers": self.workers,
-                "max_kill_ms": self.max_kill_ms, "elapsed_s": round(self.elapsed_s, 1), "lanes": lanes,
-                "problems": self.problems()}
+        return {
+            "seed": self.seed,
+            "kills": self.kills,
+            "kills_wanted": self.kills_wanted,
+            "workers": self.workers,
+            "max_kill_ms": self.max_kill_ms,
+            "elapsed_s": round(self.elapsed_s, 1),
+            "lanes": lanes,
+            "problems": self.problems(),
+        }
 
 
-async def campaign(root: Path, *, kills: int, lanes: int = 4, keyed_lanes: int = 2, workers: int = 8,
-                   max_kill_ms: float = 150.0, seed: int | None = None, time_budget_s: float = 3600.0) -> Report:
+async def campaign(
+    root: Path,
+    *,
+    kills: int,
+    lanes: int = 4,
+    keyed_lanes: int = 2,
+    workers: int = 8,
+    max_kill_ms: float = 150.0,
+    seed: int | None = None,
+    time_budget_s: float = 3600.0,
+) -> Report:
     """Kill `kills` proxies in all (spread over `lanes`), then audit each lane's trail. New
     iterations stop once `time_budget_s` has passed (the report then says kills are missing)."""
     seed = random.randrange(2**32) if seed is None else seed
@@ -447,18 +514,45 @@ def _print(report: Report) -> None:
     console = Console()
     if not console.is_terminal:
         console.width = 170  # piped or redirected: keep the table readable
-    table = Table(title=f"kill -9 under load: {report.kills} kills, {report.workers} workers per proxy, "
-                        f"kill within {report.max_kill_ms:g} ms of the load starting, seed {report.seed}, "
-                        f"{report.elapsed_s:.0f} s")
-    for column in ("lane", "key", "kills", "start-up", "shutdown", "ahead of state", "torn lines", "sent",
-                   "answered", "not logged", "twice", "no decision", "false alarms", "verify"):
+    table = Table(
+        title=f"kill -9 under load: {report.kills} kills, {report.workers} workers per proxy, "
+        f"kill within {report.max_kill_ms:g} ms of the load starting, seed {report.seed}, "
+        f"{report.elapsed_s:.0f} s"
+    )
+    for column in (
+        "lane",
+        "key",
+        "kills",
+        "start-up",
+        "shutdown",
+        "ahead of state",
+        "torn lines",
+        "sent",
+        "answered",
+        "not logged",
+        "twice",
+        "no decision",
+        "false alarms",
+        "verify",
+    ):
         table.add_column(column, justify="left" if column in ("lane", "verify") else "right")
     for lane in report.lanes:
-        table.add_row(lane.name, "yes" if lane.keyed else "no", str(lane.kills), str(lane.startup_kills),
-                      str(lane.shutdown_kills), str(lane.ahead_of_state), str(lane.torn_quarantined), str(lane.sent),
-                      str(lane.answered), str(len(lane.missing)), str(len(lane.duplicated)),
-                      str(len(lane.missing_decisions)), str(len(lane.false_alarms)),
-                      f"{lane.verify_status} (exit {lane.verify_exit})")
+        table.add_row(
+            lane.name,
+            "yes" if lane.keyed else "no",
+            str(lane.kills),
+            str(lane.startup_kills),
+            str(lane.shutdown_kills),
+            str(lane.ahead_of_state),
+            str(lane.torn_quarantined),
+            str(lane.sent),
+            str(lane.answered),
+            str(len(lane.missing)),
+            str(len(lane.duplicated)),
+            str(len(lane.missing_decisions)),
+            str(len(lane.false_alarms)),
+            f"{lane.verify_status} (exit {lane.verify_exit})",
+        )
     console.print(table)
     problems = report.problems()
     if problems:
@@ -480,8 +574,17 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mcp-acp-bench-crash-") as root:
-        report = asyncio.run(campaign(Path(root), kills=args.kills, lanes=args.lanes, keyed_lanes=args.keyed_lanes,
-                                      workers=args.workers, max_kill_ms=args.max_kill_ms, seed=args.seed))
+        report = asyncio.run(
+            campaign(
+                Path(root),
+                kills=args.kills,
+                lanes=args.lanes,
+                keyed_lanes=args.keyed_lanes,
+                workers=args.workers,
+                max_kill_ms=args.max_kill_ms,
+                seed=args.seed,
+            )
+        )
     _print(report)
     if args.json:
         args.json.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")

@@ -63,8 +63,21 @@ console = Console()
 if not console.is_terminal:
     console.width = 130  # piped or redirected: keep the tables readable
 
-INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}) + "\n"
+INITIALIZE = (
+    json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"},
+            },
+        }
+    )
+    + "\n"
+)
 
 
 def parse_size(text: str) -> int:
@@ -89,8 +102,9 @@ class Home:
 
 
 def cli(home: Home, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([MCP_ACP, *args], env=home.env, capture_output=True, text=True, timeout=600,
-                            stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [MCP_ACP, *args], env=home.env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+    )
     if result.returncode != 0:
         raise RuntimeError(f"mcp-acp {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
     return result
@@ -98,8 +112,13 @@ def cli(home: Home, *args: str) -> subprocess.CompletedProcess:
 
 def make_home(base: Path, label: str, compress: bool, max_bytes: int = SEGMENT_BYTES) -> Home:
     root = base / label
-    env = {**os.environ, "MCP_ACP_HOME": str(root / "acp-home"), "HOME": str(root / "user-home"),
-           "MCP_ACP_SECRET_BACKEND": "file", "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "MCP_ACP_HOME": str(root / "acp-home"),
+        "HOME": str(root / "user-home"),
+        "MCP_ACP_SECRET_BACKEND": "file",
+        "NO_COLOR": "1",
+    }
     (root / "user-home").mkdir(parents=True)
     home = Home(label, root, env, root / "acp-home" / "logs" / "mcp-acp" / "proxies" / PROXY)
     cli(home, "init", "--auth", "local")
@@ -114,24 +133,43 @@ def make_home(base: Path, label: str, compress: bool, max_bytes: int = SEGMENT_B
 
 def _operations_fields(i: int) -> dict:
     """An operations.jsonl entry as the proxy writes one for a tools/call (~800 bytes with the chain)."""
-    return {"session_id": "alice:jOBVOs5WgWR3xcPo4W6J4glHK4dwPdHy5w1vVU7NiGU",
-            "subject": {"subject_id": "alice", "subject_claims": {"provenance": "local"}},
-            "backend_id": "fixture", "transport": "stdio", "config_version": "v1", "method": "tools/call",
-            "request_id": str(i), "tool_name": "read_file",
-            "arguments_summary": {"redacted": True, "body_hash": secrets.token_hex(32), "payload_length": 46 + i % 900},
-            "file_path": f"/home/alice/project/src/module_{i % 97}.py", "file_extension": ".py",
-            "status": "Success", "client_id": "claude-code",
-            "response_summary": {"size_bytes": 400 + i % 5000, "body_hash": secrets.token_hex(32)},
-            "duration": {"duration_ms": round(0.5 + (i % 300) / 100, 3)}}
+    return {
+        "session_id": "alice:jOBVOs5WgWR3xcPo4W6J4glHK4dwPdHy5w1vVU7NiGU",
+        "subject": {"subject_id": "alice", "subject_claims": {"provenance": "local"}},
+        "backend_id": "fixture",
+        "transport": "stdio",
+        "config_version": "v1",
+        "method": "tools/call",
+        "request_id": str(i),
+        "tool_name": "read_file",
+        "arguments_summary": {"redacted": True, "body_hash": secrets.token_hex(32), "payload_length": 46 + i % 900},
+        "file_path": f"/home/alice/project/src/module_{i % 97}.py",
+        "file_extension": ".py",
+        "status": "Success",
+        "client_id": "claude-code",
+        "response_summary": {"size_bytes": 400 + i % 5000, "body_hash": secrets.token_hex(32)},
+        "duration": {"duration_ms": round(0.5 + (i % 300) / 100, 3)},
+    }
 
 
 def _decisions_fields(i: int) -> dict:
     """A decisions.jsonl entry as the proxy writes one (~550 bytes with the chain)."""
-    return {"event": "policy_decision", "decision": "allow", "matched_rules": [{"id": "read-project", "effect": "allow"}],
-            "final_rule": "read-project", "subject_id": "alice", "backend_id": "fixture", "policy_version": "v1",
-            "policy_eval_ms": 0.041, "policy_total_ms": 0.043,
-            "session_id": "alice:jOBVOs5WgWR3xcPo4W6J4glHK4dwPdHy5w1vVU7NiGU", "mcp_method": "tools/call",
-            "tool_name": "read_file", "request_id": str(i), "side_effects": []}
+    return {
+        "event": "policy_decision",
+        "decision": "allow",
+        "matched_rules": [{"id": "read-project", "effect": "allow"}],
+        "final_rule": "read-project",
+        "subject_id": "alice",
+        "backend_id": "fixture",
+        "policy_version": "v1",
+        "policy_eval_ms": 0.041,
+        "policy_total_ms": 0.043,
+        "session_id": "alice:jOBVOs5WgWR3xcPo4W6J4glHK4dwPdHy5w1vVU7NiGU",
+        "mcp_method": "tools/call",
+        "tool_name": "read_file",
+        "request_id": str(i),
+        "side_effects": [],
+    }
 
 
 def _sealed(fields, sequence: int, prev: str, rule, budget: int):
@@ -164,8 +202,10 @@ def grow_trail(home: Home, size: int, compress: bool, rotated: bool = True) -> N
         state = IntegrityState.load(home.log_dir, key.key)
         jobs = []
         with ProcessPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1)) as pool:
-            for rel, share, fields in (("audit/operations.jsonl", 0.75, _operations_fields),
-                                       ("audit/decisions.jsonl", 0.25, _decisions_fields)):
+            for rel, share, fields in (
+                ("audit/operations.jsonl", 0.75, _operations_fields),
+                ("audit/decisions.jsonl", 0.25, _decisions_fields),
+            ):
                 active = home.log_dir / rel
                 known = state.files.get(rel) or FileState(GENESIS, 0, 0, 0, 0)
                 sequence, prev = known.last_sequence, known.last_hash
@@ -184,8 +224,9 @@ def grow_trail(home: Home, size: int, compress: bool, rotated: bool = True) -> N
                                 chunk = []
                         out.write(b"".join(chunk))
                     stat = active.stat()
-                    state.files[rel] = FileState(prev, sequence, stat.st_ino, stat.st_dev, stat.st_size,
-                                                 known.base_sequence, known.base_hash)
+                    state.files[rel] = FileState(
+                        prev, sequence, stat.st_ino, stat.st_dev, stat.st_size, known.base_sequence, known.base_hash
+                    )
                     continue
                 # The active file's entries open the first segment, as a rotation would seal them.
                 chunk = [active.read_bytes()] if active.exists() and active.stat().st_size else []
@@ -252,16 +293,23 @@ def _peak_mb(pid: int) -> float:
 def measure_start(home: Home) -> Start:
     stderr = open(home.root / "proxy-stderr.log", "ab")  # noqa: SIM115 - closed below
     started = time.perf_counter()
-    process = subprocess.Popen([MCP_ACP, "start", "--proxy", PROXY, "--headless"], env=home.env,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+    process = subprocess.Popen(
+        [MCP_ACP, "start", "--proxy", PROXY, "--headless"],
+        env=home.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    )
     try:
         process.stdin.write(INITIALIZE.encode())
         process.stdin.flush()
         while True:
             line = process.stdout.readline()
             if not line:
-                raise RuntimeError(f"{home.label}: the proxy closed stdout before answering initialize "
-                                   f"(exit {process.wait(30)}; see {home.root / 'proxy-stderr.log'})")
+                raise RuntimeError(
+                    f"{home.label}: the proxy closed stdout before answering initialize "
+                    f"(exit {process.wait(30)}; see {home.root / 'proxy-stderr.log'})"
+                )
             message = json.loads(line)
             if message.get("id") == 1 and "method" not in message:
                 break
@@ -318,8 +366,13 @@ class Verify:
 
 def measure_verify(home: Home) -> Verify:
     started = time.perf_counter()
-    process = subprocess.Popen([MCP_ACP, "audit", "verify", "--proxy", PROXY, "--json"], env=home.env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [MCP_ACP, "audit", "verify", "--proxy", PROXY, "--json"],
+        env=home.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     peak = 0.0
     while process.poll() is None:
         try:
@@ -354,26 +407,49 @@ class Row:
 
 def show(rows: list[Row], args: argparse.Namespace, loads: tuple[float, float]) -> None:
     table = Table(title="`mcp-acp start` to the answer of initialize, alternating homes", title_justify="left")
-    for column in ("home", "segments", "entries added", "logs", "on disk", "runs", "median s", "min–max s",
-                   "RSS MB", "peak RSS MB", "checks ms"):
+    for column in (
+        "home",
+        "segments",
+        "entries added",
+        "logs",
+        "on disk",
+        "runs",
+        "median s",
+        "min–max s",
+        "RSS MB",
+        "peak RSS MB",
+        "checks ms",
+    ):
         table.add_column(column, justify="left" if column == "home" else "right")
     for row in rows:
         times = [s.seconds for s in row.starts]
-        table.add_row(row.label, f"{row.segments:,}", f"{row.sealed_entries:,}", f"{row.entry_bytes / 1e6:,.0f} MB",
-                      f"{row.disk_bytes / 1e6:,.0f} MB", str(len(times)), f"{row.median_s:.3f}",
-                      f"{min(times):.3f}–{max(times):.3f}", f"{statistics.median(s.rss_mb for s in row.starts):.0f}",
-                      f"{max(s.peak_mb for s in row.starts):.0f}",
-                      f"{statistics.median(row.checks) * 1000:.1f}" if row.checks else "-")
+        table.add_row(
+            row.label,
+            f"{row.segments:,}",
+            f"{row.sealed_entries:,}",
+            f"{row.entry_bytes / 1e6:,.0f} MB",
+            f"{row.disk_bytes / 1e6:,.0f} MB",
+            str(len(times)),
+            f"{row.median_s:.3f}",
+            f"{min(times):.3f}–{max(times):.3f}",
+            f"{statistics.median(s.rss_mb for s in row.starts):.0f}",
+            f"{max(s.peak_mb for s in row.starts):.0f}",
+            f"{statistics.median(row.checks) * 1000:.1f}" if row.checks else "-",
+        )
     console.print(table)
-    console.print("[dim]logs: the entries' bytes as written (uncompressed); RSS: the proxy's resident memory at the "
-                  "answer (median); peak RSS: its VmHWM at that moment (the largest of the runs); checks: "
-                  "verify_on_startup alone, in-process, median of 15 (1 for unrotated): the part of a start that "
-                  "depends on the trail[/]")
+    console.print(
+        "[dim]logs: the entries' bytes as written (uncompressed); RSS: the proxy's resident memory at the "
+        "answer (median); peak RSS: its VmHWM at that moment (the largest of the runs); checks: "
+        "verify_on_startup alone, in-process, median of 15 (1 for unrotated): the part of a start that "
+        "depends on the trail[/]"
+    )
     none, rotated = rows[0], rows[1]
     difference = rotated.median_s - none.median_s
     verdict = "[green]met[/]" if difference <= TARGET_S else "[red]not met[/]"
-    console.print(f"start-up with the rotated trail − start-up with none: {difference * 1000:+.0f} ms at the median "
-                  f"(target: within {TARGET_S:.0f} s): {verdict}")
+    console.print(
+        f"start-up with the rotated trail − start-up with none: {difference * 1000:+.0f} ms at the median "
+        f"(target: within {TARGET_S:.0f} s): {verdict}"
+    )
 
     table = Table(title="Full `mcp-acp audit verify --proxy bench --json` (reads every segment)", title_justify="left")
     for column in ("home", "seconds", "peak RSS MB", "entries", "status", "MB/s of logs"):
@@ -383,19 +459,28 @@ def show(rows: list[Row], args: argparse.Namespace, loads: tuple[float, float]) 
         rate = f"{row.entry_bytes / 1e6 / v.seconds:,.0f}" if row.entry_bytes else "-"
         table.add_row(row.label, f"{v.seconds:.2f}", f"{v.peak_mb:.0f}", f"{v.entries:,}", v.overall, rate)
     console.print(table)
-    console.print(f"[dim]1-minute load average {loads[0]:.2f} before, {loads[1]:.2f} after; {os.cpu_count()} CPUs; "
-                  f"Python {platform.python_version()}; segments {'plain' if args.plain else 'gzip'}, "
-                  f"{SEGMENT_BYTES >> 20} MB each[/]")
+    console.print(
+        f"[dim]1-minute load average {loads[0]:.2f} before, {loads[1]:.2f} after; {os.cpu_count()} CPUs; "
+        f"Python {platform.python_version()}; segments {'plain' if args.plain else 'gzip'}, "
+        f"{SEGMENT_BYTES >> 20} MB each[/]"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1G", help="bytes of rotated entries, as written (default 1G; e.g. 200M)")
     parser.add_argument("--runs", type=int, default=7, help="timed starts per home (default 7)")
-    parser.add_argument("--plain", action="store_true", help="keep the segments uncompressed (log_rotation.compress false)")
-    parser.add_argument("--unrotated-runs", type=int, default=0, metavar="N",
-                        help="also measure N starts of a third home holding the same entries in its active files, "
-                             "as before rotation existed (each start reads them all; default 0: skipped)")
+    parser.add_argument(
+        "--plain", action="store_true", help="keep the segments uncompressed (log_rotation.compress false)"
+    )
+    parser.add_argument(
+        "--unrotated-runs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure N starts of a third home holding the same entries in its active files, "
+        "as before rotation existed (each start reads them all; default 0: skipped)",
+    )
     parser.add_argument("--workdir", type=Path, help="where to build the homes (default: a new temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the homes afterwards")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
@@ -420,9 +505,11 @@ def main() -> None:
                 started = time.perf_counter()
                 home = make_home(base, label, compress, SEGMENT_BYTES if rotated else 1 << 30)
                 grow_trail(home, size, compress, rotated)
-                console.print(f"[dim]{label}: {home.segments:,} segments, {home.entries:,} entries, "
-                              f"{home.entry_bytes / 1e6:,.0f} MB as written, {home.disk_bytes / 1e6:,.0f} MB on disk, "
-                              f"built in {time.perf_counter() - started:.0f} s[/]")
+                console.print(
+                    f"[dim]{label}: {home.segments:,} segments, {home.entries:,} entries, "
+                    f"{home.entry_bytes / 1e6:,.0f} MB as written, {home.disk_bytes / 1e6:,.0f} MB on disk, "
+                    f"built in {time.perf_counter() - started:.0f} s[/]"
+                )
                 homes.append(home)
         rows = [Row(h.label, h.segments, h.entries, h.entry_bytes, h.disk_bytes) for h in homes]
         pairs = list(zip(homes[:2], rows[:2]))
@@ -444,11 +531,24 @@ def main() -> None:
         show(rows, args, (loads[0], loads[1]))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({
-                "size": size, "runs": args.runs, "compress": compress, "segment_bytes": SEGMENT_BYTES,
-                "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-                "load_avg_1m": loads, "rows": [asdict(r) | {"median_s": r.median_s} for r in rows],
-            }, indent=2) + "\n", encoding="utf-8")
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "size": size,
+                        "runs": args.runs,
+                        "compress": compress,
+                        "segment_bytes": SEGMENT_BYTES,
+                        "python": platform.python_version(),
+                        "platform": platform.platform(),
+                        "cpu_count": os.cpu_count(),
+                        "load_avg_1m": loads,
+                        "rows": [asdict(r) | {"median_s": r.median_s} for r in rows],
+                    },
+                    indent=2,
+                )
+                + "\n",
+                encoding="utf-8",
+            )
             console.print(f"results written to {args.json}")
     finally:
         if args.keep:

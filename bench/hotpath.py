@@ -60,11 +60,14 @@ BACKEND = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "backe
 
 def backend_answers() -> tuple[bytes, bytes]:
     """The test backend's real answers to CALL and LIST, as it writes them."""
-    init = (b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
-            b'"capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}\n'
-            b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
-    proc = subprocess.Popen([sys.executable, str(BACKEND)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+    init = (
+        b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+        b'"capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}\n'
+        b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(BACKEND)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     proc.stdin.write(init + CALL + LIST)
     proc.stdin.flush()
     answers = {}
@@ -102,11 +105,23 @@ def build():
     reloader = PolicyReloader(Path(HOME) / "policy.json", policy, protected, audit, ApprovalCache(600), "v1")
     identities = LocalIdentities()
     limits = LimitsConfig(requests_per_second=1e5, burst=1_000_000, tool_calls_per_window=1_000_000)
-    enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identities.identity,
-                        backend_id="bench", session_id="s1", proxy_name="bench", limits=limits,
-                        hitl=HITLConfig(), approver=None, approvals=ApprovalCache(600))
-    recorder = OperationsRecorder(audit, shutdown, "s1", identities.identity, "bench", "stdio", "v1",
-                                  stats=enforcer.stats)
+    enforcer = Enforcer(
+        reloader,
+        audit,
+        shutdown,
+        identities=identities,
+        identity=identities.identity,
+        backend_id="bench",
+        session_id="s1",
+        proxy_name="bench",
+        limits=limits,
+        hitl=HITLConfig(),
+        approver=None,
+        approvals=ApprovalCache(600),
+    )
+    recorder = OperationsRecorder(
+        audit, shutdown, "s1", identities.identity, "bench", "stdio", "v1", stats=enforcer.stats
+    )
     listing = Listing(reloader, identities.identity, "bench", False)
     return audit, enforcer, recorder, listing
 
@@ -143,24 +158,35 @@ def main() -> None:
             ("parse the request (orjson)", lambda: orjson.loads(CALL)),
             ("audit fields of the request (describe)", lambda: recorder.describe(call)),
             ("audit files still ours (admit: 2 stat)", lambda: recorder.admit(call)),
-            ("decision context", lambda: build_context(call, enforcer.identity, "bench", session_id="s1",
-                                                         proxy_name="bench")),
+            (
+                "decision context",
+                lambda: build_context(call, enforcer.identity, "bench", session_id="s1", proxy_name="bench"),
+            ),
             ("policy decision (100 rules)", lambda: enforcer.reloader.engine.evaluate(ctx)),
-            ("decisions.jsonl entry fields", lambda: enforcer._entry(ctx, enforcer.reloader.engine.evaluate(ctx),
-                                                                     call, time.perf_counter())),
+            (
+                "decisions.jsonl entry fields",
+                lambda: enforcer._entry(ctx, enforcer.reloader.engine.evaluate(ctx), call, time.perf_counter()),
+            ),
             ("decisions.jsonl write (seal, write, state)", lambda: audit.write("decisions", entry)),
             ("whole gate check (identity .. decision written)", lambda: enforcer.check(call)),
             ("parse the backend's answer (orjson)", lambda: orjson.loads(CALL_ANSWER)),
-            ("operations.jsonl entry (fields, seal, write, state)",
-             lambda: recorder.record(described, call_answer, CALL_ANSWER, 1.0)),
+            (
+                "operations.jsonl entry (fields, seal, write, state)",
+                lambda: recorder.record(described, call_answer, CALL_ANSWER, 1.0),
+            ),
         ],
         "tools/list": [
             ("parse the request (orjson)", lambda: orjson.loads(LIST)),
             ("whole gate check (discovery bypass written)", lambda: enforcer.check(lst)),
-            ("operations.jsonl entry (fields, seal, write, state)",
-             lambda: recorder.record(recorder.describe(lst), list_answer, LIST_ANSWER, 1.0)),
+            (
+                "operations.jsonl entry (fields, seal, write, state)",
+                lambda: recorder.record(recorder.describe(lst), list_answer, LIST_ANSWER, 1.0),
+            ),
             ("parse the backend's answer (orjson)", lambda: orjson.loads(LIST_ANSWER)),
-            (f"sanitize the tools ({len(list_answer['result']['tools'])} tools)", lambda: sanitize_tools_result(list_answer["result"])),
+            (
+                f"sanitize the tools ({len(list_answer['result']['tools'])} tools)",
+                lambda: sanitize_tools_result(list_answer["result"]),
+            ),
             ("list hook (sanitize + findings)", lambda: listing.tools(list_answer)),
             ("serialise the answer (orjson)", lambda: jsonrpc.encode(sanitized)),
         ],

@@ -30,8 +30,10 @@ console = Console()
 
 
 def _keys() -> dict[str, tuple[object, str]]:
-    return {"rsa-1": (rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"),
-            "ec-1": (ec.generate_private_key(ec.SECP256R1()), "ES256")}
+    return {
+        "rsa-1": (rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"),
+        "ec-1": (ec.generate_private_key(ec.SECP256R1()), "ES256"),
+    }
 
 
 def _jwks(keys) -> bytes:
@@ -45,7 +47,7 @@ def _jwks(keys) -> bytes:
 
 def _serve(body: bytes) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -61,8 +63,15 @@ def _serve(body: bytes) -> ThreadingHTTPServer:
 
 def _token(private, alg: str, kid: str) -> str:
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "auth0|alice", "iat": now, "exp": now + 3600,
-              "azp": "cli", "scope": "openid profile"}
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "auth0|alice",
+        "iat": now,
+        "exp": now + 3600,
+        "azp": "cli",
+        "scope": "openid profile",
+    }
     return jwt.encode(claims, private, algorithm=alg, headers={"kid": kid})
 
 
@@ -86,19 +95,36 @@ def main() -> None:
             checker.claims(token)
             samples.append((time.perf_counter_ns() - start) / 1e6)
         samples.sort()
-        rows.append({"algorithm": alg, "median_ms": statistics.median(samples),
-                     "p95_ms": samples[int(len(samples) * 0.95)], "p99_ms": samples[int(len(samples) * 0.99)]})
+        rows.append(
+            {
+                "algorithm": alg,
+                "median_ms": statistics.median(samples),
+                "p95_ms": samples[int(len(samples) * 0.95)],
+                "p99_ms": samples[int(len(samples) * 0.99)],
+            }
+        )
     server.shutdown()
-    table = Table("algorithm", "median ms", "p95 ms", "p99 ms", "target",
-                  title=f"token check per request, {args.iterations} checks", title_justify="left")
+    table = Table(
+        "algorithm",
+        "median ms",
+        "p95 ms",
+        "p99 ms",
+        "target",
+        title=f"token check per request, {args.iterations} checks",
+        title_justify="left",
+    )
     for row in rows:
         verdict = "≤ 0.15 ms met" if row["median_ms"] <= 0.15 else "[red]missed[/]"
-        table.add_row(row["algorithm"], f"{row['median_ms']:.4f}", f"{row['p95_ms']:.4f}", f"{row['p99_ms']:.4f}", verdict)
+        table.add_row(
+            row["algorithm"], f"{row['median_ms']:.4f}", f"{row['p95_ms']:.4f}", f"{row['p99_ms']:.4f}", verdict
+        )
     console.print(table)
     console.print(f"1-minute load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"rows": rows, "iterations": args.iterations, "load_average": os.getloadavg()[0]}, handle, indent=2)
+            json.dump(
+                {"rows": rows, "iterations": args.iterations, "load_average": os.getloadavg()[0]}, handle, indent=2
+            )
 
 
 if __name__ == "__main__":

@@ -96,8 +96,10 @@ def cases() -> list[tuple[str, bytes]]:
         ("write_file, 1 MB plain text", call("write_file", {"path": note, "content": plain})),
         ("write_file, 1 MB text full of /", call("write_file", {"path": note, "content": slashy})),
         ("write_file, 1 MB, spaced JSON", call("write_file", {"path": note, "content": plain}, spaced=True)),
-        ("read_multiple_files, 1,000 paths",
-         call("read_multiple_files", {"paths": [str(PROJECT / "src" / f"module_{n:04d}.py") for n in range(FILES)]})),
+        (
+            "read_multiple_files, 1,000 paths",
+            call("read_multiple_files", {"paths": [str(PROJECT / "src" / f"module_{n:04d}.py") for n in range(FILES)]}),
+        ),
         ("800 KB of / under a path key", call("read_text_file", {"path": "/" * SLASHES})),
     ]
 
@@ -133,27 +135,51 @@ def build():
     audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
     shutdown = ShutdownCoordinator(log_dir, "bench", "px_bench")
     shutdown.audit = audit
-    rules = [{"id": "project-files", "effect": "allow",
-              "conditions": {"tool_name": ["read_text_file", "read_multiple_files", "write_file", "edit_file"],
-                             "path_pattern": f"{PROJECT}/**"}}, *bench_rules(100)]
+    rules = [
+        {
+            "id": "project-files",
+            "effect": "allow",
+            "conditions": {
+                "tool_name": ["read_text_file", "read_multiple_files", "write_file", "edit_file"],
+                "path_pattern": f"{PROJECT}/**",
+            },
+        },
+        *bench_rules(100),
+    ]
     policy = parse_policy({"rules": rules})
     protected = ProtectedPaths([Path(HOME) / "config", log_dir])
     reloader = PolicyReloader(Path(HOME) / "policy.json", policy, protected, audit, ApprovalCache(600), "v1")
     identities = LocalIdentities()
     limits = LimitsConfig(requests_per_second=1e5, burst=1_000_000, tool_calls_per_window=1_000_000)
-    enforcer = Enforcer(reloader, audit, shutdown, identities=identities, identity=identities.identity,
-                        backend_id="bench", session_id="s1", proxy_name="bench", limits=limits,
-                        hitl=HITLConfig(), approver=None, approvals=ApprovalCache(600),
-                        roots=ServerRoots([str(PROJECT)]))
-    recorder = OperationsRecorder(audit, shutdown, "s1", identities.identity, "bench", "stdio", "v1",
-                                  stats=enforcer.stats)
+    enforcer = Enforcer(
+        reloader,
+        audit,
+        shutdown,
+        identities=identities,
+        identity=identities.identity,
+        backend_id="bench",
+        session_id="s1",
+        proxy_name="bench",
+        limits=limits,
+        hitl=HITLConfig(),
+        approver=None,
+        approvals=ApprovalCache(600),
+        roots=ServerRoots([str(PROJECT)]),
+    )
+    recorder = OperationsRecorder(
+        audit, shutdown, "s1", identities.identity, "bench", "stdio", "v1", stats=enforcer.stats
+    )
     return audit, enforcer, recorder
 
 
 def summary(samples: list[float]) -> dict:
     ordered = sorted(samples)
-    return {"median_ms": round(statistics.median(ordered), 4), "max_ms": round(ordered[-1], 4),
-            "p99_ms": round(ordered[max(-(-99 * len(ordered) // 100), 1) - 1], 4), "samples": len(ordered)}
+    return {
+        "median_ms": round(statistics.median(ordered), 4),
+        "max_ms": round(ordered[-1], 4),
+        "p99_ms": round(ordered[max(-(-99 * len(ordered) // 100), 1) - 1], 4),
+        "samples": len(ordered),
+    }
 
 
 async def timed(fn: Callable[[], object], rounds: int, warmup: int = 2) -> list[float]:
@@ -182,8 +208,12 @@ class Through:
             if self.backend.done:
                 self.backend.done.set()
 
-        gate = Gate(enforcer.check, enforcer.note_notification, refused=enforcer.refused,
-                    client_answered=enforcer.client_answered)
+        gate = Gate(
+            enforcer.check,
+            enforcer.note_notification,
+            refused=enforcer.refused,
+            client_answered=enforcer.client_answered,
+        )
         self.relay = Relay(self.backend, gate, to_client, recorder)
 
     async def one(self, line: bytes) -> float:
@@ -240,16 +270,23 @@ async def run(rounds: int, lag_seconds: float) -> dict:
         stages = {
             "parse": await timed(lambda: envelope.parse_client_message(line), rounds),
             "describe": await timed(lambda: describe_request(message), rounds),
-            "paths": await timed(lambda: judge_all(request_paths(message["method"], params, bool(roots)), roots),
-                                 rounds),
+            "paths": await timed(
+                lambda: judge_all(request_paths(message["method"], params, bool(roots)), roots), rounds
+            ),
             "evaluate": await timed(lambda: enforcer.reloader.engine.evaluate(ctx), rounds),
             "decide": await timed(lambda: enforcer.check(message), rounds),
             "relay": [await through.one(line) for _ in range(rounds)],
         }
-        row = {"case": name, "bytes": len(line), "paths_found": len(found), "decision": decision.effect,
-               "final_rule": decision.final_rule, "outcome": outcome,
-               "stages": {stage: summary(samples) for stage, samples in stages.items()},
-               "loop_lag": await loop_lag(through, line, rounds, lag_seconds)}
+        row = {
+            "case": name,
+            "bytes": len(line),
+            "paths_found": len(found),
+            "decision": decision.effect,
+            "final_rule": decision.final_rule,
+            "outcome": outcome,
+            "stages": {stage: summary(samples) for stage, samples in stages.items()},
+            "loop_lag": await loop_lag(through, line, rounds, lag_seconds),
+        }
         report.append(row)
         print(f"  {name}: done", file=sys.stderr, flush=True)
     audit.close()
@@ -268,6 +305,7 @@ def run_on_proxy_loop(rounds: int, lag_seconds: float) -> dict:
     """On the event loop the proxy itself runs (mcp_acp.event_loop: uvloop where installed)."""
     if event_loop_name() == "uvloop":
         import uvloop
+
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(run(rounds, lag_seconds))
     return asyncio.run(run(rounds, lag_seconds))
@@ -279,24 +317,32 @@ def show(document: dict) -> None:
     print(f"{'case':<{width}}  {'bytes':>9}  {'paths':>5}  " + "  ".join(f"{s:>15}" for s in STAGES) + "  outcome")
     for row in document["cases"]:
         cells = [f"{row['stages'][s]['median_ms']:7.3f} /{row['stages'][s]['max_ms']:7.2f}" for s in STAGES]
-        print(f"{row['case']:<{width}}  {row['bytes']:>9,}  {row['paths_found']:>5}  " + "  ".join(cells)
-              + f"  {row['outcome']} ({row['decision']}: {row['final_rule']})")
+        print(
+            f"{row['case']:<{width}}  {row['bytes']:>9,}  {row['paths_found']:>5}  "
+            + "  ".join(cells)
+            + f"  {row['outcome']} ({row['decision']}: {row['final_rule']})"
+        )
     print(f"\nevent loop held while such requests pass back to back (a {PROBE_S * 1000:g} ms sleep's overshoot, ms)")
     print(f"{'case':<{width}}  {'requests':>8}  {'samples':>7}  {'median':>8}  {'p99':>8}  {'max':>8}")
     for row in document["cases"]:
         lag = row["loop_lag"]
-        print(f"{row['case']:<{width}}  {lag['requests']:>8}  {lag['samples']:>7}  {lag['median_ms']:8.3f}  "
-              f"{lag['p99_ms']:8.3f}  {lag['max_ms']:8.3f}")
+        print(
+            f"{row['case']:<{width}}  {lag['requests']:>8}  {lag['samples']:>7}  {lag['median_ms']:8.3f}  "
+            f"{lag['p99_ms']:8.3f}  {lag['max_ms']:8.3f}"
+        )
     load = document["load_avg_1m"]
-    print(f"\n1-minute load average {load[0]:.2f} before, {load[1]:.2f} after; {document['cpu_count']} CPUs; "
-          f"Python {document['python']}")
+    print(
+        f"\n1-minute load average {load[0]:.2f} before, {load[1]:.2f} after; {document['cpu_count']} CPUs; "
+        f"Python {document['python']}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=100, help="timed requests per case and stage (default 100)")
-    parser.add_argument("--lag-seconds", type=float, default=2.0,
-                        help="least time the loop-lag probe runs per case (default 2)")
+    parser.add_argument(
+        "--lag-seconds", type=float, default=2.0, help="least time the loop-lag probe runs per case (default 2)"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     if args.rounds < 1:
@@ -306,11 +352,18 @@ def main() -> None:
         result = run_on_proxy_loop(args.rounds, args.lag_seconds)
     finally:
         shutil.rmtree(HOME, ignore_errors=True)
-    document = {"bench": "judge", "rounds": args.rounds, "lag_seconds": args.lag_seconds,
-                "event_loop": event_loop_name(),
-                "python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-                "switch_interval_ms": sys.getswitchinterval() * 1000,
-                "load_avg_1m": [load_before, os.getloadavg()[0]], **result}
+    document = {
+        "bench": "judge",
+        "rounds": args.rounds,
+        "lag_seconds": args.lag_seconds,
+        "event_loop": event_loop_name(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "switch_interval_ms": sys.getswitchinterval() * 1000,
+        "load_avg_1m": [load_before, os.getloadavg()[0]],
+        **result,
+    }
     show(document)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -125,15 +125,22 @@ def summary_ms(values) -> dict:
     ordered = sorted(values)
     if not ordered:
         return {}
-    return {"p50": percentile(ordered, 50) * 1000, "p95": percentile(ordered, 95) * 1000,
-            "p99": percentile(ordered, 99) * 1000, "p99.9": percentile(ordered, 99.9) * 1000,
-            "max": ordered[-1] * 1000, "mean": sum(ordered) / len(ordered) * 1000, "count": len(ordered)}
+    return {
+        "p50": percentile(ordered, 50) * 1000,
+        "p95": percentile(ordered, 95) * 1000,
+        "p99": percentile(ordered, 99) * 1000,
+        "p99.9": percentile(ordered, 99.9) * 1000,
+        "max": ordered[-1] * 1000,
+        "mean": sum(ordered) / len(ordered) * 1000,
+        "count": len(ordered),
+    }
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
     """uvloop when it is there: the clients and proxies should cost as little CPU as they can."""
     try:
         import uvloop
+
         return uvloop.new_event_loop()
     except ImportError:
         return asyncio.new_event_loop()
@@ -161,7 +168,7 @@ async def _pace(index: int, name: str, writer: asyncio.StreamWriter, t0: float, 
     count = round(s.rate * s.duration)
     interval = 1.0 / s.rate
     phase = index * interval / s.proxies
-    message = ("x" * s.payload_bytes)
+    message = "x" * s.payload_bytes
     lags = array("d")
     clock = time.time
     for seq in range(count):
@@ -171,8 +178,16 @@ async def _pace(index: int, name: str, writer: asyncio.StreamWriter, t0: float, 
             await asyncio.sleep(delay)
         now = clock()
         lags.append(now - due)
-        writer.write(orjson.dumps({"type": "event", "event_type": EVENT_TYPE,
-                                   "data": {"seq": seq, "ts": now, "severity": "info", "message": message}}) + b"\n")
+        writer.write(
+            orjson.dumps(
+                {
+                    "type": "event",
+                    "event_type": EVENT_TYPE,
+                    "data": {"seq": seq, "ts": now, "severity": "info", "message": message},
+                }
+            )
+            + b"\n"
+        )
         if writer.transport.get_write_buffer_size() > 1 << 20:  # the manager is not reading
             await writer.drain()
     writer.write(orjson.dumps({"type": "event", "event_type": DONE_TYPE, "data": {"sent": count}}) + b"\n")
@@ -186,10 +201,19 @@ async def _proxies(manager_sock: str, names: list[str], sockets: list[str], s: S
     try:
         for name, socket_path in zip(names, sockets, strict=True):
             reader, writer = await asyncio.open_unix_connection(manager_sock)
-            writer.write(orjson.dumps({
-                "type": "register", "proxy_name": name, "proxy_id": f"px_{os.urandom(4).hex()}:{name}",
-                "instance_id": f"bench-{os.getpid()}-{name}", "config_summary": {"backend": "bench"},
-                "socket_path": socket_path}) + b"\n")
+            writer.write(
+                orjson.dumps(
+                    {
+                        "type": "register",
+                        "proxy_name": name,
+                        "proxy_id": f"px_{os.urandom(4).hex()}:{name}",
+                        "instance_id": f"bench-{os.getpid()}-{name}",
+                        "config_summary": {"backend": "bench"},
+                        "socket_path": socket_path,
+                    }
+                )
+                + b"\n"
+            )
             await writer.drain()
             answer = orjson.loads(await asyncio.wait_for(reader.readline(), 10))
             if answer.get("type") != "registered" or not answer.get("ok"):
@@ -199,8 +223,9 @@ async def _proxies(manager_sock: str, names: list[str], sockets: list[str], s: S
         conn.send(("ready",))
         _, t0 = await loop.run_in_executor(None, conn.recv)
         cpu = own_cpu_seconds()
-        results = await asyncio.gather(*(_pace(i, name, writer, t0, s)
-                                         for i, (name, writer) in enumerate(zip(names, writers, strict=True))))
+        results = await asyncio.gather(
+            *(_pace(i, name, writer, t0, s) for i, (name, writer) in enumerate(zip(names, writers, strict=True)))
+        )
         conn.send(("sent", {"results": results, "end": time.time(), "cpu_seconds": own_cpu_seconds() - cpu}))
         await loop.run_in_executor(None, conn.recv)  # ("stop",): keep the connections until then
     finally:
@@ -213,7 +238,7 @@ async def _proxies(manager_sock: str, names: list[str], sockets: list[str], s: S
 def proxies_main(manager_sock: str, names: list[str], sockets: list[str], s: Settings, conn) -> None:
     try:
         run_async(_proxies(manager_sock, names, sockets, s, conn))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
+    except Exception as exc:
         conn.send(("error", f"proxies: {type(exc).__name__}: {exc}"))
 
 
@@ -236,11 +261,18 @@ class Stream:
         self.writer: asyncio.StreamWriter | None = None
 
     def report(self) -> dict:
-        return {"index": self.index, "received": self.received, "duplicates": self.duplicates,
-                "out_of_order": self.out_of_order, "writes": self.writes, "done": self.done,
-                "unique": {name: sum(seen) for name, seen in self.seen.items()},
-                "complete": len(self.done) == self.proxies, "error": self.error,
-                "latencies": self.latencies.tobytes()}
+        return {
+            "index": self.index,
+            "received": self.received,
+            "duplicates": self.duplicates,
+            "out_of_order": self.out_of_order,
+            "writes": self.writes,
+            "done": self.done,
+            "unique": {name: sum(seen) for name, seen in self.seen.items()},
+            "complete": len(self.done) == self.proxies,
+            "error": self.error,
+            "latencies": self.latencies.tobytes(),
+        }
 
     def abort(self) -> None:
         if self.writer is not None:
@@ -259,9 +291,13 @@ class Stream:
 
     async def _run(self) -> None:
         reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 22)
-        self.writer.write((f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                           f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n"
-                           "Cache-Control: no-cache\r\n\r\n").encode())
+        self.writer.write(
+            (
+                f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n"
+                "Cache-Control: no-cache\r\n\r\n"
+            ).encode()
+        )
         head = await reader.readuntil(b"\r\n\r\n")
         status = head.split(b"\r\n", 1)[0]
         if b" 200 " not in status + b" ":
@@ -289,8 +325,8 @@ class Stream:
                         return
                     if len(raw) < end + 2 + size + 2:
                         break
-                    text += raw[end + 2:end + 2 + size]
-                    del raw[:end + 2 + size + 2]
+                    text += raw[end + 2 : end + 2 + size]
+                    del raw[: end + 2 + size + 2]
                     self.writes += 1
             else:
                 text += data
@@ -299,7 +335,7 @@ class Stream:
             if last < 0:
                 continue
             block = bytes(text[:last])
-            del text[:last + 1]
+            del text[: last + 1]
             for line in block.split(b"\n"):
                 if not line.startswith(b"data:"):
                     continue  # blank separators, `: ping` comments
@@ -363,7 +399,7 @@ async def _subscribers(indexes: list[int], port: int, token: str, s: Settings, c
 def subscribers_main(indexes: list[int], port: int, token: str, s: Settings, conn) -> None:
     try:
         run_async(_subscribers(indexes, port, token, s, conn))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run
+    except Exception as exc:
         conn.send(("error", f"subscribers {indexes}: {type(exc).__name__}: {exc}"))
 
 
@@ -372,8 +408,15 @@ def subscribers_main(indexes: list[int], port: int, token: str, s: Settings, con
 
 def prepare_home(home: Path, port: int) -> None:
     env = {**os.environ, "MCP_ACP_HOME": str(home)}
-    proc = subprocess.run([CLI, "init", "--auth", "local", "--non-interactive"], env=env, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=120, check=False)
+    proc = subprocess.run(
+        [CLI, "init", "--auth", "local", "--non-interactive"],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"mcp-acp init failed: {proc.stderr.strip() or proc.stdout.strip()}")
     config_path = home / "config" / "manager.json"
@@ -383,15 +426,23 @@ def prepare_home(home: Path, port: int) -> None:
 
 
 def start_manager(home: Path, port: int, log_file) -> subprocess.Popen:
-    return subprocess.Popen([CLI, "manager", "_run", "--port", str(port)], stdin=subprocess.DEVNULL,
-                            stdout=log_file, stderr=subprocess.STDOUT,
-                            env={**os.environ, "MCP_ACP_HOME": str(home), "MCP_ACP_NO_BROWSER": "1"})
+    return subprocess.Popen(
+        [CLI, "manager", "_run", "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MCP_ACP_HOME": str(home), "MCP_ACP_NO_BROWSER": "1"},
+    )
 
 
 def http_get(port: int, token: str, path: str) -> tuple[int, bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
-                      "Connection: close\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode()
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -490,8 +541,9 @@ def receive(conn, what: str, timeout: float):
     return message
 
 
-def measure(s: Settings, home: Path, port: int, token: str, manager: subprocess.Popen,
-            manager_sock: Path, children: list) -> Result:
+def measure(
+    s: Settings, home: Path, port: int, token: str, manager: subprocess.Popen, manager_sock: Path, children: list
+) -> Result:
     # MCP_ACP_HOME is set by now: every path is under the temporary home.
     from mcp_acp.config import paths
 
@@ -501,18 +553,20 @@ def measure(s: Settings, home: Path, port: int, token: str, manager: subprocess.
     sockets = [str(paths.proxy_socket_path(name)) for name in names]  # no proxy API behind them: fine
 
     proxy_conn, child_conn = context.Pipe()
-    proxies = context.Process(target=proxies_main, args=(str(manager_sock), names, sockets, s, child_conn),
-                              name="bench-proxies", daemon=True)
+    proxies = context.Process(
+        target=proxies_main, args=(str(manager_sock), names, sockets, s, child_conn), name="bench-proxies", daemon=True
+    )
     proxies.start()
     children.append(proxies)
     receive(proxy_conn, "proxies (registration)", READY_TIMEOUT)
 
     workers = []
-    groups = [list(range(s.subscribers))[w::s.workers] for w in range(min(s.workers, s.subscribers))]
+    groups = [list(range(s.subscribers))[w :: s.workers] for w in range(min(s.workers, s.subscribers))]
     for group in groups:
         parent, child = context.Pipe()
-        worker = context.Process(target=subscribers_main, args=(group, port, token, s, child),
-                                 name="bench-subscribers", daemon=True)
+        worker = context.Process(
+            target=subscribers_main, args=(group, port, token, s, child), name="bench-subscribers", daemon=True
+        )
         worker.start()
         children.append(worker)
         workers.append((worker, parent))
@@ -520,8 +574,10 @@ def measure(s: Settings, home: Path, port: int, token: str, manager: subprocess.
         receive(conn, "subscribers (connecting)", READY_TIMEOUT + 10)
     status = manager_status(port, token) or {}
     if status.get("subscribers") != s.subscribers or status.get("proxies_connected") != s.proxies:
-        raise RuntimeError(f"the manager sees {status.get('proxies_connected')} proxies and "
-                           f"{status.get('subscribers')} subscribers, not {s.proxies} and {s.subscribers}")
+        raise RuntimeError(
+            f"the manager sees {status.get('proxies_connected')} proxies and "
+            f"{status.get('subscribers')} subscribers, not {s.proxies} and {s.subscribers}"
+        )
 
     process = psutil.Process(manager.pid)
     rss_before = process.memory_info().rss
@@ -537,9 +593,25 @@ def measure(s: Settings, home: Path, port: int, token: str, manager: subprocess.
     sampler.start()
     profiler = None
     if s.py_spy:  # sample the manager's stacks while the proxies send (collapsed stacks, flamegraph.pl format)
-        profiler = subprocess.Popen([s.py_spy, "record", "--pid", str(manager.pid), "--rate", "200", "--format", "raw",
-                                     "--duration", str(max(1, int(s.duration))), "--nonblocking", "--output",
-                                     s.py_spy_output], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        profiler = subprocess.Popen(
+            [
+                s.py_spy,
+                "record",
+                "--pid",
+                str(manager.pid),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--duration",
+                str(max(1, int(s.duration))),
+                "--nonblocking",
+                "--output",
+                s.py_spy_output,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
 
     _, sent = receive(proxy_conn, "proxies (sending)", s.duration + 60)
     cpu1, wall1 = cpu_seconds(process), time.monotonic()
@@ -581,8 +653,9 @@ def measure(s: Settings, home: Path, port: int, token: str, manager: subprocess.
         if report["error"]:
             result.errors.append(f"subscriber {report['index']}: {report['error']}")
     result.lost = result.expected_deliveries - result.delivered
-    result.latency_ms = {key: round(value, 3) if key != "count" else value
-                         for key, value in summary_ms(latencies).items()}
+    result.latency_ms = {
+        key: round(value, 3) if key != "count" else value for key, value in summary_ms(latencies).items()
+    }
     result.worst_subscriber_p99_ms = round(max(subscriber_p99), 3) if subscriber_p99 else None
     writes = sum(report["writes"] for report in reports)
     result.events_per_write = round(sum(report["received"] for report in reports) / writes, 2) if writes else None
@@ -591,15 +664,22 @@ def measure(s: Settings, home: Path, port: int, token: str, manager: subprocess.
     result.manager_cpu_percent = round((cpu1 - cpu0) / (wall1 - wall0) * 100, 1)
     result.manager_cpu_percent_total = round((cpu2 - cpu0) / (wall2 - wall0) * 100, 1)
     result.manager_cpu_per_second = sampler.cpu
-    result.manager_rss_mb = {"before": round(rss_before / 2**20, 1),
-                             "peak": round(max(sampler.peak_rss, rss_before, rss_after) / 2**20, 1),
-                             "after": round(rss_after / 2**20, 1)}
+    result.manager_rss_mb = {
+        "before": round(rss_before / 2**20, 1),
+        "peak": round(max(sampler.peak_rss, rss_before, rss_after) / 2**20, 1),
+        "after": round(rss_after / 2**20, 1),
+    }
     result.clients_cpu_percent = round(clients_cpu / (wall2 - wall0) * 100, 1)
     result.proxies_cpu_percent = round(sent["cpu_seconds"] / (wall1 - wall0) * 100, 1)
     p99 = result.latency_ms.get("p99")
     result.p99_ok = p99 is not None and p99 <= P99_TARGET_MS
-    result.ok = (result.lost == 0 and result.duplicates == 0 and result.events_sent > 0 and not result.errors
-                 and result.subscribers_complete == s.subscribers)
+    result.ok = (
+        result.lost == 0
+        and result.duplicates == 0
+        and result.events_sent > 0
+        and not result.errors
+        and result.subscribers_complete == s.subscribers
+    )
     return result
 
 
@@ -621,7 +701,7 @@ def run(s: Settings, work: Path) -> Result:
             token = wait_manager(manager, home, port, manager_sock)
             result = measure(s, home, port, token, manager, manager_sock, children)
             failed = False
-        except Exception as exc:  # noqa: BLE001 - any failure is a failed run, reported with the manager's output
+        except Exception as exc:
             result = Result(settings=asdict(s), errors=[f"{type(exc).__name__}: {exc}"])
             output = log_path.read_text(encoding="utf-8", errors="replace").strip()
             if output:
@@ -643,38 +723,74 @@ def show(result: Result, s: Settings, load: tuple[float, float]) -> None:
         return "-" if value is None else f"{value:.1f}"
 
     lat = result.latency_ms
-    table = Table(title=f"Manager events: {s.proxies} proxies x {s.rate:g} events/s for {s.duration:g} s, "
-                        f"{s.subscribers} SSE subscribers", title_justify="left")
-    for column in ("proxies", "ev/s each", "subscribers", "sent", "expected", "delivered", "lost",
-                   "p50 ms", "p95 ms", "p99 ms", "max ms", "manager CPU %", "RSS MB"):
+    table = Table(
+        title=f"Manager events: {s.proxies} proxies x {s.rate:g} events/s for {s.duration:g} s, "
+        f"{s.subscribers} SSE subscribers",
+        title_justify="left",
+    )
+    for column in (
+        "proxies",
+        "ev/s each",
+        "subscribers",
+        "sent",
+        "expected",
+        "delivered",
+        "lost",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "manager CPU %",
+        "RSS MB",
+    ):
         table.add_column(column, justify="right")
     p99 = "-" if not lat else (f"[green]{ms('p99')}[/]" if result.p99_ok else f"[red]{ms('p99')}[/]")
     lost = f"[green]{result.lost}[/]" if result.lost == 0 and result.events_sent else f"[red]{result.lost}[/]"
     cpu = "-" if result.manager_cpu_percent is None else f"{result.manager_cpu_percent:.1f}"
     rss = result.manager_rss_mb.get("peak")
-    table.add_row(str(s.proxies), f"{s.rate:g}", str(s.subscribers), f"{result.events_sent:,}",
-                  f"{result.expected_deliveries:,}", f"{result.delivered:,}", lost, ms("p50"), ms("p95"), p99,
-                  ms("max"), cpu, "-" if rss is None else f"{rss:.1f}")
+    table.add_row(
+        str(s.proxies),
+        f"{s.rate:g}",
+        str(s.subscribers),
+        f"{result.events_sent:,}",
+        f"{result.expected_deliveries:,}",
+        f"{result.delivered:,}",
+        lost,
+        ms("p50"),
+        ms("p95"),
+        p99,
+        ms("max"),
+        cpu,
+        "-" if rss is None else f"{rss:.1f}",
+    )
     console.print(table)
     if lat:
-        console.print(f"p99.9 {lat['p99.9']:.1f} ms, mean {lat['mean']:.1f} ms; worst subscriber's p99 "
-                      f"{result.worst_subscriber_p99_ms:.1f} ms; {result.events_per_write} events per SSE write; "
-                      f"duplicates {result.duplicates}, out of order {result.out_of_order}; "
-                      f"{result.subscribers_complete}/{s.subscribers} subscribers complete")
-        console.print(f"manager CPU {result.manager_cpu_percent}% of one core while sending "
-                      f"({result.manager_cpu_percent_total}% including the drain; per second: "
-                      f"{', '.join(f'{c:g}' for c in result.manager_cpu_per_second)}); RSS MB "
-                      f"{result.manager_rss_mb}; subscriber clients {result.clients_cpu_percent}%, "
-                      f"simulated proxies {result.proxies_cpu_percent}%")
+        console.print(
+            f"p99.9 {lat['p99.9']:.1f} ms, mean {lat['mean']:.1f} ms; worst subscriber's p99 "
+            f"{result.worst_subscriber_p99_ms:.1f} ms; {result.events_per_write} events per SSE write; "
+            f"duplicates {result.duplicates}, out of order {result.out_of_order}; "
+            f"{result.subscribers_complete}/{s.subscribers} subscribers complete"
+        )
+        console.print(
+            f"manager CPU {result.manager_cpu_percent}% of one core while sending "
+            f"({result.manager_cpu_percent_total}% including the drain; per second: "
+            f"{', '.join(f'{c:g}' for c in result.manager_cpu_per_second)}); RSS MB "
+            f"{result.manager_rss_mb}; subscriber clients {result.clients_cpu_percent}%, "
+            f"simulated proxies {result.proxies_cpu_percent}%"
+        )
         lag = result.send_lag_ms
-        console.print(f"proxies sent for {result.send_seconds:.2f} s; lag behind the schedule p99 "
-                      f"{lag.get('p99', float('nan')):.2f} ms, max {lag.get('max', float('nan')):.2f} ms")
+        console.print(
+            f"proxies sent for {result.send_seconds:.2f} s; lag behind the schedule p99 "
+            f"{lag.get('p99', float('nan')):.2f} ms, max {lag.get('max', float('nan')):.2f} ms"
+        )
     for warning in result.manager_warnings:
         console.print(f"[yellow]manager: {warning}[/]")
     for error in result.errors:
         console.print(f"[red]error: {error}[/]")
-    console.print(f"[dim]1-minute load average {load[0]:.2f} before, {load[1]:.2f} after; "
-                  f"{os.cpu_count()} CPUs; target p99 ≤ {P99_TARGET_MS:g} ms, no event lost[/]")
+    console.print(
+        f"[dim]1-minute load average {load[0]:.2f} before, {load[1]:.2f} after; "
+        f"{os.cpu_count()} CPUs; target p99 ≤ {P99_TARGET_MS:g} ms, no event lost[/]"
+    )
 
 
 def main() -> int:
@@ -686,18 +802,28 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=Settings.workers, help="subscriber processes")
     parser.add_argument("--payload-bytes", type=int, default=Settings.payload_bytes)
     parser.add_argument("--drain-timeout", type=float, default=Settings.drain_timeout)
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: 3 proxies x 50 events/s, 3 subscribers, 3 s")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 3 proxies x 50 events/s, 3 subscribers, 3 s")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--py-spy", type=Path, metavar="FILE",
-                        help="profile the manager with py-spy while the proxies send (collapsed stacks to FILE; "
-                             "needs py-spy next to this Python or on PATH, and ptrace rights)")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="FILE",
+        help="profile the manager with py-spy while the proxies send (collapsed stacks to FILE; "
+        "needs py-spy next to this Python or on PATH, and ptrace rights)",
+    )
     args = parser.parse_args()
     if args.quick:
         s = Settings(proxies=3, rate=50, subscribers=3, duration=3, workers=2, drain_timeout=20)
     else:
-        s = Settings(args.proxies, args.rate, args.subscribers, args.duration, args.workers, args.payload_bytes,
-                     args.drain_timeout)
+        s = Settings(
+            args.proxies,
+            args.rate,
+            args.subscribers,
+            args.duration,
+            args.workers,
+            args.payload_bytes,
+            args.drain_timeout,
+        )
 
     if args.py_spy:
         found = Path(sys.executable).parent / "py-spy"
@@ -714,10 +840,16 @@ def main() -> int:
     show(result, s, (load_before, load_after))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"bench": "manager_events", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                  "python": platform.python_version(), "platform": platform.platform(),
-                  "cpu_count": os.cpu_count(), "load_avg_1m": [load_before, load_after],
-                  "target_p99_ms": P99_TARGET_MS, "result": asdict(result)}
+        report = {
+            "bench": "manager_events",
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "load_avg_1m": [load_before, load_after],
+            "target_p99_ms": P99_TARGET_MS,
+            "result": asdict(result),
+        }
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {args.json}")
     return 0 if result.ok else 1

@@ -190,8 +190,15 @@ def acp_available() -> bool:
 
 
 def acp(home: Path, *args: str) -> None:
-    proc = subprocess.run([CLI, *args], check=False, env={**os.environ, "MCP_ACP_HOME": str(home)},
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    proc = subprocess.run(
+        [CLI, *args],
+        check=False,
+        env={**os.environ, "MCP_ACP_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"mcp-acp {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
@@ -201,11 +208,18 @@ def bench_rules(count: int) -> list[dict]:
     deny secret folders, the rest allow project folders. 100 gives 1 + 89 + 10."""
     denies = max(count // 10, 1)
     rules = [{"id": "bench-calls", "effect": "allow", "conditions": {"tool_name": ["echo", "big", "add"]}}]
-    rules += [{"id": f"project-{n}", "effect": "allow",
-               "conditions": {"tool_name": [f"read_{n}", "list_*"], "path_pattern": f"/srv/project{n}/**"}}
-              for n in range(count - 1 - denies)]
-    rules += [{"id": f"no-secrets-{n}", "effect": "deny", "conditions": {"path_pattern": f"**/secret{n}/**"}}
-              for n in range(denies)]
+    rules += [
+        {
+            "id": f"project-{n}",
+            "effect": "allow",
+            "conditions": {"tool_name": [f"read_{n}", "list_*"], "path_pattern": f"/srv/project{n}/**"},
+        }
+        for n in range(count - 1 - denies)
+    ]
+    rules += [
+        {"id": f"no-secrets-{n}", "effect": "deny", "conditions": {"path_pattern": f"**/secret{n}/**"}}
+        for n in range(denies)
+    ]
     return rules
 
 
@@ -342,7 +356,7 @@ async def open_paths(stack: AsyncExitStack, targets: list[tuple[str, dict, Path,
     for name, spec, errlog, on_error in targets:
         try:
             live.append(Live(name, await stack.enter_async_context(open_session(spec, errlog)), errlog, on_error))
-        except Exception as exc:  # noqa: BLE001 - one broken path must not hide the others
+        except Exception as exc:
             on_error(describe(exc, errlog))
     return live
 
@@ -352,7 +366,7 @@ async def each(live: list[Live], step: Callable[[Live], Awaitable[None]]) -> Non
     for probe in list(live):
         try:
             await step(probe)
-        except Exception as exc:  # noqa: BLE001 - drop the path, keep measuring the rest
+        except Exception as exc:
             probe.on_error(describe(exc, probe.errlog))
             live.remove(probe)
 
@@ -360,15 +374,18 @@ async def each(live: list[Live], step: Callable[[Live], Awaitable[None]]) -> Non
 def set_error(target: Row | Throughput | Payload | PolicySize) -> Callable[[str], None]:
     def record(message: str) -> None:
         target.error = target.error or message
+
     return record
 
 
 def set_errors(rows: dict[tuple[str, int], Throughput | Payload], path: str) -> Callable[[str], None]:
     """Record a path's failure on each of its rows of a section."""
+
     def record(message: str) -> None:
         for (name, _), row in rows.items():
             if name == path:
                 row.error = row.error or message
+
     return record
 
 
@@ -427,7 +444,7 @@ async def run_latency(args: argparse.Namespace, work: Path, url: str, use_acp: b
             try:
                 with anyio.fail_after(RUN_TIMEOUT):
                     await measure_latency(targets, args)
-            except Exception as exc:  # noqa: BLE001 - e.g. a session that broke while closing
+            except Exception as exc:
                 for row, _, errlog in targets:
                     if row.error is None and row.big_ok is None:
                         row.error = describe(exc, errlog)
@@ -484,16 +501,23 @@ def find_proxy_pid(proxy: str) -> int:
     raise RuntimeError(f"no mcp-acp process for proxy {proxy} among this process's children")
 
 
-async def measure_concurrency(args: argparse.Namespace, work: Path, transport: str, direct: dict, proxy: str,
-                              report: Report) -> None:
+async def measure_concurrency(
+    args: argparse.Namespace, work: Path, transport: str, direct: dict, proxy: str, report: Report
+) -> None:
     """Throughput with 1, 8 and 64 `echo` calls in flight on one session, direct and through mcp-acp,
     interleaved burst by burst; and the mcp-acp process's RSS, idle and at its peak under 64 in flight."""
     rows = {(path, n): Throughput(path, n, transport) for n in IN_FLIGHT for path in ("direct", "mcp-acp")}
     report.concurrency += rows.values()
 
-    targets = [("direct", direct, work / f"direct-concurrency-{transport}.stderr", set_errors(rows, "direct")),
-               ("mcp-acp", acp_spec(proxy, work), work / f"mcp-acp-concurrency-{transport}.stderr",
-                set_errors(rows, "mcp-acp"))]
+    targets = [
+        ("direct", direct, work / f"direct-concurrency-{transport}.stderr", set_errors(rows, "direct")),
+        (
+            "mcp-acp",
+            acp_spec(proxy, work),
+            work / f"mcp-acp-concurrency-{transport}.stderr",
+            set_errors(rows, "mcp-acp"),
+        ),
+    ]
     async with AsyncExitStack() as stack:
         live = await open_paths(stack, targets)
         pid = find_proxy_pid(proxy)
@@ -513,8 +537,9 @@ async def measure_concurrency(args: argparse.Namespace, work: Path, transport: s
                 with RssPeak(pid) as rss:
                     for _ in range(rounds):
                         await each(live, burst)
-                rss_report.update(peak=rss.peak / 2**20, rss_samples=rss.samples,
-                                  after=rss_mb(pid), after_uss=uss_mb(pid))
+                rss_report.update(
+                    peak=rss.peak / 2**20, rss_samples=rss.samples, after=rss_mb(pid), after_uss=uss_mb(pid)
+                )
             else:
                 for _ in range(rounds):
                     await each(live, burst)
@@ -528,15 +553,17 @@ async def measure_concurrency(args: argparse.Namespace, work: Path, transport: s
             direct.pct_of_direct = 100.0
 
 
-async def measure_payloads(args: argparse.Namespace, work: Path, transport: str, direct: dict, proxy: str,
-                           report: Report) -> None:
+async def measure_payloads(
+    args: argparse.Namespace, work: Path, transport: str, direct: dict, proxy: str, report: Report
+) -> None:
     """`big` results of each size, direct and through mcp-acp, interleaved; every byte checked."""
     rows = {(path, size): Payload(path, size, transport) for size in PAYLOAD_SIZES for path in ("direct", "mcp-acp")}
     report.payloads += rows.values()
 
-    targets = [("direct", direct, work / f"direct-payloads-{transport}.stderr", set_errors(rows, "direct")),
-               ("mcp-acp", acp_spec(proxy, work), work / f"mcp-acp-payloads-{transport}.stderr",
-                set_errors(rows, "mcp-acp"))]
+    targets = [
+        ("direct", direct, work / f"direct-payloads-{transport}.stderr", set_errors(rows, "direct")),
+        ("mcp-acp", acp_spec(proxy, work), work / f"mcp-acp-payloads-{transport}.stderr", set_errors(rows, "mcp-acp")),
+    ]
     async with AsyncExitStack() as stack:
         live = await open_paths(stack, targets)
         for size in PAYLOAD_SIZES:
@@ -561,15 +588,15 @@ def rules_proxy(rules: int, transport: str) -> str:
     return f"bench-rules-{rules}" + ("" if transport == "stdio" else f"-{transport}")
 
 
-async def measure_policy_sizes(args: argparse.Namespace, work: Path, transport: str, direct_spec: dict,
-                               report: Report) -> None:
+async def measure_policy_sizes(
+    args: argparse.Namespace, work: Path, transport: str, direct_spec: dict, report: Report
+) -> None:
     """`tools/call` through mcp-acp with each policy size, interleaved with the direct path."""
     direct = Row("direct", transport)
     rows = {rules_proxy(n, transport): PolicySize(n, transport) for n in POLICY_SIZES}
     report.policy_sizes += rows.values()
     targets = [("direct", direct_spec, work / f"direct-policy-{transport}.stderr", set_error(direct))]
-    targets += [(name, acp_spec(name, work), work / f"{name}.stderr", set_error(row))
-                for name, row in rows.items()]
+    targets += [(name, acp_spec(name, work), work / f"{name}.stderr", set_error(row)) for name, row in rows.items()]
     async with AsyncExitStack() as stack:
         live = await open_paths(stack, targets)
 
@@ -594,22 +621,30 @@ async def run_sections(args: argparse.Namespace, work: Path, url: str, use_acp: 
     if not use_acp:
         return report
     sections = []
-    for transport, direct, proxy in (("stdio", {"stdio": [PY, BACKEND]}, "bench-stdio"),
-                                     ("http", {"url": url}, "bench-http")):
+    for transport, direct, proxy in (
+        ("stdio", {"stdio": [PY, BACKEND]}, "bench-stdio"),
+        ("http", {"url": url}, "bench-http"),
+    ):
         sections += [
-            (f"{transport} concurrency: {', '.join(map(str, IN_FLIGHT))} in flight",
-             lambda t=transport, d=direct, p=proxy: measure_concurrency(args, work, t, d, p, report)),
-            (f"{transport} payloads: " + ", ".join(f"{s:,} B" for s in PAYLOAD_SIZES),
-             lambda t=transport, d=direct, p=proxy: measure_payloads(args, work, t, d, p, report)),
-            (f"{transport} policy sizes: " + ", ".join(f"{n:,} rules" for n in POLICY_SIZES),
-             lambda t=transport, d=direct: measure_policy_sizes(args, work, t, d, report)),
+            (
+                f"{transport} concurrency: {', '.join(map(str, IN_FLIGHT))} in flight",
+                lambda t=transport, d=direct, p=proxy: measure_concurrency(args, work, t, d, p, report),
+            ),
+            (
+                f"{transport} payloads: " + ", ".join(f"{s:,} B" for s in PAYLOAD_SIZES),
+                lambda t=transport, d=direct, p=proxy: measure_payloads(args, work, t, d, p, report),
+            ),
+            (
+                f"{transport} policy sizes: " + ", ".join(f"{n:,} rules" for n in POLICY_SIZES),
+                lambda t=transport, d=direct: measure_policy_sizes(args, work, t, d, report),
+            ),
         ]
     for title, section in sections:
         with console.status(title):
             try:
                 with anyio.fail_after(RUN_TIMEOUT):
                     await section()
-            except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others
+            except Exception as exc:
                 report.errors.append(f"{title}: {describe(exc)}")
     return report
 
@@ -625,13 +660,26 @@ def run(args: argparse.Namespace, work: Path) -> Report:
             use_acp = acp_available()
             if use_acp:
                 acp(work, "init", "--auth", "local")
-                acp(work, "proxy", "add", "bench-stdio", "--server-name", "bench-stdio",
-                    "--command", PY, "--arg", BACKEND)
+                acp(
+                    work,
+                    "proxy",
+                    "add",
+                    "bench-stdio",
+                    "--server-name",
+                    "bench-stdio",
+                    "--command",
+                    PY,
+                    "--arg",
+                    BACKEND,
+                )
                 acp(work, "proxy", "add", "bench-http", "--server-name", "bench-http", "--url", url)
                 for name in ("bench-stdio", "bench-http"):
                     enforce_bench_policy(work, name)
                 for rules in POLICY_SIZES:
-                    for transport, backend in (("stdio", ["--command", PY, "--arg", BACKEND]), ("http", ["--url", url])):
+                    for transport, backend in (
+                        ("stdio", ["--command", PY, "--arg", BACKEND]),
+                        ("http", ["--url", url]),
+                    ):
                         name = rules_proxy(rules, transport)
                         acp(work, "proxy", "add", name, "--server-name", name, *backend)
                         enforce_bench_policy(work, name, rules)
@@ -656,17 +704,28 @@ def table(title: str, columns: list[str], left: int = 1) -> Table:
 
 
 def show_latency(rows: list[Row], args: argparse.Namespace) -> None:
-    calls = table(f"tools/call echo latency, {args.iterations} calls after {args.warmup} warm-up",
-                  ["path", "transport", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p95", "added p99"], 2)
+    calls = table(
+        f"tools/call echo latency, {args.iterations} calls after {args.warmup} warm-up",
+        ["path", "transport", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p95", "added p99"],
+        2,
+    )
     calls.add_column(f"{args.big_bytes / 1e6:g} MB big result")
-    lists = table(f"tools/list latency, {args.iterations} lists after {args.warmup} warm-up",
-                  ["path", "transport", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p95", "added p99"], 2)
+    lists = table(
+        f"tools/list latency, {args.iterations} lists after {args.warmup} warm-up",
+        ["path", "transport", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p95", "added p99"],
+        2,
+    )
     for r in rows:
         big = "-" if r.big_ok is None else (f"[green]{r.big_detail}[/]" if r.big_ok else f"[red]{r.big_detail}[/]")
         for target, measured, added, extra in ((calls, r.call, r.added_call, [big]), (lists, r.list, r.added_list, [])):
-            figures = [ms(measured and measured.median_ms), ms(measured and measured.p95_ms),
-                       ms(measured and measured.p99_ms), ms(added and added.median_ms, True),
-                       ms(added and added.p95_ms, True), ms(added and added.p99_ms, True)]
+            figures = [
+                ms(measured and measured.median_ms),
+                ms(measured and measured.p95_ms),
+                ms(measured and measured.p99_ms),
+                ms(added and added.median_ms, True),
+                ms(added and added.p95_ms, True),
+                ms(added and added.p99_ms, True),
+            ]
             target.add_row(r.path, r.transport, *figures, *extra)
     console.print(calls)
     console.print(lists)
@@ -677,8 +736,11 @@ def rate(row: Throughput | None) -> str:
 
 
 def show_concurrency(report: Report, args: argparse.Namespace) -> None:
-    out = table(f"throughput on one session, ~{args.concurrency_calls} calls per level",
-                ["transport", "echo calls in flight", "direct calls/s", "mcp-acp calls/s", "mcp-acp % of direct"], 2)
+    out = table(
+        f"throughput on one session, ~{args.concurrency_calls} calls per level",
+        ["transport", "echo calls in flight", "direct calls/s", "mcp-acp calls/s", "mcp-acp % of direct"],
+        2,
+    )
     by_key = {(r.transport, r.path, r.in_flight): r for r in report.concurrency}
     for transport in TRANSPORTS:
         for n in IN_FLIGHT:
@@ -690,33 +752,54 @@ def show_concurrency(report: Report, args: argparse.Namespace) -> None:
     console.print(out)
     for transport, rss in (("STDIO", report.proxy_rss_mb), ("HTTP", report.proxy_rss_mb_http)):
         if "peak" in rss:
-            console.print(f"mcp-acp proxy RSS ({transport} backend): {rss['idle']:.1f} MB idle, peak {rss['peak']:.1f} MB "
-                          f"under {rss['in_flight']} in flight ({rss['rss_samples']} samples), {rss['after']:.1f} MB "
-                          f"after; USS {rss['idle_uss']:.1f} MB idle, {rss['after_uss']:.1f} MB after")
+            console.print(
+                f"mcp-acp proxy RSS ({transport} backend): {rss['idle']:.1f} MB idle, peak {rss['peak']:.1f} MB "
+                f"under {rss['in_flight']} in flight ({rss['rss_samples']} samples), {rss['after']:.1f} MB "
+                f"after; USS {rss['idle_uss']:.1f} MB idle, {rss['after_uss']:.1f} MB after"
+            )
 
 
 def show_payloads(report: Report) -> None:
-    out = table("payload sizes, big(size) round trip, every byte checked",
-                ["transport", "size", "samples", "direct p50 ms", "mcp-acp p50 ms", "added p50", "added p99"], 2)
+    out = table(
+        "payload sizes, big(size) round trip, every byte checked",
+        ["transport", "size", "samples", "direct p50 ms", "mcp-acp p50 ms", "added p50", "added p99"],
+        2,
+    )
     by_key = {(r.transport, r.path, r.size_bytes): r for r in report.payloads}
     for transport in TRANSPORTS:
         for size in PAYLOAD_SIZES:
             direct, proxied = by_key.get((transport, "direct", size)), by_key.get((transport, "mcp-acp", size))
             if direct is None or proxied is None:
                 continue
-            out.add_row(transport, f"{size:,} B", str(proxied.samples), ms(direct.stats and direct.stats.median_ms),
-                        ms(proxied.stats and proxied.stats.median_ms),
-                        ms(proxied.added and proxied.added.median_ms, True), ms(proxied.added and proxied.added.p99_ms, True))
+            out.add_row(
+                transport,
+                f"{size:,} B",
+                str(proxied.samples),
+                ms(direct.stats and direct.stats.median_ms),
+                ms(proxied.stats and proxied.stats.median_ms),
+                ms(proxied.added and proxied.added.median_ms, True),
+                ms(proxied.added and proxied.added.p99_ms, True),
+            )
     console.print(out)
 
 
 def show_policy_sizes(report: Report, args: argparse.Namespace) -> None:
-    out = table(f"policy sizes, mcp-acp tools/call echo, {args.iterations} calls",
-                ["transport", "rules", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p99"], 2)
+    out = table(
+        f"policy sizes, mcp-acp tools/call echo, {args.iterations} calls",
+        ["transport", "rules", "p50 ms", "p95 ms", "p99 ms", "added p50", "added p99"],
+        2,
+    )
     for r in report.policy_sizes:
         s, a = r.stats, r.added
-        out.add_row(r.transport, f"{r.rules:,}", ms(s and s.median_ms), ms(s and s.p95_ms), ms(s and s.p99_ms),
-                    ms(a and a.median_ms, True), ms(a and a.p99_ms, True))
+        out.add_row(
+            r.transport,
+            f"{r.rules:,}",
+            ms(s and s.median_ms),
+            ms(s and s.p95_ms),
+            ms(s and s.p99_ms),
+            ms(a and a.median_ms, True),
+            ms(a and a.p99_ms, True),
+        )
     console.print(out)
 
 
@@ -731,9 +814,11 @@ def show(report: Report, args: argparse.Namespace) -> None:
     for r in report.latency:
         if r.error:
             console.print(Text.assemble((f"{r.path} / {r.transport} failed: ", "red"), r.error))
-    labels = [*((f"{r.path} ({r.transport}), {r.in_flight} in flight", r) for r in report.concurrency),
-              *((f"{r.path} ({r.transport}), {r.size_bytes:,} B payload", r) for r in report.payloads),
-              *((f"mcp-acp ({r.transport}), {r.rules:,} rules", r) for r in report.policy_sizes)]
+    labels = [
+        *((f"{r.path} ({r.transport}), {r.in_flight} in flight", r) for r in report.concurrency),
+        *((f"{r.path} ({r.transport}), {r.size_bytes:,} B payload", r) for r in report.payloads),
+        *((f"mcp-acp ({r.transport}), {r.rules:,} rules", r) for r in report.policy_sizes),
+    ]
     for label, r in labels:
         if r.error:
             console.print(Text.assemble((f"{label} failed: ", "red"), r.error))
@@ -751,14 +836,24 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=500, help="timed calls per path (default 500)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed calls first (default 50)")
     parser.add_argument("--big-bytes", type=int, default=5_000_000, help="size of the integrity check result")
-    parser.add_argument("--concurrency-calls", type=int, default=2000,
-                        help="echo calls per in-flight level and path (default 2000)")
-    parser.add_argument("--payload-iterations", type=int, default=200,
-                        help="timed big() calls per path for the 100 B and 100 KB sizes (default 200)")
-    parser.add_argument("--large-payload-iterations", type=int, default=20,
-                        help="timed big() calls per path for the 5 MB size (default 20)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke test: 20 calls, 3 warm-up, few concurrency and payload rounds")
+    parser.add_argument(
+        "--concurrency-calls", type=int, default=2000, help="echo calls per in-flight level and path (default 2000)"
+    )
+    parser.add_argument(
+        "--payload-iterations",
+        type=int,
+        default=200,
+        help="timed big() calls per path for the 100 B and 100 KB sizes (default 200)",
+    )
+    parser.add_argument(
+        "--large-payload-iterations",
+        type=int,
+        default=20,
+        help="timed big() calls per path for the 5 MB size (default 20)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke test: 20 calls, 3 warm-up, few concurrency and payload rounds"
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     if args.quick:
@@ -772,16 +867,26 @@ def main() -> None:
         report = run(args, Path(tmp))
     load_after = os.getloadavg()[0]
     show(report, args)
-    console.print(f"[dim]1-minute load average {load_before:.2f} before, {load_after:.2f} after; "
-                  f"{os.cpu_count()} CPUs[/]")
+    console.print(
+        f"[dim]1-minute load average {load_before:.2f} before, {load_after:.2f} after; {os.cpu_count()} CPUs[/]"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         document = {
-            "bench": "overhead", "quick": args.quick, "iterations": args.iterations, "warmup": args.warmup,
-            "big_bytes": args.big_bytes, "concurrency_calls": args.concurrency_calls,
-            "payload_iterations": args.payload_iterations, "large_payload_iterations": args.large_payload_iterations,
-            "policy_rules_main": BENCH_RULES, "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "load_avg_1m": [load_before, load_after], **asdict(report),
+            "bench": "overhead",
+            "quick": args.quick,
+            "iterations": args.iterations,
+            "warmup": args.warmup,
+            "big_bytes": args.big_bytes,
+            "concurrency_calls": args.concurrency_calls,
+            "payload_iterations": args.payload_iterations,
+            "large_payload_iterations": args.large_payload_iterations,
+            "policy_rules_main": BENCH_RULES,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "load_avg_1m": [load_before, load_after],
+            **asdict(report),
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {args.json}")

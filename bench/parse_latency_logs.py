@@ -57,6 +57,7 @@ class UsageError(Exception):
 
 # --- reading --------------------------------------------------------------------------------
 
+
 def read_entries(path: Path, day: date | None) -> tuple[list[dict], int]:
     """The JSON objects of a JSONL file (of `day`, if given) and the number of invalid lines."""
     if not path.is_file():
@@ -107,14 +108,21 @@ def duration_ms(entry: dict) -> float | None:
 
 # --- statistics -----------------------------------------------------------------------------
 
+
 def stats(samples: list[float]) -> dict:
     """count, median (p50), mean, sample std dev, min, max, p95 (nearest rank), in ms to 3 dp."""
     if not samples:
         return {"count": 0} | {key: None for key in STAT_KEYS[1:]}
     ordered = sorted(samples)
     p95 = ordered[math.ceil(0.95 * len(ordered)) - 1]
-    values = (statistics.median(ordered), statistics.fmean(ordered),
-              statistics.stdev(ordered) if len(ordered) > 1 else 0.0, ordered[0], ordered[-1], p95)
+    values = (
+        statistics.median(ordered),
+        statistics.fmean(ordered),
+        statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
+        ordered[0],
+        ordered[-1],
+        p95,
+    )
     return {"count": len(ordered)} | {key: round(v, 3) for key, v in zip(STAT_KEYS[1:], values)}
 
 
@@ -125,10 +133,11 @@ def samples_of(entries: list[dict], metric: str) -> list[float]:
 def policy_stats(entries: list[dict], exclude_hitl: bool) -> dict:
     """The three policy timings of policy-evaluated entries (the HITL wait from HITL decisions only)."""
     counted = [e for e in entries if e.get("decision") != "hitl"] if exclude_hitl else entries
-    return {"policy_eval_ms": stats(samples_of(counted, "policy_eval_ms")),
-            "policy_hitl_ms": stats(samples_of([e for e in entries if e.get("decision") == "hitl"],
-                                               "policy_hitl_ms")),
-            "policy_total_ms": stats(samples_of(counted, "policy_total_ms"))}
+    return {
+        "policy_eval_ms": stats(samples_of(counted, "policy_eval_ms")),
+        "policy_hitl_ms": stats(samples_of([e for e in entries if e.get("decision") == "hitl"], "policy_hitl_ms")),
+        "policy_total_ms": stats(samples_of(counted, "policy_total_ms")),
+    }
 
 
 def summarise(decisions: list[dict], operations: list[dict] | None, args: argparse.Namespace) -> dict:
@@ -136,28 +145,35 @@ def summarise(decisions: list[dict], operations: list[dict] | None, args: argpar
     discovery = [e for e in decisions if e.get("final_rule") == DISCOVERY_RULE]
     evaluated = [e for e in decisions if e.get("final_rule") != DISCOVERY_RULE]
     report: dict = {
-        "entries": {"decisions": len(decisions), "policy_evaluated": len(evaluated), "discovery": len(discovery),
-                    "by_decision": {d: sum(e.get("decision") == d for e in evaluated) for d in DECISIONS}},
+        "entries": {
+            "decisions": len(decisions),
+            "policy_evaluated": len(evaluated),
+            "discovery": len(discovery),
+            "by_decision": {d: sum(e.get("decision") == d for e in evaluated) for d in DECISIONS},
+        },
         "policy": policy_stats(evaluated, args.exclude_hitl),
         "discovery": {"policy_eval_ms": stats(samples_of(discovery, "policy_eval_ms"))},
     }
     if args.by_decision:
         groups = [d for d in DECISIONS if not (args.exclude_hitl and d == "hitl")]
-        report["by_decision"] = {d: policy_stats([e for e in evaluated if e.get("decision") == d], False)
-                                 for d in groups}
+        report["by_decision"] = {
+            d: policy_stats([e for e in evaluated if e.get("decision") == d], False) for d in groups
+        }
     if operations is not None:
         timed = [(e.get("method") or "?", duration_ms(e)) for e in operations]
         timed = [(method, ms) for method, ms in timed if ms is not None]
         report["entries"]["operations"] = len(operations)
         report["operations"] = {
             "duration_ms": stats([ms for _, ms in timed]),
-            "by_method": {method: stats([ms for m, ms in timed if m == method])
-                          for method in sorted({m for m, _ in timed})},
+            "by_method": {
+                method: stats([ms for m, ms in timed if m == method]) for method in sorted({m for m, _ in timed})
+            },
         }
     return report
 
 
 # --- output ---------------------------------------------------------------------------------
+
 
 def stats_table(title: str, rows: list[tuple[str, str, dict]]) -> Table:
     table = Table(title=title, title_justify="left")
@@ -174,19 +190,26 @@ def show(report: dict) -> None:
     hitl_note = ", HITL excluded from eval/total" if report["exclude_hitl"] else ""
     rows = [(metric, "all", row) for metric, row in report["policy"].items()]
     for decision, group in report.get("by_decision", {}).items():
-        rows += [(metric, decision, row) for metric, row in group.items()
-                 if row["count"] or metric != "policy_hitl_ms"]
+        rows += [(metric, decision, row) for metric, row in group.items() if row["count"] or metric != "policy_hitl_ms"]
     by = ", ".join(f"{d} {n}" for d, n in entries["by_decision"].items())
     console.print(stats_table(f"Policy decisions: {entries['policy_evaluated']} evaluated ({by}){hitl_note}", rows))
-    console.print(stats_table(f"Discovery (not policy-evaluated, final_rule {DISCOVERY_RULE}): "
-                              f"{entries['discovery']} entries",
-                              [("policy_eval_ms", "discovery", report["discovery"]["policy_eval_ms"])]))
+    console.print(
+        stats_table(
+            f"Discovery (not policy-evaluated, final_rule {DISCOVERY_RULE}): {entries['discovery']} entries",
+            [("policy_eval_ms", "discovery", report["discovery"]["policy_eval_ms"])],
+        )
+    )
     if "operations" in report:
         operations = report["operations"]
         rows = [("duration_ms", "all", operations["duration_ms"])]
         rows += [("duration_ms", method, row) for method, row in operations["by_method"].items()]
-        console.print(stats_table(f"Requests through the proxy (operations.jsonl): {entries['operations']} entries, "
-                                  f"{operations['duration_ms']['count']} with a duration", rows))
+        console.print(
+            stats_table(
+                f"Requests through the proxy (operations.jsonl): {entries['operations']} entries, "
+                f"{operations['duration_ms']['count']} with a duration",
+                rows,
+            )
+        )
     for kind, count in report["invalid_lines"].items():
         if count:
             errors.print(f"[yellow]skipped {count} invalid line(s) in {report[kind + '_file']}[/]")
@@ -198,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("operations", type=Path, nargs="?", help="the same proxy's audit/operations.jsonl")
     parser.add_argument("--date", type=date.fromisoformat, metavar="YYYY-MM-DD", help="keep only this UTC day")
     parser.add_argument("--by-decision", action="store_true", help="also group by decision (allow/deny/hitl)")
-    parser.add_argument("--exclude-hitl", action="store_true",
-                        help="leave HITL decisions out of policy_eval_ms and policy_total_ms")
+    parser.add_argument(
+        "--exclude-hitl", action="store_true", help="leave HITL decisions out of policy_eval_ms and policy_total_ms"
+    )
     parser.add_argument("--output", "--json", type=Path, metavar="FILE", help="also write the statistics as JSON")
     args = parser.parse_args(argv)
 

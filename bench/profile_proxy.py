@@ -67,8 +67,10 @@ def client(proc: subprocess.Popen, requests: int, only: str | None) -> dict[str,
                     raise RuntimeError(f"{method}: {message['error']}")
                 return elapsed
 
-    ask("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                       "clientInfo": {"name": "profile", "version": "1"}})
+    ask(
+        "initialize",
+        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "profile", "version": "1"}},
+    )
     inp.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
     inp.flush()
     samples: dict[str, list[float]] = {"call": [], "list": []}
@@ -91,8 +93,10 @@ def summarise(raw: Path, requests: int, top: int = 35) -> None:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")" if " (" in f else f
+            for f in stack.split(";")
+        ]
         total += n
         own[frames[-1]] += n
         for frame in set(frames):
@@ -111,8 +115,12 @@ def main() -> None:
     parser.add_argument("--only", choices=("call", "list"), help="send only calls or only lists")
     parser.add_argument("--py-spy", type=Path, metavar="FILE", help="record the proxy with py-spy into FILE")
     parser.add_argument("--direct", action="store_true", help="talk to the backend itself, no proxy (a baseline)")
-    parser.add_argument("--via", metavar="SCRIPT", help="instead of mcp-acp, a Python script run as SCRIPT BACKEND-COMMAND "
-                        "(a stand-in relay, e.g. the byte relay of bench/overhead.py)")
+    parser.add_argument(
+        "--via",
+        metavar="SCRIPT",
+        help="instead of mcp-acp, a Python script run as SCRIPT BACKEND-COMMAND "
+        "(a stand-in relay, e.g. the byte relay of bench/overhead.py)",
+    )
     parser.add_argument("--cprofile", type=Path, metavar="FILE", help="run the proxy under cProfile, stats into FILE")
     parser.add_argument("--rate", type=int, default=2000, help="py-spy samples per second (default 2000)")
     args = parser.parse_args()
@@ -123,8 +131,9 @@ def main() -> None:
         acp(home, "init", "--auth", "local")
         if args.transport == "http":
             port = free_port()
-            http = subprocess.Popen([PY, BACKEND, "--http", str(port)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+            http = subprocess.Popen(
+                [PY, BACKEND, "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             wait_for_port(port)
             acp(home, "proxy", "add", "prof", "--server-name", "prof", "--url", f"http://127.0.0.1:{port}/mcp")
         else:
@@ -144,9 +153,23 @@ def main() -> None:
             try:
                 if args.py_spy:  # attach once the proxy runs (py-spy would take over its stdout)
                     time.sleep(1.0)
-                    spy = subprocess.Popen([SPY, "record", "--format", "raw", "--rate", str(args.rate),
-                                            *NATIVE, "-o", str(args.py_spy), "--pid", str(proc.pid)],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    spy = subprocess.Popen(
+                        [
+                            SPY,
+                            "record",
+                            "--format",
+                            "raw",
+                            "--rate",
+                            str(args.rate),
+                            *NATIVE,
+                            "-o",
+                            str(args.py_spy),
+                            "--pid",
+                            str(proc.pid),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                     time.sleep(1.0)
                 threads = {t.id: t.user_time + t.system_time for t in psutil.Process(proc.pid).threads()}
                 cpu = psutil.Process(proc.pid).cpu_times()
@@ -154,7 +177,9 @@ def main() -> None:
                 after = psutil.Process(proc.pid).cpu_times()
                 for t in psutil.Process(proc.pid).threads():
                     print(f"thread {t.id}: {1000 * (t.user_time + t.system_time - threads.get(t.id, 0)):.0f} ms CPU")
-                print(f"user {1000 * (after.user - cpu.user):.0f} ms, system {1000 * (after.system - cpu.system):.0f} ms")
+                print(
+                    f"user {1000 * (after.user - cpu.user):.0f} ms, system {1000 * (after.system - cpu.system):.0f} ms"
+                )
                 cpu_ms = 1000 * (after.user + after.system - cpu.user - cpu.system)
                 if spy:
                     spy.send_signal(signal.SIGINT)
@@ -171,11 +196,15 @@ def main() -> None:
     for kind, values in samples.items():
         if values:
             ordered = sorted(values)
-            print(f"{kind}: median {statistics.median(values):.3f} ms, p99 {ordered[int(0.99 * len(ordered)) - 1]:.3f} ms "
-                  f"({len(values)} requests, {args.transport})")
+            print(
+                f"{kind}: median {statistics.median(values):.3f} ms, p99 {ordered[int(0.99 * len(ordered)) - 1]:.3f} ms "
+                f"({len(values)} requests, {args.transport})"
+            )
     count = sum(len(v) for v in samples.values())
-    print(f"proxy process CPU: {cpu_ms / count * 1000:.0f} µs per timed request (user + system; the 50 warm-up "
-          "rounds are included, and --native py-spy pauses the process)")
+    print(
+        f"proxy process CPU: {cpu_ms / count * 1000:.0f} µs per timed request (user + system; the 50 warm-up "
+        "rounds are included, and --native py-spy pauses the process)"
+    )
     if args.py_spy:
         summarise(args.py_spy, args.requests)
 

@@ -16,8 +16,12 @@ from tests.helpers import MCP_ACP, HttpBackendServer
 def acp_env(tmp_path: Path) -> dict[str, str]:
     """Environment for CLI subprocesses: everything under a temp MCP_ACP_HOME."""
     # The encrypted-file secret store: a test must never write to a developer's real keychain.
-    return {**os.environ, "MCP_ACP_HOME": str(tmp_path / "acp-home"), "HOME": str(tmp_path / "user-home"),
-            "MCP_ACP_SECRET_BACKEND": "file"}
+    return {
+        **os.environ,
+        "MCP_ACP_HOME": str(tmp_path / "acp-home"),
+        "HOME": str(tmp_path / "user-home"),
+        "MCP_ACP_SECRET_BACKEND": "file",
+    }
 
 
 @pytest.fixture
@@ -27,8 +31,7 @@ def cli(acp_env):
     def run(*args: str, check: bool = False, **kwargs: Any) -> subprocess.CompletedProcess:
         if "input" not in kwargs:
             kwargs["stdin"] = subprocess.DEVNULL
-        result = subprocess.run([MCP_ACP, *args], env=acp_env, capture_output=True, text=True, timeout=60,
-                                **kwargs)
+        result = subprocess.run([MCP_ACP, *args], env=acp_env, capture_output=True, text=True, timeout=60, **kwargs)
         if check and result.returncode != 0:
             raise AssertionError(f"mcp-acp {' '.join(args)} failed: {result.stderr}")
         return result

@@ -49,8 +49,9 @@ class HttpBackendServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen([*self.command, self.port_option, str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [*self.command, self.port_option, str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_for_port(self.port)
 
     def stop(self) -> None:
@@ -69,8 +70,15 @@ class RawProxy:
     @classmethod
     async def start(cls, env: dict[str, str], name: str) -> RawProxy:
         process = await asyncio.create_subprocess_exec(
-            MCP_ACP, "start", "--proxy", name, "--headless", env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            MCP_ACP,
+            "start",
+            "--proxy",
+            name,
+            "--headless",
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             limit=64 * 1024 * 1024,
         )
         return cls(process)
@@ -100,9 +108,14 @@ class RawProxy:
         return await self.response_to(request_id, timeout)
 
     async def initialize(self) -> dict:
-        answer = await self.request("initialize", {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "raw-test-client", "version": "1"}})
+        answer = await self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw-test-client", "version": "1"},
+            },
+        )
         await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return answer
 
@@ -165,8 +178,12 @@ MANAGER_TIMEOUT = 30.0
 EVENT_TIMEOUT = 20.0
 
 # `echo` allowed, `add` denied: requests through the proxy get both decisions.
-ECHO_ONLY_POLICY = {"rules": [{"id": "echo-ok", "effect": "allow", "conditions": {"tool_name": "echo"}},
-                              {"id": "no-add", "effect": "deny", "conditions": {"tool_name": "add"}}]}
+ECHO_ONLY_POLICY = {
+    "rules": [
+        {"id": "echo-ok", "effect": "allow", "conditions": {"tool_name": "echo"}},
+        {"id": "no-add", "effect": "deny", "conditions": {"tool_name": "add"}},
+    ]
+}
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -201,8 +218,15 @@ class ManagerHome:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.home = root / "acp-home"
-        env = {**os.environ, "MCP_ACP_HOME": str(self.home), "HOME": str(root / "user-home"),
-               "MCP_ACP_SECRET_BACKEND": "file", "MCP_ACP_NO_BROWSER": "1", "NO_COLOR": "1", "COLUMNS": "250"}
+        env = {
+            **os.environ,
+            "MCP_ACP_HOME": str(self.home),
+            "HOME": str(root / "user-home"),
+            "MCP_ACP_SECRET_BACKEND": "file",
+            "MCP_ACP_NO_BROWSER": "1",
+            "NO_COLOR": "1",
+            "COLUMNS": "250",
+        }
         env.pop("MCP_ACP_CORS_ORIGINS", None)  # it would widen the allowed origins
         self.env = env
         self._daemons: list[subprocess.Popen] = []
@@ -218,17 +242,26 @@ class ManagerHome:
     # -- files -----------------------------------------------------------------
 
     def cli(self, *args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
-        result = subprocess.run([MCP_ACP, *args], env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [MCP_ACP, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"mcp-acp {' '.join(args)} failed ({result.returncode}): "
-                                 f"{result.stdout}{result.stderr}")
+            raise AssertionError(
+                f"mcp-acp {' '.join(args)} failed ({result.returncode}): {result.stdout}{result.stderr}"
+            )
         return result
 
     def add_proxy(self, name: str, policy: dict = ECHO_ONLY_POLICY) -> str:
         """Proxy `name` in front of the fixture backend over STDIO; returns its proxy_id."""
-        self.cli("proxy", "add", name, "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND,
-                 check=True)
+        self.cli(
+            "proxy", "add", name, "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True
+        )
         folder = proxy_config_dir(self.env, name)
         (folder / "policy.json").write_text(json.dumps(policy), encoding="utf-8")
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -269,14 +302,22 @@ class ManagerHome:
         once its API answers (unless `wait` is false)."""
         log_path = self.root / f"manager-{len(self._daemons)}.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([MCP_ACP, "manager", "_run", "--port", str(self.port), *extra], env=self.env,
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                [MCP_ACP, "manager", "_run", "--port", str(self.port), *extra],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._daemons.append(process)
         if not wait:
             return process
-        wait_until(lambda: process.poll() is not None or self.status() is not None, MANAGER_TIMEOUT,
-                   "the manager's API to answer")
+        wait_until(
+            lambda: process.poll() is not None or self.status() is not None,
+            MANAGER_TIMEOUT,
+            "the manager's API to answer",
+        )
         assert process.poll() is None, f"the manager exited ({process.returncode}): {log_path.read_text()}"
         return process
 
@@ -296,13 +337,22 @@ class ManagerHome:
 
     def registered(self, *names: str) -> Callable[[], dict | None]:
         """A condition: the manager answers and lists exactly `names`."""
+
         def check() -> dict | None:
             status = self.status()
             return status if status is not None and status["proxies"] == sorted(names) else None
+
         return check
 
-    def tcp(self, method: str, path: str, *, token: str | None | bool = True,
-            headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+    def tcp(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | bool | None = True,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
         """The API on 127.0.0.1:ui_port, as a browser would call it; with the API token as a Bearer
         unless `token` is None/False (or another string)."""
         sent = {}
@@ -319,8 +369,11 @@ class ManagerHome:
         found = []
         for process in psutil.process_iter(["cmdline", "environ", "status"], ad_value=None):
             cmdline = " ".join(process.info["cmdline"] or [])
-            if ("manager _run" in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE
-                    and (process.info["environ"] or {}).get("MCP_ACP_HOME") == str(self.home)):
+            if (
+                "manager _run" in cmdline
+                and process.info["status"] != psutil.STATUS_ZOMBIE
+                and (process.info["environ"] or {}).get("MCP_ACP_HOME") == str(self.home)
+            ):
                 found.append(process)
         return found
 
@@ -336,8 +389,13 @@ class ManagerHome:
     def start_idle_proxy(self, name: str) -> subprocess.Popen:
         """A proxy no client talks to (its stdin stays open): enough to register and serve its API."""
         with open(self.root / f"idle-{name}.log", "wb") as log:
-            process = subprocess.Popen([MCP_ACP, "start", "--proxy", name], env=self.env, stdin=subprocess.PIPE,
-                                       stdout=subprocess.DEVNULL, stderr=log)
+            process = subprocess.Popen(
+                [MCP_ACP, "start", "--proxy", name],
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         self._idle_proxies.append(process)
         return process
 
@@ -389,10 +447,18 @@ class LiveProxy(RawProxy):
     @classmethod
     async def start(cls, env: dict[str, str], name: str, log_path: Path | None = None) -> LiveProxy:
         log_path = log_path or Path(env["MCP_ACP_HOME"]).parent / f"proxy-{name}.log"
-        with open(log_path, "ab") as log:  # noqa: ASYNC230 - a local file, opened once per proxy
+        with open(log_path, "ab") as log:
             process = await asyncio.create_subprocess_exec(
-                MCP_ACP, "start", "--proxy", name, env=env, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=log, limit=64 * 1024 * 1024)
+                MCP_ACP,
+                "start",
+                "--proxy",
+                name,
+                env=env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                limit=64 * 1024 * 1024,
+            )
         proxy = cls(process)
         proxy.name = name
         proxy.log_path = log_path
@@ -418,8 +484,8 @@ class LiveProxy(RawProxy):
 class EventStream:
     """The manager's `GET /api/events`, followed as a browser does: every `data:` message, in order.
 
-        async with EventStream(home) as events:
-            await events.wait_for(lambda e: e["type"] == "proxy_registered", "a registration")
+    async with EventStream(home) as events:
+        await events.wait_for(lambda e: e["type"] == "proxy_registered", "a registration")
     """
 
     path = "/api/events"
@@ -440,8 +506,9 @@ class EventStream:
         """The client, headers and query parameters to follow the stream with."""
         token = self.home.token
         headers, params = ({}, {"token": token}) if self.query_token else ({"Authorization": f"Bearer {token}"}, {})
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.home.port}", trust_env=False,
-                                   timeout=httpx.Timeout(30, read=None))
+        client = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{self.home.port}", trust_env=False, timeout=httpx.Timeout(30, read=None)
+        )
         return client, headers, params
 
     async def __aenter__(self) -> Self:
@@ -465,8 +532,11 @@ class EventStream:
         self.ended = True
 
     def of_type(self, event_type: str, proxy_name: str | None = None) -> list[dict]:
-        return [event for event in self.events if event["type"] == event_type
-                and (proxy_name is None or event.get("proxy_name") == proxy_name)]
+        return [
+            event
+            for event in self.events
+            if event["type"] == event_type and (proxy_name is None or event.get("proxy_name") == proxy_name)
+        ]
 
     async def wait_for(self, predicate: Callable[[dict], Any], what: str, timeout: float = EVENT_TIMEOUT) -> dict:
         """The first event (already received or still to come) that satisfies `predicate`."""
@@ -479,8 +549,9 @@ class EventStream:
                 self._task.result()  # raises what ended it
                 raise AssertionError(f"the event stream ended before {what}; got {self.events}")
             if time.monotonic() >= deadline:
-                raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; got "
-                                     f"{[event['type'] for event in self.events]}")
+                raise AssertionError(
+                    f"timed out after {timeout:g} s waiting for {what}; got {[event['type'] for event in self.events]}"
+                )
             await asyncio.sleep(0.05)
 
 
@@ -498,8 +569,12 @@ class ProxyEventStream(EventStream):
         return event["type"] == "stats_updated"
 
     def _client(self) -> tuple[httpx.AsyncClient, dict, dict]:
-        client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=self.socket_path), base_url="http://proxy",
-                                   trust_env=False, timeout=httpx.Timeout(30, read=None))
+        client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=self.socket_path),
+            base_url="http://proxy",
+            trust_env=False,
+            timeout=httpx.Timeout(30, read=None),
+        )
         return client, {}, {}
 
 

@@ -32,8 +32,10 @@ MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 KDF_SALT = b"mcp-acp-v1"
 KDF_ITERATIONS = 100_000
 _LOCK_TIMEOUT = 30.0
-_RECREATE = ("move it aside and store the secrets again ('mcp-acp auth login' for tokens; "
-             "an audit key lost this way cannot be recovered)")
+_RECREATE = (
+    "move it aside and store the secrets again ('mcp-acp auth login' for tokens; "
+    "an audit key lost this way cannot be recovered)"
+)
 
 
 class SecretStoreError(ConfigError):
@@ -60,9 +62,11 @@ def _usable_keyring():
         return None, "the 'keyring' package is not installed"
     backend = keyring.get_keyring()  # chosen (and cached) by keyring itself
     if not _real_keychain(backend):
-        return None, (f"keyring found no OS keychain (it chose {type(backend).__module__}."
-                      f"{type(backend).__name__}; on Linux a Secret Service such as gnome-keyring must be "
-                      "running on the D-Bus session bus)")
+        return None, (
+            f"keyring found no OS keychain (it chose {type(backend).__module__}."
+            f"{type(backend).__name__}; on Linux a Secret Service such as gnome-keyring must be "
+            "running on the D-Bus session bus)"
+        )
     return backend, None
 
 
@@ -74,7 +78,8 @@ class _Keychain:
     def _fail(self, doing: str, exc: Exception) -> SecretStoreError:
         return SecretStoreError(
             f"the {self.name} refused to {doing}: {str(exc).rstrip('.!') or type(exc).__name__}. "
-            f"Unlock the keychain, or set {BACKEND_ENV}=file to keep secrets in the encrypted file instead.")
+            f"Unlock the keychain, or set {BACKEND_ENV}=file to keep secrets in the encrypted file instead."
+        )
 
     def get(self, name: str) -> str | None:
         try:
@@ -148,11 +153,14 @@ class _EncryptedFile:
         except FileNotFoundError:
             return {}
         except OSError as exc:
-            raise SecretStoreError(f"cannot read the secret store {self.path}: {exc.strerror}. "
-                                   "It must be a file of yours, mode 0600.") from None
+            raise SecretStoreError(
+                f"cannot read the secret store {self.path}: {exc.strerror}. It must be a file of yours, mode 0600."
+            ) from None
         if not _looks_like_fernet(token):
-            raise SecretStoreError(f"the secret store {self.path} is damaged (it is not an encrypted mcp-acp "
-                                   f"secret store). Restore it from a backup, or {_RECREATE}.")
+            raise SecretStoreError(
+                f"the secret store {self.path} is damaged (it is not an encrypted mcp-acp "
+                f"secret store). Restore it from a backup, or {_RECREATE}."
+            )
         try:
             plain = _fernet(_key_material()).decrypt(token)
         except InvalidToken:
@@ -166,8 +174,10 @@ class _EncryptedFile:
         except ValueError:
             data = None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise SecretStoreError(f"the secret store {self.path} decrypts but holds no name -> secret object. "
-                                   f"Restore it from a backup, or {_RECREATE}.")
+            raise SecretStoreError(
+                f"the secret store {self.path} decrypts but holds no name -> secret object. "
+                f"Restore it from a backup, or {_RECREATE}."
+            )
         return data
 
     def _locked(self):
@@ -192,8 +202,10 @@ class _EncryptedFile:
                 else:
                     self.path.unlink(missing_ok=True)
         except Timeout:
-            raise SecretStoreError(f"the secret store {self.path} stayed locked for {_LOCK_TIMEOUT:.0f} s by another "
-                                   "mcp-acp process. Retry; if it persists, find that process.") from None
+            raise SecretStoreError(
+                f"the secret store {self.path} stayed locked for {_LOCK_TIMEOUT:.0f} s by another "
+                "mcp-acp process. Retry; if it persists, find that process."
+            ) from None
 
     def get(self, name: str) -> str | None:
         return self._read().get(name)
@@ -216,15 +228,19 @@ class _EncryptedFile:
 def _backend() -> _Keychain | _EncryptedFile:
     choice = os.environ.get(BACKEND_ENV, "").strip().lower() or "auto"
     if choice not in ("auto", "keychain", "file"):
-        raise SecretStoreError(f"{BACKEND_ENV}={os.environ[BACKEND_ENV]!r} is not a secret backend: use 'keychain', "
-                               "'file', or leave it unset to choose automatically.")
+        raise SecretStoreError(
+            f"{BACKEND_ENV}={os.environ[BACKEND_ENV]!r} is not a secret backend: use 'keychain', "
+            "'file', or leave it unset to choose automatically."
+        )
     if choice != "file":
         ring, why_not = _usable_keyring()
         if ring is not None:
             return _Keychain(ring)
         if choice == "keychain":
-            raise SecretStoreError(f"{BACKEND_ENV}=keychain, but no OS keychain is usable: {why_not}. Start and "
-                                   f"unlock one, or unset {BACKEND_ENV} to use the encrypted file.")
+            raise SecretStoreError(
+                f"{BACKEND_ENV}=keychain, but no OS keychain is usable: {why_not}. Start and "
+                f"unlock one, or unset {BACKEND_ENV} to use the encrypted file."
+            )
     return _EncryptedFile(paths.secret_store_path())
 
 

@@ -22,8 +22,9 @@ async def ui(tmp_path: Path) -> AsyncIterator[UI]:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = await browser.new_context(viewport={"width": 1280, "height": 860})
-            await context.grant_permissions(["clipboard-read", "clipboard-write"],
-                                            origin=f"http://127.0.0.1:{home.port}")
+            await context.grant_permissions(
+                ["clipboard-read", "clipboard-write"], origin=f"http://127.0.0.1:{home.port}"
+            )
             context.set_default_timeout(UI_TIMEOUT_MS)
             page = await context.new_page()
             session = UI(home, page, browser)

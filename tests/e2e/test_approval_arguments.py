@@ -70,8 +70,18 @@ async def test_a_long_shell_command_is_shown_folded_with_its_size_and_whole_afte
 async def test_a_long_write_shows_the_content_size_and_its_end_after_show_all(ui: UI, tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
-    ui.home.add_proxy("wr", {"rules": [{"id": "writes", "effect": "hitl",
-                                        "conditions": {"tool_name": "write_file", "path_pattern": f"{files}/**"}}]})
+    ui.home.add_proxy(
+        "wr",
+        {
+            "rules": [
+                {
+                    "id": "writes",
+                    "effect": "hitl",
+                    "conditions": {"tool_name": "write_file", "path_pattern": f"{files}/**"},
+                }
+            ]
+        },
+    )
     await ui.page.goto(f"{ui.base}/")
     proxy = await ui.home.start_proxy("wr")
     content = "".join(f"line {i}: nothing to see here\n" for i in range(400)) + "echo pwned >> ~/.bashrc # THE END"
@@ -100,8 +110,19 @@ async def test_a_long_write_shows_the_content_size_and_its_end_after_show_all(ui
 async def test_allow_once_is_primary_and_the_remember_button_names_its_duration(ui: UI, tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
-    ui.home.add_proxy("rem", {"rules": [{"id": "writes", "effect": "hitl", "cache_side_effects": ["fs_write"],
-                                         "conditions": {"tool_name": "write_file", "path_pattern": f"{files}/**"}}]})
+    ui.home.add_proxy(
+        "rem",
+        {
+            "rules": [
+                {
+                    "id": "writes",
+                    "effect": "hitl",
+                    "cache_side_effects": ["fs_write"],
+                    "conditions": {"tool_name": "write_file", "path_pattern": f"{files}/**"},
+                }
+            ]
+        },
+    )
     await ui.page.goto(f"{ui.base}/")
     proxy = await ui.home.start_proxy("rem")
 
@@ -129,8 +150,13 @@ async def test_limits_are_shown_and_edited_in_the_config_tab(ui: UI) -> None:
     ui.home.add_proxy("lim", ECHO_ONLY)
     config_file = proxy_config_dir(ui.home.env, "lim") / "config.json"
     config = json.loads(config_file.read_text())
-    config["limits"] = {"requests_per_second": 10, "burst": 50, "tool_calls_per_window": 120, "window_seconds": 60,
-                        "per_tool": {"bash": 5}}
+    config["limits"] = {
+        "requests_per_second": 10,
+        "burst": 50,
+        "tool_calls_per_window": 120,
+        "window_seconds": 60,
+        "per_tool": {"bash": 5},
+    }
     config_file.write_text(json.dumps(config))
     await ui.open_proxy("lim")
     await ui.page.get_by_role("tab", name="Config").click()
@@ -154,5 +180,10 @@ async def test_limits_are_shown_and_edited_in_the_config_tab(ui: UI) -> None:
     await ui.page.get_by_role("button", name="Save", exact=True).click()
     await expect(ui.page.get_by_text("Unsaved changes")).to_have_count(0)
     saved = json.loads(config_file.read_text())
-    assert saved["limits"] == {"requests_per_second": 10, "burst": 50, "tool_calls_per_window": 200,
-                               "window_seconds": 120, "per_tool": {"bash": 5, "read_file": 500}}, saved["limits"]
+    assert saved["limits"] == {
+        "requests_per_second": 10,
+        "burst": 50,
+        "tool_calls_per_window": 200,
+        "window_seconds": 120,
+        "per_tool": {"bash": 5, "read_file": 500},
+    }, saved["limits"]

@@ -65,8 +65,19 @@ async def test_proxy_list_shows_running_proxies_and_a_stop_turns_its_card_inacti
 async def test_pending_drawer_allow_completes_the_call_and_deny_fails_it(ui: UI, tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
-    ui.home.add_proxy("ap", {"rules": [{"id": "writes", "effect": "hitl", "description": "A human approves writes",
-                                        "conditions": {"tool_name": "write_file", "path_pattern": f"{files}/**"}}]})
+    ui.home.add_proxy(
+        "ap",
+        {
+            "rules": [
+                {
+                    "id": "writes",
+                    "effect": "hitl",
+                    "description": "A human approves writes",
+                    "conditions": {"tool_name": "write_file", "path_pattern": f"{files}/**"},
+                }
+            ]
+        },
+    )
     await ui.page.goto(f"{ui.base}/")  # the browser is connected before the proxy registers
     proxy = await ui.home.start_proxy("ap")
     await expect(card(ui.page, "ap")).to_have_attribute("data-status", "running")
@@ -95,8 +106,11 @@ async def test_pending_drawer_allow_completes_the_call_and_deny_fails_it(ui: UI,
     assert answer["error"]["code"] == POLICY_DENIED, answer
     assert not (files / "b.txt").exists()
     await expect(ui.page).to_have_title("mcp-acp")
-    outcomes = [e["hitl_outcome"] for e in read_jsonl(proxy_log_dir(ui.home.env, "ap") / "audit" / "decisions.jsonl")
-                if e.get("final_rule") == "writes"]
+    outcomes = [
+        e["hitl_outcome"]
+        for e in read_jsonl(proxy_log_dir(ui.home.env, "ap") / "audit" / "decisions.jsonl")
+        if e.get("final_rule") == "writes"
+    ]
     assert outcomes == ["user_allowed", "user_denied"]
 
 
@@ -121,8 +135,9 @@ async def test_policy_edited_in_the_visual_editor_allows_a_call_that_was_denied(
     await ui.screenshot("policy-visual-editor")
 
     saved = json.loads((proxy_config_dir(ui.home.env, "pol") / "policy.json").read_text())
-    assert any(rule["effect"] == "allow" and rule["conditions"].get("tool_name") in ("add", ["add"])
-               for rule in saved["rules"]), saved
+    assert any(
+        rule["effect"] == "allow" and rule["conditions"].get("tool_name") in ("add", ["add"]) for rule in saved["rules"]
+    ), saved
 
     # The manager answered the save only after the running proxy reloaded the policy.
     answer = await proxy.call_tool("add", {"a": 2, "b": 3})
@@ -261,8 +276,11 @@ async def test_decision_explorer_explains_a_denial_and_dry_runs_a_request(ui: UI
     await expect(result).to_contain_text("allow")
     await expect(result).to_contain_text("echo-ok")
     await ui.screenshot(f"dry-run-{scheme}")
-    calls = [e for e in read_jsonl(proxy_log_dir(ui.home.env, "why") / "audit" / "decisions.jsonl")
-             if e.get("tool_name") == "echo"]
+    calls = [
+        e
+        for e in read_jsonl(proxy_log_dir(ui.home.env, "why") / "audit" / "decisions.jsonl")
+        if e.get("tool_name") == "echo"
+    ]
     assert calls == [], "a dry run must not be logged as a decision"
 
 
@@ -318,8 +336,10 @@ async def test_device_flow_login_and_logout_from_the_auth_page(ui: UI, tmp_path:
     try:
         path = ui.home.home / "config" / "manager.json"
         config = json.loads(path.read_text())
-        config["auth"] = {"mode": "oidc", "oidc": {"issuer": idp.url, "client_id": "mcp-acp-cli",
-                                                   "audience": "mcp-acp"}}
+        config["auth"] = {
+            "mode": "oidc",
+            "oidc": {"issuer": idp.url, "client_id": "mcp-acp-cli", "audience": "mcp-acp"},
+        }
         path.write_text(json.dumps(config))
         ui.home.cli("manager", "stop", check=True)  # it reads its config at start
         ui.home.start_manager()

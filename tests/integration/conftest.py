@@ -330,7 +330,9 @@ class WireLog:
 
     def responses_to(self, request_id: Any) -> list[dict[str, Any]]:
         return [
-            m for m in self.received() if "method" not in m and m.get("id") == request_id and ("result" in m or "error" in m)
+            m
+            for m in self.received()
+            if "method" not in m and m.get("id") == request_id and ("result" in m or "error" in m)
         ]
 
     def dump(self, limit: int = 80) -> str:

@@ -56,8 +56,11 @@ AUDIENCE = "mcp-acp"
 
 def hitl_policy(files: Path, *, cache: bool = True) -> dict:
     """`echo` allowed; `write_file` under `files` needs a human (cacheable when `cache`)."""
-    writes = {"id": "writes", "effect": "hitl",
-              "conditions": {"tool_name": "write_file", "path_pattern": f"{files}/**"}}
+    writes = {
+        "id": "writes",
+        "effect": "hitl",
+        "conditions": {"tool_name": "write_file", "path_pattern": f"{files}/**"},
+    }
     if cache:
         writes["cache_side_effects"] = ["fs_write"]
     return {"rules": [{"id": "echo-ok", "effect": "allow", "conditions": {"tool_name": "echo"}}, writes]}
@@ -87,8 +90,15 @@ def files(tmp_path) -> Path:
     return Path(os.path.realpath(folder))
 
 
-def add_hitl_proxy(home: ManagerHome, files: Path, *, timeout: int = DEFAULT_HITL_TIMEOUT, ttl: int | None = None,
-                   cache: bool = True, name: str = PROXY) -> str:
+def add_hitl_proxy(
+    home: ManagerHome,
+    files: Path,
+    *,
+    timeout: int = DEFAULT_HITL_TIMEOUT,
+    ttl: int | None = None,
+    cache: bool = True,
+    name: str = PROXY,
+) -> str:
     proxy_id = home.add_proxy(name, hitl_policy(files, cache=cache))
     path = proxy_config_dir(home.env, name) / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
@@ -132,8 +142,14 @@ class Client:
             request_id = self._next
         future = asyncio.get_running_loop().create_future()
         self.waiting[request_id] = future
-        await self.proxy.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-                               "params": {"name": tool, "arguments": arguments}})
+        await self.proxy.send(
+            {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments},
+            }
+        )
         return request_id, future
 
     async def call(self, tool: str, arguments: dict, timeout: float = CALL_TIMEOUT) -> dict:
@@ -154,12 +170,12 @@ async def watched_proxy(home: ManagerHome, name: str = PROXY) -> AsyncIterator[t
         home.start_manager()
     async with EventStream(home) as events:
         proxy = await home.start_proxy(name)
-        await events.wait_for(lambda e: e["type"] == "proxy_registered" and e["proxy_name"] == name,
-                              f"{name}'s registration")
+        await events.wait_for(
+            lambda e: e["type"] == "proxy_registered" and e["proxy_name"] == name, f"{name}'s registration"
+        )
         # The manager asks the proxy for its state once registered: by then the proxy has had the
         # `ui_status` (sent before the registration was announced) for a while.
-        await events.wait_for(lambda e: e["type"] == "snapshot" and e.get("proxy_name") == name,
-                              f"{name}'s snapshot")
+        await events.wait_for(lambda e: e["type"] == "snapshot" and e.get("proxy_name") == name, f"{name}'s snapshot")
         client = Client(proxy)
         try:
             yield events, client
@@ -167,13 +183,19 @@ async def watched_proxy(home: ManagerHome, name: str = PROXY) -> AsyncIterator[t
             await client.close()
 
 
-async def pending_created(events: EventStream, path: str | None = None, after: int = 0,
-                          timeout: float = EVENT_TIMEOUT) -> dict:
+async def pending_created(
+    events: EventStream, path: str | None = None, after: int = 0, timeout: float = EVENT_TIMEOUT
+) -> dict:
     """The approval of the first `pending_created` event (for `path`, if given) that is not one of the
     first `after` such events: pass `created_count(events)` taken before the call to get only a new one."""
+
     def match(event: dict) -> bool:
-        return (event["type"] == "pending_created" and event["approval"]["id"] not in seen
-                and (path is None or event["approval"]["path"] == path))
+        return (
+            event["type"] == "pending_created"
+            and event["approval"]["id"] not in seen
+            and (path is None or event["approval"]["path"] == path)
+        )
+
     seen = {e["approval"]["id"] for e in events.of_type("pending_created")[:after]}
     return (await events.wait_for(match, f"pending_created for {path}", timeout))["approval"]
 
@@ -193,8 +215,16 @@ async def manager_get(home: ManagerHome, path: str, **kwargs: Any) -> httpx.Resp
     return await asyncio.to_thread(home.tcp, "GET", path, **kwargs)
 
 
-async def decide(home: ManagerHome, approval_id: str, decision: str, *, name: str = PROXY,
-                 binding: dict | None = None, headers: dict | None = None, token: Any = True) -> httpx.Response:
+async def decide(
+    home: ManagerHome,
+    approval_id: str,
+    decision: str,
+    *,
+    name: str = PROXY,
+    binding: dict | None = None,
+    headers: dict | None = None,
+    token: Any = True,
+) -> httpx.Response:
     """POST /api/proxy/NAME/approvals/pending/ID/DECISION on the manager, as the web UI does."""
     kwargs: dict[str, Any] = {"headers": headers, "token": token}
     if binding is not None:
@@ -222,13 +252,14 @@ def proxy_socket(home: ManagerHome, name: str = PROXY) -> str:
     return str(home.path("proxy_socket_path", name))
 
 
-async def socket_request(home: ManagerHome, method: str, path: str, name: str = PROXY,
-                         **kwargs: Any) -> httpx.Response:
+async def socket_request(home: ManagerHome, method: str, path: str, name: str = PROXY, **kwargs: Any) -> httpx.Response:
     """The proxy's own API over its Unix socket, as the CLI calls it."""
+
     def go() -> httpx.Response:
         transport = httpx.HTTPTransport(uds=proxy_socket(home, name))
         with httpx.Client(transport=transport, base_url="http://proxy", timeout=30, trust_env=False) as client:
             return client.request(method, path, **kwargs)
+
     return await asyncio.to_thread(go)
 
 
@@ -248,8 +279,11 @@ async def start_headless(home: ManagerHome, name: str = PROXY) -> RawProxy:
 
 
 def decisions(home: ManagerHome, name: str = PROXY) -> list[dict]:
-    return [e for e in read_jsonl(proxy_log_dir(home.env, name) / "audit" / "decisions.jsonl")
-            if e.get("mcp_method") == "tools/call"]
+    return [
+        e
+        for e in read_jsonl(proxy_log_dir(home.env, name) / "audit" / "decisions.jsonl")
+        if e.get("mcp_method") == "tools/call"
+    ]
 
 
 def hitl_entries(home: ManagerHome, name: str = PROXY) -> list[dict]:
@@ -315,9 +349,17 @@ with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=
 
 async def decide_from_another_process(home: ManagerHome, path: Path, decision: str) -> dict:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", APPROVER_SCRIPT, str(home.port), PROXY, str(path), decision,
-        env={**home.env, "APPROVER_API_TOKEN": home.token}, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-c",
+        APPROVER_SCRIPT,
+        str(home.port),
+        PROXY,
+        str(path),
+        decision,
+        env={**home.env, "APPROVER_API_TOKEN": home.token},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     stdout, stderr = await asyncio.wait_for(process.communicate(), CALL_TIMEOUT)
     assert process.returncode == 0, stderr.decode()
     return json.loads(stdout)
@@ -342,14 +384,18 @@ async def test_a_second_process_approves_through_the_manager_and_the_call_comple
 
         # A browser that connects (or reloads) now still sees it, in its first snapshot.
         async with EventStream(home) as late:
-            snapshot = await late.wait_for(lambda e: e["type"] == "snapshot" and e.get("proxy_name") == PROXY,
-                                           "the proxy's snapshot")
+            snapshot = await late.wait_for(
+                lambda e: e["type"] == "snapshot" and e.get("proxy_name") == PROXY, "the proxy's snapshot"
+            )
             assert [a["id"] for a in snapshot["approvals"]] == [approval["id"]]
             assert snapshot["approvals"][0]["args_hash"] == approval["args_hash"]
 
         # Without the manager's API token nobody decides anything.
-        for kwargs in ({"token": None}, {"token": "not-the-token"}, {"token": None, "headers": {
-                "Origin": f"http://127.0.0.1:{home.port}"}}):
+        for kwargs in (
+            {"token": None},
+            {"token": "not-the-token"},
+            {"token": None, "headers": {"Origin": f"http://127.0.0.1:{home.port}"}},
+        ):
             refused = await decide(home, approval["id"], "approve", **kwargs)
             assert refused.status_code in (401, 403), refused.text
         assert [a["id"] for a in await pending_list(home)] == [approval["id"]] and not answer.done()
@@ -379,8 +425,7 @@ async def test_a_denied_call_returns_minus_32001_user_denied(home, files):
         _, answer = await client.send("write_file", write(target, "no"))
         approval = await pending_created(events, str(target))
         response = await decide(home, approval["id"], "deny", binding=binding_of(approval))
-        assert response.status_code == 200 and response.json() == {"status": "denied",
-                                                                    "approval_id": approval["id"]}
+        assert response.status_code == 200 and response.json() == {"status": "denied", "approval_id": approval["id"]}
         error = assert_denied(await asyncio.wait_for(answer, CALL_TIMEOUT), "User denied")
         assert error["data"]["final_rule"] == "writes" and error["data"]["path"] == str(target)
         resolved = await events.wait_for(lambda e: e["type"] == "pending_resolved", "pending_resolved")
@@ -439,8 +484,9 @@ async def test_when_the_browser_leaves_mid_wait_the_request_falls_back_to_no_app
         _, answer = await client.send("write_file", write(target, "x"))
         approval = await pending_created(events, str(target))
     try:  # the only browser is gone; there is no dialog on this host
-        error = assert_denied(await asyncio.wait_for(answer, DEFAULT_HITL_TIMEOUT - 15),
-                              "Approval required but no approver is available")
+        error = assert_denied(
+            await asyncio.wait_for(answer, DEFAULT_HITL_TIMEOUT - 15), "Approval required but no approver is available"
+        )
         assert "mcp-acp manager start" in error["message"]
         assert await pending_list(home) == []
         assert (await decide(home, approval["id"], "approve")).status_code == 404
@@ -465,20 +511,44 @@ def idp(tmp_path):
 def plant_token(home: ManagerHome, access_token: str) -> None:
     """Store `access_token` as the signed-in user's, through the product's own token store."""
     now = time.time()
-    record = {"access_token": access_token, "refresh_token": None, "id_token": None,
-              "expires_at": now + 3600, "issued_at": now}
-    code = ("import json, sys\n"
-            "from mcp_acp.identity.tokens import StoredTokens, save\n"
-            "save(StoredTokens(**json.loads(sys.argv[1])))\n")
-    result = subprocess.run([sys.executable, "-c", code, json.dumps(record)],
-                            env=home.env, capture_output=True, text=True, timeout=60, check=False)
+    record = {
+        "access_token": access_token,
+        "refresh_token": None,
+        "id_token": None,
+        "expires_at": now + 3600,
+        "issued_at": now,
+    }
+    code = (
+        "import json, sys\n"
+        "from mcp_acp.identity.tokens import StoredTokens, save\n"
+        "save(StoredTokens(**json.loads(sys.argv[1])))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(record)],
+        env=home.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def oidc_home(home: ManagerHome, idp: OidcProvider) -> None:
     """Switch `home` to OIDC mode against `idp` (keeping its UI port), signed in as alice."""
-    home.cli("init", "--auth", "oidc", "--oidc-issuer", idp.url, "--oidc-client-id", CLIENT_ID,
-             "--oidc-audience", AUDIENCE, "--force", check=True)
+    home.cli(
+        "init",
+        "--auth",
+        "oidc",
+        "--oidc-issuer",
+        idp.url,
+        "--oidc-client-id",
+        CLIENT_ID,
+        "--oidc-audience",
+        AUDIENCE,
+        "--force",
+        check=True,
+    )
     config_path = home.home / "config" / "manager.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["ui_port"] = home.port
@@ -503,20 +573,25 @@ async def test_oidc_only_the_requesting_user_may_decide(home, files, idp):
         forged = await decide(home, approval["id"], "approve", headers={"X-Approver-Token": "not.a.jwt"})
         assert forged.status_code == 401 and forged.json()["detail"]["code"] == "AUTH_REQUIRED", forged.text
         # alice's name in a token the provider never signed.
-        foreign = await decide(home, approval["id"], "approve",
-                               headers={"X-Approver-Token": idp.mint("alice", foreign_key=True)})
+        foreign = await decide(
+            home, approval["id"], "approve", headers={"X-Approver-Token": idp.mint("alice", foreign_key=True)}
+        )
         assert foreign.status_code == 401 and foreign.json()["detail"]["code"] == "AUTH_REQUIRED", foreign.text
         # Straight to the proxy's socket (as the CLI) with no token at all.
         nobody = await socket_request(home, "POST", url.replace(f"/api/proxy/{PROXY}", "/api"))
         assert nobody.status_code == 401 and nobody.json()["detail"]["code"] == "AUTH_REQUIRED", nobody.text
         assert [a["id"] for a in await pending_list(home)] == [approval["id"]]
         assert not answer.done() and not first.exists()  # still waiting for alice
-        assert any(e.get("level") == "WARNING" and "bob" in json.dumps(e) for e in system_log(home)), \
-            system_log(home)
+        assert any(e.get("level") == "WARNING" and "bob" in json.dumps(e) for e in system_log(home)), system_log(home)
 
         # alice, with another token of hers (it is the identity that counts, not the token).
-        alice = await decide(home, approval["id"], "approve", headers={"X-Approver-Token": idp.mint("alice")},
-                             binding=binding_of(approval))
+        alice = await decide(
+            home,
+            approval["id"],
+            "approve",
+            headers={"X-Approver-Token": idp.mint("alice")},
+            binding=binding_of(approval),
+        )
         assert alice.status_code == 200 and alice.json()["status"] == "approved", alice.text
         assert_wrote(await asyncio.wait_for(answer, CALL_TIMEOUT), first, "by alice")
 
@@ -529,7 +604,9 @@ async def test_oidc_only_the_requesting_user_may_decide(home, files, idp):
         assert_wrote(await asyncio.wait_for(answer, CALL_TIMEOUT), second, "via the manager's login")
 
     assert [(e["hitl_outcome"], e["hitl_approver_id"]) for e in hitl_entries(home)] == [
-        ("user_allowed", "alice"), ("user_allowed", "alice")]
+        ("user_allowed", "alice"),
+        ("user_allowed", "alice"),
+    ]
 
 
 async def test_oidc_a_decision_without_a_valid_token_is_logged_by_the_proxy(home, files, idp):
@@ -546,8 +623,13 @@ async def test_oidc_a_decision_without_a_valid_token_is_logged_by_the_proxy(home
                 refused = await socket_request(home, "POST", url, headers=headers)
                 assert refused.status_code == 401 and refused.json()["detail"]["code"] == "AUTH_REQUIRED"
             assert not answer.done()
-            refusals = [e for e in system_log(home) if e.get("level") == "WARNING"
-                        and "approv" in e.get("message", "").lower() and "refused" in e.get("message", "")]
+            refusals = [
+                e
+                for e in system_log(home)
+                if e.get("level") == "WARNING"
+                and "approv" in e.get("message", "").lower()
+                and "refused" in e.get("message", "")
+            ]
             assert len(refusals) == 2, system_log(home)
             assert "not.a.jwt" not in json.dumps(system_log(home))  # what was presented is not echoed
     finally:
@@ -566,8 +648,11 @@ async def test_allow_once_cannot_be_replayed(home, files):
         first = await pending_created(events, str(target))
 
         # A decision bound to something else than what waits: refused, and the request still waits.
-        for stale in ({"args_hash": "0" * 64}, {"policy_version": "v999"},
-                      {"args_hash": "0" * 64, "policy_version": first["policy_version"]}):
+        for stale in (
+            {"args_hash": "0" * 64},
+            {"policy_version": "v999"},
+            {"args_hash": "0" * 64, "policy_version": first["policy_version"]},
+        ):
             conflict = await decide(home, first["id"], "allow-once", binding=stale)
             assert conflict.status_code == 409 and conflict.json()["detail"]["code"] == "CONFLICT", conflict.text
         assert [a["id"] for a in await pending_list(home)] == [first["id"]] and not answer.done()
@@ -628,8 +713,11 @@ async def test_a_cached_approval_covers_exactly_the_approved_path(home, files):
         listing = await cached(home)
         [entry] = listing["approvals"]
         assert listing["count"] == 1 and listing["ttl_seconds"] == 300
-        assert (entry["tool_name"], entry["path"], entry["subject_id"]) == ("write_file", str(approved),
-                                                                            approval["subject_id"])
+        assert (entry["tool_name"], entry["path"], entry["subject_id"]) == (
+            "write_file",
+            str(approved),
+            approval["subject_id"],
+        )
         assert 0 < entry["expires_in_seconds"] <= 300 and entry["ttl_seconds"] == 300  # it will expire
 
         # The same path (any content): covered, nobody is asked.
@@ -666,7 +754,12 @@ async def test_a_cached_approval_covers_exactly_the_approved_path(home, files):
 
     entries = hitl_entries(home)
     assert [(e.get("hitl_outcome"), e.get("hitl_cache_hit")) for e in entries] == [
-        ("user_allowed", False), (None, True), ("user_denied", False), ("user_denied", False), ("user_denied", False)]
+        ("user_allowed", False),
+        (None, True),
+        ("user_denied", False),
+        ("user_denied", False),
+        ("user_denied", False),
+    ]
 
 
 async def test_a_policy_reload_clears_the_cache_and_withdraws_waiting_approvals(home, files):
@@ -737,8 +830,13 @@ async def test_a_cancelled_request_withdraws_its_pending_approval(home, files):
         approval = await pending_created(events, str(target))
         assert approval["request_id"] == "77"
 
-        await client.proxy.send({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                                 "params": {"requestId": request_id, "reason": "the user gave up"}})
+        await client.proxy.send(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": request_id, "reason": "the user gave up"},
+            }
+        )
         withdrawn = await events.wait_for(lambda e: e["type"] == "pending_cancelled", "pending_cancelled")
         assert withdrawn["approval_id"] == approval["id"]
         assert [a["id"] for a in await pending_list(home)] == [other_approval["id"]]  # only that one went
@@ -781,8 +879,9 @@ async def test_the_proxys_own_stream_alone_makes_it_wait(home, files):
                 assert [a["id"] for a in listed.json()] == [approval["id"]]
                 assert not answer.done()
 
-                decided = await socket_request(home, "POST", f"/api/approvals/pending/{approval['id']}/approve",
-                                               json=binding_of(approval))
+                decided = await socket_request(
+                    home, "POST", f"/api/approvals/pending/{approval['id']}/approve", json=binding_of(approval)
+                )
                 assert decided.status_code == 200 and decided.json()["status"] == "approved", decided.text
                 assert_wrote(await asyncio.wait_for(answer, CALL_TIMEOUT), target, "watched")
                 resolved = await stream.wait_for(lambda e: e["type"] == "pending_resolved", "pending_resolved")
@@ -832,5 +931,8 @@ async def test_a_rate_limit_breach_asks_a_human_and_approval_resets_the_count(ho
     # The call a person let past the limit was then decided by the policy; its entry says who let it.
     [let_through] = [e for e in decisions(home) if e.get("hitl_outcome")]
     assert (let_through["decision"], let_through["final_rule"], let_through["hitl_outcome"]) == (
-        "allow", "echo-ok", "user_allowed")
+        "allow",
+        "echo-ok",
+        "user_allowed",
+    )
     assert let_through["hitl_approver_id"] == approval["subject_id"] and let_through["policy_hitl_ms"] > 0

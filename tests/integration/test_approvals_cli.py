@@ -31,13 +31,20 @@ from tests.helpers import (
 )
 
 NAME = "ap"
-POLICY = {"rules": [
-    # echo has known-empty side effects: approving it is remembered (a cached approval).
-    {"id": "ask-echo", "effect": "hitl", "description": "A human approves echoes", "conditions": {"tool_name": "echo"}},
-    # write_file writes files: its approvals are never cached.
-    {"id": "ask-writes", "effect": "hitl", "conditions": {"tool_name": "write_file"}},
-    {"id": "add-ok", "effect": "allow", "conditions": {"tool_name": "add"}},
-]}
+POLICY = {
+    "rules": [
+        # echo has known-empty side effects: approving it is remembered (a cached approval).
+        {
+            "id": "ask-echo",
+            "effect": "hitl",
+            "description": "A human approves echoes",
+            "conditions": {"tool_name": "echo"},
+        },
+        # write_file writes files: its approvals are never cached.
+        {"id": "ask-writes", "effect": "hitl", "conditions": {"tool_name": "write_file"}},
+        {"id": "add-ok", "effect": "allow", "conditions": {"tool_name": "add"}},
+    ]
+}
 WAIT = 30.0  # generous: cold Python starts on a loaded CI box
 # Each step runs the real CLI (a cold Python start, 1-3 s on a loaded two-core box): room for them.
 SLOW = pytest.mark.timeout(300)
@@ -56,8 +63,9 @@ def env(cli, acp_env) -> dict[str, str]:
 
 async def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     """The real CLI, off the event loop (the proxy's pipes keep flowing meanwhile)."""
-    return await asyncio.to_thread(subprocess.run, [MCP_ACP, *args], env=env, stdin=subprocess.DEVNULL,
-                                   capture_output=True, text=True, timeout=60)
+    return await asyncio.to_thread(
+        subprocess.run, [MCP_ACP, *args], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
+    )
 
 
 class Watch:
@@ -66,8 +74,13 @@ class Watch:
     def __init__(self, env: dict, tmp_path: Path, *args: str) -> None:
         self.log = tmp_path / f"watch-{time.monotonic_ns()}.log"
         with open(self.log, "wb") as out:
-            self.process = subprocess.Popen([MCP_ACP, "approvals", "watch", *args], env=env, stdin=subprocess.DEVNULL,
-                                            stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [MCP_ACP, "approvals", "watch", *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     @property
     def output(self) -> str:
@@ -77,6 +90,7 @@ class Watch:
         def seen() -> bool:
             assert self.process.poll() is None, f"approvals watch exited ({self.process.returncode}):\n{self.output}"
             return text in self.output
+
         try:
             await wait_until_async(seen, timeout, f"{text!r} from approvals watch")
         except AssertionError as exc:
@@ -111,8 +125,9 @@ async def session(env: dict, tmp_path: Path, *watch_args: str):
 
 
 async def send_call(proxy: RawProxy, request_id: int, tool: str, arguments: dict) -> None:
-    await proxy.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-                      "params": {"name": tool, "arguments": arguments}})
+    await proxy.send(
+        {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    )
 
 
 async def call_until_it_waits(proxy: RawProxy, tool: str, arguments: dict, first_id: int = 100) -> int:
@@ -164,7 +179,7 @@ async def test_watch_pending_and_decide_approve_completes_the_call(env, tmp_path
         shown = await watch.wait_for(f"approvals decide {approval['id']} --proxy {NAME} --deny")
         assert f"Approval needed on proxy {NAME}: id {approval['id']}" in shown
         # Allow once is the first answer offered; a write is never remembered, so that is not offered.
-        assert f"Allow once (this call only; the default answer):\n    " in shown
+        assert "Allow once (this call only; the default answer):\n    " in shown
         assert f"approvals decide {approval['id']} --proxy {NAME} --allow-once" in shown
         assert f"approvals decide {approval['id']} --proxy {NAME} --approve" not in shown
         assert approval["remember"]["available"] is False
@@ -227,8 +242,12 @@ async def test_deny_from_the_cli_returns_user_denied(env, tmp_path) -> None:
         again = await run_cli(env, "approvals", "decide", approval["id"], "--deny")
         assert again.returncode == 1 and "no approval" in again.stderr
 
-    decisions = [json.loads(line) for line in (Path(env["MCP_ACP_HOME"]) / "logs" / "mcp-acp" / "proxies" / NAME
-                                               / "audit" / "decisions.jsonl").read_text().splitlines()]
+    decisions = [
+        json.loads(line)
+        for line in (Path(env["MCP_ACP_HOME"]) / "logs" / "mcp-acp" / "proxies" / NAME / "audit" / "decisions.jsonl")
+        .read_text()
+        .splitlines()
+    ]
     denied = [entry for entry in decisions if entry.get("final_rule") == "ask-writes"]
     assert denied and denied[-1]["hitl_outcome"] == "user_denied"
 
@@ -354,8 +373,9 @@ async def test_watch_through_the_manager(tmp_path) -> None:
         # The manager tells the proxy someone watches (ui_status) a moment later: until then a call
         # that needs approval is refused at once, so call until one waits.
         target = tmp_path / "via-manager.txt"
-        request_id = await call_until_it_waits(proxy, "write_file", {"path": str(target),
-                                                                     "content": "through the manager"})
+        request_id = await call_until_it_waits(
+            proxy, "write_file", {"path": str(target), "content": "through the manager"}
+        )
         approval = await waiting(home.env, "write_file")
         await watch.wait_for(f"approvals decide {approval['id']} --proxy {NAME} --allow-once")
         assert f"following proxy '{NAME}'" not in watch.output  # the manager speaks for it
@@ -386,17 +406,32 @@ async def test_oidc_the_approver_is_the_signed_in_user(acp_env, tmp_path) -> Non
 
     def store(token: str | None) -> None:
         """Put `token` in the product's token store (None: sign out), as `auth login` would."""
-        code = ("import sys, time\nfrom mcp_acp.identity import tokens\n"
-                "if sys.argv[1] == '-': tokens.delete()\n"
-                "else: tokens.save(tokens.StoredTokens(sys.argv[1], None, None, time.time() + 3600, time.time()))\n")
-        done = subprocess.run([sys.executable, "-c", code, token or "-"], check=False, env=env, capture_output=True,
-                              text=True, timeout=60)
+        code = (
+            "import sys, time\nfrom mcp_acp.identity import tokens\n"
+            "if sys.argv[1] == '-': tokens.delete()\n"
+            "else: tokens.save(tokens.StoredTokens(sys.argv[1], None, None, time.time() + 3600, time.time()))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, token or "-"], check=False, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stderr
 
     try:
-        for args in (("init", "--auth", "oidc", "--oidc-issuer", idp.url, "--oidc-client-id", "mcp-acp-cli",
-                      "--oidc-audience", "mcp-acp", "--force"),
-                     ("proxy", "add", NAME, "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND)):
+        for args in (
+            (
+                "init",
+                "--auth",
+                "oidc",
+                "--oidc-issuer",
+                idp.url,
+                "--oidc-client-id",
+                "mcp-acp-cli",
+                "--oidc-audience",
+                "mcp-acp",
+                "--force",
+            ),
+            ("proxy", "add", NAME, "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND),
+        ):
             done = await run_cli(env, *args)
             assert done.returncode == 0, done.stdout + done.stderr
         (proxy_config_dir(env, NAME) / "policy.json").write_text(json.dumps(POLICY), encoding="utf-8")
@@ -448,8 +483,13 @@ async def test_every_argument_is_visible_folded_in_watch_and_pending_and_whole_i
     target = tmp_path / "script.sh"
     command = long_command()
     paths = [str(tmp_path / f"f{n:02}.txt") for n in range(1, 26)]
-    arguments = {"path": str(target), "content": command, "paths": paths, "api_token": SECRET,
-                 "headers": f"Authorization: Bearer {JWT}"}
+    arguments = {
+        "path": str(target),
+        "content": command,
+        "paths": paths,
+        "api_token": SECRET,
+        "headers": f"Authorization: Bearer {JWT}",
+    }
     async with session(env, tmp_path, "--proxy", NAME) as (proxy, watch):
         await send_call(proxy, 60, "write_file", arguments)
         approval = await waiting(env, "write_file")  # `pending --json`: the API view, as served

@@ -62,8 +62,11 @@ def write_entries(log_dir: Path, rel: str, count: int, fields=None, key: bytes |
     try:
         for i in range(count):
             sequence += 1
-            base = fields(sequence) if fields else {"method": "tools/call", "status": "Success",
-                                                    "tool_name": "echo", "request_id": str(sequence)}
+            base = (
+                fields(sequence)
+                if fields
+                else {"method": "tools/call", "status": "Success", "tool_name": "echo", "request_id": str(sequence)}
+            )
             entry, line = seal(base, sequence, prev, rule.key_for(sequence))
             os.write(fd, line)
             prev = entry["entry_hash"]
@@ -77,11 +80,25 @@ def write_entries(log_dir: Path, rel: str, count: int, fields=None, key: bytes |
 
 def standard_logs(log_dir: Path) -> None:
     write_entries(log_dir, OPS, 6)
-    write_entries(log_dir, DEC, 4, lambda n: {"event": "policy_decision", "decision": "allow",
-                                              "final_rule": "default", "tool_name": "echo",
-                                              "mcp_method": "tools/call", "request_id": str(n)})
-    write_entries(log_dir, "system/system.jsonl", 2, lambda n: {"level": "WARNING", "event": "something_odd",
-                                                               "message": f"odd thing {n}"})
+    write_entries(
+        log_dir,
+        DEC,
+        4,
+        lambda n: {
+            "event": "policy_decision",
+            "decision": "allow",
+            "final_rule": "default",
+            "tool_name": "echo",
+            "mcp_method": "tools/call",
+            "request_id": str(n),
+        },
+    )
+    write_entries(
+        log_dir,
+        "system/system.jsonl",
+        2,
+        lambda n: {"level": "WARNING", "event": "something_odd", "message": f"odd thing {n}"},
+    )
 
 
 def lines_of(path: Path) -> list[bytes]:
@@ -109,8 +126,13 @@ def forge_state(log_dir: Path, rel: str) -> None:
     state = json.loads((log_dir / STATE).read_bytes())
     last = json.loads(lines_of(log_dir / rel)[-1])
     st = (log_dir / rel).stat()
-    state["files"][rel] = {"last_hash": last["entry_hash"], "last_sequence": last["sequence"],
-                           "last_inode": st.st_ino, "last_dev": st.st_dev, "last_size": st.st_size}
+    state["files"][rel] = {
+        "last_hash": last["entry_hash"],
+        "last_sequence": last["sequence"],
+        "last_inode": st.st_ino,
+        "last_dev": st.st_dev,
+        "last_size": st.st_size,
+    }
     state.pop("mac", None)  # they cannot sign it without the key
     (log_dir / STATE).write_text(json.dumps(state))
 
@@ -179,8 +201,13 @@ def replace_file(path: Path) -> None:
     copy.replace(path)
 
 
-TAMPERINGS = {"edit_field": edit_field, "delete_line": delete_line, "truncate_tail": truncate_tail,
-              "delete_file": delete_file, "replace_file": replace_file}
+TAMPERINGS = {
+    "edit_field": edit_field,
+    "delete_line": delete_line,
+    "truncate_tail": truncate_tail,
+    "delete_file": delete_file,
+    "replace_file": replace_file,
+}
 
 
 @pytest.mark.parametrize("tampering", list(TAMPERINGS))
@@ -546,9 +573,14 @@ def test_logs_show_skips_a_torn_last_line(cli, fx):
 
 
 def test_logs_tail_follows_new_entries(cli, fx, acp_env):
-    proc = subprocess.Popen([MCP_ACP, "logs", "tail", "--proxy", "fx", "--type", "operations", "--json"],
-                            env=acp_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [MCP_ACP, "logs", "tail", "--proxy", "fx", "--type", "operations", "--json"],
+        env=acp_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)  # it waits for the file to appear
         write_entries(fx, OPS, 2)

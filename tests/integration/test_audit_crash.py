@@ -98,7 +98,7 @@ class Client:
 async def _stderr_of(proxy: RawProxy) -> str:
     try:
         return (await asyncio.wait_for(proxy.process.stderr.read(), 5)).decode(errors="replace")
-    except Exception as exc:  # noqa: BLE001 - diagnostics only
+    except Exception as exc:
         return f"<stderr unavailable: {exc!r}>"
 
 
@@ -129,25 +129,35 @@ async def _one_iteration(env: dict, lane: Lane, iteration: int) -> bool:
                 return False
         else:
             try:
-                answer = await asyncio.wait_for(client.request(
-                    f"init-{lane.number}-{iteration}", "initialize",
-                    {"protocolVersion": "2025-06-18", "capabilities": {},
-                     "clientInfo": {"name": "crash-test", "version": "1"}}), START_TIMEOUT)
+                answer = await asyncio.wait_for(
+                    client.request(
+                        f"init-{lane.number}-{iteration}",
+                        "initialize",
+                        {
+                            "protocolVersion": "2025-06-18",
+                            "capabilities": {},
+                            "clientInfo": {"name": "crash-test", "version": "1"},
+                        },
+                    ),
+                    START_TIMEOUT,
+                )
             except (TimeoutError, EOFError) as exc:
                 if proxy.process.returncode is None:
                     proxy.process.kill()
                 code = await proxy.process.wait()
                 lane.false_alarms.append(
                     f"iteration {iteration}: restart did not answer initialize ({exc!r}), exit {code}: "
-                    f"{await _stderr_of(proxy)}")
+                    f"{await _stderr_of(proxy)}"
+                )
                 return False
             assert "result" in answer, answer
             await proxy.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
             # The backend's first call is slow (~170 ms warm-up); after it, calls take a few ms.
             warm = f"call-{lane.number}-{iteration}-warm"
             lane.sent += 1
-            await asyncio.wait_for(client.request(warm, "tools/call", {"name": "echo", "arguments": {"text": warm}}),
-                                   START_TIMEOUT)
+            await asyncio.wait_for(
+                client.request(warm, "tools/call", {"name": "echo", "arguments": {"text": warm}}), START_TIMEOUT
+            )
             workers = [asyncio.create_task(client.worker(iteration, w)) for w in range(WORKERS)]
             await asyncio.sleep(lane.rng.uniform(0, 0.150))
             if iteration % SHUTDOWN_KILL_EVERY == SHUTDOWN_KILL_EVERY - 1:
@@ -158,8 +168,9 @@ async def _one_iteration(env: dict, lane: Lane, iteration: int) -> bool:
                     code = await proxy.process.wait()
                     await asyncio.wait_for(client.reader, 10)
                     if code != 0:
-                        lane.false_alarms.append(f"iteration {iteration}: disconnect exited {code}: "
-                                                 f"{await _stderr_of(proxy)}")
+                        lane.false_alarms.append(
+                            f"iteration {iteration}: disconnect exited {code}: {await _stderr_of(proxy)}"
+                        )
                         return False
                     return True
                 lane.shutdown_kills += 1
@@ -170,8 +181,9 @@ async def _one_iteration(env: dict, lane: Lane, iteration: int) -> bool:
         if code == 0 and proxy.process.stdin.is_closing():
             return True  # it finished its orderly shutdown just before the kill
         if code != -signal.SIGKILL:
-            lane.false_alarms.append(f"iteration {iteration}: proxy exited {code} before the kill: "
-                                     f"{await _stderr_of(proxy)}")
+            lane.false_alarms.append(
+                f"iteration {iteration}: proxy exited {code} before the kill: {await _stderr_of(proxy)}"
+            )
             return False
         lane.kills += 1
         lane.ahead_of_state += _ahead_of_state(log_dir(env, lane.name))
@@ -216,8 +228,18 @@ async def test_kill_9_under_load_never_false_alarms_and_loses_no_answered_reques
     seed = int(os.environ.get("MCP_ACP_CRASH_SEED", random.randrange(2**32)))
     lanes = [Lane(n, f"crash{n}", random.Random(seed * 100 + n)) for n in range(LANES)]
     for lane in lanes:
-        cli("proxy", "add", lane.name, "--server-name", "fixture", "--command", sys.executable,
-            "--arg", BACKEND, check=True)
+        cli(
+            "proxy",
+            "add",
+            lane.name,
+            "--server-name",
+            "fixture",
+            "--command",
+            sys.executable,
+            "--arg",
+            BACKEND,
+            check=True,
+        )
         allow_everything(acp_env, lane.name)
 
     started = time.monotonic()
@@ -225,9 +247,11 @@ async def test_kill_9_under_load_never_false_alarms_and_loses_no_answered_reques
     finals = [await _final_clean_session(acp_env, lane.name) for lane in lanes]
     elapsed = time.monotonic() - started
 
-    summary = (f"seed={seed} elapsed={elapsed:.0f}s " + ", ".join(
+    summary = f"seed={seed} elapsed={elapsed:.0f}s " + ", ".join(
         f"{lane.name}: kills={lane.kills} (start-up {lane.startup_kills}, shutdown {lane.shutdown_kills}) ahead_of_state={lane.ahead_of_state} "
-        f"sent={lane.sent} answered={len(lane.received)}" for lane in lanes))
+        f"sent={lane.sent} answered={len(lane.received)}"
+        for lane in lanes
+    )
     print(summary)
     alarms = [f"{lane.name} {alarm}" for lane in lanes for alarm in lane.false_alarms]
     alarms += [f"{lane.name}: {final}" for lane, final in zip(lanes, finals) if final]

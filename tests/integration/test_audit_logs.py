@@ -10,7 +10,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from mcp_acp.audit.chain import check_chain
 from tests.helpers import BACKEND, RawProxy, allow_everything, chain_ok
 
 SECRET = "correct-horse-battery-staple"
@@ -67,8 +66,11 @@ async def test_operations_one_entry_per_message_and_no_arguments(acp_env, proxy_
     assert parse_error["status"] == "Failure" and parse_error["request_id"] == "unknown"
     call = [e for e in ops if e.get("method") == "tools/call"][1]
     body = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)
-    assert call["arguments_summary"] == {"redacted": True, "body_hash": hashlib.sha256(body).hexdigest(),
-                                        "payload_length": len(body)}
+    assert call["arguments_summary"] == {
+        "redacted": True,
+        "body_hash": hashlib.sha256(body).hexdigest(),
+        "payload_length": len(body),
+    }
     assert call["file_path"] == "/tmp/notes.txt" and call["file_extension"] == ".txt"
     assert call["tool_name"] == "echo" and call["status"] == "Success" and call["client_id"] == "raw-test-client"
     assert call["subject"]["subject_id"] and call["subject"]["subject_claims"] == {"provenance": "local"}
@@ -100,7 +102,9 @@ async def test_history_versions_and_manual_edit_detection(acp_env, proxy_name):
     await session(acp_env, [])
     edited = entries(acp_env, "system/policy_history.jsonl")[2:]
     assert [(e["event"], e["policy_version"]) for e in edited] == [
-        ("manual_change_detected", "v2"), ("policy_loaded", "v2")]
+        ("manual_change_detected", "v2"),
+        ("policy_loaded", "v2"),
+    ]
     assert edited[0]["previous_version"] == "v1" and edited[0]["change_type"] == "manual_edit"
     ops = entries(acp_env, "audit/operations.jsonl")
     assert {e["config_version"] for e in ops} == {"v1"}

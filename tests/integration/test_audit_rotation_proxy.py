@@ -103,7 +103,9 @@ async def test_a_rotated_trail_verifies_restarts_and_catches_a_deleted_segment(c
     check = chain_ok(acp_env, "fx", OPS, whole_trail(acp_env))
     assert check.ok and not check.torn_tail, check.errors[:5]
     assert audit_key_of(acp_env, "fx") is not None
-    assert check.first_sequence == 1 and check.entries == check.last_sequence > found[-1].last and check.entries >= CALLS
+    assert (
+        check.first_sequence == 1 and check.entries == check.last_sequence > found[-1].last and check.entries >= CALLS
+    )
     assert_verify_passes(cli, check.entries)
 
     # The next start reads only the active file, continues the chain, and compresses whatever

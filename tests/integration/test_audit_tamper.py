@@ -5,7 +5,6 @@ fail closed (deny the request, record it in the fallback, exit 10). SPEC ยง5.3-ย
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -184,8 +183,13 @@ def rehash_without_key(path: Path) -> None:
     state_path = path.parent.parent / STATE
     state = json.loads(state_path.read_bytes())
     stat = path.stat()
-    state["files"][OPS].update(last_hash=entries[-1]["entry_hash"], last_sequence=entries[-1]["sequence"],
-                               last_inode=stat.st_ino, last_dev=stat.st_dev, last_size=stat.st_size)
+    state["files"][OPS].update(
+        last_hash=entries[-1]["entry_hash"],
+        last_sequence=entries[-1]["sequence"],
+        last_inode=stat.st_ino,
+        last_dev=stat.st_dev,
+        last_size=stat.st_size,
+    )
     _rewrite_in_place(state_path, json.dumps(state).encode())  # the old "mac" (if any) stays: no key
 
 
@@ -343,7 +347,7 @@ async def test_health_monitor_catches_in_place_edit_while_idle(cli, acp_env, fx)
         data = ops.read_bytes()
         assert data.count(b'"status":"Success"') >= 1
         index = data.rindex(b'"status":"Success"')
-        _rewrite_in_place(ops, data[:index] + b'"status":"Failure"' + data[index + len(b'"status":"Success"'):])
+        _rewrite_in_place(ops, data[:index] + b'"status":"Failure"' + data[index + len(b'"status":"Success"') :])
         code, stderr = await _wait_exit(proxy, 8)
         assert code == AUDIT_FAILURE, stderr
     finally:
@@ -408,9 +412,12 @@ async def test_forged_chain_is_not_adopted_after_a_recorded_crash_when_keyed(cli
 
 def forged_entry(prev_entry: dict | None, fields: dict) -> bytes:
     """The next entry an attacker without the key would append: plain sha256, correctly linked."""
-    entry = {"time": "2030-01-01T00:00:00.000Z",
-             "sequence": prev_entry["sequence"] + 1 if prev_entry else 1,
-             "prev_hash": prev_entry["entry_hash"] if prev_entry else GENESIS, **fields}
+    entry = {
+        "time": "2030-01-01T00:00:00.000Z",
+        "sequence": prev_entry["sequence"] + 1 if prev_entry else 1,
+        "prev_hash": prev_entry["entry_hash"] if prev_entry else GENESIS,
+        **fields,
+    }
     entry["entry_hash"] = entry_hash(entry)
     return json.dumps(entry, separators=(",", ":")).encode() + b"\n"
 
@@ -426,7 +433,10 @@ async def test_forged_appended_entry_is_detected_when_keyed(cli, acp_env, fx, re
     lines = lines_of(path)
     last = json.loads(lines[-1]) if lines else None
     with path.open("ab") as handle:
-        handle.write(forged_entry(last, {"method": "tools/call", "tool_name": "echo", "request_id": "forged",
-                                         "status": "Success"}))
+        handle.write(
+            forged_entry(
+                last, {"method": "tools/call", "tool_name": "echo", "request_id": "forged", "status": "Success"}
+            )
+        )
     assert_verify_fails(cli)
     assert_refuses_to_start(cli)

@@ -163,8 +163,11 @@ async def test_mtls_valid_certificate_connects(cli, acp_env, pki, mtls_backend):
     added = cli("proxy", "add", name, "--url", mtls_backend.url, *mtls_flags(pki, "valid"), check=True)
     assert "answered the MCP handshake" in flat(added.stdout)
     config = read_config(acp_env, name)
-    assert config["mtls"] == {"client_cert_path": str(pki.clients["valid"].cert),
-                              "client_key_path": str(pki.clients["valid"].key), "ca_bundle_path": str(pki.ca)}
+    assert config["mtls"] == {
+        "client_cert_path": str(pki.clients["valid"].cert),
+        "client_key_path": str(pki.clients["valid"].key),
+        "ca_bundle_path": str(pki.ca),
+    }
     allow_everything(acp_env, name)
     code, stderr = await run_session(acp_env, name)
     assert code == 0, stderr
@@ -190,8 +193,9 @@ async def test_mtls_expired_certificate_refuses_to_start(cli, acp_env, pki, mtls
     name = unique("expired")
     cli("proxy", "add", name, "--url", mtls_backend.url, *mtls_flags(pki, "valid"), check=True)
     expired = pki.clients["expired"]
-    edit_config(acp_env, name, lambda c: c["mtls"].update(client_cert_path=str(expired.cert),
-                                                          client_key_path=str(expired.key)))
+    edit_config(
+        acp_env, name, lambda c: c["mtls"].update(client_cert_path=str(expired.cert), client_key_path=str(expired.key))
+    )
     stderr = await refused_start(acp_env, name)
     assert f"the mTLS client certificate {expired.cert}" in stderr
     assert "expired on" in stderr
@@ -199,12 +203,16 @@ async def test_mtls_expired_certificate_refuses_to_start(cli, acp_env, pki, mtls
     assert entry["exit_code"] == 1 and "expired" in entry["error_message"]
 
 
-@pytest.mark.parametrize(("client", "days", "level_text"), [
-    ("expires_10d", 9, "renew it soon"),
-    ("expires_5d", 4, "CRITICAL"),
-])
-async def test_mtls_certificate_expiring_soon_starts_with_a_warning(cli, acp_env, pki, mtls_backend,
-                                                                    client, days, level_text):
+@pytest.mark.parametrize(
+    ("client", "days", "level_text"),
+    [
+        ("expires_10d", 9, "renew it soon"),
+        ("expires_5d", 4, "CRITICAL"),
+    ],
+)
+async def test_mtls_certificate_expiring_soon_starts_with_a_warning(
+    cli, acp_env, pki, mtls_backend, client, days, level_text
+):
     name = unique("soon")
     added = cli("proxy", "add", name, "--url", mtls_backend.url, *mtls_flags(pki, client), check=True)
     assert f"expires in {days} days" in flat(added.stderr)
@@ -221,11 +229,14 @@ async def test_mtls_certificate_expiring_soon_starts_with_a_warning(cli, acp_env
     assert level_text in warnings[0]["message"]
 
 
-@pytest.mark.parametrize(("client", "fragment"), [
-    ("expired", "expired on"),
-    ("mismatched_key", "does not belong to the certificate"),
-    ("encrypted_key", "is encrypted"),
-])
+@pytest.mark.parametrize(
+    ("client", "fragment"),
+    [
+        ("expired", "expired on"),
+        ("mismatched_key", "does not belong to the certificate"),
+        ("encrypted_key", "is encrypted"),
+    ],
+)
 def test_proxy_add_refuses_unusable_mtls_files(cli, acp_env, pki, mtls_backend, client, fragment):
     name = unique("bad")
     result = cli("proxy", "add", name, "--url", mtls_backend.url, *mtls_flags(pki, client))
@@ -236,17 +247,54 @@ def test_proxy_add_refuses_unusable_mtls_files(cli, acp_env, pki, mtls_backend, 
 def test_proxy_add_mtls_flag_rules(cli, acp_env, pki, mtls_backend, tmp_path):
     valid = pki.clients["valid"]
     cases = [
-        (["--url", mtls_backend.url, "--mtls-cert", str(valid.cert), "--mtls-key", str(valid.key)],
-         "pass all three or none"),
-        (["--url", mtls_backend.url.replace("https", "http"), *mtls_flags(pki, "valid")],
-         "only applies to https:// URLs"),
+        (
+            ["--url", mtls_backend.url, "--mtls-cert", str(valid.cert), "--mtls-key", str(valid.key)],
+            "pass all three or none",
+        ),
+        (
+            ["--url", mtls_backend.url.replace("https", "http"), *mtls_flags(pki, "valid")],
+            "only applies to https:// URLs",
+        ),
         (["--command", "/bin/cat", *mtls_flags(pki, "valid")], "pass --url https://"),
-        (["--url", mtls_backend.url, "--mtls-cert", str(tmp_path / "nope.pem"), "--mtls-key", str(valid.key),
-          "--mtls-ca", str(pki.ca)], "does not exist"),
-        (["--url", mtls_backend.url, "--mtls-cert", str(valid.cert), "--mtls-key", str(valid.key),
-          "--mtls-ca", str(valid.key)], "holds no PEM certificate"),
-        (["--url", mtls_backend.url, "--mtls-cert", str(valid.key), "--mtls-key", str(valid.key),
-          "--mtls-ca", str(pki.ca)], "is not a PEM certificate"),
+        (
+            [
+                "--url",
+                mtls_backend.url,
+                "--mtls-cert",
+                str(tmp_path / "nope.pem"),
+                "--mtls-key",
+                str(valid.key),
+                "--mtls-ca",
+                str(pki.ca),
+            ],
+            "does not exist",
+        ),
+        (
+            [
+                "--url",
+                mtls_backend.url,
+                "--mtls-cert",
+                str(valid.cert),
+                "--mtls-key",
+                str(valid.key),
+                "--mtls-ca",
+                str(valid.key),
+            ],
+            "holds no PEM certificate",
+        ),
+        (
+            [
+                "--url",
+                mtls_backend.url,
+                "--mtls-cert",
+                str(valid.key),
+                "--mtls-key",
+                str(valid.key),
+                "--mtls-ca",
+                str(pki.ca),
+            ],
+            "is not a PEM certificate",
+        ),
     ]
     for flags, fragment in cases:
         name = unique("rule")
@@ -261,8 +309,21 @@ def test_proxy_add_stores_mtls_paths_absolute(cli, acp_env, pki, mtls_backend):
     for source in (valid.cert, valid.key):
         shutil.copy(source, home / "certs" / source.name)
     name = unique("paths")
-    cli("proxy", "add", name, "--url", mtls_backend.url, "--mtls-cert", f"~/certs/{valid.cert.name}",
-        "--mtls-key", f"certs/{valid.key.name}", "--mtls-ca", str(pki.ca), cwd=home, check=True)
+    cli(
+        "proxy",
+        "add",
+        name,
+        "--url",
+        mtls_backend.url,
+        "--mtls-cert",
+        f"~/certs/{valid.cert.name}",
+        "--mtls-key",
+        f"certs/{valid.key.name}",
+        "--mtls-ca",
+        str(pki.ca),
+        cwd=home,
+        check=True,
+    )
     mtls = read_config(acp_env, name)["mtls"]
     assert mtls["client_cert_path"] == str(home / "certs" / valid.cert.name)
     assert mtls["client_key_path"] == str(home / "certs" / valid.key.name)
@@ -274,12 +335,20 @@ def test_mtls_status_levels(pki, tmp_path):
 
     def config(client: str, url: str = "https://127.0.0.1:1/mcp") -> ProxyConfig:
         files = pki.clients[client]
-        return ProxyConfig(proxy_id="px_00000000:x", backend=BackendConfig(server_name="x", http=HttpBackend(url=url)),
-                           mtls=MTLSConfig(client_cert_path=str(files.cert), client_key_path=str(files.key),
-                                           ca_bundle_path=str(pki.ca)))
+        return ProxyConfig(
+            proxy_id="px_00000000:x",
+            backend=BackendConfig(server_name="x", http=HttpBackend(url=url)),
+            mtls=MTLSConfig(
+                client_cert_path=str(files.cert), client_key_path=str(files.key), ca_bundle_path=str(pki.ca)
+            ),
+        )
 
-    expected = {"valid": ("ok", 364), "expires_10d": ("warning", 9), "expires_5d": ("critical", 4),
-                "expired": ("expired", -1)}
+    expected = {
+        "valid": ("ok", 364),
+        "expires_10d": ("warning", 9),
+        "expires_5d": ("critical", 4),
+        "expired": ("expired", -1),
+    }
     for client, (level, days) in expected.items():
         status = mtls_status(config(client))
         assert status["level"] == level, status
@@ -290,15 +359,22 @@ def test_mtls_status_levels(pki, tmp_path):
     broken = mtls_status(config("mismatched_key"))
     assert broken["level"] == "error" and "does not belong" in broken["message"]
     assert mtls_status(config("valid", "http://127.0.0.1:1/mcp"))["applies"] is False
-    plain = ProxyConfig(proxy_id="px_00000000:x", backend=BackendConfig(server_name="x", http=HttpBackend(url="http://h/")))
+    plain = ProxyConfig(
+        proxy_id="px_00000000:x", backend=BackendConfig(server_name="x", http=HttpBackend(url="http://h/"))
+    )
     assert mtls_status(plain) == {"configured": False}
 
     now = datetime(2030, 1, 1, tzinfo=UTC)
     start = now - timedelta(days=30)
-    for left, level in [(timedelta(days=15), "ok"), (timedelta(days=14), "warning"),
-                        (timedelta(days=8), "warning"), (timedelta(days=7), "critical"),
-                        (timedelta(seconds=1), "critical"), (timedelta(0), "expired"),
-                        (timedelta(days=-3), "expired")]:
+    for left, level in [
+        (timedelta(days=15), "ok"),
+        (timedelta(days=14), "warning"),
+        (timedelta(days=8), "warning"),
+        (timedelta(days=7), "critical"),
+        (timedelta(seconds=1), "critical"),
+        (timedelta(0), "expired"),
+        (timedelta(days=-3), "expired"),
+    ]:
         assert expiry_level(start, now + left, now)[0] == level, left
     assert expiry_level(now + timedelta(days=1), now + timedelta(days=90), now)[0] == "not_yet_valid"
 
@@ -392,6 +468,7 @@ def test_set_key_and_delete_key_refusals(cli, acp_env, bearer_backend):
     cli("proxy", "add", web, "--url", bearer_backend.url, check=True)
     cli("proxy", "add", files, "--command", "/bin/cat", check=True)
     before = config_path(acp_env, web).read_text()
+
     def set_key(proxy: str, key: str) -> subprocess.CompletedProcess:
         return cli("proxy", "auth", "set-key", "--proxy", proxy, "--api-key-stdin", input=key)
 
@@ -405,8 +482,9 @@ def test_set_key_and_delete_key_refusals(cli, acp_env, bearer_backend):
     set_key(web, "k1\n").check_returncode()
     assert_clean_failure(cli("proxy", "auth", "delete-key", "--proxy", web), "pass --force")
     assert "credential_key" in read_config(acp_env, web)["backend"]["http"]
-    assert_clean_failure(cli("proxy", "add", unique("x"), "--command", "/bin/cat", "--api-key-stdin", input="k"),
-                         "--url")
+    assert_clean_failure(
+        cli("proxy", "add", unique("x"), "--command", "/bin/cat", "--api-key-stdin", input="k"), "--url"
+    )
     cli("proxy", "auth", "delete-key", "-p", web, "-f", check=True)
 
 
@@ -417,11 +495,14 @@ def test_an_api_key_on_the_command_line_is_refused(cli, acp_env, bearer_backend,
     web, added = unique("web"), unique("added")
     cli("proxy", "add", web, "--url", bearer_backend.url, check=True)
     before = config_path(acp_env, web).read_text()
-    for args in (("proxy", "auth", "set-key", "--proxy", web, "--api-key", API_KEY),
-                 ("proxy", "auth", "set-key", "--proxy", web, "-k", API_KEY),
-                 ("proxy", "add", added, "--url", bearer_backend.url, "--api-key", API_KEY)):
-        text = assert_clean_failure(cli(*args), "where every local user can read it", "--api-key-stdin",
-                                    "asked for it (input hidden)")
+    for args in (
+        ("proxy", "auth", "set-key", "--proxy", web, "--api-key", API_KEY),
+        ("proxy", "auth", "set-key", "--proxy", web, "-k", API_KEY),
+        ("proxy", "add", added, "--url", bearer_backend.url, "--api-key", API_KEY),
+    ):
+        text = assert_clean_failure(
+            cli(*args), "where every local user can read it", "--api-key-stdin", "asked for it (input hidden)"
+        )
         assert API_KEY not in text
     assert config_path(acp_env, web).read_text() == before
     assert not config_path(acp_env, added).exists()
@@ -505,11 +586,14 @@ def sha256(path: Path) -> str:
 async def test_attested_binary_starts(cli, acp_env, tmp_path):
     script = launcher(tmp_path / "bin")
     name = unique("att")
-    added = cli("proxy", "add", name, "--command", str(script), "--attestation-sha256", sha256(script).upper(),
-                check=True)
+    added = cli(
+        "proxy", "add", name, "--command", str(script), "--attestation-sha256", sha256(script).upper(), check=True
+    )
     assert "matches the expected SHA-256" in flat(added.stdout)
     assert read_config(acp_env, name)["backend"]["stdio"]["attestation"] == {
-        "expected_sha256": sha256(script), "require_signature": False}
+        "expected_sha256": sha256(script),
+        "require_signature": False,
+    }
     allow_everything(acp_env, name)
     code, stderr = await run_session(acp_env, name)
     assert code == 0, stderr
@@ -553,9 +637,15 @@ async def test_slsa_owner_without_gh_is_a_clear_error(cli, acp_env, tmp_path):
     empty_bin = tmp_path / "empty-bin"
     empty_bin.mkdir()
     env = {**acp_env, "PATH": str(empty_bin)}  # no `gh` anywhere
-    added = subprocess.run([MCP_ACP, "proxy", "add", name, "--command",
-                            str(script), "--attestation-slsa-owner", "example-org"], env=env,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    added = subprocess.run(
+        [MCP_ACP, "proxy", "add", name, "--command", str(script), "--attestation-slsa-owner", "example-org"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert added.returncode == 0, added.stderr
     assert "needs the GitHub CLI 'gh'" in flat(added.stderr)
     assert read_config(acp_env, name)["backend"]["stdio"]["attestation"]["slsa_owner"] == "example-org"

@@ -14,8 +14,13 @@ BENCH = ROOT / "bench" / "adversarial_globs.py"
 
 def test_the_adversarial_glob_bench_reports_every_case(tmp_path) -> None:
     out = tmp_path / "globs.json"
-    result = subprocess.run([sys.executable, str(BENCH), "--cap", "0.01", "--json", str(out)],
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--cap", "0.01", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "worst match with the policy engine's matcher" in result.stdout
     report = json.loads(out.read_text())

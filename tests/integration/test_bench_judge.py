@@ -36,8 +36,9 @@ def figures(stats: dict, samples: int | None = None) -> None:
 def test_judge_bench_prints_its_tables_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "judge.json"
     command = [sys.executable, str(BENCH), "--rounds", "2", "--lag-seconds", "0.05", "--json", str(out)]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=540, stdin=subprocess.DEVNULL,
-                          check=False)
+    proc = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=540, stdin=subprocess.DEVNULL, check=False
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for title in ("per request, ms: median / max of 2", "event loop held", "load average", *STAGES, *CASES):
         assert title in proc.stdout, title

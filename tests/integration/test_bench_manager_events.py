@@ -18,8 +18,15 @@ BENCH = ROOT / "bench" / "manager_events.py"
 
 def test_quick_bench_delivers_every_event(tmp_path: Path) -> None:
     out = tmp_path / "manager_events.json"
-    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=110, stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     report = json.loads(out.read_text(encoding="utf-8"))

@@ -36,11 +36,25 @@ def signed_stats(stats: dict) -> None:
 @pytest.mark.timeout(600)
 def test_quick_bench_report_is_complete(tmp_path: Path) -> None:
     out = tmp_path / "overhead.json"
-    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--json", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=540, stdin=subprocess.DEVNULL, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for title in ("tools/call echo latency", "tools/list latency", "throughput", "mcp-acp proxy RSS",
-                  "payload sizes", "policy sizes", "load average"):
+    for title in (
+        "tools/call echo latency",
+        "tools/list latency",
+        "throughput",
+        "mcp-acp proxy RSS",
+        "payload sizes",
+        "policy sizes",
+        "load average",
+    ):
         assert title in proc.stdout, title
 
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -88,7 +102,9 @@ def test_quick_bench_report_is_complete(tmp_path: Path) -> None:
             signed_stats(row["added"])
 
     # Policy sizes: 10, 100 and 1,000 rules, each transport.
-    assert [(r["transport"], r["rules"]) for r in report["policy_sizes"]] == [(t, n) for t in PATHS for n in (10, 100, 1000)]
+    assert [(r["transport"], r["rules"]) for r in report["policy_sizes"]] == [
+        (t, n) for t in PATHS for n in (10, 100, 1000)
+    ]
     for row in report["policy_sizes"]:
         assert row["error"] is None, row
         positive_stats(row["stats"])

@@ -31,8 +31,7 @@ def tree(folder: Path) -> dict[str, bytes | None]:
     """Every file (with its bytes) and folder under `folder`."""
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None)
-            for p in sorted(folder.rglob("*"))}
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
 
 
 def flat(text: str) -> str:
@@ -62,19 +61,28 @@ class Cli:
         return self.config_dir / "proxies" / name
 
     def run(self, *args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(MCP_ACP), *args], env=self.env, stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, timeout=60, cwd=cwd or self.root)
+        result = subprocess.run(
+            [str(MCP_ACP), *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=cwd or self.root,
+        )
         if check:
             assert result.returncode == 0, (
-                f"mcp-acp {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+                f"mcp-acp {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
             assert "Traceback" not in result.stderr, result.stderr
         return result
 
     def init(self) -> None:
         self.run("init", "--auth", "local", check=True)
 
-    def add(self, name: str, *, server_name: str = "backend", command: str = "/bin/cat",
-            args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    def add(
+        self, name: str, *, server_name: str = "backend", command: str = "/bin/cat", args: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess:
         argv = ["proxy", "add", name, "--server-name", server_name, "--command", command]
         for arg in args:
             argv += ["--arg", arg]
@@ -143,9 +151,18 @@ def test_init_local(acp: Cli) -> None:
 
 
 def test_init_oidc_records_the_flags(acp: Cli) -> None:
-    result = acp.run("init", "--auth", "oidc", "--oidc-issuer", "https://idp.example.com",
-                     "--oidc-client-id", "client-123", "--oidc-audience", "https://api.example.com",
-                     check=True)
+    result = acp.run(
+        "init",
+        "--auth",
+        "oidc",
+        "--oidc-issuer",
+        "https://idp.example.com",
+        "--oidc-client-id",
+        "client-123",
+        "--oidc-audience",
+        "https://api.example.com",
+        check=True,
+    )
     data = json.loads(acp.manager_json.read_text())
     assert data["auth"]["mode"] == "oidc"
     assert data["auth"]["oidc"]["issuer"] == "https://idp.example.com"
@@ -156,15 +173,23 @@ def test_init_oidc_records_the_flags(acp: Cli) -> None:
 
 
 def test_init_oidc_with_http_issuer_fails(acp: Cli) -> None:
-    result = acp.run("init", "--auth", "oidc", "--oidc-issuer", "http://idp.example.com",
-                     "--oidc-client-id", "c", "--oidc-audience", "a")
+    result = acp.run(
+        "init",
+        "--auth",
+        "oidc",
+        "--oidc-issuer",
+        "http://idp.example.com",
+        "--oidc-client-id",
+        "c",
+        "--oidc-audience",
+        "a",
+    )
     assert_clean_failure(result, "issuer", "https://")
     assert not acp.manager_json.exists()
 
 
 def test_init_oidc_missing_flag_names_it(acp: Cli) -> None:
-    result = acp.run("init", "--auth", "oidc", "--oidc-issuer", "https://idp.example.com",
-                     "--oidc-audience", "a")
+    result = acp.run("init", "--auth", "oidc", "--oidc-issuer", "https://idp.example.com", "--oidc-audience", "a")
     assert_clean_failure(result, "--oidc-client-id")
     assert not acp.manager_json.exists()
 
@@ -173,8 +198,17 @@ def test_init_twice_without_force_keeps_file(acp: Cli) -> None:
     acp.init()
     before = acp.manager_json.read_bytes()
     stamp = acp.manager_json.stat().st_mtime_ns
-    result = acp.run("init", "--auth", "oidc", "--oidc-issuer", "https://idp.example.com",
-                     "--oidc-client-id", "c", "--oidc-audience", "a")
+    result = acp.run(
+        "init",
+        "--auth",
+        "oidc",
+        "--oidc-issuer",
+        "https://idp.example.com",
+        "--oidc-client-id",
+        "c",
+        "--oidc-audience",
+        "a",
+    )
     assert_clean_failure(result, str(acp.manager_json), "already exists", "--force")
     assert acp.manager_json.read_bytes() == before
     assert acp.manager_json.stat().st_mtime_ns == stamp
@@ -183,8 +217,19 @@ def test_init_twice_without_force_keeps_file(acp: Cli) -> None:
 
 def test_init_force_overwrites(acp: Cli) -> None:
     acp.init()
-    acp.run("init", "--auth", "oidc", "--oidc-issuer", "https://idp.example.com",
-            "--oidc-client-id", "c", "--oidc-audience", "a", "--force", check=True)
+    acp.run(
+        "init",
+        "--auth",
+        "oidc",
+        "--oidc-issuer",
+        "https://idp.example.com",
+        "--oidc-client-id",
+        "c",
+        "--oidc-audience",
+        "a",
+        "--force",
+        check=True,
+    )
     assert json.loads(acp.manager_json.read_text())["auth"]["mode"] == "oidc"
 
 
@@ -250,16 +295,19 @@ def test_proxy_add_tilde_command_is_expanded(ready: Cli) -> None:
     assert stored == str(ready.user_home / "bin" / "server")
 
 
-@pytest.mark.parametrize(("name", "fragment"), [
-    ("bad name", "invalid proxy name"),
-    ("_hidden", "invalid proxy name"),
-    (".dot", "invalid proxy name"),
-    ("../escape", "invalid proxy name"),
-    ("x" * 65, "invalid proxy name"),
-    ("manager", "reserved"),
-    ("ALL", "reserved"),
-    ("Default", "reserved"),
-])
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("bad name", "invalid proxy name"),
+        ("_hidden", "invalid proxy name"),
+        (".dot", "invalid proxy name"),
+        ("../escape", "invalid proxy name"),
+        ("x" * 65, "invalid proxy name"),
+        ("manager", "reserved"),
+        ("ALL", "reserved"),
+        ("Default", "reserved"),
+    ],
+)
 def test_proxy_add_invalid_name(ready: Cli, name: str, fragment: str) -> None:
     before = tree(ready.root)
     result = ready.run("proxy", "add", name, "--server-name", "s", "--command", "/bin/cat")
@@ -334,11 +382,25 @@ def test_proxy_show_human(ready: Cli) -> None:
 def test_proxy_roots_from_the_flag_and_the_filesystem_server_command_line(ready: Cli, tmp_path: Path) -> None:
     """Relative paths are judged against the server's roots: `--root` stores them, and the
     official filesystem server's folders are found on its command line; `proxy show` says so."""
-    result = ready.run("proxy", "add", "notes", "--server-name", "notes", "--command", "/bin/cat",
-                       "--root", str(tmp_path / "notes"), check=True)
+    result = ready.run(
+        "proxy",
+        "add",
+        "notes",
+        "--server-name",
+        "notes",
+        "--command",
+        "/bin/cat",
+        "--root",
+        str(tmp_path / "notes"),
+        check=True,
+    )
     assert json.loads((ready.proxy_dir("notes") / "config.json").read_text())["roots"] == [str(tmp_path / "notes")]
-    ready.add("fs", server_name="fs", command="npx",
-              args=("-y", "@modelcontextprotocol/server-filesystem", "/srv/a", "/srv/b"))
+    ready.add(
+        "fs",
+        server_name="fs",
+        command="npx",
+        args=("-y", "@modelcontextprotocol/server-filesystem", "/srv/a", "/srv/b"),
+    )
     assert json.loads(ready.run("proxy", "show", "fs", "--json", check=True).stdout)["roots"] == ["/srv/a", "/srv/b"]
     shown = ready.run("proxy", "show", "notes", check=True).stdout
     assert str(tmp_path / "notes") in "".join(shown.split())  # folded across lines, never cut
@@ -380,8 +442,9 @@ def _break(config_path: Path, case: str) -> bytes:
     return data
 
 
-@pytest.mark.parametrize("command", [("proxy", "show", "files"), ("proxy", "show", "files", "--json"),
-                                     ("start", "--proxy", "files")])
+@pytest.mark.parametrize(
+    "command", [("proxy", "show", "files"), ("proxy", "show", "files", "--json"), ("start", "--proxy", "files")]
+)
 @pytest.mark.parametrize("case", list(BROKEN))
 def test_broken_config_fails_clearly(ready: Cli, case: str, command: tuple[str, ...]) -> None:
     ready.add("files", server_name="fs", command="/bin/cat")
@@ -450,12 +513,15 @@ def test_start_with_invalid_name_writes_nothing(ready: Cli) -> None:
 # --- install mcp-json ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("client", "key", "type_"), [
-    ("claude-desktop", "mcpServers", None),
-    ("cursor", "mcpServers", None),
-    ("vscode", "servers", "stdio"),
-    ("claude-code", "mcpServers", "stdio"),
-])
+@pytest.mark.parametrize(
+    ("client", "key", "type_"),
+    [
+        ("claude-desktop", "mcpServers", None),
+        ("cursor", "mcpServers", None),
+        ("vscode", "servers", "stdio"),
+        ("claude-code", "mcpServers", "stdio"),
+    ],
+)
 def test_install_mcp_json_prints_snippet(ready: Cli, client: str, key: str, type_: str | None) -> None:
     ready.add("alpha")
     ready.add("beta")
@@ -496,8 +562,15 @@ def test_install_write_cursor_creates_file(ready: Cli) -> None:
     ready.run("install", "mcp-json", "--client", "cursor", "--write", check=True)
     target = ready.user_home / ".cursor" / "mcp.json"
     data = json.loads(target.read_text())
-    assert data == {"mcpServers": {"files": {"command": str(MCP_ACP), "args": ["start", "--proxy", "files"],
-                                             "env": {"MCP_ACP_HOME": str(ready.home)}}}}
+    assert data == {
+        "mcpServers": {
+            "files": {
+                "command": str(MCP_ACP),
+                "args": ["start", "--proxy", "files"],
+                "env": {"MCP_ACP_HOME": str(ready.home)},
+            }
+        }
+    }
     assert not list(target.parent.glob("mcp.json.bak.*"))
 
 
@@ -512,8 +585,11 @@ def test_install_write_cursor_merges_and_backs_up(ready: Cli) -> None:
     data = json.loads(target.read_text())
     assert data["mcpServers"]["other"] == original["mcpServers"]["other"]
     assert data["theme"] == "dark"
-    assert data["mcpServers"]["files"] == {"command": str(MCP_ACP), "args": ["start", "--proxy", "files"],
-                                           "env": {"MCP_ACP_HOME": str(ready.home)}}
+    assert data["mcpServers"]["files"] == {
+        "command": str(MCP_ACP),
+        "args": ["start", "--proxy", "files"],
+        "env": {"MCP_ACP_HOME": str(ready.home)},
+    }
     backups = list(target.parent.glob("mcp.json.bak.*"))
     assert len(backups) == 1
     assert backups[0].read_bytes() == original_bytes
@@ -558,10 +634,13 @@ def test_install_write_refuses_invalid_target(ready: Cli, content: str) -> None:
     assert tree(target.parent) == before
 
 
-@pytest.mark.parametrize(("client", "relative", "key"), [
-    ("claude-code", ".mcp.json", "mcpServers"),
-    ("vscode", ".vscode/mcp.json", "servers"),
-])
+@pytest.mark.parametrize(
+    ("client", "relative", "key"),
+    [
+        ("claude-code", ".mcp.json", "mcpServers"),
+        ("vscode", ".vscode/mcp.json", "servers"),
+    ],
+)
 def test_install_write_project_clients_use_cwd(ready: Cli, client: str, relative: str, key: str) -> None:
     ready.add("files")
     project = ready.root / "project"
@@ -569,9 +648,16 @@ def test_install_write_project_clients_use_cwd(ready: Cli, client: str, relative
     ready.run("install", "mcp-json", "--client", client, "--write", cwd=project, check=True)
     target = project / relative
     data = json.loads(target.read_text())
-    assert data == {key: {"files": {"type": "stdio", "command": str(MCP_ACP),
-                                    "args": ["start", "--proxy", "files"],
-                                    "env": {"MCP_ACP_HOME": str(ready.home)}}}}
+    assert data == {
+        key: {
+            "files": {
+                "type": "stdio",
+                "command": str(MCP_ACP),
+                "args": ["start", "--proxy", "files"],
+                "env": {"MCP_ACP_HOME": str(ready.home)},
+            }
+        }
+    }
     assert not (ready.user_home / relative).exists()
 
 
@@ -591,8 +677,15 @@ def test_install_snippet_without_custom_home_has_no_env(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MCP_ACP_HOME"}
     env["HOME"] = str(tmp_path)
     env["XDG_CONFIG_HOME"] = str(tmp_path / "cfg")
-    run = lambda *a: subprocess.run([str(MCP_ACP), *a], env=env, stdin=subprocess.DEVNULL,  # noqa: E731
-                                    capture_output=True, text=True, timeout=60, check=True)
+    run = lambda *a: subprocess.run(
+        [str(MCP_ACP), *a],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     run("init", "--auth", "local")
     run("proxy", "add", "files", "--server-name", "fs", "--command", "true")
     data = json.loads(run("install", "mcp-json", "--proxy", "files").stdout)

@@ -14,8 +14,16 @@ from pathlib import Path
 def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("MCP_ACP_HOME", "CI", "DISPLAY", "WAYLAND_DISPLAY")}
     env["COLUMNS"] = "200"
-    result = subprocess.run([sys.executable, "-m", "mcp_acp.demo"], check=False, cwd=tmp_path, env=env,
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "mcp_acp.demo"],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     home = tmp_path / ".demo-home"
@@ -33,8 +41,14 @@ def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
     # and at the end stopped the manager it started, since nobody is watching.
     link = re.search(r"waits in the Pending drawer: (http://127\.0\.0\.1:\d+/ui-login\?code=\S+)", out)
     assert link, out[-3000:]
-    status = subprocess.run([sys.executable, "-m", "mcp_acp", "manager", "status", "--json"], check=False,
-                            env={**env, "MCP_ACP_HOME": str(home)}, capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "mcp_acp", "manager", "status", "--json"],
+        check=False,
+        env={**env, "MCP_ACP_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert json.loads(status.stdout)["running"] is False, status.stdout
     assert f"POST /api/approvals/pending/{approval_id.group(1)}/approve" in out and "-> approved" in out
     assert "wrote 20 bytes to docs/todo.md" in out
@@ -48,8 +62,14 @@ def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
     assert len(operations.read_text().splitlines()) >= 10
     decisions = [json.loads(line) for line in (operations.parent / "decisions.jsonl").read_text().splitlines()]
     finals = {entry["final_rule"] for entry in decisions}
-    assert {"discovery_bypass", "read-demo-home", "no-secrets", "approve-writes", "default",
-            "built_in_protected_path"} <= finals
+    assert {
+        "discovery_bypass",
+        "read-demo-home",
+        "no-secrets",
+        "approve-writes",
+        "default",
+        "built_in_protected_path",
+    } <= finals
     approved = [entry for entry in decisions if entry["final_rule"] == "approve-writes"]
     assert [entry["hitl_outcome"] for entry in approved] == ["user_allowed"]
     assert approved[0]["hitl_approver_id"]

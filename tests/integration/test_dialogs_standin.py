@@ -160,10 +160,18 @@ PROGRAMS = list(PLATFORM)
 
 
 def approval(**overrides: object) -> dict:
-    base = {"proxy_name": "work", "tool_name": "write_file", "path": "/home/u/proj/a.txt",
-            "source_path": None, "dest_path": None, "side_effects": ["fs_write"],
-            "subject_id": "auth0|alice", "backend_id": "filesystem", "can_cache": True,
-            "cache_ttl_seconds": 600}
+    base = {
+        "proxy_name": "work",
+        "tool_name": "write_file",
+        "path": "/home/u/proj/a.txt",
+        "source_path": None,
+        "dest_path": None,
+        "side_effects": ["fs_write"],
+        "subject_id": "auth0|alice",
+        "backend_id": "filesystem",
+        "can_cache": True,
+        "cache_ttl_seconds": 600,
+    }
     return {**base, **overrides}
 
 
@@ -181,8 +189,13 @@ class StandIns:
     def dialog(self, program: str, answer: str) -> NativeDialog:
         """The dialog `find_dialog()` picks with the stand-in first on PATH and a display set."""
         bin_dir = self.bins[program]
-        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-               "DISPLAY": ":42", "STANDIN_ANSWER": answer, "STANDIN_LOG": str(self.log)}
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DISPLAY": ":42",
+            "STANDIN_ANSWER": answer,
+            "STANDIN_LOG": str(self.log),
+        }
         found = find_dialog(env, PLATFORM[program])
         assert found is not None and found.name == program and found.executable == str(bin_dir / program)
         return found
@@ -270,23 +283,34 @@ async def test_each_answer_of_each_program(standins, program, answer, can_cache,
 
 @pytest.mark.parametrize("program", PROGRAMS)
 async def test_the_text_names_proxy_tool_paths_effects_server_user_queue_and_deadline(standins, program):
-    request = approval(tool_name="move_file", source_path="/in/a.txt", dest_path="/out/b.txt",
-                       side_effects=["fs_write", "fs_read"])
+    request = approval(
+        tool_name="move_file", source_path="/in/a.txt", dest_path="/out/b.txt", side_effects=["fs_write", "fs_read"]
+    )
     assert await standins.dialog(program, "once").ask(request, timeout=20, queue_position=3) == ALLOW_ONCE
     [started] = standins.records()
     shown = json.dumps(started)
-    for text in ("Proxy: work", "Tool: move_file", "From: /in/a.txt", "To: /out/b.txt",
-                 "Effects: fs_write, fs_read", "Server: filesystem", "User: auth0|alice",
-                 "Queue: #3 pending", "Auto-deny in 20s"):
+    for text in (
+        "Proxy: work",
+        "Tool: move_file",
+        "From: /in/a.txt",
+        "To: /out/b.txt",
+        "Effects: fs_write, fs_read",
+        "Server: filesystem",
+        "User: auth0|alice",
+        "Queue: #3 pending",
+        "Auto-deny in 20s",
+    ):
         assert text in shown
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
 async def test_hostile_tool_name_is_shown_and_never_run(standins, tmp_path, program):
     pwned = tmp_path / "pwned"
-    hostile = {"tool_name": f'x" & (do shell script "touch {pwned}") & "',
-               "path": f"/tmp/$(touch {pwned}) <b>bold</b> &amp; \\",
-               "subject_id": f"`touch {pwned}`; touch {pwned}"}
+    hostile = {
+        "tool_name": f'x" & (do shell script "touch {pwned}") & "',
+        "path": f"/tmp/$(touch {pwned}) <b>bold</b> &amp; \\",
+        "subject_id": f"`touch {pwned}`; touch {pwned}",
+    }
     request = approval(**hostile)
     assert await standins.dialog(program, "once").ask(request, timeout=20) == ALLOW_ONCE
     [started] = standins.records()
@@ -367,9 +391,9 @@ def shown_text(program: str, started: dict) -> str:
     if program == "osascript":
         return started["literals"][0]
     if program == "zenity":
-        return next(arg for arg in started["argv"] if arg.startswith("--text="))[len("--text="):]
+        return next(arg for arg in started["argv"] if arg.startswith("--text="))[len("--text=") :]
     body = started["argv"][started["argv"].index("--yesno") + 1]
-    return "\n".join(html.unescape(line) for line in body[len("<html>"):-len("</html>")].split("<br>"))
+    return "\n".join(html.unescape(line) for line in body[len("<html>") : -len("</html>")].split("<br>"))
 
 
 async def proxy_view(tool: str, arguments: dict, *, cacheable: bool) -> dict:
@@ -388,8 +412,12 @@ async def proxy_view(tool: str, arguments: dict, *, cacheable: bool) -> dict:
 
 @pytest.mark.parametrize("program", PROGRAMS)
 async def test_the_dialog_shows_every_argument_folded_and_no_secret(standins, program):
-    arguments = {"command": LONG_COMMAND, "paths": PATHS, "password": SECRET,
-                 "env": {"HEADER": f"Authorization: Bearer {BEARER}"}}
+    arguments = {
+        "command": LONG_COMMAND,
+        "paths": PATHS,
+        "password": SECRET,
+        "env": {"HEADER": f"Authorization: Bearer {BEARER}"},
+    }
     request = await proxy_view("run_script", arguments, cacheable=False)
     assert await standins.dialog(program, "once").ask(request, timeout=20) == ALLOW_ONCE
     [started] = standins.records()

@@ -29,7 +29,12 @@ Connection = Any
 
 EVERYTHING_DOCS = (
     Path(__file__).resolve().parents[1]
-    / "npm" / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "docs"
+    / "npm"
+    / "node_modules"
+    / "@modelcontextprotocol"
+    / "server-everything"
+    / "dist"
+    / "docs"
 )
 
 
@@ -118,7 +123,11 @@ async def test_tools_list_and_call(launcher: Launcher, everything: Any, mode: st
 
             # Structured content, validated by the SDK against the tool's outputSchema.
             result = await s.call_tool("get-structured-content", {"location": "Chicago"})
-            assert result.structured_content == {"temperature": 36, "conditions": "Light rain / drizzle", "humidity": 82}
+            assert result.structured_content == {
+                "temperature": 36,
+                "conditions": "Light rain / drizzle",
+                "humidity": 82,
+            }
             assert json.loads(text_of(result)) == result.structured_content
 
             # Binary payload (base64 PNG) survives intact.
@@ -158,7 +167,7 @@ async def test_large_unicode_payload_round_trips(launcher: Launcher, everything:
     # ~300 KB on one JSON line, with characters a line-based relay could trip on:
     # U+2028/U+2029 (line/paragraph separators that str.splitlines() splits on, and
     # that Node's JSON.stringify emits unescaped), astral-plane emoji, CR, NUL escape.
-    chunk = "héllo wörld € 😀 \u2028 LS \u2029 PS \r CR \x00 NUL \t tab \\ backslash \" quote | "
+    chunk = 'héllo wörld € 😀 \u2028 LS \u2029 PS \r CR \x00 NUL \t tab \\ backslash " quote | '
     message = chunk * 4000
     with anyio.fail_after(60):
         async with _client(launcher, everything, mode) as c:
@@ -346,7 +355,14 @@ async def test_logging_set_level_and_notifications(launcher: Launcher, everythin
                 what="a simulated logging notification",
             )
             assert simulated[0].level in {
-                "debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"
+                "debug",
+                "info",
+                "notice",
+                "warning",
+                "error",
+                "critical",
+                "alert",
+                "emergency",
             }
             await s.call_tool("toggle-simulated-logging", {})
 
@@ -419,9 +435,7 @@ async def test_cancellation_keeps_session_usable(launcher: Launcher, everything:
             assert text_of(await s.call_tool("echo", {"message": "after cancel"})) == "Echo: after cancel"
 
             request = [
-                m
-                for m in c.wire.requests_sent("tools/call")
-                if m["params"]["name"] == "trigger-long-running-operation"
+                m for m in c.wire.requests_sent("tools/call") if m["params"]["name"] == "trigger-long-running-operation"
             ][0]
             cancels = [m for m in c.wire.sent() if m.get("method") == "notifications/cancelled"]
             assert [m["params"]["requestId"] for m in cancels] == [request["id"]]

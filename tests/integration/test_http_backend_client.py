@@ -18,9 +18,12 @@ from tests.helpers import ROOT, HttpBackendServer, wait_until_async
 
 SCRIPTED = str(ROOT / "tests" / "fixtures" / "scripted_http_backend.py")
 WAIT = 15.0  # upper bound for anything to arrive; never a timing assertion
-INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                         "clientInfo": {"name": "test", "version": "1"}}}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
+}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
@@ -58,6 +61,7 @@ class Client:
     async def start(self) -> Client:
         async def deliver(message: dict, raw: bytes | None) -> None:
             self.delivered.append((message, raw))
+
         await self.backend.start(deliver, self.lost.append)
         return self
 
@@ -66,13 +70,21 @@ class Client:
 
     async def answer(self, request_id: Any) -> tuple[dict, bytes | None]:
         """The response delivered for `request_id` (message, raw)."""
+
         def found() -> tuple | None:
             return next(((m, r) for m, r in self.delivered if m.get("id") == request_id and "method" not in m), None)
+
         return await wait_until_async(found, WAIT, f"the answer to {request_id!r}", interval=0.02)
 
     async def call(self, request_id: Any, name: str, arguments: dict | None = None) -> dict:
-        await self.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-                         "params": {"name": name, "arguments": arguments or {}}})
+        await self.send(
+            {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments or {}},
+            }
+        )
         return (await self.answer(request_id))[0]
 
     async def open_session(self) -> dict:
@@ -89,6 +101,7 @@ def server_fixture(*flags: str):
         server.start()
         yield server
         server.stop()
+
     return fixture
 
 
@@ -142,12 +155,15 @@ async def test_stream_closed_before_the_answer_is_resumed_with_last_event_id(cli
     assert resumes[0]["headers"]["mcp-session-id"] == "s1"
 
 
-@pytest.mark.parametrize(("tool", "code", "words"), [
-    ("accepted", jsonrpc.INVALID_REQUEST, "accepted the request but sent no answer"),
-    ("redirect", jsonrpc.INVALID_REQUEST, "redirected to http://127.0.0.1:{port}/elsewhere"),
-    ("rpcerror", -32602, "bad params"),
-    ("garbage", jsonrpc.PARSE_ERROR, "something other than a JSON-RPC message"),
-])
+@pytest.mark.parametrize(
+    ("tool", "code", "words"),
+    [
+        ("accepted", jsonrpc.INVALID_REQUEST, "accepted the request but sent no answer"),
+        ("redirect", jsonrpc.INVALID_REQUEST, "redirected to http://127.0.0.1:{port}/elsewhere"),
+        ("rpcerror", -32602, "bad params"),
+        ("garbage", jsonrpc.PARSE_ERROR, "something other than a JSON-RPC message"),
+    ],
+)
 async def test_answers_that_are_not_answers_become_errors_for_the_request(client, server, tool, code, words):
     await client.open_session()
     answer = await client.call(f"id-{tool}", tool)
@@ -175,8 +191,11 @@ async def test_headers_on_every_request(client, server):
     await client.open_session()
     await client.call(1, "echo")
     await client.call(2, "héllo")
-    await wait_until_async(lambda: any(m.get("method") == "notifications/tools/list_changed"
-                                       for m, _ in client.delivered), WAIT, "the GET stream")
+    await wait_until_async(
+        lambda: any(m.get("method") == "notifications/tools/list_changed" for m, _ in client.delivered),
+        WAIT,
+        "the GET stream",
+    )
     log = await server.log()
     assert all(e["headers"]["user-agent"].startswith("mcp-acp/") for e in log if e["verb"] != "CLOSED")
     assert all(e["headers"]["authorization"] == "Bearer t0ken" for e in log if e["verb"] != "CLOSED")
@@ -209,14 +228,18 @@ async def test_delete_carries_the_protocol_version(client, server):
 
 
 async def gets(server: ScriptedServer, session: str | None = None) -> list[dict]:
-    return [e for e in await server.log()
-            if e["verb"] == "GET" and session in (None, e["headers"].get("mcp-session-id"))]
+    return [
+        e for e in await server.log() if e["verb"] == "GET" and session in (None, e["headers"].get("mcp-session-id"))
+    ]
 
 
 async def test_server_messages_arrive_on_the_get_stream(client, server):
     await client.open_session()
-    await wait_until_async(lambda: any(m.get("method") == "notifications/tools/list_changed"
-                                       for m, _ in client.delivered), WAIT, "the GET stream's notification")
+    await wait_until_async(
+        lambda: any(m.get("method") == "notifications/tools/list_changed" for m, _ in client.delivered),
+        WAIT,
+        "the GET stream's notification",
+    )
     [get] = await gets(server)
     assert "text/event-stream" in get["headers"]["accept"] and get["headers"]["mcp-session-id"] == "s1"
 
@@ -263,16 +286,20 @@ async def test_requests_sent_together_after_a_loss_both_run_on_the_new_session(c
     await client.send({"jsonrpc": "2.0", "id": "x", "method": "tools/call", "params": {"name": "expire"}})
     await wait_until_async(lambda: client.lost, WAIT, "on_lost")
     # The relay sends concurrently when a policy decision is asynchronous (an approval).
-    sends = [client.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "echo"}})
-             for i in ("a", "b")]
+    sends = [
+        client.send({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "echo"}}) for i in ("a", "b")
+    ]
     await asyncio.gather(*sends)
 
     def settled() -> bool:
         return {m.get("id") for m, _ in client.delivered} >= {"a", "b"} or len(client.lost) > 1
+
     await wait_until_async(settled, WAIT, "both answers, or a second loss")
     assert len(client.lost) == 1, client.lost
     assert all("result" in m for m, _ in client.delivered if m.get("id") in ("a", "b"))
-    assert all(e["headers"].get("mcp-session-id") == "s2" for e in await server.posts("tools/call") if e["id"] in ("a", "b"))
+    assert all(
+        e["headers"].get("mcp-session-id") == "s2" for e in await server.posts("tools/call") if e["id"] in ("a", "b")
+    )
 
 
 async def test_refused_connection_is_a_lost_session_and_the_next_request_reopens_it(client, server):
@@ -332,38 +359,47 @@ async def test_cancel_is_sent_at_older_versions(client, server):
 # --- envelopes -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("message", [
-    {"jsonrpc": "1.0", "id": 1, "method": "ping"},
-    {"jsonrpc": "2.0", "id": True, "method": "ping"},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"jsonrpc": "1.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": True, "method": "ping"},
+    ],
+)
 async def test_send_refuses_a_malformed_envelope(client, server, message):
     with pytest.raises(ValueError, match="not a valid JSON-RPC message"):
         await client.send(message)
     assert await server.log() == []
 
 
-@pytest.mark.parametrize("message", [
-    {"jsonrpc": "2.0", "id": 1, "method": "ping"},
-    {"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "x"}},
-    {"jsonrpc": "2.0", "method": "notifications/initialized"},
-    {"jsonrpc": "2.0", "id": 1, "result": {}},
-    {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "x"}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 1, "result": {}},
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "parse error"}},
+    ],
+)
 def test_envelope_problem_accepts_valid_messages(message):
     assert jsonrpc.envelope_problem(message) is None
 
 
-@pytest.mark.parametrize("message", [
-    {"id": 1, "method": "ping"},
-    {"jsonrpc": "1.0", "id": 1, "method": "ping"},
-    {"jsonrpc": "2.0", "id": True, "method": "ping"},
-    {"jsonrpc": "2.0", "id": 1.5, "method": "ping"},
-    {"jsonrpc": "2.0", "id": None, "method": "ping"},
-    {"jsonrpc": "2.0", "id": 1, "method": 7},
-    {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1]},
-    {"jsonrpc": "2.0", "id": 1},
-    {"jsonrpc": "2.0", "id": 1, "result": {}, "error": {"code": 1, "message": "m"}},
-    {"jsonrpc": "2.0", "result": {}},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"id": 1, "method": "ping"},
+        {"jsonrpc": "1.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": True, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 1.5, "method": "ping"},
+        {"jsonrpc": "2.0", "id": None, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 1, "method": 7},
+        {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1]},
+        {"jsonrpc": "2.0", "id": 1},
+        {"jsonrpc": "2.0", "id": 1, "result": {}, "error": {"code": 1, "message": "m"}},
+        {"jsonrpc": "2.0", "result": {}},
+    ],
+)
 def test_envelope_problem_rejects_malformed_messages(message):
     assert isinstance(jsonrpc.envelope_problem(message), str)

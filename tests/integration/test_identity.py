@@ -30,9 +30,9 @@ from unittest import mock
 import httpx
 import jwt
 import pytest
+from oidc_provider import OidcProvider
 
 from mcp_acp.identity.jwt_check import LEEWAY, MIN_REFETCH_INTERVAL
-from oidc_provider import OidcProvider
 from tests.helpers import BACKEND, MCP_ACP, RawProxy, allow_everything
 
 PROXY = "fx"
@@ -62,10 +62,33 @@ def env(acp_env, idp) -> dict[str, str]:
     """An OIDC installation against `idp` with proxy "fx" (fixture backend, allow-all policy)."""
     environment = {**acp_env, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "300"}
     assert environment["MCP_ACP_SECRET_BACKEND"] == "file"  # never a developer's real keychain
-    run(environment, "init", "--auth", "oidc", "--oidc-issuer", idp.url, "--oidc-client-id", CLIENT_ID,
-        "--oidc-audience", AUDIENCE, "--force", check=True)
-    run(environment, "proxy", "add", PROXY, "--server-name", "fixture", "--command", sys.executable,
-        "--arg", BACKEND, check=True)
+    run(
+        environment,
+        "init",
+        "--auth",
+        "oidc",
+        "--oidc-issuer",
+        idp.url,
+        "--oidc-client-id",
+        CLIENT_ID,
+        "--oidc-audience",
+        AUDIENCE,
+        "--force",
+        check=True,
+    )
+    run(
+        environment,
+        "proxy",
+        "add",
+        PROXY,
+        "--server-name",
+        "fixture",
+        "--command",
+        sys.executable,
+        "--arg",
+        BACKEND,
+        check=True,
+    )
     allow_everything(environment, PROXY)
     return environment
 
@@ -89,8 +112,15 @@ async def proxies():
 
 
 def run(environment: dict[str, str], *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    result = subprocess.run([MCP_ACP, *args], check=False, env=environment, stdin=subprocess.DEVNULL, capture_output=True,
-                            text=True, timeout=CLI_TIMEOUT)
+    result = subprocess.run(
+        [MCP_ACP, *args],
+        check=False,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"mcp-acp {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
@@ -99,8 +129,14 @@ def run(environment: dict[str, str], *args: str, check: bool = False) -> subproc
 def login(environment: dict[str, str], idp: OidcProvider, sub: str = "alice") -> subprocess.CompletedProcess:
     """`mcp-acp auth login --no-browser` as the user runs it: read the code it shows on stderr,
     approve it at the provider as `sub`, and wait for it to finish (exit 0)."""
-    process = subprocess.Popen([MCP_ACP, "auth", "login", "--no-browser"], env=environment,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [MCP_ACP, "auth", "login", "--no-browser"],
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     shown = []
     try:
         while True:
@@ -124,28 +160,48 @@ def login(environment: dict[str, str], idp: OidcProvider, sub: str = "alice") ->
 
 
 def _python(environment: dict[str, str], code: str, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-c", code, *args], check=False, env=environment, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=CLI_TIMEOUT)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        check=False,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def plant(environment: dict[str, str], access_token: str, *, refresh_token: str | None = None,
-          lifetime: float = 3600) -> None:
+def plant(
+    environment: dict[str, str], access_token: str, *, refresh_token: str | None = None, lifetime: float = 3600
+) -> None:
     """Store `access_token` as the user's token through the product's own token store."""
     now = time.time()
-    record = {"access_token": access_token, "refresh_token": refresh_token, "id_token": None,
-              "expires_at": now + lifetime, "issued_at": now}
-    _python(environment, "import json, sys\n"
-                         "from mcp_acp.identity.tokens import StoredTokens, save\n"
-                         "save(StoredTokens(**json.loads(sys.argv[1])))\n", json.dumps(record))
+    record = {
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "id_token": None,
+        "expires_at": now + lifetime,
+        "issued_at": now,
+    }
+    _python(
+        environment,
+        "import json, sys\n"
+        "from mcp_acp.identity.tokens import StoredTokens, save\n"
+        "save(StoredTokens(**json.loads(sys.argv[1])))\n",
+        json.dumps(record),
+    )
 
 
 def stored_tokens(environment: dict[str, str]) -> dict | None:
-    out = _python(environment, "import json, dataclasses\n"
-                               "from mcp_acp.identity.tokens import load\n"
-                               "t = load()\n"
-                               "print(json.dumps(dataclasses.asdict(t) if t else None))\n")
+    out = _python(
+        environment,
+        "import json, dataclasses\n"
+        "from mcp_acp.identity.tokens import load\n"
+        "t = load()\n"
+        "print(json.dumps(dataclasses.asdict(t) if t else None))\n",
+    )
     return json.loads(out)
 
 
@@ -216,9 +272,15 @@ async def start_proxy(proxies, environment: dict[str, str], name: str = PROXY) -
     """Start proxy `name` and complete the MCP handshake (which the proxy also checks the identity of)."""
     proxy = await proxies(environment, name)
     try:
-        answer = await proxy.request("initialize", {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "identity-test-client", "version": "1"}}, timeout=REQUEST_TIMEOUT)
+        answer = await proxy.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "identity-test-client", "version": "1"},
+            },
+            timeout=REQUEST_TIMEOUT,
+        )
     except (EOFError, TimeoutError):
         raise AssertionError(f"the proxy did not start:\n{await _stderr_if_exited(proxy)}") from None
     if "result" not in answer:
@@ -292,8 +354,13 @@ def test_device_login_stores_tokens_encrypted_and_status_shows_the_user(env, idp
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert claims["sub"] == "alice" and claims["iss"] == idp.url and claims["aud"] == AUDIENCE
     # Never in plaintext: not the tokens, not even one JWT segment (the claims), anywhere we own.
-    secrets = [tokens["access_token"], tokens["refresh_token"], tokens["id_token"],
-               tokens["access_token"].split(".")[1], tokens["id_token"].split(".")[1]]
+    secrets = [
+        tokens["access_token"],
+        tokens["refresh_token"],
+        tokens["id_token"],
+        tokens["access_token"].split(".")[1],
+        tokens["id_token"].split(".")[1],
+    ]
     home = Path(env["MCP_ACP_HOME"])
     assert files_containing(home, secrets) == []
     assert files_containing(Path(env["HOME"]), secrets) == []
@@ -351,8 +418,9 @@ async def test_auth_sessions_list_shows_the_bound_user(env, idp, proxies):
     await asyncio.to_thread(login, env, idp, "alice")
     proxy = await start_proxy(proxies, env)
     await wait_for_control_socket(env, proxy)
-    listed = json.loads((await asyncio.to_thread(run, env, "auth", "sessions", "list", "--proxy", PROXY, "--json",
-                                                 check=True)).stdout)
+    listed = json.loads(
+        (await asyncio.to_thread(run, env, "auth", "sessions", "list", "--proxy", PROXY, "--json", check=True)).stdout
+    )
     assert len(listed) == 1 and listed[0]["user_id"] == "alice", listed
     bound = auth_events(env, "session_started")[0]["bound_session_id"]
     assert listed[0]["session_id"] == bound
@@ -488,8 +556,15 @@ def test_an_expired_token_is_renewed_at_start(env, idp):
     refresh_token = stored_tokens(env)["refresh_token"]
     plant(env, idp.mint("alice", expired=True), refresh_token=refresh_token, lifetime=-3600)
     idp.reset_stats()
-    result = subprocess.run([MCP_ACP, "start", "--proxy", PROXY, "--headless"], check=False, env=env, input="",
-                            capture_output=True, text=True, timeout=CLI_TIMEOUT)  # stdin closed at once
+    result = subprocess.run(
+        [MCP_ACP, "start", "--proxy", PROXY, "--headless"],
+        check=False,
+        env=env,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )  # stdin closed at once
     assert result.returncode == 0, result.stderr
     assert "'alice' via OIDC" in result.stderr
     assert [e["event_type"] for e in auth_events(env)][:2] == ["token_refreshed", "session_started"]
@@ -603,8 +678,14 @@ async def test_another_users_token_shuts_the_proxy_down_with_exit_15(env, idp, p
 
     await asyncio.to_thread(plant, env, idp.mint("bob"))  # a perfectly valid token, for someone else
     await asyncio.to_thread(notify, env, "login")
-    await proxy.send({"jsonrpc": "2.0", "id": 999, "method": "tools/call",
-                      "params": {"name": "echo", "arguments": {"text": "as bob"}}})
+    await proxy.send(
+        {
+            "jsonrpc": "2.0",
+            "id": 999,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "as bob"}},
+        }
+    )
     try:
         answer = await proxy.response_to(999, timeout=REQUEST_TIMEOUT)
     except (EOFError, asyncio.IncompleteReadError):
@@ -636,8 +717,19 @@ async def test_another_users_token_shuts_the_proxy_down_with_exit_15(env, idp, p
 async def test_two_proxies_share_one_rotating_refresh_token(env, idp, proxies):
     """Two proxies renew the same login: the provider rotates the refresh token on every
     renewal, so the second proxy must pick up what the first one stored, not replay the old one."""
-    run(env, "proxy", "add", "fy", "--server-name", "fixture2", "--command", sys.executable, "--arg", BACKEND,
-        check=True)
+    run(
+        env,
+        "proxy",
+        "add",
+        "fy",
+        "--server-name",
+        "fixture2",
+        "--command",
+        sys.executable,
+        "--arg",
+        BACKEND,
+        check=True,
+    )
     allow_everything(env, "fy")
     idp.set_lifetime(SHORT_LIFETIME)
     await asyncio.to_thread(login, env, idp, "alice")
@@ -651,5 +743,7 @@ async def test_two_proxies_share_one_rotating_refresh_token(env, idp, proxies):
         assert_allowed(await echo(second, f"b{n}"), f"b{n}")
         await asyncio.sleep(0.5)
     assert not auth_events(env, "token_refresh_failed")
-    fy_auth = [json.loads(line) for line in (log_dir(env).parent / "fy" / "audit" / "auth.jsonl").read_text().splitlines()]
+    fy_auth = [
+        json.loads(line) for line in (log_dir(env).parent / "fy" / "audit" / "auth.jsonl").read_text().splitlines()
+    ]
     assert not [e for e in fy_auth if e["event_type"] == "token_refresh_failed"], fy_auth

@@ -49,8 +49,9 @@ async def home(tmp_path):
 
 
 def registered_event(events: EventStream, name: str):
-    return events.wait_for(lambda e: e["type"] == "proxy_registered" and e["proxy_name"] == name,
-                           f"proxy_registered for {name}")
+    return events.wait_for(
+        lambda e: e["type"] == "proxy_registered" and e["proxy_name"] == name, f"proxy_registered for {name}"
+    )
 
 
 async def wait_registered(home: ManagerHome, *names: str, timeout: float = MANAGER_TIMEOUT) -> dict:
@@ -59,9 +60,11 @@ async def wait_registered(home: ManagerHome, *names: str, timeout: float = MANAG
 
 async def wait_routed(home: ManagerHome, name: str) -> dict:
     """GET /api/proxy/NAME/proxies once the proxy's own socket answers (it may register first)."""
+
     def ask():
         response = home.tcp("GET", f"/api/proxy/{name}/proxies")
         return response if response.status_code == 200 else None
+
     return (await wait_until_async(ask, MANAGER_TIMEOUT, f"{name}'s API through the manager")).json()
 
 
@@ -93,8 +96,13 @@ async def test_three_proxies_register_and_their_events_carry_their_names(home):
                 assert "result" in await proxies[name].call_tool("echo", {"text": f"{name}-{n}"})
         for count, name in enumerate(names, start=1):
             stats = await events.wait_for(
-                lambda e, name=name, count=count: e["type"] == "stats_updated" and e.get("proxy_name") == name
-                and e["stats"]["requests_allowed"] == count, f"stats_updated from {name} with {count} allowed")
+                lambda e, name=name, count=count: (
+                    e["type"] == "stats_updated"
+                    and e.get("proxy_name") == name
+                    and e["stats"]["requests_allowed"] == count
+                ),
+                f"stats_updated from {name} with {count} allowed",
+            )
             assert stats["proxy_id"] == ids[name]
             assert "by_method" not in stats["stats"]  # the per-method breakdown is for /metrics only
 
@@ -107,8 +115,9 @@ async def test_three_proxies_register_and_their_events_carry_their_names(home):
 
     # A browser that connects now first gets every proxy's state, then live events.
     async with EventStream(home) as late:
-        await late.wait_for(lambda e: e["type"] == "stats_updated" and e["proxy_name"] == "p3",
-                            "p3's stats in the snapshot")
+        await late.wait_for(
+            lambda e: e["type"] == "stats_updated" and e["proxy_name"] == "p3", "p3's stats in the snapshot"
+        )
         leading = []
         for event in late.events:
             if event["type"] not in SNAPSHOT_TYPES:
@@ -144,8 +153,11 @@ async def test_routing_with_zero_one_and_several_proxies(home):
     p1 = await home.start_proxy("p1")
     await wait_registered(home, "p1")
     assert "result" in await p1.call_tool("echo", {"text": "one"})
-    stats = await wait_until_async(lambda: (r := home.tcp("GET", "/api/stats")).status_code == 200 and r.json(),
-                                   MANAGER_TIMEOUT, "/api/stats forwarded to the only proxy")
+    stats = await wait_until_async(
+        lambda: (r := home.tcp("GET", "/api/stats")).status_code == 200 and r.json(),
+        MANAGER_TIMEOUT,
+        "/api/stats forwarded to the only proxy",
+    )
     assert set(stats) >= {"requests_total", "requests_allowed", "requests_denied", "requests_hitl"}
 
     await home.start_proxy("p2")
@@ -177,8 +189,9 @@ async def test_kill_and_security_shutdown_give_disconnects_with_their_causes(hom
 
         # kill -9: no shutdown was recorded, so there is no reason to tell.
         os.kill(p1.process.pid, signal.SIGKILL)
-        gone = await events.wait_for(lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "p1",
-                                     "p1's disconnect")
+        gone = await events.wait_for(
+            lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "p1", "p1's disconnect"
+        )
         assert gone["disconnect_reason"] is None
         assert (gone["proxy_id"], gone["instance_id"]) == (first["proxy_id"], first["instance_id"])
 
@@ -189,8 +202,9 @@ async def test_kill_and_security_shutdown_give_disconnects_with_their_causes(hom
         assert "result" not in answer, answer
         code = await asyncio.wait_for(p2.process.wait(), EVENT_TIMEOUT)
         assert code == AUDIT_FAILURE, p2.stderr_text()
-        crashed = await events.wait_for(lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "p2",
-                                        "p2's disconnect")
+        crashed = await events.wait_for(
+            lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "p2", "p2's disconnect"
+        )
         reason = crashed["disconnect_reason"]
         [recorded] = read_jsonl(proxy_log_dir(home.env, "p2") / "shutdowns.jsonl")
         assert reason is not None, crashed
@@ -213,8 +227,9 @@ async def test_two_proxies_starting_at_once_make_exactly_one_manager(home):
 
     # A manager that lost a start-up race would exit at once (its port is taken): wait for that,
     # then there must be exactly one, the one in the PID file, serving both proxies.
-    [manager] = await wait_until_async(lambda: len(found := home.manager_processes()) == 1 and found,
-                                       MANAGER_TIMEOUT, "exactly one manager process")
+    [manager] = await wait_until_async(
+        lambda: len(found := home.manager_processes()) == 1 and found, MANAGER_TIMEOUT, "exactly one manager process"
+    )
     assert manager.pid == int(home.path("manager_pid_path").read_text()) == status["pid"]
     assert home.registered("p1", "p2")()
 
@@ -290,16 +305,21 @@ async def test_idle_manager_stays_up_while_a_proxy_is_registered(home):
 
     grace = 4.0
     manager = home.start_manager("--idle-grace", str(grace), "--idle-interval", "0.2", "--idle-timeout", "1")
+
     # Keep it busy (any API call but status is activity) until the proxy is back.
     def busy_until_registered():
         home.api("GET", "/metrics")
         return home.registered("p1")()
+
     registered = await wait_until_async(busy_until_registered, MANAGER_TIMEOUT, "p1 to re-register")
     assert registered["uptime_seconds"] < grace, "the proxy came back too late for this test to mean anything"
 
     # Now only the registration keeps it: it must outlive grace + idle timeout several times over.
-    await wait_until_async(lambda: (s := home.status()) is None or s["uptime_seconds"] >= grace + 3,
-                           MANAGER_TIMEOUT, "the manager to pass its idle deadline")
+    await wait_until_async(
+        lambda: (s := home.status()) is None or s["uptime_seconds"] >= grace + 3,
+        MANAGER_TIMEOUT,
+        "the manager to pass its idle deadline",
+    )
     assert manager.poll() is None and home.registered("p1")(), "the manager stopped with a proxy connected"
 
     # When the proxy goes, nothing keeps it.
@@ -327,16 +347,20 @@ async def test_delete_is_refused_while_running_then_archives(home):
 
         code, stderr = await p1.finish()
         assert code == 0, stderr
-        await events.wait_for(lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "p1",
-                              "p1's disconnect")
+        await events.wait_for(
+            lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "p1", "p1's disconnect"
+        )
 
         deleted = home.tcp("DELETE", f"/api/manager/proxies/{proxy_id}")
         assert deleted.status_code == 200, deleted.text
         result = deleted.json()
         assert result["archived"] and result["archive_name"].startswith("p1_")
         notice = await events.wait_for(lambda e: e["type"] == "proxy_deleted", "proxy_deleted")
-        assert (notice["proxy_name"], notice["proxy_id"], notice["archive_name"]) == ("p1", proxy_id,
-                                                                                      result["archive_name"])
+        assert (notice["proxy_name"], notice["proxy_id"], notice["archive_name"]) == (
+            "p1",
+            proxy_id,
+            result["archive_name"],
+        )
 
     archive = home.home / "config" / "archive" / result["archive_name"]
     assert (archive / "metadata.json").is_file() and (archive / "README.txt").is_file()
@@ -352,8 +376,11 @@ async def test_delete_is_refused_while_running_then_archives(home):
 def samples(home: ManagerHome) -> dict[tuple[str, tuple], float]:
     response = home.tcp("GET", "/metrics")
     assert response.status_code == 200, response.text
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 async def test_metrics_report_requests_by_proxy_decision_and_method(home):
@@ -369,16 +396,20 @@ async def test_metrics_report_requests_by_proxy_decision_and_method(home):
     def key(decision: str, method: str = "tools/call"):
         return ("mcp_acp_requests_total", (("decision", decision), ("method", method), ("proxy", "p1")))
 
-    found = await wait_until_async(lambda: (s := samples(home)).get(key("deny")) == 1 and s, MANAGER_TIMEOUT,
-                                   "p1's denied call in /metrics")
+    found = await wait_until_async(
+        lambda: (s := samples(home)).get(key("deny")) == 1 and s, MANAGER_TIMEOUT, "p1's denied call in /metrics"
+    )
     assert found[key("allow")] == 3
     assert found[("mcp_acp_connected_proxies", ())] == 1
     assert found[("mcp_acp_pending_approvals", (("proxy", "p1"),))] == 0
     started = time.monotonic()
     code, _ = await p1.finish()
     assert code == 0
-    await wait_until_async(lambda: samples(home)[("mcp_acp_connected_proxies", ())] == 0,
-                           MANAGER_TIMEOUT - (time.monotonic() - started), "the disconnect in /metrics")
+    await wait_until_async(
+        lambda: samples(home)[("mcp_acp_connected_proxies", ())] == 0,
+        MANAGER_TIMEOUT - (time.monotonic() - started),
+        "the disconnect in /metrics",
+    )
 
 
 def test_sigterm_is_a_graceful_stop(tmp_path):

@@ -13,8 +13,8 @@ import json
 
 import httpx
 import pytest
-
 from oidc_provider import OidcProvider
+
 from tests.helpers import EVENT_TIMEOUT, EventStream, ManagerHome
 
 CLIENT_ID = "mcp-acp-cli"
@@ -107,8 +107,9 @@ async def test_a_refused_login_is_reported(home, idp):
     async with EventStream(home) as events:
         code = start_login(home)
         idp.deny(code["user_code"])
-        event = await events.wait_for(lambda e: e["type"] == "auth_login_failed", "auth_login_failed",
-                                      timeout=EVENT_TIMEOUT)
+        event = await events.wait_for(
+            lambda e: e["type"] == "auth_login_failed", "auth_login_failed", timeout=EVENT_TIMEOUT
+        )
         assert event["user_code"] == code["user_code"] and "refused" in event["message"]
     assert home.tcp("GET", "/api/manager/auth/status").json()["authenticated"] is False
 

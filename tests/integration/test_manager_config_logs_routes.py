@@ -64,8 +64,15 @@ async def started(env) -> RawProxy:
 
 
 def register(state: ManagerState, env) -> None:
-    state.registry.add(ProxyConnection(proxy_name="fx", proxy_id=proxy_id(env), instance_id="i-1",
-                                       socket_path=str(paths.proxy_socket_path("fx")), config_summary={}))
+    state.registry.add(
+        ProxyConnection(
+            proxy_name="fx",
+            proxy_id=proxy_id(env),
+            instance_id="i-1",
+            socket_path=str(paths.proxy_socket_path("fx")),
+            config_summary={},
+        )
+    )
 
 
 async def wait_for_socket() -> None:
@@ -94,8 +101,9 @@ def test_get_and_merge_config(client, acp_env):
     assert saved["limits"] == shown["limits"]
 
     before = config_file(acp_env).read_text()
-    bad = client.put(url, json={"hitl": {"timeout_seconds": 1}, "backend": {"transport": "carrier-pigeon"},
-                                "api_key": "x"})
+    bad = client.put(
+        url, json={"hitl": {"timeout_seconds": 1}, "backend": {"transport": "carrier-pigeon"}, "api_key": "x"}
+    )
     assert bad.status_code == 400
     problem = detail(bad)
     assert problem["code"] == "CONFIG_INVALID"
@@ -163,8 +171,9 @@ async def test_logs_are_read_from_disk_after_the_proxy_stopped(client, acp_env):
     discovery = client.get(f"{logs}/decisions", params={"decision": "allow", "limit": 1, "time_range": "all"}).json()
     assert discovery["total_returned"] == 1 and discovery["has_more"] is True
     assert discovery["filters_applied"] == {"time_range": "all", "decision": "allow"}
-    older = client.get(f"{logs}/decisions", params={"time_range": "all",
-                                                    "before": discovery["entries"][0]["time"]}).json()
+    older = client.get(
+        f"{logs}/decisions", params={"time_range": "all", "before": discovery["entries"][0]["time"]}
+    ).json()
     assert all(e["time"] < discovery["entries"][0]["time"] for e in older["entries"]) and older["entries"]
     assert client.get(f"{logs}/decisions", params={"decision": "deny"}).json()["entries"] == []
     assert client.get(f"{logs}/policy_history", params={"time_range": "all"}).json()["entries"][0]["policy_version"]

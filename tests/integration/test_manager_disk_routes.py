@@ -119,13 +119,22 @@ async def test_running_proxy_stats_and_details_come_from_its_socket(state, acp_e
             if socket_path.exists():
                 break
             await asyncio.sleep(0.05)
-        state.registry.add(ProxyConnection(proxy_name="fx", proxy_id=proxy_id(acp_env), instance_id="i-1",
-                                           socket_path=str(socket_path), config_summary={"transport": "stdio"}))
+        state.registry.add(
+            ProxyConnection(
+                proxy_name="fx",
+                proxy_id=proxy_id(acp_env),
+                instance_id="i-1",
+                socket_path=str(socket_path),
+                config_summary={"transport": "stdio"},
+            )
+        )
 
         def ask() -> tuple[list, dict]:
             client = client_for(state, routes_proxies)
-            return (client.get("/api/manager/proxies").json(),
-                    client.get(f"/api/manager/proxies/{proxy_id(acp_env)}").json())
+            return (
+                client.get("/api/manager/proxies").json(),
+                client.get(f"/api/manager/proxies/{proxy_id(acp_env)}").json(),
+            )
 
         listed, detail = await asyncio.to_thread(ask)  # the proxy's socket is served by its own process
         assert listed[0]["status"] == "running"
@@ -137,8 +146,9 @@ async def test_running_proxy_stats_and_details_come_from_its_socket(state, acp_e
 
 
 def test_create_proxy_for_a_live_http_backend(state, acp_env, http_backend):
-    answer = client_for(state, routes_proxies).post("/api/manager/proxies",
-                                                    json={"name": "web", "url": http_backend.url})
+    answer = client_for(state, routes_proxies).post(
+        "/api/manager/proxies", json={"name": "web", "url": http_backend.url}
+    )
     assert answer.status_code == 201, answer.text
     assert answer.json()["warnings"] == []
     config = json.loads((proxy_config_dir(acp_env, "web") / "config.json").read_text())

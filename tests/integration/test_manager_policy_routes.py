@@ -83,9 +83,14 @@ def test_put_replaces_keeps_a_backup_and_refuses_an_invalid_policy(client, acp_e
     assert (policy_file(acp_env).parent / "policy.json.bak").read_text() == before
 
     saved = policy_file(acp_env).read_text()
-    bad = {"default_action": "allow", "rules": [{"effect": "maybe", "conditions": {"tool_nam": "x"}},
-                                               {"id": "dup", "effect": "allow", "conditions": {"tool_name": "a"}},
-                                               {"id": "dup", "effect": "deny", "conditions": {"tool_name": "b"}}]}
+    bad = {
+        "default_action": "allow",
+        "rules": [
+            {"effect": "maybe", "conditions": {"tool_nam": "x"}},
+            {"id": "dup", "effect": "allow", "conditions": {"tool_name": "a"}},
+            {"id": "dup", "effect": "deny", "conditions": {"tool_name": "b"}},
+        ],
+    }
     answer = client.put(base(acp_env), json=bad)
     assert answer.status_code == 400
     problem = detail(answer)
@@ -103,8 +108,9 @@ def test_rule_crud(client, acp_env):
     rules = f"{base(acp_env)}/rules"
     assert [r["id"] for r in client.get(rules).json()] == ["echo-ok", "no-add"]
 
-    created = client.post(rules, json={"effect": "hitl", "conditions": {"tool_name": "write_*"},
-                                       "cache_side_effects": ["fs_write"]})
+    created = client.post(
+        rules, json={"effect": "hitl", "conditions": {"tool_name": "write_*"}, "cache_side_effects": ["fs_write"]}
+    )
     assert created.status_code == 201, created.text
     new_id = created.json()["rule"]["id"]
     assert new_id.startswith("rule_") and created.json()["rules_count"] == 3
@@ -119,17 +125,25 @@ def test_rule_crud(client, acp_env):
     invalid = client.post(rules, json={"effect": "allow", "conditions": {}})
     assert invalid.status_code == 400 and detail(invalid)["code"] == "POLICY_INVALID"
     assert any("at least one condition" in e for e in detail(invalid)["validation_errors"])
-    bad_cache = client.post(rules, json={"effect": "allow", "conditions": {"tool_name": "z"},
-                                         "cache_side_effects": ["fs_read"]})
+    bad_cache = client.post(
+        rules, json={"effect": "allow", "conditions": {"tool_name": "z"}, "cache_side_effects": ["fs_read"]}
+    )
     assert bad_cache.status_code == 400 and "only allowed when effect is 'hitl'" in bad_cache.text
 
-    replaced = client.put(f"{rules}/no-add", json={"effect": "deny", "conditions": {"tool_name": ["add", "big"]},
-                                                  "description": "no arithmetic"})
+    replaced = client.put(
+        f"{rules}/no-add",
+        json={"effect": "deny", "conditions": {"tool_name": ["add", "big"]}, "description": "no arithmetic"},
+    )
     assert replaced.status_code == 200, replaced.text
-    assert replaced.json()["rule"] == {"id": "no-add", "description": "no arithmetic", "effect": "deny",
-                                       "conditions": {"tool_name": ["add", "big"]}}
-    rename_clash = client.put(f"{rules}/no-add", json={"id": "echo-ok", "effect": "deny",
-                                                       "conditions": {"tool_name": "q"}})
+    assert replaced.json()["rule"] == {
+        "id": "no-add",
+        "description": "no arithmetic",
+        "effect": "deny",
+        "conditions": {"tool_name": ["add", "big"]},
+    }
+    rename_clash = client.put(
+        f"{rules}/no-add", json={"id": "echo-ok", "effect": "deny", "conditions": {"tool_name": "q"}}
+    )
     assert rename_clash.status_code == 409
     missing = client.put(f"{rules}/nope", json={"effect": "deny", "conditions": {"tool_name": "q"}})
     assert missing.status_code == 404 and detail(missing)["code"] == "POLICY_RULE_NOT_FOUND"
@@ -145,8 +159,20 @@ def test_schema_offers_the_model_values(client, acp_env):
     assert schema["operations"] == ["read", "write", "delete"]
     assert "code_exec" in schema["side_effects"] and "email_send" in schema["side_effects"]
     assert schema["resource_types"] == ["tool", "resource", "prompt", "server"]
-    assert {"tool_name", "path_pattern", "source_path", "dest_path", "operations", "extension", "scheme",
-            "backend_id", "resource_type", "mcp_method", "subject_id", "side_effects"} == set(schema["condition_keys"])
+    assert {
+        "tool_name",
+        "path_pattern",
+        "source_path",
+        "dest_path",
+        "operations",
+        "extension",
+        "scheme",
+        "backend_id",
+        "resource_type",
+        "mcp_method",
+        "subject_id",
+        "side_effects",
+    } == set(schema["condition_keys"])
     assert "tools/list" in schema["discovery_methods"] and "tools/call" not in schema["discovery_methods"]
 
 
@@ -170,14 +196,20 @@ async def test_edits_reload_a_running_proxy(state, client, acp_env):
                 break
             await asyncio.sleep(0.05)
         proxy_id = json.loads((proxy_config_dir(acp_env, "fx") / "config.json").read_text())["proxy_id"]
-        state.registry.add(ProxyConnection(proxy_name="fx", proxy_id=proxy_id, instance_id="i-1",
-                                           socket_path=str(socket_path), config_summary={}))
+        state.registry.add(
+            ProxyConnection(
+                proxy_name="fx", proxy_id=proxy_id, instance_id="i-1", socket_path=str(socket_path), config_summary={}
+            )
+        )
 
         shown = (await asyncio.to_thread(client.get, base(acp_env))).json()
         assert shown["running"] is True and shown["policy_version"] == "v1"
 
-        created = await asyncio.to_thread(client.post, f"{base(acp_env)}/rules",
-                                          json={"id": "add-ok", "effect": "allow", "conditions": {"tool_name": "add"}})
+        created = await asyncio.to_thread(
+            client.post,
+            f"{base(acp_env)}/rules",
+            json={"id": "add-ok", "effect": "allow", "conditions": {"tool_name": "add"}},
+        )
         assert created.status_code == 201, created.text
         body = created.json()
         assert body["reload"]["status"] == "success" and body["reload"]["new_rules_count"] == 3

@@ -35,8 +35,11 @@ def mgr(tmp_path_factory):
         home.start_manager()
         home.start_idle_proxy("p1")
         wait_until(lambda: "p1" in (home.status() or {}).get("proxies", []), 90, "p1 to register")
-        wait_until(lambda: home.tcp("GET", "/api/proxy/p1/control/status").status_code == 200, 90,
-                   "p1's API through the manager")
+        wait_until(
+            lambda: home.tcp("GET", "/api/proxy/p1/control/status").status_code == 200,
+            90,
+            "p1's API through the manager",
+        )
         yield home
     finally:
         home.cleanup()
@@ -44,12 +47,23 @@ def mgr(tmp_path_factory):
     assert not home.manager_processes()
 
 
-def raw(home: ManagerHome, target: str, *, method: str = "GET", host: str | None = None,
-        headers: dict[str, str] | None = None, body: bytes = b"", token: str | None | bool = True,
-        unix: bool = False) -> tuple[int, dict[str, str], bytes]:
+def raw(
+    home: ManagerHome,
+    target: str,
+    *,
+    method: str = "GET",
+    host: str | None = None,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    token: str | bool | None = True,
+    unix: bool = False,
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP/1.1 request written byte for byte (`target` is sent as is); (status, headers, body)."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host if host is not None else f'127.0.0.1:{home.port}'}",
-             "Connection: close"]
+    lines = [
+        f"{method} {target} HTTP/1.1",
+        f"Host: {host if host is not None else f'127.0.0.1:{home.port}'}",
+        "Connection: close",
+    ]
     if token is True:
         token = home.token
     if token:
@@ -58,8 +72,11 @@ def raw(home: ManagerHome, target: str, *, method: str = "GET", host: str | None
     if body and not any(name.lower() in ("content-length", "transfer-encoding") for name in headers or {}):
         lines.append(f"Content-Length: {len(body)}")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-    family, address = ((socket.AF_UNIX, str(home.path("manager_api_socket_path"))) if unix
-                       else (socket.AF_INET, ("127.0.0.1", home.port)))
+    family, address = (
+        (socket.AF_UNIX, str(home.path("manager_api_socket_path")))
+        if unix
+        else (socket.AF_INET, ("127.0.0.1", home.port))
+    )
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(30)
         sock.connect(address)
@@ -96,8 +113,18 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 # --------------------------------------------------------------------------- DNS rebinding
 
 
-@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example", "evil.example:{port}",
-                                  "localhost.evil.example:{port}", "127.0.0.2:{port}", "0.0.0.0:{port}", ""])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "127.0.0.1.evil.example",
+        "evil.example:{port}",
+        "localhost.evil.example:{port}",
+        "127.0.0.2:{port}",
+        "0.0.0.0:{port}",
+        "",
+    ],
+)
 @pytest.mark.parametrize("target", ["/api/manager/status", "/", "/metrics"])
 def test_wrong_host_header_is_refused(mgr, host, target):
     status, _, body = raw(mgr, target, host=host.format(port=mgr.port))
@@ -114,9 +141,17 @@ def test_loopback_host_headers_are_accepted(mgr, host):
 # --------------------------------------------------------------------------- CSRF
 
 
-@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1.evil.example:{port}",
-                                    "https://127.0.0.1:{port}", "http://127.0.0.1:{other}",
-                                    "http://localhost:{port}.evil.example"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "null",
+        "http://127.0.0.1.evil.example:{port}",
+        "https://127.0.0.1:{port}",
+        "http://127.0.0.1:{other}",
+        "http://localhost:{port}.evil.example",
+    ],
+)
 def test_cross_origin_post_is_refused_even_with_the_token(mgr, origin):
     origin = origin.format(port=mgr.port, other=mgr.port + 1)
     response = mgr.tcp("POST", "/api/manager/ui-login-code", headers={"Origin": origin})
@@ -147,8 +182,17 @@ def test_mutation_without_origin_needs_a_valid_token(mgr):
 # --------------------------------------------------------------------------- the API token
 
 
-@pytest.mark.parametrize("path", ["/api/manager/status", "/metrics", "/api/events", "/api/proxy/p1/control/status",
-                                  "/api/stats", "/api/manager/proxies"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/manager/status",
+        "/metrics",
+        "/api/events",
+        "/api/proxy/p1/control/status",
+        "/api/stats",
+        "/api/manager/proxies",
+    ],
+)
 def test_no_token_or_a_wrong_token_is_refused(mgr, path):
     token = mgr.token
     for presented in (None, secrets.token_hex(32), token[:-1], token + "0", token.upper(), ""):
@@ -185,42 +229,48 @@ def _assert_nothing_leaked(mgr: ManagerHome, headers: dict, body: bytes) -> None
         assert secret_file_content not in text, text[:500]
 
 
-@pytest.mark.parametrize("target", [
-    "/api/proxy/..%2F..%2Fetc/passwd",
-    "/api/proxy/..%2f..%2fetc%2fpasswd/x",
-    "/api/proxy/x/../../manager/status",
-    "/api/proxy/p1/../../manager/status",
-    "/api/proxy/p1/logs/..%2F..%2Fconfig",
-    "/api/proxy/p1/logs/../../../config/manager_token",
-    "/api/proxy/p1/logs/%2e%2e/%2e%2e/config",
-    "/api/proxy/p1/logs/..%5C..%5Cconfig",
-    "/api/proxy/p1/logs/decisions%00",
-    "/api/proxy/p1/logs/%00/../../x",
-    "/api/proxy/p1%00/control/status",
-    "/api/proxy/%2e%2e/control/status",
-    "/api/proxy/p1//control/status",
-    "/api/proxy/p1/./control/status",
-    "/api/proxy/p1/logs/%252e%252e%252f%252e%252e%252fconfig",  # encoded twice: decoded again by the proxy
-    "/api/proxy/p1/%252e%252e%252fmanager/status",
-    "/api/proxy/p1/logs/%252e%252e/%252e%252e/config",
-    "/api/logs/..%2F..%2Fconfig",
-    "/api/..%2Fmanager/status",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/proxy/..%2F..%2Fetc/passwd",
+        "/api/proxy/..%2f..%2fetc%2fpasswd/x",
+        "/api/proxy/x/../../manager/status",
+        "/api/proxy/p1/../../manager/status",
+        "/api/proxy/p1/logs/..%2F..%2Fconfig",
+        "/api/proxy/p1/logs/../../../config/manager_token",
+        "/api/proxy/p1/logs/%2e%2e/%2e%2e/config",
+        "/api/proxy/p1/logs/..%5C..%5Cconfig",
+        "/api/proxy/p1/logs/decisions%00",
+        "/api/proxy/p1/logs/%00/../../x",
+        "/api/proxy/p1%00/control/status",
+        "/api/proxy/%2e%2e/control/status",
+        "/api/proxy/p1//control/status",
+        "/api/proxy/p1/./control/status",
+        "/api/proxy/p1/logs/%252e%252e%252f%252e%252e%252fconfig",  # encoded twice: decoded again by the proxy
+        "/api/proxy/p1/%252e%252e%252fmanager/status",
+        "/api/proxy/p1/logs/%252e%252e/%252e%252e/config",
+        "/api/logs/..%2F..%2Fconfig",
+        "/api/..%2Fmanager/status",
+    ],
+)
 def test_path_traversal_through_the_proxy_routes_is_refused(mgr, target):
     status, headers, body = raw(mgr, target)
     assert status in (400, 404), (status, body[:300])
     _assert_nothing_leaked(mgr, headers, body)
 
 
-@pytest.mark.parametrize("target", [
-    "/..%2F..%2Fconfig/manager_token",
-    "/../../config/manager_token",
-    "/%2e%2e/%2e%2e/config/manager_token",
-    "/assets/..%2F..%2F..%2F..%2F..%2Fconfig%2Fmanager_token",
-    "/..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
-    "//etc/passwd",
-    "/{token_file}",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/..%2F..%2Fconfig/manager_token",
+        "/../../config/manager_token",
+        "/%2e%2e/%2e%2e/config/manager_token",
+        "/assets/..%2F..%2F..%2F..%2F..%2Fconfig%2Fmanager_token",
+        "/..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "//etc/passwd",
+        "/{token_file}",
+    ],
+)
 def test_static_path_traversal_never_returns_the_token(mgr, target):
     target = target.format(token_file=mgr.home / "config" / "manager_token")
     for token in (None, True):  # the UI needs no token; with one, nothing more may leak either
@@ -234,19 +284,26 @@ def test_static_path_traversal_never_returns_the_token(mgr, target):
 
 
 @pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix-socket"])
-@pytest.mark.parametrize("path", ["/api/manager/proxies/notify-deleted", "/api/proxy/p1/control/reload-policy",
-                                  "/api/manager/proxies"])
+@pytest.mark.parametrize(
+    "path", ["/api/manager/proxies/notify-deleted", "/api/proxy/p1/control/reload-policy", "/api/manager/proxies"]
+)
 def test_declared_oversize_body_is_refused_before_it_is_read(mgr, path, unix):
     # Only the headers are sent: the refusal must come without waiting for 2 MiB.
-    status, _, body = raw(mgr, path, method="POST", unix=unix,
-                          headers={"Content-Type": "application/json", "Content-Length": str(2 * MIB)})
+    status, _, body = raw(
+        mgr,
+        path,
+        method="POST",
+        unix=unix,
+        headers={"Content-Type": "application/json", "Content-Length": str(2 * MIB)},
+    )
     assert status == 413, body
     assert b"too large" in body.lower()
 
 
 def test_invalid_content_length_is_refused(mgr):
-    status, _, _ = raw(mgr, "/api/manager/proxies/notify-deleted", method="POST",
-                       headers={"Content-Length": "12abc"}, body=b"{}")
+    status, _, _ = raw(
+        mgr, "/api/manager/proxies/notify-deleted", method="POST", headers={"Content-Length": "12abc"}, body=b"{}"
+    )
     assert status == 400
 
 
@@ -268,9 +325,11 @@ def test_chunked_oversize_body_is_413_and_never_forwarded(mgr, path):
 
 def _send_chunked(mgr: ManagerHome, path: str) -> tuple[int, dict, bytes]:
     """POST a 2 MiB chunked body (no Content-Length); the server may stop reading early."""
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{mgr.port}\r\nConnection: close\r\n"
-            f"Authorization: Bearer {mgr.token}\r\nContent-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{mgr.port}\r\nConnection: close\r\n"
+        f"Authorization: Bearer {mgr.token}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
     with socket.create_connection(("127.0.0.1", mgr.port), timeout=30) as sock:
         try:
             sock.sendall(head + _chunked(2 * MIB))
@@ -287,7 +346,11 @@ def mode(path) -> int:
 
 
 def test_sockets_token_and_folders_are_private(mgr):
-    sockets = [mgr.path("manager_socket_path"), mgr.path("manager_api_socket_path"), mgr.path("proxy_socket_path", "p1")]
+    sockets = [
+        mgr.path("manager_socket_path"),
+        mgr.path("manager_api_socket_path"),
+        mgr.path("proxy_socket_path", "p1"),
+    ]
     for path in sockets:
         info = os.lstat(path)
         assert stat.S_ISSOCK(info.st_mode), path
@@ -323,8 +386,12 @@ def test_security_headers_are_set(mgr):
 
 def _non_loopback_ipv4() -> str | None:
     candidates = [socket.gethostbyname(socket.gethostname())]
-    candidates += [address.address for addresses in psutil.net_if_addrs().values() for address in addresses
-                   if address.family == socket.AF_INET]
+    candidates += [
+        address.address
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family == socket.AF_INET
+    ]
     return next((ip for ip in candidates if not ip.startswith("127.")), None)
 
 
@@ -397,9 +464,14 @@ class Registration:
 
 
 def register(mgr: ManagerHome, name: str, **changes) -> dict:
-    message = {"type": "register", "proxy_name": name, "proxy_id": f"px_{secrets.token_hex(4)}:{name}",
-               "instance_id": secrets.token_hex(8), "config_summary": {"backend_id": "rogue"},
-               "socket_path": str(mgr.path("proxy_socket_path", name))}
+    message = {
+        "type": "register",
+        "proxy_name": name,
+        "proxy_id": f"px_{secrets.token_hex(4)}:{name}",
+        "instance_id": secrets.token_hex(8),
+        "config_summary": {"backend_id": "rogue"},
+        "socket_path": str(mgr.path("proxy_socket_path", name)),
+    }
     message.update(changes)
     return {key: value for key, value in message.items() if value is not None}
 
@@ -416,7 +488,8 @@ BAD_REGISTRATIONS = {
     "someone else's socket": lambda mgr: register(mgr, "ghost", socket_path="/tmp/evil.sock"),
     "another proxy's socket": lambda mgr: register(mgr, "ghost", socket_path=str(mgr.path("proxy_socket_path", "p1"))),
     "the manager's own API socket": lambda mgr: register(
-        mgr, "ghost", socket_path=str(mgr.path("manager_api_socket_path"))),
+        mgr, "ghost", socket_path=str(mgr.path("manager_api_socket_path"))
+    ),
 }
 
 
@@ -444,7 +517,8 @@ async def test_a_registered_proxy_events_are_relayed_with_its_own_ids(mgr):
             ui = await connection.receive()
             assert ui["type"] == "ui_status" and ui["browser_connected"] is True and ui["subscriber_count"] >= 1
             registered = await events.wait_for(
-                lambda e: e["type"] == "proxy_registered" and e["proxy_name"] == "relayed", "the registration")
+                lambda e: e["type"] == "proxy_registered" and e["proxy_name"] == "relayed", "the registration"
+            )
             assert (registered["proxy_id"], registered["instance_id"]) == (message["proxy_id"], message["instance_id"])
 
             # Another browser subscribing or leaving is told to the proxy (it routes approvals by it).
@@ -459,24 +533,35 @@ async def test_a_registered_proxy_events_are_relayed_with_its_own_ids(mgr):
             await connection.send({"type": "no_such_message"})
             await connection.send({"type": "event", "event_type": "Bad Type!", "data": {}})
             # A proxy cannot speak for another: the ids on its events are the manager's.
-            await connection.send({"type": "event", "event_type": "policy_reloaded",
-                                   "data": {"message": "reloaded", "proxy_name": "p1", "proxy_id": "px_00000000:p1"}})
-            relayed = await events.wait_for(lambda e: e["type"] == "policy_reloaded" and e.get("message") == "reloaded",
-                                            "the relayed event")
+            await connection.send(
+                {
+                    "type": "event",
+                    "event_type": "policy_reloaded",
+                    "data": {"message": "reloaded", "proxy_name": "p1", "proxy_id": "px_00000000:p1"},
+                }
+            )
+            relayed = await events.wait_for(
+                lambda e: e["type"] == "policy_reloaded" and e.get("message") == "reloaded", "the relayed event"
+            )
             assert (relayed["proxy_name"], relayed["proxy_id"]) == ("relayed", message["proxy_id"])
 
             # An incident-class event also tells the incidents page to refresh.
             await connection.send({"type": "event", "event_type": "audit_tampering", "data": {"severity": "critical"}})
-            await events.wait_for(lambda e: e["type"] == "audit_tampering" and e["proxy_name"] == "relayed",
-                                  "the incident event")
+            await events.wait_for(
+                lambda e: e["type"] == "audit_tampering" and e["proxy_name"] == "relayed", "the incident event"
+            )
             incident = await events.wait_for(lambda e: e["type"] == "incidents_updated", "incidents_updated")
-            assert incident == {"type": "incidents_updated", "proxy_name": "relayed",
-                                "trigger_event": "audit_tampering"}
+            assert incident == {
+                "type": "incidents_updated",
+                "proxy_name": "relayed",
+                "trigger_event": "audit_tampering",
+            }
             assert "relayed" in mgr.status()["proxies"]
         finally:
             connection.close()
-        gone = await events.wait_for(lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "relayed",
-                                     "the disconnect")
+        gone = await events.wait_for(
+            lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "relayed", "the disconnect"
+        )
         assert gone["disconnect_reason"] is None
     assert "relayed" not in mgr.status()["proxies"]
 
@@ -499,15 +584,17 @@ async def test_a_second_registration_with_the_same_name_replaces_the_first(mgr):
         finally:
             first.close()
             second.close()
-        gone = await events.wait_for(lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "twin",
-                                     "the disconnect of the second")
+        gone = await events.wait_for(
+            lambda e: e["type"] == "proxy_disconnected" and e["proxy_name"] == "twin", "the disconnect of the second"
+        )
         assert gone["instance_id"] == two["instance_id"]
         assert len(events.of_type("proxy_disconnected", "twin")) == 1
 
 
 async def _registrations(events: EventStream, name: str, count: int) -> list[dict]:
-    await events.wait_for(lambda e: len(events.of_type("proxy_registered", name)) >= count,
-                          f"{count} registrations of {name}")
+    await events.wait_for(
+        lambda e: len(events.of_type("proxy_registered", name)) >= count, f"{count} registrations of {name}"
+    )
     return events.of_type("proxy_registered", name)
 
 

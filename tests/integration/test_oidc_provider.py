@@ -12,7 +12,6 @@ import time
 import httpx
 import jwt
 import pytest
-
 from oidc_provider import DEVICE_GRANT, OidcProvider
 
 AUDIENCE = "mcp-acp-test-api"
@@ -22,8 +21,9 @@ INTERVAL = 1  # seconds; short so the polling tests stay quick
 
 @pytest.fixture
 def idp(tmp_path):
-    with OidcProvider(audience=AUDIENCE, client_id=CLIENT_ID, interval=INTERVAL,
-                      state_dir=tmp_path / "idp") as provider:
+    with OidcProvider(
+        audience=AUDIENCE, client_id=CLIENT_ID, interval=INTERVAL, state_dir=tmp_path / "idp"
+    ) as provider:
         yield provider
 
 
@@ -31,21 +31,25 @@ def idp(tmp_path):
 
 
 def start_login(idp: OidcProvider, **extra: str) -> dict:
-    response = httpx.post(idp.discovery()["device_authorization_endpoint"],
-                          data={"client_id": CLIENT_ID, "scope": "openid profile offline_access",
-                                "audience": AUDIENCE, **extra})
+    response = httpx.post(
+        idp.discovery()["device_authorization_endpoint"],
+        data={"client_id": CLIENT_ID, "scope": "openid profile offline_access", "audience": AUDIENCE, **extra},
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def poll(idp: OidcProvider, device_code: str) -> httpx.Response:
-    return httpx.post(f"{idp.url}/oauth/token",
-                      data={"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID})
+    return httpx.post(
+        f"{idp.url}/oauth/token", data={"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID}
+    )
 
 
 def refresh(idp: OidcProvider, refresh_token: str) -> httpx.Response:
-    return httpx.post(f"{idp.url}/oauth/token",
-                      data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": CLIENT_ID})
+    return httpx.post(
+        f"{idp.url}/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": CLIENT_ID},
+    )
 
 
 def login(idp: OidcProvider, sub: str = "alice") -> dict:
@@ -68,8 +72,14 @@ def verify(idp: OidcProvider, token: str, audience: str = AUDIENCE) -> dict:
     kid = jwt.get_unverified_header(token).get("kid")
     if kid not in keys:
         raise jwt.InvalidKeyError(f"kid {kid!r} is not in the JWKS")
-    return jwt.decode(token, keys[kid], algorithms=["RS256", "ES256"], audience=audience, issuer=idp.url,
-                      options={"require": ["exp", "iat", "sub", "iss", "aud"]})
+    return jwt.decode(
+        token,
+        keys[kid],
+        algorithms=["RS256", "ES256"],
+        audience=audience,
+        issuer=idp.url,
+        options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+    )
 
 
 # --- discovery -----------------------------------------------------------------------------
@@ -117,8 +127,9 @@ def test_device_flow_pending_then_approved_yields_valid_tokens(idp):
 
 def test_approving_through_the_html_page_works_too(idp):
     code = start_login(idp)
-    page = httpx.post(code["verification_uri"],
-                      data={"user_code": code["user_code"], "sub": "carol", "action": "approve"})
+    page = httpx.post(
+        code["verification_uri"], data={"user_code": code["user_code"], "sub": "carol", "action": "approve"}
+    )
     assert page.status_code == 200 and "approved" in page.text
     response = poll(idp, code["device_code"])
     assert response.status_code == 200, response.text
@@ -159,8 +170,9 @@ def test_unapproved_code_expires(idp):
 def test_unknown_client_and_unknown_audience_are_refused(idp):
     wrong_client = httpx.post(f"{idp.url}/oauth/device/code", data={"client_id": "someone-else"})
     assert error_of(wrong_client) == "invalid_client"
-    wrong_audience = httpx.post(f"{idp.url}/oauth/device/code",
-                                data={"client_id": CLIENT_ID, "audience": "another-api"})
+    wrong_audience = httpx.post(
+        f"{idp.url}/oauth/device/code", data={"client_id": CLIENT_ID, "audience": "another-api"}
+    )
     assert error_of(wrong_audience) == "invalid_request"
 
 
@@ -257,14 +269,17 @@ def test_minted_token_is_valid_by_default(idp):
     assert claims["sub"] == "dave" and claims["scope"] == "openid" and claims["azp"] == CLIENT_ID
 
 
-@pytest.mark.parametrize(("overrides", "error"), [
-    ({"aud": "another-api"}, jwt.InvalidAudienceError),
-    ({"iss": "http://127.0.0.1:1"}, jwt.InvalidIssuerError),
-    ({"expired": True}, jwt.ExpiredSignatureError),
-    ({"foreign_key": True}, jwt.InvalidSignatureError),
-    ({"exp": None}, jwt.MissingRequiredClaimError),
-    ({"kid": "no-such-key"}, jwt.InvalidKeyError),
-])
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"aud": "another-api"}, jwt.InvalidAudienceError),
+        ({"iss": "http://127.0.0.1:1"}, jwt.InvalidIssuerError),
+        ({"expired": True}, jwt.ExpiredSignatureError),
+        ({"foreign_key": True}, jwt.InvalidSignatureError),
+        ({"exp": None}, jwt.MissingRequiredClaimError),
+        ({"kid": "no-such-key"}, jwt.InvalidKeyError),
+    ],
+)
 def test_forged_tokens_fail_validation(idp, overrides, error):
     with pytest.raises(error):
         verify(idp, idp.mint("mallory", **overrides))

@@ -24,10 +24,26 @@ SCRIPT = ROOT / "bench" / "parse_latency_logs.py"
 DAY1, DAY2 = "2026-11-24", "2026-11-25"
 
 
-def decision(time: str, outcome: str, eval_ms: float, hitl_ms: float | None = None, *,
-             rule: str = "some-rule", method: str = "tools/call", sequence: int = 1) -> dict:
-    entry = {"time": time, "sequence": sequence, "prev_hash": "GENESIS", "event": "policy_decision",
-             "decision": outcome, "final_rule": rule, "policy_eval_ms": eval_ms, "mcp_method": method}
+def decision(
+    time: str,
+    outcome: str,
+    eval_ms: float,
+    hitl_ms: float | None = None,
+    *,
+    rule: str = "some-rule",
+    method: str = "tools/call",
+    sequence: int = 1,
+) -> dict:
+    entry = {
+        "time": time,
+        "sequence": sequence,
+        "prev_hash": "GENESIS",
+        "event": "policy_decision",
+        "decision": outcome,
+        "final_rule": rule,
+        "policy_eval_ms": eval_ms,
+        "mcp_method": method,
+    }
     if hitl_ms is not None:
         entry |= {"hitl_outcome": "user_allowed", "hitl_cache_hit": hitl_ms == 0.0, "policy_hitl_ms": hitl_ms}
     entry["policy_total_ms"] = round(eval_ms + (hitl_ms or 0.0), 3)
@@ -79,8 +95,13 @@ def logs(tmp_path: Path) -> tuple[Path, Path]:
 def parse(*args: str | Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict | None]:
     output = tmp_path / "report.json"
     output.unlink(missing_ok=True)
-    result = subprocess.run([sys.executable, str(SCRIPT), *map(str, args), "--json", str(output)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args), "--json", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return result, json.loads(output.read_text()) if output.exists() else None
 
 
@@ -94,8 +115,13 @@ def test_statistics_by_decision_and_operations(logs, tmp_path):
     assert "Policy decisions" in result.stdout and "tools/call" in result.stdout
     assert "skipped 2 invalid line(s)" in result.stderr and "skipped 1 invalid line(s)" in result.stderr
     assert report["invalid_lines"] == {"decisions": 2, "operations": 1}
-    assert report["entries"] == {"decisions": 11, "policy_evaluated": 9, "discovery": 2, "operations": 7,
-                                 "by_decision": {"allow": 4, "deny": 3, "hitl": 2}}
+    assert report["entries"] == {
+        "decisions": 11,
+        "policy_evaluated": 9,
+        "discovery": 2,
+        "operations": 7,
+        "by_decision": {"allow": 4, "deny": 3, "hitl": 2},
+    }
 
     policy = report["policy"]
     # eval over the 9 policy-evaluated entries: 0.1 0.2 0.3 0.4 0.5 0.6 0.7 2.0 4.0
@@ -143,7 +169,11 @@ def test_date_and_exclude_hitl(logs, tmp_path):
 
 def test_missing_or_empty_input_exits_2(logs, tmp_path):
     decisions, _ = logs
-    for args in ([tmp_path / "absent.jsonl"], [decisions, tmp_path / "absent.jsonl"], [decisions, "--date", "2001-01-01"]):
+    for args in (
+        [tmp_path / "absent.jsonl"],
+        [decisions, tmp_path / "absent.jsonl"],
+        [decisions, "--date", "2001-01-01"],
+    ):
         result, report = parse(*args, tmp_path=tmp_path)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "error:" in result.stderr and "Traceback" not in result.stderr
@@ -159,7 +189,8 @@ async def test_real_proxy_logs(cli, acp_env, tmp_path):
     cli("proxy", "add", "lat", "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True)
     allow_everything(acp_env, "lat")
     (Path(acp_env["MCP_ACP_HOME"]) / "config" / "proxies" / "lat" / "policy.json").write_text(
-        json.dumps(ECHO_ONLY_POLICY), encoding="utf-8")
+        json.dumps(ECHO_ONLY_POLICY), encoding="utf-8"
+    )
     proxy = await RawProxy.start(acp_env, "lat")
     try:
         await proxy.initialize()

@@ -22,18 +22,27 @@ import pytest
 from tests.helpers import BACKEND, MCP_ACP, RawProxy
 
 NAME = "fx"
-VALID = {"rules": [
-    {"id": "read-data", "description": "reads under /data", "effect": "allow",
-     "conditions": {"tool_name": "read_*", "path_pattern": "/data/**"}},
-    {"effect": "deny", "conditions": {"extension": [".env", ".pem"]}},
-]}
+VALID = {
+    "rules": [
+        {
+            "id": "read-data",
+            "description": "reads under /data",
+            "effect": "allow",
+            "conditions": {"tool_name": "read_*", "path_pattern": "/data/**"},
+        },
+        {"effect": "deny", "conditions": {"extension": [".env", ".pem"]}},
+    ]
+}
 # Five problems at once: top level, and rules 0-3 (each named by index, and by id where it has one).
-INVALID = {"default_action": "allow", "rules": [
-    {"id": "r0", "effect": "maybe", "conditions": {"tool_name": "*"}},
-    {"id": "r1", "effect": "allow", "conditions": {}},
-    {"id": "r2", "effect": "allow", "conditions": {"tool_name": "  "}},
-    {"effect": "deny", "conditions": {"tool_name": "x"}, "cache_side_effects": ["fs_read"]},
-]}
+INVALID = {
+    "default_action": "allow",
+    "rules": [
+        {"id": "r0", "effect": "maybe", "conditions": {"tool_name": "*"}},
+        {"id": "r1", "effect": "allow", "conditions": {}},
+        {"id": "r2", "effect": "allow", "conditions": {"tool_name": "  "}},
+        {"effect": "deny", "conditions": {"tool_name": "x"}, "cache_side_effects": ["fs_read"]},
+    ],
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -63,8 +72,10 @@ def run(cli):
 
 @pytest.fixture
 def fx(run, acp_env) -> str:
-    assert run("proxy", "add", NAME, "--server-name", "fixture", "--command", sys.executable,
-               "--arg", BACKEND).returncode == 0
+    assert (
+        run("proxy", "add", NAME, "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND).returncode
+        == 0
+    )
     return NAME
 
 
@@ -73,8 +84,15 @@ def run_in_terminal(env: dict, args: list[str], typed: bytes = b"", timeout: flo
     `typed` is what the user types. stdout and stderr are captured as usual."""
     master, slave = pty.openpty()
     try:
-        process = subprocess.Popen([MCP_ACP, *args], env=env, stdin=slave, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+        process = subprocess.Popen(
+            [MCP_ACP, *args],
+            env=env,
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         os.close(slave)
         slave = -1
         if typed:
@@ -138,8 +156,15 @@ def test_show_prints_a_table_and_json(run, acp_env, fx) -> None:
     assert table.returncode == 0, table.stderr
     out = table.stdout
     assert "Policy of 'fx'" in out and "default: deny" in out
-    for text in ("read-data", "allow", "tool_name = read_*", "path_pattern = /data/**", "reads under /data",
-                 "deny", "extension = .env, .pem"):
+    for text in (
+        "read-data",
+        "allow",
+        "tool_name = read_*",
+        "path_pattern = /data/**",
+        "reads under /data",
+        "deny",
+        "extension = .env, .pem",
+    ):
         assert text in out, (text, out)
     generated = re.search(r"rule_[0-9a-f]{8}", out)
     assert generated, out  # the rule without an id gets its generated one
@@ -149,8 +174,12 @@ def test_show_prints_a_table_and_json(run, acp_env, fx) -> None:
     data = json.loads(as_json.stdout)
     assert data["default_action"] == "deny" and data["version"] == "1"
     assert [r["id"] for r in data["rules"]] == ["read-data", generated.group(0)]
-    assert data["rules"][0] == {"id": "read-data", "description": "reads under /data", "effect": "allow",
-                                "conditions": {"tool_name": "read_*", "path_pattern": "/data/**"}}
+    assert data["rules"][0] == {
+        "id": "read-data",
+        "description": "reads under /data",
+        "effect": "allow",
+        "conditions": {"tool_name": "read_*", "path_pattern": "/data/**"},
+    }
     assert data["rules"][1]["conditions"] == {"extension": [".env", ".pem"]}
     # Stable: the generated id is derived from the rule, not random.
     assert json.loads(run("policy", "show", "--proxy", fx, "--json").stdout) == data
@@ -171,8 +200,10 @@ def test_show_invalid_policy_fails_with_the_problems(run, acp_env, fx) -> None:
 
 
 def test_path_prints_one_or_all_policy_files(run, acp_env, fx) -> None:
-    assert run("proxy", "add", "other", "--server-name", "o", "--command", sys.executable,
-               "--arg", BACKEND).returncode == 0
+    assert (
+        run("proxy", "add", "other", "--server-name", "o", "--command", sys.executable, "--arg", BACKEND).returncode
+        == 0
+    )
     one = run("policy", "path", "--proxy", fx)
     assert one.returncode == 0 and one.stdout.strip() == str(policy_path(acp_env))
     everything = run("policy", "path")
@@ -217,8 +248,10 @@ def test_validate_all_proxies(run, acp_env) -> None:
     none = run("policy", "validate")
     assert none.returncode == 1 and "no proxies are configured yet" in none.stderr
     for name in ("alpha", "beta"):
-        assert run("proxy", "add", name, "--server-name", name, "--command", sys.executable,
-                   "--arg", BACKEND).returncode == 0
+        assert (
+            run("proxy", "add", name, "--server-name", name, "--command", sys.executable, "--arg", BACKEND).returncode
+            == 0
+        )
     both = run("policy", "validate")
     assert both.returncode == 0, both.stderr
     assert "alpha: 0 rules, valid" in both.stdout and "beta: 0 rules, valid" in both.stdout
@@ -237,8 +270,12 @@ def test_validate_all_proxies(run, acp_env) -> None:
 def test_add_rule_appends_and_keeps_a_backup(run, acp_env, fx) -> None:
     write_policy(acp_env, VALID)
     before = policy_path(acp_env).read_text(encoding="utf-8")
-    rule = {"id": "ask-writes", "effect": "hitl", "conditions": {"tool_name": "write_*"},
-            "cache_side_effects": ["fs_write"]}
+    rule = {
+        "id": "ask-writes",
+        "effect": "hitl",
+        "conditions": {"tool_name": "write_*"},
+        "cache_side_effects": ["fs_write"],
+    }
     result = run("policy", "add", "--proxy", fx, "--rule", json.dumps(rule))
     assert result.returncode == 0, result.stderr
     assert "Added rule 'ask-writes' (hitl)" in result.stdout
@@ -260,14 +297,20 @@ def test_add_rule_appends_and_keeps_a_backup(run, acp_env, fx) -> None:
     assert run("policy", "validate", "--proxy", fx).returncode == 0
 
 
-@pytest.mark.parametrize(("rule", "problem"), [
-    ('{"effect":"allow","conditions":{}}', "at least one condition"),
-    ('{"effect":"allow","conditions":{"tool_nam":"x"}}', "unknown field"),
-    ('{"effect":"permit","conditions":{"tool_name":"x"}}', "'permit'"),
-    ('{"effect":"allow","conditions":{"tool_name":"x"},"cache_side_effects":["fs_read"]}', "only allowed when effect"),
-    ('{"id":"read-data","effect":"deny","conditions":{"tool_name":"x"}}', "already used"),
-    ('{"effect": "allow", ', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ('{"effect":"allow","conditions":{}}', "at least one condition"),
+        ('{"effect":"allow","conditions":{"tool_nam":"x"}}', "unknown field"),
+        ('{"effect":"permit","conditions":{"tool_name":"x"}}', "'permit'"),
+        (
+            '{"effect":"allow","conditions":{"tool_name":"x"},"cache_side_effects":["fs_read"]}',
+            "only allowed when effect",
+        ),
+        ('{"id":"read-data","effect":"deny","conditions":{"tool_name":"x"}}', "already used"),
+        ('{"effect": "allow", ', "not valid JSON"),
+    ],
+)
 def test_add_invalid_rule_is_rejected_and_the_file_is_unchanged(run, acp_env, fx, rule, problem) -> None:
     write_policy(acp_env, VALID)
     before = policy_path(acp_env).read_bytes()
@@ -423,10 +466,18 @@ async def test_reload_when_running_reports_rules_and_version(run, acp_env, fx, t
 # --------------------------------------------------------------------------- unknown proxies
 
 
-@pytest.mark.parametrize("args", [
-    ("show",), ("show", "--json"), ("validate",), ("path",),
-    ("add", "--rule", '{"effect":"allow","conditions":{"tool_name":"x"}}'), ("edit",), ("reload",),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show",),
+        ("show", "--json"),
+        ("validate",),
+        ("path",),
+        ("add", "--rule", '{"effect":"allow","conditions":{"tool_name":"x"}}'),
+        ("edit",),
+        ("reload",),
+    ],
+)
 def test_unknown_proxy_gets_a_clear_error(run, fx, args) -> None:
     result = run("policy", args[0], "--proxy", "nope", *args[1:])
     assert result.returncode == 1, result
@@ -438,8 +489,11 @@ def test_unknown_proxy_gets_a_clear_error(run, fx, args) -> None:
 def test_invalid_proxy_name_is_refused(run, fx, name) -> None:
     result = run("policy", "show", "--proxy", name)
     assert result.returncode != 0
-    assert "Error" in result.stderr and ("invalid proxy name" in result.stderr or "no proxy named" in result.stderr
-                                         or "requires an argument" in result.stderr), result.stderr
+    assert "Error" in result.stderr and (
+        "invalid proxy name" in result.stderr
+        or "no proxy named" in result.stderr
+        or "requires an argument" in result.stderr
+    ), result.stderr
 
 
 def test_proxy_option_is_required(run, fx) -> None:

@@ -32,15 +32,24 @@ from tests.helpers import (
 
 def policy_for(root) -> dict:
     project = f"{root}/proj"
-    return {"rules": [
-        {"id": "read-anywhere", "effect": "allow", "description": "reads are fine",
-         "conditions": {"tool_name": "read_*", "path_pattern": "/**"}},
-        {"id": "no-env", "effect": "deny", "conditions": {"path_pattern": "**/.env"}},
-        {"id": "write-project", "effect": "hitl", "conditions": {"operations": ["write"],
-                                                                   "path_pattern": f"{project}/**"},
-         "cache_side_effects": ["fs_write"]},
-        {"id": "alice-echo", "effect": "allow", "conditions": {"tool_name": "echo", "subject_id": "alice"}},
-    ]}
+    return {
+        "rules": [
+            {
+                "id": "read-anywhere",
+                "effect": "allow",
+                "description": "reads are fine",
+                "conditions": {"tool_name": "read_*", "path_pattern": "/**"},
+            },
+            {"id": "no-env", "effect": "deny", "conditions": {"path_pattern": "**/.env"}},
+            {
+                "id": "write-project",
+                "effect": "hitl",
+                "conditions": {"operations": ["write"], "path_pattern": f"{project}/**"},
+                "cache_side_effects": ["fs_write"],
+            },
+            {"id": "alice-echo", "effect": "allow", "conditions": {"tool_name": "echo", "subject_id": "alice"}},
+        ]
+    }
 
 
 @pytest.fixture
@@ -84,13 +93,23 @@ async def test_dry_run_decides_like_the_proxy_and_records_nothing(proxy_env, tmp
 
         allowed = await evaluate({"tool_name": "read_file", "arguments": {"path": f"{tmp_path}/proj/a.py"}})
         assert allowed["decision"] == "allow" and allowed["final_rule"] == "read-anywhere"
-        assert allowed["matched_rules"] == [{"id": "read-anywhere", "effect": "allow", "description": "reads are fine",
-                                             "conditions": {"tool_name": "read_*", "path_pattern": "/**"}}]
+        assert allowed["matched_rules"] == [
+            {
+                "id": "read-anywhere",
+                "effect": "allow",
+                "description": "reads are fine",
+                "conditions": {"tool_name": "read_*", "path_pattern": "/**"},
+            }
+        ]
         assert allowed["protected_path"] is False and allowed["policy_version"] == "v1"
         context = allowed["context"]
         assert context["subject"]["id"] == getpass.getuser() and context["subject"]["provenance"] == "local"
-        assert context["action"] == {"mcp_method": "tools/call", "name": "tools.call", "intent": None,
-                                     "category": "action"}
+        assert context["action"] == {
+            "mcp_method": "tools/call",
+            "name": "tools.call",
+            "intent": None,
+            "category": "action",
+        }
         resource = context["resource"]
         assert resource["tool_name"] == "read_file" and resource["side_effects"] == ["fs_read"]
         assert resource["path"] == f"{tmp_path}/proj/a.py" and resource["extension"] == ".py"
@@ -106,8 +125,9 @@ async def test_dry_run_decides_like_the_proxy_and_records_nothing(proxy_env, tmp
         assert unmatched["decision"] == "deny" and unmatched["final_rule"] == "default"
         assert unmatched["matched_rules"] == []
 
-        asked = await evaluate({"tool_name": "write_file", "arguments": {"path": f"{tmp_path}/proj/b.txt",
-                                                                         "content": "x"}})
+        asked = await evaluate(
+            {"tool_name": "write_file", "arguments": {"path": f"{tmp_path}/proj/b.txt", "content": "x"}}
+        )
         assert asked["decision"] == "hitl" and asked["final_rule"] == "write-project"
 
         config = proxy_config_dir(proxy_env, "fx") / "config.json"
@@ -127,8 +147,12 @@ async def test_dry_run_decides_like_the_proxy_and_records_nothing(proxy_env, tmp
         assert resource_read["context"]["resource"]["scheme"] == "file"
         assert resource_read["context"]["action"]["intent"] == "read"
 
-        for body, field in (({"arguments": {}}, "tool_name"), ({"tool_name": "x", "arguments": [1]}, "arguments"),
-                            ({"tool_name": "x", "bogus": 1}, "bogus"), ({"tool_name": "  "}, "tool_name")):
+        for body, field in (
+            ({"arguments": {}}, "tool_name"),
+            ({"tool_name": "x", "arguments": [1]}, "arguments"),
+            ({"tool_name": "x", "bogus": 1}, "bogus"),
+            ({"tool_name": "  "}, "tool_name"),
+        ):
             answer = await control("POST", "/api/policy/evaluate", json=body)
             assert answer.status_code == 422, answer.text
             problem = answer.json()["detail"]
@@ -158,8 +182,13 @@ async def test_the_browser_reaches_the_dry_run_through_the_manager(tmp_path):
         origin = {"Origin": f"http://127.0.0.1:{home.port}"}
 
         def ask():
-            answer = home.tcp("POST", "/api/proxy/p1/policy/evaluate", token=True, headers=origin,
-                              json={"tool_name": "read_file", "arguments": {"path": f"{tmp_path}/proj/.env"}})
+            answer = home.tcp(
+                "POST",
+                "/api/proxy/p1/policy/evaluate",
+                token=True,
+                headers=origin,
+                json={"tool_name": "read_file", "arguments": {"path": f"{tmp_path}/proj/.env"}},
+            )
             return answer if answer.status_code == 200 else None
 
         answer = (await wait_until_async(ask, MANAGER_TIMEOUT, "the dry run through the manager")).json()

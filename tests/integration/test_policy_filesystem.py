@@ -41,8 +41,10 @@ FILESYSTEM_BIN = ROOT / "tests" / "npm" / "node_modules" / ".bin" / "mcp-server-
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning"),
-    pytest.mark.skipif(not FILESYSTEM_BIN.exists() or shutil.which("node") is None,
-                       reason="server-filesystem or node missing: run `make npm-deps`"),
+    pytest.mark.skipif(
+        not FILESYSTEM_BIN.exists() or shutil.which("node") is None,
+        reason="server-filesystem or node missing: run `make npm-deps`",
+    ),
 ]
 
 NAME = "fs"
@@ -92,8 +94,18 @@ def write_policy(env: dict, policy: dict | str, name: str = NAME) -> None:
 
 def add_fs_proxy(cli, env: dict, allowed: Path, policy: dict) -> None:
     """`mcp-acp proxy add` in front of server-filesystem serving `allowed`; limits out of the way."""
-    cli("proxy", "add", NAME, "--server-name", SERVER_NAME, "--command", str(FILESYSTEM_BIN),
-        "--arg", str(allowed), check=True)
+    cli(
+        "proxy",
+        "add",
+        NAME,
+        "--server-name",
+        SERVER_NAME,
+        "--command",
+        str(FILESYSTEM_BIN),
+        "--arg",
+        str(allowed),
+        check=True,
+    )
     config_path = proxy_dir(env) / "config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["limits"] = HIGH_LIMITS  # these tests poll; the rate limits have their own suite
@@ -102,8 +114,9 @@ def add_fs_proxy(cli, env: dict, allowed: Path, policy: dict) -> None:
 
 
 def run_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([MCP_ACP, *args], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [MCP_ACP, *args], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False
+    )
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
     return result
 
@@ -164,8 +177,15 @@ async def poll(check, what: str, deadline: float = RELOAD_DEADLINE, interval: fl
 
 
 def read_only_policy(folder: Path) -> dict:
-    return {"rules": [{"id": "read-sandbox", "effect": "allow",
-                       "conditions": {"tool_name": "read_*", "path_pattern": f"{folder}/**"}}]}
+    return {
+        "rules": [
+            {
+                "id": "read-sandbox",
+                "effect": "allow",
+                "conditions": {"tool_name": "read_*", "path_pattern": f"{folder}/**"},
+            }
+        ]
+    }
 
 
 ALLOW_EVERYTHING = {"rules": [{"id": "allow-all", "effect": "allow", "conditions": {"tool_name": "*"}}]}
@@ -226,8 +246,9 @@ async def test_empty_policy_denies_every_call_but_discovery_works(cli, acp_env, 
         assert error["data"]["matched_rules"] == [] and error["data"]["tool"] == "list_allowed_directories"
 
         hello = str(sandbox / "hello.txt")
-        error = assert_denied(await proxy.call_tool("read_text_file", {"path": hello}), final_rule="default",
-                              path=hello)
+        error = assert_denied(
+            await proxy.call_tool("read_text_file", {"path": hello}), final_rule="default", path=hello
+        )
         assert error["message"] == f"Policy denied: tools/call on {hello}"
         assert "hello from the sandbox" not in json.dumps(error)
 
@@ -267,25 +288,33 @@ async def test_own_folders_are_denied_even_when_the_policy_allows_everything(cli
         listing = assert_ok(await proxy.call_tool("list_directory", {"path": str(acp_home)}))
         assert "[DIR] config" in listing
 
-        for path in (str(policy_file), str(manager_file), str(decisions_file),
-                     f"{allowed}/./acp-home/../acp-home/config/manager.json"):  # `..` spelling
+        for path in (
+            str(policy_file),
+            str(manager_file),
+            str(decisions_file),
+            f"{allowed}/./acp-home/../acp-home/config/manager.json",
+        ):  # `..` spelling
             error = assert_denied(await proxy.call_tool("read_text_file", {"path": path}), final_rule=PROTECTED_RULE)
             assert error["message"].startswith("Policy denied: tools/call on ")
             assert PROTECTED_TEXT in error["message"]
             assert error["data"]["matched_rules"] == []  # no rule can override it
             assert "allow-all" not in json.dumps(error)
         assert_denied(await proxy.call_tool("list_directory", {"path": str(run_folder)}), final_rule=PROTECTED_RULE)
-        assert_denied(await proxy.call_tool("get_file_info", {"path": str(acp_home / "logs" / "mcp-acp")}),
-                      final_rule=PROTECTED_RULE)
+        assert_denied(
+            await proxy.call_tool("get_file_info", {"path": str(acp_home / "logs" / "mcp-acp")}),
+            final_rule=PROTECTED_RULE,
+        )
 
         # A backend asked to rewrite the policy, or to plant a file among the logs, is refused too.
         before = policy_file.read_bytes()
-        assert_denied(await proxy.call_tool("write_file", {"path": str(policy_file), "content": "{}"}),
-                      final_rule=PROTECTED_RULE)
+        assert_denied(
+            await proxy.call_tool("write_file", {"path": str(policy_file), "content": "{}"}), final_rule=PROTECTED_RULE
+        )
         assert policy_file.read_bytes() == before
         planted = decisions_file.parent / "planted.txt"
-        assert_denied(await proxy.call_tool("write_file", {"path": str(planted), "content": "x"}),
-                      final_rule=PROTECTED_RULE)
+        assert_denied(
+            await proxy.call_tool("write_file", {"path": str(planted), "content": "x"}), final_rule=PROTECTED_RULE
+        )
         assert not planted.exists()
 
         # A list of paths: one protected file among ordinary ones refuses the whole request.
@@ -304,8 +333,9 @@ async def test_own_folders_are_denied_even_when_the_policy_allows_everything(cli
     assert len(protected) == 9 and {e["decision"] for e in protected} == {"deny"}
 
 
-async def test_symlinks_cannot_carry_a_request_out_of_the_allowed_folder(cli, acp_env, tmp_path: Path,
-                                                                         sandbox: Path) -> None:
+async def test_symlinks_cannot_carry_a_request_out_of_the_allowed_folder(
+    cli, acp_env, tmp_path: Path, sandbox: Path
+) -> None:
     """The policy allows reads inside the sandbox; the backend serves all of tmp_path. A symlink in
     the sandbox pointing outside it, or into the proxy's config, is judged by where it leads."""
     outside = tmp_path.resolve() / "outside"
@@ -321,9 +351,11 @@ async def test_symlinks_cannot_carry_a_request_out_of_the_allowed_folder(cli, ac
     proxy = await started(acp_env)
     try:
         assert assert_ok(await proxy.call_tool("read_text_file", {"path": str(sandbox / "hello.txt")})) == (
-            "hello from the sandbox\n")
+            "hello from the sandbox\n"
+        )
         assert assert_ok(await proxy.call_tool("read_text_file", {"path": str(sandbox / "inner-link.txt")})) == (
-            "hello from the sandbox\n")
+            "hello from the sandbox\n"
+        )
 
         for link in ("escape.txt", "escape-dir/secret.txt"):
             answer = await proxy.call_tool("read_text_file", {"path": str(sandbox / link)})
@@ -331,15 +363,18 @@ async def test_symlinks_cannot_carry_a_request_out_of_the_allowed_folder(cli, ac
             assert "TOP SECRET" not in json.dumps(answer)
             assert error["message"] == f"Policy denied: tools/call on {sandbox / link}"
 
-        for link in ("config-link.json", "config-dir/manager.json",
-                     "config-dir/proxies/fs/policy.json"):
+        for link in ("config-link.json", "config-dir/manager.json", "config-dir/proxies/fs/policy.json"):
             answer = await proxy.call_tool("read_text_file", {"path": str(sandbox / link)})
             error = assert_denied(answer, final_rule=PROTECTED_RULE)
             assert PROTECTED_TEXT in error["message"]
             assert "read-sandbox" not in json.dumps(error["data"])
         # In a list too.
-        assert_denied(await proxy.call_tool("read_multiple_files", {
-            "paths": [str(sandbox / "hello.txt"), str(sandbox / "config-link.json")]}), final_rule=PROTECTED_RULE)
+        assert_denied(
+            await proxy.call_tool(
+                "read_multiple_files", {"paths": [str(sandbox / "hello.txt"), str(sandbox / "config-link.json")]}
+            ),
+            final_rule=PROTECTED_RULE,
+        )
     finally:
         await proxy.close()
 
@@ -352,19 +387,28 @@ async def test_deny_overrides_allow_and_hitl_overrides_deny(cli, acp_env, sandbo
     locked = sandbox / "locked"
     locked.mkdir()
     (locked / "s.txt").write_text("locked secret\n", encoding="utf-8")
-    policy = {"rules": [
-        {"id": "read-sandbox", "effect": "allow",
-         "conditions": {"tool_name": "read_*", "path_pattern": f"{sandbox}/**"}},
-        {"id": "deny-locked", "effect": "deny", "conditions": {"path_pattern": "**/locked/**"}},
-        {"id": "ask-writes", "effect": "hitl",
-         "conditions": {"tool_name": "write_*", "path_pattern": f"{sandbox}/**"}},
-    ]}
+    policy = {
+        "rules": [
+            {
+                "id": "read-sandbox",
+                "effect": "allow",
+                "conditions": {"tool_name": "read_*", "path_pattern": f"{sandbox}/**"},
+            },
+            {"id": "deny-locked", "effect": "deny", "conditions": {"path_pattern": "**/locked/**"}},
+            {
+                "id": "ask-writes",
+                "effect": "hitl",
+                "conditions": {"tool_name": "write_*", "path_pattern": f"{sandbox}/**"},
+            },
+        ]
+    }
     add_fs_proxy(cli, acp_env, sandbox, policy)
     proxy = await started(acp_env)
     try:
         # Only the allow rule matches: allowed.
         assert assert_ok(await proxy.call_tool("read_text_file", {"path": str(sandbox / "hello.txt")})) == (
-            "hello from the sandbox\n")
+            "hello from the sandbox\n"
+        )
 
         # Allow and deny both match: deny wins.
         answer = await proxy.call_tool("read_text_file", {"path": str(locked / "s.txt")})
@@ -384,8 +428,9 @@ async def test_deny_overrides_allow_and_hitl_overrides_deny(cli, acp_env, sandbo
 
         # Only HITL matches: also asked (and refused), never silently allowed.
         free = sandbox / "free.txt"
-        error = assert_denied(await proxy.call_tool("write_file", {"path": str(free), "content": "x"}),
-                              final_rule="ask-writes")
+        error = assert_denied(
+            await proxy.call_tool("write_file", {"path": str(free), "content": "x"}), final_rule="ask-writes"
+        )
         assert error["message"].startswith("Approval required but no approver is available")
         assert error["data"]["matched_rules"] == ["ask-writes"]
         assert not free.exists()
@@ -395,9 +440,17 @@ async def test_deny_overrides_allow_and_hitl_overrides_deny(cli, acp_env, sandbo
         await proxy.close()
     calls = [e for e in decisions(acp_env) if e["mcp_method"] == "tools/call"]
     assert [(e["final_rule"], e["decision"]) for e in calls] == [
-        ("read-sandbox", "allow"), ("deny-locked", "deny"), ("ask-writes", "hitl"), ("ask-writes", "hitl")]
+        ("read-sandbox", "allow"),
+        ("deny-locked", "deny"),
+        ("ask-writes", "hitl"),
+        ("ask-writes", "hitl"),
+    ]
     assert [sorted(r["id"] for r in e["matched_rules"]) for e in calls] == [
-        ["read-sandbox"], ["deny-locked", "read-sandbox"], ["ask-writes", "deny-locked"], ["ask-writes"]]
+        ["read-sandbox"],
+        ["deny-locked", "read-sandbox"],
+        ["ask-writes", "deny-locked"],
+        ["ask-writes"],
+    ]
     asked = calls[2:]
     assert all(e["matched_rules"][0]["effect"] in ("deny", "hitl") for e in asked)
     assert all(e.get("hitl_outcome") == "no_approver" for e in asked)  # asked, and nobody could answer
@@ -408,7 +461,8 @@ async def test_deny_overrides_allow_and_hitl_overrides_deny(cli, acp_env, sandbo
 
 
 async def test_invalid_policy_on_reload_keeps_the_old_one_then_a_saved_valid_file_applies(
-        cli, acp_env, sandbox: Path) -> None:
+    cli, acp_env, sandbox: Path
+) -> None:
     add_fs_proxy(cli, acp_env, sandbox, read_only_policy(sandbox))
     hello, target = str(sandbox / "hello.txt"), sandbox / "written.txt"
     proxy = await started(acp_env)
@@ -417,10 +471,15 @@ async def test_invalid_policy_on_reload_keeps_the_old_one_then_a_saved_valid_fil
         assert_denied(await proxy.call_tool("write_file", {"path": str(target), "content": "1"}), final_rule="default")
 
         # An invalid file: two problems in two rules. The watcher sees it too; both reloads must fail.
-        write_policy(acp_env, {"rules": [
-            {"id": "bad-effect", "effect": "maybe", "conditions": {"tool_name": "*"}},
-            {"id": "no-conditions", "effect": "allow", "conditions": {}},
-        ]})
+        write_policy(
+            acp_env,
+            {
+                "rules": [
+                    {"id": "bad-effect", "effect": "maybe", "conditions": {"tool_name": "*"}},
+                    {"id": "no-conditions", "effect": "allow", "conditions": {}},
+                ]
+            },
+        )
         reload = await cli_async(acp_env, "policy", "reload", "--proxy", NAME)
         assert reload.returncode == 1, reload
         assert "Reload failed" in reload.stderr and "v1 stays active" in reload.stderr
@@ -440,11 +499,19 @@ async def test_invalid_policy_on_reload_keeps_the_old_one_then_a_saved_valid_fil
         assert assert_ok(await proxy.call_tool("read_text_file", {"path": hello})) == "hello from the sandbox\n"
 
         # A valid edit, only saved: the proxy's file watch applies it. Poll a write until it passes.
-        write_policy(acp_env, {"rules": [
-            *read_only_policy(sandbox)["rules"],
-            {"id": "write-sandbox", "effect": "allow", "conditions": {"tool_name": "write_*",
-                                                                       "path_pattern": f"{sandbox}/**"}},
-        ]})
+        write_policy(
+            acp_env,
+            {
+                "rules": [
+                    *read_only_policy(sandbox)["rules"],
+                    {
+                        "id": "write-sandbox",
+                        "effect": "allow",
+                        "conditions": {"tool_name": "write_*", "path_pattern": f"{sandbox}/**"},
+                    },
+                ]
+            },
+        )
 
         async def write_allowed() -> bool:
             answer = await proxy.call_tool("write_file", {"path": str(target), "content": "applied"})
@@ -509,8 +576,20 @@ async def test_sighup_reloads_the_policy(cli, acp_env, sandbox: Path, tmp_path: 
 # --------------------------------------------------------------------------- audit entries
 
 
-DECISION_FIELDS = {"event", "decision", "final_rule", "matched_rules", "mcp_method", "subject_id", "backend_id",
-                   "policy_version", "policy_eval_ms", "policy_total_ms", "request_id", "session_id"}
+DECISION_FIELDS = {
+    "event",
+    "decision",
+    "final_rule",
+    "matched_rules",
+    "mcp_method",
+    "subject_id",
+    "backend_id",
+    "policy_version",
+    "policy_eval_ms",
+    "policy_total_ms",
+    "request_id",
+    "session_id",
+}
 
 
 async def test_decisions_and_operations_entries(cli, acp_env, sandbox: Path) -> None:
@@ -558,7 +637,8 @@ async def test_decisions_and_operations_entries(cli, acp_env, sandbox: Path) -> 
     ]
     assert calls[0]["path"] == hello and calls[1]["path"] == str(sandbox / "w.txt")
     assert [{k: v for k, v in rule.items() if v is not None} for rule in calls[0]["matched_rules"]] == [
-        {"id": "read-sandbox", "effect": "allow"}]
+        {"id": "read-sandbox", "effect": "allow"}
+    ]
     assert calls[1]["matched_rules"] == []
     assert PROTECTED_TEXT in calls[2]["reason"]
 

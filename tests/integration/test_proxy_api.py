@@ -21,8 +21,12 @@ import pytest
 from tests.helpers import BACKEND, RawProxy, proxy_config_dir
 
 NAME = "fx"
-POLICY = {"rules": [{"id": "echo-ok", "effect": "allow", "conditions": {"tool_name": "echo"}},
-                    {"id": "no-add", "effect": "deny", "conditions": {"tool_name": "add"}}]}
+POLICY = {
+    "rules": [
+        {"id": "echo-ok", "effect": "allow", "conditions": {"tool_name": "echo"}},
+        {"id": "no-add", "effect": "deny", "conditions": {"tool_name": "add"}},
+    ]
+}
 
 
 @pytest.fixture
@@ -45,8 +49,9 @@ class Api:
     """HTTP over the proxy's socket, as the CLI and the manager speak to it."""
 
     def __init__(self, socket_path: Path) -> None:
-        self.client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(socket_path)),
-                                        base_url="http://proxy", timeout=30)
+        self.client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(socket_path)), base_url="http://proxy", timeout=30
+        )
 
     async def get(self, path: str, status: int = 200, **params) -> dict | list:
         response = await self.client.get(path, params=params)
@@ -106,11 +111,16 @@ async def test_stats_info_logs_and_approvals(fx, acp_env) -> None:
         assert info["id"] == info["proxy_id"] == config["proxy_id"] and info["proxy_name"] == NAME
         assert (info["status"], info["pid"], info["backend_id"]) == ("running", proxy.process.pid, "fixture")
         assert (info["command"], info["args"], info["url"]) == (sys.executable, [BACKEND], None)
-        assert (info["client_transport"], info["mtls_enabled"], info["client_id"]) == ("stdio", False,
-                                                                                      "raw-test-client")
+        assert (info["client_transport"], info["mtls_enabled"], info["client_id"]) == (
+            "stdio",
+            False,
+            "raw-test-client",
+        )
         assert info["backend_transport"] in ("stdio", "auto") and info["uptime_seconds"] >= 0 and info["started_at"]
-        assert info["stats"]["requests_total"] == 7 and info["stats"]["by_method"]["tools/call"] == \
-            {"allow": 2, "deny": 2}
+        assert info["stats"]["requests_total"] == 7 and info["stats"]["by_method"]["tools/call"] == {
+            "allow": 2,
+            "deny": 2,
+        }
         assert (await api.get(f"/api/proxies/{config['proxy_id']}"))["pid"] == proxy.process.pid
         missing = await api.get("/api/proxies/px_00000000:other", 404)
         assert missing["detail"]["code"] == "PROXY_NOT_FOUND"
@@ -151,8 +161,9 @@ async def test_stats_info_logs_and_approvals(fx, acp_env) -> None:
 
         # Approvals: nothing cached (no approver yet), nothing pending.
         assert await api.get("/api/approvals/cached") == {"count": 0, "ttl_seconds": 600, "approvals": []}
-        gone = await api.client.delete("/api/approvals/cached/entry",
-                                       params={"subject_id": "nobody", "tool_name": "echo", "path": "/x"})
+        gone = await api.client.delete(
+            "/api/approvals/cached/entry", params={"subject_id": "nobody", "tool_name": "echo", "path": "/x"}
+        )
         assert gone.status_code == 404 and gone.json()["detail"]["code"] == "CACHED_APPROVAL_NOT_FOUND"
         cleared = await api.client.delete("/api/approvals/cached")
         assert cleared.json() == {"cleared": 0, "status": "ok"}

@@ -110,24 +110,54 @@ async def test_delete_archives_config_logs_and_incidents(cli, acp_env, home):
     assert name.startswith("fx_") and name in out
     metadata = json.loads((target / "metadata.json").read_text())
     assert metadata == {
-        "version": 1, "original_name": "fx", "deleted_at": metadata["deleted_at"], "deleted_by": "cli",
-        "original_config_path": str(proxy_config_dir(acp_env, "fx")), "original_log_path": str(logs),
-        "archived": {"config": True, "audit_logs": True, "system_logs": True, "integrity_state": True,
-                     "crash_breadcrumb": crashed, "incident_shutdowns": True, "incident_bootstrap": False},
-        "deleted": {"debug_logs": True, "debug_logs_size_bytes": debug_size, "socket_file": False,
-                    "backend_credential": False}}
+        "version": 1,
+        "original_name": "fx",
+        "deleted_at": metadata["deleted_at"],
+        "deleted_by": "cli",
+        "original_config_path": str(proxy_config_dir(acp_env, "fx")),
+        "original_log_path": str(logs),
+        "archived": {
+            "config": True,
+            "audit_logs": True,
+            "system_logs": True,
+            "integrity_state": True,
+            "crash_breadcrumb": crashed,
+            "incident_shutdowns": True,
+            "incident_bootstrap": False,
+        },
+        "deleted": {
+            "debug_logs": True,
+            "debug_logs_size_bytes": debug_size,
+            "socket_file": False,
+            "backend_credential": False,
+        },
+    }
     assert metadata["deleted_at"].endswith("Z")
-    for rel in ("config/config.json", "config/policy.json", "logs/audit/operations.jsonl",
-                "logs/audit/decisions.jsonl", "logs/audit/auth.jsonl", "logs/system/system.jsonl",
-                "logs/system/config_history.jsonl", "logs/.integrity_state", "logs/shutdowns.jsonl"):
+    for rel in (
+        "config/config.json",
+        "config/policy.json",
+        "logs/audit/operations.jsonl",
+        "logs/audit/decisions.jsonl",
+        "logs/audit/auth.jsonl",
+        "logs/system/system.jsonl",
+        "logs/system/config_history.jsonl",
+        "logs/.integrity_state",
+        "logs/shutdowns.jsonl",
+    ):
         assert (target / rel).is_file(), rel
     assert read_jsonl(target / "logs" / "shutdowns.jsonl")[-1]["event"] == "security_shutdown"
     assert json.loads((target / "config" / "config.json").read_text())["proxy_id"] == proxy_id
     assert not (target / "logs" / "debug").exists()
     readme = (target / "README.txt").read_text()
     assert ("logs/.last_crash" in readme) is crashed
-    for text in ("'fx'", "logs/audit/", "logs/shutdowns.jsonl", "debug wire logs",
-                 f"audit-hmac:archive:{name}", f"mcp-acp proxy purge {name}"):
+    for text in (
+        "'fx'",
+        "logs/audit/",
+        "logs/shutdowns.jsonl",
+        "debug wire logs",
+        f"audit-hmac:archive:{name}",
+        f"mcp-acp proxy purge {name}",
+    ):
         assert text in readme, text
     assert stat.S_IMODE(target.stat().st_mode) == 0o700
     assert stat.S_IMODE((target / "metadata.json").stat().st_mode) == 0o600
@@ -143,8 +173,18 @@ async def test_delete_archives_config_logs_and_incidents(cli, acp_env, home):
 
 
 async def test_delete_removes_the_backend_credential(cli, acp_env, home, http_backend):
-    cli("proxy", "add", "web", "--server-name", "fixture", "--url", http_backend.url, "--api-key-stdin",
-        input="k-secret-1\n", check=True)
+    cli(
+        "proxy",
+        "add",
+        "web",
+        "--server-name",
+        "fixture",
+        "--url",
+        http_backend.url,
+        "--api-key-stdin",
+        input="k-secret-1\n",
+        check=True,
+    )
     allow_everything(acp_env, "web")
     await session(acp_env, "web", calls=1)
     assert secret_store.get(credential_key("web")) == "k-secret-1"

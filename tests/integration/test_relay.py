@@ -79,10 +79,22 @@ async def test_requests_are_handled_concurrently(acp_env, any_proxy):
     proxy = await RawProxy.start(acp_env, any_proxy)
     try:
         await proxy.initialize()
-        await proxy.send({"jsonrpc": "2.0", "id": "slow", "method": "tools/call",
-                          "params": {"name": "slow", "arguments": {"seconds": 3, "steps": 1}}})
-        await proxy.send({"jsonrpc": "2.0", "id": "quick", "method": "tools/call",
-                          "params": {"name": "echo", "arguments": {"text": "first"}}})
+        await proxy.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "slow",
+                "method": "tools/call",
+                "params": {"name": "slow", "arguments": {"seconds": 3, "steps": 1}},
+            }
+        )
+        await proxy.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "quick",
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "first"}},
+            }
+        )
         first = await proxy.receive()
         while "method" in first:  # skip notifications
             first = await proxy.receive()
@@ -129,8 +141,14 @@ async def test_http_backend_dying_then_reconnecting(acp_env, http_proxy, http_ba
     try:
         await proxy.initialize()
         assert (await proxy.call_tool("echo", {"text": "one"}))["result"]["content"][0]["text"] == "one"
-        await proxy.send({"jsonrpc": "2.0", "id": "pending", "method": "tools/call",
-                          "params": {"name": "slow", "arguments": {"seconds": 10, "steps": 1}}})
+        await proxy.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "pending",
+                "method": "tools/call",
+                "params": {"name": "slow", "arguments": {"seconds": 10, "steps": 1}},
+            }
+        )
         await asyncio.sleep(0.5)
         http_backend.stop()
         # The request in flight fails: its event stream broke.
@@ -220,8 +238,20 @@ def test_missing_and_broken_config(cli, acp_env):
 async def test_auto_transport_falls_back_to_stdio(cli, acp_env):
     """SPEC §10 `auto`: an unreachable HTTP URL with a STDIO command configured uses STDIO, with a warning."""
     url = f"http://127.0.0.1:{free_port()}/mcp"
-    cli("proxy", "add", "both", "--server-name", "fixture", "--url", url,
-        "--command", sys.executable, "--arg", BACKEND, check=True)
+    cli(
+        "proxy",
+        "add",
+        "both",
+        "--server-name",
+        "fixture",
+        "--url",
+        url,
+        "--command",
+        sys.executable,
+        "--arg",
+        BACKEND,
+        check=True,
+    )
     allow_everything(acp_env, "both")
     proxy = await RawProxy.start(acp_env, "both")
     try:

@@ -16,9 +16,12 @@ from mcp_acp.proxy.gate import Gate, LogWhileForwarded
 from mcp_acp.proxy.relay import Relay
 from tests.helpers import BACKEND
 
-INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                         "clientInfo": {"name": "test", "version": "1"}}}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
+}
 
 
 class Client:
@@ -59,9 +62,11 @@ async def start_relay(write_entry) -> tuple[Relay, Client]:
 
 def noting_answers_to_1(seen: list[list[dict]]):
     """An entry write that succeeds and notes what the client had received for id 1 by then."""
+
     def write_entry(client: Client):
         seen.append(client.answers_to(1))
         return None
+
     return write_entry
 
 

@@ -44,7 +44,9 @@ ANSWER_TIMEOUT = 60.0  # one answer through a cold proxy on a loaded 2-core box
 MAX_SAFE_INTEGER = 2**53 - 1
 
 FILESYSTEM_MISSING = not FILESYSTEM_BIN.exists() or shutil.which("node") is None
-needs_filesystem = pytest.mark.skipif(FILESYSTEM_MISSING, reason="server-filesystem or node missing: run `make npm-deps`")
+needs_filesystem = pytest.mark.skipif(
+    FILESYSTEM_MISSING, reason="server-filesystem or node missing: run `make npm-deps`"
+)
 
 
 def same_id(a: Any, b: Any) -> bool:
@@ -61,16 +63,17 @@ class Proxy:
     Server-to-client requests are answered by `handlers[method](message) -> result` (or left
     unanswered when no handler is set); every line the proxy writes is kept in `messages`."""
 
-    def __init__(self, env: dict[str, str], name: str, log_path: Path, cwd: Path | None = None,
-                 headless: bool = True) -> None:
+    def __init__(
+        self, env: dict[str, str], name: str, log_path: Path, cwd: Path | None = None, headless: bool = True
+    ) -> None:
         self.env = env
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in close()
         argv = [MCP_ACP, "start", "--proxy", name, *(["--headless"] if headless else [])]
-        self.process = subprocess.Popen(argv, env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                        cwd=cwd or log_path.parent)
+        self.process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, cwd=cwd or log_path.parent
+        )
         self.messages: list[Any] = []
         self.handlers: dict[str, Callable[[dict], Any]] = {}
         self._cond = threading.Condition()
@@ -115,8 +118,9 @@ class Proxy:
             self.process.stdin.write(data)
             self.process.stdin.flush()
 
-    def wait_for(self, predicate: Callable[[Any], bool], what: str, timeout: float = ANSWER_TIMEOUT,
-                 start: int = 0) -> Any:
+    def wait_for(
+        self, predicate: Callable[[Any], bool], what: str, timeout: float = ANSWER_TIMEOUT, start: int = 0
+    ) -> Any:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -124,12 +128,15 @@ class Proxy:
                     if predicate(message):
                         return message
                 if self.eof:
-                    raise AssertionError(f"the proxy closed its output (exit {self.process.poll()}) before {what}"
-                                         f"\n{self.stderr()[-3000:]}")
+                    raise AssertionError(
+                        f"the proxy closed its output (exit {self.process.poll()}) before {what}"
+                        f"\n{self.stderr()[-3000:]}"
+                    )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; "
-                                         f"last messages: {self.messages[-5:]!r:.2000}")
+                    raise AssertionError(
+                        f"timed out after {timeout:g} s waiting for {what}; last messages: {self.messages[-5:]!r:.2000}"
+                    )
                 self._cond.wait(min(remaining, 0.5))
 
     def mark(self) -> int:
@@ -138,8 +145,9 @@ class Proxy:
             return len(self.messages)
 
     def response(self, request_id: Any, timeout: float = ANSWER_TIMEOUT, start: int = 0) -> dict:
-        return self.wait_for(lambda m: is_answer(m) and same_id(m["id"], request_id),
-                             f"the answer to id {request_id!r}", timeout, start)
+        return self.wait_for(
+            lambda m: is_answer(m) and same_id(m["id"], request_id), f"the answer to id {request_id!r}", timeout, start
+        )
 
     def responses_to(self, request_id: Any) -> list[dict]:
         with self._cond:
@@ -148,8 +156,9 @@ class Proxy:
     def next_id(self) -> int:
         return next(self._ids)
 
-    def request(self, method: str, params: Any = None, *, request_id: Any = None,
-                timeout: float = ANSWER_TIMEOUT) -> dict:
+    def request(
+        self, method: str, params: Any = None, *, request_id: Any = None, timeout: float = ANSWER_TIMEOUT
+    ) -> dict:
         request_id = self.next_id() if request_id is None else request_id
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
@@ -158,12 +167,19 @@ class Proxy:
         return self.response(request_id, timeout)
 
     def call(self, tool: str, arguments: Any, *, request_id: Any = None, timeout: float = ANSWER_TIMEOUT) -> dict:
-        return self.request("tools/call", {"name": tool, "arguments": arguments}, request_id=request_id,
-                            timeout=timeout)
+        return self.request(
+            "tools/call", {"name": tool, "arguments": arguments}, request_id=request_id, timeout=timeout
+        )
 
     def initialize(self, capabilities: dict | None = None) -> dict:
-        answer = self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": capabilities or {},
-                                             "clientInfo": {"name": "security-suite", "version": "1"}})
+        answer = self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": capabilities or {},
+                "clientInfo": {"name": "security-suite", "version": "1"},
+            },
+        )
         assert "result" in answer, answer
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return answer
@@ -208,8 +224,12 @@ class Proxy:
 
 
 def is_answer(message: Any) -> bool:
-    return isinstance(message, dict) and "method" not in message and "id" in message and (
-        "result" in message or "error" in message)
+    return (
+        isinstance(message, dict)
+        and "method" not in message
+        and "id" in message
+        and ("result" in message or "error" in message)
+    )
 
 
 def text_of(answer: dict) -> str:
@@ -235,8 +255,14 @@ class Home:
         self.acp_home = self.root / "acp-home"
         self.user_home = self.root / "user-home"
         self.user_home.mkdir(exist_ok=True)
-        env = {**os.environ, "MCP_ACP_HOME": str(self.acp_home), "HOME": str(self.user_home),
-               "MCP_ACP_SECRET_BACKEND": "file", "NO_COLOR": "1", "MCP_ACP_NO_BROWSER": "1"}
+        env = {
+            **os.environ,
+            "MCP_ACP_HOME": str(self.acp_home),
+            "HOME": str(self.user_home),
+            "MCP_ACP_SECRET_BACKEND": "file",
+            "NO_COLOR": "1",
+            "MCP_ACP_NO_BROWSER": "1",
+        }
         for name in ("DISPLAY", "WAYLAND_DISPLAY", "MCP_ACP_CORS_ORIGINS"):
             env.pop(name, None)  # no native approval dialog, nothing widened
         self.env = env
@@ -245,17 +271,33 @@ class Home:
         self.cli("init", "--auth", "local")
 
     def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        result = subprocess.run([MCP_ACP, *args], env=self.env, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [MCP_ACP, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"mcp-acp {' '.join(args)} failed ({result.returncode}): "
-                                 f"{result.stdout}{result.stderr}")
+            raise AssertionError(
+                f"mcp-acp {' '.join(args)} failed ({result.returncode}): {result.stdout}{result.stderr}"
+            )
         return result
 
     # -- proxies ---------------------------------------------------------------
 
-    def add_proxy(self, name: str, command: str | Path, args: list[str | Path], policy: dict, *,
-                  server_name: str | None = None, config: dict | None = None) -> None:
+    def add_proxy(
+        self,
+        name: str,
+        command: str | Path,
+        args: list[str | Path],
+        policy: dict,
+        *,
+        server_name: str | None = None,
+        config: dict | None = None,
+    ) -> None:
         cli_args = ["proxy", "add", name, "--server-name", server_name or name, "--command", str(command)]
         for arg in args:
             cli_args += ["--arg", str(arg)]
@@ -275,8 +317,9 @@ class Home:
         return record
 
     def add_filesystem(self, name: str, roots: list[Path], policy: dict, *, config: dict | None = None) -> None:
-        self.add_proxy(name, FILESYSTEM_BIN, [str(root) for root in roots], policy, server_name="filesystem",
-                       config=config)
+        self.add_proxy(
+            name, FILESYSTEM_BIN, [str(root) for root in roots], policy, server_name="filesystem", config=config
+        )
 
     def write_policy(self, name: str, policy: dict) -> None:
         target = self.config_dir(name) / "policy.json"
@@ -285,9 +328,16 @@ class Home:
         tmp.write_text(json.dumps(policy, indent=2), encoding="utf-8")
         os.replace(tmp, target)
 
-    def start(self, name: str, *, initialize: bool = True, capabilities: dict | None = None,
-              handlers: dict[str, Callable[[dict], Any]] | None = None, cwd: Path | None = None,
-              headless: bool = True) -> Proxy:
+    def start(
+        self,
+        name: str,
+        *,
+        initialize: bool = True,
+        capabilities: dict | None = None,
+        handlers: dict[str, Callable[[dict], Any]] | None = None,
+        cwd: Path | None = None,
+        headless: bool = True,
+    ) -> Proxy:
         """`headless=False`: the proxy registers with the manager, starting one when none runs."""
         logs = self.root / "stderr"
         logs.mkdir(exist_ok=True)
@@ -335,10 +385,10 @@ class Home:
 
     def socket_path(self, name: str) -> str:
         """`mcp_acp.config.paths.proxy_socket_path(name)` as computed under this home."""
-        code = ("import sys\nfrom mcp_acp.config import paths\n"
-                "print(paths.proxy_socket_path(sys.argv[1]))\n")
-        result = subprocess.run([sys.executable, "-c", code, name], env=self.env, capture_output=True, text=True,
-                                timeout=60, check=True)
+        code = "import sys\nfrom mcp_acp.config import paths\nprint(paths.proxy_socket_path(sys.argv[1]))\n"
+        result = subprocess.run(
+            [sys.executable, "-c", code, name], env=self.env, capture_output=True, text=True, timeout=60, check=True
+        )
         return result.stdout.strip()
 
     def diagnostics(self) -> str:
@@ -389,8 +439,9 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = ANSWER_
 
 
 def socket_client(socket_path: str) -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(uds=socket_path), base_url="http://proxy", timeout=30,
-                        trust_env=False)
+    return httpx.Client(
+        transport=httpx.HTTPTransport(uds=socket_path), base_url="http://proxy", timeout=30, trust_env=False
+    )
 
 
 ALLOW_ALL = {"rules": [{"id": "allow-all", "effect": "allow", "conditions": {"mcp_method": "*"}}]}

@@ -83,12 +83,18 @@ class Trail:
     def __init__(self, home: Home, keyed: bool) -> None:
         self.home = home
         self.keyed = keyed
-        home.add_proxy(NAME, sys.executable, [FIXTURE_BACKEND], ALLOW_ALL,
-                       config=None if keyed or not key_is_optional() else {"audit_key": False})
+        home.add_proxy(
+            NAME,
+            sys.executable,
+            [FIXTURE_BACKEND],
+            ALLOW_ALL,
+            config=None if keyed or not key_is_optional() else {"audit_key": False},
+        )
         if keyed:
             created = home.cli("audit", "key", "create", "--proxy", NAME, check=False)
             assert created.returncode == 0 or "already has an audit key" in words(created.stderr), (
-                created.stdout + created.stderr)
+                created.stdout + created.stderr
+            )
         self.session()
         code, report, output = self.verify()
         assert code == 0 and report["overall_status"] == "passed", f"the clean trail does not verify:\n{output}"
@@ -169,9 +175,12 @@ def line(entry: dict) -> bytes:
 
 def forged(prev: dict | None, fields: dict) -> dict:
     """The entry an attacker without the key writes: plain SHA-256, correctly linked."""
-    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-             "sequence": prev["sequence"] + 1 if prev else 1,
-             "prev_hash": prev["entry_hash"] if prev else GENESIS, **fields}
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "sequence": prev["sequence"] + 1 if prev else 1,
+        "prev_hash": prev["entry_hash"] if prev else GENESIS,
+        **fields,
+    }
     entry["entry_hash"] = entry_hash(entry)
     return entry
 
@@ -199,8 +208,13 @@ def restate(trail: Trail, rel: str, keep_mac: bool) -> None:
     state = json.loads(state_path.read_bytes())
     sequence, last_hash = head(path)
     stat = path.stat()
-    state["files"][rel].update(last_hash=last_hash, last_sequence=sequence, last_inode=stat.st_ino,
-                               last_dev=stat.st_dev, last_size=stat.st_size)
+    state["files"][rel].update(
+        last_hash=last_hash,
+        last_sequence=sequence,
+        last_inode=stat.st_ino,
+        last_dev=stat.st_dev,
+        last_size=stat.st_size,
+    )
     if not keep_mac:
         state.pop("mac", None)
     rewrite_in_place(state_path, json.dumps(state).encode())
@@ -211,8 +225,10 @@ def _replace_head(value, old: tuple[int, str], new: tuple[int, str]) -> tuple[ob
     changed = False
     if isinstance(value, dict):
         if old[1] in value.values():
-            value = {k: (new[1] if v == old[1] else new[0] if v == old[0] and type(v) is int else v)
-                     for k, v in value.items()}
+            value = {
+                k: (new[1] if v == old[1] else new[0] if v == old[0] and type(v) is int else v)
+                for k, v in value.items()
+            }
             changed = True
         for k, v in list(value.items()):
             value[k], inner = _replace_head(v, old, new)
@@ -241,16 +257,23 @@ def forge_outside_record(trail: Trail, old: tuple[int, str], new: tuple[int, str
 
 
 def snapshot(folder: Path, skip: Callable[[Path], bool] = lambda p: False) -> dict[Path, bytes]:
-    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*")
-            if p.is_file() and not skip(p) and not p.name.endswith(".lock")}
+    return {
+        p.relative_to(folder): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and not skip(p) and not p.name.endswith(".lock")
+    }
 
 
 def restore_in_place(folder: Path, saved: dict[Path, bytes], skip: Callable[[Path], bool] = lambda p: False) -> None:
     """Put an older copy back byte for byte, into the same inodes where the files still exist
     (the way `cp` onto existing files does): the state's inodes stay right."""
     for path in list(folder.rglob("*")):
-        if path.is_file() and not skip(path) and not path.name.endswith(".lock") \
-                and path.relative_to(folder) not in saved:
+        if (
+            path.is_file()
+            and not skip(path)
+            and not path.name.endswith(".lock")
+            and path.relative_to(folder) not in saved
+        ):
             path.unlink()
     for rel, data in saved.items():
         path = folder / rel
@@ -266,7 +289,8 @@ def plant_crash_marker(trail: Trail) -> None:
     """A `.last_crash` exactly like the one a security shutdown leaves."""
     trail.path(LAST_CRASH).write_text(
         f"{time.strftime('%Y-%m-%dT%H:%M:%S.000Z', time.gmtime())}\nfailure_type: audit_failure\n"
-        "exit_code: 10\nreason: audit log operations.jsonl was deleted\ncontext: {}\n")
+        "exit_code: 10\nreason: audit log operations.jsonl was deleted\ncontext: {}\n"
+    )
 
 
 def assert_fails_closed(proxy: Proxy) -> None:
@@ -298,11 +322,15 @@ def edit_entry(rel: str) -> Callable[[Trail], None]:
         lines = lines_of(path)
         index = 2 if rel == OPS else 0  # operations: a tools/call entry; the others: the first entry
         entry = json.loads(lines[index])
-        victim = "status" if rel == OPS else next(k for k in entry if k not in ("sequence", "prev_hash",
-                                                                                 "entry_hash", "time"))
+        victim = (
+            "status"
+            if rel == OPS
+            else next(k for k in entry if k not in ("sequence", "prev_hash", "entry_hash", "time"))
+        )
         entry[victim] = "Failure" if rel == OPS else "tampered"
         lines[index] = line(entry)
         rewrite_in_place(path, b"".join(lines))
+
     return attack
 
 
@@ -322,8 +350,9 @@ def insert_copy_of_earlier_entry(trail: Trail) -> None:
 def insert_forged_entry(trail: Trail) -> None:
     """A new entry after entry 4, linked to it; what follows it no longer links."""
     entries = entries_of(trail.path(OPS))
-    fake = forged(entries[3], {"method": "tools/call", "tool_name": "echo", "request_id": "forged",
-                               "status": "Success"})
+    fake = forged(
+        entries[3], {"method": "tools/call", "tool_name": "echo", "request_id": "forged", "status": "Success"}
+    )
     data = [line(e) for e in entries]
     data.insert(4, line(fake))
     rewrite_in_place(trail.path(OPS), b"".join(data))
@@ -340,6 +369,7 @@ def cut_last(count: int) -> Callable[[Trail], None]:
     def attack(trail: Trail) -> None:
         lines = lines_of(trail.path(OPS))
         rewrite_in_place(trail.path(OPS), b"".join(lines[:-count]))
+
     return attack
 
 
@@ -394,9 +424,22 @@ def append_forged_entry(rel: str) -> Callable[[Trail], None]:
         path = trail.path(rel)
         entries = entries_of(path)
         with path.open("ab") as handle:
-            handle.write(line(forged(entries[-1] if entries else None, {
-                "method": "tools/call", "tool_name": "echo", "request_id": "forged", "status": "Success",
-                "event": "policy_decision", "decision": "allow"})))
+            handle.write(
+                line(
+                    forged(
+                        entries[-1] if entries else None,
+                        {
+                            "method": "tools/call",
+                            "tool_name": "echo",
+                            "request_id": "forged",
+                            "status": "Success",
+                            "event": "policy_decision",
+                            "decision": "allow",
+                        },
+                    )
+                )
+            )
+
     return attack
 
 
@@ -452,6 +495,7 @@ def _replay(trail: Trail, *, in_place: bool, config_too: bool = False, secret_st
     folder, and (if asked) the config folder, with or without the encrypted secret store in it.
     The copy is put back into the same inodes (as `cp` onto existing files does), or, unless
     `in_place`, as a fresh copy swapped in for the folder (every inode new)."""
+
     def skip(path: Path) -> bool:  # files of the config folder the attacker leaves alone
         return not secret_store_too and path.name.startswith("secrets")
 
@@ -515,7 +559,7 @@ def edit_entry_while_idle(trail: Trail) -> None:
     path = trail.path(OPS)
     data = path.read_bytes()
     index = data.rindex(b'"status":"Success"')
-    rewrite_in_place(path, data[:index] + b'"status":"Failure"' + data[index + len(b'"status":"Success"'):])
+    rewrite_in_place(path, data[:index] + b'"status":"Failure"' + data[index + len(b'"status":"Success"') :])
     wait_for_exit(proxy)
 
 
@@ -552,14 +596,20 @@ def forged_chain_put_back_after_real_shutdown(trail: Trail) -> None:
 
 # What the docs must say for an attack that is not caught: patterns that one paragraph of
 # docs/audit.md matches together (case-insensitive).
-UNDETECTED = (r"nothing on this machine can tell|undetect|uncatch|(cannot|can't|not) be (detected|caught|noticed)"
-              r"|goes unnoticed|no way to tell")
+UNDETECTED = (
+    r"nothing on this machine can tell|undetect|uncatch|(cannot|can't|not) be (detected|caught|noticed)"
+    r"|goes unnoticed|no way to tell"
+)
 DOC_CUT_END = (r"\bcut\b|truncat", UNDETECTED)
 DOC_RECHAIN = (r"recompute|re-?chain", UNDETECTED)
 DOC_APPEND_ONE = (r"\bappend", r"without (the |a |an )?(audit )?key|cannot read the key|unkeyed|no (audit )?key")
 DOC_CRASH_WINDOW = (r"\bone\b", r"ahead", r"accepted")
 DOC_REPLAY_CONFIG = (r"older copy|roll(ed)?[ -]?back|replay", r"config(uration)? folder")
-DOC_REPLAY_ALL = (r"older copy|roll(ed)?[ -]?back|replay", r"keychain|secret store", r"checkpoint|shipped|off the machine")
+DOC_REPLAY_ALL = (
+    r"older copy|roll(ed)?[ -]?back|replay",
+    r"keychain|secret store",
+    r"checkpoint|shipped|off the machine",
+)
 
 
 @dataclass(frozen=True)
@@ -574,115 +624,249 @@ class Attack:
 
 ATTACKS = [
     # -- entries changed inside a log -------------------------------------------
-    Attack("edit_operations_entry", edit_entry(OPS), CAUGHT, CAUGHT,
-           "the edited entry's own hash no longer matches"),
-    Attack("edit_decisions_entry", edit_entry(DEC), CAUGHT, CAUGHT,
-           "every chained log is verified, not only operations"),
-    Attack("edit_auth_entry", edit_entry(AUTH), CAUGHT, CAUGHT,
-           "every chained log is verified, not only operations"),
-    Attack("edit_config_history_entry", edit_entry(CONFIG_HISTORY), CAUGHT, CAUGHT,
-           "every chained log is verified, not only operations"),
-    Attack("edit_policy_history_entry", edit_entry(POLICY_HISTORY), CAUGHT, CAUGHT,
-           "every chained log is verified, not only operations"),
-    Attack("delete_middle_entry", delete_middle_entry, CAUGHT, CAUGHT,
-           "the sequence numbers and prev_hash links break"),
-    Attack("insert_copy_of_earlier_entry", insert_copy_of_earlier_entry, CAUGHT, CAUGHT,
-           "a repeated sequence number and a broken link"),
-    Attack("insert_forged_entry", insert_forged_entry, CAUGHT, CAUGHT,
-           "the entry after the forged one no longer links (and with a key the forged hash is wrong)"),
-    Attack("reorder_two_entries", reorder_two_entries, CAUGHT, CAUGHT,
-           "sequence numbers go backwards and links break"),
+    Attack("edit_operations_entry", edit_entry(OPS), CAUGHT, CAUGHT, "the edited entry's own hash no longer matches"),
+    Attack(
+        "edit_decisions_entry", edit_entry(DEC), CAUGHT, CAUGHT, "every chained log is verified, not only operations"
+    ),
+    Attack("edit_auth_entry", edit_entry(AUTH), CAUGHT, CAUGHT, "every chained log is verified, not only operations"),
+    Attack(
+        "edit_config_history_entry",
+        edit_entry(CONFIG_HISTORY),
+        CAUGHT,
+        CAUGHT,
+        "every chained log is verified, not only operations",
+    ),
+    Attack(
+        "edit_policy_history_entry",
+        edit_entry(POLICY_HISTORY),
+        CAUGHT,
+        CAUGHT,
+        "every chained log is verified, not only operations",
+    ),
+    Attack(
+        "delete_middle_entry", delete_middle_entry, CAUGHT, CAUGHT, "the sequence numbers and prev_hash links break"
+    ),
+    Attack(
+        "insert_copy_of_earlier_entry",
+        insert_copy_of_earlier_entry,
+        CAUGHT,
+        CAUGHT,
+        "a repeated sequence number and a broken link",
+    ),
+    Attack(
+        "insert_forged_entry",
+        insert_forged_entry,
+        CAUGHT,
+        CAUGHT,
+        "the entry after the forged one no longer links (and with a key the forged hash is wrong)",
+    ),
+    Attack("reorder_two_entries", reorder_two_entries, CAUGHT, CAUGHT, "sequence numbers go backwards and links break"),
     # -- the end of a log cut off ------------------------------------------------
-    Attack("cut_last_entry", cut_last(1), CAUGHT, CAUGHT,
-           "the state remembers the last entry written; the file ends before it"),
-    Attack("cut_last_three_entries", cut_last(3), CAUGHT, CAUGHT,
-           "the state remembers the last entry written; the file ends before it"),
-    Attack("cut_end_and_rewrite_state", cut_end_and_rewrite_state, CAUGHT, CAUGHT,
-           "no key: the record outside the log folder remembers the entry the log had reached; "
-           "key: the state's signature cannot be recomputed without the key"),
-    Attack("cut_end_rewrite_state_and_outside_record", lambda t: cut_end_and_rewrite_state(t, outside_too=True),
-           UNCATCHABLE, CAUGHT,
-           "no key: the log, the state and the record outside all agree again, the documented limit "
-           "(only a checkpoint or a shipped copy remembers); key: the signed state and the signed "
-           "record in the secret store cannot be forged",
-           docs=(DOC_CUT_END,)),
+    Attack(
+        "cut_last_entry",
+        cut_last(1),
+        CAUGHT,
+        CAUGHT,
+        "the state remembers the last entry written; the file ends before it",
+    ),
+    Attack(
+        "cut_last_three_entries",
+        cut_last(3),
+        CAUGHT,
+        CAUGHT,
+        "the state remembers the last entry written; the file ends before it",
+    ),
+    Attack(
+        "cut_end_and_rewrite_state",
+        cut_end_and_rewrite_state,
+        CAUGHT,
+        CAUGHT,
+        "no key: the record outside the log folder remembers the entry the log had reached; "
+        "key: the state's signature cannot be recomputed without the key",
+    ),
+    Attack(
+        "cut_end_rewrite_state_and_outside_record",
+        lambda t: cut_end_and_rewrite_state(t, outside_too=True),
+        UNCATCHABLE,
+        CAUGHT,
+        "no key: the log, the state and the record outside all agree again, the documented limit "
+        "(only a checkpoint or a shipped copy remembers); key: the signed state and the signed "
+        "record in the secret store cannot be forged",
+        docs=(DOC_CUT_END,),
+    ),
     # -- a log re-chained -----------------------------------------------------------
-    Attack("rechain_and_rewrite_state", rechain_and_rewrite_state, CAUGHT, CAUGHT,
-           "no key: the record outside the log folder remembers the hash of the last entry, and every "
-           "hash after the edit changed; key: plain SHA-256 hashes are not the HMAC the key gives"),
-    Attack("rechain_rewrite_state_and_outside_record", lambda t: rechain_and_rewrite_state(t, outside_too=True),
-           UNCATCHABLE, CAUGHT,
-           "no key: a perfectly consistent plain chain, state and record, the documented limit; "
-           "key: plain SHA-256 hashes are not the HMAC the key gives",
-           docs=(DOC_RECHAIN,)),
+    Attack(
+        "rechain_and_rewrite_state",
+        rechain_and_rewrite_state,
+        CAUGHT,
+        CAUGHT,
+        "no key: the record outside the log folder remembers the hash of the last entry, and every "
+        "hash after the edit changed; key: plain SHA-256 hashes are not the HMAC the key gives",
+    ),
+    Attack(
+        "rechain_rewrite_state_and_outside_record",
+        lambda t: rechain_and_rewrite_state(t, outside_too=True),
+        UNCATCHABLE,
+        CAUGHT,
+        "no key: a perfectly consistent plain chain, state and record, the documented limit; "
+        "key: plain SHA-256 hashes are not the HMAC the key gives",
+        docs=(DOC_RECHAIN,),
+    ),
     # -- whole files -------------------------------------------------------------------
-    Attack("delete_log", delete_log, CAUGHT, CAUGHT,
-           "the state says the file had entries"),
-    Attack("replace_log_by_copy", replace_log_by_copy, CAUGHT, CAUGHT,
-           "the state remembers the file's inode"),
-    Attack("delete_state", delete_state, CAUGHT, CAUGHT,
-           "logs with entries and no state: the state was deleted or reset"),
-    Attack("state_bad_json", state_bad_json, CAUGHT, CAUGHT,
-           "a damaged state vouches for nothing"),
-    Attack("state_cut_short", state_cut_short, CAUGHT, CAUGHT,
-           "a damaged state vouches for nothing (the state is one block written at once: a crash "
-           "never cuts it)"),
+    Attack("delete_log", delete_log, CAUGHT, CAUGHT, "the state says the file had entries"),
+    Attack("replace_log_by_copy", replace_log_by_copy, CAUGHT, CAUGHT, "the state remembers the file's inode"),
+    Attack(
+        "delete_state", delete_state, CAUGHT, CAUGHT, "logs with entries and no state: the state was deleted or reset"
+    ),
+    Attack("state_bad_json", state_bad_json, CAUGHT, CAUGHT, "a damaged state vouches for nothing"),
+    Attack(
+        "state_cut_short",
+        state_cut_short,
+        CAUGHT,
+        CAUGHT,
+        "a damaged state vouches for nothing (the state is one block written at once: a crash never cuts it)",
+    ),
     # -- what the crash rules forgive, imitated ----------------------------------------
-    Attack("append_forged_entry_operations", append_forged_entry(OPS), UNCATCHABLE, CAUGHT,
-           "no key: one valid entry past the state is exactly the crash window (line written, state "
-           "not yet), which must be accepted; key: the forged entry's plain hash is not the HMAC",
-           docs=(DOC_CRASH_WINDOW, DOC_APPEND_ONE)),
-    Attack("append_forged_entry_decisions", append_forged_entry(DEC), UNCATCHABLE, CAUGHT,
-           "as for operations: the crash window, unless a key makes the forged hash detectable",
-           docs=(DOC_CRASH_WINDOW, DOC_APPEND_ONE)),
-    Attack("torn_line_not_matching_state", torn_line_not_matching_state, CAUGHT, CAUGHT,
-           "a crash leaves a torn end only after the entry the state names; this file ends before it"),
+    Attack(
+        "append_forged_entry_operations",
+        append_forged_entry(OPS),
+        UNCATCHABLE,
+        CAUGHT,
+        "no key: one valid entry past the state is exactly the crash window (line written, state "
+        "not yet), which must be accepted; key: the forged entry's plain hash is not the HMAC",
+        docs=(DOC_CRASH_WINDOW, DOC_APPEND_ONE),
+    ),
+    Attack(
+        "append_forged_entry_decisions",
+        append_forged_entry(DEC),
+        UNCATCHABLE,
+        CAUGHT,
+        "as for operations: the crash window, unless a key makes the forged hash detectable",
+        docs=(DOC_CRASH_WINDOW, DOC_APPEND_ONE),
+    ),
+    Attack(
+        "torn_line_not_matching_state",
+        torn_line_not_matching_state,
+        CAUGHT,
+        CAUGHT,
+        "a crash leaves a torn end only after the entry the state names; this file ends before it",
+    ),
     # -- issue 16: the key's promise -----------------------------------------------------
-    Attack("cut_every_log_to_first_entry_empty_unsigned_state", cut_every_log_to_first_entry_empty_unsigned_state,
-           CAUGHT, CAUGHT,
-           "no key: the record outside the log folder shows more entries than the logs; key: an unsigned "
-           "state (even an empty one) is never accepted"),
-    Attack("delete_every_log_and_state", delete_every_log_and_state, CAUGHT, CAUGHT,
-           "a trail that disappears is an integrity failure, not 'nothing to verify': the record outside "
-           "the log folder says it existed"),
+    Attack(
+        "cut_every_log_to_first_entry_empty_unsigned_state",
+        cut_every_log_to_first_entry_empty_unsigned_state,
+        CAUGHT,
+        CAUGHT,
+        "no key: the record outside the log folder shows more entries than the logs; key: an unsigned "
+        "state (even an empty one) is never accepted",
+    ),
+    Attack(
+        "delete_every_log_and_state",
+        delete_every_log_and_state,
+        CAUGHT,
+        CAUGHT,
+        "a trail that disappears is an integrity failure, not 'nothing to verify': the record outside "
+        "the log folder says it existed",
+    ),
     # -- issue 16: a crash marker proves nothing ----------------------------------------
-    Attack("forged_crash_marker_then_delete_log", forged_crash_marker_then_delete_log, CAUGHT, CAUGHT,
-           "only what the files prove is forgiven (one torn line, one entry past the state); a planted "
-           ".last_crash never excuses a deleted log"),
-    Attack("forged_crash_marker_then_cut_log", forged_crash_marker_then_cut_log, CAUGHT, CAUGHT,
-           "a planted .last_crash never excuses a log cut to its first entries (new inode, own chain intact)"),
+    Attack(
+        "forged_crash_marker_then_delete_log",
+        forged_crash_marker_then_delete_log,
+        CAUGHT,
+        CAUGHT,
+        "only what the files prove is forgiven (one torn line, one entry past the state); a planted "
+        ".last_crash never excuses a deleted log",
+    ),
+    Attack(
+        "forged_crash_marker_then_cut_log",
+        forged_crash_marker_then_cut_log,
+        CAUGHT,
+        CAUGHT,
+        "a planted .last_crash never excuses a log cut to its first entries (new inode, own chain intact)",
+    ),
     # -- issue 16: wiped logs --------------------------------------------------------------
-    Attack("rm_rf_log_folder", rm_rf_log_folder, CAUGHT, CAUGHT,
-           "the record outside the log folder says a trail existed"),
-    Attack("rm_rf_log_folder_while_running", rm_rf_log_folder_while_running, CAUGHT, CAUGHT,
-           "the proxy fails closed (exit 10), and its own genuine shutdown notes cannot excuse the loss"),
+    Attack(
+        "rm_rf_log_folder", rm_rf_log_folder, CAUGHT, CAUGHT, "the record outside the log folder says a trail existed"
+    ),
+    Attack(
+        "rm_rf_log_folder_while_running",
+        rm_rf_log_folder_while_running,
+        CAUGHT,
+        CAUGHT,
+        "the proxy fails closed (exit 10), and its own genuine shutdown notes cannot excuse the loss",
+    ),
     # -- issue 16: rollback (replay of an older copy) -------------------------------------
-    Attack("replay_log_folder_copy", replay_log_folder_copy, CAUGHT, CAUGHT,
-           "the copy has new inodes, and the record outside the log folder shows more entries"),
-    Attack("replay_log_folder_in_place", replay_log_folder_in_place, CAUGHT, CAUGHT,
-           "same inodes, consistent state (signed, with a key): only the record outside the log folder "
-           "(a file in the config folder, or signed in the secret store with a key) shows more entries"),
-    Attack("replay_log_and_config_folders", replay_log_and_config_folders, UNCATCHABLE, CAUGHT,
-           "no key: the record in the config folder was rolled back too, the documented limit; key: the "
-           "record is signed in the secret store, which the attacker did not roll back",
-           docs=(DOC_REPLAY_CONFIG,)),
-    Attack("replay_everything_with_secret_store", replay_everything_with_secret_store, UNCATCHABLE, UNCATCHABLE,
-           "the encrypted secret store can be copied back without being read: the signed record goes "
-           "back with it; nothing on the machine is newer, only a checkpoint kept elsewhere can tell",
-           docs=(DOC_REPLAY_ALL,)),
+    Attack(
+        "replay_log_folder_copy",
+        replay_log_folder_copy,
+        CAUGHT,
+        CAUGHT,
+        "the copy has new inodes, and the record outside the log folder shows more entries",
+    ),
+    Attack(
+        "replay_log_folder_in_place",
+        replay_log_folder_in_place,
+        CAUGHT,
+        CAUGHT,
+        "same inodes, consistent state (signed, with a key): only the record outside the log folder "
+        "(a file in the config folder, or signed in the secret store with a key) shows more entries",
+    ),
+    Attack(
+        "replay_log_and_config_folders",
+        replay_log_and_config_folders,
+        UNCATCHABLE,
+        CAUGHT,
+        "no key: the record in the config folder was rolled back too, the documented limit; key: the "
+        "record is signed in the secret store, which the attacker did not roll back",
+        docs=(DOC_REPLAY_CONFIG,),
+    ),
+    Attack(
+        "replay_everything_with_secret_store",
+        replay_everything_with_secret_store,
+        UNCATCHABLE,
+        UNCATCHABLE,
+        "the encrypted secret store can be copied back without being read: the signed record goes "
+        "back with it; nothing on the machine is newer, only a checkpoint kept elsewhere can tell",
+        docs=(DOC_REPLAY_ALL,),
+    ),
     # -- while the proxy runs -------------------------------------------------------------
-    Attack("delete_log_while_running", delete_log_while_running, CAUGHT, CAUGHT,
-           "fails closed, and then a crash marker proves nothing: the deleted entries are lost, "
-           "so only `audit repair` (which records the loss) may accept it"),
-    Attack("replace_log_while_running", replace_log_while_running, CAUGHT, CAUGHT,
-           "fails closed; a replaced file is not a crash artefact"),
-    Attack("delete_log_while_idle", delete_log_while_idle, CAUGHT, CAUGHT,
-           "the health check stops the proxy; the deletion stays a deletion"),
-    Attack("edit_entry_while_idle", edit_entry_while_idle, CAUGHT, CAUGHT,
-           "the health check re-reads the chain's tail; an edited entry is never excused"),
-    Attack("forged_chain_put_back_after_real_shutdown", forged_chain_put_back_after_real_shutdown, CAUGHT, CAUGHT,
-           "a genuine shutdown note does not make a put-back file trustworthy: its inode is not the "
-           "state's, and with a key its plain hashes are wrong"),
+    Attack(
+        "delete_log_while_running",
+        delete_log_while_running,
+        CAUGHT,
+        CAUGHT,
+        "fails closed, and then a crash marker proves nothing: the deleted entries are lost, "
+        "so only `audit repair` (which records the loss) may accept it",
+    ),
+    Attack(
+        "replace_log_while_running",
+        replace_log_while_running,
+        CAUGHT,
+        CAUGHT,
+        "fails closed; a replaced file is not a crash artefact",
+    ),
+    Attack(
+        "delete_log_while_idle",
+        delete_log_while_idle,
+        CAUGHT,
+        CAUGHT,
+        "the health check stops the proxy; the deletion stays a deletion",
+    ),
+    Attack(
+        "edit_entry_while_idle",
+        edit_entry_while_idle,
+        CAUGHT,
+        CAUGHT,
+        "the health check re-reads the chain's tail; an edited entry is never excused",
+    ),
+    Attack(
+        "forged_chain_put_back_after_real_shutdown",
+        forged_chain_put_back_after_real_shutdown,
+        CAUGHT,
+        CAUGHT,
+        "a genuine shutdown note does not make a put-back file trustworthy: its inode is not the "
+        "state's, and with a key its plain hashes are wrong",
+    ),
 ]
 
 KEYS = [pytest.param(False, id="no-key"), pytest.param(True, id="key")]
@@ -696,12 +880,14 @@ def documented(patterns: tuple[str, ...]) -> bool:
 def assert_caught(trail: Trail, label: str) -> None:
     code, report, output = trail.verify()
     assert code == 1 and report is not None and report["overall_status"] == "failed", (
-        f"{label}: audit verify did not catch it (exit {code}):\n{output}")
+        f"{label}: audit verify did not catch it (exit {code}):\n{output}"
+    )
     for attempt in ("first", "second"):
         started = trail.start_headless()
         text = words(started.stdout + started.stderr)
-        assert started.returncode == AUDIT_FAILURE, f"{label}: the {attempt} start was not refused " \
-                                                    f"(exit {started.returncode}): {text}"
+        assert started.returncode == AUDIT_FAILURE, (
+            f"{label}: the {attempt} start was not refused (exit {started.returncode}): {text}"
+        )
         assert "audit repair" in text and "Traceback" not in text, f"{label}: {text}"
     code, report, output = trail.verify()
     assert code == 1, f"{label}: a refused start healed the trail (verify exit {code}):\n{output}"
@@ -711,7 +897,8 @@ def assert_uncatchable(trail: Trail, label: str, docs: tuple[tuple[str, ...], ..
     code, report, output = trail.verify()
     assert code == 0 and report is not None and report["overall_status"] == "passed", (
         f"{label}: caught, but this row says it cannot be: if the product now catches it, make the row "
-        f"CAUGHT and update docs/audit.md (verify exit {code}):\n{output}")
+        f"CAUGHT and update docs/audit.md (verify exit {code}):\n{output}"
+    )
     missing = [patterns for patterns in docs if not documented(patterns)]
     assert not missing, f"{label}: docs/audit.md does not say that this goes undetected: no paragraph matches {missing}"
     started = trail.start_headless()
@@ -814,7 +1001,9 @@ def test_repair_leaves_evidence(home: Home, damage: str, keyed: bool) -> None:
         record = records[-1]
         assert {"time", "file", "action"} <= set(record), record
         if lost:
-            assert names_loss(record, lost), f"{moment}: the repair record does not say that entries {lost} were lost: {record}"
+            assert names_loss(record, lost), (
+                f"{moment}: the repair record does not say that entries {lost} were lost: {record}"
+            )
         if moment == "after the repair":
             trail.session(calls=1)
 
@@ -822,7 +1011,9 @@ def test_repair_leaves_evidence(home: Home, damage: str, keyed: bool) -> None:
     assert entries, "no repair entry naming operations.jsonl in the system log"
     assert all("entry_hash" in e and "sequence" in e for e in entries), entries  # chained (keyed with a key)
     if lost:
-        assert names_loss(entries[-1], lost), f"the system log's repair entry does not say that entries {lost} were lost: {entries[-1]}"
+        assert names_loss(entries[-1], lost), (
+            f"the system log's repair entry does not say that entries {lost} were lost: {entries[-1]}"
+        )
 
 
 def _repair_record(before: dict[Path, tuple], after: dict[Path, tuple], trail: Trail) -> Path:
@@ -860,8 +1051,12 @@ def _edit_system_repair_entry(trail: Trail) -> None:
     _edit_record(trail.path(SYSTEM))
 
 
-RECORD_TAMPERINGS = ["delete_repair_record", "edit_repair_record", "delete_system_repair_entry",
-                     "edit_system_repair_entry"]
+RECORD_TAMPERINGS = [
+    "delete_repair_record",
+    "edit_repair_record",
+    "delete_system_repair_entry",
+    "edit_system_repair_entry",
+]
 
 
 @pytest.mark.timeout(180)

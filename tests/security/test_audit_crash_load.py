@@ -33,8 +33,16 @@ TIME_BUDGET_S = 420  # no new iteration after this; ~60 s on an idle two-core bo
 @pytest.mark.timeout(600)
 async def test_kill_9_under_load_100_times_no_false_alarm_no_lost_entry(tmp_path: Path) -> None:
     seed = int(os.environ.get("MCP_ACP_CRASH_SEED", random.randrange(2**32)))
-    report = await campaign(tmp_path, kills=KILLS, lanes=LANES, keyed_lanes=KEYED_LANES, workers=WORKERS,
-                            max_kill_ms=MAX_KILL_MS, seed=seed, time_budget_s=TIME_BUDGET_S)
+    report = await campaign(
+        tmp_path,
+        kills=KILLS,
+        lanes=LANES,
+        keyed_lanes=KEYED_LANES,
+        workers=WORKERS,
+        max_kill_ms=MAX_KILL_MS,
+        seed=seed,
+        time_budget_s=TIME_BUDGET_S,
+    )
     print(report.summary())
     problems = report.problems()
     assert not problems, f"{report.summary()}\n" + "\n".join(problems)

@@ -116,8 +116,10 @@ def new_home(root: Path, runtime: Path) -> Home:
 
 
 def emergency_entries(home: Home, runtime: Path) -> dict[str, list[dict]]:
-    found = {"configured": home.acp_home / "config" / "emergency_audit.jsonl",
-             "runtime": runtime / "mcp-acp" / "emergency_audit.jsonl"}
+    found = {
+        "configured": home.acp_home / "config" / "emergency_audit.jsonl",
+        "runtime": runtime / "mcp-acp" / "emergency_audit.jsonl",
+    }
     return {place: read_jsonl(path) if path.is_file() else [] for place, path in found.items()}
 
 
@@ -139,8 +141,11 @@ def assert_fails_closed(proxy, answer: dict) -> None:
 
 
 def lost_entry(entries: list[dict], request_id: int) -> dict:
-    found = [e for e in entries if e.get("event") == "emergency_audit"
-             and (e.get("operation") or {}).get("request_id") == str(request_id)]
+    found = [
+        e
+        for e in entries
+        if e.get("event") == "emergency_audit" and (e.get("operation") or {}).get("request_id") == str(request_id)
+    ]
     assert found, f"no emergency entry for request {request_id}: {entries!r:.3000}"
     return found[0]
 
@@ -312,9 +317,11 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     shm.mkdir(mode=0o1777)
     monkeypatch.setattr(emergency, "SHARED_MEMORY", shm)
     uid = os.getuid()
-    return {"configured": tmp_path / "acp-home" / "config" / "emergency_audit.jsonl",
-            "runtime": runtime / "mcp-acp" / "emergency_audit.jsonl",
-            "shm": shm / f"mcp-acp-{uid}" / "emergency_audit.jsonl"}
+    return {
+        "configured": tmp_path / "acp-home" / "config" / "emergency_audit.jsonl",
+        "runtime": runtime / "mcp-acp" / "emergency_audit.jsonl",
+        "shm": shm / f"mcp-acp-{uid}" / "emergency_audit.jsonl",
+    }
 
 
 def blocked(path: Path) -> None:
@@ -453,12 +460,34 @@ async def test_a_recorder_that_raises_still_answers_the_client():
     relay = Relay(StdioBackend("fixture", sys.executable, [BACKEND]), Gate(lambda message: None), write, Broken())
     await relay.start()
     try:
-        await relay.from_client(orjson.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}) + b"\n")
+        await relay.from_client(
+            orjson.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 0,
+                    "method": "initialize",
+                    "params": {
+                        "protocolVersion": "2025-06-18",
+                        "capabilities": {},
+                        "clientInfo": {"name": "t", "version": "1"},
+                    },
+                }
+            )
+            + b"\n"
+        )
         assert "result" in await answer_to(0)
         await relay.from_client(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
-        await relay.from_client(orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                                              "params": {"name": "echo", "arguments": {"text": "x"}}}) + b"\n")
+        await relay.from_client(
+            orjson.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "tools/call",
+                    "params": {"name": "echo", "arguments": {"text": "x"}},
+                }
+            )
+            + b"\n"
+        )
         answer = await answer_to(1)
         assert "result" not in answer and answer["error"]["code"] == INTERNAL_ERROR, answer
     finally:

@@ -27,10 +27,18 @@ SECRET = "TOP-SECRET-KEY-0451"
 
 def sandbox_policy(world: Path) -> dict:
     sandbox = f"{world}/sandbox/**"
-    return {"rules": [
-        {"id": "sandbox", "effect": "allow",
-         "conditions": {"tool_name": ["read_*", "list_*", "move_file", "get_file_info"], "path_pattern": sandbox}},
-    ]}
+    return {
+        "rules": [
+            {
+                "id": "sandbox",
+                "effect": "allow",
+                "conditions": {
+                    "tool_name": ["read_*", "list_*", "move_file", "get_file_info"],
+                    "path_pattern": sandbox,
+                },
+            },
+        ]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +67,13 @@ def fs(module_home: Home, fs_added: str):
 
 @pytest.fixture(scope="module")
 def hostile_record(module_home: Home, world: Path) -> Path:
-    policy = {"rules": [
-        {"id": "prompts", "effect": "allow", "conditions": {"mcp_method": ["prompts/get", "completion/complete"]}},
-        {"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}},
-        {"id": "no-secret", "effect": "deny", "conditions": {"path_pattern": f"{world}/secret/**"}},
-    ]}
+    policy = {
+        "rules": [
+            {"id": "prompts", "effect": "allow", "conditions": {"mcp_method": ["prompts/get", "completion/complete"]}},
+            {"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}},
+            {"id": "no-secret", "effect": "deny", "conditions": {"path_pattern": f"{world}/secret/**"}},
+        ]
+    }
     return module_home.add_hostile("decoy-hostile", policy)
 
 
@@ -73,8 +83,9 @@ def hostile(module_home: Home, hostile_record: Path):
 
 
 def entry_for(entries: list[dict], request_id: int, **match: str) -> dict:
-    found = [e for e in entries if e.get("request_id") == str(request_id)
-             and all(e.get(k) == v for k, v in match.items())]
+    found = [
+        e for e in entries if e.get("request_id") == str(request_id) and all(e.get(k) == v for k, v in match.items())
+    ]
     assert found, f"no entry for request {request_id}: {entries[-5:]}"
     return found[-1]
 
@@ -85,8 +96,7 @@ def test_control_the_sandbox_is_readable(fs, world: Path) -> None:
     assert "hello from the sandbox" in text_of(answer)
 
 
-def test_read_multiple_files_with_a_decoy_path_and_the_secret_in_paths(fs, world: Path,
-                                                                       module_home: Home) -> None:
+def test_read_multiple_files_with_a_decoy_path_and_the_secret_in_paths(fs, world: Path, module_home: Home) -> None:
     decoy, secret = str(world / "sandbox" / "hello.txt"), str(world / "secret" / "key.txt")
     request_id = fs.next_id()
     answer = fs.call("read_multiple_files", {"path": decoy, "paths": [secret]}, request_id=request_id)
@@ -101,8 +111,9 @@ def test_read_multiple_files_with_a_decoy_path_and_the_secret_in_paths(fs, world
 
 def test_move_file_with_source_and_destination_next_to_a_decoy_path(fs, world: Path) -> None:
     source, target = world / "secret" / "move-me.txt", world / "sandbox" / "stolen.txt"
-    answer = fs.call("move_file", {"path": str(world / "sandbox" / "hello.txt"), "source": str(source),
-                                   "destination": str(target)})
+    answer = fs.call(
+        "move_file", {"path": str(world / "sandbox" / "hello.txt"), "source": str(source), "destination": str(target)}
+    )
     assert_denied(answer)
     assert source.exists() and not target.exists()
 
@@ -132,8 +143,9 @@ def test_a_prompt_argument_naming_a_denied_file(hostile, world: Path, module_hom
     assert "result" in ok and "prompt-ok-1" in received_text(record)
     secret = f"{world}/secret/key.txt"
     request_id = proxy.next_id()
-    answer = proxy.request("prompts/get", {"name": "greet", "arguments": {"who": secret, "tag": "prompt-bad-1"}},
-                           request_id=request_id)
+    answer = proxy.request(
+        "prompts/get", {"name": "greet", "arguments": {"who": secret, "tag": "prompt-bad-1"}}, request_id=request_id
+    )
     assert_denied(answer)
     assert "prompt-bad-1" not in received_text(record)
     decision = entry_for(module_home.decisions("decoy-hostile"), request_id, event="policy_decision")
@@ -145,7 +157,8 @@ def test_a_completion_value_naming_a_denied_file(hostile, world: Path) -> None:
     ref = {"type": "ref/prompt", "name": "greet"}
     ok = proxy.request("completion/complete", {"ref": ref, "argument": {"name": "who", "value": "complete-ok"}})
     assert "result" in ok and "complete-ok" in received_text(record)
-    answer = proxy.request("completion/complete", {
-        "ref": ref, "argument": {"name": "who", "value": f"{world}/secret/complete-bad.txt"}})
+    answer = proxy.request(
+        "completion/complete", {"ref": ref, "argument": {"name": "who", "value": f"{world}/secret/complete-bad.txt"}}
+    )
     assert_denied(answer)
     assert "complete-bad" not in received_text(record)

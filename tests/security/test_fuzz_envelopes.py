@@ -22,24 +22,60 @@ from hypothesis import strategies as st
 from tests.security.conftest import ALLOW_ALL, MAX_SAFE_INTEGER, Home, Proxy, is_answer
 
 NAME = "fuzz"
-METHODS = ["tools/call", "tools/list", "ping", "prompts/get", "resources/read", "completion/complete",
-           "initialize", "notifications/cancelled", "notifications/initialized", "made/up", "", "TOOLS/CALL"]
+METHODS = [
+    "tools/call",
+    "tools/list",
+    "ping",
+    "prompts/get",
+    "resources/read",
+    "completion/complete",
+    "initialize",
+    "notifications/cancelled",
+    "notifications/initialized",
+    "made/up",
+    "",
+    "TOOLS/CALL",
+]
 
 WAITING = {"hold", "sample", "elicit", "roots"}  # tools of the hostile server that wait for something
-CLIENT_ANSWERS = {"sampling/createMessage": lambda _m: {"role": "assistant", "model": "m",
-                                                        "content": {"type": "text", "text": "fuzz"}},
-                  "elicitation/create": lambda _m: {"action": "decline"},
-                  "roots/list": lambda _m: {"roots": []}}
+CLIENT_ANSWERS = {
+    "sampling/createMessage": lambda _m: {
+        "role": "assistant",
+        "model": "m",
+        "content": {"type": "text", "text": "fuzz"},
+    },
+    "elicitation/create": lambda _m: {"action": "decline"},
+    "roots/list": lambda _m: {"roots": []},
+}
 
-json_leaf = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
-             | st.text(max_size=20))
-json_value = st.recursive(json_leaf, lambda children: st.lists(children, max_size=4)
-                          | st.dictionaries(st.text(max_size=8), children, max_size=4), max_leaves=12)
+json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
 good_id = st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | st.text(min_size=1, max_size=12).map(lambda s: "g" + s)
 any_id = good_id | json_value | st.integers(MAX_SAFE_INTEGER + 1, 2**80) | st.integers(-(2**80), -MAX_SAFE_INTEGER - 1)
-params = (st.none() | st.fixed_dictionaries({}, optional={
-    "name": st.sampled_from(["echo", "probe", "junkname"]) | st.text(max_size=10).filter(lambda n: n not in WAITING),
-    "arguments": json_value, "uri": st.text(max_size=20), "cursor": st.text(max_size=5)}) | json_value)
+params = (
+    st.none()
+    | st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.sampled_from(["echo", "probe", "junkname"])
+            | st.text(max_size=10).filter(lambda n: n not in WAITING),
+            "arguments": json_value,
+            "uri": st.text(max_size=20),
+            "cursor": st.text(max_size=5),
+        },
+    )
+    | json_value
+)
 
 
 def owed_id(message: dict) -> Any:
@@ -85,9 +121,10 @@ def envelopes(draw: st.DrawFn) -> tuple[bytes, Any]:
         nested = "[" * depth + "]" * depth
         if draw(st.booleans()):  # inside a well-formed call, where only the depth is wrong
             depth = draw(st.sampled_from([256, 300]))
-            line = ('{"jsonrpc": "2.0", "id": %s, "method": "tools/call", "params": {"name": "echo", '
-                    '"arguments": {"text": "deep", "x": %s}}}' % (json.dumps(draw(good_id)),
-                                                                 "[" * depth + "]" * depth))
+            line = (
+                '{"jsonrpc": "2.0", "id": %s, "method": "tools/call", "params": {"name": "echo", '
+                '"arguments": {"text": "deep", "x": %s}}}' % (json.dumps(draw(good_id)), "[" * depth + "]" * depth)
+            )
         else:
             line = line[:-1] + (", " if message else "") + '"x": ' + nested + "}"
         owed = None
@@ -118,8 +155,11 @@ def assert_lives(proxy: Proxy) -> None:
     assert proxy.alive()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(envelope=envelopes())
 def test_hostile_envelopes_never_kill_or_hang_the_proxy(module_home: Home, record, envelope) -> None:
     line, owed = envelope
@@ -129,21 +169,29 @@ def test_hostile_envelopes_never_kill_or_hang_the_proxy(module_home: Home, recor
     start = proxy.mark()
     proxy.send(line)
     if owed is not None:
-        proxy.wait_for(lambda m: is_answer(m) and type(m["id"]) is type(owed) and m["id"] == owed,
-                       f"an answer to id {owed!r}", timeout=60, start=start)
+        proxy.wait_for(
+            lambda m: is_answer(m) and type(m["id"]) is type(owed) and m["id"] == owed,
+            f"an answer to id {owed!r}",
+            timeout=60,
+            start=start,
+        )
     assert_lives(proxy)
     assert proxy.process.poll() is None, f"the proxy exited after {line[:300]!r}"
 
 
-junk_line = (json_value.map(lambda v: json.dumps(v).encode())
-             | st.fixed_dictionaries({"jsonrpc": st.just("2.0"), "id": any_id},
-                                     optional={"result": json_value, "error": json_value, "method": json_leaf,
-                                               "params": json_value}).map(lambda v: json.dumps(v).encode())
-             | st.binary(max_size=60))
+junk_line = (
+    json_value.map(lambda v: json.dumps(v).encode())
+    | st.fixed_dictionaries(
+        {"jsonrpc": st.just("2.0"), "id": any_id},
+        optional={"result": json_value, "error": json_value, "method": json_leaf, "params": json_value},
+    ).map(lambda v: json.dumps(v).encode())
+    | st.binary(max_size=60)
+)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(lines=st.lists(junk_line, min_size=1, max_size=6))
 def test_backend_junk_never_kills_or_hangs_the_proxy(module_home: Home, record, lines: list[bytes]) -> None:
     proxy = module_home.live(NAME, handlers=CLIENT_ANSWERS)

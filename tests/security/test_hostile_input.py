@@ -48,8 +48,12 @@ def hostile(module_home: Home, record: Path) -> tuple[Proxy, Path]:
 
 
 def call_line(request_id: str, marker: str, **changes: object) -> bytes:
-    message = {"jsonrpc": "2.0", "id": None, "method": "tools/call",
-               "params": {"name": "echo", "arguments": {"text": marker}}}
+    message = {
+        "jsonrpc": "2.0",
+        "id": None,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": marker}},
+    }
     message.update(changes)
     text = json.dumps(message)
     return text.replace('"id": null', f'"id": {request_id}', 1).encode()
@@ -57,8 +61,10 @@ def call_line(request_id: str, marker: str, **changes: object) -> bytes:
 
 def deep_arguments(levels: int, marker: str) -> bytes:
     nested = "[" * levels + json.dumps(marker) + "]" * levels
-    return ('{"jsonrpc":"2.0","id":"deep-%d","method":"tools/call","params":{"name":"echo","arguments":'
-            '{"text":"x","deep":%s}}}' % (levels, nested)).encode()
+    return (
+        '{"jsonrpc":"2.0","id":"deep-%d","method":"tools/call","params":{"name":"echo","arguments":'
+        '{"text":"x","deep":%s}}}' % (levels, nested)
+    ).encode()
 
 
 # (label, raw line, expected error code, the id the answer carries: a value, or None)
@@ -72,17 +78,27 @@ MALFORMED = [
     ("non-string method", call_line("801", "mal-method", method=42), INVALID_REQUEST, 801),
     ("array params", call_line("802", "mal-params", params=["tools/call", "mal-params-array"]), INVALID_REQUEST, 802),
     ("string params", call_line("803", "mal-params", params="mal-params-string"), INVALID_REQUEST, 803),
-    ("invalid JSON", b'{"jsonrpc": "2.0", "id": 804, "method": "tools/call", "params": {"name": "mal-json"',
-     PARSE_ERROR, None),
-    ("batch", b'[{"jsonrpc": "2.0", "id": 805, "method": "tools/call", "params": {"name": "echo", '
-              b'"arguments": {"text": "mal-batch"}}}]', INVALID_REQUEST, None),
+    (
+        "invalid JSON",
+        b'{"jsonrpc": "2.0", "id": 804, "method": "tools/call", "params": {"name": "mal-json"',
+        PARSE_ERROR,
+        None,
+    ),
+    (
+        "batch",
+        b'[{"jsonrpc": "2.0", "id": 805, "method": "tools/call", "params": {"name": "echo", '
+        b'"arguments": {"text": "mal-batch"}}}]',
+        INVALID_REQUEST,
+        None,
+    ),
 ]
 IDS_THAT_MAY_ALSO_BE_ECHOED = {"object id", "array id", "boolean id", "float id"}
 
 
 @pytest.mark.parametrize(("label", "raw", "code", "answer_id"), MALFORMED, ids=[m[0] for m in MALFORMED])
-def test_malformed_client_messages_get_an_error_and_the_proxy_lives(hostile, label: str, raw: bytes, code: int,
-                                                                   answer_id: object) -> None:
+def test_malformed_client_messages_get_an_error_and_the_proxy_lives(
+    hostile, label: str, raw: bytes, code: int, answer_id: object
+) -> None:
     proxy: Proxy
     proxy, record = hostile
     start = proxy.mark()
@@ -96,8 +112,18 @@ def test_malformed_client_messages_get_an_error_and_the_proxy_lives(hostile, lab
     assert proxy.alive()
     marker = raw.decode(errors="replace")
     assert "mal-" in marker
-    for token in ("mal-object-id", "mal-array-id", "mal-bool-id", "mal-float-id", "mal-big-id", "mal-small-id",
-                  "mal-method", "mal-params", "mal-json", "mal-batch"):
+    for token in (
+        "mal-object-id",
+        "mal-array-id",
+        "mal-bool-id",
+        "mal-float-id",
+        "mal-big-id",
+        "mal-small-id",
+        "mal-method",
+        "mal-params",
+        "mal-json",
+        "mal-batch",
+    ):
         assert token not in received_text(record), token
 
 
@@ -190,8 +216,9 @@ sys.meta_path.insert(0, _Inject())
 
 def documented_backend_failure_exit(env: dict) -> int:
     code = "from mcp_acp.proxy.relay import BACKEND_FAILURE_EXIT as c; print(c)"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     return int(result.stdout) if result.returncode == 0 else 12
 
 
@@ -201,19 +228,27 @@ def test_a_failing_backend_reader_ends_the_session_loudly(home: Home, tmp_path: 
     (injector / "sitecustomize.py").write_text(INJECTOR)
     home.add_hostile("reader-fault", ALLOW_ALL)
     expected_exit = documented_backend_failure_exit(home.env)
-    home.env = {**home.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(injector),
-                                                                         home.env.get("PYTHONPATH")]))}
+    home.env = {**home.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(injector), home.env.get("PYTHONPATH")]))}
     proxy = home.start("reader-fault")
     assert "EXECUTED echo" in text_of(proxy.call("echo", {"text": "before the fault"}))
     held = proxy.next_id()
     proxy.send({"jsonrpc": "2.0", "id": held, "method": "tools/call", "params": {"name": "hold", "arguments": {}}})
     faulty = proxy.next_id()
-    proxy.send({"jsonrpc": "2.0", "id": faulty, "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": "INJECT-READER-FAULT"}}})
+    proxy.send(
+        {
+            "jsonrpc": "2.0",
+            "id": faulty,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "INJECT-READER-FAULT"}},
+        }
+    )
     for request_id in (held, faulty):
         answer = proxy.response(request_id)
         assert "error" in answer, answer
     code = proxy.process.wait(60)
     assert code == expected_exit and code not in (0, 1), (code, proxy.stderr()[-3000:])
-    wait_until(lambda: any(e.get("level") in ("ERROR", "CRITICAL") for e in home.system_log("reader-fault")),
-               "a system-log entry about the failure", timeout=10)
+    wait_until(
+        lambda: any(e.get("level") in ("ERROR", "CRITICAL") for e in home.system_log("reader-fault")),
+        "a system-log entry about the failure",
+        timeout=10,
+    )

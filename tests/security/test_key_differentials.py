@@ -16,27 +16,64 @@ import pytest
 from tests.security.conftest import INVALID_REQUEST, Home, Proxy, is_answer, received_text, text_of
 
 NAME = "keys"
-POLICY = {"rules": [
-    {"id": "echo", "effect": "allow", "conditions": {"tool_name": "echo"}},
-    {"id": "no-secret", "effect": "deny", "conditions": {"tool_name": "secret"}},
-]}
+POLICY = {
+    "rules": [
+        {"id": "echo", "effect": "allow", "conditions": {"tool_name": "echo"}},
+        {"id": "no-secret", "effect": "deny", "conditions": {"tool_name": "secret"}},
+    ]
+}
 
 # (raw message, its id, a key the refusal must name, a marker that must never reach the backend)
 ATTACKS = [
-    (b'{"jsonrpc":"2.0","id":701,"method":"tools/call","params":{"name":"echo","NAME":"secret",'
-     b'"arguments":{"text":"kd-701"}}}', 701, "name", "kd-701"),
-    (b'{"jsonrpc":"2.0","id":702,"method":"ping","METHOD":"tools/call","params":{"name":"secret",'
-     b'"arguments":{"text":"kd-702"}}}', 702, "method", "kd-702"),
-    (b'{"jsonrpc":"2.0","id":703,"method":"tools/call","params":{"name":"secret","name":"echo",'
-     b'"arguments":{"text":"kd-703"}}}', 703, "name", "kd-703"),
-    (b'{"jsonrpc":"2.0","id":704,"method":"tools/call","params":{"name":"echo",'
-     b'"arguments":{"text":"kd-704","Text":"other"}}}', 704, "text", "kd-704"),
-    (b'{"jsonrpc":"2.0","id":705,"method":"tools/call","params":{"name":"echo",'
-     b'"arguments":{"opts":[{"deep":{"path":"/a","PATH":"kd-705"}}]}}}', 705, "path", "kd-705"),
-    (b'{"jsonrpc":"2.0","id":706,"method":"tools/call","params":{"name":"echo","arguments":{"text":"kd-706"}},'
-     b'"Params":{"name":"secret"}}', 706, "params", "kd-706"),
-    (b'{"jsonrpc":"2.0","id":707,"method":"tools/call","method":"tools/call","params":{"name":"echo",'
-     b'"arguments":{"text":"kd-707"}}}', 707, "method", "kd-707"),
+    (
+        b'{"jsonrpc":"2.0","id":701,"method":"tools/call","params":{"name":"echo","NAME":"secret",'
+        b'"arguments":{"text":"kd-701"}}}',
+        701,
+        "name",
+        "kd-701",
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":702,"method":"ping","METHOD":"tools/call","params":{"name":"secret",'
+        b'"arguments":{"text":"kd-702"}}}',
+        702,
+        "method",
+        "kd-702",
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":703,"method":"tools/call","params":{"name":"secret","name":"echo",'
+        b'"arguments":{"text":"kd-703"}}}',
+        703,
+        "name",
+        "kd-703",
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":704,"method":"tools/call","params":{"name":"echo",'
+        b'"arguments":{"text":"kd-704","Text":"other"}}}',
+        704,
+        "text",
+        "kd-704",
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":705,"method":"tools/call","params":{"name":"echo",'
+        b'"arguments":{"opts":[{"deep":{"path":"/a","PATH":"kd-705"}}]}}}',
+        705,
+        "path",
+        "kd-705",
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":706,"method":"tools/call","params":{"name":"echo","arguments":{"text":"kd-706"}},'
+        b'"Params":{"name":"secret"}}',
+        706,
+        "params",
+        "kd-706",
+    ),
+    (
+        b'{"jsonrpc":"2.0","id":707,"method":"tools/call","method":"tools/call","params":{"name":"echo",'
+        b'"arguments":{"text":"kd-707"}}}',
+        707,
+        "method",
+        "kd-707",
+    ),
 ]
 
 
@@ -58,14 +95,18 @@ def test_control_the_lax_server_would_run_the_hidden_tool(hostile) -> None:
 
 
 @pytest.mark.parametrize(("raw", "request_id", "key", "marker"), ATTACKS, ids=[a[3] for a in ATTACKS])
-def test_duplicate_and_case_variant_keys_are_refused(hostile, raw: bytes, request_id: int, key: str,
-                                                     marker: str) -> None:
+def test_duplicate_and_case_variant_keys_are_refused(
+    hostile, raw: bytes, request_id: int, key: str, marker: str
+) -> None:
     proxy: Proxy
     proxy, record = hostile
     start = proxy.mark()
     proxy.send(raw)
-    answer = proxy.wait_for(lambda m: is_answer(m) and m["id"] in (request_id, None) and not isinstance(m["id"], bool),
-                            f"the refusal of {marker}", start=start)
+    answer = proxy.wait_for(
+        lambda m: is_answer(m) and m["id"] in (request_id, None) and not isinstance(m["id"], bool),
+        f"the refusal of {marker}",
+        start=start,
+    )
     assert "result" not in answer, f"the message went through: {answer}"
     error = answer["error"]
     assert error["code"] == INVALID_REQUEST, error

@@ -100,15 +100,19 @@ def other() -> pwd.struct_passwd:
     for _ in range(20):  # idempotent, and other test workers may be creating it at the same time
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(OTHER)
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER],
-                       capture_output=True, check=False)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER],
+            capture_output=True,
+            check=False,
+        )
         time.sleep(0.2)
     pytest.fail(f"could not create the user {OTHER}")
 
 
 def as_other(*argv: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run(["runuser", "-u", OTHER, "--", *argv], capture_output=True, text=True, timeout=timeout,
-                          cwd="/", check=False)
+    return subprocess.run(
+        ["runuser", "-u", OTHER, "--", *argv], capture_output=True, text=True, timeout=timeout, cwd="/", check=False
+    )
 
 
 def probe(*checks: tuple[str, Path]) -> list[str]:
@@ -126,11 +130,16 @@ class FakeManager:
         folder.mkdir(exist_ok=True)
         os.chown(folder, pwd.getpwnam(OTHER).pw_uid, -1)  # a folder of the other user's, to write to
         self.record = folder / "connections.log"
-        self.process = subprocess.Popen(["runuser", "-u", OTHER, "--", SYSTEM_PYTHON, "-I", "-c", FAKE_MANAGER,
-                                         str(self.record), *map(str, paths)], cwd="/", stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        wait_until(lambda: Path(f"{self.record}.ready").exists() or self.process.poll() is not None,
-                   "the stand-in manager to listen")
+        self.process = subprocess.Popen(
+            ["runuser", "-u", OTHER, "--", SYSTEM_PYTHON, "-I", "-c", FAKE_MANAGER, str(self.record), *map(str, paths)],
+            cwd="/",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        wait_until(
+            lambda: Path(f"{self.record}.ready").exists() or self.process.poll() is not None,
+            "the stand-in manager to listen",
+        )
         assert self.process.poll() is None, self.process.stderr.read()
 
     def connections(self) -> list[str]:
@@ -184,8 +193,9 @@ def home(shared: Path):
 def in_process(home: Home, function: str, *args: str) -> Path:
     """`mcp_acp.config.paths.<function>(*args)` as a process of this home computes it."""
     code = f"import sys\nfrom mcp_acp.config import paths\nprint(paths.{function}(*sys.argv[1:]))\n"
-    result = subprocess.run([sys.executable, "-c", code, *args], env=home.env, capture_output=True, text=True,
-                            timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], env=home.env, capture_output=True, text=True, timeout=60, check=True
+    )
     return Path(result.stdout.strip())
 
 
@@ -222,16 +232,24 @@ def test_the_other_user_reaches_our_folder_but_nothing_in_it(home: Home) -> None
 def test_the_other_user_cannot_read_config_or_logs_or_use_the_sockets(home: Home) -> None:
     a_session(home)
     logs = proxy_log_dir(home.env, "files")
-    sockets = [in_process(home, "manager_socket_path"), in_process(home, "manager_api_socket_path"),
-               in_process(home, "proxy_socket_path", "files")]
+    sockets = [
+        in_process(home, "manager_socket_path"),
+        in_process(home, "manager_api_socket_path"),
+        in_process(home, "proxy_socket_path", "files"),
+    ]
     for path in sockets:
         assert stat.S_ISSOCK(os.lstat(path).st_mode), path
         with socket.socket(socket.AF_UNIX) as sock:  # live: we can connect
             sock.connect(str(path))
-    checks = [("list", home.acp_home / "config"), ("read", home.acp_home / "config" / "manager.json"),
-              ("read", home.acp_home / "config" / "manager_token"),
-              ("read", home.config_dir("files") / "policy.json"), ("list", logs),
-              ("read", logs / "audit" / "decisions.jsonl"), *[("connect", path) for path in sockets]]
+    checks = [
+        ("list", home.acp_home / "config"),
+        ("read", home.acp_home / "config" / "manager.json"),
+        ("read", home.acp_home / "config" / "manager_token"),
+        ("read", home.config_dir("files") / "policy.json"),
+        ("list", logs),
+        ("read", logs / "audit" / "decisions.jsonl"),
+        *[("connect", path) for path in sockets],
+    ]
     assert probe(*checks) == ["EACCES"] * len(checks)
 
 
@@ -275,8 +293,13 @@ def test_a_squatted_runtime_folder_is_refused_by_the_proxy_and_the_manager(other
     test_private_dir.py and the manager client.)"""
     tmp = shared_tmp(shared)
     run = tmp / "acp-home" / "run"
-    made = as_other(SYSTEM_PYTHON, "-I", "-c", f"import os; os.makedirs({str(run)!r}, 0o777); "
-                    f"[os.chmod(p, 0o777) for p in ({str(run.parent)!r}, {str(run)!r})]")
+    made = as_other(
+        SYSTEM_PYTHON,
+        "-I",
+        "-c",
+        f"import os; os.makedirs({str(run)!r}, 0o777); "
+        f"[os.chmod(p, 0o777) for p in ({str(run.parent)!r}, {str(run)!r})]",
+    )
     assert made.returncode == 0, made.stderr
     fake = FakeManager(shared / "fake", [run / "manager.sock", run / "manager_api.sock", run / "proxy_files.sock"])
     home = make_home(tmp)
@@ -309,11 +332,17 @@ def test_the_old_shared_tmp_folder_is_never_used_for_a_deep_home(other, shared: 
     home = make_home(shared / "deep" / ("d" * 50) / ("e" * 50))
     home.env["TMPDIR"] = str(tmp)
     old_folder = tmp / f"mcp-acp-{os.getuid()}"
-    old = [old_folder / (hashlib.sha256(os.fsencode(home.acp_home / "run" / name)).hexdigest()[:16] + ".sock")
-           for name in ("manager.sock", "manager_api.sock", "proxy_files.sock")]
+    old = [
+        old_folder / (hashlib.sha256(os.fsencode(home.acp_home / "run" / name)).hexdigest()[:16] + ".sock")
+        for name in ("manager.sock", "manager_api.sock", "proxy_files.sock")
+    ]
     assert len(os.fsencode(home.acp_home / "run" / "manager.sock")) > 100  # the case that used /tmp
-    result = as_other(SYSTEM_PYTHON, "-I", "-c", f"import os; os.mkdir({str(old_folder)!r}, 0o777); "
-                      f"os.chmod({str(old_folder)!r}, 0o777)")
+    result = as_other(
+        SYSTEM_PYTHON,
+        "-I",
+        "-c",
+        f"import os; os.mkdir({str(old_folder)!r}, 0o777); os.chmod({str(old_folder)!r}, 0o777)",
+    )
     assert result.returncode == 0, result.stderr
     fake = FakeManager(shared / "fake", old)
     try:
@@ -332,18 +361,25 @@ def test_the_old_shared_tmp_folder_is_never_used_for_a_deep_home(other, shared: 
 
 # --------------------------------------------------------------------------- modes checked at start
 
+
 def test_start_tightens_what_is_ours_and_refuses_what_is_not(home: Home) -> None:
     home.add_hostile("files", ALLOW_ALL)
     home.start("files").finish()  # the log folder exists from now on
     config, logs = home.acp_home / "config", proxy_log_dir(home.env, "files")
-    loosened = [config, config / "manager.json", home.config_dir("files") / "policy.json", logs,
-                logs / "audit" / "decisions.jsonl"]
+    loosened = [
+        config,
+        config / "manager.json",
+        home.config_dir("files") / "policy.json",
+        logs,
+        logs / "audit" / "decisions.jsonl",
+    ]
     for path in loosened:
         path.chmod(0o755 if path.is_dir() else 0o644)
     proxy = home.start("files")
     assert "EXECUTED echo" in text_of(proxy.call("echo", {"text": "tightened"}))
     assert {str(path): stat.S_IMODE(path.stat().st_mode) for path in loosened} == {
-        str(path): 0o700 if path.is_dir() else 0o600 for path in loosened}
+        str(path): 0o700 if path.is_dir() else 0o600 for path in loosened
+    }
     assert "made it 0600" in proxy.stderr()
     proxy.finish()
     policy = home.config_dir("files") / "policy.json"

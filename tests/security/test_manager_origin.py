@@ -37,8 +37,9 @@ def routes_of(app) -> list[tuple[str, str]]:
     return found
 
 
-STATE_CHANGING = [(method, path) for method, path in routes_of(build_app(ManagerState(config=ManagerConfig())))
-                  if method in MUTATIONS]
+STATE_CHANGING = [
+    (method, path) for method, path in routes_of(build_app(ManagerState(config=ManagerConfig()))) if method in MUTATIONS
+]
 
 
 def test_the_route_table_is_read_whole() -> None:
@@ -80,8 +81,13 @@ def test_the_cookie_without_origin_is_refused(mgr: ManagerHome, route: tuple[str
 @pytest.mark.parametrize("route", STATE_CHANGING, ids=ids)
 def test_the_cookie_with_a_foreign_origin_is_refused(mgr: ManagerHome, route: tuple[str, str]) -> None:
     method, path = route
-    response = mgr.tcp(method, concrete(path), token=None, json={},
-                       headers={"Cookie": f"api_token={mgr.token}", "Origin": "http://evil.example"})
+    response = mgr.tcp(
+        method,
+        concrete(path),
+        token=None,
+        json={},
+        headers={"Cookie": f"api_token={mgr.token}", "Origin": "http://evil.example"},
+    )
     assert response.status_code == 403 and "cross-origin" in response.json()["error"], response.text
 
 
@@ -95,6 +101,10 @@ def test_the_bearer_token_without_origin_is_accepted(mgr: ManagerHome, route: tu
 def test_the_cookie_with_the_managers_own_origin_is_accepted(mgr: ManagerHome) -> None:
     """What the web UI does: the browser sends the cookie and its Origin."""
     for origin in (f"http://127.0.0.1:{mgr.port}", f"http://localhost:{mgr.port}"):
-        response = mgr.tcp("POST", "/api/manager/ui-login-code", token=None,
-                           headers={"Cookie": f"api_token={mgr.token}", "Origin": origin})
+        response = mgr.tcp(
+            "POST",
+            "/api/manager/ui-login-code",
+            token=None,
+            headers={"Cookie": f"api_token={mgr.token}", "Origin": origin},
+        )
         assert response.status_code == 200 and "/ui-login?code=" in response.json()["url"]

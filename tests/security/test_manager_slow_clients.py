@@ -36,12 +36,21 @@ def mgr(tmp_path_factory):
         resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
 
     log = open(home.root / "manager-slow.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([MCP_ACP, "manager", "_run", "--port", str(home.port)], env=home.env,
-                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True, preexec_fn=small_fd_limit)
+    process = subprocess.Popen(
+        [MCP_ACP, "manager", "_run", "--port", str(home.port)],
+        env=home.env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=small_fd_limit,
+    )
     try:
-        wait_until(lambda: process.poll() is not None or home.status() is not None, MANAGER_TIMEOUT,
-                   "the manager's API to answer")
+        wait_until(
+            lambda: process.poll() is not None or home.status() is not None,
+            MANAGER_TIMEOUT,
+            "the manager's API to answer",
+        )
         assert process.poll() is None, (home.root / "manager-slow.log").read_text()
         home.process = process
         yield home
@@ -59,8 +68,9 @@ def connect(mgr: ManagerHome) -> socket.socket:
 
 
 def request_head(mgr: ManagerHome, method: str = "GET", path: str = "/api/manager/status", extra: str = "") -> bytes:
-    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{mgr.port}\r\n"
-            f"Authorization: Bearer {mgr.token}\r\n{extra}\r\n").encode()
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{mgr.port}\r\nAuthorization: Bearer {mgr.token}\r\n{extra}\r\n"
+    ).encode()
 
 
 def closed_after(sock: socket.socket, trickle: bytes = b"", every: float = 0.5, limit: float = 120) -> float:
@@ -97,8 +107,9 @@ def test_a_trickled_request_is_closed_within_the_header_deadline(mgr: ManagerHom
 
 
 def test_a_trickled_body_is_closed_within_the_body_deadline(mgr: ManagerHome) -> None:
-    head = request_head(mgr, "POST", "/api/manager/proxies/notify-deleted",
-                        "Content-Type: application/json\r\nContent-Length: 5000\r\n")
+    head = request_head(
+        mgr, "POST", "/api/manager/proxies/notify-deleted", "Content-Type: application/json\r\nContent-Length: 5000\r\n"
+    )
     with connect(mgr) as sock:
         sock.sendall(head + b'{"proxy_id": "')
         assert closed_after(sock, b"x" * 1000) < BODY_TIMEOUT + SLACK
@@ -157,8 +168,11 @@ def test_slow_clients_without_the_token_do_not_starve_a_request_with_it(mgr: Man
             assert response.status_code == 200 and response.json()["running"] is True
             attack.open(50)  # fresh ones keep arriving
         # The waiting connections the manager keeps are bounded, whatever the attack.
-        held = [c for c in psutil.Process(mgr.process.pid).net_connections(kind="tcp")
-                if c.status == psutil.CONN_ESTABLISHED]
+        held = [
+            c
+            for c in psutil.Process(mgr.process.pid).net_connections(kind="tcp")
+            if c.status == psutil.CONN_ESTABLISHED
+        ]
         assert len(held) <= MAX_WAITING + 2, len(held)
     finally:
         attack.close()

@@ -37,14 +37,74 @@ NAME = "paths-property"
 NFC = unicodedata.normalize("NFC", "dénied")
 NFD = unicodedata.normalize("NFD", "dénied")
 
-PATH_KEYS = ["path", "Paths", "FILE", "file-path", "filename", "dir", "directory", "root", "cwd", "source", "src",
-             "destination", "dest", "target", "to", "from", "uri", "location", "outputPath", "config_file",
-             "log_dir", "baseDirectory", "my_folder", "image_uri", "input_files", "topath", "url"]
-OTHER_KEYS = ["text", "name", "content", "query", "mode", "options", "note", "pathology", "profile", "paths_count",
-              "value", "tags"]
-EXACT_PATH_KEYS = {"path", "paths", "file", "files", "filename", "filepath", "file_path", "dir", "directory",
-                   "directories", "folder", "root", "cwd", "source", "src", "destination", "dest", "target", "from",
-                   "to", "uri", "url", "location"}
+PATH_KEYS = [
+    "path",
+    "Paths",
+    "FILE",
+    "file-path",
+    "filename",
+    "dir",
+    "directory",
+    "root",
+    "cwd",
+    "source",
+    "src",
+    "destination",
+    "dest",
+    "target",
+    "to",
+    "from",
+    "uri",
+    "location",
+    "outputPath",
+    "config_file",
+    "log_dir",
+    "baseDirectory",
+    "my_folder",
+    "image_uri",
+    "input_files",
+    "topath",
+    "url",
+]
+OTHER_KEYS = [
+    "text",
+    "name",
+    "content",
+    "query",
+    "mode",
+    "options",
+    "note",
+    "pathology",
+    "profile",
+    "paths_count",
+    "value",
+    "tags",
+]
+EXACT_PATH_KEYS = {
+    "path",
+    "paths",
+    "file",
+    "files",
+    "filename",
+    "filepath",
+    "file_path",
+    "dir",
+    "directory",
+    "directories",
+    "folder",
+    "root",
+    "cwd",
+    "source",
+    "src",
+    "destination",
+    "dest",
+    "target",
+    "from",
+    "to",
+    "uri",
+    "url",
+    "location",
+}
 PATH_SUFFIXES = ("path", "paths", "_file", "_files", "_dir", "directory", "_folder", "_uri")
 
 
@@ -87,15 +147,29 @@ class World:
             f"{home.acp_home}/config/manager.json",
         ]
         self.hostile_relative = [f"{NFC}/key.txt", f"safe/../{NFC}/key.txt", "safe/link/key.txt", f"{NFD}/key.txt"]
-        self.harmless = [f"{safe}/ok.txt", "safe/ok.txt", "hello world", "", "42", "notes/todo",
-                         f"file://{safe}/ok.txt", "~/notes.txt", f"{safe}/deep/x"]
+        self.harmless = [
+            f"{safe}/ok.txt",
+            "safe/ok.txt",
+            "hello world",
+            "",
+            "42",
+            "notes/todo",
+            f"file://{safe}/ok.txt",
+            "~/notes.txt",
+            f"{safe}/deep/x",
+        ]
 
     def policy(self) -> dict:
-        return {"rules": [
-            {"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}},
-            {"id": "no-denied", "effect": "deny",
-             "conditions": {"path_pattern": [f"{self.denied}", f"{self.denied}/**", "**/.ssh/**"]}},
-        ]}
+        return {
+            "rules": [
+                {"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}},
+                {
+                    "id": "no-denied",
+                    "effect": "deny",
+                    "conditions": {"path_pattern": [f"{self.denied}", f"{self.denied}/**", "**/.ssh/**"]},
+                },
+            ]
+        }
 
     def verdict(self, arguments: Any) -> str:
         """What the contract requires of the call: "deny", "allow", or "either" (a refusal the
@@ -132,16 +206,20 @@ def arguments_strategy(world: World) -> st.SearchStrategy:
     strings = st.sampled_from(world.hostile_anywhere + world.hostile_relative + world.harmless)
     leaves = strings | st.integers(-5, 5) | st.booleans() | st.none()
     keys = st.sampled_from(PATH_KEYS + OTHER_KEYS)
-    values = st.recursive(leaves, lambda children: st.lists(children, max_size=3)
-                          | st.dictionaries(keys, children, max_size=3), max_leaves=8)
+    values = st.recursive(
+        leaves,
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(keys, children, max_size=3),
+        max_leaves=8,
+    )
     return st.dictionaries(keys, values, max_size=4)
 
 
 _ids = itertools.count(1)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_denied_exactly_when_a_path_like_string_is_hostile(module_home: Home, world: World, data) -> None:
     arguments = data.draw(arguments_strategy(world), label="arguments")
@@ -172,6 +250,7 @@ def test_every_palette_string_alone(module_home: Home, world: World) -> None:
             answer = proxy.call("probe", arguments)
             verdict = world.verdict(arguments)
             if verdict != "either" and ("error" in answer) != (verdict == "deny"):
-                wrong.append(f"{arguments!r}: expected {verdict}, got "
-                             f"{answer.get('error', {}).get('message') or 'allowed'}")
+                wrong.append(
+                    f"{arguments!r}: expected {verdict}, got {answer.get('error', {}).get('message') or 'allowed'}"
+                )
     assert not wrong, "\n".join(wrong)

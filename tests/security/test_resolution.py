@@ -55,12 +55,14 @@ def build_world(root: Path) -> None:
 
 
 def world_policy(root: Path) -> dict:
-    return {"rules": [
-        {"id": "tools", "effect": "allow", "conditions": {"tool_name": ["read_*", "write_*", "list_*", "get_*"]}},
-        {"id": "no-private", "effect": "deny", "conditions": {"path_pattern": f"{root}/private/**"}},
-        {"id": "no-denied-nfc", "effect": "deny", "conditions": {"path_pattern": f"{root}/{NFC_NAME}/**"}},
-        {"id": "no-secret2-nfd", "effect": "deny", "conditions": {"path_pattern": f"{root}/{NFD_NAME2}/**"}},
-    ]}
+    return {
+        "rules": [
+            {"id": "tools", "effect": "allow", "conditions": {"tool_name": ["read_*", "write_*", "list_*", "get_*"]}},
+            {"id": "no-private", "effect": "deny", "conditions": {"path_pattern": f"{root}/private/**"}},
+            {"id": "no-denied-nfc", "effect": "deny", "conditions": {"path_pattern": f"{root}/{NFC_NAME}/**"}},
+            {"id": "no-secret2-nfd", "effect": "deny", "conditions": {"path_pattern": f"{root}/{NFD_NAME2}/**"}},
+        ]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +96,11 @@ def test_control_the_server_serves_the_project(fs, world: Path) -> None:
 
 def test_a_relative_path_into_the_proxys_own_config(fs, world: Path) -> None:
     """MCP_ACP_HOME is inside the server's root: `acp-home/config/manager.json` is protected."""
-    for path in ("acp-home/config/manager.json", "./acp-home/config/../config/manager.json",
-                 "proj/../acp-home/config/proxies/resolve-fs/policy.json"):
+    for path in (
+        "acp-home/config/manager.json",
+        "./acp-home/config/../config/manager.json",
+        "proj/../acp-home/config/proxies/resolve-fs/policy.json",
+    ):
         answer = fs.call("read_text_file", {"path": path})
         assert_denied(answer)
         assert '"auth"' not in json.dumps(answer) and '"rules"' not in json.dumps(answer)
@@ -125,8 +130,14 @@ def test_unicode_spellings_of_a_denied_folder(fs, world: Path) -> None:
     """The deny names the NFC folder; the NFD spelling reaches it too (the server matches by
     NFC). And a deny written in NFD holds for the NFC name on disk."""
     assert NFC_NAME != NFD_NAME
-    for path in (f"{world}/{NFD_NAME}/key.txt", f"{world}/{NFC_NAME}/key.txt", f"{NFD_NAME}/key.txt",
-                 f"{world}/{NFC_NAME2}/key.txt", f"{world}/{NFD_NAME2}/key.txt", f"{NFC_NAME2}/key.txt"):
+    for path in (
+        f"{world}/{NFD_NAME}/key.txt",
+        f"{world}/{NFC_NAME}/key.txt",
+        f"{NFD_NAME}/key.txt",
+        f"{world}/{NFC_NAME2}/key.txt",
+        f"{world}/{NFD_NAME2}/key.txt",
+        f"{NFC_NAME2}/key.txt",
+    ):
         answer = fs.call("read_text_file", {"path": path})
         assert_denied(answer)
         assert_no_secret(answer)
@@ -139,8 +150,14 @@ def test_an_800kb_path_does_not_stall_the_proxy(fs) -> None:
     big_ids = []
     for path in ("/" * 800_000, "a" + "/" * 800_000):
         big_ids.append(fs.next_id())
-        fs.send({"jsonrpc": "2.0", "id": big_ids[-1], "method": "tools/call",
-                 "params": {"name": "read_text_file", "arguments": {"path": path}}})
+        fs.send(
+            {
+                "jsonrpc": "2.0",
+                "id": big_ids[-1],
+                "method": "tools/call",
+                "params": {"name": "read_text_file", "arguments": {"path": path}},
+            }
+        )
     fs.ping(timeout=8)  # a proxy that judges on its event loop for 10+ s fails here
     for big_id in big_ids:
         answer = fs.response(big_id, timeout=120)
@@ -152,8 +169,9 @@ def test_an_800kb_path_does_not_stall_the_proxy(fs) -> None:
 
 
 def test_a_relative_path_with_no_known_root_is_denied(module_home: Home, world: Path) -> None:
-    record = module_home.add_hostile("no-roots", {"rules": [
-        {"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}}]})
+    record = module_home.add_hostile(
+        "no-roots", {"rules": [{"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}}]}
+    )
     proxy = module_home.start("no-roots")
     try:
         error = assert_denied(proxy.call("probe", {"path": "notes/no-root-1.txt"}))
@@ -167,10 +185,16 @@ def test_a_relative_path_with_no_known_root_is_denied(module_home: Home, world: 
 
 
 def test_roots_from_the_proxy_config(module_home: Home, world: Path) -> None:
-    record = module_home.add_hostile("config-roots", {"rules": [
-        {"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}},
-        {"id": "no-private", "effect": "deny", "conditions": {"path_pattern": f"{world}/private/**"}},
-    ]}, config={"roots": [str(world)]})
+    record = module_home.add_hostile(
+        "config-roots",
+        {
+            "rules": [
+                {"id": "probe", "effect": "allow", "conditions": {"tool_name": "probe"}},
+                {"id": "no-private", "effect": "deny", "conditions": {"path_pattern": f"{world}/private/**"}},
+            ]
+        },
+        config={"roots": [str(world)]},
+    )
     proxy = module_home.start("config-roots")
     try:
         assert "EXECUTED" in text_of(proxy.call("probe", {"path": "proj/config-root-ok.txt"}))
@@ -189,22 +213,31 @@ def test_roots_the_client_declares(module_home: Home, world: Path) -> None:
     declared = world / "declared"
     (declared / "secret").mkdir(parents=True)
     (declared / "secret" / "key.txt").write_text(SECRET + " declared\n")
-    module_home.add_filesystem("client-roots", [started_on], {"rules": [
-        {"id": "tools", "effect": "allow", "conditions": {"tool_name": ["read_*", "list_*"]}},
-        {"id": "no-declared-secret", "effect": "deny", "conditions": {"path_pattern": f"{declared}/secret/**"}},
-    ]})
+    module_home.add_filesystem(
+        "client-roots",
+        [started_on],
+        {
+            "rules": [
+                {"id": "tools", "effect": "allow", "conditions": {"tool_name": ["read_*", "list_*"]}},
+                {"id": "no-declared-secret", "effect": "deny", "conditions": {"path_pattern": f"{declared}/secret/**"}},
+            ]
+        },
+    )
     asked = threading.Event()
 
     def roots(_message: dict) -> dict:
         asked.set()
         return {"roots": [{"uri": declared.as_uri(), "name": "declared"}]}
 
-    proxy = module_home.start("client-roots", capabilities={"roots": {"listChanged": True}},
-                              handlers={"roots/list": roots})
+    proxy = module_home.start(
+        "client-roots", capabilities={"roots": {"listChanged": True}}, handlers={"roots/list": roots}
+    )
     try:
         wait_until(asked.is_set, "the server to ask the client for its roots")
-        wait_until(lambda: str(declared) in text_of(proxy.call("list_allowed_directories", {})),
-                   "the server to adopt the declared root")
+        wait_until(
+            lambda: str(declared) in text_of(proxy.call("list_allowed_directories", {})),
+            "the server to adopt the declared root",
+        )
         answer = proxy.call("read_text_file", {"path": "secret/key.txt"})
         assert_denied(answer)
         assert SECRET not in json.dumps(answer)

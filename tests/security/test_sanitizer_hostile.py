@@ -90,24 +90,45 @@ def deepest_description(schema: dict) -> tuple[int, str]:
 def add_proxy(cli, env: dict, depth: int) -> StdioServerParameters:
     """Proxy NAME in front of the hostile server (its deep schema `depth` levels), allowing every
     method; the parameters that start it."""
-    cli("proxy", "add", NAME, "--server-name", "hostile-descriptions", "--command", sys.executable, "--arg", SERVER,
-        "--arg", str(depth), check=True)
+    cli(
+        "proxy",
+        "add",
+        NAME,
+        "--server-name",
+        "hostile-descriptions",
+        "--command",
+        sys.executable,
+        "--arg",
+        SERVER,
+        "--arg",
+        str(depth),
+        check=True,
+    )
     allow_everything(env, NAME)
     return StdioServerParameters(command=MCP_ACP, args=["start", "--proxy", NAME, "--headless"], env=env)
 
 
 async def sdk_view(params: StdioServerParameters, era: str, errlog: Path) -> dict[str, Any]:
     """What an SDK client gets from the server: the handshake and every list, as JSON."""
-    with open(errlog, "w", encoding="utf-8") as err:  # noqa: ASYNC230 - a local file for the subprocess
-        async with stdio_client(params, errlog=err) as (read, write), ClientSession(
-                read, write, read_timeout_seconds=TIMEOUT,
-                client_info=types.Implementation(name="sanitizer-hostile-tests", version="0")) as session:
+    with open(errlog, "w", encoding="utf-8") as err:
+        async with (
+            stdio_client(params, errlog=err) as (read, write),
+            ClientSession(
+                read,
+                write,
+                read_timeout_seconds=TIMEOUT,
+                client_info=types.Implementation(name="sanitizer-hostile-tests", version="0"),
+            ) as session,
+        ):
             with anyio.fail_after(TIMEOUT):
                 handshake = await session.initialize() if era == "initialize" else await session.discover()
-                view = {"handshake": handshake, "tools": await session.list_tools(),
-                        "resources": await session.list_resources(),
-                        "templates": await session.list_resource_templates(),
-                        "prompts": await session.list_prompts()}
+                view = {
+                    "handshake": handshake,
+                    "tools": await session.list_tools(),
+                    "resources": await session.list_resources(),
+                    "templates": await session.list_resource_templates(),
+                    "prompts": await session.list_prompts(),
+                }
     return {key: value.model_dump(by_alias=True, mode="json", exclude_none=True) for key, value in view.items()}
 
 
@@ -173,10 +194,22 @@ def test_the_fixture_really_hides_things() -> None:
     """The hostile server's own answers, read straight from its stdout."""
     import subprocess
 
-    lines = "\n".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": m})
-                      for i, m in enumerate(["initialize", "tools/list", "prompts/list"])) + "\n"
-    out = subprocess.run([sys.executable, SERVER], input=lines, capture_output=True, text=True, timeout=30,
-                         env={**os.environ}, check=True).stdout
+    lines = (
+        "\n".join(
+            json.dumps({"jsonrpc": "2.0", "id": i, "method": m})
+            for i, m in enumerate(["initialize", "tools/list", "prompts/list"])
+        )
+        + "\n"
+    )
+    out = subprocess.run(
+        [sys.executable, SERVER],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ},
+        check=True,
+    ).stdout
     answers = [json.loads(line) for line in out.splitlines()]
     assert len(answers) == 3
     for answer in answers:

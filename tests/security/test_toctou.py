@@ -43,8 +43,12 @@ class ApprovalWatcher:
         self.socket_path = socket_path
         self.events: list[dict] = []
         self.error: BaseException | None = None
-        self._client = httpx.Client(transport=httpx.HTTPTransport(uds=socket_path), base_url="http://proxy",
-                                    timeout=httpx.Timeout(30, read=None), trust_env=False)
+        self._client = httpx.Client(
+            transport=httpx.HTTPTransport(uds=socket_path),
+            base_url="http://proxy",
+            timeout=httpx.Timeout(30, read=None),
+            trust_env=False,
+        )
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
 
@@ -54,7 +58,7 @@ class ApprovalWatcher:
                 for line in response.iter_lines():
                     if line.startswith("data:"):
                         self.events.append(json.loads(line[5:]))
-        except BaseException as exc:  # noqa: BLE001 - reported by the test when it matters
+        except BaseException as exc:
             self.error = exc
 
     def close(self) -> None:
@@ -80,8 +84,10 @@ def next_created(watcher: ApprovalWatcher, seen: int) -> dict | None:
 
 def decide(watcher: ApprovalWatcher, approval: dict, decision: str) -> None:
     with socket_client(watcher.socket_path) as client:
-        response = client.post(f"/api/approvals/pending/{approval['id']}/{decision}",
-                               json={"args_hash": approval["args_hash"], "policy_version": approval["policy_version"]})
+        response = client.post(
+            f"/api/approvals/pending/{approval['id']}/{decision}",
+            json={"args_hash": approval["args_hash"], "policy_version": approval["policy_version"]},
+        )
     assert response.status_code == 200, response.text
 
 
@@ -102,21 +108,39 @@ def socket_ready(home: Home, name: str) -> str:
 @pytest.mark.parametrize("decision", ["allow-once", "approve"])
 def test_a_symlink_swapped_while_the_approval_waits(home: Home, world: Path, decision: str) -> None:
     project = world / "proj"
-    home.add_filesystem("toctou", [world], {"rules": [
-        {"id": "ask-project-reads", "effect": "hitl",
-         "conditions": {"tool_name": "read_text_file", "path_pattern": f"{project}/**"},
-         "cache_side_effects": ["fs_read"]},
-    ]}, config={"hitl": {"timeout_seconds": 60}})
+    home.add_filesystem(
+        "toctou",
+        [world],
+        {
+            "rules": [
+                {
+                    "id": "ask-project-reads",
+                    "effect": "hitl",
+                    "conditions": {"tool_name": "read_text_file", "path_pattern": f"{project}/**"},
+                    "cache_side_effects": ["fs_read"],
+                },
+            ]
+        },
+        config={"hitl": {"timeout_seconds": 60}},
+    )
     proxy = home.start("toctou")
     watcher = ApprovalWatcher(socket_ready(home, "toctou"))
     try:
-        wait_until(lambda: any(e.get("type") == "stats_updated" for e in watcher.events) or watcher.error,
-                   "the approval stream to open")
+        wait_until(
+            lambda: any(e.get("type") == "stats_updated" for e in watcher.events) or watcher.error,
+            "the approval stream to open",
+        )
         assert watcher.error is None, watcher.error
         # Control: an approved read in the project is served.
         control = proxy.next_id()
-        proxy.send({"jsonrpc": "2.0", "id": control, "method": "tools/call",
-                    "params": {"name": "read_text_file", "arguments": {"path": str(project / "ok.txt")}}})
+        proxy.send(
+            {
+                "jsonrpc": "2.0",
+                "id": control,
+                "method": "tools/call",
+                "params": {"name": "read_text_file", "arguments": {"path": str(project / "ok.txt")}},
+            }
+        )
         first = wait_until(lambda: next_created(watcher, 0), "the control's approval")
         decide(watcher, first, "allow-once")
         assert text_of(proxy.response(control)) == "approved content\n"
@@ -124,8 +148,14 @@ def test_a_symlink_swapped_while_the_approval_waits(home: Home, world: Path, dec
         link = project / "link.txt"
         request_id = proxy.next_id()
         seen = len(watcher.events)
-        proxy.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-                    "params": {"name": "read_text_file", "arguments": {"path": str(link)}}})
+        proxy.send(
+            {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "method": "tools/call",
+                "params": {"name": "read_text_file", "arguments": {"path": str(link)}},
+            }
+        )
         approval = wait_until(lambda: next_created(watcher, seen), "the approval to be asked")
         assert not proxy.responses_to(request_id)  # it waits for the human
 

@@ -26,8 +26,11 @@ from tests.security.conftest import (
 
 NAME = "records"
 CLIENT_ANSWERS = {
-    "sampling/createMessage": {"role": "assistant", "content": {"type": "text", "text": "sampled-7"},
-                               "model": "test-model"},
+    "sampling/createMessage": {
+        "role": "assistant",
+        "content": {"type": "text", "text": "sampled-7"},
+        "model": "test-model",
+    },
     "elicitation/create": {"action": "accept", "content": {"name": "elicited-7"}},
     "roots/list": {"roots": []},
 }
@@ -41,8 +44,9 @@ def record(module_home: Home) -> Path:
 @pytest.fixture
 def hostile(module_home: Home, record: Path) -> tuple[Proxy, Path]:
     handlers = {method: (lambda _m, answer=answer: answer) for method, answer in CLIENT_ANSWERS.items()}
-    proxy = module_home.live(NAME, capabilities={"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}},
-                             handlers=handlers)
+    proxy = module_home.live(
+        NAME, capabilities={"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}, handlers=handlers
+    )
     return proxy, record
 
 
@@ -52,8 +56,9 @@ def operations(home: Home) -> list[dict]:
 
 def test_an_id_less_tools_call_is_refused_and_recorded(hostile, module_home: Home) -> None:
     proxy, record = hostile
-    proxy.send({"jsonrpc": "2.0", "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": "idless-call-55"}}})
+    proxy.send(
+        {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "idless-call-55"}}}
+    )
     proxy.send({"jsonrpc": "2.0", "method": "notifications/made_up", "params": {"text": "idless-made-up-55"}})
     proxy.ping()  # the line after them has been through the relay
     assert "idless-call-55" not in received_text(record)
@@ -67,9 +72,11 @@ def test_an_id_less_tools_call_is_refused_and_recorded(hostile, module_home: Hom
 
 def test_listed_notifications_pass(hostile) -> None:
     proxy, record = hostile
-    for method, params in (("notifications/cancelled", {"requestId": 424242, "reason": "listed-cancel"}),
-                           ("notifications/progress", {"progressToken": "listed-progress", "progress": 1}),
-                           ("notifications/roots/list_changed", None)):
+    for method, params in (
+        ("notifications/cancelled", {"requestId": 424242, "reason": "listed-cancel"}),
+        ("notifications/progress", {"progressToken": "listed-progress", "progress": 1}),
+        ("notifications/roots/list_changed", None),
+    ):
         message = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             message["params"] = params
@@ -79,16 +86,20 @@ def test_listed_notifications_pass(hostile) -> None:
     assert "listed-cancel" in text and "listed-progress" in text and "notifications/roots/list_changed" in text
 
 
-@pytest.mark.parametrize(("tool", "method"), [("sample", "sampling/createMessage"),
-                                              ("elicit", "elicitation/create"), ("roots", "roots/list")])
-def test_server_requests_and_the_client_answers_are_recorded(hostile, module_home: Home, tool: str,
-                                                             method: str) -> None:
+@pytest.mark.parametrize(
+    ("tool", "method"),
+    [("sample", "sampling/createMessage"), ("elicit", "elicitation/create"), ("roots", "roots/list")],
+)
+def test_server_requests_and_the_client_answers_are_recorded(
+    hostile, module_home: Home, tool: str, method: str
+) -> None:
     proxy, _record = hostile
     start = proxy.mark()
     answer = proxy.call(tool, {})
     assert f"CLIENT ANSWERED {method}" in text_of(answer), answer
-    server_request = proxy.wait_for(lambda m: isinstance(m, dict) and m.get("method") == method and "id" in m,
-                                    f"the server's {method}", start=start)
+    server_request = proxy.wait_for(
+        lambda m: isinstance(m, dict) and m.get("method") == method and "id" in m, f"the server's {method}", start=start
+    )
     server_id = str(server_request["id"])
     entries = [e for e in operations(module_home) if e.get("request_id") == server_id]
     asked = [e for e in entries if e.get("direction") == "server_to_client" and e.get("method") == method]
@@ -100,8 +111,13 @@ def test_server_requests_and_the_client_answers_are_recorded(hostile, module_hom
 
 def test_duplicate_and_unsolicited_backend_answers_are_dropped_and_recorded(hostile, module_home: Home) -> None:
     proxy, _record = hostile
-    dropped_before = len([e for e in operations(module_home) if e.get("status") == "Dropped"
-                          and e.get("direction") == "server_to_client"])
+    dropped_before = len(
+        [
+            e
+            for e in operations(module_home)
+            if e.get("status") == "Dropped" and e.get("direction") == "server_to_client"
+        ]
+    )
     twice_id = proxy.next_id()
     assert "EXECUTED twice" in text_of(proxy.call("twice", {}, request_id=twice_id))
     assert "EXECUTED unsolicited" in text_of(proxy.call("unsolicited", {}))
@@ -110,19 +126,42 @@ def test_duplicate_and_unsolicited_backend_answers_are_dropped_and_recorded(host
     seen = json.dumps(proxy.messages)
     assert "DUPLICATE" not in seen and "UNSOLICITED" not in seen
     assert not proxy.responses_to("never-asked") and not proxy.responses_to(987654321)
-    wait_until(lambda: len([e for e in operations(module_home) if e.get("status") == "Dropped"
-                            and e.get("direction") == "server_to_client"]) >= dropped_before + 3,
-               "three Dropped entries (one duplicate, two unsolicited)", timeout=20)
+    wait_until(
+        lambda: (
+            len(
+                [
+                    e
+                    for e in operations(module_home)
+                    if e.get("status") == "Dropped" and e.get("direction") == "server_to_client"
+                ]
+            )
+            >= dropped_before + 3
+        ),
+        "three Dropped entries (one duplicate, two unsolicited)",
+        timeout=20,
+    )
 
 
 def test_a_request_whose_id_is_in_flight_is_refused(hostile) -> None:
     proxy, record = hostile
     request_id = 5_000_001
-    proxy.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-                "params": {"name": "hold", "arguments": {"text": "held-first"}}})
+    proxy.send(
+        {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "tools/call",
+            "params": {"name": "hold", "arguments": {"text": "held-first"}},
+        }
+    )
     wait_until(lambda: "held-first" in received_text(record), "the held request to reach the backend")
-    proxy.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": "inflight-dup-9"}}})
+    proxy.send(
+        {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "inflight-dup-9"}},
+        }
+    )
     refusal = proxy.response(request_id)
     error = assert_denied(refusal, INVALID_REQUEST)
     assert "in flight" in error["message"], error

@@ -46,18 +46,60 @@ import unicodedata
 from urllib.parse import unquote, urlsplit
 
 DISCOVERY = {
-    "initialize", "ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list",
-    "notifications/initialized", "notifications/cancelled", "notifications/progress",
-    "notifications/resources/list_changed", "notifications/tools/list_changed",
+    "initialize",
+    "ping",
+    "tools/list",
+    "resources/list",
+    "resources/templates/list",
+    "prompts/list",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/resources/list_changed",
+    "notifications/tools/list_changed",
     "notifications/prompts/list_changed",
 }
 
 # Key vocabulary (issue 15): the last word of a key that says its value is a path, words that
 # say it may be one, and the first words that give the argument its role.
-NAMES_A_PATH = {"path", "paths", "file", "files", "filename", "filenames", "filepath", "filepaths", "dir", "dirs",
-                "directory", "directories", "folder", "folders", "cwd", "workdir", "pathname"}
-MAY_NAME_A_PATH = {"source", "src", "destination", "dest", "target", "from", "to", "uri", "url", "location", "root",
-                   "roots", "origin", "repo", "repository", "output", "input"}
+NAMES_A_PATH = {
+    "path",
+    "paths",
+    "file",
+    "files",
+    "filename",
+    "filenames",
+    "filepath",
+    "filepaths",
+    "dir",
+    "dirs",
+    "directory",
+    "directories",
+    "folder",
+    "folders",
+    "cwd",
+    "workdir",
+    "pathname",
+}
+MAY_NAME_A_PATH = {
+    "source",
+    "src",
+    "destination",
+    "dest",
+    "target",
+    "from",
+    "to",
+    "uri",
+    "url",
+    "location",
+    "root",
+    "roots",
+    "origin",
+    "repo",
+    "repository",
+    "output",
+    "input",
+}
 SOURCE_FIRST_WORDS = {"source", "src", "from", "origin"}
 DEST_FIRST_WORDS = {"destination", "dest", "to", "target"}
 LONGEST_PATH = 4096
@@ -66,11 +108,18 @@ UNJUDGEABLE = "unjudgeable_path"
 
 SHELL = {"code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"}
 SPEC_SIDE_EFFECTS = {
-    "bash": SHELL, "shell": SHELL,
+    "bash": SHELL,
+    "shell": SHELL,
     "read_file": {"fs_read"},
-    "write_file": {"fs_write"}, "create_file": {"fs_write"}, "delete_file": {"fs_write"}, "mkdir": {"fs_write"},
-    "edit_file": {"fs_read", "fs_write"}, "move_file": {"fs_read", "fs_write"}, "copy_file": {"fs_read", "fs_write"},
-    "fetch_url": {"network_egress"}, "curl": {"network_egress"},
+    "write_file": {"fs_write"},
+    "create_file": {"fs_write"},
+    "delete_file": {"fs_write"},
+    "mkdir": {"fs_write"},
+    "edit_file": {"fs_read", "fs_write"},
+    "move_file": {"fs_read", "fs_write"},
+    "copy_file": {"fs_read", "fs_write"},
+    "fetch_url": {"network_egress"},
+    "curl": {"network_egress"},
     "execute_sql": {"db_read", "db_write"},
     "get_secret": {"secrets_read"},
     "get_password": {"keychain_read", "secrets_read"},
@@ -86,6 +135,7 @@ ALLOW, DENY, HITL = "allow", "deny", "hitl"
 
 
 # ---------------------------------------------------------------- globs, written out by hand
+
 
 def name_glob_matches(pattern: str, value: str, ignore_case: bool) -> bool:
     """`*` = any run of characters, `?` = exactly one; everything else literal; whole value."""
@@ -122,7 +172,7 @@ def path_glob_matches(pattern: str, value: str) -> bool:
 def _path_regex_matches(pattern: str, value: str) -> bool:
     regex, i = "", 0
     while i < len(pattern):
-        if pattern[i:i + 2] == "**":
+        if pattern[i : i + 2] == "**":
             regex += ".*"
             i += 2
             continue
@@ -142,7 +192,7 @@ def really(path: str) -> str:
     if path.startswith("file:"):
         path = unquote(urlsplit(path).path)
     if "\x00" in path:
-        path = path[:path.index("\x00")]
+        path = path[: path.index("\x00")]
     while path.startswith("//"):
         path = path[1:]
     return os.path.realpath(os.path.expanduser(path))
@@ -165,9 +215,9 @@ def pattern_forms(pattern: str) -> list[str]:
         folder = expanded  # an exact pattern: resolve all of it (it may name a symlink)
     else:
         literal = expanded[:first_wildcard]
-        folder = literal[:literal.rfind("/")]
+        folder = literal[: literal.rfind("/")]
     if folder and really(folder) != folder:
-        forms.append(really(folder) + expanded[len(folder):])
+        forms.append(really(folder) + expanded[len(folder) :])
     return forms
 
 
@@ -182,6 +232,7 @@ def depth(pattern: str) -> int:
 
 
 # ------------------------------------------------------------------------- the request
+
 
 def operation(tool: str | None) -> str | None:
     if not tool:
@@ -219,8 +270,11 @@ def words_of(key: str) -> list[str]:
         for i, char in enumerate(chunk):
             before = chunk[i - 1] if i else ""
             after = chunk[i + 1] if i + 1 < len(chunk) else ""
-            starts = char.isupper() and current and (before.islower() or before.isdigit()
-                                                     or (before.isupper() and after.islower()))
+            starts = (
+                char.isupper()
+                and current
+                and (before.islower() or before.isdigit() or (before.isupper() and after.islower()))
+            )
             if starts:
                 words.append(current)
                 current = ""
@@ -269,10 +323,12 @@ def collect(value, key: str | None, roots_known: bool, found: list[tuple[str, st
             collect(child, key, roots_known, found)
     elif isinstance(value, str):
         kind, role = kind_of_key(key)
-        if kind == "names" and not other_scheme(value):
-            found.append((value, role, True))
-        elif kind != "no" and len(value) <= LONGEST_PATH and not other_scheme(value) and (
-                roots_known or absolute_or_climbs(value) or "/" in value):
+        if (kind == "names" and not other_scheme(value)) or (
+            kind != "no"
+            and len(value) <= LONGEST_PATH
+            and not other_scheme(value)
+            and (roots_known or absolute_or_climbs(value) or "/" in value)
+        ):
             found.append((value, role, True))
         elif len(value) <= LONGEST_PATH and absolute_or_climbs(value):
             found.append((value, role if kind != "no" else "other", False))
@@ -339,8 +395,17 @@ def describe(message: dict, server_id: str, roots: list[str]) -> tuple[dict, lis
     one cannot be judged, if so)."""
     method = message.get("method") or ""
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    attrs = {"method": method, "type": resource_type(method), "server": server_id, "tool": None, "scheme": None,
-             "path": None, "source": None, "dest": None, "extension": None}
+    attrs = {
+        "method": method,
+        "type": resource_type(method),
+        "server": server_id,
+        "tool": None,
+        "scheme": None,
+        "path": None,
+        "source": None,
+        "dest": None,
+        "extension": None,
+    }
     if method == "tools/call":
         attrs["tool"] = params.get("name") if isinstance(params.get("name"), str) else None
     elif isinstance(params.get("uri"), str):
@@ -360,6 +425,7 @@ def describe(message: dict, server_id: str, roots: list[str]) -> tuple[dict, lis
 
 
 # ----------------------------------------------------------------------------- the rules
+
 
 def rule_id(rule: dict) -> str:
     if rule.get("id"):
@@ -423,9 +489,15 @@ def condition_holds(name: str, value, attrs: dict, subject_id: str) -> bool:
 
 
 def combine(rules: list[dict], attrs: dict, subject_id: str) -> tuple[str, str]:
-    matched = [rule for rule in rules
-               if all(condition_holds(name, value, attrs, subject_id)
-                      for name, value in rule["conditions"].items() if value is not None)]
+    matched = [
+        rule
+        for rule in rules
+        if all(
+            condition_holds(name, value, attrs, subject_id)
+            for name, value in rule["conditions"].items()
+            if value is not None
+        )
+    ]
     if not matched:
         return DENY, "default"
     effects = {rule["effect"] for rule in matched}
@@ -444,6 +516,7 @@ def nfc(text: str) -> str:
 
 
 # --------------------------------------------------------------------- protected folders
+
 
 def _key(path: str) -> str:
     key = unicodedata.normalize("NFC", path).casefold()
@@ -479,13 +552,20 @@ def hits_protected(paths: list[dict], protected: list[str], modifies: bool) -> b
 
 # ------------------------------------------------------------------------------ decision
 
+
 def _with_path(attrs: dict, path: str, source: str | None, dest: str | None) -> dict:
     extension = posixpath.splitext(posixpath.basename(path))[1] or None
     return dict(attrs, path=path, extension=extension, source=source, dest=dest)
 
 
-def decide(policy: dict, message: dict, subject_id: str, server_id: str, protected: list[str],
-           roots: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
+def decide(
+    policy: dict,
+    message: dict,
+    subject_id: str,
+    server_id: str,
+    protected: list[str],
+    roots: list[str] | tuple[str, ...] = (),
+) -> tuple[str, str]:
     """(effect, final_rule) for one request, the slow way."""
     attrs, paths, problem = describe(message, server_id, list(roots))
     if attrs["method"] in DISCOVERY:  # discovery acts on no file, so there is nothing to protect
@@ -511,9 +591,11 @@ def decide(policy: dict, message: dict, subject_id: str, server_id: str, protect
         for strategy in STRATEGIES:  # a server reads all its arguments one way
             for item in paths:
                 # each source is judged as the source, each destination as the destination
-                judged = (way(item, place, strategy),
-                          way(item if item["role"] == "source" else first_source, place, strategy),
-                          way(item if item["role"] == "dest" else first_dest, place, strategy))
+                judged = (
+                    way(item, place, strategy),
+                    way(item if item["role"] == "source" else first_source, place, strategy),
+                    way(item if item["role"] == "dest" else first_dest, place, strategy),
+                )
                 if judged in seen:
                     continue
                 seen.add(judged)

@@ -60,8 +60,9 @@ def new_key(keyed: bool = True) -> AuditKey | None:
     return AuditKey(secrets.token_bytes(32), {}) if keyed else None
 
 
-def open_log(log_dir: Path, key: AuditKey | None, rotation: Rotation = SMALL,
-             state: IntegrityState | None = None) -> AuditLog:
+def open_log(
+    log_dir: Path, key: AuditKey | None, rotation: Rotation = SMALL, state: IntegrityState | None = None
+) -> AuditLog:
     if state is None:
         state = IntegrityState.load(log_dir, key.key if key else None)
     return AuditLog(log_dir, state, key, rotation=rotation)
@@ -76,8 +77,13 @@ def settle() -> None:
 
 
 def fill(log: AuditLog, count: int, name: str = "operations") -> list[dict]:
-    return [log.write(name, {"event": "tools/call", "tool_name": "echo", "request_id": str(i),
-                             "arguments_summary": {"text": "x" * 40}}) for i in range(count)]
+    return [
+        log.write(
+            name,
+            {"event": "tools/call", "tool_name": "echo", "request_id": str(i), "arguments_summary": {"text": "x" * 40}},
+        )
+        for i in range(count)
+    ]
 
 
 def sealed(log_dir: Path, rel: str = OPS) -> list[segments.Segment]:
@@ -112,7 +118,8 @@ def ops(report: ProxyReport) -> FileReport:
 
 def describe(report: ProxyReport) -> str:
     return f"state: {report.state_error}; trail: {report.trail_errors}; " + "; ".join(
-        f"{f.name}={f.status} {f.errors}" for f in report.files if f.errors or f.status != "not_created")
+        f"{f.name}={f.status} {f.errors}" for f in report.files if f.errors or f.status != "not_created"
+    )
 
 
 def assert_full_passes(log_dir: Path, key: AuditKey | None, expected_entries: int) -> None:
@@ -366,8 +373,12 @@ WINDOWS = [
 
 
 def crash_in(log_dir: Path, window: str, key: AuditKey | None) -> None:
-    result = subprocess.run([sys.executable, "-c", CHILD, str(log_dir), window, key.key.hex() if key else ""],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(log_dir), window, key.key.hex() if key else ""],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 137, (result.returncode, result.stderr[-3000:])
 
 
@@ -481,8 +492,10 @@ def test_a_state_whose_base_was_rolled_back_stops_the_start(log_dir, keyed):
     if keyed:
         assert "signature" in message, message
     else:
-        assert f"the segments end at entry {found[-1].last}, but the active file continues from entry {earlier.last}" \
-            in message, message
+        assert (
+            f"the segments end at entry {found[-1].last}, but the active file continues from entry {earlier.last}"
+            in message
+        ), message
         assert f"first entry must be sequence {earlier.last + 1}" in message, message
 
 
@@ -498,9 +511,16 @@ def test_a_consistent_rollback_of_segments_and_state_is_caught_by_the_record_out
     state = IntegrityState.load(log_dir)
     stat = active.stat()
     last_hash = entries(found[-2])[-1]["entry_hash"]
-    state.files[OPS] = dataclasses.replace(state.files[OPS], last_hash=last_hash, last_sequence=found[-2].last,
-                                           last_inode=stat.st_ino, last_dev=stat.st_dev, last_size=0,
-                                           base_sequence=found[-2].last, base_hash=last_hash)
+    state.files[OPS] = dataclasses.replace(
+        state.files[OPS],
+        last_hash=last_hash,
+        last_sequence=found[-2].last,
+        last_inode=stat.st_ino,
+        last_dev=stat.st_dev,
+        last_size=0,
+        base_sequence=found[-2].last,
+        base_hash=last_hash,
+    )
     state.save()
     state.close()
 
@@ -570,8 +590,10 @@ def test_a_resealed_segment_is_caught_by_full_verify(log_dir, position, forger):
     if key is not None:
         assert f"segment {victim.path.name}" in errors and "entry hash mismatch" in errors, errors
     elif position == "middle":
-        assert f"segment {found[index + 1].path.name}: line 1: first entry must be sequence {victim.last + 1}, " \
-               "chained to the last entry of the segment before it" in errors, errors
+        assert (
+            f"segment {found[index + 1].path.name}: line 1: first entry must be sequence {victim.last + 1}, "
+            "chained to the last entry of the segment before it" in errors
+        ), errors
     else:
         assert "the newest segment does not end with the entry the active file continues" in errors, errors
 
@@ -596,8 +618,9 @@ def test_a_trail_rechained_to_its_end_is_caught_with_a_key_or_a_record(log_dir, 
     forged, prev = rechain(active_entries(log_dir), found[-1].last + 1, base_hash, None)
     rewrite_in_place(active, b"".join(forged))
     state = IntegrityState.load(log_dir, key.key if key else None)
-    state.files[OPS] = dataclasses.replace(state.files[OPS], last_hash=prev, base_hash=base_hash,
-                                           last_size=active.stat().st_size)
+    state.files[OPS] = dataclasses.replace(
+        state.files[OPS], last_hash=prev, base_hash=base_hash, last_size=active.stat().st_size
+    )
     state.key = None  # the forger has no key: an unsigned state
     state.save()
     state.close()

@@ -41,12 +41,19 @@ OTHER_KEY = b"x" * 32
 def sample_fields(i: int) -> dict:
     """Fields shaped like a real operations entry (nested dicts, ints, None dropped by seal)."""
     return {
-        "session_id": "alice:abc", "request_id": str(i), "method": "tools/call", "tool_name": "echo",
-        "status": "Success" if i % 3 else "Failure", "error_code": None if i % 3 else -32000,
+        "session_id": "alice:abc",
+        "request_id": str(i),
+        "method": "tools/call",
+        "tool_name": "echo",
+        "status": "Success" if i % 3 else "Failure",
+        "error_code": None if i % 3 else -32000,
         "message": None if i % 3 else f"boom {i}",
         "subject": {"subject_id": "alice", "subject_claims": {"provenance": "local"}},
-        "arguments_summary": {"redacted": True, "body_hash": hashlib.sha256(str(i).encode()).hexdigest(),
-                              "payload_length": i * 7},
+        "arguments_summary": {
+            "redacted": True,
+            "body_hash": hashlib.sha256(str(i).encode()).hexdigest(),
+            "payload_length": i * 7,
+        },
         "duration": {"duration_ms": i},
     }
 
@@ -251,7 +258,7 @@ def test_detect_modified_field_even_if_that_entry_is_rehashed():
 @pytest.mark.parametrize("index", [0, 2, 4])  # the last one is a truncation: see below
 def test_detect_deleted_entry(index):
     _, lines = build(6)
-    data = b"".join(lines[:index] + lines[index + 1:])
+    data = b"".join(lines[:index] + lines[index + 1 :])
     assert not check_chain(data).ok
 
 
@@ -268,7 +275,7 @@ def test_deleting_last_entry_is_invisible_to_the_chain_but_not_to_the_state(tmp_
 @pytest.mark.parametrize("index", [0, 3, 5])
 def test_detect_inserted_copy(index):
     _, lines = build(6)
-    data = b"".join(lines[:index + 1] + [lines[index]] + lines[index + 1:])
+    data = b"".join(lines[: index + 1] + [lines[index]] + lines[index + 1 :])
     assert not check_chain(data).ok
     data = b"".join(lines + [lines[index]])  # a copy appended at the end
     assert not check_chain(data).ok
@@ -427,6 +434,7 @@ ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",))
 def _flexible_fields(texts: list[str]):
     def fields(i: int) -> dict:
         return {**sample_fields(i), "message": texts[(i - 1) % len(texts)]}
+
     return fields
 
 
@@ -440,8 +448,10 @@ def test_any_single_byte_change_is_detected(tmp_path_factory, n, data):
     written as \\uXXXX escapes, whose hex digits can change case without changing the entry:
     see test_escape_case_flip_is_semantically_invisible.)"""
     keyed = data.draw(st.booleans(), label="keyed")
-    texts = data.draw(st.lists(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=12),
-                               min_size=1, max_size=3), label="texts")
+    texts = data.draw(
+        st.lists(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12), min_size=1, max_size=3),
+        label="texts",
+    )
     rule = KeyRule(KEY, data.draw(st.integers(1, n + 1), label="since")) if keyed else KeyRule()
     entries, lines = build(n, rule, _flexible_fields(texts))
     original = b"".join(lines)
@@ -456,7 +466,7 @@ def test_any_single_byte_change_is_detected(tmp_path_factory, n, data):
     assert verify_file(tmp, REL, state, key).status == "protected"
     path.write_bytes(bytes(tampered))  # same inode, same size
     report = verify_file(tmp, REL, state, key)
-    assert report.status != "protected", (offset, original[offset:offset + 1], bytes([byte]), report)
+    assert report.status != "protected", (offset, original[offset : offset + 1], bytes([byte]), report)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -530,7 +540,10 @@ def _spec_canonical(entry: dict) -> bytes:
 
 
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.text() | st.integers(min_value=-(2**70), max_value=2**70)
+    st.none()
+    | st.booleans()
+    | st.text()
+    | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.sampled_from([0.0, -0.0, 1e-4, 9.99e-5, 1e-5, 1e15, 1e16, 9999999999999998.0, 2**63, 2**64, -(2**63) - 1]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
@@ -559,8 +572,14 @@ def test_canonical_handles_subclasses_and_odd_values_like_json_dumps():
     class Text(str):
         pass
 
-    entry = {"code": Code.A, "text": Text("t"), "tuple": (1, 2), "nested": {"deep": [[[1.5e-7]]]},
-             "nan": float("nan"), "big": 2**80}
+    entry = {
+        "code": Code.A,
+        "text": Text("t"),
+        "tuple": (1, 2),
+        "nested": {"deep": [[[1.5e-7]]]},
+        "nan": float("nan"),
+        "big": 2**80,
+    }
     assert canonical(entry) == _spec_canonical(entry)
     assert entry_hash(entry) == hashlib.sha256(_spec_canonical(entry)).hexdigest()
 

@@ -46,8 +46,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 # --- proxy names ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a", "files", "Files-2", "my_proxy", "0abc", "a-b_c-D", "x" * 64,
-                                  "managers", "all-files", "default_1"])
+@pytest.mark.parametrize(
+    "name", ["a", "files", "Files-2", "my_proxy", "0abc", "a-b_c-D", "x" * 64, "managers", "all-files", "default_1"]
+)
 def test_valid_proxy_names(name: str) -> None:
     assert proxy_name_problem(name) is None
 
@@ -66,8 +67,9 @@ def test_proxy_name_must_start_with_letter_or_digit(name: str) -> None:
     assert "starting with a letter or digit" in problem
 
 
-@pytest.mark.parametrize("name", ["", "my files", "a/b", "../etc", "a.b", "a:b", "caf\u00e9", "a\\b",
-                                  "a*", "name\tx", " lead"])
+@pytest.mark.parametrize(
+    "name", ["", "my files", "a/b", "../etc", "a.b", "a:b", "caf\u00e9", "a\\b", "a*", "name\tx", " lead"]
+)
 def test_proxy_name_with_bad_characters_is_rejected(name: str) -> None:
     problem = proxy_name_problem(name)
     assert problem is not None
@@ -78,8 +80,9 @@ def test_proxy_name_with_trailing_newline_is_rejected() -> None:
     assert proxy_name_problem("files\n") is not None
 
 
-@pytest.mark.parametrize("name", ["manager", "Manager", "MANAGER", "all", "All", "ALL", "default",
-                                  "Default", "DeFaUlT"])
+@pytest.mark.parametrize(
+    "name", ["manager", "Manager", "MANAGER", "all", "All", "ALL", "default", "Default", "DeFaUlT"]
+)
 def test_reserved_proxy_names_are_rejected_in_any_case(name: str) -> None:
     problem = proxy_name_problem(name)
     assert problem is not None
@@ -98,22 +101,25 @@ def test_require_proxy_name_raises_config_error() -> None:
 # --- server names and proxy ids ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("server_name", "slug"), [
-    ("filesystem", "filesystem"),
-    ("My Files", "my-files"),
-    ("GitHub", "github"),
-    ("GitHub  MCP   Server", "github-mcp-server"),
-    ("a/b:c@d!", "abcd"),
-    ("web-search", "web-search"),
-    ("--edge--", "edge"),
-    (" padded ", "padded"),
-    ("v2.0 beta", "v20-beta"),
-    ("under_score", "underscore"),
-    ("", "backend"),
-    ("!!!", "backend"),
-    ("   ", "backend"),
-    ("---", "backend"),
-])
+@pytest.mark.parametrize(
+    ("server_name", "slug"),
+    [
+        ("filesystem", "filesystem"),
+        ("My Files", "my-files"),
+        ("GitHub", "github"),
+        ("GitHub  MCP   Server", "github-mcp-server"),
+        ("a/b:c@d!", "abcd"),
+        ("web-search", "web-search"),
+        ("--edge--", "edge"),
+        (" padded ", "padded"),
+        ("v2.0 beta", "v20-beta"),
+        ("under_score", "underscore"),
+        ("", "backend"),
+        ("!!!", "backend"),
+        ("   ", "backend"),
+        ("---", "backend"),
+    ],
+)
 def test_sanitize_server_name(server_name: str, slug: str) -> None:
     assert sanitize_server_name(server_name) == slug
 
@@ -133,8 +139,10 @@ def test_new_proxy_id_examples_and_uniqueness() -> None:
 
 
 def test_new_proxy_id_is_accepted_by_proxy_config() -> None:
-    config = ProxyConfig(proxy_id=new_proxy_id("Some Server!"),
-                         backend=BackendConfig(server_name="x", stdio=StdioBackend(command="echo")))
+    config = ProxyConfig(
+        proxy_id=new_proxy_id("Some Server!"),
+        backend=BackendConfig(server_name="x", stdio=StdioBackend(command="echo")),
+    )
     assert PROXY_ID.fullmatch(config.proxy_id)
 
 
@@ -145,9 +153,17 @@ def test_mcp_acp_home_holds_every_location(home: Path) -> None:
     assert paths.config_dir() == home / "config"
     assert paths.default_log_dir() == home / "logs"
     assert paths.runtime_dir() == home / "run"
-    for location in (paths.manager_config_path(), paths.proxies_config_dir(), paths.proxy_config_path("p"),
-                     paths.proxy_policy_path("p"), paths.bootstrap_log_path("p"), paths.archive_dir(),
-                     paths.emergency_audit_path(), paths.secret_store_path(), paths.proxy_socket_path("p")):
+    for location in (
+        paths.manager_config_path(),
+        paths.proxies_config_dir(),
+        paths.proxy_config_path("p"),
+        paths.proxy_policy_path("p"),
+        paths.bootstrap_log_path("p"),
+        paths.archive_dir(),
+        paths.emergency_audit_path(),
+        paths.secret_store_path(),
+        paths.proxy_socket_path("p"),
+    ):
         assert location.is_relative_to(home), location
     assert paths.proxy_config_path("p") == home / "config" / "proxies" / "p" / "config.json"
     assert paths.proxy_log_dir(paths.default_log_dir(), "p") == home / "logs" / "mcp-acp" / "proxies" / "p"
@@ -207,14 +223,15 @@ def test_save_model_tightens_existing_file_and_folder(tmp_path: Path) -> None:
 
 def test_save_model_round_trips_through_load_model(tmp_path: Path) -> None:
     target = tmp_path / "cfg" / "config.json"
-    original = ProxyConfig(proxy_id=new_proxy_id("fs"), backend=BackendConfig(
-        server_name="fs", stdio=StdioBackend(command="/bin/echo", args=["a", "b c"])))
+    original = ProxyConfig(
+        proxy_id=new_proxy_id("fs"),
+        backend=BackendConfig(server_name="fs", stdio=StdioBackend(command="/bin/echo", args=["a", "b c"])),
+    )
     save_model(target, original)
     assert load_model(target, ProxyConfig, "fix") == original
 
 
-def test_save_model_failure_keeps_old_file_and_leaves_no_temp(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_save_model_failure_keeps_old_file_and_leaves_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "cfg" / "manager.json"
     save_model(target, ManagerConfig(log_dir="/first"))
     before = target.read_bytes()
@@ -274,12 +291,15 @@ def test_missing_file_names_file_and_fix(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-@pytest.mark.parametrize(("text", "line", "column"), [
-    ('{\n  "ui_port": 8765,\n  "log_dir": \n}\n', 4, 1),
-    ('{"ui_port": 8765,}', 1, 18),
-    ("", 1, 1),
-    ("{'ui_port': 1}", 1, 2),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ('{\n  "ui_port": 8765,\n  "log_dir": \n}\n', 4, 1),
+        ('{"ui_port": 8765,}', 1, 18),
+        ("", 1, 1),
+        ("{'ui_port': 1}", 1, 2),
+    ],
+)
 def test_invalid_json_names_line_and_column(tmp_path: Path, text: str, line: int, column: int) -> None:
     path = tmp_path / "manager.json"
     write(path, text)
@@ -309,12 +329,15 @@ def test_nested_unknown_field_names_full_path(tmp_path: Path) -> None:
     assert "unknown field" in message
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"ui_port": "eighty"}, "ui_port"),
-    ({"log_dir": 12}, "log_dir"),
-    ({"auth": "local"}, "auth"),
-    ({"auth": {"mode": "ldap"}}, "auth.mode"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"ui_port": "eighty"}, "ui_port"),
+        ({"log_dir": 12}, "log_dir"),
+        ({"auth": "local"}, "auth"),
+        ({"auth": {"mode": "ldap"}}, "auth.mode"),
+    ],
+)
 def test_wrong_type_names_the_field(tmp_path: Path, change: dict, field: str) -> None:
     path = tmp_path / "manager.json"
     write(path, json.dumps(change))
@@ -342,8 +365,12 @@ def test_top_level_not_an_object(tmp_path: Path) -> None:
 
 def test_oidc_issuer_must_be_https(tmp_path: Path) -> None:
     path = tmp_path / "manager.json"
-    write(path, json.dumps({"auth": {"mode": "oidc", "oidc": {
-        "issuer": "http://idp.example.com", "client_id": "c", "audience": "a"}}}))
+    write(
+        path,
+        json.dumps(
+            {"auth": {"mode": "oidc", "oidc": {"issuer": "http://idp.example.com", "client_id": "c", "audience": "a"}}}
+        ),
+    )
     message = load_error(path, ManagerConfig)
     assert "field 'auth.oidc.issuer'" in message
     assert "https://" in message
@@ -360,8 +387,17 @@ def test_oidc_mode_needs_oidc_block(tmp_path: Path) -> None:
 
 def test_valid_oidc_block_loads_and_issuer_slash_is_stripped(tmp_path: Path) -> None:
     path = tmp_path / "manager.json"
-    write(path, json.dumps({"auth": {"mode": "oidc", "oidc": {
-        "issuer": "https://idp.example.com/", "client_id": "c", "audience": "a"}}}))
+    write(
+        path,
+        json.dumps(
+            {
+                "auth": {
+                    "mode": "oidc",
+                    "oidc": {"issuer": "https://idp.example.com/", "client_id": "c", "audience": "a"},
+                }
+            }
+        ),
+    )
     config = load_model(path, ManagerConfig, FIX)
     assert config.auth.oidc.issuer == "https://idp.example.com"
 

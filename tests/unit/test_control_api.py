@@ -32,8 +32,12 @@ RULES = [{"id": "writes", "effect": "hitl", "conditions": {"tool_name": "write_f
 
 def context(tool: str, path: str | None, request_id: int, arguments: dict | None = None):
     arguments = arguments if arguments is not None else {"path": path} if path else {}
-    message = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-               "params": {"name": tool, "arguments": arguments}}
+    message = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
     return build_context(message, Identity("alice", "local"), "fs")
 
 
@@ -46,11 +50,19 @@ def proxy(tmp_path: Path):
     approvals = ApprovalCache(600)
     events, seen = ProxyEvents(), []
     events.sinks.append(lambda kind, payload: seen.append((kind, payload)))
-    reloader = PolicyReloader(policy_file, parse_policy({"rules": RULES}), ProtectedPaths([tmp_path / "cfg"]),
-                              audit, approvals, "v1", events=events)
+    reloader = PolicyReloader(
+        policy_file,
+        parse_policy({"rules": RULES}),
+        ProtectedPaths([tmp_path / "cfg"]),
+        audit,
+        approvals,
+        "v1",
+        events=events,
+    )
     identity = Identity("alice", "local")
-    control = ControlState(reloader, LocalIdentities(identity), approvals, "s1", identity, events=events,
-                           log_dir=log_dir)
+    control = ControlState(
+        reloader, LocalIdentities(identity), approvals, "s1", identity, events=events, log_dir=log_dir
+    )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(control)), base_url="http://proxy")
     return control, client, seen, policy_file
 
@@ -63,20 +75,30 @@ async def test_list_delete_and_clear_cached_approvals(proxy, tmp_path):
     listing = (await client.get("/api/approvals/cached")).json()
     assert listing["count"] == 2 and listing["ttl_seconds"] == 600
     first = listing["approvals"][0]
-    assert (first["subject_id"], first["tool_name"], first["path"], first["request_id"]) == \
-        ("alice", "write_file", str(target), "7")
+    assert (first["subject_id"], first["tool_name"], first["path"], first["request_id"]) == (
+        "alice",
+        "write_file",
+        str(target),
+        "7",
+    )
     assert 0 <= first["age_seconds"] < 5 and 595 < first["expires_in_seconds"] <= 600 and first["ttl_seconds"] == 600
     assert first["paths"] == [str(target)] and first["exact_arguments"] is False
     second = listing["approvals"][1]
-    assert (second["tool_name"], second["path"], second["paths"], second["exact_arguments"]) == \
-        ("notify", None, [], True)  # an unknown tool: the approval covers its exact arguments only
+    assert (second["tool_name"], second["path"], second["paths"], second["exact_arguments"]) == (
+        "notify",
+        None,
+        [],
+        True,
+    )  # an unknown tool: the approval covers its exact arguments only
 
-    missing = await client.delete("/api/approvals/cached/entry",
-                                  params={"subject_id": "bob", "tool_name": "write_file", "path": str(target)})
+    missing = await client.delete(
+        "/api/approvals/cached/entry", params={"subject_id": "bob", "tool_name": "write_file", "path": str(target)}
+    )
     assert missing.status_code == 404 and missing.json()["detail"]["code"] == "CACHED_APPROVAL_NOT_FOUND"
     assert seen == []
-    deleted = await client.delete("/api/approvals/cached/entry",
-                                  params={"subject_id": "alice", "tool_name": "write_file", "path": str(target)})
+    deleted = await client.delete(
+        "/api/approvals/cached/entry", params={"subject_id": "alice", "tool_name": "write_file", "path": str(target)}
+    )
     assert deleted.json() == {"deleted": True, "status": "ok"}
     assert [kind for kind, _ in seen] == ["cache_entry_deleted", "cached_snapshot"]
     assert seen[0][1]["tool_name"] == "write_file" and seen[1][1]["count"] == 1
@@ -112,12 +134,14 @@ async def test_reload_events(proxy, tmp_path):
 
 async def test_errors_are_structured(proxy):
     _, client, _, _ = proxy
-    for method, path, status, code in [("GET", "/api/nothing", 404, "NOT_FOUND"),
-                                       ("GET", "/api/logs/decisions?limit=0", 422, "VALIDATION_ERROR"),
-                                       ("GET", "/api/logs/decisions?time_range=2d", 422, "VALIDATION_ERROR"),
-                                       ("GET", "/api/logs/decisions?before=yesterday", 422, "VALIDATION_ERROR"),
-                                       ("DELETE", "/api/approvals/cached/entry", 422, "VALIDATION_ERROR"),
-                                       ("GET", "/api/proxies/px_nope", 404, "PROXY_NOT_FOUND")]:
+    for method, path, status, code in [
+        ("GET", "/api/nothing", 404, "NOT_FOUND"),
+        ("GET", "/api/logs/decisions?limit=0", 422, "VALIDATION_ERROR"),
+        ("GET", "/api/logs/decisions?time_range=2d", 422, "VALIDATION_ERROR"),
+        ("GET", "/api/logs/decisions?before=yesterday", 422, "VALIDATION_ERROR"),
+        ("DELETE", "/api/approvals/cached/entry", 422, "VALIDATION_ERROR"),
+        ("GET", "/api/proxies/px_nope", 404, "PROXY_NOT_FOUND"),
+    ]:
         response = await client.request(method, path)
         assert response.status_code == status, (path, response.text)
         assert response.json()["detail"]["code"] == code and response.json()["detail"]["message"], path
@@ -132,9 +156,11 @@ async def test_a_cached_move_lists_both_paths_and_is_deleted_by_its_first(proxy,
     assert (entry["path"], entry["paths"]) == (str(source), [str(source), str(dest)])
     other = context("move_file", None, 4, {"source": str(source), "destination": str(tmp_path / "elsewhere")})
     assert not control.approvals.holds(other)  # another destination is not covered
-    wrong = await client.delete("/api/approvals/cached/entry",
-                                params={"subject_id": "alice", "tool_name": "move_file", "path": str(dest)})
+    wrong = await client.delete(
+        "/api/approvals/cached/entry", params={"subject_id": "alice", "tool_name": "move_file", "path": str(dest)}
+    )
     assert wrong.status_code == 404
-    deleted = await client.delete("/api/approvals/cached/entry",
-                                  params={"subject_id": "alice", "tool_name": "move_file", "path": str(source)})
+    deleted = await client.delete(
+        "/api/approvals/cached/entry", params={"subject_id": "alice", "tool_name": "move_file", "path": str(source)}
+    )
     assert deleted.json() == {"deleted": True, "status": "ok"} and len(control.approvals) == 0

@@ -25,8 +25,15 @@ from mcp_acp.manager.state import ManagerState
 from mcp_acp.proxy.backends.credentials import credential_key
 
 PROXY_ID = "px_0123abcd:fixture"
-ARCHIVED_KEYS = {"config", "audit_logs", "system_logs", "integrity_state", "crash_breadcrumb",
-                 "incident_shutdowns", "incident_bootstrap"}
+ARCHIVED_KEYS = {
+    "config",
+    "audit_logs",
+    "system_logs",
+    "integrity_state",
+    "crash_breadcrumb",
+    "incident_shutdowns",
+    "incident_bootstrap",
+}
 DELETED_KEYS = {"debug_logs", "debug_logs_size_bytes", "socket_file", "backend_credential"}
 
 
@@ -47,8 +54,7 @@ def make_proxy(log_root: Path, name: str = "fx", proxy_id: str = PROXY_ID, api_k
     """A proxy as a run leaves it: config, policy, bootstrap incidents, chained logs, incidents,
     debug logs. Returns its log folder."""
     http = {"url": "http://127.0.0.1:9/mcp", **({"credential_key": credential_key(name)} if api_key else {})}
-    config = {"proxy_id": proxy_id, "backend": {"server_name": "fixture", "transport": "streamablehttp",
-                                               "http": http}}
+    config = {"proxy_id": proxy_id, "backend": {"server_name": "fixture", "transport": "streamablehttp", "http": http}}
     folder = paths.proxy_config_dir(name)
     folder.mkdir(parents=True, mode=0o700)
     (folder / "config.json").write_text(json.dumps(config))
@@ -79,19 +85,40 @@ def test_archive_layout_metadata_and_readme(home, log_root):
     target = paths.archive_dir() / result.archive_name
     assert result.archive_name.startswith("fx_") and deletion._ARCHIVE_NAME.fullmatch(result.archive_name)
     metadata = json.loads((target / "metadata.json").read_text())
-    assert set(metadata) == {"version", "original_name", "deleted_at", "deleted_by", "original_config_path",
-                             "original_log_path", "archived", "deleted"}
+    assert set(metadata) == {
+        "version",
+        "original_name",
+        "deleted_at",
+        "deleted_by",
+        "original_config_path",
+        "original_log_path",
+        "archived",
+        "deleted",
+    }
     assert metadata["version"] == 1 and metadata["original_name"] == "fx" and metadata["deleted_by"] == "cli"
     assert metadata["original_config_path"] == str(paths.proxy_config_dir("fx"))
     assert metadata["original_log_path"] == str(log_dir)
     assert datetime.fromisoformat(metadata["deleted_at"]).tzinfo is not None
     assert metadata["archived"] == dict.fromkeys(ARCHIVED_KEYS, True)
-    assert metadata["deleted"] == {"debug_logs": True, "debug_logs_size_bytes": 100, "socket_file": False,
-                                   "backend_credential": False}
+    assert metadata["deleted"] == {
+        "debug_logs": True,
+        "debug_logs_size_bytes": 100,
+        "socket_file": False,
+        "backend_credential": False,
+    }
 
-    for rel in ("config/config.json", "config/policy.json", "config/bootstrap.jsonl", "logs/audit/operations.jsonl",
-                "logs/audit/operations.broken.2026-01-01_000000.jsonl", "logs/system/system.jsonl",
-                "logs/.integrity_state", "logs/.last_crash", "logs/shutdowns.jsonl", "README.txt"):
+    for rel in (
+        "config/config.json",
+        "config/policy.json",
+        "config/bootstrap.jsonl",
+        "logs/audit/operations.jsonl",
+        "logs/audit/operations.broken.2026-01-01_000000.jsonl",
+        "logs/system/system.jsonl",
+        "logs/.integrity_state",
+        "logs/.last_crash",
+        "logs/shutdowns.jsonl",
+        "README.txt",
+    ):
         assert (target / rel).is_file(), rel
     assert not (target / "logs" / "debug").exists() and not (target / "logs" / ".writer.lock").exists()
     readme = (target / "README.txt").read_text()
@@ -147,8 +174,7 @@ def test_two_deletions_of_the_same_name_keep_both_archives(home, log_root):
     make_proxy(log_root)
     second = deletion.delete_proxy("fx", log_dir=log_root)
     assert first.archive_name != second.archive_name
-    assert sorted(a.archive_name for a in deletion.list_archives()) == sorted([first.archive_name,
-                                                                               second.archive_name])
+    assert sorted(a.archive_name for a in deletion.list_archives()) == sorted([first.archive_name, second.archive_name])
 
 
 def test_purge_deletes_everything(home, log_root):
@@ -249,8 +275,11 @@ def test_api_delete_unknown_is_404(api):
 def test_api_delete_registered_is_409(api, log_root):
     client, state, subscriber = api
     make_proxy(log_root)
-    state.registry.add(ProxyConnection(proxy_name="fx", proxy_id=PROXY_ID, instance_id="inst",
-                                       socket_path="/nonexistent.sock", config_summary={}))
+    state.registry.add(
+        ProxyConnection(
+            proxy_name="fx", proxy_id=PROXY_ID, instance_id="inst", socket_path="/nonexistent.sock", config_summary={}
+        )
+    )
     response = client.delete(f"/api/manager/proxies/{PROXY_ID}")
     assert response.status_code == 409 and response.json()["detail"]["code"] == "PROXY_RUNNING"
     assert paths.proxy_config_dir("fx").is_dir() and events(subscriber) == []

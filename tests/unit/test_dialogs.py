@@ -44,7 +44,7 @@ NOTICE_ROOM = 120  # the fold notice of a value longer than the dialog's room
 HOSTILE_TOOL = 'x" & (do shell script "touch /tmp/pwned") & "'
 HOSTILE_VALUES = [
     HOSTILE_TOOL,
-    'trailing backslash \\',
+    "trailing backslash \\",
     '\\" & (do shell script "id") & "\\',
     "line one\nProxy: forged\r\nUser: admin",
     "tab\tand\x00nul\x1b[31mansi\x7f",
@@ -57,10 +57,18 @@ HOSTILE_VALUES = [
 
 
 def approval(**overrides: object) -> dict:
-    base = {"proxy_name": "work", "tool_name": "write_file", "path": "/home/u/proj/a.txt",
-            "source_path": None, "dest_path": None, "side_effects": ["fs_write"],
-            "subject_id": "auth0|alice", "backend_id": "filesystem", "can_cache": True,
-            "cache_ttl_seconds": 600}
+    base = {
+        "proxy_name": "work",
+        "tool_name": "write_file",
+        "path": "/home/u/proj/a.txt",
+        "source_path": None,
+        "dest_path": None,
+        "side_effects": ["fs_write"],
+        "subject_id": "auth0|alice",
+        "backend_id": "filesystem",
+        "can_cache": True,
+        "cache_ttl_seconds": 600,
+    }
     return {**base, **overrides}
 
 
@@ -122,20 +130,23 @@ def make_bin(tmp_path: Path, *names: str, executable: bool = True) -> str:
     return str(directory)
 
 
-@pytest.mark.parametrize(("platform", "display", "programs", "expected"), [
-    ("darwin", {}, ["osascript", "zenity"], "osascript"),
-    ("darwin", {"DISPLAY": ":0"}, ["zenity", "kdialog"], None),
-    ("darwin", {}, [], None),
-    ("linux", {"DISPLAY": ":0"}, ["zenity", "kdialog", "osascript"], "zenity"),
-    ("linux", {"WAYLAND_DISPLAY": "wayland-0"}, ["zenity", "kdialog"], "zenity"),
-    ("linux", {"DISPLAY": ":0"}, ["kdialog"], "kdialog"),
-    ("linux", {"WAYLAND_DISPLAY": "wayland-0"}, ["kdialog"], "kdialog"),
-    ("linux", {"DISPLAY": ":0"}, ["osascript"], None),
-    ("linux", {}, ["zenity", "kdialog"], None),
-    ("linux", {"DISPLAY": "", "WAYLAND_DISPLAY": ""}, ["zenity"], None),
-    ("win32", {"DISPLAY": ":0"}, ["zenity", "kdialog", "osascript"], None),
-    ("freebsd14", {"DISPLAY": ":0"}, ["zenity"], None),
-])
+@pytest.mark.parametrize(
+    ("platform", "display", "programs", "expected"),
+    [
+        ("darwin", {}, ["osascript", "zenity"], "osascript"),
+        ("darwin", {"DISPLAY": ":0"}, ["zenity", "kdialog"], None),
+        ("darwin", {}, [], None),
+        ("linux", {"DISPLAY": ":0"}, ["zenity", "kdialog", "osascript"], "zenity"),
+        ("linux", {"WAYLAND_DISPLAY": "wayland-0"}, ["zenity", "kdialog"], "zenity"),
+        ("linux", {"DISPLAY": ":0"}, ["kdialog"], "kdialog"),
+        ("linux", {"WAYLAND_DISPLAY": "wayland-0"}, ["kdialog"], "kdialog"),
+        ("linux", {"DISPLAY": ":0"}, ["osascript"], None),
+        ("linux", {}, ["zenity", "kdialog"], None),
+        ("linux", {"DISPLAY": "", "WAYLAND_DISPLAY": ""}, ["zenity"], None),
+        ("win32", {"DISPLAY": ":0"}, ["zenity", "kdialog", "osascript"], None),
+        ("freebsd14", {"DISPLAY": ":0"}, ["zenity"], None),
+    ],
+)
 def test_find_dialog_chooses_by_platform_display_and_path(tmp_path, platform, display, programs, expected):
     env = {"PATH": make_bin(tmp_path, *programs), **display}
     dialog = find_dialog(env, platform)
@@ -171,13 +182,18 @@ def test_find_dialog_searches_the_path_of_the_given_environment_in_order(tmp_pat
 
 def test_lines_name_proxy_tool_path_effects_server_user_and_deadline():
     assert dialog_lines(approval(side_effects=["fs_write", "network_egress"]), 60) == [
-        "Proxy: work", "Tool: write_file", "Path: /home/u/proj/a.txt",
-        "Effects: fs_write, network_egress", "Server: filesystem", "User: auth0|alice", "Auto-deny in 60s"]
+        "Proxy: work",
+        "Tool: write_file",
+        "Path: /home/u/proj/a.txt",
+        "Effects: fs_write, network_egress",
+        "Server: filesystem",
+        "User: auth0|alice",
+        "Auto-deny in 60s",
+    ]
 
 
 def test_lines_show_from_and_to_for_a_copy_or_move():
-    lines = dialog_lines(approval(tool_name="move_file", path="/src/a", source_path="/src/a",
-                                  dest_path="/dst/b"), 30)
+    lines = dialog_lines(approval(tool_name="move_file", path="/src/a", source_path="/src/a", dest_path="/dst/b"), 30)
     assert lines[2:4] == ["From: /src/a", "To: /dst/b"]
     assert not any(line.startswith("Path:") for line in lines)
     only_dest = dialog_lines(approval(path=None, dest_path="/dst/b"), 30)
@@ -233,8 +249,12 @@ def test_buttons_for_cacheable_and_non_cacheable_approvals():
 
 
 def test_the_remembering_button_says_what_it_remembers_and_is_offered_only_when_available():
-    offer = {"available": True, "ttl_seconds": 600, "scope": "this tool on this exact path",
-             "label": "Allow and remember for 10 min (this tool on this exact path)"}
+    offer = {
+        "available": True,
+        "ttl_seconds": 600,
+        "scope": "this tool on this exact path",
+        "label": "Allow and remember for 10 min (this tool on this exact path)",
+    }
     buttons = Buttons.for_approval(approval(remember=offer))
     assert buttons == Buttons(once="Allow once", cache="Allow and remember 10 min (this tool on this exact path)")
     assert buttons.result(buttons.cache) == ALLOW and buttons.result("Allow once") == ALLOW_ONCE
@@ -256,8 +276,10 @@ def test_the_remembering_button_says_what_it_remembers_and_is_offered_only_when_
 def test_osascript_script_structure_and_content():
     lines = dialog_lines(approval(), 60, queue_position=2)
     code, literals = applescript_literals(osascript_script(lines, Buttons.for_approval(approval()), 60))
-    assert code == ("beep\ndisplay dialog S with title S buttons {S, S, S} default button S"
-                    " cancel button S with icon caution giving up after 60")
+    assert code == (
+        "beep\ndisplay dialog S with title S buttons {S, S, S} default button S"
+        " cancel button S with icon caution giving up after 60"
+    )
     assert literals == ["\n".join(lines), TITLE, "Deny", CACHE, "Allow once", "Allow once", "Deny"]
     assert "Queue: #2 pending" in literals[0]
 
@@ -265,8 +287,10 @@ def test_osascript_script_structure_and_content():
 def test_osascript_script_for_a_non_cacheable_approval_and_without_sound():
     buttons = Buttons.for_approval(approval(can_cache=False))
     code, literals = applescript_literals(osascript_script(["x"], buttons, 7.5, sound=False))
-    assert code == ("display dialog S with title S buttons {S, S} default button S cancel button S"
-                    " with icon caution giving up after 8")
+    assert code == (
+        "display dialog S with title S buttons {S, S} default button S cancel button S"
+        " with icon caution giving up after 8"
+    )
     assert literals[2:] == ["Deny", "Allow once", "Allow once", "Deny"]
 
 
@@ -285,8 +309,10 @@ def test_hostile_values_stay_inside_the_applescript_literal(hostile, field):
     request = approval(**{field: value})
     script = NativeDialog("osascript", "osascript").argv(request, 60)[2]
     code, literals = applescript_literals(script)
-    assert code == ("beep\ndisplay dialog S with title S buttons {S, S, S} default button S"
-                    " cancel button S with icon caution giving up after 60")
+    assert code == (
+        "beep\ndisplay dialog S with title S buttons {S, S, S} default button S"
+        " cancel button S with icon caution giving up after 60"
+    )
     assert literals[0] == "\n".join(dialog_lines(request, 60))
     assert "do shell script" not in code
 
@@ -299,32 +325,41 @@ def test_any_text_round_trips_through_an_applescript_literal(text):
 
 @given(st.lists(st.text(max_size=300), min_size=5, max_size=5), st.lists(st.text(max_size=50), max_size=4))
 def test_any_request_gives_a_well_formed_script(values, effects):
-    request = approval(proxy_name=values[0], tool_name=values[1], path=values[2], subject_id=values[3],
-                       backend_id=values[4], side_effects=effects)
+    request = approval(
+        proxy_name=values[0],
+        tool_name=values[1],
+        path=values[2],
+        subject_id=values[3],
+        backend_id=values[4],
+        side_effects=effects,
+    )
     code, literals = applescript_literals(NativeDialog("osascript", "osascript").argv(request, 60)[2])
     assert code.startswith("beep\ndisplay dialog S with title S buttons {S, S, S}")
     assert literals[0].count("\n") == 6
 
 
-@pytest.mark.parametrize(("returncode", "stdout", "can_cache", "expected"), [
-    (0, "button returned:Allow once, gave up:false\n", True, ALLOW_ONCE),
-    (0, f"button returned:{CACHE}, gave up:false\n", True, ALLOW),
-    (0, "button returned:Deny, gave up:false\n", True, DENY),
-    (0, "button returned:, gave up:true\n", True, TIMEOUT),
-    (0, "button returned:Allow once, gave up:true\n", True, TIMEOUT),
-    (0, "button returned:Allow once, gave up:false\n", False, ALLOW_ONCE),
-    (0, f"button returned:{CACHE}, gave up:false\n", False, DENY),
-    (0, "button returned:Allow, gave up:false\n", True, DENY),
-    (1, "", True, DENY),  # the cancel button: "execution error: User canceled. (-128)"
-    (1, "button returned:Allow once, gave up:false\n", True, DENY),
-    (None, "", True, DENY),
-    (-9, "", True, DENY),
-    (0, "", True, DENY),
-    (0, "Allow once", True, DENY),
-    (0, "button returned:Allow once", True, DENY),
-    (0, f"button returned:Allow once, gave up:false\nbutton returned:{CACHE}, gave up:false", True, DENY),
-    (0, "garbage", True, DENY),
-])
+@pytest.mark.parametrize(
+    ("returncode", "stdout", "can_cache", "expected"),
+    [
+        (0, "button returned:Allow once, gave up:false\n", True, ALLOW_ONCE),
+        (0, f"button returned:{CACHE}, gave up:false\n", True, ALLOW),
+        (0, "button returned:Deny, gave up:false\n", True, DENY),
+        (0, "button returned:, gave up:true\n", True, TIMEOUT),
+        (0, "button returned:Allow once, gave up:true\n", True, TIMEOUT),
+        (0, "button returned:Allow once, gave up:false\n", False, ALLOW_ONCE),
+        (0, f"button returned:{CACHE}, gave up:false\n", False, DENY),
+        (0, "button returned:Allow, gave up:false\n", True, DENY),
+        (1, "", True, DENY),  # the cancel button: "execution error: User canceled. (-128)"
+        (1, "button returned:Allow once, gave up:false\n", True, DENY),
+        (None, "", True, DENY),
+        (-9, "", True, DENY),
+        (0, "", True, DENY),
+        (0, "Allow once", True, DENY),
+        (0, "button returned:Allow once", True, DENY),
+        (0, f"button returned:Allow once, gave up:false\nbutton returned:{CACHE}, gave up:false", True, DENY),
+        (0, "garbage", True, DENY),
+    ],
+)
 def test_parse_osascript(returncode, stdout, can_cache, expected):
     assert parse_osascript(returncode, stdout, Buttons.for_approval(approval(can_cache=can_cache))) == expected
 
@@ -335,9 +370,17 @@ def test_parse_osascript(returncode, stdout, can_cache, expected):
 def test_zenity_argv():
     lines = dialog_lines(approval(), 45, queue_position=4)
     argv = zenity_argv("/usr/bin/zenity", lines, Buttons.for_approval(approval()), 45)
-    assert argv == ["/usr/bin/zenity", "--question", f"--title={TITLE}", "--text=" + "\n".join(lines),
-                    "--no-markup", "--ok-label=Allow once", "--cancel-label=Deny", "--timeout=45",
-                    f"--extra-button={CACHE}"]
+    assert argv == [
+        "/usr/bin/zenity",
+        "--question",
+        f"--title={TITLE}",
+        "--text=" + "\n".join(lines),
+        "--no-markup",
+        "--ok-label=Allow once",
+        "--cancel-label=Deny",
+        "--timeout=45",
+        f"--extra-button={CACHE}",
+    ]
     non_cacheable = zenity_argv("zenity", lines, Buttons.for_approval(approval(can_cache=False)), 45)
     assert "--ok-label=Allow once" in non_cacheable
     assert not any(arg.startswith("--extra-button") for arg in non_cacheable)
@@ -353,23 +396,26 @@ def test_zenity_shows_values_as_plain_text(hostile):
     assert f"Tool: {clean(hostile)}\n" in texts[0]
 
 
-@pytest.mark.parametrize(("returncode", "stdout", "can_cache", "expected"), [
-    (0, "", True, ALLOW_ONCE),
-    (1, f"{CACHE}\n", True, ALLOW),
-    (1, "", True, DENY),
-    (5, "", True, TIMEOUT),
-    (0, "", False, ALLOW_ONCE),
-    (1, "", False, DENY),
-    (1, f"{CACHE}\n", False, DENY),
-    (1, "Allow and remember 5 min\n", True, DENY),
-    (1, "Allow (10m)\n", True, DENY),
-    (1, "garbage", True, DENY),
-    (255, "", True, DENY),
-    (-1, "", True, DENY),
-    (-11, CACHE, True, DENY),
-    (None, "", True, DENY),
-    (2, "", True, DENY),
-])
+@pytest.mark.parametrize(
+    ("returncode", "stdout", "can_cache", "expected"),
+    [
+        (0, "", True, ALLOW_ONCE),
+        (1, f"{CACHE}\n", True, ALLOW),
+        (1, "", True, DENY),
+        (5, "", True, TIMEOUT),
+        (0, "", False, ALLOW_ONCE),
+        (1, "", False, DENY),
+        (1, f"{CACHE}\n", False, DENY),
+        (1, "Allow and remember 5 min\n", True, DENY),
+        (1, "Allow (10m)\n", True, DENY),
+        (1, "garbage", True, DENY),
+        (255, "", True, DENY),
+        (-1, "", True, DENY),
+        (-11, CACHE, True, DENY),
+        (None, "", True, DENY),
+        (2, "", True, DENY),
+    ],
+)
 def test_parse_zenity(returncode, stdout, can_cache, expected):
     assert parse_zenity(returncode, stdout, Buttons.for_approval(approval(can_cache=can_cache))) == expected
 
@@ -381,9 +427,27 @@ def test_kdialog_argv():
     lines = dialog_lines(approval(), 60)
     # Never a cached allow: kdialog's exit 1 is both "No" and its own error.
     assert kdialog_argv("kdialog", lines, Buttons.for_approval(approval())) == [
-        "kdialog", "--title", TITLE, "--yesno", kdialog_text(lines), "--yes-label", "Allow once", "--no-label", "Deny"]
+        "kdialog",
+        "--title",
+        TITLE,
+        "--yesno",
+        kdialog_text(lines),
+        "--yes-label",
+        "Allow once",
+        "--no-label",
+        "Deny",
+    ]
     assert kdialog_argv("kdialog", lines, Buttons.for_approval(approval(can_cache=False))) == [
-        "kdialog", "--title", TITLE, "--yesno", kdialog_text(lines), "--yes-label", "Allow once", "--no-label", "Deny"]
+        "kdialog",
+        "--title",
+        TITLE,
+        "--yesno",
+        kdialog_text(lines),
+        "--yes-label",
+        "Allow once",
+        "--no-label",
+        "Deny",
+    ]
 
 
 @pytest.mark.parametrize("hostile", HOSTILE_VALUES)
@@ -391,25 +455,28 @@ def test_kdialog_text_is_html_with_every_value_escaped(hostile):
     request = approval(tool_name=hostile, path=hostile)
     text = kdialog_text(dialog_lines(request, 60))
     assert text.startswith("<html>") and text.endswith("</html>")  # always rich text, never a guess
-    body = text[len("<html>"):-len("</html>")]
+    body = text[len("<html>") : -len("</html>")]
     assert "<" not in body.replace("<br>", "") and ">" not in body.replace("<br>", "")
     assert set(re.findall(r"&[^;\s]*;?", body)) <= {"&amp;", "&lt;", "&gt;", "&quot;", "&#x27;"}
     assert [html.unescape(line) for line in body.split("<br>")] == dialog_lines(request, 60)
 
 
-@pytest.mark.parametrize(("returncode", "can_cache", "expected"), [
-    (0, True, ALLOW_ONCE),
-    (1, True, DENY),
-    (2, True, DENY),
-    (0, False, ALLOW_ONCE),
-    (1, False, DENY),
-    (2, False, DENY),
-    (3, True, DENY),
-    (254, True, DENY),
-    (-6, True, DENY),
-    (-9, True, DENY),
-    (None, True, DENY),
-])
+@pytest.mark.parametrize(
+    ("returncode", "can_cache", "expected"),
+    [
+        (0, True, ALLOW_ONCE),
+        (1, True, DENY),
+        (2, True, DENY),
+        (0, False, ALLOW_ONCE),
+        (1, False, DENY),
+        (2, False, DENY),
+        (3, True, DENY),
+        (254, True, DENY),
+        (-6, True, DENY),
+        (-9, True, DENY),
+        (None, True, DENY),
+    ],
+)
 def test_parse_kdialog(returncode, can_cache, expected):
     assert parse_kdialog(returncode, Buttons.for_approval(approval(can_cache=can_cache))) == expected
 
@@ -428,8 +495,11 @@ PATHS = [f"/home/u/proj/src/file{n:02}.py" for n in range(1, 26)]
 
 
 def test_the_dialog_lists_every_argument_folded_with_full_sizes_and_the_show_hint():
-    request = approval(id="0123456789abcdef", arguments={"command": LONG_COMMAND, "paths": PATHS, "dry_run": False},
-                       arguments_size=1234)
+    request = approval(
+        id="0123456789abcdef",
+        arguments={"command": LONG_COMMAND, "paths": PATHS, "dry_run": False},
+        arguments_size=1234,
+    )
     lines = dialog_lines(request, 60)
     text = "\n".join(lines)
     hint = "run 'mcp-acp approvals show 0123456789abcdef' to see everything"
@@ -450,7 +520,7 @@ def test_a_fold_never_loses_count_of_what_it_does_not_show():
     request = approval(id="ab", arguments={"command": LONG_COMMAND}, arguments_size=len(LONG_COMMAND) + 14)
     lines = [line.strip() for line in dialog_lines(request, 60)]
     start = next(i for i, line in enumerate(lines) if line.startswith('"command": '))
-    head = lines[start][len('"command": "'):-1]  # without its quote and the trailing "…"
+    head = lines[start][len('"command": "') : -1]  # without its quote and the trailing "…"
     hidden = int(re.search(r"… ([\d,]+) more characters", lines[start + 1])[1].replace(",", ""))
     tail = lines[start + 2][1:-1]  # without the leading "…" and the closing quote
     assert LONG_COMMAND.startswith(head) and LONG_COMMAND.endswith(tail)
@@ -469,10 +539,19 @@ def test_hostile_arguments_cannot_add_or_forge_a_line(hostile):
     assert literals[0] == "\n".join(lines)
 
 
-@given(st.dictionaries(st.text(max_size=30), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=400),
-    lambda children: st.lists(children, max_size=30) | st.dictionaries(st.text(max_size=10), children, max_size=5),
-    max_leaves=60), max_size=8))
+@given(
+    st.dictionaries(
+        st.text(max_size=30),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=400),
+            lambda children: (
+                st.lists(children, max_size=30) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+            ),
+            max_leaves=60,
+        ),
+        max_size=8,
+    )
+)
 def test_any_arguments_give_a_well_formed_dialog(arguments):
     request = approval(id="ab", arguments=arguments, arguments_size=10)
     lines = dialog_lines(request, 60)

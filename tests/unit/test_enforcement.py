@@ -67,13 +67,23 @@ def build(tmp_path: Path, approver=None, limits: LimitsConfig | None = None, rul
     policy_file = tmp_path / "policy.json"
     policy_file.write_text(json.dumps({"rules": rules}))
     approvals = ApprovalCache(600)
-    reloader = PolicyReloader(policy_file, parse_policy({"rules": rules}), ProtectedPaths([tmp_path / "cfg"]),
-                              audit, approvals, "v1")
-    enforcer = Enforcer(reloader, audit, ShutdownCoordinator(log_dir, "t", "px_00000000:t"),
-                        identities=LocalIdentities(Identity("alice", "local")),
-                        identity=Identity("alice", "local"), backend_id="fs", session_id="s1", proxy_name="t",
-                        limits=limits or LimitsConfig(), hitl=HITLConfig(),
-                        approver=approver or NoApprover(), approvals=approvals)
+    reloader = PolicyReloader(
+        policy_file, parse_policy({"rules": rules}), ProtectedPaths([tmp_path / "cfg"]), audit, approvals, "v1"
+    )
+    enforcer = Enforcer(
+        reloader,
+        audit,
+        ShutdownCoordinator(log_dir, "t", "px_00000000:t"),
+        identities=LocalIdentities(Identity("alice", "local")),
+        identity=Identity("alice", "local"),
+        backend_id="fs",
+        session_id="s1",
+        proxy_name="t",
+        limits=limits or LimitsConfig(),
+        hitl=HITLConfig(),
+        approver=approver or NoApprover(),
+        approvals=approvals,
+    )
     return enforcer, log_dir / "audit" / "decisions.jsonl"
 
 
@@ -83,8 +93,12 @@ def setup(tmp_path: Path):
 
 
 def call(tool: str, path: str = "/p/a.txt", request_id: int = 1) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-            "params": {"name": tool, "arguments": {"path": path}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": {"path": path}},
+    }
 
 
 async def verdict(enforcer: Enforcer, message: dict):
@@ -96,8 +110,7 @@ def decisions(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("method", ["tools/list", "ping", "prompts/list", "resources/list",
-                                    "resources/templates/list"])
+@pytest.mark.parametrize("method", ["tools/list", "ping", "prompts/list", "resources/list", "resources/templates/list"])
 def test_read_only_discovery_is_logged_while_forwarded(setup, method):
     enforcer, log = setup()
     deferred = enforcer.check({"jsonrpc": "2.0", "id": 7, "method": method})
@@ -130,8 +143,13 @@ time.sleep(30)  # the security shutdown ends the process
 
 def test_discovery_entry_that_cannot_be_written_refuses_and_shuts_down(tmp_path):
     # In a child process: the security shutdown exits the process it runs in.
-    done = subprocess.run([sys.executable, "-c", UNWRITABLE_DISCOVERY_ENTRY, str(tmp_path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", UNWRITABLE_DISCOVERY_ENTRY, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 10, done.stderr
     refusal = json.loads(done.stdout)
     assert refusal["code"] == -32603 and "audit" in refusal["message"].lower()
@@ -144,8 +162,13 @@ async def test_allow_and_deny_answers_and_entries(setup):
     assert await verdict(enforcer, call("read_file")) is None
     denied = await verdict(enforcer, call("read_file", "/p/.env", 2))
     assert denied["code"] == -32001 and denied["message"] == "Policy denied: tools/call on /p/.env"
-    assert denied["data"] == {"decision": "deny", "tool": "read_file", "path": "/p/.env",
-                              "matched_rules": ["read", "no-env"], "final_rule": "no-env"}
+    assert denied["data"] == {
+        "decision": "deny",
+        "tool": "read_file",
+        "path": "/p/.env",
+        "matched_rules": ["read", "no-env"],
+        "final_rule": "no-env",
+    }
     allowed, refused = decisions(log)
     assert allowed["event"] == "policy_decision" and allowed["decision"] == "allow" and allowed["final_rule"] == "read"
     assert allowed["matched_rules"] == [{"id": "read", "effect": "allow"}]
@@ -159,8 +182,18 @@ async def test_allow_and_deny_answers_and_entries(setup):
 
 async def test_discovery_and_default(setup):
     enforcer, log = setup()
-    assert await verdict(enforcer, {"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                                    "params": {"clientInfo": {"name": "c", "version": "1"}}}) is None
+    assert (
+        await verdict(
+            enforcer,
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {"clientInfo": {"name": "c", "version": "1"}},
+            },
+        )
+        is None
+    )
     assert enforcer.note_notification({"jsonrpc": "2.0", "method": "notifications/initialized"})
     assert enforcer.note_notification({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})
     assert (await verdict(enforcer, call("delete_file", "/p/a", 3)))["data"]["final_rule"] == "default"
@@ -190,8 +223,12 @@ async def test_approval_outcomes_cache_and_timings(setup):
     assert await verdict(enforcer, call("bash", "/p")) is None
     assert len(approver.asked) == 5  # code_exec is never cached: the second bash call asked again
     first, hit, once, user_denied, shell, *_ = decisions(log)
-    assert (first["decision"], first["hitl_outcome"], first["hitl_cache_hit"], first["hitl_approver_id"]) == \
-        ("hitl", "user_allowed", False, "alice")
+    assert (first["decision"], first["hitl_outcome"], first["hitl_cache_hit"], first["hitl_approver_id"]) == (
+        "hitl",
+        "user_allowed",
+        False,
+        "alice",
+    )
     assert first["policy_total_ms"] == pytest.approx(first["policy_eval_ms"] + first["policy_hitl_ms"], abs=0.002)
     assert (hit["hitl_cache_hit"], hit["policy_hitl_ms"]) == (True, 0.0)  # 0.0 is logged, not omitted
     assert once["hitl_outcome"] == "user_allowed"  # allow-once is logged as user_allowed (SPEC §2.6)

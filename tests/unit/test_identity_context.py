@@ -9,10 +9,20 @@ from mcp_acp.policy.context import build_context
 
 
 def test_token_claims_become_subject_attributes():
-    claims = {"sub": "auth0|alice", "iss": "https://idp", "aud": ["api", "other"], "azp": "mcp-acp-cli",
-              "scope": "openid files:read", "iat": int(time.time()) - 30, "auth_time": 1700000000}
-    ctx = build_context({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "read_file"}},
-                        Identity("auth0|alice", "token", claims), "fs")
+    claims = {
+        "sub": "auth0|alice",
+        "iss": "https://idp",
+        "aud": ["api", "other"],
+        "azp": "mcp-acp-cli",
+        "scope": "openid files:read",
+        "iat": int(time.time()) - 30,
+        "auth_time": 1700000000,
+    }
+    ctx = build_context(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "read_file"}},
+        Identity("auth0|alice", "token", claims),
+        "fs",
+    )
     subject = ctx.subject
     assert (subject.id, subject.provenance, subject.issuer) == ("auth0|alice", "token", "https://idp")
     assert subject.audience == ("api", "other") and subject.client_id == "mcp-acp-cli"

@@ -88,19 +88,36 @@ def test_min_max_and_rounding():
 
 def test_api_stats_and_snapshot_shapes():
     stats = ProxyStats()
-    empty = {"proxy_latency_ms": None, "policy_eval_ms": None, "hitl_wait_ms": None, "proxy_latency_p95_ms": None,
-             "policy_eval_p95_ms": None, "hitl_wait_p95_ms": None,
-             "sample_count": {"proxy_latency": 0, "policy_eval": 0, "hitl_wait": 0}}
-    assert stats.api_stats() == {"requests_total": 0, "requests_allowed": 0, "requests_denied": 0,
-                                 "requests_hitl": 0, "latency": empty}
+    empty = {
+        "proxy_latency_ms": None,
+        "policy_eval_ms": None,
+        "hitl_wait_ms": None,
+        "proxy_latency_p95_ms": None,
+        "policy_eval_p95_ms": None,
+        "hitl_wait_p95_ms": None,
+        "sample_count": {"proxy_latency": 0, "policy_eval": 0, "hitl_wait": 0},
+    }
+    assert stats.api_stats() == {
+        "requests_total": 0,
+        "requests_allowed": 0,
+        "requests_denied": 0,
+        "requests_hitl": 0,
+        "latency": empty,
+    }
     stats.record_decision("allow", "tools/call", eval_ms=0.2)
     stats.record_decision("hitl", "tools/call", eval_ms=0.4, hitl_ms=1500.0)
     stats.record_answer("1", "tools/call", True, 2.0)
     stats.record_answer("2", "tools/call", True, 4.0)
     latency = stats.api_stats()["latency"]
-    assert latency == {"proxy_latency_ms": 3.0, "policy_eval_ms": 0.3, "hitl_wait_ms": 1500.0,
-                       "proxy_latency_p95_ms": 4.0, "policy_eval_p95_ms": 0.4, "hitl_wait_p95_ms": 1500.0,
-                       "sample_count": {"proxy_latency": 2, "policy_eval": 2, "hitl_wait": 1}}
+    assert latency == {
+        "proxy_latency_ms": 3.0,
+        "policy_eval_ms": 0.3,
+        "hitl_wait_ms": 1500.0,
+        "proxy_latency_p95_ms": 4.0,
+        "policy_eval_p95_ms": 0.4,
+        "hitl_wait_p95_ms": 1500.0,
+        "sample_count": {"proxy_latency": 2, "policy_eval": 2, "hitl_wait": 1},
+    }
     snap = stats.snapshot()
     assert snap["latency"] == latency and snap["proxy_latency_ms"] == 3.0  # the cards show the median
     assert snap["by_method"] == {"tools/call": {"allow": 1, "hitl": 1}}
@@ -145,6 +162,7 @@ class ScriptedApprover:
 @pytest.fixture
 def proxy(tmp_path: Path):
     """An enforcer and an operations recorder sharing one ProxyStats, as the proxy wires them."""
+
     def make(*outcomes: str) -> tuple[Enforcer, OperationsRecorder]:
         log_dir = tmp_path / "logs"
         log_dir.mkdir(exist_ok=True)
@@ -153,24 +171,42 @@ def proxy(tmp_path: Path):
         policy_file = tmp_path / "policy.json"
         policy_file.write_text(json.dumps({"rules": RULES}))
         approvals = ApprovalCache(600)
-        reloader = PolicyReloader(policy_file, parse_policy({"rules": RULES}), ProtectedPaths([tmp_path / "cfg"]),
-                                  audit, approvals, "v1")
+        reloader = PolicyReloader(
+            policy_file, parse_policy({"rules": RULES}), ProtectedPaths([tmp_path / "cfg"]), audit, approvals, "v1"
+        )
         alice = Identity("alice", "local")
-        enforcer = Enforcer(reloader, audit, shutdown, identities=LocalIdentities(alice), identity=alice,
-                            backend_id="fs", session_id="s1", proxy_name="t", limits=LimitsConfig(),
-                            hitl=HITLConfig(), approver=ScriptedApprover(*outcomes), approvals=approvals)
+        enforcer = Enforcer(
+            reloader,
+            audit,
+            shutdown,
+            identities=LocalIdentities(alice),
+            identity=alice,
+            backend_id="fs",
+            session_id="s1",
+            proxy_name="t",
+            limits=LimitsConfig(),
+            hitl=HITLConfig(),
+            approver=ScriptedApprover(*outcomes),
+            approvals=approvals,
+        )
         recorder = OperationsRecorder(audit, shutdown, "s1", alice, "fs", "stdio", "c1", stats=enforcer.stats)
         return enforcer, recorder
+
     return make
 
 
 def call(tool: str, path: str = "/p/a.txt", request_id: int = 1) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-            "params": {"name": tool, "arguments": {"path": path}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": {"path": path}},
+    }
 
 
-async def exchange(enforcer: Enforcer, recorder: OperationsRecorder, message: dict, duration_ms: float,
-                   backend_fails: bool = False) -> dict:
+async def exchange(
+    enforcer: Enforcer, recorder: OperationsRecorder, message: dict, duration_ms: float, backend_fails: bool = False
+) -> dict:
     """One request as the relay handles it: the gate decides, the backend (if reached) answers."""
     record = recorder.describe(message)
     verdict = enforcer.check(message)
@@ -235,8 +271,9 @@ def test_manager_metrics_carry_pushed_latency(tmp_path):
     stats = ProxyStats()
     stats.record_decision("allow", "tools/call", eval_ms=0.25)
     stats.record_answer("1", "tools/call", True, 1.5)
-    state.registry.add(ProxyConnection("files", "px_00000000:files", "i1", "/tmp/files.sock", {},
-                                       stats=stats.snapshot()))
+    state.registry.add(
+        ProxyConnection("files", "px_00000000:files", "i1", "/tmp/files.sock", {}, stats=stats.snapshot())
+    )
     state.registry.add(ProxyConnection("quiet", "px_00000000:quiet", "i2", "/tmp/quiet.sock", {}))
     text = metrics_text(state).decode()
     assert 'mcp_acp_latency_ms{kind="proxy_latency",proxy="files",quantile="0.5"} 1.5' in text

@@ -26,16 +26,26 @@ def write(path: Path, entries: list[dict | str]) -> Path:
 
 
 def decision(seconds_ago: float, n: int, **fields) -> dict:
-    return {"time": stamp(seconds_ago), "sequence": n, "event": "policy_decision", "decision": "allow",
-            "request_id": str(n), "session_id": "s1", "policy_version": "v1", **fields}
+    return {
+        "time": stamp(seconds_ago),
+        "sequence": n,
+        "event": "policy_decision",
+        "decision": "allow",
+        "request_id": str(n),
+        "session_id": "s1",
+        "policy_version": "v1",
+        **fields,
+    }
 
 
 @pytest.fixture
 def decisions(tmp_path: Path) -> Path:
     # Oldest first, as the proxy appends: 2 h ago, 30 min ago, then one every 10 s in the last minute.
     entries = [decision(7200, 1, policy_version="v0"), decision(1800, 2, decision="deny")]
-    entries += [decision(60 - 10 * i, 3 + i, decision="deny" if i % 2 else "allow",
-                         session_id="s2" if i == 5 else "s1") for i in range(6)]
+    entries += [
+        decision(60 - 10 * i, 3 + i, decision="deny" if i % 2 else "allow", session_id="s2" if i == 5 else "s1")
+        for i in range(6)
+    ]
     return write(tmp_path / "audit" / "decisions.jsonl", entries)
 
 
@@ -69,12 +79,17 @@ def test_filters(decisions):
 
 
 def test_event_type_and_level(tmp_path):
-    auth = write(tmp_path / "auth.jsonl", [{"time": stamp(5), "event_type": "session_started"},
-                                           {"time": stamp(4), "event_type": "session_ended"}])
-    assert [e["event_type"] for e in query_log(auth, filters={"event_type": "session_started"},
-                                               now=NOW)["entries"]] == ["session_started"]
-    system = write(tmp_path / "system.jsonl", [{"time": stamp(5), "level": "WARNING", "event": "a"},
-                                               {"time": stamp(4), "level": "ERROR", "event": "b"}])
+    auth = write(
+        tmp_path / "auth.jsonl",
+        [{"time": stamp(5), "event_type": "session_started"}, {"time": stamp(4), "event_type": "session_ended"}],
+    )
+    assert [
+        e["event_type"] for e in query_log(auth, filters={"event_type": "session_started"}, now=NOW)["entries"]
+    ] == ["session_started"]
+    system = write(
+        tmp_path / "system.jsonl",
+        [{"time": stamp(5), "level": "WARNING", "event": "a"}, {"time": stamp(4), "level": "ERROR", "event": "b"}],
+    )
     assert [e["event"] for e in query_log(system, filters={"level": "error"}, now=NOW)["entries"]] == ["b"]
     assert [e["event"] for e in query_log(system, filters={"event_type": "a"}, now=NOW)["entries"]] == ["a"]
 
@@ -107,16 +122,21 @@ def test_bad_arguments(decisions):
 
 
 def test_invalid_lines_are_skipped(tmp_path):
-    path = write(tmp_path / "d.jsonl", [decision(30, 1), "not json", "[1, 2]", "42", json.dumps({"no": "time"}),
-                                        decision(20, 2), "", "   "])
+    path = write(
+        tmp_path / "d.jsonl",
+        [decision(30, 1), "not json", "[1, 2]", "42", json.dumps({"no": "time"}), decision(20, 2), "", "   "],
+    )
     with path.open("ab") as handle:  # a torn last line: the crash happened mid-write
         handle.write(b'{"time": "' + stamp(10).encode() + b'", "sequ')
     result = query_log(path, now=NOW)
     assert seqs(result) == [2, 1]
     assert result["total_scanned"] == 7  # blank lines are not scanned; the torn one is
     # Without a time bound the time is not needed: an entry without one is still shown.
-    assert [e.get("sequence", "no time") for e in query_log(path, time_range="all", now=NOW)["entries"]] == \
-        [2, "no time", 1]
+    assert [e.get("sequence", "no time") for e in query_log(path, time_range="all", now=NOW)["entries"]] == [
+        2,
+        "no time",
+        1,
+    ]
 
 
 def test_missing_file(tmp_path):
@@ -158,8 +178,10 @@ def test_log_types_come_from_a_fixed_table(tmp_path):
 def test_metadata(tmp_path):
     write(tmp_path / "audit" / "decisions.jsonl", [decision(1, 1)])
     (tmp_path / "audit" / "decisions.broken.2025-01-01_000000.jsonl").write_text("{}\n")
-    write(tmp_path / "system" / "policy_history.jsonl",
-          [{"event": "policy_loaded", "policy_version": v} for v in ("v1", "v2", "v10", "v2")] + ["torn"])
+    write(
+        tmp_path / "system" / "policy_history.jsonl",
+        [{"event": "policy_loaded", "policy_version": v} for v in ("v1", "v2", "v10", "v2")] + ["torn"],
+    )
     write(tmp_path / "system" / "config_history.jsonl", [{"event": "config_loaded", "config_version": "v1"}])
     meta = logs_metadata(tmp_path, debug_enabled=False)
     assert [f["name"] for f in meta["folders"]] == ["audit", "system"]
@@ -168,8 +190,13 @@ def test_metadata(tmp_path):
     assert audit["decisions"]["exists"] and audit["decisions"]["size_bytes"] > 0
     assert audit["decisions"]["backups"] == ["decisions.broken.2025-01-01_000000.jsonl"]
     assert audit["decisions"]["path"] == str(tmp_path / "audit" / "decisions.jsonl")
-    assert audit["operations"] == {"name": "operations", "path": str(tmp_path / "audit" / "operations.jsonl"),
-                                   "exists": False, "size_bytes": 0, "backups": []}
+    assert audit["operations"] == {
+        "name": "operations",
+        "path": str(tmp_path / "audit" / "operations.jsonl"),
+        "exists": False,
+        "size_bytes": 0,
+        "backups": [],
+    }
     assert meta["available_policy_versions"] == ["v1", "v2", "v10"]
     assert meta["available_config_versions"] == ["v1"] and meta["debug_enabled"] is False
     debug = logs_metadata(tmp_path, debug_enabled=True)

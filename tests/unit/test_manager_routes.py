@@ -61,9 +61,14 @@ def add(name: str, command: str = "/bin/cat") -> None:
 
 def registered(state: ManagerState, env: dict, name: str, stats: dict | None = None) -> ProxyConnection:
     """A connection as the daemon records it after `register` (its socket need not exist)."""
-    connection = ProxyConnection(proxy_name=name, proxy_id=config_of(env, name)["proxy_id"], instance_id="inst-1",
-                                 socket_path=str(Path(env["MCP_ACP_HOME"]) / "no-such.sock"),
-                                 config_summary={"transport": "stdio"}, stats=stats)
+    connection = ProxyConnection(
+        proxy_name=name,
+        proxy_id=config_of(env, name)["proxy_id"],
+        instance_id="inst-1",
+        socket_path=str(Path(env["MCP_ACP_HOME"]) / "no-such.sock"),
+        config_summary={"transport": "stdio"},
+        stats=stats,
+    )
     state.registry.add(connection)
     return connection
 
@@ -79,17 +84,33 @@ def test_list_shows_configured_proxies_inactive(cli, home, state):
     assert [p["proxy_name"] for p in proxies] == ["files", "web"]
     files, web = proxies
     assert files == {
-        "proxy_name": "files", "proxy_id": config_of(home, "files")["proxy_id"], "status": "inactive",
-        "instance_id": None, "server_name": "My Files", "transport": "stdio", "command": "/bin/cat", "args": ["-u"],
-        "url": None, "created_at": config_of(home, "files")["created_at"], "backend_transport": "stdio",
-        "mtls_enabled": False, "stats": None}
+        "proxy_name": "files",
+        "proxy_id": config_of(home, "files")["proxy_id"],
+        "status": "inactive",
+        "instance_id": None,
+        "server_name": "My Files",
+        "transport": "stdio",
+        "command": "/bin/cat",
+        "args": ["-u"],
+        "url": None,
+        "created_at": config_of(home, "files")["created_at"],
+        "backend_transport": "stdio",
+        "mtls_enabled": False,
+        "stats": None,
+    }
     assert (web["transport"], web["url"], web["command"], web["status"]) == ("streamablehttp", url, None, "inactive")
 
 
 def test_registered_proxy_is_running_with_its_pushed_stats(home, state):
     add("files")
-    stats = {"requests_total": 3, "requests_allowed": 2, "requests_denied": 1, "requests_hitl": 0,
-             "proxy_latency_ms": 1.5, "by_method": {"tools/call": 3}}
+    stats = {
+        "requests_total": 3,
+        "requests_allowed": 2,
+        "requests_denied": 1,
+        "requests_hitl": 0,
+        "proxy_latency_ms": 1.5,
+        "by_method": {"tools/call": 3},
+    }
     registered(state, home, "files", stats)
     client = client_for(state, routes_proxies)
     [listed] = client.get("/api/manager/proxies").json()
@@ -118,35 +139,49 @@ def test_one_proxy_and_unknown_id(home, state):
 
 def test_create_stdio_proxy(home, state):
     client = client_for(state, routes_proxies)
-    answer = client.post("/api/manager/proxies", json={"name": "files", "server_name": "Files",
-                                                      "command": "/bin/cat", "args": ["-u"]})
+    answer = client.post(
+        "/api/manager/proxies", json={"name": "files", "server_name": "Files", "command": "/bin/cat", "args": ["-u"]}
+    )
     assert answer.status_code == 201, answer.text
     body = answer.json()
     config = config_of(home, "files")
     assert body["ok"] is True and body["proxy_name"] == "files" and body["proxy_id"] == config["proxy_id"]
-    assert config["backend"] == {"server_name": "Files", "transport": "stdio",
-                                 "stdio": {"command": "/bin/cat", "args": ["-u"]}}
+    assert config["backend"] == {
+        "server_name": "Files",
+        "transport": "stdio",
+        "stdio": {"command": "/bin/cat", "args": ["-u"]},
+    }
     assert body["config_path"] == str(proxy_config_dir(home, "files") / "config.json")
-    assert json.loads(Path(body["policy_path"]).read_text()) == {"version": "1", "default_action": "deny",
-                                                                 "rules": []}
+    assert json.loads(Path(body["policy_path"]).read_text()) == {"version": "1", "default_action": "deny", "rules": []}
     entry = body["claude_desktop_snippet"]["mcpServers"]["files"]
     assert entry["args"][-3:] == ["start", "--proxy", "files"]
     assert (os.stat(body["config_path"]).st_mode & 0o777) == 0o600
     # The server name defaults to the proxy name, as in the CLI.
-    assert client.post("/api/manager/proxies", json={"name": "cat2", "command": "/bin/cat",
-                                                     "skip_duplicate_check": True}).status_code == 201
+    assert (
+        client.post(
+            "/api/manager/proxies", json={"name": "cat2", "command": "/bin/cat", "skip_duplicate_check": True}
+        ).status_code
+        == 201
+    )
     assert config_of(home, "cat2")["backend"]["server_name"] == "cat2"
 
 
-@pytest.mark.parametrize(("body", "status", "code", "fragment"), [
-    ({"name": "bad name", "command": "/bin/cat"}, 400, "PROXY_INVALID", "invalid proxy name"),
-    ({"name": "manager", "command": "/bin/cat"}, 400, "PROXY_INVALID", "reserved"),
-    ({"name": "x"}, 400, "PROXY_INVALID", "command"),
-    ({"name": "x", "command": "/bin/cat", "api_key": "k"}, 400, "PROXY_INVALID", "pass url too"),
-    ({"name": "x", "url": "http://127.0.0.1:1/mcp", "timeout": 0}, 400, "PROXY_INVALID", "timeout"),
-    ({"name": "x", "url": "https://127.0.0.1:1/mcp", "mtls_cert": "/c.pem"}, 400, "PROXY_INVALID",
-     "mtls_cert, mtls_key and mtls_ca go together"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code", "fragment"),
+    [
+        ({"name": "bad name", "command": "/bin/cat"}, 400, "PROXY_INVALID", "invalid proxy name"),
+        ({"name": "manager", "command": "/bin/cat"}, 400, "PROXY_INVALID", "reserved"),
+        ({"name": "x"}, 400, "PROXY_INVALID", "command"),
+        ({"name": "x", "command": "/bin/cat", "api_key": "k"}, 400, "PROXY_INVALID", "pass url too"),
+        ({"name": "x", "url": "http://127.0.0.1:1/mcp", "timeout": 0}, 400, "PROXY_INVALID", "timeout"),
+        (
+            {"name": "x", "url": "https://127.0.0.1:1/mcp", "mtls_cert": "/c.pem"},
+            400,
+            "PROXY_INVALID",
+            "mtls_cert, mtls_key and mtls_ca go together",
+        ),
+    ],
+)
 def test_create_refuses_invalid_settings(home, state, body, status, code, fragment):
     answer = client_for(state, routes_proxies).post("/api/manager/proxies", json=body)
     assert answer.status_code == status, answer.text
@@ -157,8 +192,9 @@ def test_create_refuses_invalid_settings(home, state, body, status, code, fragme
 
 
 def test_create_rejects_unknown_fields(home, state):
-    answer = client_for(state, routes_proxies).post("/api/manager/proxies",
-                                                    json={"name": "x", "command": "/bin/cat", "colour": "red"})
+    answer = client_for(state, routes_proxies).post(
+        "/api/manager/proxies", json={"name": "x", "command": "/bin/cat", "colour": "red"}
+    )
     assert answer.status_code == 422
 
 
@@ -233,8 +269,9 @@ def test_config_snippet(home, state):
 
 
 def stamp(seconds_ago: float) -> str:
-    return (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
+    return (
+        (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 def write_lines(path: Path, *lines: dict | str) -> None:
@@ -245,8 +282,14 @@ def write_lines(path: Path, *lines: dict | str) -> None:
 
 
 def shutdown(seconds_ago: float, reason: str = "audit log deleted") -> dict:
-    return {"time": stamp(seconds_ago), "event": "security_shutdown", "failure_type": "audit_failure",
-            "reason": reason, "exit_code": 10, "context": {}}
+    return {
+        "time": stamp(seconds_ago),
+        "event": "security_shutdown",
+        "failure_type": "audit_failure",
+        "reason": reason,
+        "exit_code": 10,
+        "context": {},
+    }
 
 
 @pytest.fixture
@@ -255,17 +298,44 @@ def incidents(home):
     for a proxy that no longer exists; plus lines that are not entries."""
     add("files")
     add("web", "/bin/echo")
-    write_lines(proxy_log_dir(home, "files") / "shutdowns.jsonl", shutdown(7200, "old"), "{not json",
-                shutdown(60, "recent"))
+    write_lines(
+        proxy_log_dir(home, "files") / "shutdowns.jsonl", shutdown(7200, "old"), "{not json", shutdown(60, "recent")
+    )
     write_lines(proxy_log_dir(home, "web") / "shutdowns.jsonl", shutdown(30, "web down"))
-    write_lines(proxy_config_dir(home, "web") / "bootstrap.jsonl",
-                {"time": stamp(90), "event": "config_invalid", "error_message": "bad", "error_type": "ConfigError",
-                 "exit_code": 1, "component": "cli", "source": "cli_start"}, "[1, 2]", {"no": "time"})
-    write_lines(Path(home["MCP_ACP_HOME"]) / "config" / "emergency_audit.jsonl",
-                {"time": stamp(10), "event": "emergency_audit", "event_type": "operations",
-                 "failure_reason": "disk full", "proxy_name": "files", "proxy_id": config_of(home, "files")["proxy_id"]},
-                {"time": stamp(100000), "event": "emergency_audit", "event_type": "auth", "failure_reason": "x",
-                 "proxy_name": "gone", "proxy_id": "px_00000000:gone"}, "")
+    write_lines(
+        proxy_config_dir(home, "web") / "bootstrap.jsonl",
+        {
+            "time": stamp(90),
+            "event": "config_invalid",
+            "error_message": "bad",
+            "error_type": "ConfigError",
+            "exit_code": 1,
+            "component": "cli",
+            "source": "cli_start",
+        },
+        "[1, 2]",
+        {"no": "time"},
+    )
+    write_lines(
+        Path(home["MCP_ACP_HOME"]) / "config" / "emergency_audit.jsonl",
+        {
+            "time": stamp(10),
+            "event": "emergency_audit",
+            "event_type": "operations",
+            "failure_reason": "disk full",
+            "proxy_name": "files",
+            "proxy_id": config_of(home, "files")["proxy_id"],
+        },
+        {
+            "time": stamp(100000),
+            "event": "emergency_audit",
+            "event_type": "auth",
+            "failure_reason": "x",
+            "proxy_name": "gone",
+            "proxy_id": "px_00000000:gone",
+        },
+        "",
+    )
     return home
 
 
@@ -273,8 +343,14 @@ def test_incidents_merged_newest_first(incidents, state):
     client = client_for(state, routes_incidents)
     page = client.get("/api/manager/incidents").json()
     summary = [(e["incident_type"], e["proxy_name"]) for e in page["entries"]]
-    assert summary == [("emergency", "files"), ("shutdown", "web"), ("shutdown", "files"), ("bootstrap", "web"),
-                       ("shutdown", "files"), ("emergency", "gone")]
+    assert summary == [
+        ("emergency", "files"),
+        ("shutdown", "web"),
+        ("shutdown", "files"),
+        ("bootstrap", "web"),
+        ("shutdown", "files"),
+        ("emergency", "gone"),
+    ]
     assert page["total_returned"] == 6 and page["has_more"] is False
     assert page["entries"][1]["proxy_id"] == config_of(incidents, "web")["proxy_id"]
     assert page["entries"][1]["reason"] == "web down"
@@ -285,23 +361,36 @@ def test_incidents_filters_and_paging(incidents, state):
     client = client_for(state, routes_incidents)
 
     def kinds(**params) -> list[tuple[str, str]]:
-        return [(e["incident_type"], e["proxy_name"])
-                for e in client.get("/api/manager/incidents", params=params).json()["entries"]]
+        return [
+            (e["incident_type"], e["proxy_name"])
+            for e in client.get("/api/manager/incidents", params=params).json()["entries"]
+        ]
 
     assert kinds(proxy="files") == [("emergency", "files"), ("shutdown", "files"), ("shutdown", "files")]
     assert kinds(incident_type="shutdown") == [("shutdown", "web"), ("shutdown", "files"), ("shutdown", "files")]
     assert kinds(incident_type="bootstrap", proxy="files") == []
-    assert kinds(time_range="1h") == [("emergency", "files"), ("shutdown", "web"), ("shutdown", "files"),
-                                      ("bootstrap", "web")]
+    assert kinds(time_range="1h") == [
+        ("emergency", "files"),
+        ("shutdown", "web"),
+        ("shutdown", "files"),
+        ("bootstrap", "web"),
+    ]
     assert kinds(time_range="5m", incident_type="emergency") == [("emergency", "files")]
     first = client.get("/api/manager/incidents", params={"limit": 2}).json()
     assert first["total_returned"] == 2 and first["has_more"] is True
     rest = client.get("/api/manager/incidents", params={"limit": 100, "before": first["entries"][-1]["time"]}).json()
-    assert [(e["incident_type"], e.get("reason")) for e in rest["entries"][:2]] == [("shutdown", "recent"),
-                                                                                   ("bootstrap", None)]
+    assert [(e["incident_type"], e.get("reason")) for e in rest["entries"][:2]] == [
+        ("shutdown", "recent"),
+        ("bootstrap", None),
+    ]
     assert len(rest["entries"]) == 4 and rest["has_more"] is False
-    for params in ({"limit": 0}, {"limit": 1001}, {"incident_type": "crash"}, {"time_range": "2d"},
-                   {"before": "yesterday"}):
+    for params in (
+        {"limit": 0},
+        {"limit": 1001},
+        {"incident_type": "crash"},
+        {"time_range": "2d"},
+        {"before": "yesterday"},
+    ):
         assert client.get("/api/manager/incidents", params=params).status_code == 422, params
 
 
@@ -328,8 +417,12 @@ def test_last_shutdown_only_when_recent(home):
     path = proxy_log_dir(home, "files") / "shutdowns.jsonl"
     assert last_shutdown("files") is None  # no file
     write_lines(path, shutdown(5, "fresh"))
-    assert last_shutdown("files") == {"failure_type": "audit_failure", "reason": "fresh", "exit_code": 10,
-                                      "time": json.loads(path.read_text())["time"]}
+    assert last_shutdown("files") == {
+        "failure_type": "audit_failure",
+        "reason": "fresh",
+        "exit_code": 10,
+        "time": json.loads(path.read_text())["time"],
+    }
     write_lines(path, shutdown(31, "too old"))
     assert last_shutdown("files") is None
     write_lines(path, shutdown(1), '{"time": "truncated')
@@ -350,8 +443,15 @@ def test_audit_verify_before_any_run_and_unknown_id(home, state):
     assert report["proxy_name"] == "files" and report["proxy_id"] == proxy_id
     assert report["overall_status"] == "no_files" and report["state_file_present"] is False
     assert {f["status"] for f in report["files"]} == {"not_created"}
-    assert [f["name"] for f in report["files"]] == ["operations", "decisions", "auth", "system", "config-history",
-                                                   "policy-history", "repairs"]
+    assert [f["name"] for f in report["files"]] == [
+        "operations",
+        "decisions",
+        "auth",
+        "system",
+        "config-history",
+        "policy-history",
+        "repairs",
+    ]
     assert all(f["description"] for f in report["files"])
     assert report["totals"] == {"files": 7, "entries": 0, "not_created": 7}
     repaired = client.post(f"/api/manager/proxies/{proxy_id}/audit/repair").json()

@@ -73,9 +73,14 @@ def test_spec_defaults():
 
 
 def registration(**changes) -> dict:
-    message = {"type": "register", "proxy_name": "p1", "proxy_id": "px_0123abcd:fixture", "instance_id": "a1b2c3",
-               "config_summary": {"backend_id": "fixture", "transport": "stdio", "api_port": None},
-               "socket_path": "/run/mcp-acp/proxy_p1.sock"}
+    message = {
+        "type": "register",
+        "proxy_name": "p1",
+        "proxy_id": "px_0123abcd:fixture",
+        "instance_id": "a1b2c3",
+        "config_summary": {"backend_id": "fixture", "transport": "stdio", "api_port": None},
+        "socket_path": "/run/mcp-acp/proxy_p1.sock",
+    }
     message.update(changes)
     return {key: value for key, value in message.items() if value is not None}
 
@@ -87,8 +92,21 @@ def test_encode_is_one_compact_line_and_decodes_back():
     assert protocol.decode(line) == message
 
 
-@pytest.mark.parametrize("line", [b"", b"\n", b"not json\n", b"[1, 2]\n", b'"register"\n', b"{}\n", b'{"type": 1}\n',
-                                  b'{"type": null}\n', b"\xff\xfe\n", b'{"type": "x"'])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"",
+        b"\n",
+        b"not json\n",
+        b"[1, 2]\n",
+        b'"register"\n',
+        b"{}\n",
+        b'{"type": 1}\n',
+        b'{"type": null}\n',
+        b"\xff\xfe\n",
+        b'{"type": "x"',
+    ],
+)
 def test_decode_refuses_what_is_not_a_typed_json_object(line):
     assert protocol.decode(line) is None
 
@@ -107,38 +125,49 @@ def test_a_valid_registration_is_accepted():
     assert parsed.config_summary["backend_id"] == "fixture"
 
 
-@pytest.mark.parametrize(("message", "mentions"), [
-    (None, "invalid JSON"),
-    (registration(type="event"), "register"),
-    (registration(proxy_id=None), "proxy_id"),
-    (registration(instance_id=None), "instance_id"),
-    (registration(proxy_name=None), "proxy_name"),
-    (registration(socket_path=None), "socket_path"),
-    (registration(socket_path=""), "socket_path"),
-    (registration(instance_id=""), "instance_id"),
-    (registration(instance_id="x" * 65), "instance_id"),
-    (registration(proxy_id="px_0123abcd"), "proxy_id"),
-    (registration(proxy_id="px_XYZ:fixture"), "proxy_id"),
-    (registration(proxy_id="px_0123abcd:../etc"), "proxy_id"),
-    (registration(proxy_name="../etc"), "proxy_name"),
-    (registration(proxy_name="a/b"), "proxy_name"),
-    (registration(proxy_name=""), "proxy_name"),
-    (registration(proxy_name="x" * 65), "proxy_name"),
-    (registration(proxy_name="manager"), "reserved"),
-    (registration(proxy_name=["p1"]), "proxy_name"),
-    (registration(config_summary="nope"), "config_summary"),
-])
+@pytest.mark.parametrize(
+    ("message", "mentions"),
+    [
+        (None, "invalid JSON"),
+        (registration(type="event"), "register"),
+        (registration(proxy_id=None), "proxy_id"),
+        (registration(instance_id=None), "instance_id"),
+        (registration(proxy_name=None), "proxy_name"),
+        (registration(socket_path=None), "socket_path"),
+        (registration(socket_path=""), "socket_path"),
+        (registration(instance_id=""), "instance_id"),
+        (registration(instance_id="x" * 65), "instance_id"),
+        (registration(proxy_id="px_0123abcd"), "proxy_id"),
+        (registration(proxy_id="px_XYZ:fixture"), "proxy_id"),
+        (registration(proxy_id="px_0123abcd:../etc"), "proxy_id"),
+        (registration(proxy_name="../etc"), "proxy_name"),
+        (registration(proxy_name="a/b"), "proxy_name"),
+        (registration(proxy_name=""), "proxy_name"),
+        (registration(proxy_name="x" * 65), "proxy_name"),
+        (registration(proxy_name="manager"), "reserved"),
+        (registration(proxy_name=["p1"]), "proxy_name"),
+        (registration(config_summary="nope"), "config_summary"),
+    ],
+)
 def test_a_bad_registration_is_refused_with_its_reason(message, mentions):
     parsed, problem = protocol.parse_register(message)
     assert parsed is None
     assert mentions in problem, problem
 
 
-@given(st.dictionaries(st.sampled_from(["type", "proxy_name", "proxy_id", "instance_id", "socket_path",
-                                        "config_summary", "other"]),
-                       st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=80),
-                                 st.lists(st.text(max_size=5), max_size=3),
-                                 st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["type", "proxy_name", "proxy_id", "instance_id", "socket_path", "config_summary", "other"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.text(max_size=80),
+            st.lists(st.text(max_size=5), max_size=3),
+            st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+        ),
+    )
+)
 def test_parse_register_never_raises(message):
     parsed, problem = protocol.parse_register(message)
     assert (parsed is None) != (problem is None)
@@ -181,9 +210,17 @@ async def test_every_subscriber_gets_the_snapshot_then_every_event_in_order():
 
 
 # SPEC §7.3's incident-class events, listed here so that a change to the product's list is noticed.
-INCIDENT_EVENTS = ["critical_shutdown", "audit_init_failed", "device_health_failed", "session_hijacking",
-                   "audit_tampering", "audit_missing", "audit_permission_denied", "health_degraded",
-                   "health_monitor_failed"]
+INCIDENT_EVENTS = [
+    "critical_shutdown",
+    "audit_init_failed",
+    "device_health_failed",
+    "session_hijacking",
+    "audit_tampering",
+    "audit_missing",
+    "audit_permission_denied",
+    "health_degraded",
+    "health_monitor_failed",
+]
 
 
 @pytest.mark.parametrize("event_type", INCIDENT_EVENTS)
@@ -194,7 +231,8 @@ async def test_incident_events_also_announce_incidents_updated(event_type):
     hub.publish({"type": event_type, "proxy_name": "p1", "proxy_id": "px_00000000:p1"})
     assert messages(await next_chunk(stream)) == [
         {"type": event_type, "proxy_name": "p1", "proxy_id": "px_00000000:p1"},
-        {"type": "incidents_updated", "proxy_name": "p1", "trigger_event": event_type}]
+        {"type": "incidents_updated", "proxy_name": "p1", "trigger_event": event_type},
+    ]
     await stream.aclose()
 
 
@@ -247,14 +285,45 @@ async def test_close_all_ends_every_stream():
 # --------------------------------------------------------------------------- forwarded paths
 
 
-@pytest.mark.parametrize("path", ["stats", "control/status", "logs/decisions", "approvals/pending/0123abcd/approve",
-                                  "policy/rules/rule-1", "logs/..x", "a...b", "incidents/shutdowns"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "stats",
+        "control/status",
+        "logs/decisions",
+        "approvals/pending/0123abcd/approve",
+        "policy/rules/rule-1",
+        "logs/..x",
+        "a...b",
+        "incidents/shutdowns",
+    ],
+)
 def test_safe_paths(path):
     assert _safe_path(path)
 
 
-@pytest.mark.parametrize("path", ["", "/", "/stats", "stats/", "a//b", ".", "..", "../x", "x/..", "a/../b", "a/./b",
-                                  "./a", "..\\config", "a\\b", "logs/decisions\x00", "\x00", "a" * 2049])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "/",
+        "/stats",
+        "stats/",
+        "a//b",
+        ".",
+        "..",
+        "../x",
+        "x/..",
+        "a/../b",
+        "a/./b",
+        "./a",
+        "..\\config",
+        "a\\b",
+        "logs/decisions\x00",
+        "\x00",
+        "a" * 2049,
+    ],
+)
 def test_unsafe_paths(path):
     assert not _safe_path(path)
 

@@ -14,8 +14,8 @@ from mcp_acp.policy.paths import (
     MAX_PATHS,
     OTHER,
     PATH,
-    READINGS,
     PATH_MAX,
+    READINGS,
     SOURCE,
     PathArg,
     as_filesystem_text,
@@ -36,23 +36,53 @@ def distinct(readings: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(readings))
 
 
-@pytest.mark.parametrize("key,kind", [
-    ("path", (True, True, PATH)), ("paths", (True, True, PATH)), ("file_path", (True, True, PATH)),
-    ("filePath", (True, True, PATH)), ("file-path", (True, True, PATH)), ("FILE_PATH", (True, True, PATH)),
-    ("filepath", (True, True, PATH)), ("file_name", (True, True, PATH)), ("fileName", (True, True, PATH)),
-    ("directory", (True, True, PATH)), ("output_dir", (True, True, PATH)), ("workingDirectory", (True, True, PATH)),
-    ("cwd", (True, True, PATH)), ("repoPath", (True, True, PATH)), ("input-file", (True, True, PATH)),
-    ("sourcePath", (True, True, SOURCE)), ("source_path", (True, True, SOURCE)), ("from-file", (True, True, SOURCE)),
-    ("srcDir", (True, True, SOURCE)), ("originPath", (True, True, SOURCE)),
-    ("destinationPath", (True, True, DEST)), ("dest_dir", (True, True, DEST)), ("to-path", (True, True, DEST)),
-    ("targetFile", (True, True, DEST)),
-    ("source", (False, True, SOURCE)), ("src", (False, True, SOURCE)), ("from", (False, True, SOURCE)),
-    ("destination", (False, True, DEST)), ("to", (False, True, DEST)), ("target", (False, True, DEST)),
-    ("uri", (False, True, PATH)), ("URL", (False, True, PATH)), ("sourceUri", (False, True, SOURCE)),
-    ("root", (False, True, PATH)), ("repository", (False, True, PATH)), ("output", (False, False, OTHER)),
-    ("content", (False, False, OTHER)), ("text", (False, False, OTHER)), ("name", (False, False, OTHER)),
-    ("pathological_case", (False, False, OTHER)), ("command", (False, False, OTHER)), ("", (False, False, OTHER)),
-])
+@pytest.mark.parametrize(
+    "key,kind",
+    [
+        ("path", (True, True, PATH)),
+        ("paths", (True, True, PATH)),
+        ("file_path", (True, True, PATH)),
+        ("filePath", (True, True, PATH)),
+        ("file-path", (True, True, PATH)),
+        ("FILE_PATH", (True, True, PATH)),
+        ("filepath", (True, True, PATH)),
+        ("file_name", (True, True, PATH)),
+        ("fileName", (True, True, PATH)),
+        ("directory", (True, True, PATH)),
+        ("output_dir", (True, True, PATH)),
+        ("workingDirectory", (True, True, PATH)),
+        ("cwd", (True, True, PATH)),
+        ("repoPath", (True, True, PATH)),
+        ("input-file", (True, True, PATH)),
+        ("sourcePath", (True, True, SOURCE)),
+        ("source_path", (True, True, SOURCE)),
+        ("from-file", (True, True, SOURCE)),
+        ("srcDir", (True, True, SOURCE)),
+        ("originPath", (True, True, SOURCE)),
+        ("destinationPath", (True, True, DEST)),
+        ("dest_dir", (True, True, DEST)),
+        ("to-path", (True, True, DEST)),
+        ("targetFile", (True, True, DEST)),
+        ("source", (False, True, SOURCE)),
+        ("src", (False, True, SOURCE)),
+        ("from", (False, True, SOURCE)),
+        ("destination", (False, True, DEST)),
+        ("to", (False, True, DEST)),
+        ("target", (False, True, DEST)),
+        ("uri", (False, True, PATH)),
+        ("URL", (False, True, PATH)),
+        ("sourceUri", (False, True, SOURCE)),
+        ("root", (False, True, PATH)),
+        ("repository", (False, True, PATH)),
+        ("output", (False, False, OTHER)),
+        ("content", (False, False, OTHER)),
+        ("text", (False, False, OTHER)),
+        ("name", (False, False, OTHER)),
+        ("pathological_case", (False, False, OTHER)),
+        ("command", (False, False, OTHER)),
+        ("", (False, False, OTHER)),
+    ],
+)
 def test_key_kind(key, kind):
     """The last word (snake, camel or kebab case) says a key names a path; the first says its role."""
     assert key_kind(key) == kind
@@ -66,16 +96,28 @@ def written(found: list[PathArg]) -> list[tuple[str, str, bool]]:
 
 
 def test_path_arguments_at_any_depth_in_written_order():
-    arguments = {"a": {"b": [{"path": "x"}, {"c": {"file": "/y"}}]}, "source": "/s",
-                 "list": [["/deep/in/lists"], "text"], "destination": "/d"}
+    arguments = {
+        "a": {"b": [{"path": "x"}, {"c": {"file": "/y"}}]},
+        "source": "/s",
+        "list": [["/deep/in/lists"], "text"],
+        "destination": "/d",
+    }
     assert written(path_arguments(arguments, False)) == [
-        ("x", PATH, True), ("/y", PATH, True), ("/s", SOURCE, True), ("/deep/in/lists", OTHER, False),
-        ("/d", DEST, True)]
+        ("x", PATH, True),
+        ("/y", PATH, True),
+        ("/s", SOURCE, True),
+        ("/deep/in/lists", OTHER, False),
+        ("/d", DEST, True),
+    ]
 
 
 def test_arrays_take_their_key():
     assert written(path_arguments({"paths": ["/a", "b", ""], "items": ["/s", "t"]}, False)) == [
-        ("/a", PATH, True), ("b", PATH, True), ("", PATH, True), ("/s", OTHER, False)]
+        ("/a", PATH, True),
+        ("b", PATH, True),
+        ("", PATH, True),
+        ("/s", OTHER, False),
+    ]
     # a list of objects: each object's own keys decide
     assert written(path_arguments({"files": [{"name": "n", "path": "/p"}]}, False)) == [("/p", PATH, True)]
 
@@ -96,11 +138,22 @@ def test_top_level_values_without_a_key():
     assert written(path_arguments("x", False, key="path")) == [("x", PATH, True)]
 
 
-@pytest.mark.parametrize("value,without_roots,with_roots", [
-    ("bob", False, True), ("bob@example.com", False, True), ("a/b", True, True), ("/abs", True, True),
-    ("~/x", True, True), ("./x", True, True), ("..", True, True), ("file:///x", True, True),
-    ("https://example.com/a", False, False), ("mailto:bob@example.com", False, False), ("s3://b/k", False, False),
-])
+@pytest.mark.parametrize(
+    "value,without_roots,with_roots",
+    [
+        ("bob", False, True),
+        ("bob@example.com", False, True),
+        ("a/b", True, True),
+        ("/abs", True, True),
+        ("~/x", True, True),
+        ("./x", True, True),
+        ("..", True, True),
+        ("file:///x", True, True),
+        ("https://example.com/a", False, False),
+        ("mailto:bob@example.com", False, False),
+        ("s3://b/k", False, False),
+    ],
+)
 @pytest.mark.parametrize("key", ["to", "source", "uri", "target", "fromUrl"])
 def test_ambiguous_keys_with_and_without_roots(key, value, without_roots, with_roots):
     """`to: "bob"` may be an e-mail recipient: it counts when it looks like a path, or once the
@@ -112,12 +165,29 @@ def test_ambiguous_keys_with_and_without_roots(key, value, without_roots, with_r
         assert found[0].keyed
 
 
-@pytest.mark.parametrize("value,is_path", [
-    ("/etc/passwd", True), ("~", True), ("~/notes", True), ("file:///etc/hosts", True), ("FILE:/x", True),
-    ("../x", True), ("..", True), ("a/../b", True), ("a/..", True), ("./x", True),
-    ("relative/file.txt", False), ("hello", False), ("", False), ("https://example.com/x", False),
-    ("http://x/../y", True), ("mailto:a@b", False), ("rm -rf /", False), ("a/b/c", False),
-])
+@pytest.mark.parametrize(
+    "value,is_path",
+    [
+        ("/etc/passwd", True),
+        ("~", True),
+        ("~/notes", True),
+        ("file:///etc/hosts", True),
+        ("FILE:/x", True),
+        ("../x", True),
+        ("..", True),
+        ("a/../b", True),
+        ("a/..", True),
+        ("./x", True),
+        ("relative/file.txt", False),
+        ("hello", False),
+        ("", False),
+        ("https://example.com/x", False),
+        ("http://x/../y", True),
+        ("mailto:a@b", False),
+        ("rm -rf /", False),
+        ("a/b/c", False),
+    ],
+)
 def test_strings_under_ordinary_keys(value, is_path):
     """Anywhere else a string counts when it is absolute (`/`, `~`, `file:`) or climbs (`..`)."""
     found = path_arguments({"content": value}, False)
@@ -155,16 +225,22 @@ def test_judge_all_judges_a_repeated_path_once():
     assert [item.written for item in judge_all(found, ())] == ["/a", "/b", "/a"]  # the source is another role
 
 
-@pytest.mark.parametrize("method,params,expected", [
-    ("tools/call", {"name": "/not/a/path", "arguments": {"path": "/p"}}, ["/p"]),
-    ("prompts/get", {"name": "p", "arguments": {"file": "/f"}}, ["/f"]),
-    ("resources/read", {"uri": "file:///r", "arguments": {"dir": "/d"}}, ["file:///r", "/d"]),
-    ("resources/read", {"uri": "https://x/r"}, []),
-    ("completion/complete", {"argument": {"name": "path", "value": "x"}, "context": {"arguments": {"dir": "/d"}}},
-     ["x", "/d"]),
-    ("completion/complete", {"argument": "junk", "context": 5}, []),
-    ("logging/setLevel", {"level": "/x", "_meta": {"path": "/m"}}, ["/x"]),
-])
+@pytest.mark.parametrize(
+    "method,params,expected",
+    [
+        ("tools/call", {"name": "/not/a/path", "arguments": {"path": "/p"}}, ["/p"]),
+        ("prompts/get", {"name": "p", "arguments": {"file": "/f"}}, ["/f"]),
+        ("resources/read", {"uri": "file:///r", "arguments": {"dir": "/d"}}, ["file:///r", "/d"]),
+        ("resources/read", {"uri": "https://x/r"}, []),
+        (
+            "completion/complete",
+            {"argument": {"name": "path", "value": "x"}, "context": {"arguments": {"dir": "/d"}}},
+            ["x", "/d"],
+        ),
+        ("completion/complete", {"argument": "junk", "context": 5}, []),
+        ("logging/setLevel", {"level": "/x", "_meta": {"path": "/m"}}, ["/x"]),
+    ],
+)
 def test_request_paths_by_method(method, params, expected):
     assert [arg.written for arg in request_paths(method, params, False)] == expected
 
@@ -201,14 +277,24 @@ def test_nfd_spelling_is_read_in_nfc_too(tmp_path: Path):
 
 def test_match_key_folds_case_only_where_the_filesystem_does():
     import mcp_acp.policy.paths as paths
+
     expected = "/a/b" if paths.CASE_INSENSITIVE_FS else "/A/b"
     assert match_key("/A/b") == expected
 
 
-@pytest.mark.parametrize("text,filesystem", [
-    ("file:///a/b", "/a/b"), ("file://localhost/a%20b", "/a b"), ("FILE:///x/%2E%2E/y", "/x/../y"),
-    ("//a//b", "/a//b"), ("///a", "/a"), ("~/x", "/home/u/x"), ("~", "/home/u"), ("rel", "rel"),
-])
+@pytest.mark.parametrize(
+    "text,filesystem",
+    [
+        ("file:///a/b", "/a/b"),
+        ("file://localhost/a%20b", "/a b"),
+        ("FILE:///x/%2E%2E/y", "/x/../y"),
+        ("//a//b", "/a//b"),
+        ("///a", "/a"),
+        ("~/x", "/home/u/x"),
+        ("~", "/home/u"),
+        ("rel", "rel"),
+    ],
+)
 def test_as_filesystem_text(text, filesystem, monkeypatch):
     monkeypatch.setenv("HOME", "/home/u")
     assert as_filesystem_text(text) == filesystem
@@ -226,7 +312,12 @@ def test_absolute_paths_ignore_the_roots(monkeypatch):
 
 def test_relative_paths_are_judged_against_every_root():
     item = judge(PathArg("sub/../x", DEST, True), ("/a", "/b/"))
-    assert (item.written, item.role, distinct(item.readings), item.problem) == ("sub/../x", DEST, ("/a/x", "/b/x"), None)
+    assert (item.written, item.role, distinct(item.readings), item.problem) == (
+        "sub/../x",
+        DEST,
+        ("/a/x", "/b/x"),
+        None,
+    )
     assert distinct(judge(PathArg("../../etc/passwd", PATH, True), ("/srv/data",)).readings) == ("/etc/passwd",)
     assert distinct(judge(PathArg("", PATH, True), ("/srv",)).readings) == ("/srv",)
 
@@ -245,13 +336,23 @@ def test_nul_bytes_cannot_be_judged(text):
 # ================================================================ never raises, never recurses
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
     | st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
     | st.sampled_from(["/a", "../b", "~/c", "file:///d", "https://e/f", "", "x\x00", "/" * 5000]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["path", "paths", "to", "uri", "sourcePath", "content", "_meta", "dest-dir", "x"])
-        | st.text(max_size=8), children, max_size=4),
-    max_leaves=30)
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["path", "paths", "to", "uri", "sourcePath", "content", "_meta", "dest-dir", "x"])
+            | st.text(max_size=8),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -42,10 +42,10 @@ from mcp_acp.proxy.approvals import (
     ApprovalOutcome,
     ApprovalRequest,
 )
+from mcp_acp.proxy.argument_display import redacted
 from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.hitl import NOBODY_HINT, RoutingApprover
-from mcp_acp.proxy.argument_display import redacted
 from mcp_acp.proxy.pending import (
     PendingApprovals,
     PendingNotFound,
@@ -80,22 +80,35 @@ def make_pending(ttl: int = 600) -> tuple[PendingApprovals, Recorder]:
     return PendingApprovals(events, "px", "px_1234abcd", ttl), recorder
 
 
-def request(tool: str = "write_file", arguments: dict | None = None, *, request_id: int | str = 7,
-            subject: str = "alice", cacheable: bool = True, timeout: float = 30.0,
-            policy_version: str = "v3") -> ApprovalRequest:
+def request(
+    tool: str = "write_file",
+    arguments: dict | None = None,
+    *,
+    request_id: int | str = 7,
+    subject: str = "alice",
+    cacheable: bool = True,
+    timeout: float = 30.0,
+    policy_version: str = "v3",
+) -> ApprovalRequest:
     arguments = {"path": "/p/a.txt", "content": "hi"} if arguments is None else arguments
-    message = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-               "params": {"name": tool, "arguments": arguments}}
+    message = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
     ctx = build_context(message, Identity(subject, "local"), "fixture", session_id="s1", proxy_name="px")
     return ApprovalRequest(ctx, "writes", cacheable, timeout, arguments, policy_version)
 
 
 async def until(condition, what: str):
     """Yield to the loop until `condition()` is truthy (bounded by WAIT)."""
+
     async def poll():
         while not (value := condition()):
             await asyncio.sleep(0.01)
         return value
+
     try:
         return await asyncio.wait_for(poll(), WAIT)
     except TimeoutError:
@@ -138,12 +151,37 @@ def router(pending: PendingApprovals, *, ui: list[bool] | None = None, dialog: o
 def test_shown_arguments_redact_secret_looking_keys_and_keep_everything_else_whole():
     long_text = "x" * 5000 + " | sh"
     many = [f"/p/{n}" for n in range(25)]
-    shown = redacted({"path": "/p/a.txt", "password": "hunter2", "API_KEY": "sk-live-1", "api-key": "k",
-                      "auth_token": "t", "client_secret": "s", "Cookie": "c=1", "private_key": "-----BEGIN",
-                      "credentials": ["a", "bb"], "passphrase": "open sesame", "content": long_text,
-                      "count": 3, "flags": {"a": [1, 2]}, "paths": many, "use_auth": True, "pin_auth": 1234})
-    for key, length in (("password", 7), ("API_KEY", 9), ("api-key", 1), ("auth_token", 1), ("client_secret", 1),
-                        ("Cookie", 3), ("private_key", 10), ("passphrase", 11), ("pin_auth", 4)):
+    shown = redacted(
+        {
+            "path": "/p/a.txt",
+            "password": "hunter2",
+            "API_KEY": "sk-live-1",
+            "api-key": "k",
+            "auth_token": "t",
+            "client_secret": "s",
+            "Cookie": "c=1",
+            "private_key": "-----BEGIN",
+            "credentials": ["a", "bb"],
+            "passphrase": "open sesame",
+            "content": long_text,
+            "count": 3,
+            "flags": {"a": [1, 2]},
+            "paths": many,
+            "use_auth": True,
+            "pin_auth": 1234,
+        }
+    )
+    for key, length in (
+        ("password", 7),
+        ("API_KEY", 9),
+        ("api-key", 1),
+        ("auth_token", 1),
+        ("client_secret", 1),
+        ("Cookie", 3),
+        ("private_key", 10),
+        ("passphrase", 11),
+        ("pin_auth", 4),
+    ):
         assert shown[key] == f"[redacted: {length} character{'s' if length != 1 else ''}]", key
     assert shown["credentials"] == ["[redacted: 1 character]", "[redacted: 2 characters]"]  # structure kept
     assert shown["use_auth"] is True  # a boolean is no secret
@@ -151,9 +189,24 @@ def test_shown_arguments_redact_secret_looking_keys_and_keep_everything_else_who
     assert shown["content"] == long_text  # every character, however long
     assert shown["paths"] == many  # every item, however many
     assert shown["count"] == 3 and shown["flags"] == {"a": [1, 2]}  # JSON values, not strings of JSON
-    assert list(shown) == ["path", "password", "API_KEY", "api-key", "auth_token", "client_secret", "Cookie",
-                           "private_key", "credentials", "passphrase", "content", "count", "flags", "paths",
-                           "use_auth", "pin_auth"]  # every key, in the client's order
+    assert list(shown) == [
+        "path",
+        "password",
+        "API_KEY",
+        "api-key",
+        "auth_token",
+        "client_secret",
+        "Cookie",
+        "private_key",
+        "credentials",
+        "passphrase",
+        "content",
+        "count",
+        "flags",
+        "paths",
+        "use_auth",
+        "pin_auth",
+    ]  # every key, in the client's order
     text = json.dumps(shown)
     for secret in ("hunter2", "sk-live-1", "open sesame", "-----BEGIN", "c=1", "1234"):
         assert secret not in text
@@ -161,8 +214,13 @@ def test_shown_arguments_redact_secret_looking_keys_and_keep_everything_else_who
 
 
 def test_shown_arguments_redact_secret_looking_keys_nested_in_values():
-    shown = redacted({"url": "https://api.example.com", "headers": {"Authorization": "Bearer sk-nested-secret"},
-                      "options": [{"password": "nested-hunter2"}]})
+    shown = redacted(
+        {
+            "url": "https://api.example.com",
+            "headers": {"Authorization": "Bearer sk-nested-secret"},
+            "options": [{"password": "nested-hunter2"}],
+        }
+    )
     text = json.dumps(shown)
     assert "sk-nested-secret" not in text and "nested-hunter2" not in text, shown
     assert shown["url"] == "https://api.example.com"
@@ -180,8 +238,12 @@ async def test_open_shows_the_request_and_its_binding():
     assert view["side_effects"] == ["fs_write"] and view["backend_id"] == "fixture"
     assert view["arguments"] == {"path": "/p/a.txt", "content": "hello", "token": "[redacted: 16 characters]"}
     assert view["arguments_size"] == len(json.dumps(arguments, separators=(",", ":")).encode())
-    assert view["remember"] == {"available": True, "ttl_seconds": 600, "scope": "this tool on this exact path",
-                                "label": "Allow and remember for 10 min (this tool on this exact path)"}
+    assert view["remember"] == {
+        "available": True,
+        "ttl_seconds": 600,
+        "scope": "this tool on this exact path",
+        "label": "Allow and remember for 10 min (this tool on this exact path)",
+    }
     expected = hashlib.sha256(json.dumps(arguments, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert view["args_hash"] == expected == arguments_hash(dict(reversed(arguments.items())))  # key order is irrelevant
     assert view["policy_version"] == "v3" and view["subject_id"] == "alice" and view["rule_id"] == "writes"
@@ -190,7 +252,10 @@ async def test_open_shows_the_request_and_its_binding():
     assert view["can_cache"] is True and view["cache_ttl_seconds"] == 600
     assert pending.list() == [view]
     [created] = recorder.of("pending_created")
-    assert created["approval"]["id"] == opened.id and created["approval"]["arguments"]["token"] == "[redacted: 16 characters]"
+    assert (
+        created["approval"]["id"] == opened.id
+        and created["approval"]["arguments"]["token"] == "[redacted: 16 characters]"
+    )
     assert "tok-s3cr3t-value" not in json.dumps(created)
     assert "write_file" in created["message"]
 
@@ -213,11 +278,14 @@ async def test_ids_are_unique_16_hex():
 # --------------------------------------------------------------------------- deciding, once
 
 
-@pytest.mark.parametrize(("decision", "outcome", "event_decision", "severity"), [
-    ("approve", USER_ALLOWED, "approve", "success"),
-    ("allow-once", USER_ALLOWED_ONCE, "allow_once", "success"),
-    ("deny", USER_DENIED, "deny", "info"),
-])
+@pytest.mark.parametrize(
+    ("decision", "outcome", "event_decision", "severity"),
+    [
+        ("approve", USER_ALLOWED, "approve", "success"),
+        ("allow-once", USER_ALLOWED_ONCE, "allow_once", "success"),
+        ("deny", USER_DENIED, "deny", "info"),
+    ],
+)
 async def test_decide_answers_once_and_a_second_decision_finds_nothing(decision, outcome, event_decision, severity):
     pending, recorder = make_pending()
     opened = await pending.open(request())
@@ -360,16 +428,19 @@ async def test_the_ui_going_away_mid_wait_falls_back_to_the_dialog():
     assert recorder.types() == ["pending_created", "pending_resolved"]  # the same approval, now in the dialog
 
 
-@pytest.mark.parametrize(("answer", "outcome", "event"), [
-    ("allow", USER_ALLOWED, "pending_resolved"),
-    ("allow_once", USER_ALLOWED_ONCE, "pending_resolved"),
-    ("deny", USER_DENIED, "pending_resolved"),
-    ("timeout", TIMEOUT, "pending_timeout"),
-    ("yes please", USER_DENIED, "pending_resolved"),  # anything unrecognised denies
-    ("", USER_DENIED, "pending_resolved"),
-    (42, USER_DENIED, "pending_resolved"),  # not even a string
-    (RuntimeError("osascript crashed"), USER_DENIED, "pending_resolved"),  # a broken dialog denies
-])
+@pytest.mark.parametrize(
+    ("answer", "outcome", "event"),
+    [
+        ("allow", USER_ALLOWED, "pending_resolved"),
+        ("allow_once", USER_ALLOWED_ONCE, "pending_resolved"),
+        ("deny", USER_DENIED, "pending_resolved"),
+        ("timeout", TIMEOUT, "pending_timeout"),
+        ("yes please", USER_DENIED, "pending_resolved"),  # anything unrecognised denies
+        ("", USER_DENIED, "pending_resolved"),
+        (42, USER_DENIED, "pending_resolved"),  # not even a string
+        (RuntimeError("osascript crashed"), USER_DENIED, "pending_resolved"),  # a broken dialog denies
+    ],
+)
 async def test_the_dialog_answer_decides(answer, outcome, event):
     pending, recorder = make_pending()
     dialog = StandInDialog(answer)
@@ -434,8 +505,9 @@ async def test_withdraw_all_while_waiting_answers_the_waiting_request():
 async def test_concurrent_requests_are_decided_independently():
     pending, _ = make_pending()
     approver = router(pending, ui=[True])
-    tasks = [asyncio.ensure_future(approver.ask(request(arguments={"path": f"/p/{n}.txt"}, request_id=n)))
-             for n in range(20)]
+    tasks = [
+        asyncio.ensure_future(approver.ask(request(arguments={"path": f"/p/{n}.txt"}, request_id=n))) for n in range(20)
+    ]
     views = await until(lambda: len(found := pending.list()) == 20 and found, "20 pending approvals")
     by_request = {v["request_id"]: v["id"] for v in views}
     for n in range(20):
@@ -448,8 +520,12 @@ async def test_concurrent_requests_are_decided_independently():
 
 
 def _ctx(path: str, subject: str = "alice", tool: str = "write_file", request_id: int = 1):
-    message = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-               "params": {"name": tool, "arguments": {"path": path}}}
+    message = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": {"path": path}},
+    }
     return build_context(message, Identity(subject, "local"), "fixture")
 
 
@@ -460,9 +536,17 @@ def test_cached_approvals_expire_at_their_ttl(tmp_path):
     target.write_text("a")
     cache.remember(_ctx(str(target), request_id=9))
     [entry] = cache.snapshot()["approvals"]
-    assert entry == {"subject_id": "alice", "tool_name": "write_file", "path": os.path.realpath(target), "request_id": "9",
-                     "paths": [os.path.realpath(target)], "exact_arguments": False,
-                     "age_seconds": 0.0, "ttl_seconds": 300, "expires_in_seconds": 300.0}
+    assert entry == {
+        "subject_id": "alice",
+        "tool_name": "write_file",
+        "path": os.path.realpath(target),
+        "request_id": "9",
+        "paths": [os.path.realpath(target)],
+        "exact_arguments": False,
+        "age_seconds": 0.0,
+        "ttl_seconds": 300,
+        "expires_in_seconds": 300.0,
+    }
     now[0] += 299.5
     assert cache.holds(_ctx(str(target)))
     assert cache.snapshot()["approvals"][0]["expires_in_seconds"] == 0.5
@@ -519,12 +603,20 @@ def control_api(tmp_path):
     approvals = ApprovalCache(600)
     events = ProxyEvents()
     recorder = Recorder(events)
-    reloader = PolicyReloader(policy_file, parse_policy({"rules": rules}), ProtectedPaths([tmp_path / "cfg"]),
-                              audit, approvals, "v1", events=events)
+    reloader = PolicyReloader(
+        policy_file,
+        parse_policy({"rules": rules}),
+        ProtectedPaths([tmp_path / "cfg"]),
+        audit,
+        approvals,
+        "v1",
+        events=events,
+    )
     identity = Identity("alice", "local")
     pending = PendingApprovals(events, "px", "px_1234abcd", 600)
-    control = ControlState(reloader, LocalIdentities(identity), approvals, "s1", identity, events=events,
-                           log_dir=log_dir, pending=pending)
+    control = ControlState(
+        reloader, LocalIdentities(identity), approvals, "s1", identity, events=events, log_dir=log_dir, pending=pending
+    )
     transport = httpx.ASGITransport(app=build_app(control), raise_app_exceptions=False)
     return pending, recorder, httpx.AsyncClient(transport=transport, base_url="http://proxy")
 
@@ -537,8 +629,10 @@ async def test_two_decisions_at_once_one_wins_the_other_finds_nothing(control_ap
     gate = threading.Event()
     executor.submit(gate.wait, WAIT)  # hold the one worker: both requests queue their identity check
     try:
-        posts = [asyncio.ensure_future(client.post(f"/api/approvals/pending/{opened.id}/{decision}"))
-                 for decision in ("approve", "deny")]
+        posts = [
+            asyncio.ensure_future(client.post(f"/api/approvals/pending/{opened.id}/{decision}"))
+            for decision in ("approve", "deny")
+        ]
         await until(lambda: executor.submitted == 3, "both decisions to reach the identity check")
     finally:
         gate.set()

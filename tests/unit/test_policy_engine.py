@@ -35,8 +35,7 @@ def message(method: str, params: dict | None = None) -> dict:
 
 
 def context(method: str, params: dict | None = None, subject: str = "alice", server: str = "srv", **extra):
-    return build_context(message(method, params), Identity(subject, "local", extra.pop("claims", {})), server,
-                         **extra)
+    return build_context(message(method, params), Identity(subject, "local", extra.pop("claims", {})), server, **extra)
 
 
 def call(tool: str, arguments: dict | None = None, **kw):
@@ -58,6 +57,7 @@ def specificity(conditions: dict) -> int:
 
 # ================================================================ 1. zero-trust default
 
+
 @pytest.mark.parametrize("document", [{}, {"rules": []}, {"version": "1", "default_action": "deny"}])
 def test_empty_policy_denies_tool_calls(document):
     """Zero trust: with no rules a tool call is denied by the default."""
@@ -74,17 +74,34 @@ def test_empty_policy_still_lets_clients_discover(method):
 
 def test_discovery_list_is_the_spec_list():
     """prompts/get and resources/read are actions, not discovery (they return content)."""
-    assert {"initialize", "ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list",
-            "notifications/initialized", "notifications/cancelled", "notifications/progress",
-            "notifications/resources/list_changed", "notifications/tools/list_changed",
-            "notifications/prompts/list_changed"} == DISCOVERY_METHODS
+    assert {
+        "initialize",
+        "ping",
+        "tools/list",
+        "resources/list",
+        "resources/templates/list",
+        "prompts/list",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+    } == DISCOVERY_METHODS
 
 
-@pytest.mark.parametrize("method,params", [
-    ("resources/read", {"uri": "file:///etc/hosts"}), ("prompts/get", {"name": "p"}),
-    ("resources/subscribe", {"uri": "file:///x"}), ("completion/complete", {}), ("tools/call", {}),
-    ("sampling/createMessage", {}), ("", {}),
-])
+@pytest.mark.parametrize(
+    "method,params",
+    [
+        ("resources/read", {"uri": "file:///etc/hosts"}),
+        ("prompts/get", {"name": "p"}),
+        ("resources/subscribe", {"uri": "file:///x"}),
+        ("completion/complete", {}),
+        ("tools/call", {}),
+        ("sampling/createMessage", {}),
+        ("", {}),
+    ],
+)
 def test_empty_policy_denies_every_action(method, params):
     assert verdict(engine().evaluate(context(method, params))) == ("deny", "default")
 
@@ -105,11 +122,18 @@ CO_MATCHING = {
 }
 
 
-@pytest.mark.parametrize("effects,expected", [
-    (("allow",), "allow"), (("deny",), "deny"), (("hitl",), "hitl"),
-    (("allow", "deny"), "deny"), (("allow", "hitl"), "hitl"), (("deny", "hitl"), "hitl"),
-    (("allow", "deny", "hitl"), "hitl"),
-])
+@pytest.mark.parametrize(
+    "effects,expected",
+    [
+        (("allow",), "allow"),
+        (("deny",), "deny"),
+        (("hitl",), "hitl"),
+        (("allow", "deny"), "deny"),
+        (("allow", "hitl"), "hitl"),
+        (("deny", "hitl"), "hitl"),
+        (("allow", "deny", "hitl"), "hitl"),
+    ],
+)
 def test_most_restrictive_effect_wins_in_any_order(effects, expected):
     """Deny beats allow, HITL beats deny (deliberately), whatever the order in the file."""
     request = call("read_file", {"path": "/secret/a.txt"})
@@ -129,17 +153,23 @@ def test_rules_that_do_not_match_do_not_take_part():
 def test_matched_rules_listed_in_file_order_with_descriptions():
     rules = [dict(CO_MATCHING["hitl"], description="ask"), dict(CO_MATCHING["allow"], description="ok")]
     decision = engine(*rules).evaluate(call("read_file", {"path": "/x/a.txt"}))
-    assert [(m.id, m.effect, m.description) for m in decision.matched_rules] == [("H", "hitl", "ask"),
-                                                                                 ("A", "allow", "ok")]
+    assert [(m.id, m.effect, m.description) for m in decision.matched_rules] == [
+        ("H", "hitl", "ask"),
+        ("A", "allow", "ok"),
+    ]
 
 
 # ================================================================ 3. final_rule
 
+
 def test_final_rule_is_the_most_specific_rule_of_the_winning_effect():
     """A very specific losing-effect rule must not be named as the reason."""
     rules = [
-        {"id": "allow-specific", "effect": "allow",
-         "conditions": {"tool_name": "read_file", "path_pattern": "/p/a/b/c.txt", "subject_id": "alice"}},
+        {
+            "id": "allow-specific",
+            "effect": "allow",
+            "conditions": {"tool_name": "read_file", "path_pattern": "/p/a/b/c.txt", "subject_id": "alice"},
+        },
         {"id": "deny-broad", "effect": "deny", "conditions": {"tool_name": "read_*"}},
         {"id": "deny-narrower", "effect": "deny", "conditions": {"tool_name": "read_*", "extension": ".txt"}},
         {"id": "deny-mid", "effect": "deny", "conditions": {"tool_name": "read_file"}},
@@ -160,20 +190,33 @@ def test_final_rule_tie_goes_to_the_first_rule_in_the_file():
 
 def test_specificity_never_changes_the_decision():
     """A precise allow does not override a vague deny."""
-    precise_allow = {"id": "precise", "effect": "allow",
-                     "conditions": {"tool_name": "read_file", "path_pattern": "/p/a/b/c/d/e.txt",
-                                    "subject_id": "alice", "extension": ".txt"}}
+    precise_allow = {
+        "id": "precise",
+        "effect": "allow",
+        "conditions": {
+            "tool_name": "read_file",
+            "path_pattern": "/p/a/b/c/d/e.txt",
+            "subject_id": "alice",
+            "extension": ".txt",
+        },
+    }
     vague_deny = {"id": "vague", "effect": "deny", "conditions": {"tool_name": "*"}}
-    assert verdict(engine(precise_allow, vague_deny).evaluate(call("read_file", {"path": "/p/a/b/c/d/e.txt"}))) \
-        == ("deny", "vague")
+    assert verdict(engine(precise_allow, vague_deny).evaluate(call("read_file", {"path": "/p/a/b/c/d/e.txt"}))) == (
+        "deny",
+        "vague",
+    )
 
 
 def test_final_rule_carries_cache_side_effects_of_the_winning_hitl_rule():
     """The HITL cache policy is read off the final rule: it must be the right one."""
     rules = [
         {"id": "broad", "effect": "hitl", "conditions": {"tool_name": "*"}},
-        {"id": "write-proj", "effect": "hitl", "conditions": {"tool_name": "write_file", "path_pattern": "/p/**"},
-         "cache_side_effects": ["fs_write"]},
+        {
+            "id": "write-proj",
+            "effect": "hitl",
+            "conditions": {"tool_name": "write_file", "path_pattern": "/p/**"},
+            "cache_side_effects": ["fs_write"],
+        },
     ]
     decision = engine(*rules).evaluate(call("write_file", {"path": "/p/x"}))
     assert decision.final_rule == "write-proj"
@@ -183,36 +226,47 @@ def test_final_rule_carries_cache_side_effects_of_the_winning_hitl_rule():
 
 # ================================================================ 4. specificity numbers
 
-@pytest.mark.parametrize("conditions,score", [
-    ({"tool_name": "read*"}, 100),
-    ({"tool_name": "read_file"}, 110),
-    ({"tool_name": "read_fil?"}, 100),
-    ({"tool_name": "read*", "extension": ".py"}, 200),
-    ({"tool_name": "read*", "path_pattern": "/a/b/c/**"}, 203),
-    ({"tool_name": ["read_file", "write_file"]}, 110),  # a list counts once
-    ({"tool_name": ["read_file", "write_*"]}, 100),  # any wildcard ⇒ no exact bonus
-    ({"path_pattern": "/a/b/c"}, 113),
-    ({"path_pattern": "/a/b/c/"}, 113),  # trailing slash ignored
-    ({"path_pattern": "**/.env"}, 100),
-    ({"path_pattern": "/a/b*/c"}, 101),
-    ({"path_pattern": "/a/?/c/**"}, 101),
-    ({"path_pattern": ["/a/**", "/a/b/c/d/*"]}, 104),  # depth = max over the list
-    ({"path_pattern": ["/a/b/c", "/x/**"]}, 103),  # one wildcard element ⇒ no exact bonus
-    ({"source_path": "/data/inbox/**", "dest_path": "/srv/in/**"}, 204),
-    ({"operations": ["read", "write"]}, 100),
-    ({"side_effects": ["code_exec", "fs_write"]}, 100),
-    ({"extension": [".md", ".txt"]}, 100),
-    ({"scheme": "file"}, 100),
-    ({"backend_id": "docs-*"}, 100),
-    ({"backend_id": "docs"}, 110),
-    ({"mcp_method": "prompts/get"}, 110),
-    ({"mcp_method": "prompts/*"}, 100),
-    ({"resource_type": "resource"}, 110),
-    ({"subject_id": "auth0|alice"}, 110),
-    ({"subject_id": ["alice", "bob"]}, 110),
-    ({"subject_id": "auth0|alice", "tool_name": "copy_*", "source_path": "/data/inbox/**",
-      "dest_path": "/srv/in/**"}, 414),
-])
+
+@pytest.mark.parametrize(
+    "conditions,score",
+    [
+        ({"tool_name": "read*"}, 100),
+        ({"tool_name": "read_file"}, 110),
+        ({"tool_name": "read_fil?"}, 100),
+        ({"tool_name": "read*", "extension": ".py"}, 200),
+        ({"tool_name": "read*", "path_pattern": "/a/b/c/**"}, 203),
+        ({"tool_name": ["read_file", "write_file"]}, 110),  # a list counts once
+        ({"tool_name": ["read_file", "write_*"]}, 100),  # any wildcard ⇒ no exact bonus
+        ({"path_pattern": "/a/b/c"}, 113),
+        ({"path_pattern": "/a/b/c/"}, 113),  # trailing slash ignored
+        ({"path_pattern": "**/.env"}, 100),
+        ({"path_pattern": "/a/b*/c"}, 101),
+        ({"path_pattern": "/a/?/c/**"}, 101),
+        ({"path_pattern": ["/a/**", "/a/b/c/d/*"]}, 104),  # depth = max over the list
+        ({"path_pattern": ["/a/b/c", "/x/**"]}, 103),  # one wildcard element ⇒ no exact bonus
+        ({"source_path": "/data/inbox/**", "dest_path": "/srv/in/**"}, 204),
+        ({"operations": ["read", "write"]}, 100),
+        ({"side_effects": ["code_exec", "fs_write"]}, 100),
+        ({"extension": [".md", ".txt"]}, 100),
+        ({"scheme": "file"}, 100),
+        ({"backend_id": "docs-*"}, 100),
+        ({"backend_id": "docs"}, 110),
+        ({"mcp_method": "prompts/get"}, 110),
+        ({"mcp_method": "prompts/*"}, 100),
+        ({"resource_type": "resource"}, 110),
+        ({"subject_id": "auth0|alice"}, 110),
+        ({"subject_id": ["alice", "bob"]}, 110),
+        (
+            {
+                "subject_id": "auth0|alice",
+                "tool_name": "copy_*",
+                "source_path": "/data/inbox/**",
+                "dest_path": "/srv/in/**",
+            },
+            414,
+        ),
+    ],
+)
 def test_specificity_scores(conditions, score):
     """Scoring drift would silently change which rule appears in logs and HITL dialogs."""
     assert specificity(conditions) == score
@@ -220,32 +274,65 @@ def test_specificity_scores(conditions, score):
 
 # ================================================================ 5. path globs
 
-@pytest.mark.parametrize("pattern,path,matches", [
-    # * stays inside one folder, ** crosses folders
-    ("/p/*", "/p/a", True), ("/p/*", "/p/a/b", False), ("/p/*", "/p", False),
-    ("/p/**", "/p/a", True), ("/p/**", "/p/a/b/c", True), ("/p/**", "/p", True),
-    ("/p/**", "/pq", False), ("/p/**", "/pq/a", False), ("/p/**", "/", False),
-    ("/p/*.txt", "/p/a.txt", True), ("/p/*.txt", "/p/d/a.txt", False),
-    ("/p/**/x", "/p/a/b/x", True), ("/p/**.txt", "/p/d/a.txt", True),
-    ("/**", "/anything/at/all", True), ("/**", "/", True),
-    ("**/.env", "/p/.env", True), ("**/.env", "/p/q/.env", True), ("**/.env", "/p/.envrc", False),
-    ("**/secrets/**", "/p/secrets/k", True), ("**/secrets/**", "/p/secrets", True),
-    ("**/secrets/**", "/p/not-secrets/k", False),
-    # ? is one character, never /
-    ("/p/?.txt", "/p/a.txt", True), ("/p/?.txt", "/p/ab.txt", False), ("/p/?.txt", "/p/.txt", False),
-    ("/p?q", "/p/q", False), ("/p?q", "/pxq", True),
-    # anchored: whole path or nothing
-    ("/p", "/p/a", False), ("/p", "/x/p", False), ("p/**", "/p/a", False), ("*.txt", "/p/a.txt", False),
-    ("/p/a", "/p/a.txt", False), ("/p/a", "/p/a", True),
-    # case-sensitive
-    ("/P/**", "/p/a", False), ("/p/*.TXT", "/p/a.txt", False), ("/p/*.txt", "/p/a.TXT", False),
-    # trailing slashes ignored on both sides
-    ("/p/", "/p", True), ("/p", "/p/", True), ("/p/**/", "/p/a", True), ("/p/*/", "/p/a/", True),
-    # regex-special characters are literal
-    ("/p/a.b", "/p/axb", False), ("/p/[ab]", "/p/a", False), ("/p/[ab]", "/p/[ab]", True),
-    ("/p/a+b", "/p/a+b", True), ("/p/a+b", "/p/aab", False), ("/p/(x)|y", "/p/(x)|y", True),
-    ("/p/(x)|y", "/p/y", False), ("/p/$^", "/p/$^", True),
-])
+
+@pytest.mark.parametrize(
+    "pattern,path,matches",
+    [
+        # * stays inside one folder, ** crosses folders
+        ("/p/*", "/p/a", True),
+        ("/p/*", "/p/a/b", False),
+        ("/p/*", "/p", False),
+        ("/p/**", "/p/a", True),
+        ("/p/**", "/p/a/b/c", True),
+        ("/p/**", "/p", True),
+        ("/p/**", "/pq", False),
+        ("/p/**", "/pq/a", False),
+        ("/p/**", "/", False),
+        ("/p/*.txt", "/p/a.txt", True),
+        ("/p/*.txt", "/p/d/a.txt", False),
+        ("/p/**/x", "/p/a/b/x", True),
+        ("/p/**.txt", "/p/d/a.txt", True),
+        ("/**", "/anything/at/all", True),
+        ("/**", "/", True),
+        ("**/.env", "/p/.env", True),
+        ("**/.env", "/p/q/.env", True),
+        ("**/.env", "/p/.envrc", False),
+        ("**/secrets/**", "/p/secrets/k", True),
+        ("**/secrets/**", "/p/secrets", True),
+        ("**/secrets/**", "/p/not-secrets/k", False),
+        # ? is one character, never /
+        ("/p/?.txt", "/p/a.txt", True),
+        ("/p/?.txt", "/p/ab.txt", False),
+        ("/p/?.txt", "/p/.txt", False),
+        ("/p?q", "/p/q", False),
+        ("/p?q", "/pxq", True),
+        # anchored: whole path or nothing
+        ("/p", "/p/a", False),
+        ("/p", "/x/p", False),
+        ("p/**", "/p/a", False),
+        ("*.txt", "/p/a.txt", False),
+        ("/p/a", "/p/a.txt", False),
+        ("/p/a", "/p/a", True),
+        # case-sensitive
+        ("/P/**", "/p/a", False),
+        ("/p/*.TXT", "/p/a.txt", False),
+        ("/p/*.txt", "/p/a.TXT", False),
+        # trailing slashes ignored on both sides
+        ("/p/", "/p", True),
+        ("/p", "/p/", True),
+        ("/p/**/", "/p/a", True),
+        ("/p/*/", "/p/a/", True),
+        # regex-special characters are literal
+        ("/p/a.b", "/p/axb", False),
+        ("/p/[ab]", "/p/a", False),
+        ("/p/[ab]", "/p/[ab]", True),
+        ("/p/a+b", "/p/a+b", True),
+        ("/p/a+b", "/p/aab", False),
+        ("/p/(x)|y", "/p/(x)|y", True),
+        ("/p/(x)|y", "/p/y", False),
+        ("/p/$^", "/p/$^", True),
+    ],
+)
 def test_path_glob_semantics(pattern, path, matches):
     """Over-broad or too-narrow globs turn into wrong allows or missed denies."""
     rule = {"id": "r", "effect": "allow", "conditions": {"path_pattern": pattern}}
@@ -271,45 +358,70 @@ def test_path_pattern_list_matches_any_element():
 
 # ================================================================ 6. names, subjects, empty lists, absent attributes
 
-@pytest.mark.parametrize("pattern,tool,matches", [
-    ("read_file", "READ_FILE", True), ("READ_*", "read_file", True), ("Read_F?le", "rEaD_fIlE", True),
-    ("read_*", "xread_file", False), ("*_file", "read_file", True), ("read_file", "read_file2", False),
-    ("read?file", "read_file", True), ("read.file", "read_file", False), ("*", "anything", True),
-])
+
+@pytest.mark.parametrize(
+    "pattern,tool,matches",
+    [
+        ("read_file", "READ_FILE", True),
+        ("READ_*", "read_file", True),
+        ("Read_F?le", "rEaD_fIlE", True),
+        ("read_*", "xread_file", False),
+        ("*_file", "read_file", True),
+        ("read_file", "read_file2", False),
+        ("read?file", "read_file", True),
+        ("read.file", "read_file", False),
+        ("*", "anything", True),
+    ],
+)
 def test_tool_name_glob_is_case_insensitive_and_anchored(pattern, tool, matches):
     """`READ_FILE` from a backend must not dodge a rule written as `read_file`."""
     rule = {"id": "r", "effect": "deny", "conditions": {"tool_name": pattern}}
     assert engine(ALLOW_ALL, rule).evaluate(call(tool)).effect == ("deny" if matches else "allow")
 
 
-@pytest.mark.parametrize("rule_subject,user,matches", [
-    ("auth0|alice", "auth0|alice", True), ("auth0|alice", "auth0|Alice", False),
-    ("auth0|alice", "AUTH0|ALICE", False), ("auth0|*", "auth0|alice", False),  # no globbing
-    ("alice", "alice ", False), ("alice", "alic", False), (["bob", "alice"], "alice", True),
-])
+@pytest.mark.parametrize(
+    "rule_subject,user,matches",
+    [
+        ("auth0|alice", "auth0|alice", True),
+        ("auth0|alice", "auth0|Alice", False),
+        ("auth0|alice", "AUTH0|ALICE", False),
+        ("auth0|*", "auth0|alice", False),  # no globbing
+        ("alice", "alice ", False),
+        ("alice", "alic", False),
+        (["bob", "alice"], "alice", True),
+    ],
+)
 def test_subject_id_is_exact_and_case_sensitive(rule_subject, user, matches):
     """`Alice` is a different OIDC subject than `alice`: no privilege by look-alike."""
     rule = {"id": "r", "effect": "allow", "conditions": {"subject_id": rule_subject}}
     assert engine(rule).evaluate(call("read_file", subject=user)).effect == ("allow" if matches else "deny")
 
 
-@pytest.mark.parametrize("condition,value,request_kw,matches", [
-    ("backend_id", "docs-*", {"server": "DOCS-main"}, True),
-    ("backend_id", "docs-*", {"server": "mydocs-main"}, False),
-    ("backend_id", "docs", {"server": "Docs"}, True),
-    ("mcp_method", "tools/call", {}, True),
-    ("mcp_method", "tools/*", {}, True),
-    ("mcp_method", "Tools/call", {}, False),  # methods are case-sensitive
-    ("mcp_method", "tools/cal?", {}, True),
-])
+@pytest.mark.parametrize(
+    "condition,value,request_kw,matches",
+    [
+        ("backend_id", "docs-*", {"server": "DOCS-main"}, True),
+        ("backend_id", "docs-*", {"server": "mydocs-main"}, False),
+        ("backend_id", "docs", {"server": "Docs"}, True),
+        ("mcp_method", "tools/call", {}, True),
+        ("mcp_method", "tools/*", {}, True),
+        ("mcp_method", "Tools/call", {}, False),  # methods are case-sensitive
+        ("mcp_method", "tools/cal?", {}, True),
+    ],
+)
 def test_backend_and_method_globs(condition, value, request_kw, matches):
     rule = {"id": "r", "effect": "allow", "conditions": {condition: value}}
     assert engine(rule).evaluate(call("read_file", **request_kw)).effect == ("allow" if matches else "deny")
 
 
-@pytest.mark.parametrize("condition,value", [
-    ("extension", ".PY"), ("extension", ".py"), ("extension", [".md", ".Py"]),
-])
+@pytest.mark.parametrize(
+    "condition,value",
+    [
+        ("extension", ".PY"),
+        ("extension", ".py"),
+        ("extension", [".md", ".Py"]),
+    ],
+)
 def test_extension_is_exact_and_case_insensitive(condition, value):
     rule = {"id": "r", "effect": "allow", "conditions": {condition: value}}
     assert engine(rule).evaluate(call("read_file", {"path": "/x/a.pY"})).effect == "allow"
@@ -324,9 +436,22 @@ def test_scheme_is_exact_and_case_insensitive():
     assert engine(rule).evaluate(read("files:///x/a.md")).effect == "deny"
 
 
-@pytest.mark.parametrize("condition", ["tool_name", "path_pattern", "source_path", "dest_path", "operations",
-                                       "extension", "scheme", "backend_id", "mcp_method", "subject_id",
-                                       "side_effects"])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "tool_name",
+        "path_pattern",
+        "source_path",
+        "dest_path",
+        "operations",
+        "extension",
+        "scheme",
+        "backend_id",
+        "mcp_method",
+        "subject_id",
+        "side_effects",
+    ],
+)
 def test_empty_list_never_matches(condition):
     """`"subject_id": []` must not mean "anyone" (a deny with it must not fire, an allow neither)."""
     request = call("write_file", {"path": "/p/a.py", "source": "/p/a.py", "destination": "/p/b.py"})
@@ -336,20 +461,23 @@ def test_empty_list_never_matches(condition):
     assert verdict(engine(ALLOW_ALL, deny_empty).evaluate(request)) == ("allow", "allow-all")
 
 
-@pytest.mark.parametrize("conditions,request_ctx", [
-    ({"path_pattern": "**"}, lambda: call("read_file", {})),
-    ({"path_pattern": "/**"}, lambda: call("read_file", {"content": "not a path, just text"})),
-    ({"source_path": "**"}, lambda: call("read_file", {"path": "/a"})),
-    ({"dest_path": "**"}, lambda: call("move_file", {"source": "/a"})),
-    ({"extension": [".py", ".md"]}, lambda: call("read_file", {"path": "/a/Makefile"})),
-    ({"scheme": "file"}, lambda: call("read_file", {"path": "/a"})),
-    ({"scheme": "file"}, lambda: read("no-scheme-here")),
-    ({"tool_name": "*"}, lambda: read("file:///a")),
-    ({"tool_name": "*"}, lambda: context("tools/call", {"arguments": {}})),
-    ({"operations": ["read", "write", "delete"]}, lambda: read("file:///a")),
-    ({"side_effects": ["fs_read"]}, lambda: context("prompts/get", {"name": "read_file"})),
-    ({"path_pattern": "**"}, lambda: read("https://example.com/a/b")),
-])
+@pytest.mark.parametrize(
+    "conditions,request_ctx",
+    [
+        ({"path_pattern": "**"}, lambda: call("read_file", {})),
+        ({"path_pattern": "/**"}, lambda: call("read_file", {"content": "not a path, just text"})),
+        ({"source_path": "**"}, lambda: call("read_file", {"path": "/a"})),
+        ({"dest_path": "**"}, lambda: call("move_file", {"source": "/a"})),
+        ({"extension": [".py", ".md"]}, lambda: call("read_file", {"path": "/a/Makefile"})),
+        ({"scheme": "file"}, lambda: call("read_file", {"path": "/a"})),
+        ({"scheme": "file"}, lambda: read("no-scheme-here")),
+        ({"tool_name": "*"}, lambda: read("file:///a")),
+        ({"tool_name": "*"}, lambda: context("tools/call", {"arguments": {}})),
+        ({"operations": ["read", "write", "delete"]}, lambda: read("file:///a")),
+        ({"side_effects": ["fs_read"]}, lambda: context("prompts/get", {"name": "read_file"})),
+        ({"path_pattern": "**"}, lambda: read("https://example.com/a/b")),
+    ],
+)
 def test_condition_on_absent_attribute_never_matches(conditions, request_ctx):
     """A deny on `extension` must not fire for a file without one — and an allow neither."""
     request = request_ctx()
@@ -359,34 +487,71 @@ def test_condition_on_absent_attribute_never_matches(conditions, request_ctx):
 
 # ================================================================ 7. operations
 
-@pytest.mark.parametrize("tool,expected", [
-    ("read_file", "read"), ("get_user", "read"), ("list_directory", "read"), ("fetch_page", "read"),
-    ("search_code", "read"), ("find_files", "read"), ("file_read", "read"), ("repo_list", "read"),
-    ("delete_file", "delete"), ("remove_item", "delete"), ("drop_table", "delete"), ("cache_clear", "delete"),
-    ("write_file", "write"), ("create_issue", "write"), ("edit_file", "write"), ("update_row", "write"),
-    ("set_flag", "write"), ("save_doc", "write"), ("put_object", "write"), ("add_user", "write"),
-    ("insert_row", "write"), ("append_log", "write"), ("file_write", "write"), ("row_update", "write"),
-    ("DELETE_FILE", "delete"), ("Write_File", "write"),
-    # order read → delete → write proven by names that fit more than one
-    ("delete_read_marker", "read"),  # delete prefix, but a read infix is checked first
-    ("write_then_delete", "delete"),  # write prefix, but the delete infix is checked first
-    ("update_and_remove", "delete"),
-    ("remove_then_get", "read"),
-    # nothing the heuristic knows
-    ("copy_file", None), ("move_file", None), ("bash", None), ("frobnicate", None), ("reader", None),
-    ("deleted", None), ("", None), (None, None),
-])
+
+@pytest.mark.parametrize(
+    "tool,expected",
+    [
+        ("read_file", "read"),
+        ("get_user", "read"),
+        ("list_directory", "read"),
+        ("fetch_page", "read"),
+        ("search_code", "read"),
+        ("find_files", "read"),
+        ("file_read", "read"),
+        ("repo_list", "read"),
+        ("delete_file", "delete"),
+        ("remove_item", "delete"),
+        ("drop_table", "delete"),
+        ("cache_clear", "delete"),
+        ("write_file", "write"),
+        ("create_issue", "write"),
+        ("edit_file", "write"),
+        ("update_row", "write"),
+        ("set_flag", "write"),
+        ("save_doc", "write"),
+        ("put_object", "write"),
+        ("add_user", "write"),
+        ("insert_row", "write"),
+        ("append_log", "write"),
+        ("file_write", "write"),
+        ("row_update", "write"),
+        ("DELETE_FILE", "delete"),
+        ("Write_File", "write"),
+        # order read → delete → write proven by names that fit more than one
+        ("delete_read_marker", "read"),  # delete prefix, but a read infix is checked first
+        ("write_then_delete", "delete"),  # write prefix, but the delete infix is checked first
+        ("update_and_remove", "delete"),
+        ("remove_then_get", "read"),
+        # nothing the heuristic knows
+        ("copy_file", None),
+        ("move_file", None),
+        ("bash", None),
+        ("frobnicate", None),
+        ("reader", None),
+        ("deleted", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_operation_inference(tool, expected):
     """Heuristic mislabels would let a destructive tool pass a read-only rule."""
     assert operation_of(tool) == expected
 
 
-@pytest.mark.parametrize("tool,operations,matches", [
-    ("read_file", ["read"], True), ("write_file", ["read"], False), ("write_file", ["write", "delete"], True),
-    ("write_then_delete", ["write"], False), ("write_then_delete", ["delete"], True),
-    ("delete_read_marker", ["delete"], False), ("delete_read_marker", ["read"], True),
-    ("frobnicate", ["read", "write", "delete"], False), ("copy_file", ["read", "write", "delete"], False),
-])
+@pytest.mark.parametrize(
+    "tool,operations,matches",
+    [
+        ("read_file", ["read"], True),
+        ("write_file", ["read"], False),
+        ("write_file", ["write", "delete"], True),
+        ("write_then_delete", ["write"], False),
+        ("write_then_delete", ["delete"], True),
+        ("delete_read_marker", ["delete"], False),
+        ("delete_read_marker", ["read"], True),
+        ("frobnicate", ["read", "write", "delete"], False),
+        ("copy_file", ["read", "write", "delete"], False),
+    ],
+)
 def test_operations_condition(tool, operations, matches):
     """Unknown tools never match an operations rule, in either direction."""
     rule = {"id": "r", "effect": "allow", "conditions": {"operations": operations}}
@@ -397,40 +562,60 @@ def test_operations_condition(tool, operations, matches):
 
 # ================================================================ 8. side effects
 
-@pytest.mark.parametrize("tool,effects", [
-    ("bash", {"code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"}),
-    ("shell", {"code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"}),
-    ("read_file", {"fs_read"}), ("write_file", {"fs_write"}), ("create_file", {"fs_write"}),
-    ("delete_file", {"fs_write"}), ("mkdir", {"fs_write"}), ("edit_file", {"fs_read", "fs_write"}),
-    ("move_file", {"fs_read", "fs_write"}), ("copy_file", {"fs_read", "fs_write"}),
-    ("fetch_url", {"network_egress"}), ("curl", {"network_egress"}), ("http_get", {"network_egress"}),
-    ("execute_sql", {"db_read", "db_write"}), ("get_secret", {"secrets_read"}),
-    ("get_password", {"keychain_read", "secrets_read"}), ("docker_exec", {"container_exec", "code_exec"}),
-    ("send_email", {"email_send", "network_egress"}), ("BASH", {"code_exec", "fs_read", "fs_write",
-                                                               "network_egress", "process_spawn"}),
-    ("frobnicate", None), ("bash2", None), ("read_file_fast", None), ("", None),
-])
+
+@pytest.mark.parametrize(
+    "tool,effects",
+    [
+        ("bash", {"code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"}),
+        ("shell", {"code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"}),
+        ("read_file", {"fs_read"}),
+        ("write_file", {"fs_write"}),
+        ("create_file", {"fs_write"}),
+        ("delete_file", {"fs_write"}),
+        ("mkdir", {"fs_write"}),
+        ("edit_file", {"fs_read", "fs_write"}),
+        ("move_file", {"fs_read", "fs_write"}),
+        ("copy_file", {"fs_read", "fs_write"}),
+        ("fetch_url", {"network_egress"}),
+        ("curl", {"network_egress"}),
+        ("http_get", {"network_egress"}),
+        ("execute_sql", {"db_read", "db_write"}),
+        ("get_secret", {"secrets_read"}),
+        ("get_password", {"keychain_read", "secrets_read"}),
+        ("docker_exec", {"container_exec", "code_exec"}),
+        ("send_email", {"email_send", "network_egress"}),
+        ("BASH", {"code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"}),
+        ("frobnicate", None),
+        ("bash2", None),
+        ("read_file_fast", None),
+        ("", None),
+    ],
+)
 def test_side_effects_map_spec_examples(tool, effects):
     """SPEC §3 examples; exact names, case-insensitive; anything else unknown (None)."""
     assert side_effects_of(tool) == (frozenset(effects) if effects is not None else None)
 
 
-@pytest.mark.parametrize("tool,wanted,matches", [
-    ("bash", ["code_exec", "sudo_elevate"], True),  # any overlap is enough
-    ("bash", ["network_egress"], True),
-    ("edit_file", ["fs_read"], True),
-    ("write_file", ["email_send", "fs_write"], True),
-    ("read_file", ["code_exec", "sudo_elevate"], False),
-    ("echo", ["code_exec", "fs_read", "fs_write"], False),  # known to have no side effects
-    ("my_custom_exec", ["code_exec"], False),  # unknown tool: no match
-    ("run_it", ["code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"], False),
-])
+@pytest.mark.parametrize(
+    "tool,wanted,matches",
+    [
+        ("bash", ["code_exec", "sudo_elevate"], True),  # any overlap is enough
+        ("bash", ["network_egress"], True),
+        ("edit_file", ["fs_read"], True),
+        ("write_file", ["email_send", "fs_write"], True),
+        ("read_file", ["code_exec", "sudo_elevate"], False),
+        ("echo", ["code_exec", "fs_read", "fs_write"], False),  # known to have no side effects
+        ("my_custom_exec", ["code_exec"], False),  # unknown tool: no match
+        ("run_it", ["code_exec", "fs_read", "fs_write", "network_egress", "process_spawn"], False),
+    ],
+)
 def test_side_effects_condition_any_semantics(tool, wanted, matches):
     rule = {"id": "block", "effect": "deny", "conditions": {"side_effects": wanted}}
     assert engine(ALLOW_ALL, rule).evaluate(call(tool)).effect == ("deny" if matches else "allow")
 
 
 # ================================================================ 10. protected folders
+
 
 @pytest.fixture
 def guarded(tmp_path: Path):
@@ -444,9 +629,17 @@ def guarded(tmp_path: Path):
     (tmp_path / "to-config").symlink_to(config)
     (tmp_path / "to-dot-config").symlink_to(config.parent)
     (home / "proj" / "to-logs").symlink_to(logs / "proxies")
-    return {"tmp": tmp_path, "home": home, "config": config, "logs": logs,
-            "engine": engine(ALLOW_ALL, {"id": "res", "effect": "allow", "conditions": {"resource_type": "resource"}},
-                             protected=[config, logs])}
+    return {
+        "tmp": tmp_path,
+        "home": home,
+        "config": config,
+        "logs": logs,
+        "engine": engine(
+            ALLOW_ALL,
+            {"id": "res", "effect": "allow", "conditions": {"resource_type": "resource"}},
+            protected=[config, logs],
+        ),
+    }
 
 
 def assert_protected(decision: Decision) -> None:
@@ -455,14 +648,29 @@ def assert_protected(decision: Decision) -> None:
 
 
 @pytest.mark.parametrize("tool", ["read_file", "write_file", "delete_file", "edit_file", "frobnicate", "bash"])
-@pytest.mark.parametrize("written", [
-    "{config}", "{config}/policy.json", "{config}/proxies/p/config.json", "{logs}/proxies/p/audit.jsonl",
-    "{logs}", "{config}/", "{config}/./policy.json", "{home}/proj/../.config/mcp-acp/policy.json",
-    "{tmp}/to-config/policy.json", "{tmp}/to-config", "{tmp}/to-dot-config/mcp-acp/policy.json",
-    "{home}/proj/to-logs/p/audit.jsonl", "{home}/proj/to-logs/../../mcp-acp/x",
-    "/{config}/policy.json", "{config}//policy.json", "~/.config/mcp-acp/policy.json",
-    "~/proj/../.config/mcp-acp", "{config}/does/not/exist/yet",
-])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "{config}",
+        "{config}/policy.json",
+        "{config}/proxies/p/config.json",
+        "{logs}/proxies/p/audit.jsonl",
+        "{logs}",
+        "{config}/",
+        "{config}/./policy.json",
+        "{home}/proj/../.config/mcp-acp/policy.json",
+        "{tmp}/to-config/policy.json",
+        "{tmp}/to-config",
+        "{tmp}/to-dot-config/mcp-acp/policy.json",
+        "{home}/proj/to-logs/p/audit.jsonl",
+        "{home}/proj/to-logs/../../mcp-acp/x",
+        "/{config}/policy.json",
+        "{config}//policy.json",
+        "~/.config/mcp-acp/policy.json",
+        "~/proj/../.config/mcp-acp",
+        "{config}/does/not/exist/yet",
+    ],
+)
 def test_protected_folders_are_denied_whatever_the_spelling(guarded, monkeypatch, tool, written):
     """A backend must not read or rewrite the proxy's policy or its logs via symlinks, `..`, `~`, `//`."""
     monkeypatch.setenv("HOME", str(guarded["home"]))
@@ -470,15 +678,18 @@ def test_protected_folders_are_denied_whatever_the_spelling(guarded, monkeypatch
     assert_protected(guarded["engine"].evaluate(call(tool, {"path": path})))
 
 
-@pytest.mark.parametrize("arguments", [
-    {"source": "{config}/policy.json", "destination": "{tmp}/stolen.json"},
-    {"source": "{tmp}/evil.json", "destination": "{config}/policy.json"},
-    {"from": "{tmp}/evil.json", "to": "{tmp}/to-config/policy.json"},
-    {"path": "{tmp}/harmless", "target_path": "{logs}/audit.jsonl"},
-    {"paths": ["{tmp}/a.txt", "{config}/policy.json"]},
-    {"files": [{"path": "{tmp}/a"}, {"path": "{tmp}/to-config/policy.json"}]},
-    {"options": {"output": "{logs}/x"}},
-])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"source": "{config}/policy.json", "destination": "{tmp}/stolen.json"},
+        {"source": "{tmp}/evil.json", "destination": "{config}/policy.json"},
+        {"from": "{tmp}/evil.json", "to": "{tmp}/to-config/policy.json"},
+        {"path": "{tmp}/harmless", "target_path": "{logs}/audit.jsonl"},
+        {"paths": ["{tmp}/a.txt", "{config}/policy.json"]},
+        {"files": [{"path": "{tmp}/a"}, {"path": "{tmp}/to-config/policy.json"}]},
+        {"options": {"output": "{logs}/x"}},
+    ],
+)
 def test_protected_check_covers_source_dest_and_any_path_argument(guarded, arguments):
     """SPEC §15: the reference checked only `path`; move/copy and path lists must be checked too."""
     fill = {k: str(v) for k, v in guarded.items() if k != "engine"}
@@ -512,13 +723,30 @@ def test_protected_check_ignores_case_and_unicode_form(guarded):
 def test_protected_check_on_resource_uris(guarded):
     """resources/read of file:// URIs into the config dir, percent-encoded or not."""
     config = str(guarded["config"])
-    for uri in (f"file://{config}/policy.json", f"file://{config}/%70olicy.json",
-                f"file://{guarded['tmp']}/x/%2E%2E/to-config/policy.json", f"FILE://{config}"):
+    for uri in (
+        f"file://{config}/policy.json",
+        f"file://{config}/%70olicy.json",
+        f"file://{guarded['tmp']}/x/%2E%2E/to-config/policy.json",
+        f"FILE://{config}",
+    ):
         assert_protected(guarded["engine"].evaluate(read(uri)))
 
 
-@pytest.mark.parametrize("tool", ["write_file", "delete_file", "delete_directory", "move_file", "edit_file",
-                                  "bash", "create_directory", "frobnicate", "remove_item", "docker_exec"])
+@pytest.mark.parametrize(
+    "tool",
+    [
+        "write_file",
+        "delete_file",
+        "delete_directory",
+        "move_file",
+        "edit_file",
+        "bash",
+        "create_directory",
+        "frobnicate",
+        "remove_item",
+        "docker_exec",
+    ],
+)
 @pytest.mark.parametrize("ancestor", ["{home}", "{home}/.config", "{tmp}", "/", "~", "{tmp}/to-dot-config"])
 def test_modifying_an_ancestor_of_a_protected_folder_is_denied(guarded, monkeypatch, tool, ancestor):
     """Deleting or moving `~/.config` would take the policy with it."""
@@ -533,14 +761,16 @@ def test_ancestor_rule_applies_to_the_requests_own_paths_only(guarded):
     path, source or destination the request modifies is refused for being an ancestor."""
     home = str(guarded["home"])
     for content in ("/", home, [home, "/"]):
-        decision = guarded["engine"].evaluate(call("write_file", {"path": f"{guarded['tmp']}/notes.md",
-                                                                   "content": content}))
+        decision = guarded["engine"].evaluate(
+            call("write_file", {"path": f"{guarded['tmp']}/notes.md", "content": content})
+        )
         assert verdict(decision) == ("allow", "allow-all")
     assert_protected(guarded["engine"].evaluate(call("write_file", {"path": home, "content": "x"})))
 
 
-@pytest.mark.parametrize("tool", ["read_file", "list_directory", "search_files", "get_file_info", "fetch_url",
-                                  "read_something_unknown"])
+@pytest.mark.parametrize(
+    "tool", ["read_file", "list_directory", "search_files", "get_file_info", "fetch_url", "read_something_unknown"]
+)
 def test_reading_an_ancestor_is_allowed(guarded, tool):
     """Listing $HOME is fine: only modifying requests are refused on ancestors."""
     decision = guarded["engine"].evaluate(call(tool, {"path": str(guarded["home"])}))
@@ -548,8 +778,16 @@ def test_reading_an_ancestor_is_allowed(guarded, tool):
     assert verdict(guarded["engine"].evaluate(read(f"file://{guarded['home']}"))) == ("allow", "res")
 
 
-@pytest.mark.parametrize("written", ["{tmp}/config2/x", "{home}/.config/mcp-acp2/x", "{home}/.config/mcp-ac",
-                                     "{home}/proj/mcp-acp/policy.json", "{logs}-old/x"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "{tmp}/config2/x",
+        "{home}/.config/mcp-acp2/x",
+        "{home}/.config/mcp-ac",
+        "{home}/proj/mcp-acp/policy.json",
+        "{logs}-old/x",
+    ],
+)
 def test_neighbours_of_protected_folders_are_not_protected(guarded, written):
     """`mcp-acp2` is not inside `mcp-acp`: a prefix match without `/` would over-deny."""
     path = written.format(**{k: v for k, v in guarded.items() if k != "engine"})
@@ -559,8 +797,10 @@ def test_neighbours_of_protected_folders_are_not_protected(guarded, written):
 def test_protected_paths_cannot_be_overridden_by_rules(guarded):
     """Explicit allow and hitl rules for the config dir still lose to the built-in deny."""
     config = guarded["config"]
-    rules = [{"id": "allow-cfg", "effect": "allow", "conditions": {"path_pattern": f"{config}/**"}},
-             {"id": "ask-cfg", "effect": "hitl", "conditions": {"path_pattern": f"{config}/**"}}]
+    rules = [
+        {"id": "allow-cfg", "effect": "allow", "conditions": {"path_pattern": f"{config}/**"}},
+        {"id": "ask-cfg", "effect": "hitl", "conditions": {"path_pattern": f"{config}/**"}},
+    ]
     assert_protected(engine(*rules, protected=[config]).evaluate(call("write_file", {"path": f"{config}/policy.json"})))
 
 
@@ -572,6 +812,7 @@ def test_protected_folders_are_resolved_once_at_start(guarded):
 
 
 # ================================================================ 10b. protected-folder tricks
+
 
 def test_resource_uri_with_symlink_then_dotdot_is_protected(guarded):
     """With x/up → ~/proj, `<tmp>/x/up/../.config/mcp-acp/policy.json` is the policy file on disk;
@@ -588,8 +829,11 @@ def test_resource_uri_with_symlink_then_dotdot_is_protected(guarded):
 def test_file_uri_in_tool_arguments_is_protected(guarded):
     """A tool argument `file:///…/mcp-acp/policy.json` must be checked by its path, not
     resolved as the relative path `<cwd>/file:/…`."""
-    for uri in (f"file://{guarded['config']}/policy.json", f"file://{guarded['config']}/%70olicy.json",
-                f"file://localhost{guarded['config']}"):
+    for uri in (
+        f"file://{guarded['config']}/policy.json",
+        f"file://{guarded['config']}/%70olicy.json",
+        f"file://localhost{guarded['config']}",
+    ):
         assert_protected(guarded["engine"].evaluate(call("read_resource", {"uri": uri})))
         assert_protected(guarded["engine"].evaluate(call("read_file", {"path": uri})))
 
@@ -613,8 +857,9 @@ def test_overlong_path_strings_are_refused(guarded):
     harmless = "/" + "./" * 2100 + str(guarded["tmp"]).lstrip("/") + "/a.txt"
     assert verdict(guarded["engine"].evaluate(call("read_file", {"path": harmless}))) == ("deny", "unjudgeable_path")
     text = "/" + "x" * 5000  # free text that merely starts with "/"
-    assert verdict(guarded["engine"].evaluate(call("write_file", {"path": f"{guarded['tmp']}/a", "content": text}))) \
-        == ("allow", "allow-all")
+    assert verdict(
+        guarded["engine"].evaluate(call("write_file", {"path": f"{guarded['tmp']}/a", "content": text}))
+    ) == ("allow", "allow-all")
 
 
 @pytest.mark.parametrize("key", ["source", "destination", "uri", "target"])
@@ -635,8 +880,16 @@ def test_deeply_nested_path_arguments_are_checked(guarded):
     assert_protected(guarded["engine"].evaluate(call("batch_write", nested)))
 
 
-@pytest.mark.parametrize("arguments", [{"path": "/tmp/a\x00b"}, {"paths": ["/x", "~\x00"]}, {"source": "\x00/"},
-                                       {"path": "/tmp/x\x00/../../policy.json"}, {"file_path": "\x00"}])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"path": "/tmp/a\x00b"},
+        {"paths": ["/x", "~\x00"]},
+        {"source": "\x00/"},
+        {"path": "/tmp/x\x00/../../policy.json"},
+        {"file_path": "\x00"},
+    ],
+)
 def test_nul_byte_in_a_path_argument_is_refused(guarded, arguments):
     """A client-controlled NUL byte must give a plain deny (unjudgeable: a backend written in C
     stops there), not an exception from realpath (which would stop the proxy)."""
@@ -662,6 +915,7 @@ def test_lexical_dotdot_after_symlink_cannot_reach_protected_folder(guarded, mon
 
 # ================================================================ 11. context extraction
 
+
 @pytest.mark.parametrize("key", ["source", "src", "from", "from_path", "source_path", "origin"])
 def test_each_source_key_is_read(key):
     ctx = call("move_file", {key: "/in/./a"})
@@ -669,8 +923,9 @@ def test_each_source_key_is_read(key):
     assert ctx.resource.path == "/in/a"  # no generic key: the path is the source
 
 
-@pytest.mark.parametrize("key", ["destination", "destination_path", "dest", "to", "to_path", "dest_path",
-                                 "target", "target_path"])
+@pytest.mark.parametrize(
+    "key", ["destination", "destination_path", "dest", "to", "to_path", "dest_path", "target", "target_path"]
+)
 def test_each_dest_key_is_read(key):
     ctx = call("move_file", {key: "/out//b/"})
     assert ctx.resource.dest_path == "/out/b"
@@ -680,15 +935,24 @@ def test_each_dest_key_is_read(key):
 @pytest.mark.parametrize("key", ["path", "file_path", "filepath", "file", "filename"])
 def test_each_generic_key_is_read(key):
     ctx = call("read_file", {key: "/a/b/c.tar.gz"})
-    assert (ctx.resource.path, ctx.resource.filename, ctx.resource.extension, ctx.resource.parent_dir) == \
-        ("/a/b/c.tar.gz", "c.tar.gz", ".gz", "/a/b")
+    assert (ctx.resource.path, ctx.resource.filename, ctx.resource.extension, ctx.resource.parent_dir) == (
+        "/a/b/c.tar.gz",
+        "c.tar.gz",
+        ".gz",
+        "/a/b",
+    )
     assert ctx.resource.source_path is None and ctx.resource.dest_path is None
 
 
-@pytest.mark.parametrize("keys", [
-    ["source", "src", "from", "from_path", "source_path", "origin"], ["origin", "src"], ["from_path", "from"],
-    ["origin", "source_path"],
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["source", "src", "from", "from_path", "source_path", "origin"],
+        ["origin", "src"],
+        ["from_path", "from"],
+        ["origin", "source_path"],
+    ],
+)
 def test_every_source_key_is_judged(keys):
     """No key list with a priority any more: every source key is a path of the request, and
     `source_path` shows the first one written."""
@@ -702,10 +966,15 @@ def test_every_source_key_is_judged(keys):
     assert verdict(engine(allow_all).evaluate(ctx)) == ("allow", "each")
 
 
-@pytest.mark.parametrize("keys", [
-    ["target_path", "target", "dest_path", "to_path", "to", "dest", "destination_path", "destination"],
-    ["target", "to"], ["target_path", "target"], ["dest_path", "dest"],
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["target_path", "target", "dest_path", "to_path", "to", "dest", "destination_path", "destination"],
+        ["target", "to"],
+        ["target_path", "target"],
+        ["dest_path", "dest"],
+    ],
+)
 def test_every_dest_key_is_judged(keys):
     ctx = call("copy_file", {key: f"/{key}" for key in keys})
     assert ctx.paths == tuple(f"/{key}" for key in keys)
@@ -715,10 +984,17 @@ def test_every_dest_key_is_judged(keys):
     assert verdict(engine(ALLOW_ALL, deny_last).evaluate(ctx)) == ("deny", "no-last")
 
 
-@pytest.mark.parametrize("keys", [
-    ["filename", "file", "filepath", "file_path", "path"], ["file", "file_path"], ["filename", "file"],
-    ["sourcePath", "destinationPath"], ["input-file", "output_dir"], ["directory", "cwd", "folders"],
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["filename", "file", "filepath", "file_path", "path"],
+        ["file", "file_path"],
+        ["filename", "file"],
+        ["sourcePath", "destinationPath"],
+        ["input-file", "output_dir"],
+        ["directory", "cwd", "folders"],
+    ],
+)
 def test_every_path_key_is_judged(keys):
     ctx = call("read_file", {key: f"/{key}" for key in keys})
     assert ctx.paths == tuple(f"/{key}" for key in keys)
@@ -746,8 +1022,17 @@ def test_shown_path_prefers_a_path_argument_over_free_text():
 
 def test_every_string_at_any_depth_and_type_is_judged():
     """Empty strings, nested lists and dicts, other types: nothing hides a path."""
-    arguments = {"source": "", "src": None, "from": ["/list"], "from_path": 5, "origin": "/o",
-                 "path": {"nested": "/n"}, "file_path": "/fp", "uri": "/u", "_meta": {"path": "/meta"}}
+    arguments = {
+        "source": "",
+        "src": None,
+        "from": ["/list"],
+        "from_path": 5,
+        "origin": "/o",
+        "path": {"nested": "/n"},
+        "file_path": "/fp",
+        "uri": "/u",
+        "_meta": {"path": "/meta"},
+    }
     ctx = call("copy_file", arguments)
     assert ctx.paths == ("/list", "/o", "/n", "/fp", "/u")  # "" under `source` is no path without roots
     assert ctx.resource.source_path == "/list" and ctx.resource.path == "/list"
@@ -775,9 +1060,15 @@ def test_file_uri_argument_is_a_tool_path():
         assert call("read_resource", {"uri": uri}).judged == (), uri
 
 
-@pytest.mark.parametrize("written,normal", [
-    ("/a/./b/../c//d/", "/a/c/d"), ("/a/b/..", "/a"), ("/../x", "/x"), ("//a/b", "/a/b"),
-])
+@pytest.mark.parametrize(
+    "written,normal",
+    [
+        ("/a/./b/../c//d/", "/a/c/d"),
+        ("/a/b/..", "/a"),
+        ("/../x", "/x"),
+        ("//a/b", "/a/b"),
+    ],
+)
 def test_absolute_paths_are_shown_normpathed(written, normal):
     """The shown path is the lexical reading: `.` and `..` collapsed, no link followed."""
     assert call("read_file", {"path": written}).resource.path == normal
@@ -788,9 +1079,16 @@ def test_tilde_is_expanded_for_judging(monkeypatch):
     assert call("read_file", {"path": "~/x/../y"}).resource.path == "/home/u/y"
 
 
-@pytest.mark.parametrize("written,normal", [
-    ("a/../../b", "/b"), ("./x", "/srv/x"), ("x", "/srv/x"), ("sub/../y.md", "/srv/y.md"), ("", "/srv"),
-])
+@pytest.mark.parametrize(
+    "written,normal",
+    [
+        ("a/../../b", "/b"),
+        ("./x", "/srv/x"),
+        ("x", "/srv/x"),
+        ("sub/../y.md", "/srv/y.md"),
+        ("", "/srv"),
+    ],
+)
 def test_relative_paths_are_judged_against_the_servers_root(written, normal):
     ctx = call("read_file", {"path": written}, roots=("/srv",))
     assert ctx.resource.path == normal and ctx.judged[0].written == written
@@ -808,14 +1106,20 @@ def test_relative_paths_without_roots_are_refused(written):
 
 def test_relative_path_is_judged_against_every_root():
     """Each root is a place the server may resolve it: the strictest outcome wins."""
-    rules = [{"id": "a", "effect": "allow", "conditions": {"path_pattern": "/a/**"}},
-             {"id": "b", "effect": "allow", "conditions": {"path_pattern": "/b/**"}},
-             {"id": "ask-b", "effect": "hitl", "conditions": {"path_pattern": "/b/secret/**"}}]
+    rules = [
+        {"id": "a", "effect": "allow", "conditions": {"path_pattern": "/a/**"}},
+        {"id": "b", "effect": "allow", "conditions": {"path_pattern": "/b/**"}},
+        {"id": "ask-b", "effect": "hitl", "conditions": {"path_pattern": "/b/secret/**"}},
+    ]
     assert verdict(engine(*rules).evaluate(call("read_file", {"path": "x"}, roots=("/a", "/b")))) == ("allow", "a")
-    assert verdict(engine(rules[0]).evaluate(call("read_file", {"path": "x"}, roots=("/a", "/b")))) \
-        == ("deny", "default")
-    assert verdict(engine(*rules).evaluate(call("read_file", {"path": "secret/k"}, roots=("/a", "/b")))) \
-        == ("hitl", "ask-b")
+    assert verdict(engine(rules[0]).evaluate(call("read_file", {"path": "x"}, roots=("/a", "/b")))) == (
+        "deny",
+        "default",
+    )
+    assert verdict(engine(*rules).evaluate(call("read_file", {"path": "secret/k"}, roots=("/a", "/b")))) == (
+        "hitl",
+        "ask-b",
+    )
 
 
 def test_ambiguous_keys_count_as_paths_once_roots_are_known():
@@ -827,22 +1131,29 @@ def test_ambiguous_keys_count_as_paths_once_roots_are_known():
     assert call("send", {"subject": "hi"}, roots=("/srv",)).judged == ()  # an ordinary key stays free text
 
 
-@pytest.mark.parametrize("uri,scheme,path,extension", [
-    ("file:///home/u/a.md", "file", "/home/u/a.md", ".md"),
-    ("file:///home/u/read%20me.MD", "file", "/home/u/read me.MD", ".MD"),
-    ("file:///home/u/x/..%2F..%2Fetc/passwd", "file", "/home/etc/passwd", None),
-    ("file:///home/u/./x/../a.txt", "file", "/home/u/a.txt", ".txt"),
-    ("file://localhost/srv/a.txt", "file", "/srv/a.txt", ".txt"),
-    ("FILE:///a/b.txt", "file", "/a/b.txt", ".txt"),
-    ("https://example.com/a/b.md", "https", None, None),
-    ("db://table/x", "db", None, None),
-    ("not a uri", None, None, None),
-])
+@pytest.mark.parametrize(
+    "uri,scheme,path,extension",
+    [
+        ("file:///home/u/a.md", "file", "/home/u/a.md", ".md"),
+        ("file:///home/u/read%20me.MD", "file", "/home/u/read me.MD", ".MD"),
+        ("file:///home/u/x/..%2F..%2Fetc/passwd", "file", "/home/etc/passwd", None),
+        ("file:///home/u/./x/../a.txt", "file", "/home/u/a.txt", ".txt"),
+        ("file://localhost/srv/a.txt", "file", "/srv/a.txt", ".txt"),
+        ("FILE:///a/b.txt", "file", "/a/b.txt", ".txt"),
+        ("https://example.com/a/b.md", "https", None, None),
+        ("db://table/x", "db", None, None),
+        ("not a uri", None, None, None),
+    ],
+)
 def test_resource_uri_extraction(uri, scheme, path, extension):
     """file:// URIs give a (percent-decoded, normpathed) path; other schemes give none."""
     ctx = read(uri)
-    assert (ctx.resource.uri, ctx.resource.scheme, ctx.resource.path, ctx.resource.extension) == \
-        (uri, scheme, path, extension)
+    assert (ctx.resource.uri, ctx.resource.scheme, ctx.resource.path, ctx.resource.extension) == (
+        uri,
+        scheme,
+        path,
+        extension,
+    )
 
 
 def test_resource_request_judges_its_uri_and_arguments():
@@ -851,50 +1162,100 @@ def test_resource_request_judges_its_uri_and_arguments():
     assert context("resources/read", {"uri": "https://x/a.md", "arguments": {"to": "/c"}}).paths == ("/c",)
 
 
-@pytest.mark.parametrize("method,params,paths", [
-    ("prompts/get", {"name": "p", "arguments": {"file": "/a/b"}}, ("/a/b",)),
-    ("completion/complete", {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "path", "value": "/x"},
-                             "context": {"arguments": {"dir": "/y"}}}, ("/x", "/y")),
-    ("completion/complete", {"argument": {"name": "query", "value": "free text"}}, ()),
-    ("logging/setLevel", {"level": "info", "_meta": {"path": "/m"}}, ()),
-    ("sampling/createMessage", {"messages": [{"file": "/s"}]}, ("/s",)),
-])
+@pytest.mark.parametrize(
+    "method,params,paths",
+    [
+        ("prompts/get", {"name": "p", "arguments": {"file": "/a/b"}}, ("/a/b",)),
+        (
+            "completion/complete",
+            {
+                "ref": {"type": "ref/prompt", "name": "p"},
+                "argument": {"name": "path", "value": "/x"},
+                "context": {"arguments": {"dir": "/y"}},
+            },
+            ("/x", "/y"),
+        ),
+        ("completion/complete", {"argument": {"name": "query", "value": "free text"}}, ()),
+        ("logging/setLevel", {"level": "info", "_meta": {"path": "/m"}}, ()),
+        ("sampling/createMessage", {"messages": [{"file": "/s"}]}, ("/s",)),
+    ],
+)
 def test_paths_of_other_methods(method, params, paths):
     assert context(method, params).paths == paths
 
 
-@pytest.mark.parametrize("method,kind", [
-    ("tools/call", "tool"), ("resources/read", "resource"), ("resources/list", "resource"),
-    ("resources/subscribe", "resource"), ("resources/templates/list", "resource"), ("prompts/get", "prompt"),
-    ("prompts/list", "prompt"), ("initialize", "server"), ("ping", "server"), ("completion/complete", "server"),
-    ("logging/setLevel", "server"), ("tools/list", "server"),
-])
+@pytest.mark.parametrize(
+    "method,kind",
+    [
+        ("tools/call", "tool"),
+        ("resources/read", "resource"),
+        ("resources/list", "resource"),
+        ("resources/subscribe", "resource"),
+        ("resources/templates/list", "resource"),
+        ("prompts/get", "prompt"),
+        ("prompts/list", "prompt"),
+        ("initialize", "server"),
+        ("ping", "server"),
+        ("completion/complete", "server"),
+        ("logging/setLevel", "server"),
+        ("tools/list", "server"),
+    ],
+)
 def test_resource_type_per_method(method, kind):
     assert context(method).resource.type == kind
 
 
-@pytest.mark.parametrize("method,intent,category", [
-    ("resources/read", "read", "action"), ("tools/call", None, "action"), ("prompts/get", None, "action"),
-    ("resources/list", None, "discovery"), ("initialize", None, "discovery"), ("resources/subscribe", None, "action"),
-])
+@pytest.mark.parametrize(
+    "method,intent,category",
+    [
+        ("resources/read", "read", "action"),
+        ("tools/call", None, "action"),
+        ("prompts/get", None, "action"),
+        ("resources/list", None, "discovery"),
+        ("initialize", None, "discovery"),
+        ("resources/subscribe", None, "action"),
+    ],
+)
 def test_action_intent_and_category(method, intent, category):
     """Only resources/read declares a read intent; a tool call never does, whatever its name."""
     action = context(method).action
-    assert (action.mcp_method, action.name, action.intent, action.category) == \
-        (method, method.replace("/", "."), intent, category)
+    assert (action.mcp_method, action.name, action.intent, action.category) == (
+        method,
+        method.replace("/", "."),
+        intent,
+        category,
+    )
 
 
 def test_subject_server_and_environment_fields():
     claims = {"iss": "https://idp", "aud": "mcp-acp", "azp": "cli", "scope": "openid email"}
-    ctx = call("read_file", {}, subject="auth0|alice", server="docs-main", claims=claims, session_id="s1",
-               proxy_name="p1", client_info={"name": "claude", "version": "1.2"})
-    assert (ctx.subject.id, ctx.subject.issuer, ctx.subject.audience, ctx.subject.client_id, ctx.subject.scopes) == \
-        ("auth0|alice", "https://idp", ("mcp-acp",), "cli", frozenset({"openid", "email"}))
+    ctx = call(
+        "read_file",
+        {},
+        subject="auth0|alice",
+        server="docs-main",
+        claims=claims,
+        session_id="s1",
+        proxy_name="p1",
+        client_info={"name": "claude", "version": "1.2"},
+    )
+    assert (ctx.subject.id, ctx.subject.issuer, ctx.subject.audience, ctx.subject.client_id, ctx.subject.scopes) == (
+        "auth0|alice",
+        "https://idp",
+        ("mcp-acp",),
+        "cli",
+        frozenset({"openid", "email"}),
+    )
     assert ctx.resource.server_id == "docs-main" and ctx.resource.tool_name == "read_file"
     assert ctx.resource.side_effects == frozenset({"fs_read"}) and ctx.resource.operation == "read"
     env = ctx.environment
-    assert (env.request_id, env.session_id, env.proxy_instance, env.mcp_client_name, env.mcp_client_version) == \
-        ("7", "s1", "p1", "claude", "1.2")
+    assert (env.request_id, env.session_id, env.proxy_instance, env.mcp_client_name, env.mcp_client_version) == (
+        "7",
+        "s1",
+        "p1",
+        "claude",
+        "1.2",
+    )
     assert env.timestamp.tzinfo is not None
 
 
@@ -917,8 +1278,10 @@ def test_rules_see_the_extracted_attributes():
     assert engine(narrow).evaluate(call("copy_file", {"from": "/in/a", "to": "/out/a"})).effect == "deny"
     both = dict(rule, conditions={**rule["conditions"], "path_pattern": ["/in/**", "/out/**"]})
     assert engine(both).evaluate(call("copy_file", {"from": "/in/a", "to": "/out/a"})).effect == "allow"
-    assert engine(both).evaluate(call("copy_file", {"file_path": "/etc/x", "from": "/in/a", "to": "/out/a"})).effect \
+    assert (
+        engine(both).evaluate(call("copy_file", {"file_path": "/etc/x", "from": "/in/a", "to": "/out/a"})).effect
         == "deny"
+    )
 
 
 def test_a_second_source_argument_is_judged_as_a_source():
@@ -929,6 +1292,7 @@ def test_a_second_source_argument_is_judged_as_a_source():
 
 
 # ================================================================ written and resolved forms
+
 
 @pytest.fixture
 def tree(tmp_path: Path):
@@ -946,8 +1310,11 @@ def tree(tmp_path: Path):
 
 
 def tree_engine(root: Path, *extra: dict) -> PolicyEngine:
-    return engine({"id": "allowed", "effect": "allow", "conditions": {"path_pattern": f"{root}/allowed/**"}},
-                  {"id": "ask", "effect": "hitl", "conditions": {"path_pattern": f"{root}/ask/**"}}, *extra)
+    return engine(
+        {"id": "allowed", "effect": "allow", "conditions": {"path_pattern": f"{root}/allowed/**"}},
+        {"id": "ask", "effect": "hitl", "conditions": {"path_pattern": f"{root}/ask/**"}},
+        *extra,
+    )
 
 
 @pytest.mark.parametrize("tool", ["read_file", "write_file"])
@@ -958,12 +1325,17 @@ def test_symlink_escape_from_allowed_folder_is_denied(tree, tool):
 
 
 def test_symlink_escape_via_source_or_dest_is_denied(tree):
-    rule = {"id": "copy", "effect": "allow",
-            "conditions": {"source_path": f"{tree}/allowed/**", "dest_path": f"{tree}/allowed/**"}}
+    rule = {
+        "id": "copy",
+        "effect": "allow",
+        "conditions": {"source_path": f"{tree}/allowed/**", "dest_path": f"{tree}/allowed/**"},
+    }
     good = call("copy_file", {"source": f"{tree}/allowed/sub/a", "destination": f"{tree}/allowed/b"})
     assert engine(rule).evaluate(good).effect == "allow"
-    for arguments in ({"source": f"{tree}/allowed/to-secret/k.txt", "destination": f"{tree}/allowed/b"},
-                      {"source": f"{tree}/allowed/a", "destination": f"{tree}/allowed/to-secret/x"}):
+    for arguments in (
+        {"source": f"{tree}/allowed/to-secret/k.txt", "destination": f"{tree}/allowed/b"},
+        {"source": f"{tree}/allowed/a", "destination": f"{tree}/allowed/to-secret/x"},
+    ):
         assert verdict(engine(rule).evaluate(call("copy_file", arguments))) == ("deny", "default")
 
 
@@ -976,8 +1348,11 @@ def test_symlink_into_a_hitl_folder_asks(tree):
 def test_deny_in_either_form_beats_hitl_in_the_other(tree):
     """A human must never be asked to approve what one form forbids."""
     deny = {"id": "no-secret", "effect": "deny", "conditions": {"path_pattern": f"{tree}/secret/**"}}
-    ask_reads = {"id": "ask-reads", "effect": "hitl", "conditions": {"tool_name": "read_file",
-                                                                     "path_pattern": f"{tree}/allowed/**"}}
+    ask_reads = {
+        "id": "ask-reads",
+        "effect": "hitl",
+        "conditions": {"tool_name": "read_file", "path_pattern": f"{tree}/allowed/**"},
+    }
     request = call("read_file", {"path": f"{tree}/allowed/to-secret/k.txt"})
     decision = tree_engine(tree, deny, ask_reads).evaluate(request)
     assert verdict(decision) == ("deny", "no-secret")
@@ -1001,13 +1376,17 @@ def test_rule_on_a_symlinked_folder_also_covers_its_target(tree):
 def test_written_form_denied_even_if_resolved_form_allowed(tree):
     """A deny rule on the symlink path holds even though the target folder is allowed."""
     deny = {"id": "no-link", "effect": "deny", "conditions": {"path_pattern": f"{tree}/allowed/to-sub/**"}}
-    assert verdict(tree_engine(tree, deny).evaluate(call("read_file", {"path": f"{tree}/allowed/to-sub/a"}))) \
-        == ("deny", "no-link")
+    assert verdict(tree_engine(tree, deny).evaluate(call("read_file", {"path": f"{tree}/allowed/to-sub/a"}))) == (
+        "deny",
+        "no-link",
+    )
 
 
 def test_symlink_staying_inside_the_allowed_folder_is_allowed(tree):
-    assert verdict(tree_engine(tree).evaluate(call("read_file", {"path": f"{tree}/allowed/to-sub/a"}))) \
-        == ("allow", "allowed")
+    assert verdict(tree_engine(tree).evaluate(call("read_file", {"path": f"{tree}/allowed/to-sub/a"}))) == (
+        "allow",
+        "allowed",
+    )
 
 
 def test_tilde_path_is_judged_where_it_leads(tree, monkeypatch):
@@ -1047,8 +1426,10 @@ def test_resolved_extension_is_judged_too(tree):
     (tree / "secret" / "creds.env").write_text("x")
     (tree / "allowed" / "notes.txt").symlink_to(tree / "secret" / "creds.env")
     rule = {"id": "txt", "effect": "allow", "conditions": {"extension": ".txt"}}
-    assert verdict(engine(rule).evaluate(call("read_file", {"path": f"{tree}/allowed/notes.txt"}))) \
-        == ("deny", "default")
+    assert verdict(engine(rule).evaluate(call("read_file", {"path": f"{tree}/allowed/notes.txt"}))) == (
+        "deny",
+        "default",
+    )
 
 
 def test_candidate_cache_does_not_leak_between_paths(tree):
@@ -1067,45 +1448,66 @@ def test_symlink_then_dotdot_cannot_escape_the_allowed_folder(tree):
     sneaky = f"{tree}/allowed/to-deeper/../leak.txt"
     assert os.path.realpath(sneaky) == f"{tree}/outside/leak.txt"
     assert verdict(tree_engine(tree).evaluate(call("read_file", {"path": sneaky}))) == ("deny", "default")
-    copy = {"id": "copy", "effect": "allow",
-            "conditions": {"source_path": f"{tree}/allowed/**", "dest_path": f"{tree}/allowed/**"}}
-    assert verdict(engine(copy).evaluate(call("copy_file", {"source": f"{tree}/allowed/a", "destination": sneaky}))) \
-        == ("deny", "default")
+    copy = {
+        "id": "copy",
+        "effect": "allow",
+        "conditions": {"source_path": f"{tree}/allowed/**", "dest_path": f"{tree}/allowed/**"},
+    }
+    assert verdict(
+        engine(copy).evaluate(call("copy_file", {"source": f"{tree}/allowed/a", "destination": sneaky}))
+    ) == ("deny", "default")
 
 
 def test_source_and_destination_are_judged_in_the_same_way_of_reading(tree):
     """A Node server reads `allowed/k.txt` (a link, no `..`) as secret/k.txt and
     `allowed/to-deeper/../b` (`..` first) as allowed/b: copying secret/k.txt into allowed/ is
     what it does, and a rule against exactly that must fire."""
-    deny = {"id": "no-secret-into-allowed", "effect": "deny",
-            "conditions": {"source_path": f"{tree}/secret/**", "dest_path": f"{tree}/allowed/**"}}
+    deny = {
+        "id": "no-secret-into-allowed",
+        "effect": "deny",
+        "conditions": {"source_path": f"{tree}/secret/**", "dest_path": f"{tree}/allowed/**"},
+    }
     request = call("copy_file", {"source": f"{tree}/allowed/k.txt", "destination": f"{tree}/allowed/to-deeper/../b"})
     assert verdict(engine(ALLOW_ALL, deny).evaluate(request)) == ("deny", "no-secret-into-allowed")
 
 
 # ================================================================ SPEC §2.7 examples
 
-PROJECT = {"version": "1", "default_action": "deny", "rules": [
-    {"id": "read-project", "effect": "allow",
-     "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": "/home/u/proj/**"}},
-    {"id": "write-project", "effect": "hitl",
-     "conditions": {"operations": ["write", "delete"], "path_pattern": "/home/u/proj/**"},
-     "cache_side_effects": ["fs_write"]},
-    {"id": "no-secrets", "effect": "deny", "conditions": {"path_pattern": ["**/.env", "**/secrets/**"]}}]}
+PROJECT = {
+    "version": "1",
+    "default_action": "deny",
+    "rules": [
+        {
+            "id": "read-project",
+            "effect": "allow",
+            "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": "/home/u/proj/**"},
+        },
+        {
+            "id": "write-project",
+            "effect": "hitl",
+            "conditions": {"operations": ["write", "delete"], "path_pattern": "/home/u/proj/**"},
+            "cache_side_effects": ["fs_write"],
+        },
+        {"id": "no-secrets", "effect": "deny", "conditions": {"path_pattern": ["**/.env", "**/secrets/**"]}},
+    ],
+}
 
 
-@pytest.mark.parametrize("tool,path,expected", [
-    ("read_file", "/home/u/proj/src/a.py", ("allow", "read-project")),
-    ("list_directory", "/home/u/proj", ("allow", "read-project")),
-    ("write_file", "/home/u/proj/src/a.py", ("hitl", "write-project")),
-    ("delete_file", "/home/u/proj/old.txt", ("hitl", "write-project")),
-    ("read_file", "/home/u/proj/.env", ("deny", "no-secrets")),
-    ("read_file", "/home/u/proj/secrets/key.pem", ("deny", "no-secrets")),
-    ("write_file", "/home/u/proj/.env", ("hitl", "write-project")),  # HITL outranks DENY
-    ("read_file", "/home/u/other/a.py", ("deny", "default")),
-    ("read_file", "/home/u/.env", ("deny", "no-secrets")),
-    ("move_file", "/home/u/proj/a", ("deny", "default")),  # no operation inferred
-])
+@pytest.mark.parametrize(
+    "tool,path,expected",
+    [
+        ("read_file", "/home/u/proj/src/a.py", ("allow", "read-project")),
+        ("list_directory", "/home/u/proj", ("allow", "read-project")),
+        ("write_file", "/home/u/proj/src/a.py", ("hitl", "write-project")),
+        ("delete_file", "/home/u/proj/old.txt", ("hitl", "write-project")),
+        ("read_file", "/home/u/proj/.env", ("deny", "no-secrets")),
+        ("read_file", "/home/u/proj/secrets/key.pem", ("deny", "no-secrets")),
+        ("write_file", "/home/u/proj/.env", ("hitl", "write-project")),  # HITL outranks DENY
+        ("read_file", "/home/u/other/a.py", ("deny", "default")),
+        ("read_file", "/home/u/.env", ("deny", "no-secrets")),
+        ("move_file", "/home/u/proj/a", ("deny", "default")),  # no operation inferred
+    ],
+)
 def test_spec_example_project_policy(tool, path, expected):
     decision = PolicyEngine(parse_policy(PROJECT), ProtectedPaths([])).evaluate(call(tool, {"path": path}))
     assert verdict(decision) == expected
@@ -1114,58 +1516,82 @@ def test_spec_example_project_policy(tool, path, expected):
 def test_spec_example_project_write_is_cacheable():
     """write_file's side effects {fs_write} ⊆ cache_side_effects ⇒ the approval may be cached."""
     decision = PolicyEngine(parse_policy(PROJECT), ProtectedPaths([])).evaluate(
-        call("write_file", {"path": "/home/u/proj/a.py"}))
+        call("write_file", {"path": "/home/u/proj/a.py"})
+    )
     assert side_effects_of("write_file") <= decision.rule.cache_side_effects
     assert not side_effects_of("edit_file") <= decision.rule.cache_side_effects
 
 
-MIXED = {"rules": [
-    {"id": "block-exec", "effect": "deny", "conditions": {"side_effects": ["code_exec", "sudo_elevate"]}},
-    {"id": "prompts", "effect": "allow", "conditions": {"mcp_method": "prompts/get", "backend_id": "docs-*"}},
-    {"id": "res-files", "effect": "allow",
-     "conditions": {"resource_type": "resource", "scheme": "file", "extension": [".md", ".txt"]}}]}
+MIXED = {
+    "rules": [
+        {"id": "block-exec", "effect": "deny", "conditions": {"side_effects": ["code_exec", "sudo_elevate"]}},
+        {"id": "prompts", "effect": "allow", "conditions": {"mcp_method": "prompts/get", "backend_id": "docs-*"}},
+        {
+            "id": "res-files",
+            "effect": "allow",
+            "conditions": {"resource_type": "resource", "scheme": "file", "extension": [".md", ".txt"]},
+        },
+    ]
+}
 
 
-@pytest.mark.parametrize("ctx,expected", [
-    (lambda: call("bash", {"command": "ls"}), ("deny", "block-exec")),
-    (lambda: call("sudo"), ("deny", "block-exec")),
-    (lambda: call("docker_exec"), ("deny", "block-exec")),
-    (lambda: call("mystery_exec"), ("deny", "default")),  # unknown effects: only the default denies it
-    (lambda: context("prompts/get", {"name": "summarise"}, server="docs-main"), ("allow", "prompts")),
-    (lambda: context("prompts/get", {"name": "summarise"}, server="Docs-Main"), ("allow", "prompts")),
-    (lambda: context("prompts/get", {"name": "summarise"}, server="code"), ("deny", "default")),
-    (lambda: call("read_file", server="docs-main"), ("deny", "default")),
-    (lambda: read("file:///srv/docs/README.MD"), ("allow", "res-files")),
-    (lambda: read("file:///srv/docs/notes.txt"), ("allow", "res-files")),
-    (lambda: read("file:///srv/docs/a.py"), ("deny", "default")),
-    (lambda: read("https://example.com/a.md"), ("deny", "default")),
-    (lambda: call("read_file", {"path": "/srv/docs/a.md"}), ("deny", "default")),  # a tool, not a resource
-])
+@pytest.mark.parametrize(
+    "ctx,expected",
+    [
+        (lambda: call("bash", {"command": "ls"}), ("deny", "block-exec")),
+        (lambda: call("sudo"), ("deny", "block-exec")),
+        (lambda: call("docker_exec"), ("deny", "block-exec")),
+        (lambda: call("mystery_exec"), ("deny", "default")),  # unknown effects: only the default denies it
+        (lambda: context("prompts/get", {"name": "summarise"}, server="docs-main"), ("allow", "prompts")),
+        (lambda: context("prompts/get", {"name": "summarise"}, server="Docs-Main"), ("allow", "prompts")),
+        (lambda: context("prompts/get", {"name": "summarise"}, server="code"), ("deny", "default")),
+        (lambda: call("read_file", server="docs-main"), ("deny", "default")),
+        (lambda: read("file:///srv/docs/README.MD"), ("allow", "res-files")),
+        (lambda: read("file:///srv/docs/notes.txt"), ("allow", "res-files")),
+        (lambda: read("file:///srv/docs/a.py"), ("deny", "default")),
+        (lambda: read("https://example.com/a.md"), ("deny", "default")),
+        (lambda: call("read_file", {"path": "/srv/docs/a.md"}), ("deny", "default")),  # a tool, not a resource
+    ],
+)
 def test_spec_example_mixed_policy(ctx, expected):
     assert verdict(PolicyEngine(parse_policy(MIXED), ProtectedPaths([])).evaluate(ctx())) == expected
 
 
-COPY = {"rules": [
-    {"id": "alice-copy", "effect": "allow", "conditions": {
-        "subject_id": "auth0|alice", "tool_name": "copy_*", "source_path": "/data/inbox/**",
-        "dest_path": "/srv/in/**"}},
-    {"id": "no-dest-etc", "effect": "deny", "conditions": {"dest_path": "/etc/**"}}]}
+COPY = {
+    "rules": [
+        {
+            "id": "alice-copy",
+            "effect": "allow",
+            "conditions": {
+                "subject_id": "auth0|alice",
+                "tool_name": "copy_*",
+                "source_path": "/data/inbox/**",
+                "dest_path": "/srv/in/**",
+            },
+        },
+        {"id": "no-dest-etc", "effect": "deny", "conditions": {"dest_path": "/etc/**"}},
+    ]
+}
 
 
-@pytest.mark.parametrize("subject,tool,source,dest,expected", [
-    ("auth0|alice", "copy_file", "/data/inbox/a.csv", "/srv/in/a.csv", ("allow", "alice-copy")),
-    ("auth0|alice", "COPY_FILE", "/data/inbox/x/y", "/srv/in", ("allow", "alice-copy")),
-    ("auth0|bob", "copy_file", "/data/inbox/a.csv", "/srv/in/a.csv", ("deny", "default")),
-    ("auth0|Alice", "copy_file", "/data/inbox/a.csv", "/srv/in/a.csv", ("deny", "default")),
-    ("auth0|alice", "move_file", "/data/inbox/a.csv", "/srv/in/a.csv", ("deny", "default")),
-    ("auth0|alice", "copy_file", "/data/other/a.csv", "/srv/in/a.csv", ("deny", "default")),
-    ("auth0|alice", "copy_file", "/data/inbox/a.csv", "/etc/cron.d/x", ("deny", "no-dest-etc")),
-    ("auth0|alice", "copy_file", "/data/inbox/../../etc/x", "/srv/in/x", ("deny", "default")),
-    ("auth0|bob", "move_file", "/x", "/etc/passwd", ("deny", "no-dest-etc")),
-])
+@pytest.mark.parametrize(
+    "subject,tool,source,dest,expected",
+    [
+        ("auth0|alice", "copy_file", "/data/inbox/a.csv", "/srv/in/a.csv", ("allow", "alice-copy")),
+        ("auth0|alice", "COPY_FILE", "/data/inbox/x/y", "/srv/in", ("allow", "alice-copy")),
+        ("auth0|bob", "copy_file", "/data/inbox/a.csv", "/srv/in/a.csv", ("deny", "default")),
+        ("auth0|Alice", "copy_file", "/data/inbox/a.csv", "/srv/in/a.csv", ("deny", "default")),
+        ("auth0|alice", "move_file", "/data/inbox/a.csv", "/srv/in/a.csv", ("deny", "default")),
+        ("auth0|alice", "copy_file", "/data/other/a.csv", "/srv/in/a.csv", ("deny", "default")),
+        ("auth0|alice", "copy_file", "/data/inbox/a.csv", "/etc/cron.d/x", ("deny", "no-dest-etc")),
+        ("auth0|alice", "copy_file", "/data/inbox/../../etc/x", "/srv/in/x", ("deny", "default")),
+        ("auth0|bob", "move_file", "/x", "/etc/passwd", ("deny", "no-dest-etc")),
+    ],
+)
 def test_spec_example_copy_policy(subject, tool, source, dest, expected):
     decision = PolicyEngine(parse_policy(COPY), ProtectedPaths([])).evaluate(
-        call(tool, {"source": source, "destination": dest}, subject=subject))
+        call(tool, {"source": source, "destination": dest}, subject=subject)
+    )
     assert verdict(decision) == expected
 
 
@@ -1173,11 +1599,14 @@ def test_spec_example_copy_policy(subject, tool, source, dest, expected):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("conditions,request_ctx", [
-    # Against Python's backtracking `re` these took 9.7 s and 4.2 s at a quarter of this input size.
-    ({"path_pattern": "**/**/**/**/**/**/*a*a*a*a*a*b"}, lambda: call("read_file", {"path": "/" + "/a" * 300})),
-    ({"tool_name": "*a*a*a*a*a*a*a*a*b"}, lambda: call("a" * 200, {})),
-])
+@pytest.mark.parametrize(
+    "conditions,request_ctx",
+    [
+        # Against Python's backtracking `re` these took 9.7 s and 4.2 s at a quarter of this input size.
+        ({"path_pattern": "**/**/**/**/**/**/*a*a*a*a*a*b"}, lambda: call("read_file", {"path": "/" + "/a" * 300})),
+        ({"tool_name": "*a*a*a*a*a*a*a*a*b"}, lambda: call("a" * 200, {})),
+    ],
+)
 def test_adversarial_globs_are_matched_without_backtracking(conditions, request_ctx):
     """A glob with several `*` runs is compiled for RE2 (linear time); this would hang for hours
     on a backtracking engine (the timeout guards the suite; it is not a speed claim)."""

@@ -32,12 +32,14 @@ def problems_of(data) -> list[str]:
 
 def expected_id(effect: str, conditions: dict) -> str:
     """SPEC §2.1: rule_ + first 8 hex of sha256(json{effect, non-null conditions}, sorted keys)."""
-    body = json.dumps({"effect": effect, "conditions": {k: v for k, v in conditions.items() if v is not None}},
-                      sort_keys=True)
+    body = json.dumps(
+        {"effect": effect, "conditions": {k: v for k, v in conditions.items() if v is not None}}, sort_keys=True
+    )
     return "rule_" + hashlib.sha256(body.encode()).hexdigest()[:8]
 
 
 # ------------------------------------------------------------------ documents that are valid
+
 
 def test_empty_document_is_a_deny_all_policy():
     """`{}` must load (not crash) and mean: no rules, default deny."""
@@ -50,14 +52,34 @@ def test_empty_document_is_a_deny_all_policy():
 def test_explicit_deny_default_and_all_condition_kinds_accepted():
     """Every documented condition with a valid value loads; a typo-free policy is never refused."""
     conditions = {
-        "tool_name": ["read_*", "list_*"], "path_pattern": "/home/u/proj/**", "source_path": "/a/**",
-        "dest_path": "/b/**", "operations": ["read", "write", "delete"], "extension": [".py", ".md"],
-        "scheme": "file", "backend_id": "docs-*", "resource_type": "tool", "mcp_method": "tools/call",
-        "subject_id": ["auth0|alice"], "side_effects": ["code_exec", "fs_write"],
+        "tool_name": ["read_*", "list_*"],
+        "path_pattern": "/home/u/proj/**",
+        "source_path": "/a/**",
+        "dest_path": "/b/**",
+        "operations": ["read", "write", "delete"],
+        "extension": [".py", ".md"],
+        "scheme": "file",
+        "backend_id": "docs-*",
+        "resource_type": "tool",
+        "mcp_method": "tools/call",
+        "subject_id": ["auth0|alice"],
+        "side_effects": ["code_exec", "fs_write"],
     }
-    policy = parse_policy({"version": "1", "default_action": "deny", "rules": [
-        {"id": "everything", "description": "all conditions", "effect": "hitl", "conditions": conditions,
-         "cache_side_effects": ["fs_write"]}]})
+    policy = parse_policy(
+        {
+            "version": "1",
+            "default_action": "deny",
+            "rules": [
+                {
+                    "id": "everything",
+                    "description": "all conditions",
+                    "effect": "hitl",
+                    "conditions": conditions,
+                    "cache_side_effects": ["fs_write"],
+                }
+            ],
+        }
+    )
     assert policy.rules[0].conditions.given() == conditions
     assert policy.rules[0].cache_side_effects == ["fs_write"]
 
@@ -89,6 +111,7 @@ def test_json_schema_is_exported():
 
 # ------------------------------------------------------------------ documents that are refused
 
+
 @pytest.mark.parametrize("conditions", [{}, {"tool_name": None}, {"tool_name": None, "extension": None}])
 def test_rule_without_any_condition_is_refused(conditions):
     """A rule with no condition would match everything by accident; it must be refused."""
@@ -102,12 +125,25 @@ def test_rule_without_conditions_key_is_refused():
     assert any("conditions" in p for p in problems)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("tool_name", ""), ("tool_name", "   "), ("tool_name", "\t\n"), ("tool_name", ["read_file", " "]),
-    ("path_pattern", ""), ("path_pattern", ["/a/**", ""]), ("source_path", " "), ("dest_path", " "),
-    ("extension", " "), ("scheme", ""), ("backend_id", "  "), ("mcp_method", " "), ("subject_id", ""),
-    ("subject_id", ["alice", "  "]),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("tool_name", ""),
+        ("tool_name", "   "),
+        ("tool_name", "\t\n"),
+        ("tool_name", ["read_file", " "]),
+        ("path_pattern", ""),
+        ("path_pattern", ["/a/**", ""]),
+        ("source_path", " "),
+        ("dest_path", " "),
+        ("extension", " "),
+        ("scheme", ""),
+        ("backend_id", "  "),
+        ("mcp_method", " "),
+        ("subject_id", ""),
+        ("subject_id", ["alice", "  "]),
+    ],
+)
 def test_empty_or_whitespace_condition_values_are_refused(field, value):
     """`"tool_name": " "` must not load (it could never match, or match the empty name)."""
     problems = problems_of({"rules": [rule(rule_id="r", **{field: value})]})
@@ -149,36 +185,48 @@ def test_unknown_effect_is_refused(effect):
     assert any("effect" in p for p in problems)
 
 
-@pytest.mark.parametrize("conditions,field", [
-    ({"tool": "read_file"}, "tool"),
-    ({"toolname": "read_file"}, "toolname"),
-    ({"path": "/a/**"}, "path"),
-    ({"tool_name": "x", "resource_types": "tool"}, "resource_types"),
-])
+@pytest.mark.parametrize(
+    "conditions,field",
+    [
+        ({"tool": "read_file"}, "tool"),
+        ({"toolname": "read_file"}, "toolname"),
+        ({"path": "/a/**"}, "path"),
+        ({"tool_name": "x", "resource_types": "tool"}, "resource_types"),
+    ],
+)
 def test_unknown_condition_is_refused(conditions, field):
     """A misspelt condition must not be ignored (that would widen the rule)."""
     problems = problems_of({"rules": [{"id": "r", "effect": "deny", "conditions": conditions}]})
     assert any(f"conditions.{field}" in p and "unknown field" in p for p in problems), problems
 
 
-@pytest.mark.parametrize("conditions,bad", [
-    ({"operations": ["exec"]}, "exec"),
-    ({"operations": ["READ"]}, "READ"),
-    ({"side_effects": ["fs_writes"]}, "fs_writes"),
-    ({"side_effects": ["code_exec", "rm_rf"]}, "rm_rf"),
-    ({"resource_type": "file"}, "file"),
-    ({"resource_type": ["tool"]}, "tool"),
-])
+@pytest.mark.parametrize(
+    "conditions,bad",
+    [
+        ({"operations": ["exec"]}, "exec"),
+        ({"operations": ["READ"]}, "READ"),
+        ({"side_effects": ["fs_writes"]}, "fs_writes"),
+        ({"side_effects": ["code_exec", "rm_rf"]}, "rm_rf"),
+        ({"resource_type": "file"}, "file"),
+        ({"resource_type": ["tool"]}, "tool"),
+    ],
+)
 def test_unknown_condition_values_are_refused(conditions, bad):
     """Operations, side effects and resource types are closed vocabularies."""
     problems = problems_of({"rules": [{"id": "r", "effect": "deny", "conditions": conditions}]})
     assert any(bad in p or "resource_type" in p for p in problems), problems
 
 
-@pytest.mark.parametrize("conditions", [
-    {"operations": "read"}, {"side_effects": "code_exec"},  # list only
-    {"tool_name": 5}, {"tool_name": ["a", 5]}, {"path_pattern": {"glob": "/a"}},
-])
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        {"operations": "read"},
+        {"side_effects": "code_exec"},  # list only
+        {"tool_name": 5},
+        {"tool_name": ["a", 5]},
+        {"path_pattern": {"glob": "/a"}},
+    ],
+)
 def test_wrong_condition_types_are_refused(conditions):
     problems_of({"rules": [{"id": "r", "effect": "deny", "conditions": conditions}]})
 
@@ -195,6 +243,7 @@ def test_non_object_document_is_refused(document):
 
 
 # ------------------------------------------------------------------------------------ ids
+
 
 def test_duplicate_user_ids_are_refused():
     """Two rules named alike make logs and final_rule ambiguous."""
@@ -214,15 +263,27 @@ def test_generated_id_is_deterministic_and_follows_the_spec_formula():
 def test_generated_id_ignores_null_conditions_description_and_cache_list():
     """Only effect and the non-null conditions feed the id."""
     plain = parse_policy({"rules": [{"effect": "hitl", "conditions": {"tool_name": "write_file"}}]})
-    noisy = parse_policy({"rules": [{"effect": "hitl", "description": "why", "cache_side_effects": ["fs_write"],
-                                     "conditions": {"tool_name": "write_file", "extension": None}}]})
+    noisy = parse_policy(
+        {
+            "rules": [
+                {
+                    "effect": "hitl",
+                    "description": "why",
+                    "cache_side_effects": ["fs_write"],
+                    "conditions": {"tool_name": "write_file", "extension": None},
+                }
+            ]
+        }
+    )
     assert plain.rules[0].id == noisy.rules[0].id == expected_id("hitl", {"tool_name": "write_file"})
 
 
 def test_generated_id_depends_on_effect_and_conditions():
-    ids = {parse_policy({"rules": [{"effect": effect, "conditions": conditions}]}).rules[0].id
-           for effect in ("allow", "deny", "hitl")
-           for conditions in ({"tool_name": "a"}, {"tool_name": "b"}, {"tool_name": ["a"]})}
+    ids = {
+        parse_policy({"rules": [{"effect": effect, "conditions": conditions}]}).rules[0].id
+        for effect in ("allow", "deny", "hitl")
+        for conditions in ({"tool_name": "a"}, {"tool_name": "b"}, {"tool_name": ["a"]})
+    }
     assert len(ids) == 9
 
 
@@ -250,16 +311,22 @@ def test_identical_rules_without_ids_are_refused_as_duplicates():
 
 # ------------------------------------------------------------------- reporting every problem
 
+
 def test_all_problems_in_all_rules_are_reported_at_once():
     """`policy validate` must list every mistake with rule index, id and field, not stop at the first."""
-    problems = problems_of({"default_action": "allow", "rules": [
-        {"id": "ok", "effect": "allow", "conditions": {"tool_name": "read_file"}},
-        {"id": "blank", "effect": "allow", "conditions": {"tool_name": " "}},
-        {"effect": "allow", "conditions": {}},
-        {"id": "typo", "effect": "deny", "conditions": {"tool_nme": "bash"}},
-        {"id": "cache", "effect": "allow", "conditions": {"tool_name": "x"}, "cache_side_effects": ["fs_read"]},
-        {"id": "vals", "effect": "deny", "conditions": {"operations": ["exec"], "side_effects": ["nope"]}},
-    ]})
+    problems = problems_of(
+        {
+            "default_action": "allow",
+            "rules": [
+                {"id": "ok", "effect": "allow", "conditions": {"tool_name": "read_file"}},
+                {"id": "blank", "effect": "allow", "conditions": {"tool_name": " "}},
+                {"effect": "allow", "conditions": {}},
+                {"id": "typo", "effect": "deny", "conditions": {"tool_nme": "bash"}},
+                {"id": "cache", "effect": "allow", "conditions": {"tool_name": "x"}, "cache_side_effects": ["fs_read"]},
+                {"id": "vals", "effect": "deny", "conditions": {"operations": ["exec"], "side_effects": ["nope"]}},
+            ],
+        }
+    )
     text = "\n".join(problems)
     expected = [
         "default_action",
@@ -282,11 +349,15 @@ def test_duplicate_ids_reported_together_with_other_problems():
     Catches: the duplicate-id check only running once every rule parses, so the user fixes one
     mistake, re-validates, and only then learns about the next (SPEC: all problems at once).
     """
-    problems = problems_of({"rules": [
-        {"id": "dup", "effect": "allow", "conditions": {"tool_name": "read_file"}},
-        {"id": "dup", "effect": "deny", "conditions": {"tool_name": "bash"}},
-        {"id": "broken", "effect": "deny", "conditions": {"tool_name": " "}},
-    ]})
+    problems = problems_of(
+        {
+            "rules": [
+                {"id": "dup", "effect": "allow", "conditions": {"tool_name": "read_file"}},
+                {"id": "dup", "effect": "deny", "conditions": {"tool_name": "bash"}},
+                {"id": "broken", "effect": "deny", "conditions": {"tool_name": " "}},
+            ]
+        }
+    )
     text = "\n".join(problems)
     assert "rule 2 (id 'broken')" in text
     assert "'dup'" in text and "already used" in text, f"duplicate id not reported:\n{text}"

@@ -29,7 +29,6 @@ from mcp_acp.policy.model import PolicyInvalid, parse_policy
 from mcp_acp.policy.paths import PATH_MAX
 from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
-
 from tests.unit import reference_policy as reference
 
 # ======================================================================= vocabulary
@@ -39,29 +38,122 @@ from tests.unit import reference_policy as reference
 PROTECTED = "{r}/.config/mcp-acp"
 
 # Tools whose side effects the SPEC lists (the reference knows them) plus names nobody knows.
-TOOLS = ["read_file", "Read_File", "write_file", "delete_file", "edit_file", "move_file", "copy_file", "bash",
-         "SHELL", "fetch_url", "get_secret", "send_email", "docker_exec", "execute_sql", "mkdir", "create_file",
-         "frobnicate", "read_config", "purge_cache", "remove_item", "create_widget", "write_then_delete",
-         "delete_read_marker"]
-TOOL_GLOBS = ["*", "read_*", "READ_*", "*_file", "write_file", "?ash", "bash", "*delete*", "frob*", "move_fil?",
-              "Read_File", "*_*_*"]
+TOOLS = [
+    "read_file",
+    "Read_File",
+    "write_file",
+    "delete_file",
+    "edit_file",
+    "move_file",
+    "copy_file",
+    "bash",
+    "SHELL",
+    "fetch_url",
+    "get_secret",
+    "send_email",
+    "docker_exec",
+    "execute_sql",
+    "mkdir",
+    "create_file",
+    "frobnicate",
+    "read_config",
+    "purge_cache",
+    "remove_item",
+    "create_widget",
+    "write_then_delete",
+    "delete_read_marker",
+]
+TOOL_GLOBS = [
+    "*",
+    "read_*",
+    "READ_*",
+    "*_file",
+    "write_file",
+    "?ash",
+    "bash",
+    "*delete*",
+    "frob*",
+    "move_fil?",
+    "Read_File",
+    "*_*_*",
+]
 # proj/out → outside/, proj/notes.txt → outside/creds.env, proj/inner → proj/sub, alias → proj.
-COMMON_PATHS = ["{r}/proj/a.py", "{r}/proj/.env", "{r}/proj/secrets/k.txt", "{r}/proj", "{r}/proj/",
-                "{r}/proj/./sub/../b.TXT", "{r}/projX/a.py", "{r}/proj/sub/deep/c.md", "{r}/proj/out/x.py",
-                "{r}/proj/out", "{r}/proj/notes.txt", "{r}/proj/inner/c.md", "{r}/alias/a.py", "{r}/alias/out/x.py",
-                "{r}/outside/creds.env", "/etc/app/x.conf", "/data/inbox/f.md", "/srv/in/f.md", "relative/x.py",
-                "~/proj/a.py", "~/notes.txt", "/{r}/proj/a.py", "", "/data/inbox/../../etc/app/y.py",
-                "{r}/proj/a.tar.gz", "{r}/proj/[x].py", "{r}/proj/sub/", "relative", "relative/",
-                "{r}/proj/out/../a.py", "{r}/alias/../proj/.env", "{r}/proj/inner/../../outside/creds.env"]
+COMMON_PATHS = [
+    "{r}/proj/a.py",
+    "{r}/proj/.env",
+    "{r}/proj/secrets/k.txt",
+    "{r}/proj",
+    "{r}/proj/",
+    "{r}/proj/./sub/../b.TXT",
+    "{r}/projX/a.py",
+    "{r}/proj/sub/deep/c.md",
+    "{r}/proj/out/x.py",
+    "{r}/proj/out",
+    "{r}/proj/notes.txt",
+    "{r}/proj/inner/c.md",
+    "{r}/alias/a.py",
+    "{r}/alias/out/x.py",
+    "{r}/outside/creds.env",
+    "/etc/app/x.conf",
+    "/data/inbox/f.md",
+    "/srv/in/f.md",
+    "relative/x.py",
+    "~/proj/a.py",
+    "~/notes.txt",
+    "/{r}/proj/a.py",
+    "",
+    "/data/inbox/../../etc/app/y.py",
+    "{r}/proj/a.tar.gz",
+    "{r}/proj/[x].py",
+    "{r}/proj/sub/",
+    "relative",
+    "relative/",
+    "{r}/proj/out/../a.py",
+    "{r}/alias/../proj/.env",
+    "{r}/proj/inner/../../outside/creds.env",
+]
 # Inside the protected folder or above it: rarer, so that most requests reach the rules.
-PROTECTED_PATHS = [PROTECTED + "/policy.json", "{r}/.config", "{r}", "/", "{r}/.CONFIG/Mcp-Acp/x",
-                   "{r}/proj/../.config/mcp-acp", "~/.config/mcp-acp"]
+PROTECTED_PATHS = [
+    PROTECTED + "/policy.json",
+    "{r}/.config",
+    "{r}",
+    "/",
+    "{r}/.CONFIG/Mcp-Acp/x",
+    "{r}/proj/../.config/mcp-acp",
+    "~/.config/mcp-acp",
+]
 PATHS = COMMON_PATHS + PROTECTED_PATHS
 A_PATH = st.sampled_from(COMMON_PATHS * 4 + PROTECTED_PATHS)
-PATH_GLOBS = ["{r}/proj/**", "{r}/proj/*", "{r}/proj/*.py", "**/.env", "**/*.env", "**/secrets/**", "{r}/proj",
-              "{r}/outside/**", "/etc/**", "/data/inbox/**", "/srv/in/**", "**", "/**", "{r}/proj/?.py", "relative/*",
-              "~/*", "~/proj/**", "{r}/proj/**/*.md", "*.py", "{r}/proj/", "{r}/proj/[x].py", "{r}/*/a.py",
-              "{r}/alias/**", "{r}/proj/out/**", "{r}/alias/out/*", "{r}/proj/*/", "{r}/proj/**/", "relative/"]
+PATH_GLOBS = [
+    "{r}/proj/**",
+    "{r}/proj/*",
+    "{r}/proj/*.py",
+    "**/.env",
+    "**/*.env",
+    "**/secrets/**",
+    "{r}/proj",
+    "{r}/outside/**",
+    "/etc/**",
+    "/data/inbox/**",
+    "/srv/in/**",
+    "**",
+    "/**",
+    "{r}/proj/?.py",
+    "relative/*",
+    "~/*",
+    "~/proj/**",
+    "{r}/proj/**/*.md",
+    "*.py",
+    "{r}/proj/",
+    "{r}/proj/[x].py",
+    "{r}/*/a.py",
+    "{r}/alias/**",
+    "{r}/proj/out/**",
+    "{r}/alias/out/*",
+    "{r}/proj/*/",
+    "{r}/proj/**/",
+    "relative/",
+]
 METHODS = ["tools/call", "tools/*", "resources/read", "prompts/get", "*", "Tools/call", "resources/?ead", "*/get"]
 SUBJECTS = ["alice", "Alice", "auth0|alice", "bob"]
 SERVERS = ["docs-main", "DOCS-main", "srv", "files"]
@@ -69,10 +161,18 @@ SERVER_GLOBS = ["docs-*", "srv", "*", "Srv", "f?les"]
 SIDE_EFFECTS = ["code_exec", "fs_read", "fs_write", "network_egress", "secrets_read", "email_send", "db_write"]
 EXTENSIONS = [".py", ".PY", ".md", ".txt", ".env", ".gz"]
 SCHEMES = ["file", "FILE", "https"]
-URIS = ["file://{r}/proj/a.py", "file://{r}/proj/read%20me.MD", "https://example.com/a.md",
-        "file://" + PROTECTED + "/policy.json", "file://localhost/data/inbox/x.txt", "custom://x",
-        "file://{r}/proj/sub/%2E%2E/.env", "file://{r}/.config", "file://{r}/proj/notes.txt",
-        "file://{r}/alias/out/x.py"]
+URIS = [
+    "file://{r}/proj/a.py",
+    "file://{r}/proj/read%20me.MD",
+    "https://example.com/a.md",
+    "file://" + PROTECTED + "/policy.json",
+    "file://localhost/data/inbox/x.txt",
+    "custom://x",
+    "file://{r}/proj/sub/%2E%2E/.env",
+    "file://{r}/.config",
+    "file://{r}/proj/notes.txt",
+    "file://{r}/alias/out/x.py",
+]
 ARG_KEYS = ["path", "file_path", "filename", "source", "src", "from", "destination", "dest", "to", "target", "uri"]
 
 
@@ -99,8 +199,10 @@ CONDITIONS = {
 @st.composite
 def rules(draw, index: int) -> dict:
     names = draw(st.lists(st.sampled_from(sorted(CONDITIONS)), min_size=1, max_size=3, unique=True))
-    rule = {"effect": draw(st.sampled_from(["allow", "deny", "hitl"])),
-            "conditions": {name: draw(CONDITIONS[name]) for name in names}}
+    rule = {
+        "effect": draw(st.sampled_from(["allow", "deny", "hitl"])),
+        "conditions": {name: draw(CONDITIONS[name]) for name in names},
+    }
     if draw(st.booleans()):
         rule["id"] = f"r{index}"
     if rule["effect"] == "hitl" and draw(st.booleans()):
@@ -147,6 +249,7 @@ def requests(draw) -> tuple[dict, str, str]:
 
 
 # ======================================================================= a. engine = reference
+
 
 @pytest.mark.parametrize("tool", TOOLS)
 def test_vocabulary_tools_are_known_alike(tool):
@@ -207,7 +310,8 @@ def assert_agrees(world: str, policy: dict, batch: list, roots: tuple[str, ...] 
         assert (decision.effect, decision.final_rule) == expected
         if decision.rule is not None:
             assert decision.rule.specificity == reference.specificity(
-                next(r for r in policy["rules"] if reference.rule_id(r) == decision.final_rule)["conditions"])
+                next(r for r in policy["rules"] if reference.rule_id(r) == decision.final_rule)["conditions"]
+            )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -222,8 +326,13 @@ def path_policies(draw) -> dict:
     rules = []
     for i in range(draw(st.integers(1, 4))):
         field = draw(st.sampled_from(["path_pattern", "path_pattern", "source_path", "dest_path"]))
-        rules.append({"id": f"p{i}", "effect": draw(st.sampled_from(["allow", "allow", "deny", "hitl"])),
-                      "conditions": {field: draw(one_or_many(PATH_GLOBS))}})
+        rules.append(
+            {
+                "id": f"p{i}",
+                "effect": draw(st.sampled_from(["allow", "allow", "deny", "hitl"])),
+                "conditions": {field: draw(one_or_many(PATH_GLOBS))},
+            }
+        )
     return {"rules": rules}
 
 
@@ -234,11 +343,18 @@ def path_requests(draw) -> tuple[dict, str, str]:
     if shape == "uri" and path.startswith("/"):
         message = {"method": "resources/read", "params": {"uri": "file://" + path}}
     elif shape == "move":
-        message = {"method": "tools/call", "params": {"name": "copy_file", "arguments": {
-            "source": path, "destination": draw(st.sampled_from(COMMON_PATHS))}}}
+        message = {
+            "method": "tools/call",
+            "params": {
+                "name": "copy_file",
+                "arguments": {"source": path, "destination": draw(st.sampled_from(COMMON_PATHS))},
+            },
+        }
     else:
-        message = {"method": "tools/call", "params": {"name": draw(st.sampled_from(["read_file", "write_file"])),
-                                                      "arguments": {"path": path}}}
+        message = {
+            "method": "tools/call",
+            "params": {"name": draw(st.sampled_from(["read_file", "write_file"])), "arguments": {"path": path}},
+        }
     return dict(message, jsonrpc="2.0", id=1), "alice", "srv"
 
 
@@ -253,15 +369,23 @@ def test_path_matching_matches_reference(world, policy, batch, roots):
 # Lone surrogates excluded: os.path.realpath cannot encode them (UnicodeEncodeError), and the
 # relay's orjson refuses them before any message reaches the engine.
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | TEXT | st.sampled_from(PATHS),
-                    lambda children: st.lists(children, max_size=3) | st.dictionaries(
-                        st.sampled_from(ARG_KEYS + ["name", "arguments", "paths", "x"]), children, max_size=4),
-                    max_leaves=12)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | TEXT | st.sampled_from(PATHS),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(ARG_KEYS + ["name", "arguments", "paths", "x"]), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(policy=policies(), method=st.sampled_from(["tools/call", "resources/read", "prompts/get", "initialize"])
-       | TEXT, params=JSON, name=st.sampled_from(TOOLS) | JSON)
+@given(
+    policy=policies(),
+    method=st.sampled_from(["tools/call", "resources/read", "prompts/get", "initialize"]) | TEXT,
+    params=JSON,
+    name=st.sampled_from(TOOLS) | JSON,
+)
 def test_engine_never_raises_on_junk(policy, method, params, name):
     """Any JSON a client sends yields a decision (fail-closed happens by verdict, not by crash)."""
     try:
@@ -272,11 +396,13 @@ def test_engine_never_raises_on_junk(policy, method, params, name):
         params = dict(params, name=name)
     message = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
     decision = PolicyEngine(parsed, ProtectedPaths(["/home/u/.config/mcp-acp"])).evaluate(
-        build_context(message, Identity("alice", "token"), "srv"))
+        build_context(message, Identity("alice", "token"), "srv")
+    )
     assert decision.effect in ("allow", "deny", "hitl")
 
 
 # ======================================================================= b. hostile paths
+
 
 @pytest.fixture
 def fortress(tmp_path: Path, monkeypatch):
@@ -313,10 +439,16 @@ def fortress(tmp_path: Path, monkeypatch):
         [*root, "hôme", ".config", "nvim", "..", "mcp-acp"],  # lexically only (Node's path.resolve)
         ["~", ".config", "nvim", "..", "mcp-acp"],
     ]
-    engine = PolicyEngine(parse_policy({"rules": [{"effect": "allow", "conditions": {"tool_name": "*"}}]}),
-                          ProtectedPaths([config, logs]))
-    return {"engine": engine, "routes": routes, "protected": [str(config), str(logs)], "benign": str(home / "proj"),
-            "tmp": tmp_path}
+    engine = PolicyEngine(
+        parse_policy({"rules": [{"effect": "allow", "conditions": {"tool_name": "*"}}]}), ProtectedPaths([config, logs])
+    )
+    return {
+        "engine": engine,
+        "routes": routes,
+        "protected": [str(config), str(logs)],
+        "benign": str(home / "proj"),
+        "tmp": tmp_path,
+    }
 
 
 def canonical(path: str) -> str:
@@ -332,26 +464,46 @@ def readings(path: str) -> set[str]:
     if path.startswith("file:"):
         path = unquote(urlsplit(path).path)
     path = os.path.expanduser(path.split("\x00")[0])
-    return {reading for spelling in (path, unicodedata.normalize("NFC", path))
-            for reading in (os.path.realpath(spelling), os.path.realpath(posixpath.normpath(spelling)))}
+    return {
+        reading
+        for spelling in (path, unicodedata.normalize("NFC", path))
+        for reading in (os.path.realpath(spelling), os.path.realpath(posixpath.normpath(spelling)))
+    }
 
 
 def leads_into(path: str, folders: list[str]) -> bool:
     """Compared as a case-insensitive, normalising filesystem (macOS) would."""
-    return any(target == canonical(f) or target.startswith(canonical(f) + "/")
-               for target in map(canonical, readings(path)) for f in folders)
+    return any(
+        target == canonical(f) or target.startswith(canonical(f) + "/")
+        for target in map(canonical, readings(path))
+        for f in folders
+    )
 
 
 def contains(path: str, folders: list[str]) -> bool:
-    return any(target == "/" or canonical(f).startswith(target + "/")
-               for target in map(canonical, readings(path)) for f in folders)
+    return any(
+        target == "/" or canonical(f).startswith(target + "/")
+        for target in map(canonical, readings(path))
+        for f in folders
+    )
 
 
 @st.composite
 def hostile_paths(draw, routes: list[list[str]]) -> str:
     segments = list(draw(st.sampled_from(routes)))
-    segments += draw(st.sampled_from([[], ["policy.json"], ["proxies", "p", "config.json"], ["new.txt"],
-                                      ["audit.jsonl"], ["proxies", ".."], [".."]]))
+    segments += draw(
+        st.sampled_from(
+            [
+                [],
+                ["policy.json"],
+                ["proxies", "p", "config.json"],
+                ["new.txt"],
+                ["audit.jsonl"],
+                ["proxies", ".."],
+                [".."],
+            ]
+        )
+    )
     for _ in range(draw(st.integers(0, 4))):
         where = draw(st.integers(1, len(segments)))
         trick = draw(st.sampled_from(["dot", "updown", "empty", "upper", "lower", "long"]))
@@ -398,9 +550,13 @@ def test_hostile_paths_never_reach_protected_folders(fortress, data, placement):
     path = data.draw(hostile_paths(fortress["routes"]), label="path")
     name, place = placement
     arguments = place(path, fortress["benign"])
-    decision = fortress["engine"].evaluate(build_context(
-        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}},
-        Identity("alice", "local"), "srv"))
+    decision = fortress["engine"].evaluate(
+        build_context(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}},
+            Identity("alice", "local"),
+            "srv",
+        )
+    )
     modifies = name in ("write_file", "move_file")
     protected = fortress["protected"]
     too_long = len(path) > PATH_MAX
@@ -416,5 +572,6 @@ def test_hostile_routes_really_lead_into_the_protected_folders(fortress):
     """Guards the property above: every route is a real way in (else it would prove nothing)."""
     for route in fortress["routes"]:
         path = "/".join(route) if route[0] == "~" else "/" + "/".join(route)
-        assert any(real == f or real.startswith(f + "/") for real in readings(path)
-                   for f in fortress["protected"]), path
+        assert any(real == f or real.startswith(f + "/") for real in readings(path) for f in fortress["protected"]), (
+            path
+        )

@@ -20,30 +20,49 @@ def test_published_schema_matches_the_model():
     """docs/policy.schema.json is what editors use for completion: it must not go stale."""
     assert json.loads(SCHEMA_FILE.read_text()) == policy_json_schema(), (
         "regenerate it: python -c 'import json; from mcp_acp.policy.model import policy_json_schema; "
-        "print(json.dumps(policy_json_schema(), indent=2))' > docs/policy.schema.json")
+        "print(json.dumps(policy_json_schema(), indent=2))' > docs/policy.schema.json"
+    )
 
 
 def test_schema_accepts_the_spec_examples_and_rejects_unknown_fields():
     schema = policy_json_schema()
-    jsonschema.validate({"version": "1", "default_action": "deny", "rules": [
-        {"id": "read-project", "effect": "allow",
-         "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": "/home/u/proj/**"}},
-        {"id": "write-project", "effect": "hitl", "conditions": {"operations": ["write", "delete"]},
-         "cache_side_effects": ["fs_write"]}]}, schema)
+    jsonschema.validate(
+        {
+            "version": "1",
+            "default_action": "deny",
+            "rules": [
+                {
+                    "id": "read-project",
+                    "effect": "allow",
+                    "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": "/home/u/proj/**"},
+                },
+                {
+                    "id": "write-project",
+                    "effect": "hitl",
+                    "conditions": {"operations": ["write", "delete"]},
+                    "cache_side_effects": ["fs_write"],
+                },
+            ],
+        },
+        schema,
+    )
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"rules": [{"effect": "allow", "conditions": {"tool": "x"}}]}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"default_action": "allow"}, schema)
 
 
-@pytest.mark.parametrize(("effects", "allowed", "expected"), [
-    (None, frozenset({"fs_write"}), False),  # unknown tool: never cached
-    (frozenset(), None, True),  # known to do nothing
-    (frozenset({"code_exec", "fs_write"}), frozenset({"code_exec", "fs_write"}), False),  # never code_exec
-    (frozenset({"fs_write"}), frozenset({"fs_write"}), True),
-    (frozenset({"fs_read", "fs_write"}), frozenset({"fs_write"}), False),  # not a subset
-    (frozenset({"fs_write"}), None, False),  # the rule allows no caching
-])
+@pytest.mark.parametrize(
+    ("effects", "allowed", "expected"),
+    [
+        (None, frozenset({"fs_write"}), False),  # unknown tool: never cached
+        (frozenset(), None, True),  # known to do nothing
+        (frozenset({"code_exec", "fs_write"}), frozenset({"code_exec", "fs_write"}), False),  # never code_exec
+        (frozenset({"fs_write"}), frozenset({"fs_write"}), True),
+        (frozenset({"fs_read", "fs_write"}), frozenset({"fs_write"}), False),  # not a subset
+        (frozenset({"fs_write"}), None, False),  # the rule allows no caching
+    ],
+)
 def test_cacheable(effects, allowed, expected):
     assert cacheable(effects, allowed) is expected
 
@@ -80,11 +99,14 @@ def test_a_remembered_move_does_not_cover_another_destination():
     approved = {"source": "/p/a.txt", "destination": "/p/b.txt"}
     cache.remember(_ctx("alice", "move_file", arguments=approved), approved)
     assert cache.holds(_ctx("alice", "move_file", arguments=dict(approved)), approved)
-    for other in ({"source": "/p/a.txt", "destination": "/etc/cron.d/x"},
-                  {"source": "/p/a.txt", "destination": "/p/b.txt/../../etc/x"},
-                  {"source": "/p/b.txt", "destination": "/p/a.txt"},  # roles swapped
-                  {"source": "/p/a.txt"}, {"destination": "/p/b.txt"},
-                  {"source": "/p/a.txt", "destination": "/p/b.txt", "backup": "/p/c.txt"}):
+    for other in (
+        {"source": "/p/a.txt", "destination": "/etc/cron.d/x"},
+        {"source": "/p/a.txt", "destination": "/p/b.txt/../../etc/x"},
+        {"source": "/p/b.txt", "destination": "/p/a.txt"},  # roles swapped
+        {"source": "/p/a.txt"},
+        {"destination": "/p/b.txt"},
+        {"source": "/p/a.txt", "destination": "/p/b.txt", "backup": "/p/c.txt"},
+    ):
         assert not cache.holds(_ctx("alice", "move_file", arguments=other), other), other
 
 
@@ -112,7 +134,9 @@ def test_code_exec_and_unknown_tools_need_identical_arguments(tool):
     cache = ApprovalCache(600)
     approved = {"command": "ls", "cwd": "/p"}
     cache.remember(_ctx("alice", tool, arguments=approved), approved)
-    assert cache.holds(_ctx("alice", tool, arguments=approved), {"cwd": "/p", "command": "ls"})  # key order is no matter
+    assert cache.holds(
+        _ctx("alice", tool, arguments=approved), {"cwd": "/p", "command": "ls"}
+    )  # key order is no matter
     assert not cache.holds(_ctx("alice", tool, arguments=approved), {"command": "rm -rf ~", "cwd": "/p"})
     assert not cache.holds(_ctx("alice", tool, arguments=approved), None)
     assert cache.snapshot()["approvals"][0]["exact_arguments"] is True
@@ -120,10 +144,12 @@ def test_code_exec_and_unknown_tools_need_identical_arguments(tool):
 
 def test_known_tools_are_keyed_by_paths_not_by_other_arguments():
     cache = ApprovalCache(600)
-    cache.remember(_ctx("alice", "write_file", arguments={"path": "/p/a", "content": "one"}),
-                   {"path": "/p/a", "content": "one"})
-    assert cache.holds(_ctx("alice", "write_file", arguments={"path": "/p/a", "content": "two"}),
-                       {"path": "/p/a", "content": "two"})
+    cache.remember(
+        _ctx("alice", "write_file", arguments={"path": "/p/a", "content": "one"}), {"path": "/p/a", "content": "one"}
+    )
+    assert cache.holds(
+        _ctx("alice", "write_file", arguments={"path": "/p/a", "content": "two"}), {"path": "/p/a", "content": "two"}
+    )
     assert cache.snapshot()["approvals"][0]["exact_arguments"] is False
 
 

@@ -116,19 +116,28 @@ def env(base: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_every_socket_is_in_a_checked_private_folder(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(paths.HOME_ENV, str(env / "h"))
-    for path in (paths.manager_socket_path(), paths.manager_api_socket_path(), paths.proxy_socket_path("p"),
-                 paths.manager_pid_path(), paths.manager_lock_path()):
+    for path in (
+        paths.manager_socket_path(),
+        paths.manager_api_socket_path(),
+        paths.proxy_socket_path("p"),
+        paths.manager_pid_path(),
+        paths.manager_lock_path(),
+    ):
         assert path.parent == env / "h" / "run"
     assert mode(env / "h" / "run") == 0o700
 
 
-def test_a_squatted_runtime_folder_is_refused_by_every_socket_path(env: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_squatted_runtime_folder_is_refused_by_every_socket_path(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(paths.HOME_ENV, str(env / "h"))
     (env / "h").mkdir(mode=0o700)
     (env / "h" / "run").symlink_to(tempfile.gettempdir())
-    for function in (paths.manager_socket_path, paths.manager_api_socket_path, paths.manager_pid_path,
-                     paths.manager_lock_path, lambda: paths.proxy_socket_path("p")):
+    for function in (
+        paths.manager_socket_path,
+        paths.manager_api_socket_path,
+        paths.manager_pid_path,
+        paths.manager_lock_path,
+        lambda: paths.proxy_socket_path("p"),
+    ):
         with pytest.raises(UnsafeFolder, match="symbolic link"):
             function()
 
@@ -151,8 +160,9 @@ def bound(path: Path) -> Path:
     return path
 
 
-def test_a_deep_home_puts_sockets_in_the_nearest_private_folder_above_it(env: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_deep_home_puts_sockets_in_the_nearest_private_folder_above_it(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(paths.HOME_ENV, str(deep_home(env)))
     short = paths.proxy_socket_path("files")
     assert len(os.fsencode(short)) <= paths.MAX_SOCKET_PATH
@@ -164,8 +174,9 @@ def test_a_deep_home_puts_sockets_in_the_nearest_private_folder_above_it(env: Pa
     assert mode(short.parent) == 0o700 and os.lstat(short.parent).st_uid == os.getuid()
 
 
-def test_the_stand_in_depends_on_mcp_acp_home_alone(env: Path, short_dir: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_stand_in_depends_on_mcp_acp_home_alone(
+    env: Path, short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A proxy started by an MCP client may see another HOME and no $XDG_RUNTIME_DIR: it must
     still find the manager the CLI started."""
     monkeypatch.setenv(paths.HOME_ENV, str(deep_home(env)))
@@ -176,7 +187,8 @@ def test_the_stand_in_depends_on_mcp_acp_home_alone(env: Path, short_dir: Path,
 
 
 def test_without_a_private_folder_above_the_home_xdg_runtime_dir_then_the_home_are_used(
-        env: Path, short_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env: Path, short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     xdg, home = short_dir / "xdg", short_dir / "home"
     xdg.mkdir(mode=0o700)
     home.mkdir(mode=0o700)
@@ -191,16 +203,18 @@ def test_without_a_private_folder_above_the_home_xdg_runtime_dir_then_the_home_a
     assert mode(bound(paths.manager_socket_path()).parent) == 0o700
 
 
-def test_xdg_runtime_dir_is_the_runtime_folder_when_it_is_ours(env: Path, short_dir: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xdg_runtime_dir_is_the_runtime_folder_when_it_is_ours(
+    env: Path, short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_dir))
     monkeypatch.delenv(paths.HOME_ENV, raising=False)
     assert paths.runtime_dir() == short_dir / "mcp-acp"
     assert paths.manager_socket_path() == short_dir / "mcp-acp" / "manager.sock"
 
 
-@pytest.mark.parametrize("problem", ["group-writable", "world-writable", "symlink"] +
-                         (["someone else's"] if os.getuid() == 0 else []))
+@pytest.mark.parametrize(
+    "problem", ["group-writable", "world-writable", "symlink"] + (["someone else's"] if os.getuid() == 0 else [])
+)
 def test_an_unusable_xdg_runtime_dir_is_passed_over(env: Path, monkeypatch: pytest.MonkeyPatch, problem: str) -> None:
     xdg = env / "xdg"
     if problem == "symlink":
@@ -240,15 +254,17 @@ def test_a_squatted_stand_in_folder_is_refused_not_skipped(short_dir: Path, monk
     assert list(squatted.iterdir()) == []
 
 
-def test_looking_a_socket_up_makes_nothing_where_nobody_else_can_write(env: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_looking_a_socket_up_makes_nothing_where_nobody_else_can_write(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(paths.HOME_ENV, str(env / "h"))
     paths.manager_socket_path(), paths.proxy_socket_path("p"), paths.manager_pid_path()
     assert not (env / "h").exists()
 
 
-def test_a_missing_folder_in_a_shared_sticky_folder_is_claimed_at_once(env: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_folder_in_a_shared_sticky_folder_is_claimed_at_once(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shared = env / "shared"
     shared.mkdir()
     shared.chmod(0o1777)  # as /tmp: someone else could make `run` first, so looking it up claims it
@@ -270,7 +286,8 @@ def test_no_short_private_folder_is_a_clear_error(env: Path, monkeypatch: pytest
 
 @as_root
 async def test_the_manager_client_stops_for_good_at_a_folder_taken_over(
-        env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """A proxy whose runtime folder turns out to be someone else's while it runs says so once
     and never connects again: it keeps serving its client without the manager."""
     from mcp_acp.manager.client import ManagerClient

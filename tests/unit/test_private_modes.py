@@ -28,8 +28,12 @@ def tree(tmp_path: Path) -> Path:
     (root / "proxies" / "files").mkdir(parents=True, mode=0o755)
     for folder in (root, root / "proxies", root / "proxies" / "files"):
         folder.chmod(0o755)
-    for name, file_mode in (("manager.json", 0o644), ("proxies/files/policy.json", 0o664),
-                            ("proxies/files/config.json", 0o600), ("manager_token", 0o604)):
+    for name, file_mode in (
+        ("manager.json", 0o644),
+        ("proxies/files/policy.json", 0o664),
+        ("proxies/files/config.json", 0o600),
+        ("manager_token", 0o604),
+    ):
         (root / name).write_text("{}")
         (root / name).chmod(file_mode)
     return root

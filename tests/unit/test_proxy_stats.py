@@ -40,15 +40,27 @@ def test_counters_and_shapes():
     stats.record_discovery("tools/list")
     assert counts(stats) == (5, 2, 1, 1)  # discovery counts toward the total only
     snap = stats.snapshot()
-    assert snap["by_method"] == {"tools/call": {"allow": 2, "deny": 1}, "resources/read": {"hitl": 1},
-                                 "tools/list": {"discovery": 1}}
+    assert snap["by_method"] == {
+        "tools/call": {"allow": 2, "deny": 1},
+        "resources/read": {"hitl": 1},
+        "tools/list": {"discovery": 1},
+    }
     assert snap["proxy_latency_ms"] is None and snap["latency"] == stats.api_stats()["latency"]
-    assert stats.api_stats() == {"requests_total": 5, "requests_allowed": 2, "requests_denied": 1,
-                                 "requests_hitl": 1, "latency": {
-                                     "proxy_latency_ms": None, "policy_eval_ms": None, "hitl_wait_ms": None,
-                                     "proxy_latency_p95_ms": None, "policy_eval_p95_ms": None,
-                                     "hitl_wait_p95_ms": None,
-                                     "sample_count": {"proxy_latency": 0, "policy_eval": 0, "hitl_wait": 0}}}
+    assert stats.api_stats() == {
+        "requests_total": 5,
+        "requests_allowed": 2,
+        "requests_denied": 1,
+        "requests_hitl": 1,
+        "latency": {
+            "proxy_latency_ms": None,
+            "policy_eval_ms": None,
+            "hitl_wait_ms": None,
+            "proxy_latency_p95_ms": None,
+            "policy_eval_p95_ms": None,
+            "hitl_wait_p95_ms": None,
+            "sample_count": {"proxy_latency": 0, "policy_eval": 0, "hitl_wait": 0},
+        },
+    }
     snap["by_method"]["tools/call"]["allow"] = 99  # a snapshot is a copy
     assert stats.snapshot()["by_method"]["tools/call"]["allow"] == 2
     with pytest.raises(KeyError):
@@ -94,12 +106,17 @@ async def test_publish_reports_changes_only():
 def enforcer(tmp_path: Path):
     def make(limits: LimitsConfig | None = None) -> Enforcer:
         return build(tmp_path, limits=limits, rules=RULES)[0]
+
     return make
 
 
 def call(tool: str, path: str = "/p/a.txt", request_id: int = 1) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-            "params": {"name": tool, "arguments": {"path": path}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": {"path": path}},
+    }
 
 
 async def verdict(enforcer: Enforcer, message: dict):
@@ -117,8 +134,10 @@ async def test_every_decision_is_counted(enforcer):
     assert (await verdict(e, call("delete_file", request_id=4)))["code"] == -32001  # default deny
     assert counts(e.stats) == (6, 1, 2, 1)
     assert e.stats.snapshot()["by_method"] == {
-        "initialize": {"discovery": 1}, "notifications/initialized": {"discovery": 1},
-        "tools/call": {"allow": 1, "deny": 2, "hitl": 1}}
+        "initialize": {"discovery": 1},
+        "notifications/initialized": {"discovery": 1},
+        "tools/call": {"allow": 1, "deny": 2, "hitl": 1},
+    }
 
 
 async def test_flood_limit_denials_are_counted(enforcer):

@@ -10,18 +10,21 @@ from mcp_acp.policy.roots import MAX_ROOTS, ServerRoots, roots_from_client, root
 FS_PACKAGE = "@modelcontextprotocol/server-filesystem"
 
 
-@pytest.mark.parametrize("command,args,roots", [
-    ("npx", ["-y", FS_PACKAGE, "/a", "/b"], ["/a", "/b"]),
-    ("npx", [FS_PACKAGE, "/a"], ["/a"]),
-    ("node", ["/usr/lib/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", "/a"], ["/a"]),
-    ("/usr/local/bin/mcp-server-filesystem", ["/srv/data"], ["/srv/data"]),
-    ("uvx", ["mcp-server-git", "--repository", "/r"], ["/r"]),
-    ("uvx", ["mcp-server-git", "-r", "/r"], ["/r"]),
-    ("uvx", ["mcp-server-git"], []),
-    ("uvx", ["mcp-server-git", "--repository"], []),  # a flag with no value
-    ("npx", ["-y", "some-other-server", "/a"], []),  # an unknown server's arguments are not roots
-    ("npx", [], []),
-])
+@pytest.mark.parametrize(
+    "command,args,roots",
+    [
+        ("npx", ["-y", FS_PACKAGE, "/a", "/b"], ["/a", "/b"]),
+        ("npx", [FS_PACKAGE, "/a"], ["/a"]),
+        ("node", ["/usr/lib/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js", "/a"], ["/a"]),
+        ("/usr/local/bin/mcp-server-filesystem", ["/srv/data"], ["/srv/data"]),
+        ("uvx", ["mcp-server-git", "--repository", "/r"], ["/r"]),
+        ("uvx", ["mcp-server-git", "-r", "/r"], ["/r"]),
+        ("uvx", ["mcp-server-git"], []),
+        ("uvx", ["mcp-server-git", "--repository"], []),  # a flag with no value
+        ("npx", ["-y", "some-other-server", "/a"], []),  # an unknown server's arguments are not roots
+        ("npx", [], []),
+    ],
+)
 def test_roots_from_known_command_lines(command, args, roots):
     assert roots_from_command(command, args) == roots
 
@@ -38,25 +41,48 @@ def test_words_before_the_package_are_not_roots():
     assert roots_from_command("/opt/bin/npx", ["/cache", "-y", FS_PACKAGE, "/a"]) == ["/a"]
 
 
-@pytest.mark.parametrize("result,roots", [
-    ({"roots": [{"uri": "file:///a", "name": "A"}, {"uri": "file:///b"}]}, ["/a", "/b"]),
-    ({"roots": [{"uri": "file:///home/u/My%20Project"}]}, ["/home/u/My Project"]),
-    ({"roots": [{"uri": "file:///home/u/caf%C3%A9/"}]}, ["/home/u/café"]),
-    ({"roots": [{"uri": "file://localhost/srv/x"}]}, ["/srv/x"]),
-    ({"roots": [{"uri": "FILE:///Upper"}]}, ["/Upper"]),
-    ({"roots": [{"uri": "file:///a/./b/../c"}]}, ["/a/c"]),
-    ({"roots": [{"uri": "https://example.com/a"}, {"uri": "git://x/y"}, {"uri": "file:///ok"}]}, ["/ok"]),
-    ({"roots": [{"uri": "file:relative"}, {"uri": "/plain/path"}, {"uri": ""}]}, []),
-])
+@pytest.mark.parametrize(
+    "result,roots",
+    [
+        ({"roots": [{"uri": "file:///a", "name": "A"}, {"uri": "file:///b"}]}, ["/a", "/b"]),
+        ({"roots": [{"uri": "file:///home/u/My%20Project"}]}, ["/home/u/My Project"]),
+        ({"roots": [{"uri": "file:///home/u/caf%C3%A9/"}]}, ["/home/u/café"]),
+        ({"roots": [{"uri": "file://localhost/srv/x"}]}, ["/srv/x"]),
+        ({"roots": [{"uri": "FILE:///Upper"}]}, ["/Upper"]),
+        ({"roots": [{"uri": "file:///a/./b/../c"}]}, ["/a/c"]),
+        ({"roots": [{"uri": "https://example.com/a"}, {"uri": "git://x/y"}, {"uri": "file:///ok"}]}, ["/ok"]),
+        ({"roots": [{"uri": "file:relative"}, {"uri": "/plain/path"}, {"uri": ""}]}, []),
+    ],
+)
 def test_roots_from_client(result, roots):
     assert roots_from_client(result) == roots
 
 
-@pytest.mark.parametrize("junk", [
-    None, [], "file:///a", 5, {}, {"roots": None}, {"roots": "file:///a"}, {"roots": {"uri": "file:///a"}},
-    {"roots": [None, 5, "file:///a", ["file:///a"], {"name": "no uri"}, {"uri": 5}, {"uri": None},
-               {"uri": ["file:///a"]}]},
-])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        [],
+        "file:///a",
+        5,
+        {},
+        {"roots": None},
+        {"roots": "file:///a"},
+        {"roots": {"uri": "file:///a"}},
+        {
+            "roots": [
+                None,
+                5,
+                "file:///a",
+                ["file:///a"],
+                {"name": "no uri"},
+                {"uri": 5},
+                {"uri": None},
+                {"uri": ["file:///a"]},
+            ]
+        },
+    ],
+)
 def test_junk_client_answers_give_no_roots(junk):
     assert roots_from_client(junk) == []
 

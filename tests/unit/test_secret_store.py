@@ -127,8 +127,11 @@ def test_file_other_machine_is_a_clear_error_and_the_file_is_kept(file_store, ma
     secret_store.put("k", SECRET)
     before = file_store.read_bytes()
     machine["hostname"] = "host-b"
-    for attempt in (lambda: secret_store.get("k"), lambda: secret_store.put("other", "v"),
-                    lambda: secret_store.delete("k")):
+    for attempt in (
+        lambda: secret_store.get("k"),
+        lambda: secret_store.put("other", "v"),
+        lambda: secret_store.delete("k"),
+    ):
         with pytest.raises(SecretStoreError) as error:
             attempt()
         message = str(error.value)
@@ -148,7 +151,7 @@ def test_file_other_machine_id_is_an_error(file_store, tmp_path, monkeypatch):
         secret_store.get("k")
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage, not a token\n", b"gAAAAA-truncated", b"{\"k\": \"v\"}"])
+@pytest.mark.parametrize("content", [b"", b"garbage, not a token\n", b"gAAAAA-truncated", b'{"k": "v"}'])
 def test_file_damaged_is_a_clear_error(file_store, content):
     file_store.parent.mkdir(parents=True)
     file_store.write_bytes(content)
@@ -202,8 +205,12 @@ def test_file_concurrent_writers_lose_nothing(file_store, home, machine):
         "[s.put(f'{sys.argv[1]}-{i}', 'v') for i in range(8)]"
     )
     env = {**os.environ, "MCP_ACP_HOME": str(home), BACKEND_ENV: "file"}
-    procs = [subprocess.Popen([sys.executable, "-c", code, f"w{n}", secret_store.MACHINE_ID_FILES[0],
-                               machine["hostname"]], env=env) for n in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, f"w{n}", secret_store.MACHINE_ID_FILES[0], machine["hostname"]], env=env
+        )
+        for n in range(3)
+    ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     for n in range(3):
         for i in range(8):
@@ -214,8 +221,14 @@ def test_file_concurrent_writers_lose_nothing(file_store, home, machine):
 
 
 def test_legacy_plaintext_files_migrate_and_disappear(file_store, home):
-    folder = _legacy(home, {"audit-hmac_my_proxy": SECRET, "oauth_tokens": '{"t": "tok-plain"}',
-                            ".audit-hmac_p2.abc.tmp": "half-written-plain"})
+    folder = _legacy(
+        home,
+        {
+            "audit-hmac_my_proxy": SECRET,
+            "oauth_tokens": '{"t": "tok-plain"}',
+            ".audit-hmac_p2.abc.tmp": "half-written-plain",
+        },
+    )
     assert secret_store.get("audit-hmac:my_proxy") == SECRET
     assert secret_store.get("oauth_tokens") == '{"t": "tok-plain"}'
     assert not folder.exists()
@@ -268,8 +281,11 @@ def test_auto_without_a_keychain_uses_the_file(home, machine, no_keychain):
 
 def test_forced_keychain_without_one_is_a_clear_error(home, machine, no_keychain, monkeypatch):
     monkeypatch.setenv(BACKEND_ENV, "keychain")
-    for attempt in (lambda: secret_store.get("k"), lambda: secret_store.put("k", "v"),
-                    lambda: secret_store.delete("k")):
+    for attempt in (
+        lambda: secret_store.get("k"),
+        lambda: secret_store.put("k", "v"),
+        lambda: secret_store.delete("k"),
+    ):
         with pytest.raises(SecretStoreError, match=f"{BACKEND_ENV}=keychain, but no OS keychain is usable"):
             attempt()
     assert not (home / "config" / "secrets.enc").exists(), "no silent fallback to the file"
@@ -330,8 +346,10 @@ def _secret_service_items(username: str) -> list[str]:
 
     with secretstorage.dbus_init() as connection:
         collection = secretstorage.get_default_collection(connection)
-        return [item.get_secret().decode() for item in
-                collection.search_items({"service": secret_store.SERVICE, "username": username})]
+        return [
+            item.get_secret().decode()
+            for item in collection.search_items({"service": secret_store.SERVICE, "username": username})
+        ]
 
 
 @pytest.mark.keychain
@@ -406,13 +424,20 @@ def test_locked_keychain_is_a_clear_error_not_a_fallback(keychain, home, tmp_pat
     good, so this runs in a Secret Service of its own: a second private D-Bus session."""
     keyrings = tmp_path / "keyrings"
     keyrings.mkdir(mode=0o700)
-    env = {**os.environ, "MCP_ACP_HOME": str(home), "XDG_DATA_HOME": str(keyrings),
-           "XDG_RUNTIME_DIR": str(keyrings)}
+    env = {**os.environ, "MCP_ACP_HOME": str(home), "XDG_DATA_HOME": str(keyrings), "XDG_RUNTIME_DIR": str(keyrings)}
     env.pop(BACKEND_ENV, None)
     script = 'printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec "$0" -c "$1"'
-    result = subprocess.run(["dbus-run-session", "--", "sh", "-c", script, sys.executable, LOCKED_PROBE],
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["dbus-run-session", "--", "sh", "-c", script, sys.executable, LOCKED_PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
-    assert ("ERROR: the keychain (SecretService Keyring) refused to read 'k': Failed to unlock the collection. "
-            "Unlock the keychain, or set MCP_ACP_SECRET_BACKEND=file") in result.stdout, result.stdout + result.stderr
+    assert (
+        "ERROR: the keychain (SecretService Keyring) refused to read 'k': Failed to unlock the collection. "
+        "Unlock the keychain, or set MCP_ACP_SECRET_BACKEND=file"
+    ) in result.stdout, result.stdout + result.stderr
     assert not (home / "config" / "secrets.enc").exists(), "no silent fallback to the file"

@@ -24,8 +24,13 @@ def test_control_format_and_markup_characters_are_spelled_out():
 
 
 def test_a_hostile_log_entry_is_shown_inert():
-    entry = {"time": "2026-11-24T10:00:00Z", "method": "tools/call", "status": "Success", "tool_name": HOSTILE,
-             "file_path": HOSTILE}
+    entry = {
+        "time": "2026-11-24T10:00:00Z",
+        "method": "tools/call",
+        "status": "Success",
+        "tool_name": HOSTILE,
+        "file_path": HOSTILE,
+    }
     line = render("operations", json.dumps(entry).encode())
     text = printed(line)
     assert "\x1b" not in text and "\u202e" not in text

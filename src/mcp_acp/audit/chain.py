@@ -136,8 +136,9 @@ class ChainCheck:
         return not self.errors
 
 
-def check_chain(data: bytes, rule: KeyRule | None = None, partial: bool = False,
-                start: tuple[int, str] = (1, GENESIS)) -> ChainCheck:
+def check_chain(
+    data: bytes, rule: KeyRule | None = None, partial: bool = False, start: tuple[int, str] = (1, GENESIS)
+) -> ChainCheck:
     """Check every complete line of `data`. `partial` is for a tail window: no GENESIS expected.
     `start` is the (sequence, prev_hash) the first entry must have: a later segment of a rotated
     log continues the chain of the one before it."""
@@ -171,25 +172,32 @@ def check_chain(data: bytes, rule: KeyRule | None = None, partial: bool = False,
         valid = hmac.compare_digest(str(entry["entry_hash"]), entry_hash(entry, rule.key_for(sequence)))
         if not valid:
             result.errors.append(f"line {number} (sequence {sequence}): entry hash mismatch (entry was modified)")
-        elif raw != _line(entry) and raw not in (json.dumps(entry).encode(),
-                                                 json.dumps(entry, separators=(",", ":")).encode()):
+        elif raw != _line(entry) and raw not in (
+            json.dumps(entry).encode(),
+            json.dumps(entry, separators=(",", ":")).encode(),
+        ):
             # A line is in our writer's exact form, or a form SPEC §5.3 allows (default or compact
             # json.dumps); other bytes that parse the same (a \u escape spelled differently) are an edit.
             valid = False
             result.errors.append(f"line {number} (sequence {sequence}): the line was re-encoded (bytes changed)")
         if previous is None:
             if not partial and (sequence, entry["prev_hash"]) != start:
-                result.errors.append(f"line {number}: first entry must be sequence 1 with prev_hash GENESIS"
-                                     if start == (1, GENESIS) else
-                                     f"line {number}: first entry must be sequence {start[0]}, chained to the "
-                                     "last entry of the segment before it")
+                result.errors.append(
+                    f"line {number}: first entry must be sequence 1 with prev_hash GENESIS"
+                    if start == (1, GENESIS)
+                    else f"line {number}: first entry must be sequence {start[0]}, chained to the "
+                    "last entry of the segment before it"
+                )
             result.first_sequence = sequence
         else:
             if sequence != previous["sequence"] + 1:
                 result.errors.append(
-                    f"line {number}: sequence {sequence} follows {previous['sequence']} (entries deleted, inserted or reordered)")
+                    f"line {number}: sequence {sequence} follows {previous['sequence']} (entries deleted, inserted or reordered)"
+                )
             if entry["prev_hash"] != previous["entry_hash"]:
-                result.errors.append(f"line {number} (sequence {sequence}): prev_hash does not match the previous entry")
+                result.errors.append(
+                    f"line {number} (sequence {sequence}): prev_hash does not match the previous entry"
+                )
         if isinstance(entry.get("time"), str):
             if entry["time"] < last_time:
                 result.warnings.append(f"line {number}: timestamp goes backwards")

@@ -61,8 +61,11 @@ def load(path: Path) -> dict[str, dict[str, dict]]:
             raise CheckpointError(f"{path}: proxy {proxy!r} is malformed")
         proxies[proxy] = {}
         for rel, head in files.items():
-            if (not isinstance(head, dict) or not isinstance(head.get("sequence"), int)
-                    or not isinstance(head.get("entry_hash"), str)):
+            if (
+                not isinstance(head, dict)
+                or not isinstance(head.get("sequence"), int)
+                or not isinstance(head.get("entry_hash"), str)
+            ):
                 raise CheckpointError(f"{path}: entry for {proxy}/{rel} is malformed")
             proxies[proxy][rel] = head
     return proxies
@@ -82,6 +85,7 @@ def compare(files: dict[str, dict], checks: dict[str, ChainCheck | None], log_di
         if check is None and found is None:
             errors.append(f"{rel} no longer exists, but the checkpoint pins entry {sequence} of it")
         elif found != head["entry_hash"]:
-            errors.append(f"entry {sequence} of {rel} no longer matches the checkpoint: "
-                          "the log was rewritten or truncated")
+            errors.append(
+                f"entry {sequence} of {rel} no longer matches the checkpoint: the log was rewritten or truncated"
+            )
     return errors

@@ -38,19 +38,47 @@ def record_load(audit: AuditLog, kind: str, path: Path, text: str, source: str =
     history = audit.files[f"{kind}-history"]
     checksum = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
     last = _last_entry(history.path)
-    common = {"component": "proxy", f"{kind}_path": str(path), "source": source,
-              "checksum": checksum, "snapshot_format": "json"}
+    common = {
+        "component": "proxy",
+        f"{kind}_path": str(path),
+        "source": source,
+        "checksum": checksum,
+        "snapshot_format": "json",
+    }
     if last is None:
         version = "v1"
-        audit.write(f"{kind}-history", {"event": f"{kind}_loaded", f"{kind}_version": version,
-                                         "change_type": "initial_load", "snapshot": text, **common})
+        audit.write(
+            f"{kind}-history",
+            {
+                "event": f"{kind}_loaded",
+                f"{kind}_version": version,
+                "change_type": "initial_load",
+                "snapshot": text,
+                **common,
+            },
+        )
         return version
     version = last.get(f"{kind}_version", "v1")
     if last.get("checksum") != checksum:
         previous, version = version, f"v{int(version.lstrip('v') or 0) + 1}"
-        audit.write(f"{kind}-history", {"event": "manual_change_detected", f"{kind}_version": version,
-                                         "previous_version": previous, "change_type": "manual_edit",
-                                         "snapshot": text, **common})
-    audit.write(f"{kind}-history", {"event": f"{kind}_loaded", f"{kind}_version": version,
-                                     "change_type": "startup_load" if source == "start" else "reload", **common})
+        audit.write(
+            f"{kind}-history",
+            {
+                "event": "manual_change_detected",
+                f"{kind}_version": version,
+                "previous_version": previous,
+                "change_type": "manual_edit",
+                "snapshot": text,
+                **common,
+            },
+        )
+    audit.write(
+        f"{kind}-history",
+        {
+            "event": f"{kind}_loaded",
+            f"{kind}_version": version,
+            "change_type": "startup_load" if source == "start" else "reload",
+            **common,
+        },
+    )
     return version

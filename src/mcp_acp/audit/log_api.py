@@ -17,15 +17,17 @@ from mcp_acp.audit.log_query import (
 from mcp_acp.manager.errors import api_error
 
 
-def log_answer(request: Request, log_dir: Path, log_type: str, debug: bool, *, time_range: str, limit: int,
-               before: str | None) -> dict:
+def log_answer(
+    request: Request, log_dir: Path, log_type: str, debug: bool, *, time_range: str, limit: int, before: str | None
+) -> dict:
     try:
         path = log_path(log_dir, log_type, debug)
     except UnknownLog as exc:
         raise api_error(404, "NOT_FOUND", str(exc)) from None
     except LogNotAvailable as exc:
-        raise api_error(404, "LOG_NOT_AVAILABLE", f"{exc}; set \"log_level\": \"DEBUG\" in the proxy's config "
-                                                  "and restart it") from None
+        raise api_error(
+            404, "LOG_NOT_AVAILABLE", f'{exc}; set "log_level": "DEBUG" in the proxy\'s config and restart it'
+        ) from None
     filters = {name: request.query_params.get(name) for name in FILTERS}
     try:
         return query_log(path, time_range=time_range, limit=limit, before=before, filters=filters)

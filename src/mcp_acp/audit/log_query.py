@@ -19,8 +19,17 @@ from mcp_acp.audit.files import DEBUG_FILES, PROTECTED
 LOG_FILES = {kind.replace("-", "_"): rel for kind, rel in {**PROTECTED, **DEBUG_FILES}.items()}
 DEBUG_LOGS = frozenset(kind.replace("-", "_") for kind in DEBUG_FILES)
 TIME_RANGES = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1), "24h": timedelta(hours=24), "all": None}
-FILTERS = ("session_id", "bound_session_id", "request_id", "policy_version", "config_version", "decision",
-           "hitl_outcome", "event_type", "level")
+FILTERS = (
+    "session_id",
+    "bound_session_id",
+    "request_id",
+    "policy_version",
+    "config_version",
+    "decision",
+    "hitl_outcome",
+    "event_type",
+    "level",
+)
 CHUNK = 64 * 1024
 
 
@@ -80,8 +89,9 @@ def _matches(entry: dict, filters: dict[str, str]) -> bool:
     return True
 
 
-def _scan(path: Path, since: datetime | None, until: datetime | None, wanted: dict[str, str],
-          limit: int) -> tuple[list[dict], int, bool]:
+def _scan(
+    path: Path, since: datetime | None, until: datetime | None, wanted: dict[str, str], limit: int
+) -> tuple[list[dict], int, bool]:
     """(up to `limit` matching entries newest first, lines scanned, whether more match)."""
     entries: list[dict] = []
     scanned = 0
@@ -108,8 +118,15 @@ def _scan(path: Path, since: datetime | None, until: datetime | None, wanted: di
     return entries, scanned, False
 
 
-def query_log(path: Path, *, time_range: str = "5m", limit: int = 100, before: str | None = None,
-              filters: dict[str, str | None] | None = None, now: datetime | None = None) -> dict:
+def query_log(
+    path: Path,
+    *,
+    time_range: str = "5m",
+    limit: int = 100,
+    before: str | None = None,
+    filters: dict[str, str | None] | None = None,
+    now: datetime | None = None,
+) -> dict:
     """Entries of one log file, newest first, as the logs API returns them.
 
     `before` is the `time` of the last entry of the previous page. Logs are append-only, so file
@@ -131,8 +148,14 @@ def query_log(path: Path, *, time_range: str = "5m", limit: int = 100, before: s
 
     entries, scanned, has_more = _scan(path, since, until, wanted, limit)
     applied = {"time_range": time_range, **({"before": before} if before else {}), **wanted}
-    return {"entries": entries, "total_returned": len(entries), "total_scanned": scanned, "log_file": str(path),
-            "has_more": has_more, "filters_applied": applied}
+    return {
+        "entries": entries,
+        "total_returned": len(entries),
+        "total_scanned": scanned,
+        "log_file": str(path),
+        "has_more": has_more,
+        "filters_applied": applied,
+    }
 
 
 def _versions(path: Path, field: str) -> list[str]:
@@ -162,10 +185,18 @@ def logs_metadata(log_dir: Path, debug_enabled: bool) -> dict:
             size, exists = path.stat().st_size, True
         except FileNotFoundError:
             size, exists = 0, False
-        folders.setdefault(Path(rel).parent.name, []).append({
-            "name": log_type, "path": str(path), "exists": exists, "size_bytes": size,
-            "backups": sorted(p.name for p in path.parent.glob(f"{path.stem}.broken.*.jsonl"))})
-    return {"folders": [{"name": name, "files": files} for name, files in folders.items()],
-            "debug_enabled": debug_enabled,
-            "available_policy_versions": _versions(log_dir / LOG_FILES["policy_history"], "policy_version"),
-            "available_config_versions": _versions(log_dir / LOG_FILES["config_history"], "config_version")}
+        folders.setdefault(Path(rel).parent.name, []).append(
+            {
+                "name": log_type,
+                "path": str(path),
+                "exists": exists,
+                "size_bytes": size,
+                "backups": sorted(p.name for p in path.parent.glob(f"{path.stem}.broken.*.jsonl")),
+            }
+        )
+    return {
+        "folders": [{"name": name, "files": files} for name, files in folders.items()],
+        "debug_enabled": debug_enabled,
+        "available_policy_versions": _versions(log_dir / LOG_FILES["policy_history"], "policy_version"),
+        "available_config_versions": _versions(log_dir / LOG_FILES["config_history"], "config_version"),
+    }

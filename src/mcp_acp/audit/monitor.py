@@ -29,6 +29,7 @@ async def watch(audit: AuditLog, shutdown: ShutdownCoordinator) -> None:
         except Exception as exc:  # a crashed check is itself a failure, never a silent pass
             problems = [f"the audit health check crashed: {exc!r}"]
         if problems:
-            shutdown.initiate("audit_failure", "; ".join(problems), 10,
-                              {"source": "health_monitor", "paths": [str(audit.log_dir)]})
+            shutdown.initiate(
+                "audit_failure", "; ".join(problems), 10, {"source": "health_monitor", "paths": [str(audit.log_dir)]}
+            )
             return

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit import segments, trail
+from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, save_audit_key
 from mcp_acp.audit.state import STATE_FILE, FileState, IntegrityState, StateError
 from mcp_acp.audit.verify import FileReport, trail_errors, verify_file
@@ -98,8 +98,7 @@ class Plan:
 
     @property
     def changes(self) -> bool:
-        return bool(self.state_problem or self.trail_problems) or any(
-            a.action in CHANGES for a in self.actions)
+        return bool(self.state_problem or self.trail_problems) or any(a.action in CHANGES for a in self.actions)
 
 
 CHANGES = ("cleared", "repaired", "backed_up")
@@ -129,11 +128,16 @@ def _decide(rel: str, known: FileState | None, report: FileReport, rebuilding: b
     if report.status == "not_created":
         return Action(rel, "none", "no file")
     if report.segment_errors:
-        return Action(rel, "backed_up", "rotated segments are missing or damaged: "
-                      + "; ".join(report.segment_errors[:3]), report)
+        return Action(
+            rel, "backed_up", "rotated segments are missing or damaged: " + "; ".join(report.segment_errors[:3]), report
+        )
     if report.status == "missing" and report.base[0]:
-        return Action(rel, "repaired", f"active file was deleted: continue from entry {report.base[0]}, the "
-                                       "newest segment's last", report)
+        return Action(
+            rel,
+            "repaired",
+            f"active file was deleted: continue from entry {report.base[0]}, the newest segment's last",
+            report,
+        )
     if report.status == "missing":
         return Action(rel, "cleared", "file was deleted: removed it from the integrity state", report)
     if report.status == "error":
@@ -142,8 +146,14 @@ def _decide(rel: str, known: FileState | None, report: FileReport, rebuilding: b
     if report.status == "protected" and check.entries == 0:  # just rotated: nothing in the active file yet
         return Action(rel, "ok", f"consistent ({report.entries} entries, all in segments)", report)
     if check.errors:
-        return Action(rel, "backed_up", "chain is broken: " + "; ".join(check.errors[:3])
-                      + (f" (+{len(check.errors) - 3} more)" if len(check.errors) > 3 else ""), report)
+        return Action(
+            rel,
+            "backed_up",
+            "chain is broken: "
+            + "; ".join(check.errors[:3])
+            + (f" (+{len(check.errors) - 3} more)" if len(check.errors) > 3 else ""),
+            report,
+        )
     if check.entries == 0:
         if known is not None:
             return Action(rel, "cleared", "no chained entries: removed it from the integrity state", report)
@@ -218,17 +228,32 @@ def _leave_evidence(plan: Plan) -> None:
             if action.action in CHANGES:
                 before, kept = _lost(action, plan.state)
                 lost = None if before is None else max(0, before - kept)
-                records.append({"file": action.file, "action": action.action, "detail": action.detail,
-                                "entries_before": before, "entries_kept": kept, "entries_lost": lost,
-                                "lost_sequences": [kept + 1, before] if lost else None,
-                                "backup": action.backup.name if action.backup else None})
+                records.append(
+                    {
+                        "file": action.file,
+                        "action": action.action,
+                        "detail": action.detail,
+                        "entries_before": before,
+                        "entries_kept": kept,
+                        "entries_lost": lost,
+                        "lost_sequences": [kept + 1, before] if lost else None,
+                        "backup": action.backup.name if action.backup else None,
+                    }
+                )
         for record in records:
             audit.write("repairs", {"event": "audit_repaired", **record})
             lost = f", {record['entries_lost']} entries lost" if record.get("entries_lost") else ""
-            audit.write("system", {"level": "WARNING", "event": "audit_repaired", "component": "audit.repair",
-                                   "message": f"audit repair: {record['file'] or 'the trail record'} "
-                                              f"{record['action']}{lost} (see system/repairs.jsonl)",
-                                   "details": record})
+            audit.write(
+                "system",
+                {
+                    "level": "WARNING",
+                    "event": "audit_repaired",
+                    "component": "audit.repair",
+                    "message": f"audit repair: {record['file'] or 'the trail record'} "
+                    f"{record['action']}{lost} (see system/repairs.jsonl)",
+                    "details": record,
+                },
+            )
         if plan.proxy:
             trail.save(plan.proxy, key, plan.state)
     finally:

@@ -75,17 +75,22 @@ def continuity_errors(rel: str, segments: list[Segment], base_sequence: int) -> 
     expected = 1
     for segment in segments:
         if segment.first != expected or segment.last < segment.first:
-            errors.append(f"{rel}: segment {segment.path.name} should start at entry {expected} "
-                          "(a segment was deleted, renamed or added)")
+            errors.append(
+                f"{rel}: segment {segment.path.name} should start at entry {expected} "
+                "(a segment was deleted, renamed or added)"
+            )
         expected = segment.last + 1
     if expected != base_sequence + 1:
-        errors.append(f"{rel}: the segments end at entry {expected - 1}, but the active file continues "
-                      f"from entry {base_sequence} (a segment was deleted or the state rolled back)")
+        errors.append(
+            f"{rel}: the segments end at entry {expected - 1}, but the active file continues "
+            f"from entry {base_sequence} (a segment was deleted or the state rolled back)"
+        )
     return errors
 
 
-def check_segments(rel: str, segments: list[Segment], rule: KeyRule,
-                   progress: Callable[[int], None] | None = None) -> tuple[ChainCheck, list[str]]:
+def check_segments(
+    rel: str, segments: list[Segment], rule: KeyRule, progress: Callable[[int], None] | None = None
+) -> tuple[ChainCheck, list[str]]:
     """Read every segment and check the chain across them. Returns the last segment's check
     (its last entry is where the active file must continue) and every error found."""
     errors: list[str] = []
@@ -103,8 +108,10 @@ def check_segments(rel: str, segments: list[Segment], rule: KeyRule,
         if check.torn_tail:
             errors.append(f"{rel}: segment {segment.path.name} ends in an incomplete line")
         if check.last_sequence != segment.last:
-            errors.append(f"{rel}: segment {segment.path.name} holds entries up to {check.last_sequence}, "
-                          f"its name says {segment.last}")
+            errors.append(
+                f"{rel}: segment {segment.path.name} holds entries up to {check.last_sequence}, "
+                f"its name says {segment.last}"
+            )
         start = (segment.last + 1, check.last_hash or "?")
         if progress:
             progress(check.entries)
@@ -176,6 +183,9 @@ def tidy(active: Path) -> None:
             with contextlib.suppress(*UNREADABLE):
                 if name.endswith(".gz.partial"):
                     path.unlink()
-                elif name.endswith(".jsonl.gz") and (plain := path.with_suffix("")).exists() \
-                        and gzip.decompress(path.read_bytes()) == plain.read_bytes():
+                elif (
+                    name.endswith(".jsonl.gz")
+                    and (plain := path.with_suffix("")).exists()
+                    and gzip.decompress(path.read_bytes()) == plain.read_bytes()
+                ):
                     plain.unlink()

@@ -43,16 +43,32 @@ class ShutdownCoordinator:
         tries the places in emergency.py). Returns where it went; never raises."""
         if self.audit is not None and event_type != "system":
             try:
-                self.audit.write("system", {
-                    "level": "CRITICAL", "event": "audit_fallback", "message": failure_reason,
-                    "component": "audit", "details": {"event_type": event_type, "entry": fields}})
+                self.audit.write(
+                    "system",
+                    {
+                        "level": "CRITICAL",
+                        "event": "audit_fallback",
+                        "message": failure_reason,
+                        "component": "audit",
+                        "details": {"event_type": event_type, "entry": fields},
+                    },
+                )
                 return "system.jsonl"
             except Exception:
                 pass
-        return emergency.write({
-            "time": utc_now(), "event": "emergency_audit", "event_type": event_type,
-            "failure_reason": failure_reason, "source_file": event_type, "operation": fields,
-            "proxy_id": self.proxy_id, "proxy_name": self.proxy_name, "config_dir": str(paths.config_dir())})
+        return emergency.write(
+            {
+                "time": utc_now(),
+                "event": "emergency_audit",
+                "event_type": event_type,
+                "failure_reason": failure_reason,
+                "source_file": event_type,
+                "operation": fields,
+                "proxy_id": self.proxy_id,
+                "proxy_name": self.proxy_name,
+                "config_dir": str(paths.config_dir()),
+            }
+        )
 
     def initiate(self, failure_type: str, reason: str, exit_code: int, context: dict | None = None) -> None:
         """Idempotent; each step best-effort; the process exits shortly after."""
@@ -62,8 +78,14 @@ class ShutdownCoordinator:
             self.is_shutting_down = True
             self.failure_type, self.reason, self.exit_code = failure_type, reason, exit_code
         context = context or {}
-        record = {"time": utc_now(), "event": "security_shutdown", "failure_type": failure_type,
-                  "reason": reason, "exit_code": exit_code, "context": context}
+        record = {
+            "time": utc_now(),
+            "event": "security_shutdown",
+            "failure_type": failure_type,
+            "reason": reason,
+            "exit_code": exit_code,
+            "context": context,
+        }
         unwritten = []  # the shutdown record's own files it could not reach (a full disk)
 
         def to_file(name: str, write) -> None:
@@ -74,15 +96,40 @@ class ShutdownCoordinator:
 
         steps = [
             lambda: to_file(SHUTDOWNS, lambda: append_fsynced(self.log_dir / SHUTDOWNS, record)),
-            lambda: self.audit and self.audit.write("system", {
-                "level": "CRITICAL", "event": "critical_security_failure", "message": reason,
-                "component": "shutdown", "details": {"failure_type": failure_type, "exit_code": exit_code}}),
-            lambda: to_file(LAST_CRASH, lambda: write_private_text(self.log_dir / LAST_CRASH,
-                f"{utc_now()}\nfailure_type: {failure_type}\nexit_code: {exit_code}\n"
-                f"reason: {reason}\ncontext: {json.dumps(context)}\n")),
-            lambda: unwritten and emergency.write({
-                **record, "proxy_id": self.proxy_id, "proxy_name": self.proxy_name,
-                "config_dir": str(paths.config_dir()), "log_dir": str(self.log_dir), "not_written": unwritten}),
+            lambda: (
+                self.audit
+                and self.audit.write(
+                    "system",
+                    {
+                        "level": "CRITICAL",
+                        "event": "critical_security_failure",
+                        "message": reason,
+                        "component": "shutdown",
+                        "details": {"failure_type": failure_type, "exit_code": exit_code},
+                    },
+                )
+            ),
+            lambda: to_file(
+                LAST_CRASH,
+                lambda: write_private_text(
+                    self.log_dir / LAST_CRASH,
+                    f"{utc_now()}\nfailure_type: {failure_type}\nexit_code: {exit_code}\n"
+                    f"reason: {reason}\ncontext: {json.dumps(context)}\n",
+                ),
+            ),
+            lambda: (
+                unwritten
+                and emergency.write(
+                    {
+                        **record,
+                        "proxy_id": self.proxy_id,
+                        "proxy_name": self.proxy_name,
+                        "config_dir": str(paths.config_dir()),
+                        "log_dir": str(self.log_dir),
+                        "not_written": unwritten,
+                    }
+                )
+            ),
             *self.on_shutdown,
             lambda: print(f"mcp-acp: SECURITY SHUTDOWN ({failure_type}): {reason}", file=sys.stderr, flush=True),
         ]

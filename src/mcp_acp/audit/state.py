@@ -48,8 +48,11 @@ def _mac(key: bytes, files: dict) -> str:
 
 def _json_str(text: str) -> str:
     """json.dumps(text), without its cost for the usual hex digest or file name."""
-    return f'"{text}"' if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text \
+    return (
+        f'"{text}"'
+        if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
         else json.dumps(text)
+    )
 
 
 class IntegrityState:
@@ -78,8 +81,7 @@ class IntegrityState:
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"{path} is damaged ({exc.__class__.__name__})") from None
         # With a key the signature is required always: an unsigned state, even an empty one, is a forgery.
-        if key is not None and not hmac.compare_digest(
-                str(data.get("mac", "")), _mac(key, data["files"])):
+        if key is not None and not hmac.compare_digest(str(data.get("mac", "")), _mac(key, data["files"])):
             raise StateError(f"{path} does not carry a valid audit-key signature (it was edited or replaced)")
         return cls(path, files, key)
 
@@ -91,11 +93,16 @@ class IntegrityState:
         cached = self._fragments.get(rel)
         if cached is None or cached[0] is not state:
             # Sorted keys, compact: the bytes json.dumps(..., sort_keys=True) would give.
-            base = (f'"base_hash":{_json_str(state.base_hash)},"base_sequence":{state.base_sequence},'
-                    if state.base_sequence else "")
-            text = (f'{_json_str(rel)}:{{{base}"last_dev":{state.last_dev},"last_hash":{_json_str(state.last_hash)},'
-                    f'"last_inode":{state.last_inode},"last_sequence":{state.last_sequence},'
-                    f'"last_size":{state.last_size}}}')
+            base = (
+                f'"base_hash":{_json_str(state.base_hash)},"base_sequence":{state.base_sequence},'
+                if state.base_sequence
+                else ""
+            )
+            text = (
+                f'{_json_str(rel)}:{{{base}"last_dev":{state.last_dev},"last_hash":{_json_str(state.last_hash)},'
+                f'"last_inode":{state.last_inode},"last_sequence":{state.last_sequence},'
+                f'"last_size":{state.last_size}}}'
+            )
             cached = self._fragments[rel] = (state, text)
         return cached[1]
 

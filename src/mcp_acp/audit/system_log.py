@@ -25,8 +25,11 @@ class SystemLogHandler(logging.Handler):
 
     def _emit(self, record: logging.LogRecord) -> None:
         fields = {
-            "level": record.levelname, "event": getattr(record, "event", record.funcName),
-            "message": record.getMessage(), "component": record.name, "session_id": self.session_id,
+            "level": record.levelname,
+            "event": getattr(record, "event", record.funcName),
+            "message": record.getMessage(),
+            "component": record.name,
+            "session_id": self.session_id,
             "stacktrace": "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else None,
         }
         try:

@@ -95,8 +95,10 @@ def problems(record: dict[str, Head] | None, state: IntegrityState | None, state
         return []
     written = sum(head.sequence for head in record.values())
     if not state_present:
-        return [f"the audit trail is gone: its integrity state was deleted, but {written} entries were "
-                "recorded outside the log folder (the log folder was wiped or replaced)"]
+        return [
+            f"the audit trail is gone: its integrity state was deleted, but {written} entries were "
+            "recorded outside the log folder (the log folder was wiped or replaced)"
+        ]
     found = []
     for rel, head in sorted(record.items()):
         current = state.files.get(rel) if state else None
@@ -105,8 +107,10 @@ def problems(record: dict[str, Head] | None, state: IntegrityState | None, state
         if current is None:
             found.append(f"{rel} is no longer in the integrity state, but it had {head.sequence} entries")
         elif current.last_sequence < head.sequence:
-            found.append(f"ROLLBACK: {rel} ends at entry {current.last_sequence}, but it had reached entry "
-                         f"{head.sequence} (an older copy of the logs and state was put back)")
+            found.append(
+                f"ROLLBACK: {rel} ends at entry {current.last_sequence}, but it had reached entry "
+                f"{head.sequence} (an older copy of the logs and state was put back)"
+            )
         elif current.last_sequence == head.sequence and current.last_hash != head.hash:
             found.append(f"{rel}: entry {head.sequence} is not the one recorded (the log was rewritten)")
     return found

@@ -29,7 +29,9 @@ from mcp_acp.audit.keys import AuditKey, rule_for
 from mcp_acp.audit.state import FileState, IntegrityState, StateError
 from mcp_acp.config.store import ConfigError
 
-REPAIR_HINT = "Run 'mcp-acp audit verify --proxy {proxy}' to see what changed, then 'mcp-acp audit repair --proxy {proxy}'."
+REPAIR_HINT = (
+    "Run 'mcp-acp audit verify --proxy {proxy}' to see what changed, then 'mcp-acp audit repair --proxy {proxy}'."
+)
 
 
 @dataclass
@@ -68,9 +70,16 @@ def rotation_cut_short(path: Path, state: FileState | None, sealed: list[segment
     return (sealed_stat.st_dev, sealed_stat.st_ino) == (state.last_dev, state.last_inode) and active_size == 0
 
 
-def verify_file(log_dir: Path, rel: str, state: FileState | None, key: AuditKey | None,
-                name: str | None = None, state_exists: bool = True, full: bool = True,
-                progress: Callable[[int], None] | None = None) -> FileReport:
+def verify_file(
+    log_dir: Path,
+    rel: str,
+    state: FileState | None,
+    key: AuditKey | None,
+    name: str | None = None,
+    state_exists: bool = True,
+    full: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> FileReport:
     """`full` reads every rotated segment; a start does not (only their names are checked), so
     its cost is bounded by the active file's size, not the trail's."""
     path = log_dir / rel
@@ -87,8 +96,9 @@ def verify_file(log_dir: Path, rel: str, state: FileState | None, key: AuditKey 
         if state is None:
             base = (sealed[-1].last, last.last_hash or "?")
         elif last.last_hash != base[1]:
-            report.segment_errors.append(f"{rel}: the newest segment does not end with the entry the active file "
-                                         "continues")
+            report.segment_errors.append(
+                f"{rel}: the newest segment does not end with the entry the active file continues"
+            )
     if sealed or base[0]:
         report.segment_errors += segments.continuity_errors(rel, sealed, base[0])
     report.errors += report.segment_errors
@@ -149,13 +159,15 @@ def _compare_with_state(check: ChainCheck, state: FileState, rel: str, report: F
     # The state's entry is in this file, or (the first write after a rotation) it is the base
     # this file continues from, which check_chain has already held the first entry to.
     previous = check.hashes.get(state.last_sequence) or (
-        state.last_hash if state.last_sequence == state.base_sequence and check.entries == 1 else None)
+        state.last_hash if state.last_sequence == state.base_sequence and check.entries == 1 else None
+    )
     if check.last_sequence == state.last_sequence + 1 and previous == state.last_hash:
         report.ahead_by_one = True  # line written, state not yet saved: the crash window
         return
     if check.last_sequence is not None and check.last_sequence < state.last_sequence:
         report.errors.append(
-            f"STATE MISMATCH: {rel} ends at entry {check.last_sequence} but {state.last_sequence} were written (truncated)")
+            f"STATE MISMATCH: {rel} ends at entry {check.last_sequence} but {state.last_sequence} were written (truncated)"
+        )
     else:
         report.errors.append(f"STATE MISMATCH: the last entry of {rel} is not the one last written")
 
@@ -198,19 +210,28 @@ def _repairs(log_dir: Path) -> list[dict]:
     return found
 
 
-def verify_proxy(log_dir: Path, key: AuditKey | None, proxy: str | None = None, full: bool = True,
-                 progress: Callable[[int], None] | None = None) -> ProxyReport:
+def verify_proxy(
+    log_dir: Path,
+    key: AuditKey | None,
+    proxy: str | None = None,
+    full: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> ProxyReport:
     """Every protected file against its chain and the state, and (given the proxy's name) the
     whole folder against the trail record kept outside it."""
     try:
         state = IntegrityState.load(log_dir, key.key if key else None)
     except StateError as exc:
-        reports = [verify_file(log_dir, rel, None, key, name, full=full, progress=progress)
-                   for name, rel in PROTECTED.items()]
-        return ProxyReport(reports, state_error=str(exc), trail_errors=trail_errors(proxy, key, None),
-                           repairs=_repairs(log_dir))
-    reports = [verify_file(log_dir, rel, state.files.get(rel), key, name, state.exists, full, progress)
-               for name, rel in PROTECTED.items()]
+        reports = [
+            verify_file(log_dir, rel, None, key, name, full=full, progress=progress) for name, rel in PROTECTED.items()
+        ]
+        return ProxyReport(
+            reports, state_error=str(exc), trail_errors=trail_errors(proxy, key, None), repairs=_repairs(log_dir)
+        )
+    reports = [
+        verify_file(log_dir, rel, state.files.get(rel), key, name, state.exists, full, progress)
+        for name, rel in PROTECTED.items()
+    ]
     return ProxyReport(reports, trail_errors=trail_errors(proxy, key, state), repairs=_repairs(log_dir))
 
 
@@ -220,8 +241,9 @@ class AuditFailure(Exception):
     exit_code = 10
 
 
-def verify_settled(log_dir: Path, key: AuditKey | None, proxy: str | None = None,
-                   progress: Callable[[int], None] | None = None) -> ProxyReport:
+def verify_settled(
+    log_dir: Path, key: AuditKey | None, proxy: str | None = None, progress: Callable[[int], None] | None = None
+) -> ProxyReport:
     """`verify_proxy`, tolerant of a proxy writing meanwhile: it may write between our reading the
     state and reading a file, leaving the file an entry ahead for an instant (or rotate a file
     between the two). A real mismatch survives a second look."""
@@ -256,8 +278,10 @@ def verify_on_startup(log_dir: Path, proxy: str, key: AuditKey | None) -> tuple[
         state = IntegrityState.load(log_dir, key.key if key else None)
     except StateError as exc:
         raise AuditFailure(f"{exc}. {hint}") from None
-    reports = [verify_file(log_dir, rel, state.files.get(rel), key, state_exists=state.exists, full=False)
-               for rel in PROTECTED.values()]
+    reports = [
+        verify_file(log_dir, rel, state.files.get(rel), key, state_exists=state.exists, full=False)
+        for rel in PROTECTED.values()
+    ]
     errors = trail_errors(proxy, key, state) + [e for r in reports for e in r.errors]
     if errors:
         raise AuditFailure("audit log integrity check failed: " + "; ".join(errors) + f". {hint}")
@@ -266,8 +290,9 @@ def verify_on_startup(log_dir: Path, proxy: str, key: AuditKey | None) -> tuple[
         rel = report.path.relative_to(log_dir).as_posix()
         if report.rotation_cut_short:
             known = state.files[rel]  # the writer opens the fresh active file and records it
-            state.files[rel] = FileState(known.last_hash, known.last_sequence, 0, 0, 0,
-                                         known.last_sequence, known.last_hash)
+            state.files[rel] = FileState(
+                known.last_hash, known.last_sequence, 0, 0, 0, known.last_sequence, known.last_hash
+            )
         if report.torn_tail:
             _quarantine_torn_tail(report)
             warnings.append(f"Moved an incomplete last line of {report.path.name} aside (crash artefact)")

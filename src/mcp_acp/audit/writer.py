@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
-
 from filelock import FileLock, Timeout
 
 from mcp_acp.audit import segments
@@ -47,8 +46,9 @@ class Rotation:
 
 
 class ChainedFile:
-    def __init__(self, log_dir: Path, rel: str, state: IntegrityState, rule: KeyRule,
-                 rotation: Rotation | None = None) -> None:
+    def __init__(
+        self, log_dir: Path, rel: str, state: IntegrityState, rule: KeyRule, rotation: Rotation | None = None
+    ) -> None:
         self.rel = rel
         self.path = log_dir / rel
         self._path_str = str(self.path)  # os.stat on a str skips the Path conversion (every write)
@@ -77,8 +77,9 @@ class ChainedFile:
         self.dev, self.inode, self.size = stat.st_dev, stat.st_ino, stat.st_size
 
     def _remember(self) -> None:
-        self._state.files[self.rel] = FileState(self.last_hash, self.sequence, self.inode, self.dev, self.size,
-                                                *self.base)
+        self._state.files[self.rel] = FileState(
+            self.last_hash, self.sequence, self.inode, self.dev, self.size, *self.base
+        )
 
     def _first_entry_time(self) -> float:
         """When the active file began, for rotation by age: its first entry's time."""
@@ -92,8 +93,10 @@ class ChainedFile:
             return time.time()
 
     def _due(self, adding: int) -> bool:
-        return self.size > 0 and (self.size + adding > self._rotation.max_bytes
-                                  or time.time() - self._opened_at > self._rotation.max_age_seconds)
+        return self.size > 0 and (
+            self.size + adding > self._rotation.max_bytes
+            or time.time() - self._opened_at > self._rotation.max_age_seconds
+        )
 
     def rotate(self) -> None:
         """Seal the active file into a segment and start a fresh one chained to it. Each step is
@@ -130,7 +133,7 @@ class ChainedFile:
         try:
             view = memoryview(line)
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self._fd, view) :]
         except OSError as exc:
             raise AuditWriteError(f"cannot write {self.rel}: {exc.strerror}") from None
         self.sequence, self.last_hash = entry["sequence"], entry["entry_hash"]
@@ -169,13 +172,20 @@ class ChainedFile:
 class AuditLog:
     """All protected files of one proxy, their state, and the lock that makes us their only writer."""
 
-    def __init__(self, log_dir: Path, state: IntegrityState, key: AuditKey | None, durable: bool = False,
-                 rotation: Rotation | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        state: IntegrityState,
+        key: AuditKey | None,
+        durable: bool = False,
+        rotation: Rotation | None = None,
+    ) -> None:
         self.log_dir = log_dir
         self.state = state
         self.durable = durable
-        self.files = {name: ChainedFile(log_dir, rel, state, rule_for(key, rel), rotation)
-                      for name, rel in PROTECTED.items()}
+        self.files = {
+            name: ChainedFile(log_dir, rel, state, rule_for(key, rel), rotation) for name, rel in PROTECTED.items()
+        }
         state.save()
         self._write_lock = threading.Lock()
         self._writes = 0
@@ -192,7 +202,8 @@ class AuditLog:
         except Timeout:  # a TimeoutError, hence an OSError: caught first
             raise AlreadyRunning(
                 f"another process is already running this proxy (it holds {log_dir / '.writer.lock'}). "
-                "Each MCP client needs its own proxy: add another with 'mcp-acp proxy add'.") from None
+                "Each MCP client needs its own proxy: add another with 'mcp-acp proxy add'."
+            ) from None
         except OSError as exc:
             raise AuditWriteError(f"cannot use the log folder {log_dir}: {exc.strerror or exc}") from None
         return lock

@@ -43,8 +43,16 @@ STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)  # an event stream may stay quie
 # --------------------------------------------------------------------------- talking to proxies
 
 
-def _proxy_request(name: str, method: str, path: str, *, json_body: object = None, headers: dict | None = None,
-                   params: dict | None = None, timeout: float = 10) -> httpx.Response:
+def _proxy_request(
+    name: str,
+    method: str,
+    path: str,
+    *,
+    json_body: object = None,
+    headers: dict | None = None,
+    params: dict | None = None,
+    timeout: float = 10,
+) -> httpx.Response:
     """One request over proxy `name`'s socket; NotRunning when nothing answers there."""
     transport = httpx.HTTPTransport(uds=str(paths.proxy_socket_path(name)))
     try:
@@ -70,8 +78,10 @@ def _get_json(name: str, path: str) -> dict | list:
     try:
         response = _proxy_request(name, "GET", path)
     except httpx.HTTPError as exc:
-        fail(f"proxy '{name}' did not answer on {paths.proxy_socket_path(name)} ({exc}); is it still starting? "
-             "Try again.")
+        fail(
+            f"proxy '{name}' did not answer on {paths.proxy_socket_path(name)} ({exc}); is it still starting? "
+            "Try again."
+        )
     if response.status_code >= 400:
         fail(f"proxy '{name}' refused {path}: {_error_text(response)}")
     return response.json()
@@ -127,8 +137,9 @@ def _cli_prefix() -> str:
     """How to run this CLI again, as a user would type it (with this MCP_ACP_HOME, if one is set)."""
     program, extra = executable_command()
     found = shutil.which("mcp-acp")
-    command = "mcp-acp" if found and os.path.realpath(found) == os.path.realpath(program) else shlex.join(
-        [program, *extra])
+    command = (
+        "mcp-acp" if found and os.path.realpath(found) == os.path.realpath(program) else shlex.join([program, *extra])
+    )
     home = os.environ.get("MCP_ACP_HOME")
     return f"MCP_ACP_HOME={shlex.quote(home)} {command}" if home else command
 
@@ -140,8 +151,11 @@ def _remember(approval: dict) -> dict | None:
         return offer if offer.get("available") is True else None
     if approval.get("can_cache"):  # a proxy from before the `remember` field: say only how long
         ttl = approval.get("cache_ttl_seconds")
-        return {"available": True, "ttl_seconds": ttl,
-                "label": f"Allow and remember for {_duration(ttl)}" if ttl else "Allow and remember"}
+        return {
+            "available": True,
+            "ttl_seconds": ttl,
+            "label": f"Allow and remember for {_duration(ttl)}" if ttl else "Allow and remember",
+        }
     return None
 
 
@@ -221,16 +235,24 @@ def pending(name: str | None, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     table.add_column("expires in", no_wrap=True)
     for approval in waiting:
-        table.add_row(terminal_safe(approval["proxy_name"]), terminal_safe(approval["id"]), terminal_safe(approval.get("tool_name") or "?"),
-                      terminal_safe(_target(approval)), terminal_safe(_effects(approval)), terminal_safe(approval.get("subject_id") or "?"),
-                      _duration(approval.get("expires_in_seconds")))
+        table.add_row(
+            terminal_safe(approval["proxy_name"]),
+            terminal_safe(approval["id"]),
+            terminal_safe(approval.get("tool_name") or "?"),
+            terminal_safe(_target(approval)),
+            terminal_safe(_effects(approval)),
+            terminal_safe(approval.get("subject_id") or "?"),
+            _duration(approval.get("expires_in_seconds")),
+        )
     console.print(table)
     for approval in waiting:
         console.print(f"\n[bold]{terminal_safe(approval['id'])}[/] ({terminal_safe(_what(approval))}):")
         _print_arguments(approval, "  ")
         console.print(f"  remember   {terminal_safe(_remember_text(approval))}")
-    console.print("\nSee one whole with [bold]mcp-acp approvals show ID[/]; decide it with "
-                  "[bold]mcp-acp approvals decide ID --allow-once[/] (or --approve to remember it, --deny).")
+    console.print(
+        "\nSee one whole with [bold]mcp-acp approvals show ID[/]; decide it with "
+        "[bold]mcp-acp approvals decide ID --allow-once[/] (or --approve to remember it, --deny)."
+    )
 
 
 # --------------------------------------------------------------------------- show
@@ -248,13 +270,21 @@ def show(approval_id: str, name: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(approval, indent=2))
         return
-    console.print(f"Approval [bold]{terminal_safe(approval['id'])}[/] waits on proxy "
-                  f"[bold]{terminal_safe(approval['proxy_name'])}[/] "
-                  f"(expires in {_duration(approval.get('expires_in_seconds'))}):")
-    rows = [("tool", approval.get("tool_name") or "?"), ("path", _target(approval)),
-            ("effects", _effects(approval)), ("subject", approval.get("subject_id") or "?"),
-            ("server", approval.get("backend_id") or "?"), ("rule", approval.get("rule_id") or "?"),
-            ("policy", approval.get("policy_version") or "?"), ("args hash", approval.get("args_hash") or "?")]
+    console.print(
+        f"Approval [bold]{terminal_safe(approval['id'])}[/] waits on proxy "
+        f"[bold]{terminal_safe(approval['proxy_name'])}[/] "
+        f"(expires in {_duration(approval.get('expires_in_seconds'))}):"
+    )
+    rows = [
+        ("tool", approval.get("tool_name") or "?"),
+        ("path", _target(approval)),
+        ("effects", _effects(approval)),
+        ("subject", approval.get("subject_id") or "?"),
+        ("server", approval.get("backend_id") or "?"),
+        ("rule", approval.get("rule_id") or "?"),
+        ("policy", approval.get("policy_version") or "?"),
+        ("args hash", approval.get("args_hash") or "?"),
+    ]
     for label, value in rows:
         console.print(f"  {label:<10} {terminal_safe(value)}")
     console.print(f"  arguments  {_size(approval)}, shown whole; secret-looking values redacted:")
@@ -282,11 +312,15 @@ def _approver_headers() -> dict[str, str]:
 
     stored = tokens.load()
     if stored is None:
-        fail("you are not signed in, and only the signed-in user who made a request may decide it. "
-             "Run 'mcp-acp auth login', then decide again.")
+        fail(
+            "you are not signed in, and only the signed-in user who made a request may decide it. "
+            "Run 'mcp-acp auth login', then decide again."
+        )
     if stored.expires_in() <= 0:
-        fail("your login has expired. Run 'mcp-acp auth login' (or wait for a running proxy to renew it), "
-             "then decide again.")
+        fail(
+            "your login has expired. Run 'mcp-acp auth login' (or wait for a running proxy to renew it), "
+            "then decide again."
+        )
     return {APPROVER_HEADER: stored.access_token}
 
 
@@ -300,22 +334,26 @@ def _find(approval_id: str, names: list[str], only: str | None) -> dict:
     if not running:
         fail(f"no proxy is running, so no approval {approval_id} is waiting.")
     where = f"on proxy '{only}'" if only else f"on any running proxy ({', '.join(running)})"
-    fail(f"no approval {approval_id} is waiting {where}: it was decided, withdrawn or timed out. "
-         "See what waits with 'mcp-acp approvals pending'.")
+    fail(
+        f"no approval {approval_id} is waiting {where}: it was decided, withdrawn or timed out. "
+        "See what waits with 'mcp-acp approvals pending'."
+    )
 
 
 @approvals.command()
 @click.argument("approval_id")
 @click.option("--allow-once", is_flag=True, help="Allow this one call only.")
-@click.option("--approve", is_flag=True,
-              help="Allow it, and remember that for a while when the proxy offers that ('approvals show ID' says "
-                   "what it covers); otherwise the same as --allow-once.")
+@click.option(
+    "--approve",
+    is_flag=True,
+    help="Allow it, and remember that for a while when the proxy offers that ('approvals show ID' says "
+    "what it covers); otherwise the same as --allow-once.",
+)
 @click.option("--deny", is_flag=True, help="Refuse it.")
 @click.option("--proxy", "-p", "name", help="The proxy it waits on (default: look in every running proxy).")
 def decide(approval_id: str, approve: bool, allow_once: bool, deny: bool, name: str | None) -> None:
     """Approve, allow once or deny the waiting request APPROVAL_ID."""
-    chosen = [decision for decision, flag in (("approve", approve), ("allow-once", allow_once), ("deny", deny))
-              if flag]
+    chosen = [decision for decision, flag in (("approve", approve), ("allow-once", allow_once), ("deny", deny)) if flag]
     if len(chosen) != 1:
         fail("give exactly one of --approve, --allow-once or --deny.", exit_code=2)
     decision = chosen[0]
@@ -326,8 +364,9 @@ def decide(approval_id: str, approve: bool, allow_once: bool, deny: bool, name: 
     proxy_name = approval["proxy_name"]
     binding = {"args_hash": approval.get("args_hash"), "policy_version": approval.get("policy_version")}
     try:
-        response = _proxy_request(proxy_name, "POST", f"/api/approvals/pending/{approval_id}/{decision}",
-                                  json_body=binding, headers=headers)
+        response = _proxy_request(
+            proxy_name, "POST", f"/api/approvals/pending/{approval_id}/{decision}", json_body=binding, headers=headers
+        )
     except NotRunning:
         fail(f"proxy '{proxy_name}' stopped before the decision reached it; the request it waited on is gone.")
     except httpx.HTTPError as exc:
@@ -335,24 +374,31 @@ def decide(approval_id: str, approve: bool, allow_once: bool, deny: bool, name: 
     if response.status_code == 404:
         fail(f"approval {approval_id} is no longer waiting (decided, withdrawn or timed out meanwhile).")
     if response.status_code == 401:
-        fail(f"proxy '{proxy_name}' did not accept your login ({_error_text(response)}). "
-             "Run 'mcp-acp auth login', then decide again.")
+        fail(
+            f"proxy '{proxy_name}' did not accept your login ({_error_text(response)}). "
+            "Run 'mcp-acp auth login', then decide again."
+        )
     if response.status_code == 403:
-        fail(f"refused: {_error_text(response)}. Sign in as the user who made the request "
-             "('mcp-acp auth login').")
+        fail(f"refused: {_error_text(response)}. Sign in as the user who made the request ('mcp-acp auth login').")
     if response.status_code == 409:
-        fail("the waiting request is no longer the one listed (its arguments or the policy changed). "
-             "List them again with 'mcp-acp approvals pending'.")
+        fail(
+            "the waiting request is no longer the one listed (its arguments or the policy changed). "
+            "List them again with 'mcp-acp approvals pending'."
+        )
     if response.status_code >= 400:
         fail(f"proxy '{proxy_name}' refused the decision: {_error_text(response)}")
     colour = "red" if decision == "deny" else "green"
-    console.print(f"[bold {colour}]{DECISIONS[decision].capitalize()}[/]: {terminal_safe(_what(approval))} "
-                  f"(proxy '{terminal_safe(proxy_name)}', approval {approval_id}).")
+    console.print(
+        f"[bold {colour}]{DECISIONS[decision].capitalize()}[/]: {terminal_safe(_what(approval))} "
+        f"(proxy '{terminal_safe(proxy_name)}', approval {approval_id})."
+    )
     remember = _remember(approval)
     if decision == "approve" and remember:
         scope = remember.get("scope") or f"{approval.get('tool_name') or '?'}"
-        console.print(f"Remembered for {_duration(remember.get('ttl_seconds'))}: {terminal_safe(scope)}, for the same "
-                      f"user (see 'mcp-acp approvals cache --proxy {terminal_safe(proxy_name)}').")
+        console.print(
+            f"Remembered for {_duration(remember.get('ttl_seconds'))}: {terminal_safe(scope)}, for the same "
+            f"user (see 'mcp-acp approvals cache --proxy {terminal_safe(proxy_name)}')."
+        )
 
 
 # --------------------------------------------------------------------------- cached approvals
@@ -367,11 +413,15 @@ def _cache_request(name: str, method: str, path: str, params: dict | None = None
     try:
         return _proxy_request(name, method, path, params=params)
     except NotRunning:
-        fail(f"proxy '{name}' is not running; a proxy remembers approvals only while it runs, so there is "
-             "nothing to show or clear.")
+        fail(
+            f"proxy '{name}' is not running; a proxy remembers approvals only while it runs, so there is "
+            "nothing to show or clear."
+        )
     except httpx.HTTPError as exc:
-        fail(f"proxy '{name}' did not answer on {paths.proxy_socket_path(name)} ({exc}); is it still starting? "
-             "Try again.")
+        fail(
+            f"proxy '{name}' did not answer on {paths.proxy_socket_path(name)} ({exc}); is it still starting? "
+            "Try again."
+        )
 
 
 def _cached(name: str) -> dict:
@@ -394,16 +444,29 @@ def cache(name: str, as_json: bool) -> None:
     if not entries:
         console.print(f"Proxy '{terminal_safe(name)}' remembers no approvals.")
         return
-    table = Table("#", "subject", "tool", "path", "age", "expires in",
-                  title=f"Approvals remembered by '{terminal_safe(name)}' (TTL {_duration(cached.get('ttl_seconds'))})",
-                  title_justify="left")
+    table = Table(
+        "#",
+        "subject",
+        "tool",
+        "path",
+        "age",
+        "expires in",
+        title=f"Approvals remembered by '{terminal_safe(name)}' (TTL {_duration(cached.get('ttl_seconds'))})",
+        title_justify="left",
+    )
     for item in entries:
-        table.add_row(str(item["entry"]), terminal_safe(item.get("subject_id") or "?"), terminal_safe(item.get("tool_name") or "?"),
-                      terminal_safe(item.get("path") or "-"), _duration(item.get("age_seconds")),
-                      _duration(item.get("expires_in_seconds")))
+        table.add_row(
+            str(item["entry"]),
+            terminal_safe(item.get("subject_id") or "?"),
+            terminal_safe(item.get("tool_name") or "?"),
+            terminal_safe(item.get("path") or "-"),
+            _duration(item.get("age_seconds")),
+            _duration(item.get("expires_in_seconds")),
+        )
     console.print(table)
-    console.print(f"Forget one with [bold]mcp-acp approvals clear --proxy {terminal_safe(name)} --entry N[/], "
-                  "or all with --all.")
+    console.print(
+        f"Forget one with [bold]mcp-acp approvals clear --proxy {terminal_safe(name)} --entry N[/], or all with --all."
+    )
 
 
 @approvals.command()
@@ -420,24 +483,31 @@ def clear(name: str, clear_all: bool, entry: int | None) -> None:
         if response.status_code >= 400:
             fail(f"proxy '{name}' refused to clear its approvals: {_error_text(response)}")
         cleared = response.json().get("cleared", 0)
-        console.print(f"Cleared {cleared} remembered approval{'s' if cleared != 1 else ''} of proxy '{terminal_safe(name)}'.")
+        console.print(
+            f"Cleared {cleared} remembered approval{'s' if cleared != 1 else ''} of proxy '{terminal_safe(name)}'."
+        )
         return
     items = _cached(name).get("approvals") or []
     if not 1 <= entry <= len(items):
-        fail(f"proxy '{name}' has no entry {entry} ({len(items)} remembered approvals); "
-             f"see 'mcp-acp approvals cache --proxy {name}'.")
+        fail(
+            f"proxy '{name}' has no entry {entry} ({len(items)} remembered approvals); "
+            f"see 'mcp-acp approvals cache --proxy {name}'."
+        )
     item = items[entry - 1]
     params = {"subject_id": item["subject_id"], "tool_name": item["tool_name"]}
     if item.get("path"):
         params["path"] = item["path"]
     response = _cache_request(name, "DELETE", "/api/approvals/cached/entry", params=params)
     if response.status_code == 404:
-        fail(f"entry {entry} is already gone (it expired or was cleared); "
-             f"see 'mcp-acp approvals cache --proxy {name}'.")
+        fail(
+            f"entry {entry} is already gone (it expired or was cleared); see 'mcp-acp approvals cache --proxy {name}'."
+        )
     if response.status_code >= 400:
         fail(f"proxy '{name}' refused to forget entry {entry}: {_error_text(response)}")
-    console.print(f"Forgot entry {entry}: {terminal_safe(item['tool_name'])} on {terminal_safe(item.get('path') or '-')} "
-                  f"for {terminal_safe(item['subject_id'])} (proxy '{terminal_safe(name)}').")
+    console.print(
+        f"Forgot entry {entry}: {terminal_safe(item['tool_name'])} on {terminal_safe(item.get('path') or '-')} "
+        f"for {terminal_safe(item['subject_id'])} (proxy '{terminal_safe(name)}')."
+    )
 
 
 # --------------------------------------------------------------------------- watch
@@ -459,8 +529,9 @@ class _Printer:
             self.created({**event["approval"], "proxy_name": event["approval"].get("proxy_name") or proxy_name})
         elif kind == "pending_resolved":
             decision = str(event.get("decision") or "?")
-            text = {"approve": "approved", "allow": "approved", "allow_once": "allowed once",
-                    "deny": "denied"}.get(decision, decision)
+            text = {"approve": "approved", "allow": "approved", "allow_once": "allowed once", "deny": "denied"}.get(
+                decision, decision
+            )
             colour = "red" if text == "denied" else "green"
             by = f" by {event['approver_id']}" if event.get("approver_id") else ""
             self.ended(event, f"[bold {colour}]{text}[/]{terminal_safe(by)}")
@@ -476,11 +547,17 @@ class _Printer:
             return
         self.waiting[approval["id"]] = approval
         stamp = time.strftime("%H:%M:%S")
-        console.print(f"\n[dim]{stamp}[/] [bold yellow]Approval needed[/] on proxy "
-                      f"[bold]{terminal_safe(approval['proxy_name'] or '?')}[/]: id [bold]{terminal_safe(approval['id'])}[/]")
-        rows = [("tool", approval.get("tool_name") or "?"), ("path", _target(approval)),
-                ("effects", _effects(approval)), ("subject", approval.get("subject_id") or "?"),
-                ("rule", approval.get("rule_id") or "?")]
+        console.print(
+            f"\n[dim]{stamp}[/] [bold yellow]Approval needed[/] on proxy "
+            f"[bold]{terminal_safe(approval['proxy_name'] or '?')}[/]: id [bold]{terminal_safe(approval['id'])}[/]"
+        )
+        rows = [
+            ("tool", approval.get("tool_name") or "?"),
+            ("path", _target(approval)),
+            ("effects", _effects(approval)),
+            ("subject", approval.get("subject_id") or "?"),
+            ("rule", approval.get("rule_id") or "?"),
+        ]
         expires = approval.get("expires_in_seconds", approval.get("timeout_seconds"))
         for label, value in rows:
             console.print(f"  {label:<10} {terminal_safe(value)}")
@@ -494,27 +571,30 @@ class _Printer:
     def ended(self, event: dict, how: str) -> None:
         approval = self.waiting.pop(str(event.get("approval_id")), None)
         what = f" ({_what(approval)})" if approval else ""
-        console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] approval {terminal_safe(str(event.get('approval_id')))}"
-                      f"{terminal_safe(what)}: {how}")
+        console.print(
+            f"[dim]{time.strftime('%H:%M:%S')}[/] approval {terminal_safe(str(event.get('approval_id')))}"
+            f"{terminal_safe(what)}: {how}"
+        )
 
     def proxy_gone(self, proxy_name: str) -> None:
         for approval_id in [key for key, value in self.waiting.items() if value.get("proxy_name") == proxy_name]:
             self.waiting.pop(approval_id)
 
 
-async def _follow(socket_path: str, url_path: str, on_event: Callable[[dict], None],
-                  on_open: Callable[[], None] = lambda: None) -> None:
+async def _follow(
+    socket_path: str, url_path: str, on_event: Callable[[dict], None], on_open: Callable[[], None] = lambda: None
+) -> None:
     """Follow one SSE stream over a Unix socket until it ends; NotRunning when nothing answers.
     `on_open` runs at the first event: the server counts us as following from then on."""
     transport = httpx.AsyncHTTPTransport(uds=socket_path)
     opened = False
     try:
-        async with (httpx.AsyncClient(transport=transport, timeout=STREAM_TIMEOUT) as client,
-                    client.stream("GET", f"http://local{url_path}", headers={"Accept": "text/event-stream"})
-                    as response):
+        async with (
+            httpx.AsyncClient(transport=transport, timeout=STREAM_TIMEOUT) as client,
+            client.stream("GET", f"http://local{url_path}", headers={"Accept": "text/event-stream"}) as response,
+        ):
             if response.status_code != 200:
-                raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request,
-                                            response=response)
+                raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -586,7 +666,9 @@ class _Watch:
             else:
                 proxy_name = key.removeprefix("proxy:")
                 self.printer.proxy_gone(proxy_name)
-                console.print(f"[dim]{time.strftime('%H:%M:%S')} proxy '{terminal_safe(proxy_name)}' stopped{reason}[/]")
+                console.print(
+                    f"[dim]{time.strftime('%H:%M:%S')} proxy '{terminal_safe(proxy_name)}' stopped{reason}[/]"
+                )
 
     def _probe(self) -> tuple[list[str] | None, list[str]]:
         """(the proxies registered with a running manager, or None; the proxies whose socket answers).
@@ -599,8 +681,13 @@ class _Watch:
         managed, answering = await asyncio.to_thread(self._probe)
         self._reap()
         if managed is not None and "manager" not in self.tasks:
-            self._start("manager", paths.manager_api_socket_path(), "/api/events", self._from_manager,
-                        "the manager's events (every proxy registered with it)")
+            self._start(
+                "manager",
+                paths.manager_api_socket_path(),
+                "/api/events",
+                self._from_manager,
+                "the manager's events (every proxy registered with it)",
+            )
         for proxy_name in answering:
             key = f"proxy:{proxy_name}"
             if key in self.tasks or ("manager" in self.tasks and proxy_name in (managed or [])):
@@ -609,8 +696,13 @@ class _Watch:
             def on_event(event: dict, proxy_name: str = proxy_name) -> None:
                 self.printer.event(event, proxy_name)
 
-            self._start(key, paths.proxy_socket_path(proxy_name), "/api/approvals/pending", on_event,
-                        f"proxy '{terminal_safe(proxy_name)}'")
+            self._start(
+                key,
+                paths.proxy_socket_path(proxy_name),
+                "/api/approvals/pending",
+                on_event,
+                f"proxy '{terminal_safe(proxy_name)}'",
+            )
         if not self.tasks and not self.said_waiting:
             what = f"proxy '{terminal_safe(self.only)}' to start" if self.only else "a proxy to start"
             console.print(f"[dim]Nothing to follow yet: waiting for {what}.[/]")
@@ -638,8 +730,9 @@ def watch(name: str | None) -> None:
     another terminal with the 'mcp-acp approvals decide' commands it prints."""
     if name is not None:
         load_proxy_config(name)
-    console.print(f"Watching for approval requests{f' on proxy {terminal_safe(name)!r}' if name else ''} "
-                  "(Ctrl-C to stop).")
+    console.print(
+        f"Watching for approval requests{f' on proxy {terminal_safe(name)!r}' if name else ''} (Ctrl-C to stop)."
+    )
     try:
         asyncio.run(_Watch(name).run())
     except (KeyboardInterrupt, asyncio.CancelledError):

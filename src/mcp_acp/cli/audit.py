@@ -36,8 +36,15 @@ from mcp_acp.config.store import (
 FILE_CHOICES = [*PROTECTED, "all"]
 UNABLE = 2
 PROGRESS_ABOVE = 200_000  # entries on record before verify shows a progress bar
-STATUS_STYLE = {"protected": "green", "unprotected": "grey50", "not_created": "grey50", "empty": "grey50",
-                "broken": "red", "missing": "red", "error": "red"}
+STATUS_STYLE = {
+    "protected": "green",
+    "unprotected": "grey50",
+    "not_created": "grey50",
+    "empty": "grey50",
+    "broken": "red",
+    "missing": "red",
+    "error": "red",
+}
 
 
 def _log_dir(name: str) -> Path:
@@ -47,7 +54,7 @@ def _log_dir(name: str) -> Path:
 def _key(name: str, exit_code: int = 1) -> AuditKey | None:
     try:
         return load_audit_key(name)
-    except Exception as exc:  # noqa: BLE001 - a damaged secret record or a keychain that refuses
+    except Exception as exc:
         fail(f"cannot read the audit key of proxy {name} from the {secret_store.backend_name()}: {exc}", exit_code)
 
 
@@ -69,12 +76,20 @@ def audit() -> None:
 
 
 def _file_json(report) -> dict:
-    return {"name": report.name, "path": str(report.path), "status": report.status, "entries": report.entries,
-            "errors": report.errors, "warnings": report.warnings, "backups": report.backups}
+    return {
+        "name": report.name,
+        "path": str(report.path),
+        "status": report.status,
+        "entries": report.entries,
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "backups": report.backups,
+    }
 
 
-def _print_proxy(name: str, log_dir: Path, report: ProxyReport, files, checkpoint_errors: list[str] | None,
-                 keyed: bool) -> None:
+def _print_proxy(
+    name: str, log_dir: Path, report: ProxyReport, files, checkpoint_errors: list[str] | None, keyed: bool
+) -> None:
     table = Table(title=f"[bold]{escape(name)}[/] ({escape(str(log_dir))})", title_justify="left")
     table.add_column("file", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -92,8 +107,10 @@ def _print_proxy(name: str, log_dir: Path, report: ProxyReport, files, checkpoin
         console.print(f"  [red]trail record:[/] {escape(error)}")
     for done in report.repairs:
         lost = f", {done['entries_lost']} entries lost" if done.get("entries_lost") else ""
-        console.print(f"  [yellow]repaired {escape(str(done.get('time', '?')))}:[/] "
-                      f"{escape(str(done.get('file') or 'trail record'))} {escape(str(done.get('action')))}{lost}")
+        console.print(
+            f"  [yellow]repaired {escape(str(done.get('time', '?')))}:[/] "
+            f"{escape(str(done.get('file') or 'trail record'))} {escape(str(done.get('action')))}{lost}"
+        )
     for file in files:
         for error in file.errors:
             console.print(f"  [red]{escape(file.name)}:[/] {escape(error)}")
@@ -111,8 +128,15 @@ def _verify_with_progress(log_dir: Path, key: AuditKey | None, name: str, quiet:
     total = _entries_on_record(log_dir)
     if quiet or total < PROGRESS_ABOVE or not console.is_terminal:
         return verify_settled(log_dir, key, name)
-    with Progress(TextColumn(f"verifying {escape(name)}"), BarColumn(), MofNCompleteColumn(), TextColumn("entries"),
-                  TimeRemainingColumn(), console=console, transient=True) as progress:
+    with Progress(
+        TextColumn(f"verifying {escape(name)}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("entries"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("verify", total=total)
         return verify_settled(log_dir, key, name, progress=lambda done: progress.advance(task, done))
 
@@ -128,11 +152,22 @@ def _entries_on_record(log_dir: Path) -> int:
 
 @audit.command("verify")
 @click.option("--proxy", "-p", "proxy", help="Proxy to verify (default: all).")
-@click.option("--file", "-f", "file", type=click.Choice(FILE_CHOICES), default="all", show_default=True,
-              help="Which log to verify.")
+@click.option(
+    "--file",
+    "-f",
+    "file",
+    type=click.Choice(FILE_CHOICES),
+    default="all",
+    show_default=True,
+    help="Which log to verify.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also check that every entry pinned by this checkpoint (from 'audit checkpoint') is unchanged.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also check that every entry pinned by this checkpoint (from 'audit checkpoint') is unchanged.",
+)
 def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | None) -> None:
     """Check every log's hash chain against the integrity state (exit 0 ok, 1 tampered, 2 unable)."""
     try:
@@ -141,8 +176,7 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
         if pinned and not proxy:  # a proxy deleted since the checkpoint still has to answer for it
             names += sorted(set(pinned) - set(names))
         if not names:
-            fail("no proxies are configured, so there is nothing to verify. Add one with 'mcp-acp proxy add'.",
-                 UNABLE)
+            fail("no proxies are configured, so there is nothing to verify. Add one with 'mcp-acp proxy add'.", UNABLE)
         log_root = load_manager_config().log_path
     except (ConfigError, checkpoints.CheckpointError) as exc:
         fail(str(exc), UNABLE)
@@ -156,23 +190,32 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
         files = [f for f in report.files if f.name in selected]
         checkpoint_errors = None
         if pinned is not None:
-            pins = {rel: head for rel, head in pinned.get(name, {}).items()
-                    if file == "all" or rel == PROTECTED[file]}
+            pins = {rel: head for rel, head in pinned.get(name, {}).items() if file == "all" or rel == PROTECTED[file]}
             checks = {PROTECTED[f.name]: f.check for f in report.files}  # None: gone or unreadable
             checkpoint_errors = checkpoints.compare(pins, checks, log_dir)
             if name not in pinned and proxy:
                 checkpoint_errors.append(f"the checkpoint has no entry for proxy {name}")
-        proxy_damaged = bool(report.state_error or report.trail_errors or checkpoint_errors
-                             or any(f.status in ("broken", "missing") for f in files))
+        proxy_damaged = bool(
+            report.state_error
+            or report.trail_errors
+            or checkpoint_errors
+            or any(f.status in ("broken", "missing") for f in files)
+        )
         damaged |= proxy_damaged
         unable |= any(f.status == "error" for f in files)
         if proxy_damaged or any(f.status == "error" for f in files):
             overall = "failed"
         else:
             overall = "passed" if any(f.status == "protected" for f in files) else "no_files"
-        output[name] = {"overall_status": overall, "log_dir": str(log_dir), "keyed": key is not None,
-                        "state_error": report.state_error, "trail_errors": report.trail_errors,
-                        "repairs": report.repairs, "files": [_file_json(f) for f in files]}
+        output[name] = {
+            "overall_status": overall,
+            "log_dir": str(log_dir),
+            "keyed": key is not None,
+            "state_error": report.state_error,
+            "trail_errors": report.trail_errors,
+            "repairs": report.repairs,
+            "files": [_file_json(f) for f in files],
+        }
         if checkpoint_errors is not None:
             output[name]["checkpoint_errors"] = checkpoint_errors
         if not as_json:
@@ -181,9 +224,11 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
     if as_json:
         click.echo(json.dumps({"proxies": output}, indent=2))
     elif code == 1:
-        console.print("\n[bold red]✗ Verification failed:[/] the audit trail was changed or damaged. "
-                      "See what changed above; 'mcp-acp audit repair --proxy NAME' resets it "
-                      "(it keeps the damaged logs as backups).")
+        console.print(
+            "\n[bold red]✗ Verification failed:[/] the audit trail was changed or damaged. "
+            "See what changed above; 'mcp-acp audit repair --proxy NAME' resets it "
+            "(it keeps the damaged logs as backups)."
+        )
     elif code == UNABLE:
         console.print("\n[bold red]✗ Could not verify everything:[/] some files could not be read (see above).")
     elif all(v["overall_status"] == "no_files" for v in output.values()):
@@ -198,8 +243,13 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
 
 @audit.command("checkpoint")
 @click.option("--proxy", "-p", "proxy", help="Proxy to checkpoint (default: all).")
-@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the checkpoint to this file (0600) instead of printing it.")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the checkpoint to this file (0600) instead of printing it.",
+)
 def checkpoint(proxy: str | None, output: Path | None) -> None:
     """Record the current end of every log, to store off this machine and check later."""
     names = [_known_proxy(proxy)] if proxy else list_proxy_names()
@@ -211,8 +261,10 @@ def checkpoint(proxy: str | None, output: Path | None) -> None:
         key = _key(name)
         report = verify_settled(log_dir, key, name)
         if report.overall == "failed":
-            fail(f"the audit trail of proxy {name} does not verify, so it cannot be checkpointed. "
-                 f"Run 'mcp-acp audit verify --proxy {name}' to see why.")
+            fail(
+                f"the audit trail of proxy {name} does not verify, so it cannot be checkpointed. "
+                f"Run 'mcp-acp audit verify --proxy {name}' to see why."
+            )
         proxies[name] = checkpoints.heads(log_dir, key)
     text = json.dumps(checkpoints.document(proxies), indent=2) + "\n"
     if output is None:
@@ -225,21 +277,36 @@ def checkpoint(proxy: str | None, output: Path | None) -> None:
         fail(f"cannot write {output}: {exc.strerror or exc}")
     count = sum(len(files) for files in proxies.values())
     console.print(f"[green]✓[/] Wrote a checkpoint of {count} log(s) to {escape(str(output))}")
-    console.print("  Store a copy somewhere this machine cannot change (another host, a ticket, a printout).\n"
-                  f"  Later: [bold]mcp-acp audit verify --checkpoint {escape(str(output))}[/]")
+    console.print(
+        "  Store a copy somewhere this machine cannot change (another host, a ticket, a printout).\n"
+        f"  Later: [bold]mcp-acp audit verify --checkpoint {escape(str(output))}[/]"
+    )
 
 
 # --------------------------------------------------------------------------- repair
 
 
-ACTION_STYLE = {"ok": "green", "none": "grey50", "cleared": "cyan", "repaired": "cyan", "backed_up": "yellow",
-                "failed": "red"}
+ACTION_STYLE = {
+    "ok": "green",
+    "none": "grey50",
+    "cleared": "cyan",
+    "repaired": "cyan",
+    "backed_up": "yellow",
+    "failed": "red",
+}
 
 
 @audit.command("repair")
 @click.option("--proxy", "-p", "proxy", required=True, help="Proxy whose audit trail to repair.")
-@click.option("--file", "-f", "file", type=click.Choice(FILE_CHOICES), default="all", show_default=True,
-              help="Which log to repair.")
+@click.option(
+    "--file",
+    "-f",
+    "file",
+    type=click.Choice(FILE_CHOICES),
+    default="all",
+    show_default=True,
+    help="Which log to repair.",
+)
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Move broken logs aside without asking.")
 def repair(proxy: str, file: str, yes: bool) -> None:
     """Reset the integrity state after damage; broken logs are kept as .broken.<time>.jsonl backups."""
@@ -250,15 +317,19 @@ def repair(proxy: str, file: str, yes: bool) -> None:
         with exclusive(log_dir, proxy):
             plan = plan_repair(log_dir, key, _selected(file), proxy)
             if plan.state_problem:
-                console.print(f"[yellow]The integrity state is unreadable[/] ({escape(plan.state_problem)}); "
-                              "rebuilding it from the logs whose chains hold.")
+                console.print(
+                    f"[yellow]The integrity state is unreadable[/] ({escape(plan.state_problem)}); "
+                    "rebuilding it from the logs whose chains hold."
+                )
             if plan.destructive and not yes:
                 for action in plan.destructive:
                     console.print(f"[yellow]{escape(action.file)}:[/] {escape(action.detail)}")
                 if not interactive():
-                    fail(f"{len(plan.destructive)} log(s) have a broken chain and would be moved aside as "
-                         ".broken.<time>.jsonl backups. Nothing was changed; re-run in a terminal to confirm, "
-                         "or pass --yes.")
+                    fail(
+                        f"{len(plan.destructive)} log(s) have a broken chain and would be moved aside as "
+                        ".broken.<time>.jsonl backups. Nothing was changed; re-run in a terminal to confirm, "
+                        "or pass --yes."
+                    )
                 if not click.confirm("Move these logs aside (kept as backups) and start them afresh?", default=False):
                     fail("nothing was changed.")
             apply_repair(plan)
@@ -266,8 +337,7 @@ def repair(proxy: str, file: str, yes: bool) -> None:
         fail(str(exc))
     except OSError as exc:
         fail(f"could not save the integrity state in {log_dir}: {exc.strerror or exc}")
-    table = Table("file", "action", title=f"[bold]{escape(proxy)}[/] ({escape(str(log_dir))})",
-                  title_justify="left")
+    table = Table("file", "action", title=f"[bold]{escape(proxy)}[/] ({escape(str(log_dir))})", title_justify="left")
     table.add_column("detail", overflow="fold")
     for action in plan.actions:
         style = ACTION_STYLE.get(action.action, "")
@@ -277,8 +347,7 @@ def repair(proxy: str, file: str, yes: bool) -> None:
     if failed:
         fail(f"{len(failed)} log(s) could not be repaired (see above).")
     if plan.changes:
-        console.print("[green]✓[/] Repaired. Check with [bold]mcp-acp audit verify "
-                      f"--proxy {escape(proxy)}[/].")
+        console.print(f"[green]✓[/] Repaired. Check with [bold]mcp-acp audit verify --proxy {escape(proxy)}[/].")
     else:
         console.print("[green]✓[/] Nothing to repair.")
 
@@ -299,8 +368,10 @@ def key_show(proxy: str) -> None:
     key = _key(proxy)
     where = secret_store.backend_name()
     if key is None:
-        console.print(f"Proxy [bold]{escape(proxy)}[/] has no audit key: its chain uses plain SHA-256. "
-                      f"Create one with [bold]mcp-acp audit key create --proxy {escape(proxy)}[/].")
+        console.print(
+            f"Proxy [bold]{escape(proxy)}[/] has no audit key: its chain uses plain SHA-256. "
+            f"Create one with [bold]mcp-acp audit key create --proxy {escape(proxy)}[/]."
+        )
         console.print(f"  (it would be stored in the {escape(where)})")
         return
     console.print(f"Proxy [bold]{escape(proxy)}[/] has an audit key (HMAC-SHA256), stored in the {escape(where)}.")
@@ -320,8 +391,10 @@ def key_create(proxy: str) -> None:
         with exclusive(log_dir, proxy):
             report = verify_proxy(log_dir, None)
             if report.overall == "failed":
-                fail(f"the audit trail of proxy {proxy} does not verify; a key would vouch for a damaged log. "
-                     f"Run 'mcp-acp audit verify --proxy {proxy}' (and repair) first.")
+                fail(
+                    f"the audit trail of proxy {proxy} does not verify; a key would vouch for a damaged log. "
+                    f"Run 'mcp-acp audit verify --proxy {proxy}' (and repair) first."
+                )
             since = {}
             for file in report.files:
                 rel = PROTECTED[file.name]
@@ -341,9 +414,13 @@ def key_create(proxy: str) -> None:
                 trail.save(proxy, key, state)  # the record outside the folder is now keyed too
     except ProxyRunning as exc:
         fail(str(exc))
-    console.print(f"[green]✓[/] Created the audit key of proxy [bold]{escape(proxy)}[/], stored in the "
-                  f"{escape(secret_store.backend_name())}.")
-    console.print("  From now on every entry is keyed (HMAC-SHA256): a log edited and re-chained without the key "
-                  "fails 'mcp-acp audit verify'. Entries written before now keep their plain hashes:")
+    console.print(
+        f"[green]✓[/] Created the audit key of proxy [bold]{escape(proxy)}[/], stored in the "
+        f"{escape(secret_store.backend_name())}."
+    )
+    console.print(
+        "  From now on every entry is keyed (HMAC-SHA256): a log edited and re-chained without the key "
+        "fails 'mcp-acp audit verify'. Entries written before now keep their plain hashes:"
+    )
     for rel, first in since.items():
         console.print(f"  {escape(rel)}: keyed from entry {first}")

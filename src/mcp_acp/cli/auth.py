@@ -24,14 +24,17 @@ from mcp_acp.manager.api_client import notify_manager
 
 def _oidc_settings(manager: ManagerConfig):
     if manager.auth.mode != "oidc":
-        fail("this installation runs in local mode (single user, no identity provider), so there is "
-             "nothing to sign in to. To use an identity provider: 'mcp-acp init --auth oidc …'.")
+        fail(
+            "this installation runs in local mode (single user, no identity provider), so there is "
+            "nothing to sign in to. To use an identity provider: 'mcp-acp init --auth oidc …'."
+        )
     return manager.auth.oidc
 
 
 def _unverified(token: str | None) -> dict:
     """Display-only claims (who, until when); the proxies verify tokens properly."""
     import jwt  # with cryptography: only where a token is shown
+
     return jwt.decode(token, options={"verify_signature": False}) if token else {}
 
 
@@ -51,8 +54,9 @@ def login(no_browser: bool) -> None:
     except OidcError as exc:
         fail(str(exc))
     url = code.verification_uri_complete or code.verification_uri
-    err_console.print(f"To sign in, open [bold]{code.verification_uri}[/] and enter the code "
-                      f"[bold cyan]{code.user_code}[/]")
+    err_console.print(
+        f"To sign in, open [bold]{code.verification_uri}[/] and enter the code [bold cyan]{code.user_code}[/]"
+    )
     if code.verification_uri_complete:
         err_console.print(f"(or open {code.verification_uri_complete} directly)")
     if not no_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin"):
@@ -79,8 +83,10 @@ def logout(federated: bool) -> None:
     token_store.delete()
     notify_manager("/api/manager/auth/clear")
     reached = notify_running_proxies(list_proxy_names(), "/api/auth/notify-logout")
-    console.print("[green]Signed out[/]: stored tokens deleted"
-                  + (f"; running proxies told: {', '.join(reached)}." if reached else "."))
+    console.print(
+        "[green]Signed out[/]: stored tokens deleted"
+        + (f"; running proxies told: {', '.join(reached)}." if reached else ".")
+    )
     if federated:
         url = OidcClient(_oidc_settings(manager)).logout_url()
         if url:
@@ -95,21 +101,30 @@ def auth_status(manager: ManagerConfig) -> dict:
     identity provider for its keys to verify the stored token."""
     status: dict = {"mode": manager.auth.mode, "storage": secret_store.backend_name()}
     if manager.auth.mode == "local":
-        return {**status, "authenticated": False,
-                "message": "unauthenticated single-user mode (local): no identity provider, requests run as the OS user"}
+        return {
+            **status,
+            "authenticated": False,
+            "message": "unauthenticated single-user mode (local): no identity provider, requests run as the OS user",
+        }
     settings = manager.auth.oidc
     status["oidc"] = {"issuer": settings.issuer, "client_id": settings.client_id, "audience": settings.audience}
     tokens = token_store.load()
     if tokens is None:
         return {**status, "authenticated": False, "message": "not signed in: run 'mcp-acp auth login'"}
     claims = _unverified(tokens.id_token) or _unverified(tokens.access_token)
-    status.update({"user": {k: claims[k] for k in ("sub", "email", "name") if k in claims},
-                   "expires_at": tokens.expires_at, "expires_in_seconds": round(tokens.expires_in()),
-                   "refresh_token": bool(tokens.refresh_token)})
+    status.update(
+        {
+            "user": {k: claims[k] for k in ("sub", "email", "name") if k in claims},
+            "expires_at": tokens.expires_at,
+            "expires_in_seconds": round(tokens.expires_in()),
+            "refresh_token": bool(tokens.refresh_token),
+        }
+    )
     try:
         client = OidcClient(settings)
         TokenChecker(settings.issuer, settings.audience, JwksCache(client.document["jwks_uri"])).claims(
-            tokens.access_token)
+            tokens.access_token
+        )
         status.update(authenticated=True, message="signed in; the access token verifies")
     except (OidcError, TokenInvalid) as exc:
         status.update(authenticated=False, message=f"the stored token does not verify: {exc}")

@@ -12,8 +12,12 @@ from mcp_acp.config.store import save_model
 
 
 @click.command()
-@click.option("--auth", "auth_mode", type=click.Choice(["local", "oidc"]),
-              help="local: single user, no identity provider. oidc: users sign in with your IdP.")
+@click.option(
+    "--auth",
+    "auth_mode",
+    type=click.Choice(["local", "oidc"]),
+    help="local: single user, no identity provider. oidc: users sign in with your IdP.",
+)
 @click.option("--oidc-issuer", help="OIDC issuer URL (https://…).")
 @click.option("--oidc-client-id", help="OIDC client id of mcp-acp at your IdP.")
 @click.option("--oidc-audience", help="Audience (API identifier) tokens must be issued for.")
@@ -50,7 +54,9 @@ def init(auth_mode, oidc_issuer, oidc_client_id, oidc_audience, force, non_inter
         else:
             auth = AuthConfig(mode="local")
     except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()))
+        fail(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        )
 
     config = ManagerConfig(auth=auth)
     save_model(path, config)
@@ -60,6 +66,8 @@ def init(auth_mode, oidc_issuer, oidc_client_id, oidc_audience, force, non_inter
     else:
         console.print(f"  Mode: [bold]oidc[/] — issuer {auth.oidc.issuer}. Sign in with [bold]mcp-acp auth login[/].")
     console.print(f"  Logs: {paths.product_log_root(config.log_path)}")
-    console.print("\nNext: add a proxy in front of an MCP server, e.g.\n"
-                  "  [bold]mcp-acp proxy add files --server-name filesystem "
-                  "--command npx --arg -y --arg @modelcontextprotocol/server-filesystem --arg ~/Documents[/]")
+    console.print(
+        "\nNext: add a proxy in front of an MCP server, e.g.\n"
+        "  [bold]mcp-acp proxy add files --server-name filesystem "
+        "--command npx --arg -y --arg @modelcontextprotocol/server-filesystem --arg ~/Documents[/]"
+    )

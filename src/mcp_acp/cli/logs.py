@@ -26,13 +26,28 @@ FIELDS = {
     "auth": ("status", "subject", "mcp_session_id", "end_reason", "message", "error_message"),
     "system": ("component", "message", "error_type", "error_message", "request_id"),
     "config-history": ("config_version", "previous_version", "change_type", "source", "checksum", "error_message"),
-    "policy-history": ("policy_version", "previous_version", "change_type", "source", "checksum", "rule_id",
-                       "error_message"),
+    "policy-history": (
+        "policy_version",
+        "previous_version",
+        "change_type",
+        "source",
+        "checksum",
+        "rule_id",
+        "error_message",
+    ),
     "client-wire": ("direction", "method", "request_id", "session_id", "duration_ms", "error"),
     "backend-wire": ("direction", "method", "request_id", "duration_ms", "payload_length", "error"),
 }
-STATUS_STYLE = {"success": "green", "allow": "green", "failure": "red", "deny": "red", "error": "red",
-                "critical": "bold red", "warning": "yellow", "hitl": "yellow"}
+STATUS_STYLE = {
+    "success": "green",
+    "allow": "green",
+    "failure": "red",
+    "deny": "red",
+    "error": "red",
+    "critical": "bold red",
+    "warning": "yellow",
+    "hitl": "yellow",
+}
 
 
 def _log_dir(name: str) -> Path:
@@ -96,11 +111,17 @@ def list_(proxy: str | None) -> None:
                 console.print(f"  {'—':>9}  {'':16}  [grey50]{escape(rel)} (not created)[/]")
                 continue
             stat = path.stat()
-            note = (" [yellow](repair backup)[/]" if ".broken." in path.name
-                    else " [yellow](torn line from a crash)[/]" if ".torn." in path.name
-                    else " [red](security shutdown)[/]" if rel == LAST_CRASH
-                    else " [yellow](old crash record)[/]" if rel.startswith(f"{LAST_CRASH}.")
-                    else "")
+            note = (
+                " [yellow](repair backup)[/]"
+                if ".broken." in path.name
+                else " [yellow](torn line from a crash)[/]"
+                if ".torn." in path.name
+                else " [red](security shutdown)[/]"
+                if rel == LAST_CRASH
+                else " [yellow](old crash record)[/]"
+                if rel.startswith(f"{LAST_CRASH}.")
+                else ""
+            )
             modified = datetime.fromtimestamp(stat.st_mtime).strftime("%Y-%m-%d %H:%M")
             console.print(f"  {_size(stat.st_size):>9}  {modified:16}  {escape(rel)}{note}")
         bootstrap = paths.bootstrap_log_path(name)
@@ -108,8 +129,10 @@ def list_(proxy: str | None) -> None:
             console.print(f"  start-up failures: {escape(str(bootstrap))} ({_size(bootstrap.stat().st_size)})")
     emergency = paths.emergency_audit_path()
     if emergency.exists():
-        console.print(f"[red]Emergency audit log (written when a proxy's own logs failed):[/] "
-                      f"{escape(str(emergency))} ({_size(emergency.stat().st_size)})")
+        console.print(
+            f"[red]Emergency audit log (written when a proxy's own logs failed):[/] "
+            f"{escape(str(emergency))} ({_size(emergency.stat().st_size)})"
+        )
 
 
 def _short(value) -> str:
@@ -157,8 +180,11 @@ def render(kind: str, raw: bytes) -> str:
     if outcome:
         ostyle = STATUS_STYLE.get(outcome.lower(), "")
         head += f" [{ostyle}]{terminal_safe(outcome)}[/]" if ostyle else f" {terminal_safe(outcome)}"
-    fields = [f"[grey50]{name}=[/]{terminal_safe(_short(entry[name]))}"
-              for name in FIELDS.get(kind, ()) if entry.get(name) not in (None, "", [], {})]
+    fields = [
+        f"[grey50]{name}=[/]{terminal_safe(_short(entry[name]))}"
+        for name in FIELDS.get(kind, ())
+        if entry.get(name) not in (None, "", [], {})
+    ]
     sequence = f"[grey50]#{entry['sequence']}[/] " if "sequence" in entry else ""
     return f"[cyan]{terminal_safe(when)}[/] {sequence}{head}  " + " ".join(fields)
 
@@ -189,8 +215,9 @@ def _target(proxy: str | None, kind: str) -> tuple[str, Path]:
 @logs.command("show")
 @click.option("--proxy", "-p", "proxy", help="Proxy whose log to show (may be omitted when only one exists).")
 @click.option("--type", "-t", "kind", type=click.Choice(list(LOG_TYPES)), required=True, help="Which log.")
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True,
-              help="How many of the latest entries.")
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True, help="How many of the latest entries."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
 def show(proxy: str | None, kind: str, limit: int, as_json: bool) -> None:
     """Show the latest entries of one log, newest last."""
@@ -216,8 +243,15 @@ def show(proxy: str | None, kind: str, limit: int, as_json: bool) -> None:
 @logs.command("tail")
 @click.option("--proxy", "-p", "proxy", help="Proxy whose log to follow (may be omitted when only one exists).")
 @click.option("--type", "-t", "kind", type=click.Choice(list(LOG_TYPES)), required=True, help="Which log.")
-@click.option("--lines", "-n", "initial", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Latest entries to print before following.")
+@click.option(
+    "--lines",
+    "-n",
+    "initial",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Latest entries to print before following.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
 def tail(proxy: str | None, kind: str, initial: int, as_json: bool) -> None:
     """Follow one log, printing entries as they are written, until Ctrl-C."""

@@ -12,8 +12,22 @@ from mcp_acp.config.store import ConfigError
 
 # Each command's module is imported only when that command runs: every MCP client starts a
 # proxy with `mcp-acp start`, and it should not load (and keep in memory) the whole CLI.
-COMMANDS = {name: f"mcp_acp.cli.{name}" for name in (
-    "approvals", "audit", "auth", "init", "install", "logs", "manager", "policy", "proxy", "start", "status")}
+COMMANDS = {
+    name: f"mcp_acp.cli.{name}"
+    for name in (
+        "approvals",
+        "audit",
+        "auth",
+        "init",
+        "install",
+        "logs",
+        "manager",
+        "policy",
+        "proxy",
+        "start",
+        "status",
+    )
+}
 
 
 class Group(click.Group):

@@ -52,8 +52,10 @@ def start(port: int | None, foreground: bool) -> None:
     if not ready:
         why = _error_since(log_path, since) or f"it did not answer within {lifecycle.READY_TIMEOUT:g} s"
         fail(f"the manager did not start: {why}. Its log: {log_path}; or run 'mcp-acp manager start --foreground'.")
-    console.print(f"[green]✓[/] Manager running on http://127.0.0.1:{port}/ (pid {lifecycle.recorded_pid()}). "
-                  "Open the UI with [bold]mcp-acp manager open[/].")
+    console.print(
+        f"[green]✓[/] Manager running on http://127.0.0.1:{port}/ (pid {lifecycle.recorded_pid()}). "
+        "Open the UI with [bold]mcp-acp manager open[/]."
+    )
 
 
 def _error_since(log_path: Path, since: str) -> str | None:
@@ -105,8 +107,10 @@ def stop() -> None:
     elif stopped:
         console.print("[green]✓[/] Manager stopped.")
     else:
-        fail(f"the manager (pid {lifecycle.recorded_pid()}) is still running after SIGTERM; stop it with "
-             "'kill -9 PID' if it hangs.")
+        fail(
+            f"the manager (pid {lifecycle.recorded_pid()}) is still running after SIGTERM; stop it with "
+            "'kill -9 PID' if it hangs."
+        )
 
 
 @manager.command("status")
@@ -121,15 +125,19 @@ def status(as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2))
         return
     if not info["running"]:
-        console.print("Manager: [yellow]not running[/] (start it with [bold]mcp-acp manager start[/]; "
-                      "proxies started without --headless start it themselves).")
+        console.print(
+            "Manager: [yellow]not running[/] (start it with [bold]mcp-acp manager start[/]; "
+            "proxies started without --headless start it themselves)."
+        )
         return
     table = Table(show_header=False, box=None)
     table.add_row("[bold]status[/]", "[green]running[/]")
     table.add_row("[bold]pid[/]", str(info["pid"]))
     table.add_row("[bold]web UI[/]", f"{info['ui_url']} (sign in with 'mcp-acp manager open')")
-    table.add_row("[bold]proxies[/]", f"{info['proxies_connected']} connected"
-                  + (f": {', '.join(info['proxies'])}" if info["proxies"] else ""))
+    table.add_row(
+        "[bold]proxies[/]",
+        f"{info['proxies_connected']} connected" + (f": {', '.join(info['proxies'])}" if info["proxies"] else ""),
+    )
     table.add_row("[bold]browsers[/]", str(info["subscribers"]))
     console.print(table)
 

@@ -62,6 +62,8 @@ def terminal_safe(value: object) -> str:
     arguments) comes from the MCP client and must not be able to move the cursor, recolour or hide
     what a human reads: control, format (bidi overrides, zero-width) and line-separator characters
     are spelled out, and rich markup is escaped."""
-    text = "".join(_SPELLED.get(ch) or (f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
-                                          else ch) for ch in str(value))
+    text = "".join(
+        _SPELLED.get(ch) or (f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch)
+        for ch in str(value)
+    )
     return escape(text)

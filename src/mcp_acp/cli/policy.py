@@ -25,11 +25,17 @@ from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config, read_policy, write_private_text
 from mcp_acp.policy.model import Policy, PolicyInvalid, parse_policy
 
-RULE_TEMPLATE = {"id": "my-rule", "description": "What this rule is for", "effect": "allow",
-                 "conditions": {"tool_name": "read_*", "path_pattern": "/home/me/project/**"}}
-RULE_HELP = ("effect: allow | deny | hitl.  conditions (all must hold; a list means any of): tool_name, "
-             "path_pattern, source_path, dest_path, operations, extension, scheme, backend_id, resource_type, "
-             "mcp_method, subject_id, side_effects.  See docs/policies.md.")
+RULE_TEMPLATE = {
+    "id": "my-rule",
+    "description": "What this rule is for",
+    "effect": "allow",
+    "conditions": {"tool_name": "read_*", "path_pattern": "/home/me/project/**"},
+}
+RULE_HELP = (
+    "effect: allow | deny | hitl.  conditions (all must hold; a list means any of): tool_name, "
+    "path_pattern, source_path, dest_path, operations, extension, scheme, backend_id, resource_type, "
+    "mcp_method, subject_id, side_effects.  See docs/policies.md."
+)
 
 
 def _proxy_option(required: bool = True):
@@ -42,8 +48,9 @@ def _policy_path(name: str) -> Path:
 
 
 def _conditions_text(conditions: dict) -> str:
-    return "\n".join(f"{key} = {', '.join(value) if isinstance(value, list) else value}"
-                     for key, value in conditions.items())
+    return "\n".join(
+        f"{key} = {', '.join(value) if isinstance(value, list) else value}" for key, value in conditions.items()
+    )
 
 
 @click.group()
@@ -67,8 +74,13 @@ def show(name: str, as_json: bool) -> None:
     colours = {"allow": "green", "deny": "red", "hitl": "yellow"}
     for index, rule in enumerate(data["rules"]):
         effect = rule["effect"]
-        table.add_row(str(index), rule["id"], f"[{colours[effect]}]{effect}[/]",
-                      _conditions_text(rule["conditions"]), rule.get("description", ""))
+        table.add_row(
+            str(index),
+            rule["id"],
+            f"[{colours[effect]}]{effect}[/]",
+            _conditions_text(rule["conditions"]),
+            rule.get("description", ""),
+        )
     console.print(table if data["rules"] else f"Policy of '{name}' has no rules: every request is denied.")
 
 
@@ -163,7 +175,9 @@ def edit(name: str) -> None:
 
 @policy.command()
 @_proxy_option()
-@click.option("--rule", "rule_json", help='The rule as JSON, e.g. \'{"effect":"allow","conditions":{"tool_name":"read_*"}}\'.')
+@click.option(
+    "--rule", "rule_json", help='The rule as JSON, e.g. \'{"effect":"allow","conditions":{"tool_name":"read_*"}}\'.'
+)
 def add(name: str, rule_json: str | None) -> None:
     """Add one rule to a policy (from --rule, or written in $EDITOR from a template)."""
     path = _policy_path(name)
@@ -199,12 +213,16 @@ def reload(name: str) -> None:
         err_console.print(f"[yellow]Proxy '{name}' is not running[/]; it will load {path} when it starts.")
         return
     except httpx.HTTPError as exc:
-        fail(f"could not reach proxy '{name}' on {paths.proxy_socket_path(name)}: {exc}. "
-             "Is it still starting? Try again.")
+        fail(
+            f"could not reach proxy '{name}' on {paths.proxy_socket_path(name)}: {exc}. "
+            "Is it still starting? Try again."
+        )
     if result.get("status") != "success":
         err_console.print(f"[bold red]Reload failed[/]; policy {result.get('policy_version')} stays active:")
         for problem in result.get("problems") or [result.get("error")]:
             err_console.print(f"    • {problem}")
         fail("fix the policy file, then reload again.")
-    console.print(f"[green]Policy reloaded[/]: {result['old_rules_count']} → {result['new_rules_count']} rules, "
-                  f"version {result['policy_version']}, {result['approvals_cleared']} cached approvals cleared.")
+    console.print(
+        f"[green]Policy reloaded[/]: {result['old_rules_count']} → {result['new_rules_count']} rules, "
+        f"version {result['policy_version']}, {result['approvals_cleared']} cached approvals cleared."
+    )

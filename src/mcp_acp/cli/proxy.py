@@ -76,26 +76,57 @@ def _print_notes(notes: list[tuple[str, str]]) -> None:
 @click.option("--command", help="Command that starts a STDIO backend.")
 @click.option("--arg", "args", multiple=True, help="One argument for --command (repeat for more).")
 @click.option("--url", help="URL of a streamable-HTTP backend (http:// or https://).")
-@click.option("--connection-type", type=click.Choice(list(TRANSPORTS)),
-              help="stdio, http, or auto (HTTP when reachable, else STDIO). Default: what you configured.")
-@click.option("--timeout", type=click.IntRange(1, 300), default=30, show_default=True,
-              help="HTTP backend timeout in seconds.")
-@click.option("--api-key-stdin", is_flag=True, help="Read the API key the HTTP backend requires (sent as "
-              "'Authorization: Bearer') from standard input. In a terminal you are asked for it instead (input "
-              "hidden). Kept in the OS keychain (or its fallback), never in config.json or on the command line.")
+@click.option(
+    "--connection-type",
+    type=click.Choice(list(TRANSPORTS)),
+    help="stdio, http, or auto (HTTP when reachable, else STDIO). Default: what you configured.",
+)
+@click.option(
+    "--timeout", type=click.IntRange(1, 300), default=30, show_default=True, help="HTTP backend timeout in seconds."
+)
+@click.option(
+    "--api-key-stdin",
+    is_flag=True,
+    help="Read the API key the HTTP backend requires (sent as "
+    "'Authorization: Bearer') from standard input. In a terminal you are asked for it instead (input "
+    "hidden). Kept in the OS keychain (or its fallback), never in config.json or on the command line.",
+)
 @retired_key_option("--api-key")
 @click.option("--mtls-cert", help="mTLS client certificate (PEM) for an https:// backend.")
 @click.option("--mtls-key", help="mTLS client key (PEM, unencrypted).")
 @click.option("--mtls-ca", help="CA bundle (PEM) that verifies the https:// backend's certificate.")
 @click.option("--attestation-sha256", help="SHA-256 the STDIO backend's binary must have (64 hex digits).")
 @click.option("--attestation-slsa-owner", help="GitHub owner whose SLSA provenance the binary must carry (needs gh).")
-@click.option("--root", "roots", multiple=True, help="A folder the server resolves relative paths against "
-              "(repeat for more); the official filesystem server's folders are found without this.")
-@click.option("--attestation-require-signature/--no-attestation-require-signature", default=False,
-              help="Require a valid code signature (macOS codesign; skipped on other systems).")
-def add(name, name_option, server_name, command, args, url, connection_type, timeout, api_key_stdin,
-        mtls_cert, mtls_key, mtls_ca, attestation_sha256, attestation_slsa_owner,
-        attestation_require_signature, roots) -> None:
+@click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    help="A folder the server resolves relative paths against "
+    "(repeat for more); the official filesystem server's folders are found without this.",
+)
+@click.option(
+    "--attestation-require-signature/--no-attestation-require-signature",
+    default=False,
+    help="Require a valid code signature (macOS codesign; skipped on other systems).",
+)
+def add(
+    name,
+    name_option,
+    server_name,
+    command,
+    args,
+    url,
+    connection_type,
+    timeout,
+    api_key_stdin,
+    mtls_cert,
+    mtls_key,
+    mtls_ca,
+    attestation_sha256,
+    attestation_slsa_owner,
+    attestation_require_signature,
+    roots,
+) -> None:
     """Add a proxy in front of an MCP server (STDIO command or HTTP URL)."""
     load_manager_config()  # `init` must have run; the error says so
     name = _valid_new_name(name or name_option or ask("Proxy name", "NAME"))
@@ -111,11 +142,23 @@ def add(name, name_option, server_name, command, args, url, connection_type, tim
         else:
             url = ask("URL", "--url")
     api_key = _api_key(url, api_key_stdin)
-    settings = {"name": name, "server_name": server_name, "command": command, "args": args, "url": url,
-                "transport": connection_type, "timeout": timeout, "api_key": api_key, "mtls_cert": mtls_cert,
-                "mtls_key": mtls_key, "mtls_ca": mtls_ca, "attestation_sha256": attestation_sha256,
-                "attestation_slsa_owner": attestation_slsa_owner,
-                "attestation_require_signature": attestation_require_signature, "roots": roots}
+    settings = {
+        "name": name,
+        "server_name": server_name,
+        "command": command,
+        "args": args,
+        "url": url,
+        "transport": connection_type,
+        "timeout": timeout,
+        "api_key": api_key,
+        "mtls_cert": mtls_cert,
+        "mtls_key": mtls_key,
+        "mtls_ca": mtls_ca,
+        "attestation_sha256": attestation_sha256,
+        "attestation_slsa_owner": attestation_slsa_owner,
+        "attestation_require_signature": attestation_require_signature,
+        "roots": roots,
+    }
     try:
         try:
             created = create_proxy(**settings)
@@ -133,8 +176,10 @@ def add(name, name_option, server_name, command, args, url, connection_type, tim
     console.print(f"  policy: {created.policy_path} (deny-all until you add rules)")
     if api_key:
         console.print(f"  API key: in the secret store as {credential_key(name)!r}")
-    console.print("\nAdd this to your MCP client's configuration (or run "
-                  f"[bold]mcp-acp install mcp-json --proxy {name} --write[/]):")
+    console.print(
+        "\nAdd this to your MCP client's configuration (or run "
+        f"[bold]mcp-acp install mcp-json --proxy {name} --write[/]):"
+    )
     console.print_json(json.dumps(snippet("claude-desktop", [name])))
 
 
@@ -165,8 +210,14 @@ def list_(deleted: bool) -> None:
         running = "[green]yes[/]" if socket_accepts(paths.proxy_socket_path(name)) else "no"
         try:
             config = load_proxy_config(name)
-            table.add_row(name, config.proxy_id, config.backend.server_name, config.backend.transport,
-                          _describe_backend(config), running)
+            table.add_row(
+                name,
+                config.proxy_id,
+                config.backend.server_name,
+                config.backend.transport,
+                _describe_backend(config),
+                running,
+            )
         except ConfigError as exc:
             table.add_row(name, "[red]invalid config[/]", "", "", str(exc), running)
     console.print(table)
@@ -202,20 +253,22 @@ def show(name: str, as_json: bool) -> None:
     table = Table(show_header=False, box=None)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")  # long paths wrap, never cut
-    for key in ("name", "proxy_id", "server_name", "transport", "created_at", "config_path",
-                "policy_path", "log_dir"):
+    for key in ("name", "proxy_id", "server_name", "transport", "created_at", "config_path", "policy_path", "log_dir"):
         table.add_row(f"[bold]{key}[/]", str(details[key]))
     config = load_proxy_config(name)
     table.add_row("[bold]backend[/]", _describe_backend(config))
     if config.backend.http and config.backend.http.credential_key:
         table.add_row("[bold]api key[/]", f"secret store entry {config.backend.http.credential_key!r}")
     if config.mtls:
-        table.add_row("[bold]mtls[/]", f"cert {config.mtls.client_cert_path}, key {config.mtls.client_key_path}, "
-                                       f"CA {config.mtls.ca_bundle_path}")
+        table.add_row(
+            "[bold]mtls[/]",
+            f"cert {config.mtls.client_cert_path}, key {config.mtls.client_key_path}, CA {config.mtls.ca_bundle_path}",
+        )
     if config.backend.stdio and config.backend.stdio.attestation:
         table.add_row("[bold]attestation[/]", config.backend.stdio.attestation.model_dump_json(exclude_none=True))
     roots = config.server_roots()
-    table.add_row("[bold]roots[/]", ", ".join(roots) if roots else
-                  "none known: relative paths are refused (add \"roots\" to config.json)")
+    table.add_row(
+        "[bold]roots[/]",
+        ", ".join(roots) if roots else 'none known: relative paths are refused (add "roots" to config.json)',
+    )
     console.print(table)
-

@@ -28,8 +28,12 @@ def auth() -> None:
 
 @auth.command("set-key")
 @click.option("--proxy", "-p", "name", required=True, help="Name of the proxy.")
-@click.option("--api-key-stdin", is_flag=True, help="Read the key from standard input; without it you are asked "
-              "for it (input hidden). Never on the command line, where every local user could read it.")
+@click.option(
+    "--api-key-stdin",
+    is_flag=True,
+    help="Read the key from standard input; without it you are asked "
+    "for it (input hidden). Never on the command line, where every local user could read it.",
+)
 @retired_key_option("--api-key", "-k")
 def set_key(name: str, api_key_stdin: bool) -> None:
     """Store the backend API key (sent as 'Authorization: Bearer …')."""
@@ -38,14 +42,18 @@ def set_key(name: str, api_key_stdin: bool) -> None:
     elif interactive():
         api_key = prompt_for_key()
     else:
-        fail("the API key is required: pipe it in with --api-key-stdin, e.g. `printf '%s' \"$KEY\" | "
-             "mcp-acp proxy auth set-key --proxy NAME --api-key-stdin` (no terminal to ask on).")
+        fail(
+            "the API key is required: pipe it in with --api-key-stdin, e.g. `printf '%s' \"$KEY\" | "
+            "mcp-acp proxy auth set-key --proxy NAME --api-key-stdin` (no terminal to ask on)."
+        )
     try:
         secret = set_api_key(name, api_key)
     except ApiKeyError as exc:
         fail(f"{exc}.")
-    console.print(f"[green]✓[/] Stored the backend API key of proxy [bold]{name}[/] in {store_name()} as "
-                  f"{secret!r}; config.json refers to it.")
+    console.print(
+        f"[green]✓[/] Stored the backend API key of proxy [bold]{name}[/] in {store_name()} as "
+        f"{secret!r}; config.json refers to it."
+    )
     console.print("  A running proxy keeps its old key until it restarts (restart its MCP client).")
 
 
@@ -62,15 +70,20 @@ def delete_key(name: str, force: bool) -> None:
         if not force:
             if not interactive():
                 fail("deleting the API key needs confirmation: pass --force (no terminal to ask on).")
-            click.confirm(f"Delete the backend API key of proxy {name!r}? The backend may refuse it without one",
-                          abort=True)
+            click.confirm(
+                f"Delete the backend API key of proxy {name!r}? The backend may refuse it without one", abort=True
+            )
         delete_api_key(name)
     except ApiKeyError as exc:
         fail(f"{exc}.")
     if stored:
-        console.print(f"[green]✓[/] Deleted the backend API key of proxy [bold]{name}[/] from {store_name()}"
-                      f"{' and its reference from config.json' if reference else ''}.")
+        console.print(
+            f"[green]✓[/] Deleted the backend API key of proxy [bold]{name}[/] from {store_name()}"
+            f"{' and its reference from config.json' if reference else ''}."
+        )
     else:
-        console.print(f"[green]✓[/] Removed the reference to the missing API key {key!r} from proxy "
-                      f"[bold]{name}[/]'s config.json.")
+        console.print(
+            f"[green]✓[/] Removed the reference to the missing API key {key!r} from proxy "
+            f"[bold]{name}[/]'s config.json."
+        )
     console.print("  A running proxy keeps sending its old key until it restarts.")

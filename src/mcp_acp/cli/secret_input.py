@@ -20,17 +20,20 @@ STDIN_HELP = "Read the backend API key from standard input (a pipe or a file), n
 def refuse_key_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     """Click callback for the retired `--api-key KEY`."""
     if value is not None:
-        fail("--api-key puts the key on the command line, where every local user can read it (ps, "
-             "/proc); it is no longer accepted. Pipe it in with --api-key-stdin, e.g. "
-             "`printf '%s' \"$KEY\" | mcp-acp … --api-key-stdin`, or leave the flag out to be asked for it "
-             "(input hidden). The key you passed was visible while this ran: if other people use this "
-             "machine, consider replacing it.")
+        fail(
+            "--api-key puts the key on the command line, where every local user can read it (ps, "
+            "/proc); it is no longer accepted. Pipe it in with --api-key-stdin, e.g. "
+            "`printf '%s' \"$KEY\" | mcp-acp … --api-key-stdin`, or leave the flag out to be asked for it "
+            "(input hidden). The key you passed was visible while this ran: if other people use this "
+            "machine, consider replacing it."
+        )
 
 
 def retired_key_option(*names: str):
     """The `--api-key` option, hidden from help, that only explains what to use instead."""
-    return click.option(*names, "retired_api_key", hidden=True, expose_value=False, is_eager=True,
-                        callback=refuse_key_argument)
+    return click.option(
+        *names, "retired_api_key", hidden=True, expose_value=False, is_eager=True, callback=refuse_key_argument
+    )
 
 
 def read_key_from_stdin() -> str:
@@ -39,8 +42,10 @@ def read_key_from_stdin() -> str:
         return prompt_for_key()
     key = sys.stdin.readline().rstrip("\r\n")
     if not key:
-        fail("--api-key-stdin read nothing from standard input: pipe the key in, e.g. "
-             "`printf '%s' \"$KEY\" | mcp-acp … --api-key-stdin`.")
+        fail(
+            "--api-key-stdin read nothing from standard input: pipe the key in, e.g. "
+            "`printf '%s' \"$KEY\" | mcp-acp … --api-key-stdin`."
+        )
     return key
 
 

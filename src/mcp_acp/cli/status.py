@@ -27,8 +27,11 @@ def _manager() -> dict:
     except (ManagerNotRunning, httpx.HTTPError):
         return {"running": False}
     connected = answer.get("proxies_connected") if isinstance(answer, dict) else None
-    return {"running": True, "pid": answer.get("pid") if isinstance(answer, dict) else None,
-            "proxies_connected": len(connected) if isinstance(connected, list) else connected}
+    return {
+        "running": True,
+        "pid": answer.get("pid") if isinstance(answer, dict) else None,
+        "proxies_connected": len(connected) if isinstance(connected, list) else connected,
+    }
 
 
 def _all_proxies() -> dict:
@@ -39,8 +42,14 @@ def _all_proxies() -> dict:
             proxy_id, server = config.proxy_id, config.backend.server_name
         except ConfigError:
             proxy_id, server = None, None
-        proxies.append({"name": name, "proxy_id": proxy_id, "server_name": server,
-                        "running": socket_accepts(paths.proxy_socket_path(name))})
+        proxies.append(
+            {
+                "name": name,
+                "proxy_id": proxy_id,
+                "server_name": server,
+                "running": socket_accepts(paths.proxy_socket_path(name)),
+            }
+        )
     return {"manager": _manager(), "proxies": proxies}
 
 
@@ -52,8 +61,10 @@ def _one_proxy(name: str) -> dict:
     except NotRunning:
         return {**details, "running": False}
     except httpx.HTTPError as exc:
-        fail(f"proxy {name!r} answered its control socket with an error ({exc}); "
-             f"see 'mcp-acp logs show --proxy {name} --type system'.")
+        fail(
+            f"proxy {name!r} answered its control socket with an error ({exc}); "
+            f"see 'mcp-acp logs show --proxy {name} --type system'."
+        )
     try:
         sessions = len(call_proxy(name, "GET", "/api/auth-sessions", timeout=5))
     except (NotRunning, httpx.HTTPError, TypeError):
@@ -73,23 +84,34 @@ def _print_all(report: dict) -> None:
         return
     table = Table("proxy", "proxy id", "server", "running")
     for proxy in report["proxies"]:
-        table.add_row(proxy["name"], proxy["proxy_id"] or "[red]invalid config[/]", proxy["server_name"] or "",
-                      "[green]yes[/]" if proxy["running"] else "no")
+        table.add_row(
+            proxy["name"],
+            proxy["proxy_id"] or "[red]invalid config[/]",
+            proxy["server_name"] or "",
+            "[green]yes[/]" if proxy["running"] else "no",
+        )
     console.print(table)
 
 
 def _print_one(report: dict) -> None:
     name = report["name"]
     if not report["running"]:
-        console.print(f"Proxy [bold]{name}[/] ({report['proxy_id']}) is not running. "
-                      "Its MCP client starts it (see 'mcp-acp install mcp-json').")
+        console.print(
+            f"Proxy [bold]{name}[/] ({report['proxy_id']}) is not running. "
+            "Its MCP client starts it (see 'mcp-acp install mcp-json')."
+        )
         return
     table = Table(show_header=False, box=None)
-    rows = {"proxy": f"{name} ({report['proxy_id']})", "running": "[green]yes[/]",
-            "uptime": f"{report.get('uptime_seconds', 0):.0f} s",
-            "policy version": report.get("policy_version"), "rules": report.get("policy_rules_count"),
-            "reloads": report.get("reload_count"), "last reload": report.get("last_reload_at") or "never",
-            "sessions": report.get("sessions")}
+    rows = {
+        "proxy": f"{name} ({report['proxy_id']})",
+        "running": "[green]yes[/]",
+        "uptime": f"{report.get('uptime_seconds', 0):.0f} s",
+        "policy version": report.get("policy_version"),
+        "rules": report.get("policy_rules_count"),
+        "reloads": report.get("reload_count"),
+        "last reload": report.get("last_reload_at") or "never",
+        "sessions": report.get("sessions"),
+    }
     for key, value in rows.items():
         table.add_row(f"[bold]{key}[/]", "?" if value is None else str(value))
     console.print(table)

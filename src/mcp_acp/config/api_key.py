@@ -64,8 +64,9 @@ def store_api_key(name: str, api_key: str) -> None:
 def set_api_key(name: str, api_key: str) -> str:
     """Validate and store the key, and point config.json at it; returns the secret's name."""
     if load_proxy_config(name).backend.http is None:
-        raise ApiKeyError(f"proxy {name!r} has no HTTP backend (backend.http.url): an API key is only sent to "
-                          "HTTP backends")
+        raise ApiKeyError(
+            f"proxy {name!r} has no HTTP backend (backend.http.url): an API key is only sent to HTTP backends"
+        )
     api_key = api_key.strip()
     if problem := api_key_problem(api_key):
         raise ApiKeyError(f"{problem}; nothing was stored")

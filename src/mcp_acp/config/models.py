@@ -24,10 +24,7 @@ _PROXY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 def proxy_name_problem(name: str) -> str | None:
     """Why `name` cannot be a proxy name, or None when it can."""
     if not _PROXY_NAME.fullmatch(name):
-        return (
-            f"invalid proxy name {name!r}: use 1-64 letters, digits, '-' or '_', "
-            "starting with a letter or digit"
-        )
+        return f"invalid proxy name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
     if name.lower() in RESERVED_PROXY_NAMES:
         return f"proxy name {name!r} is reserved; choose another"
     return None

@@ -189,6 +189,8 @@ def _stand_in(path: Path) -> Path:
     for folder in folders:
         if _fits(folder / name):
             return checked_dir(folder) / name  # one that exists and fails the check is refused, not skipped
-    raise UnsafeFolder(f"no private folder is short enough for the socket {path} (a socket path has at most "
-                       f"{MAX_SOCKET_PATH} bytes). Set MCP_ACP_HOME to a shorter folder, or XDG_RUNTIME_DIR to a "
-                       "short folder only you can use (mode 0700).")
+    raise UnsafeFolder(
+        f"no private folder is short enough for the socket {path} (a socket path has at most "
+        f"{MAX_SOCKET_PATH} bytes). Set MCP_ACP_HOME to a shorter folder, or XDG_RUNTIME_DIR to a "
+        "short folder only you can use (mode 0700)."
+    )

@@ -70,8 +70,10 @@ def private_dir(path: Path, what: str = "socket folder") -> Path:
         except FileExistsError:
             pass  # made meanwhile, by us or by someone else: the check below decides
         except OSError as exc:
-            raise UnsafeFolder(f"cannot create the {what} {folder}: {exc.strerror}. Create it yourself "
-                               f"(mkdir -m 700 {folder}), or set MCP_ACP_HOME to a folder you can write") from None
+            raise UnsafeFolder(
+                f"cannot create the {what} {folder}: {exc.strerror}. Create it yourself "
+                f"(mkdir -m 700 {folder}), or set MCP_ACP_HOME to a folder you can write"
+            ) from None
     return check_private_dir(path, what)
 
 
@@ -95,8 +97,7 @@ def usable_base(path: Path) -> bool:
         info = os.lstat(path)
     except OSError:
         return False
-    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
-            and path.is_absolute())
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022 and path.is_absolute()
 
 
 def _message(path: Path, problem: str, what: str) -> str:
@@ -105,11 +106,15 @@ def _message(path: Path, problem: str, what: str) -> str:
     elif problem.startswith("sits in"):
         fix = "Point MCP_ACP_HOME (or XDG_RUNTIME_DIR) at a folder only you can write to"
     else:
-        fix = ("Another user may have made it to stand in for mcp-acp. Look at what is in it, remove it (as its "
-               "owner, or with sudo), and start again; or point MCP_ACP_HOME (or XDG_RUNTIME_DIR) at a folder "
-               "only you own")
-    return (f"the {what} {path} {problem}. mcp-acp uses its sockets only in a folder that is yours alone, so "
-            f"nobody can stand in for the manager or a proxy. {fix}.")
+        fix = (
+            "Another user may have made it to stand in for mcp-acp. Look at what is in it, remove it (as its "
+            "owner, or with sudo), and start again; or point MCP_ACP_HOME (or XDG_RUNTIME_DIR) at a folder "
+            "only you own"
+        )
+    return (
+        f"the {what} {path} {problem}. mcp-acp uses its sockets only in a folder that is yours alone, so "
+        f"nobody can stand in for the manager or a proxy. {fix}."
+    )
 
 
 def _owner(uid: int) -> str:

@@ -27,8 +27,10 @@ def private_mode_problems(folders: Iterable[Path]) -> list[str]:
         except FileNotFoundError:
             continue
         if stat.S_ISLNK(info.st_mode):  # never followed: tightening would change whatever it points to
-            problems.append(f"{folder} is a symbolic link: mcp-acp checks and uses only a real folder here; "
-                            "move the folder itself there, or point MCP_ACP_HOME at it")
+            problems.append(
+                f"{folder} is a symbolic link: mcp-acp checks and uses only a real folder here; "
+                "move the folder itself there, or point MCP_ACP_HOME at it"
+            )
         else:
             _walk(Path(folder), info, problems)
     return problems
@@ -38,9 +40,12 @@ def require_private_modes(*folders: Path) -> None:
     """`private_mode_problems`, as a ConfigError when any is left (the start is refused)."""
     problems = private_mode_problems(folders)
     if problems:
-        raise ConfigError(f"{len(problems)} file(s) or folder(s) of mcp-acp are not private to you, so another "
-                          f"user could read or change them: {'; '.join(problems[:5])}"
-                          f"{f'; and {len(problems) - 5} more' if len(problems) > 5 else ''}", problems)
+        raise ConfigError(
+            f"{len(problems)} file(s) or folder(s) of mcp-acp are not private to you, so another "
+            f"user could read or change them: {'; '.join(problems[:5])}"
+            f"{f'; and {len(problems) - 5} more' if len(problems) > 5 else ''}",
+            problems,
+        )
 
 
 def _walk(root: Path, info: os.stat_result, problems: list[str]) -> None:
@@ -61,16 +66,20 @@ def _check(path: Path, info: os.stat_result, problems: list[str]) -> bool:
     if stat.S_ISLNK(info.st_mode):
         return True  # never followed: what it points to is checked where it lives, if it is ours
     if info.st_uid != os.getuid():
-        problems.append(f"{path} belongs to {_owner(info.st_uid)}, not to you: if you made it with sudo, give it "
-                        f"back (sudo chown -R {_me()} {path}); if not, find out who did before using it")
+        problems.append(
+            f"{path} belongs to {_owner(info.st_uid)}, not to you: if you made it with sudo, give it "
+            f"back (sudo chown -R {_me()} {path}); if not, find out who did before using it"
+        )
         return False
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077 and not stat.S_ISSOCK(info.st_mode):  # a socket's folder guards it, not its mode
         try:
             os.chmod(path, mode & 0o700, follow_symlinks=False) if _lchmod() else os.chmod(path, mode & 0o700)
         except OSError as exc:
-            problems.append(f"{path} has mode {mode:04o} and could not be made {mode & 0o700:04o} ({exc.strerror}): "
-                            f"run chmod go-rwx {path}")
+            problems.append(
+                f"{path} has mode {mode:04o} and could not be made {mode & 0o700:04o} ({exc.strerror}): "
+                f"run chmod go-rwx {path}"
+            )
         else:
             log.warning("%s was %04o: made it %04o (only you may read mcp-acp's files)", path, mode, mode & 0o700)
     return True

@@ -88,17 +88,30 @@ def check_new_name(name: str) -> None:
     if problem := proxy_name_problem(name):
         raise InvalidSettings(problem)
     if paths.proxy_config_dir(name).exists():
-        raise ProxyExists(f"a proxy named {name!r} already exists; choose another name "
-                          f"(see 'mcp-acp proxy show {name}').")
+        raise ProxyExists(
+            f"a proxy named {name!r} already exists; choose another name (see 'mcp-acp proxy show {name}')."
+        )
 
 
-def create_proxy(name: str, server_name: str, command: str | None = None, args: tuple[str, ...] | list[str] = (),
-                 url: str | None = None, transport: str | None = None, timeout: int = 30,
-                 api_key: str | None = None, mtls_cert: str | None = None, mtls_key: str | None = None,
-                 mtls_ca: str | None = None, attestation_sha256: str | None = None,
-                 attestation_slsa_owner: str | None = None, attestation_require_signature: bool = False,
-                 skip_health_check: bool = False, check_duplicate_backend: bool = False,
-                 roots: tuple[str, ...] | list[str] = ()) -> CreatedProxy:
+def create_proxy(
+    name: str,
+    server_name: str,
+    command: str | None = None,
+    args: tuple[str, ...] | list[str] = (),
+    url: str | None = None,
+    transport: str | None = None,
+    timeout: int = 30,
+    api_key: str | None = None,
+    mtls_cert: str | None = None,
+    mtls_key: str | None = None,
+    mtls_ca: str | None = None,
+    attestation_sha256: str | None = None,
+    attestation_slsa_owner: str | None = None,
+    attestation_require_signature: bool = False,
+    skip_health_check: bool = False,
+    check_duplicate_backend: bool = False,
+    roots: tuple[str, ...] | list[str] = (),
+) -> CreatedProxy:
     """Create the proxy, or raise a ProxySetupError subclass having written nothing.
 
     Blocking (file I/O, a hash, an HTTP handshake): async callers run it in a thread."""
@@ -115,16 +128,19 @@ def create_proxy(name: str, server_name: str, command: str | None = None, args: 
             raise InvalidSettings(f"{problem}.")
     notes: list[tuple[str, str]] = []
     mtls = _mtls_settings(mtls_cert, mtls_key, mtls_ca, url, notes)
-    attestation = _attestation_settings(attestation_sha256, attestation_slsa_owner, attestation_require_signature,
-                                        command, notes)
+    attestation = _attestation_settings(
+        attestation_sha256, attestation_slsa_owner, attestation_require_signature, command, notes
+    )
     try:
         backend = BackendConfig(
             server_name=server_name,
-            transport=TRANSPORTS.get(transport, transport) if transport else
-            ("auto" if command and url else "stdio" if command else "streamablehttp"),
+            transport=TRANSPORTS.get(transport, transport)
+            if transport
+            else ("auto" if command and url else "stdio" if command else "streamablehttp"),
             stdio=StdioBackend(command=command, args=list(args), attestation=attestation) if command else None,
-            http=HttpBackend(url=url, timeout=timeout,
-                             credential_key=credential_key(name) if api_key else None) if url else None,
+            http=HttpBackend(url=url, timeout=timeout, credential_key=credential_key(name) if api_key else None)
+            if url
+            else None,
         )
         config = ProxyConfig(proxy_id=new_proxy_id(server_name), backend=backend, mtls=mtls, roots=list(roots))
     except ValidationError as exc:
@@ -140,8 +156,9 @@ def create_proxy(name: str, server_name: str, command: str | None = None, args: 
     return CreatedProxy(name, config, notes)
 
 
-def _mtls_settings(cert: str | None, key: str | None, ca: str | None, url: str | None,
-                   notes: list) -> MTLSConfig | None:
+def _mtls_settings(
+    cert: str | None, key: str | None, ca: str | None, url: str | None, notes: list
+) -> MTLSConfig | None:
     """All three files or none; paths stored absolute; checked now as they will be at start."""
     from mcp_acp.proxy.backends.tls import MTLSError, check_mtls, expand
 
@@ -153,8 +170,9 @@ def _mtls_settings(cert: str | None, key: str | None, ca: str | None, url: str |
     if not url:
         raise InvalidSettings("mTLS is for HTTP backends: pass --url https://… with --mtls-cert/--mtls-key/--mtls-ca.")
     if not url.lower().startswith("https://"):
-        raise InvalidSettings(f"mTLS only applies to https:// URLs, and {url} is not one: use https:// or drop "
-                              "the --mtls-* flags.")
+        raise InvalidSettings(
+            f"mTLS only applies to https:// URLs, and {url} is not one: use https:// or drop the --mtls-* flags."
+        )
     mtls = MTLSConfig(client_cert_path=expand(cert), client_key_path=expand(key), ca_bundle_path=expand(ca))
     try:
         status = check_mtls(mtls)
@@ -163,13 +181,21 @@ def _mtls_settings(cert: str | None, key: str | None, ca: str | None, url: str |
     if status.level in ("warning", "critical"):
         notes.append(("warning", status.message))
     else:
-        notes.append(("ok", (f"client certificate {status.subject}, valid until {status.not_after:%Y-%m-%d} "
-                             f"({status.days_left} days)")))
+        notes.append(
+            (
+                "ok",
+                (
+                    f"client certificate {status.subject}, valid until {status.not_after:%Y-%m-%d} "
+                    f"({status.days_left} days)"
+                ),
+            )
+        )
     return mtls
 
 
-def _attestation_settings(sha256: str | None, slsa_owner: str | None, require_signature: bool,
-                          command: str | None, notes: list) -> Attestation | None:
+def _attestation_settings(
+    sha256: str | None, slsa_owner: str | None, require_signature: bool, command: str | None, notes: list
+) -> Attestation | None:
     from mcp_acp.proxy.backends.attestation import (
         AttestationError,
         resolve_binary,
@@ -179,8 +205,9 @@ def _attestation_settings(sha256: str | None, slsa_owner: str | None, require_si
     if not (sha256 or slsa_owner or require_signature):
         return None
     if not command:
-        raise InvalidSettings("attestation checks a STDIO backend's binary: pass --command with the "
-                              "--attestation-* flags.")
+        raise InvalidSettings(
+            "attestation checks a STDIO backend's binary: pass --command with the --attestation-* flags."
+        )
     try:
         attestation = Attestation(expected_sha256=sha256, slsa_owner=slsa_owner, require_signature=require_signature)
     except ValueError as exc:
@@ -190,16 +217,32 @@ def _attestation_settings(sha256: str | None, slsa_owner: str | None, require_si
             path = resolve_binary(command)
             actual = sha256_file(path)
         except AttestationError:
-            notes.append(("warning", (f"{command!r} is not installed yet, so its hash was not checked; the "
-                                      "proxy checks it at every start.")))
+            notes.append(
+                (
+                    "warning",
+                    (
+                        f"{command!r} is not installed yet, so its hash was not checked; the "
+                        "proxy checks it at every start."
+                    ),
+                )
+            )
         else:
             if actual != attestation.expected_sha256:
-                raise InvalidSettings(f"{path} does not match --attestation-sha256: expected "
-                                      f"{attestation.expected_sha256}, actual {actual}.")
+                raise InvalidSettings(
+                    f"{path} does not match --attestation-sha256: expected "
+                    f"{attestation.expected_sha256}, actual {actual}."
+                )
             notes.append(("ok", f"{path} matches the expected SHA-256"))
     if attestation.slsa_owner and shutil.which("gh") is None:
-        notes.append(("warning", ("--attestation-slsa-owner needs the GitHub CLI 'gh', which is not installed: "
-                                  "the proxy will refuse to start until it is.")))
+        notes.append(
+            (
+                "warning",
+                (
+                    "--attestation-slsa-owner needs the GitHub CLI 'gh', which is not installed: "
+                    "the proxy will refuse to start until it is."
+                ),
+            )
+        )
     return attestation
 
 
@@ -211,8 +254,16 @@ def _check_http(url: str, timeout: int, mtls: MTLSConfig | None, api_key: str | 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     try:
         verify = client_ssl_context(mtls=mtls) if mtls else None
-        asyncio.run(probe(url, min(timeout, 10), verify=verify, headers=headers,
-                          client_cert=mtls.client_cert_path if mtls else None, proxy_name=name))
+        asyncio.run(
+            probe(
+                url,
+                min(timeout, 10),
+                verify=verify,
+                headers=headers,
+                client_cert=mtls.client_cert_path if mtls else None,
+                proxy_name=name,
+            )
+        )
     except BackendError as exc:
         raise BackendUnreachable(f"{url} did not answer the MCP handshake: {exc}") from None
 
@@ -234,8 +285,11 @@ def _refuse_duplicate(backend: BackendConfig) -> None:
         except ConfigError:
             continue  # a broken config is reported elsewhere; it backs nothing
         if wanted & _backend_key(existing):
-            raise BackendDuplicate(f"proxy {other!r} already uses this backend; to add a second proxy for it "
-                                   "anyway, set skip_duplicate_check.", other)
+            raise BackendDuplicate(
+                f"proxy {other!r} already uses this backend; to add a second proxy for it "
+                "anyway, set skip_duplicate_check.",
+                other,
+            )
 
 
 def _save(name: str, config: ProxyConfig, api_key: str | None) -> None:
@@ -256,6 +310,7 @@ def _save(name: str, config: ProxyConfig, api_key: str | None) -> None:
     except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)  # a half-made proxy would block its own name
         if isinstance(exc, OSError):
-            raise CreationFailed(f"cannot write the files of proxy {name!r} in {folder}: "
-                                 f"{exc.strerror or exc}") from None
+            raise CreationFailed(
+                f"cannot write the files of proxy {name!r} in {folder}: {exc.strerror or exc}"
+            ) from None
         raise

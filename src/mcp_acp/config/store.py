@@ -103,9 +103,7 @@ def load_model(path: Path, model: type[M], fix: str) -> M:
 
 
 def load_manager_config() -> ManagerConfig:
-    return load_model(
-        paths.manager_config_path(), ManagerConfig, "Run 'mcp-acp init' to create it."
-    )
+    return load_model(paths.manager_config_path(), ManagerConfig, "Run 'mcp-acp init' to create it.")
 
 
 def require_proxy_name(name: str) -> None:
@@ -118,10 +116,7 @@ def load_proxy_config(name: str) -> ProxyConfig:
     path = paths.proxy_config_path(name)
     if not path.parent.is_dir():
         known = ", ".join(list_proxy_names()) or "none yet"
-        raise ConfigError(
-            f"no proxy named {name!r} (configured: {known}). "
-            f"Add it with 'mcp-acp proxy add {name}'."
-        )
+        raise ConfigError(f"no proxy named {name!r} (configured: {known}). Add it with 'mcp-acp proxy add {name}'.")
     return load_model(path, ProxyConfig, f"Re-create it with 'mcp-acp proxy add {name}'.")
 
 
@@ -133,8 +128,11 @@ def read_policy(path: Path) -> tuple[Policy, str]:
     except PolicyInvalid as exc:
         count = f"{len(exc.problems)} problems" if len(exc.problems) > 1 else "1 problem"
         listing = "".join(f"\n  • {problem}" for problem in exc.problems)
-        raise ConfigError(f"{path} has {count}:{listing}\nFix the rules named (see docs/policies.md), then "
-                          "run 'mcp-acp policy validate'.", exc.problems) from None
+        raise ConfigError(
+            f"{path} has {count}:{listing}\nFix the rules named (see docs/policies.md), then "
+            "run 'mcp-acp policy validate'.",
+            exc.problems,
+        ) from None
 
 
 def load_policy(name: str) -> Policy:

@@ -76,34 +76,63 @@ def sandboxed(name: str) -> str:
 STEPS = [
     Step("See what is in the sandbox", "tool", "list_files", {"path": sandboxed(".")}),
     Step("Read a file", "tool", "read_file", {"path": sandboxed("README.txt")}),
-    Step("Write a file (the policy asks a human)", "tool", "write_file",
-         {"path": sandboxed("docs/todo.md"), "content": "- try a deny policy\n"}, approval=True),
+    Step(
+        "Write a file (the policy asks a human)",
+        "tool",
+        "write_file",
+        {"path": sandboxed("docs/todo.md"), "content": "- try a deny policy\n"},
+        approval=True,
+    ),
     Step("Save a note", "tool", "add_note", {"text": "mcp-acp relays every call"}),
     Step("List notes", "tool", "list_notes"),
     Step("Read a secret (a deny rule)", "tool", "read_file", {"path": sandboxed("secrets.txt")}, expect="deny"),
     Step("Read outside the sandbox (no rule allows it)", "tool", "read_file", {"path": "/etc/passwd"}, expect="deny"),
-    Step("Read the proxy's own policy (protected, whatever the rules say)", "tool", "read_file",
-         {"path": str(HOME / "config" / "proxies" / PROXY / "policy.json")}, expect="deny"),
-    Step("Escape the sandbox from inside it", "tool", "read_file", {"path": sandboxed("../../etc/passwd")},
-         expect="deny"),
+    Step(
+        "Read the proxy's own policy (protected, whatever the rules say)",
+        "tool",
+        "read_file",
+        {"path": str(HOME / "config" / "proxies" / PROXY / "policy.json")},
+        expect="deny",
+    ),
+    Step(
+        "Escape the sandbox from inside it", "tool", "read_file", {"path": sandboxed("../../etc/passwd")}, expect="deny"
+    ),
     Step("Read a resource", "resource", "notes://all"),
     Step("Get a prompt", "prompt", "summarize_notes", {"style": "one sentence"}),
 ]
 
 # Reads anywhere in the demo home are allowed on purpose: the proxy's own config folder inside
 # it stays protected all the same.
-POLICY = {"rules": [
-    {"id": "read-demo-home", "effect": "allow", "description": "Read and list files in the demo home",
-     "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": f"{HOME}/**"}},
-    {"id": "notes", "effect": "allow", "description": "Notes are harmless",
-     "conditions": {"tool_name": ["add_note", "list_notes"]}},
-    {"id": "no-secrets", "effect": "deny", "description": "Never read secrets",
-     "conditions": {"path_pattern": ["**/secrets*", "**/.env"]}},
-    {"id": "approve-writes", "effect": "hitl", "description": "A human approves every write",
-     "conditions": {"operations": ["write", "delete"], "path_pattern": f"{SANDBOX}/**"}},
-    {"id": "notes-resources", "effect": "allow", "conditions": {"resource_type": "resource", "scheme": "notes"}},
-    {"id": "prompts", "effect": "allow", "conditions": {"mcp_method": "prompts/get"}},
-]}
+POLICY = {
+    "rules": [
+        {
+            "id": "read-demo-home",
+            "effect": "allow",
+            "description": "Read and list files in the demo home",
+            "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": f"{HOME}/**"},
+        },
+        {
+            "id": "notes",
+            "effect": "allow",
+            "description": "Notes are harmless",
+            "conditions": {"tool_name": ["add_note", "list_notes"]},
+        },
+        {
+            "id": "no-secrets",
+            "effect": "deny",
+            "description": "Never read secrets",
+            "conditions": {"path_pattern": ["**/secrets*", "**/.env"]},
+        },
+        {
+            "id": "approve-writes",
+            "effect": "hitl",
+            "description": "A human approves every write",
+            "conditions": {"operations": ["write", "delete"], "path_pattern": f"{SANDBOX}/**"},
+        },
+        {"id": "notes-resources", "effect": "allow", "conditions": {"resource_type": "resource", "scheme": "notes"}},
+        {"id": "prompts", "effect": "allow", "conditions": {"mcp_method": "prompts/get"}},
+    ]
+}
 
 
 def cli(*args: str) -> str:
@@ -131,8 +160,13 @@ def ui_port(preferred: int = 8765) -> int:
 
 def stop_manager() -> None:
     """Stop the demo home's manager (a previous run's, or this run's when nobody is watching)."""
-    subprocess.run([CLI, "manager", "stop"], check=False, env={**os.environ, "MCP_ACP_HOME": str(HOME)},
-                   capture_output=True, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        [CLI, "manager", "stop"],
+        check=False,
+        env={**os.environ, "MCP_ACP_HOME": str(HOME)},
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def prepare() -> None:
@@ -155,10 +189,13 @@ def prepare() -> None:
     policy_path.write_text(json.dumps(POLICY, indent=2) + "\n", encoding="utf-8")
     cli("policy", "validate", "--proxy", PROXY)
     console.print(Text.from_ansi(cli("policy", "show", "--proxy", PROXY)))
-    console.print(Panel(
-        f"home     {HOME}\nsandbox  {SANDBOX}\nproxy    {PROXY} -> demo-files (STDIO)",
-        title="[bold]mcp-acp demo[/] set up", border_style="cyan",
-    ))
+    console.print(
+        Panel(
+            f"home     {HOME}\nsandbox  {SANDBOX}\nproxy    {PROXY} -> demo-files (STDIO)",
+            title="[bold]mcp-acp demo[/] set up",
+            border_style="cyan",
+        )
+    )
 
 
 def content_text(blocks: list[Any]) -> str:
@@ -206,8 +243,7 @@ def proxy_socket() -> str:
 
 def proxy_client(**kwargs: Any) -> httpx.AsyncClient:
     """HTTP to the proxy's API over its 0600 Unix socket, as the CLI and the manager speak to it."""
-    return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=proxy_socket()), base_url="http://proxy",
-                             **kwargs)
+    return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=proxy_socket()), base_url="http://proxy", **kwargs)
 
 
 class ApprovalStream:
@@ -224,8 +260,10 @@ class ApprovalStream:
         with anyio.fail_after(CALL_TIMEOUT):
             while True:
                 self._task = asyncio.create_task(self._follow())
-                if await self.wait_for(lambda event: event.get("type") == "snapshot", CALL_TIMEOUT,
-                                       quiet=True) is not None:
+                if (
+                    await self.wait_for(lambda event: event.get("type") == "snapshot", CALL_TIMEOUT, quiet=True)
+                    is not None
+                ):
                     return self  # subscribed: from now on the proxy asks us
                 await anyio.sleep(0.2)
 
@@ -236,8 +274,10 @@ class ApprovalStream:
                 await self._task
 
     async def _follow(self) -> None:
-        async with (proxy_client(timeout=httpx.Timeout(10, read=None)) as client,
-                    client.stream("GET", "/api/approvals/pending") as response):
+        async with (
+            proxy_client(timeout=httpx.Timeout(10, read=None)) as client,
+            client.stream("GET", "/api/approvals/pending") as response,
+        ):
             response.raise_for_status()
             async for line in response.aiter_lines():
                 if line.startswith("data:"):
@@ -264,9 +304,10 @@ class ApprovalStream:
 async def decide(approval: dict, decision: str) -> dict:
     """Decide through the proxy's real approval API, bound to the request that was shown."""
     async with proxy_client(timeout=CALL_TIMEOUT) as client:
-        response = await client.post(f"/api/approvals/pending/{approval['id']}/{decision}",
-                                     json={"args_hash": approval["args_hash"],
-                                           "policy_version": approval["policy_version"]})
+        response = await client.post(
+            f"/api/approvals/pending/{approval['id']}/{decision}",
+            json={"args_hash": approval["args_hash"], "policy_version": approval["policy_version"]},
+        )
         response.raise_for_status()
         return response.json()
 
@@ -279,26 +320,31 @@ def show_approval(n: int, step: Step, approval: dict, auto: bool) -> None:
     body.add_row("[dim]effects[/]", Text(", ".join(approval.get("side_effects") or []) or "none known"))
     body.add_row("[dim]rule[/]", Text(str(approval.get("rule_id"))))
     body.add_row("[dim]approval id[/]", Text(approval["id"], style="bold"))
-    console.print(Panel(body, title=f"{n}. {step.title}: waiting for approval", title_align="left",
-                        border_style="yellow"))
+    console.print(
+        Panel(body, title=f"{n}. {step.title}: waiting for approval", title_align="left", border_style="yellow")
+    )
     # Outside the panel, so a long command is never wrapped and can be copied as it is.
     console.print("Decide it from another terminal with the CLI:")
-    console.print(Text(f"  MCP_ACP_HOME={HOME} {cli_command()} approvals decide {approval['id']} --approve"),
-                  soft_wrap=True)
+    console.print(
+        Text(f"  MCP_ACP_HOME={HOME} {cli_command()} approvals decide {approval['id']} --approve"), soft_wrap=True
+    )
     console.print("  (or --allow-once, --deny; 'approvals pending' lists what waits, 'approvals watch' follows it)")
     console.print(f"or in the web UI, where it waits in the Pending drawer: {open_web_ui()}", soft_wrap=True)
     if auto:
         console.print("[cyan]--auto-approve[/]: the demo approves it itself, through the proxy's approval API:")
     else:
-        console.print(f"Or type [bold]a[/] (approve), [bold]o[/] (allow once) or [bold]d[/] (deny) and Enter here. "
-                      f"No answer within {HITL_TIMEOUT} s denies it.")
+        console.print(
+            f"Or type [bold]a[/] (approve), [bold]o[/] (allow once) or [bold]d[/] (deny) and Enter here. "
+            f"No answer within {HITL_TIMEOUT} s denies it."
+        )
 
 
 def open_web_ui() -> str:
     """`mcp-acp manager open`: a browser where there is a display, else its one-time link."""
     env = {**os.environ, "MCP_ACP_HOME": str(HOME)}
-    proc = subprocess.run([CLI, "manager", "open"], check=False, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [CLI, "manager", "open"], check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     link = proc.stdout.strip()
     if proc.returncode != 0:
         return f"not available ({proc.stderr.strip() or 'manager open failed'})"
@@ -330,9 +376,11 @@ async def run_approval_step(session: ClientSession, n: int, step: Step, auto: bo
     decide it (--auto-approve) or wait for a human; the step expects what the decision implies."""
     async with ApprovalStream() as stream:
         call = asyncio.ensure_future(run_step(session, step, read_timeout=HITL_TIMEOUT + CALL_TIMEOUT))
-        created = await stream.wait_for(lambda event: event.get("type") == "pending_created"
-                                        and event["approval"].get("tool_name") == step.target,
-                                        CALL_TIMEOUT, stop=call.done)
+        created = await stream.wait_for(
+            lambda event: event.get("type") == "pending_created" and event["approval"].get("tool_name") == step.target,
+            CALL_TIMEOUT,
+            stop=call.done,
+        )
         if created is None:  # answered without asking anyone: show it as it is
             got, detail = await call
             return step, got, detail
@@ -341,18 +389,22 @@ async def run_approval_step(session: ClientSession, n: int, step: Step, auto: bo
         decided: list[asyncio.Task] = []
         if auto:
             answer = await decide(approval, "approve")
-            console.print(f"  POST /api/approvals/pending/{approval['id']}/approve on {proxy_socket()} -> "
-                          f"{answer['status']}")
+            console.print(
+                f"  POST /api/approvals/pending/{approval['id']}/approve on {proxy_socket()} -> {answer['status']}"
+            )
             ended = await stream.wait_for(lambda e: e.get("approval_id") == approval["id"], CALL_TIMEOUT)
         else:
             with keyboard_decisions(approval, decided):
-                ended = await stream.wait_for(lambda e: e.get("approval_id") == approval["id"]
-                                              and e.get("type") != "pending_not_found",
-                                              HITL_TIMEOUT + CALL_TIMEOUT)
+                ended = await stream.wait_for(
+                    lambda e: e.get("approval_id") == approval["id"] and e.get("type") != "pending_not_found",
+                    HITL_TIMEOUT + CALL_TIMEOUT,
+                )
             await asyncio.gather(*decided, return_exceptions=True)
         got, detail = await call
-    outcome = {"pending_resolved": f"{ended.get('decision')} (by {ended.get('approver_id')})",
-               "pending_timeout": "no answer: timed out"}.get(ended["type"], ended["type"])
+    outcome = {
+        "pending_resolved": f"{ended.get('decision')} (by {ended.get('approver_id')})",
+        "pending_timeout": "no answer: timed out",
+    }.get(ended["type"], ended["type"])
     console.print(f"  decision: [bold]{outcome}[/]")
     allowed = ended["type"] == "pending_resolved" and ended.get("decision") in ("approve", "allow_once")
     return dataclasses.replace(step, expect="allow" if allowed else "deny"), got, detail
@@ -370,10 +422,14 @@ async def tour(auto_approve: bool) -> list[tuple[Step, Outcome]]:
         async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
             init = await session.initialize()
             server = init.server_info
-            console.print(Panel(
-                f"server [bold]{server.name}[/] {server.version}, protocol {init.protocol_version}",
-                title="0. initialize (through the proxy)", title_align="left", border_style="green",
-            ))
+            console.print(
+                Panel(
+                    f"server [bold]{server.name}[/] {server.version}, protocol {init.protocol_version}",
+                    title="0. initialize (through the proxy)",
+                    title_align="left",
+                    border_style="green",
+                )
+            )
             tools = Table("tool", "description", title="tools/list", title_justify="left")
             for tool in (await session.list_tools()).tools:
                 tools.add_row(tool.name, (tool.description or "").partition("\n")[0])
@@ -418,45 +474,61 @@ def audit_trail() -> None:
         colour = "green" if item["status"] == "protected" else "grey50"
         rows.add_row(item["name"], f"[{colour}]{item['status']}[/]", str(item["entries"]))
     recent = cli("logs", "show", "--proxy", PROXY, "--type", "operations", "-n", "3")
-    console.print(Panel(Group(rows, Text(f"\noverall: {verdict['overall_status']}", style="bold"),
-                              Text("\nlast operations entries:\n", style="bold"), Text.from_ansi(recent)),
-                        title="Audit trail (mcp-acp audit verify)", border_style="cyan"))
+    console.print(
+        Panel(
+            Group(
+                rows,
+                Text(f"\noverall: {verdict['overall_status']}", style="bold"),
+                Text("\nlast operations entries:\n", style="bold"),
+                Text.from_ansi(recent),
+            ),
+            title="Audit trail (mcp-acp audit verify)",
+            border_style="cyan",
+        )
+    )
 
 
 def next_steps() -> None:
     # Spell out the full path when the venv's bin folder is not on PATH.
     command = "mcp-acp" if shutil.which("mcp-acp") == CLI else CLI
     log_dir = find_key(json.loads(cli("proxy", "show", PROXY, "--json")), "log_dir")
-    console.print(Panel(
-        f"Proxy log folder:   {log_dir}\n"
-        f"Verify it any time: {command} audit verify --proxy {PROXY}   (with MCP_ACP_HOME={HOME})\n"
-        f"Proxy stderr:       {HOME / 'proxy-stderr.log'}\n\n"
-        "Connect a real MCP client to the same proxy:\n"
-        f"  MCP_ACP_HOME={HOME} {command} install mcp-json --proxy {PROXY}\n"
-        "and paste the printed entry into your client's MCP config.",
-        title="Where to look next", border_style="cyan",
-    ))
+    console.print(
+        Panel(
+            f"Proxy log folder:   {log_dir}\n"
+            f"Verify it any time: {command} audit verify --proxy {PROXY}   (with MCP_ACP_HOME={HOME})\n"
+            f"Proxy stderr:       {HOME / 'proxy-stderr.log'}\n\n"
+            "Connect a real MCP client to the same proxy:\n"
+            f"  MCP_ACP_HOME={HOME} {command} install mcp-json --proxy {PROXY}\n"
+            "and paste the printed entry into your client's MCP config.",
+            title="Where to look next",
+            border_style="cyan",
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m mcp_acp.demo", description=__doc__.partition("\n")[0])
-    parser.add_argument("--auto-approve", action="store_true",
-                        help="approve the write that asks a human through the approval API, without waiting "
-                             "(the default when stdin is not a terminal or CI is set)")
+    parser.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="approve the write that asks a human through the approval API, without waiting "
+        "(the default when stdin is not a terminal or CI is set)",
+    )
     args = parser.parse_args()
     auto_approve = args.auto_approve or not sys.stdin.isatty() or bool(os.environ.get("CI"))
     os.environ["MCP_ACP_HOME"] = str(HOME)  # this process speaks to the demo proxy's socket too
     prepare()
     if auto_approve and not args.auto_approve:
-        console.print("[dim]No terminal to answer from (or CI is set): the demo approves the write itself "
-                      "(--auto-approve).[/]")
+        console.print(
+            "[dim]No terminal to answer from (or CI is set): the demo approves the write itself (--auto-approve).[/]"
+        )
     try:
         outcomes = anyio.run(tour, auto_approve)
     except TimeoutError:
         stop_manager()
         console.print(f"[bold red]The proxy did not answer in time; see {HOME / 'proxy-stderr.log'}[/]")
         raise SystemExit(1) from None
-    except Exception as exc:  # noqa: BLE001 - any failure here ends the demo with a pointer to the logs
+    except Exception as exc:
         stop_manager()
         console.print(f"[bold red]The session through the proxy failed: {exc!r}[/]")
         console.print(f"Proxy stderr: {HOME / 'proxy-stderr.log'}")
@@ -467,8 +539,11 @@ def main() -> None:
     if auto_approve:
         stop_manager()  # nobody is watching: leave no daemon behind
     else:
-        console.print(f"The manager keeps serving the web UI (logs, audit, policy) until it has been idle for "
-                      f"5 minutes; stop it now with: MCP_ACP_HOME={HOME} {cli_command()} manager stop", soft_wrap=True)
+        console.print(
+            f"The manager keeps serving the web UI (logs, audit, policy) until it has been idle for "
+            f"5 minutes; stop it now with: MCP_ACP_HOME={HOME} {cli_command()} manager stop",
+            soft_wrap=True,
+        )
     if not matched:
         raise SystemExit(1)
 

@@ -45,6 +45,7 @@ class JwksCache:
 
     def _fetch(self) -> None:
         import jwt
+
         self._attempted_at = self._clock()
         try:
             response = httpx.get(self.jwks_uri, timeout=10)
@@ -52,7 +53,9 @@ class JwksCache:
             keys = jwt.PyJWKSet.from_dict(response.json()).keys
         except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
             if self._fetched_at is None or self._clock() - self._fetched_at > JWKS_TTL:
-                raise JwksUnavailable(f"cannot fetch the identity provider's keys from {self.jwks_uri}: {exc}") from None
+                raise JwksUnavailable(
+                    f"cannot fetch the identity provider's keys from {self.jwks_uri}: {exc}"
+                ) from None
             return  # keep using keys that are still within their lifetime
         self._keys = {key.key_id: key for key in keys if key.key_id}
         self._fetched_at = self._clock()
@@ -70,8 +73,10 @@ class JwksCache:
             if self.fetch_due(kid):
                 self._fetch()
             if self._fetched_at is None or self._clock() - self._fetched_at > JWKS_TTL:
-                raise JwksUnavailable(f"cannot fetch the identity provider's keys from {self.jwks_uri}; "
-                                      "check that the provider is reachable")
+                raise JwksUnavailable(
+                    f"cannot fetch the identity provider's keys from {self.jwks_uri}; "
+                    "check that the provider is reachable"
+                )
             if kid not in self._keys:
                 raise TokenInvalid(f"the token is signed with an unknown key (kid {kid!r})")
             return self._keys[kid]
@@ -89,6 +94,7 @@ class TokenChecker:
         one parsed is kept: this is parsing, not trust; every check still verifies the signature."""
         if self._header[0] != token:
             import jwt
+
             try:
                 self._header = (token, jwt.get_unverified_header(token))
             except jwt.PyJWTError as exc:
@@ -98,12 +104,22 @@ class TokenChecker:
     def claims(self, token: str) -> dict:
         header = self.header(token)
         if header.get("alg") not in ALGORITHMS:
-            raise TokenInvalid(f"the token uses algorithm {header.get('alg')!r}; only {', '.join(ALGORITHMS)} are accepted")
+            raise TokenInvalid(
+                f"the token uses algorithm {header.get('alg')!r}; only {', '.join(ALGORITHMS)} are accepted"
+            )
         key = self.jwks.key(header.get("kid"))
         import jwt
+
         try:
-            return jwt.decode(token, key, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
-                              leeway=LEEWAY, options={"require": ["exp", "iat", "sub", "iss", "aud"]})
+            return jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
         except jwt.ExpiredSignatureError:
             raise TokenInvalid("the token has expired") from None
         except jwt.InvalidAudienceError:

@@ -33,11 +33,15 @@ def discover(issuer: str, client: httpx.Client | None = None) -> dict:
             response.raise_for_status()
             document = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        raise OidcError(f"cannot read the identity provider's discovery document at {url}: {exc}. "
-                        "Check the issuer in manager.json ('mcp-acp init') and your network.") from None
+        raise OidcError(
+            f"cannot read the identity provider's discovery document at {url}: {exc}. "
+            "Check the issuer in manager.json ('mcp-acp init') and your network."
+        ) from None
     if document.get("issuer", "").rstrip("/") != issuer:
-        raise OidcError(f"the discovery document at {url} names issuer {document.get('issuer')!r}, "
-                        f"not {issuer!r}: refusing a provider that claims to be someone else")
+        raise OidcError(
+            f"the discovery document at {url} names issuer {document.get('issuer')!r}, "
+            f"not {issuer!r}: refusing a provider that claims to be someone else"
+        )
     return document
 
 
@@ -83,20 +87,32 @@ class OidcClient:
     def _endpoint(self, name: str) -> str:
         endpoint = self.document.get(name)
         if not endpoint:
-            raise OidcError(f"the identity provider {self.settings.issuer} does not offer '{name}' "
-                            "(the device authorization grant); enable it for this client at the provider")
+            raise OidcError(
+                f"the identity provider {self.settings.issuer} does not offer '{name}' "
+                "(the device authorization grant); enable it for this client at the provider"
+            )
         return endpoint
 
     def start_device_login(self) -> DeviceCode:
-        response = _token_request(self._endpoint("device_authorization_endpoint"), {
-            "client_id": self.settings.client_id, "scope": " ".join(self.settings.scopes),
-            "audience": self.settings.audience})
+        response = _token_request(
+            self._endpoint("device_authorization_endpoint"),
+            {
+                "client_id": self.settings.client_id,
+                "scope": " ".join(self.settings.scopes),
+                "audience": self.settings.audience,
+            },
+        )
         if response.status_code != 200:
             raise OidcError(f"the identity provider refused to start a login: {_describe(response)}")
         body = response.json()
-        return DeviceCode(body["device_code"], body["user_code"], body["verification_uri"],
-                          body.get("verification_uri_complete"), int(body.get("expires_in", 600)),
-                          int(body.get("interval", 5)))
+        return DeviceCode(
+            body["device_code"],
+            body["user_code"],
+            body["verification_uri"],
+            body.get("verification_uri_complete"),
+            int(body.get("expires_in", 600)),
+            int(body.get("interval", 5)),
+        )
 
     def wait_for_login(self, code: DeviceCode, sleep: Callable[[float], None] = time.sleep) -> StoredTokens:
         """Poll the token endpoint as RFC 8628 says until the user approves, refuses or time runs out."""
@@ -105,8 +121,10 @@ class OidcClient:
         deadline = time.monotonic() + min(code.expires_in, LOGIN_TIMEOUT)
         while time.monotonic() < deadline:
             sleep(interval)
-            response = _token_request(endpoint, {"grant_type": DEVICE_GRANT, "device_code": code.device_code,
-                                                 "client_id": self.settings.client_id})
+            response = _token_request(
+                endpoint,
+                {"grant_type": DEVICE_GRANT, "device_code": code.device_code, "client_id": self.settings.client_id},
+            )
             if response.status_code == 200:
                 return _tokens_from(response.json())
             error = _error_code(response)
@@ -125,12 +143,16 @@ class OidcClient:
     def refresh(self, tokens: StoredTokens) -> StoredTokens:
         if not tokens.refresh_token:
             raise OidcError("the session expired and there is no refresh token; run 'mcp-acp auth login'")
-        response = _token_request(self._endpoint("token_endpoint"), {
-            "grant_type": "refresh_token", "refresh_token": tokens.refresh_token,
-            "client_id": self.settings.client_id})
+        response = _token_request(
+            self._endpoint("token_endpoint"),
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": tokens.refresh_token,
+                "client_id": self.settings.client_id,
+            },
+        )
         if response.status_code != 200:
-            raise OidcError(f"the session could not be renewed ({_describe(response)}); "
-                            "run 'mcp-acp auth login'")
+            raise OidcError(f"the session could not be renewed ({_describe(response)}); run 'mcp-acp auth login'")
         return _tokens_from(response.json(), tokens)
 
     def logout_url(self) -> str | None:

@@ -64,8 +64,12 @@ class LocalIdentities:
 class OidcIdentities:
     mode = "oidc"
 
-    def __init__(self, settings: OIDCConfig, client: OidcClient | None = None,
-                 on_auth_event: Callable[[dict], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: OIDCConfig,
+        client: OidcClient | None = None,
+        on_auth_event: Callable[[dict], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client or OidcClient(settings)
         self.checker = TokenChecker(settings.issuer, settings.audience, JwksCache(self.client.document["jwks_uri"]))
@@ -140,8 +144,13 @@ class OidcIdentities:
         except SecretStoreError as exc:  # this proxy goes on; others will need a new login
             log.warning("the renewed token could not be stored: %s", exc)
         self.tokens = renewed
-        self.on_auth_event({"event_type": "token_refreshed", "status": "success",
-                            "message": "access token renewed with the refresh token"})
+        self.on_auth_event(
+            {
+                "event_type": "token_refreshed",
+                "status": "success",
+                "message": "access token renewed with the refresh token",
+            }
+        )
 
     async def refresh(self) -> None:
         async with self._refresh_lock:

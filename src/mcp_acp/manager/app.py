@@ -81,26 +81,36 @@ def build_app(state: ManagerState) -> FastAPI:
 
     @app.get("/api/manager/status")
     def status() -> dict:
-        return {"running": True, "pid": os.getpid(), "proxies_connected": len(state.registry),
-                "proxies": state.registry.names(), "ui_port": state.config.ui_port,
-                "ui_url": f"http://127.0.0.1:{state.config.ui_port}/",
-                "subscribers": len(state.hub.subscribers),
-                "uptime_seconds": round(time.monotonic() - state.started, 1)}
+        return {
+            "running": True,
+            "pid": os.getpid(),
+            "proxies_connected": len(state.registry),
+            "proxies": state.registry.names(),
+            "ui_port": state.config.ui_port,
+            "ui_url": f"http://127.0.0.1:{state.config.ui_port}/",
+            "subscribers": len(state.hub.subscribers),
+            "uptime_seconds": round(time.monotonic() - state.started, 1),
+        }
 
     @app.post("/api/manager/ui-login-code")
     def login_code() -> dict:
         """A link that signs a browser in to the UI (what `mcp-acp manager open` opens)."""
         code = codes.issue()
-        return {"url": f"http://127.0.0.1:{state.config.ui_port}/ui-login?code={code}",
-                "expires_in_seconds": LOGIN_CODE_TTL}
+        return {
+            "url": f"http://127.0.0.1:{state.config.ui_port}/ui-login?code={code}",
+            "expires_in_seconds": LOGIN_CODE_TTL,
+        }
 
     @app.get("/api/events")
     async def events() -> EventSourceResponse:
         first = [event for connection in state.registry.all() for event in await snapshot_events(state, connection)]
         if not any(event["type"] == "snapshot" for event in first):
             first.insert(0, {"type": "snapshot", "approvals": []})
-        return EventSourceResponse(state.hub.stream(first), ping=KEEPALIVE_SECONDS,
-                                   headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return EventSourceResponse(
+            state.hub.stream(first),
+            ping=KEEPALIVE_SECONDS,
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -115,8 +125,11 @@ def build_app(state: ManagerState) -> FastAPI:
     @app.get("/ui-login")
     def ui_login(code: str = "") -> Response:
         if not codes.redeem(code):
-            return HTMLResponse("<p>This sign-in link has expired or was already used. Run "
-                                "<code>mcp-acp manager open</code> for a new one.</p>", status_code=403)
+            return HTMLResponse(
+                "<p>This sign-in link has expired or was already used. Run "
+                "<code>mcp-acp manager open</code> for a new one.</p>",
+                status_code=403,
+            )
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(TOKEN_COOKIE, state.api_token, httponly=True, samesite="strict", path="/")
         return response

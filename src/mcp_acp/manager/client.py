@@ -30,10 +30,16 @@ MAX_BUFFERED = 4 * 1024 * 1024  # a manager that stops reading loses events, nev
 
 
 class ManagerClient:
-    def __init__(self, proxy_name: str, proxy_id: str, events: ProxyEvents, config_summary: dict,
-                 on_token: Callable[[StoredTokens], None] | None = None,
-                 on_token_cleared: Callable[[], None] | None = None,
-                 on_detached: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        proxy_name: str,
+        proxy_id: str,
+        events: ProxyEvents,
+        config_summary: dict,
+        on_token: Callable[[StoredTokens], None] | None = None,
+        on_token_cleared: Callable[[], None] | None = None,
+        on_detached: Callable[[], None] | None = None,
+    ) -> None:
         self.proxy_name = proxy_name
         self.proxy_id = proxy_id
         self.instance_id = secrets.token_hex(8)
@@ -56,8 +62,10 @@ class ManagerClient:
         self._loop_thread = threading.get_ident()
         try:
             if autostart and not await asyncio.to_thread(lifecycle.ensure_running):
-                log.warning("the manager did not start; this proxy works on its own and connects when one runs "
-                            "('mcp-acp manager start')")
+                log.warning(
+                    "the manager did not start; this proxy works on its own and connects when one runs "
+                    "('mcp-acp manager start')"
+                )
             while True:
                 delay = RETRY_SECONDS
                 try:
@@ -75,9 +83,18 @@ class ManagerClient:
         """One connection; False when the manager refused the registration."""
         reader, writer = await asyncio.open_unix_connection(str(paths.manager_socket_path()), limit=MAX_LINE)
         try:
-            writer.write(encode({"type": "register", "proxy_name": self.proxy_name, "proxy_id": self.proxy_id,
-                                 "instance_id": self.instance_id, "config_summary": self.config_summary,
-                                 "socket_path": str(paths.proxy_socket_path(self.proxy_name))}))
+            writer.write(
+                encode(
+                    {
+                        "type": "register",
+                        "proxy_name": self.proxy_name,
+                        "proxy_id": self.proxy_id,
+                        "instance_id": self.instance_id,
+                        "config_summary": self.config_summary,
+                        "socket_path": str(paths.proxy_socket_path(self.proxy_name)),
+                    }
+                )
+            )
             await writer.drain()
             ack = decode(await asyncio.wait_for(reader.readline(), ACK_TIMEOUT))
             if not ack or ack.get("type") != "registered" or ack.get("ok") is not True:
@@ -99,9 +116,15 @@ class ManagerClient:
             self.subscriber_count = int(message.get("subscriber_count") or 0)
         elif kind == "token_update" and self.on_token:
             try:
-                self.on_token(StoredTokens(message["access_token"], message.get("refresh_token"),
-                                           message.get("id_token"), float(message["expires_at"]),
-                                           float(message["issued_at"])))
+                self.on_token(
+                    StoredTokens(
+                        message["access_token"],
+                        message.get("refresh_token"),
+                        message.get("id_token"),
+                        float(message["expires_at"]),
+                        float(message["issued_at"]),
+                    )
+                )
             except (KeyError, TypeError, ValueError):
                 log.warning("the manager sent a malformed token update; ignored")
         elif kind == "token_cleared" and self.on_token_cleared:

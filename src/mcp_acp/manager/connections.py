@@ -42,7 +42,8 @@ async def _register(state: ManagerState, reader, writer) -> ProxyConnection | No
         return None  # connected and left: a liveness probe
     registration, problem = protocol.parse_register(protocol.decode(line))
     if registration and os.path.realpath(registration.socket_path) != os.path.realpath(
-            paths.proxy_socket_path(registration.proxy_name)):
+        paths.proxy_socket_path(registration.proxy_name)
+    ):
         # The manager forwards HTTP to this socket: only the proxy's own socket is acceptable.
         registration, problem = None, f"socket_path must be {paths.proxy_socket_path(registration.proxy_name)}"
     if registration is None:
@@ -50,8 +51,14 @@ async def _register(state: ManagerState, reader, writer) -> ProxyConnection | No
         writer.write(protocol.encode({"type": "registered", "ok": False, "error": problem}))
         await writer.drain()
         return None
-    connection = ProxyConnection(registration.proxy_name, registration.proxy_id, registration.instance_id,
-                                 registration.socket_path, registration.config_summary, writer)
+    connection = ProxyConnection(
+        registration.proxy_name,
+        registration.proxy_id,
+        registration.instance_id,
+        registration.socket_path,
+        registration.config_summary,
+        writer,
+    )
     replaced = state.registry.add(connection)
     if replaced is not None:
         log.warning("proxy %r registered again; the older connection is closed", connection.proxy_name)
@@ -61,9 +68,16 @@ async def _register(state: ManagerState, reader, writer) -> ProxyConnection | No
     connection.send(ui_status(state))
     if state.tokens is not None:
         connection.send(state.tokens.message())
-    state.hub.publish({"type": "proxy_registered", "proxy_name": connection.proxy_name,
-                       "proxy_id": connection.proxy_id, "instance_id": connection.instance_id,
-                       "severity": "success", "message": f"Proxy '{connection.proxy_name}' connected"})
+    state.hub.publish(
+        {
+            "type": "proxy_registered",
+            "proxy_name": connection.proxy_name,
+            "proxy_id": connection.proxy_id,
+            "instance_id": connection.instance_id,
+            "severity": "success",
+            "message": f"Proxy '{connection.proxy_name}' connected",
+        }
+    )
     asyncio.get_running_loop().create_task(_broadcast_snapshots(state, connection))
     return connection
 
@@ -87,8 +101,9 @@ async def _relay_events(state: ManagerState, connection: ProxyConnection, reader
             connection.pending += 1
         elif event_type in ("pending_resolved", "pending_timeout", "pending_cancelled"):
             connection.pending = max(0, connection.pending - 1)
-        state.hub.publish({**data, "type": event_type, "proxy_name": connection.proxy_name,
-                           "proxy_id": connection.proxy_id})
+        state.hub.publish(
+            {**data, "type": event_type, "proxy_name": connection.proxy_name, "proxy_id": connection.proxy_id}
+        )
 
 
 def public_stats(stats: dict) -> dict:
@@ -104,12 +119,23 @@ def _disconnected(state: ManagerState, connection: ProxyConnection) -> None:
     except Exception:  # a cause we cannot read is reported as unknown, never blocks the event
         reason = None
     state.touch()
-    message = (f"Proxy '{connection.proxy_name}' stopped: {reason['reason']}" if reason
-               else f"Proxy '{connection.proxy_name}' disconnected")
+    message = (
+        f"Proxy '{connection.proxy_name}' stopped: {reason['reason']}"
+        if reason
+        else f"Proxy '{connection.proxy_name}' disconnected"
+    )
     log.warning(message) if reason else log.info(message)
-    state.hub.publish({"type": "proxy_disconnected", "proxy_name": connection.proxy_name,
-                       "proxy_id": connection.proxy_id, "instance_id": connection.instance_id,
-                       "disconnect_reason": reason, "severity": "error" if reason else "info", "message": message})
+    state.hub.publish(
+        {
+            "type": "proxy_disconnected",
+            "proxy_name": connection.proxy_name,
+            "proxy_id": connection.proxy_id,
+            "instance_id": connection.instance_id,
+            "disconnect_reason": reason,
+            "severity": "error" if reason else "info",
+            "message": message,
+        }
+    )
 
 
 def ui_status(state: ManagerState) -> dict:
@@ -135,10 +161,18 @@ async def snapshot_events(state: ManagerState, connection: ProxyConnection) -> l
             return default
 
     pending, cached, stats = await asyncio.gather(
-        ask("/api/approvals/pending/list", []), ask("/api/approvals/cached", {}), ask("/api/stats", None))
-    events = [{"type": "snapshot", "approvals": pending if isinstance(pending, list) else [], **ids},
-              {"type": "cached_snapshot", "approvals": cached.get("approvals", []),
-               "ttl_seconds": cached.get("ttl_seconds"), "count": cached.get("count", 0), **ids}]
+        ask("/api/approvals/pending/list", []), ask("/api/approvals/cached", {}), ask("/api/stats", None)
+    )
+    events = [
+        {"type": "snapshot", "approvals": pending if isinstance(pending, list) else [], **ids},
+        {
+            "type": "cached_snapshot",
+            "approvals": cached.get("approvals", []),
+            "ttl_seconds": cached.get("ttl_seconds"),
+            "count": cached.get("count", 0),
+            **ids,
+        },
+    ]
     if stats := connection.stats or stats:
         events.append({"type": "stats_updated", "stats": public_stats(stats), **ids})
     return events

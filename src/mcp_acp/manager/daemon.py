@@ -55,8 +55,12 @@ class IdlePolicy:
     timeout: float = 300.0
 
     def should_stop(self, state: ManagerState, now: float) -> bool:
-        return (now - state.started >= self.grace and len(state.registry) == 0
-                and not state.hub.subscribers and now - state.last_activity >= self.timeout)
+        return (
+            now - state.started >= self.grace
+            and len(state.registry) == 0
+            and not state.hub.subscribers
+            and now - state.last_activity >= self.timeout
+        )
 
 
 class JsonLinesHandler(logging.Handler):
@@ -68,8 +72,13 @@ class JsonLinesHandler(logging.Handler):
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def emit(self, record: logging.LogRecord) -> None:
-        entry = {"time": datetime.now(UTC).isoformat(), "level": record.levelname, "logger": record.name,
-                 "message": record.getMessage(), "pid": os.getpid()}
+        entry = {
+            "time": datetime.now(UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": os.getpid(),
+        }
         if record.exc_info:
             entry["exception"] = logging.Formatter().formatException(record.exc_info)
         try:
@@ -99,8 +108,10 @@ def _bind_tcp(port: int) -> socket.socket:
         sock.bind(("127.0.0.1", port))
     except OSError as exc:
         sock.close()
-        raise ManagerStartError(f"port {port} on 127.0.0.1 is in use ({exc.strerror}); stop what uses it, or "
-                                "choose another with 'mcp-acp manager start --port N'") from None
+        raise ManagerStartError(
+            f"port {port} on 127.0.0.1 is in use ({exc.strerror}); stop what uses it, or "
+            "choose another with 'mcp-acp manager start --port N'"
+        ) from None
     sock.listen(100)
     return sock
 
@@ -138,22 +149,41 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
     state = ManagerState(config=config.model_copy(update={"ui_port": port}), api_token=api_token())
     if config.auth.mode == "oidc":
         from mcp_acp.manager.tokens import TokenService
+
         state.tokens = TokenService(config.auth.oidc, functools.partial(broadcast, state))
+
     def subscribers_changed(count: int) -> None:  # proxies route approvals by it (SPEC §7.3)
         state.touch()
         broadcast(state, ui_status(state))
 
     state.hub.on_subscribers_changed.append(subscribers_changed)
     app = build_app(state)
-    servers = [EmbeddedServer(uvicorn.Config(guard_tcp(app, state.api_token, port), log_level="warning",
-                                             access_log=False, lifespan="off", timeout_graceful_shutdown=STOP_TIMEOUT,
-                                             **tcp_settings())),
-               EmbeddedServer(uvicorn.Config(guard_socket(app), log_level="warning", access_log=False, lifespan="off",
-                                      timeout_graceful_shutdown=STOP_TIMEOUT))]
-    proxies = await asyncio.start_unix_server(functools.partial(handle_proxy, state), sock=proxies_sock,
-                                              limit=MAX_LINE)
-    tasks = [asyncio.create_task(servers[0].serve(sockets=[tcp])),
-             asyncio.create_task(servers[1].serve(sockets=[api_sock]))]
+    servers = [
+        EmbeddedServer(
+            uvicorn.Config(
+                guard_tcp(app, state.api_token, port),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=STOP_TIMEOUT,
+                **tcp_settings(),
+            )
+        ),
+        EmbeddedServer(
+            uvicorn.Config(
+                guard_socket(app),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=STOP_TIMEOUT,
+            )
+        ),
+    ]
+    proxies = await asyncio.start_unix_server(functools.partial(handle_proxy, state), sock=proxies_sock, limit=MAX_LINE)
+    tasks = [
+        asyncio.create_task(servers[0].serve(sockets=[tcp])),
+        asyncio.create_task(servers[1].serve(sockets=[api_sock])),
+    ]
     chores = [asyncio.create_task(_heartbeat(state)), asyncio.create_task(_idle_watch(state, idle, stop))]
     if state.tokens is not None:
         chores.append(asyncio.create_task(state.tokens.run()))
@@ -193,8 +223,13 @@ async def _idle_watch(state: ManagerState, idle: IdlePolicy, stop: asyncio.Event
             return
 
 
-def run(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(), open_browser: bool = False,
-        foreground: bool = False) -> None:
+def run(
+    config: ManagerConfig,
+    port: int,
+    idle: IdlePolicy = IdlePolicy(),
+    open_browser: bool = False,
+    foreground: bool = False,
+) -> None:
     """The daemon's process: logging set up, then `serve` until stopped."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)

@@ -64,8 +64,10 @@ class ArchiveNotFound(DeletionError):
 
 class AmbiguousArchive(DeletionError):
     def __init__(self, name: str, matches: list[str]) -> None:
-        super().__init__(f"proxy {name!r} has {len(matches)} archives: {', '.join(matches)}. "
-                         "Name the one to purge by its full archive name.")
+        super().__init__(
+            f"proxy {name!r} has {len(matches)} archives: {', '.join(matches)}. "
+            "Name the one to purge by its full archive name."
+        )
         self.matches = matches
 
 
@@ -81,8 +83,13 @@ class DeleteResult:
 
     def as_dict(self) -> dict:
         """The API response (SPEC §8.3)."""
-        return {"archived": self.archived, "deleted": self.deleted, "archive_name": self.archive_name,
-                "archived_size": self.archived_size, "deleted_size": self.deleted_size}
+        return {
+            "archived": self.archived,
+            "deleted": self.deleted,
+            "archive_name": self.archive_name,
+            "archived_size": self.archived_size,
+            "deleted_size": self.deleted_size,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +223,10 @@ class _Cleanup:
         configured = http.get("credential_key") if isinstance(http, dict) else None
         if configured and configured != credential_key(self.name):
             # Only the proxy's own entry is ours to delete; a hand-edited reference may name another.
-            self.warnings.append(f"config.json referred to the secret {configured!r}, which was left in place "
-                                 "(it is not this proxy's own entry)")
+            self.warnings.append(
+                f"config.json referred to the secret {configured!r}, which was left in place "
+                "(it is not this proxy's own entry)"
+            )
         return self._try("read the backend API key", lambda: _secrets().get(credential_key(self.name))) is not None
 
     def delete_credential(self) -> bool:
@@ -257,8 +266,9 @@ class _Cleanup:
 # ------------------------------------------------------------------------------- delete
 
 
-def delete_proxy(name: str, purge: bool = False, deleted_by: Literal["cli", "api"] = "cli",
-                 log_dir: Path | None = None) -> DeleteResult:
+def delete_proxy(
+    name: str, purge: bool = False, deleted_by: Literal["cli", "api"] = "cli", log_dir: Path | None = None
+) -> DeleteResult:
     """Archive (or with `purge`, permanently delete) proxy `name`. `log_dir` is manager.json's
     `log_dir` (read from it when not given)."""
     if problem := proxy_name_problem(name):
@@ -320,8 +330,18 @@ def _archive(name: str, config_dir: Path, logs: Path, raw: dict, deleted_by: str
         _make_private(target)
         key_kept = cleanup.copy_audit_key(target.name)
         credential = cleanup.credential_present()
-        metadata = _metadata(name, now, deleted_by, config_dir, logs, target, debug.is_dir(), debug_size,
-                             paths.proxy_socket_path(name).exists(), credential)
+        metadata = _metadata(
+            name,
+            now,
+            deleted_by,
+            config_dir,
+            logs,
+            target,
+            debug.is_dir(),
+            debug_size,
+            paths.proxy_socket_path(name).exists(),
+            credential,
+        )
         _write_manifest(target, metadata, key_kept, same_filesystem)
     except BaseException:
         for source, destination in reversed(moved):  # put the logs back where the proxy expects them
@@ -347,19 +367,33 @@ def _archive(name: str, config_dir: Path, logs: Path, raw: dict, deleted_by: str
     if key_kept:
         archived.append("audit key")
     deleted = [label for key, label in _DELETED_LABELS.items() if metadata["deleted"][key]]
-    return DeleteResult(archived, deleted, target.name, tree_size(target), debug_size, _proxy_id(raw),
-                        cleanup.warnings)
+    return DeleteResult(archived, deleted, target.name, tree_size(target), debug_size, _proxy_id(raw), cleanup.warnings)
 
 
-_ARCHIVED_LABELS = {"config": "config", "audit_logs": "audit logs", "system_logs": "system logs",
-                    "integrity_state": "integrity state", "crash_breadcrumb": "crash breadcrumb",
-                    "incident_shutdowns": "shutdown incidents", "incident_bootstrap": "bootstrap incidents"}
-_DELETED_LABELS = {"debug_logs": "debug logs", "socket_file": "socket file",
-                   "backend_credential": "backend credential"}
+_ARCHIVED_LABELS = {
+    "config": "config",
+    "audit_logs": "audit logs",
+    "system_logs": "system logs",
+    "integrity_state": "integrity state",
+    "crash_breadcrumb": "crash breadcrumb",
+    "incident_shutdowns": "shutdown incidents",
+    "incident_bootstrap": "bootstrap incidents",
+}
+_DELETED_LABELS = {"debug_logs": "debug logs", "socket_file": "socket file", "backend_credential": "backend credential"}
 
 
-def _metadata(name: str, now: datetime, deleted_by: str, config_dir: Path, logs: Path, target: Path,
-              debug: bool, debug_size: int, socket_file: bool, credential: bool) -> dict:
+def _metadata(
+    name: str,
+    now: datetime,
+    deleted_by: str,
+    config_dir: Path,
+    logs: Path,
+    target: Path,
+    debug: bool,
+    debug_size: int,
+    socket_file: bool,
+    credential: bool,
+) -> dict:
     """SPEC §4.4, from what is actually in the archive."""
     archived_logs = target / "logs"
     return {
@@ -378,8 +412,12 @@ def _metadata(name: str, now: datetime, deleted_by: str, config_dir: Path, logs:
             "incident_shutdowns": (archived_logs / SHUTDOWNS).is_file(),
             "incident_bootstrap": (target / "config" / "bootstrap.jsonl").is_file(),
         },
-        "deleted": {"debug_logs": debug, "debug_logs_size_bytes": debug_size, "socket_file": socket_file,
-                    "backend_credential": credential},
+        "deleted": {
+            "debug_logs": debug,
+            "debug_logs_size_bytes": debug_size,
+            "socket_file": socket_file,
+            "backend_credential": credential,
+        },
     }
 
 
@@ -401,10 +439,14 @@ _README_LINES = {
 
 def _readme(target: Path, metadata: dict, key_kept: bool, same_filesystem: bool) -> str:
     name, archived, deleted = metadata["original_name"], metadata["archived"], metadata["deleted"]
-    lines = [f"Archive of the mcp-acp proxy '{name}'",
-             f"Deleted at {metadata['deleted_at']} (UTC) by the {'CLI' if metadata['deleted_by'] == 'cli' else 'API'}.",
-             f"Config was in {metadata['original_config_path']}",
-             f"Logs were in  {metadata['original_log_path']}", "", "Archived here:"]
+    lines = [
+        f"Archive of the mcp-acp proxy '{name}'",
+        f"Deleted at {metadata['deleted_at']} (UTC) by the {'CLI' if metadata['deleted_by'] == 'cli' else 'API'}.",
+        f"Config was in {metadata['original_config_path']}",
+        f"Logs were in  {metadata['original_log_path']}",
+        "",
+        "Archived here:",
+    ]
     lines += [f"  {text}" for key, text in _README_LINES.items() if archived[key]]
     if key_kept:
         lines.append(f"  audit HMAC key: in the secret store as 'audit-hmac:{archived_key_owner(target.name)}'")
@@ -421,17 +463,26 @@ def _readme(target: Path, metadata: dict, key_kept: bool, same_filesystem: bool)
     if archived["audit_logs"]:
         home = os.environ.get(paths.HOME_ENV)
         env = f"{paths.HOME_ENV}='{home}' " if home else ""
-        lines += ["", "Inspect: every log is JSON Lines, one entry per line, e.g.",
-                  f"  tail -n 20 '{target}/logs/audit/decisions.jsonl'", "",
-                  "Verify: each entry's entry_hash is the SHA-256 of the entry without it (keys sorted,",
-                  "compact separators) and prev_hash links it to the one before. To check the chains and",
-                  "the integrity state as 'mcp-acp audit verify' does:",
-                  (f"  {env}{sys.executable} -c \"from mcp_acp.manager.deletion import verify_archive; "
-                   f"print(verify_archive('{target.name}').overall)\"")]
+        lines += [
+            "",
+            "Inspect: every log is JSON Lines, one entry per line, e.g.",
+            f"  tail -n 20 '{target}/logs/audit/decisions.jsonl'",
+            "",
+            "Verify: each entry's entry_hash is the SHA-256 of the entry without it (keys sorted,",
+            "compact separators) and prev_hash links it to the one before. To check the chains and",
+            "the integrity state as 'mcp-acp audit verify' does:",
+            (
+                f'  {env}{sys.executable} -c "from mcp_acp.manager.deletion import verify_archive; '
+                f"print(verify_archive('{target.name}').overall)\""
+            ),
+        ]
     lines += ["", f"Delete this archive for good with: mcp-acp proxy purge {target.name}"]
     if not same_filesystem:
-        lines += ["", "Note: the logs were copied to another filesystem, so their inode numbers changed;",
-                  "verification reports them as 'replaced' although their content is intact."]
+        lines += [
+            "",
+            "Note: the logs were copied to another filesystem, so their inode numbers changed;",
+            "verification reports them as 'replaced' although their content is intact.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -460,11 +511,17 @@ def list_archives() -> list[ArchiveInfo]:
         if metadata is None and match is None:
             continue  # not an archive of ours
         original = (metadata or {}).get("original_name")
-        archives.append(ArchiveInfo(
-            archive_name=entry.name,
-            original_name=original if isinstance(original, str) else (match["name"] if match else entry.name),
-            deleted_at=(metadata or {}).get("deleted_at"), deleted_by=(metadata or {}).get("deleted_by"),
-            size=tree_size(entry), metadata=metadata, path=entry))
+        archives.append(
+            ArchiveInfo(
+                archive_name=entry.name,
+                original_name=original if isinstance(original, str) else (match["name"] if match else entry.name),
+                deleted_at=(metadata or {}).get("deleted_at"),
+                deleted_by=(metadata or {}).get("deleted_by"),
+                size=tree_size(entry),
+                metadata=metadata,
+                path=entry,
+            )
+        )
     return sorted(archives, key=lambda a: (str(a.deleted_at or ""), a.archive_name))
 
 
@@ -482,8 +539,10 @@ def find_archive(name_or_archive: str) -> ArchiveInfo:
     if matches:
         raise AmbiguousArchive(name_or_archive, [info.archive_name for info in matches])
     known = ", ".join(info.archive_name for info in archives) or "none"
-    raise ArchiveNotFound(f"no archive or deleted proxy named {name_or_archive!r} (archives: {known}); "
-                          "see 'mcp-acp proxy list --deleted'.")
+    raise ArchiveNotFound(
+        f"no archive or deleted proxy named {name_or_archive!r} (archives: {known}); "
+        "see 'mcp-acp proxy list --deleted'."
+    )
 
 
 def purge_archive(name_or_archive: str) -> PurgeResult:

@@ -31,8 +31,9 @@ def structured_errors(app: FastAPI, where: str) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()]
-        return JSONResponse({"detail": {"code": "VALIDATION_ERROR", "message": "; ".join(problems),
-                                        "validation_errors": problems}}, 422)
+        return JSONResponse(
+            {"detail": {"code": "VALIDATION_ERROR", "message": "; ".join(problems), "validation_errors": problems}}, 422
+        )
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

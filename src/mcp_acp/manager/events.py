@@ -19,9 +19,19 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 10_000
 COALESCE_SECONDS = 0.005
 # Events after which the incidents page has something new (SPEC §7.3).
-INCIDENT_EVENTS = frozenset({
-    "critical_shutdown", "audit_init_failed", "device_health_failed", "session_hijacking", "audit_tampering",
-    "audit_missing", "audit_permission_denied", "health_degraded", "health_monitor_failed"})
+INCIDENT_EVENTS = frozenset(
+    {
+        "critical_shutdown",
+        "audit_init_failed",
+        "device_health_failed",
+        "session_hijacking",
+        "audit_tampering",
+        "audit_missing",
+        "audit_permission_denied",
+        "health_degraded",
+        "health_monitor_failed",
+    }
+)
 
 
 def sse_message(event: dict) -> bytes:
@@ -54,8 +64,11 @@ class EventHub:
         that the incidents list changed."""
         self._fan_out(sse_message(event))
         if event.get("type") in INCIDENT_EVENTS:
-            self._fan_out(sse_message({"type": "incidents_updated", "proxy_name": event.get("proxy_name"),
-                                       "trigger_event": event["type"]}))
+            self._fan_out(
+                sse_message(
+                    {"type": "incidents_updated", "proxy_name": event.get("proxy_name"), "trigger_event": event["type"]}
+                )
+            )
 
     def _fan_out(self, message: bytes) -> None:
         self.published += 1
@@ -63,8 +76,11 @@ class EventHub:
             try:
                 subscriber.put(message)
             except _Overflow:
-                log.warning("an event stream fell %d events behind and was closed; the browser will "
-                            "reconnect and resynchronise", QUEUE_SIZE)
+                log.warning(
+                    "an event stream fell %d events behind and was closed; the browser will "
+                    "reconnect and resynchronise",
+                    QUEUE_SIZE,
+                )
                 self._drop(subscriber)
 
     def _drop(self, subscriber: Subscriber) -> None:

@@ -108,5 +108,8 @@ def _make_room(new: LimitedH11Protocol) -> None:
 def tcp_settings() -> dict:
     """uvicorn.Config settings for the manager's TCP server."""
     protocol = type("ManagerH11Protocol", (LimitedH11Protocol,), {"limit": max_connections()})
-    return {"http": protocol, "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
-            "h11_max_incomplete_event_size": MAX_HEADER_BYTES}
+    return {
+        "http": protocol,
+        "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+    }

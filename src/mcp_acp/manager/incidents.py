@@ -70,16 +70,18 @@ def _proxy_ids() -> dict[str, str | None]:
     return ids
 
 
-def read_incidents(log_root: Path, proxy: str | None = None,
-                   incident_type: str | None = None) -> list[tuple[datetime, dict]]:
+def read_incidents(
+    log_root: Path, proxy: str | None = None, incident_type: str | None = None
+) -> list[tuple[datetime, dict]]:
     """(time, entry) newest first; each entry gains incident_type, proxy_name and proxy_id.
     `proxy` filters by name; only configured names are turned into paths."""
     ids = _proxy_ids()
     found = []
 
     def add(kind: str, items, name: str | None, proxy_id: str | None) -> None:
-        found.extend((when, {**entry, "incident_type": kind, "proxy_name": name, "proxy_id": proxy_id})
-                     for when, entry in items)
+        found.extend(
+            (when, {**entry, "incident_type": kind, "proxy_name": name, "proxy_id": proxy_id}) for when, entry in items
+        )
 
     for name, proxy_id in ids.items():
         if proxy is not None and name != proxy:
@@ -97,28 +99,44 @@ def read_incidents(log_root: Path, proxy: str | None = None,
     return found
 
 
-def query(log_root: Path, proxy: str | None, incident_type: str | None, time_range: str, limit: int,
-          before: datetime | None) -> dict:
+def query(
+    log_root: Path, proxy: str | None, incident_type: str | None, time_range: str, limit: int, before: datetime | None
+) -> dict:
     """The timeline page SPEC §8.3 describes: newest first, `before` is the cursor of the next page."""
     since = TIME_RANGES[time_range]
     oldest = datetime.now(UTC) - since if since else None
-    matching = [entry for when, entry in read_incidents(log_root, proxy, incident_type)
-                if (oldest is None or when >= oldest) and (before is None or when < before)]
-    return {"entries": matching[:limit], "total_returned": min(limit, len(matching)),
-            "has_more": len(matching) > limit,
-            "filters_applied": {"proxy": proxy, "incident_type": incident_type, "time_range": time_range,
-                                "before": before.isoformat() if before else None, "limit": limit}}
+    matching = [
+        entry
+        for when, entry in read_incidents(log_root, proxy, incident_type)
+        if (oldest is None or when >= oldest) and (before is None or when < before)
+    ]
+    return {
+        "entries": matching[:limit],
+        "total_returned": min(limit, len(matching)),
+        "has_more": len(matching) > limit,
+        "filters_applied": {
+            "proxy": proxy,
+            "incident_type": incident_type,
+            "time_range": time_range,
+            "before": before.isoformat() if before else None,
+            "limit": limit,
+        },
+    }
 
 
 def summary(log_root: Path, since: datetime | None = None, proxy: str | None = None) -> dict:
     incidents = read_incidents(log_root, proxy)
     counts = {kind: sum(1 for _, entry in incidents if entry["incident_type"] == kind) for kind in INCIDENT_TYPES}
     latest = next((entry["time"] for _, entry in incidents if entry["incident_type"] in CRITICAL_TYPES), None)
-    return {"shutdowns_count": counts["shutdown"], "emergency_count": counts["emergency"],
-            "bootstrap_count": counts["bootstrap"], "latest_critical_timestamp": latest,
-            # The UI's unread badge: incidents after the user's last visit (all of them without one).
-            "since": since.isoformat() if since else None,
-            "new_count": sum(1 for when, _ in incidents if since is None or when > since)}
+    return {
+        "shutdowns_count": counts["shutdown"],
+        "emergency_count": counts["emergency"],
+        "bootstrap_count": counts["bootstrap"],
+        "latest_critical_timestamp": latest,
+        # The UI's unread badge: incidents after the user's last visit (all of them without one).
+        "since": since.isoformat() if since else None,
+        "new_count": sum(1 for when, _ in incidents if since is None or when > since),
+    }
 
 
 def last_shutdown(proxy_name: str, max_age_seconds: float = 30, log_dir: Path | None = None) -> dict | None:

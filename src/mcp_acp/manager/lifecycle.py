@@ -59,9 +59,14 @@ def ensure_running(extra_args: tuple[str, ...] = ()) -> bool:
 
 def spawn(extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
     """The daemon, detached: its own session, no terminal, outliving whoever started it."""
-    return subprocess.Popen([sys.executable, "-m", "mcp_acp", "manager", "_run", *extra_args],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, close_fds=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mcp_acp", "manager", "_run", *extra_args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
 
 
 def wait_until(condition, timeout: float) -> bool:

@@ -40,28 +40,53 @@ NAME_OF = {rel: name for name, rel in PROTECTED.items()}
 def _key(name: str) -> AuditKey | None:
     try:
         return load_audit_key(name)
-    except Exception as exc:  # noqa: BLE001 - a damaged secret record or a keychain that refuses
+    except Exception as exc:
         raise api_error(500, "INTERNAL_ERROR", f"cannot read the audit key of proxy {name}: {exc}") from None
 
 
 def _verify_response(name: str, proxy_id: str, log_dir: Path, report: ProxyReport) -> dict:
-    files = [{"name": f.name, "description": DESCRIPTIONS[f.name], "status": f.status, "entry_count": f.entries,
-              "last_sequence": f.check.last_sequence if f.check else None, "errors": f.errors,
-              "warnings": f.warnings, "backups": f.backups} for f in report.files]
+    files = [
+        {
+            "name": f.name,
+            "description": DESCRIPTIONS[f.name],
+            "status": f.status,
+            "entry_count": f.entries,
+            "last_sequence": f.check.last_sequence if f.check else None,
+            "errors": f.errors,
+            "warnings": f.warnings,
+            "backups": f.backups,
+        }
+        for f in report.files
+    ]
     totals = {"files": len(files), "entries": sum(f.entries for f in report.files)}
     for f in report.files:
         totals[f.status] = totals.get(f.status, 0) + 1
-    return {"proxy_name": name, "proxy_id": proxy_id, "state_file_present": (log_dir / STATE_FILE).exists(),
-            "state_error": report.state_error, "trail_errors": report.trail_errors, "repairs": report.repairs,
-            "files": files, "totals": totals, "overall_status": report.overall}
+    return {
+        "proxy_name": name,
+        "proxy_id": proxy_id,
+        "state_file_present": (log_dir / STATE_FILE).exists(),
+        "state_error": report.state_error,
+        "trail_errors": report.trail_errors,
+        "repairs": report.repairs,
+        "files": files,
+        "totals": totals,
+        "overall_status": report.overall,
+    }
 
 
 def _repair(name: str, log_dir: Path) -> dict:
     with exclusive(log_dir, name):  # ProxyRunning if the proxy holds its log folder
         plan = plan_repair(log_dir, _key(name), proxy=name)
         apply_repair(plan)  # the UI's dialog was the confirmation for any backups
-    results = [{"name": NAME_OF.get(a.file, a.file), "description": DESCRIPTIONS.get(NAME_OF.get(a.file), a.file),
-                "action": a.action, "message": a.detail} for a in plan.actions]
+    results = [
+        {
+            "name": NAME_OF.get(a.file, a.file),
+            "description": DESCRIPTIONS.get(NAME_OF.get(a.file), a.file),
+            "action": a.action,
+            "message": a.detail,
+        }
+        for a in plan.actions
+    ]
     failed = [a for a in plan.actions if a.action == "failed"]
     if failed:
         message = f"{len(failed)} log(s) could not be repaired."
@@ -103,7 +128,8 @@ def router(state: ManagerState) -> APIRouter:
         except ProxyRunning:  # it started between the check and the repair
             raise api_error(409, "PROXY_RUNNING", running) from None
         except OSError as exc:
-            raise api_error(500, "INTERNAL_ERROR", f"could not save the integrity state in {log_dir}: "
-                                                   f"{exc.strerror or exc}") from None
+            raise api_error(
+                500, "INTERNAL_ERROR", f"could not save the integrity state in {log_dir}: {exc.strerror or exc}"
+            ) from None
 
     return api

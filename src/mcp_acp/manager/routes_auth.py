@@ -26,9 +26,11 @@ from mcp_acp.secret_store import SecretStoreError
 log = logging.getLogger("mcp_acp.manager")
 
 LOCAL_MODE = "local mode (no identity provider): there is no login to {}"
-NO_PROVIDER = ("no identity provider is configured (local mode), so there is nothing to sign in to. To use one, "
-               "run 'mcp-acp init --auth oidc --oidc-issuer URL --oidc-client-id ID --oidc-audience AUD' "
-               "and restart the manager.")
+NO_PROVIDER = (
+    "no identity provider is configured (local mode), so there is nothing to sign in to. To use one, "
+    "run 'mcp-acp init --auth oidc --oidc-issuer URL --oidc-client-id ID --oidc-audience AUD' "
+    "and restart the manager."
+)
 MAX_LOGIN_FLOWS = 100
 # Each waiting login sleeps in a thread of its own pool: a login that takes minutes must not
 # hold one of the few threads of the default pool that every other endpoint needs.
@@ -60,16 +62,23 @@ async def _wait_for_login(state: ManagerState, client: OidcClient, code) -> None
 
     try:
         tokens = await asyncio.get_running_loop().run_in_executor(
-            LOGIN_POOL, partial(client.wait_for_login, code, sleep=sleep))
+            LOGIN_POOL, partial(client.wait_for_login, code, sleep=sleep)
+        )
         await asyncio.to_thread(token_store.save, tokens)
     except asyncio.CancelledError:
         stop.set()
         raise
-    except Exception as exc:  # noqa: BLE001 - OidcError, SecretStoreError, OSError, a malformed answer
+    except Exception as exc:
         if not isinstance(exc, OidcError | SecretStoreError | OSError | LoginCancelled):
             log.exception("the device login failed unexpectedly")
-        state.hub.publish({"type": "auth_login_failed", "severity": "error", "user_code": code.user_code,
-                           "message": f"Sign-in failed: {exc}"})
+        state.hub.publish(
+            {
+                "type": "auth_login_failed",
+                "severity": "error",
+                "user_code": code.user_code,
+                "message": f"Sign-in failed: {exc}",
+            }
+        )
         return
     if state.tokens is not None:  # the manager's token service: renewal, and token_update to every proxy
         state.tokens.tokens = tokens
@@ -77,17 +86,26 @@ async def _wait_for_login(state: ManagerState, client: OidcClient, code) -> None
     await asyncio.to_thread(notify_running_proxies, list_proxy_names(), "/api/auth/notify-login")
     claims = _claims(tokens)
     who = claims.get("email") or claims.get("name") or claims.get("sub")
-    state.hub.publish({"type": "auth_login", "severity": "success", "user_code": code.user_code,
-                       "message": f"Signed in as {who}", "subject_id": claims.get("sub"),
-                       "email": claims.get("email"), "name": claims.get("name")})
+    state.hub.publish(
+        {
+            "type": "auth_login",
+            "severity": "success",
+            "user_code": code.user_code,
+            "message": f"Signed in as {who}",
+            "subject_id": claims.get("sub"),
+            "email": claims.get("email"),
+            "name": claims.get("name"),
+        }
+    )
 
 
 async def _sign_out(state: ManagerState) -> str:
     await asyncio.to_thread(token_store.delete)
     if state.tokens is not None:
         state.tokens.clear()
-    message = "Signed out: stored tokens deleted" + ("" if state.tokens is None else
-                                                     "; running proxies deny requests from now on")
+    message = "Signed out: stored tokens deleted" + (
+        "" if state.tokens is None else "; running proxies deny requests from now on"
+    )
     state.hub.publish({"type": "auth_logout", "severity": "info", "message": message})
     return message
 
@@ -97,13 +115,22 @@ def _status_view(state: ManagerState) -> dict:
     oidc = state.config.auth.oidc
     user = info.get("user", {})
     expires_in = info.get("expires_in_seconds")
-    return {"configured": state.config.auth.mode == "oidc", "authenticated": info["authenticated"],
-            "subject_id": user.get("sub"), "email": user.get("email"), "name": user.get("name"),
-            "provider": oidc.issuer if oidc else None, "client_id": oidc.client_id if oidc else None,
-            "audience": oidc.audience if oidc else None, "scopes": oidc.scopes if oidc else [],
-            "token_expires_in_hours": round(expires_in / 3600, 2) if expires_in is not None else None,
-            "has_refresh_token": info.get("refresh_token", False), "storage_backend": info["storage"],
-            "mode": info["mode"], "message": info["message"]}
+    return {
+        "configured": state.config.auth.mode == "oidc",
+        "authenticated": info["authenticated"],
+        "subject_id": user.get("sub"),
+        "email": user.get("email"),
+        "name": user.get("name"),
+        "provider": oidc.issuer if oidc else None,
+        "client_id": oidc.client_id if oidc else None,
+        "audience": oidc.audience if oidc else None,
+        "scopes": oidc.scopes if oidc else [],
+        "token_expires_in_hours": round(expires_in / 3600, 2) if expires_in is not None else None,
+        "has_refresh_token": info.get("refresh_token", False),
+        "storage_backend": info["storage"],
+        "mode": info["mode"],
+        "message": info["message"],
+    }
 
 
 def router(state: ManagerState) -> APIRouter:
@@ -143,8 +170,11 @@ def router(state: ManagerState) -> APIRouter:
         except OidcError:
             url = None
         url = url or f"{oidc.issuer}/v2/logout?client_id={oidc.client_id}"
-        return {"ok": True, "message": f"{message}. Open logout_url to sign out at the identity provider too.",
-                "logout_url": url}
+        return {
+            "ok": True,
+            "message": f"{message}. Open logout_url to sign out at the identity provider too.",
+            "logout_url": url,
+        }
 
     flows: set[asyncio.Task] = set()
     starting = [0]  # logins asked of the provider, not yet waiting
@@ -155,8 +185,11 @@ def router(state: ManagerState) -> APIRouter:
         if oidc is None:
             raise api_error(400, "AUTH_PROVIDER_UNAVAILABLE", NO_PROVIDER)
         if len(flows) + starting[0] >= MAX_LOGIN_FLOWS:
-            raise api_error(429, "AUTH_DEVICE_FLOW_LIMIT", f"{MAX_LOGIN_FLOWS} sign-ins are already waiting for "
-                                                           "approval; finish one or wait until they expire")
+            raise api_error(
+                429,
+                "AUTH_DEVICE_FLOW_LIMIT",
+                f"{MAX_LOGIN_FLOWS} sign-ins are already waiting for approval; finish one or wait until they expire",
+            )
         # The token service's client knows the provider's endpoints already (one discovery).
         client = getattr(state.tokens, "client", None) or OidcClient(oidc)
         starting[0] += 1
@@ -169,10 +202,14 @@ def router(state: ManagerState) -> APIRouter:
         task = asyncio.create_task(_wait_for_login(state, client, code))
         flows.add(task)
         task.add_done_callback(flows.discard)
-        return {"user_code": code.user_code, "verification_uri": code.verification_uri,
-                "verification_uri_complete": code.verification_uri_complete, "expires_in": code.expires_in,
-                "interval": code.interval,
-                "message": f"Open {code.verification_uri} and enter {code.user_code}; the result arrives as the "
-                           "event auth_login or auth_login_failed"}
+        return {
+            "user_code": code.user_code,
+            "verification_uri": code.verification_uri,
+            "verification_uri_complete": code.verification_uri_complete,
+            "expires_in": code.expires_in,
+            "interval": code.interval,
+            "message": f"Open {code.verification_uri} and enter {code.user_code}; the result arrives as the "
+            "event auth_login or auth_login_failed",
+        }
 
     return api

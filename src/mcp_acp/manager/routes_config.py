@@ -49,8 +49,9 @@ def deep_merge(base: dict, change: dict) -> dict:
 
 
 def _problems(error: ValidationError) -> list[str]:
-    return validation_problems(error, "unknown field (check the spelling; secrets such as API keys never go in "
-                                      "config.json)")
+    return validation_problems(
+        error, "unknown field (check the spelling; secrets such as API keys never go in config.json)"
+    )
 
 
 def _loaded_snapshot(log_dir: Path) -> tuple[str | None, dict | None]:
@@ -89,20 +90,29 @@ class ProxyConfigFile:
         except ConfigError as exc:
             raise api_error(404, "CONFIG_NOT_FOUND", str(exc)) from None
         if not isinstance(current, dict):
-            raise api_error(400, "CONFIG_INVALID", f"{self.path} does not hold a JSON object; re-create it with "
-                                                   f"'mcp-acp proxy add {self.name}'")
+            raise api_error(
+                400,
+                "CONFIG_INVALID",
+                f"{self.path} does not hold a JSON object; re-create it with 'mcp-acp proxy add {self.name}'",
+            )
         for key in FIXED:
             if key in change and change[key] != current.get(key):
-                raise api_error(400, "CONFIG_INVALID", f"'{key}' identifies the proxy and cannot be changed; "
-                                                       "leave it out of the body",
-                                validation_errors=[f"field '{key}': cannot be changed"])
+                raise api_error(
+                    400,
+                    "CONFIG_INVALID",
+                    f"'{key}' identifies the proxy and cannot be changed; leave it out of the body",
+                    validation_errors=[f"field '{key}': cannot be changed"],
+                )
         try:
             updated = ProxyConfig.model_validate(deep_merge(current, change))
         except ValidationError as exc:
             problems = _problems(exc)
-            raise api_error(400, "CONFIG_INVALID", f"the config was not saved: {'; '.join(problems)}. Fix the "
-                                                   "fields named and send the change again.",
-                            validation_errors=problems) from None
+            raise api_error(
+                400,
+                "CONFIG_INVALID",
+                f"the config was not saved: {'; '.join(problems)}. Fix the fields named and send the change again.",
+                validation_errors=problems,
+            ) from None
         try:
             save_model(self.path, updated)
         except OSError as exc:
@@ -136,9 +146,13 @@ def router(state: ManagerState) -> APIRouter:
         target = await config_file(proxy_id)
         updated = await asyncio.to_thread(target.update, change)
         running = state.registry.get(target.name) is not None
-        return {"config": updated.model_dump(mode="json"), "restart_required": running,
-                "message": f"Saved. Proxy {target.name} uses the new config from its next start "
-                           "(restart its MCP client)." if running else "Saved."}
+        return {
+            "config": updated.model_dump(mode="json"),
+            "restart_required": running,
+            "message": f"Saved. Proxy {target.name} uses the new config from its next start (restart its MCP client)."
+            if running
+            else "Saved.",
+        }
 
     @api.get("/api/manager/proxies/{proxy_id}/config/compare")
     async def compare(proxy_id: str) -> dict:
@@ -152,23 +166,33 @@ def router(state: ManagerState) -> APIRouter:
             except (ProxyUnavailable, ValueError, IndexError):
                 info = None
         if info is None:  # not running: nothing runs with any config
-            return {"running": None, "saved": found["saved"], "differs": False, "running_info": None,
-                    "running_config_version": None}
+            return {
+                "running": None,
+                "saved": found["saved"],
+                "differs": False,
+                "running_info": None,
+                "running_config_version": None,
+            }
         return {**found, "differs": found["running"] != found["saved"], "running_info": info}
 
     @api.put("/api/manager/proxies/{proxy_id}/config/api-key")
     async def set_key(proxy_id: str, body: dict[str, Any] = Body(...)) -> dict:
         target = await config_file(proxy_id)
         if not isinstance(body.get("api_key"), str):
-            raise api_error(422, "VALIDATION_ERROR", "send {\"api_key\": \"...\"}",
-                            validation_errors=["api_key: required, a string"])
+            raise api_error(
+                422, "VALIDATION_ERROR", 'send {"api_key": "..."}', validation_errors=["api_key: required, a string"]
+            )
         try:
             secret = await asyncio.to_thread(set_api_key, target.name, body["api_key"])
         except (ApiKeyError, ConfigError) as exc:
             raise api_error(400, "CONFIG_INVALID", str(exc)) from None
-        return {"ok": True, "credential_key": secret, "restart_required": state.registry.get(target.name) is not None,
-                "message": f"API key stored in {await asyncio.to_thread(store_name)}; the proxy sends it from its "
-                           "next start."}
+        return {
+            "ok": True,
+            "credential_key": secret,
+            "restart_required": state.registry.get(target.name) is not None,
+            "message": f"API key stored in {await asyncio.to_thread(store_name)}; the proxy sends it from its "
+            "next start.",
+        }
 
     @api.delete("/api/manager/proxies/{proxy_id}/config/api-key")
     async def delete_key(proxy_id: str) -> dict:

@@ -37,8 +37,16 @@ def _announce(state, proxy_name: str, proxy_id: str, archive_name: str | None, b
     message = f"proxy {proxy_name} was deleted ({where}) by the {by}"
     log.warning("%s", message, extra={"proxy_name": proxy_name})  # WARNING: kept in the manager's system.jsonl
     try:  # best effort: a failed broadcast never fails a deletion that happened
-        state.hub.publish({"type": "proxy_deleted", "proxy_name": proxy_name, "proxy_id": proxy_id,
-                           "archive_name": archive_name, "severity": "warning", "message": message})
+        state.hub.publish(
+            {
+                "type": "proxy_deleted",
+                "proxy_name": proxy_name,
+                "proxy_id": proxy_id,
+                "archive_name": archive_name,
+                "severity": "warning",
+                "message": message,
+            }
+        )
     except Exception:
         log.exception("could not broadcast the deletion of proxy %s", proxy_name)
 
@@ -53,8 +61,12 @@ def router(state) -> APIRouter:
             raise api_error(404, "PROXY_NOT_FOUND", f"no configured proxy has the id {proxy_id!r}")
         log_dir = state.config.log_path
         if state.registry.by_id(proxy_id) or await asyncio.to_thread(deletion.proxy_running, name, log_dir):
-            raise api_error(409, "PROXY_RUNNING", f"proxy {name} is running; stop it (close its MCP client) "
-                            "before deleting it", proxy_name=name)
+            raise api_error(
+                409,
+                "PROXY_RUNNING",
+                f"proxy {name} is running; stop it (close its MCP client) before deleting it",
+                proxy_name=name,
+            )
         try:
             result = await asyncio.to_thread(deletion.delete_proxy, name, purge, "api", log_dir)
         except deletion.ProxyRunning as exc:  # it started between our check and the deletion
@@ -63,8 +75,9 @@ def router(state) -> APIRouter:
             raise api_error(404, "PROXY_NOT_FOUND", str(exc)) from None
         except (deletion.DeletionError, OSError) as exc:
             log.error("deleting proxy %s failed: %s", name, exc)
-            raise api_error(500, "PROXY_DELETION_FAILED", f"deleting proxy {name} failed: {exc}",
-                            proxy_name=name) from None
+            raise api_error(
+                500, "PROXY_DELETION_FAILED", f"deleting proxy {name} failed: {exc}", proxy_name=name
+            ) from None
         for warning in result.warnings:
             log.warning("deleting proxy %s: %s", name, warning)
         _announce(state, name, proxy_id, result.archive_name, "API")

@@ -27,12 +27,16 @@ def router(state: ManagerState) -> APIRouter:
 
     # Plain `def` endpoints: FastAPI runs them in its threadpool, off the event loop, as file reads must.
     @api.get("/api/manager/incidents")
-    def list_incidents(proxy: str | None = None,
-                       incident_type: Literal["shutdown", "bootstrap", "emergency"] | None = None,
-                       time_range: Literal["5m", "1h", "24h", "all"] = "all",
-                       limit: int = Query(100, ge=1, le=1000), before: str | None = None) -> dict:
-        return incidents.query(state.config.log_path, proxy, incident_type, time_range, limit,
-                               _time_param("before", before))
+    def list_incidents(
+        proxy: str | None = None,
+        incident_type: Literal["shutdown", "bootstrap", "emergency"] | None = None,
+        time_range: Literal["5m", "1h", "24h", "all"] = "all",
+        limit: int = Query(100, ge=1, le=1000),
+        before: str | None = None,
+    ) -> dict:
+        return incidents.query(
+            state.config.log_path, proxy, incident_type, time_range, limit, _time_param("before", before)
+        )
 
     @api.get("/api/manager/incidents/summary")
     def incidents_summary(since: str | None = None, proxy: str | None = None) -> dict:

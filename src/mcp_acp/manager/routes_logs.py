@@ -32,8 +32,14 @@ def router(state: ManagerState) -> APIRouter:
         return logs_metadata(*proxy_logs(proxy_id))
 
     @api.get("/api/manager/proxies/{proxy_id}/logs/{log_type}")
-    def logs(request: Request, proxy_id: str, log_type: str, time_range: Literal["5m", "1h", "24h", "all"] = "5m",
-             limit: int = Query(100, ge=1, le=1000), before: str | None = None) -> dict:
+    def logs(
+        request: Request,
+        proxy_id: str,
+        log_type: str,
+        time_range: Literal["5m", "1h", "24h", "all"] = "5m",
+        limit: int = Query(100, ge=1, le=1000),
+        before: str | None = None,
+    ) -> dict:
         log_dir, debug = proxy_logs(proxy_id)
         return log_answer(request, log_dir, log_type, debug, time_range=time_range, limit=limit, before=before)
 

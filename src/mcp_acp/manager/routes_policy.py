@@ -38,8 +38,9 @@ def save_policy(path: Path, policy: Policy) -> None:
 
 def _invalid(problems: list[str], what: str = "the policy was not saved") -> Exception:
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    return api_error(400, "POLICY_INVALID", f"{what}: {count}: {'; '.join(problems)}. {FIX}",
-                     validation_errors=problems)
+    return api_error(
+        400, "POLICY_INVALID", f"{what}: {count}: {'; '.join(problems)}. {FIX}", validation_errors=problems
+    )
 
 
 def _rules(policy: Policy) -> list[dict]:
@@ -66,8 +67,11 @@ class ProxyPolicy:
 
     def read(self) -> tuple[Policy, str]:
         if not self.path.exists():
-            raise api_error(404, "POLICY_NOT_FOUND", f"proxy {self.name} has no policy file at {self.path}; "
-                                                     "create one with PUT (send {} for deny-all)")
+            raise api_error(
+                404,
+                "POLICY_NOT_FOUND",
+                f"proxy {self.name} has no policy file at {self.path}; create one with PUT (send {{}} for deny-all)",
+            )
         try:
             data, text = read_json(self.path, f"Replace it with PUT, or write {{}} to {self.path}.")
             return parse_policy(data), text
@@ -77,9 +81,15 @@ class ProxyPolicy:
             raise _invalid(exc.problems, f"the policy file {self.path} is invalid; replace it with PUT") from None
 
     def view(self, policy: Policy, text: str, running: bool, version: str | None = None) -> dict:
-        return {"version": policy.version, "default_action": policy.default_action, "rules_count": len(policy.rules),
-                "rules": _rules(policy), "policy_path": str(self.path),
-                "policy_version": version or _version_on_disk(self.log_dir, text), "running": running}
+        return {
+            "version": policy.version,
+            "default_action": policy.default_action,
+            "rules_count": len(policy.rules),
+            "rules": _rules(policy),
+            "policy_path": str(self.path),
+            "policy_version": version or _version_on_disk(self.log_dir, text),
+            "running": running,
+        }
 
 
 def router(state: ManagerState) -> APIRouter:
@@ -107,10 +117,13 @@ def router(state: ManagerState) -> APIRouter:
         result = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
         if answer.status_code != 200 or result.get("status") != "success":
             problems = result.get("problems") or [result.get("error") or f"HTTP {answer.status_code}"]
-            raise api_error(500, "POLICY_RELOAD_FAILED",
-                            f"the policy was saved but proxy {name} could not load it; its previous policy "
-                            f"{result.get('policy_version')} stays active: {'; '.join(map(str, problems))}",
-                            details=result)
+            raise api_error(
+                500,
+                "POLICY_RELOAD_FAILED",
+                f"the policy was saved but proxy {name} could not load it; its previous policy "
+                f"{result.get('policy_version')} stays active: {'; '.join(map(str, problems))}",
+                details=result,
+            )
         return result
 
     async def edit(proxy_id: str, change) -> tuple[ProxyPolicy, Policy, dict | None]:
@@ -128,8 +141,12 @@ def router(state: ManagerState) -> APIRouter:
 
     def rule_answer(policy: Policy, rule_id: str, reloaded: dict | None) -> dict:
         rule = next(r for r in _rules(policy) if r["id"] == rule_id)
-        return {"rule": rule, "policy_version": reloaded["policy_version"] if reloaded else None,
-                "rules_count": len(policy.rules), "reload": reloaded}
+        return {
+            "rule": rule,
+            "policy_version": reloaded["policy_version"] if reloaded else None,
+            "rules_count": len(policy.rules),
+            "reload": reloaded,
+        }
 
     @api.get("/api/manager/proxies/{proxy_id}/policy")
     async def get_policy(proxy_id: str) -> dict:
@@ -150,8 +167,9 @@ def router(state: ManagerState) -> APIRouter:
             await asyncio.to_thread(save_policy, target.path, updated)
             reloaded = await reload(target.name)
         text = updated.model_dump_json(indent=2, exclude_none=True) + "\n"
-        view = await asyncio.to_thread(target.view, updated, text, reloaded is not None,
-                                       reloaded["policy_version"] if reloaded else None)
+        view = await asyncio.to_thread(
+            target.view, updated, text, reloaded is not None, reloaded["policy_version"] if reloaded else None
+        )
         return {"policy": view, "reload": reloaded}
 
     @api.get("/api/manager/proxies/{proxy_id}/policy/schema")
@@ -172,10 +190,13 @@ def router(state: ManagerState) -> APIRouter:
             ids = {r.id for r in current.rules}
             wanted = rule.get("id") if isinstance(rule.get("id"), str) else _generated_id(rule)
             if wanted in ids:
-                raise api_error(409, "POLICY_RULE_DUPLICATE",
-                                f"a rule with id {wanted!r} already exists" + ("" if "id" in rule else
-                                " (an identical rule: same effect and conditions)") +
-                                "; choose another id, or edit that rule with PUT .../policy/rules/{id}")
+                raise api_error(
+                    409,
+                    "POLICY_RULE_DUPLICATE",
+                    f"a rule with id {wanted!r} already exists"
+                    + ("" if "id" in rule else " (an identical rule: same effect and conditions)")
+                    + "; choose another id, or edit that rule with PUT .../policy/rules/{id}",
+                )
             new_id.append(wanted)
             return {**current.model_dump(exclude_none=True), "rules": [*_rules(current), rule]}
 
@@ -190,8 +211,11 @@ def router(state: ManagerState) -> APIRouter:
             rules = _rules(current)
             index = _index_of(rules, rule_id)
             if rule["id"] != rule_id and any(r["id"] == rule["id"] for r in rules):
-                raise api_error(409, "POLICY_RULE_DUPLICATE", f"cannot rename rule {rule_id!r} to {rule['id']!r}: "
-                                                              "that id is taken; choose another id")
+                raise api_error(
+                    409,
+                    "POLICY_RULE_DUPLICATE",
+                    f"cannot rename rule {rule_id!r} to {rule['id']!r}: that id is taken; choose another id",
+                )
             rules[index] = rule
             return {**current.model_dump(exclude_none=True), "rules": rules}
 
@@ -225,4 +249,3 @@ def _generated_id(rule: dict) -> str | None:
         return Rule.model_validate(rule).generated_id()
     except ValueError:
         return None
-

@@ -55,7 +55,7 @@ async def _ask(state: ManagerState, name: str, path: str, default):
     try:
         response = await state.ask_proxy(name, "GET", path, timeout=STATS_TIMEOUT)
         return response.json() if response.status_code == 200 else default
-    except Exception:  # noqa: BLE001 - ProxyUnavailable, a timeout, a body that is not JSON
+    except Exception:
         return default
 
 
@@ -69,17 +69,18 @@ async def _stats(state: ManagerState, connection: ProxyConnection | None) -> dic
 def _view(name: str, config: ProxyConfig, connection: ProxyConnection | None, stats: dict | None) -> dict:
     backend = config.backend
     return {
-        "proxy_name": name, "proxy_id": config.proxy_id,
+        "proxy_name": name,
+        "proxy_id": config.proxy_id,
         "status": "running" if connection else "inactive",
         "instance_id": connection.instance_id if connection else None,
-        "server_name": backend.server_name, "transport": backend.transport,
+        "server_name": backend.server_name,
+        "transport": backend.transport,
         "command": backend.stdio.command if backend.stdio else None,
         "args": backend.stdio.args if backend.stdio else [],
         "url": backend.http.url if backend.http else None,
         "created_at": config.created_at,
         # What a running proxy actually connected with (`auto` resolves at start).
-        "backend_transport": (connection.config_summary.get("transport") if connection else None)
-        or backend.transport,
+        "backend_transport": (connection.config_summary.get("transport") if connection else None) or backend.transport,
         "mtls_enabled": mtls_applies(config),
         "stats": stats,
     }
@@ -105,8 +106,18 @@ class NewProxy(BaseModel):
     skip_health_check: bool = False
     skip_duplicate_check: bool = False
 
-    @field_validator("server_name", "command", "url", "api_key", "mtls_cert", "mtls_key", "mtls_ca",
-                     "attestation_sha256", "attestation_slsa_owner", mode="before")
+    @field_validator(
+        "server_name",
+        "command",
+        "url",
+        "api_key",
+        "mtls_cert",
+        "mtls_key",
+        "mtls_ca",
+        "attestation_sha256",
+        "attestation_slsa_owner",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value):
         # A form sends "" for the fields it leaves empty.
@@ -123,12 +134,17 @@ def _create(body: NewProxy) -> dict:
     settings["server_name"] = body.server_name or body.name  # as the CLI defaults it
     created = proxy_setup.create_proxy(**settings, check_duplicate_backend=not body.skip_duplicate_check)
     warnings = [text for level, text in created.notes if level == "warning"]
-    return {"ok": True, "proxy_name": created.name, "proxy_id": created.config.proxy_id,
-            "config_path": str(created.config_path), "policy_path": str(created.policy_path),
-            "claude_desktop_snippet": snippet("claude-desktop", [created.name]),
-            "message": f"Proxy {created.name} created with a deny-all policy. Add the snippet to your MCP "
-                       "client's configuration and restart the client.",
-            "warnings": warnings}
+    return {
+        "ok": True,
+        "proxy_name": created.name,
+        "proxy_id": created.config.proxy_id,
+        "config_path": str(created.config_path),
+        "policy_path": str(created.policy_path),
+        "claude_desktop_snippet": snippet("claude-desktop", [created.name]),
+        "message": f"Proxy {created.name} created with a deny-all policy. Add the snippet to your MCP "
+        "client's configuration and restart the client.",
+        "warnings": warnings,
+    }
 
 
 def router(state: ManagerState) -> APIRouter:
@@ -139,8 +155,10 @@ def router(state: ManagerState) -> APIRouter:
         proxies = await asyncio.to_thread(configured_proxies)
         connections = [state.registry.get(name) for name, _ in proxies]
         stats = await asyncio.gather(*(_stats(state, connection) for connection in connections))
-        return [_view(name, config, connection, stat)
-                for (name, config), connection, stat in zip(proxies, connections, stats)]
+        return [
+            _view(name, config, connection, stat)
+            for (name, config), connection, stat in zip(proxies, connections, stats)
+        ]
 
     @api.get("/api/manager/proxies/{proxy_id}")
     async def get_proxy(proxy_id: str) -> dict:
@@ -150,15 +168,24 @@ def router(state: ManagerState) -> APIRouter:
         name, config = found
         connection = state.registry.get(name)
         if connection is None:
-            return {**_view(name, config, None, None), "client_id": None, "pending_approvals": [],
-                    "cached_approvals": []}
+            return {
+                **_view(name, config, None, None),
+                "client_id": None,
+                "pending_approvals": [],
+                "cached_approvals": [],
+            }
         runtime, pending, cached, stats = await asyncio.gather(
             _ask(state, name, f"/api/proxies/{quote(proxy_id, safe='')}", {}),
             _ask(state, name, "/api/approvals/pending/list", []),
             _ask(state, name, "/api/approvals/cached", {}),
-            _stats(state, connection))
-        return {**_view(name, config, connection, stats), "client_id": runtime.get("client_id"),
-                "pending_approvals": pending, "cached_approvals": cached.get("approvals", [])}
+            _stats(state, connection),
+        )
+        return {
+            **_view(name, config, connection, stats),
+            "client_id": runtime.get("client_id"),
+            "pending_approvals": pending,
+            "cached_approvals": cached.get("approvals", []),
+        }
 
     @api.post("/api/manager/proxies", status_code=201)
     async def add_proxy(body: NewProxy) -> dict:

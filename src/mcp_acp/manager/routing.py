@@ -21,8 +21,20 @@ log = logging.getLogger("mcp_acp.manager")
 
 FORWARD_TIMEOUT = 30.0
 # Never forwarded: hop-by-hop headers, and the browser's credentials for the manager.
-DROPPED_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-                   "transfer-encoding", "upgrade", "authorization", "cookie", "host", "content-length"}
+DROPPED_HEADERS = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "authorization",
+    "cookie",
+    "host",
+    "content-length",
+}
 MANAGER_PREFIXES = ("manager", "manager/", "events", "proxy", "proxy/")
 
 
@@ -33,8 +45,10 @@ def _error(status: int, message: str, hint: str | None = None) -> JSONResponse:
 def _safe_path(path: str) -> bool:
     """No way out of the proxy's /api/ tree: no dot segments, backslashes, NULs or empty segments."""
     segments = path.split("/")
-    return all(segment not in ("", ".", "..") and "\\" not in segment and "\x00" not in segment
-               for segment in segments) and len(path) <= 2048
+    return (
+        all(segment not in ("", ".", "..") and "\\" not in segment and "\x00" not in segment for segment in segments)
+        and len(path) <= 2048
+    )
 
 
 def router(state: ManagerState) -> APIRouter:
@@ -45,8 +59,9 @@ def router(state: ManagerState) -> APIRouter:
             return _error(400, "Invalid path", "Paths may not contain '.', '..', '\\' or empty segments")
         connection = state.registry.get(name)
         if connection is None:
-            return _error(404, f"Proxy '{name}' not found",
-                          f"Connected proxies: {', '.join(state.registry.names()) or 'none'}")
+            return _error(
+                404, f"Proxy '{name}' not found", f"Connected proxies: {', '.join(state.registry.names()) or 'none'}"
+            )
         headers = {key: value for key, value in request.headers.items() if key.lower() not in DROPPED_HEADERS}
         if path.startswith("approvals/pending/") and "x-approver-token" not in headers:
             stored = getattr(state.tokens, "tokens", None)
@@ -56,20 +71,31 @@ def router(state: ManagerState) -> APIRouter:
         url = httpx.URL(f"http://proxy/api/{path}", query=request.url.query.encode())
         client = state.proxy_client(connection.socket_path)
         try:
-            upstream = await client.send(client.build_request(request.method, url, headers=headers, content=body,
-                                                              timeout=FORWARD_TIMEOUT), stream=True)
+            upstream = await client.send(
+                client.build_request(request.method, url, headers=headers, content=body, timeout=FORWARD_TIMEOUT),
+                stream=True,
+            )
         except httpx.TimeoutException:
             return _error(504, f"Proxy '{name}' did not answer within {FORWARD_TIMEOUT:g} s")
         except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError):
-            return _error(503, f"Proxy '{name}' is not reachable", f"Its socket {connection.socket_path} does not answer")
+            return _error(
+                503, f"Proxy '{name}' is not reachable", f"Its socket {connection.socket_path} does not answer"
+            )
         except OSError as exc:
             return _error(500, f"Cannot reach proxy '{name}': {exc}")
         if upstream.status_code >= 400:
             log.warning("proxy %r answered %d to %s /api/%s", name, upstream.status_code, request.method, path)
-        kept = {key: value for key, value in upstream.headers.items()
-                if key.lower() not in DROPPED_HEADERS and key.lower() != "content-encoding"}
-        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code, headers=kept,
-                                 background=BackgroundTask(upstream.aclose))
+        kept = {
+            key: value
+            for key, value in upstream.headers.items()
+            if key.lower() not in DROPPED_HEADERS and key.lower() != "content-encoding"
+        }
+        return StreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            headers=kept,
+            background=BackgroundTask(upstream.aclose),
+        )
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -87,8 +113,9 @@ def router(state: ManagerState) -> APIRouter:
         if not names:
             return _error(503, "No proxies connected", "Start a proxy from your MCP client first")
         if len(names) > 1:
-            return _error(400, "Multiple proxies available",
-                          f"Use /api/proxy/{{name}}/{path} with one of: {', '.join(names)}")
+            return _error(
+                400, "Multiple proxies available", f"Use /api/proxy/{{name}}/{path} with one of: {', '.join(names)}"
+            )
         return await forward(request, names[0], path)
 
     return api

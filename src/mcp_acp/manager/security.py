@@ -18,15 +18,20 @@ MAX_BODY = 1024 * 1024
 ALLOWED_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 MUTATIONS = {"POST", "PUT", "PATCH", "DELETE"}
 TOKEN_COOKIE = "api_token"
-NO_ORIGIN = ("Forbidden: a state-changing request needs an Origin header (a browser on the manager's own page "
-             "sends it) or the API token as 'Authorization: Bearer <token>' (for scripts; the token is in the "
-             "file manager_token in the config folder)")
+NO_ORIGIN = (
+    "Forbidden: a state-changing request needs an Origin header (a browser on the manager's own page "
+    "sends it) or the API token as 'Authorization: Bearer <token>' (for scripts; the token is in the "
+    "file manager_token in the config folder)"
+)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
-     b"style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; font-src 'self' https://fonts.gstatic.com; "
-     b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        b"style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; font-src 'self' https://fonts.gstatic.com; "
+        b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+    ),
     (b"referrer-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
@@ -43,9 +48,18 @@ def allowed_origins(port: int) -> set[str]:
 
 async def _refuse(send, status: int, body: dict) -> None:
     payload = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"cache-control", b"no-store"), *SECURITY_HEADERS]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"cache-control", b"no-store"),
+                *SECURITY_HEADERS,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -76,8 +90,10 @@ class _Guard:
             return 403, {"error": "Forbidden: invalid Host header"}
         origin = headers.get("origin")
         if origin is not None and origin not in self.origins:
-            return 403, {"error": "Forbidden: cross-origin request (only the manager's own page may call its API; "
-                                  "open it with 'mcp-acp manager open')"}
+            return 403, {
+                "error": "Forbidden: cross-origin request (only the manager's own page may call its API; "
+                "open it with 'mcp-acp manager open')"
+            }
         presented = self._presented_token(scope, headers)
         if scope["method"] in MUTATIONS and origin is None:
             # A browser always sends Origin on these; without it, only a script holding the token
@@ -147,6 +163,7 @@ def _replay(body: bytes, receive):
 
     async def replayed():
         return pending.pop() if pending else await receive()
+
     return replayed
 
 

@@ -32,15 +32,17 @@ class ManagerState:
     def touch(self) -> None:
         self.last_activity = time.monotonic()
 
-    async def ask_proxy(self, name: str, method: str, path: str, json: object = None,
-                        timeout: float = 5.0) -> httpx.Response:
+    async def ask_proxy(
+        self, name: str, method: str, path: str, json: object = None, timeout: float = 5.0
+    ) -> httpx.Response:
         """Call a registered proxy's own API (`path` starts with /api/) over its Unix socket."""
         connection = self.registry.get(name)
         if connection is None:
             raise ProxyUnavailable(f"proxy {name!r} is not connected")
         try:
             return await self.proxy_client(connection.socket_path).request(
-                method, f"http://proxy{path}", json=json, timeout=timeout)
+                method, f"http://proxy{path}", json=json, timeout=timeout
+            )
         except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as exc:
             raise ProxyUnavailable(f"proxy {name!r} does not answer on {connection.socket_path}: {exc}") from None
 
@@ -48,8 +50,9 @@ class ManagerState:
         """One pooled client per proxy socket: a new connection per request would cost more
         than the request."""
         if socket_path not in self._clients:
-            self._clients[socket_path] = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=socket_path),
-                                                           timeout=30.0)
+            self._clients[socket_path] = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(uds=socket_path), timeout=30.0
+            )
         return self._clients[socket_path]
 
     async def close_clients(self) -> None:

@@ -21,8 +21,9 @@ RENEW_BEFORE_SECONDS = 300.0
 
 
 class TokenService:
-    def __init__(self, settings: OIDCConfig, broadcast: Callable[[dict], None],
-                 client: OidcClient | None = None) -> None:
+    def __init__(
+        self, settings: OIDCConfig, broadcast: Callable[[dict], None], client: OidcClient | None = None
+    ) -> None:
         self.client = client or OidcClient(settings)
         self.broadcast = broadcast
         self.tokens = self._load()

@@ -59,5 +59,10 @@ class LatencyTracker:
 
     def to_dict(self) -> dict:
         ordered = sorted(self._samples)  # one sort for every statistic
-        return {"median_ms": _round(_median(ordered)), "p95_ms": _round(_p95(ordered)), "count": len(ordered),
-                "min_ms": _round(ordered[0] if ordered else None), "max_ms": _round(ordered[-1] if ordered else None)}
+        return {
+            "median_ms": _round(_median(ordered)),
+            "p95_ms": _round(_p95(ordered)),
+            "count": len(ordered),
+            "min_ms": _round(ordered[0] if ordered else None),
+            "max_ms": _round(ordered[-1] if ordered else None),
+        }

@@ -16,12 +16,19 @@ class ManagerCollector:
         self.state = state
 
     def collect(self):
-        requests = CounterMetricFamily("mcp_acp_requests", "Requests seen by each connected proxy, by decision "
-                                       "and method (since the proxy started)", labels=["proxy", "decision", "method"])
-        pending = GaugeMetricFamily("mcp_acp_pending_approvals", "Requests waiting for a human decision",
-                                    labels=["proxy"])
-        latency = GaugeMetricFamily("mcp_acp_latency_ms", "Latency over each proxy's last 1000 samples, by kind "
-                                    "(median and p95)", labels=["proxy", "kind", "quantile"])
+        requests = CounterMetricFamily(
+            "mcp_acp_requests",
+            "Requests seen by each connected proxy, by decision and method (since the proxy started)",
+            labels=["proxy", "decision", "method"],
+        )
+        pending = GaugeMetricFamily(
+            "mcp_acp_pending_approvals", "Requests waiting for a human decision", labels=["proxy"]
+        )
+        latency = GaugeMetricFamily(
+            "mcp_acp_latency_ms",
+            "Latency over each proxy's last 1000 samples, by kind (median and p95)",
+            labels=["proxy", "kind", "quantile"],
+        )
         for connection in self.state.registry.all():
             stats = connection.stats or {}
             by_method = stats.get("by_method") or {}
@@ -38,12 +45,15 @@ class ManagerCollector:
         yield requests
         yield pending
         yield latency
-        yield GaugeMetricFamily("mcp_acp_connected_proxies", "Proxies registered with the manager",
-                                value=len(self.state.registry))
-        yield GaugeMetricFamily("mcp_acp_sse_subscribers", "Browsers following the event stream",
-                                value=len(self.state.hub.subscribers))
-        yield CounterMetricFamily("mcp_acp_events_published", "Events sent to the event stream",
-                                  value=self.state.hub.published)
+        yield GaugeMetricFamily(
+            "mcp_acp_connected_proxies", "Proxies registered with the manager", value=len(self.state.registry)
+        )
+        yield GaugeMetricFamily(
+            "mcp_acp_sse_subscribers", "Browsers following the event stream", value=len(self.state.hub.subscribers)
+        )
+        yield CounterMetricFamily(
+            "mcp_acp_events_published", "Events sent to the event stream", value=self.state.hub.published
+        )
 
 
 def metrics_text(state: ManagerState) -> bytes:

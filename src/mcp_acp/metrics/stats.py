@@ -28,8 +28,15 @@ OTHER_METHOD = "other"
 
 
 class ProxyStats:
-    __slots__ = ("requests_total", "_by_decision", "by_method", "proxy_latency", "policy_eval", "hitl_wait",
-                 "_hitl_requests")
+    __slots__ = (
+        "_by_decision",
+        "_hitl_requests",
+        "by_method",
+        "hitl_wait",
+        "policy_eval",
+        "proxy_latency",
+        "requests_total",
+    )
 
     def __init__(self) -> None:
         self.requests_total = 0
@@ -40,8 +47,9 @@ class ProxyStats:
         self.hitl_wait = LatencyTracker()
         self._hitl_requests: set[str] = set()  # ids of requests a human was asked about, until answered
 
-    def record_decision(self, decision: str, method: str, eval_ms: float | None = None,
-                        hitl_ms: float | None = None) -> None:
+    def record_decision(
+        self, decision: str, method: str, eval_ms: float | None = None, hitl_ms: float | None = None
+    ) -> None:
         """One policy-evaluated request: `decision` is allow, deny or hitl; `hitl_ms` for HITL outcomes."""
         self._by_decision[decision] += 1  # an unknown decision is a bug: fail loudly
         self.requests_total += 1
@@ -78,22 +86,31 @@ class ProxyStats:
     def latency(self) -> dict:
         """Medians (SPEC §13.1), p95s and the samples each is computed from; null when empty."""
         summary = {kind: getattr(self, kind).to_dict() for kind in LATENCY_KINDS}
-        return {**{f"{kind}_ms": summary[kind]["median_ms"] for kind in LATENCY_KINDS},
-                **{f"{kind}_p95_ms": summary[kind]["p95_ms"] for kind in LATENCY_KINDS},
-                "sample_count": {kind: summary[kind]["count"] for kind in LATENCY_KINDS}}
+        return {
+            **{f"{kind}_ms": summary[kind]["median_ms"] for kind in LATENCY_KINDS},
+            **{f"{kind}_p95_ms": summary[kind]["p95_ms"] for kind in LATENCY_KINDS},
+            "sample_count": {kind: summary[kind]["count"] for kind in LATENCY_KINDS},
+        }
 
     def api_stats(self) -> dict:
         """`GET /api/stats` (SPEC §13.1, plus p95s and sample counts in `latency`)."""
-        return {"requests_total": self.requests_total, "requests_allowed": self._by_decision["allow"],
-                "requests_denied": self._by_decision["deny"], "requests_hitl": self._by_decision["hitl"],
-                "latency": self.latency()}
+        return {
+            "requests_total": self.requests_total,
+            "requests_allowed": self._by_decision["allow"],
+            "requests_denied": self._by_decision["deny"],
+            "requests_hitl": self._by_decision["hitl"],
+            "latency": self.latency(),
+        }
 
     def snapshot(self) -> dict:
         """What `stats_updated` and `/api/proxies` carry: `/api/stats`, the median proxy latency the
         proxy cards show, and by_method (for the manager's metrics)."""
         stats = self.api_stats()
-        return {**stats, "proxy_latency_ms": stats["latency"]["proxy_latency_ms"],
-                "by_method": {method: dict(counts) for method, counts in self.by_method.items()}}
+        return {
+            **stats,
+            "proxy_latency_ms": stats["latency"]["proxy_latency_ms"],
+            "by_method": {method: dict(counts) for method, counts in self.by_method.items()},
+        }
 
 
 async def publish_stats(stats: ProxyStats, events: ProxyEvents, interval: float = 0.5) -> None:

@@ -11,19 +11,28 @@ import posixpath
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_acp.identity.local import Identity
 from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, judge_all, request_paths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
 
-DISCOVERY_METHODS = frozenset({
-    "initialize", "ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list",
-    "notifications/initialized", "notifications/cancelled", "notifications/progress",
-    "notifications/resources/list_changed", "notifications/tools/list_changed",
-    "notifications/prompts/list_changed",
-})
+DISCOVERY_METHODS = frozenset(
+    {
+        "initialize",
+        "ping",
+        "tools/list",
+        "resources/list",
+        "resources/templates/list",
+        "prompts/list",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +112,12 @@ def _path_fields(path: str | None) -> dict[str, str | None]:
     if not path:
         return {}
     filename = posixpath.basename(path)
-    return {"path": path, "filename": filename, "extension": posixpath.splitext(filename)[1] or None,
-            "parent_dir": posixpath.dirname(path)}
+    return {
+        "path": path,
+        "filename": filename,
+        "extension": posixpath.splitext(filename)[1] or None,
+        "parent_dir": posixpath.dirname(path),
+    }
 
 
 def first_in_role(judged: tuple[JudgedPath, ...], role: str, reading: int) -> str | None:
@@ -122,8 +135,9 @@ def resource_for(base: Resource, path: str | None, source: str | None, dest: str
     return replace(base, source_path=source, dest_path=dest, **fields)
 
 
-def build_resource(method: str, params: dict, server_id: str, roots: tuple[str, ...] = (),
-                   judged: tuple[JudgedPath, ...] | None = None) -> tuple[Resource, tuple[JudgedPath, ...]]:
+def build_resource(
+    method: str, params: dict, server_id: str, roots: tuple[str, ...] = (), judged: tuple[JudgedPath, ...] | None = None
+) -> tuple[Resource, tuple[JudgedPath, ...]]:
     """The resource a request acts on, shown with its first path; and every path it carries,
     judged (each with every reading a server may use), unless the caller judged them already."""
     kind = resource_type_of(method)
@@ -140,8 +154,12 @@ def build_resource(method: str, params: dict, server_id: str, roots: tuple[str, 
     if shown is None or not shown.readings:
         return resource, judged
     path = shown.readings[0]
-    return resource_for(resource, path, path if shown.role == SOURCE else first_in_role(judged, SOURCE, 0),
-                        path if shown.role == DEST else first_in_role(judged, DEST, 0)), judged
+    return resource_for(
+        resource,
+        path,
+        path if shown.role == SOURCE else first_in_role(judged, SOURCE, 0),
+        path if shown.role == DEST else first_in_role(judged, DEST, 0),
+    ), judged
 
 
 _ACTIONS: dict[str, Action] = {}
@@ -152,17 +170,28 @@ def _action(method: str) -> Action:
     client names methods: only the first 256 are kept)."""
     action = _ACTIONS.get(method)
     if action is None:
-        action = Action(mcp_method=method, name=method.replace("/", "."),
-                        intent="read" if method == "resources/read" else None,
-                        category="discovery" if method in DISCOVERY_METHODS else "action")
+        action = Action(
+            mcp_method=method,
+            name=method.replace("/", "."),
+            intent="read" if method == "resources/read" else None,
+            category="discovery" if method in DISCOVERY_METHODS else "action",
+        )
         if len(_ACTIONS) < 256:
             _ACTIONS[method] = action
     return action
 
 
-def build_context(message: dict, identity: Identity, server_id: str, *, session_id: str | None = None,
-                  proxy_name: str | None = None, client_info: dict | None = None,
-                  roots: tuple[str, ...] = (), judged: tuple[JudgedPath, ...] | None = None) -> DecisionContext:
+def build_context(
+    message: dict,
+    identity: Identity,
+    server_id: str,
+    *,
+    session_id: str | None = None,
+    proxy_name: str | None = None,
+    client_info: dict | None = None,
+    roots: tuple[str, ...] = (),
+    judged: tuple[JudgedPath, ...] | None = None,
+) -> DecisionContext:
     """`roots`: the server's roots (policy/roots.py), against which relative paths are judged;
     `judged`: the request's paths, when the caller judged them already (off the event loop)."""
     method = message.get("method") or ""
@@ -175,16 +204,22 @@ def build_context(message: dict, identity: Identity, server_id: str, *, session_
     claims = identity.claims
     audience = claims.get("aud", ())
     subject = Subject(
-        id=identity.subject_id, provenance=identity.provenance, issuer=claims.get("iss"),
+        id=identity.subject_id,
+        provenance=identity.provenance,
+        issuer=claims.get("iss"),
         audience=(audience,) if isinstance(audience, str) else tuple(audience),
-        client_id=claims.get("azp"), scopes=frozenset(str(claims.get("scope", "")).split()),
+        client_id=claims.get("azp"),
+        scopes=frozenset(str(claims.get("scope", "")).split()),
         token_age_s=time.time() - claims["iat"] if isinstance(claims.get("iat"), int | float) else None,
         auth_time=claims.get("auth_time"),
     )
     info = client_info or {}
     environment = Environment(
-        timestamp=datetime.now(UTC), request_id=str(message["id"]) if "id" in message else None,
-        session_id=session_id, proxy_instance=proxy_name,
-        mcp_client_name=info.get("name"), mcp_client_version=info.get("version"),
+        timestamp=datetime.now(UTC),
+        request_id=str(message["id"]) if "id" in message else None,
+        session_id=session_id,
+        proxy_instance=proxy_name,
+        mcp_client_name=info.get("name"),
+        mcp_client_version=info.get("version"),
     )
     return DecisionContext(subject, action, resource, environment, judged)

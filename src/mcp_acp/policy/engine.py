@@ -80,7 +80,7 @@ def _pattern_variants(patterns: list[str]) -> list[str]:
         # An exact pattern may name a symlink itself: resolve only the folder it is in.
         folder = _literal_folder(expanded) if globs.has_wildcard(expanded) else expanded.rpartition("/")[0]
         if expanded.startswith("/") and folder and (resolved := real(folder)) != folder:
-            variants.append(resolved + expanded[len(folder):])
+            variants.append(resolved + expanded[len(folder) :])
     return list(dict.fromkeys(variants))
 
 
@@ -110,8 +110,10 @@ def _path_check(patterns: list[str], attribute: Callable) -> Check:
     # Both sides in one Unicode form (and case, where the filesystem ignores it): an NFD spelling
     # of a denied folder is that folder.
     regex = globs.compile_any([match_key(p) for p in patterns], globs.path_regex)
-    return lambda resource: (value := attribute(resource)) is not None and \
-        regex.fullmatch(match_key(globs.strip_slashes(value))) is not None
+    return lambda resource: (
+        (value := attribute(resource)) is not None
+        and regex.fullmatch(match_key(globs.strip_slashes(value))) is not None
+    )
 
 
 def _set_check(values: list[str], attribute: Callable, fold: bool) -> Check:
@@ -157,7 +159,9 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
             score += 100
         elif name == "side_effects":
             wanted = frozenset(patterns)
-            static.append(lambda c: c.resource.side_effects is not None and not wanted.isdisjoint(c.resource.side_effects))
+            static.append(
+                lambda c: c.resource.side_effects is not None and not wanted.isdisjoint(c.resource.side_effects)
+            )
             score += 100
         elif name == "subject_id":
             static.append(_set_check(patterns, lambda c: c.subject.id, fold=False))
@@ -172,9 +176,19 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
             raise ValueError(f"unknown condition {name!r}")
     cache = frozenset(rule.cache_side_effects) if rule.cache_side_effects is not None else None
     rule_id = rule.id or rule.generated_id()
-    return CompiledRule(index, rule_id, rule.effect, rule.description, score, cache,
-                        tuple(static), _all_of(per_request), MatchedRule(rule_id, rule.effect, rule.description),
-                        path_folders, needs_path)
+    return CompiledRule(
+        index,
+        rule_id,
+        rule.effect,
+        rule.description,
+        score,
+        cache,
+        tuple(static),
+        _all_of(per_request),
+        MatchedRule(rule_id, rule.effect, rule.description),
+        path_folders,
+        needs_path,
+    )
 
 
 def _all_of(checks: list[Check]) -> Check | None:
@@ -242,8 +256,9 @@ class PolicyEngine:
             if item.problem:
                 return Decision(DENY, UNJUDGEABLE_RULE, reason=item.problem)
         if violation := self.protected.violation(judged, _modifies(ctx.resource)):
-            return Decision(DENY, PROTECTED_RULE,
-                            reason=f"'{violation}' reaches mcp-acp's own configuration or log folders")
+            return Decision(
+                DENY, PROTECTED_RULE, reason=f"'{violation}' reaches mcp-acp's own configuration or log folders"
+            )
         if ctx.action.category == "discovery":
             return Decision(ALLOW, "discovery_bypass")
         candidates = self.candidates(ctx)

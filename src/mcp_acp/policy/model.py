@@ -58,7 +58,8 @@ class Conditions(_Frozen):
     scheme: TextOrList | None = Field(None, description="URI scheme such as file, case-insensitive")
     backend_id: TextOrList | None = Field(None, description="Backend server name glob, case-insensitive")
     resource_type: Annotated[ResourceType, BeforeValidator(_lower)] | None = Field(
-        None, description="What the request acts on")
+        None, description="What the request acts on"
+    )
     mcp_method: TextOrList | None = Field(None, description="MCP method glob, case-sensitive")
     subject_id: TextOrList | None = Field(None, description="Exact user id (OIDC sub), case-sensitive")
     side_effects: list[SideEffect] | None = Field(None, description="Matches if the tool has any of these")
@@ -66,8 +67,7 @@ class Conditions(_Frozen):
     @model_validator(mode="after")
     def _at_least_one(self) -> Conditions:
         if not self.given():
-            raise ValueError("a rule needs at least one condition; to match everything use "
-                             '{"tool_name": "*"}')
+            raise ValueError('a rule needs at least one condition; to match everything use {"tool_name": "*"}')
         return self
 
     def given(self) -> dict[str, Any]:
@@ -80,13 +80,15 @@ class Rule(_Frozen):
     effect: Effect
     conditions: Conditions
     cache_side_effects: list[SideEffect] | None = Field(
-        None, description="hitl only: side effects whose approvals may be cached")
+        None, description="hitl only: side effects whose approvals may be cached"
+    )
 
     @model_validator(mode="after")
     def _cache_only_for_hitl(self) -> Rule:
         if self.cache_side_effects is not None and self.effect != "hitl":
-            raise ValueError(f"'cache_side_effects' is only allowed when effect is 'hitl' (this rule is "
-                             f"'{self.effect}'); remove it")
+            raise ValueError(
+                f"'cache_side_effects' is only allowed when effect is 'hitl' (this rule is '{self.effect}'); remove it"
+            )
         return self
 
     def generated_id(self) -> str:
@@ -115,8 +117,10 @@ def _id_clashes(ids: list[str | None]) -> list[str]:
         if rule_id is None:
             continue
         if rule_id in seen:
-            problems.append(f"rule {index}: id '{rule_id}' is already used by rule {seen[rule_id]}; "
-                            "ids must be unique (rename one, or remove the duplicate rule)")
+            problems.append(
+                f"rule {index}: id '{rule_id}' is already used by rule {seen[rule_id]}; "
+                "ids must be unique (rename one, or remove the duplicate rule)"
+            )
         seen[rule_id] = index
     return problems
 
@@ -157,8 +161,9 @@ def parse_policy(data: Any) -> Policy:
         # The id check runs only once every rule is valid; report clashing explicit ids now too.
         rules = data.get("rules") if isinstance(data, dict) else None
         if isinstance(rules, list):
-            problems += _id_clashes([r.get("id") if isinstance(r, dict) and isinstance(r.get("id"), str) else None
-                                     for r in rules])
+            problems += _id_clashes(
+                [r.get("id") if isinstance(r, dict) and isinstance(r.get("id"), str) else None for r in rules]
+            )
         raise PolicyInvalid(list(dict.fromkeys(problems))) from None
 
 

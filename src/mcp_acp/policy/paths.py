@@ -37,15 +37,51 @@ MAX_PATHS = 1024
 CASE_INSENSITIVE_FS = sys.platform in ("darwin", "win32")
 
 # The last word of a key (snake, kebab or camel case) that says its value is a path.
-PATH_WORDS = frozenset({
-    "path", "paths", "file", "files", "filename", "filenames", "filepath", "filepaths", "dir", "dirs",
-    "directory", "directories", "folder", "folders", "cwd", "workdir", "pathname",
-})
+PATH_WORDS = frozenset(
+    {
+        "path",
+        "paths",
+        "file",
+        "files",
+        "filename",
+        "filenames",
+        "filepath",
+        "filepaths",
+        "dir",
+        "dirs",
+        "directory",
+        "directories",
+        "folder",
+        "folders",
+        "cwd",
+        "workdir",
+        "pathname",
+    }
+)
 # Keys that may name a path, or may not (`to` of an e-mail).
-MAYBE_PATH_WORDS = frozenset({
-    "source", "sources", "src", "destination", "destinations", "dest", "target", "targets", "from", "to",
-    "uri", "uris", "url", "location", "root", "roots", "origin", "repo", "repository",
-})
+MAYBE_PATH_WORDS = frozenset(
+    {
+        "source",
+        "sources",
+        "src",
+        "destination",
+        "destinations",
+        "dest",
+        "target",
+        "targets",
+        "from",
+        "to",
+        "uri",
+        "uris",
+        "url",
+        "location",
+        "root",
+        "roots",
+        "origin",
+        "repo",
+        "repository",
+    }
+)
 NOT_PATHS = frozenset({"xpath", "jsonpath", "xpaths"})  # query languages, not files
 SOURCE_WORDS = frozenset({"source", "sources", "src", "from", "origin"})
 DEST_WORDS = frozenset({"destination", "destinations", "dest", "to", "target", "targets"})
@@ -70,6 +106,7 @@ class PathArg:
 @dataclass(frozen=True, slots=True)
 class JudgedPath:
     """One path argument with every absolute path a server may take it to."""
+
     written: str
     role: str
     readings: tuple[str, ...]  # empty when it cannot be judged (`problem` says why)
@@ -85,8 +122,13 @@ def key_kind(key: str) -> tuple[bool, bool, str]:
     words = _key_words(key)
     last, joined = words[-1], "".join(words)
     first = words[0]
-    role = (SOURCE if first in SOURCE_WORDS or first.startswith(("from", "src", "source")) else
-            DEST if first in DEST_WORDS or first.startswith(("to", "dest", "target")) else PATH)
+    role = (
+        SOURCE
+        if first in SOURCE_WORDS or first.startswith(("from", "src", "source"))
+        else DEST
+        if first in DEST_WORDS or first.startswith(("to", "dest", "target"))
+        else PATH
+    )
     if last in PATH_WORDS or joined in PATH_WORDS or (last.endswith(("path", "paths")) and last not in NOT_PATHS):
         return True, True, role
     if last in MAYBE_PATH_WORDS or words[0] in MAYBE_PATH_WORDS:
@@ -127,11 +169,18 @@ def path_arguments(value: Any, roots_known: bool, key: str | None = None) -> lis
                 names, maybe, role = kind
             if names and not _has_other_scheme(item, strict=True):
                 found.append(PathArg(item, role, True))
-            elif maybe and not _has_other_scheme(item) and (_looks_like_path(item) or (
-                    len(item) <= PATH_MAX and (roots_known or "/" in item))):
+            elif (
+                maybe
+                and not _has_other_scheme(item)
+                and (_looks_like_path(item) or (len(item) <= PATH_MAX and (roots_known or "/" in item)))
+            ):
                 found.append(PathArg(item, role, True))  # an over-long one is refused, not skipped
-            elif len(item) <= PATH_MAX and _looks_like_path(item) and not _MULTILINE.search(item) \
-                    and not item.startswith(_COMMENTS):
+            elif (
+                len(item) <= PATH_MAX
+                and _looks_like_path(item)
+                and not _MULTILINE.search(item)
+                and not item.startswith(_COMMENTS)
+            ):
                 found.append(PathArg(item, OTHER, False))
     found.reverse()  # the order they were written in
     return found
@@ -145,8 +194,10 @@ def request_paths(method: str, params: dict, roots_known: bool) -> list[PathArg]
         argument = params.get("argument") if isinstance(params.get("argument"), dict) else {}
         name = argument.get("name") if isinstance(argument.get("name"), str) else "value"
         context = params.get("context") if isinstance(params.get("context"), dict) else {}
-        return [*path_arguments({name: argument.get("value")}, roots_known),
-                *path_arguments(context.get("arguments"), roots_known)]
+        return [
+            *path_arguments({name: argument.get("value")}, roots_known),
+            *path_arguments(context.get("arguments"), roots_known),
+        ]
     if method.startswith("resources/"):
         uri = params.get("uri")
         found = path_arguments(params.get("arguments"), roots_known)
@@ -191,8 +242,12 @@ def judge(arg: PathArg, roots: Iterable[str]) -> JudgedPath:
     """Every absolute path `arg` may lead to, against each root when it is relative."""
     written = arg.written
     if len(written) > PATH_MAX:
-        return JudgedPath(written, arg.role, (), f"'{written[:40]}…' is too long to be a path "
-                                                 f"({len(written)} characters; the limit is {PATH_MAX})")
+        return JudgedPath(
+            written,
+            arg.role,
+            (),
+            f"'{written[:40]}…' is too long to be a path ({len(written)} characters; the limit is {PATH_MAX})",
+        )
     if "\x00" in written:  # no real path has one; a backend written in C stops there
         return JudgedPath(written, arg.role, (), "a path argument contains a NUL byte")
     text = as_filesystem_text(written)
@@ -202,9 +257,15 @@ def judge(arg: PathArg, roots: Iterable[str]) -> JudgedPath:
     if not roots and not arg.keyed:  # free text that merely looks relative: nothing to judge it by
         return JudgedPath(written, arg.role, ())
     if not roots:
-        return JudgedPath(written, arg.role, (), (
-            f"the relative path '{written}' cannot be judged: this server's roots are unknown. Declare "
-            "them with \"roots\": [\"/abs/folder\", …] in the proxy's config.json, or use an absolute path"))
+        return JudgedPath(
+            written,
+            arg.role,
+            (),
+            (
+                f"the relative path '{written}' cannot be judged: this server's roots are unknown. Declare "
+                'them with "roots": ["/abs/folder", …] in the proxy\'s config.json, or use an absolute path'
+            ),
+        )
     found: list[str] = []
     for root in roots:
         found += readings_of(posixpath.join(root, text))
@@ -214,8 +275,14 @@ def judge(arg: PathArg, roots: Iterable[str]) -> JudgedPath:
 def judge_all(args: list[PathArg], roots: Iterable[str]) -> tuple[JudgedPath, ...]:
     roots = tuple(roots)
     if len(args) > MAX_PATHS:
-        return (JudgedPath(args[0].written, args[0].role, (),
-                           f"the request names {len(args)} paths; at most {MAX_PATHS} are judged per request"),)
+        return (
+            JudgedPath(
+                args[0].written,
+                args[0].role,
+                (),
+                f"the request names {len(args)} paths; at most {MAX_PATHS} are judged per request",
+            ),
+        )
     judged = (judge(arg, roots) for arg in dict.fromkeys(args))
     return tuple(item for item in judged if item.readings or item.problem)
 

@@ -31,10 +31,10 @@ def roots_from_command(command: str, args: list[str]) -> list[str]:
     words = [command, *args]
     for index, word in enumerate(words):
         if FILESYSTEM_SERVER in word:  # npx -y @modelcontextprotocol/server-filesystem DIR…
-            return [root for arg in words[index + 1:] if not arg.startswith("-") and (root := _absolute(arg))]
+            return [root for arg in words[index + 1 :] if not arg.startswith("-") and (root := _absolute(arg))]
         if any(name in word for name in GIT_SERVERS):
             found = []
-            for flag, value in zip(words[index + 1:], words[index + 2:], strict=False):
+            for flag, value in zip(words[index + 1 :], words[index + 2 :], strict=False):
                 if flag in ("--repository", "-r") and (root := _absolute(value)):
                     found.append(root)
             return found

@@ -10,10 +10,27 @@ from functools import lru_cache
 from typing import Literal
 
 SideEffect = Literal[
-    "fs_read", "fs_write", "db_read", "db_write", "network_egress", "network_ingress", "code_exec",
-    "process_spawn", "sudo_elevate", "secrets_read", "env_read", "keychain_read", "clipboard_read",
-    "clipboard_write", "browser_open", "screen_capture", "audio_capture", "camera_capture",
-    "cloud_api", "container_exec", "email_send",
+    "fs_read",
+    "fs_write",
+    "db_read",
+    "db_write",
+    "network_egress",
+    "network_ingress",
+    "code_exec",
+    "process_spawn",
+    "sudo_elevate",
+    "secrets_read",
+    "env_read",
+    "keychain_read",
+    "clipboard_read",
+    "clipboard_write",
+    "browser_open",
+    "screen_capture",
+    "audio_capture",
+    "camera_capture",
+    "cloud_api",
+    "container_exec",
+    "email_send",
 ]
 Operation = Literal["read", "write", "delete"]
 
@@ -32,19 +49,32 @@ def _each(names: str, effects: frozenset[str]) -> dict[str, frozenset[str]]:
 
 # Exact tool names, compared lower-cased. A tool not listed has unknown side effects (None).
 TOOL_SIDE_EFFECTS: dict[str, frozenset[str]] = {
-    **_each("bash shell sh zsh run_command execute_command exec run_shell terminal run_terminal_command "
-            "execute_shell shell_exec run_script", _SHELL),
-    **_each("execute_code run_code python run_python eval evaluate execute_python run_javascript", frozenset(
-        {"code_exec", "process_spawn"})),
+    **_each(
+        "bash shell sh zsh run_command execute_command exec run_shell terminal run_terminal_command "
+        "execute_shell shell_exec run_script",
+        _SHELL,
+    ),
+    **_each(
+        "execute_code run_code python run_python eval evaluate execute_python run_javascript",
+        frozenset({"code_exec", "process_spawn"}),
+    ),
     **_each("sudo run_as_root", frozenset({"sudo_elevate", "code_exec", "process_spawn"})),
-    **_each("read_file read_text_file read_media_file read_multiple_files get_file_info list_directory "
-            "list_directory_with_sizes directory_tree search_files list_allowed_directories view_file "
-            "cat_file open_file get_file_contents find_files glob grep", _READ),
-    **_each("write_file create_file delete_file mkdir create_directory remove_file delete_directory "
-            "rmdir append_file touch", _WRITE),
+    **_each(
+        "read_file read_text_file read_media_file read_multiple_files get_file_info list_directory "
+        "list_directory_with_sizes directory_tree search_files list_allowed_directories view_file "
+        "cat_file open_file get_file_contents find_files glob grep",
+        _READ,
+    ),
+    **_each(
+        "write_file create_file delete_file mkdir create_directory remove_file delete_directory "
+        "rmdir append_file touch",
+        _WRITE,
+    ),
     **_each("edit_file move_file copy_file rename_file patch_file replace_in_file str_replace", _READ_WRITE),
-    **_each("fetch fetch_url curl wget http_get http_post http_request http_put http_delete web_fetch "
-            "download_file browse", _EGRESS),
+    **_each(
+        "fetch fetch_url curl wget http_get http_post http_request http_put http_delete web_fetch download_file browse",
+        _EGRESS,
+    ),
     **_each("web_search search_web", frozenset({"network_egress", "cloud_api"})),
     **_each("query read_query list_tables describe_table select sql_query", _DB_READ),
     **_each("execute_sql write_query run_sql create_table insert update_rows delete_rows", _DB_RW),

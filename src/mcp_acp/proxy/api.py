@@ -35,9 +35,14 @@ def build_app(control: ControlState) -> FastAPI:
 
     @app.get("/api/control/status")
     def status() -> dict:
-        return {"running": True, "uptime_seconds": control.uptime_seconds,
-                "policy_version": reloader.version, "policy_rules_count": reloader.rules_count,
-                "last_reload_at": reloader.last_reload_at, "reload_count": reloader.reload_count}
+        return {
+            "running": True,
+            "uptime_seconds": control.uptime_seconds,
+            "policy_version": reloader.version,
+            "policy_rules_count": reloader.rules_count,
+            "last_reload_at": reloader.last_reload_at,
+            "reload_count": reloader.reload_count,
+        }
 
     @app.post("/api/control/reload-policy")
     async def reload_policy() -> dict:
@@ -46,9 +51,14 @@ def build_app(control: ControlState) -> FastAPI:
     @app.get("/api/policy")
     def policy() -> dict:
         current = reloader.engine.policy
-        return {"version": current.version, "default_action": current.default_action,
-                "rules_count": len(current.rules), "rules": current.model_dump(exclude_none=True)["rules"],
-                "policy_version": reloader.version, "policy_path": str(reloader.path)}
+        return {
+            "version": current.version,
+            "default_action": current.default_action,
+            "rules_count": len(current.rules),
+            "rules": current.model_dump(exclude_none=True)["rules"],
+            "policy_version": reloader.version,
+            "policy_path": str(reloader.path),
+        }
 
     @app.get("/api/auth-sessions")
     def auth_sessions() -> list[dict]:
@@ -62,9 +72,15 @@ def build_app(control: ControlState) -> FastAPI:
     # --- runtime info and counters ---------------------------------------------------------
 
     def proxy_view() -> dict:
-        return {"id": control.info.get("proxy_id"), **control.info, "status": "running", "api_port": None,
-                "uptime_seconds": control.uptime_seconds, "client_id": control.client_name(),
-                "stats": control.stats.snapshot()}
+        return {
+            "id": control.info.get("proxy_id"),
+            **control.info,
+            "status": "running",
+            "api_port": None,
+            "uptime_seconds": control.uptime_seconds,
+            "client_id": control.client_name(),
+            "stats": control.stats.snapshot(),
+        }
 
     @app.get("/api/proxies")
     async def proxies() -> list[dict]:
@@ -93,10 +109,18 @@ def build_app(control: ControlState) -> FastAPI:
     @app.delete("/api/approvals/cached/entry")
     async def delete_cached_approval(subject_id: str, tool_name: str, path: str | None = None) -> dict:
         if not control.approvals.forget(subject_id, tool_name, path or None):
-            raise api_error(404, "CACHED_APPROVAL_NOT_FOUND",
-                            f"no cached approval of {tool_name} on {path or '(no path)'} for {subject_id}")
-        control.events.emit("cache_entry_deleted", message=f"Cached approval of {tool_name} deleted",
-                            subject_id=subject_id, tool_name=tool_name, path=path or None)
+            raise api_error(
+                404,
+                "CACHED_APPROVAL_NOT_FOUND",
+                f"no cached approval of {tool_name} on {path or '(no path)'} for {subject_id}",
+            )
+        control.events.emit(
+            "cache_entry_deleted",
+            message=f"Cached approval of {tool_name} deleted",
+            subject_id=subject_id,
+            tool_name=tool_name,
+            path=path or None,
+        )
         control.approvals_changed()
         return {"deleted": True, "status": "ok"}
 
@@ -115,10 +139,16 @@ def build_app(control: ControlState) -> FastAPI:
         return logs_metadata(log_dir(), control.debug_logs)
 
     @app.get("/api/logs/{log_type}")
-    def logs(request: Request, log_type: str, time_range: Literal["5m", "1h", "24h", "all"] = "5m",
-             limit: int = Query(100, ge=1, le=1000), before: str | None = None) -> dict:
-        return log_answer(request, log_dir(), log_type, control.debug_logs, time_range=time_range, limit=limit,
-                          before=before)
+    def logs(
+        request: Request,
+        log_type: str,
+        time_range: Literal["5m", "1h", "24h", "all"] = "5m",
+        limit: int = Query(100, ge=1, le=1000),
+        before: str | None = None,
+    ) -> dict:
+        return log_answer(
+            request, log_dir(), log_type, control.debug_logs, time_range=time_range, limit=limit, before=before
+        )
 
     return app
 

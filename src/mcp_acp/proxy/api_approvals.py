@@ -58,29 +58,46 @@ def add_approval_routes(app: FastAPI, control: ControlState) -> None:
     async def follow() -> EventSourceResponse:
         """This proxy's own event stream; whoever follows it counts as someone to ask."""
         ids = {"proxy_name": control.info.get("proxy_name"), "proxy_id": control.info.get("proxy_id")}
-        first = [{"type": "snapshot", "approvals": control.pending_list(), **ids},
-                 {"type": "cached_snapshot", **control.approvals.snapshot(), **ids},
-                 {"type": "stats_updated", "stats": control.stats.api_stats(), **ids}]
+        first = [
+            {"type": "snapshot", "approvals": control.pending_list(), **ids},
+            {"type": "cached_snapshot", **control.approvals.snapshot(), **ids},
+            {"type": "stats_updated", "stats": control.stats.api_stats(), **ids},
+        ]
         return EventSourceResponse(control.hub.stream(first), ping=30)
 
     @app.post("/api/approvals/pending/{approval_id}/{decision}")
-    async def decide(approval_id: str, decision: Literal["approve", "allow-once", "deny"], request: Request,
-                     binding: Binding | None = None) -> dict:
+    async def decide(
+        approval_id: str,
+        decision: Literal["approve", "allow-once", "deny"],
+        request: Request,
+        binding: Binding | None = None,
+    ) -> dict:
         approver = await asyncio.to_thread(_approver, control, request)  # first: no probing ids anonymously
         try:
             pending = control.pending.get(approval_id)
             requester = pending.request.context.subject.id
             if approver != requester:
-                log.warning("approval %s of %s refused: %r may not decide a request of %r", approval_id,
-                            pending.request.context.resource.tool_name, approver, requester)
+                log.warning(
+                    "approval %s of %s refused: %r may not decide a request of %r",
+                    approval_id,
+                    pending.request.context.resource.tool_name,
+                    approver,
+                    requester,
+                )
                 raise api_error(403, "APPROVAL_UNAUTHORIZED", "only the user who made the request may decide it")
-            if binding and ((binding.args_hash and binding.args_hash != pending.args_hash) or
-                            (binding.policy_version and binding.policy_version != pending.request.policy_version)):
+            if binding and (
+                (binding.args_hash and binding.args_hash != pending.args_hash)
+                or (binding.policy_version and binding.policy_version != pending.request.policy_version)
+            ):
                 raise api_error(409, "CONFLICT", "the waiting request is not the one you saw; list them again")
             control.pending.decide(approval_id, decision, approver)
         except (PendingNotFound, AttributeError):  # never was, or decided/withdrawn/timed out meanwhile
-            control.events.emit("pending_not_found", severity="warning", approval_id=approval_id,
-                                message="That approval is no longer waiting (decided, withdrawn or timed out)")
+            control.events.emit(
+                "pending_not_found",
+                severity="warning",
+                approval_id=approval_id,
+                message="That approval is no longer waiting (decided, withdrawn or timed out)",
+            )
             raise api_error(404, "APPROVAL_NOT_FOUND", f"no approval {approval_id!r} is waiting") from None
         status = {"approve": "approved", "allow-once": "allowed_once", "deny": "denied"}[decision]
         return {"status": status, "approval_id": approval_id}

@@ -69,34 +69,64 @@ def _plain(value: Any) -> Any:
 
 
 def context_view(ctx: DecisionContext) -> dict:
-    return {"subject": _plain(ctx.subject), "action": _plain(ctx.action), "resource": _plain(ctx.resource),
-            "environment": _plain(ctx.environment),
-            "paths": [_plain(item) for item in ctx.judged]}
+    return {
+        "subject": _plain(ctx.subject),
+        "action": _plain(ctx.action),
+        "resource": _plain(ctx.resource),
+        "environment": _plain(ctx.environment),
+        "paths": [_plain(item) for item in ctx.judged],
+    }
 
 
 def decision_view(decision: Decision, ctx: DecisionContext, rules: dict[str, dict], version: str) -> dict:
-    matched = [{"id": m.id, "effect": m.effect, **({"description": m.description} if m.description else {}),
-                "conditions": rules.get(m.id, {}).get("conditions", {})} for m in decision.matched_rules]
-    return {"decision": decision.effect, "final_rule": decision.final_rule, "reason": decision.reason,
-            "matched_rules": matched, "context": context_view(ctx), "policy_version": version,
-            "protected_path": decision.final_rule == PROTECTED_RULE}
+    matched = [
+        {
+            "id": m.id,
+            "effect": m.effect,
+            **({"description": m.description} if m.description else {}),
+            "conditions": rules.get(m.id, {}).get("conditions", {}),
+        }
+        for m in decision.matched_rules
+    ]
+    return {
+        "decision": decision.effect,
+        "final_rule": decision.final_rule,
+        "reason": decision.reason,
+        "matched_rules": matched,
+        "context": context_view(ctx),
+        "policy_version": version,
+        "protected_path": decision.final_rule == PROTECTED_RULE,
+    }
 
 
 def rule_editor_schema() -> dict:
     """The values the rule editor may offer, read from the policy model itself."""
-    enums = {"operations": list(get_args(Operation)), "side_effects": list(get_args(SideEffect)),
-             "resource_type": list(get_args(ResourceType))}
-    conditions = [{"name": name, "description": field.description, "multiple": name != "resource_type",
-                   **({"values": enums[name]} if name in enums else {})}
-                  for name, field in Conditions.model_fields.items()]
-    return {"effects": list(get_args(Effect)),
-            "default_actions": list(get_args(Policy.model_fields["default_action"].annotation)),
-            "conditions": conditions, "condition_keys": [c["name"] for c in conditions],
-            "operations": enums["operations"], "side_effects": enums["side_effects"],
-            "resource_types": enums["resource_type"],
-            "discovery_methods": sorted(DISCOVERY_METHODS),  # these bypass the rules (SPEC §2.3)
-            "rule_fields": list(Rule.model_fields),
-            "cache_side_effects_effects": ["hitl"]}
+    enums = {
+        "operations": list(get_args(Operation)),
+        "side_effects": list(get_args(SideEffect)),
+        "resource_type": list(get_args(ResourceType)),
+    }
+    conditions = [
+        {
+            "name": name,
+            "description": field.description,
+            "multiple": name != "resource_type",
+            **({"values": enums[name]} if name in enums else {}),
+        }
+        for name, field in Conditions.model_fields.items()
+    ]
+    return {
+        "effects": list(get_args(Effect)),
+        "default_actions": list(get_args(Policy.model_fields["default_action"].annotation)),
+        "conditions": conditions,
+        "condition_keys": [c["name"] for c in conditions],
+        "operations": enums["operations"],
+        "side_effects": enums["side_effects"],
+        "resource_types": enums["resource_type"],
+        "discovery_methods": sorted(DISCOVERY_METHODS),  # these bypass the rules (SPEC §2.3)
+        "rule_fields": list(Rule.model_fields),
+        "cache_side_effects_effects": ["hitl"],
+    }
 
 
 def add_policy_routes(app: FastAPI, control: ControlState) -> None:
@@ -110,12 +140,19 @@ def add_policy_routes(app: FastAPI, control: ControlState) -> None:
     async def evaluate(body: EvaluateRequest) -> dict:
         identity = control.identity
         if body.subject_id is not None and body.subject_id != identity.subject_id:
-            identity = dataclasses.replace(identity, subject_id=body.subject_id,
-                                           claims={**identity.claims, "sub": body.subject_id})
+            identity = dataclasses.replace(
+                identity, subject_id=body.subject_id, claims={**identity.claims, "sub": body.subject_id}
+            )
         client = control.client_name()
-        ctx = build_context(body.message(), identity, control.info.get("backend_id") or "",
-                            session_id=control.session_id, proxy_name=control.info.get("proxy_name"),
-                            client_info={"name": client} if client else None, roots=control.roots.snapshot())
+        ctx = build_context(
+            body.message(),
+            identity,
+            control.info.get("backend_id") or "",
+            session_id=control.session_id,
+            proxy_name=control.info.get("proxy_name"),
+            client_info={"name": client} if client else None,
+            roots=control.roots.snapshot(),
+        )
         engine = reloader.engine  # one engine for the whole answer, even if a reload swaps it meanwhile
         version = reloader.version
         decision = engine.evaluate(ctx)

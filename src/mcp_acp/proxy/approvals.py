@@ -17,7 +17,13 @@ import orjson
 from mcp_acp.policy.context import DecisionContext
 
 USER_ALLOWED, USER_ALLOWED_ONCE, USER_DENIED, TIMEOUT, NO_APPROVER, WITHDRAWN = (
-    "user_allowed", "user_allowed_once", "user_denied", "timeout", "no_approver", "withdrawn")
+    "user_allowed",
+    "user_allowed_once",
+    "user_denied",
+    "timeout",
+    "no_approver",
+    "withdrawn",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +97,19 @@ class ApprovalCache:
         effects = context.resource.side_effects
         exact = effects is None or "code_exec" in effects
         paths = tuple(sorted((item.role, item.readings) for item in context.judged))
-        return (context.subject.id, context.resource.tool_name or "unknown", paths,
-                _arguments_digest(arguments) if exact else None)
+        return (
+            context.subject.id,
+            context.resource.tool_name or "unknown",
+            paths,
+            _arguments_digest(arguments) if exact else None,
+        )
 
     def remember(self, context: DecisionContext, arguments: dict | None = None) -> None:
         now = self._clock()
         shown = tuple(dict.fromkeys(item.readings[-1] for item in context.judged if item.readings))
-        self._entries[self.key(context, arguments)] = _Cached(now, now + self.ttl, context.environment.request_id,
-                                                              shown)
+        self._entries[self.key(context, arguments)] = _Cached(
+            now, now + self.ttl, context.environment.request_id, shown
+        )
 
     def holds(self, context: DecisionContext, arguments: dict | None = None) -> bool:
         self._purge()
@@ -114,8 +125,11 @@ class ApprovalCache:
         """Drop the approvals of one user and tool whose first path is `path` (the UI's delete
         button); False when there was none."""
         self._purge()
-        gone = [key for key, cached in self._entries.items()
-                if key[:2] == (subject_id, tool_name) and (cached.paths[0] if cached.paths else None) == path]
+        gone = [
+            key
+            for key, cached in self._entries.items()
+            if key[:2] == (subject_id, tool_name) and (cached.paths[0] if cached.paths else None) == path
+        ]
         for key in gone:
             del self._entries[key]
         return bool(gone)
@@ -128,11 +142,20 @@ class ApprovalCache:
     def snapshot(self) -> dict:
         """The live approvals as `GET /api/approvals/cached` and the `cached_snapshot` event show them."""
         now = self._purge()
-        approvals = [{"subject_id": key[0], "tool_name": key[1], "path": cached.paths[0] if cached.paths else None,
-                      "paths": list(cached.paths), "exact_arguments": key[3] is not None,
-                      "request_id": cached.request_id, "age_seconds": round(now - cached.stored_at, 1),
-                      "ttl_seconds": self.ttl, "expires_in_seconds": round(cached.expires_at - now, 1)}
-                     for key, cached in self._entries.items()]
+        approvals = [
+            {
+                "subject_id": key[0],
+                "tool_name": key[1],
+                "path": cached.paths[0] if cached.paths else None,
+                "paths": list(cached.paths),
+                "exact_arguments": key[3] is not None,
+                "request_id": cached.request_id,
+                "age_seconds": round(now - cached.stored_at, 1),
+                "ttl_seconds": self.ttl,
+                "expires_in_seconds": round(cached.expires_at - now, 1),
+            }
+            for key, cached in self._entries.items()
+        ]
         return {"count": len(approvals), "ttl_seconds": self.ttl, "approvals": approvals}
 
     def __len__(self) -> int:

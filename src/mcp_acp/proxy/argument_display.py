@@ -33,8 +33,9 @@ from collections.abc import Iterator, Mapping
 import orjson
 
 # Argument names whose values are never shown: the human needs to see what is touched, not secrets.
-SECRET_NAME = re.compile(r"pass(word|phrase)?|secret|token|api[_-]?key|auth|credential|private[_-]?key|cookie",
-                         re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"pass(word|phrase)?|secret|token|api[_-]?key|auth|credential|private[_-]?key|cookie", re.IGNORECASE
+)
 MAX_DEPTH = 32  # deeper than this, a value is shown as its JSON text (a string), still redacted
 SHOW_COMMAND = "mcp-acp approvals show {id}"
 DEEP_PREFIX = f"[nested deeper than {MAX_DEPTH} levels, shown as JSON text] "
@@ -44,32 +45,54 @@ _TOK = r"A-Za-z0-9._~+/=-"
 # Each shape: (pattern, the group that is hidden). Whatever the pattern matched before that group
 # stays visible ("Bearer ", "https://user:"). Every pattern starts with a literal, and checks the
 # boundary before it with a lookbehind *after* it, so the regex engine can skip to candidates.
-_SHAPES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(pattern), group) for pattern, group in (
-    # Authorization: <scheme> <credentials> (a header line, a curl -H, a JSON string).
-    (rf"[Aa][Uu][Tt][Hh][Oo][Rr][Ii][Zz][Aa][Tt][Ii][Oo][Nn][ \t]*[:=][ \t]*[\"']?[A-Za-z-]{{1,40}}[ \t]+"
-     rf"(?P<s>[{_TOK}]++)", "s"),
-    (rf"(?i:bearer)(?<![A-Za-z0-9_]......)[ \t]+(?P<s>[{_TOK}]{{16,}}+)", "s"),
-    (r"(?P<s>eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+)", "s"),
-    # A whole PEM private key block (its BEGIN line stays visible): base64 lines and RFC 1421
-    # headers only, up to its END line; a BEGIN line without its END hides nothing.
-    (r"-----BEGIN (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY-----"
-     r"(?P<s>(?:\r?\n(?:[A-Za-z0-9+/=]{1,128}|[A-Za-z-]{1,40}: [A-Za-z0-9,-]{1,200})?(?=\r?\n))++"
-     r"\r?\n-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY-----)", "s"),
-    (r"(?P<s>sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{16,}+)", "s"),
-    (r"(?P<s>gh[pousr]_(?<![A-Za-z0-9_]gh._)[A-Za-z0-9]{20,}+)", "s"),
-    (r"(?P<s>github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{20,}+)", "s"),
-    (r"(?P<s>A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9]))", "s"),
-    (r"(?P<s>xox[abposr]-(?<![A-Za-z0-9_-]xox.-)[A-Za-z0-9-]{10,}+)", "s"),
-    (r"(?P<s>AIza(?<![A-Za-z0-9_-]AIza)[A-Za-z0-9_-]{30,}+)", "s"),
-    # scheme://user:PASSWORD@host
-    (r"://[^\s/:@\"'<>]{1,256}+:(?P<s>[^\s/@\"'<>`;|&()$\\]++)(?=@)", "s"),
-))
+_SHAPES: tuple[tuple[re.Pattern, str], ...] = tuple(
+    (re.compile(pattern), group)
+    for pattern, group in (
+        # Authorization: <scheme> <credentials> (a header line, a curl -H, a JSON string).
+        (
+            rf"[Aa][Uu][Tt][Hh][Oo][Rr][Ii][Zz][Aa][Tt][Ii][Oo][Nn][ \t]*[:=][ \t]*[\"']?[A-Za-z-]{{1,40}}[ \t]+"
+            rf"(?P<s>[{_TOK}]++)",
+            "s",
+        ),
+        (rf"(?i:bearer)(?<![A-Za-z0-9_]......)[ \t]+(?P<s>[{_TOK}]{{16,}}+)", "s"),
+        (r"(?P<s>eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]{4,}+\.[A-Za-z0-9_-]*+)", "s"),
+        # A whole PEM private key block (its BEGIN line stays visible): base64 lines and RFC 1421
+        # headers only, up to its END line; a BEGIN line without its END hides nothing.
+        (
+            r"-----BEGIN (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY-----"
+            r"(?P<s>(?:\r?\n(?:[A-Za-z0-9+/=]{1,128}|[A-Za-z-]{1,40}: [A-Za-z0-9,-]{1,200})?(?=\r?\n))++"
+            r"\r?\n-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY-----)",
+            "s",
+        ),
+        (r"(?P<s>sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{16,}+)", "s"),
+        (r"(?P<s>gh[pousr]_(?<![A-Za-z0-9_]gh._)[A-Za-z0-9]{20,}+)", "s"),
+        (r"(?P<s>github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{20,}+)", "s"),
+        (r"(?P<s>A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9]))", "s"),
+        (r"(?P<s>xox[abposr]-(?<![A-Za-z0-9_-]xox.-)[A-Za-z0-9-]{10,}+)", "s"),
+        (r"(?P<s>AIza(?<![A-Za-z0-9_-]AIza)[A-Za-z0-9_-]{30,}+)", "s"),
+        # scheme://user:PASSWORD@host
+        (r"://[^\s/:@\"'<>]{1,256}+:(?P<s>[^\s/@\"'<>`;|&()$\\]++)(?=@)", "s"),
+    )
+)
 # NAME=value, --api-key=value, "token": "value" inside a string (a shell command, a config
 # snippet): found from the keyword (a fast search in the lowercased text), then matched on.
-_ASSIGN_WORDS = ("pass", "secret", "token", "apikey", "api_key", "api-key", "credential", "privatekey",
-                 "private_key", "private-key", "cookie")
-_ASSIGN_REST = re.compile(r"[A-Za-z0-9_-]{0,40}+[\"']?[ \t]*+[=:][ \t]*+[\"']?(?!\[redacted: )"
-                          r"(?P<s>[^\s\"'`;|&<>()$\\]++)")
+_ASSIGN_WORDS = (
+    "pass",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "credential",
+    "privatekey",
+    "private_key",
+    "private-key",
+    "cookie",
+)
+_ASSIGN_REST = re.compile(
+    r"[A-Za-z0-9_-]{0,40}+[\"']?[ \t]*+[=:][ \t]*+[\"']?(?!\[redacted: )"
+    r"(?P<s>[^\s\"'`;|&<>()$\\]++)"
+)
 
 
 def marker(length: int) -> str:
@@ -79,7 +102,7 @@ def marker(length: int) -> str:
 
 def _replace(match: re.Match) -> str:
     start, end = match.span("s")
-    return match[0][: start - match.start()] + marker(end - start) + match[0][end - match.start():]
+    return match[0][: start - match.start()] + marker(end - start) + match[0][end - match.start() :]
 
 
 def _redact_assignments(text: str) -> str:
@@ -97,7 +120,7 @@ def _redact_assignments(text: str) -> str:
         match = _ASSIGN_REST.match(text, word_end)
         if match is None:
             continue
-        pieces += [text[cursor:match.start("s")], marker(match.end("s") - match.start("s"))]
+        pieces += [text[cursor : match.start("s")], marker(match.end("s") - match.start("s"))]
         cursor = match.end("s")
     return "".join(pieces) + text[cursor:]
 
@@ -192,8 +215,9 @@ def _scalar_json(value: object) -> str:
     return json.encoder.encode_basestring(value if isinstance(value, str) else str(value))
 
 
-def _json_chunks(value: object, *, redact: bool = False, secret: bool = False,
-                 sort_keys: bool = False) -> Iterator[str]:
+def _json_chunks(
+    value: object, *, redact: bool = False, secret: bool = False, sort_keys: bool = False
+) -> Iterator[str]:
     """Compact JSON text of `value` (optionally redacted), with an explicit stack: any depth."""
     stack: list[tuple[bool, object, bool]] = [(False, value, secret)]  # (is literal text, item, secret)
     while stack:
@@ -262,7 +286,7 @@ def fold_text(text: str, max_chars: int, tail_chars: int, approval_id: str | Non
     hidden = len(text) - len(head) - tail_chars
     lines = [head + "…", fold_notice(hidden, len(text), "character", approval_id)]
     if tail_chars:
-        lines.append("…" + text[len(text) - tail_chars:])
+        lines.append("…" + text[len(text) - tail_chars :])
     return lines
 
 
@@ -280,9 +304,17 @@ def _value_lines(value: object, max_chars: int, tail_chars: int, approval_id: st
     return fold_text(text, max_chars, tail_chars, approval_id)
 
 
-def fold_lines(arguments: Mapping[str, object] | None, approval_id: str | None, *, max_chars: int = 200,
-               max_items: int = 20, max_keys: int = 50, tail_chars: int = 60, tail_items: int = 2,
-               indent: str = "  ") -> list[str]:
+def fold_lines(
+    arguments: Mapping[str, object] | None,
+    approval_id: str | None,
+    *,
+    max_chars: int = 200,
+    max_items: int = 20,
+    max_keys: int = 50,
+    tail_chars: int = 60,
+    tail_items: int = 2,
+    indent: str = "  ",
+) -> list[str]:
     """The arguments as display lines: `"name": value` per argument, a list's items one per line,
     anything long folded to a head, an explicit notice with its full size and the
     `approvals show` hint, and its tail. Lines are plain text: each surface escapes them."""
@@ -323,8 +355,9 @@ def _first_line(value: list, max_chars: int) -> str:
     return "".join(text)
 
 
-def _list_lines(value: list, max_chars: int, max_items: int, tail_chars: int, tail_items: int,
-                approval_id: str | None, indent: str) -> list[str]:
+def _list_lines(
+    value: list, max_chars: int, max_items: int, tail_chars: int, tail_items: int, approval_id: str | None, indent: str
+) -> list[str]:
     total = len(value)
     if total <= max_items:
         indices = list(range(total))

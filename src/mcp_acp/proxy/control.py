@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mcp_acp.identity.local import Identity
-from mcp_acp.metrics.stats import ProxyStats
-from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.manager.events import EventHub
-from mcp_acp.proxy.events import ProxyEvents
+from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.roots import ServerRoots
+from mcp_acp.proxy.approvals import ApprovalCache
+from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
@@ -43,19 +43,28 @@ class ControlState:
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        self.info = {"client_transport": "stdio", "pid": os.getpid(), "started_at": self.started_at.isoformat(),
-                     **self.info}
+        self.info = {
+            "client_transport": "stdio",
+            "pid": os.getpid(),
+            "started_at": self.started_at.isoformat(),
+            **self.info,
+        }
 
     @staticmethod
     def info_from(name: str, config) -> dict:
         """The static facts `/api/proxies` shows, from the proxy's config (config/models.py ProxyConfig).
         The backend transport is the configured one until the backend has connected."""
         backend = config.backend
-        return {"proxy_id": config.proxy_id, "proxy_name": name, "backend_id": backend.server_name,
-                "command": backend.stdio.command if backend.stdio else None,
-                "args": list(backend.stdio.args) if backend.stdio else [],
-                "url": backend.http.url if backend.http else None,
-                "backend_transport": backend.transport, "mtls_enabled": config.mtls is not None}
+        return {
+            "proxy_id": config.proxy_id,
+            "proxy_name": name,
+            "backend_id": backend.server_name,
+            "command": backend.stdio.command if backend.stdio else None,
+            "args": list(backend.stdio.args) if backend.stdio else [],
+            "url": backend.http.url if backend.http else None,
+            "backend_transport": backend.transport,
+            "mtls_enabled": config.mtls is not None,
+        }
 
     def ui_present(self) -> bool:
         """Is someone watching for approvals: a browser on the manager, or a client of our own stream?"""
@@ -69,8 +78,14 @@ class ControlState:
         return round(time.monotonic() - self.started, 1)
 
     def sessions(self) -> list[dict]:
-        return [{"session_id": self.session_id, "user_id": self.identity.subject_id,
-                 "started_at": self.started_at.isoformat(), "expires_at": (self.started_at + SESSION_TTL).isoformat()}]
+        return [
+            {
+                "session_id": self.session_id,
+                "user_id": self.identity.subject_id,
+                "started_at": self.started_at.isoformat(),
+                "expires_at": (self.started_at + SESSION_TTL).isoformat(),
+            }
+        ]
 
     async def auth_changed(self) -> int:
         """The CLI logged in or out: read the stored token again; cached approvals go (SPEC §9)."""

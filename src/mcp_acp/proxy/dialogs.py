@@ -65,9 +65,10 @@ def clean(value: object, limit: int = MAX_VALUE_CHARS, approval_id: object = Non
     text = "".join("\ufffd" if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in str(value))
     if len(text) <= limit:
         return text
-    head, tail = text[: limit // 2], text[len(text) - limit // 4:]
-    notice = fold_notice(len(text) - len(head) - len(tail), len(text), "character",
-                         str(approval_id) if approval_id is not None else None)
+    head, tail = text[: limit // 2], text[len(text) - limit // 4 :]
+    notice = fold_notice(
+        len(text) - len(head) - len(tail), len(text), "character", str(approval_id) if approval_id is not None else None
+    )
     return f"{head} [{notice}] …{tail}"
 
 
@@ -89,13 +90,17 @@ def dialog_lines(approval: Mapping[str, object], timeout: float, queue_position:
     lines = [f"Proxy: {shown(approval.get('proxy_name'))}", f"Tool: {shown(approval.get('tool_name'))}"]
     source, dest, path = approval.get("source_path"), approval.get("dest_path"), approval.get("path")
     if source is not None or dest is not None:
-        lines += [f"From: {shown(source if source is not None else '-')}",
-                  f"To: {shown(dest if dest is not None else '-')}"]
+        lines += [
+            f"From: {shown(source if source is not None else '-')}",
+            f"To: {shown(dest if dest is not None else '-')}",
+        ]
     elif path is not None:
         lines.append(f"Path: {shown(path)}")
-    lines += [f"Effects: {shown(_effects(approval.get('side_effects')))}",
-              f"Server: {shown(approval.get('backend_id'))}",
-              f"User: {shown(approval.get('subject_id'))}"]
+    lines += [
+        f"Effects: {shown(_effects(approval.get('side_effects')))}",
+        f"Server: {shown(approval.get('backend_id'))}",
+        f"User: {shown(approval.get('subject_id'))}",
+    ]
     lines += argument_lines(approval)
     if queue_position > 1:
         lines.append(f"Queue: #{int(queue_position)} pending")
@@ -114,8 +119,15 @@ def argument_lines(approval: Mapping[str, object]) -> list[str]:
     size = approval.get("arguments_size")
     about = f"{size:,} bytes" if isinstance(size, int) and not isinstance(size, bool) else "size unknown"
     lines = [f"Arguments ({about}; secrets redacted):"]
-    for line in fold_lines(arguments, approval_id, max_chars=DIALOG_ARG_CHARS, max_items=DIALOG_ARG_ITEMS,
-                           max_keys=DIALOG_ARG_KEYS, tail_chars=40, tail_items=2):
+    for line in fold_lines(
+        arguments,
+        approval_id,
+        max_chars=DIALOG_ARG_CHARS,
+        max_items=DIALOG_ARG_ITEMS,
+        max_keys=DIALOG_ARG_KEYS,
+        tail_chars=40,
+        tail_items=2,
+    ):
         # fold_lines bounds every line's length; clean() only makes it printable (and would fold
         # a line that somehow is not bounded, saying so).
         lines.append("  " + clean(line, limit=4 * DIALOG_ARG_CHARS, approval_id=approval_id))
@@ -181,10 +193,12 @@ def applescript_string(text: str) -> str:
 def osascript_script(lines: list[str], buttons: Buttons, timeout: float, sound: bool = True) -> str:
     q = applescript_string
     labels = [buttons.deny, *([buttons.cache] if buttons.cache else []), buttons.once]
-    dialog = (f"display dialog {q(chr(10).join(lines))} with title {q(TITLE)}"
-              f" buttons {{{', '.join(q(label) for label in labels)}}}"
-              f" default button {q(buttons.once)} cancel button {q(buttons.deny)}"
-              f" with icon caution giving up after {_whole_seconds(timeout)}")
+    dialog = (
+        f"display dialog {q(chr(10).join(lines))} with title {q(TITLE)}"
+        f" buttons {{{', '.join(q(label) for label in labels)}}}"
+        f" default button {q(buttons.once)} cancel button {q(buttons.deny)}"
+        f" with icon caution giving up after {_whole_seconds(timeout)}"
+    )
     return f"beep\n{dialog}" if sound else dialog
 
 
@@ -211,9 +225,16 @@ def parse_osascript(returncode: int | None, stdout: str, buttons: Buttons) -> st
 
 def zenity_argv(executable: str, lines: list[str], buttons: Buttons, timeout: float) -> list[str]:
     # --no-markup: the text is plain text, so Pango markup in a value is shown, not applied.
-    argv = [executable, "--question", f"--title={TITLE}", f"--text={chr(10).join(lines)}", "--no-markup",
-            f"--ok-label={buttons.once}", f"--cancel-label={buttons.deny}",
-            f"--timeout={_whole_seconds(timeout)}"]
+    argv = [
+        executable,
+        "--question",
+        f"--title={TITLE}",
+        f"--text={chr(10).join(lines)}",
+        "--no-markup",
+        f"--ok-label={buttons.once}",
+        f"--cancel-label={buttons.deny}",
+        f"--timeout={_whole_seconds(timeout)}",
+    ]
     if buttons.cache:
         argv.append(f"--extra-button={buttons.cache}")
     return argv
@@ -244,8 +265,17 @@ def kdialog_argv(executable: str, lines: list[str], buttons: Buttons) -> list[st
     # kdialog answers only by exit code, and 1 is both "No" and its own error: so the only
     # choices are Allow once (0) and Deny (everything else), never a cached allow.
     # kdialog has no timeout of its own: ask() kills it at the deadline.
-    return [executable, "--title", TITLE, "--yesno", kdialog_text(lines),
-            "--yes-label", buttons.once, "--no-label", buttons.deny]
+    return [
+        executable,
+        "--title",
+        TITLE,
+        "--yesno",
+        kdialog_text(lines),
+        "--yes-label",
+        buttons.once,
+        "--no-label",
+        buttons.deny,
+    ]
 
 
 def parse_kdialog(returncode: int | None, buttons: Buttons) -> str:
@@ -288,10 +318,16 @@ class NativeDialog:
         """Show the dialog and wait at most `timeout` seconds: ALLOW, ALLOW_ONCE, DENY or TIMEOUT."""
         try:
             argv = self.argv(approval, timeout, queue_position)
-            starting = asyncio.ensure_future(asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL, env=dict(self.env) if self.env is not None else None,
-                start_new_session=True))  # its own process group, so a kill takes its children too
+            starting = asyncio.ensure_future(
+                asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    env=dict(self.env) if self.env is not None else None,
+                    start_new_session=True,
+                )
+            )  # its own process group, so a kill takes its children too
             proc = await asyncio.shield(starting)
         except asyncio.CancelledError:
             # Cancelled while the program was starting: it may already run (and have started
@@ -301,13 +337,13 @@ class NativeDialog:
                 _kill_group(started.pid)
                 await started.wait()
             raise
-        except Exception:  # noqa: BLE001 - missing or unrunnable program, bad argument: fail closed
+        except Exception:
             return DENY
         try:
             stdout, _ = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
             return TIMEOUT
-        except Exception:  # noqa: BLE001 - whatever went wrong while waiting: fail closed
+        except Exception:
             return DENY
         finally:
             # Deadline passed, error, or cancellation of this coroutine: no dialog outlives it,

@@ -40,15 +40,20 @@ class Refusal(Exception):  # not a ValueError: parse errors must not be mistaken
 
 
 def valid_id(value: Any) -> bool:
-    return (isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)
-                                       and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER))
+    return isinstance(value, str) or (
+        isinstance(value, int) and not isinstance(value, bool) and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    )
 
 
 def _invalid(text: str, message: dict | None = None) -> Refusal:
     request_id = message.get("id") if isinstance(message, dict) else None
     method = message.get("method") if isinstance(message, dict) else None
-    return Refusal(jsonrpc.INVALID_REQUEST, f"Invalid request: {text}",
-                   request_id if valid_id(request_id) else None, method if isinstance(method, str) else None)
+    return Refusal(
+        jsonrpc.INVALID_REQUEST,
+        f"Invalid request: {text}",
+        request_id if valid_id(request_id) else None,
+        method if isinstance(method, str) else None,
+    )
 
 
 def _shape_problems(message: dict) -> None:
@@ -57,15 +62,17 @@ def _shape_problems(message: dict) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise _invalid(f"the message is nested more than {MAX_DEPTH} levels deep; "
-                           "send flatter arguments", message)
+            raise _invalid(f"the message is nested more than {MAX_DEPTH} levels deep; send flatter arguments", message)
         if isinstance(value, dict):
             if len({key.casefold() for key in value}) != len(value):
                 seen: dict[str, str] = {}
                 for key in value:
                     if (other := seen.setdefault(key.casefold(), key)) != key:
-                        raise _invalid(f"the keys '{other}' and '{key}' differ only in case; a server may "
-                                       "read either one, so the message is refused", message)
+                        raise _invalid(
+                            f"the keys '{other}' and '{key}' differ only in case; a server may "
+                            "read either one, so the message is refused",
+                            message,
+                        )
             stack.extend((item, depth + 1) for item in value.values() if isinstance(item, dict | list))
         else:
             stack.extend((item, depth + 1) for item in value if isinstance(item, dict | list))
@@ -77,8 +84,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise Refusal(jsonrpc.INVALID_REQUEST, f"Invalid request: the key '{key}' appears twice in one "
-                                                       "object; a server may read either value, so the message is refused")
+                raise Refusal(
+                    jsonrpc.INVALID_REQUEST,
+                    f"Invalid request: the key '{key}' appears twice in one "
+                    "object; a server may read either value, so the message is refused",
+                )
             seen.add(key)
     return obj
 
@@ -103,8 +113,9 @@ def _check_envelope(message: dict) -> None:
     if message.get("jsonrpc") != "2.0":
         raise _invalid("'jsonrpc' must be \"2.0\"", message)
     if "id" in message and not valid_id(message["id"]):
-        raise _invalid(f"'id' must be a string or an integer between -{MAX_SAFE_INTEGER} and {MAX_SAFE_INTEGER}",
-                       message)
+        raise _invalid(
+            f"'id' must be a string or an integer between -{MAX_SAFE_INTEGER} and {MAX_SAFE_INTEGER}", message
+        )
     if "method" in message:
         if not isinstance(message["method"], str):
             raise _invalid("'method' must be a string", message)
@@ -119,15 +130,19 @@ def _check_envelope(message: dict) -> None:
 def parse_client_message(line: bytes) -> dict:
     """The client's message, validated; raises Refusal with the error to answer."""
     if len(line) > MAX_MESSAGE_BYTES:
-        raise Refusal(jsonrpc.INVALID_REQUEST, f"Invalid request: the message is {len(line):,} bytes; "
-                                               f"the limit is {MAX_MESSAGE_BYTES:,}")
+        raise Refusal(
+            jsonrpc.INVALID_REQUEST,
+            f"Invalid request: the message is {len(line):,} bytes; the limit is {MAX_MESSAGE_BYTES:,}",
+        )
     try:
         message = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise Refusal(jsonrpc.PARSE_ERROR, f"Parse error: the message is not valid JSON ({exc})") from None
     if not isinstance(message, dict):
-        raise Refusal(jsonrpc.INVALID_REQUEST,
-                      "Invalid request: expected one JSON-RPC object per line (batches are not supported)")
+        raise Refusal(
+            jsonrpc.INVALID_REQUEST,
+            "Invalid request: expected one JSON-RPC object per line (batches are not supported)",
+        )
     _shape_problems(message)
     _check_envelope(message)
     _check_duplicates(line, message)

@@ -25,6 +25,7 @@ class LogWhileForwarded:
     read-only discovery (a list, a ping): nothing to decide, and nothing it changes on the
     backend. `write()` returns None, or the error to answer with when the entry could not be
     written (fail closed); the relay runs it before the backend's answer can move on."""
+
     write: Callable[[], ErrorObject | None]
 
 
@@ -49,11 +50,14 @@ class Gate:
     """The hooks the relay consults: one for every request, one for client notifications, and
     result hooks by request method."""
 
-    def __init__(self, request: Hook = pass_through,
-                 notification: Callable[[dict[str, Any]], bool] = forward_notification,
-                 results: dict[str, ResultHook] | None = None,
-                 refused: Callable[[dict[str, Any], str], None] = ignore,
-                 client_answered: Callable[[str, dict[str, Any]], None] = ignore) -> None:
+    def __init__(
+        self,
+        request: Hook = pass_through,
+        notification: Callable[[dict[str, Any]], bool] = forward_notification,
+        results: dict[str, ResultHook] | None = None,
+        refused: Callable[[dict[str, Any], str], None] = ignore,
+        client_answered: Callable[[str, dict[str, Any]], None] = ignore,
+    ) -> None:
         self.request = request
         self.notification = notification
         self.results = results or {}

@@ -19,19 +19,26 @@ from mcp_acp.proxy.pending import Pending, PendingApprovals
 log = logging.getLogger(__name__)
 
 UI_CHECK_SECONDS = 0.25
-NOBODY_HINT = ("nobody could be asked: open the manager UI ('mcp-acp manager start', then 'mcp-acp manager "
-               "open'), or run 'mcp-acp approvals watch' in a terminal, and try again")
+NOBODY_HINT = (
+    "nobody could be asked: open the manager UI ('mcp-acp manager start', then 'mcp-acp manager "
+    "open'), or run 'mcp-acp approvals watch' in a terminal, and try again"
+)
 DIALOG_ANSWERS = {"allow": "approve", "allow_once": "allow-once", "deny": "deny"}
 
 
 def _default_dialog():
     from mcp_acp.proxy.dialogs import find_dialog
+
     return find_dialog()
 
 
 class RoutingApprover:
-    def __init__(self, pending: PendingApprovals, ui_present: Callable[[], bool],
-                 find_dialog: Callable[[], object | None] = _default_dialog) -> None:
+    def __init__(
+        self,
+        pending: PendingApprovals,
+        ui_present: Callable[[], bool],
+        find_dialog: Callable[[], object | None] = _default_dialog,
+    ) -> None:
         self.pending = pending
         self.ui_present = ui_present
         self.find_dialog = find_dialog

@@ -41,9 +41,11 @@ from mcp_acp.proxy.sanitizer import LIST_KINDS, sanitize_list_result, sanitize_s
 
 log = logging.getLogger(__name__)
 
-LIST_CHANGED = {"tools/list": "notifications/tools/list_changed",
-                "resources/list": "notifications/resources/list_changed",
-                "prompts/list": "notifications/prompts/list_changed"}
+LIST_CHANGED = {
+    "tools/list": "notifications/tools/list_changed",
+    "resources/list": "notifications/resources/list_changed",
+    "prompts/list": "notifications/prompts/list_changed",
+}
 
 # Suspicious-text warnings logged per answer; a hostile list could otherwise flood the log.
 MAX_WARNINGS_PER_ANSWER = 20
@@ -103,8 +105,7 @@ class Listing:
     def resources(self, answer: dict) -> dict:
         answer = self._sanitized(answer, "resources")
         if self.filtering:
-            return self._filter(answer, "resources",
-                                lambda r: self._allowed("resources/read", {"uri": r.get("uri")}))
+            return self._filter(answer, "resources", lambda r: self._allowed("resources/read", {"uri": r.get("uri")}))
         return answer
 
     def resource_templates(self, answer: dict) -> dict:
@@ -153,8 +154,13 @@ def _report(findings: list[dict[str, Any]]) -> None:
     suspicious = [finding for finding in findings if finding.get("patterns")]
     for finding in suspicious[:MAX_WARNINGS_PER_ANSWER]:
         kind = next((subject for subject in _SUBJECTS if subject in finding), "item")
-        log.warning("%s %r: suspicious text in %s (%s)", kind, finding.get(kind), finding.get("field"),
-                    ", ".join(finding["patterns"]))
+        log.warning(
+            "%s %r: suspicious text in %s (%s)",
+            kind,
+            finding.get(kind),
+            finding.get("field"),
+            ", ".join(finding["patterns"]),
+        )
     if len(suspicious) > MAX_WARNINGS_PER_ANSWER:
         log.warning("%d more fields with suspicious text in the same answer", len(suspicious) - MAX_WARNINGS_PER_ANSWER)
 
@@ -163,6 +169,7 @@ def _never_raising(hook: Callable[[dict], dict], method: str) -> Callable[[dict]
     """`hook`, except that a failure passes the answer on as it came (and is logged): a result
     hook that raised would lose the answer (the relay would answer with an error). A changed
     answer too deep for the relay's encoder comes back with its result encoded already."""
+
     def guarded(answer: dict) -> dict:
         try:
             rewritten = hook(answer)
@@ -172,6 +179,7 @@ def _never_raising(hook: Callable[[dict], dict], method: str) -> Callable[[dict]
         except Exception:
             log.exception("the %s result hook failed; the answer is passed on unchanged", method)
             return answer
+
     return guarded
 
 

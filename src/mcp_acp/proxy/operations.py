@@ -104,15 +104,28 @@ def fail_closed(audit: AuditLog, shutdown: ShutdownCoordinator, name: str, field
     shutdown (exit 10), and return the error the client gets instead of its answer. Never
     raises (every step is best effort): the client must get that error."""
     where = shutdown.record_with_fallback(name, fields, reason)
-    shutdown.initiate("audit_failure", reason, AUDIT_FAILURE_EXIT, {"source": "audit_write", "paths": [str(audit.log_dir)]})
-    return {"code": jsonrpc.INTERNAL_ERROR,
-            "message": f"Audit log failure: {reason}. The request was denied and logged to {where}; "
-                       "the proxy is shutting down"}
+    shutdown.initiate(
+        "audit_failure", reason, AUDIT_FAILURE_EXIT, {"source": "audit_write", "paths": [str(audit.log_dir)]}
+    )
+    return {
+        "code": jsonrpc.INTERNAL_ERROR,
+        "message": f"Audit log failure: {reason}. The request was denied and logged to {where}; "
+        "the proxy is shutting down",
+    }
 
 
 class OperationsRecorder:
-    def __init__(self, audit: AuditLog, shutdown: ShutdownCoordinator, session_id: str, identity: Identity,
-                 backend_id: str, transport: str, config_version: str, stats: ProxyStats | None = None) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        shutdown: ShutdownCoordinator,
+        session_id: str,
+        identity: Identity,
+        backend_id: str,
+        transport: str,
+        config_version: str,
+        stats: ProxyStats | None = None,
+    ) -> None:
         self.audit = audit
         self.shutdown = shutdown
         self.stats = stats  # the enforcer's: proxy latency is recorded from the answers (SPEC §13.1)
@@ -120,7 +133,9 @@ class OperationsRecorder:
         self._common = {
             "session_id": session_id,
             "subject": {"subject_id": identity.subject_id, "subject_claims": {"provenance": identity.provenance}},
-            "backend_id": backend_id, "transport": transport, "config_version": config_version,
+            "backend_id": backend_id,
+            "transport": transport,
+            "config_version": config_version,
         }
 
     describe = staticmethod(describe_request)
@@ -141,7 +156,8 @@ class OperationsRecorder:
             self.client_id = request.get("client_id")
         error = answer.get("error") if isinstance(answer.get("error"), dict) else None
         fields = {
-            **self._common, **request,
+            **self._common,
+            **request,
             "status": "Failure" if error else "Success",
             "error_code": error.get("code") if error else None,
             "message": error.get("message") if error else None,
@@ -162,24 +178,43 @@ class OperationsRecorder:
         """A client notification; False means it must not be forwarded (audit failure)."""
         if self.shutdown.is_shutting_down:
             return False
-        return self._write({**self._common, "method": message.get("method"), "status": "Success",
-                            "client_id": self.client_id})
+        return self._write(
+            {**self._common, "method": message.get("method"), "status": "Success", "client_id": self.client_id}
+        )
 
-    def record_exchange(self, direction: str, kind: str, method: str | None, message: dict, raw: bytes,
-                        status: str = "Success", reason: str | None = None) -> bool:
+    def record_exchange(
+        self,
+        direction: str,
+        kind: str,
+        method: str | None,
+        message: dict,
+        raw: bytes,
+        status: str = "Success",
+        reason: str | None = None,
+    ) -> bool:
         """A message that is not a client request: the server's requests to the client and the
         client's answers, refused notifications, dropped answers. False means it must not be
         passed on (audit failure: the proxy is shutting down)."""
         if self.shutdown.is_shutting_down:
             return False
         request_id = message.get("id")
-        fields = {**self._common, "direction": direction, "kind": kind,
-                  "method": method if method is not None else message.get("method") if isinstance(
-                      message.get("method"), str) else None,
-                  "request_id": None if request_id is None else str(request_id)[:200],
-                  "status": status, "reason": reason, "client_id": self.client_id,
-                  "size_bytes": len(raw), "body_hash": _digest(raw),
-                  "summary": exchange_summary(method, kind, message) if status != "Dropped" else None}
+        fields = {
+            **self._common,
+            "direction": direction,
+            "kind": kind,
+            "method": method
+            if method is not None
+            else message.get("method")
+            if isinstance(message.get("method"), str)
+            else None,
+            "request_id": None if request_id is None else str(request_id)[:200],
+            "status": status,
+            "reason": reason,
+            "client_id": self.client_id,
+            "size_bytes": len(raw),
+            "body_hash": _digest(raw),
+            "summary": exchange_summary(method, kind, message) if status != "Dropped" else None,
+        }
         return self._write(fields)
 
     def _write(self, fields: dict) -> bool:

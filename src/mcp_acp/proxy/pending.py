@@ -72,16 +72,24 @@ def remember_offer(request: ApprovalRequest, ttl_seconds: int) -> dict:
     else:
         scope = "this tool with any arguments (it names no path)"
     if request.cacheable:
-        return {"available": True, "ttl_seconds": ttl_seconds, "scope": scope,
-                "label": f"Allow and remember for {duration_text(ttl_seconds)} ({scope})"}
+        return {
+            "available": True,
+            "ttl_seconds": ttl_seconds,
+            "scope": scope,
+            "label": f"Allow and remember for {duration_text(ttl_seconds)} ({scope})",
+        }
     if effects is None:
         reason = "its effects are unknown"
     elif "code_exec" in effects:
         reason = "it can execute code"
     else:
         reason = "the policy does not allow remembering it"
-    return {"available": False, "ttl_seconds": ttl_seconds, "scope": scope,
-            "label": f"Not offered: this approval cannot be remembered ({reason})"}
+    return {
+        "available": False,
+        "ttl_seconds": ttl_seconds,
+        "scope": scope,
+        "label": f"Not offered: this approval cannot be remembered ({reason})",
+    }
 
 
 @dataclass(eq=False)
@@ -99,18 +107,30 @@ class Pending:
     def view(self, proxy_name: str, proxy_id: str, cache_ttl: int) -> dict:
         ctx = self.request.context
         resource = ctx.resource
-        return {"id": self.id, "proxy_name": proxy_name, "proxy_id": proxy_id, "tool_name": resource.tool_name,
-                "path": resource.path or resource.uri, "source_path": resource.source_path,
-                "dest_path": resource.dest_path, "side_effects": sorted(resource.side_effects or ()),
-                "arguments": self.shown_arguments, "arguments_size": self.arguments_size,
-                "args_hash": self.args_hash,
-                "rule_id": self.request.rule_id, "subject_id": ctx.subject.id, "backend_id": resource.server_id,
-                "created_at": self.created_at, "timeout_seconds": self.request.timeout_seconds,
-                "expires_in_seconds": max(0, round(self.deadline - time.monotonic())),
-                "request_id": ctx.environment.request_id, "policy_version": self.request.policy_version,
-                "can_cache": self.request.cacheable,
-                "cache_ttl_seconds": cache_ttl if self.request.cacheable else None,
-                "remember": remember_offer(self.request, cache_ttl)}
+        return {
+            "id": self.id,
+            "proxy_name": proxy_name,
+            "proxy_id": proxy_id,
+            "tool_name": resource.tool_name,
+            "path": resource.path or resource.uri,
+            "source_path": resource.source_path,
+            "dest_path": resource.dest_path,
+            "side_effects": sorted(resource.side_effects or ()),
+            "arguments": self.shown_arguments,
+            "arguments_size": self.arguments_size,
+            "args_hash": self.args_hash,
+            "rule_id": self.request.rule_id,
+            "subject_id": ctx.subject.id,
+            "backend_id": resource.server_id,
+            "created_at": self.created_at,
+            "timeout_seconds": self.request.timeout_seconds,
+            "expires_in_seconds": max(0, round(self.deadline - time.monotonic())),
+            "request_id": ctx.environment.request_id,
+            "policy_version": self.request.policy_version,
+            "can_cache": self.request.cacheable,
+            "cache_ttl_seconds": cache_ttl if self.request.cacheable else None,
+            "remember": remember_offer(self.request, cache_ttl),
+        }
 
 
 class PendingApprovals:
@@ -125,15 +145,28 @@ class PendingApprovals:
         arguments = request.arguments or {}
         # Redacting large arguments takes time (~0.1 s per MB): not on the event loop.
         shown, size, digest = await asyncio.to_thread(
-            lambda: (argument_display.redacted(arguments), argument_display.json_size(arguments),
-                     arguments_hash(request.arguments)))
-        pending = Pending(secrets.token_hex(8), request, datetime.now(UTC).isoformat(),
-                          time.monotonic() + request.timeout_seconds, digest,
-                          asyncio.get_running_loop().create_future(),
-                          shown if isinstance(shown, dict) else {"arguments": shown}, size)
+            lambda: (
+                argument_display.redacted(arguments),
+                argument_display.json_size(arguments),
+                arguments_hash(request.arguments),
+            )
+        )
+        pending = Pending(
+            secrets.token_hex(8),
+            request,
+            datetime.now(UTC).isoformat(),
+            time.monotonic() + request.timeout_seconds,
+            digest,
+            asyncio.get_running_loop().create_future(),
+            shown if isinstance(shown, dict) else {"arguments": shown},
+            size,
+        )
         self._open[pending.id] = pending
-        self.events.emit("pending_created", message=f"Approval needed: {request.context.resource.tool_name}",
-                         approval=self.view(pending))
+        self.events.emit(
+            "pending_created",
+            message=f"Approval needed: {request.context.resource.tool_name}",
+            approval=self.view(pending),
+        )
         return pending
 
     def view(self, pending: Pending) -> dict:
@@ -153,24 +186,37 @@ class PendingApprovals:
         pending = self.get(approval_id)
         outcome = DECISIONS[decision]
         self._close(pending, ApprovalOutcome(outcome, approver_id=approver_id))
-        self.events.emit("pending_resolved", severity="success" if outcome != USER_DENIED else "info",
-                         message=f"{pending.request.context.resource.tool_name}: {decision} by {approver_id}",
-                         approval_id=approval_id, decision=decision.replace("-", "_"), approver_id=approver_id)
+        self.events.emit(
+            "pending_resolved",
+            severity="success" if outcome != USER_DENIED else "info",
+            message=f"{pending.request.context.resource.tool_name}: {decision} by {approver_id}",
+            approval_id=approval_id,
+            decision=decision.replace("-", "_"),
+            approver_id=approver_id,
+        )
         return pending
 
     def time_out(self, pending: Pending) -> ApprovalOutcome:
         outcome = ApprovalOutcome(TIMEOUT)
         if self._close(pending, outcome):
-            self.events.emit("pending_timeout", severity="warning", approval_id=pending.id,
-                             message=f"Approval timed out: {pending.request.context.resource.tool_name}")
+            self.events.emit(
+                "pending_timeout",
+                severity="warning",
+                approval_id=pending.id,
+                message=f"Approval timed out: {pending.request.context.resource.tool_name}",
+            )
         return pending.future.result()
 
     def withdraw(self, pending: Pending, reason: str, outcome: ApprovalOutcome) -> ApprovalOutcome:
         """Nobody will decide this one here: the client cancelled, the policy changed, or it moves on
         to another route."""
         if self._close(pending, outcome):
-            self.events.emit("pending_cancelled", approval_id=pending.id, reason=reason,
-                             message=f"Approval withdrawn ({reason}): {pending.request.context.resource.tool_name}")
+            self.events.emit(
+                "pending_cancelled",
+                approval_id=pending.id,
+                reason=reason,
+                message=f"Approval withdrawn ({reason}): {pending.request.context.resource.tool_name}",
+            )
         return pending.future.result()
 
     def withdraw_request(self, request_id: str, reason: str) -> int:

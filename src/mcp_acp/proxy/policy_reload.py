@@ -29,8 +29,16 @@ log = logging.getLogger(__name__)
 
 
 class PolicyReloader:
-    def __init__(self, path: Path, policy: Policy, protected: ProtectedPaths, audit: AuditLog,
-                 approvals: ApprovalCache, version: str, events: ProxyEvents | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        policy: Policy,
+        protected: ProtectedPaths,
+        audit: AuditLog,
+        approvals: ApprovalCache,
+        version: str,
+        events: ProxyEvents | None = None,
+    ) -> None:
         self.path = path
         self.events = events or ProxyEvents()  # with no subscriber, emitting costs nothing
         self.audit = audit
@@ -54,21 +62,42 @@ class PolicyReloader:
                 engine, text = await asyncio.to_thread(self._compile)
             except ConfigError as exc:
                 log.warning("policy reload (%s) failed; policy %s stays active: %s", trigger, self.version, exc)
-                self.events.emit("policy_reload_failed", severity="error",
-                                 message=f"Policy reload failed; {self.version} stays active: {exc}",
-                                 error=str(exc), problems=exc.problems, policy_version=self.version,
-                                 trigger=trigger)
-                return {"status": "error", "old_rules_count": old_count, "new_rules_count": old_count,
-                        "approvals_cleared": 0, "error": str(exc), "problems": exc.problems,
-                        "policy_version": self.version}
+                self.events.emit(
+                    "policy_reload_failed",
+                    severity="error",
+                    message=f"Policy reload failed; {self.version} stays active: {exc}",
+                    error=str(exc),
+                    problems=exc.problems,
+                    policy_version=self.version,
+                    trigger=trigger,
+                )
+                return {
+                    "status": "error",
+                    "old_rules_count": old_count,
+                    "new_rules_count": old_count,
+                    "approvals_cleared": 0,
+                    "error": str(exc),
+                    "problems": exc.problems,
+                    "policy_version": self.version,
+                }
             try:
                 self.version = record_load(self.audit, "policy", self.path, text, source=trigger)
             except Exception as exc:  # not recorded, not applied; the log call fails closed if it cannot be written
-                log.error("policy reload (%s) could not be recorded in the audit trail; policy %s stays active: %s",
-                          trigger, self.version, exc)
-                return {"status": "error", "old_rules_count": old_count, "new_rules_count": old_count,
-                        "approvals_cleared": 0, "error": f"the reload could not be recorded: {exc}",
-                        "problems": [], "policy_version": self.version}
+                log.error(
+                    "policy reload (%s) could not be recorded in the audit trail; policy %s stays active: %s",
+                    trigger,
+                    self.version,
+                    exc,
+                )
+                return {
+                    "status": "error",
+                    "old_rules_count": old_count,
+                    "new_rules_count": old_count,
+                    "approvals_cleared": 0,
+                    "error": f"the reload could not be recorded: {exc}",
+                    "problems": [],
+                    "policy_version": self.version,
+                }
             self.engine = engine
             cleared = self.approvals.clear()
             self.reload_count += 1
@@ -76,17 +105,33 @@ class PolicyReloader:
             for callback in self.on_reloaded:
                 callback()
             self._report(trigger, old_count, cleared)
-            return {"status": "success", "old_rules_count": old_count, "new_rules_count": self.rules_count,
-                    "approvals_cleared": cleared, "error": None, "policy_version": self.version}
+            return {
+                "status": "success",
+                "old_rules_count": old_count,
+                "new_rules_count": self.rules_count,
+                "approvals_cleared": cleared,
+                "error": None,
+                "policy_version": self.version,
+            }
 
     def _report(self, trigger: str, old_count: int, cleared: int) -> None:
-        self.events.emit("policy_reloaded", severity="success",
-                         message=f"Policy reloaded: {self.rules_count} rules ({self.version})",
-                         old_rules_count=old_count, new_rules_count=self.rules_count,
-                         policy_version=self.version, approvals_cleared=cleared, trigger=trigger)
+        self.events.emit(
+            "policy_reloaded",
+            severity="success",
+            message=f"Policy reloaded: {self.rules_count} rules ({self.version})",
+            old_rules_count=old_count,
+            new_rules_count=self.rules_count,
+            policy_version=self.version,
+            approvals_cleared=cleared,
+            trigger=trigger,
+        )
         if cleared:
-            self.events.emit("cache_cleared", message=f"{cleared} cached approvals cleared by a policy reload",
-                             count=cleared, reason="policy_reload")
+            self.events.emit(
+                "cache_cleared",
+                message=f"{cleared} cached approvals cleared by a policy reload",
+                count=cleared,
+                reason="policy_reload",
+            )
             self.events.emit("cached_snapshot", **self.approvals.snapshot())
 
     def _compile(self) -> tuple[PolicyEngine, str]:

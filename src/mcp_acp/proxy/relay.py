@@ -41,10 +41,15 @@ WriteToClient = Callable[[bytes], Awaitable[None]]
 
 # Notifications a client may send (every protocol revision): anything else that carries a method
 # and no id is refused and recorded, never forwarded (a lax server would run an id-less tools/call).
-CLIENT_NOTIFICATIONS = frozenset({
-    "notifications/initialized", "notifications/cancelled", "notifications/progress",
-    "notifications/roots/list_changed", "notifications/tasks/status",
-})
+CLIENT_NOTIFICATIONS = frozenset(
+    {
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/roots/list_changed",
+        "notifications/tasks/status",
+    }
+)
 BACKEND_FAILURE_EXIT = 14  # the backend's messages could not be read: the session ends loudly
 _ID_IN_RAW = re.compile(rb'"id"\s*:\s*(-?\d{1,16}|"(?:[^"\\]|\\.){0,200}")')
 
@@ -56,8 +61,16 @@ class Recorder(Protocol):
     def admit(self, message: dict) -> dict | None: ...
     def record(self, request: dict, answer: dict, answer_bytes: bytes, duration_ms: float) -> dict | None: ...
     def record_notification(self, message: dict) -> bool: ...
-    def record_exchange(self, direction: str, kind: str, method: str | None, message: dict, raw: bytes,
-                        status: str = "Success", reason: str | None = None) -> bool: ...
+    def record_exchange(
+        self,
+        direction: str,
+        kind: str,
+        method: str | None,
+        message: dict,
+        raw: bytes,
+        status: str = "Success",
+        reason: str | None = None,
+    ) -> bool: ...
     async def sync(self, request: dict) -> dict | None: ...
 
 
@@ -70,8 +83,9 @@ class PendingRequest:
 
 
 class Relay:
-    def __init__(self, backend: Backend, gate: Gate, write_to_client: WriteToClient,
-                 recorder: Recorder | None = None, wire=None) -> None:
+    def __init__(
+        self, backend: Backend, gate: Gate, write_to_client: WriteToClient, recorder: Recorder | None = None, wire=None
+    ) -> None:
         self.backend = backend
         self.gate = gate
         self.recorder = recorder
@@ -113,9 +127,15 @@ class Relay:
             if request_id in self.pending:  # it was forwarded: its own answer will come
                 return
             self._deciding.discard(request_id)
-            await self._write(jsonrpc.encode(jsonrpc.error_response(
-                request_id if envelope.valid_id(request_id) else None, jsonrpc.INTERNAL_ERROR,
-                "Internal error: the proxy could not handle this message, so it was refused")))
+            await self._write(
+                jsonrpc.encode(
+                    jsonrpc.error_response(
+                        request_id if envelope.valid_id(request_id) else None,
+                        jsonrpc.INTERNAL_ERROR,
+                        "Internal error: the proxy could not handle this message, so it was refused",
+                    )
+                )
+            )
 
     async def _from_client(self, line: bytes) -> None:
         if not line.strip():
@@ -124,8 +144,11 @@ class Relay:
             message = envelope.parse_client_message(line)
         except envelope.Refusal as refusal:
             log.warning("client message refused, not forwarded (not JSON, or not valid JSON-RPC): %s", refusal.message)
-            record = {"method": refusal.method, "request_id": str(refusal.request_id) if refusal.request_id is not None
-                      else "unknown", "payload_length": len(line)}
+            record = {
+                "method": refusal.method,
+                "request_id": str(refusal.request_id) if refusal.request_id is not None else "unknown",
+                "payload_length": len(line),
+            }
             await self._answer(PendingRequest(refusal.method, record if self.recorder else None), refusal.answer())
             return
         if self.wire:
@@ -141,13 +164,13 @@ class Relay:
     async def _client_notification(self, message: dict, line: bytes) -> None:
         method = message["method"]
         if method not in CLIENT_NOTIFICATIONS:
-            reason = (f"'{method}' is not a notification a client may send; a request needs an id "
-                      "(it was not forwarded)")
+            reason = f"'{method}' is not a notification a client may send; a request needs an id (it was not forwarded)"
             log.warning("client notification refused: %s", reason)
             self.gate.refused(message, reason)
             if self.recorder:
-                self.recorder.record_exchange("client_to_server", "notification", method, message, line,
-                                              "Refused", reason)
+                self.recorder.record_exchange(
+                    "client_to_server", "notification", method, message, line, "Refused", reason
+                )
             return
         if self.recorder and not self.recorder.record_notification(message):
             return
@@ -159,8 +182,15 @@ class Relay:
         method = self._server_requests.pop(message["id"], None)
         if method is None:
             if self.recorder:
-                self.recorder.record_exchange("client_to_server", "response", None, message, line, "Dropped",
-                                              "an answer to no request of the server's")
+                self.recorder.record_exchange(
+                    "client_to_server",
+                    "response",
+                    None,
+                    message,
+                    line,
+                    "Dropped",
+                    "an answer to no request of the server's",
+                )
             return
         if self.recorder and not self.recorder.record_exchange("client_to_server", "response", method, message, line):
             return
@@ -170,17 +200,30 @@ class Relay:
     async def _client_request(self, message: dict, line: bytes) -> None:
         request_id = message["id"]
         if request_id in self.pending or request_id in self._deciding:
-            await self._answer(self._pending_for(message), jsonrpc.error_response(
-                request_id, jsonrpc.INVALID_REQUEST,
-                f"Invalid request: id {request_id!r} is already in flight; use a new id for each request"))
+            await self._answer(
+                self._pending_for(message),
+                jsonrpc.error_response(
+                    request_id,
+                    jsonrpc.INVALID_REQUEST,
+                    f"Invalid request: id {request_id!r} is already in flight; use a new id for each request",
+                ),
+            )
             return
         try:  # the record comes first: the proxy never forwards what it could not record
             pending = self._pending_for(message)
         except Exception:
             log.exception("the request %r could not be described for the audit trail; refused", request_id)
-            await self._answer(PendingRequest(message["method"], {"method": message["method"], "request_id": str(
-                request_id)} if self.recorder else None), jsonrpc.error_response(
-                request_id, jsonrpc.INTERNAL_ERROR, "Internal error: the request could not be recorded, so it was refused"))
+            await self._answer(
+                PendingRequest(
+                    message["method"],
+                    {"method": message["method"], "request_id": str(request_id)} if self.recorder else None,
+                ),
+                jsonrpc.error_response(
+                    request_id,
+                    jsonrpc.INTERNAL_ERROR,
+                    "Internal error: the request could not be recorded, so it was refused",
+                ),
+            )
             return
         if self.recorder and (refusal := self.recorder.admit(message)) is not None:
             await self._answer(pending, {"jsonrpc": "2.0", "id": request_id, "error": refusal})
@@ -190,8 +233,10 @@ class Relay:
             decision = self.gate.request(message)
         except Exception:  # fail closed: a hook that breaks denies
             log.exception("decision for %s failed; denying", message["method"])
-            decision = {"code": jsonrpc.INTERNAL_ERROR,
-                        "message": f"Internal error evaluating policy for {message['method']}"}
+            decision = {
+                "code": jsonrpc.INTERNAL_ERROR,
+                "message": f"Internal error evaluating policy for {message['method']}",
+            }
         if inspect.isawaitable(decision):
             task = asyncio.create_task(self._decide_then_forward(message, line, pending, decision))
             self._tasks.add(task)
@@ -199,13 +244,17 @@ class Relay:
         else:
             await self._act(message, line, pending, decision)
 
-    async def _decide_then_forward(self, message: dict, line: bytes, pending: PendingRequest,
-                                   decision: Awaitable[Decision]) -> None:
+    async def _decide_then_forward(
+        self, message: dict, line: bytes, pending: PendingRequest, decision: Awaitable[Decision]
+    ) -> None:
         try:
             verdict = await decision
         except Exception:  # fail closed: a hook that breaks denies
             log.exception("decision for %s failed; denying", message.get("method"))
-            verdict = {"code": jsonrpc.INTERNAL_ERROR, "message": f"Internal error evaluating policy for {message.get('method')}"}
+            verdict = {
+                "code": jsonrpc.INTERNAL_ERROR,
+                "message": f"Internal error evaluating policy for {message.get('method')}",
+            }
         await self._act(message, line, pending, verdict)
 
     async def _act(self, message: dict, line: bytes, pending: PendingRequest, decision: Decision) -> None:
@@ -240,8 +289,9 @@ class Relay:
         except ValueError as exc:  # the HTTP transport validates the envelope
             if "id" in message and "method" in message:
                 pending = self.pending.pop(message["id"], None) or self._pending_for(message)
-                await self._answer(pending, jsonrpc.error_response(
-                    message["id"], jsonrpc.INVALID_REQUEST, f"Invalid request: {exc}"))
+                await self._answer(
+                    pending, jsonrpc.error_response(message["id"], jsonrpc.INVALID_REQUEST, f"Invalid request: {exc}")
+                )
 
     async def _fail_request(self, message: dict, reason: str) -> None:
         if "id" in message and "method" in message:
@@ -250,7 +300,8 @@ class Relay:
 
     def _backend_error(self, request_id: Any, reason: str) -> dict:
         return jsonrpc.error_response(
-            request_id, jsonrpc.BACKEND_UNAVAILABLE,
+            request_id,
+            jsonrpc.BACKEND_UNAVAILABLE,
             f"Backend '{self.backend.server_name}' is unavailable: {reason}",
             {"backend_id": self.backend.server_name, "transport": self.backend.transport, "reason": reason},
         )
@@ -279,8 +330,11 @@ class Relay:
                 replacement = {"jsonrpc": "2.0", "id": answer.get("id"), "error": refusal}
         except Exception as exc:
             log.error("recording the answer to %s failed (%s); the client gets an error", record.get("method"), exc)
-            replacement = jsonrpc.error_response(answer.get("id"), jsonrpc.INTERNAL_ERROR,
-                                                 "Internal error: the answer could not be recorded, so it was withheld")
+            replacement = jsonrpc.error_response(
+                answer.get("id"),
+                jsonrpc.INTERNAL_ERROR,
+                "Internal error: the answer could not be recorded, so it was withheld",
+            )
         return data if replacement is None else jsonrpc.encode(replacement)
 
     # --- backend -> client -------------------------------------------------------------
@@ -291,8 +345,12 @@ class Relay:
         try:
             await self._from_backend(message, raw)
         except Exception as exc:
-            log.critical("reading the backend's messages failed (%s: %s); ending the session", type(exc).__name__, exc,
-                         exc_info=True)
+            log.critical(
+                "reading the backend's messages failed (%s: %s); ending the session",
+                type(exc).__name__,
+                exc,
+                exc_info=True,
+            )
             self.backend_failed(f"the proxy could not handle a message from the backend ({type(exc).__name__})")
 
     async def _from_backend(self, message: dict[str, Any], raw: bytes | None) -> None:
@@ -309,7 +367,9 @@ class Relay:
         if method is None and has_id:
             await self._backend_answer(message, raw, data)
         elif isinstance(method, str) and has_id:  # a request of the server's (sampling, elicitation, roots)
-            if self.recorder and not self.recorder.record_exchange("server_to_client", "request", method, message, data):
+            if self.recorder and not self.recorder.record_exchange(
+                "server_to_client", "request", method, message, data
+            ):
                 return
             self._server_requests[message["id"]] = method
             await self._write(data)
@@ -323,17 +383,25 @@ class Relay:
         if pending is None:
             answered = message["id"] in self._refused
             self._refused.discard(message["id"])
-            self._drop(message, data, "an answer to a request the proxy already answered" if answered
-                       else "an answer to no request in flight (unsolicited or duplicate)")
+            self._drop(
+                message,
+                data,
+                "an answer to a request the proxy already answered"
+                if answered
+                else "an answer to no request in flight (unsolicited or duplicate)",
+            )
             return
         if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
             try:
                 rewritten = rewrite(message)
             except Exception:  # fail closed for this request: its answer cannot be checked
                 log.exception("checking the backend's answer to %s failed; the client gets an error", pending.method)
-                rewritten = jsonrpc.error_response(message["id"], jsonrpc.INTERNAL_ERROR,
-                                                   f"Internal error: the proxy could not check the server's answer "
-                                                   f"to {pending.method}, so it was withheld")
+                rewritten = jsonrpc.error_response(
+                    message["id"],
+                    jsonrpc.INTERNAL_ERROR,
+                    f"Internal error: the proxy could not check the server's answer "
+                    f"to {pending.method}, so it was withheld",
+                )
             if rewritten is not message:  # a hook returns the very answer when it changes nothing
                 message, raw = rewritten, None
         await self._answer(pending, message, raw)
@@ -348,15 +416,27 @@ class Relay:
         except orjson.JSONDecodeError:
             request_id = None
         if envelope.valid_id(request_id) and (pending := self.pending.pop(request_id, None)) is not None:
-            await self._answer(pending, jsonrpc.error_response(
-                request_id, jsonrpc.INTERNAL_ERROR,
-                f"Internal error: the server's answer could not be read ({reason}), so it was withheld"))
+            await self._answer(
+                pending,
+                jsonrpc.error_response(
+                    request_id,
+                    jsonrpc.INTERNAL_ERROR,
+                    f"Internal error: the server's answer could not be read ({reason}), so it was withheld",
+                ),
+            )
 
     def _drop(self, message: dict, data: bytes, reason: str) -> None:
         log.warning("dropped a message from backend %s: %s", self.backend.server_name, reason)
         if self.recorder:
-            self.recorder.record_exchange("server_to_client", "response" if "method" not in message else "message",
-                                          None, message, data, "Dropped", reason)
+            self.recorder.record_exchange(
+                "server_to_client",
+                "response" if "method" not in message else "message",
+                None,
+                message,
+                data,
+                "Dropped",
+                reason,
+            )
 
     def backend_failed(self, reason: str) -> None:
         """The proxy cannot go on reading the backend: every waiting request gets an error, and

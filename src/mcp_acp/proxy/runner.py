@@ -47,10 +47,17 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
         error: BackendError | None = None
         for attempt, delay in enumerate((*HEALTH_CHECK_DELAYS, None), start=1):
             try:
-                await probe(url, timeout, verify=verify, headers=headers, client_cert=client_cert,
-                            proxy_name=proxy_name)
-                return HttpBackend(backend.server_name, url, backend.http.timeout, headers=headers,
-                                   verify=verify, client_cert=client_cert)
+                await probe(
+                    url, timeout, verify=verify, headers=headers, client_cert=client_cert, proxy_name=proxy_name
+                )
+                return HttpBackend(
+                    backend.server_name,
+                    url,
+                    backend.http.timeout,
+                    headers=headers,
+                    verify=verify,
+                    client_cert=client_cert,
+                )
             except BackendRejected as exc:  # TLS or credentials: waiting will not change the answer
                 error = exc
                 break
@@ -63,8 +70,11 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
         if backend.stdio is None or backend.transport == "streamablehttp":
             raise BackendError(
                 f"cannot reach the HTTP backend at {url}: {error}"
-                + ("" if isinstance(error, BackendRejected) else
-                   ". Check that the server is running and the URL is right ('mcp-acp proxy show').")
+                + (
+                    ""
+                    if isinstance(error, BackendRejected)
+                    else ". Check that the server is running and the URL is right ('mcp-acp proxy show')."
+                )
             )
         log.warning("HTTP backend %s unreachable (%s); falling back to STDIO", url, error)
     assert backend.stdio is not None
@@ -81,8 +91,10 @@ def _tls_settings(config: ProxyConfig):
     from mcp_acp.proxy.backends.tls import check_mtls, client_ssl_context, mtls_applies
 
     if not mtls_applies(config):
-        log.warning("mTLS is configured but the backend URL %s is not https://: no client certificate is used",
-                    config.backend.http.url if config.backend.http else "(none)")
+        log.warning(
+            "mTLS is configured but the backend URL %s is not https://: no client certificate is used",
+            config.backend.http.url if config.backend.http else "(none)",
+        )
         return None, None
     status = check_mtls(config.mtls)
     if status.level in ("warning", "critical"):
@@ -140,8 +152,9 @@ async def relay_stdio(backend: Backend, gate: Gate, recorder=None, wire=None, on
         done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         # A lost backend wins over a client that hung up in the same moment: it is the real cause.
         if relay.fatal_backend_loss.done():
-            return Outcome(relay.fatal_exit_code,
-                           f"backend '{backend.server_name}' stopped: {relay.fatal_backend_loss.result()}")
+            return Outcome(
+                relay.fatal_exit_code, f"backend '{backend.server_name}' stopped: {relay.fatal_backend_loss.result()}"
+            )
         first = next(iter(done))
         if waits[first] == "client" and first.exception() is not None:
             return Outcome(1, f"reading from the client failed: {first.exception()}")

@@ -213,14 +213,14 @@ def _sanitize_text(text: str, limit: int) -> tuple[str, tuple[str, ...]]:
 def _only_layout_differs(text: str, clean: str) -> bool:
     """Whether `text` has nothing to remove, only whitespace that tidying would change."""
     return _collapse_whitespace(text) == clean and not any(
-        ch not in _KEPT_CONTROLS and unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in text)
+        ch not in _KEPT_CONTROLS and unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in text
+    )
 
 
 # --- whole results --------------------------------------------------------------------
 
 # The lists of descriptors a result can carry, and what a finding calls one of their items.
-LIST_KINDS = {"tools": "tool", "resources": "resource", "resourceTemplates": "resource_template",
-              "prompts": "prompt"}
+LIST_KINDS = {"tools": "tool", "resources": "resource", "resourceTemplates": "resource_template", "prompts": "prompt"}
 
 
 def sanitize_tools_result(result: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -268,8 +268,9 @@ def sanitize_server_result(result: Any) -> tuple[Any, list[dict[str, Any]]]:
 
 
 def _sanitize_items(items: list[Any], kind: str, findings: list[dict[str, Any]]) -> list[Any]:
-    clean = [_sanitize_tree(item, {kind: item.get("name") if isinstance(item, dict) else None}, findings)
-             for item in items]
+    clean = [
+        _sanitize_tree(item, {kind: item.get("name") if isinstance(item, dict) else None}, findings) for item in items
+    ]
     return items if all(new is old for new, old in zip(clean, items, strict=True)) else clean
 
 
@@ -299,8 +300,9 @@ def _sanitize_tree(root: Any, subject: dict[str, Any], findings: list[dict[str, 
                 clean, patterns = _sanitized(value, limit)
                 modified = clean != value
                 if modified or patterns:
-                    findings.append({**subject, "field": _field(keys, key), "modified": modified,
-                                     "patterns": list(patterns)})
+                    findings.append(
+                        {**subject, "field": _field(keys, key), "modified": modified, "patterns": list(patterns)}
+                    )
                 if modified:
                     if frame[2] is None:
                         frame[2] = {}
@@ -340,5 +342,5 @@ def _field(keys: list[Any], key: Any) -> str:
         parts = [*keys, key]
     else:
         half = MAX_FIELD_PATH_KEYS // 2
-        parts = [*keys[:half], f"...({len(keys) - 2 * half + 1} more)...", *keys[-half + 1:], key]
+        parts = [*keys[:half], f"...({len(keys) - 2 * half + 1} more)...", *keys[-half + 1 :], key]
     return ".".join(map(str, parts))

@@ -12,22 +12,33 @@ import orjson
 from mcp_acp.audit.chain import utc_now
 from mcp_acp.config.store import ensure_private_dir
 
-EVENTS = {("client", "ingress"): "client_request", ("proxy", "egress"): "proxy_response",
-          ("proxy", "backend"): "proxy_request", ("backend", "ingress"): "backend_response"}
+EVENTS = {
+    ("client", "ingress"): "client_request",
+    ("proxy", "egress"): "proxy_response",
+    ("proxy", "backend"): "proxy_request",
+    ("backend", "ingress"): "backend_response",
+}
 
 
 class WireLog:
     def __init__(self, log_dir: Path, include_payloads: bool) -> None:
         folder = ensure_private_dir(log_dir / "debug")
         self._include_payloads = include_payloads
-        self._fds = {leg: os.open(folder / f"{leg}_wire.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                     for leg in ("client", "backend")}
+        self._fds = {
+            leg: os.open(folder / f"{leg}_wire.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            for leg in ("client", "backend")
+        }
 
     def tap(self, source: str, direction: str, message: dict) -> None:
         """source: client | proxy | backend; direction: ingress | egress | backend (proxy to backend)."""
-        entry = {"time": utc_now(), "event": EVENTS.get((source, direction)), "source": source,
-                 "direction": "egress" if direction == "backend" else direction,
-                 "method": message.get("method"), "request_id": message.get("id")}
+        entry = {
+            "time": utc_now(),
+            "event": EVENTS.get((source, direction)),
+            "source": source,
+            "direction": "egress" if direction == "backend" else direction,
+            "method": message.get("method"),
+            "request_id": message.get("id"),
+        }
         if self._include_payloads:
             entry["payload"] = message
         leg = "client" if source == "client" or direction == "egress" else "backend"

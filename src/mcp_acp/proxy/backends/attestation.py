@@ -48,8 +48,10 @@ def resolve_binary(command: str) -> str:
     """The file `command` runs: looked up in PATH (or taken as a path), then symlinks resolved."""
     found = shutil.which(command)
     if found is None:
-        raise AttestationError(f"backend command {command!r} was not found or is not executable, so it "
-                               "cannot be attested. Install it, or fix 'backend.stdio.command'.")
+        raise AttestationError(
+            f"backend command {command!r} was not found or is not executable, so it "
+            "cannot be attested. Install it, or fix 'backend.stdio.command'."
+        )
     return os.path.realpath(found)
 
 
@@ -65,8 +67,7 @@ def sha256_file(path: str) -> str:
 
 
 def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _tail(result: subprocess.CompletedProcess) -> str:
@@ -83,34 +84,43 @@ def check_signature(path: str) -> str:
     except subprocess.TimeoutExpired:
         raise AttestationError(f"code signature check of {path} timed out after {CODESIGN_TIMEOUT} s.") from None
     if result.returncode != 0:
-        raise AttestationError(f"the backend binary {path} has no valid code signature "
-                               f"(codesign -v --strict: {_tail(result)}). Re-install it from a trusted "
-                               f"source, or {FIX} (require_signature).")
+        raise AttestationError(
+            f"the backend binary {path} has no valid code signature "
+            f"(codesign -v --strict: {_tail(result)}). Re-install it from a trusted "
+            f"source, or {FIX} (require_signature)."
+        )
     return "passed"
 
 
 def check_slsa(path: str, owner: str) -> str:
     gh = shutil.which("gh")
     if gh is None:
-        raise AttestationError(f"SLSA provenance is required (slsa_owner {owner!r}) but the GitHub CLI 'gh' is "
-                               "not installed or not on PATH. Install gh and sign in ('gh auth login'), or "
-                               f"{FIX} (remove slsa_owner).")
+        raise AttestationError(
+            f"SLSA provenance is required (slsa_owner {owner!r}) but the GitHub CLI 'gh' is "
+            "not installed or not on PATH. Install gh and sign in ('gh auth login'), or "
+            f"{FIX} (remove slsa_owner)."
+        )
     try:
         result = _run([gh, "attestation", "verify", "--owner", owner, path], SLSA_TIMEOUT)
     except subprocess.TimeoutExpired:
-        raise AttestationError(f"SLSA provenance check of {path} timed out after {SLSA_TIMEOUT} s "
-                               "('gh attestation verify' needs network access).") from None
+        raise AttestationError(
+            f"SLSA provenance check of {path} timed out after {SLSA_TIMEOUT} s "
+            "('gh attestation verify' needs network access)."
+        ) from None
     if result.returncode != 0:
-        raise AttestationError(f"SLSA provenance of {path} could not be verified for owner {owner!r} "
-                               f"(gh attestation verify: {_tail(result)}).")
+        raise AttestationError(
+            f"SLSA provenance of {path} could not be verified for owner {owner!r} "
+            f"(gh attestation verify: {_tail(result)})."
+        )
     return "passed"
 
 
 def attest(command: str, attestation: Attestation | None) -> AttestationReport | None:
     """Run every configured check on the binary `command` resolves to; None when none is configured.
     Blocking (hashing, subprocesses): call it in a worker thread from async code."""
-    if attestation is None or not (attestation.expected_sha256 or attestation.require_signature
-                                   or attestation.slsa_owner):
+    if attestation is None or not (
+        attestation.expected_sha256 or attestation.require_signature or attestation.slsa_owner
+    ):
         return None
     path = resolve_binary(command)
     report = AttestationReport(path, sha256_file(path))

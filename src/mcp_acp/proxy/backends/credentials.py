@@ -52,8 +52,10 @@ def auth_headers(config: ProxyConfig, proxy_name: str | None = None) -> dict[str
     try:
         secret = secret_store.get(key)
     except Exception as exc:  # keyring and file-store failures vary by platform
-        raise CredentialError(f"proxy '{name}': cannot read the backend API key {key!r} from the secret store "
-                              f"({type(exc).__name__}: {exc}).") from None
+        raise CredentialError(
+            f"proxy '{name}': cannot read the backend API key {key!r} from the secret store "
+            f"({type(exc).__name__}: {exc})."
+        ) from None
     if not secret:
         raise CredentialError(
             f"proxy '{name}': the backend API key {key!r} is not in the secret store. Store it with "
@@ -61,6 +63,8 @@ def auth_headers(config: ProxyConfig, proxy_name: str | None = None) -> dict[str
             f"'mcp-acp proxy auth delete-key --proxy {name}'."
         )
     if problem := api_key_problem(secret):
-        raise CredentialError(f"proxy '{name}': the stored backend API key cannot be used: {problem}. "
-                              f"Store it again with 'mcp-acp proxy auth set-key --proxy {name}'.")
+        raise CredentialError(
+            f"proxy '{name}': the stored backend API key cannot be used: {problem}. "
+            f"Store it again with 'mcp-acp proxy auth set-key --proxy {name}'."
+        )
     return {"Authorization": f"Bearer {secret}"}

@@ -88,6 +88,7 @@ class BackendRejected(BackendError):
 @dataclass
 class StreamCursor:
     """Where an SSE stream got to, so it can be resumed."""
+
     last_event_id: str | None = None
     retry_ms: int | None = None
 
@@ -100,9 +101,17 @@ class HttpBackend:
     transport = "streamablehttp"
     reconnects = True
 
-    def __init__(self, server_name: str, url: str, timeout: float = 30, ca_bundle: str | None = None,
-                 headers: dict[str, str] | None = None, *, verify: ssl.SSLContext | None = None,
-                 client_cert: str | None = None) -> None:
+    def __init__(
+        self,
+        server_name: str,
+        url: str,
+        timeout: float = 30,
+        ca_bundle: str | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        verify: ssl.SSLContext | None = None,
+        client_cert: str | None = None,
+    ) -> None:
         """`verify`: the SSL context to connect with (mTLS: see tls.client_ssl_context); default:
         system trust, or `ca_bundle`. `client_cert` only names the certificate in error messages.
         `headers` go on every request of the one session (User-Agent, Authorization)."""
@@ -135,9 +144,11 @@ class HttpBackend:
     async def start(self, deliver: Deliver, on_lost: OnLost) -> None:
         self._deliver, self._on_lost = deliver, on_lost
         self._client = httpx.AsyncClient(
-            headers=self._headers, verify=self._verify,
+            headers=self._headers,
+            verify=self._verify,
             timeout=httpx.Timeout(self._timeout, read=max(300.0, self._timeout)),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        )
         self._live = True
 
     # --- sending -------------------------------------------------------------------
@@ -162,15 +173,20 @@ class HttpBackend:
         if jsonrpc.is_request(message):
             task = asyncio.create_task(self._request(message, body, self._generation))
             self._posts[message["id"]] = task
-            task.add_done_callback(lambda done, key=message["id"]: self._posts.get(key) is done
-                                   and self._posts.pop(key))
+            task.add_done_callback(
+                lambda done, key=message["id"]: self._posts.get(key) is done and self._posts.pop(key)
+            )
             return
         generation = self._generation
         try:  # a notification or a response: the backend only acknowledges it
             async with self._stream("POST", self._headers_for(message), body) as response:
                 if response.status_code >= 300:
-                    log.warning("backend %s answered HTTP %s to %s", self.server_name, response.status_code,
-                                message.get("method", "a response"))
+                    log.warning(
+                        "backend %s answered HTTP %s to %s",
+                        self.server_name,
+                        response.status_code,
+                        message.get("method", "a response"),
+                    )
         except httpx.HTTPError as exc:
             reason = self._describe(exc)
             self._lose(generation, reason)
@@ -209,8 +225,9 @@ class HttpBackend:
         return headers
 
     @contextlib.asynccontextmanager
-    async def _stream(self, method: str, headers: dict[str, str], body: bytes | None = None,
-                      timeout: httpx.Timeout | None = None) -> AsyncIterator[httpx.Response]:
+    async def _stream(
+        self, method: str, headers: dict[str, str], body: bytes | None = None, timeout: httpx.Timeout | None = None
+    ) -> AsyncIterator[httpx.Response]:
         client = self._client
         if client is None:
             raise BackendUnavailable("the HTTP session is closed")
@@ -251,9 +268,12 @@ class HttpBackend:
         if status == 202:
             return _error(request_id, jsonrpc.INVALID_REQUEST, "the backend accepted the request but sent no answer")
         if 300 <= status < 400:
-            return _error(request_id, jsonrpc.INVALID_REQUEST,
-                          f"the backend redirected to {response.headers.get('location')}; redirects are not "
-                          "followed: if that is the intended server, put its URL in the proxy's config")
+            return _error(
+                request_id,
+                jsonrpc.INVALID_REQUEST,
+                f"the backend redirected to {response.headers.get('location')}; redirects are not "
+                "followed: if that is the intended server, put its URL in the proxy's config",
+            )
         if status == 404 and self._session_id:
             self._lose(generation, "the backend ended the MCP session (HTTP 404); the next request opens a new one")
             return None
@@ -274,16 +294,23 @@ class HttpBackend:
                     return None
             except (httpx.TransportError, SSEError) as exc:  # the stream broke: the session may be fine
                 if cursor.last_event_id is None:
-                    return _error(request_id, CONNECTION_CLOSED, "the backend's event stream broke before the "
-                                  f"answer came ({describe_connection_error(exc)})")
+                    return _error(
+                        request_id,
+                        CONNECTION_CLOSED,
+                        f"the backend's event stream broke before the answer came ({describe_connection_error(exc)})",
+                    )
             return await self._resume(request_id, cursor)
         return _error(request_id, jsonrpc.INVALID_REQUEST, f"the backend answered with content type {kind!r}")
 
     async def _deliver_json(self, body: bytes, request_id: Any) -> dict | None:
         message = _parse(body)
         if message is None:
-            return _error(request_id, jsonrpc.PARSE_ERROR, "the backend answered with something other than a "
-                          f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB")
+            return _error(
+                request_id,
+                jsonrpc.PARSE_ERROR,
+                "the backend answered with something other than a "
+                f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB",
+            )
         body = body.strip()
         raw = body + b"\n" if b"\n" not in body else None
         if jsonrpc.is_response(message) and message["id"] != request_id:
@@ -305,8 +332,14 @@ class HttpBackend:
                 log.warning("backend %s sent an event that is not a JSON-RPC message", self.server_name)
                 if request_id is None:
                     continue
-                message, raw = _error(request_id, jsonrpc.PARSE_ERROR, "the backend sent an event that is not a "
-                                      f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB"), None
+                message, raw = (
+                    _error(
+                        request_id,
+                        jsonrpc.PARSE_ERROR,
+                        f"the backend sent an event that is not a JSON-RPC message of at most {LINE_LIMIT // 2**20} MB",
+                    ),
+                    None,
+                )
             answers = request_id is not None and jsonrpc.is_response(message)
             if answers and message["id"] != request_id:
                 # An answer on a request's own stream is that request's answer.
@@ -361,8 +394,12 @@ class HttpBackend:
         if isinstance(request_id, str) and request_id in self._replay_waiters:
             self._replay_waiters.pop(request_id).set_result(message)
             return
-        if (self._initialize is not None and request_id == self._initialize.get("id") and "method" not in message
-                and isinstance(message.get("result"), dict)):
+        if (
+            self._initialize is not None
+            and request_id == self._initialize.get("id")
+            and "method" not in message
+            and isinstance(message.get("result"), dict)
+        ):
             self._negotiated_version = message["result"].get("protocolVersion")
         await self._deliver(message, raw)
 
@@ -398,11 +435,15 @@ class HttpBackend:
         if isinstance(exc, CLOSED_CONNECTION) and not self._answered and self.url.lower().startswith("https://"):
             self.rejected = True
             if self._client_cert:
-                return ("TLS handshake failed: the backend closed the connection without answering; it most likely "
-                        f"rejected the client certificate {self._client_cert} (is it issued by a CA the server "
-                        "trusts?)")
-            return ("TLS handshake failed: the backend closed the connection without answering; it may require a "
-                    "client certificate (configure 'mtls' in the proxy's config.json)")
+                return (
+                    "TLS handshake failed: the backend closed the connection without answering; it most likely "
+                    f"rejected the client certificate {self._client_cert} (is it issued by a CA the server "
+                    "trusts?)"
+                )
+            return (
+                "TLS handshake failed: the backend closed the connection without answering; it may require a "
+                "client certificate (configure 'mtls' in the proxy's config.json)"
+            )
         return describe_connection_error(exc)
 
     async def _reopen(self) -> bool:
@@ -475,9 +516,16 @@ def credential_hint(http_error: str | None, sent_key: bool, proxy_name: str | No
     return f" The backend requires credentials and no API key is configured; store one with {command}."
 
 
-async def probe(url: str, timeout: float, ca_bundle: str | None = None, *, verify: ssl.SSLContext | None = None,
-                headers: dict[str, str] | None = None, client_cert: str | None = None,
-                proxy_name: str | None = None) -> None:
+async def probe(
+    url: str,
+    timeout: float,
+    ca_bundle: str | None = None,
+    *,
+    verify: ssl.SSLContext | None = None,
+    headers: dict[str, str] | None = None,
+    client_cert: str | None = None,
+    proxy_name: str | None = None,
+) -> None:
     """Health check: one MCP initialize handshake on a throwaway session (SPEC §10), sent with the
     same TLS settings and headers (API key) as the real session."""
     got_answer: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -494,11 +542,19 @@ async def probe(url: str, timeout: float, ca_bundle: str | None = None, *, verif
     backend.log_auth_failures = False  # the caller reports the failure once, with what to do
     try:
         await backend.start(deliver, on_lost)
-        await backend.send({
-            "jsonrpc": "2.0", "id": "mcp-acp-probe", "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                       "clientInfo": {"name": "mcp-acp-health-check", "version": __version__}},
-        }, b"")
+        await backend.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "mcp-acp-probe",
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "mcp-acp-health-check", "version": __version__},
+                },
+            },
+            b"",
+        )
         answer = await asyncio.wait_for(got_answer, timeout)
     except (BackendUnavailable, BackendError) as exc:
         raise (BackendRejected if backend.rejected else BackendError)(str(exc)) from None
@@ -510,5 +566,6 @@ async def probe(url: str, timeout: float, ca_bundle: str | None = None, *, verif
         if backend.last_http_error:
             hint = credential_hint(backend.last_http_error, "Authorization" in (headers or {}), proxy_name)
             raise (BackendRejected if backend.rejected else BackendError)(
-                f"the backend answered {backend.last_http_error} to the MCP handshake.{hint}")
+                f"the backend answered {backend.last_http_error} to the MCP handshake.{hint}"
+            )
         raise BackendError(f"the server refused the MCP handshake: {answer.get('error')}")

@@ -54,9 +54,12 @@ class StdioBackend:
         executable = resolve_command(self._command)
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                executable, *self._args,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                limit=LINE_LIMIT, preexec_fn=_die_with_parent,
+                executable,
+                *self._args,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=LINE_LIMIT,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise BackendError(f"cannot start backend {self._command!r}: {exc.strerror}.") from None

@@ -22,8 +22,11 @@ from mcp_acp.proxy.backends import BackendError
 
 WARNING_DAYS = 14
 CRITICAL_DAYS = 7
-FIELDS = (("client_cert_path", "client certificate"), ("client_key_path", "client key"),
-          ("ca_bundle_path", "CA bundle"))
+FIELDS = (
+    ("client_cert_path", "client certificate"),
+    ("client_key_path", "client key"),
+    ("ca_bundle_path", "CA bundle"),
+)
 
 
 class MTLSError(BackendError):
@@ -45,25 +48,40 @@ class CertificateStatus:
     def message(self) -> str:
         when = self.not_after.strftime("%Y-%m-%d %H:%M UTC")
         if self.level == "expired":
-            return (f"the mTLS client certificate {self.path} ({self.subject}) expired on {when}. "
-                    "Renew it, then update 'mtls.client_cert_path'/'client_key_path' in the proxy's config.json.")
+            return (
+                f"the mTLS client certificate {self.path} ({self.subject}) expired on {when}. "
+                "Renew it, then update 'mtls.client_cert_path'/'client_key_path' in the proxy's config.json."
+            )
         if self.level == "not_yet_valid":
-            return (f"the mTLS client certificate {self.path} ({self.subject}) is not valid before "
-                    f"{self.not_before.strftime('%Y-%m-%d %H:%M UTC')}. Check the system clock or the certificate.")
+            return (
+                f"the mTLS client certificate {self.path} ({self.subject}) is not valid before "
+                f"{self.not_before.strftime('%Y-%m-%d %H:%M UTC')}. Check the system clock or the certificate."
+            )
         days = f"{self.days_left} day{'s' if self.days_left != 1 else ''}"
         if self.level == "critical":
-            return (f"CRITICAL: the mTLS client certificate {self.path} ({self.subject}) expires in {days} "
-                    f"(on {when}); renew it now, the proxy will refuse to start once it has expired.")
+            return (
+                f"CRITICAL: the mTLS client certificate {self.path} ({self.subject}) expires in {days} "
+                f"(on {when}); renew it now, the proxy will refuse to start once it has expired."
+            )
         if self.level == "warning":
-            return (f"the mTLS client certificate {self.path} ({self.subject}) expires in {days} (on {when}); "
-                    "renew it soon.")
+            return (
+                f"the mTLS client certificate {self.path} ({self.subject}) expires in {days} (on {when}); "
+                "renew it soon."
+            )
         return f"the mTLS client certificate {self.path} ({self.subject}) is valid for {days} (until {when})."
 
     def as_dict(self) -> dict[str, Any]:
-        return {"client_cert_path": self.path, "subject": self.subject, "issuer": self.issuer,
-                "serial": self.serial, "not_before": self.not_before.isoformat(),
-                "not_after": self.not_after.isoformat(), "days_left": self.days_left, "level": self.level,
-                "message": self.message}
+        return {
+            "client_cert_path": self.path,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "days_left": self.days_left,
+            "level": self.level,
+            "message": self.message,
+        }
 
 
 def expiry_level(not_before: datetime, not_after: datetime, now: datetime | None = None) -> tuple[str, int]:
@@ -90,8 +108,9 @@ def expand(path: str) -> str:
 def _read(path: str, what: str) -> bytes:
     file = Path(path).expanduser()
     if not file.is_file():
-        raise MTLSError(f"the mTLS {what} {file} does not exist (or is not a file). "
-                        f"Fix 'mtls' in the proxy's config.json.")
+        raise MTLSError(
+            f"the mTLS {what} {file} does not exist (or is not a file). Fix 'mtls' in the proxy's config.json."
+        )
     try:
         return file.read_bytes()
     except OSError as exc:
@@ -113,21 +132,26 @@ def inspect_mtls(mtls: MTLSConfig, now: datetime | None = None) -> CertificateSt
     except ValueError:
         chain = []
     if not chain:
-        raise MTLSError(f"the mTLS client certificate {mtls.client_cert_path} is not a PEM certificate "
-                        "('-----BEGIN CERTIFICATE-----').")
+        raise MTLSError(
+            f"the mTLS client certificate {mtls.client_cert_path} is not a PEM certificate "
+            "('-----BEGIN CERTIFICATE-----')."
+        )
     cert = chain[0]
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except TypeError:
-        raise MTLSError(f"the mTLS client key {mtls.client_key_path} is encrypted; mcp-acp needs an "
-                        "unencrypted key (protect it with file permissions, 0600), e.g. "
-                        f"'openssl pkey -in {mtls.client_key_path} -out client.key'.") from None
+        raise MTLSError(
+            f"the mTLS client key {mtls.client_key_path} is encrypted; mcp-acp needs an "
+            "unencrypted key (protect it with file permissions, 0600), e.g. "
+            f"'openssl pkey -in {mtls.client_key_path} -out client.key'."
+        ) from None
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise MTLSError(f"the mTLS client key {mtls.client_key_path} is not a PEM private key ({exc}).") from None
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
-        raise MTLSError(f"the mTLS client key {mtls.client_key_path} does not belong to the certificate "
-                        f"{mtls.client_cert_path}.")
+        raise MTLSError(
+            f"the mTLS client key {mtls.client_key_path} does not belong to the certificate {mtls.client_cert_path}."
+        )
     try:
         cas = x509.load_pem_x509_certificates(ca_pem)
     except ValueError:
@@ -135,10 +159,16 @@ def inspect_mtls(mtls: MTLSConfig, now: datetime | None = None) -> CertificateSt
     if not cas:
         raise MTLSError(f"the mTLS CA bundle {mtls.ca_bundle_path} holds no PEM certificate.")
     level, days_left = expiry_level(cert.not_valid_before_utc, cert.not_valid_after_utc, now)
-    return CertificateStatus(path=mtls.client_cert_path, subject=cert.subject.rfc4514_string(),
-                             issuer=cert.issuer.rfc4514_string(), serial=format(cert.serial_number, "x"),
-                             not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-                             days_left=days_left, level=level)
+    return CertificateStatus(
+        path=mtls.client_cert_path,
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        days_left=days_left,
+        level=level,
+    )
 
 
 def check_mtls(mtls: MTLSConfig, now: datetime | None = None) -> CertificateStatus:
@@ -166,9 +196,13 @@ def mtls_status(config: ProxyConfig, now: datetime | None = None) -> dict[str, A
     mtls = config.mtls
     if mtls is None:
         return {"configured": False}
-    result: dict[str, Any] = {"configured": True, "applies": mtls_applies(config),
-                              "client_cert_path": mtls.client_cert_path, "client_key_path": mtls.client_key_path,
-                              "ca_bundle_path": mtls.ca_bundle_path}
+    result: dict[str, Any] = {
+        "configured": True,
+        "applies": mtls_applies(config),
+        "client_cert_path": mtls.client_cert_path,
+        "client_key_path": mtls.client_key_path,
+        "ca_bundle_path": mtls.ca_bundle_path,
+    }
     try:
         result |= inspect_mtls(mtls, now).as_dict()
     except MTLSError as exc:
@@ -184,12 +218,16 @@ def client_ssl_context(ca_bundle: str | None = None, mtls: MTLSConfig | None = N
     """Verification is always on. A CA bundle replaces the system trust store (a private CA);
     with `mtls`, its CA bundle verifies the server and its certificate is presented to it."""
     cafile = mtls.ca_bundle_path if mtls else ca_bundle
-    context = ssl.create_default_context(cafile=str(Path(cafile).expanduser())) if cafile \
-        else ssl.create_default_context()
+    context = (
+        ssl.create_default_context(cafile=str(Path(cafile).expanduser())) if cafile else ssl.create_default_context()
+    )
     if mtls:
         try:
-            context.load_cert_chain(str(Path(mtls.client_cert_path).expanduser()),
-                                    str(Path(mtls.client_key_path).expanduser()), password=_no_password)
+            context.load_cert_chain(
+                str(Path(mtls.client_cert_path).expanduser()),
+                str(Path(mtls.client_key_path).expanduser()),
+                password=_no_password,
+            )
         except (ssl.SSLError, OSError) as exc:
             raise MTLSError(f"cannot load the mTLS client certificate {mtls.client_cert_path}: {exc}") from None
     return context
