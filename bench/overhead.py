@@ -8,6 +8,8 @@ calls and N `tools/list` requests on each path, interleaved round by round:
               the floor any process in the middle costs on this machine)
   mcp-acp   client -> `mcp-acp start --proxy NAME --headless` -> backend
   fastmcp   client -> fastmcp `create_proxy` served over STDIO -> backend
+  mcp-acp baseline   with --baseline-src DIR (STDIO only): the same proxy run from another
+            checkout's src/ (e.g. a worktree of an earlier commit), to show what a change costs
 
 and checks that a 5 MB `big` result arrives byte-for-byte intact on each path. Then, for
 each backend transport (STDIO, then HTTP), direct against mcp-acp only:
@@ -18,6 +20,7 @@ each backend transport (STDIO, then HTTP), direct against mcp-acp only:
   policy sizes  mcp-acp with 10, 100 and 1,000 policy rules
 
     .venv/bin/python bench/overhead.py [--iterations 500] [--warmup 50] [--json FILE] [--quick]
+                                       [--baseline-src DIR]
 
 The backend is tests/fixtures/backend.py; see docs/performance.md for the method.
 """
@@ -58,6 +61,7 @@ PY = sys.executable
 PATTERN = "0123456789"  # what `big` repeats; checked independently of the fixture's code
 CALL_TIMEOUT = 30  # seconds per request: a hung path becomes an error row, not a frozen bench
 RUN_TIMEOUT = 1800  # seconds per transport or section, a last resort
+BASELINE: Path | None = None  # --baseline-src: another checkout whose src/ runs as "mcp-acp baseline"
 IN_FLIGHT = (1, 8, 64)  # concurrent requests on one session
 PAYLOAD_SIZES = (100, 100_000, 5_000_000)  # bytes of the `big` result
 POLICY_SIZES = (10, 100, 1000)  # rules in the mcp-acp policy
@@ -189,11 +193,16 @@ def acp_available() -> bool:
         return False
 
 
-def acp(home: Path, *args: str) -> None:
+def baseline_env() -> dict[str, str]:
+    """The environment that makes the CLI import the baseline checkout's code (before the editable install)."""
+    return {"PYTHONPATH": str(BASELINE / "src")} if BASELINE else {}
+
+
+def acp(home: Path, *args: str, env: dict[str, str] | None = None) -> None:
     proc = subprocess.run(
         [CLI, *args],
         check=False,
-        env={**os.environ, "MCP_ACP_HOME": str(home)},
+        env={**os.environ, "MCP_ACP_HOME": str(home), **(env or {})},
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -427,6 +436,9 @@ def paths_for(backend: dict, acp_proxy: str | None, home: Path) -> list[tuple[st
         paths.append(("byte relay (floor)", {"stdio": [PY, "-c", BYTE_RELAY, *backend_args]}))
     if acp_proxy:
         paths.append(("mcp-acp", acp_spec(acp_proxy, home)))
+        if BASELINE and "stdio" in backend:
+            spec = acp_spec(acp_proxy, home / "baseline")
+            paths.append(("mcp-acp baseline", {**spec, "env": {**spec["env"], **baseline_env()}}))
     paths.append(("fastmcp create_proxy", {"stdio": [PY, "-c", FASTMCP_PROXY, *backend_args]}))
     return paths
 
@@ -436,7 +448,7 @@ async def run_latency(args: argparse.Namespace, work: Path, url: str, use_acp: b
     rows: list[Row] = []
     for transport, (backend, proxy_name) in backends.items():
         targets = [
-            (Row(path, transport), spec, work / f"{path.split()[0]}-{transport}.stderr")
+            (Row(path, transport), spec, work / f"{'-'.join(path.split()[:2])}-{transport}.stderr")
             for path, spec in paths_for(backend, proxy_name if use_acp else None, work)
         ]
         rows += [row for row, _, _ in targets]
@@ -673,6 +685,23 @@ def run(args: argparse.Namespace, work: Path) -> Report:
                     BACKEND,
                 )
                 acp(work, "proxy", "add", "bench-http", "--server-name", "bench-http", "--url", url)
+                if BASELINE:  # the baseline's own CLI writes its home, in the config format it knows
+                    base, env = work / "baseline", baseline_env()
+                    acp(base, "init", "--auth", "local", env=env)
+                    acp(
+                        base,
+                        "proxy",
+                        "add",
+                        "bench-stdio",
+                        "--server-name",
+                        "bench-stdio",
+                        "--command",
+                        PY,
+                        "--arg",
+                        BACKEND,
+                        env=env,
+                    )
+                    enforce_bench_policy(base, "bench-stdio")
                 for name in ("bench-stdio", "bench-http"):
                     enforce_bench_policy(work, name)
                 for rules in POLICY_SIZES:
@@ -855,7 +884,17 @@ def main() -> None:
         "--quick", action="store_true", help="a smoke test: 20 calls, 3 warm-up, few concurrency and payload rounds"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        metavar="DIR",
+        help="a checkout (e.g. `git worktree add /tmp/base REV`) whose src/ also runs, as 'mcp-acp baseline'",
+    )
     args = parser.parse_args()
+    global BASELINE
+    BASELINE = args.baseline_src.resolve() if args.baseline_src else None
+    if BASELINE and not (BASELINE / "src" / "mcp_acp").is_dir():
+        parser.error(f"--baseline-src {BASELINE}: no src/mcp_acp there; give the root of a checkout")
     if args.quick:
         args.iterations, args.warmup, args.concurrency_calls = 20, 3, 128
         args.payload_iterations, args.large_payload_iterations = 3, 2
