@@ -3,7 +3,7 @@
 The real manager daemon (`mcp-acp manager _run`) runs in its own temporary MCP_ACP_HOME. Then:
 
   proxies      one process runs N simulated proxies over the real `manager.sock`, speaking the
-               real NDJSON protocol (SPEC §7.2): `register`, then `event` lines of type
+               real NDJSON protocol (docs/manager.md#the-proxy-connection): `register`, then `event` lines of type
                `bench_event`, R a second each, paced evenly (not in bursts), phase-shifted so the
                N streams interleave. Every event carries its proxy's sequence number and the
                wall-clock time (`time.time()`) just before it was written to the socket.

@@ -1,7 +1,7 @@
 """Latency as the audit logs recorded it: policy evaluation, approval wait and per-request duration.
 
 Reads a proxy's `decisions.jsonl` (and, optionally, its `operations.jsonl`) and summarises the
-timings the proxy wrote into every entry (SPEC §5.2, §13.1). Nothing is measured here: these
+timings the proxy wrote into every entry (docs/audit.md#what-the-main-entries-hold, docs/performance.md#reading-latency-from-the-audit-logs). Nothing is measured here: these
 are the numbers of real sessions, so they include whatever the machine was doing at the time.
 
   decisions.jsonl    policy_eval_ms   time to decide, for every policy-evaluated request

@@ -1,4 +1,4 @@
-"""Secrets (audit keys, OIDC tokens): never written in plaintext (SPEC §9, Storage).
+"""Secrets (audit keys, OIDC tokens): never written in plaintext (docs/auth.md#where-secrets-are-kept).
 
 Two backends, chosen on every call from the environment:
 - the OS keychain through `keyring` (service "mcp-acp": macOS Keychain, Secret Service,
@@ -108,7 +108,7 @@ class _Keychain:
 
 
 def _key_material() -> str:
-    """`<machine-id>:<hostname>:mcp-acp-token-storage` (SPEC §9)."""
+    """`<machine-id>:<hostname>:mcp-acp-token-storage` (docs/auth.md#where-secrets-are-kept)."""
     machine_id = ""
     for candidate in MACHINE_ID_FILES:
         with suppress(OSError, UnicodeDecodeError):

@@ -1,4 +1,4 @@
-"""Human approval end to end (issue 7, SPEC §2.6) with real processes.
+"""Human approval end to end (issue 7, docs/approvals.md) with real processes.
 
 Every test has its own MCP_ACP_HOME and UI port. The proxy is a real `mcp-acp start --proxy NAME`
 subprocess in front of the fixture backend (tests/fixtures/backend.py), spoken to in raw JSON-RPC

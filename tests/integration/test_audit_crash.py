@@ -1,5 +1,5 @@
 """kill -9 under load, hundreds of times: the audit trail must never raise a false alarm, and every
-request the client saw answered must be in operations.jsonl (SPEC §5.3; crash rules in verify.py).
+request the client saw answered must be in operations.jsonl (docs/audit.md#what-the-hash-chain-proves; crash rules in verify.py).
 
 Lanes run in parallel, each with its own proxy (own log folder). In every iteration a lane starts
 `mcp-acp start`, waits for the initialize answer (a restart that exits 10 is a false alarm), puts it

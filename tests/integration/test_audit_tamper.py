@@ -1,6 +1,6 @@
 """Tampering with a real proxy's audit trail: every edit must be caught by `audit verify` and by the
 next `mcp-acp start` (exit 10, with a repair hint), and tampering while the proxy runs must make it
-fail closed (deny the request, record it in the fallback, exit 10). SPEC §5.3-§5.6, §1.6-§1.7."""
+fail closed (deny the request, record it in the fallback, exit 10). docs/audit.md."""
 
 from __future__ import annotations
 
@@ -379,7 +379,7 @@ async def test_every_protected_file_is_checked(cli, acp_env, fx, rel):
 
 
 async def test_forged_chain_is_not_adopted_after_a_recorded_crash_when_keyed(cli, acp_env, fx):
-    """SPEC §5.3 re-baselines a swapped file after a recorded security shutdown, but only if the
+    """docs/audit.md#what-the-hash-chain-proves re-baselines a swapped file after a recorded security shutdown, but only if the
     swapped file's own chain holds: with an audit key, a chain forged without the key does not."""
     create_key(cli)
     await traffic(acp_env, calls=3)
@@ -426,7 +426,7 @@ def forged_entry(prev_entry: dict | None, fields: dict) -> bytes:
 async def test_forged_appended_entry_is_detected_when_keyed(cli, acp_env, fx, rel):
     """One appended entry looks exactly like the crash window (line written, state not yet saved),
     which start-up accepts. With an audit key the forged entry's hash gives it away.
-    (Without a key this is the documented self-attesting limitation, SPEC §5.3.)"""
+    (Without a key this is the documented self-attesting limitation, docs/audit.md#what-the-hash-chain-proves.)"""
     create_key(cli)
     await traffic(acp_env, calls=2)
     path = log_dir(acp_env) / rel

@@ -1,4 +1,4 @@
-"""The native approval dialogs run as real subprocesses (SPEC §2.6, issue 7 item 4).
+"""The native approval dialogs run as real subprocesses (docs/approvals.md#who-is-asked, issue 7 item 4).
 
 FAKED HERE, because it cannot run on this machine: the dialog programs themselves. macOS
 `osascript` does not exist on Linux, and `zenity`/`kdialog` need a desktop session and a

@@ -1,4 +1,4 @@
-"""End-to-end identity (SPEC §9, §14 items 12-13): a real OIDC provider process, the real
+"""End-to-end identity (docs/auth.md, docs/auth.md#what-the-proxy-checks): a real OIDC provider process, the real
 `mcp-acp` CLI and the real proxy subprocess in front of the fixture backend.
 
 Every test gets its own MCP_ACP_HOME, its own provider (tests/fixtures/oidc_provider.py) on a

@@ -1,4 +1,4 @@
-"""The manager daemon with real proxies (issue 6, SPEC §7): registration, the event stream,
+"""The manager daemon with real proxies (issue 6, docs/manager.md): registration, the event stream,
 routing, disconnects and their causes, auto-start, restart, deletion, idle shutdown, metrics.
 
 Every test has its own MCP_ACP_HOME and UI port. The manager is a real `mcp-acp manager _run`
@@ -32,7 +32,7 @@ from tests.helpers import (
 )
 
 AUDIT_FAILURE = 10
-# Events that describe a proxy's state to a browser that just connected (SPEC §7.3).
+# Events that describe a proxy's state to a browser that just connected (docs/manager.md#events-get-apievents).
 SNAPSHOT_TYPES = {"snapshot", "cached_snapshot", "stats_updated"}
 
 
@@ -252,7 +252,7 @@ async def test_proxies_work_without_the_manager_and_reregister_after_a_restart(h
 
     started = home.cli("manager", "start", "--port", str(home.port), check=True, timeout=90)
     assert str(home.port) in started.stdout
-    # SPEC: the proxies re-register within 5 s of the manager coming back.
+    # docs/manager.md#starting-and-stopping: the proxies register again when the manager is back (5 s allowed).
     await wait_registered(home, "p1", "p2", timeout=5)
     assert "result" in await p1.call_tool("echo", {"text": "manager is back"})
 

@@ -1,4 +1,4 @@
-"""Signing in from the UI (SPEC §8.3, §9): the manager runs the device flow against a real OIDC
+"""Signing in from the UI (docs/ui.md#auth, docs/auth.md#signing-in-and-out): the manager runs the device flow against a real OIDC
 provider process (tests/fixtures/oidc_provider.py), polls in the background, stores the tokens
 as `mcp-acp auth login` does and reports the outcome on its event stream.
 

@@ -1,4 +1,4 @@
-"""The manager's config and log routes (SPEC §8.3): a proxy's config.json read, merged, validated
+"""The manager's config and log routes (docs/manager.md#the-managers-routes): a proxy's config.json read, merged, validated
 and compared with what the running proxy loaded; its logs read from disk whether it runs or not.
 
 The manager app is FastAPI's TestClient over a real ManagerState; the proxy is a real

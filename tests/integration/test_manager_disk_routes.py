@@ -1,4 +1,4 @@
-"""Manager routes against real proxy processes (SPEC §8.3, §5.5-§5.6): audit verify/repair on the
+"""Manager routes against real proxy processes (docs/manager.md#editing-a-proxy-from-the-api, docs/audit.md#mcp-acp-audit-verify): audit verify/repair on the
 logs a real headless proxy wrote, repair refused while it runs, live stats over its control socket,
 and creating a proxy for a live HTTP backend."""
 

@@ -1,4 +1,4 @@
-"""The manager's policy routes (SPEC §8.3, §2.5): a proxy's policy.json read and edited on disk,
+"""The manager's policy routes (docs/manager.md#editing-a-proxy-from-the-api): a proxy's policy.json read and edited on disk,
 validated by the real policy model, and reloaded by the proxy when it runs.
 
 The manager app is served by FastAPI's TestClient over a real ManagerState; the running proxy

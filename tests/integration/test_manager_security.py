@@ -1,4 +1,4 @@
-"""The manager's local API is an attack surface (issue 6 §4, SPEC §8.1): every request here is one
+"""The manager's local API is an attack surface (issue 6 §4, docs/manager.md#the-local-api-and-its-protection): every request here is one
 a hostile web page, another local user or a rogue process could make, and each must be refused.
 
 One real manager (`mcp-acp manager _run`) and one real proxy `p1` (without --headless, in front of

@@ -1,6 +1,6 @@
 """The test OIDC provider (tests/fixtures/oidc_provider.py) behaves like a real one.
 
-Other suites trust this fixture to play Auth0 for the product (SPEC §9), so here it is driven
+Other suites trust this fixture to play Auth0 for the product (docs/auth.md), so here it is driven
 by hand with a plain httpx client -- no product code -- and its tokens are checked with pyjwt
 against its own JWKS, the way a resource server would.
 """

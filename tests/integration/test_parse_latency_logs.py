@@ -1,5 +1,6 @@
 """`bench/parse_latency_logs.py`: latency statistics from a proxy's decisions.jsonl and
-operations.jsonl (SPEC §13.1 "Scripts", §5.2), on hand-written logs with known numbers and on the
+operations.jsonl (docs/performance.md#reading-latency-from-the-audit-logs,
+docs/audit.md#what-the-main-entries-hold), on hand-written logs with known numbers and on the
 logs of a real headless proxy. It asserts counts and the arithmetic, never a timing."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The decision explorer, `POST /api/policy/evaluate` (SPEC §2.3, §3): a real proxy says what it
+"""The decision explorer, `POST /api/policy/evaluate` (docs/ui.md#why-was-this-denied, docs/policies.md#the-decision-context): a real proxy says what it
 would decide for a request, with the rules and context behind it, and does nothing else -- no
 forwarding, no approval, no counters, no decisions.jsonl entry.
 

@@ -232,7 +232,7 @@ async def test_sdk_client_reads_inside_the_folder_and_a_write_is_denied(launcher
 
 
 async def test_empty_policy_denies_every_call_but_discovery_works(cli, acp_env, sandbox: Path) -> None:
-    """SPEC §14 item 1: `{}` denies tools/call; initialize and tools/list still work."""
+    """docs/policies.md#how-a-request-is-decided: `{}` denies tools/call; initialize and tools/list still work."""
     add_fs_proxy(cli, acp_env, sandbox, {})
     proxy = await started(acp_env)
     try:
@@ -383,7 +383,7 @@ async def test_symlinks_cannot_carry_a_request_out_of_the_allowed_folder(
 
 
 async def test_deny_overrides_allow_and_hitl_overrides_deny(cli, acp_env, sandbox: Path) -> None:
-    """SPEC §2.3 / §14 item 2 with co-matching rules, through the real backend."""
+    """docs/policies.md#how-a-request-is-decided, docs/policies.md#combining-rules with co-matching rules, through the real backend."""
     locked = sandbox / "locked"
     locked.mkdir()
     (locked / "s.txt").write_text("locked secret\n", encoding="utf-8")
@@ -593,7 +593,7 @@ DECISION_FIELDS = {
 
 
 async def test_decisions_and_operations_entries(cli, acp_env, sandbox: Path) -> None:
-    """SPEC §5.2 / §14 items 25, 26, 42: one decision per request and discovery notification,
+    """docs/audit.md#what-the-main-entries-hold: one decision per request and discovery notification,
     with its fields; one operations entry per request, denials included."""
     add_fs_proxy(cli, acp_env, sandbox, read_only_policy(sandbox))
     hello = str(sandbox / "hello.txt")

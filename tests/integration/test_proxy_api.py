@@ -1,4 +1,4 @@
-"""The per-proxy API (SPEC §8.2) on a running proxy's Unix socket.
+"""The per-proxy API (docs/manager.md#a-proxys-own-api) on a running proxy's Unix socket.
 
 `mcp-acp start --headless` runs as a subprocess in front of the fixture backend; a raw JSON-RPC
 client makes allowed and denied calls on its STDIO, then the test asks the proxy's socket what

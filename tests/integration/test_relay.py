@@ -218,7 +218,7 @@ def test_unreachable_url(cli):
     result = cli("start", "--proxy", "gone", "--headless")
     assert result.returncode == 1
     assert f"cannot reach the HTTP backend at {url}" in result.stderr
-    assert "retrying" in result.stderr  # SPEC §10: the start-up health check retries
+    assert "retrying" in result.stderr  # docs/configuration.md#backends: the start-up health check retries
     assert "Traceback" not in result.stderr
 
 
@@ -236,7 +236,7 @@ def test_missing_and_broken_config(cli, acp_env):
 
 
 async def test_auto_transport_falls_back_to_stdio(cli, acp_env):
-    """SPEC §10 `auto`: an unreachable HTTP URL with a STDIO command configured uses STDIO, with a warning."""
+    """docs/configuration.md#backends `auto`: an unreachable HTTP URL with a STDIO command configured uses STDIO, with a warning."""
     url = f"http://127.0.0.1:{free_port()}/mcp"
     cli(
         "proxy",

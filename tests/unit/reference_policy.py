@@ -1,4 +1,4 @@
-"""A slow, plain reference evaluator for policy.json, written from SPEC §2–3 and the path
+"""A slow, plain reference evaluator for policy.json, written from docs/policies.md and the path
 contract of issue 15 only.
 
 It shares no code with mcp_acp.policy: it reads the raw policy dict and the raw JSON-RPC
@@ -31,7 +31,7 @@ The path contract it models (issue 15, "judge what the server will actually do")
   a request that may modify also may not name an ancestor of one by a path, source or
   destination argument (free text that merely mentions `/` does not count).
 
-Side effects come from the examples the SPEC lists (§3); tools outside this table are unknown,
+Side effects come from the examples docs/policies.md#side-effects lists; tools outside this table are unknown,
 so property tests must only use these tools or tools the engine does not know either.
 """
 

@@ -1,4 +1,4 @@
-"""The hash chain (SPEC §5.3) and file verification against the integrity state, attacked directly.
+"""The hash chain (docs/audit.md#how-an-entry-is-sealed) and file verification against the integrity state, attacked directly.
 
 Unit and property tests of mcp_acp.audit.chain (seal / check_chain / KeyRule) and
 mcp_acp.audit.verify.verify_file: every way of editing a sealed file that an attacker
@@ -130,7 +130,7 @@ def test_seal_does_not_let_fields_override_chain_fields():
 
 @pytest.mark.parametrize("n", [1, 2, 7])
 def test_entry_hash_formula_is_sha256_of_canonical_json(n):
-    """SPEC §5.3: sha256_hex(json.dumps(entry minus entry_hash, sort_keys=True, separators=(",",":")))."""
+    """docs/audit.md#how-an-entry-is-sealed: sha256_hex(json.dumps(entry minus entry_hash, sort_keys=True, separators=(",",":")))."""
     fields = lambda i: {**sample_fields(i), "note": "naïve – ünïcödé \t\r\n \u2028 ☃", "zeta": [3, 1, 2]}
     entries, _ = build(n, fields=fields)
     for entry in entries:
@@ -143,7 +143,7 @@ def test_entry_hash_formula_is_sha256_of_canonical_json(n):
 
 
 def test_line_may_use_default_spacing():
-    """SPEC §5.3: the line itself may be serialized with default spacing; only content is hashed."""
+    """docs/audit.md#how-an-entry-is-sealed: the line itself may be serialized with default spacing; only content is hashed."""
     entries, _ = build(4)
     data = b"".join(json.dumps(e).encode() + b"\n" for e in entries)
     assert check_chain(data).ok
@@ -531,7 +531,7 @@ def test_any_single_line_deletion_duplication_or_swap_is_detected(tmp_path_facto
 
 # --------------------------------------------------------------------------- fast canonical form
 # canonical() writes most entries with orjson (issue 9); the bytes, and so every hash, must be
-# exactly those of the SPEC's json.dumps form, whatever the values.
+# exactly those of the canonical json.dumps form (docs/audit.md#how-an-entry-is-sealed), whatever the values.
 
 
 def _spec_canonical(entry: dict) -> bytes:

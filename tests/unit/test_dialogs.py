@@ -1,4 +1,4 @@
-"""Unit tests of the native approval dialogs (SPEC §2.6, issue 7 item 4): which program is
+"""Unit tests of the native approval dialogs (docs/approvals.md#who-is-asked, issue 7 item 4): which program is
 chosen, what it is given (the text, escaped for its format), and how its answer is read.
 
 The programs themselves run in tests/integration/test_dialogs_standin.py.

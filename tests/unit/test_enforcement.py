@@ -231,7 +231,8 @@ async def test_approval_outcomes_cache_and_timings(setup):
     )
     assert first["policy_total_ms"] == pytest.approx(first["policy_eval_ms"] + first["policy_hitl_ms"], abs=0.002)
     assert (hit["hitl_cache_hit"], hit["policy_hitl_ms"]) == (True, 0.0)  # 0.0 is logged, not omitted
-    assert once["hitl_outcome"] == "user_allowed"  # allow-once is logged as user_allowed (SPEC §2.6)
+    # Allow-once is logged as user_allowed (docs/approvals.md#the-three-answers).
+    assert once["hitl_outcome"] == "user_allowed"
     assert (user_denied["decision"], user_denied["hitl_outcome"]) == ("hitl", "user_denied")
     assert not approver.asked[3].cacheable  # bash executes code: never cached
     assert shell["hitl_outcome"] == "user_allowed"
@@ -246,7 +247,7 @@ async def test_reload_clears_cached_approvals(setup):
 
 
 async def test_per_tool_window_breach_asks_then_resets(setup):
-    """SPEC §14 item 17, at the enforcement point: the call over the limit asks a human; an
+    """docs/policies.md#limits, at the enforcement point: the call over the limit asks a human; an
     approval resets the counter and the policy still decides the call itself."""
     approver = ScriptedApprover(USER_ALLOWED)
     enforcer, log = setup(approver, LimitsConfig(tool_calls_per_window=3))

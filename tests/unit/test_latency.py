@@ -1,4 +1,4 @@
-"""Latency trackers (SPEC §13.1, §14 item 40): the ring buffer and its statistics, the shapes of
+"""Latency trackers (docs/manager.md#a-proxys-own-api): the ring buffer and its statistics, the shapes of
 `/api/stats` and `stats_updated`, the recording rules through the real enforcement point and
 operations recorder, and the manager's latency gauges.
 

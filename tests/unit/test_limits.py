@@ -1,4 +1,4 @@
-"""Unit tests of the rate limiters (SPEC §11, §14 items 17-18) and their config block."""
+"""Unit tests of the rate limiters (docs/policies.md#limits) and their config block."""
 
 from __future__ import annotations
 

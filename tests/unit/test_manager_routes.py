@@ -1,4 +1,4 @@
-"""The manager's disk-backed API routers (SPEC §8.3): proxies, creation, config snippet, incidents,
+"""The manager's disk-backed API routers (docs/manager.md#the-managers-routes): proxies, creation, config snippet, incidents,
 audit (without a proxy run), auth in local mode. Real files under a temp MCP_ACP_HOME, config made
 by the real CLI; each router mounted alone on a FastAPI app and driven with TestClient."""
 

@@ -1,4 +1,4 @@
-"""The manager's pure parts (SPEC §7): when it may stop on its own, what a registration must
+"""The manager's pure parts (docs/manager.md): when it may stop on its own, what a registration must
 look like, how events fan out to browsers, and which forwarded paths are safe."""
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ async def test_every_subscriber_gets_the_snapshot_then_every_event_in_order():
     assert counts[-1] == 0 and not hub.subscribers
 
 
-# SPEC §7.3's incident-class events, listed here so that a change to the product's list is noticed.
+# The incident-class events of docs/manager.md#events-get-apievents, listed here so that a change to the product's list is noticed.
 INCIDENT_EVENTS = [
     "critical_shutdown",
     "audit_init_failed",

@@ -1,4 +1,4 @@
-"""Pending approvals and their routing (issue 7, SPEC §2.6), in-process on a real asyncio loop.
+"""Pending approvals and their routing (issue 7, docs/approvals.md), in-process on a real asyncio loop.
 
 `PendingApprovals` is the set of requests waiting for a human; `RoutingApprover` decides who is
 asked (someone watching the UI, else a native dialog, else nobody). Both run here as the proxy

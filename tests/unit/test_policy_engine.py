@@ -1,4 +1,4 @@
-"""The policy decision point (SPEC §2.2–2.4, §2.7, §3; §14 items 1–8, 10, 11).
+"""The policy decision point (docs/policies.md#how-a-request-is-decided, docs/policies.md#worked-examples, docs/policies.md#the-decision-context).
 
 Each test builds a real policy with parse_policy, a real DecisionContext with build_context
 from a JSON-RPC message, and asks PolicyEngine.evaluate. Paths that must really exist
@@ -592,7 +592,7 @@ def test_operations_condition(tool, operations, matches):
     ],
 )
 def test_side_effects_map_spec_examples(tool, effects):
-    """SPEC §3 examples; exact names, case-insensitive; anything else unknown (None)."""
+    """docs/policies.md#side-effects examples; exact names, case-insensitive; anything else unknown (None)."""
     assert side_effects_of(tool) == (frozenset(effects) if effects is not None else None)
 
 
@@ -691,7 +691,7 @@ def test_protected_folders_are_denied_whatever_the_spelling(guarded, monkeypatch
     ],
 )
 def test_protected_check_covers_source_dest_and_any_path_argument(guarded, arguments):
-    """SPEC §15: the reference checked only `path`; move/copy and path lists must be checked too."""
+    """docs/policies.md#protected-folders: the reference checked only `path`; move/copy and path lists must be checked too."""
     fill = {k: str(v) for k, v in guarded.items() if k != "engine"}
     filled = eval_template(arguments, fill)
     for tool in ("move_file", "copy_file", "read_multiple_files", "frobnicate"):
@@ -1471,7 +1471,7 @@ def test_source_and_destination_are_judged_in_the_same_way_of_reading(tree):
     assert verdict(engine(ALLOW_ALL, deny).evaluate(request)) == ("deny", "no-secret-into-allowed")
 
 
-# ================================================================ SPEC §2.7 examples
+# ================================================================ docs/policies.md#worked-examples
 
 PROJECT = {
     "version": "1",

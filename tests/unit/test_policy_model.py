@@ -1,4 +1,4 @@
-"""policy.json validation (SPEC §2.1–2.2, §14 item 9): what parse_policy accepts and refuses.
+"""policy.json validation (docs/policies.md#rules): what parse_policy accepts and refuses.
 
 An unsafe or ambiguous policy must never load, every problem must be reported in one go
 (naming the rule and the field), and generated rule ids must be stable across loads.
@@ -31,7 +31,7 @@ def problems_of(data) -> list[str]:
 
 
 def expected_id(effect: str, conditions: dict) -> str:
-    """SPEC §2.1: rule_ + first 8 hex of sha256(json{effect, non-null conditions}, sorted keys)."""
+    """docs/policies.md#rules: rule_ + first 8 hex of sha256(json{effect, non-null conditions}, sorted keys)."""
     body = json.dumps(
         {"effect": effect, "conditions": {k: v for k, v in conditions.items() if v is not None}}, sort_keys=True
     )
@@ -347,7 +347,7 @@ def test_duplicate_ids_reported_together_with_other_problems():
     """One `policy validate` run must show a duplicate id even when another rule is also broken.
 
     Catches: the duplicate-id check only running once every rule parses, so the user fixes one
-    mistake, re-validates, and only then learns about the next (SPEC: all problems at once).
+    mistake, re-validates, and only then learns about the next (docs/policies.md#changing-a-policy: all problems at once).
     """
     problems = problems_of(
         {

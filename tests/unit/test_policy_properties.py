@@ -37,7 +37,7 @@ from tests.unit import reference_policy as reference
 
 PROTECTED = "{r}/.config/mcp-acp"
 
-# Tools whose side effects the SPEC lists (the reference knows them) plus names nobody knows.
+# Tools whose side effects docs/policies.md#side-effects lists (the reference knows them) plus names nobody knows.
 TOOLS = [
     "read_file",
     "Read_File",
@@ -253,7 +253,7 @@ def requests(draw) -> tuple[dict, str, str]:
 
 @pytest.mark.parametrize("tool", TOOLS)
 def test_vocabulary_tools_are_known_alike(tool):
-    """The reference only knows the SPEC's side-effect examples: the vocabulary must stay inside them."""
+    """The reference only knows the side-effect examples of docs/policies.md#side-effects: the vocabulary must stay inside them."""
     expected = reference.side_effects(tool)
     assert side_effects_of(tool) == (frozenset(expected) if expected is not None else None)
     assert operation_of(tool) == reference.operation(tool)

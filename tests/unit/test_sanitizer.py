@@ -1,5 +1,5 @@
 """Unit tests of sanitizing what the model reads: tool, resource and prompt lists and the server's
-`instructions` (SPEC §11, §14 item 19; issue 15)."""
+`instructions` (docs/sanitizer.md; issue 15)."""
 
 from __future__ import annotations
 

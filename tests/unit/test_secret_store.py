@@ -114,7 +114,7 @@ def test_file_is_private_and_holds_no_plaintext(file_store, home):
 
 
 def test_file_key_is_the_spec_derivation(file_store, machine):
-    """SPEC §9: Fernet key = PBKDF2-SHA256('<machine-id>:<hostname>:mcp-acp-token-storage',
+    """docs/auth.md#where-secrets-are-kept: Fernet key = PBKDF2-SHA256('<machine-id>:<hostname>:mcp-acp-token-storage',
     salt 'mcp-acp-v1', 100 000 iterations); derived here independently, with hashlib."""
     secret_store.put("k", SECRET)
     material = f"{machine['machine_id']}:{machine['hostname']}:mcp-acp-token-storage"

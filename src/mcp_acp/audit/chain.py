@@ -1,4 +1,4 @@
-"""The hash chain (SPEC §5.3): sealing entries and checking a file's chain.
+"""The hash chain (docs/audit.md#how-an-entry-is-sealed): sealing entries and checking a file's chain.
 
 entry_hash = sha256 over the canonical JSON of the entry without `entry_hash` (keys sorted,
 compact separators, ASCII-escaped). With an audit key it is HMAC-SHA256 under that key, so a
@@ -103,7 +103,7 @@ def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tupl
 
 def _line(entry: dict) -> bytes:
     """The line as written: compact JSON from orjson (UTF-8), a tenth of json.dumps' cost.
-    Only the hash needs SPEC's canonical json.dumps form; the line's spelling is free."""
+    Only the hash needs the canonical json.dumps form (docs/audit.md#how-an-entry-is-sealed); the line's spelling is free."""
     return orjson.dumps(entry)
 
 
@@ -176,7 +176,7 @@ def check_chain(
             json.dumps(entry).encode(),
             json.dumps(entry, separators=(",", ":")).encode(),
         ):
-            # A line is in our writer's exact form, or a form SPEC §5.3 allows (default or compact
+            # A line is in our writer's exact form, or a form docs/audit.md#how-an-entry-is-sealed allows (default or compact
             # json.dumps); other bytes that parse the same (a \u escape spelled differently) are an edit.
             valid = False
             result.errors.append(f"line {number} (sequence {sequence}): the line was re-encoded (bytes changed)")

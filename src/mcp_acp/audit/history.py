@@ -1,4 +1,4 @@
-"""Config and policy history (SPEC §5.2): versioned snapshots, with manual-edit detection.
+"""Config and policy history (docs/audit.md#what-the-main-entries-hold): versioned snapshots, with manual-edit detection.
 
 At every start the file's checksum is compared with the last one logged: a difference means
 someone edited it by hand, so a `manual_change_detected` entry with the new version and a full

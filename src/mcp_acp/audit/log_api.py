@@ -1,4 +1,4 @@
-"""One log read for an HTTP answer (SPEC §8.2): the proxy's `/api/logs/{type}` and the manager's
+"""One log read for an HTTP answer (docs/manager.md#a-proxys-own-api): the proxy's `/api/logs/{type}` and the manager's
 `/api/manager/proxies/{id}/logs/{type}` give the same answers and the same errors."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading a proxy's logs for the APIs (SPEC §8.2 `GET /api/logs/…`): newest first, filtered, paged.
+"""Reading a proxy's logs for the APIs (docs/manager.md#a-proxys-own-api `GET /api/logs/…`): newest first, filtered, paged.
 
 Pure functions over a proxy's log folder, shared by the proxy's own API and the manager (which
 reads the files of proxies that are not running). A log is named by its type; the type is looked

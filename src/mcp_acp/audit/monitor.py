@@ -1,4 +1,4 @@
-"""The audit health monitor (SPEC §1.7): every protected file re-verified on a timer, so tampering
+"""The audit health monitor (docs/audit.md#fail-closed): every protected file re-verified on a timer, so tampering
 while the proxy sits idle is caught within one interval, not at the next request."""
 
 from __future__ import annotations

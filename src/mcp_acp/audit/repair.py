@@ -1,4 +1,4 @@
-"""Repairing a proxy's integrity state (SPEC §5.5), and the checks around it.
+"""Repairing a proxy's integrity state (docs/audit.md#mcp-acp-audit-repair), and the checks around it.
 
 Repair never edits log content. Per protected file:
 - missing                      -> drop its entry from the state ("cleared")

@@ -1,5 +1,5 @@
-"""Fail-closed: the fallback chain for an entry that could not be written (SPEC §5.4), and the
-coordinated security shutdown that follows it (SPEC §1.6)."""
+"""Fail-closed: the fallback chain for an entry that could not be written (docs/audit.md#fail-closed), and the
+coordinated security shutdown that follows it (docs/audit.md#fail-closed)."""
 
 from __future__ import annotations
 

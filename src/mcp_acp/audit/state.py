@@ -1,4 +1,4 @@
-"""`.integrity_state` (SPEC §4.4): the last hash, sequence and inode of every protected file.
+"""`.integrity_state` (docs/audit.md#crashes-are-not-tampering): the last hash, sequence and inode of every protected file.
 
 Saved after every protected write, so it must be cheap and never half-written. It is one
 fixed-size 4 KiB block (JSON padded with spaces) overwritten in place by a single pwrite():

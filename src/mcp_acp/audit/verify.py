@@ -1,4 +1,4 @@
-"""Verifying a proxy's protected files against their chains and the integrity state (SPEC §5.3, §5.6).
+"""Verifying a proxy's protected files against their chains and the integrity state (docs/audit.md#what-the-hash-chain-proves, docs/audit.md#mcp-acp-audit-verify).
 
 Crash rules, decided so that `kill -9` at any instant never raises a false alarm:
 - The writer appends the line first, then saves the state. A crash between the two leaves the

@@ -1,5 +1,5 @@
-"""`mcp-acp approvals …`: see and decide requests that wait for a human, from a terminal (SPEC §2.6,
-§6; issue 7), and list or clear the approvals a proxy remembers.
+"""`mcp-acp approvals …`: see and decide requests that wait for a human, from a terminal (docs/approvals.md,
+docs/cli.md#mcp-acp-approvals-; issue 7), and list or clear the approvals a proxy remembers.
 
 Everything goes over each proxy's 0600 Unix socket, as the web UI's requests do through the
 manager. `watch` follows the approval events live: while it runs, the proxies it follows count
@@ -301,7 +301,7 @@ def show(approval_id: str, name: str | None, as_json: bool) -> None:
 
 
 def _approver_headers() -> dict[str, str]:
-    """In OIDC mode the decider proves who they are with their stored login (SPEC §2.6)."""
+    """In OIDC mode the decider proves who they are with their stored login (docs/approvals.md)."""
     try:
         manager = load_manager_config()
     except ConfigError:

@@ -1,4 +1,4 @@
-"""`mcp-acp auth …`: sign in with the identity provider, sign out, and see who you are (SPEC §6, §9)."""
+"""`mcp-acp auth …`: sign in with the identity provider, sign out, and see who you are (docs/cli.md#mcp-acp-auth-, docs/auth.md)."""
 
 from __future__ import annotations
 

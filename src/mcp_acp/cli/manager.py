@@ -1,4 +1,4 @@
-"""`mcp-acp manager start|stop|status|open`: the daemon that ties the proxies together (SPEC §7)."""
+"""`mcp-acp manager start|stop|status|open`: the daemon that ties the proxies together (docs/manager.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`mcp-acp policy …`: show, validate, edit, add to and reload a proxy's policy (SPEC §6).
+"""`mcp-acp policy …`: show, validate, edit, add to and reload a proxy's policy (docs/cli.md#mcp-acp-policy-).
 
 Edits are checked before they are saved: an invalid policy never reaches the file, the old
 one is kept as `policy.json.bak`, and a running proxy picks the change up by itself (it watches

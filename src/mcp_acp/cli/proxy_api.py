@@ -1,4 +1,4 @@
-"""The CLI's way to a running proxy: HTTP over the proxy's Unix socket (SPEC §6: the socket's
+"""The CLI's way to a running proxy: HTTP over the proxy's Unix socket (docs/manager.md#a-proxys-own-api: the socket's
 0600 permissions are the authentication)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`mcp-acp start --proxy NAME`: run the proxy on STDIO (what an MCP client launches).
 
-Start-up follows SPEC §1.5: configuration, then the audit trail (exclusive lock, full
+Start-up follows docs/architecture.md#inside-the-proxy-process: configuration, then the audit trail (exclusive lock, full
 verification, exit 10 on any doubt), config/policy history, the backend, then the relay.
 """
 
@@ -63,7 +63,7 @@ AUTHENTICATION_FAILURE_EXIT = 13
 
 
 def _record_bootstrap_failure(name: str, event: str, message: str, error_type: str, exit_code: int) -> None:
-    """SPEC §4.4: startup failures go to the proxy's bootstrap.jsonl for later diagnosis."""
+    """docs/configuration.md#files-mcp-acp-writes-besides-the-logs: startup failures go to the proxy's bootstrap.jsonl for later diagnosis."""
     if not paths.proxy_config_dir(name).is_dir():
         return
     entry = {
@@ -277,7 +277,7 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
 
 
 def _verified_identity(name: str, manager, audit: AuditLog):
-    """Who this session belongs to (SPEC §1.5 step 7): the OS user, or the verified OIDC user.
+    """Who this session belongs to (docs/auth.md#what-the-proxy-checks): the OS user, or the verified OIDC user.
     No usable token refuses the start with exit 13; keys that cannot be fetched, exit 12."""
     if manager.auth.mode == "local":
         identities = LocalIdentities()

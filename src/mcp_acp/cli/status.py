@@ -1,6 +1,6 @@
 """`mcp-acp status [--proxy NAME] [--json]`: which proxies run, and how one of them is doing.
 
-A proxy runs when its control socket answers (SPEC §6); the details of one come from that
+A proxy runs when its control socket answers (docs/cli.md#mcp-acp-status---proxy-p-name---json); the details of one come from that
 socket (`/api/control/status`, `/api/auth-sessions`). Nothing here starts or changes anything.
 """
 

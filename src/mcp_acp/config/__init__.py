@@ -1,1 +1,2 @@
-"""Configuration: paths, models, and loading/saving with clear errors."""
+"""Configuration: every path (MCP_ACP_HOME), the models of manager.json and config.json, loading and
+saving with clear errors, and the checks that mcp-acp's files and folders are private."""

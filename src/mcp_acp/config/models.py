@@ -1,4 +1,4 @@
-"""Pydantic models of manager.json, a proxy's config.json and policy.json (SPEC §4, §2.1)."""
+"""Pydantic models of manager.json, a proxy's config.json and policy.json (docs/configuration.md, docs/policies.md#rules)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ class ManagerConfig(_Strict):
 
 
 class Attestation(_Strict):
-    """Checks a STDIO backend's binary must pass before it is spawned (SPEC §10)."""
+    """Checks a STDIO backend's binary must pass before it is spawned (docs/auth.md#binary-attestation-for-stdio-backends)."""
 
     expected_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     require_signature: bool = False  # macOS codesign; reported as skipped elsewhere
@@ -175,7 +175,7 @@ class ProxyConfig(_Strict):
     log_rotation: LogRotationConfig = Field(default_factory=LogRotationConfig)
     include_payloads: bool = True
     # "filter": tools/resources/prompts the policy denies outright are left out of the lists the
-    # model sees. "all" (SPEC's default): lists pass unchanged; every call is still decided.
+    # model sees. "all" (the default): lists pass unchanged; every call is still decided.
     discovery: Literal["all", "filter"] = "all"
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     # The folders the server resolves relative paths against (absolute; `~` is expanded). The

@@ -109,8 +109,8 @@ def emergency_audit_path() -> Path:
 
 
 def secret_store_path() -> Path:
-    """The encrypted secret store, used where no OS keychain exists (SPEC §9 calls it tokens.enc;
-    it holds every secret, not only tokens)."""
+    """The encrypted secret store, used where no OS keychain exists (docs/auth.md#where-secrets-are-kept; once
+    called tokens.enc, it holds every secret, not only tokens)."""
     return config_dir() / "secrets.enc"
 
 
@@ -138,12 +138,12 @@ def proxy_socket_path(name: str) -> Path:
 
 
 def manager_socket_path() -> Path:
-    """Where proxies register (NDJSON, SPEC §7.2)."""
+    """Where proxies register (NDJSON, docs/manager.md#the-proxy-connection)."""
     return _socket("manager.sock")
 
 
 def manager_api_socket_path() -> Path:
-    """The manager's HTTP API for the CLI: a 0600 socket instead of TCP plus a token (SPEC §15)."""
+    """The manager's HTTP API for the CLI: a 0600 socket instead of TCP plus a token (docs/manager.md#the-local-api-and-its-protection)."""
     return _socket("manager_api.sock")
 
 

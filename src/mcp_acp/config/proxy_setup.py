@@ -1,4 +1,5 @@
-"""Creating a proxy (SPEC §6 `proxy add`, §8.3 `POST /api/manager/proxies`): validate the
+"""Creating a proxy (`proxy add` in docs/cli.md#mcp-acp-proxy-add-name, `POST /api/manager/proxies`
+in docs/manager.md#the-managers-routes): validate the
 settings, check the backend, write config.json, a deny-all policy.json and the API key.
 
 Shared by the CLI and the manager API, so it never prompts or prints: problems are exceptions,

@@ -1,4 +1,4 @@
-"""Checking an access token on every request (SPEC §9): signature against the issuer's JWKS,
+"""Checking an access token on every request (docs/auth.md#what-the-proxy-checks): signature against the issuer's JWKS,
 then `iss`, `aud`, `exp`, `iat` and `sub`.
 
 The parsed JWKS keys are cached (600 s) because fetching them per request would be slow; the

@@ -1,4 +1,4 @@
-"""Talking to the identity provider (SPEC §9): discovery, the device authorization grant
+"""Talking to the identity provider (docs/auth.md#setting-up-the-identity-provider): discovery, the device authorization grant
 (RFC 8628) and token refresh.
 
 Endpoints come from the issuer's `/.well-known/openid-configuration`, never from a guess at

@@ -181,7 +181,7 @@ class OidcIdentities:
             raise AuthenticationError(f"cannot read the stored tokens: {exc}") from None
 
     def use_manager_tokens(self, tokens: StoredTokens | None) -> None:
-        """The manager renews the login for every proxy (SPEC §7.5): its token replaces ours, and
+        """The manager renews the login for every proxy (docs/manager.md#what-the-manager-knows): its token replaces ours, and
         while it manages them this proxy does not renew on its own. None: the user logged out."""
         self.tokens = tokens
         self.managed = True

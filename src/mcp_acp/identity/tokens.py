@@ -1,4 +1,4 @@
-"""The user's OIDC tokens at rest (SPEC §9): one JSON record in the secret store (the OS
+"""The user's OIDC tokens at rest (docs/auth.md#where-secrets-are-kept): one JSON record in the secret store (the OS
 keychain, or the encrypted file where there is none). Never written in plaintext.
 """
 

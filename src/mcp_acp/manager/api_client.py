@@ -1,4 +1,4 @@
-"""The CLI's way to the manager: HTTP over the manager's 0600 Unix socket (SPEC §15: never TCP
+"""The CLI's way to the manager: HTTP over the manager's 0600 Unix socket (docs/manager.md#the-local-api-and-its-protection: never TCP
 without credentials; the socket's permissions are the authentication)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The manager's HTTP API and UI (SPEC §7.4, §8.3), one app served twice: on 127.0.0.1 for
+"""The manager's HTTP API and UI (docs/manager.md#reaching-one-proxy-through-the-manager, docs/manager.md#the-managers-routes), one app served twice: on 127.0.0.1 for
 browsers behind every check of manager/security.py, and on a 0600 Unix socket for the CLI."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The proxy's side of the manager connection (SPEC §7.2).
+"""The proxy's side of the manager connection (docs/manager.md#the-proxy-connection).
 
 The proxy registers, then pushes its events fire-and-forget and listens for the manager's
 messages: whether a browser is watching, tokens, heartbeats. It never depends on the manager:
@@ -129,7 +129,7 @@ class ManagerClient:
                 log.warning("the manager sent a malformed token update; ignored")
         elif kind == "token_cleared" and self.on_token_cleared:
             self.on_token_cleared()
-        # heartbeat, registered, unknown types: nothing to do (SPEC §7.2)
+        # heartbeat, registered, unknown types: nothing to do (docs/manager.md#the-proxy-connection)
 
     def _detach(self) -> None:
         if self._send in self.events.sinks:

@@ -1,4 +1,4 @@
-"""The manager's side of proxy connections (SPEC §7.2): registration, the proxy's events, the
+"""The manager's side of proxy connections (docs/manager.md#the-proxy-connection): registration, the proxy's events, the
 disconnect and its cause."""
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ async def _relay_events(state: ManagerState, connection: ProxyConnection, reader
             log.warning("proxy %r sent a line that is not a JSON message; ignored", connection.proxy_name)
             continue
         if message["type"] != "event":
-            continue  # unknown types are ignored (SPEC §7.2)
+            continue  # unknown types are ignored (docs/manager.md#the-proxy-connection)
         event_type, data = message.get("event_type"), message.get("data") or {}
         if not isinstance(event_type, str) or not protocol.EVENT_TYPE.match(event_type) or not isinstance(data, dict):
             log.warning("proxy %r sent a malformed event; ignored", connection.proxy_name)
@@ -149,7 +149,7 @@ def broadcast(state: ManagerState, message: dict) -> None:
 
 
 async def snapshot_events(state: ManagerState, connection: ProxyConnection) -> list[dict]:
-    """What a browser needs to show this proxy as it is now (SPEC §7.3): pending and cached
+    """What a browser needs to show this proxy as it is now (docs/manager.md#events-get-apievents): pending and cached
     approvals, and stats, asked from the proxy itself."""
     ids = {"proxy_name": connection.proxy_name, "proxy_id": connection.proxy_id}
 

@@ -1,4 +1,4 @@
-"""The manager daemon (SPEC §7.1): one per user. It registers proxies on `manager.sock`, relays
+"""The manager daemon (docs/manager.md#starting-and-stopping): one per user. It registers proxies on `manager.sock`, relays
 their events to browsers, and serves the API on 127.0.0.1 (browsers) and on `manager_api.sock`
 (the CLI). It stops on SIGTERM/SIGINT, or when nothing has used it for a while."""
 
@@ -47,7 +47,7 @@ class ManagerStartError(Exception):
 
 @dataclass(frozen=True)
 class IdlePolicy:
-    """SPEC §7.1: after `grace` s, every `interval` s, stop when no proxy is registered, no
+    """docs/manager.md#starting-and-stopping: after `grace` s, every `interval` s, stop when no proxy is registered, no
     browser follows events and nothing used the API for `timeout` s."""
 
     grace: float = 60.0
@@ -152,7 +152,7 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
 
         state.tokens = TokenService(config.auth.oidc, functools.partial(broadcast, state))
 
-    def subscribers_changed(count: int) -> None:  # proxies route approvals by it (SPEC §7.3)
+    def subscribers_changed(count: int) -> None:  # proxies route approvals by it (docs/manager.md#the-proxy-connection)
         state.touch()
         broadcast(state, ui_status(state))
 

@@ -1,5 +1,5 @@
 """Deleting a proxy, shared by `mcp-acp proxy delete|purge` and the manager's DELETE route
-(SPEC §4.4, §6, §8.3).
+(docs/configuration.md#files-mcp-acp-writes-besides-the-logs, docs/cli.md#mcp-acp-proxy-delete--mcp-acp-proxy-purge).
 
 A soft delete keeps everything with evidential value in
 `<config_dir>/archive/<name>_<YYYY-MM-DDTHH-MM-SS>/` (UTC): the config folder (config, policy,
@@ -82,7 +82,7 @@ class DeleteResult:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        """The API response (SPEC §8.3)."""
+        """The API response (docs/manager.md#the-managers-routes)."""
         return {
             "archived": self.archived,
             "deleted": self.deleted,
@@ -394,7 +394,7 @@ def _metadata(
     socket_file: bool,
     credential: bool,
 ) -> dict:
-    """SPEC §4.4, from what is actually in the archive."""
+    """docs/configuration.md#files-mcp-acp-writes-besides-the-logs, from what is actually in the archive."""
     archived_logs = target / "logs"
     return {
         "version": 1,

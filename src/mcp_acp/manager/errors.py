@@ -1,4 +1,4 @@
-"""Structured API errors (SPEC §8.1): {"detail": {"code", "message", ...}}."""
+"""Structured API errors (docs/manager.md#the-local-api-and-its-protection): {"detail": {"code", "message", ...}}."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def api_error(status: int, code: str, message: str, **extra) -> HTTPException:
 
 
 def structured_errors(app: FastAPI, where: str) -> None:
-    """Every error answers {"detail": {"code", "message"}} (SPEC §8.1), FastAPI's own ones included."""
+    """Every error answers {"detail": {"code", "message"}} (docs/manager.md#the-local-api-and-its-protection), FastAPI's own ones included."""
 
     @app.exception_handler(StarletteHTTPException)  # the router's own 404/405 too
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Server-sent events to browsers (SPEC §7.3).
+"""Server-sent events to browsers (docs/manager.md#events-get-apievents).
 
 Each event is serialised once, as the bytes of one SSE message, and queued for every
 subscriber; a subscriber's stream sends whatever has queued up within 5 ms in one write. A subscriber that
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 COALESCE_SECONDS = 0.005
-# Events after which the incidents page has something new (SPEC §7.3).
+# Events after which the incidents page has something new (docs/manager.md#events-get-apievents).
 INCIDENT_EVENTS = frozenset(
     {
         "critical_shutdown",

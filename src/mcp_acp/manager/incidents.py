@@ -1,4 +1,4 @@
-"""The incident records (SPEC §4.4) of every proxy, merged into one timeline:
+"""The incident records (docs/configuration.md#files-mcp-acp-writes-besides-the-logs) of every proxy, merged into one timeline:
 - shutdowns.jsonl in each proxy's log folder (security shutdowns),
 - bootstrap.jsonl in each proxy's config folder (start-up failures),
 - emergency_audit.jsonl in the config folder (audit entries of last resort, for all proxies,
@@ -102,7 +102,7 @@ def read_incidents(
 def query(
     log_root: Path, proxy: str | None, incident_type: str | None, time_range: str, limit: int, before: datetime | None
 ) -> dict:
-    """The timeline page SPEC §8.3 describes: newest first, `before` is the cursor of the next page."""
+    """The timeline page docs/manager.md#the-managers-routes describes: newest first, `before` is the cursor of the next page."""
     since = TIME_RANGES[time_range]
     oldest = datetime.now(UTC) - since if since else None
     matching = [
@@ -141,7 +141,7 @@ def summary(log_root: Path, since: datetime | None = None, proxy: str | None = N
 
 def last_shutdown(proxy_name: str, max_age_seconds: float = 30, log_dir: Path | None = None) -> dict | None:
     """The proxy's last security shutdown if it is at most `max_age_seconds` old, else None:
-    why a proxy that just disconnected stopped (SPEC §7.2). A malformed last line means None."""
+    why a proxy that just disconnected stopped (docs/manager.md#what-the-manager-knows). A malformed last line means None."""
     if proxy_name_problem(proxy_name):
         return None
     log_root = log_dir if log_dir is not None else load_manager_config().log_path

@@ -1,4 +1,4 @@
-"""Is the manager running, start it once for many proxies, stop it (SPEC §7.1)."""
+"""Is the manager running, start it once for many proxies, stop it (docs/manager.md#starting-and-stopping)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from filelock import FileLock, Timeout
 
 from mcp_acp.config import paths
 
-READY_TIMEOUT = 10.0  # SPEC says 5 s; a cold start on a loaded machine can take longer
+READY_TIMEOUT = 10.0  # the original design said 5 s; a cold start on a loaded machine can take longer
 POLL_SECONDS = 0.2
 
 

@@ -1,4 +1,4 @@
-"""The proxy ↔ manager protocol (SPEC §7.2): compact JSON, one message per line, over
+"""The proxy ↔ manager protocol (docs/manager.md#the-proxy-connection): compact JSON, one message per line, over
 `manager.sock`. Each side ignores lines it cannot parse and message types it does not know."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The proxies connected to the manager right now (SPEC §7.2)."""
+"""The proxies connected to the manager right now (docs/manager.md#the-proxy-connection)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Audit integrity of one proxy from the UI (SPEC §5.5, §5.6, §8.3): verify its hash chains and
+"""Audit integrity of one proxy from the UI (docs/audit.md#mcp-acp-audit-repair, docs/audit.md#mcp-acp-audit-verify, docs/manager.md#editing-a-proxy-from-the-api): verify its hash chains and
 integrity state, and repair the state. The work is audit/verify.py's and audit/repair.py's;
 this module only shapes it for the API."""
 

@@ -1,4 +1,4 @@
-"""Sign-in state for the UI and the CLI's notices (SPEC §8.3, §7.5): status, reload after a
+"""Sign-in state for the UI and the CLI's notices (docs/manager.md#the-managers-routes, docs/manager.md#what-the-manager-knows): status, reload after a
 login elsewhere, clear, logout, and the device-flow login itself. The token service (OIDC mode
 only) tells the proxies."""
 

@@ -1,4 +1,4 @@
-"""A proxy's config.json on disk, read and edited from the UI (SPEC §8.3, §4.3).
+"""A proxy's config.json on disk, read and edited from the UI (docs/manager.md#editing-a-proxy-from-the-api, docs/configuration.md#a-proxys-configjson).
 
 The config never holds a secret (an HTTP backend's API key is only named by `credential_key`),
 so it is shown as it is. An edit is deep-merged into the saved file, validated by the config

@@ -1,4 +1,4 @@
-"""Deleting proxies through the manager (SPEC §8.3): `DELETE /api/manager/proxies/{proxy_id}` and
+"""Deleting proxies through the manager (docs/manager.md#the-managers-routes): `DELETE /api/manager/proxies/{proxy_id}` and
 `POST /api/manager/proxies/notify-deleted` (the CLI's notice after `mcp-acp proxy delete`).
 
 Both end in a `proxy_deleted` event, so every open UI drops the proxy's card.

@@ -1,4 +1,4 @@
-"""The incidents timeline across proxies (SPEC §8.3): security shutdowns, start-up failures and
+"""The incidents timeline across proxies (docs/manager.md#the-managers-routes): security shutdowns, start-up failures and
 emergency audit entries, newest first, read from disk by manager/incidents.py."""
 
 from __future__ import annotations

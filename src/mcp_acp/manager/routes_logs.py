@@ -1,4 +1,4 @@
-"""A proxy's logs read from disk by the manager (SPEC §8.3): the same answers as the proxy's own
+"""A proxy's logs read from disk by the manager (docs/manager.md#editing-a-proxy-from-the-api): the same answers as the proxy's own
 `/api/logs/…`, whether the proxy runs or not. Plain functions: FastAPI runs them in its thread
 pool, so reading a large log never stalls the manager."""
 

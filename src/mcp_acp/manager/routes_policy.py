@@ -1,4 +1,4 @@
-"""A proxy's policy on disk, edited from the UI (SPEC §8.3, §2.5): read it, replace it, edit
+"""A proxy's policy on disk, edited from the UI (docs/manager.md#editing-a-proxy-from-the-api): read it, replace it, edit
 one rule, and the values the rule editor offers.
 
 Every change is validated by the policy model before it is written: an invalid policy never

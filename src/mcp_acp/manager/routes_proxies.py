@@ -1,4 +1,4 @@
-"""Configured proxies (SPEC §8.3): list them with their live state, create one, and the MCP
+"""Configured proxies (docs/manager.md#the-managers-routes): list them with their live state, create one, and the MCP
 client snippet that launches them. Configs are read from disk, so inactive proxies show too."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Requests for one proxy's own API, forwarded over its Unix socket (SPEC §7.4).
+"""Requests for one proxy's own API, forwarded over its Unix socket (docs/manager.md#reaching-one-proxy-through-the-manager).
 
 `/api/proxy/{name}/{path}` goes to proxy `name` as `/api/{path}`. Any other `/api/...` path the
 manager does not serve goes to the only connected proxy; with none that is 503, with several

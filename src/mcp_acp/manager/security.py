@@ -1,4 +1,4 @@
-"""The manager's HTTP API is a local web server that controls a security tool (SPEC §8.1).
+"""The manager's HTTP API is a local web server that controls a security tool (docs/manager.md#the-local-api-and-its-protection).
 
 `guard_tcp` wraps the app served on 127.0.0.1 with every check, in this order: body size,
 Host (DNS rebinding), Origin (CSRF), and the API token. `guard_socket` wraps the same app on the
@@ -42,7 +42,8 @@ PROTECTED_PREFIXES = ("/api/", "/metrics")
 
 def allowed_origins(port: int) -> set[str]:
     origins = {f"http://localhost:{port}", f"http://127.0.0.1:{port}"}
-    extra = os.environ.get("MCP_ACP_CORS_ORIGINS", "")  # UI development server (SPEC §4.3)
+    # The UI development server (docs/configuration.md#where-everything-lives).
+    extra = os.environ.get("MCP_ACP_CORS_ORIGINS", "")
     return origins | {origin.strip() for origin in extra.split(",") if origin.strip()}
 
 

@@ -22,7 +22,7 @@ class ManagerState:
     config: ManagerConfig
     registry: Registry = field(default_factory=Registry)
     hub: EventHub = field(default_factory=EventHub)
-    # SPEC §8.1: 32 random bytes, new at every start; browsers get it in an HttpOnly cookie.
+    # docs/manager.md#the-local-api-and-its-protection: 32 random bytes, new at every start; browsers get it in an HttpOnly cookie.
     api_token: str = field(default_factory=lambda: secrets.token_hex(32))
     started: float = field(default_factory=time.monotonic)
     last_activity: float = field(default_factory=time.monotonic)

@@ -1,4 +1,4 @@
-"""The manager keeps the user's OIDC login fresh and hands it to every proxy (SPEC §7.5), so
+"""The manager keeps the user's OIDC login fresh and hands it to every proxy (docs/manager.md#what-the-manager-knows), so
 proxies need not each renew the same refresh token."""
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Request counters (and, later, latency trackers) a proxy reports to its API and the manager."""
+"""A proxy's request counters and latency trackers, reported to its API and the manager, and the
+manager's Prometheus export of them."""

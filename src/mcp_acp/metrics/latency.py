@@ -1,4 +1,4 @@
-"""Latency trackers (SPEC §13.1): the last LATENCY_BUFFER_SIZE samples of one kind of latency.
+"""Latency trackers (docs/manager.md#a-proxys-own-api): the last LATENCY_BUFFER_SIZE samples of one kind of latency.
 
 `record()` is on the request path, so it only appends to a fixed-size deque (O(1), no sorting);
 the statistics sort a copy when they are read. They describe the samples held, so min, max,

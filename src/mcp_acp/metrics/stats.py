@@ -1,10 +1,10 @@
-"""A proxy's request counters (SPEC §13.1), and their publication to the manager.
+"""A proxy's request counters (docs/manager.md#a-proxys-own-api), and their publication to the manager.
 
 The enforcement point records every decision here, so counting must cost next to nothing:
 plain ints and one small dict, no locks (the proxy runs on one event loop). The latency
 trackers only append on the request path; their statistics are computed when read.
 
-Recording rules (§13.1): `policy_eval` for every policy-evaluated decision (not discovery),
+Recording rules (docs/manager.md#a-proxys-own-api): `policy_eval` for every policy-evaluated decision (not discovery),
 `hitl_wait` for every HITL outcome (a cache hit is 0 ms), and `proxy_latency` for every request
 answered with a result, not a discovery method, and not held for a human: the enforcement point
 marks those request ids (`mark_hitl`) and `record_answer` consumes the mark.
@@ -84,7 +84,7 @@ class ProxyStats:
         counts[decision] = counts.get(decision, 0) + 1
 
     def latency(self) -> dict:
-        """Medians (SPEC §13.1), p95s and the samples each is computed from; null when empty."""
+        """Medians (docs/manager.md#a-proxys-own-api), p95s and the samples each is computed from; null when empty."""
         summary = {kind: getattr(self, kind).to_dict() for kind in LATENCY_KINDS}
         return {
             **{f"{kind}_ms": summary[kind]["median_ms"] for kind in LATENCY_KINDS},
@@ -93,7 +93,7 @@ class ProxyStats:
         }
 
     def api_stats(self) -> dict:
-        """`GET /api/stats` (SPEC §13.1, plus p95s and sample counts in `latency`)."""
+        """`GET /api/stats` (docs/manager.md#a-proxys-own-api, plus p95s and sample counts in `latency`)."""
         return {
             "requests_total": self.requests_total,
             "requests_allowed": self._by_decision["allow"],

@@ -1,4 +1,4 @@
-"""The decision context (SPEC §3): who asks, to do what, on what, when — built once per request.
+"""The decision context (docs/policies.md#the-decision-context): who asks, to do what, on what, when — built once per request.
 
 Only the request, the proxy's config (the server's roots) and the identity feed it. Every path
 the request carries is judged in every reading a server may use (policy/paths.py); the

@@ -1,4 +1,4 @@
-"""The policy decision point (SPEC §2.3): context in, ALLOW / DENY / HITL out.
+"""The policy decision point (docs/policies.md#how-a-request-is-decided): context in, ALLOW / DENY / HITL out.
 
 Order: protected folders (never overridable), then the discovery bypass, then the rules.
 Matching rules combine as HITL > DENY > ALLOW; no match is DENY. `final_rule` names the most

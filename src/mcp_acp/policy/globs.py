@@ -1,4 +1,4 @@
-"""Glob patterns compiled once, when the policy loads (SPEC §2.2).
+"""Glob patterns compiled once, when the policy loads (docs/policies.md#path-patterns).
 
 Name globs (tool names, backend ids, MCP methods): `*` is any run of characters, `?` one.
 Path globs: `*` and `?` stop at `/`, `**` crosses folders, and a trailing `/**` also matches

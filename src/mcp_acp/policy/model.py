@@ -1,4 +1,4 @@
-"""The policy document (SPEC §2.1–2.2): rules, conditions and their validation.
+"""The policy document (docs/policies.md#rules): rules, conditions and their validation.
 
 Every problem is reported, not only the first, each naming the rule (index and id), the
 field and what is allowed, so `mcp-acp policy validate` can list them all in one go.

@@ -1,4 +1,4 @@
-"""What a tool does, known from its name alone (SPEC §3): side effects and operation.
+"""What a tool does, known from its name alone (docs/policies.md#side-effects): side effects and operation.
 
 Both are static facts about tool names, so the engine can use them as conditions without
 trusting anything the backend says about its own tools.

@@ -1,4 +1,4 @@
-"""The proxy's control API (SPEC §8.2), served on its Unix socket `proxy_<name>.sock`.
+"""The proxy's control API (docs/manager.md#a-proxys-own-api), served on its Unix socket `proxy_<name>.sock`.
 
 The socket is 0600 in a 0700 folder, so the operating system decides who may talk to it: only
 the user who runs the proxy. The CLI and the manager use it.

@@ -1,6 +1,6 @@
-"""The pending-approval endpoints of the proxy API (SPEC §8.2, issue 7): list, follow, decide.
+"""The pending-approval endpoints of the proxy API (docs/approvals.md#the-api, issue 7): list, follow, decide.
 
-Only the requester may decide (SPEC §2.6). In local mode the requester is the OS user, and only
+Only the requester may decide (docs/approvals.md#what-an-approval-covers-and-what-it-does-not). In local mode the requester is the OS user, and only
 that user can reach this socket. In OIDC mode the decider proves who they are with an access
 token in `X-Approver-Token` (the manager adds the signed-in user's; the CLI its stored one),
 verified like any request's token; another identity, or none, is refused and logged.

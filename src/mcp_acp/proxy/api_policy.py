@@ -1,4 +1,4 @@
-"""The decision explorer (SPEC §2.3, §3): what would this proxy decide for a request, and why.
+"""The decision explorer (docs/ui.md#why-was-this-denied, docs/policies.md#the-decision-context): what would this proxy decide for a request, and why.
 
 `POST /api/policy/evaluate` builds the decision context with the very function the enforcement
 path uses (policy/context.py build_context) and asks the proxy's current engine. Nothing else
@@ -123,7 +123,8 @@ def rule_editor_schema() -> dict:
         "operations": enums["operations"],
         "side_effects": enums["side_effects"],
         "resource_types": enums["resource_type"],
-        "discovery_methods": sorted(DISCOVERY_METHODS),  # these bypass the rules (SPEC §2.3)
+        # These bypass the rules (docs/policies.md#how-a-request-is-decided).
+        "discovery_methods": sorted(DISCOVERY_METHODS),
         "rule_fields": list(Rule.model_fields),
         "cache_side_effects_effects": ["hitl"],
     }

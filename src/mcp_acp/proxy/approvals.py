@@ -1,4 +1,4 @@
-"""Human approval (SPEC §2.6): the approver interface, and the cache of recent approvals.
+"""Human approval (docs/approvals.md): the approver interface, and the cache of recent approvals.
 
 The approver is whatever can ask a human: proxy/hitl.py routes to the web UI, a native dialog,
 or nobody. `NoApprover` (nobody at all) denies every request: approval required fails closed.

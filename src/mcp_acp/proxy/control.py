@@ -19,7 +19,7 @@ from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
-SESSION_TTL = timedelta(hours=8)  # SPEC §9
+SESSION_TTL = timedelta(hours=8)  # docs/auth.md#what-the-proxy-checks
 
 
 @dataclass
@@ -88,7 +88,7 @@ class ControlState:
         ]
 
     async def auth_changed(self) -> int:
-        """The CLI logged in or out: read the stored token again; cached approvals go (SPEC §9)."""
+        """The CLI logged in or out: read the stored token again; cached approvals go (docs/auth.md#what-the-proxy-checks)."""
         reload = getattr(self.identities, "reload", None)
         if reload:  # the secret store may be slow (a keychain): not on the event loop
             await asyncio.to_thread(reload)

@@ -1,4 +1,4 @@
-"""Native approval dialogs (SPEC §2.6, issue 7 routing): osascript, zenity, kdialog.
+"""Native approval dialogs (docs/approvals.md#who-is-asked, issue 7 routing): osascript, zenity, kdialog.
 
 `find_dialog()` picks the dialog program of this desktop; `NativeDialog.ask()` shows one
 approval and returns ALLOW (approve and cache), ALLOW_ONCE, DENY or TIMEOUT.
@@ -296,7 +296,7 @@ class NativeDialog:
     def argv(self, approval: Mapping[str, object], timeout: float, queue_position: int = 1) -> list[str]:
         lines, buttons = dialog_lines(approval, timeout, queue_position), Buttons.for_approval(approval)
         if self.name == "osascript":
-            # SPEC §2.6: the first queued dialog plays a sound.
+            # docs/approvals.md#who-is-asked: the first queued dialog plays a sound.
             return osascript_argv(self.executable, osascript_script(lines, buttons, timeout, queue_position <= 1))
         if self.name == "zenity":
             return zenity_argv(self.executable, lines, buttons, timeout)

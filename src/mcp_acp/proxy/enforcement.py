@@ -1,4 +1,4 @@
-"""The policy enforcement point (SPEC §1.3–1.4): every client request is decided before it is forwarded.
+"""The policy enforcement point (docs/architecture.md#the-path-of-a-toolscall): every client request is decided before it is forwarded.
 
 For each request: the global flood limit, the per-tool call window (a breach asks a human),
 the decision context, the policy decision, and — when the policy asks for it — a human
@@ -52,7 +52,7 @@ PATH_CHANGED_RULE = "path_changed_after_approval"
 # Past these, a request's paths are resolved in a worker thread (each reading is system calls).
 HEAVY_PATH_COUNT = 16
 HEAVY_PATH_CHARS = 16_384
-# Discovery requests that only read (SPEC §2.3 lists them with initialize and notifications).
+# Discovery requests that only read (docs/policies.md#how-a-request-is-decided lists them with initialize and notifications).
 READ_ONLY_DISCOVERY = frozenset({"ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list"})
 
 
@@ -139,7 +139,7 @@ class Enforcer:
     ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
         method = message["method"]
         if method in READ_ONLY_DISCOVERY and self.bucket.try_take():
-            # Discovery bypasses policy (SPEC §2.3) and a list changes nothing on the backend:
+            # Discovery bypasses policy (docs/policies.md#how-a-request-is-decided) and a list changes nothing on the backend:
             # its entry is written while the backend works, still before the answer moves on.
             return LogWhileForwarded(lambda: self._log_discovery(identity, message, started))
         found, judged = None, None
@@ -217,7 +217,7 @@ class Enforcer:
         )
 
     def _session_hijack(self, message: dict, started: float, identity: Identity) -> ErrorObject:
-        """SPEC §3: a session is bound to its first user; another user's token means shutdown (exit 15)."""
+        """docs/auth.md#what-the-proxy-checks: a session is bound to its first user; another user's token means shutdown (exit 15)."""
         reason = (
             f"session identity changed from '{self.identity.subject_id}' to '{identity.subject_id}'; "
             "restart the client to start a session as the new user"
@@ -432,7 +432,7 @@ class Enforcer:
             },
         }
         # The log keeps the policy's verdict: an approval request that ended in a refusal is
-        # `hitl` with its outcome (SPEC §2.6); the client sees a denial either way.
+        # `hitl` with its outcome (docs/approvals.md#the-three-answers); the client sees a denial either way.
         entry = self._entry(ctx, decision, None, started, hitl_ms=hitl_ms, outcome=outcome)
         return self._write_or_fail(entry, error)
 
@@ -454,7 +454,7 @@ class Enforcer:
         entry = {
             "event": "policy_decision",
             "decision": decision.effect,
-            # SPEC §2.6: "allow once" is logged as user_allowed (it was not cached, which the log shows).
+            # docs/approvals.md#the-three-answers: "allow once" is logged as user_allowed (it was not cached, which the log shows).
             "hitl_outcome": (USER_ALLOWED if outcome.outcome == USER_ALLOWED_ONCE else outcome.outcome)
             if outcome
             else None,

@@ -1,4 +1,4 @@
-"""What a proxy reports to the manager (SPEC §7.3): fire-and-forget events.
+"""What a proxy reports to the manager (docs/manager.md#the-proxy-connection): fire-and-forget events.
 
 Parts of the proxy call `emit`; the manager client (manager/client.py) subscribes while it is
 connected. With no manager the events go nowhere: the proxy never waits on them.

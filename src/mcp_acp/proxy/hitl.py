@@ -1,4 +1,4 @@
-"""Who is asked (issue 7, SPEC §2.6): the web UI when someone watches it, else a native dialog
+"""Who is asked (issue 7, docs/approvals.md#who-is-asked): the web UI when someone watches it, else a native dialog
 on this desktop, else nobody, which denies and says how to approve next time.
 
 The pending approval exists from the start whatever the route, so the CLI can always decide

@@ -1,4 +1,4 @@
-"""Rate limits (SPEC §1.3, §11): a global DoS token bucket and per-(session, tool) call windows.
+"""Rate limits (docs/policies.md#limits): a global DoS token bucket and per-(session, tool) call windows.
 
 Both are plain objects driven by an injectable clock: no threads, no timers, no locks.
 They are meant to be used from the proxy's event loop only.

@@ -2,7 +2,7 @@
 `discovery: "filter"` only what the policy could ever allow for this user.
 
 Everything a server says about itself is text the model reads as instructions, so it is cleaned
-(SPEC §11, proxy/sanitizer.py) and suspicious text is reported: the `instructions` of
+(docs/sanitizer.md, proxy/sanitizer.py) and suspicious text is reported: the `instructions` of
 `initialize` and `server/discover`, and every title and description (schemas included, at any
 depth) in `tools/list`, `resources/list`, `resources/templates/list`, `prompts/list`, and in any
 such list a `server/discover` result carries. Listing stays a discovery operation: filtering
@@ -11,7 +11,7 @@ hides what would be refused anyway; every call is still decided on its own.
 A result hook never raises (the relay would lose the answer). When sanitizing fails:
 
 - `tools/list`, `resources/list`, `resources/templates/list`, `prompts/list` fail open: the list
-  passes as the backend sent it, with the failure logged (SPEC §11). Hiding the list would break
+  passes as the backend sent it, with the failure logged (docs/sanitizer.md). Hiding the list would break
   the session, and every call, read or prompt is still decided by the policy on its own.
 - `initialize` and `server/discover` fail closed on `instructions` only: the field is dropped
   (it is optional), since it goes straight into the model's system prompt and nothing checks it
@@ -128,7 +128,7 @@ class Listing:
             return answer
         try:
             clean, findings = sanitize_list_result(result, key)
-        except Exception:  # SPEC §11: fails open (each call is still decided by the policy)
+        except Exception:  # docs/sanitizer.md: fails open (each call is still decided by the policy)
             log.exception("sanitizing the %s list failed; descriptions passed on unchanged", key)
             return answer
         _report(findings)

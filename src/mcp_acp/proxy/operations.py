@@ -1,4 +1,4 @@
-"""operations.jsonl (SPEC §5.2): one chained entry per message, written before it moves on.
+"""operations.jsonl (docs/audit.md#what-the-main-entries-hold): one chained entry per message, written before it moves on.
 
 Client requests get an entry when answered (its fields computed before it was forwarded); the
 server's requests to the client, the client's answers, refused notifications and dropped
@@ -128,7 +128,8 @@ class OperationsRecorder:
     ) -> None:
         self.audit = audit
         self.shutdown = shutdown
-        self.stats = stats  # the enforcer's: proxy latency is recorded from the answers (SPEC §13.1)
+        # The enforcer's: proxy latency is recorded from the answers (docs/manager.md#a-proxys-own-api).
+        self.stats = stats
         self.client_id: str | None = None
         self._common = {
             "session_id": session_id,

@@ -1,4 +1,4 @@
-"""Requests waiting for a human (SPEC §2.6, issue 7): each one is a pending approval that the web
+"""Requests waiting for a human (docs/approvals.md, issue 7): each one is a pending approval that the web
 UI, the CLI or a native dialog can decide, exactly once.
 
 A pending approval is bound to the one request that raised it: its caller, proxy, tool, exact

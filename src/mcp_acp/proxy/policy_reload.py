@@ -1,11 +1,11 @@
-"""The active policy, and its hot reload (SPEC §2.5).
+"""The active policy, and its hot reload (docs/policies.md#changing-a-policy).
 
 Triggers: `mcp-acp policy reload` (over the proxy's socket), SIGHUP, and saving policy.json
 (the proxy watches the file). A new policy is read and compiled off to the side; only when it
 is valid does it replace the running engine in one assignment. An invalid file leaves the last
 good policy in force and says why. A successful reload clears cached approvals (they were
 granted under the old rules) and bumps `policy_version` in the policy history. Either outcome is
-reported as an event for the manager (SPEC §7.3).
+reported as an event for the manager (docs/manager.md#events-get-apievents).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class PolicyReloader:
         return len(self.engine.rules)
 
     async def reload(self, trigger: str) -> dict:
-        """Load the file again; the result says what happened (SPEC §2.5 ReloadResult)."""
+        """Load the file again; the result says what happened (`POST /api/control/reload-policy` in docs/manager.md#a-proxys-own-api)."""
         async with self._lock:
             old_count = self.rules_count
             try:  # read and compile off the event loop: a large policy must not stall traffic

@@ -17,7 +17,7 @@ from mcp_acp.proxy.stdio_front import open_stdio
 
 log = logging.getLogger(__name__)
 
-HEALTH_CHECK_DELAYS = (2.0, 4.0)  # SPEC §10: three attempts, waiting 2 s then 4 s
+HEALTH_CHECK_DELAYS = (2.0, 4.0)  # docs/configuration.md#backends: three attempts, waiting 2 s then 4 s
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Outcome:
 
 
 async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "") -> Backend:
-    """Pick the transport (SPEC §10 `auto`) and check it is usable before any client traffic.
+    """Pick the transport (docs/configuration.md#backends `auto`) and check it is usable before any client traffic.
 
     Trust checks come first and refuse to start (BackendError) rather than fall back: the HTTP
     backend's API key must be in the secret store and its mTLS files valid and unexpired; a

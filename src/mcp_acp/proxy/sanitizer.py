@@ -1,4 +1,4 @@
-"""Sanitizes what the client's model reads about a server before it reads it (SPEC §11).
+"""Sanitizes what the client's model reads about a server before it reads it (docs/sanitizer.md).
 
 Which strings: every string under a key `description`, `title` or `instructions`, at any depth
 of what a server describes itself with: each tool in `tools/list` (its title, description,

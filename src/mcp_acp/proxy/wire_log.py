@@ -1,4 +1,4 @@
-"""Debug wire logs (SPEC §5.2 "wire"): every message on both legs, written only when the proxy's
+"""Debug wire logs (docs/audit.md#where-the-logs-are): every message on both legs, written only when the proxy's
 `log_level` is DEBUG. They are diagnostics, not evidence: unchained, and payloads are included
 only when `include_payloads` is true."""
 

@@ -1,4 +1,4 @@
-// Every endpoint the UI uses, in one place (SPEC §8.2, §8.3, §7.4).
+// Every endpoint the UI uses, in one place (docs/manager.md#the-managers-routes, docs/manager.md#a-proxys-own-api).
 import { createClient } from "./client";
 import type {
   AuthStatus,
@@ -40,7 +40,7 @@ export const api = createClient({
 
 const enc = encodeURIComponent;
 const manager = (id: string) => `/api/manager/proxies/${enc(id)}`;
-// `/api/proxy/{name}/{path}` reaches that proxy's own API as `/api/{path}` (SPEC §7.4).
+// `/api/proxy/{name}/{path}` reaches that proxy's own API as `/api/{path}` (docs/manager.md#reaching-one-proxy-through-the-manager).
 const viaProxy = (name: string) => `/api/proxy/${enc(name)}`;
 
 export type DecisionVerb = "approve" | "allow-once" | "deny";

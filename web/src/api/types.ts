@@ -1,4 +1,4 @@
-// Shapes of the manager and proxy APIs (SPEC §7.3, §8, §13.1), as the Python code sends them.
+// Shapes of the manager and proxy APIs (docs/manager.md#events-get-apievents, docs/manager.md#a-proxys-own-api), as the Python code sends them.
 
 export type ProxyStatus = "running" | "inactive";
 

@@ -1,6 +1,6 @@
 import { useLive } from "../state/LiveProvider";
 
-/** Hidden while the event stream is connected (SPEC §12). */
+/** Hidden while the event stream is connected (docs/ui.md). */
 export function ConnectionBanner() {
   const { state, retry } = useLive();
   const { status } = state.connection;

@@ -1,4 +1,4 @@
-// Notification sounds with the Web Audio API (SPEC §12). Never throws: browsers without audio,
+// Notification sounds with the Web Audio API (docs/ui.md). Never throws: browsers without audio,
 // or that block it until the user interacts with the page, simply stay silent.
 
 type AudioContextCtor = new () => AudioContext;

@@ -1,4 +1,4 @@
-// Filters and "unread" bookkeeping of the proxy list and the incidents page (SPEC §12).
+// Filters and "unread" bookkeeping of the proxy list and the incidents page (docs/ui.md).
 import type { Incident, ProxyStatus, ProxySummary } from "../api/types";
 import type { ProxyLive } from "./live";
 

@@ -1,4 +1,4 @@
-// Live state driven by the manager's SSE stream (SPEC §7.3). A pure reducer, so every
+// Live state driven by the manager's SSE stream (docs/manager.md#events-get-apievents). A pure reducer, so every
 // transition is unit-tested; side effects (toasts, sounds) are derived by notificationsFor.
 import type { CachedApproval, PendingApproval, ProxyStats } from "../api/types";
 
@@ -221,7 +221,7 @@ export interface Notice {
   sound?: "chime" | "error";
 }
 
-/** Toast durations (ms) per level (SPEC §12). */
+/** Toast durations (ms) per level (docs/ui.md). */
 export const TOAST_DURATION: Record<NoticeLevel, number> = {
   success: 3000,
   info: 4000,
@@ -246,7 +246,7 @@ function levelOf(value: unknown, fallback: NoticeLevel): NoticeLevel {
     : fallback;
 }
 
-/** What the user should be told about an event: toasts and sounds (SPEC §12 Notifications). */
+/** What the user should be told about an event: toasts and sounds (docs/ui.md#what-you-see). */
 export function notificationsFor(event: SseEvent): Notice[] {
   const proxy = event.proxy_name ? `'${event.proxy_name}'` : "";
   switch (event.type) {

@@ -1,4 +1,4 @@
-// Pending HITL approvals: countdowns, order and the decisions each one offers (SPEC §2.6, §12).
+// Pending HITL approvals: countdowns, order and the decisions each one offers (docs/approvals.md).
 import type { CachedApproval } from "../api/types";
 import { argumentsView } from "./arguments";
 import type { CachedState, PendingEntry } from "./live";

@@ -1,4 +1,4 @@
-"""Binary attestation of a STDIO backend, before it is spawned (SPEC §10).
+"""Binary attestation of a STDIO backend, before it is spawned (docs/auth.md#binary-attestation-for-stdio-backends).
 
 The command is resolved through PATH and then realpath (a symlink is followed to the file that
 really runs), and every configured check must pass:

@@ -1,4 +1,4 @@
-"""The HTTP backend's API key (SPEC §4.3, §10): kept in the secret store (OS keychain, or its
+"""The HTTP backend's API key (docs/configuration.md#a-proxys-configjson, docs/auth.md#api-keys-for-http-backends): kept in the secret store (OS keychain, or its
 fallback) under `proxy:<name>:backend`; config.json holds only that reference
 (`backend.http.credential_key`). The key is sent as `Authorization: Bearer <key>`.
 """

@@ -526,7 +526,7 @@ async def probe(
     client_cert: str | None = None,
     proxy_name: str | None = None,
 ) -> None:
-    """Health check: one MCP initialize handshake on a throwaway session (SPEC §10), sent with the
+    """Health check: one MCP initialize handshake on a throwaway session (docs/configuration.md#backends), sent with the
     same TLS settings and headers (API key) as the real session."""
     got_answer: asyncio.Future = asyncio.get_running_loop().create_future()
 

@@ -1,4 +1,4 @@
-"""mTLS to HTTP backends (SPEC §10): check the client certificate, key and CA bundle before use,
+"""mTLS to HTTP backends (docs/auth.md#mtls-to-http-backends): check the client certificate, key and CA bundle before use,
 grade the certificate's expiry, and build the SSL context the HTTP client connects with.
 
 The files stay on disk (never in the keychain). They are checked at `proxy add` and at every
