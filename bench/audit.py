@@ -47,7 +47,7 @@ from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.verify import verify_on_startup, verify_proxy
 from mcp_acp.audit.writer import AuditLog
 from mcp_acp.identity.local import local_identity
-from mcp_acp.proxy import jsonrpc
+from mcp_acp import jsonrpc
 from mcp_acp.proxy.operations import OperationsRecorder, describe_request
 
 console = Console()

@@ -42,11 +42,11 @@ from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.context import build_context
 from mcp_acp.policy.model import parse_policy
 from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.proxy import jsonrpc
+from mcp_acp import jsonrpc
 from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
-from mcp_acp.proxy.limits import LimitsConfig
+from mcp_acp.config.models import LimitsConfig
 from mcp_acp.proxy.listing import Listing
 from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.policy_reload import PolicyReloader

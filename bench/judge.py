@@ -62,7 +62,7 @@ from mcp_acp.proxy import envelope
 from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
-from mcp_acp.proxy.limits import LimitsConfig
+from mcp_acp.config.models import LimitsConfig
 from mcp_acp.proxy.operations import OperationsRecorder, describe_request
 from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.relay import Relay

@@ -1,4 +1,4 @@
-"""manager/deletion.py in-process, on real files under a private MCP_ACP_HOME (file secret store)."""
+"""admin/deletion.py in-process, on real files under a private MCP_ACP_HOME (file secret store)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
 from mcp_acp.config import paths
 from mcp_acp.config.models import ManagerConfig
-from mcp_acp.manager import deletion, routes_deletion
-from mcp_acp.manager.events import Subscriber
+from mcp_acp.admin import deletion
+from mcp_acp.manager import routes_deletion
+from mcp_acp.localhttp.sse import Subscriber
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from mcp_acp.proxy.backends.credentials import credential_key
+from mcp_acp.backends.credentials import credential_key
 
 PROXY_ID = "px_0123abcd:fixture"
 ARCHIVED_KEYS = {

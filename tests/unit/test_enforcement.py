@@ -35,7 +35,7 @@ from mcp_acp.proxy.approvals import (
 )
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import LogWhileForwarded
-from mcp_acp.proxy.limits import LimitsConfig
+from mcp_acp.config.models import LimitsConfig
 from mcp_acp.proxy.policy_reload import PolicyReloader
 from tests.helpers import ROOT
 

@@ -22,8 +22,9 @@ import click
 import httpx
 from rich.table import Table
 
-from mcp_acp.cli.output import console, err_console, executable_command, fail, terminal_safe
-from mcp_acp.cli.proxy_api import NotRunning
+from mcp_acp.admin.client_snippets import executable_command
+from mcp_acp.cli.output import console, err_console, fail, terminal_safe
+from mcp_acp.localhttp.proxy_client import NotRunning
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
     ConfigError,
@@ -612,14 +613,14 @@ async def _follow(
 
 
 def _socket_answers(path) -> bool:
-    from mcp_acp.manager.deletion import socket_accepts
+    from mcp_acp.admin.deletion import socket_accepts
 
     return socket_accepts(path)
 
 
 def _manager_proxies() -> list[str] | None:
     """The proxies registered with the running manager; None when no manager runs."""
-    from mcp_acp.manager.api_client import ManagerNotRunning, call_manager
+    from mcp_acp.localhttp.manager_client import ManagerNotRunning, call_manager
 
     try:
         status = call_manager("GET", "/api/manager/status", timeout=3.0)

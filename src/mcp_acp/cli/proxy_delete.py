@@ -1,6 +1,6 @@
 """`mcp-acp proxy delete|purge` and `proxy list --deleted`: retire a proxy, keeping its audit trail.
 
-The work is done by manager/deletion.py, which the manager's DELETE route shares; this module
+The work is done by admin/deletion.py, which the manager's DELETE route shares; this module
 asks, explains and reports.
 """
 
@@ -13,8 +13,8 @@ from rich.table import Table
 from mcp_acp.cli.output import console, err_console, fail, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.store import list_proxy_names, load_manager_config, require_proxy_name
-from mcp_acp.manager import deletion
-from mcp_acp.manager.deletion import (
+from mcp_acp.admin import deletion
+from mcp_acp.admin.deletion import (
     AmbiguousArchive,
     DeletionError,
     find_archive,
@@ -88,7 +88,7 @@ def delete(name: str, purge: bool, yes: bool) -> None:
         console.print(f"[green]✓[/] Deleted ({format_size(result.deleted_size)}): {', '.join(result.deleted)}")
     if result.archive_name:
         console.print(f"  Delete the archive for good with [bold]mcp-acp proxy purge {result.archive_name}[/].")
-    from mcp_acp.manager.api_client import notify_manager  # fire-and-forget: the UI drops its card
+    from mcp_acp.localhttp.manager_client import notify_manager  # fire-and-forget: the UI drops its card
 
     notify_manager(
         "/api/manager/proxies/notify-deleted",

@@ -8,7 +8,7 @@ import logging
 import os
 
 from mcp_acp.config import paths
-from mcp_acp.manager import protocol
+from mcp_acp.localhttp import protocol
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from mcp_acp.config.models import ManagerConfig
-from mcp_acp.manager.events import EventHub
+from mcp_acp.localhttp.sse import EventHub
 from mcp_acp.manager.registry import Registry
 
 

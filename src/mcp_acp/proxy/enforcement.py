@@ -23,7 +23,7 @@ from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_con
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
 from mcp_acp.policy.paths import PATH_MAX, JudgedPath, judge_all, request_paths
 from mcp_acp.policy.roots import ServerRoots, roots_from_client
-from mcp_acp.proxy import jsonrpc
+from mcp_acp import jsonrpc
 from mcp_acp.proxy.approvals import (
     TIMEOUT,
     USER_ALLOWED,
@@ -38,7 +38,8 @@ from mcp_acp.proxy.approvals import (
 )
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
-from mcp_acp.proxy.limits import LimitsConfig
+from mcp_acp.config.models import LimitsConfig
+from mcp_acp.proxy.limits import TokenBucket, ToolCallWindow
 from mcp_acp.proxy.operations import fail_closed, write_failure
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
@@ -93,8 +94,8 @@ class Enforcer:
         self.backend_id = backend_id
         self.session_id = session_id
         self.proxy_name = proxy_name
-        self.bucket = limits.bucket()
-        self.window = limits.window()
+        self.bucket = TokenBucket.from_limits(limits)
+        self.window = ToolCallWindow.from_limits(limits)
         self.hitl = hitl
         self.approver = approver
         self.approvals = approvals

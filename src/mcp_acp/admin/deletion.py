@@ -34,7 +34,7 @@ from mcp_acp.audit.state import STATE_FILE
 from mcp_acp.config import paths
 from mcp_acp.config.models import proxy_name_problem
 from mcp_acp.config.store import ensure_private_dir, list_proxy_names, load_manager_config, write_private_text
-from mcp_acp.proxy.backends.credentials import credential_key
+from mcp_acp.backends.credentials import credential_key
 
 DEBUG_DIR = "debug"
 _STAMP = "%Y-%m-%dT%H-%M-%S"
@@ -472,7 +472,7 @@ def _readme(target: Path, metadata: dict, key_kept: bool, same_filesystem: bool)
             "compact separators) and prev_hash links it to the one before. To check the chains and",
             "the integrity state as 'mcp-acp audit verify' does:",
             (
-                f'  {env}{sys.executable} -c "from mcp_acp.manager.deletion import verify_archive; '
+                f'  {env}{sys.executable} -c "from mcp_acp.admin.deletion import verify_archive; '
                 f"print(verify_archive('{target.name}').overall)\""
             ),
         ]

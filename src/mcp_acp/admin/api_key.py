@@ -15,7 +15,7 @@ from mcp_acp.config.store import (
     read_json,
     write_private_text,
 )
-from mcp_acp.proxy.backends.credentials import api_key_problem, credential_key
+from mcp_acp.backends.credentials import api_key_problem, credential_key
 
 
 class ApiKeyError(Exception):

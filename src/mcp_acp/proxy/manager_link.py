@@ -16,8 +16,8 @@ from collections.abc import Callable
 from mcp_acp.config import paths
 from mcp_acp.config.private_dir import UnsafeFolder
 from mcp_acp.identity.tokens import StoredTokens
-from mcp_acp.manager import lifecycle
-from mcp_acp.manager.protocol import MAX_LINE, decode, encode
+from mcp_acp.localhttp import manager_process
+from mcp_acp.localhttp.protocol import MAX_LINE, decode, encode
 from mcp_acp.proxy.events import ProxyEvents
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class ManagerClient:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         try:
-            if autostart and not await asyncio.to_thread(lifecycle.ensure_running):
+            if autostart and not await asyncio.to_thread(manager_process.ensure_running):
                 log.warning(
                     "the manager did not start; this proxy works on its own and connects when one runs "
                     "('mcp-acp manager start')"
