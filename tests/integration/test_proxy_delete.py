@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from mcp_acp import secret_store
-from mcp_acp.audit.keys import load_audit_key
-from mcp_acp.config import paths
 from mcp_acp.admin import deletion
+from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.backends.credentials import credential_key
+from mcp_acp.config import paths
 from tests.helpers import BACKEND, RawProxy, allow_everything, proxy_config_dir, proxy_log_dir, read_jsonl
 
 AUDIT_FAILURE = 10

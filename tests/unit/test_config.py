@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from mcp_acp.policy.model import Policy
-from mcp_acp.policy.policy_file import load_policy
 from mcp_acp.config import paths, store
 from mcp_acp.config.models import (
     RESERVED_PROXY_NAMES,
@@ -24,6 +22,8 @@ from mcp_acp.config.models import (
     sanitize_server_name,
 )
 from mcp_acp.config.store import ConfigError, load_model, save_model
+from mcp_acp.policy.model import Policy
+from mcp_acp.policy.policy_file import load_policy
 
 PROXY_ID = re.compile(r"px_[0-9a-f]{8}:[a-z0-9-]+")
 

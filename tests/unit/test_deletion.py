@@ -13,17 +13,17 @@ from fastapi.testclient import TestClient
 from filelock import FileLock
 
 from mcp_acp import secret_store
+from mcp_acp.admin import deletion
 from mcp_acp.audit.keys import create_audit_key, load_audit_key
 from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
+from mcp_acp.backends.credentials import credential_key
 from mcp_acp.config import paths
 from mcp_acp.config.models import ManagerConfig
-from mcp_acp.admin import deletion
-from mcp_acp.manager import routes_deletion
 from mcp_acp.localhttp.sse import Subscriber
+from mcp_acp.manager import routes_deletion
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from mcp_acp.backends.credentials import credential_key
 
 PROXY_ID = "px_0123abcd:fixture"
 ARCHIVED_KEYS = {

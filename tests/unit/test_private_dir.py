@@ -290,8 +290,8 @@ async def test_the_manager_client_stops_for_good_at_a_folder_taken_over(
 ) -> None:
     """A proxy whose runtime folder turns out to be someone else's while it runs says so once
     and never connects again: it keeps serving its client without the manager."""
-    from mcp_acp.proxy.manager_link import ManagerClient
     from mcp_acp.proxy.events import ProxyEvents
+    from mcp_acp.proxy.manager_link import ManagerClient
 
     monkeypatch.setenv(paths.HOME_ENV, str(env / "h"))
     (env / "h").mkdir(mode=0o700)

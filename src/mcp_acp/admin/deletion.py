@@ -31,10 +31,10 @@ from typing import Literal
 from mcp_acp.audit import repair
 from mcp_acp.audit.files import LAST_CRASH, SHUTDOWNS
 from mcp_acp.audit.state import STATE_FILE
+from mcp_acp.backends.credentials import credential_key
 from mcp_acp.config import paths
 from mcp_acp.config.models import proxy_name_problem
 from mcp_acp.config.store import ensure_private_dir, list_proxy_names, load_manager_config, write_private_text
-from mcp_acp.backends.credentials import credential_key
 
 DEBUG_DIR = "debug"
 _STAMP = "%Y-%m-%dT%H-%M-%S"

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mcp_acp.config import paths
 from mcp_acp.admin.api_key import ApiKeyError, store_api_key
+from mcp_acp.backends import BackendError
+from mcp_acp.backends.credentials import api_key_problem, credential_key
+from mcp_acp.config import paths
 from mcp_acp.config.models import (
     Attestation,
     BackendConfig,
@@ -27,7 +29,6 @@ from mcp_acp.config.models import (
     new_proxy_id,
     proxy_name_problem,
 )
-from mcp_acp.policy.model import Policy
 from mcp_acp.config.store import (
     ConfigError,
     ensure_private_dir,
@@ -36,8 +37,7 @@ from mcp_acp.config.store import (
     save_model,
     validation_problems,
 )
-from mcp_acp.backends import BackendError
-from mcp_acp.backends.credentials import api_key_problem, credential_key
+from mcp_acp.policy.model import Policy
 
 # What the user may say (the CLI says `http`) -> the config's transport.
 TRANSPORTS = {"stdio": "stdio", "http": "streamablehttp", "auto": "auto"}

@@ -25,8 +25,7 @@ import httpx
 import orjson
 from httpx_sse import EventSource, SSEError
 
-from mcp_acp import __version__
-from mcp_acp import jsonrpc
+from mcp_acp import __version__, jsonrpc
 from mcp_acp.backends import BackendError, BackendUnavailable, Deliver, OnLost
 from mcp_acp.backends.stdio import LINE_LIMIT  # the same cap on one message both ways
 from mcp_acp.backends.tls import client_ssl_context

@@ -24,7 +24,6 @@ from rich.table import Table
 
 from mcp_acp.admin.client_snippets import executable_command
 from mcp_acp.cli.output import console, err_console, fail, terminal_safe
-from mcp_acp.localhttp.proxy_client import NotRunning
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
     ConfigError,
@@ -32,6 +31,7 @@ from mcp_acp.config.store import (
     load_manager_config,
     load_proxy_config,
 )
+from mcp_acp.localhttp.proxy_client import NotRunning
 from mcp_acp.proxy.argument_display import fold_lines
 
 APPROVER_HEADER = "X-Approver-Token"

@@ -9,12 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from mcp_acp.admin.client_snippets import snippet
-from mcp_acp.cli.output import ask, console, err_console, fail, interactive
-from mcp_acp.cli.proxy_auth import auth
-from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
-from mcp_acp.config import paths
-from mcp_acp.config.models import ProxyConfig
-from mcp_acp.policy.roots import server_roots
 from mcp_acp.admin.proxy_setup import (
     TRANSPORTS,
     BackendUnreachable,
@@ -22,13 +16,19 @@ from mcp_acp.admin.proxy_setup import (
     check_new_name,
     create_proxy,
 )
+from mcp_acp.backends.credentials import credential_key
+from mcp_acp.cli.output import ask, console, err_console, fail, interactive
+from mcp_acp.cli.proxy_auth import auth
+from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
+from mcp_acp.config import paths
+from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import (
     ConfigError,
     list_proxy_names,
     load_manager_config,
     load_proxy_config,
 )
-from mcp_acp.backends.credentials import credential_key
+from mcp_acp.policy.roots import server_roots
 
 
 @click.group()

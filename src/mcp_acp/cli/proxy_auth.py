@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import click
 
-from mcp_acp.cli.output import console, fail, interactive
-from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
 from mcp_acp.admin.api_key import (
     ApiKeyError,
     delete_api_key,
@@ -19,6 +17,8 @@ from mcp_acp.admin.api_key import (
     store_name,
     stored_key,
 )
+from mcp_acp.cli.output import console, fail, interactive
+from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
 
 
 @click.group()

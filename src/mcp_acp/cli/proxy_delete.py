@@ -10,9 +10,6 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mcp_acp.cli.output import console, err_console, fail, interactive
-from mcp_acp.config import paths
-from mcp_acp.config.store import list_proxy_names, load_manager_config, require_proxy_name
 from mcp_acp.admin import deletion
 from mcp_acp.admin.deletion import (
     AmbiguousArchive,
@@ -22,6 +19,9 @@ from mcp_acp.admin.deletion import (
     proxy_running,
     purge_archive,
 )
+from mcp_acp.cli.output import console, err_console, fail, interactive
+from mcp_acp.config import paths
+from mcp_acp.config.store import list_proxy_names, load_manager_config, require_proxy_name
 
 
 def format_size(n: float) -> str:

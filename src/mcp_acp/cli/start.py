@@ -23,6 +23,7 @@ from mcp_acp.audit.shutdown import ShutdownCoordinator, append_fsynced
 from mcp_acp.audit.system_log import SystemLogHandler
 from mcp_acp.audit.verify import AuditFailure
 from mcp_acp.audit.writer import AlreadyRunning, AuditLog, AuditWriteError
+from mcp_acp.backends import BackendError
 from mcp_acp.cli.output import err_console, fail
 from mcp_acp.config import paths
 from mcp_acp.config.private_modes import require_private_modes
@@ -43,10 +44,9 @@ from mcp_acp.identity.provider import (
     startup_identity,
 )
 from mcp_acp.policy.policy_file import load_policy
-from mcp_acp.policy.roots import server_roots
 from mcp_acp.policy.protected import ProtectedPaths
+from mcp_acp.policy.roots import server_roots
 from mcp_acp.proxy.approvals import ApprovalCache
-from mcp_acp.backends import BackendError
 from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
@@ -355,8 +355,8 @@ async def _serve(
 def _manager_tasks(name: str, config, control: ControlState, shutdown: ShutdownCoordinator) -> list[asyncio.Task]:
     """Register with the manager (starting it if needed) and keep it informed; the proxy never
     waits for any of this."""
-    from mcp_acp.proxy.manager_link import ManagerClient
     from mcp_acp.metrics.stats import publish_stats
+    from mcp_acp.proxy.manager_link import ManagerClient
 
     identities = control.identities
     oidc = isinstance(identities, OidcIdentities)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
+from mcp_acp.localhttp.errors import structured_errors
 from mcp_acp.manager import (
     routes_audit,
     routes_auth,
@@ -24,7 +25,6 @@ from mcp_acp.manager import (
     routing,
 )
 from mcp_acp.manager.connections import snapshot_events
-from mcp_acp.localhttp.errors import structured_errors
 from mcp_acp.manager.security import TOKEN_COOKIE
 from mcp_acp.manager.state import ManagerState
 from mcp_acp.metrics.prometheus import ProxyFigures, metrics_text

@@ -26,12 +26,12 @@ from mcp_acp.config.models import ManagerConfig
 from mcp_acp.config.private_dir import UnsafeFolder
 from mcp_acp.config.store import ensure_private_dir, write_private_text
 from mcp_acp.event_loop import run_event_loop
-from mcp_acp.localhttp.server import EmbeddedServer, bind_private_socket
 from mcp_acp.localhttp import manager_process
+from mcp_acp.localhttp.protocol import MAX_LINE
+from mcp_acp.localhttp.server import EmbeddedServer, bind_private_socket
 from mcp_acp.manager.app import STATIC, build_app
 from mcp_acp.manager.connections import broadcast, handle_proxy, ui_status
 from mcp_acp.manager.http_limits import tcp_settings
-from mcp_acp.localhttp.protocol import MAX_LINE
 from mcp_acp.manager.security import guard_socket, guard_tcp
 from mcp_acp.manager.state import ManagerState
 

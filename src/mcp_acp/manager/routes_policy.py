@@ -22,8 +22,8 @@ from mcp_acp.config.store import ConfigError, read_json, write_private_text
 from mcp_acp.localhttp.errors import api_error
 from mcp_acp.manager.routes_proxies import find_proxy
 from mcp_acp.manager.state import ManagerState, ProxyUnavailable
-from mcp_acp.policy.model import Policy, PolicyInvalid, Rule, parse_policy
 from mcp_acp.policy.editor_schema import rule_editor_schema
+from mcp_acp.policy.model import Policy, PolicyInvalid, Rule, parse_policy
 
 RELOAD_TIMEOUT = 30.0
 FIX = "Fix the problems listed in validation_errors (see docs/policies.md) and send the policy again."

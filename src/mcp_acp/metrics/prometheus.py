@@ -66,9 +66,7 @@ class ManagerCollector:
         yield GaugeMetricFamily(
             "mcp_acp_sse_subscribers", "Browsers following the event stream", value=self.subscribers
         )
-        yield CounterMetricFamily(
-            "mcp_acp_events_published", "Events sent to the event stream", value=self.published
-        )
+        yield CounterMetricFamily("mcp_acp_events_published", "Events sent to the event stream", value=self.published)
 
 
 def metrics_text(proxies: list[ProxyFigures], subscribers: int, published: int) -> bytes:

@@ -8,9 +8,9 @@ import logging
 import signal
 from dataclasses import dataclass
 
-from mcp_acp.config.models import ProxyConfig
 from mcp_acp.backends import Backend, BackendError
 from mcp_acp.backends.stdio import StdioBackend, resolve_command
+from mcp_acp.config.models import ProxyConfig
 from mcp_acp.proxy.gate import Gate
 from mcp_acp.proxy.relay import Relay
 from mcp_acp.proxy.stdio_front import open_stdio
