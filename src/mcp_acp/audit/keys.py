@@ -47,6 +47,16 @@ def save_audit_key(proxy: str, key: AuditKey) -> None:
     secret_store.put(_secret_name(proxy), json.dumps({"key": base64.b64encode(key.key).decode(), "since": key.since}))
 
 
+def copy_audit_key(source: str, target: str) -> bool:
+    """Give `target` the key record of `source`, unchanged (a deleted proxy's key moves with its
+    archive); False when `source` has none."""
+    raw = secret_store.get(_secret_name(source))
+    if raw is None:
+        return False
+    secret_store.put(_secret_name(target), raw)
+    return True
+
+
 def delete_audit_key(proxy: str) -> None:
     secret_store.delete(_secret_name(proxy))
 

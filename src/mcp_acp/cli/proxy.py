@@ -197,7 +197,7 @@ def _describe_backend(config: ProxyConfig) -> str:
 @click.option("--deleted", is_flag=True, help="List deleted (archived) proxies instead.")
 def list_(deleted: bool) -> None:
     """List configured proxies and whether they run (or, with --deleted, the archives)."""
-    from mcp_acp.admin.deletion import socket_accepts
+    from mcp_acp.localhttp.server import socket_accepts
 
     if deleted:
         print_archives()

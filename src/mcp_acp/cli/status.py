@@ -12,11 +12,11 @@ import click
 import httpx
 from rich.table import Table
 
-from mcp_acp.admin.deletion import socket_accepts
 from mcp_acp.cli.output import console, fail
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
 from mcp_acp.localhttp.proxy_client import NotRunning, call_proxy
+from mcp_acp.localhttp.server import socket_accepts
 
 
 def _manager() -> dict:
