@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mcp_acp.admin.archives import archived_key_owner
 from mcp_acp.audit.files import LAST_CRASH, SHUTDOWNS
+from mcp_acp.audit.keys import secret_name
 from mcp_acp.audit.state import STATE_FILE
 from mcp_acp.backends.credentials import credential_key
 from mcp_acp.config import paths
@@ -95,7 +96,7 @@ def _readme(target: Path, metadata: dict, key_kept: bool, same_filesystem: bool)
     ]
     lines += [f"  {text}" for key, text in _README_LINES.items() if archived[key]]
     if key_kept:
-        lines.append(f"  audit HMAC key: in the secret store as 'audit-hmac:{archived_key_owner(target.name)}'")
+        lines.append(f"  audit HMAC key: in the secret store as '{secret_name(archived_key_owner(target.name))}'")
     gone = []
     if deleted["debug_logs"]:
         gone.append(f"debug wire logs ({deleted['debug_logs_size_bytes']} bytes)")

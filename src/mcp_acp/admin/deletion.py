@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from mcp_acp import secret_store
 from mcp_acp.admin.archive_manifest import ARCHIVED_LABELS, DELETED_LABELS, archive_metadata, write_manifest
 from mcp_acp.admin.archives import STAMP, archived_key_owner, tree_size
 from mcp_acp.audit import keys, repair, trail
@@ -106,12 +107,6 @@ def find_proxy_by_id(proxy_id: str) -> str | None:
     return next((name for name in list_proxy_names() if _proxy_id(_raw_config(name)) == proxy_id), None)
 
 
-def _secrets():
-    from mcp_acp import secret_store  # cryptography/keyring load only when a deletion needs them
-
-    return secret_store
-
-
 def _make_private(root: Path) -> None:
     """Folders 0700, files 0600: an archive holds the same secrets-adjacent data as the originals."""
     os.chmod(root, 0o700)
@@ -163,11 +158,11 @@ class _Cleanup:
                 f"config.json referred to the secret {configured!r}, which was left in place "
                 "(it is not this proxy's own entry)"
             )
-        return self._try("read the backend API key", lambda: _secrets().get(credential_key(self.name))) is not None
+        return self._try("read the backend API key", lambda: secret_store.get(credential_key(self.name))) is not None
 
     def delete_credential(self) -> bool:
         def delete() -> bool:
-            _secrets().delete(credential_key(self.name))
+            secret_store.delete(credential_key(self.name))
             return True
 
         return self._try(f"delete the backend API key {credential_key(self.name)!r}", delete, False)

@@ -573,8 +573,7 @@ async def _follow(
         if not opened:
             opened = True
             on_open()
-        if isinstance(event, dict):
-            on_event(event)
+        on_event(event)
 
 
 def _socket_answers(path) -> bool:

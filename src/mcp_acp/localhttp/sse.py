@@ -135,9 +135,9 @@ class EventHub:
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)  # an event stream may stay quiet for a long time
 
 
-async def follow(socket_path: str, path: str) -> AsyncIterator[object]:
-    """The events of one SSE stream served on a Unix socket (a proxy's or the manager's), each
-    `data:` line parsed as JSON (lines that are not JSON are skipped), until the stream ends.
+async def follow(socket_path: str, path: str) -> AsyncIterator[dict]:
+    """The events of one SSE stream served on a Unix socket (a proxy's or the manager's): each
+    `data:` line that holds a JSON object (anything else is skipped), until the stream ends.
     NotRunning when nothing answers; an error status raises httpx.HTTPStatusError."""
     try:
         async with (
@@ -147,10 +147,13 @@ async def follow(socket_path: str, path: str) -> AsyncIterator[object]:
             if response.status_code != 200:
                 raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
             async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    try:
-                        yield orjson.loads(line[5:])
-                    except orjson.JSONDecodeError:
-                        continue
+                if not line.startswith("data:"):
+                    continue
+                try:
+                    event = orjson.loads(line[5:])
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(event, dict):
+                    yield event
     except UNREACHABLE:
         raise NotRunning(socket_path) from None
