@@ -40,6 +40,7 @@ from rich.table import Table
 _HOME = tempfile.TemporaryDirectory(prefix="mcp-acp-bench-audit-home-")
 os.environ["MCP_ACP_HOME"] = _HOME.name
 
+from mcp_acp import jsonrpc
 from mcp_acp.audit import auth_log
 from mcp_acp.audit.chain import GENESIS, seal
 from mcp_acp.audit.keys import AuditKey
@@ -47,7 +48,6 @@ from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.verify import verify_on_startup, verify_proxy
 from mcp_acp.audit.writer import AuditLog
 from mcp_acp.identity.local import local_identity
-from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.operations import OperationsRecorder, describe_request
 
 console = Console()

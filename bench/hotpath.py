@@ -34,19 +34,18 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import bench_rules
 
+from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig
+from mcp_acp.config.models import HITLConfig, LimitsConfig
 from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.context import build_context
 from mcp_acp.policy.model import parse_policy
 from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
-from mcp_acp.proxy.limits import LimitsConfig
 from mcp_acp.proxy.listing import Listing
 from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.policy_reload import PolicyReloader

@@ -51,7 +51,7 @@ from overhead import bench_rules
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig
+from mcp_acp.config.models import HITLConfig, LimitsConfig
 from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.context import build_context
 from mcp_acp.policy.model import parse_policy
@@ -62,7 +62,6 @@ from mcp_acp.proxy import envelope
 from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
-from mcp_acp.proxy.limits import LimitsConfig
 from mcp_acp.proxy.operations import OperationsRecorder, describe_request
 from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.relay import Relay

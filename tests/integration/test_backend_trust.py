@@ -330,8 +330,8 @@ def test_proxy_add_stores_mtls_paths_absolute(cli, acp_env, pki, mtls_backend):
 
 
 def test_mtls_status_levels(pki, tmp_path):
+    from mcp_acp.backends.tls import expiry_level, mtls_status
     from mcp_acp.config.models import BackendConfig, HttpBackend, MTLSConfig, ProxyConfig
-    from mcp_acp.proxy.backends.tls import expiry_level, mtls_status
 
     def config(client: str, url: str = "https://127.0.0.1:1/mcp") -> ProxyConfig:
         files = pki.clients[client]

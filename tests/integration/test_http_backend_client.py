@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mcp_acp.proxy import jsonrpc
-from mcp_acp.proxy.backends.http import HttpBackend
+from mcp_acp import jsonrpc
+from mcp_acp.backends.http import HttpBackend
 from tests.helpers import ROOT, HttpBackendServer, wait_until_async
 
 SCRIPTED = str(ROOT / "tests" / "fixtures" / "scripted_http_backend.py")

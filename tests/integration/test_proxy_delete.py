@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from mcp_acp import secret_store
+from mcp_acp.admin.archives import tree_size, verify_archive
 from mcp_acp.audit.keys import load_audit_key
+from mcp_acp.backends.credentials import credential_key
 from mcp_acp.config import paths
-from mcp_acp.manager import deletion
-from mcp_acp.proxy.backends.credentials import credential_key
+from mcp_acp.localhttp.server import socket_accepts
 from tests.helpers import BACKEND, RawProxy, allow_everything, proxy_config_dir, proxy_log_dir, read_jsonl
 
 AUDIT_FAILURE = 10
@@ -52,7 +53,7 @@ def words(text: str) -> str:
 
 async def wait_for_socket(name: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
-    while not deletion.socket_accepts(paths.proxy_socket_path(name)):
+    while not socket_accepts(paths.proxy_socket_path(name)):
         assert time.monotonic() < deadline, "the proxy's control socket never answered"
         await asyncio.sleep(0.05)
 
@@ -94,7 +95,7 @@ async def test_delete_archives_config_logs_and_incidents(cli, acp_env, home):
     await session(acp_env)
     logs = proxy_log_dir(acp_env, "fx")
     assert cli("audit", "verify", "--proxy", "fx").returncode == 0
-    debug_size = deletion.tree_size(logs / "debug")
+    debug_size = tree_size(logs / "debug")
     assert debug_size > 0 and (logs / "shutdowns.jsonl").is_file()
     crashed = (logs / ".last_crash").is_file()
     proxy_id = json.loads((proxy_config_dir(acp_env, "fx") / "config.json").read_text())["proxy_id"]
@@ -167,7 +168,7 @@ async def test_delete_archives_config_logs_and_incidents(cli, acp_env, home):
     assert "No proxies yet" in cli("proxy", "list", check=True).stdout
     # The archived trail still verifies, keyed, with the key that moved with it.
     assert load_audit_key("fx") is None
-    report = deletion.verify_archive(name)
+    report = verify_archive(name)
     assert report.overall == "passed", [(f.name, f.status, f.errors) for f in report.files]
     assert {f.name: f.status for f in report.files}["operations"] == "protected"
 

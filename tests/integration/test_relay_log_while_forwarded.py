@@ -11,7 +11,7 @@ import sys
 
 import orjson
 
-from mcp_acp.proxy.backends.stdio import StdioBackend
+from mcp_acp.backends.stdio import StdioBackend
 from mcp_acp.proxy.gate import Gate, LogWhileForwarded
 from mcp_acp.proxy.relay import Relay
 from tests.helpers import BACKEND

@@ -416,7 +416,7 @@ def test_room_reserved_at_start_takes_entries_on_a_full_disk(tmp_path, places):
 
 async def test_a_recorder_that_raises_still_answers_the_client():
     """Defence in depth: whatever escapes the recorder, the waiting request gets an error."""
-    from mcp_acp.proxy.backends.stdio import StdioBackend
+    from mcp_acp.backends.stdio import StdioBackend
     from mcp_acp.proxy.gate import Gate
     from mcp_acp.proxy.operations import describe_request
     from mcp_acp.proxy.relay import Relay

@@ -15,7 +15,6 @@ from mcp_acp.config.models import (
     RESERVED_PROXY_NAMES,
     BackendConfig,
     ManagerConfig,
-    PolicyFile,
     ProxyConfig,
     StdioBackend,
     new_proxy_id,
@@ -23,6 +22,8 @@ from mcp_acp.config.models import (
     sanitize_server_name,
 )
 from mcp_acp.config.store import ConfigError, load_model, save_model
+from mcp_acp.policy.model import Policy
+from mcp_acp.policy.policy_file import load_policy
 
 PROXY_ID = re.compile(r"px_[0-9a-f]{8}:[a-z0-9-]+")
 
@@ -214,7 +215,7 @@ def test_save_model_tightens_existing_file_and_folder(tmp_path: Path) -> None:
     target = folder / "policy.json"
     target.write_text("old")
     os.chmod(target, 0o644)
-    save_model(target, PolicyFile())
+    save_model(target, Policy())
     assert mode_of(target) == 0o600
     assert mode_of(folder) == 0o700
     assert json.loads(target.read_text()) == {"version": "1", "default_action": "deny", "rules": []}
@@ -505,13 +506,13 @@ def test_load_proxy_config_broken_file_names_it_and_the_fix(home: Path) -> None:
 
 def test_load_policy_empty_object_is_deny_all(home: Path) -> None:
     write(paths.proxy_policy_path("files"), "{}")
-    policy = store.load_policy("files")
+    policy = load_policy("files")
     assert policy.default_action == "deny" and policy.rules == []
 
 
 def test_load_policy_missing_says_how_to_recreate(home: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        store.load_policy("files")
+        load_policy("files")
     assert str(paths.proxy_policy_path("files")) in str(info.value)
     assert "{}" in str(info.value)
 

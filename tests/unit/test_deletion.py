@@ -1,4 +1,4 @@
-"""manager/deletion.py in-process, on real files under a private MCP_ACP_HOME (file secret store)."""
+"""admin/deletion.py in-process, on real files under a private MCP_ACP_HOME (file secret store)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ from fastapi.testclient import TestClient
 from filelock import FileLock
 
 from mcp_acp import secret_store
+from mcp_acp.admin import archives, deletion
 from mcp_acp.audit.keys import create_audit_key, load_audit_key
 from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
+from mcp_acp.backends.credentials import credential_key
 from mcp_acp.config import paths
 from mcp_acp.config.models import ManagerConfig
-from mcp_acp.manager import deletion, routes_deletion
-from mcp_acp.manager.events import Subscriber
+from mcp_acp.localhttp.sse import Subscriber
+from mcp_acp.manager import routes_deletion
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from mcp_acp.proxy.backends.credentials import credential_key
 
 PROXY_ID = "px_0123abcd:fixture"
 ARCHIVED_KEYS = {
@@ -83,7 +84,7 @@ def test_archive_layout_metadata_and_readme(home, log_root):
     result = deletion.delete_proxy("fx", deleted_by="cli", log_dir=log_root)
 
     target = paths.archive_dir() / result.archive_name
-    assert result.archive_name.startswith("fx_") and deletion._ARCHIVE_NAME.fullmatch(result.archive_name)
+    assert result.archive_name.startswith("fx_") and archives.ARCHIVE_NAME.fullmatch(result.archive_name)
     metadata = json.loads((target / "metadata.json").read_text())
     assert set(metadata) == {
         "version",
@@ -133,9 +134,9 @@ def test_archive_layout_metadata_and_readme(home, log_root):
     assert not paths.proxy_config_dir("fx").exists() and not log_dir.exists()
     assert result.archived[:4] == ["config", "audit logs", "system logs", "integrity state"]
     assert result.deleted == ["debug logs"] and result.deleted_size == 100
-    assert result.archived_size == deletion.tree_size(target) and result.proxy_id == PROXY_ID
+    assert result.archived_size == archives.tree_size(target) and result.proxy_id == PROXY_ID
     # Moved, not copied: the inodes match the integrity state, so the trail still verifies.
-    assert deletion.verify_archive("fx").overall == "passed"
+    assert archives.verify_archive("fx").overall == "passed"
 
 
 def test_archive_keeps_the_audit_key_with_the_archive(home, log_root):
@@ -143,10 +144,10 @@ def test_archive_keeps_the_audit_key_with_the_archive(home, log_root):
     create_audit_key("fx", {"audit/operations.jsonl": 4})
     result = deletion.delete_proxy("fx", log_dir=log_root)
     assert load_audit_key("fx") is None  # a new proxy named fx starts without the old key
-    assert load_audit_key(deletion.archived_key_owner(result.archive_name)) is not None
+    assert load_audit_key(archives.archived_key_owner(result.archive_name)) is not None
     assert "audit key" in result.archived
-    deletion.purge_archive(result.archive_name)
-    assert load_audit_key(deletion.archived_key_owner(result.archive_name)) is None
+    archives.purge_archive(result.archive_name)
+    assert load_audit_key(archives.archived_key_owner(result.archive_name)) is None
 
 
 def test_backend_credential_is_deleted(home, log_root):
@@ -165,7 +166,7 @@ def test_timestamp_collision_gets_a_suffix(home):
     third = deletion._new_archive_dir("fx", now)
     assert first.name == "fx_2026-05-01T12-00-00"
     assert second.name == "fx_2026-05-01T12-00-00-2" and third.name == "fx_2026-05-01T12-00-00-3"
-    assert all(deletion._ARCHIVE_NAME.fullmatch(p.name)["name"] == "fx" for p in (first, second, third))
+    assert all(archives.ARCHIVE_NAME.fullmatch(p.name)["name"] == "fx" for p in (first, second, third))
 
 
 def test_two_deletions_of_the_same_name_keep_both_archives(home, log_root):
@@ -174,7 +175,7 @@ def test_two_deletions_of_the_same_name_keep_both_archives(home, log_root):
     make_proxy(log_root)
     second = deletion.delete_proxy("fx", log_dir=log_root)
     assert first.archive_name != second.archive_name
-    assert sorted(a.archive_name for a in deletion.list_archives()) == sorted([first.archive_name, second.archive_name])
+    assert sorted(a.archive_name for a in archives.list_archives()) == sorted([first.archive_name, second.archive_name])
 
 
 def test_purge_deletes_everything(home, log_root):
@@ -218,20 +219,20 @@ def test_hostile_proxy_names_are_refused(home, log_root, name):
 def test_find_archive(home, log_root):
     make_proxy(log_root)
     first = deletion.delete_proxy("fx", log_dir=log_root).archive_name
-    assert deletion.find_archive("fx").archive_name == first
+    assert archives.find_archive("fx").archive_name == first
     make_proxy(log_root)
     second = deletion.delete_proxy("fx", log_dir=log_root).archive_name
-    with pytest.raises(deletion.AmbiguousArchive) as ambiguous:
-        deletion.find_archive("fx")
+    with pytest.raises(archives.AmbiguousArchive) as ambiguous:
+        archives.find_archive("fx")
     assert set(ambiguous.value.matches) == {first, second}
-    assert deletion.find_archive(second).archive_name == second
+    assert archives.find_archive(second).archive_name == second
     (paths.archive_dir().parent / "outside").mkdir()
     for hostile in ("../x", "..", ".", "/etc", "../outside", f"{first}/..", f"../archive/{first}", "*"):
-        with pytest.raises(deletion.ArchiveNotFound):
-            deletion.purge_archive(hostile)
+        with pytest.raises(archives.ArchiveNotFound):
+            archives.purge_archive(hostile)
     assert (paths.archive_dir().parent / "outside").is_dir() and (paths.archive_dir() / first).is_dir()
-    assert deletion.purge_archive(first).archive_name == first
-    assert deletion.find_archive("fx").archive_name == second
+    assert archives.purge_archive(first).archive_name == first
+    assert archives.find_archive("fx").archive_name == second
 
 
 def test_a_crafted_metadata_name_cannot_redirect_a_purge(home, log_root):
@@ -241,7 +242,7 @@ def test_a_crafted_metadata_name_cannot_redirect_a_purge(home, log_root):
     metadata = json.loads(metadata_path.read_text())
     metadata["original_name"] = "../../config"
     metadata_path.write_text(json.dumps(metadata))
-    assert deletion.purge_archive("../../config").archive_name == name  # only ever its own folder
+    assert archives.purge_archive("../../config").archive_name == name  # only ever its own folder
     assert paths.config_dir().is_dir()
 
 

@@ -19,7 +19,7 @@ import pytest
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig
+from mcp_acp.config.models import HITLConfig, LimitsConfig
 from mcp_acp.identity.local import Identity
 from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.model import parse_policy
@@ -35,7 +35,6 @@ from mcp_acp.proxy.approvals import (
 )
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import LogWhileForwarded
-from mcp_acp.proxy.limits import LimitsConfig
 from mcp_acp.proxy.policy_reload import PolicyReloader
 from tests.helpers import ROOT
 

@@ -15,25 +15,24 @@ from pathlib import Path
 
 import pytest
 
+from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig, ManagerConfig
+from mcp_acp.config.models import HITLConfig, LimitsConfig, ManagerConfig
 from mcp_acp.identity.local import Identity
 from mcp_acp.identity.provider import LocalIdentities
+from mcp_acp.manager.app import prometheus_text
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
 from mcp_acp.metrics.latency import LATENCY_BUFFER_SIZE, LatencyTracker
-from mcp_acp.metrics.prometheus import metrics_text
 from mcp_acp.metrics.stats import ProxyStats, publish_stats
 from mcp_acp.policy.model import parse_policy
 from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.approvals import TIMEOUT, USER_ALLOWED, USER_DENIED, ApprovalCache, ApprovalOutcome
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.gate import LogWhileForwarded
-from mcp_acp.proxy.limits import LimitsConfig
 from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
@@ -275,7 +274,7 @@ def test_manager_metrics_carry_pushed_latency(tmp_path):
         ProxyConnection("files", "px_00000000:files", "i1", "/tmp/files.sock", {}, stats=stats.snapshot())
     )
     state.registry.add(ProxyConnection("quiet", "px_00000000:quiet", "i2", "/tmp/quiet.sock", {}))
-    text = metrics_text(state).decode()
+    text = prometheus_text(state).decode()
     assert 'mcp_acp_latency_ms{kind="proxy_latency",proxy="files",quantile="0.5"} 1.5' in text
     assert 'mcp_acp_latency_ms{kind="proxy_latency",proxy="files",quantile="0.95"} 1.5' in text
     assert 'mcp_acp_latency_ms{kind="policy_eval",proxy="files",quantile="0.5"} 0.25' in text

@@ -7,7 +7,8 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from mcp_acp.proxy.limits import LimitsConfig, TokenBucket, ToolCallWindow
+from mcp_acp.config.models import LimitsConfig
+from mcp_acp.proxy.limits import TokenBucket, ToolCallWindow
 
 
 class FakeClock:
@@ -210,12 +211,12 @@ def test_config_builds_limiters_with_its_settings(clock: FakeClock) -> None:
     config = LimitsConfig.model_validate(
         {"requests_per_second": 2, "burst": 3, "tool_calls_per_window": 4, "window_seconds": 5, "per_tool": {"x": 1}}
     )
-    bucket = config.bucket(clock)
+    bucket = TokenBucket.from_limits(config, clock)
     assert take_all(bucket, 4) == [True] * 3 + [False]
     clock.advance(0.5)
     assert bucket.try_take()
 
-    window = config.window(clock)
+    window = ToolCallWindow.from_limits(config, clock)
     assert record_many(window, 5, tool="y") == [False] * 4 + [True]
     assert record_many(window, 2, tool="x") == [False, True]
     clock.advance(5)
@@ -224,8 +225,8 @@ def test_config_builds_limiters_with_its_settings(clock: FakeClock) -> None:
 
 def test_config_limiters_use_the_real_clock_by_default() -> None:
     config = LimitsConfig()
-    assert config.bucket().try_take()
-    assert not config.window().record("s", "t")
+    assert TokenBucket.from_limits(config).try_take()
+    assert not ToolCallWindow.from_limits(config).record("s", "t")
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mcp_acp.config.proxy_setup import create_proxy
+from mcp_acp.admin.proxy_setup import create_proxy
 from mcp_acp.config.store import load_manager_config
+from mcp_acp.localhttp.sse import Subscriber
 from mcp_acp.manager import routes_audit, routes_auth, routes_incidents, routes_proxies
-from mcp_acp.manager.events import Subscriber
 from mcp_acp.manager.incidents import last_shutdown
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState

@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_acp.config.models import ManagerConfig
-from mcp_acp.manager import events as events_module
-from mcp_acp.manager import protocol
+from mcp_acp.localhttp import protocol
+from mcp_acp.localhttp import sse as events_module
+from mcp_acp.localhttp.sse import EventHub, Subscriber
 from mcp_acp.manager.daemon import IdlePolicy
-from mcp_acp.manager.events import EventHub, Subscriber
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.routing import _safe_path
 from mcp_acp.manager.state import ManagerState

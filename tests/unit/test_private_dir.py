@@ -17,7 +17,7 @@ import pytest
 from mcp_acp.config import paths
 from mcp_acp.config.private_dir import UnsafeFolder, check_private_dir, private_dir
 from mcp_acp.config.store import ConfigError
-from mcp_acp.local_http import bind_private_socket
+from mcp_acp.localhttp.server import bind_private_socket
 
 NOBODY = 65534
 as_root = pytest.mark.skipif(os.getuid() != 0, reason="giving a folder to another user needs root")
@@ -290,8 +290,8 @@ async def test_the_manager_client_stops_for_good_at_a_folder_taken_over(
 ) -> None:
     """A proxy whose runtime folder turns out to be someone else's while it runs says so once
     and never connects again: it keeps serving its client without the manager."""
-    from mcp_acp.manager.client import ManagerClient
     from mcp_acp.proxy.events import ProxyEvents
+    from mcp_acp.proxy.manager_link import ManagerClient
 
     monkeypatch.setenv(paths.HOME_ENV, str(env / "h"))
     (env / "h").mkdir(mode=0o700)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from mcp_acp.config.models import LimitsConfig
 from mcp_acp.metrics.stats import MAX_METHODS, OTHER_METHOD, ProxyStats, publish_stats
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.events import ProxyEvents
-from mcp_acp.proxy.limits import LimitsConfig
 from tests.unit.test_enforcement import build
 
 RULES = [

@@ -25,12 +25,12 @@ class AuditKey:
         return KeyRule(self.key, self.since.get(name, 1))
 
 
-def _secret_name(proxy: str) -> str:
+def secret_name(proxy: str) -> str:
     return f"audit-hmac:{proxy}"
 
 
 def load_audit_key(proxy: str) -> AuditKey | None:
-    raw = secret_store.get(_secret_name(proxy))
+    raw = secret_store.get(secret_name(proxy))
     if raw is None:
         return None
     record = json.loads(raw)
@@ -44,11 +44,21 @@ def create_audit_key(proxy: str, since: dict[str, int]) -> AuditKey:
 
 
 def save_audit_key(proxy: str, key: AuditKey) -> None:
-    secret_store.put(_secret_name(proxy), json.dumps({"key": base64.b64encode(key.key).decode(), "since": key.since}))
+    secret_store.put(secret_name(proxy), json.dumps({"key": base64.b64encode(key.key).decode(), "since": key.since}))
+
+
+def copy_audit_key(source: str, target: str) -> bool:
+    """Give `target` the key record of `source`, unchanged (a deleted proxy's key moves with its
+    archive); False when `source` has none."""
+    raw = secret_store.get(secret_name(source))
+    if raw is None:
+        return False
+    secret_store.put(secret_name(target), raw)
+    return True
 
 
 def delete_audit_key(proxy: str) -> None:
-    secret_store.delete(_secret_name(proxy))
+    secret_store.delete(secret_name(proxy))
 
 
 def rule_for(key: AuditKey | None, name: str) -> KeyRule:

@@ -14,7 +14,7 @@ from mcp_acp.audit.log_query import (
     log_path,
     query_log,
 )
-from mcp_acp.manager.errors import api_error
+from mcp_acp.localhttp.errors import api_error
 
 
 def log_answer(

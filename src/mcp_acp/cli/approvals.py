@@ -22,8 +22,8 @@ import click
 import httpx
 from rich.table import Table
 
-from mcp_acp.cli.output import console, err_console, executable_command, fail, terminal_safe
-from mcp_acp.cli.proxy_api import NotRunning
+from mcp_acp.admin.client_snippets import executable_command
+from mcp_acp.cli.output import console, err_console, fail, terminal_safe
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
     ConfigError,
@@ -31,35 +31,17 @@ from mcp_acp.config.store import (
     load_manager_config,
     load_proxy_config,
 )
+from mcp_acp.localhttp import sse
+from mcp_acp.localhttp.proxy_client import NotRunning, proxy_request
 from mcp_acp.proxy.argument_display import fold_lines
 
 APPROVER_HEADER = "X-Approver-Token"
 DECISIONS = {"approve": "approved", "allow-once": "allowed once", "deny": "denied"}
 APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RESCAN_SECONDS = 2.0
-STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)  # an event stream may stay quiet for a long time
 
 
 # --------------------------------------------------------------------------- talking to proxies
-
-
-def _proxy_request(
-    name: str,
-    method: str,
-    path: str,
-    *,
-    json_body: object = None,
-    headers: dict | None = None,
-    params: dict | None = None,
-    timeout: float = 10,
-) -> httpx.Response:
-    """One request over proxy `name`'s socket; NotRunning when nothing answers there."""
-    transport = httpx.HTTPTransport(uds=str(paths.proxy_socket_path(name)))
-    try:
-        with httpx.Client(transport=transport, timeout=timeout) as client:
-            return client.request(method, f"http://proxy{path}", json=json_body, headers=headers, params=params)
-    except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError):
-        raise NotRunning(name) from None
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -76,7 +58,7 @@ def _error_text(response: httpx.Response) -> str:
 def _get_json(name: str, path: str) -> dict | list:
     """GET `path` from a running proxy; an error answer ends the command with its message."""
     try:
-        response = _proxy_request(name, "GET", path)
+        response = proxy_request(name, "GET", path)
     except httpx.HTTPError as exc:
         fail(
             f"proxy '{name}' did not answer on {paths.proxy_socket_path(name)} ({exc}); is it still starting? "
@@ -364,8 +346,8 @@ def decide(approval_id: str, approve: bool, allow_once: bool, deny: bool, name: 
     proxy_name = approval["proxy_name"]
     binding = {"args_hash": approval.get("args_hash"), "policy_version": approval.get("policy_version")}
     try:
-        response = _proxy_request(
-            proxy_name, "POST", f"/api/approvals/pending/{approval_id}/{decision}", json_body=binding, headers=headers
+        response = proxy_request(
+            proxy_name, "POST", f"/api/approvals/pending/{approval_id}/{decision}", json=binding, headers=headers
         )
     except NotRunning:
         fail(f"proxy '{proxy_name}' stopped before the decision reached it; the request it waited on is gone.")
@@ -411,7 +393,7 @@ def _known_proxy(name: str) -> str:
 
 def _cache_request(name: str, method: str, path: str, params: dict | None = None) -> httpx.Response:
     try:
-        return _proxy_request(name, method, path, params=params)
+        return proxy_request(name, method, path, params=params)
     except NotRunning:
         fail(
             f"proxy '{name}' is not running; a proxy remembers approvals only while it runs, so there is "
@@ -586,40 +568,23 @@ async def _follow(
 ) -> None:
     """Follow one SSE stream over a Unix socket until it ends; NotRunning when nothing answers.
     `on_open` runs at the first event: the server counts us as following from then on."""
-    transport = httpx.AsyncHTTPTransport(uds=socket_path)
     opened = False
-    try:
-        async with (
-            httpx.AsyncClient(transport=transport, timeout=STREAM_TIMEOUT) as client,
-            client.stream("GET", f"http://local{url_path}", headers={"Accept": "text/event-stream"}) as response,
-        ):
-            if response.status_code != 200:
-                raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                try:
-                    event = json.loads(line[5:])
-                except ValueError:
-                    continue
-                if not opened:
-                    opened = True
-                    on_open()
-                if isinstance(event, dict):
-                    on_event(event)
-    except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError):
-        raise NotRunning(socket_path) from None
+    async for event in sse.follow(socket_path, url_path):
+        if not opened:
+            opened = True
+            on_open()
+        on_event(event)
 
 
 def _socket_answers(path) -> bool:
-    from mcp_acp.manager.deletion import socket_accepts
+    from mcp_acp.localhttp.server import socket_accepts
 
     return socket_accepts(path)
 
 
 def _manager_proxies() -> list[str] | None:
     """The proxies registered with the running manager; None when no manager runs."""
-    from mcp_acp.manager.api_client import ManagerNotRunning, call_manager
+    from mcp_acp.localhttp.manager_client import ManagerNotRunning, call_manager
 
     try:
         status = call_manager("GET", "/api/manager/status", timeout=3.0)

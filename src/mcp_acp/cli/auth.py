@@ -12,14 +12,14 @@ import click
 from rich.table import Table
 
 from mcp_acp import secret_store
+from mcp_acp.admin.auth_status import auth_status, mtls_status_by_proxy, unverified_claims
 from mcp_acp.cli.output import console, err_console, fail
-from mcp_acp.cli.proxy_api import NotRunning, call_proxy, notify_running_proxies
 from mcp_acp.config.models import ManagerConfig
 from mcp_acp.config.store import list_proxy_names, load_manager_config, load_proxy_config
 from mcp_acp.identity import tokens as token_store
-from mcp_acp.identity.jwt_check import JwksCache, TokenChecker, TokenInvalid
 from mcp_acp.identity.oidc import OidcClient, OidcError
-from mcp_acp.manager.api_client import notify_manager
+from mcp_acp.localhttp.manager_client import notify_manager
+from mcp_acp.localhttp.proxy_client import NotRunning, call_proxy, notify_running_proxies
 
 
 def _oidc_settings(manager: ManagerConfig):
@@ -29,13 +29,6 @@ def _oidc_settings(manager: ManagerConfig):
             "nothing to sign in to. To use an identity provider: 'mcp-acp init --auth oidc …'."
         )
     return manager.auth.oidc
-
-
-def _unverified(token: str | None) -> dict:
-    """Display-only claims (who, until when); the proxies verify tokens properly."""
-    import jwt  # with cryptography: only where a token is shown
-
-    return jwt.decode(token, options={"verify_signature": False}) if token else {}
 
 
 @click.group()
@@ -67,7 +60,7 @@ def login(no_browser: bool) -> None:
     except OidcError as exc:
         fail(str(exc))
     token_store.save(tokens)
-    claims = _unverified(tokens.id_token) or _unverified(tokens.access_token)
+    claims = unverified_claims(tokens.id_token) or unverified_claims(tokens.access_token)
     who = claims.get("email") or claims.get("name") or claims.get("sub")
     console.print(f"[green]Signed in[/] as [bold]{who}[/]; tokens stored in {secret_store.backend_name()}.")
     notify_manager("/api/manager/auth/reload")  # it hands the new tokens to every proxy and renews them
@@ -96,47 +89,12 @@ def logout(federated: bool) -> None:
             err_console.print("[yellow]The identity provider offers no logout page (no end_session_endpoint).[/]")
 
 
-def auth_status(manager: ManagerConfig) -> dict:
-    """The sign-in state, shared by `auth status` and the manager API. Blocking: it asks the
-    identity provider for its keys to verify the stored token."""
-    status: dict = {"mode": manager.auth.mode, "storage": secret_store.backend_name()}
-    if manager.auth.mode == "local":
-        return {
-            **status,
-            "authenticated": False,
-            "message": "unauthenticated single-user mode (local): no identity provider, requests run as the OS user",
-        }
-    settings = manager.auth.oidc
-    status["oidc"] = {"issuer": settings.issuer, "client_id": settings.client_id, "audience": settings.audience}
-    tokens = token_store.load()
-    if tokens is None:
-        return {**status, "authenticated": False, "message": "not signed in: run 'mcp-acp auth login'"}
-    claims = _unverified(tokens.id_token) or _unverified(tokens.access_token)
-    status.update(
-        {
-            "user": {k: claims[k] for k in ("sub", "email", "name") if k in claims},
-            "expires_at": tokens.expires_at,
-            "expires_in_seconds": round(tokens.expires_in()),
-            "refresh_token": bool(tokens.refresh_token),
-        }
-    )
-    try:
-        client = OidcClient(settings)
-        TokenChecker(settings.issuer, settings.audience, JwksCache(client.document["jwks_uri"])).claims(
-            tokens.access_token
-        )
-        status.update(authenticated=True, message="signed in; the access token verifies")
-    except (OidcError, TokenInvalid) as exc:
-        status.update(authenticated=False, message=f"the stored token does not verify: {exc}")
-    return status
-
-
 @auth.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(as_json: bool) -> None:
     """Who you are signed in as, until when, and where the tokens are kept."""
     info = auth_status(load_manager_config())
-    info["mtls"] = _mtls_status()
+    info["mtls"] = mtls_status_by_proxy()
     if as_json:
         console.print_json(json.dumps(info))
         return
@@ -155,20 +113,6 @@ def status(as_json: bool) -> None:
     for proxy_name, cert in info["mtls"].items():
         table.add_row(f"mTLS ({proxy_name})", cert.get("message", str(cert)))
     console.print(table)
-
-
-def _mtls_status() -> dict:
-    """Client certificate health per proxy that uses one (expiry warnings at 14 and 7 days)."""
-    try:
-        from mcp_acp.proxy.backends.tls import mtls_status
-    except ImportError:  # mTLS support not installed in this build
-        return {}
-    found = {}
-    for name in list_proxy_names():
-        config = load_proxy_config(name)
-        if config.mtls:
-            found[name] = mtls_status(config)
-    return found
 
 
 @auth.group()

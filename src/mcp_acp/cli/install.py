@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mcp_acp.cli.clients import CLIENTS, config_file, servers_key, snippet
+from mcp_acp.admin.client_snippets import CLIENTS, config_file, servers_key, snippet
 from mcp_acp.cli.output import console, fail
 from mcp_acp.config.store import list_proxy_names, load_proxy_config, write_private_text
 

@@ -14,8 +14,8 @@ from rich.table import Table
 from mcp_acp.cli.output import console, err_console, fail
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, load_manager_config
-from mcp_acp.manager import lifecycle
-from mcp_acp.manager.api_client import ManagerNotRunning, call_manager
+from mcp_acp.localhttp import manager_process
+from mcp_acp.localhttp.manager_client import ManagerNotRunning, call_manager
 
 CONFIG_ERROR_EXIT = 16
 
@@ -39,8 +39,8 @@ def manager() -> None:
 def start(port: int | None, foreground: bool) -> None:
     """Start the manager (proxies start it on their own when needed)."""
     config, port = _config(port)
-    if lifecycle.is_running():
-        console.print(f"The manager is already running (pid {lifecycle.recorded_pid()}).")
+    if manager_process.is_running():
+        console.print(f"The manager is already running (pid {manager_process.recorded_pid()}).")
         return
     if foreground:
         _run_daemon(config, port, open_browser=True, foreground=True)
@@ -48,12 +48,12 @@ def start(port: int | None, foreground: bool) -> None:
     log_path = paths.manager_log_path(config.log_path)
     since = datetime.now(UTC).isoformat()
     with console.status("Starting the manager…"):  # under the same lock as proxies' auto-start
-        ready = lifecycle.ensure_running(("--port", str(port), "--open-browser"))
+        ready = manager_process.ensure_running(("--port", str(port), "--open-browser"))
     if not ready:
-        why = _error_since(log_path, since) or f"it did not answer within {lifecycle.READY_TIMEOUT:g} s"
+        why = _error_since(log_path, since) or f"it did not answer within {manager_process.READY_TIMEOUT:g} s"
         fail(f"the manager did not start: {why}. Its log: {log_path}; or run 'mcp-acp manager start --foreground'.")
     console.print(
-        f"[green]✓[/] Manager running on http://127.0.0.1:{port}/ (pid {lifecycle.recorded_pid()}). "
+        f"[green]✓[/] Manager running on http://127.0.0.1:{port}/ (pid {manager_process.recorded_pid()}). "
         "Open the UI with [bold]mcp-acp manager open[/]."
     )
 
@@ -101,14 +101,14 @@ def _run_daemon(config, port: int, open_browser: bool, foreground: bool = False,
 def stop() -> None:
     """Stop the manager (proxies keep working and reconnect when it starts again)."""
     with console.status("Stopping the manager…"):
-        stopped = lifecycle.stop()
+        stopped = manager_process.stop()
     if stopped is None:
         console.print("The manager is not running.")
     elif stopped:
         console.print("[green]✓[/] Manager stopped.")
     else:
         fail(
-            f"the manager (pid {lifecycle.recorded_pid()}) is still running after SIGTERM; stop it with "
+            f"the manager (pid {manager_process.recorded_pid()}) is still running after SIGTERM; stop it with "
             "'kill -9 PID' if it hangs."
         )
 
@@ -150,7 +150,7 @@ def open_ui(print_only: bool) -> None:
         link = call_manager("POST", "/api/manager/ui-login-code")["url"]
     except ManagerNotRunning:
         fail("the manager is not running; start it with 'mcp-acp manager start'.")
-    if print_only or not lifecycle.can_open_browser() or not webbrowser.open(link):
+    if print_only or not manager_process.can_open_browser() or not webbrowser.open(link):
         console.print(link)
     else:
         err_console.print("Opened the web UI in your browser.")

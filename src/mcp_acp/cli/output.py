@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import unicodedata
-from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -40,18 +38,6 @@ def ask(prompt: str, flag: str, default: str | None = None) -> str:
     if not interactive():
         fail(f"{prompt} is required: pass {flag} (no terminal to ask on).")
     return click.prompt(prompt, default=default).strip()
-
-
-def executable_command() -> tuple[str, list[str]]:
-    """The absolute command that runs this CLI, for client snippets."""
-    script = Path(sys.argv[0])
-    if script.name in ("mcp-acp", "mcp-acp.exe"):
-        found = shutil.which(str(script)) or str(script)
-        return str(Path(found).absolute()), []
-    installed = shutil.which("mcp-acp")
-    if installed:
-        return str(Path(installed).absolute()), []
-    return sys.executable, ["-m", "mcp_acp"]
 
 
 _SPELLED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

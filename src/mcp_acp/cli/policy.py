@@ -20,10 +20,11 @@ import httpx
 from rich.table import Table
 
 from mcp_acp.cli.output import console, err_console, fail, interactive
-from mcp_acp.cli.proxy_api import NotRunning, call_proxy
 from mcp_acp.config import paths
-from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config, read_policy, write_private_text
+from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config, write_private_text
+from mcp_acp.localhttp.proxy_client import NotRunning, call_proxy
 from mcp_acp.policy.model import Policy, PolicyInvalid, parse_policy
+from mcp_acp.policy.policy_file import read_policy
 
 RULE_TEMPLATE = {
     "id": "my-rule",

@@ -8,26 +8,27 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mcp_acp.cli.clients import snippet
-from mcp_acp.cli.output import ask, console, err_console, fail, interactive
-from mcp_acp.cli.proxy_auth import auth
-from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
-from mcp_acp.config import paths
-from mcp_acp.config.models import ProxyConfig
-from mcp_acp.config.proxy_setup import (
+from mcp_acp.admin.client_snippets import snippet
+from mcp_acp.admin.proxy_setup import (
     TRANSPORTS,
     BackendUnreachable,
     ProxySetupError,
     check_new_name,
     create_proxy,
 )
+from mcp_acp.backends.credentials import credential_key
+from mcp_acp.cli.output import ask, console, err_console, fail, interactive
+from mcp_acp.cli.proxy_auth import auth
+from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
+from mcp_acp.config import paths
+from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import (
     ConfigError,
     list_proxy_names,
     load_manager_config,
     load_proxy_config,
 )
-from mcp_acp.proxy.backends.credentials import credential_key
+from mcp_acp.policy.roots import server_roots
 
 
 @click.group()
@@ -196,7 +197,7 @@ def _describe_backend(config: ProxyConfig) -> str:
 @click.option("--deleted", is_flag=True, help="List deleted (archived) proxies instead.")
 def list_(deleted: bool) -> None:
     """List configured proxies and whether they run (or, with --deleted, the archives)."""
-    from mcp_acp.manager.deletion import socket_accepts
+    from mcp_acp.localhttp.server import socket_accepts
 
     if deleted:
         print_archives()
@@ -237,7 +238,7 @@ def proxy_details(name: str) -> dict:
         "config_path": str(paths.proxy_config_path(name)),
         "policy_path": str(paths.proxy_policy_path(name)),
         "log_dir": str(log_dir),
-        "roots": list(config.server_roots()),
+        "roots": list(server_roots(config)),
     }
 
 
@@ -266,7 +267,7 @@ def show(name: str, as_json: bool) -> None:
         )
     if config.backend.stdio and config.backend.stdio.attestation:
         table.add_row("[bold]attestation[/]", config.backend.stdio.attestation.model_dump_json(exclude_none=True))
-    roots = config.server_roots()
+    roots = server_roots(config)
     table.add_row(
         "[bold]roots[/]",
         ", ".join(roots) if roots else 'none known: relative paths are refused (add "roots" to config.json)',

@@ -1,7 +1,7 @@
 """`mcp-acp proxy auth set-key|delete-key`: the API key a proxy sends to its HTTP backend.
 
 The key goes to the secret store (OS keychain, or its fallback) under `proxy:<name>:backend`;
-config.json only gets that reference in `backend.http.credential_key` (config/api_key.py, which
+config.json only gets that reference in `backend.http.credential_key` (admin/api_key.py, which
 the web UI uses too). A running proxy keeps the key it started with: changes apply at its next
 start.
 """
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import click
 
-from mcp_acp.cli.output import console, fail, interactive
-from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
-from mcp_acp.config.api_key import (
+from mcp_acp.admin.api_key import (
     ApiKeyError,
     delete_api_key,
     set_api_key,
     store_name,
     stored_key,
 )
+from mcp_acp.cli.output import console, fail, interactive
+from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
 
 
 @click.group()

@@ -1,7 +1,7 @@
 """`mcp-acp proxy delete|purge` and `proxy list --deleted`: retire a proxy, keeping its audit trail.
 
-The work is done by manager/deletion.py, which the manager's DELETE route shares; this module
-asks, explains and reports.
+The work is done by admin/deletion.py and admin/archives.py, which the manager's routes share;
+this module asks, explains and reports.
 """
 
 from __future__ import annotations
@@ -10,18 +10,12 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from mcp_acp.admin import deletion
+from mcp_acp.admin.archives import AmbiguousArchive, ArchiveError, find_archive, list_archives, purge_archive
+from mcp_acp.admin.deletion import DeletionError, proxy_running
 from mcp_acp.cli.output import console, err_console, fail, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.store import list_proxy_names, load_manager_config, require_proxy_name
-from mcp_acp.manager import deletion
-from mcp_acp.manager.deletion import (
-    AmbiguousArchive,
-    DeletionError,
-    find_archive,
-    list_archives,
-    proxy_running,
-    purge_archive,
-)
 
 
 def format_size(n: float) -> str:
@@ -88,7 +82,7 @@ def delete(name: str, purge: bool, yes: bool) -> None:
         console.print(f"[green]✓[/] Deleted ({format_size(result.deleted_size)}): {', '.join(result.deleted)}")
     if result.archive_name:
         console.print(f"  Delete the archive for good with [bold]mcp-acp proxy purge {result.archive_name}[/].")
-    from mcp_acp.manager.api_client import notify_manager  # fire-and-forget: the UI drops its card
+    from mcp_acp.localhttp.manager_client import notify_manager  # fire-and-forget: the UI drops its card
 
     notify_manager(
         "/api/manager/proxies/notify-deleted",
@@ -108,7 +102,7 @@ def purge(name_or_archive: str, yes: bool) -> None:
             f"{name_or_archive!r} has several archives: {', '.join(exc.matches)}; "
             f"pass the full archive name, e.g. 'mcp-acp proxy purge {exc.matches[-1]}'."
         )
-    except DeletionError as exc:
+    except ArchiveError as exc:
         fail(str(exc))
     console.print(
         f"Archive [bold]{info.archive_name}[/] of proxy [bold]{info.original_name}[/] "
@@ -118,7 +112,7 @@ def purge(name_or_archive: str, yes: bool) -> None:
     _confirm(f"purging {info.archive_name!r}", f"Purge {info.archive_name}?", yes)
     try:
         result = purge_archive(info.archive_name)
-    except (DeletionError, OSError) as exc:
+    except (ArchiveError, OSError) as exc:
         fail(f"could not purge {info.archive_name}: {exc}")
     console.print(f"[green]✓[/] Purged {result.archive_name} ({format_size(result.size)}).")
 

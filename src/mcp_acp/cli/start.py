@@ -23,6 +23,7 @@ from mcp_acp.audit.shutdown import ShutdownCoordinator, append_fsynced
 from mcp_acp.audit.system_log import SystemLogHandler
 from mcp_acp.audit.verify import AuditFailure
 from mcp_acp.audit.writer import AlreadyRunning, AuditLog, AuditWriteError
+from mcp_acp.backends import BackendError
 from mcp_acp.cli.output import err_console, fail
 from mcp_acp.config import paths
 from mcp_acp.config.private_modes import require_private_modes
@@ -30,7 +31,6 @@ from mcp_acp.config.store import (
     ConfigError,
     list_proxy_names,
     load_manager_config,
-    load_policy,
     load_proxy_config,
     require_proxy_name,
 )
@@ -43,9 +43,10 @@ from mcp_acp.identity.provider import (
     OidcIdentities,
     startup_identity,
 )
+from mcp_acp.policy.policy_file import load_policy
 from mcp_acp.policy.protected import ProtectedPaths
+from mcp_acp.policy.roots import server_roots
 from mcp_acp.proxy.approvals import ApprovalCache
-from mcp_acp.proxy.backends import BackendError
 from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
@@ -227,7 +228,7 @@ def _enforcement(name, manager, config, policy, policy_version, audit, shutdown,
         approver=approver,
         approvals=approvals,
         events=reloader.events,
-        roots=config.server_roots(),
+        roots=server_roots(config),
     )
     listing = Listing(reloader, identity, config.backend.server_name, config.discovery == "filter")
     err_console.print(
@@ -354,8 +355,8 @@ async def _serve(
 def _manager_tasks(name: str, config, control: ControlState, shutdown: ShutdownCoordinator) -> list[asyncio.Task]:
     """Register with the manager (starting it if needed) and keep it informed; the proxy never
     waits for any of this."""
-    from mcp_acp.manager.client import ManagerClient
     from mcp_acp.metrics.stats import publish_stats
+    from mcp_acp.proxy.manager_link import ManagerClient
 
     identities = control.identities
     oidc = isinstance(identities, OidcIdentities)

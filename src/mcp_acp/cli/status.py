@@ -13,14 +13,14 @@ import httpx
 from rich.table import Table
 
 from mcp_acp.cli.output import console, fail
-from mcp_acp.cli.proxy_api import NotRunning, call_proxy
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
-from mcp_acp.manager.deletion import socket_accepts
+from mcp_acp.localhttp.proxy_client import NotRunning, call_proxy
+from mcp_acp.localhttp.server import socket_accepts
 
 
 def _manager() -> dict:
-    from mcp_acp.manager.api_client import ManagerNotRunning, call_manager
+    from mcp_acp.localhttp.manager_client import ManagerNotRunning, call_manager
 
     try:
         answer = call_manager("GET", "/api/manager/status", timeout=3.0)

@@ -1,4 +1,5 @@
-"""Pydantic models of manager.json, a proxy's config.json and policy.json (docs/configuration.md, docs/policies.md#rules)."""
+"""Pydantic models of manager.json and a proxy's config.json (docs/configuration.md). policy.json's model is the
+policy engine's own (policy/model.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,12 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mcp_acp.config import paths
-from mcp_acp.policy.model import Policy
-from mcp_acp.policy.roots import ServerRoots, configured_roots
-from mcp_acp.proxy.limits import LimitsConfig
 
 RESERVED_PROXY_NAMES = {"manager", "all", "default"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -160,6 +158,25 @@ class LogRotationConfig(_Strict):
     compress: bool = True  # segments are gzip-compressed in the background
 
 
+CallLimit = Annotated[int, Field(ge=1, le=1_000_000)]
+ToolName = Annotated[str, Field(min_length=1)]
+
+
+class LimitsConfig(BaseModel):
+    """The `limits` block of a proxy's config.json (enforced by proxy/limits.py)."""
+
+    # Unknown keys are typos in a hand-edited file: reject them rather than ignore.
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_second: float = Field(default=10.0, gt=0, le=100_000, allow_inf_nan=False)
+    burst: int = Field(default=50, ge=1, le=1_000_000)
+    # 120 a minute per tool: room for an agent reading a whole project, still a stop for a loop
+    # that hammers one tool (docs/policies.md#limits).
+    tool_calls_per_window: CallLimit = 120
+    window_seconds: float = Field(default=60.0, ge=1, le=3600, allow_inf_nan=False)
+    per_tool: dict[ToolName, CallLimit] = Field(default_factory=dict)
+
+
 class ProxyConfig(_Strict):
     proxy_id: str = Field(pattern=r"^px_[0-9a-f]{8}:[a-z0-9-]+$")
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -190,14 +207,3 @@ class ProxyConfig(_Strict):
             if not Path(root).is_absolute():
                 raise ValueError(f"root {root!r} must be an absolute folder, such as /home/me/project")
         return roots
-
-    def server_roots(self) -> ServerRoots:
-        """The folders the server resolves relative paths against, known before the client says
-        anything: `roots`, and the folders on a well-known server's command line."""
-        stdio = self.backend.stdio
-        return configured_roots(self.roots, stdio.command if stdio else None, stdio.args if stdio else ())
-
-
-# --- proxies/<name>/policy.json: the rule language lives with the engine ----------------
-
-PolicyFile = Policy

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ValidationError
 from mcp_acp.config import paths
 from mcp_acp.config.errors import ConfigError  # re-exported: callers import it from here
 from mcp_acp.config.models import ManagerConfig, ProxyConfig, proxy_name_problem
-from mcp_acp.policy.model import Policy, PolicyInvalid, parse_policy
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -118,25 +117,6 @@ def load_proxy_config(name: str) -> ProxyConfig:
         known = ", ".join(list_proxy_names()) or "none yet"
         raise ConfigError(f"no proxy named {name!r} (configured: {known}). Add it with 'mcp-acp proxy add {name}'.")
     return load_model(path, ProxyConfig, f"Re-create it with 'mcp-acp proxy add {name}'.")
-
-
-def read_policy(path: Path) -> tuple[Policy, str]:
-    """The policy in `path` and its text; ConfigError lists every problem, each with its rule."""
-    data, text = read_json(path, f"Write {{}} to {path} for a deny-all policy to start again from.")
-    try:
-        return parse_policy(data), text
-    except PolicyInvalid as exc:
-        count = f"{len(exc.problems)} problems" if len(exc.problems) > 1 else "1 problem"
-        listing = "".join(f"\n  • {problem}" for problem in exc.problems)
-        raise ConfigError(
-            f"{path} has {count}:{listing}\nFix the rules named (see docs/policies.md), then "
-            "run 'mcp-acp policy validate'.",
-            exc.problems,
-        ) from None
-
-
-def load_policy(name: str) -> Policy:
-    return read_policy(paths.proxy_policy_path(name))[0]
 
 
 def list_proxy_names() -> list[str]:

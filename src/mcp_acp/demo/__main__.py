@@ -243,7 +243,9 @@ def proxy_socket() -> str:
 
 def proxy_client(**kwargs: Any) -> httpx.AsyncClient:
     """HTTP to the proxy's API over its 0600 Unix socket, as the CLI and the manager speak to it."""
-    return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=proxy_socket()), base_url="http://proxy", **kwargs)
+    from mcp_acp.localhttp.proxy_client import async_proxy_client
+
+    return async_proxy_client(proxy_socket(), **kwargs)
 
 
 class ApprovalStream:
@@ -274,14 +276,10 @@ class ApprovalStream:
                 await self._task
 
     async def _follow(self) -> None:
-        async with (
-            proxy_client(timeout=httpx.Timeout(10, read=None)) as client,
-            client.stream("GET", "/api/approvals/pending") as response,
-        ):
-            response.raise_for_status()
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    self.events.append(json.loads(line[5:]))
+        from mcp_acp.localhttp import sse
+
+        async for event in sse.follow(proxy_socket(), "/api/approvals/pending"):
+            self.events.append(event)
 
     async def wait_for(self, predicate, timeout: float, stop=lambda: False, quiet: bool = False) -> dict | None:
         """The first event matching `predicate`; None when `stop()` holds, or (quiet) the stream failed."""

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
+from mcp_acp.localhttp.errors import structured_errors
 from mcp_acp.manager import (
     routes_audit,
     routes_auth,
@@ -24,10 +25,9 @@ from mcp_acp.manager import (
     routing,
 )
 from mcp_acp.manager.connections import snapshot_events
-from mcp_acp.manager.errors import structured_errors
 from mcp_acp.manager.security import TOKEN_COOKIE
 from mcp_acp.manager.state import ManagerState
-from mcp_acp.metrics.prometheus import metrics_text
+from mcp_acp.metrics.prometheus import ProxyFigures, metrics_text
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 NOT_ACTIVITY = ("/api/manager/status", "/api/events")  # polling and open streams keep nobody busy
@@ -72,6 +72,12 @@ class Activity:
         await self.app(scope, receive, send)
 
 
+def prometheus_text(state: ManagerState) -> bytes:
+    """`/metrics`: what the manager knows of each connected proxy, and of its own event stream."""
+    proxies = [ProxyFigures(c.proxy_name, c.stats, c.pending) for c in state.registry.all()]
+    return metrics_text(proxies, len(state.hub.subscribers), state.hub.published)
+
+
 def build_app(state: ManagerState) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     structured_errors(app, "manager API")
@@ -114,7 +120,7 @@ def build_app(state: ManagerState) -> FastAPI:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(metrics_text(state), media_type="text/plain; version=0.0.4")
+        return Response(prometheus_text(state), media_type="text/plain; version=0.0.4")
 
     for module in (routes_proxies, routes_deletion, routes_incidents, routes_audit, routes_auth):
         app.include_router(module.router(state))

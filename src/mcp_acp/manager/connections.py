@@ -8,7 +8,7 @@ import logging
 import os
 
 from mcp_acp.config import paths
-from mcp_acp.manager import protocol
+from mcp_acp.localhttp import protocol
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
 
@@ -48,7 +48,7 @@ async def _register(state: ManagerState, reader, writer) -> ProxyConnection | No
         registration, problem = None, f"socket_path must be {paths.proxy_socket_path(registration.proxy_name)}"
     if registration is None:
         log.warning("registration refused: %s", problem)
-        writer.write(protocol.encode({"type": "registered", "ok": False, "error": problem}))
+        writer.write(protocol.encode(protocol.registered(problem)))
         await writer.drain()
         return None
     connection = ProxyConnection(
@@ -64,7 +64,7 @@ async def _register(state: ManagerState, reader, writer) -> ProxyConnection | No
         log.warning("proxy %r registered again; the older connection is closed", connection.proxy_name)
         replaced.close()
     state.touch()
-    connection.send({"type": "registered", "ok": True})
+    connection.send(protocol.registered())
     connection.send(ui_status(state))
     if state.tokens is not None:
         connection.send(state.tokens.message())
@@ -139,8 +139,7 @@ def _disconnected(state: ManagerState, connection: ProxyConnection) -> None:
 
 
 def ui_status(state: ManagerState) -> dict:
-    count = len(state.hub.subscribers)
-    return {"type": "ui_status", "browser_connected": count > 0, "subscriber_count": count}
+    return protocol.ui_status(len(state.hub.subscribers))
 
 
 def broadcast(state: ManagerState, message: dict) -> None:

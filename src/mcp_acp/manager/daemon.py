@@ -26,12 +26,12 @@ from mcp_acp.config.models import ManagerConfig
 from mcp_acp.config.private_dir import UnsafeFolder
 from mcp_acp.config.store import ensure_private_dir, write_private_text
 from mcp_acp.event_loop import run_event_loop
-from mcp_acp.local_http import EmbeddedServer, bind_private_socket
-from mcp_acp.manager import lifecycle
+from mcp_acp.localhttp import manager_process, protocol
+from mcp_acp.localhttp.protocol import MAX_LINE
+from mcp_acp.localhttp.server import EmbeddedServer, bind_private_socket
 from mcp_acp.manager.app import STATIC, build_app
 from mcp_acp.manager.connections import broadcast, handle_proxy, ui_status
 from mcp_acp.manager.http_limits import tcp_settings
-from mcp_acp.manager.protocol import MAX_LINE
 from mcp_acp.manager.security import guard_socket, guard_tcp
 from mcp_acp.manager.state import ManagerState
 
@@ -123,7 +123,7 @@ def _claim(port: int) -> tuple[socket.socket, socket.socket, socket.socket]:
         proxies_path, api_path = paths.manager_socket_path(), paths.manager_api_socket_path()
     except UnsafeFolder as exc:  # someone else's folder: never bind there
         raise ManagerStartError(str(exc)) from None
-    if lifecycle.socket_answers():
+    if manager_process.socket_answers():
         raise ManagerStartError("the manager is already running ('mcp-acp manager status' shows it)")
     tcp = _bind_tcp(port)
     proxies = bind_private_socket(proxies_path)
@@ -188,7 +188,7 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
     if state.tokens is not None:
         chores.append(asyncio.create_task(state.tokens.run()))
     log.info("manager %d listening on http://127.0.0.1:%d/ and %s", os.getpid(), port, paths.manager_socket_path())
-    if open_browser and (STATIC / "index.html").is_file() and lifecycle.can_open_browser():
+    if open_browser and (STATIC / "index.html").is_file() and manager_process.can_open_browser():
         url = f"http://127.0.0.1:{port}/ui-login?code={app.state.login_codes.issue()}"
         loop.run_in_executor(None, webbrowser.open, url)
     try:
@@ -211,7 +211,7 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
 async def _heartbeat(state: ManagerState) -> None:
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
-        broadcast(state, {"type": "heartbeat"})
+        broadcast(state, protocol.heartbeat())
 
 
 async def _idle_watch(state: ManagerState, idle: IdlePolicy, stop: asyncio.Event) -> None:

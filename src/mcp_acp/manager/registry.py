@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-import orjson
+from mcp_acp.localhttp import protocol
 
 
 @dataclass(eq=False)
@@ -24,7 +24,7 @@ class ProxyConnection:
     def send(self, message: dict) -> None:
         """One NDJSON line to the proxy; fire-and-forget (a dead connection is noticed by its reader)."""
         if self.writer is not None and not self.writer.is_closing():
-            self.writer.write(orjson.dumps(message) + b"\n")
+            self.writer.write(protocol.encode(message))
 
     def close(self) -> None:
         if self.writer is not None and not self.writer.is_closing():

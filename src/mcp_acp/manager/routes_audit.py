@@ -21,7 +21,7 @@ from mcp_acp.audit.repair import (
 from mcp_acp.audit.state import STATE_FILE
 from mcp_acp.audit.verify import ProxyReport, verify_settled
 from mcp_acp.config import paths
-from mcp_acp.manager.errors import api_error
+from mcp_acp.localhttp.errors import api_error
 from mcp_acp.manager.routes_proxies import find_proxy
 from mcp_acp.manager.state import ManagerState
 

@@ -13,13 +13,13 @@ from functools import partial
 import jwt
 from fastapi import APIRouter
 
-from mcp_acp.cli.auth import auth_status
-from mcp_acp.cli.proxy_api import notify_running_proxies
+from mcp_acp.admin.auth_status import auth_status
 from mcp_acp.config.store import list_proxy_names
 from mcp_acp.identity import tokens as token_store
 from mcp_acp.identity.oidc import OidcClient, OidcError
 from mcp_acp.identity.tokens import StoredTokens
-from mcp_acp.manager.errors import api_error
+from mcp_acp.localhttp.errors import api_error
+from mcp_acp.localhttp.proxy_client import notify_running_proxies
 from mcp_acp.manager.state import ManagerState
 from mcp_acp.secret_store import SecretStoreError
 

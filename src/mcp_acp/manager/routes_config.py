@@ -17,9 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Body
 from pydantic import ValidationError
 
+from mcp_acp.admin.api_key import ApiKeyError, delete_api_key, set_api_key, store_name
 from mcp_acp.audit.log_query import LOG_FILES, lines_backwards
 from mcp_acp.config import paths
-from mcp_acp.config.api_key import ApiKeyError, delete_api_key, set_api_key, store_name
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import (
     ConfigError,
@@ -28,7 +28,7 @@ from mcp_acp.config.store import (
     save_model,
     validation_problems,
 )
-from mcp_acp.manager.errors import api_error
+from mcp_acp.localhttp.errors import api_error
 from mcp_acp.manager.routes_proxies import find_proxy
 from mcp_acp.manager.state import ManagerState, ProxyUnavailable
 

@@ -12,9 +12,9 @@ import logging
 from fastapi import APIRouter
 from pydantic import BaseModel, field_validator
 
+from mcp_acp.admin import deletion
 from mcp_acp.config.models import proxy_name_problem
-from mcp_acp.manager import deletion
-from mcp_acp.manager.errors import api_error
+from mcp_acp.localhttp.errors import api_error
 
 log = logging.getLogger("mcp_acp.manager")
 

@@ -8,8 +8,8 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
+from mcp_acp.localhttp.errors import api_error
 from mcp_acp.manager import incidents
-from mcp_acp.manager.errors import api_error
 from mcp_acp.manager.state import ManagerState
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from mcp_acp.audit.log_api import log_answer
 from mcp_acp.audit.log_query import logs_metadata
 from mcp_acp.config import paths
-from mcp_acp.manager.errors import api_error
+from mcp_acp.localhttp.errors import api_error
 from mcp_acp.manager.routes_proxies import find_proxy
 from mcp_acp.manager.state import ManagerState
 

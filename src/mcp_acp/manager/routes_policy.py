@@ -19,11 +19,11 @@ from fastapi import APIRouter, Body, Response
 from mcp_acp.audit.log_query import LOG_FILES, query_log
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, read_json, write_private_text
-from mcp_acp.manager.errors import api_error
+from mcp_acp.localhttp.errors import api_error
 from mcp_acp.manager.routes_proxies import find_proxy
 from mcp_acp.manager.state import ManagerState, ProxyUnavailable
+from mcp_acp.policy.editor_schema import rule_editor_schema
 from mcp_acp.policy.model import Policy, PolicyInvalid, Rule, parse_policy
-from mcp_acp.proxy.api_policy import rule_editor_schema
 
 RELOAD_TIMEOUT = 30.0
 FIX = "Fix the problems listed in validation_errors (see docs/policies.md) and send the policy again."

@@ -12,16 +12,15 @@ from urllib.parse import quote
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from mcp_acp.cli.clients import snippet
-from mcp_acp.cli.output import executable_command
-from mcp_acp.config import proxy_setup
+from mcp_acp.admin import proxy_setup
+from mcp_acp.admin.client_snippets import executable_command, snippet
+from mcp_acp.backends.tls import mtls_applies
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
+from mcp_acp.localhttp.errors import api_error
 from mcp_acp.manager.connections import public_stats
-from mcp_acp.manager.errors import api_error
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from mcp_acp.proxy.backends.tls import mtls_applies
 
 log = logging.getLogger("mcp_acp.manager")
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from mcp_acp.config.models import ManagerConfig
-from mcp_acp.manager.events import EventHub
+from mcp_acp.localhttp.proxy_client import UNREACHABLE, async_proxy_client
+from mcp_acp.localhttp.sse import EventHub
 from mcp_acp.manager.registry import Registry
 
 
@@ -40,19 +41,15 @@ class ManagerState:
         if connection is None:
             raise ProxyUnavailable(f"proxy {name!r} is not connected")
         try:
-            return await self.proxy_client(connection.socket_path).request(
-                method, f"http://proxy{path}", json=json, timeout=timeout
-            )
-        except (httpx.ConnectError, FileNotFoundError, ConnectionRefusedError) as exc:
+            return await self.proxy_client(connection.socket_path).request(method, path, json=json, timeout=timeout)
+        except UNREACHABLE as exc:
             raise ProxyUnavailable(f"proxy {name!r} does not answer on {connection.socket_path}: {exc}") from None
 
     def proxy_client(self, socket_path: str) -> httpx.AsyncClient:
         """One pooled client per proxy socket: a new connection per request would cost more
         than the request."""
         if socket_path not in self._clients:
-            self._clients[socket_path] = httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(uds=socket_path), timeout=30.0
-            )
+            self._clients[socket_path] = async_proxy_client(socket_path, timeout=30.0)
         return self._clients[socket_path]
 
     async def close_clients(self) -> None:

@@ -12,6 +12,7 @@ from mcp_acp.config.models import OIDCConfig
 from mcp_acp.identity import tokens as token_store
 from mcp_acp.identity.oidc import OidcClient, OidcError
 from mcp_acp.identity.tokens import StoredTokens
+from mcp_acp.localhttp import protocol
 from mcp_acp.secret_store import SecretStoreError
 
 log = logging.getLogger("mcp_acp.manager")
@@ -38,8 +39,8 @@ class TokenService:
 
     def message(self) -> dict:
         if self.tokens is None:
-            return {"type": "token_cleared"}
-        return {"type": "token_update", **asdict(self.tokens)}
+            return protocol.token_cleared()
+        return protocol.token_update(asdict(self.tokens))
 
     def reload(self) -> None:
         """After a login elsewhere (CLI): read the store again and tell every proxy."""
@@ -49,7 +50,7 @@ class TokenService:
     def clear(self) -> None:
         """After a logout: every proxy drops the token, its identity and its cached approvals."""
         self.tokens = None
-        self.broadcast({"type": "token_cleared"})
+        self.broadcast(protocol.token_cleared())
 
     async def run(self) -> None:
         while True:

@@ -1,19 +1,34 @@
-"""`/metrics` on the manager: Prometheus text, read from the proxies' latest stats at scrape time."""
+"""`/metrics` on the manager: Prometheus text, from the proxies' latest stats at scrape time.
+
+The manager passes in what it knows (each connected proxy's figures, its event stream's
+counters); this module knows nothing of the manager."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from mcp_acp.manager.state import ManagerState
 from mcp_acp.metrics.stats import LATENCY_KINDS
 
 QUANTILES = (("0.5", "_ms"), ("0.95", "_p95_ms"))  # label, and the key suffix in the pushed latency block
 
 
+@dataclass(frozen=True, slots=True)
+class ProxyFigures:
+    """One connected proxy, as the manager last heard from it."""
+
+    name: str
+    stats: dict | None  # the latest `stats_updated` it pushed
+    pending: int  # approvals waiting
+
+
 class ManagerCollector:
-    def __init__(self, state: ManagerState) -> None:
-        self.state = state
+    def __init__(self, proxies: list[ProxyFigures], subscribers: int, published: int) -> None:
+        self.proxies = proxies
+        self.subscribers = subscribers
+        self.published = published
 
     def collect(self):
         requests = CounterMetricFamily(
@@ -29,34 +44,33 @@ class ManagerCollector:
             "Latency over each proxy's last 1000 samples, by kind (median and p95)",
             labels=["proxy", "kind", "quantile"],
         )
-        for connection in self.state.registry.all():
-            stats = connection.stats or {}
+        for proxy in self.proxies:
+            stats = proxy.stats or {}
             by_method = stats.get("by_method") or {}
             for method, decisions in sorted(by_method.items()):
                 for decision, count in sorted(decisions.items()):
-                    requests.add_metric([connection.proxy_name, decision, method], count)
-            pending.add_metric([connection.proxy_name], connection.pending)
+                    requests.add_metric([proxy.name, decision, method], count)
+            pending.add_metric([proxy.name], proxy.pending)
             measured = stats.get("latency") if isinstance(stats.get("latency"), dict) else {}
             for kind in LATENCY_KINDS:
                 for quantile, suffix in QUANTILES:
                     value = measured.get(kind + suffix)
                     if isinstance(value, (int, float)):  # null (no samples yet) is no sample
-                        latency.add_metric([connection.proxy_name, kind, quantile], value)
+                        latency.add_metric([proxy.name, kind, quantile], value)
         yield requests
         yield pending
         yield latency
         yield GaugeMetricFamily(
-            "mcp_acp_connected_proxies", "Proxies registered with the manager", value=len(self.state.registry)
+            "mcp_acp_connected_proxies", "Proxies registered with the manager", value=len(self.proxies)
         )
         yield GaugeMetricFamily(
-            "mcp_acp_sse_subscribers", "Browsers following the event stream", value=len(self.state.hub.subscribers)
+            "mcp_acp_sse_subscribers", "Browsers following the event stream", value=self.subscribers
         )
-        yield CounterMetricFamily(
-            "mcp_acp_events_published", "Events sent to the event stream", value=self.state.hub.published
-        )
+        yield CounterMetricFamily("mcp_acp_events_published", "Events sent to the event stream", value=self.published)
 
 
-def metrics_text(state: ManagerState) -> bytes:
+def metrics_text(proxies: list[ProxyFigures], subscribers: int, published: int) -> bytes:
+    """The exposition text: `subscribers` browsers follow the event stream, `published` events sent."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ManagerCollector(state))
+    registry.register(ManagerCollector(proxies, subscribers, published))
     return generate_latest(registry)

@@ -13,10 +13,10 @@ marks those request ids (`mark_hitl`) and `record_answer` consumes the mark.
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from mcp_acp.metrics.latency import LatencyTracker
 from mcp_acp.policy.context import DISCOVERY_METHODS
-from mcp_acp.proxy.events import ProxyEvents
 
 DECISIONS = ("allow", "deny", "hitl")
 DISCOVERY = "discovery"
@@ -113,7 +113,13 @@ class ProxyStats:
         }
 
 
-async def publish_stats(stats: ProxyStats, events: ProxyEvents, interval: float = 0.5) -> None:
+class Emitter(Protocol):
+    """Where the stats go: the proxy's event bus (proxy/events.py), which the manager link follows."""
+
+    def emit(self, event_type: str, **data) -> None: ...
+
+
+async def publish_stats(stats: ProxyStats, events: Emitter, interval: float = 0.5) -> None:
     """Until cancelled: after every `interval` in which requests were decided or answered, tell the
     manager the new stats, and how many decision entries were logged meanwhile. Idle proxies send nothing."""
     last_total, last_answered = stats.requests_total, stats.proxy_latency.total

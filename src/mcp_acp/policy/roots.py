@@ -16,6 +16,8 @@ import posixpath
 from collections.abc import Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
+from mcp_acp.config.models import ProxyConfig
+
 FILESYSTEM_SERVER = "server-filesystem"
 GIT_SERVERS = ("mcp-server-git", "mcp_server_git")
 MAX_ROOTS = 256
@@ -84,3 +86,10 @@ def configured_roots(roots: Iterable[str], command: str | None = None, args: Ite
     """The roots known before the client says anything: the config's `roots`, and the folders on
     a well-known server's command line (`command`/`args` of a STDIO backend)."""
     return ServerRoots([*roots, *(roots_from_command(command, list(args)) if command else ())])
+
+
+def server_roots(config: ProxyConfig) -> ServerRoots:
+    """The folders a proxy's server resolves relative paths against, known before the client says
+    anything: the config's `roots`, and the folders on a well-known server's command line."""
+    stdio = config.backend.stdio
+    return configured_roots(config.roots, stdio.command if stdio else None, stdio.args if stdio else ())

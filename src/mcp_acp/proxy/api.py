@@ -19,8 +19,8 @@ from fastapi import FastAPI, Query, Request
 
 from mcp_acp.audit.log_api import log_answer
 from mcp_acp.audit.log_query import logs_metadata
-from mcp_acp.local_http import EmbeddedServer, bind_private_socket
-from mcp_acp.manager.errors import api_error, structured_errors
+from mcp_acp.localhttp.errors import api_error, structured_errors
+from mcp_acp.localhttp.server import EmbeddedServer, bind_private_socket
 from mcp_acp.proxy.api_approvals import add_approval_routes
 from mcp_acp.proxy.api_policy import add_policy_routes
 from mcp_acp.proxy.control import ControlState

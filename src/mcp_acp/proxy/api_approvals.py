@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse
 
 from mcp_acp.identity.jwt_check import JwksUnavailable, TokenInvalid
-from mcp_acp.manager.errors import api_error
+from mcp_acp.localhttp.errors import api_error
 from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.pending import PendingNotFound
 

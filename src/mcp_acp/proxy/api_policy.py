@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
+from mcp_acp.policy.context import DecisionContext, build_context
+from mcp_acp.policy.editor_schema import rule_editor_schema
 from mcp_acp.policy.engine import PROTECTED_RULE, Decision
-from mcp_acp.policy.model import Conditions, Effect, Policy, ResourceType, Rule
-from mcp_acp.policy.side_effects import Operation, SideEffect
 from mcp_acp.proxy.control import ControlState
 
 NAMED_METHODS = ("tools/call", "prompts/get")  # the request names a tool or prompt
@@ -96,37 +95,6 @@ def decision_view(decision: Decision, ctx: DecisionContext, rules: dict[str, dic
         "context": context_view(ctx),
         "policy_version": version,
         "protected_path": decision.final_rule == PROTECTED_RULE,
-    }
-
-
-def rule_editor_schema() -> dict:
-    """The values the rule editor may offer, read from the policy model itself."""
-    enums = {
-        "operations": list(get_args(Operation)),
-        "side_effects": list(get_args(SideEffect)),
-        "resource_type": list(get_args(ResourceType)),
-    }
-    conditions = [
-        {
-            "name": name,
-            "description": field.description,
-            "multiple": name != "resource_type",
-            **({"values": enums[name]} if name in enums else {}),
-        }
-        for name, field in Conditions.model_fields.items()
-    ]
-    return {
-        "effects": list(get_args(Effect)),
-        "default_actions": list(get_args(Policy.model_fields["default_action"].annotation)),
-        "conditions": conditions,
-        "condition_keys": [c["name"] for c in conditions],
-        "operations": enums["operations"],
-        "side_effects": enums["side_effects"],
-        "resource_types": enums["resource_type"],
-        # These bypass the rules (docs/policies.md#how-a-request-is-decided).
-        "discovery_methods": sorted(DISCOVERY_METHODS),
-        "rule_fields": list(Rule.model_fields),
-        "cache_side_effects_effects": ["hitl"],
     }
 
 

@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import Awaitable
 
+from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig
+from mcp_acp.config.models import HITLConfig, LimitsConfig
 from mcp_acp.identity.local import Identity
 from mcp_acp.identity.provider import AuthenticationError, NeedsRefresh
 from mcp_acp.metrics.stats import ProxyStats
@@ -23,7 +24,6 @@ from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_con
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
 from mcp_acp.policy.paths import PATH_MAX, JudgedPath, judge_all, request_paths
 from mcp_acp.policy.roots import ServerRoots, roots_from_client
-from mcp_acp.proxy import jsonrpc
 from mcp_acp.proxy.approvals import (
     TIMEOUT,
     USER_ALLOWED,
@@ -38,7 +38,7 @@ from mcp_acp.proxy.approvals import (
 )
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
-from mcp_acp.proxy.limits import LimitsConfig
+from mcp_acp.proxy.limits import TokenBucket, ToolCallWindow
 from mcp_acp.proxy.operations import fail_closed, write_failure
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
@@ -93,8 +93,8 @@ class Enforcer:
         self.backend_id = backend_id
         self.session_id = session_id
         self.proxy_name = proxy_name
-        self.bucket = limits.bucket()
-        self.window = limits.window()
+        self.bucket = TokenBucket.from_limits(limits)
+        self.window = ToolCallWindow.from_limits(limits)
         self.hitl = hitl
         self.approver = approver
         self.approvals = approvals

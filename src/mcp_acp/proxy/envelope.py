@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from mcp_acp.proxy import jsonrpc
+from mcp_acp import jsonrpc
 
 MAX_DEPTH = 64
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024

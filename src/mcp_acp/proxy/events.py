@@ -1,6 +1,6 @@
 """What a proxy reports to the manager (docs/manager.md#the-proxy-connection): fire-and-forget events.
 
-Parts of the proxy call `emit`; the manager client (manager/client.py) subscribes while it is
+Parts of the proxy call `emit`; the manager link (proxy/manager_link.py) subscribes while it is
 connected. With no manager the events go nowhere: the proxy never waits on them.
 """
 

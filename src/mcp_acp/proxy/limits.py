@@ -9,9 +9,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from mcp_acp.config.models import LimitsConfig
 
 Clock = Callable[[], float]
 
@@ -32,6 +31,10 @@ class TokenBucket:
         self._clock = clock
         self._tokens = float(burst)
         self._refilled_at = clock()
+
+    @classmethod
+    def from_limits(cls, limits: LimitsConfig, clock: Clock = time.monotonic) -> TokenBucket:
+        return cls(limits.requests_per_second, limits.burst, clock)
 
     def try_take(self) -> bool:
         """Spend one token if there is one; False means reject the request."""
@@ -72,6 +75,10 @@ class ToolCallWindow:
         self._clock = clock
         self._calls: dict[str, dict[str, deque[float]]] = {}
 
+    @classmethod
+    def from_limits(cls, limits: LimitsConfig, clock: Clock = time.monotonic) -> ToolCallWindow:
+        return cls(limits.tool_calls_per_window, limits.window_seconds, limits.per_tool, clock)
+
     def threshold_for(self, tool_name: str) -> int:
         return self._per_tool.get(tool_name, self.threshold)
 
@@ -94,28 +101,3 @@ class ToolCallWindow:
 
     def clear_session(self, session_id: str) -> None:
         self._calls.pop(session_id, None)
-
-
-CallLimit = Annotated[int, Field(ge=1, le=1_000_000)]
-ToolName = Annotated[str, Field(min_length=1)]
-
-
-class LimitsConfig(BaseModel):
-    """The `limits` block of a proxy's config.json."""
-
-    # Unknown keys are typos in a hand-edited file: reject them rather than ignore.
-    model_config = ConfigDict(extra="forbid")
-
-    requests_per_second: float = Field(default=10.0, gt=0, le=100_000, allow_inf_nan=False)
-    burst: int = Field(default=50, ge=1, le=1_000_000)
-    # 120 a minute per tool: room for an agent reading a whole project, still a stop for a loop
-    # that hammers one tool (docs/policies.md#limits).
-    tool_calls_per_window: CallLimit = 120
-    window_seconds: float = Field(default=60.0, ge=1, le=3600, allow_inf_nan=False)
-    per_tool: dict[ToolName, CallLimit] = Field(default_factory=dict)
-
-    def bucket(self, clock: Clock = time.monotonic) -> TokenBucket:
-        return TokenBucket(self.requests_per_second, self.burst, clock)
-
-    def window(self, clock: Clock = time.monotonic) -> ToolCallWindow:
-        return ToolCallWindow(self.tool_calls_per_window, self.window_seconds, self.per_tool, clock)

@@ -17,13 +17,13 @@ from typing import Any
 
 import orjson
 
+from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog, AuditWriteError
 from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.context import DISCOVERY_METHODS
 from mcp_acp.policy.paths import DEST, MAX_PATHS, OTHER, PATH_MAX, SOURCE, request_paths
-from mcp_acp.proxy import jsonrpc
 
 AUDIT_FAILURE_EXIT = 10
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from mcp_acp.audit.history import record_load
 from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.store import ConfigError, read_policy
+from mcp_acp.config.store import ConfigError
 from mcp_acp.policy.engine import PolicyEngine
 from mcp_acp.policy.model import Policy
+from mcp_acp.policy.policy_file import read_policy
 from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.proxy.events import ProxyEvents

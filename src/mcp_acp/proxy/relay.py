@@ -30,8 +30,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from mcp_acp.proxy import envelope, jsonrpc
-from mcp_acp.proxy.backends import UNREADABLE, Backend, BackendUnavailable
+from mcp_acp import jsonrpc
+from mcp_acp.backends import UNREADABLE, Backend, BackendUnavailable
+from mcp_acp.proxy import envelope
 from mcp_acp.proxy.gate import Decision, ErrorObject, Gate, LogWhileForwarded
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ import logging
 import signal
 from dataclasses import dataclass
 
+from mcp_acp.backends import Backend, BackendError
+from mcp_acp.backends.stdio import StdioBackend, resolve_command
 from mcp_acp.config.models import ProxyConfig
-from mcp_acp.proxy.backends import Backend, BackendError
-from mcp_acp.proxy.backends.stdio import StdioBackend, resolve_command
 from mcp_acp.proxy.gate import Gate
 from mcp_acp.proxy.relay import Relay
 from mcp_acp.proxy.stdio_front import open_stdio
@@ -37,8 +37,8 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
     backend = config.backend
     want_http = backend.http is not None and backend.transport in ("streamablehttp", "auto")
     if want_http:
-        from mcp_acp.proxy.backends.credentials import auth_headers
-        from mcp_acp.proxy.backends.http import BackendRejected, HttpBackend, probe
+        from mcp_acp.backends.credentials import auth_headers
+        from mcp_acp.backends.http import BackendRejected, HttpBackend, probe
 
         headers = auth_headers(config, proxy_name)
         verify, client_cert = _tls_settings(config)
@@ -88,7 +88,7 @@ def _tls_settings(config: ProxyConfig):
     Refuses invalid or expired certificates; warns about ones that expire within 14 days."""
     if config.mtls is None:
         return None, None
-    from mcp_acp.proxy.backends.tls import check_mtls, client_ssl_context, mtls_applies
+    from mcp_acp.backends.tls import check_mtls, client_ssl_context, mtls_applies
 
     if not mtls_applies(config):
         log.warning(
@@ -106,7 +106,7 @@ async def _attest(stdio, proxy_name: str | None) -> None:
     """Binary attestation before the child is spawned (hashing and codesign/gh run in a thread)."""
     if stdio.attestation is None:
         return
-    from mcp_acp.proxy.backends.attestation import AttestationError, attest
+    from mcp_acp.backends.attestation import AttestationError, attest
 
     try:
         report = await asyncio.to_thread(attest, stdio.command, stdio.attestation)

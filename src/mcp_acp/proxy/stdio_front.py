@@ -12,7 +12,7 @@ import stat
 import sys
 from typing import BinaryIO
 
-from mcp_acp.proxy.backends.stdio import LINE_LIMIT
+from mcp_acp.backends.stdio import LINE_LIMIT
 
 
 def _pollable(fd: int) -> bool:

@@ -1,5 +1,5 @@
 // The `limits` block of a proxy's config.json (docs/policies.md#limits): its defaults, and the
-// checks the proxy makes (proxy/limits.py LimitsConfig), so a bad value is named before saving.
+// checks the proxy makes (config/models.py LimitsConfig), so a bad value is named before saving.
 import { formatCount } from "../lib/format";
 
 export const LIMIT_DEFAULTS = {

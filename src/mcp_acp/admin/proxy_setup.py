@@ -16,14 +16,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from mcp_acp.admin.api_key import ApiKeyError, store_api_key
+from mcp_acp.backends import BackendError
+from mcp_acp.backends.credentials import api_key_problem, credential_key
 from mcp_acp.config import paths
-from mcp_acp.config.api_key import ApiKeyError, store_api_key
 from mcp_acp.config.models import (
     Attestation,
     BackendConfig,
     HttpBackend,
     MTLSConfig,
-    PolicyFile,
     ProxyConfig,
     StdioBackend,
     new_proxy_id,
@@ -37,8 +38,7 @@ from mcp_acp.config.store import (
     save_model,
     validation_problems,
 )
-from mcp_acp.proxy.backends import BackendError
-from mcp_acp.proxy.backends.credentials import api_key_problem, credential_key
+from mcp_acp.policy.model import Policy
 
 # What the user may say (the CLI says `http`) -> the config's transport.
 TRANSPORTS = {"stdio": "stdio", "http": "streamablehttp", "auto": "auto"}
@@ -161,7 +161,7 @@ def _mtls_settings(
     cert: str | None, key: str | None, ca: str | None, url: str | None, notes: list
 ) -> MTLSConfig | None:
     """All three files or none; paths stored absolute; checked now as they will be at start."""
-    from mcp_acp.proxy.backends.tls import MTLSError, check_mtls, expand
+    from mcp_acp.backends.tls import MTLSError, check_mtls, expand
 
     given = [value for value in (cert, key, ca) if value]
     if not given:
@@ -197,7 +197,7 @@ def _mtls_settings(
 def _attestation_settings(
     sha256: str | None, slsa_owner: str | None, require_signature: bool, command: str | None, notes: list
 ) -> Attestation | None:
-    from mcp_acp.proxy.backends.attestation import (
+    from mcp_acp.backends.attestation import (
         AttestationError,
         resolve_binary,
         sha256_file,
@@ -249,8 +249,8 @@ def _attestation_settings(
 
 def _check_http(url: str, timeout: int, mtls: MTLSConfig | None, api_key: str | None, name: str) -> None:
     """An MCP handshake with the settings the proxy will use (client certificate, API key)."""
-    from mcp_acp.proxy.backends.http import probe  # only HTTP needs it
-    from mcp_acp.proxy.backends.tls import client_ssl_context
+    from mcp_acp.backends.http import probe  # only HTTP needs it
+    from mcp_acp.backends.tls import client_ssl_context
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     try:
@@ -307,7 +307,7 @@ def _save(name: str, config: ProxyConfig, api_key: str | None) -> None:
             except ApiKeyError as exc:
                 raise CreationFailed(f"{exc}.") from None
         save_model(paths.proxy_config_path(name), config)
-        save_model(paths.proxy_policy_path(name), PolicyFile())
+        save_model(paths.proxy_policy_path(name), Policy())
     except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)  # a half-made proxy would block its own name
         if isinstance(exc, OSError):

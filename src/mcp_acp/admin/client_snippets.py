@@ -1,15 +1,28 @@
-"""MCP client formats: the server entry each client expects, and where its config file lives."""
+"""MCP client formats: the server entry each client expects (the command that runs this CLI), and
+where its config file lives. Shared by `mcp-acp install` and the manager's config-snippet route."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
-from mcp_acp.cli.output import executable_command
 from mcp_acp.config.paths import HOME_ENV
 
 CLIENTS = ("claude-desktop", "claude-code", "cursor", "vscode")
+
+
+def executable_command() -> tuple[str, list[str]]:
+    """The absolute command that runs this CLI, for client snippets."""
+    script = Path(sys.argv[0])
+    if script.name in ("mcp-acp", "mcp-acp.exe"):
+        found = shutil.which(str(script)) or str(script)
+        return str(Path(found).absolute()), []
+    installed = shutil.which("mcp-acp")
+    if installed:
+        return str(Path(installed).absolute()), []
+    return sys.executable, ["-m", "mcp_acp"]
 
 
 def server_entry(client: str, proxy_name: str) -> dict:

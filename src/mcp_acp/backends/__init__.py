@@ -1,4 +1,6 @@
-"""Backends the relay talks to: a STDIO child process, or one streamable-HTTP session."""
+"""Backends: how the proxy reaches an MCP server (a STDIO child process, or one streamable-HTTP
+session, with its TLS, API key and binary attestation). Below the proxy, because creating a proxy
+(admin/proxy_setup.py) checks a new backend with the same code."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Server-sent events to browsers (docs/manager.md#events-get-apievents).
+"""Server-sent events (docs/manager.md#events-get-apievents): the hub that serves a stream to browsers and CLI followers, and
+`follow`, the one reader of such a stream.
 
 Each event is serialised once, as the bytes of one SSE message, and queued for every
 subscriber; a subscriber's stream sends whatever has queued up within 5 ms in one write. A subscriber that
@@ -12,7 +13,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 import orjson
+
+from mcp_acp.localhttp.proxy_client import UNREACHABLE, NotRunning, async_proxy_client
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +130,30 @@ class EventHub:
             if subscriber in self.subscribers:
                 self.subscribers.discard(subscriber)
                 self._changed()
+
+
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)  # an event stream may stay quiet for a long time
+
+
+async def follow(socket_path: str, path: str) -> AsyncIterator[dict]:
+    """The events of one SSE stream served on a Unix socket (a proxy's or the manager's): each
+    `data:` line that holds a JSON object (anything else is skipped), until the stream ends.
+    NotRunning when nothing answers; an error status raises httpx.HTTPStatusError."""
+    try:
+        async with (
+            async_proxy_client(socket_path, timeout=STREAM_TIMEOUT) as client,
+            client.stream("GET", path, headers={"Accept": "text/event-stream"}) as response,
+        ):
+            if response.status_code != 200:
+                raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                try:
+                    event = orjson.loads(line[5:])
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(event, dict):
+                    yield event
+    except UNREACHABLE:
+        raise NotRunning(socket_path) from None

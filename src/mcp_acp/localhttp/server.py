@@ -1,5 +1,5 @@
-"""What the proxy's and the manager's HTTP servers share: a private Unix socket, and a uvicorn
-server that leaves the process's signal handlers alone."""
+"""What the proxy's and the manager's HTTP servers share: a private Unix socket, a uvicorn server
+that leaves the process's signal handlers alone, and the probe that tells whether one listens."""
 
 from __future__ import annotations
 
@@ -33,3 +33,14 @@ def bind_private_socket(path: Path) -> socket.socket:
     os.chmod(path, 0o600)
     sock.listen(100)
     return sock
+
+
+def socket_accepts(path: Path, timeout: float = 1.0) -> bool:
+    """True when something accepts connections on the Unix socket `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+            return True
+        except OSError:
+            return False

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from mcp_acp.proxy.backends import UNREADABLE, BackendError, BackendUnavailable, Deliver, OnLost
+from mcp_acp.backends import UNREADABLE, BackendError, BackendUnavailable, Deliver, OnLost
 
 log = logging.getLogger(__name__)
 

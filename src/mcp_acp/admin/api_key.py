@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from mcp_acp.backends.credentials import api_key_problem, credential_key
 from mcp_acp.config import paths
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import (
@@ -15,7 +16,6 @@ from mcp_acp.config.store import (
     read_json,
     write_private_text,
 )
-from mcp_acp.proxy.backends.credentials import api_key_problem, credential_key
 
 
 class ApiKeyError(Exception):

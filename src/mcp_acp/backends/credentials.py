@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
+from mcp_acp.backends import BackendError
 from mcp_acp.config.models import ProxyConfig
-from mcp_acp.proxy.backends import BackendError
 
 _KEY_NAME = re.compile(r"^proxy:(?P<name>.+):backend$")
 

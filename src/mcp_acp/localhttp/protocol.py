@@ -1,5 +1,8 @@
 """The proxy ↔ manager protocol (docs/manager.md#the-proxy-connection): compact JSON, one message per line, over
-`manager.sock`. Each side ignores lines it cannot parse and message types it does not know."""
+`manager.sock`. Each side ignores lines it cannot parse and message types it does not know.
+
+Proxy to manager: `register` (first), then `event`s. Manager to proxy: `registered`, `ui_status`,
+`token_update` or `token_cleared`, and a `heartbeat` every 30 s. Each message is built here."""
 
 from __future__ import annotations
 
@@ -25,6 +28,44 @@ def decode(line: bytes) -> dict | None:
     except orjson.JSONDecodeError:
         return None
     return message if isinstance(message, dict) and isinstance(message.get("type"), str) else None
+
+
+def register(proxy_name: str, proxy_id: str, instance_id: str, config_summary: dict, socket_path: str) -> dict:
+    return {
+        "type": "register",
+        "proxy_name": proxy_name,
+        "proxy_id": proxy_id,
+        "instance_id": instance_id,
+        "config_summary": config_summary,
+        "socket_path": socket_path,
+    }
+
+
+def registered(error: str | None = None) -> dict:
+    """The answer to `register`: accepted, or refused with the reason."""
+    return {"type": "registered", "ok": True} if error is None else {"type": "registered", "ok": False, "error": error}
+
+
+def event(event_type: str, data: dict) -> dict:
+    return {"type": "event", "event_type": event_type, "data": data}
+
+
+def ui_status(subscriber_count: int) -> dict:
+    """Whether a browser is watching, so the proxy knows whether a human can be asked."""
+    return {"type": "ui_status", "browser_connected": subscriber_count > 0, "subscriber_count": subscriber_count}
+
+
+def token_update(tokens: dict) -> dict:
+    """The signed-in user's tokens (identity/tokens.py StoredTokens, as a dict) for every proxy."""
+    return {"type": "token_update", **tokens}
+
+
+def token_cleared() -> dict:
+    return {"type": "token_cleared"}
+
+
+def heartbeat() -> dict:
+    return {"type": "heartbeat"}
 
 
 class Register(BaseModel):

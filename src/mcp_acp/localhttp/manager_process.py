@@ -1,10 +1,10 @@
-"""Is the manager running, start it once for many proxies, stop it (docs/manager.md#starting-and-stopping)."""
+"""Is the manager running, start it once for many proxies, stop it (docs/manager.md#starting-and-stopping): what the CLI and
+the proxies do before they talk to the manager, and the daemon checks at its own start."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,19 +13,14 @@ import psutil
 from filelock import FileLock, Timeout
 
 from mcp_acp.config import paths
+from mcp_acp.localhttp.server import socket_accepts
 
 READY_TIMEOUT = 10.0  # the original design said 5 s; a cold start on a loaded machine can take longer
 POLL_SECONDS = 0.2
 
 
 def socket_answers() -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        try:
-            sock.connect(str(paths.manager_socket_path()))
-            return True
-        except OSError:
-            return False
+    return socket_accepts(paths.manager_socket_path())
 
 
 def recorded_pid() -> int | None:

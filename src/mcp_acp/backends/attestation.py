@@ -21,8 +21,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from mcp_acp.backends import BackendError
 from mcp_acp.config.models import Attestation
-from mcp_acp.proxy.backends import BackendError
 
 CODESIGN_TIMEOUT = 10
 SLSA_TIMEOUT = 30

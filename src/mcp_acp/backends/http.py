@@ -25,11 +25,10 @@ import httpx
 import orjson
 from httpx_sse import EventSource, SSEError
 
-from mcp_acp import __version__
-from mcp_acp.proxy import jsonrpc
-from mcp_acp.proxy.backends import BackendError, BackendUnavailable, Deliver, OnLost
-from mcp_acp.proxy.backends.stdio import LINE_LIMIT  # the same cap on one message both ways
-from mcp_acp.proxy.backends.tls import client_ssl_context
+from mcp_acp import __version__, jsonrpc
+from mcp_acp.backends import BackendError, BackendUnavailable, Deliver, OnLost
+from mcp_acp.backends.stdio import LINE_LIMIT  # the same cap on one message both ways
+from mcp_acp.backends.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
 

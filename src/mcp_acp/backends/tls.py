@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mcp_acp.backends import BackendError
 from mcp_acp.config.models import MTLSConfig, ProxyConfig
-from mcp_acp.proxy.backends import BackendError
 
 WARNING_DAYS = 14
 CRITICAL_DAYS = 7

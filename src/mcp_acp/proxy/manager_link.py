@@ -16,8 +16,7 @@ from collections.abc import Callable
 from mcp_acp.config import paths
 from mcp_acp.config.private_dir import UnsafeFolder
 from mcp_acp.identity.tokens import StoredTokens
-from mcp_acp.manager import lifecycle
-from mcp_acp.manager.protocol import MAX_LINE, decode, encode
+from mcp_acp.localhttp import manager_process, protocol
 from mcp_acp.proxy.events import ProxyEvents
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class ManagerClient:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         try:
-            if autostart and not await asyncio.to_thread(lifecycle.ensure_running):
+            if autostart and not await asyncio.to_thread(manager_process.ensure_running):
                 log.warning(
                     "the manager did not start; this proxy works on its own and connects when one runs "
                     "('mcp-acp manager start')"
@@ -81,22 +80,21 @@ class ManagerClient:
 
     async def _session(self) -> bool:
         """One connection; False when the manager refused the registration."""
-        reader, writer = await asyncio.open_unix_connection(str(paths.manager_socket_path()), limit=MAX_LINE)
+        reader, writer = await asyncio.open_unix_connection(str(paths.manager_socket_path()), limit=protocol.MAX_LINE)
         try:
             writer.write(
-                encode(
-                    {
-                        "type": "register",
-                        "proxy_name": self.proxy_name,
-                        "proxy_id": self.proxy_id,
-                        "instance_id": self.instance_id,
-                        "config_summary": self.config_summary,
-                        "socket_path": str(paths.proxy_socket_path(self.proxy_name)),
-                    }
+                protocol.encode(
+                    protocol.register(
+                        self.proxy_name,
+                        self.proxy_id,
+                        self.instance_id,
+                        self.config_summary,
+                        str(paths.proxy_socket_path(self.proxy_name)),
+                    )
                 )
             )
             await writer.drain()
-            ack = decode(await asyncio.wait_for(reader.readline(), ACK_TIMEOUT))
+            ack = protocol.decode(await asyncio.wait_for(reader.readline(), ACK_TIMEOUT))
             if not ack or ack.get("type") != "registered" or ack.get("ok") is not True:
                 log.warning("the manager refused this proxy's registration: %s", (ack or {}).get("error", ack))
                 return False
@@ -104,7 +102,7 @@ class ManagerClient:
             self.registered = True
             self.events.sinks.append(self._send)
             while line := await asyncio.wait_for(reader.readline(), SILENCE_LIMIT):
-                self._handle(decode(line))
+                self._handle(protocol.decode(line))
             return True
         finally:
             writer.close()
@@ -150,4 +148,4 @@ class ManagerClient:
         if writer.transport.get_write_buffer_size() > MAX_BUFFERED:
             self.dropped_events += 1
             return
-        writer.write(encode({"type": "event", "event_type": event_type, "data": data}))
+        writer.write(protocol.encode(protocol.event(event_type, data)))
