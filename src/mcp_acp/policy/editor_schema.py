@@ -34,7 +34,9 @@ def rule_editor_schema() -> dict:
         "operations": enums["operations"],
         "side_effects": enums["side_effects"],
         "resource_types": enums["resource_type"],
-        "discovery_methods": sorted(DISCOVERY_METHODS),  # these bypass the rules (docs/policies.md#how-a-request-is-decided)
+        "discovery_methods": sorted(
+            DISCOVERY_METHODS
+        ),  # these bypass the rules (docs/policies.md#how-a-request-is-decided)
         "rule_fields": list(Rule.model_fields),
         "cache_side_effects_effects": ["hitl"],
     }
