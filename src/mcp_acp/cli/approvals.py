@@ -35,6 +35,7 @@ from mcp_acp.cli.approvals_render import (
     print_fields,
     remember_offer,
     remember_text,
+    request_fields,
     size_text,
     target_of,
     what_of,
@@ -121,10 +122,7 @@ def show(approval_id: str, name: str | None, as_json: bool) -> None:
         f"(expires in {duration_text(approval.get('expires_in_seconds'))}):"
     )
     rows = [
-        ("tool", approval.get("tool_name") or "?"),
-        ("path", target_of(approval)),
-        ("effects", effects_of(approval)),
-        ("subject", approval.get("subject_id") or "?"),
+        *request_fields(approval),
         ("server", approval.get("backend_id") or "?"),
         ("rule", approval.get("rule_id") or "?"),
         ("policy", approval.get("policy_version") or "?"),

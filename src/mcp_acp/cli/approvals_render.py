@@ -109,6 +109,16 @@ def print_arguments(approval: dict, indent: str) -> None:
         console.print(f"{indent}  {terminal_safe(line)}")
 
 
+def request_fields(approval: dict) -> list[tuple[str, str]]:
+    """What every view of a waiting request shows first: the tool, its target, its effects, who asked."""
+    return [
+        ("tool", approval.get("tool_name") or "?"),
+        ("path", target_of(approval)),
+        ("effects", effects_of(approval)),
+        ("subject", approval.get("subject_id") or "?"),
+    ]
+
+
 def print_fields(rows: list[tuple[str, str]]) -> None:
     """One indented `label value` line a field, the labels aligned."""
     for label, value in rows:

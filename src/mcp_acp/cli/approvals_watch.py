@@ -18,12 +18,11 @@ import httpx
 
 from mcp_acp.cli.approvals_render import (
     duration_text,
-    effects_of,
     print_arguments,
     print_decide_commands,
     print_fields,
     remember_text,
-    target_of,
+    request_fields,
     what_of,
 )
 from mcp_acp.cli.output import console, terminal_safe
@@ -73,13 +72,7 @@ class Printer:
             f"\n[dim]{stamp}[/] [bold yellow]Approval needed[/] on proxy "
             f"[bold]{terminal_safe(approval['proxy_name'] or '?')}[/]: id [bold]{terminal_safe(approval['id'])}[/]"
         )
-        rows = [
-            ("tool", approval.get("tool_name") or "?"),
-            ("path", target_of(approval)),
-            ("effects", effects_of(approval)),
-            ("subject", approval.get("subject_id") or "?"),
-            ("rule", approval.get("rule_id") or "?"),
-        ]
+        rows = [*request_fields(approval), ("rule", approval.get("rule_id") or "?")]
         expires = approval.get("expires_in_seconds", approval.get("timeout_seconds"))
         print_fields(rows)
         print_arguments(approval, "  ")

@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mcp_acp.cli.output import console, err_console, fail, interactive
+from mcp_acp.cli.output import console, err_console, fail, format_size, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.store import list_proxy_names, load_manager_config, require_proxy_name
 from mcp_acp.manager import deletion
@@ -22,14 +22,6 @@ from mcp_acp.manager.deletion import (
     proxy_running,
     purge_archive,
 )
-
-
-def format_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def _confirm(what: str, question: str, yes: bool) -> None:
