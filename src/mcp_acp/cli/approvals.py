@@ -4,6 +4,9 @@
 Everything goes over each proxy's 0600 Unix socket, as the web UI's requests do through the
 manager. `watch` follows the approval events live: while it runs, the proxies it follows count
 as having a UI to ask, so a headless host can approve without a browser.
+
+This module holds the command group; approvals_client.py talks to the proxies,
+approvals_render.py describes an approval, approvals_watch.py runs the live flow.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ drops it); notifications and responses get 202; server-initiated messages come o
 GET stream. If the session is lost (a dead connection, or the backend answers 404 to the
 session id), pending requests fail and the next request opens a new session, replaying
 the client's own `initialize` handshake first so the backend sees an initialized session.
+
+What goes on the wire (headers, parsing, SSE events) is in http_wire.py; the health check in
+http_probe.py.
 """
 
 from __future__ import annotations
