@@ -249,7 +249,7 @@ def _attestation_settings(
 
 def _check_http(url: str, timeout: int, mtls: MTLSConfig | None, api_key: str | None, name: str) -> None:
     """An MCP handshake with the settings the proxy will use (client certificate, API key)."""
-    from mcp_acp.backends.http import probe  # only HTTP needs it
+    from mcp_acp.backends.http_probe import probe  # only HTTP needs it
     from mcp_acp.backends.tls import client_ssl_context
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None

@@ -7,93 +7,50 @@ drops it); notifications and responses get 202; server-initiated messages come o
 GET stream. If the session is lost (a dead connection, or the backend answers 404 to the
 session id), pending requests fail and the next request opens a new session, replaying
 the client's own `initialize` handshake first so the backend sees an initialized session.
+
+What goes on the wire (headers, parsing, SSE events) is in http_wire.py; the health check in
+http_probe.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import re
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
-from httpx_sse import EventSource, SSEError
+from httpx_sse import SSEError
 
 from mcp_acp import __version__, jsonrpc
-from mcp_acp.backends import BackendError, BackendUnavailable, Deliver, OnLost
-from mcp_acp.backends.stdio import LINE_LIMIT  # the same cap on one message both ways
+from mcp_acp.backends import BackendUnavailable, Deliver, OnLost
+from mcp_acp.backends.http_wire import (
+    CLOSED_CONNECTION,
+    CONNECTION_CLOSED,
+    NOT_A_MESSAGE,
+    SESSION_HEADER,
+    StreamCursor,
+    closed_in_handshake,
+    content_type,
+    describe_connection_error,
+    error,
+    is_event_stream,
+    is_tls_failure,
+    message_headers,
+    parse,
+    relay_events,
+)
 from mcp_acp.backends.tls import client_ssl_context
 
 log = logging.getLogger(__name__)
 
-SESSION_HEADER = "Mcp-Session-Id"
-PROTOCOL_VERSION_HEADER = "MCP-Protocol-Version"
-METHOD_HEADER = "Mcp-Method"
-NAME_HEADER = "Mcp-Name"
-NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
 # From this version on, closing a request's response stream IS its cancellation.
 STREAM_CLOSE_CANCELS = frozenset({"2026-07-28"})
 REPLAY_ID_PREFIX = "mcp-acp-replay-"
 RESUME_ATTEMPTS = 2
-DEFAULT_RETRY_MS = 1000
-CONNECTION_CLOSED = -32000
-
-CLOSED_CONNECTION = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
-
-
-def is_tls_failure(exc: BaseException) -> bool:
-    return isinstance(exc, ssl.SSLError) or "CERTIFICATE" in str(exc).upper()
-
-
-def describe_connection_error(exc: BaseException) -> str:
-    """A short, human reason for a failed HTTP exchange."""
-    if isinstance(exc, httpx.ConnectTimeout | httpx.ReadTimeout | TimeoutError):
-        return "the backend did not answer in time"
-    if is_tls_failure(exc):
-        return f"TLS verification failed ({exc})"
-    if isinstance(exc, httpx.ConnectError):
-        return f"connection refused or host unreachable ({exc})"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """TLS verification is always on; a CA bundle (a private CA) replaces the system trust store."""
-    return client_ssl_context(ca_bundle)
-
-
-_HEADER_SAFE = re.compile(r"[\x20-\x7E]*")
-_BASE64_SENTINEL = re.compile(r"=\?base64\?.*\?=")
-
-
-def encode_header_value(value: str) -> str:
-    """A value an HTTP header carries intact: printable ASCII as it is, anything else base64 in
-    the `=?base64?...?=` form MCP servers decode."""
-    if _HEADER_SAFE.fullmatch(value) and value == value.strip() and not _BASE64_SENTINEL.fullmatch(value):
-        return value
-    return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
-
-
-class BackendRejected(BackendError):
-    """The backend is reachable but refuses us (TLS or credentials): retrying will not help."""
-
-
-@dataclass
-class StreamCursor:
-    """Where an SSE stream got to, so it can be resumed."""
-
-    last_event_id: str | None = None
-    retry_ms: int | None = None
-
-
-def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
-    return jsonrpc.error_response(request_id, code, message)
 
 
 class HttpBackend:
@@ -117,7 +74,7 @@ class HttpBackend:
         self.server_name = server_name
         self.url = url
         self._timeout = timeout
-        self._verify = verify or ssl_context(ca_bundle)
+        self._verify = verify or client_ssl_context(ca_bundle)  # TLS verification is always on
         self._client_cert = client_cert
         self._headers = {"User-Agent": f"mcp-acp/{__version__}", **(headers or {})}
         self.last_http_error: str | None = None  # e.g. "HTTP 401 Unauthorized", for diagnostics
@@ -205,23 +162,7 @@ class HttpBackend:
         return True
 
     def _headers_for(self, message: dict[str, Any], accept: str = "application/json, text/event-stream") -> dict:
-        """The session's headers, plus the per-message routing headers that newer protocol
-        versions require on HTTP."""
-        headers = {"Accept": accept, "Content-Type": "application/json"}
-        if self._session_id:
-            headers[SESSION_HEADER] = self._session_id
-        method = message.get("method")
-        params = message.get("params") if isinstance(message.get("params"), dict) else {}
-        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-        version = meta.get(PROTOCOL_VERSION_META_KEY) or self._negotiated_version
-        if version and method != "initialize":
-            headers[PROTOCOL_VERSION_HEADER] = version
-        if method:
-            headers[METHOD_HEADER] = method
-            name = params.get(NAME_BEARING_METHODS.get(method, ""))
-            if isinstance(name, str):
-                headers[NAME_HEADER] = encode_header_value(name)
-        return headers
+        return message_headers(message, self._session_id, self._negotiated_version, accept)
 
     @contextlib.asynccontextmanager
     async def _stream(
@@ -265,9 +206,9 @@ class HttpBackend:
         """Deliver the answer a response carries; or return the error that stands in for it."""
         status = response.status_code
         if status == 202:
-            return _error(request_id, jsonrpc.INVALID_REQUEST, "the backend accepted the request but sent no answer")
+            return error(request_id, jsonrpc.INVALID_REQUEST, "the backend accepted the request but sent no answer")
         if 300 <= status < 400:
-            return _error(
+            return error(
                 request_id,
                 jsonrpc.INVALID_REQUEST,
                 f"the backend redirected to {response.headers.get('location')}; redirects are not "
@@ -276,14 +217,14 @@ class HttpBackend:
         if status == 404 and self._session_id:
             self._lose(generation, "the backend ended the MCP session (HTTP 404); the next request opens a new one")
             return None
-        kind = _content_type(response)
+        kind = content_type(response)
         if status >= 400:
             if kind == "application/json":
                 with contextlib.suppress(orjson.JSONDecodeError):
                     answer = orjson.loads(await response.aread())
                     if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
                         return {"jsonrpc": "2.0", "id": request_id, "error": answer["error"]}
-            return _error(request_id, jsonrpc.INTERNAL_ERROR, f"the backend answered {self.last_http_error}")
+            return error(request_id, jsonrpc.INTERNAL_ERROR, f"the backend answered {self.last_http_error}")
         if kind == "application/json":
             return await self._deliver_json(await response.aread(), request_id)
         if kind == "text/event-stream":
@@ -293,22 +234,21 @@ class HttpBackend:
                     return None
             except (httpx.TransportError, SSEError) as exc:  # the stream broke: the session may be fine
                 if cursor.last_event_id is None:
-                    return _error(
+                    return error(
                         request_id,
                         CONNECTION_CLOSED,
                         f"the backend's event stream broke before the answer came ({describe_connection_error(exc)})",
                     )
             return await self._resume(request_id, cursor)
-        return _error(request_id, jsonrpc.INVALID_REQUEST, f"the backend answered with content type {kind!r}")
+        return error(request_id, jsonrpc.INVALID_REQUEST, f"the backend answered with content type {kind!r}")
 
     async def _deliver_json(self, body: bytes, request_id: Any) -> dict | None:
-        message = _parse(body)
+        message = parse(body)
         if message is None:
-            return _error(
+            return error(
                 request_id,
                 jsonrpc.PARSE_ERROR,
-                "the backend answered with something other than a "
-                f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB",
+                f"the backend answered with something other than a {NOT_A_MESSAGE}",
             )
         body = body.strip()
         raw = body + b"\n" if b"\n" not in body else None
@@ -319,44 +259,17 @@ class HttpBackend:
 
     async def _relay_events(self, response: httpx.Response, cursor: StreamCursor, request_id: Any = None) -> bool:
         """Deliver each message of an SSE stream; True once the answer to `request_id` came."""
-        async for event in EventSource(response).aiter_sse():
-            cursor.last_event_id = event.id or cursor.last_event_id
-            cursor.retry_ms = event.retry if event.retry is not None else cursor.retry_ms
-            if event.event != "message" or not event.data:
-                continue  # a priming event only moves the cursor
-            data = event.data.encode()
-            message = _parse(data)
-            raw = data + b"\n" if b"\n" not in data else None
-            if message is None:
-                log.warning("backend %s sent an event that is not a JSON-RPC message", self.server_name)
-                if request_id is None:
-                    continue
-                message, raw = (
-                    _error(
-                        request_id,
-                        jsonrpc.PARSE_ERROR,
-                        f"the backend sent an event that is not a JSON-RPC message of at most {LINE_LIMIT // 2**20} MB",
-                    ),
-                    None,
-                )
-            answers = request_id is not None and jsonrpc.is_response(message)
-            if answers and message["id"] != request_id:
-                # An answer on a request's own stream is that request's answer.
-                message["id"], raw = request_id, None
-            await self._receive(message, raw)
-            if answers:
-                return True
-        return False
+        return await relay_events(response, cursor, self._receive, self.server_name, request_id)
 
     async def _resume(self, request_id: Any, cursor: StreamCursor) -> dict | None:
         """The backend closed a request's stream before answering: pick it up where it stopped."""
         failures = 0
         while cursor.last_event_id is not None and failures < RESUME_ATTEMPTS and not self._closing:
-            await asyncio.sleep((cursor.retry_ms if cursor.retry_ms is not None else DEFAULT_RETRY_MS) / 1000)
+            await asyncio.sleep(cursor.retry_seconds())
             headers = {**self._headers_for({}, accept="text/event-stream"), "Last-Event-ID": cursor.last_event_id}
             try:
                 async with self._stream("GET", headers) as response:
-                    if response.status_code >= 300 or _content_type(response) != "text/event-stream":
+                    if not is_event_stream(response):
                         failures += 1
                         continue
                     failures = 0
@@ -364,7 +277,7 @@ class HttpBackend:
                         return None
             except (httpx.TransportError, SSEError):
                 failures += 1
-        return _error(request_id, CONNECTION_CLOSED, "the backend's event stream ended without an answer")
+        return error(request_id, CONNECTION_CLOSED, "the backend's event stream ended without an answer")
 
     def _listen(self) -> None:
         """Open the GET stream on which the backend sends its own requests and notifications."""
@@ -379,14 +292,14 @@ class HttpBackend:
                 headers["Last-Event-ID"] = cursor.last_event_id
             try:  # an idle stream is normal: no read timeout
                 async with self._stream("GET", headers, timeout=httpx.Timeout(self._timeout, read=None)) as response:
-                    if response.status_code >= 300 or _content_type(response) != "text/event-stream":
+                    if not is_event_stream(response):
                         return  # this backend offers no such stream (405)
                     failures = 0
                     await self._relay_events(response, cursor)
             except (httpx.TransportError, SSEError) as exc:
                 failures += 1
                 log.debug("backend %s: server stream broke: %s", self.server_name, exc)
-            await asyncio.sleep((cursor.retry_ms if cursor.retry_ms is not None else DEFAULT_RETRY_MS) / 1000)
+            await asyncio.sleep(cursor.retry_seconds())
 
     async def _receive(self, message: dict[str, Any], raw: bytes | None = None) -> None:
         request_id = message.get("id")
@@ -433,16 +346,7 @@ class HttpBackend:
             self.rejected = True
         if isinstance(exc, CLOSED_CONNECTION) and not self._answered and self.url.lower().startswith("https://"):
             self.rejected = True
-            if self._client_cert:
-                return (
-                    "TLS handshake failed: the backend closed the connection without answering; it most likely "
-                    f"rejected the client certificate {self._client_cert} (is it issued by a CA the server "
-                    "trusts?)"
-                )
-            return (
-                "TLS handshake failed: the backend closed the connection without answering; it may require a "
-                "client certificate (configure 'mtls' in the proxy's config.json)"
-            )
+            return closed_in_handshake(self._client_cert)
         return describe_connection_error(exc)
 
     async def _reopen(self) -> bool:
@@ -488,83 +392,3 @@ class HttpBackend:
             with contextlib.suppress(httpx.HTTPError):
                 await client.delete(self.url, headers=self._headers_for({}), timeout=2)
         await client.aclose()
-
-
-def _content_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").partition(";")[0].strip().lower()
-
-
-def _parse(data: bytes) -> dict | None:
-    """One JSON-RPC message within the size cap, or None."""
-    if len(data) > LINE_LIMIT:
-        return None
-    try:
-        message = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-    return message if isinstance(message, dict) else None
-
-
-def credential_hint(http_error: str | None, sent_key: bool, proxy_name: str | None = None) -> str:
-    """What to do about a 401/403 answer."""
-    if not http_error or http_error.split()[1:2] not in (["401"], ["403"]):
-        return ""
-    command = f"'mcp-acp proxy auth set-key --proxy {proxy_name or 'NAME'}'"
-    if sent_key:
-        return f" The backend rejected the API key mcp-acp sent; store the right one with {command}."
-    return f" The backend requires credentials and no API key is configured; store one with {command}."
-
-
-async def probe(
-    url: str,
-    timeout: float,
-    ca_bundle: str | None = None,
-    *,
-    verify: ssl.SSLContext | None = None,
-    headers: dict[str, str] | None = None,
-    client_cert: str | None = None,
-    proxy_name: str | None = None,
-) -> None:
-    """Health check: one MCP initialize handshake on a throwaway session (docs/configuration.md#backends), sent with the
-    same TLS settings and headers (API key) as the real session."""
-    got_answer: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    async def deliver(message: dict[str, Any], raw: bytes | None) -> None:
-        if message.get("id") == "mcp-acp-probe" and not got_answer.done():
-            got_answer.set_result(message)
-
-    def on_lost(reason: str) -> None:
-        if not got_answer.done():
-            got_answer.set_exception(BackendError(reason))
-
-    backend = HttpBackend("probe", url, timeout, ca_bundle, headers, verify=verify, client_cert=client_cert)
-    backend.log_auth_failures = False  # the caller reports the failure once, with what to do
-    try:
-        await backend.start(deliver, on_lost)
-        await backend.send(
-            {
-                "jsonrpc": "2.0",
-                "id": "mcp-acp-probe",
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "mcp-acp-health-check", "version": __version__},
-                },
-            },
-            b"",
-        )
-        answer = await asyncio.wait_for(got_answer, timeout)
-    except (BackendUnavailable, BackendError) as exc:
-        raise (BackendRejected if backend.rejected else BackendError)(str(exc)) from None
-    except TimeoutError:
-        raise BackendError(f"no answer within {timeout:g} s") from None
-    finally:
-        await backend.close()
-    if "result" not in answer:
-        if backend.last_http_error:
-            hint = credential_hint(backend.last_http_error, "Authorization" in (headers or {}), proxy_name)
-            raise (BackendRejected if backend.rejected else BackendError)(
-                f"the backend answered {backend.last_http_error} to the MCP handshake.{hint}"
-            )
-        raise BackendError(f"the server refused the MCP handshake: {answer.get('error')}")

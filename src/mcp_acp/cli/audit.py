@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mcp_acp import secret_store
@@ -21,8 +20,9 @@ from mcp_acp.audit import trail
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
 from mcp_acp.audit.repair import ProxyRunning, apply_repair, exclusive, plan_repair
-from mcp_acp.audit.state import STATE_FILE, IntegrityState, StateError
-from mcp_acp.audit.verify import ProxyReport, verify_proxy, verify_settled
+from mcp_acp.audit.state import IntegrityState, StateError
+from mcp_acp.audit.verify import verify_proxy, verify_settled
+from mcp_acp.cli.audit_report import file_json, print_proxy, verify_with_progress
 from mcp_acp.cli.output import console, fail, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
@@ -35,16 +35,6 @@ from mcp_acp.config.store import (
 
 FILE_CHOICES = [*PROTECTED, "all"]
 UNABLE = 2
-PROGRESS_ABOVE = 200_000  # entries on record before verify shows a progress bar
-STATUS_STYLE = {
-    "protected": "green",
-    "unprotected": "grey50",
-    "not_created": "grey50",
-    "empty": "grey50",
-    "broken": "red",
-    "missing": "red",
-    "error": "red",
-}
 
 
 def _log_dir(name: str) -> Path:
@@ -63,6 +53,13 @@ def _known_proxy(name: str) -> str:
     return name
 
 
+def _file_option(help_text: str):
+    """`--file/-f`: one protected log, or all of them."""
+    return click.option(
+        "--file", "-f", "file", type=click.Choice(FILE_CHOICES), default="all", show_default=True, help=help_text
+    )
+
+
 def _selected(file: str) -> list[str]:
     return list(PROTECTED) if file == "all" else [file]
 
@@ -75,92 +72,9 @@ def audit() -> None:
 # --------------------------------------------------------------------------- verify
 
 
-def _file_json(report) -> dict:
-    return {
-        "name": report.name,
-        "path": str(report.path),
-        "status": report.status,
-        "entries": report.entries,
-        "errors": report.errors,
-        "warnings": report.warnings,
-        "backups": report.backups,
-    }
-
-
-def _print_proxy(
-    name: str, log_dir: Path, report: ProxyReport, files, checkpoint_errors: list[str] | None, keyed: bool
-) -> None:
-    table = Table(title=f"[bold]{escape(name)}[/] ({escape(str(log_dir))})", title_justify="left")
-    table.add_column("file", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("entries", justify="right", no_wrap=True)
-    for file in files:
-        style = STATUS_STYLE.get(file.status, "")
-        table.add_row(escape(PROTECTED.get(file.name, file.name)), f"[{style}]{file.status}[/]", str(file.entries))
-    console.print(table)
-    for file in files:
-        if file.backups:
-            console.print(f"  [grey50]{escape(file.name)} backups:[/] {escape(', '.join(file.backups))}")
-    if report.state_error:
-        console.print(f"  [red]integrity state:[/] {escape(report.state_error)}")
-    for error in report.trail_errors:
-        console.print(f"  [red]trail record:[/] {escape(error)}")
-    for done in report.repairs:
-        lost = f", {done['entries_lost']} entries lost" if done.get("entries_lost") else ""
-        console.print(
-            f"  [yellow]repaired {escape(str(done.get('time', '?')))}:[/] "
-            f"{escape(str(done.get('file') or 'trail record'))} {escape(str(done.get('action')))}{lost}"
-        )
-    for file in files:
-        for error in file.errors:
-            console.print(f"  [red]{escape(file.name)}:[/] {escape(error)}")
-        for warning in file.warnings:
-            console.print(f"  [yellow]{escape(file.name)}:[/] {escape(warning)}")
-    for error in checkpoint_errors or []:
-        console.print(f"  [red]checkpoint:[/] {escape(error)}")
-    if checkpoint_errors is not None and not checkpoint_errors:
-        console.print("  [green]checkpoint:[/] every pinned entry is still in place")
-    console.print(f"  audit key: {'on (HMAC-SHA256)' if keyed else 'off (plain SHA-256 chain)'}")
-
-
-def _verify_with_progress(log_dir: Path, key: AuditKey | None, name: str, quiet: bool) -> ProxyReport:
-    """A full verification reads every rotated segment: a progress bar, in entries, when it is big."""
-    total = _entries_on_record(log_dir)
-    if quiet or total < PROGRESS_ABOVE or not console.is_terminal:
-        return verify_settled(log_dir, key, name)
-    with Progress(
-        TextColumn(f"verifying {escape(name)}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("entries"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("verify", total=total)
-        return verify_settled(log_dir, key, name, progress=lambda done: progress.advance(task, done))
-
-
-def _entries_on_record(log_dir: Path) -> int:
-    """How many entries the integrity state says the logs hold (0 when it cannot say)."""
-    try:
-        files = json.loads((log_dir / STATE_FILE).read_bytes())["files"]
-        return sum(int(f["last_sequence"]) for f in files.values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return 0
-
-
 @audit.command("verify")
 @click.option("--proxy", "-p", "proxy", help="Proxy to verify (default: all).")
-@click.option(
-    "--file",
-    "-f",
-    "file",
-    type=click.Choice(FILE_CHOICES),
-    default="all",
-    show_default=True,
-    help="Which log to verify.",
-)
+@_file_option("Which log to verify.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option(
     "--checkpoint",
@@ -186,7 +100,7 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
     for name in names:
         log_dir = paths.proxy_log_dir(log_root, name)
         key = _key(name, UNABLE)
-        report = _verify_with_progress(log_dir, key, name, as_json)
+        report = verify_with_progress(log_dir, key, name, as_json)
         files = [f for f in report.files if f.name in selected]
         checkpoint_errors = None
         if pinned is not None:
@@ -214,12 +128,12 @@ def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | 
             "state_error": report.state_error,
             "trail_errors": report.trail_errors,
             "repairs": report.repairs,
-            "files": [_file_json(f) for f in files],
+            "files": [file_json(f) for f in files],
         }
         if checkpoint_errors is not None:
             output[name]["checkpoint_errors"] = checkpoint_errors
         if not as_json:
-            _print_proxy(name, log_dir, report, files, checkpoint_errors, key is not None)
+            print_proxy(name, log_dir, report, files, checkpoint_errors, key is not None)
     code = 1 if damaged else UNABLE if unable else 0
     if as_json:
         click.echo(json.dumps({"proxies": output}, indent=2))
@@ -298,15 +212,7 @@ ACTION_STYLE = {
 
 @audit.command("repair")
 @click.option("--proxy", "-p", "proxy", required=True, help="Proxy whose audit trail to repair.")
-@click.option(
-    "--file",
-    "-f",
-    "file",
-    type=click.Choice(FILE_CHOICES),
-    default="all",
-    show_default=True,
-    help="Which log to repair.",
-)
+@_file_option("Which log to repair.")
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Move broken logs aside without asking.")
 def repair(proxy: str, file: str, yes: bool) -> None:
     """Reset the integrity state after damage; broken logs are kept as .broken.<time>.jsonl backups."""

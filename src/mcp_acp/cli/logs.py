@@ -12,7 +12,7 @@ import click
 from rich.markup import escape
 
 from mcp_acp.audit.files import DEBUG_FILES, LAST_CRASH, PROTECTED, SHUTDOWNS
-from mcp_acp.cli.output import console, err_console, fail, terminal_safe
+from mcp_acp.cli.output import console, err_console, fail, format_size, terminal_safe
 from mcp_acp.config import paths
 from mcp_acp.config.store import list_proxy_names, load_manager_config, load_proxy_config
 
@@ -66,14 +66,6 @@ def _proxy(name: str | None) -> str:
     fail(f"say which proxy: --proxy NAME (configured: {', '.join(names)}).")
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
 def _files_of(log_dir: Path) -> list[tuple[str, Path | None]]:
     """(relative name, path or None when absent) for every known log, then backups and crash artefacts."""
     rows: list[tuple[str, Path | None]] = []
@@ -123,15 +115,15 @@ def list_(proxy: str | None) -> None:
                 else ""
             )
             modified = datetime.fromtimestamp(stat.st_mtime).strftime("%Y-%m-%d %H:%M")
-            console.print(f"  {_size(stat.st_size):>9}  {modified:16}  {escape(rel)}{note}")
+            console.print(f"  {format_size(stat.st_size):>9}  {modified:16}  {escape(rel)}{note}")
         bootstrap = paths.bootstrap_log_path(name)
         if bootstrap.exists():
-            console.print(f"  start-up failures: {escape(str(bootstrap))} ({_size(bootstrap.stat().st_size)})")
+            console.print(f"  start-up failures: {escape(str(bootstrap))} ({format_size(bootstrap.stat().st_size)})")
     emergency = paths.emergency_audit_path()
     if emergency.exists():
         console.print(
             f"[red]Emergency audit log (written when a proxy's own logs failed):[/] "
-            f"{escape(str(emergency))} ({_size(emergency.stat().st_size)})"
+            f"{escape(str(emergency))} ({format_size(emergency.stat().st_size)})"
         )
 
 

@@ -53,3 +53,12 @@ def terminal_safe(value: object) -> str:
         for ch in str(value)
     )
     return escape(text)
+
+
+def format_size(n: float) -> str:
+    """A size in bytes as people read it: `512 B`, `1.5 KiB` … `2.0 GiB`."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)

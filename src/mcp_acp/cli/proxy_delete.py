@@ -13,17 +13,9 @@ from rich.table import Table
 from mcp_acp.admin import deletion
 from mcp_acp.admin.archives import AmbiguousArchive, ArchiveError, find_archive, list_archives, purge_archive
 from mcp_acp.admin.deletion import DeletionError, proxy_running
-from mcp_acp.cli.output import console, err_console, fail, interactive
+from mcp_acp.cli.output import console, err_console, fail, format_size, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.store import list_proxy_names, load_manager_config, require_proxy_name
-
-
-def format_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def _confirm(what: str, question: str, yes: bool) -> None:

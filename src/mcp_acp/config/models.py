@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mcp_acp.config import paths
 
@@ -26,6 +26,16 @@ def proxy_name_problem(name: str) -> str | None:
     if name.lower() in RESERVED_PROXY_NAMES:
         return f"proxy name {name!r} is reserved; choose another"
     return None
+
+
+def valid_proxy_name(name: str) -> str:
+    """`name` when it can be a proxy name; else a ValueError saying why (for pydantic models)."""
+    if problem := proxy_name_problem(name):
+        raise ValueError(problem)
+    return name
+
+
+ProxyName = Annotated[str, AfterValidator(valid_proxy_name)]
 
 
 def sanitize_server_name(server_name: str) -> str:

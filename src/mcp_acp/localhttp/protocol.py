@@ -11,7 +11,7 @@ import re
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mcp_acp.config.models import proxy_name_problem
+from mcp_acp.config.models import ProxyName
 
 MAX_LINE = 1024 * 1024  # an event larger than this is a bug or an attack: the connection is dropped
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -72,7 +72,7 @@ class Register(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str
-    proxy_name: str
+    proxy_name: ProxyName
     proxy_id: str = Field(pattern=r"^px_[0-9a-f]{8}:[a-z0-9-]+$")
     instance_id: str = Field(min_length=1, max_length=64)
     config_summary: dict = Field(default_factory=dict)
@@ -83,13 +83,6 @@ class Register(BaseModel):
     def _is_register(cls, value: str) -> str:
         if value != "register":
             raise ValueError("the first message must be 'register'")
-        return value
-
-    @field_validator("proxy_name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if problem := proxy_name_problem(value):
-            raise ValueError(problem)
         return value
 
 

@@ -10,10 +10,10 @@ import asyncio
 import logging
 
 from fastapi import APIRouter
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel
 
 from mcp_acp.admin import deletion
-from mcp_acp.config.models import proxy_name_problem
+from mcp_acp.config.models import ProxyName
 from mcp_acp.localhttp.errors import api_error
 
 log = logging.getLogger("mcp_acp.manager")
@@ -21,15 +21,8 @@ log = logging.getLogger("mcp_acp.manager")
 
 class DeletedNotice(BaseModel):
     proxy_id: str
-    proxy_name: str
+    proxy_name: ProxyName
     archive_name: str | None = None
-
-    @field_validator("proxy_name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if problem := proxy_name_problem(value):
-            raise ValueError(problem)
-        return value
 
 
 def _announce(state, proxy_name: str, proxy_id: str, archive_name: str | None, by: str) -> None:

@@ -14,6 +14,7 @@ keys where we keep the last. So a client message is refused, with a clear JSON-R
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -23,6 +24,18 @@ from mcp_acp import jsonrpc
 MAX_DEPTH = 64
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 MAX_SAFE_INTEGER = 2**53 - 1
+# Notifications a client may send (every protocol revision): anything else that carries a method
+# and no id is refused and recorded, never forwarded (a lax server would run an id-less tools/call).
+CLIENT_NOTIFICATIONS = frozenset(
+    {
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/roots/list_changed",
+        "notifications/tasks/status",
+    }
+)
+_ID_IN_RAW = re.compile(rb'"id"\s*:\s*(-?\d{1,16}|"(?:[^"\\]|\\.){0,200}")')
 
 
 class Refusal(Exception):  # not a ValueError: parse errors must not be mistaken for it
@@ -43,6 +56,15 @@ def valid_id(value: Any) -> bool:
     return isinstance(value, str) or (
         isinstance(value, int) and not isinstance(value, bool) and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
     )
+
+
+def id_in_raw(raw: bytes) -> Any:
+    """The id a line that could not be read seems to carry (looked for in its first 4 KiB), or None."""
+    found = _ID_IN_RAW.search(raw[:4096])
+    try:
+        return orjson.loads(found.group(1)) if found else None
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _invalid(text: str, message: dict | None = None) -> Refusal:

@@ -3,7 +3,7 @@
 Every message has a decision or a record, in both directions (issue 15):
 - a client message is validated first (proxy/envelope.py); a request is recorded, then decided,
   then forwarded; a request whose id is already in flight is refused;
-- client notifications pass only when they are on CLIENT_NOTIFICATIONS; any other id-less
+- client notifications pass only when they are on envelope.CLIENT_NOTIFICATIONS; any other id-less
   message is refused and recorded;
 - the server's requests to the client (sampling, elicitation, roots) and the client's answers
   are recorded and passed on unchanged; an answer to nothing is dropped and recorded;
@@ -22,11 +22,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import orjson
 
@@ -34,53 +31,19 @@ from mcp_acp import jsonrpc
 from mcp_acp.backends import UNREADABLE, Backend, BackendUnavailable
 from mcp_acp.proxy import envelope
 from mcp_acp.proxy.gate import Decision, ErrorObject, Gate, LogWhileForwarded
+from mcp_acp.proxy.relay_audit import PendingRequest, Recorder, recorded_answer
 
 log = logging.getLogger(__name__)
 
 WriteToClient = Callable[[bytes], Awaitable[None]]
 
-
-# Notifications a client may send (every protocol revision): anything else that carries a method
-# and no id is refused and recorded, never forwarded (a lax server would run an id-less tools/call).
-CLIENT_NOTIFICATIONS = frozenset(
-    {
-        "notifications/initialized",
-        "notifications/cancelled",
-        "notifications/progress",
-        "notifications/roots/list_changed",
-        "notifications/tasks/status",
-    }
-)
 BACKEND_FAILURE_EXIT = 14  # the backend's messages could not be read: the session ends loudly
-_ID_IN_RAW = re.compile(rb'"id"\s*:\s*(-?\d{1,16}|"(?:[^"\\]|\\.){0,200}")')
 
 
-class Recorder(Protocol):
-    """The audit hook (proxy/operations.py)."""
-
-    def describe(self, message: dict) -> dict: ...
-    def admit(self, message: dict) -> dict | None: ...
-    def record(self, request: dict, answer: dict, answer_bytes: bytes, duration_ms: float) -> dict | None: ...
-    def record_notification(self, message: dict) -> bool: ...
-    def record_exchange(
-        self,
-        direction: str,
-        kind: str,
-        method: str | None,
-        message: dict,
-        raw: bytes,
-        status: str = "Success",
-        reason: str | None = None,
-    ) -> bool: ...
-    async def sync(self, request: dict) -> dict | None: ...
-
-
-@dataclass(slots=True)
-class PendingRequest:
-    method: str | None
-    record: dict | None = None  # the request's audit fields, computed before it is forwarded
-    started: float = field(default_factory=time.perf_counter)
-    log_decision: Callable[[], ErrorObject | None] | None = None  # LogWhileForwarded.write, until it ran
+def _broken_decision(message: dict) -> ErrorObject:
+    """The denial that stands in for a decision hook that raised (logged with its traceback)."""
+    log.exception("decision for %s failed; denying", message.get("method"))
+    return {"code": jsonrpc.INTERNAL_ERROR, "message": f"Internal error evaluating policy for {message.get('method')}"}
 
 
 class Relay:
@@ -120,11 +83,7 @@ class Relay:
             await self._from_client(line)
         except Exception:
             log.exception("handling a client message failed; it was refused")
-            found = _ID_IN_RAW.search(line[:4096])
-            try:
-                request_id = orjson.loads(found.group(1)) if found else None
-            except orjson.JSONDecodeError:
-                request_id = None
+            request_id = envelope.id_in_raw(line)
             if request_id in self.pending:  # it was forwarded: its own answer will come
                 return
             self._deciding.discard(request_id)
@@ -164,14 +123,11 @@ class Relay:
 
     async def _client_notification(self, message: dict, line: bytes) -> None:
         method = message["method"]
-        if method not in CLIENT_NOTIFICATIONS:
+        if method not in envelope.CLIENT_NOTIFICATIONS:
             reason = f"'{method}' is not a notification a client may send; a request needs an id (it was not forwarded)"
             log.warning("client notification refused: %s", reason)
             self.gate.refused(message, reason)
-            if self.recorder:
-                self.recorder.record_exchange(
-                    "client_to_server", "notification", method, message, line, "Refused", reason
-                )
+            self._record("client_to_server", "notification", method, message, line, "Refused", reason)
             return
         if self.recorder and not self.recorder.record_notification(message):
             return
@@ -182,18 +138,17 @@ class Relay:
     async def _client_answer(self, message: dict, line: bytes) -> None:
         method = self._server_requests.pop(message["id"], None)
         if method is None:
-            if self.recorder:
-                self.recorder.record_exchange(
-                    "client_to_server",
-                    "response",
-                    None,
-                    message,
-                    line,
-                    "Dropped",
-                    "an answer to no request of the server's",
-                )
+            self._record(
+                "client_to_server",
+                "response",
+                None,
+                message,
+                line,
+                "Dropped",
+                "an answer to no request of the server's",
+            )
             return
-        if self.recorder and not self.recorder.record_exchange("client_to_server", "response", method, message, line):
+        if not self._record("client_to_server", "response", method, message, line):
             return
         self.gate.client_answered(method, message)
         await self._forward(message, line)
@@ -233,15 +188,9 @@ class Relay:
         try:
             decision = self.gate.request(message)
         except Exception:  # fail closed: a hook that breaks denies
-            log.exception("decision for %s failed; denying", message["method"])
-            decision = {
-                "code": jsonrpc.INTERNAL_ERROR,
-                "message": f"Internal error evaluating policy for {message['method']}",
-            }
+            decision = _broken_decision(message)
         if inspect.isawaitable(decision):
-            task = asyncio.create_task(self._decide_then_forward(message, line, pending, decision))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._decide_then_forward(message, line, pending, decision))
         else:
             await self._act(message, line, pending, decision)
 
@@ -251,11 +200,7 @@ class Relay:
         try:
             verdict = await decision
         except Exception:  # fail closed: a hook that breaks denies
-            log.exception("decision for %s failed; denying", message.get("method"))
-            verdict = {
-                "code": jsonrpc.INTERNAL_ERROR,
-                "message": f"Internal error evaluating policy for {message.get('method')}",
-            }
+            verdict = _broken_decision(message)
         await self._act(message, line, pending, verdict)
 
     async def _act(self, message: dict, line: bytes, pending: PendingRequest, decision: Decision) -> None:
@@ -316,27 +261,10 @@ class Relay:
                 answer, raw = {"jsonrpc": "2.0", "id": answer.get("id"), "error": refusal}, None
         data = raw if raw is not None else jsonrpc.encode(answer)
         if self.recorder is not None and (record := pending.record) is not None:
-            data = await self._recorded(record, answer, data, pending.started)
+            data = await recorded_answer(self.recorder, record, answer, data, pending.started)
         if self.wire:
             self.wire.tap("proxy", "egress", orjson.loads(data))
         await self._write(data)
-
-    async def _recorded(self, record: dict, answer: dict, data: bytes, started: float) -> bytes:
-        """The bytes the client may see once the answer is recorded: the answer, or the error that
-        replaces it. The recorder fails closed on its own; should it raise all the same, the
-        client still gets an error, never silence (a request handler that dies leaves it waiting)."""
-        try:
-            replacement = self.recorder.record(record, answer, data, (time.perf_counter() - started) * 1000)
-            if replacement is None and (refusal := await self.recorder.sync(record)) is not None:
-                replacement = {"jsonrpc": "2.0", "id": answer.get("id"), "error": refusal}
-        except Exception as exc:
-            log.error("recording the answer to %s failed (%s); the client gets an error", record.get("method"), exc)
-            replacement = jsonrpc.error_response(
-                answer.get("id"),
-                jsonrpc.INTERNAL_ERROR,
-                "Internal error: the answer could not be recorded, so it was withheld",
-            )
-        return data if replacement is None else jsonrpc.encode(replacement)
 
     # --- backend -> client -------------------------------------------------------------
 
@@ -368,9 +296,7 @@ class Relay:
         if method is None and has_id:
             await self._backend_answer(message, raw, data)
         elif isinstance(method, str) and has_id:  # a request of the server's (sampling, elicitation, roots)
-            if self.recorder and not self.recorder.record_exchange(
-                "server_to_client", "request", method, message, data
-            ):
+            if not self._record("server_to_client", "request", method, message, data):
                 return
             self._server_requests[message["id"]] = method
             await self._write(data)
@@ -411,11 +337,7 @@ class Relay:
         """A backend line the proxy cannot read: dropped and recorded; the request whose id it
         seems to carry gets an error rather than wait for ever."""
         self._drop({}, raw, reason)
-        found = _ID_IN_RAW.search(raw[:4096])
-        try:
-            request_id = orjson.loads(found.group(1)) if found else None
-        except orjson.JSONDecodeError:
-            request_id = None
+        request_id = envelope.id_in_raw(raw)
         if envelope.valid_id(request_id) and (pending := self.pending.pop(request_id, None)) is not None:
             await self._answer(
                 pending,
@@ -428,32 +350,24 @@ class Relay:
 
     def _drop(self, message: dict, data: bytes, reason: str) -> None:
         log.warning("dropped a message from backend %s: %s", self.backend.server_name, reason)
-        if self.recorder:
-            self.recorder.record_exchange(
-                "server_to_client",
-                "response" if "method" not in message else "message",
-                None,
-                message,
-                data,
-                "Dropped",
-                reason,
-            )
+        kind = "response" if "method" not in message else "message"
+        self._record("server_to_client", kind, None, message, data, "Dropped", reason)
+
+    def _record(self, direction: str, kind: str, method: str | None, message: dict, raw: bytes, *outcome: str) -> bool:
+        """Recorder.record_exchange when there is a recorder; False: the message must not be passed on."""
+        return self.recorder is None or self.recorder.record_exchange(direction, kind, method, message, raw, *outcome)
 
     def backend_failed(self, reason: str) -> None:
         """The proxy cannot go on reading the backend: every waiting request gets an error, and
         the proxy stops with BACKEND_FAILURE_EXIT."""
         self.fatal_exit_code = BACKEND_FAILURE_EXIT
-        task = asyncio.create_task(self._fail_pending(reason, fatal=True))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._fail_pending(reason, fatal=True))
 
     def backend_lost(self, reason: str) -> None:
         if self.closing:
             return
         log.error("backend %s lost: %s", self.backend.server_name, reason)
-        task = asyncio.create_task(self._fail_pending(reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._fail_pending(reason))
 
     async def _fail_pending(self, reason: str, fatal: bool = False) -> None:
         failed = list(self.pending.items())
@@ -462,6 +376,12 @@ class Relay:
             await self._answer(pending, self._backend_error(request_id, reason))
         if (fatal or not self.backend.reconnects) and not self.fatal_backend_loss.done():
             self.fatal_backend_loss.set_result(reason)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in a task of the relay's own, cancelled when the relay closes."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def notify_client(self, method: str) -> None:
         """A notification of the proxy's own (a list changed because the policy did)."""

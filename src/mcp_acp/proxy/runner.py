@@ -38,7 +38,8 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
     want_http = backend.http is not None and backend.transport in ("streamablehttp", "auto")
     if want_http:
         from mcp_acp.backends.credentials import auth_headers
-        from mcp_acp.backends.http import BackendRejected, HttpBackend, probe
+        from mcp_acp.backends.http import HttpBackend
+        from mcp_acp.backends.http_probe import BackendRejected, probe
 
         headers = auth_headers(config, proxy_name)
         verify, client_cert = _tls_settings(config)
