@@ -68,7 +68,7 @@ test-keychain: $(STAMP) system-deps
 	XDG_DATA_HOME="$$keyrings" XDG_RUNTIME_DIR="$$keyrings" MCP_ACP_REQUIRE_KEYCHAIN=1 dbus-run-session -- sh -c ' \
 	  printf secret | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
 	    || { echo "gnome-keyring-daemon did not start: the keychain tests cannot run" >&2; exit 1; }; \
-	  exec $(VENV)/bin/pytest -q -p no:cacheprovider -m keychain tests/unit/test_secret_store.py'
+	  exec $(VENV)/bin/pytest -q -p no:cacheprovider -m keychain tests/test_secret_store.py'
 
 bench: $(STAMP) npm-deps
 	$(PY) bench/overhead.py

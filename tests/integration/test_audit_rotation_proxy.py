@@ -1,7 +1,7 @@
 """Log rotation in a real proxy (issue 16): `mcp-acp start` as a subprocess under a small
 `log_rotation`, real tool calls through it, then the real `mcp-acp audit verify` and the next
 starts. The in-process cases (crash windows, every kind of tampering) are in
-tests/unit/test_audit_rotation.py; this suite shows the proxy wires rotation end to end."""
+tests/audit/test_writer.py; this suite shows the proxy wires rotation end to end."""
 
 from __future__ import annotations
 

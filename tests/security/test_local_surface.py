@@ -289,7 +289,7 @@ def test_a_squatted_runtime_folder_is_refused_by_the_proxy_and_the_manager(other
     """A home in a shared folder: the other user makes its runtime folder first and listens there
     as a stand-in manager. The proxy refuses to start (its start-up check of mcp-acp's folders), the
     manager will not start, the CLI will not connect, and nothing reaches the stand-in. (A proxy
-    whose folder is taken over while it runs carries on without the manager: tests/unit/
+    whose folder is taken over while it runs carries on without the manager: tests/config/
     test_private_dir.py and the manager client.)"""
     tmp = shared_tmp(shared)
     run = tmp / "acp-home" / "run"

@@ -71,7 +71,7 @@ def _canonical_fast(body: dict) -> bytes | None:
     differ and json.dumps must write them: a value _plain() does not vouch for, an int beyond
     64 bits or a lone surrogate (orjson refuses both), or any non-ASCII or DEL character (which
     json.dumps escapes as \\uXXXX and orjson writes as is). The two agree on every other
-    escape (tests/unit/test_chain.py checks this against json.dumps)."""
+    escape (tests/audit/test_chain.py checks this against json.dumps)."""
     try:
         for value in body.values():
             if type(value) not in _PLAIN_SCALARS and not _plain(value):

@@ -5,7 +5,7 @@ asked (someone watching the UI, else a native dialog, else nobody). Both run her
 runs them, with a real `ProxyEvents` whose sink records every event, so each test sees exactly
 what the manager and the browsers would be told. The dialog is a tiny stand-in object with the
 same async `ask` as `proxy/dialogs.py`'s `NativeDialog` (no desktop here); the real dialog
-program is tested elsewhere (tests/unit/test_dialogs.py).
+program is tested elsewhere (tests/proxy/test_dialogs.py).
 
 No timed assertions: waits are bounded only to fail fast if something hangs.
 """

@@ -16,7 +16,7 @@ from mcp_acp.config.models import LimitsConfig
 from mcp_acp.metrics.stats import MAX_METHODS, OTHER_METHOD, ProxyStats, publish_stats
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.events import ProxyEvents
-from tests.unit.test_enforcement import build
+from tests.proxy.test_enforcement import build
 
 RULES = [
     {"id": "read", "effect": "allow", "conditions": {"tool_name": "read_*"}},

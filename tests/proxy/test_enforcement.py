@@ -131,7 +131,7 @@ def test_initialize_is_logged_before_it_is_forwarded(setup):
 UNWRITABLE_DISCOVERY_ENTRY = """
 import json, sys, time
 from pathlib import Path
-from tests.unit.test_enforcement import build
+from tests.proxy.test_enforcement import build
 enforcer, log = build(Path(sys.argv[1]))
 deferred = enforcer.check({"jsonrpc": "2.0", "id": 8, "method": "tools/list"})
 log.unlink()  # the decisions log disappears while the request is with the backend

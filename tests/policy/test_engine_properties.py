@@ -29,7 +29,7 @@ from mcp_acp.policy.model import PolicyInvalid, parse_policy
 from mcp_acp.policy.paths import PATH_MAX
 from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
-from tests.unit import reference_policy as reference
+from tests.policy import reference_policy as reference
 
 # ======================================================================= vocabulary
 # "{r}" stands for a real folder tree built per test (see `world`), so symlinks, `~` and
