@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mcp_acp.manager.incidents import last_shutdown
-from tests.helpers import proxy_log_dir
 from tests.manager.test_routes_proxies import add
+from tests.support.config import proxy_log_dir
 
 # --- incidents -------------------------------------------------------------------------------------
 

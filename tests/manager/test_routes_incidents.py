@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from mcp_acp.manager import routes_incidents
-from tests.helpers import proxy_config_dir, proxy_log_dir
 from tests.manager.test_incidents import shutdown, stamp, write_lines
 from tests.manager.test_routes_proxies import add, client_for, config_of
+from tests.support.config import proxy_config_dir, proxy_log_dir
 
 # --- incidents -------------------------------------------------------------------------------------
 

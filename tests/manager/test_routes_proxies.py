@@ -17,7 +17,7 @@ from mcp_acp.config.proxy_setup import create_proxy
 from mcp_acp.manager import routes_proxies
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from tests.helpers import proxy_config_dir
+from tests.support.config import proxy_config_dir
 
 
 def client_for(state: ManagerState, *modules) -> TestClient:
