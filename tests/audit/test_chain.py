@@ -1,9 +1,8 @@
-"""The hash chain (SPEC §5.3) and file verification against the integrity state, attacked directly.
+"""The hash chain (audit/chain.py) attacked directly: seal, check_chain and KeyRule.
 
-Unit and property tests of mcp_acp.audit.chain (seal / check_chain / KeyRule) and
-mcp_acp.audit.verify.verify_file: every way of editing a sealed file that an attacker
-has without the audit key must come out as "not protected".
-"""
+Unit and property tests: every way of editing a sealed file that an attacker has without the
+audit key must come out as "not protected". verify_file against the integrity state is in
+test_verify.py (which shares the helpers here)."""
 
 from __future__ import annotations
 

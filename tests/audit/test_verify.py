@@ -1,4 +1,6 @@
-"""TODO"""
+"""verify_file (audit/verify.py) against the integrity state: a file rehashed without the audit key
+is caught with the key, each file's key boundary is honoured, and every status (protected,
+broken, missing, replaced inode, no state yet) is reported as such."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO"""
+"""Rendering log entries for `mcp-acp logs` (cli/logs.py): an entry written by a hostile client is
+shown inert, never as terminal control."""
 
 from __future__ import annotations
 

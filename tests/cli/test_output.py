@@ -1,4 +1,5 @@
-"""What the CLI prints from logs and approvals comes from MCP clients: it must not drive the terminal."""
+"""terminal_safe (cli/output.py): what the CLI prints from logs and approvals comes from MCP
+clients, so control, format and markup characters are spelled out, never obeyed."""
 
 from rich.console import Console
 

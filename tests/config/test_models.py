@@ -1,4 +1,5 @@
-"""TODO"""
+"""The config models' names and ids (config/models.py): which proxy names are valid or reserved,
+how a server name becomes a slug, and the shape and uniqueness of generated proxy ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO"""
+"""Where config/paths.py puts things: every location under MCP_ACP_HOME, a relative or `~` home
+made absolute, nothing under it when it is unset, and sockets that fit however deep the home."""
 
 from __future__ import annotations
 

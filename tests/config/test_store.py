@@ -1,4 +1,6 @@
-"""Unit tests of the config package: names, ids, paths, atomic private writes, clear load errors."""
+"""Reading and writing config files (config/store.py): atomic private writes by save_model, and
+load errors that name the file, the line or field and the fix; the named loaders for the
+manager config, a proxy's config and its policy."""
 
 from __future__ import annotations
 

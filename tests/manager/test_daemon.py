@@ -1,4 +1,5 @@
-"""TODO"""
+"""The daemon's idle policy (manager/daemon.py): when a manager with nothing to do may stop on
+its own, and what keeps it up (a registered proxy, a browser following events, its grace period)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The manager's pure parts (SPEC §7): when it may stop on its own, what a registration must
-look like, how events fan out to browsers, and which forwarded paths are safe."""
+"""The manager's event hub (manager/events.py): every browser gets the snapshot then every event
+in order, incident events also announce `incidents_updated`, a slow subscriber is cut off
+rather than missing events, and closing ends every stream."""
 
 from __future__ import annotations
 

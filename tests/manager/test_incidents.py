@@ -1,4 +1,5 @@
-"""TODO"""
+"""Incidents read from disk (manager/incidents.py): the last shutdown is reported only while it
+is recent. The helpers that write shutdown records are shared with the incidents router's tests."""
 
 from __future__ import annotations
 

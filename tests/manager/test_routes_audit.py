@@ -1,4 +1,5 @@
-"""TODO"""
+"""The manager's audit router (manager/routes_audit.py), mounted alone on a FastAPI app: verify
+before any proxy has run and for an unknown id, and repair refused while the proxy is registered."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO"""
+"""The manager's auth router (manager/routes_auth.py) in local mode: the status it reports, and a
+logout that tells the browsers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO"""
+"""The manager's incidents router (manager/routes_incidents.py) over real files under a temp
+MCP_ACP_HOME: incidents merged newest first, filters and paging, the summary, and none at all."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The manager's disk-backed API routers (SPEC §8.3): proxies, creation, config snippet, incidents,
-audit (without a proxy run), auth in local mode. Real files under a temp MCP_ACP_HOME, config made
-by the real CLI; each router mounted alone on a FastAPI app and driven with TestClient."""
+"""The manager's proxies router (manager/routes_proxies.py): listing configured proxies (inactive
+or running with pushed stats), creation and its refusals, and the client config snippet. Real
+files under a temp MCP_ACP_HOME made by the real CLI; the router mounted alone on a FastAPI app
+and driven with TestClient. The helpers here are shared with the other routers' tests."""
 
 from __future__ import annotations
 

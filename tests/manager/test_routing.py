@@ -1,4 +1,5 @@
-"""TODO"""
+"""Paths the manager forwards to a proxy (manager/routing.py): which are safe, which are refused,
+and that no safe path ever leaves the API tree."""
 
 from __future__ import annotations
 

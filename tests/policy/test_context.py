@@ -1,4 +1,7 @@
-"""A verified token's claims reach the decision context (issue 5), with provenance `token`."""
+"""Building the decision context (policy/context.py) from a JSON-RPC message: a verified token's
+claims become subject attributes with provenance `token`; every path, source and destination
+argument is extracted and judged; resource URIs, resource types, action intents and the
+subject/server/environment fields; malformed params never crash extraction."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""TODO"""
+"""Glob matching (policy/globs.py): the semantics of path patterns (`*`, `**`, `?`, anchoring,
+case, trailing slashes, literal regex characters), and linear-time matching of adversarial
+globs with several wildcard runs (RE2), while simple ones keep the fast engine."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO"""
+"""Tool names to operations and side effects (policy/side_effects.py): the operation inferred
+from a tool's name, and the side-effect map of the tools the docs list as examples."""
 
 from __future__ import annotations
 

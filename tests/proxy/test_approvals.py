@@ -1,4 +1,6 @@
-"""The published JSON Schema stays in step with the model; the approval cache keeps its rules."""
+"""The approval cache and its rules (proxy/approvals.py): what is cacheable, the key, TTL and
+clearing, that a remembered approval never covers another destination, path list or real path,
+and that snapshots and forgetting show every path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO"""
+"""What a human is shown of a request's arguments (proxy/argument_display.py): secret-looking keys
+redacted at any depth, everything else kept whole."""
 
 from __future__ import annotations
 

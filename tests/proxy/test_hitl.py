@@ -1,4 +1,7 @@
-"""TODO"""
+"""Routing an approval to a human (proxy/hitl.py's RoutingApprover), on a real asyncio loop: nobody
+watching and no dialog denies at once; the UI watching waits; the UI going away falls back to
+the dialog or to nobody; the dialog's answer decides; a request that goes away withdraws its
+approval. Waits are bounded only to fail fast if something hangs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""TODO"""
+"""The result hooks of proxy/listing.py: every model-visible answer (initialize, discover and the
+lists) has a hook; dirty answers are cleaned and clean ones pass as the same object; errors pass
+untouched; a failing sanitizer withholds instructions but fails open on lists; warnings per
+answer are capped."""
 
 from __future__ import annotations
 

@@ -1,14 +1,12 @@
-"""Pending approvals and their routing (issue 7, SPEC §2.6), in-process on a real asyncio loop.
+"""Pending approvals (proxy/pending.py), in-process on a real asyncio loop.
 
-`PendingApprovals` is the set of requests waiting for a human; `RoutingApprover` decides who is
-asked (someone watching the UI, else a native dialog, else nobody). Both run here as the proxy
-runs them, with a real `ProxyEvents` whose sink records every event, so each test sees exactly
-what the manager and the browsers would be told. The dialog is a tiny stand-in object with the
-same async `ask` as `proxy/dialogs.py`'s `NativeDialog` (no desktop here); the real dialog
-program is tested elsewhere (tests/proxy/test_dialogs.py).
+`PendingApprovals` is the set of requests waiting for a human: what is shown, deciding once,
+timing out, withdrawing, and two decisions at once over the API. It runs with a real
+`ProxyEvents` whose sink records every event, so each test sees exactly what the manager and
+the browsers would be told. The routing of a request to a human is in test_hitl.py (which
+shares the helpers here); the dialog programs in test_dialogs.py.
 
-No timed assertions: waits are bounded only to fail fast if something hangs.
-"""
+No timed assertions: waits are bounded only to fail fast if something hangs."""
 
 from __future__ import annotations
 
