@@ -49,7 +49,7 @@ WITHOUT_UNIT_TESTS = {
     "identity/oidc.py": "against a real OIDC provider, in tests/integration/test_identity.py",
     "identity/provider.py": "against a real OIDC provider, in tests/integration/test_identity.py",
     "identity/tokens.py": "against a real OIDC provider, in tests/integration/test_identity.py",
-    "local_http.py": "bind_private_socket, in tests/config/test_private_dir.py",
+    "local_http.py": "bind_private_socket, with where sockets go, in tests/config/test_paths.py",
     "manager/api_client.py": PROCESSES,
     "manager/app.py": PROCESSES,
     "manager/client.py": "its refusal of a taken-over folder, in tests/config/test_private_dir.py; the rest "
