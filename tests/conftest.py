@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import MCP_ACP, HttpBackendServer
+from tests.support.processes import MCP_ACP, HttpBackendServer
 
 
 @pytest.fixture

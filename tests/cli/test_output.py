@@ -1,10 +1,8 @@
-"""What the CLI prints from logs and approvals comes from MCP clients: it must not drive the terminal."""
-
-import json
+"""terminal_safe (cli/output.py): what the CLI prints from logs and approvals comes from MCP
+clients, so control, format and markup characters are spelled out, never obeyed."""
 
 from rich.console import Console
 
-from mcp_acp.cli.logs import render
 from mcp_acp.cli.output import terminal_safe
 
 HOSTILE = "read\x1b[2J\x1b]0;pwned\x07\u202eexe.txt\n[bold red]fake[/]"
@@ -21,17 +19,3 @@ def test_control_format_and_markup_characters_are_spelled_out():
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
     assert "\\u001b[2J" in text and "\\u202e" in text and "\\n" in text
     assert "[bold red]fake[/]" in text  # shown as typed, not interpreted
-
-
-def test_a_hostile_log_entry_is_shown_inert():
-    entry = {
-        "time": "2026-11-24T10:00:00Z",
-        "method": "tools/call",
-        "status": "Success",
-        "tool_name": HOSTILE,
-        "file_path": HOSTILE,
-    }
-    line = render("operations", json.dumps(entry).encode())
-    text = printed(line)
-    assert "\x1b" not in text and "\u202e" not in text
-    assert "tools/call" in text

@@ -1,10 +1,11 @@
-"""Unit tests of the config package: names, ids, paths, atomic private writes, clear load errors."""
+"""Reading and writing config files (config/store.py): atomic private writes by save_model, and
+load errors that name the file, the line or field and the fix; the named loaders for the
+manager config, a proxy's config and its policy."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from pathlib import Path
 
@@ -12,28 +13,15 @@ import pytest
 
 from mcp_acp.config import paths, store
 from mcp_acp.config.models import (
-    RESERVED_PROXY_NAMES,
     BackendConfig,
     ManagerConfig,
     ProxyConfig,
     StdioBackend,
     new_proxy_id,
-    proxy_name_problem,
-    sanitize_server_name,
 )
 from mcp_acp.config.store import ConfigError, load_model, save_model
 from mcp_acp.policy.model import Policy
 from mcp_acp.policy.policy_file import load_policy
-
-PROXY_ID = re.compile(r"px_[0-9a-f]{8}:[a-z0-9-]+")
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private MCP_ACP_HOME for the code under test."""
-    folder = tmp_path / "acp-home"
-    monkeypatch.setenv(paths.HOME_ENV, str(folder))
-    return folder
 
 
 def mode_of(path: Path) -> int:
@@ -42,155 +30,6 @@ def mode_of(path: Path) -> int:
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-# --- proxy names ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "name", ["a", "files", "Files-2", "my_proxy", "0abc", "a-b_c-D", "x" * 64, "managers", "all-files", "default_1"]
-)
-def test_valid_proxy_names(name: str) -> None:
-    assert proxy_name_problem(name) is None
-
-
-@pytest.mark.parametrize("name", ["x" * 65, "y" * 200])
-def test_too_long_proxy_name_is_rejected(name: str) -> None:
-    problem = proxy_name_problem(name)
-    assert problem is not None
-    assert "1-64" in problem
-
-
-@pytest.mark.parametrize("name", ["_files", ".files", "-files", "_", ".", ".."])
-def test_proxy_name_must_start_with_letter_or_digit(name: str) -> None:
-    problem = proxy_name_problem(name)
-    assert problem is not None
-    assert "starting with a letter or digit" in problem
-
-
-@pytest.mark.parametrize(
-    "name", ["", "my files", "a/b", "../etc", "a.b", "a:b", "caf\u00e9", "a\\b", "a*", "name\tx", " lead"]
-)
-def test_proxy_name_with_bad_characters_is_rejected(name: str) -> None:
-    problem = proxy_name_problem(name)
-    assert problem is not None
-    assert "invalid proxy name" in problem
-
-
-def test_proxy_name_with_trailing_newline_is_rejected() -> None:
-    assert proxy_name_problem("files\n") is not None
-
-
-@pytest.mark.parametrize(
-    "name", ["manager", "Manager", "MANAGER", "all", "All", "ALL", "default", "Default", "DeFaUlT"]
-)
-def test_reserved_proxy_names_are_rejected_in_any_case(name: str) -> None:
-    problem = proxy_name_problem(name)
-    assert problem is not None
-    assert "reserved" in problem
-    assert name.lower() in RESERVED_PROXY_NAMES
-
-
-def test_require_proxy_name_raises_config_error() -> None:
-    with pytest.raises(ConfigError, match="reserved"):
-        store.require_proxy_name("all")
-    with pytest.raises(ConfigError, match="invalid proxy name"):
-        store.require_proxy_name("../x")
-    store.require_proxy_name("fine")
-
-
-# --- server names and proxy ids ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("server_name", "slug"),
-    [
-        ("filesystem", "filesystem"),
-        ("My Files", "my-files"),
-        ("GitHub", "github"),
-        ("GitHub  MCP   Server", "github-mcp-server"),
-        ("a/b:c@d!", "abcd"),
-        ("web-search", "web-search"),
-        ("--edge--", "edge"),
-        (" padded ", "padded"),
-        ("v2.0 beta", "v20-beta"),
-        ("under_score", "underscore"),
-        ("", "backend"),
-        ("!!!", "backend"),
-        ("   ", "backend"),
-        ("---", "backend"),
-    ],
-)
-def test_sanitize_server_name(server_name: str, slug: str) -> None:
-    assert sanitize_server_name(server_name) == slug
-
-
-@pytest.mark.parametrize("server_name", ["filesystem", "My Files", "A/B:C", "", "\u00fcber tool", "x" * 100])
-def test_new_proxy_id_format(server_name: str) -> None:
-    proxy_id = new_proxy_id(server_name)
-    assert PROXY_ID.fullmatch(proxy_id), proxy_id
-    assert proxy_id.split(":", 1)[1] == sanitize_server_name(server_name)
-
-
-def test_new_proxy_id_examples_and_uniqueness() -> None:
-    assert new_proxy_id("My Files").endswith(":my-files")
-    assert new_proxy_id("").endswith(":backend")
-    ids = {new_proxy_id("same") for _ in range(50)}
-    assert len(ids) == 50
-
-
-def test_new_proxy_id_is_accepted_by_proxy_config() -> None:
-    config = ProxyConfig(
-        proxy_id=new_proxy_id("Some Server!"),
-        backend=BackendConfig(server_name="x", stdio=StdioBackend(command="echo")),
-    )
-    assert PROXY_ID.fullmatch(config.proxy_id)
-
-
-# --- paths under MCP_ACP_HOME ------------------------------------------------------------
-
-
-def test_mcp_acp_home_holds_every_location(home: Path) -> None:
-    assert paths.config_dir() == home / "config"
-    assert paths.default_log_dir() == home / "logs"
-    assert paths.runtime_dir() == home / "run"
-    for location in (
-        paths.manager_config_path(),
-        paths.proxies_config_dir(),
-        paths.proxy_config_path("p"),
-        paths.proxy_policy_path("p"),
-        paths.bootstrap_log_path("p"),
-        paths.archive_dir(),
-        paths.emergency_audit_path(),
-        paths.secret_store_path(),
-        paths.proxy_socket_path("p"),
-    ):
-        assert location.is_relative_to(home), location
-    assert paths.proxy_config_path("p") == home / "config" / "proxies" / "p" / "config.json"
-    assert paths.proxy_log_dir(paths.default_log_dir(), "p") == home / "logs" / "mcp-acp" / "proxies" / "p"
-
-
-def test_manager_config_default_log_dir_follows_mcp_acp_home(home: Path) -> None:
-    assert Path(ManagerConfig().log_dir) == home / "logs"
-
-
-def test_relative_mcp_acp_home_becomes_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(paths.HOME_ENV, "rel-home")
-    assert paths.config_dir() == tmp_path / "rel-home" / "config"
-    assert paths.config_dir().is_absolute()
-
-
-def test_tilde_in_mcp_acp_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    monkeypatch.setenv(paths.HOME_ENV, "~/acp")
-    assert paths.runtime_dir() == tmp_path / "user" / "acp" / "run"
-
-
-def test_without_mcp_acp_home_nothing_points_at_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(paths.HOME_ENV, raising=False)
-    assert paths.config_dir().name == "mcp-acp"
-    assert not paths.config_dir().is_relative_to(tmp_path)
 
 
 # --- save_model ----------------------------------------------------------------------------
@@ -522,15 +361,3 @@ def test_list_proxy_names_ignores_folders_without_config(home: Path) -> None:
     paths.proxy_config_dir("empty").mkdir(parents=True)
     save_model(paths.proxy_config_path("real"), ProxyConfig.model_validate(good_proxy_config()))
     assert store.list_proxy_names() == ["real"]
-
-
-def test_socket_path_fits_a_unix_socket_however_deep_the_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A socket path longer than sun_path cannot be bound: deep homes get a short, stable stand-in."""
-    monkeypatch.setenv(paths.HOME_ENV, str(tmp_path / "h"))
-    assert paths.proxy_socket_path("files") == tmp_path / "h" / "run" / "proxy_files.sock"
-    deep = tmp_path / ("d" * 120)
-    monkeypatch.setenv(paths.HOME_ENV, str(deep))
-    short = paths.proxy_socket_path("files")
-    assert len(str(short)) <= paths.MAX_SOCKET_PATH
-    assert short == paths.proxy_socket_path("files")  # every process computes the same one
-    assert short != paths.proxy_socket_path("other")

@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from tests.e2e.ui import CHROMIUM, CHROMIUM_ARGS, UI, UI_TIMEOUT_MS
-from tests.helpers import ManagerHome
+from tests.support.manager import ManagerHome
 
 
 @pytest.fixture

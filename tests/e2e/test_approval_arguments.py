@@ -15,7 +15,7 @@ from pathlib import Path
 from playwright.async_api import Locator, expect
 
 from tests.e2e.ui import UI, UI_TIMEOUT_MS
-from tests.helpers import proxy_config_dir
+from tests.support.config import proxy_config_dir
 
 expect.set_options(timeout=UI_TIMEOUT_MS)
 

@@ -18,12 +18,9 @@ from oidc_provider import OidcProvider
 from playwright.async_api import Page, expect
 
 from tests.e2e.ui import UI, UI_TIMEOUT_MS
-from tests.helpers import (
-    BACKEND,
-    proxy_config_dir,
-    proxy_log_dir,
-    read_jsonl,
-)
+from tests.support.audit import read_jsonl
+from tests.support.config import proxy_config_dir, proxy_log_dir
+from tests.support.processes import BACKEND
 
 expect.set_options(timeout=UI_TIMEOUT_MS)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page
 
-from tests.helpers import ManagerHome
+from tests.support.manager import ManagerHome
 
 CHROMIUM = "/usr/bin/chromium"
 # Root needs --no-sandbox; the rest keep Chromium off the (closed) network.

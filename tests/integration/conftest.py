@@ -46,7 +46,7 @@ from mcp.client.session import (
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.message import SessionMessage
 
-from tests.helpers import allow_everything
+from tests.support.config import allow_everything
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NPM_BIN = REPO_ROOT / "tests" / "npm" / "node_modules" / ".bin"

@@ -33,18 +33,12 @@ import pytest
 from oidc_provider import OidcProvider
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import (
-    EVENT_TIMEOUT,
-    MANAGER_TIMEOUT,
-    EventStream,
-    ManagerHome,
-    ProxyEventStream,
-    RawProxy,
-    proxy_config_dir,
-    proxy_log_dir,
-    read_jsonl,
-    wait_until_async,
-)
+from tests.support.audit import read_jsonl
+from tests.support.config import proxy_config_dir, proxy_log_dir
+from tests.support.events import EVENT_TIMEOUT, EventStream, ProxyEventStream
+from tests.support.manager import MANAGER_TIMEOUT, ManagerHome
+from tests.support.processes import wait_until_async
+from tests.support.proxies import RawProxy
 
 PROXY = "ap"
 POLICY_DENIED = -32001

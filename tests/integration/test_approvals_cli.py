@@ -21,14 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    BACKEND,
-    MCP_ACP,
-    ManagerHome,
-    RawProxy,
-    proxy_config_dir,
-    wait_until_async,
-)
+from tests.support.config import proxy_config_dir
+from tests.support.manager import ManagerHome
+from tests.support.processes import BACKEND, MCP_ACP, wait_until_async
+from tests.support.proxies import RawProxy
 
 NAME = "ap"
 POLICY = {

@@ -21,7 +21,7 @@ from filelock import FileLock
 from mcp_acp.audit.chain import GENESIS, KeyRule, entry_hash, seal
 from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.audit.state import FileState, IntegrityState
-from tests.helpers import MCP_ACP
+from tests.support.processes import MCP_ACP
 
 OPS = "audit/operations.jsonl"
 DEC = "audit/decisions.jsonl"

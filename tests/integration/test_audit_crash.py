@@ -23,7 +23,10 @@ from pathlib import Path
 import pytest
 
 from mcp_acp.audit.verify import verify_proxy
-from tests.helpers import BACKEND, RawProxy, allow_everything, audit_key_of
+from tests.support.audit import audit_key_of
+from tests.support.config import allow_everything
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 LANES = 4
 KILLS_PER_LANE = 50

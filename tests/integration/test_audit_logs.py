@@ -10,7 +10,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import BACKEND, RawProxy, allow_everything, chain_ok
+from tests.support.audit import chain_ok
+from tests.support.config import allow_everything
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 SECRET = "correct-horse-battery-staple"
 

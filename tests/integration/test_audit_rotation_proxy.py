@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from mcp_acp.audit import segments
-from tests.helpers import BACKEND, RawProxy, allow_everything, audit_key_of, chain_ok, proxy_config_dir, proxy_log_dir
+from tests.support.audit import audit_key_of, chain_ok
+from tests.support.config import allow_everything, proxy_config_dir, proxy_log_dir
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 OPS = "audit/operations.jsonl"
 AUDIT_FAILURE = 10

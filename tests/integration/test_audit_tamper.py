@@ -17,7 +17,9 @@ import pytest
 from mcp_acp.audit.chain import GENESIS, check_chain, entry_hash
 from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.audit.verify import ProxyReport, verify_proxy
-from tests.helpers import BACKEND, RawProxy, allow_everything, home
+from tests.support.config import allow_everything, home
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 OPS = "audit/operations.jsonl"
 STATE = ".integrity_state"

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 from tls_certs import Pki, make_pki
 
-from tests.helpers import BACKEND, MCP_ACP, ROOT, RawProxy, allow_everything, free_port, wait_for_port
+from tests.support.config import allow_everything
+from tests.support.processes import BACKEND, MCP_ACP, ROOT, free_port, wait_for_port
+from tests.support.proxies import RawProxy
 
 SECURE_BACKEND = str(ROOT / "tests" / "fixtures" / "secure_backend.py")
 

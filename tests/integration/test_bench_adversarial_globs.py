@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from tests.helpers import ROOT
+from tests.support.processes import ROOT
 
 BENCH = ROOT / "bench" / "adversarial_globs.py"
 

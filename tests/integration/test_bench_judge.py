@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support.processes import ROOT
 
 BENCH = ROOT / "bench" / "judge.py"
 STAGES = {"parse", "describe", "paths", "evaluate", "decide", "relay"}

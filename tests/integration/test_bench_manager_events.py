@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.helpers import ROOT
+from tests.support.processes import ROOT
 
 BENCH = ROOT / "bench" / "manager_events.py"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support.processes import ROOT
 
 BENCH = ROOT / "bench" / "overhead.py"
 PATHS = {

@@ -14,7 +14,7 @@ import pytest
 
 from mcp_acp import jsonrpc
 from mcp_acp.backends.http import HttpBackend
-from tests.helpers import ROOT, HttpBackendServer, wait_until_async
+from tests.support.processes import ROOT, HttpBackendServer, wait_until_async
 
 SCRIPTED = str(ROOT / "tests" / "fixtures" / "scripted_http_backend.py")
 WAIT = 15.0  # upper bound for anything to arrive; never a timing assertion

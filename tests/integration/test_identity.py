@@ -33,7 +33,9 @@ import pytest
 from oidc_provider import OidcProvider
 
 from mcp_acp.identity.jwt_check import LEEWAY, MIN_REFETCH_INTERVAL
-from tests.helpers import BACKEND, MCP_ACP, RawProxy, allow_everything
+from tests.support.config import allow_everything
+from tests.support.processes import BACKEND, MCP_ACP
+from tests.support.proxies import RawProxy
 
 PROXY = "fx"
 CLIENT_ID = "mcp-acp-cli"

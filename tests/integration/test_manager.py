@@ -20,16 +20,11 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import (
-    EVENT_TIMEOUT,
-    MANAGER_TIMEOUT,
-    EventStream,
-    ManagerHome,
-    proxy_log_dir,
-    read_jsonl,
-    wait_until,
-    wait_until_async,
-)
+from tests.support.audit import read_jsonl
+from tests.support.config import proxy_log_dir
+from tests.support.events import EVENT_TIMEOUT, EventStream
+from tests.support.manager import MANAGER_TIMEOUT, ManagerHome
+from tests.support.processes import wait_until, wait_until_async
 
 AUDIT_FAILURE = 10
 # Events that describe a proxy's state to a browser that just connected (docs/manager.md#events-get-apievents).

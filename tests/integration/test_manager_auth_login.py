@@ -15,7 +15,8 @@ import httpx
 import pytest
 from oidc_provider import OidcProvider
 
-from tests.helpers import EVENT_TIMEOUT, EventStream, ManagerHome
+from tests.support.events import EVENT_TIMEOUT, EventStream
+from tests.support.manager import ManagerHome
 
 CLIENT_ID = "mcp-acp-cli"
 AUDIENCE = "mcp-acp"

@@ -22,7 +22,9 @@ from mcp_acp.config.store import load_manager_config
 from mcp_acp.manager import routes_config, routes_logs, routes_proxies
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from tests.helpers import BACKEND, RawProxy, allow_everything, proxy_config_dir
+from tests.support.config import allow_everything, proxy_config_dir
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 API_KEY = "sk-test-0123456789-never-shown"
 

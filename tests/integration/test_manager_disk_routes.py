@@ -17,13 +17,9 @@ from mcp_acp.config.store import load_manager_config
 from mcp_acp.manager import routes_audit, routes_proxies
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from tests.helpers import (
-    BACKEND,
-    RawProxy,
-    allow_everything,
-    proxy_config_dir,
-    proxy_log_dir,
-)
+from tests.support.config import allow_everything, proxy_config_dir, proxy_log_dir
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 
 @pytest.fixture

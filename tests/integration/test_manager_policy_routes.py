@@ -21,7 +21,9 @@ from mcp_acp.config.store import load_manager_config
 from mcp_acp.manager import routes_policy
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from tests.helpers import BACKEND, ECHO_ONLY_POLICY, RawProxy, proxy_config_dir
+from tests.support.config import ECHO_ONLY_POLICY, proxy_config_dir
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 POLICY_DENIED = -32001
 

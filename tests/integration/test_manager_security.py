@@ -21,7 +21,9 @@ import orjson
 import psutil
 import pytest
 
-from tests.helpers import MANAGER_TIMEOUT, EventStream, ManagerHome, wait_until
+from tests.support.events import EventStream
+from tests.support.manager import MANAGER_TIMEOUT, ManagerHome
+from tests.support.processes import wait_until
 
 MIB = 1024 * 1024
 

@@ -12,14 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    BACKEND,
-    ECHO_ONLY_POLICY,
-    ROOT,
-    RawProxy,
-    allow_everything,
-    proxy_log_dir,
-)
+from tests.support.config import ECHO_ONLY_POLICY, allow_everything, proxy_log_dir
+from tests.support.processes import BACKEND, ROOT
+from tests.support.proxies import RawProxy
 
 SCRIPT = ROOT / "bench" / "parse_latency_logs.py"
 DAY1, DAY2 = "2026-11-24", "2026-11-25"

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BACKEND, MCP_ACP, RawProxy
+from tests.support.processes import BACKEND, MCP_ACP
+from tests.support.proxies import RawProxy
 
 NAME = "fx"
 VALID = {

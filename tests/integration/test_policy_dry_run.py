@@ -18,16 +18,11 @@ import httpx
 import pytest
 
 from mcp_acp.config import paths
-from tests.helpers import (
-    BACKEND,
-    MANAGER_TIMEOUT,
-    ManagerHome,
-    RawProxy,
-    proxy_config_dir,
-    proxy_log_dir,
-    read_jsonl,
-    wait_until_async,
-)
+from tests.support.audit import read_jsonl
+from tests.support.config import proxy_config_dir, proxy_log_dir
+from tests.support.manager import MANAGER_TIMEOUT, ManagerHome
+from tests.support.processes import BACKEND, wait_until_async
+from tests.support.proxies import RawProxy
 
 
 def policy_for(root) -> dict:

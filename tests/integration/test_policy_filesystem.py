@@ -27,15 +27,10 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.helpers import (
-    HIGH_LIMITS,
-    MCP_ACP,
-    ROOT,
-    RawProxy,
-    proxy_config_dir,
-    proxy_log_dir,
-    read_jsonl,
-)
+from tests.support.audit import read_jsonl
+from tests.support.config import HIGH_LIMITS, proxy_config_dir, proxy_log_dir
+from tests.support.processes import MCP_ACP, ROOT
+from tests.support.proxies import RawProxy
 
 FILESYSTEM_BIN = ROOT / "tests" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
 

@@ -25,16 +25,10 @@ from sneaky_backend import (
     VERBOSE_DESCRIPTION,
 )
 
-from tests.helpers import (
-    BACKEND,
-    HIGH_LIMITS,
-    MCP_ACP,
-    ROOT,
-    RawProxy,
-    proxy_config_dir,
-    proxy_log_dir,
-    read_jsonl,
-)
+from tests.support.audit import read_jsonl
+from tests.support.config import HIGH_LIMITS, proxy_config_dir, proxy_log_dir
+from tests.support.processes import BACKEND, MCP_ACP, ROOT
+from tests.support.proxies import RawProxy
 
 SNEAKY_BACKEND = str(ROOT / "tests" / "fixtures" / "sneaky_backend.py")
 NAME = "fx"

@@ -18,7 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import BACKEND, RawProxy, proxy_config_dir
+from tests.support.config import proxy_config_dir
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 NAME = "fx"
 POLICY = {

@@ -21,7 +21,10 @@ from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.backends.credentials import credential_key
 from mcp_acp.config import paths
 from mcp_acp.localhttp.server import socket_accepts
-from tests.helpers import BACKEND, RawProxy, allow_everything, proxy_config_dir, proxy_log_dir, read_jsonl
+from tests.support.audit import read_jsonl
+from tests.support.config import allow_everything, proxy_config_dir, proxy_log_dir
+from tests.support.processes import BACKEND
+from tests.support.proxies import RawProxy
 
 AUDIT_FAILURE = 10
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from backend import big_text
 
-from tests.helpers import BACKEND, RawProxy, allow_everything, free_port
+from tests.support.config import allow_everything
+from tests.support.processes import BACKEND, free_port
+from tests.support.proxies import RawProxy
 
 
 def children_of(pid: int) -> list[int]:

@@ -14,7 +14,7 @@ import orjson
 from mcp_acp.backends.stdio import StdioBackend
 from mcp_acp.proxy.gate import Gate, LogWhileForwarded
 from mcp_acp.proxy.relay import Relay
-from tests.helpers import BACKEND
+from tests.support.processes import BACKEND
 
 INITIALIZE = {
     "jsonrpc": "2.0",

@@ -1,13 +1,13 @@
-"""The manager's disk-backed API routers (docs/manager.md#the-managers-routes): proxies, creation, config snippet, incidents,
-audit (without a proxy run), auth in local mode. Real files under a temp MCP_ACP_HOME, config made
-by the real CLI; each router mounted alone on a FastAPI app and driven with TestClient."""
+"""The manager's proxies router (manager/routes_proxies.py): listing configured proxies (inactive
+or running with pushed stats), creation and its refusals, and the client config snippet. Real
+files under a temp MCP_ACP_HOME made by the real CLI; the router mounted alone on a FastAPI app
+and driven with TestClient. The helpers here are shared with the other routers' tests."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,26 +15,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mcp_acp.admin.proxy_setup import create_proxy
-from mcp_acp.config.store import load_manager_config
-from mcp_acp.localhttp.sse import Subscriber
-from mcp_acp.manager import routes_audit, routes_auth, routes_incidents, routes_proxies
-from mcp_acp.manager.incidents import last_shutdown
+from mcp_acp.manager import routes_proxies
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
-from tests.helpers import proxy_config_dir, proxy_log_dir
-
-
-@pytest.fixture
-def home(cli, acp_env, monkeypatch) -> dict:
-    """`init --auth local` done by the CLI; this process sees the same MCP_ACP_HOME."""
-    for name in ("MCP_ACP_HOME", "HOME", "MCP_ACP_SECRET_BACKEND"):
-        monkeypatch.setenv(name, acp_env[name])
-    return acp_env
-
-
-@pytest.fixture
-def state(home) -> ManagerState:
-    return ManagerState(config=load_manager_config())
+from tests.support.config import proxy_config_dir
 
 
 def client_for(state: ManagerState, *modules) -> TestClient:
@@ -263,230 +247,3 @@ def test_config_snippet(home, state):
     for unknown in ("nosuch", "../files"):
         answer = client.get("/api/manager/config-snippet", params={"proxy": unknown})
         assert answer.status_code == 404 and answer.json()["detail"]["code"] == "PROXY_NOT_FOUND"
-
-
-# --- incidents -------------------------------------------------------------------------------------
-
-
-def stamp(seconds_ago: float) -> str:
-    return (
-        (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
-
-
-def write_lines(path: Path, *lines: dict | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
-
-
-def shutdown(seconds_ago: float, reason: str = "audit log deleted") -> dict:
-    return {
-        "time": stamp(seconds_ago),
-        "event": "security_shutdown",
-        "failure_type": "audit_failure",
-        "reason": reason,
-        "exit_code": 10,
-        "context": {},
-    }
-
-
-@pytest.fixture
-def incidents(home):
-    """Two proxies with shutdowns and start-up failures, and emergency entries for one of them and
-    for a proxy that no longer exists; plus lines that are not entries."""
-    add("files")
-    add("web", "/bin/echo")
-    write_lines(
-        proxy_log_dir(home, "files") / "shutdowns.jsonl", shutdown(7200, "old"), "{not json", shutdown(60, "recent")
-    )
-    write_lines(proxy_log_dir(home, "web") / "shutdowns.jsonl", shutdown(30, "web down"))
-    write_lines(
-        proxy_config_dir(home, "web") / "bootstrap.jsonl",
-        {
-            "time": stamp(90),
-            "event": "config_invalid",
-            "error_message": "bad",
-            "error_type": "ConfigError",
-            "exit_code": 1,
-            "component": "cli",
-            "source": "cli_start",
-        },
-        "[1, 2]",
-        {"no": "time"},
-    )
-    write_lines(
-        Path(home["MCP_ACP_HOME"]) / "config" / "emergency_audit.jsonl",
-        {
-            "time": stamp(10),
-            "event": "emergency_audit",
-            "event_type": "operations",
-            "failure_reason": "disk full",
-            "proxy_name": "files",
-            "proxy_id": config_of(home, "files")["proxy_id"],
-        },
-        {
-            "time": stamp(100000),
-            "event": "emergency_audit",
-            "event_type": "auth",
-            "failure_reason": "x",
-            "proxy_name": "gone",
-            "proxy_id": "px_00000000:gone",
-        },
-        "",
-    )
-    return home
-
-
-def test_incidents_merged_newest_first(incidents, state):
-    client = client_for(state, routes_incidents)
-    page = client.get("/api/manager/incidents").json()
-    summary = [(e["incident_type"], e["proxy_name"]) for e in page["entries"]]
-    assert summary == [
-        ("emergency", "files"),
-        ("shutdown", "web"),
-        ("shutdown", "files"),
-        ("bootstrap", "web"),
-        ("shutdown", "files"),
-        ("emergency", "gone"),
-    ]
-    assert page["total_returned"] == 6 and page["has_more"] is False
-    assert page["entries"][1]["proxy_id"] == config_of(incidents, "web")["proxy_id"]
-    assert page["entries"][1]["reason"] == "web down"
-    assert page["filters_applied"]["time_range"] == "all"
-
-
-def test_incidents_filters_and_paging(incidents, state):
-    client = client_for(state, routes_incidents)
-
-    def kinds(**params) -> list[tuple[str, str]]:
-        return [
-            (e["incident_type"], e["proxy_name"])
-            for e in client.get("/api/manager/incidents", params=params).json()["entries"]
-        ]
-
-    assert kinds(proxy="files") == [("emergency", "files"), ("shutdown", "files"), ("shutdown", "files")]
-    assert kinds(incident_type="shutdown") == [("shutdown", "web"), ("shutdown", "files"), ("shutdown", "files")]
-    assert kinds(incident_type="bootstrap", proxy="files") == []
-    assert kinds(time_range="1h") == [
-        ("emergency", "files"),
-        ("shutdown", "web"),
-        ("shutdown", "files"),
-        ("bootstrap", "web"),
-    ]
-    assert kinds(time_range="5m", incident_type="emergency") == [("emergency", "files")]
-    first = client.get("/api/manager/incidents", params={"limit": 2}).json()
-    assert first["total_returned"] == 2 and first["has_more"] is True
-    rest = client.get("/api/manager/incidents", params={"limit": 100, "before": first["entries"][-1]["time"]}).json()
-    assert [(e["incident_type"], e.get("reason")) for e in rest["entries"][:2]] == [
-        ("shutdown", "recent"),
-        ("bootstrap", None),
-    ]
-    assert len(rest["entries"]) == 4 and rest["has_more"] is False
-    for params in (
-        {"limit": 0},
-        {"limit": 1001},
-        {"incident_type": "crash"},
-        {"time_range": "2d"},
-        {"before": "yesterday"},
-    ):
-        assert client.get("/api/manager/incidents", params=params).status_code == 422, params
-
-
-def test_incidents_summary(incidents, state):
-    client = client_for(state, routes_incidents)
-    summary = client.get("/api/manager/incidents/summary").json()
-    assert (summary["shutdowns_count"], summary["emergency_count"], summary["bootstrap_count"]) == (3, 2, 1)
-    newest = client.get("/api/manager/incidents").json()["entries"][0]
-    assert summary["latest_critical_timestamp"] == newest["time"]
-    assert summary["new_count"] == 6
-    since = client.get("/api/manager/incidents/summary", params={"since": stamp(45)}).json()
-    assert since["new_count"] == 2 and since["shutdowns_count"] == 3
-
-
-def test_no_incidents(home, state):
-    client = client_for(state, routes_incidents)
-    assert client.get("/api/manager/incidents").json()["entries"] == []
-    summary = client.get("/api/manager/incidents/summary").json()
-    assert summary["latest_critical_timestamp"] is None and summary["new_count"] == 0
-
-
-def test_last_shutdown_only_when_recent(home):
-    add("files")
-    path = proxy_log_dir(home, "files") / "shutdowns.jsonl"
-    assert last_shutdown("files") is None  # no file
-    write_lines(path, shutdown(5, "fresh"))
-    assert last_shutdown("files") == {
-        "failure_type": "audit_failure",
-        "reason": "fresh",
-        "exit_code": 10,
-        "time": json.loads(path.read_text())["time"],
-    }
-    write_lines(path, shutdown(31, "too old"))
-    assert last_shutdown("files") is None
-    write_lines(path, shutdown(1), '{"time": "truncated')
-    assert last_shutdown("files") is None  # the last entry is malformed: no guessing from older ones
-    path.write_text(json.dumps(shutdown(1)) + "\n\n")
-    assert last_shutdown("files")["reason"] == "audit log deleted"
-    assert last_shutdown("../files") is None
-
-
-# --- audit (no proxy has run: nothing to verify yet) -------------------------------------------------
-
-
-def test_audit_verify_before_any_run_and_unknown_id(home, state):
-    add("files")
-    proxy_id = config_of(home, "files")["proxy_id"]
-    client = client_for(state, routes_audit)
-    report = client.get(f"/api/manager/proxies/{proxy_id}/audit/verify").json()
-    assert report["proxy_name"] == "files" and report["proxy_id"] == proxy_id
-    assert report["overall_status"] == "no_files" and report["state_file_present"] is False
-    assert {f["status"] for f in report["files"]} == {"not_created"}
-    assert [f["name"] for f in report["files"]] == [
-        "operations",
-        "decisions",
-        "auth",
-        "system",
-        "config-history",
-        "policy-history",
-        "repairs",
-    ]
-    assert all(f["description"] for f in report["files"])
-    assert report["totals"] == {"files": 7, "entries": 0, "not_created": 7}
-    repaired = client.post(f"/api/manager/proxies/{proxy_id}/audit/repair").json()
-    assert repaired["success"] is True and repaired["message"] == "Nothing to repair."
-    assert {r["action"] for r in repaired["results"]} == {"none"}
-    for method, path in (("GET", "verify"), ("POST", "repair")):
-        answer = client.request(method, f"/api/manager/proxies/px_00000000:nope/audit/{path}")
-        assert answer.status_code == 404 and answer.json()["detail"]["code"] == "PROXY_NOT_FOUND"
-
-
-def test_audit_repair_refused_while_registered(home, state):
-    add("files")
-    connection = registered(state, home, "files")
-    answer = client_for(state, routes_audit).post(f"/api/manager/proxies/{connection.proxy_id}/audit/repair")
-    assert answer.status_code == 409 and answer.json()["detail"]["code"] == "PROXY_RUNNING"
-
-
-# --- auth (local mode) -----------------------------------------------------------------------------
-
-
-def test_auth_in_local_mode(home, state):
-    client = client_for(state, routes_auth)
-    status = client.get("/api/manager/auth/status").json()
-    assert status["configured"] is False and status["authenticated"] is False
-    assert status["mode"] == "local" and status["provider"] is None and status["subject_id"] is None
-    assert "encrypted file" in status["storage_backend"]
-    for action in ("reload", "clear"):
-        answer = client.post(f"/api/manager/auth/{action}").json()
-        assert answer["ok"] is True and "local mode" in answer["message"]
-
-
-def test_logout_tells_the_browsers(home, state):
-    browser = Subscriber()
-    state.hub.subscribers.add(browser)
-    answer = client_for(state, routes_auth).post("/api/manager/auth/logout").json()
-    assert answer["ok"] is True
-    event = json.loads(browser.queue.get_nowait().removeprefix(b"data: "))
-    assert event["type"] == "auth_logout"

@@ -1,6 +1,6 @@
 """Latency trackers (docs/manager.md#a-proxys-own-api): the ring buffer and its statistics, the shapes of
 `/api/stats` and `stats_updated`, the recording rules through the real enforcement point and
-operations recorder, and the manager's latency gauges.
+operations recorder. The manager's latency gauges are in test_prometheus.py.
 
 The enforcement point runs with the real engine and the real chained audit writer in a temp
 folder; the relay is played by `exchange`, which makes the same calls in the same order
@@ -19,12 +19,9 @@ from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig, LimitsConfig, ManagerConfig
+from mcp_acp.config.models import HITLConfig, LimitsConfig
 from mcp_acp.identity.local import Identity
 from mcp_acp.identity.provider import LocalIdentities
-from mcp_acp.manager.app import prometheus_text
-from mcp_acp.manager.registry import ProxyConnection
-from mcp_acp.manager.state import ManagerState
 from mcp_acp.metrics.latency import LATENCY_BUFFER_SIZE, LatencyTracker
 from mcp_acp.metrics.stats import ProxyStats, publish_stats
 from mcp_acp.policy.model import parse_policy
@@ -260,23 +257,3 @@ async def test_hitl_outcomes_are_waits_and_human_decided_requests_are_not_proxy_
     # The mark is consumed with the answer: a later request reusing the id is measured.
     await exchange(e, r, call("read_file", request_id=1), 3.0)
     assert samples(e.stats)[0] == [2.0, 3.0]
-
-
-# --------------------------------------------------------------------------- manager /metrics
-
-
-def test_manager_metrics_carry_pushed_latency(tmp_path):
-    state = ManagerState(config=ManagerConfig(log_dir=str(tmp_path)))
-    stats = ProxyStats()
-    stats.record_decision("allow", "tools/call", eval_ms=0.25)
-    stats.record_answer("1", "tools/call", True, 1.5)
-    state.registry.add(
-        ProxyConnection("files", "px_00000000:files", "i1", "/tmp/files.sock", {}, stats=stats.snapshot())
-    )
-    state.registry.add(ProxyConnection("quiet", "px_00000000:quiet", "i2", "/tmp/quiet.sock", {}))
-    text = prometheus_text(state).decode()
-    assert 'mcp_acp_latency_ms{kind="proxy_latency",proxy="files",quantile="0.5"} 1.5' in text
-    assert 'mcp_acp_latency_ms{kind="proxy_latency",proxy="files",quantile="0.95"} 1.5' in text
-    assert 'mcp_acp_latency_ms{kind="policy_eval",proxy="files",quantile="0.5"} 0.25' in text
-    assert 'kind="hitl_wait"' not in text  # no samples: no gauge, rather than a made-up 0
-    assert 'proxy="quiet",quantile' not in text  # nothing pushed yet

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 
+import jsonschema
 import pytest
 from pydantic import ValidationError
 
@@ -361,3 +363,42 @@ def test_duplicate_ids_reported_together_with_other_problems():
     text = "\n".join(problems)
     assert "rule 2 (id 'broken')" in text
     assert "'dup'" in text and "already used" in text, f"duplicate id not reported:\n{text}"
+
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "policy.schema.json"
+
+
+def test_published_schema_matches_the_model():
+    """docs/policy.schema.json is what editors use for completion: it must not go stale."""
+    assert json.loads(SCHEMA_FILE.read_text()) == policy_json_schema(), (
+        "regenerate it: python -c 'import json; from mcp_acp.policy.model import policy_json_schema; "
+        "print(json.dumps(policy_json_schema(), indent=2))' > docs/policy.schema.json"
+    )
+
+
+def test_schema_accepts_the_spec_examples_and_rejects_unknown_fields():
+    schema = policy_json_schema()
+    jsonschema.validate(
+        {
+            "version": "1",
+            "default_action": "deny",
+            "rules": [
+                {
+                    "id": "read-project",
+                    "effect": "allow",
+                    "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": "/home/u/proj/**"},
+                },
+                {
+                    "id": "write-project",
+                    "effect": "hitl",
+                    "conditions": {"operations": ["write", "delete"]},
+                    "cache_side_effects": ["fs_write"],
+                },
+            ],
+        },
+        schema,
+    )
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"rules": [{"effect": "allow", "conditions": {"tool": "x"}}]}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"default_action": "allow"}, schema)

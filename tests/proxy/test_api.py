@@ -1,10 +1,9 @@
-"""The control API's approval-cache endpoints and the events behind them, in process.
+"""The proxy's control API (proxy/api.py) in process: the approval-cache endpoints and the events
+behind them, policy reload, structured errors.
 
-A real proxy cannot cache an approval yet (no approver exists before the approvals feature), so
-cached entries are put in the real ApprovalCache directly and the real FastAPI app is called
+Cached entries are put in the real ApprovalCache directly and the real FastAPI app is called
 through httpx's ASGI transport. The policy-reload events use the real reloader and audit log.
-tests/integration/test_proxy_api.py covers the same API on a running proxy's socket.
-"""
+tests/integration/test_proxy_api.py covers the same API on a running proxy's socket."""
 
 from __future__ import annotations
 

@@ -1,55 +1,19 @@
-"""The published JSON Schema stays in step with the model; the approval cache keeps its rules."""
+"""The approval cache and its rules (proxy/approvals.py): what is cacheable, the key, TTL and
+clearing, that a remembered approval never covers another destination, path list or real path,
+and that snapshots and forgetting show every path."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import os
 
-import jsonschema
 import pytest
 
 from mcp_acp.identity.local import Identity
 from mcp_acp.policy.context import build_context
-from mcp_acp.policy.model import policy_json_schema
-from mcp_acp.proxy.approvals import ApprovalCache, cacheable
-
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "policy.schema.json"
-
-
-def test_published_schema_matches_the_model():
-    """docs/policy.schema.json is what editors use for completion: it must not go stale."""
-    assert json.loads(SCHEMA_FILE.read_text()) == policy_json_schema(), (
-        "regenerate it: python -c 'import json; from mcp_acp.policy.model import policy_json_schema; "
-        "print(json.dumps(policy_json_schema(), indent=2))' > docs/policy.schema.json"
-    )
-
-
-def test_schema_accepts_the_spec_examples_and_rejects_unknown_fields():
-    schema = policy_json_schema()
-    jsonschema.validate(
-        {
-            "version": "1",
-            "default_action": "deny",
-            "rules": [
-                {
-                    "id": "read-project",
-                    "effect": "allow",
-                    "conditions": {"tool_name": ["read_*", "list_*"], "path_pattern": "/home/u/proj/**"},
-                },
-                {
-                    "id": "write-project",
-                    "effect": "hitl",
-                    "conditions": {"operations": ["write", "delete"]},
-                    "cache_side_effects": ["fs_write"],
-                },
-            ],
-        },
-        schema,
-    )
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"rules": [{"effect": "allow", "conditions": {"tool": "x"}}]}, schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"default_action": "allow"}, schema)
+from mcp_acp.proxy.approvals import (
+    ApprovalCache,
+    cacheable,
+)
 
 
 @pytest.mark.parametrize(
@@ -164,3 +128,64 @@ def test_snapshot_and_forget_show_every_path(tmp_path):
     assert entry["path"] == entry["paths"][0] and entry["tool_name"] == "move_file"
     assert not cache.forget("alice", "move_file", "/p/b") and len(cache) == 1
     assert cache.forget("alice", "move_file", entry["path"]) and len(cache) == 0
+
+
+# --------------------------------------------------------------------------- the approval cache
+
+
+def _write_ctx(path: str, subject: str = "alice", tool: str = "write_file", request_id: int = 1):
+    message = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": {"path": path}},
+    }
+    return build_context(message, Identity(subject, "local"), "fixture")
+
+
+def test_cached_approvals_expire_at_their_ttl(tmp_path):
+    now = [1000.0]
+    cache = ApprovalCache(300, clock=lambda: now[0])
+    target = tmp_path / "a.txt"
+    target.write_text("a")
+    cache.remember(_write_ctx(str(target), request_id=9))
+    [entry] = cache.snapshot()["approvals"]
+    assert entry == {
+        "subject_id": "alice",
+        "tool_name": "write_file",
+        "path": os.path.realpath(target),
+        "request_id": "9",
+        "paths": [os.path.realpath(target)],
+        "exact_arguments": False,
+        "age_seconds": 0.0,
+        "ttl_seconds": 300,
+        "expires_in_seconds": 300.0,
+    }
+    now[0] += 299.5
+    assert cache.holds(_write_ctx(str(target)))
+    assert cache.snapshot()["approvals"][0]["expires_in_seconds"] == 0.5
+    now[0] += 0.5  # exactly at the TTL: gone
+    assert not cache.holds(_write_ctx(str(target)))
+    assert cache.snapshot() == {"count": 0, "ttl_seconds": 300, "approvals": []}
+    assert len(cache) == 0
+
+
+def test_a_cached_approval_is_keyed_on_the_real_path(tmp_path):
+    cache = ApprovalCache(300)
+    approved, other = tmp_path / "approved.txt", tmp_path / "other.txt"
+    approved.write_text("a")
+    other.write_text("b")
+    name = tmp_path / "name.txt"
+    name.symlink_to(approved)
+    cache.remember(_write_ctx(str(name)))  # approved as "name.txt", which leads to approved.txt
+    assert cache.snapshot()["approvals"][0]["path"] == os.path.realpath(approved)
+    assert cache.holds(_write_ctx(str(name)))
+    assert not cache.holds(_write_ctx(str(other)))
+    assert not cache.holds(_write_ctx(str(name), subject="mallory"))
+    assert not cache.holds(_write_ctx(str(name), tool="delete_file"))
+    name.unlink()
+    name.symlink_to(other)  # the same path name, now leading to another file
+    assert not cache.holds(_write_ctx(str(name)))
+    name.unlink()
+    name.symlink_to(approved)
+    assert cache.forget("alice", "write_file", os.path.realpath(approved)) and not cache.holds(_write_ctx(str(name)))

@@ -36,7 +36,7 @@ from mcp_acp.proxy.approvals import (
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import LogWhileForwarded
 from mcp_acp.proxy.policy_reload import PolicyReloader
-from tests.helpers import ROOT
+from tests.support.processes import ROOT
 
 RULES = [
     {"id": "read", "effect": "allow", "conditions": {"tool_name": "read_*"}},

@@ -30,7 +30,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.helpers import HIGH_LIMITS, MCP_ACP, ROOT, proxy_config_dir, proxy_log_dir, read_jsonl
+from tests.support.audit import read_jsonl
+from tests.support.config import HIGH_LIMITS, proxy_config_dir, proxy_log_dir
+from tests.support.processes import MCP_ACP, ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures"
 HOSTILE_SERVER = FIXTURES / "hostile_server.py"

@@ -42,8 +42,8 @@ from pathlib import Path
 import pytest
 
 from mcp_acp.audit.chain import GENESIS, entry_hash
-from tests.helpers import ROOT
 from tests.security.conftest import ALLOW_ALL, FIXTURE_BACKEND, Home, Proxy
+from tests.support.processes import ROOT
 
 NAME = "fx"
 OPS = "audit/operations.jsonl"

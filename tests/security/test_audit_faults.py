@@ -25,8 +25,8 @@ import orjson
 import pytest
 
 from mcp_acp.audit import emergency
-from tests.helpers import read_jsonl
 from tests.security.conftest import ALLOW_ALL, FIXTURE_BACKEND, Home
+from tests.support.audit import read_jsonl
 
 INTERNAL_ERROR = -32603
 EXIT_TIMEOUT = 30.0  # "does not hang": the proxy exits 0.1 s after the error; this is the bound
@@ -420,7 +420,7 @@ async def test_a_recorder_that_raises_still_answers_the_client():
     from mcp_acp.proxy.gate import Gate
     from mcp_acp.proxy.operations import describe_request
     from mcp_acp.proxy.relay import Relay
-    from tests.helpers import BACKEND
+    from tests.support.processes import BACKEND
 
     class Broken:
         describe = staticmethod(describe_request)

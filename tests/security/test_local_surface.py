@@ -30,8 +30,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.helpers import free_port, proxy_log_dir
 from tests.security.conftest import ALLOW_ALL, Home, text_of, wait_until
+from tests.support.config import proxy_log_dir
+from tests.support.processes import free_port
 
 OTHER = "mcpacp-other"
 SYSTEM_PYTHON = "/usr/bin/python3"  # the second user cannot enter /work, where the venv lives

@@ -16,7 +16,7 @@ from mcp_acp.config.models import ManagerConfig
 from mcp_acp.manager.app import build_app
 from mcp_acp.manager.security import MUTATIONS, NO_ORIGIN
 from mcp_acp.manager.state import ManagerState
-from tests.helpers import ManagerHome
+from tests.support.manager import ManagerHome
 
 
 def routes_of(app) -> list[tuple[str, str]]:

@@ -21,7 +21,8 @@ import psutil
 import pytest
 
 from mcp_acp.manager.http_limits import BODY_TIMEOUT, HEADER_TIMEOUT, KEEP_ALIVE_TIMEOUT, MAX_WAITING
-from tests.helpers import MANAGER_TIMEOUT, MCP_ACP, ManagerHome, wait_until
+from tests.support.manager import MANAGER_TIMEOUT, ManagerHome
+from tests.support.processes import MCP_ACP, wait_until
 
 FD_LIMIT = 256
 SLOW_CLIENTS = 600  # well past what 256 descriptors allow

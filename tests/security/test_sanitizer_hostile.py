@@ -30,7 +30,10 @@ from hostile_descriptions_server import DEEP_LEVELS, PHRASE, SDK_DEEP_LEVELS, VI
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.helpers import MCP_ACP, ROOT, RawProxy, allow_everything, proxy_log_dir, read_jsonl
+from tests.support.audit import read_jsonl
+from tests.support.config import allow_everything, proxy_log_dir
+from tests.support.processes import MCP_ACP, ROOT
+from tests.support.proxies import RawProxy
 
 SERVER = str(ROOT / "tests" / "fixtures" / "hostile_descriptions_server.py")
 NAME = "hostile"
