@@ -26,6 +26,7 @@ from mcp_acp.config.models import ManagerConfig
 from mcp_acp.config.private_dir import UnsafeFolder
 from mcp_acp.config.store import ensure_private_dir, write_private_text
 from mcp_acp.event_loop import run_event_loop
+from mcp_acp.event_names import Event
 from mcp_acp.local_http import EmbeddedServer, bind_private_socket
 from mcp_acp.manager import lifecycle
 from mcp_acp.manager.app import STATIC, build_app
@@ -211,7 +212,7 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
 async def _heartbeat(state: ManagerState) -> None:
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
-        broadcast(state, {"type": "heartbeat"})
+        broadcast(state, {"type": Event.HEARTBEAT})
 
 
 async def _idle_watch(state: ManagerState, idle: IdlePolicy, stop: asyncio.Event) -> None:

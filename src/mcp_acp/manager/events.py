@@ -14,24 +14,12 @@ from collections.abc import AsyncIterator, Callable
 
 import orjson
 
+from mcp_acp.event_names import INCIDENT_EVENTS, Event
+
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 COALESCE_SECONDS = 0.005
-# Events after which the incidents page has something new (SPEC §7.3).
-INCIDENT_EVENTS = frozenset(
-    {
-        "critical_shutdown",
-        "audit_init_failed",
-        "device_health_failed",
-        "session_hijacking",
-        "audit_tampering",
-        "audit_missing",
-        "audit_permission_denied",
-        "health_degraded",
-        "health_monitor_failed",
-    }
-)
 
 
 def sse_message(event: dict) -> bytes:
@@ -66,7 +54,11 @@ class EventHub:
         if event.get("type") in INCIDENT_EVENTS:
             self._fan_out(
                 sse_message(
-                    {"type": "incidents_updated", "proxy_name": event.get("proxy_name"), "trigger_event": event["type"]}
+                    {
+                        "type": Event.INCIDENTS_UPDATED,
+                        "proxy_name": event.get("proxy_name"),
+                        "trigger_event": event["type"],
+                    }
                 )
             )
 

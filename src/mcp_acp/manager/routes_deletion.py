@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, field_validator
 
 from mcp_acp.config.models import proxy_name_problem
+from mcp_acp.event_names import Event
 from mcp_acp.manager import deletion
 from mcp_acp.manager.errors import api_error
 
@@ -39,7 +40,7 @@ def _announce(state, proxy_name: str, proxy_id: str, archive_name: str | None, b
     try:  # best effort: a failed broadcast never fails a deletion that happened
         state.hub.publish(
             {
-                "type": "proxy_deleted",
+                "type": Event.PROXY_DELETED,
                 "proxy_name": proxy_name,
                 "proxy_id": proxy_id,
                 "archive_name": archive_name,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from mcp_acp.config.models import OIDCConfig
+from mcp_acp.event_names import Event
 from mcp_acp.identity import tokens as token_store
 from mcp_acp.identity.oidc import OidcClient, OidcError
 from mcp_acp.identity.tokens import StoredTokens
@@ -38,8 +39,8 @@ class TokenService:
 
     def message(self) -> dict:
         if self.tokens is None:
-            return {"type": "token_cleared"}
-        return {"type": "token_update", **asdict(self.tokens)}
+            return {"type": Event.TOKEN_CLEARED}
+        return {"type": Event.TOKEN_UPDATE, **asdict(self.tokens)}
 
     def reload(self) -> None:
         """After a login elsewhere (CLI): read the store again and tell every proxy."""
@@ -49,7 +50,7 @@ class TokenService:
     def clear(self) -> None:
         """After a logout: every proxy drops the token, its identity and its cached approvals."""
         self.tokens = None
-        self.broadcast({"type": "token_cleared"})
+        self.broadcast({"type": Event.TOKEN_CLEARED})
 
     async def run(self) -> None:
         while True:
