@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 SESSION_BINDING_EXIT = 15
 
 Verdict = ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None
+Then = Callable[[Identity], Verdict]
+Retry = Callable[[], Verdict]
 
 
 class CallerCheck:
@@ -35,44 +37,42 @@ class CallerCheck:
         decisions: DecisionLog,
         shutdown: ShutdownCoordinator,
         session_id: str,
-        then: Callable[[Identity, dict, float], Verdict],
-        retry: Callable[[dict], Verdict],
     ) -> None:
         self.identities = identities  # who is asking, verified per request (identity/provider.py)
         self.identity = identity  # the identity the session is bound to
         self.decisions = decisions
         self.shutdown = shutdown
         self.session_id = session_id
-        self.then = then  # the rest of the check, as the verified caller
-        self.retry = retry  # the whole check again, after a token renewal
 
-    def check(self, message: dict, started: float) -> Verdict:
+    def check(self, message: dict, started: float, then: Then, retry: Retry) -> Verdict:
+        """`then(identity)`: the rest of the check, as the verified caller; `retry()`: the whole
+        check again, after a token renewal."""
         if self.identities.fetch_due():  # the provider's keys must be fetched: not on the event loop
-            return self._check_off_loop(message, started)
-        return self._check_identity(message, started)
+            return self._check_off_loop(message, started, then, retry)
+        return self._check_identity(message, started, then, retry)
 
-    async def _check_off_loop(self, message: dict, started: float) -> ErrorObject | None:
+    async def _check_off_loop(self, message: dict, started: float, then: Then, retry: Retry) -> ErrorObject | None:
         await asyncio.to_thread(self.identities.fetch_keys)
-        verdict = self._check_identity(message, started)
+        verdict = self._check_identity(message, started, then, retry)
         return await verdict if isinstance(verdict, Awaitable) else verdict  # type: ignore[return-value]
 
-    def _check_identity(self, message: dict, started: float) -> Verdict:
+    def _check_identity(self, message: dict, started: float, then: Then, retry: Retry) -> Verdict:
         try:
             identity = self.identities.current()
         except NeedsRefresh:
-            return self._check_after_renewal(message, started)
+            return self._check_after_renewal(message, started, retry)
         except AuthenticationError as exc:
             return self.refuse_unverified(message, started, "not_authenticated", str(exc))
         if identity.subject_id != self.identity.subject_id:
             return self._session_hijack(message, started, identity)
-        return self.then(identity, message, started)
+        return then(identity)
 
-    async def _check_after_renewal(self, message: dict, started: float) -> ErrorObject | None:
+    async def _check_after_renewal(self, message: dict, started: float, retry: Retry) -> ErrorObject | None:
         try:
             await self.identities.refresh()
         except AuthenticationError as exc:
             return self.refuse_unverified(message, started, "not_authenticated", str(exc))
-        verdict = self.retry(message)
+        verdict = retry()
         return await verdict if isinstance(verdict, Awaitable) else verdict  # type: ignore[return-value]
 
     def refuse_unverified(self, message: dict, started: float, rule: str, text: str) -> ErrorObject:

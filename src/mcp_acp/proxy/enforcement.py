@@ -4,6 +4,9 @@ For each request: the global flood limit, the per-tool call window (a breach ask
 the decision context, the policy decision, and — when the policy asks for it — a human
 approval. Every decision, discovery bypasses included, is one entry in decisions.jsonl,
 written before the request goes anywhere. Any error on this path denies.
+
+Who is asking is checked first (proxy/caller_check.py); the entries and what a refused client is
+told are proxy/decision_log.py's. A client that cancels a request withdraws its pending approval.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from mcp_acp.config.models import HITLConfig
 from mcp_acp.event_names import Event
 from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
-from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
+from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, ParsedRequest, build_context, parse_request
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
 from mcp_acp.policy.paths import JudgedPath, judge_all, request_paths
 from mcp_acp.policy.roots import ServerRoots, roots_from_client
@@ -91,26 +94,36 @@ class Enforcer:
         self.stats = stats or ProxyStats()
         self.events = events or ProxyEvents()
         self.decisions = DecisionLog(audit, shutdown, self.stats, reloader, backend_id, session_id)
-        self.caller = CallerCheck(
-            identities, identity, self.decisions, shutdown, session_id, self._check_as, self.check
-        )
+        self.caller = CallerCheck(identities, identity, self.decisions, shutdown, session_id)
         self.pending = pending
         self.client_info: dict | None = None
         self.roots = roots if roots is not None else ServerRoots()  # what relative paths are judged against
 
     # --- the gate hook ---------------------------------------------------------------
 
-    def check(self, message: dict) -> ErrorObject | Awaitable[ErrorObject | None] | None:
+    def check(
+        self, message: dict, parsed: ParsedRequest | None = None
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
         """None forwards the request; an error object answers it instead; an awaitable waits (for a
-        token renewal or a human)."""
+        token renewal or a human). `parsed`: the request's arguments, when the relay walked them."""
         started = time.perf_counter()
         method = message["method"]
         if method == "initialize" and isinstance((message.get("params") or {}).get("clientInfo"), dict):
             self.client_info = message["params"]["clientInfo"]
-        return self.caller.check(message, started)
+        if parsed is None:
+            try:
+                parsed = parse_request(message)
+            except Exception:  # walked again where a failure denies (_check_judged)
+                parsed = None
+        return self.caller.check(
+            message,
+            started,
+            then=lambda identity: self._check_as(identity, message, started, parsed),
+            retry=lambda: self.check(message, parsed),
+        )
 
     def _check_as(
-        self, identity: Identity, message: dict, started: float
+        self, identity: Identity, message: dict, started: float, parsed: ParsedRequest | None
     ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
         method = message["method"]
         if method in READ_ONLY_DISCOVERY and self.bucket.try_take():
@@ -119,8 +132,8 @@ class Enforcer:
             return LogWhileForwarded(lambda: self._log_discovery(identity, message, started))
         found, judged = None, None
         try:
-            if method not in DISCOVERY_METHODS:
-                found = request_paths(method, message.get("params") or {}, bool(self.roots))
+            if method not in DISCOVERY_METHODS and parsed is not None:
+                found = parsed.paths(bool(self.roots))
                 judged = None if _heavy(found) else judge_all(found, self.roots.snapshot())
         except Exception:  # judged again below, where a failure denies
             found = judged = None

@@ -48,7 +48,7 @@ class PolicyReloader:
         self.version = version
         self.reload_count = 0
         self.last_reload_at: str | None = None
-        self.on_reloaded: list[Callable[[], None]] = []
+        self.on_reloaded: list[Callable[[], object]] = []
         self._lock = asyncio.Lock()
 
     @property

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from mcp_acp.policy.context import ParsedRequest, parse_request
 from mcp_acp.proxy import envelope, jsonrpc
 from mcp_acp.proxy.backends import UNREADABLE, Backend, BackendUnavailable
 from mcp_acp.proxy.gate import Decision, ErrorObject, Gate, LogWhileForwarded
@@ -57,7 +58,7 @@ _ID_IN_RAW = re.compile(rb'"id"\s*:\s*(-?\d{1,16}|"(?:[^"\\]|\\.){0,200}")')
 class Recorder(Protocol):
     """The audit hook (proxy/operations.py)."""
 
-    def describe(self, message: dict) -> dict: ...
+    def describe(self, message: dict, parsed: ParsedRequest | None = None) -> dict: ...
     def admit(self, message: dict) -> dict | None: ...
     def record(self, request: dict, answer: dict, answer_bytes: bytes, duration_ms: float) -> dict | None: ...
     def record_notification(self, message: dict) -> bool: ...
@@ -104,11 +105,8 @@ class Relay:
     async def start(self) -> None:
         await self.backend.start(self.from_backend, self.backend_lost)
 
-    def _pending_for(self, message: dict) -> PendingRequest:
-        return PendingRequest(message.get("method"), self._describe(message))
-
-    def _describe(self, message: dict) -> dict | None:
-        return self.recorder.describe(message) if self.recorder else None
+    def _pending_for(self, message: dict, parsed: ParsedRequest | None = None) -> PendingRequest:
+        return PendingRequest(message.get("method"), self.recorder.describe(message, parsed) if self.recorder else None)
 
     # --- client -> backend -------------------------------------------------------------
 
@@ -210,7 +208,8 @@ class Relay:
             )
             return
         try:  # the record comes first: the proxy never forwards what it could not record
-            pending = self._pending_for(message)
+            parsed = parse_request(message)  # its arguments, walked once for the record and the decision
+            pending = self._pending_for(message, parsed)
         except Exception:
             log.exception("the request %r could not be described for the audit trail; refused", request_id)
             await self._answer(
@@ -230,7 +229,7 @@ class Relay:
             return
         self._deciding.add(request_id)
         try:
-            decision = self.gate.request(message)
+            decision = self.gate.request(message, parsed)
         except Exception:  # fail closed: a hook that breaks denies
             log.exception("decision for %s failed; denying", message["method"])
             decision = {

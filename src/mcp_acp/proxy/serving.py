@@ -81,24 +81,24 @@ def _manager_tasks(session: ProxySession) -> list[asyncio.Task]:
     from mcp_acp.metrics.stats import publish_stats
 
     control, config, shutdown = session.control, session.inputs.config, session.inputs.shutdown
-    identities = control.identities
-    oidc = isinstance(identities, OidcIdentities)
+    callbacks = {}
+    if isinstance(identities := session.inputs.identities, OidcIdentities):
+        oidc = identities
 
-    def token_cleared() -> None:  # a logout: no token, no identity, no cached approvals
-        identities.use_manager_tokens(None)
-        control.clear_approvals("logout")
+        def token_cleared() -> None:  # a logout: no token, no identity, no cached approvals
+            oidc.use_manager_tokens(None)
+            control.clear_approvals("logout")
 
-    def detached() -> None:  # renew on our own again until the manager is back
-        identities.managed = False
+        def detached() -> None:  # renew on our own again until the manager is back
+            oidc.managed = False
 
+        callbacks = {"on_token": oidc.use_manager_tokens, "on_token_cleared": token_cleared, "on_detached": detached}
     client = ManagerClient(
         session.inputs.name,
         config.proxy_id,
         session.events,
         {"backend_id": config.backend.server_name, "transport": control.info["backend_transport"], "api_port": None},
-        on_token=identities.use_manager_tokens if oidc else None,
-        on_token_cleared=token_cleared if oidc else None,
-        on_detached=detached if oidc else None,
+        **callbacks,
     )
     shutdown.on_shutdown.append(
         lambda: session.events.emit(
