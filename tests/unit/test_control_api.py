@@ -102,6 +102,7 @@ async def test_reload_events(proxy, tmp_path):
     reloaded = seen[0][1]
     assert reloaded["severity"] == "success" and (reloaded["old_rules_count"], reloaded["new_rules_count"]) == (1, 2)
     assert reloaded["policy_version"] == result["policy_version"] and reloaded["approvals_cleared"] == 1
+    assert seen[1][1]["message"] == "1 cached approvals cleared by a policy reload" and seen[1][1]["count"] == 1
 
     seen.clear()
     policy_file.write_text('{"rules": [{"effect": "maybe"}]}')
@@ -144,3 +145,16 @@ async def test_a_cached_move_lists_both_paths_and_is_deleted_by_its_first(proxy,
         "/api/approvals/cached/entry", params={"subject_id": "alice", "tool_name": "move_file", "path": str(source)}
     )
     assert deleted.json() == {"deleted": True, "status": "ok"} and len(control.approvals) == 0
+
+
+async def test_clearing_an_empty_cache(proxy):
+    """A clear someone asked for is announced even when nothing was cached; a policy reload's
+    clear only when it removed some."""
+    _, client, seen, policy_file = proxy
+    assert (await client.delete("/api/approvals/cached")).json() == {"cleared": 0, "status": "ok"}
+    assert [kind for kind, _ in seen] == ["cache_cleared", "cached_snapshot"]
+    assert seen[0][1]["message"] == "0 cached approvals cleared" and seen[0][1]["reason"] == "api"
+    seen.clear()
+    policy_file.write_text(json.dumps({"rules": RULES}))
+    assert (await client.post("/api/control/reload-policy")).json()["approvals_cleared"] == 0
+    assert [kind for kind, _ in seen] == ["policy_reloaded"]
