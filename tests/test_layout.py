@@ -77,7 +77,9 @@ WITHOUT_UNIT_TESTS = {
     "policy/protected.py": "through the engine, in tests/policy/test_engine.py and test_engine_properties.py",
     "proxy/api_approvals.py": "on a running proxy, in tests/integration/test_approvals.py",
     "proxy/api_policy.py": "on a running proxy, in tests/integration/test_policy_dry_run.py",
+    "proxy/caller_check.py": "with the enforcement point, in tests/proxy/test_enforcement.py and tests/integration/test_identity.py",
     "proxy/control.py": NO_LOGIC,
+    "proxy/decision_log.py": "with the enforcement point, in tests/proxy/test_enforcement.py",
     "proxy/envelope.py": "tests/security/test_fuzz_envelopes.py",
     "proxy/events.py": NO_LOGIC,
     "proxy/gate.py": "with the enforcement point, in tests/proxy/test_enforcement.py",
@@ -86,6 +88,10 @@ WITHOUT_UNIT_TESTS = {
     "proxy/policy_reload.py": "through the control API, in tests/proxy/test_api.py",
     "proxy/relay.py": PROCESSES,
     "proxy/runner.py": PROCESSES,
+    "proxy/serving.py": PROCESSES,
+    "proxy/session.py": "builds every in-process proxy of the unit tests (tests/support/proxy_session.py); "
+    + PROCESSES,
+    "proxy/startup.py": "its refusals and exit codes, in tests/integration/test_cli.py and tests/security/test_audit_faults.py",
     "proxy/stdio_front.py": PROCESSES,
     "proxy/wire_log.py": PROCESSES,
 }

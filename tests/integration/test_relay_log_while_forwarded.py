@@ -50,7 +50,7 @@ async def start_relay(write_entry) -> tuple[Relay, Client]:
     """tools/list is logged while forwarded, with `write_entry(client)` as its entry's write."""
     client = Client()
 
-    def request(message: dict):
+    def request(message: dict, parsed):
         return LogWhileForwarded(lambda: write_entry(client)) if message["method"] == "tools/list" else None
 
     relay = Relay(StdioBackend("fixture", sys.executable, [BACKEND]), Gate(request), client.write)

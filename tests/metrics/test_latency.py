@@ -16,22 +16,14 @@ from pathlib import Path
 import pytest
 
 from mcp_acp import jsonrpc
-from mcp_acp.audit.shutdown import ShutdownCoordinator
-from mcp_acp.audit.state import IntegrityState
-from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig, LimitsConfig
-from mcp_acp.identity.local import Identity
-from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.metrics.latency import LATENCY_BUFFER_SIZE, LatencyTracker
 from mcp_acp.metrics.stats import ProxyStats, publish_stats
-from mcp_acp.policy.model import parse_policy
-from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.proxy.approvals import TIMEOUT, USER_ALLOWED, USER_DENIED, ApprovalCache, ApprovalOutcome
+from mcp_acp.proxy.approvals import TIMEOUT, USER_ALLOWED, USER_DENIED, ApprovalOutcome
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.gate import LogWhileForwarded
 from mcp_acp.proxy.operations import OperationsRecorder
-from mcp_acp.proxy.policy_reload import PolicyReloader
+from tests.support.proxy_session import build_session
 
 # --------------------------------------------------------------------------- the tracker
 
@@ -160,33 +152,8 @@ def proxy(tmp_path: Path):
     """An enforcer and an operations recorder sharing one ProxyStats, as the proxy wires them."""
 
     def make(*outcomes: str) -> tuple[Enforcer, OperationsRecorder]:
-        log_dir = tmp_path / "logs"
-        log_dir.mkdir(exist_ok=True)
-        audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
-        shutdown = ShutdownCoordinator(log_dir, "t", "px_00000000:t")
-        policy_file = tmp_path / "policy.json"
-        policy_file.write_text(json.dumps({"rules": RULES}))
-        approvals = ApprovalCache(600)
-        reloader = PolicyReloader(
-            policy_file, parse_policy({"rules": RULES}), ProtectedPaths([tmp_path / "cfg"]), audit, approvals, "v1"
-        )
-        alice = Identity("alice", "local")
-        enforcer = Enforcer(
-            reloader,
-            audit,
-            shutdown,
-            identities=LocalIdentities(alice),
-            identity=alice,
-            backend_id="fs",
-            session_id="s1",
-            proxy_name="t",
-            limits=LimitsConfig(),
-            hitl=HITLConfig(),
-            approver=ScriptedApprover(*outcomes),
-            approvals=approvals,
-        )
-        recorder = OperationsRecorder(audit, shutdown, "s1", alice, "fs", "stdio", "c1", stats=enforcer.stats)
-        return enforcer, recorder
+        session = build_session(tmp_path, RULES, approver=ScriptedApprover(*outcomes))
+        return session.enforcer, session.recorder("stdio")
 
     return make
 

@@ -141,9 +141,8 @@ async def test_every_decision_is_counted(enforcer):
 
 
 async def test_flood_limit_denials_are_counted(enforcer):
-    stats = ProxyStats()
     e = enforcer(LimitsConfig(requests_per_second=0.001, burst=3))
-    e.stats = stats
+    stats = e.stats
     for n in range(5):
         await verdict(e, call("read_file", request_id=n))
     assert counts(stats) == (5, 3, 2, 0)

@@ -13,18 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mcp_acp.audit.state import IntegrityState
-from mcp_acp.audit.writer import AuditLog
 from mcp_acp.identity.local import Identity
-from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.context import build_context
-from mcp_acp.policy.model import parse_policy
-from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.proxy.api import build_app
-from mcp_acp.proxy.approvals import ApprovalCache
-from mcp_acp.proxy.control import ControlState
-from mcp_acp.proxy.events import ProxyEvents
-from mcp_acp.proxy.policy_reload import PolicyReloader
+from tests.support.proxy_session import build_session
 
 RULES = [{"id": "writes", "effect": "hitl", "conditions": {"tool_name": "write_file"}}]
 
@@ -42,28 +34,12 @@ def context(tool: str, path: str | None, request_id: int, arguments: dict | None
 
 @pytest.fixture
 def proxy(tmp_path: Path):
-    log_dir = tmp_path / "logs"
-    audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
-    policy_file = tmp_path / "policy.json"
-    policy_file.write_text(json.dumps({"rules": RULES}))
-    approvals = ApprovalCache(600)
-    events, seen = ProxyEvents(), []
-    events.sinks.append(lambda kind, payload: seen.append((kind, payload)))
-    reloader = PolicyReloader(
-        policy_file,
-        parse_policy({"rules": RULES}),
-        ProtectedPaths([tmp_path / "cfg"]),
-        audit,
-        approvals,
-        "v1",
-        events=events,
-    )
-    identity = Identity("alice", "local")
-    control = ControlState(
-        reloader, LocalIdentities(identity), approvals, "s1", identity, events=events, log_dir=log_dir
-    )
+    session = build_session(tmp_path, RULES)
+    seen = []
+    session.events.sinks.append(lambda kind, payload: seen.append((kind, payload)))
+    control = session.control
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(control)), base_url="http://proxy")
-    return control, client, seen, policy_file
+    return control, client, seen, tmp_path / "policy.json"
 
 
 async def test_list_delete_and_clear_cached_approvals(proxy, tmp_path):
@@ -71,6 +47,9 @@ async def test_list_delete_and_clear_cached_approvals(proxy, tmp_path):
     target = tmp_path / "a.txt"
     control.approvals.remember(context("write_file", str(target), 7))
     control.approvals.remember(context("notify", None, 8))
+    # The cache announces every change itself: a snapshot after each approval remembered.
+    assert [kind for kind, _ in seen] == ["cached_snapshot", "cached_snapshot"] and seen[1][1]["count"] == 2
+    seen.clear()
     listing = (await client.get("/api/approvals/cached")).json()
     assert listing["count"] == 2 and listing["ttl_seconds"] == 600
     first = listing["approvals"][0]
@@ -114,6 +93,7 @@ async def test_list_delete_and_clear_cached_approvals(proxy, tmp_path):
 async def test_reload_events(proxy, tmp_path):
     control, client, seen, policy_file = proxy
     control.approvals.remember(context("write_file", str(tmp_path / "a.txt"), 1))
+    seen.clear()
     policy_file.write_text(json.dumps({"rules": RULES + [{"effect": "deny", "conditions": {"tool_name": "x"}}]}))
     result = (await client.post("/api/control/reload-policy")).json()
     assert result["status"] == "success" and result["approvals_cleared"] == 1
@@ -121,6 +101,7 @@ async def test_reload_events(proxy, tmp_path):
     reloaded = seen[0][1]
     assert reloaded["severity"] == "success" and (reloaded["old_rules_count"], reloaded["new_rules_count"]) == (1, 2)
     assert reloaded["policy_version"] == result["policy_version"] and reloaded["approvals_cleared"] == 1
+    assert seen[1][1]["message"] == "1 cached approvals cleared by a policy reload" and seen[1][1]["count"] == 1
 
     seen.clear()
     policy_file.write_text('{"rules": [{"effect": "maybe"}]}')
@@ -163,3 +144,16 @@ async def test_a_cached_move_lists_both_paths_and_is_deleted_by_its_first(proxy,
         "/api/approvals/cached/entry", params={"subject_id": "alice", "tool_name": "move_file", "path": str(source)}
     )
     assert deleted.json() == {"deleted": True, "status": "ok"} and len(control.approvals) == 0
+
+
+async def test_clearing_an_empty_cache(proxy):
+    """A clear someone asked for is announced even when nothing was cached; a policy reload's
+    clear only when it removed some."""
+    _, client, seen, policy_file = proxy
+    assert (await client.delete("/api/approvals/cached")).json() == {"cleared": 0, "status": "ok"}
+    assert [kind for kind, _ in seen] == ["cache_cleared", "cached_snapshot"]
+    assert seen[0][1]["message"] == "0 cached approvals cleared" and seen[0][1]["reason"] == "api"
+    seen.clear()
+    policy_file.write_text(json.dumps({"rules": RULES}))
+    assert (await client.post("/api/control/reload-policy")).json()["approvals_cleared"] == 0
+    assert [kind for kind, _ in seen] == ["policy_reloaded"]

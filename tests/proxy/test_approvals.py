@@ -55,7 +55,7 @@ def test_cache_key_ttl_and_clear(tmp_path):
     assert not cache.holds(_ctx("alice", "write_file", str(target)))  # expired and purged
     assert len(cache) == 0
     cache.remember(_ctx("alice", "write_file", str(target)))
-    assert cache.clear() == 1 and len(cache) == 0
+    assert cache.clear("api") == 1 and len(cache) == 0
 
 
 def test_a_remembered_move_does_not_cover_another_destination():

@@ -16,27 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from mcp_acp.audit.shutdown import ShutdownCoordinator
-from mcp_acp.audit.state import IntegrityState
-from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig, LimitsConfig
-from mcp_acp.identity.local import Identity
-from mcp_acp.identity.provider import LocalIdentities
-from mcp_acp.policy.model import parse_policy
-from mcp_acp.policy.protected import ProtectedPaths
+from mcp_acp.config.models import LimitsConfig
 from mcp_acp.proxy.approvals import (
     USER_ALLOWED,
     USER_ALLOWED_ONCE,
     USER_DENIED,
-    ApprovalCache,
     ApprovalOutcome,
     ApprovalRequest,
     NoApprover,
 )
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import LogWhileForwarded
-from mcp_acp.proxy.policy_reload import PolicyReloader
 from tests.support.processes import ROOT
+from tests.support.proxy_session import build_session
 
 RULES = [
     {"id": "read", "effect": "allow", "conditions": {"tool_name": "read_*"}},
@@ -59,31 +51,10 @@ class ScriptedApprover:
 
 
 def build(tmp_path: Path, approver=None, limits: LimitsConfig | None = None, rules=RULES):
-    """An enforcer over real audit files in `tmp_path`, and the path of its decisions.jsonl."""
-    log_dir = tmp_path / "logs"
-    log_dir.mkdir(exist_ok=True)
-    audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
-    policy_file = tmp_path / "policy.json"
-    policy_file.write_text(json.dumps({"rules": rules}))
-    approvals = ApprovalCache(600)
-    reloader = PolicyReloader(
-        policy_file, parse_policy({"rules": rules}), ProtectedPaths([tmp_path / "cfg"]), audit, approvals, "v1"
-    )
-    enforcer = Enforcer(
-        reloader,
-        audit,
-        ShutdownCoordinator(log_dir, "t", "px_00000000:t"),
-        identities=LocalIdentities(Identity("alice", "local")),
-        identity=Identity("alice", "local"),
-        backend_id="fs",
-        session_id="s1",
-        proxy_name="t",
-        limits=limits or LimitsConfig(),
-        hitl=HITLConfig(),
-        approver=approver or NoApprover(),
-        approvals=approvals,
-    )
-    return enforcer, log_dir / "audit" / "decisions.jsonl"
+    """An enforcer over real audit files in `tmp_path`, built as the proxy builds it, and the path
+    of its decisions.jsonl."""
+    session = build_session(tmp_path, rules, approver=approver or NoApprover(), limits=limits)
+    return session.enforcer, tmp_path / "logs" / "audit" / "decisions.jsonl"
 
 
 @pytest.fixture

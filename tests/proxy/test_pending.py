@@ -20,13 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from mcp_acp.audit.state import IntegrityState
-from mcp_acp.audit.writer import AuditLog
 from mcp_acp.identity.local import Identity
-from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.context import build_context
-from mcp_acp.policy.model import parse_policy
-from mcp_acp.policy.protected import ProtectedPaths
 from mcp_acp.proxy.api import build_app
 from mcp_acp.proxy.approvals import (
     TIMEOUT,
@@ -34,18 +29,16 @@ from mcp_acp.proxy.approvals import (
     USER_ALLOWED_ONCE,
     USER_DENIED,
     WITHDRAWN,
-    ApprovalCache,
     ApprovalOutcome,
     ApprovalRequest,
 )
-from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.pending import (
     PendingApprovals,
     PendingNotFound,
     arguments_hash,
 )
-from mcp_acp.proxy.policy_reload import PolicyReloader
+from tests.support.proxy_session import build_session
 
 WAIT = 20.0  # seconds: only an upper bound so that a hang fails instead of blocking the suite
 HEX16 = re.compile(r"[0-9a-f]{16}")
@@ -267,27 +260,8 @@ class CountingExecutor(ThreadPoolExecutor):
 def control_api(tmp_path):
     """The proxy's real control app (proxy/api.py) in process, with real pending approvals."""
     rules = [{"id": "writes", "effect": "hitl", "conditions": {"tool_name": "write_file"}}]
-    log_dir = tmp_path / "logs"
-    audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
-    policy_file = tmp_path / "policy.json"
-    policy_file.write_text(json.dumps({"rules": rules}))
-    approvals = ApprovalCache(600)
-    events = ProxyEvents()
-    recorder = Recorder(events)
-    reloader = PolicyReloader(
-        policy_file,
-        parse_policy({"rules": rules}),
-        ProtectedPaths([tmp_path / "cfg"]),
-        audit,
-        approvals,
-        "v1",
-        events=events,
-    )
-    identity = Identity("alice", "local")
-    pending = PendingApprovals(events, "px", "px_1234abcd", 600)
-    control = ControlState(
-        reloader, LocalIdentities(identity), approvals, "s1", identity, events=events, log_dir=log_dir, pending=pending
-    )
+    session = build_session(tmp_path, rules, name="px", proxy_id="px_1234abcd:px")
+    pending, recorder, control = session.pending, Recorder(session.events), session.control
     transport = httpx.ASGITransport(app=build_app(control), raise_app_exceptions=False)
     return pending, recorder, httpx.AsyncClient(transport=transport, base_url="http://proxy")
 

@@ -457,7 +457,9 @@ async def test_a_recorder_that_raises_still_answers_the_client():
             await asyncio.wait_for(arrived.wait(), 30)
         return [m for m in received if m.get("id") == request_id][0]
 
-    relay = Relay(StdioBackend("fixture", sys.executable, [BACKEND]), Gate(lambda message: None), write, Broken())
+    relay = Relay(
+        StdioBackend("fixture", sys.executable, [BACKEND]), Gate(lambda message, parsed: None), write, Broken()
+    )
     await relay.start()
     try:
         await relay.from_client(

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mcp_acp.config.models import ProxyName
+from mcp_acp.event_names import Event
 
 MAX_LINE = 1024 * 1024  # an event larger than this is a bug or an attack: the connection is dropped
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -52,20 +53,20 @@ def event(event_type: str, data: dict) -> dict:
 
 def ui_status(subscriber_count: int) -> dict:
     """Whether a browser is watching, so the proxy knows whether a human can be asked."""
-    return {"type": "ui_status", "browser_connected": subscriber_count > 0, "subscriber_count": subscriber_count}
+    return {"type": Event.UI_STATUS, "browser_connected": subscriber_count > 0, "subscriber_count": subscriber_count}
 
 
 def token_update(tokens: dict) -> dict:
     """The signed-in user's tokens (identity/tokens.py StoredTokens, as a dict) for every proxy."""
-    return {"type": "token_update", **tokens}
+    return {"type": Event.TOKEN_UPDATE, **tokens}
 
 
 def token_cleared() -> dict:
-    return {"type": "token_cleared"}
+    return {"type": Event.TOKEN_CLEARED}
 
 
 def heartbeat() -> dict:
-    return {"type": "heartbeat"}
+    return {"type": Event.HEARTBEAT}
 
 
 class Register(BaseModel):

@@ -16,26 +16,13 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import orjson
 
+from mcp_acp.event_names import INCIDENT_EVENTS, Event
 from mcp_acp.localhttp.proxy_client import UNREACHABLE, NotRunning, async_proxy_client
 
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 10_000
 COALESCE_SECONDS = 0.005
-# Events after which the incidents page has something new (docs/manager.md#events-get-apievents).
-INCIDENT_EVENTS = frozenset(
-    {
-        "critical_shutdown",
-        "audit_init_failed",
-        "device_health_failed",
-        "session_hijacking",
-        "audit_tampering",
-        "audit_missing",
-        "audit_permission_denied",
-        "health_degraded",
-        "health_monitor_failed",
-    }
-)
 
 
 def sse_message(event: dict) -> bytes:
@@ -70,7 +57,11 @@ class EventHub:
         if event.get("type") in INCIDENT_EVENTS:
             self._fan_out(
                 sse_message(
-                    {"type": "incidents_updated", "proxy_name": event.get("proxy_name"), "trigger_event": event["type"]}
+                    {
+                        "type": Event.INCIDENTS_UPDATED,
+                        "proxy_name": event.get("proxy_name"),
+                        "trigger_event": event["type"],
+                    }
                 )
             )
 

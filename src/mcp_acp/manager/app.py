@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse
 
+from mcp_acp.event_names import Event
 from mcp_acp.localhttp.errors import structured_errors
 from mcp_acp.manager import (
     routes_audit,
@@ -110,8 +111,8 @@ def build_app(state: ManagerState) -> FastAPI:
     @app.get("/api/events")
     async def events() -> EventSourceResponse:
         first = [event for connection in state.registry.all() for event in await snapshot_events(state, connection)]
-        if not any(event["type"] == "snapshot" for event in first):
-            first.insert(0, {"type": "snapshot", "approvals": []})
+        if not any(event["type"] == Event.SNAPSHOT for event in first):
+            first.insert(0, {"type": Event.SNAPSHOT, "approvals": []})
         return EventSourceResponse(
             state.hub.stream(first),
             ping=KEEPALIVE_SECONDS,

@@ -8,6 +8,7 @@ import logging
 import os
 
 from mcp_acp.config import paths
+from mcp_acp.event_names import Event
 from mcp_acp.localhttp import protocol
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
@@ -70,7 +71,7 @@ async def _register(state: ManagerState, reader, writer) -> ProxyConnection | No
         connection.send(state.tokens.message())
     state.hub.publish(
         {
-            "type": "proxy_registered",
+            "type": Event.PROXY_REGISTERED,
             "proxy_name": connection.proxy_name,
             "proxy_id": connection.proxy_id,
             "instance_id": connection.instance_id,
@@ -94,12 +95,12 @@ async def _relay_events(state: ManagerState, connection: ProxyConnection, reader
         if not isinstance(event_type, str) or not protocol.EVENT_TYPE.match(event_type) or not isinstance(data, dict):
             log.warning("proxy %r sent a malformed event; ignored", connection.proxy_name)
             continue
-        if event_type == "stats_updated" and isinstance(data.get("stats"), dict):
+        if event_type == Event.STATS_UPDATED and isinstance(data.get("stats"), dict):
             connection.stats = data["stats"]
             data = {**data, "stats": public_stats(data["stats"])}
-        elif event_type == "pending_created":
+        elif event_type == Event.PENDING_CREATED:
             connection.pending += 1
-        elif event_type in ("pending_resolved", "pending_timeout", "pending_cancelled"):
+        elif event_type in (Event.PENDING_RESOLVED, Event.PENDING_TIMEOUT, Event.PENDING_CANCELLED):
             connection.pending = max(0, connection.pending - 1)
         state.hub.publish(
             {**data, "type": event_type, "proxy_name": connection.proxy_name, "proxy_id": connection.proxy_id}
@@ -127,7 +128,7 @@ def _disconnected(state: ManagerState, connection: ProxyConnection) -> None:
     log.warning(message) if reason else log.info(message)
     state.hub.publish(
         {
-            "type": "proxy_disconnected",
+            "type": Event.PROXY_DISCONNECTED,
             "proxy_name": connection.proxy_name,
             "proxy_id": connection.proxy_id,
             "instance_id": connection.instance_id,
@@ -163,9 +164,9 @@ async def snapshot_events(state: ManagerState, connection: ProxyConnection) -> l
         ask("/api/approvals/pending/list", []), ask("/api/approvals/cached", {}), ask("/api/stats", None)
     )
     events = [
-        {"type": "snapshot", "approvals": pending if isinstance(pending, list) else [], **ids},
+        {"type": Event.SNAPSHOT, "approvals": pending if isinstance(pending, list) else [], **ids},
         {
-            "type": "cached_snapshot",
+            "type": Event.CACHED_SNAPSHOT,
             "approvals": cached.get("approvals", []),
             "ttl_seconds": cached.get("ttl_seconds"),
             "count": cached.get("count", 0),
@@ -173,7 +174,7 @@ async def snapshot_events(state: ManagerState, connection: ProxyConnection) -> l
         },
     ]
     if stats := connection.stats or stats:
-        events.append({"type": "stats_updated", "stats": public_stats(stats), **ids})
+        events.append({"type": Event.STATS_UPDATED, "stats": public_stats(stats), **ids})
     return events
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 
 from mcp_acp.admin.auth_status import auth_status
 from mcp_acp.config.store import list_proxy_names
+from mcp_acp.event_names import Event
 from mcp_acp.identity import tokens as token_store
 from mcp_acp.identity.oidc import OidcClient, OidcError
 from mcp_acp.identity.tokens import StoredTokens
@@ -73,7 +74,7 @@ async def _wait_for_login(state: ManagerState, client: OidcClient, code) -> None
             log.exception("the device login failed unexpectedly")
         state.hub.publish(
             {
-                "type": "auth_login_failed",
+                "type": Event.AUTH_LOGIN_FAILED,
                 "severity": "error",
                 "user_code": code.user_code,
                 "message": f"Sign-in failed: {exc}",
@@ -88,7 +89,7 @@ async def _wait_for_login(state: ManagerState, client: OidcClient, code) -> None
     who = claims.get("email") or claims.get("name") or claims.get("sub")
     state.hub.publish(
         {
-            "type": "auth_login",
+            "type": Event.AUTH_LOGIN,
             "severity": "success",
             "user_code": code.user_code,
             "message": f"Signed in as {who}",
@@ -106,7 +107,7 @@ async def _sign_out(state: ManagerState) -> str:
     message = "Signed out: stored tokens deleted" + (
         "" if state.tokens is None else "; running proxies deny requests from now on"
     )
-    state.hub.publish({"type": "auth_logout", "severity": "info", "message": message})
+    state.hub.publish({"type": Event.AUTH_LOGOUT, "severity": "info", "message": message})
     return message
 
 

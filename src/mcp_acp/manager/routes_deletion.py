@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from mcp_acp.admin import deletion
 from mcp_acp.config.models import ProxyName
+from mcp_acp.event_names import Event
 from mcp_acp.localhttp.errors import api_error
 
 log = logging.getLogger("mcp_acp.manager")
@@ -32,7 +33,7 @@ def _announce(state, proxy_name: str, proxy_id: str, archive_name: str | None, b
     try:  # best effort: a failed broadcast never fails a deletion that happened
         state.hub.publish(
             {
-                "type": "proxy_deleted",
+                "type": Event.PROXY_DELETED,
                 "proxy_name": proxy_name,
                 "proxy_id": proxy_id,
                 "archive_name": archive_name,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from mcp_acp.event_names import Event
 from mcp_acp.metrics.latency import LatencyTracker
 from mcp_acp.policy.context import DISCOVERY_METHODS
 
@@ -129,7 +130,7 @@ async def publish_stats(stats: ProxyStats, events: Emitter, interval: float = 0.
         # only adds a latency sample.
         total, answered = stats.requests_total, stats.proxy_latency.total
         if (total, answered) != (last_total, last_answered):
-            events.emit("stats_updated", stats=stats.snapshot())
+            events.emit(Event.STATS_UPDATED, stats=stats.snapshot())
             if total != last_total:
-                events.emit("new_log_entries", count=total - last_total)
+                events.emit(Event.NEW_LOG_ENTRIES, count=total - last_total)
             last_total, last_answered = total, answered

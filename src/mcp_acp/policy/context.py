@@ -3,6 +3,10 @@
 Only the request, the proxy's config (the server's roots) and the identity feed it. Every path
 the request carries is judged in every reading a server may use (policy/paths.py); the
 resource shows the first one as written, for rules and the audit trail.
+
+A request's arguments are walked once (`parse_request`): the enforcement point judges the paths
+found and the operations log (proxy/operations.py) lists them, each in its own form (the log
+lists every candidate; the decision leaves out bare names until the server's roots are known).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from mcp_acp.identity.local import Identity
-from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, judge_all, request_paths
+from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, PathArg, judge_all, request_paths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
 
 DISCOVERY_METHODS = frozenset(
@@ -33,6 +37,27 @@ DISCOVERY_METHODS = frozenset(
         "notifications/prompts/list_changed",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    """A request's method, parameters and path arguments, found once."""
+
+    method: str
+    params: dict
+    found: tuple[PathArg, ...]  # every path argument, bare names under path-like keys included
+
+    def paths(self, roots_known: bool) -> list[PathArg]:
+        """The path arguments as `request_paths(method, params, roots_known)` finds them."""
+        return list(self.found) if roots_known else [arg for arg in self.found if not arg.needs_roots]
+
+
+def parse_request(message: dict) -> ParsedRequest:
+    method = message.get("method")
+    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    if not isinstance(method, str) or method in DISCOVERY_METHODS:
+        return ParsedRequest(method if isinstance(method, str) else "", params, ())
+    return ParsedRequest(method, params, tuple(request_paths(method, params, roots_known=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +218,8 @@ def build_context(
     judged: tuple[JudgedPath, ...] | None = None,
 ) -> DecisionContext:
     """`roots`: the server's roots (policy/roots.py), against which relative paths are judged;
-    `judged`: the request's paths, when the caller judged them already (off the event loop)."""
+    `judged`: the request's paths, when the caller judged them already (`parse_request`, then
+    judged on or off the event loop)."""
     method = message.get("method") or ""
     params = message.get("params") if isinstance(message.get("params"), dict) else {}
     action = _action(method)

@@ -27,7 +27,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -101,6 +101,8 @@ class PathArg:
     written: str
     role: str  # path | source | dest | other (a string that looks like a path under any key)
     keyed: bool  # under a key that names a path: refused when it cannot be judged
+    # A bare name ("notes") under a key that may name a path: a path only against a known root.
+    needs_roots: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +174,10 @@ def path_arguments(value: Any, roots_known: bool, key: str | None = None) -> lis
             elif (
                 maybe
                 and not _has_other_scheme(item)
-                and (_looks_like_path(item) or (len(item) <= PATH_MAX and (roots_known or "/" in item)))
+                and ((looks := _looks_like_path(item)) or (len(item) <= PATH_MAX and (roots_known or "/" in item)))
             ):
-                found.append(PathArg(item, role, True))  # an over-long one is refused, not skipped
+                # an over-long one is refused, not skipped
+                found.append(PathArg(item, role, True, needs_roots=not looks and "/" not in item))
             elif (
                 len(item) <= PATH_MAX
                 and _looks_like_path(item)

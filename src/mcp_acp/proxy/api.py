@@ -114,14 +114,6 @@ def build_app(control: ControlState) -> FastAPI:
                 "CACHED_APPROVAL_NOT_FOUND",
                 f"no cached approval of {tool_name} on {path or '(no path)'} for {subject_id}",
             )
-        control.events.emit(
-            "cache_entry_deleted",
-            message=f"Cached approval of {tool_name} deleted",
-            subject_id=subject_id,
-            tool_name=tool_name,
-            path=path or None,
-        )
-        control.approvals_changed()
         return {"deleted": True, "status": "ok"}
 
     add_approval_routes(app, control)

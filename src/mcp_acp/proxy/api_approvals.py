@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse
 
+from mcp_acp.event_names import Event
 from mcp_acp.identity.jwt_check import JwksUnavailable, TokenInvalid
 from mcp_acp.localhttp.errors import api_error
 from mcp_acp.proxy.control import ControlState
@@ -59,9 +60,9 @@ def add_approval_routes(app: FastAPI, control: ControlState) -> None:
         """This proxy's own event stream; whoever follows it counts as someone to ask."""
         ids = {"proxy_name": control.info.get("proxy_name"), "proxy_id": control.info.get("proxy_id")}
         first = [
-            {"type": "snapshot", "approvals": control.pending_list(), **ids},
-            {"type": "cached_snapshot", **control.approvals.snapshot(), **ids},
-            {"type": "stats_updated", "stats": control.stats.api_stats(), **ids},
+            {"type": Event.SNAPSHOT, "approvals": control.pending_list(), **ids},
+            {"type": Event.CACHED_SNAPSHOT, **control.approvals.snapshot(), **ids},
+            {"type": Event.STATS_UPDATED, "stats": control.stats.api_stats(), **ids},
         ]
         return EventSourceResponse(control.hub.stream(first), ping=30)
 
@@ -93,7 +94,7 @@ def add_approval_routes(app: FastAPI, control: ControlState) -> None:
             control.pending.decide(approval_id, decision, approver)
         except (PendingNotFound, AttributeError):  # never was, or decided/withdrawn/timed out meanwhile
             control.events.emit(
-                "pending_not_found",
+                Event.PENDING_NOT_FOUND,
                 severity="warning",
                 approval_id=approval_id,
                 message="That approval is no longer waiting (decided, withdrawn or timed out)",

@@ -2,6 +2,8 @@
 
 The approver is whatever can ask a human: proxy/hitl.py routes to the web UI, a native dialog,
 or nobody. `NoApprover` (nobody at all) denies every request: approval required fails closed.
+The cache announces its own changes (a `cached_snapshot` event after each, and what was cleared
+or deleted) through the emitter it is given, so no caller can forget to.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Protocol
 
 import orjson
 
+from mcp_acp.event_names import Event
 from mcp_acp.policy.context import DecisionContext
 
 USER_ALLOWED, USER_ALLOWED_ONCE, USER_DENIED, TIMEOUT, NO_APPROVER, WITHDRAWN = (
@@ -68,6 +71,9 @@ def cacheable(side_effects: frozenset[str] | None, allowed_to_cache: frozenset[s
 # (subject, tool, every path in every reading with its role, the exact arguments when the tool's
 # effects are unknown or include code execution)
 CacheKey = tuple[str, str, tuple, str | None]
+# Where the cache announces its changes: ProxyEvents.emit(event, severity=..., message=..., **data).
+Announce = Callable[..., None]
+POLICY_RELOAD = "policy_reload"  # the reason of a clear by a policy reload
 
 
 def _arguments_digest(arguments: dict | None) -> str:
@@ -87,9 +93,12 @@ class ApprovalCache:
     the same user, tool and every path (path, source, destination and any other) in every
     reading; for a tool that may run code or whose effects are unknown, the exact arguments too."""
 
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic, announce: Announce | None = None
+    ) -> None:
         self.ttl = ttl_seconds
         self._clock = clock
+        self._announce = announce or (lambda *_, **__: None)
         self._entries: dict[CacheKey, _Cached] = {}
 
     @staticmethod
@@ -110,6 +119,7 @@ class ApprovalCache:
         self._entries[self.key(context, arguments)] = _Cached(
             now, now + self.ttl, context.environment.request_id, shown
         )
+        self._changed()
 
     def holds(self, context: DecisionContext, arguments: dict | None = None) -> bool:
         self._purge()
@@ -132,12 +142,32 @@ class ApprovalCache:
         ]
         for key in gone:
             del self._entries[key]
+        if gone:
+            self._announce(
+                Event.CACHE_ENTRY_DELETED,
+                message=f"Cached approval of {tool_name} deleted",
+                subject_id=subject_id,
+                tool_name=tool_name,
+                path=path,
+            )
+            self._changed()
         return bool(gone)
 
-    def clear(self) -> int:
+    def clear(self, reason: str) -> int:
+        """Forget every approval, and say so with `reason`. A clear by a policy reload, which
+        nobody asked for, is announced only when it removed some."""
         count = len(self._entries)
         self._entries.clear()
+        if count or reason != POLICY_RELOAD:
+            by = " by a policy reload" if reason == POLICY_RELOAD else ""
+            self._announce(
+                Event.CACHE_CLEARED, message=f"{count} cached approvals cleared{by}", count=count, reason=reason
+            )
+            self._changed()
         return count
+
+    def _changed(self) -> None:
+        self._announce(Event.CACHED_SNAPSHOT, **self.snapshot())
 
     def snapshot(self) -> dict:
         """The live approvals as `GET /api/approvals/cached` and the `cached_snapshot` event show them."""

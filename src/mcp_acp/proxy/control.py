@@ -95,10 +95,4 @@ class ControlState:
         return self.clear_approvals("auth_changed")
 
     def clear_approvals(self, reason: str) -> int:
-        cleared = self.approvals.clear()
-        self.events.emit("cache_cleared", message=f"{cleared} cached approvals cleared", count=cleared, reason=reason)
-        self.approvals_changed()
-        return cleared
-
-    def approvals_changed(self) -> None:
-        self.events.emit("cached_snapshot", **self.approvals.snapshot())
+        return self.approvals.clear(reason)  # the cache announces it

@@ -4,6 +4,9 @@ For each request: the global flood limit, the per-tool call window (a breach ask
 the decision context, the policy decision, and — when the policy asks for it — a human
 approval. Every decision, discovery bypasses included, is one entry in decisions.jsonl,
 written before the request goes anywhere. Any error on this path denies.
+
+Who is asking is checked first (proxy/caller_check.py); the entries and what a refused client is
+told are proxy/decision_log.py's. A client that cancels a request withdraws its pending approval.
 """
 
 from __future__ import annotations
@@ -17,35 +20,33 @@ from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog
 from mcp_acp.config.models import HITLConfig, LimitsConfig
+from mcp_acp.event_names import Event
 from mcp_acp.identity.local import Identity
-from mcp_acp.identity.provider import AuthenticationError, NeedsRefresh
 from mcp_acp.metrics.stats import ProxyStats
-from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, build_context
+from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, ParsedRequest, build_context, parse_request
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
-from mcp_acp.policy.paths import PATH_MAX, JudgedPath, judge_all, request_paths
+from mcp_acp.policy.paths import JudgedPath, judge_all, request_paths
 from mcp_acp.policy.roots import ServerRoots, roots_from_client
 from mcp_acp.proxy.approvals import (
-    TIMEOUT,
-    USER_ALLOWED,
     USER_ALLOWED_ONCE,
     USER_DENIED,
-    WITHDRAWN,
     ApprovalCache,
     ApprovalOutcome,
     ApprovalRequest,
     Approver,
     cacheable,
 )
+from mcp_acp.proxy.caller_check import CallerCheck
+from mcp_acp.proxy.decision_log import DecisionLog, elapsed_ms, refusal_text, target
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
 from mcp_acp.proxy.limits import TokenBucket, ToolCallWindow
-from mcp_acp.proxy.operations import fail_closed, write_failure
+from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
 
 log = logging.getLogger(__name__)
 
 RATE_LIMIT_RULE = "rate_limit_breach"
-SESSION_BINDING_EXIT = 15
 FLOOD_RULE = "rate_limit_flood"
 NOTIFICATION_RULE = "notification_not_allowed"
 PATH_CHANGED_RULE = "path_changed_after_approval"
@@ -54,15 +55,6 @@ HEAVY_PATH_COUNT = 16
 HEAVY_PATH_CHARS = 16_384
 # Discovery requests that only read (docs/policies.md#how-a-request-is-decided lists them with initialize and notifications).
 READ_ONLY_DISCOVERY = frozenset({"ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list"})
-
-
-def _ms(start: float) -> float:
-    return round((time.perf_counter() - start) * 1000, 3)
-
-
-def _target(ctx: DecisionContext) -> str:
-    where = ctx.resource.path or ctx.resource.uri
-    return f"{ctx.action.mcp_method} on {where}" if where else ctx.action.mcp_method
 
 
 class Enforcer:
@@ -84,6 +76,7 @@ class Enforcer:
         stats: ProxyStats | None = None,
         events: ProxyEvents | None = None,
         roots: ServerRoots | None = None,
+        pending: PendingApprovals | None = None,
     ) -> None:
         self.reloader = reloader
         self.audit = audit
@@ -100,42 +93,37 @@ class Enforcer:
         self.approvals = approvals
         self.stats = stats or ProxyStats()
         self.events = events or ProxyEvents()
+        self.decisions = DecisionLog(audit, shutdown, self.stats, reloader, backend_id, session_id)
+        self.caller = CallerCheck(identities, identity, self.decisions, shutdown, session_id)
+        self.pending = pending
         self.client_info: dict | None = None
         self.roots = roots if roots is not None else ServerRoots()  # what relative paths are judged against
 
     # --- the gate hook ---------------------------------------------------------------
 
-    def check(self, message: dict) -> ErrorObject | Awaitable[ErrorObject | None] | None:
+    def check(
+        self, message: dict, parsed: ParsedRequest | None = None
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
         """None forwards the request; an error object answers it instead; an awaitable waits (for a
-        token renewal or a human)."""
+        token renewal or a human). `parsed`: the request's arguments, when the relay walked them."""
         started = time.perf_counter()
         method = message["method"]
         if method == "initialize" and isinstance((message.get("params") or {}).get("clientInfo"), dict):
             self.client_info = message["params"]["clientInfo"]
-        if self.identities.fetch_due():  # the provider's keys must be fetched: not on the event loop
-            return self._check_off_loop(message, started)
-        return self._check_identity(self.identities.current, message, started)
-
-    async def _check_off_loop(self, message: dict, started: float) -> ErrorObject | None:
-        await asyncio.to_thread(self.identities.fetch_keys)
-        verdict = self._check_identity(self.identities.current, message, started)
-        return await verdict if isinstance(verdict, Awaitable) else verdict
-
-    def _check_identity(
-        self, identify, message: dict, started: float
-    ) -> ErrorObject | Awaitable[ErrorObject | None] | None:
-        try:
-            identity = identify()
-        except NeedsRefresh:
-            return self._check_after_renewal(message, started)
-        except AuthenticationError as exc:
-            return self._refuse_unverified(message, started, "not_authenticated", str(exc))
-        if identity.subject_id != self.identity.subject_id:
-            return self._session_hijack(message, started, identity)
-        return self._check_as(identity, message, started)
+        if parsed is None:
+            try:
+                parsed = parse_request(message)
+            except Exception:  # walked again where a failure denies (_check_judged)
+                parsed = None
+        return self.caller.check(
+            message,
+            started,
+            then=lambda identity: self._check_as(identity, message, started, parsed),
+            retry=lambda: self.check(message, parsed),
+        )
 
     def _check_as(
-        self, identity: Identity, message: dict, started: float
+        self, identity: Identity, message: dict, started: float, parsed: ParsedRequest | None
     ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
         method = message["method"]
         if method in READ_ONLY_DISCOVERY and self.bucket.try_take():
@@ -144,8 +132,8 @@ class Enforcer:
             return LogWhileForwarded(lambda: self._log_discovery(identity, message, started))
         found, judged = None, None
         try:
-            if method not in DISCOVERY_METHODS:
-                found = request_paths(method, message.get("params") or {}, bool(self.roots))
+            if method not in DISCOVERY_METHODS and parsed is not None:
+                found = parsed.paths(bool(self.roots))
                 judged = None if _heavy(found) else judge_all(found, self.roots.snapshot())
         except Exception:  # judged again below, where a failure denies
             found = judged = None
@@ -185,7 +173,7 @@ class Enforcer:
         try:
             ctx = self._context(message, identity, judged)
             if not self.bucket.try_take():
-                return self._refuse(
+                return self.decisions.refuse(
                     ctx,
                     Decision(DENY, FLOOD_RULE),
                     started,
@@ -197,61 +185,38 @@ class Enforcer:
             return self._decide(message, ctx, started, decision=decision)
         except Exception:  # fail closed: nothing on the decision path may let a request through
             log.exception("policy evaluation failed for %s; denying", method)
-            return self._write_or_fail(
-                self._entry(ctx, Decision(DENY, "evaluation_error"), message, started),
+            return self.decisions.write(
+                self.decisions.entry(ctx, Decision(DENY, "evaluation_error"), message, started),
                 {"code": jsonrpc.POLICY_DENIED, "message": f"Internal error evaluating policy for {method}"},
             )
-
-    async def _check_after_renewal(self, message: dict, started: float) -> ErrorObject | None:
-        try:
-            await self.identities.refresh()
-        except AuthenticationError as exc:
-            return self._refuse_unverified(message, started, "not_authenticated", str(exc))
-        verdict = self.check(message)
-        return await verdict if isinstance(verdict, Awaitable) else verdict
-
-    def _refuse_unverified(self, message: dict, started: float, rule: str, text: str) -> ErrorObject:
-        entry = self._entry(None, Decision(DENY, rule, reason=text), message, started)
-        return self._write_or_fail(
-            entry, {"code": jsonrpc.POLICY_DENIED, "message": text, "data": {"decision": DENY, "final_rule": rule}}
-        )
-
-    def _session_hijack(self, message: dict, started: float, identity: Identity) -> ErrorObject:
-        """docs/auth.md#what-the-proxy-checks: a session is bound to its first user; another user's token means shutdown (exit 15)."""
-        reason = (
-            f"session identity changed from '{self.identity.subject_id}' to '{identity.subject_id}'; "
-            "restart the client to start a session as the new user"
-        )
-        log.critical(reason)
-        answer = self._refuse_unverified(message, started, "session_binding_violation", reason)
-        self.shutdown.initiate(
-            "session_binding_violation",
-            reason,
-            SESSION_BINDING_EXIT,
-            {"bound_session_id": self.session_id, "new_subject": identity.subject_id},
-        )
-        return answer
 
     def _log_discovery(self, identity: Identity, message: dict, started: float) -> ErrorObject | None:
         ctx: DecisionContext | None = None
         try:
             ctx = self._context(message, identity)
-            return self._write_or_fail(self._entry(ctx, Decision(ALLOW, "discovery_bypass"), message, started), None)
+            return self.decisions.write(
+                self.decisions.entry(ctx, Decision(ALLOW, "discovery_bypass"), message, started), None
+            )
         except Exception:  # fail closed
             log.exception("logging the discovery request %s failed; refusing it", message["method"])
-            return self._write_or_fail(
-                self._entry(ctx, Decision(DENY, "evaluation_error"), message, started),
+            return self.decisions.write(
+                self.decisions.entry(ctx, Decision(DENY, "evaluation_error"), message, started),
                 {"code": jsonrpc.POLICY_DENIED, "message": f"Internal error evaluating policy for {message['method']}"},
             )
 
     def note_notification(self, message: dict) -> bool:
-        """Client notifications: log the discovery ones (they bypass policy); False stops forwarding."""
+        """Client notifications: log the discovery ones (they bypass policy); False stops forwarding.
+        A client that cancels a request withdraws its pending approval: nobody need decide it."""
+        if message.get("method") == "notifications/cancelled" and self.pending is not None:
+            params = message.get("params") or {}
+            if isinstance(params, dict) and "requestId" in params:
+                self.pending.withdraw_request(str(params["requestId"]), "cancelled by the client")
         if message.get("method") not in DISCOVERY_METHODS:
             return True
         ctx = self._context(message)
         return (
-            self._write_or_fail(
-                self._entry(ctx, Decision(ALLOW, "discovery_bypass"), message, time.perf_counter()), None
+            self.decisions.write(
+                self.decisions.entry(ctx, Decision(ALLOW, "discovery_bypass"), message, time.perf_counter()), None
             )
             is None
         )
@@ -275,8 +240,9 @@ class Enforcer:
     def refused(self, message: dict, reason: str) -> None:
         """The decision entry of a client message the relay refused itself (an id-less request)."""
         ctx = self._context(message)
-        self._write_or_fail(
-            self._entry(ctx, Decision(DENY, NOTIFICATION_RULE, reason=reason), message, time.perf_counter()), None
+        self.decisions.write(
+            self.decisions.entry(ctx, Decision(DENY, NOTIFICATION_RULE, reason=reason), message, time.perf_counter()),
+            None,
         )
 
     def client_answered(self, method: str, message: dict) -> None:
@@ -297,14 +263,14 @@ class Enforcer:
         the policy's, when it was evaluated off the event loop already."""
         decision = decision or self.reloader.engine.evaluate(ctx)
         if decision.effect == ALLOW:
-            return self._write_or_fail(
-                self._entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=breach), None
+            return self.decisions.write(
+                self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=breach), None
             )
         if decision.effect == DENY:
-            return self._refuse(ctx, decision, started, f"Policy denied: {_target(ctx)}", hitl_ms, breach)
+            return self.decisions.refuse(ctx, decision, started, f"Policy denied: {target(ctx)}", hitl_ms, breach)
         if self.approvals.holds(ctx, _arguments(message)):
-            return self._write_or_fail(
-                self._entry(ctx, decision, message, started, hitl_ms=0.0, hitl_cache_hit=True), None
+            return self.decisions.write(
+                self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, hitl_cache_hit=True), None
             )
         rule = decision.rule
         request = ApprovalRequest(
@@ -322,30 +288,29 @@ class Enforcer:
     ) -> ErrorObject | None:
         asked = time.perf_counter()
         outcome = await self._approval(request)
-        hitl_ms = _ms(asked)
+        hitl_ms = elapsed_ms(asked)
         if outcome.allowed and (change := self._changed_since(ctx, message)):
-            return self._refuse(
+            return self.decisions.refuse(
                 ctx,
                 Decision(DENY, PATH_CHANGED_RULE, reason=change),
                 started,
-                f"Refused after approval: {_target(ctx)}",
+                f"Refused after approval: {target(ctx)}",
                 hitl_ms,
                 outcome,
             )
         if outcome.allowed:
             if request.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
-                self.approvals.remember(ctx, _arguments(message))
-                self.events.emit("cached_snapshot", **self.approvals.snapshot())
-            return self._write_or_fail(
-                self._entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=outcome), None
+                self.approvals.remember(ctx, _arguments(message))  # the cache announces it
+            return self.decisions.write(
+                self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=outcome), None
             )
-        return self._refuse(ctx, decision, started, _refusal(outcome, ctx), hitl_ms, outcome)
+        return self.decisions.refuse(ctx, decision, started, refusal_text(outcome, ctx), hitl_ms, outcome)
 
     def _rate_limit_breach(self, message: dict, ctx: DecisionContext, started: float) -> Awaitable[ErrorObject | None]:
         """Too many calls of one tool: a human decides whether this is a runaway loop."""
         tool = ctx.resource.tool_name or "unknown"
         self.events.emit(
-            "rate_limit_triggered",
+            Event.RATE_LIMIT_TRIGGERED,
             severity="warning",
             tool_name=tool,
             message=f"{tool} was called too often in a short time: asking a human",
@@ -358,24 +323,24 @@ class Enforcer:
                     ctx, RATE_LIMIT_RULE, False, self.hitl.timeout_seconds, _arguments(message), self.reloader.version
                 )
             )
-            hitl_ms = _ms(asked)
+            hitl_ms = elapsed_ms(asked)
             breach = Decision(HITL, RATE_LIMIT_RULE)
             self.events.emit(
-                "rate_limit_approved" if outcome.allowed else "rate_limit_denied",
+                Event.RATE_LIMIT_APPROVED if outcome.allowed else Event.RATE_LIMIT_DENIED,
                 tool_name=tool,
                 severity="info" if outcome.allowed else "warning",
                 message=f"Rate limit on {tool}: {'approved' if outcome.allowed else 'denied'}",
             )
             if not outcome.allowed:
-                return self._refuse(
-                    ctx, breach, started, _refusal(outcome, ctx, "Rate limit exceeded"), hitl_ms, outcome
+                return self.decisions.refuse(
+                    ctx, breach, started, refusal_text(outcome, ctx, "Rate limit exceeded"), hitl_ms, outcome
                 )
             if change := self._changed_since(ctx, message):  # the wait was long enough to swap a link
-                return self._refuse(
+                return self.decisions.refuse(
                     ctx,
                     Decision(DENY, PATH_CHANGED_RULE, reason=change),
                     started,
-                    f"Refused after approval: {_target(ctx)}",
+                    f"Refused after approval: {target(ctx)}",
                     hitl_ms,
                     outcome,
                 )
@@ -409,108 +374,6 @@ class Enforcer:
             log.exception("asking for approval failed; denying")
             return ApprovalOutcome(USER_DENIED, message="the approval could not be obtained")
 
-    def _refuse(
-        self,
-        ctx: DecisionContext,
-        decision: Decision,
-        started: float,
-        text: str,
-        hitl_ms: float | None = None,
-        outcome: ApprovalOutcome | None = None,
-    ) -> ErrorObject:
-        if decision.reason:
-            text = f"{text}: {decision.reason}"
-        error = {
-            "code": jsonrpc.POLICY_DENIED,
-            "message": text,
-            "data": {
-                "decision": DENY,
-                "tool": ctx.resource.tool_name,
-                "path": ctx.resource.path or ctx.resource.uri,
-                "matched_rules": [rule.id for rule in decision.matched_rules],
-                "final_rule": decision.final_rule,
-            },
-        }
-        # The log keeps the policy's verdict: an approval request that ended in a refusal is
-        # `hitl` with its outcome (docs/approvals.md#the-three-answers); the client sees a denial either way.
-        entry = self._entry(ctx, decision, None, started, hitl_ms=hitl_ms, outcome=outcome)
-        return self._write_or_fail(entry, error)
-
-    # --- decisions.jsonl -----------------------------------------------------------------
-
-    def _entry(
-        self,
-        ctx: DecisionContext | None,
-        decision: Decision,
-        message: dict | None,
-        started: float,
-        *,
-        hitl_ms: float | None = None,
-        outcome: ApprovalOutcome | None = None,
-        hitl_cache_hit: bool | None = None,
-    ) -> dict:
-        eval_ms = _ms(started) - (hitl_ms or 0.0)
-        resource = ctx.resource if ctx else None
-        entry = {
-            "event": "policy_decision",
-            "decision": decision.effect,
-            # docs/approvals.md#the-three-answers: "allow once" is logged as user_allowed (it was not cached, which the log shows).
-            "hitl_outcome": (USER_ALLOWED if outcome.outcome == USER_ALLOWED_ONCE else outcome.outcome)
-            if outcome
-            else None,
-            "hitl_cache_hit": hitl_cache_hit if hitl_cache_hit is not None else (False if outcome else None),
-            "hitl_approver_id": outcome.approver_id if outcome else None,
-            "matched_rules": [
-                {"id": r.id, "effect": r.effect, **({"description": r.description} if r.description else {})}
-                for r in decision.matched_rules
-            ],
-            "final_rule": decision.final_rule,
-            "reason": decision.reason,
-            "subject_id": ctx.subject.id if ctx else None,
-            "backend_id": self.backend_id,
-            "policy_version": self.reloader.version,
-            "policy_eval_ms": round(eval_ms, 3),
-            "policy_hitl_ms": hitl_ms,
-            "policy_total_ms": round(eval_ms + (hitl_ms or 0.0), 3),
-            "session_id": self.session_id,
-        }
-        if ctx is not None:
-            entry.update(
-                {
-                    "mcp_method": ctx.action.mcp_method,
-                    "tool_name": resource.tool_name,
-                    "path": resource.path,
-                    "paths": [
-                        item.written if len(item.written) <= PATH_MAX else item.written[:PATH_MAX] + "…"
-                        for item in ctx.judged
-                    ]
-                    or None,
-                    "source_path": resource.source_path,
-                    "dest_path": resource.dest_path,
-                    "uri": resource.uri,
-                    "scheme": resource.scheme,
-                    "request_id": ctx.environment.request_id,
-                    "side_effects": sorted(resource.side_effects) if resource.side_effects is not None else None,
-                }
-            )
-        elif message is not None:
-            entry.update({"mcp_method": message.get("method"), "request_id": str(message.get("id"))})
-        return entry
-
-    def _write_or_fail(self, entry: dict, answer: ErrorObject | None) -> ErrorObject | None:
-        """Count and write the decision; if writing fails the request is refused and the proxy shuts down."""
-        # Every decision passes here exactly once, so this is the one place that counts them.
-        method = entry.get("mcp_method") or "unknown"
-        if entry["final_rule"] == "discovery_bypass":
-            self.stats.record_discovery(method)
-        else:
-            self.stats.record_decision(entry["decision"], method, entry["policy_eval_ms"], entry["policy_hitl_ms"])
-        try:
-            self.audit.write("decisions", entry)
-        except Exception as exc:
-            return fail_closed(self.audit, self.shutdown, "decisions", entry, write_failure(exc, "decisions"))
-        return answer
-
 
 def _heavy(found: list) -> bool:
     return len(found) > HEAVY_PATH_COUNT or sum(len(arg.written) for arg in found) > HEAVY_PATH_CHARS
@@ -520,18 +383,3 @@ def _arguments(message: dict) -> dict | None:
     params = message.get("params")
     arguments = params.get("arguments") if isinstance(params, dict) else None
     return arguments if isinstance(arguments, dict) else None
-
-
-def _refusal(outcome: ApprovalOutcome, ctx: DecisionContext, prefix: str | None = None) -> str:
-    what = _target(ctx)
-    if outcome.outcome == TIMEOUT:
-        text = f"Approval timeout: {what}"
-    elif outcome.outcome == USER_DENIED:
-        text = f"User denied: {what}"
-    elif outcome.outcome == WITHDRAWN:  # nobody denied it: the client cancelled, or the policy changed
-        text = f"Approval withdrawn ({outcome.message}): {what}"
-    else:
-        text = f"Approval required but no approver is available: {what}"
-        if outcome.message and outcome.message != "approval required but no approver is available":
-            text = f"{text} ({outcome.message})"
-    return f"{prefix}: {text}" if prefix else text

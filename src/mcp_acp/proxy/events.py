@@ -1,7 +1,8 @@
 """What a proxy reports to the manager (docs/manager.md#the-proxy-connection): fire-and-forget events.
 
-Parts of the proxy call `emit`; the manager link (proxy/manager_link.py) subscribes while it is
-connected. With no manager the events go nowhere: the proxy never waits on them.
+The session (proxy/session.py) owns the one bus. Parts of the proxy call `emit` with a name
+from event_names.py; the proxy's own stream always follows, and the manager link
+(proxy/manager_link.py) subscribes while it is connected. The proxy never waits on them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The interception points: a request hook, a notification hook, and result hooks.
 
-The request hook (the policy enforcement point) returns None to forward the request, a
+The request hook (the policy enforcement point) gets the request and its arguments as the relay
+walked them once (policy/context.py ParsedRequest, shared with the operations log). It returns
+None to forward the request, a
 JSON-RPC error object to answer the client with instead, or LogWhileForwarded. It may be
 async (a human approval): the relay then handles that request in its own task, so one slow
 decision never blocks other traffic. A result hook rewrites the backend's answer to a request
@@ -16,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mcp_acp.policy.context import ParsedRequest
+
 ErrorObject = dict[str, Any]
 
 
@@ -30,11 +34,11 @@ class LogWhileForwarded:
 
 
 Decision = ErrorObject | LogWhileForwarded | None
-Hook = Callable[[dict[str, Any]], Decision | Awaitable[Decision]]
+Hook = Callable[[dict[str, Any], ParsedRequest], Decision | Awaitable[Decision]]
 ResultHook = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def pass_through(request: dict[str, Any]) -> Decision:
+def pass_through(request: dict[str, Any], parsed: ParsedRequest | None = None) -> Decision:
     return None
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from mcp_acp.config import paths
 from mcp_acp.config.private_dir import UnsafeFolder
+from mcp_acp.event_names import Event
 from mcp_acp.identity.tokens import StoredTokens
 from mcp_acp.localhttp import manager_process, protocol
 from mcp_acp.proxy.events import ProxyEvents
@@ -109,10 +110,10 @@ class ManagerClient:
 
     def _handle(self, message: dict | None) -> None:
         kind = message and message["type"]
-        if kind == "ui_status":
+        if kind == Event.UI_STATUS:
             self.browser_connected = bool(message.get("browser_connected"))
             self.subscriber_count = int(message.get("subscriber_count") or 0)
-        elif kind == "token_update" and self.on_token:
+        elif kind == Event.TOKEN_UPDATE and self.on_token:
             try:
                 self.on_token(
                     StoredTokens(
@@ -125,7 +126,7 @@ class ManagerClient:
                 )
             except (KeyError, TypeError, ValueError):
                 log.warning("the manager sent a malformed token update; ignored")
-        elif kind == "token_cleared" and self.on_token_cleared:
+        elif kind == Event.TOKEN_CLEARED and self.on_token_cleared:
             self.on_token_cleared()
         # heartbeat, registered, unknown types: nothing to do (docs/manager.md#the-proxy-connection)
 

@@ -22,8 +22,8 @@ from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog, AuditWriteError
 from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
-from mcp_acp.policy.context import DISCOVERY_METHODS
-from mcp_acp.policy.paths import DEST, MAX_PATHS, OTHER, PATH_MAX, SOURCE, request_paths
+from mcp_acp.policy.context import DISCOVERY_METHODS, ParsedRequest, parse_request
+from mcp_acp.policy.paths import DEST, MAX_PATHS, OTHER, PATH_MAX, SOURCE
 
 AUDIT_FAILURE_EXIT = 10
 
@@ -36,12 +36,14 @@ def _shown_path(text: str) -> str:
     return text if len(text) <= PATH_MAX else f"{text[:PATH_MAX]}… ({len(text):,} characters)"
 
 
-def describe_request(message: dict) -> dict[str, Any]:
+def describe_request(message: dict, parsed: ParsedRequest | None = None) -> dict[str, Any]:
     """The audit fields a request carries: computed before it is forwarded, so the proxy never
     executes what it could not record. Every path-like argument is listed (`paths`), not only
-    the first; `file_path`, `source_path` and `dest_path` keep their roles."""
+    the first; `file_path`, `source_path` and `dest_path` keep their roles. `parsed`: the
+    request's arguments as the relay walked them once for this log and the decision."""
     method = message.get("method")
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    parsed = parsed if parsed is not None else parse_request(message)
+    params = parsed.params
     fields: dict[str, Any] = {
         "method": method,
         "request_id": "unknown" if method == "initialize" else str(message.get("id")),
@@ -54,7 +56,7 @@ def describe_request(message: dict) -> dict[str, Any]:
     elif method == "initialize" and isinstance(params.get("clientInfo"), dict):
         fields["client_id"] = params["clientInfo"].get("name")
     if isinstance(method, str) and method not in DISCOVERY_METHODS:
-        found = request_paths(method, params, roots_known=True)
+        found = parsed.paths(roots_known=True)
         if found:
             fields["paths"] = [_shown_path(arg.written) for arg in found[:MAX_PATHS]]
             if len(found) > MAX_PATHS:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from mcp_acp.event_names import Event
 from mcp_acp.proxy import argument_display
 from mcp_acp.proxy.approvals import (
     TIMEOUT,
@@ -163,7 +164,7 @@ class PendingApprovals:
         )
         self._open[pending.id] = pending
         self.events.emit(
-            "pending_created",
+            Event.PENDING_CREATED,
             message=f"Approval needed: {request.context.resource.tool_name}",
             approval=self.view(pending),
         )
@@ -187,7 +188,7 @@ class PendingApprovals:
         outcome = DECISIONS[decision]
         self._close(pending, ApprovalOutcome(outcome, approver_id=approver_id))
         self.events.emit(
-            "pending_resolved",
+            Event.PENDING_RESOLVED,
             severity="success" if outcome != USER_DENIED else "info",
             message=f"{pending.request.context.resource.tool_name}: {decision} by {approver_id}",
             approval_id=approval_id,
@@ -200,7 +201,7 @@ class PendingApprovals:
         outcome = ApprovalOutcome(TIMEOUT)
         if self._close(pending, outcome):
             self.events.emit(
-                "pending_timeout",
+                Event.PENDING_TIMEOUT,
                 severity="warning",
                 approval_id=pending.id,
                 message=f"Approval timed out: {pending.request.context.resource.tool_name}",
@@ -212,7 +213,7 @@ class PendingApprovals:
         to another route."""
         if self._close(pending, outcome):
             self.events.emit(
-                "pending_cancelled",
+                Event.PENDING_CANCELLED,
                 approval_id=pending.id,
                 reason=reason,
                 message=f"Approval withdrawn ({reason}): {pending.request.context.resource.tool_name}",

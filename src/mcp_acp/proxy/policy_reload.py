@@ -19,11 +19,12 @@ from pathlib import Path
 from mcp_acp.audit.history import record_load
 from mcp_acp.audit.writer import AuditLog
 from mcp_acp.config.store import ConfigError
+from mcp_acp.event_names import Event
 from mcp_acp.policy.engine import PolicyEngine
 from mcp_acp.policy.model import Policy
 from mcp_acp.policy.policy_file import read_policy
 from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.proxy.approvals import ApprovalCache
+from mcp_acp.proxy.approvals import POLICY_RELOAD, ApprovalCache
 from mcp_acp.proxy.events import ProxyEvents
 
 log = logging.getLogger(__name__)
@@ -38,17 +39,17 @@ class PolicyReloader:
         audit: AuditLog,
         approvals: ApprovalCache,
         version: str,
-        events: ProxyEvents | None = None,
+        events: ProxyEvents,
     ) -> None:
         self.path = path
-        self.events = events or ProxyEvents()  # with no subscriber, emitting costs nothing
+        self.events = events  # the session's event bus (proxy/session.py)
         self.audit = audit
         self.approvals = approvals
         self.engine = PolicyEngine(policy, protected)
         self.version = version
         self.reload_count = 0
         self.last_reload_at: str | None = None
-        self.on_reloaded: list[Callable[[], None]] = []
+        self.on_reloaded: list[Callable[[], object]] = []
         self._lock = asyncio.Lock()
 
     @property
@@ -64,7 +65,7 @@ class PolicyReloader:
             except ConfigError as exc:
                 log.warning("policy reload (%s) failed; policy %s stays active: %s", trigger, self.version, exc)
                 self.events.emit(
-                    "policy_reload_failed",
+                    Event.POLICY_RELOAD_FAILED,
                     severity="error",
                     message=f"Policy reload failed; {self.version} stays active: {exc}",
                     error=str(exc),
@@ -100,12 +101,13 @@ class PolicyReloader:
                     "policy_version": self.version,
                 }
             self.engine = engine
-            cleared = self.approvals.clear()
+            cleared = len(self.approvals)  # cleared below, once the reload is announced
             self.reload_count += 1
             self.last_reload_at = datetime.now(UTC).isoformat()
             for callback in self.on_reloaded:
                 callback()
             self._report(trigger, old_count, cleared)
+            self.approvals.clear(POLICY_RELOAD)  # granted under the old rules; the cache announces it
             return {
                 "status": "success",
                 "old_rules_count": old_count,
@@ -117,7 +119,7 @@ class PolicyReloader:
 
     def _report(self, trigger: str, old_count: int, cleared: int) -> None:
         self.events.emit(
-            "policy_reloaded",
+            Event.POLICY_RELOADED,
             severity="success",
             message=f"Policy reloaded: {self.rules_count} rules ({self.version})",
             old_rules_count=old_count,
@@ -126,14 +128,6 @@ class PolicyReloader:
             approvals_cleared=cleared,
             trigger=trigger,
         )
-        if cleared:
-            self.events.emit(
-                "cache_cleared",
-                message=f"{cleared} cached approvals cleared by a policy reload",
-                count=cleared,
-                reason="policy_reload",
-            )
-            self.events.emit("cached_snapshot", **self.approvals.snapshot())
 
     def _compile(self) -> tuple[PolicyEngine, str]:
         policy, text = read_policy(self.path)

@@ -29,6 +29,7 @@ import orjson
 
 from mcp_acp import jsonrpc
 from mcp_acp.backends import UNREADABLE, Backend, BackendUnavailable
+from mcp_acp.policy.context import ParsedRequest, parse_request
 from mcp_acp.proxy import envelope
 from mcp_acp.proxy.gate import Decision, ErrorObject, Gate, LogWhileForwarded
 from mcp_acp.proxy.relay_audit import PendingRequest, Recorder, recorded_answer
@@ -68,11 +69,8 @@ class Relay:
     async def start(self) -> None:
         await self.backend.start(self.from_backend, self.backend_lost)
 
-    def _pending_for(self, message: dict) -> PendingRequest:
-        return PendingRequest(message.get("method"), self._describe(message))
-
-    def _describe(self, message: dict) -> dict | None:
-        return self.recorder.describe(message) if self.recorder else None
+    def _pending_for(self, message: dict, parsed: ParsedRequest | None = None) -> PendingRequest:
+        return PendingRequest(message.get("method"), self.recorder.describe(message, parsed) if self.recorder else None)
 
     # --- client -> backend -------------------------------------------------------------
 
@@ -166,7 +164,8 @@ class Relay:
             )
             return
         try:  # the record comes first: the proxy never forwards what it could not record
-            pending = self._pending_for(message)
+            parsed = parse_request(message)  # its arguments, walked once for the record and the decision
+            pending = self._pending_for(message, parsed)
         except Exception:
             log.exception("the request %r could not be described for the audit trail; refused", request_id)
             await self._answer(
@@ -186,7 +185,7 @@ class Relay:
             return
         self._deciding.add(request_id)
         try:
-            decision = self.gate.request(message)
+            decision = self.gate.request(message, parsed)
         except Exception:  # fail closed: a hook that breaks denies
             decision = _broken_decision(message)
         if inspect.isawaitable(decision):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mcp_acp import jsonrpc
+from mcp_acp.policy.context import ParsedRequest
 from mcp_acp.proxy.gate import ErrorObject
 
 log = logging.getLogger("mcp_acp.proxy.relay")  # the relay's own logger, as before the split
@@ -22,7 +23,7 @@ log = logging.getLogger("mcp_acp.proxy.relay")  # the relay's own logger, as bef
 class Recorder(Protocol):
     """The audit hook (proxy/operations.py)."""
 
-    def describe(self, message: dict) -> dict: ...
+    def describe(self, message: dict, parsed: ParsedRequest | None = None) -> dict: ...
     def admit(self, message: dict) -> dict | None: ...
     def record(self, request: dict, answer: dict, answer_bytes: bytes, duration_ms: float) -> dict | None: ...
     def record_notification(self, message: dict) -> bool: ...
