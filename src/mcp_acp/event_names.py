@@ -2,7 +2,7 @@
 browsers (the `type` of every server-sent event).
 
 Every Python sender names its events from here, and the web UI's names are checked against it
-(tests/unit/test_event_names.py), so a renamed or new event cannot drift between the two.
+(tests/test_event_names.py), so a renamed or new event cannot drift between the two.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The proxy-to-manager registration protocol (manager/protocol.py): one compact JSON line per
+"""The proxy-to-manager registration protocol (localhttp/protocol.py): one compact JSON line per
 message, decoding that never raises, and registrations accepted or refused with their reason."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The manager's event hub (manager/events.py): every browser gets the snapshot then every event
+"""The event hub (localhttp/sse.py): every browser gets the snapshot then every event
 in order, incident events also announce `incidents_updated`, a slow subscriber is cut off
 rather than missing events, and closing ends every stream."""
 
