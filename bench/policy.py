@@ -420,7 +420,8 @@ def decision_label(ctx: DecisionContext, engine: PolicyEngine) -> str:
     decision = engine.evaluate(ctx)
     if decision.final_rule in ("default", "built_in_protected_path"):
         return f"{decision.effect} ({decision.final_rule})"
-    return decision.effect + (" (resolved path)" if ctx.resolved is not None else "")
+    # A path that a server may read two ways (through a symlink) was judged in both readings.
+    return decision.effect + (" (resolved path)" if any(len(j.readings) > 1 for j in ctx.judged) else "")
 
 
 def bench_size(
