@@ -75,10 +75,8 @@ def lines_backwards(path: Path) -> Iterator[bytes]:
 
 def _matches(entry: dict, filters: dict[str, str]) -> bool:
     for name, wanted in filters.items():
-        if name == "event_type":  # auth entries say event_type, the others event
-            value = entry.get("event_type", entry.get("event"))
-        else:
-            value = entry.get(name)
+        # auth entries say event_type, the others event
+        value = entry.get("event_type", entry.get("event")) if name == "event_type" else entry.get(name)
         if value is None:
             return False
         if name == "level":

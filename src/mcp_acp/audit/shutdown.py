@@ -3,6 +3,7 @@ coordinated security shutdown that follows it (SPEC §1.6)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -134,10 +135,8 @@ class ShutdownCoordinator:
             lambda: print(f"mcp-acp: SECURITY SHUTDOWN ({failure_type}): {reason}", file=sys.stderr, flush=True),
         ]
         for step in steps:
-            try:
+            with contextlib.suppress(Exception):
                 step()
-            except Exception:
-                pass
         timer = threading.Timer(EXIT_DELAY_SECONDS, os._exit, (exit_code,))
         timer.daemon = True
         timer.start()

@@ -27,9 +27,10 @@ def init(auth_mode, oidc_issuer, oidc_client_id, oidc_audience, force, non_inter
     """Create the global configuration (manager.json)."""
     path = paths.manager_config_path()
     prompting = interactive() and not non_interactive
-    if path.exists() and not force:
-        if not prompting or not click.confirm(f"{path} already exists. Overwrite it?", default=False):
-            fail(f"{path} already exists; pass --force to overwrite it.")
+    if (path.exists() and not force) and (
+        not prompting or not click.confirm(f"{path} already exists. Overwrite it?", default=False)
+    ):
+        fail(f"{path} already exists; pass --force to overwrite it.")
 
     def need(value: str | None, prompt: str, flag: str) -> str:
         if value:

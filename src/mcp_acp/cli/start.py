@@ -7,6 +7,7 @@ verification, exit 10 on any doubt), config/policy history, the backend, then th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -75,10 +76,8 @@ def _record_bootstrap_failure(name: str, event: str, message: str, error_type: s
         "component": "cli",
         "source": "cli_start",
     }
-    try:
+    with contextlib.suppress(OSError):
         append_fsynced(paths.bootstrap_log_path(name), entry)
-    except OSError:
-        pass
 
 
 def _refuse(name: str, event: str, exc: Exception, exit_code: int = 1) -> None:

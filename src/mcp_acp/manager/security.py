@@ -8,6 +8,7 @@ the size limit and the response headers apply there.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 from http.cookies import SimpleCookie
@@ -116,10 +117,8 @@ class _Guard:
         if (bearer := self._bearer(headers)) is not None:
             return bearer
         cookie = SimpleCookie()
-        try:
+        with contextlib.suppress(Exception):
             cookie.load(headers.get("cookie", ""))
-        except Exception:
-            pass
         if TOKEN_COOKIE in cookie:
             return cookie[TOKEN_COOKIE].value
         if scope["path"] == "/api/events":  # EventSource cannot send headers

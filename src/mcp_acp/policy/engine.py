@@ -160,7 +160,9 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
         elif name == "side_effects":
             wanted = frozenset(patterns)
             static.append(
-                lambda c: c.resource.side_effects is not None and not wanted.isdisjoint(c.resource.side_effects)
+                lambda c, wanted=wanted: (
+                    c.resource.side_effects is not None and not wanted.isdisjoint(c.resource.side_effects)
+                )
             )
             score += 100
         elif name == "subject_id":

@@ -355,10 +355,8 @@ class NativeDialog:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the group is gone already
         os.killpg(pid, signal.SIGKILL)
-    except OSError:  # the group is gone already
-        pass
 
 
 def find_dialog(env: Mapping[str, str] = os.environ, platform: str = sys.platform) -> NativeDialog | None:

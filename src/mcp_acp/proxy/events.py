@@ -6,6 +6,7 @@ connected. With no manager the events go nowhere: the proxy never waits on them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -22,7 +23,5 @@ class ProxyEvents:
         if message is not None:
             payload["message"] = message
         for sink in list(self.sinks):
-            try:
+            with contextlib.suppress(Exception):
                 sink(event_type, payload)
-            except Exception:
-                pass
