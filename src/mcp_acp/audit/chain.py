@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -33,11 +34,11 @@ def utc_now() -> str:
     return f"{_second[1]}.{nanos // 1_000_000:03d}Z"
 
 
-def canonical(entry: dict) -> bytes:
+def canonical(entry: dict[str, Any]) -> bytes:
     return _canonical_body({k: v for k, v in entry.items() if k != "entry_hash"})
 
 
-def _canonical_body(body: dict) -> bytes:
+def _canonical_body(body: dict[str, Any]) -> bytes:
     return _canonical_fast(body) or json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
@@ -66,7 +67,7 @@ def _plain(value: object) -> bool:
     return False
 
 
-def _canonical_fast(body: dict) -> bytes | None:
+def _canonical_fast(body: dict[str, Any]) -> bytes | None:
     """The canonical bytes through orjson (a tenth of json.dumps' cost), or None when they could
     differ and json.dumps must write them: a value _plain() does not vouch for, an int beyond
     64 bits or a lone surrogate (orjson refuses both), or any non-ASCII or DEL character (which
@@ -88,11 +89,11 @@ def _digest(data: bytes, key: bytes | None) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def entry_hash(entry: dict, key: bytes | None = None) -> str:
+def entry_hash(entry: dict[str, Any], key: bytes | None = None) -> str:
     return _digest(canonical(entry), key)
 
 
-def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tuple[dict, bytes]:
+def seal(fields: dict[str, Any], sequence: int, prev_hash: str, key: bytes | None) -> tuple[dict[str, Any], bytes]:
     """The chained entry for `fields` (None values dropped) and its line, newline included."""
     entry = {"time": utc_now(), "sequence": sequence, "prev_hash": prev_hash}
     entry.update({k: v for k, v in fields.items() if v is not None and k not in entry})
@@ -101,7 +102,7 @@ def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tupl
     return entry, _line(entry) + b"\n"
 
 
-def _line(entry: dict) -> bytes:
+def _line(entry: dict[str, Any]) -> bytes:
     """The line as written: compact JSON from orjson (UTF-8), a tenth of json.dumps' cost.
     Only the hash needs SPEC's canonical json.dumps form; the line's spelling is free."""
     return orjson.dumps(entry)
@@ -145,7 +146,7 @@ def check_chain(
     rule = rule or KeyRule()
     result = ChainCheck()
     *lines, result.torn_tail = data.split(b"\n")  # the tail is b"" when the file ends cleanly
-    previous: dict | None = None
+    previous: dict[str, Any] | None = None
     last_time = ""
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.audit import segments
 from mcp_acp.audit.chain import ChainCheck, check_chain, utc_now
@@ -22,7 +23,7 @@ class CheckpointError(Exception):
     """The checkpoint file cannot be read or is not a checkpoint."""
 
 
-def heads(log_dir: Path, key: AuditKey | None) -> dict[str, dict]:
+def heads(log_dir: Path, key: AuditKey | None) -> dict[str, dict[str, Any]]:
     """{relative path: {"sequence", "entry_hash"}} of every protected file with chained entries."""
     result = {}
     for rel in PROTECTED.values():
@@ -39,11 +40,11 @@ def heads(log_dir: Path, key: AuditKey | None) -> dict[str, dict]:
     return result
 
 
-def document(proxies: dict[str, dict[str, dict]]) -> dict:
+def document(proxies: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     return {"version": VERSION, "created_at": utc_now(), "proxies": proxies}
 
 
-def load(path: Path) -> dict[str, dict[str, dict]]:
+def load(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """The checkpoint's {proxy: {relative path: {"sequence", "entry_hash"}}}."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -71,7 +72,9 @@ def load(path: Path) -> dict[str, dict[str, dict]]:
     return proxies
 
 
-def compare(files: dict[str, dict], checks: dict[str, ChainCheck | None], log_dir: Path | None = None) -> list[str]:
+def compare(
+    files: dict[str, dict[str, Any]], checks: dict[str, ChainCheck | None], log_dir: Path | None = None
+) -> list[str]:
     """Errors for every pinned entry that is gone or different. `checks`: relative path -> the
     active file's chain check (None when the file does not exist); an entry rotated out of the
     active file since is looked up in its segment under `log_dir`."""

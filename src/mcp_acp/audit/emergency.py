@@ -19,6 +19,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.config import paths
 from mcp_acp.config.store import ensure_private_dir
@@ -43,7 +44,7 @@ def locations() -> list[tuple[Path, str, bool]]:
     return found
 
 
-def write(entry: dict) -> str:
+def write(entry: dict[str, Any]) -> str:
     """Keep `entry` in the first place that takes all of it; returns that place's label.
     Never raises: it runs while the proxy is failing."""
     try:

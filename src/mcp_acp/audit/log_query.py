@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.audit.files import DEBUG_FILES, PROTECTED
 
@@ -73,7 +74,7 @@ def lines_backwards(path: Path) -> Iterator[bytes]:
             yield head
 
 
-def _matches(entry: dict, filters: dict[str, str]) -> bool:
+def _matches(entry: dict[str, Any], filters: dict[str, str]) -> bool:
     for name, wanted in filters.items():
         # auth entries say event_type, the others event
         value = entry.get("event_type", entry.get("event")) if name == "event_type" else entry.get(name)
@@ -89,9 +90,9 @@ def _matches(entry: dict, filters: dict[str, str]) -> bool:
 
 def _scan(
     path: Path, since: datetime | None, until: datetime | None, wanted: dict[str, str], limit: int
-) -> tuple[list[dict], int, bool]:
+) -> tuple[list[dict[str, Any]], int, bool]:
     """(up to `limit` matching entries newest first, lines scanned, whether more match)."""
-    entries: list[dict] = []
+    entries: list[dict[str, Any]] = []
     scanned = 0
     try:
         with contextlib.closing(lines_backwards(path)) as lines:
@@ -124,7 +125,7 @@ def query_log(
     before: str | None = None,
     filters: dict[str, str | None] | None = None,
     now: datetime | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Entries of one log file, newest first, as the logs API returns them.
 
     `before` is the `time` of the last entry of the previous page. Logs are append-only, so file
@@ -171,10 +172,10 @@ def _versions(path: Path, field: str) -> list[str]:
     return sorted(found, key=lambda v: (len(v), v))  # v2 before v10
 
 
-def logs_metadata(log_dir: Path, debug_enabled: bool) -> dict:
+def logs_metadata(log_dir: Path, debug_enabled: bool) -> dict[str, Any]:
     """`GET /api/logs/metadata`: every readable log with its size and repair backups, grouped by
     folder, and the config/policy versions the history holds (for the version filters)."""
-    folders: dict[str, list[dict]] = {}
+    folders: dict[str, list[dict[str, Any]]] = {}
     for log_type, rel in LOG_FILES.items():
         if log_type in DEBUG_LOGS and not debug_enabled:
             continue

@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.audit import emergency
 from mcp_acp.audit.chain import utc_now
@@ -20,7 +21,7 @@ from mcp_acp.config.store import write_private_text
 EXIT_DELAY_SECONDS = 0.1  # lets the client receive the error that explains the shutdown
 
 
-def append_fsynced(path: Path, entry: dict) -> None:
+def append_fsynced(path: Path, entry: dict[str, Any]) -> None:
     """An unchained append that reaches the disk: for the records of last resort."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     emergency.append_whole(path, (json.dumps(entry, default=str) + "\n").encode())
@@ -39,7 +40,7 @@ class ShutdownCoordinator:
         self.exit_code: int | None = None
         self._lock = threading.Lock()
 
-    def record_with_fallback(self, event_type: str, fields: dict, failure_reason: str) -> str:
+    def record_with_fallback(self, event_type: str, fields: dict[str, Any], failure_reason: str) -> str:
         """Keep an entry that its own file refused: system.jsonl, else the emergency log (which
         tries the places in emergency.py). Returns where it went; never raises."""
         if self.audit is not None and event_type != "system":
@@ -71,7 +72,7 @@ class ShutdownCoordinator:
             }
         )
 
-    def initiate(self, failure_type: str, reason: str, exit_code: int, context: dict | None = None) -> None:
+    def initiate(self, failure_type: str, reason: str, exit_code: int, context: dict[str, Any] | None = None) -> None:
         """Idempotent; each step best-effort; the process exits shortly after."""
         with self._lock:
             if self.is_shutting_down:

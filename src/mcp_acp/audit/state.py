@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.audit.chain import GENESIS, utc_now
 from mcp_acp.config.store import write_private_text
@@ -41,7 +42,7 @@ class FileState:
     base_hash: str = GENESIS
 
 
-def _mac(key: bytes, files: dict) -> str:
+def _mac(key: bytes, files: dict[str, Any]) -> str:
     body = json.dumps(files, sort_keys=True, separators=(",", ":")).encode()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.audit import segments, trail
 from mcp_acp.audit.chain import GENESIS, ChainCheck, check_chain
@@ -177,7 +178,7 @@ class ProxyReport:
     files: list[FileReport]
     state_error: str | None = None
     trail_errors: list[str] = field(default_factory=list)  # the log folder against the record outside it
-    repairs: list[dict] = field(default_factory=list)  # every `audit repair` on record, oldest first
+    repairs: list[dict[str, Any]] = field(default_factory=list)  # every `audit repair` on record, oldest first
 
     @property
     def overall(self) -> str:
@@ -196,7 +197,7 @@ def trail_errors(proxy: str | None, key: AuditKey | None, state: IntegrityState 
     return trail.problems(record, state, state is not None and state.exists)
 
 
-def _repairs(log_dir: Path) -> list[dict]:
+def _repairs(log_dir: Path) -> list[dict[str, Any]]:
     try:
         lines = (log_dir / PROTECTED["repairs"]).read_bytes().splitlines()
     except OSError:

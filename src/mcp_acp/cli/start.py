@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import NoReturn
 
 import click
 
@@ -80,7 +81,7 @@ def _record_bootstrap_failure(name: str, event: str, message: str, error_type: s
         append_fsynced(paths.bootstrap_log_path(name), entry)
 
 
-def _refuse(name: str, event: str, exc: Exception, exit_code: int = 1) -> None:
+def _refuse(name: str, event: str, exc: Exception, exit_code: int = 1) -> NoReturn:
     _record_bootstrap_failure(name, event, str(exc), type(exc).__name__, exit_code)
     fail(str(exc), exit_code)
 
