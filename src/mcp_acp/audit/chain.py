@@ -12,7 +12,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -45,11 +45,11 @@ def _canonical_body(body: dict[str, Any]) -> bytes:
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def _plain(value: object) -> bool:
+def _plain(value: Any) -> bool:  # any decoded JSON value; checked by exact type, not isinstance
     """Whether orjson writes `value` exactly as the canonical json.dumps does: exact dicts (str
     keys), lists, str, int, bool, None, and floats where both print the shortest repr the same
     way (orjson writes 1e-05 as 0.00001; NaN and infinities fail the range test)."""
-    kind = type(value)
+    kind = type(value)  # pyright: ignore[reportUnknownVariableType]  exact types on purpose: no isinstance narrowing here
     if kind in _PLAIN_SCALARS:
         return True
     if kind is float:
@@ -127,10 +127,10 @@ class ChainCheck:
     last_sequence: int | None = None
     last_hash: str | None = None
     last_entry_valid: bool = True  # the final entry's own hash is right
-    hashes: dict[int, str] = field(default_factory=dict)  # sequence -> entry_hash
+    hashes: dict[int, str] = field(default_factory=dict[int, str])  # sequence -> entry_hash
     torn_tail: bytes = b""  # bytes after the last newline: a write cut short
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list[str])
+    warnings: list[str] = field(default_factory=list[str])
 
     @property
     def ok(self) -> bool:
@@ -160,6 +160,7 @@ def check_chain(
         if not isinstance(entry, dict):
             result.errors.append(f"line {number}: not a JSON object")
             continue
+        entry = cast("dict[str, Any]", entry)
         if not all(name in entry for name in CHAIN_FIELDS):
             if result.entries:
                 result.errors.append(f"line {number}: entry without chain fields after chained entries")

@@ -34,7 +34,7 @@ STDERR_PREFIX = b"mcp-acp: EMERGENCY AUDIT ENTRY (no file would take it): "
 def locations() -> list[tuple[Path, str, bool]]:
     """(file, label, in a shared place) in the order tried. The label names the place without
     the user's paths: it is what the client is told."""
-    found = []
+    found: list[tuple[Path, str, bool]] = []
     with contextlib.suppress(Exception):  # a config folder that cannot be named: the others remain
         found.append((paths.emergency_audit_path(), FILE_NAME, False))
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")

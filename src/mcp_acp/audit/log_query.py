@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mcp_acp.audit.files import DEBUG_FILES, PROTECTED
 
@@ -57,7 +57,7 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def lines_backwards(path: Path) -> Iterator[bytes]:
+def lines_backwards(path: Path) -> Generator[bytes, None, None]:
     """The non-blank lines of a file, last first, read in chunks from the end: a page of recent
     entries costs the same however large the log has grown."""
     with open(path, "rb") as handle:
@@ -105,9 +105,10 @@ def _scan(
                     continue
                 if not isinstance(entry, dict):
                     continue
-                if since and moment < since:
+                entry = cast("dict[str, Any]", entry)
+                if since and moment and moment < since:
                     break
-                if (until and moment >= until) or not _matches(entry, wanted):
+                if (until and moment and moment >= until) or not _matches(entry, wanted):
                     continue
                 if len(entries) == limit:
                     return entries, scanned, True
@@ -158,7 +159,7 @@ def query_log(
 
 
 def _versions(path: Path, field: str) -> list[str]:
-    found = set()
+    found: set[str] = set()
     try:
         for raw in path.read_bytes().splitlines():
             try:

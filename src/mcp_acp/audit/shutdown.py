@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ class ShutdownCoordinator:
         self.proxy_name = proxy_name
         self.proxy_id = proxy_id
         self.audit: AuditLog | None = None
-        self.on_shutdown = []  # best-effort callbacks, e.g. the auth log's session_ended
+        self.on_shutdown: list[Callable[[], object]] = []  # best-effort callbacks, e.g. the auth log's session_ended
         self.is_shutting_down = False
         self.failure_type: str | None = None
         self.reason: str | None = None
@@ -88,15 +89,15 @@ class ShutdownCoordinator:
             "exit_code": exit_code,
             "context": context,
         }
-        unwritten = []  # the shutdown record's own files it could not reach (a full disk)
+        unwritten: list[str] = []  # the shutdown record's own files it could not reach (a full disk)
 
-        def to_file(name: str, write) -> None:
+        def to_file(name: str, write: Callable[[], object]) -> None:
             try:
                 write()
             except Exception:
                 unwritten.append(name)
 
-        steps = [
+        steps: list[Callable[[], object]] = [
             lambda: to_file(SHUTDOWNS, lambda: append_fsynced(self.log_dir / SHUTDOWNS, record)),
             lambda: (
                 self.audit

@@ -100,7 +100,7 @@ def problems(record: dict[str, Head] | None, state: IntegrityState | None, state
             f"the audit trail is gone: its integrity state was deleted, but {written} entries were "
             "recorded outside the log folder (the log folder was wiped or replaced)"
         ]
-    found = []
+    found: list[str] = []
     for rel, head in sorted(record.items()):
         current = state.files.get(rel) if state else None
         if head.sequence == 0:

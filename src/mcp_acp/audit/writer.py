@@ -191,7 +191,7 @@ class AuditLog:
         self._write_lock = threading.Lock()
         self._writes = 0
         self._synced = 0
-        self._sync_task: asyncio.Task | None = None
+        self._sync_task: asyncio.Task[None] | None = None
 
     @staticmethod
     def lock(log_dir: Path) -> FileLock:
