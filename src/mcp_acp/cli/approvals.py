@@ -488,6 +488,7 @@ def clear(name: str, clear_all: bool, entry: int | None) -> None:
         )
         return
     items = _cached(name).get("approvals") or []
+    assert entry is not None  # exactly one of --all and --entry, checked above
     if not 1 <= entry <= len(items):
         fail(
             f"proxy '{name}' has no entry {entry} ({len(items)} remembered approvals); "
@@ -710,7 +711,9 @@ class _Watch:
 
     async def run(self) -> None:
         # SIGTERM ends the watch as Ctrl-C does: quietly, with exit code 0.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+        task = asyncio.current_task()
+        assert task is not None  # run() is awaited inside asyncio.run
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         try:
             while True:
                 await self._scan()

@@ -22,7 +22,7 @@ from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
 from mcp_acp.audit.repair import ProxyRunning, apply_repair, exclusive, plan_repair
 from mcp_acp.audit.state import STATE_FILE, IntegrityState, StateError
-from mcp_acp.audit.verify import ProxyReport, verify_proxy, verify_settled
+from mcp_acp.audit.verify import FileReport, ProxyReport, verify_proxy, verify_settled
 from mcp_acp.cli.output import console, fail, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
@@ -88,7 +88,12 @@ def _file_json(report) -> dict:
 
 
 def _print_proxy(
-    name: str, log_dir: Path, report: ProxyReport, files, checkpoint_errors: list[str] | None, keyed: bool
+    name: str,
+    log_dir: Path,
+    report: ProxyReport,
+    files: list[FileReport],
+    checkpoint_errors: list[str] | None,
+    keyed: bool,
 ) -> None:
     table = Table(title=f"[bold]{escape(name)}[/] ({escape(str(log_dir))})", title_justify="left")
     table.add_column("file", no_wrap=True)

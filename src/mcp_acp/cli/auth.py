@@ -28,7 +28,7 @@ def _oidc_settings(manager: ManagerConfig):
             "this installation runs in local mode (single user, no identity provider), so there is "
             "nothing to sign in to. To use an identity provider: 'mcp-acp init --auth oidc …'."
         )
-    return manager.auth.oidc
+    return manager.auth.oidc_settings
 
 
 def _unverified(token: str | None) -> dict:
@@ -106,7 +106,7 @@ def auth_status(manager: ManagerConfig) -> dict:
             "authenticated": False,
             "message": "unauthenticated single-user mode (local): no identity provider, requests run as the OS user",
         }
-    settings = manager.auth.oidc
+    settings = manager.auth.oidc_settings
     status["oidc"] = {"issuer": settings.issuer, "client_id": settings.client_id, "audience": settings.audience}
     tokens = token_store.load()
     if tokens is None:

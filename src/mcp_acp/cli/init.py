@@ -65,7 +65,9 @@ def init(auth_mode, oidc_issuer, oidc_client_id, oidc_audience, force, non_inter
     if auth_mode == "local":
         console.print("  Mode: [bold]local[/] — single user, no identity provider; requests run as your OS user.")
     else:
-        console.print(f"  Mode: [bold]oidc[/] — issuer {auth.oidc.issuer}. Sign in with [bold]mcp-acp auth login[/].")
+        console.print(
+            f"  Mode: [bold]oidc[/] — issuer {auth.oidc_settings.issuer}. Sign in with [bold]mcp-acp auth login[/]."
+        )
     console.print(f"  Logs: {paths.product_log_root(config.log_path)}")
     console.print(
         "\nNext: add a proxy in front of an MCP server, e.g.\n"

@@ -67,7 +67,7 @@ def _proxy(name: str | None) -> str:
     fail(f"say which proxy: --proxy NAME (configured: {', '.join(names)}).")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from mcp_acp.config import paths
@@ -12,7 +14,7 @@ class NotRunning(Exception):
     """Nothing answers on the proxy's socket."""
 
 
-def call_proxy(name: str, method: str, path: str, timeout: float = 10) -> dict | list:
+def call_proxy(name: str, method: str, path: str, timeout: float = 10) -> Any:  # the route's JSON
     socket_path = paths.proxy_socket_path(name)
     try:
         with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), timeout=timeout) as client:

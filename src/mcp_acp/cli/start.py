@@ -156,7 +156,7 @@ def start(name: str | None, headless: bool) -> None:
         )
     else:
         err_console.print(
-            f"  identity: '{identity.subject_id}' via OIDC ({manager.auth.oidc.issuer}), "
+            f"  identity: '{identity.subject_id}' via OIDC ({manager.auth.oidc_settings.issuer}), "
             "token verified on every request"
         )
     err_console.print(
@@ -361,10 +361,12 @@ def _manager_tasks(name: str, config, control: ControlState, shutdown: ShutdownC
     oidc = isinstance(identities, OidcIdentities)
 
     def token_cleared() -> None:  # a logout: no token, no identity, no cached approvals
+        assert isinstance(identities, OidcIdentities)  # registered in OIDC mode only
         identities.use_manager_tokens(None)
         control.clear_approvals("logout")
 
     def detached() -> None:  # renew on our own again until the manager is back
+        assert isinstance(identities, OidcIdentities)  # registered in OIDC mode only
         identities.managed = False
 
     client = ManagerClient(

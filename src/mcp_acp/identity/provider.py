@@ -130,6 +130,7 @@ class OidcIdentities:
             self.tokens = stored  # renewed by another process, or a new login
             if not _renewal_due(stored):
                 return
+        assert self.tokens is not None  # the stored tokens, which exist
         try:
             renewed = self.client.refresh(self.tokens)
         except OidcError as exc:

@@ -128,7 +128,8 @@ class _Guard:
         return None
 
     def _valid(self, presented: str | None) -> bool:
-        return presented is not None and hmac.compare_digest(presented.encode(), self.token.encode())
+        token = self.token
+        return presented is not None and token is not None and hmac.compare_digest(presented.encode(), token.encode())
 
     async def _call_limited(self, scope, receive, send, chunked: bool) -> None:
         if chunked:  # no Content-Length to check: read the body here, up to the limit

@@ -36,7 +36,7 @@ class ManagerCollector:
                 for decision, count in sorted(decisions.items()):
                     requests.add_metric([connection.proxy_name, decision, method], count)
             pending.add_metric([connection.proxy_name], connection.pending)
-            measured = stats.get("latency") if isinstance(stats.get("latency"), dict) else {}
+            measured = m if isinstance(m := stats.get("latency"), dict) else {}
             for kind in LATENCY_KINDS:
                 for quantile, suffix in QUANTILES:
                     value = measured.get(kind + suffix)

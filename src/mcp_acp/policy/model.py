@@ -103,7 +103,7 @@ class Rule(_Frozen):
 
 class Policy(_Frozen):
     version: Text = "1"
-    default_action: Literal["deny"] = Field("deny", description="Always deny: zero trust")
+    default_action: Literal["deny"] = Field(default="deny", description="Always deny: zero trust")
     rules: list[Rule] = Field(default_factory=list[Rule])
 
     @model_validator(mode="after")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import overload
 
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog
@@ -105,7 +106,9 @@ class Enforcer:
 
     # --- the gate hook ---------------------------------------------------------------
 
-    def check(self, message: dict) -> ErrorObject | Awaitable[ErrorObject | None] | None:
+    def check(
+        self, message: dict
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         """None forwards the request; an error object answers it instead; an awaitable waits (for a
         token renewal or a human)."""
         started = time.perf_counter()
@@ -116,14 +119,14 @@ class Enforcer:
             return self._check_off_loop(message, started)
         return self._check_identity(self.identities.current, message, started)
 
-    async def _check_off_loop(self, message: dict, started: float) -> ErrorObject | None:
+    async def _check_off_loop(self, message: dict, started: float) -> ErrorObject | LogWhileForwarded | None:
         await asyncio.to_thread(self.identities.fetch_keys)
         verdict = self._check_identity(self.identities.current, message, started)
         return await verdict if isinstance(verdict, Awaitable) else verdict
 
     def _check_identity(
-        self, identify, message: dict, started: float
-    ) -> ErrorObject | Awaitable[ErrorObject | None] | None:
+        self, identify: Callable[[], Identity], message: dict, started: float
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         try:
             identity = identify()
         except NeedsRefresh:
@@ -136,7 +139,7 @@ class Enforcer:
 
     def _check_as(
         self, identity: Identity, message: dict, started: float
-    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         method = message["method"]
         if method in READ_ONLY_DISCOVERY and self.bucket.try_take():
             # Discovery bypasses policy (SPEC §2.3) and a list changes nothing on the backend:
@@ -155,7 +158,7 @@ class Enforcer:
 
     async def _check_judged_off_loop(
         self, identity: Identity, message: dict, started: float, found: list
-    ) -> ErrorObject | None:
+    ) -> ErrorObject | LogWhileForwarded | None:
         """Resolving and judging many or long paths (system calls, then one decision per path and
         reading) runs in a worker thread; writing the decision comes back to the event loop."""
         roots, engine = self.roots.snapshot(), self.reloader.engine
@@ -179,7 +182,7 @@ class Enforcer:
         started: float,
         judged: tuple[JudgedPath, ...] | None,
         decision: Decision | None = None,
-    ) -> ErrorObject | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         method = message["method"]
         ctx: DecisionContext | None = None
         try:
@@ -202,7 +205,7 @@ class Enforcer:
                 {"code": jsonrpc.POLICY_DENIED, "message": f"Internal error evaluating policy for {method}"},
             )
 
-    async def _check_after_renewal(self, message: dict, started: float) -> ErrorObject | None:
+    async def _check_after_renewal(self, message: dict, started: float) -> ErrorObject | LogWhileForwarded | None:
         try:
             await self.identities.refresh()
         except AuthenticationError as exc:
@@ -292,7 +295,7 @@ class Enforcer:
         hitl_ms: float | None = None,
         breach: ApprovalOutcome | None = None,
         decision: Decision | None = None,
-    ) -> ErrorObject | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         """`breach`: a person let this call past the rate limit; its entry says who. `decision`:
         the policy's, when it was evaluated off the event loop already."""
         decision = decision or self.reloader.engine.evaluate(ctx)
@@ -341,7 +344,9 @@ class Enforcer:
             )
         return self._refuse(ctx, decision, started, _refusal(outcome, ctx), hitl_ms, outcome)
 
-    def _rate_limit_breach(self, message: dict, ctx: DecisionContext, started: float) -> Awaitable[ErrorObject | None]:
+    def _rate_limit_breach(
+        self, message: dict, ctx: DecisionContext, started: float
+    ) -> Awaitable[ErrorObject | LogWhileForwarded | None]:
         """Too many calls of one tool: a human decides whether this is a runaway loop."""
         tool = ctx.resource.tool_name or "unknown"
         self.events.emit(
@@ -351,7 +356,7 @@ class Enforcer:
             message=f"{tool} was called too often in a short time: asking a human",
         )
 
-        async def ask() -> ErrorObject | None:
+        async def ask() -> ErrorObject | LogWhileForwarded | None:
             asked = time.perf_counter()
             outcome = await self._approval(
                 ApprovalRequest(
@@ -450,7 +455,6 @@ class Enforcer:
         hitl_cache_hit: bool | None = None,
     ) -> dict:
         eval_ms = _ms(started) - (hitl_ms or 0.0)
-        resource = ctx.resource if ctx else None
         entry = {
             "event": "policy_decision",
             "decision": decision.effect,
@@ -475,6 +479,7 @@ class Enforcer:
             "session_id": self.session_id,
         }
         if ctx is not None:
+            resource = ctx.resource
             entry.update(
                 {
                     "mcp_method": ctx.action.mcp_method,
@@ -497,6 +502,10 @@ class Enforcer:
             entry.update({"mcp_method": message.get("method"), "request_id": str(message.get("id"))})
         return entry
 
+    @overload
+    def _write_or_fail(self, entry: dict, answer: ErrorObject) -> ErrorObject: ...
+    @overload
+    def _write_or_fail(self, entry: dict, answer: None) -> ErrorObject | None: ...
     def _write_or_fail(self, entry: dict, answer: ErrorObject | None) -> ErrorObject | None:
         """Count and write the decision; if writing fails the request is refused and the proxy shuts down."""
         # Every decision passes here exactly once, so this is the one place that counts them.

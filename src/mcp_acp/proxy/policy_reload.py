@@ -47,7 +47,7 @@ class PolicyReloader:
         self.version = version
         self.reload_count = 0
         self.last_reload_at: str | None = None
-        self.on_reloaded: list[Callable[[], None]] = []
+        self.on_reloaded: list[Callable[[], object]] = []  # results ignored
         self._lock = asyncio.Lock()
 
     @property

@@ -40,6 +40,7 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
         from mcp_acp.proxy.backends.credentials import auth_headers
         from mcp_acp.proxy.backends.http import BackendRejected, HttpBackend, probe
 
+        assert backend.http is not None  # want_http
         headers = auth_headers(config, proxy_name)
         verify, client_cert = _tls_settings(config)
         url = backend.http.url
