@@ -128,7 +128,7 @@ async def test_errors_are_structured(proxy):
 
 
 async def test_a_cached_move_lists_both_paths_and_is_deleted_by_its_first(proxy, tmp_path):
-    control, client, seen, _ = proxy
+    control, client, _seen, _ = proxy
     source, dest = tmp_path / "a.txt", tmp_path / "out" / "b.txt"
     arguments = {"source": str(source), "destination": str(dest)}
     control.approvals.remember(context("move_file", None, 3, arguments), arguments)

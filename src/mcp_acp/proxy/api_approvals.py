@@ -37,7 +37,7 @@ class Binding(BaseModel):
 
 def _approver(control: ControlState, request: Request) -> str:
     identities = control.identities
-    if getattr(identities, "mode", "local") == "local":
+    if not isinstance(identities, OidcIdentities):  # local mode: the OS user approves
         return control.identity.subject_id
     token = request.headers.get(APPROVER_HEADER)
     if not token:
@@ -75,7 +75,7 @@ def add_approval_routes(app: FastAPI, control: ControlState) -> None:
     ) -> dict:
         approver = await asyncio.to_thread(_approver, control, request)  # first: no probing ids anonymously
         try:
-            pending = control.pending.get(approval_id)
+            pending = control.pending.get(approval_id)  # pyright: ignore[reportOptionalMemberAccess]  none: AttributeError, caught below
             requester = pending.request.context.subject.id
             if approver != requester:
                 log.warning(
@@ -91,7 +91,7 @@ def add_approval_routes(app: FastAPI, control: ControlState) -> None:
                 or (binding.policy_version and binding.policy_version != pending.request.policy_version)
             ):
                 raise api_error(409, "CONFLICT", "the waiting request is not the one you saw; list them again")
-            control.pending.decide(approval_id, decision, approver)
+            control.pending.decide(approval_id, decision, approver)  # pyright: ignore[reportOptionalMemberAccess]  as above
         except (PendingNotFound, AttributeError):  # never was, or decided/withdrawn/timed out meanwhile
             control.events.emit(
                 Event.PENDING_NOT_FOUND,

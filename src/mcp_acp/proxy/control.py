@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from mcp_acp.identity.local import Identity
 from mcp_acp.localhttp.sse import EventHub
@@ -22,10 +23,16 @@ from mcp_acp.proxy.policy_reload import PolicyReloader
 SESSION_TTL = timedelta(hours=8)  # docs/auth.md#what-the-proxy-checks
 
 
+class ManagerLink(Protocol):
+    """What the control API needs of the manager connection."""
+
+    browser_connected: bool
+
+
 @dataclass
 class ControlState:
     reloader: PolicyReloader
-    identities: object  # LocalIdentities | OidcIdentities (identity/provider.py)
+    identities: LocalIdentities | OidcIdentities
     approvals: ApprovalCache
     session_id: str
     identity: Identity

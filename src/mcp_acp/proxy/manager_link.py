@@ -141,6 +141,7 @@ class ManagerClient:
 
     def _send(self, event_type: str, data: dict) -> None:
         if threading.get_ident() != self._loop_thread:  # a shutdown or monitor thread
+            assert self._loop is not None  # set by run(), which registers this sink
             self._loop.call_soon_threadsafe(self._send, event_type, data)
             return
         writer = self._writer
