@@ -129,7 +129,10 @@ def test_seal_does_not_let_fields_override_chain_fields():
 @pytest.mark.parametrize("n", [1, 2, 7])
 def test_entry_hash_formula_is_sha256_of_canonical_json(n):
     """docs/audit.md#how-an-entry-is-sealed: sha256_hex(json.dumps(entry minus entry_hash, sort_keys=True, separators=(",",":")))."""
-    fields = lambda i: {**sample_fields(i), "note": "naïve – ünïcödé \t\r\n \u2028 ☃", "zeta": [3, 1, 2]}
+
+    def fields(i):
+        return {**sample_fields(i), "note": "naïve – ünïcödé \t\r\n \u2028 ☃", "zeta": [3, 1, 2]}
+
     entries, _ = build(n, fields=fields)
     for entry in entries:
         body = {k: v for k, v in entry.items() if k != "entry_hash"}

@@ -94,7 +94,7 @@ async def test_reload_events(proxy, tmp_path):
     control, client, seen, policy_file = proxy
     control.approvals.remember(context("write_file", str(tmp_path / "a.txt"), 1))
     seen.clear()
-    policy_file.write_text(json.dumps({"rules": RULES + [{"effect": "deny", "conditions": {"tool_name": "x"}}]}))
+    policy_file.write_text(json.dumps({"rules": [*RULES, {"effect": "deny", "conditions": {"tool_name": "x"}}]}))
     result = (await client.post("/api/control/reload-policy")).json()
     assert result["status"] == "success" and result["approvals_cleared"] == 1
     assert [kind for kind, _ in seen] == ["policy_reloaded", "cache_cleared", "cached_snapshot"]

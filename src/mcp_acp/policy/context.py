@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_acp.identity.local import Identity
-from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, PathArg, judge_all, request_paths
+from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, PathArg, json_object, judge_all, request_paths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
 
 DISCOVERY_METHODS = frozenset(
@@ -45,7 +45,7 @@ class ParsedRequest:
     """A request's method, parameters and path arguments, found once."""
 
     method: str
-    params: dict
+    params: dict[str, Any]
     found: tuple[PathArg, ...]  # every path argument, bare names under path-like keys included
 
     def paths(self, roots_known: bool) -> list[PathArg]:
@@ -53,9 +53,9 @@ class ParsedRequest:
         return list(self.found) if roots_known else [arg for arg in self.found if not arg.needs_roots]
 
 
-def parse_request(message: dict) -> ParsedRequest:
+def parse_request(message: dict[str, Any]) -> ParsedRequest:
     method = message.get("method")
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    params = json_object(message.get("params"))
     if not isinstance(method, str) or method in DISCOVERY_METHODS:
         return ParsedRequest(method if isinstance(method, str) else "", params, ())
     return ParsedRequest(method, params, tuple(request_paths(method, params, roots_known=True)))

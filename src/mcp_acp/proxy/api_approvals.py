@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse
 
 from mcp_acp.event_names import Event
 from mcp_acp.identity.jwt_check import JwksUnavailable, TokenInvalid
+from mcp_acp.identity.provider import OidcIdentities
 from mcp_acp.localhttp.errors import api_error
 from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.pending import PendingNotFound

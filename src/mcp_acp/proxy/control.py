@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mcp_acp.identity.local import Identity
+from mcp_acp.identity.provider import LocalIdentities, OidcIdentities
 from mcp_acp.localhttp.sse import EventHub
 from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.roots import ServerRoots
@@ -44,7 +45,7 @@ class ControlState:
     pending: PendingApprovals | None = None  # requests waiting for a human
     hub: EventHub = field(default_factory=EventHub)  # this proxy's own event stream (/api/approvals/pending)
     client_name: Callable[[], str | None] = lambda: None  # the MCP client's clientInfo.name, once known
-    manager: object | None = None  # proxy/manager_link.py ManagerClient, unless --headless
+    manager: ManagerLink | None = None  # proxy/manager_link.py ManagerClient, unless --headless
     roots: ServerRoots = field(default_factory=ServerRoots)  # the enforcer's: a dry run judges as it does
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.monotonic)

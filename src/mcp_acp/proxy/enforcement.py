@@ -103,7 +103,7 @@ class Enforcer:
 
     def check(
         self, message: dict, parsed: ParsedRequest | None = None
-    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         """None forwards the request; an error object answers it instead; an awaitable waits (for a
         token renewal or a human). `parsed`: the request's arguments, when the relay walked them."""
         started = time.perf_counter()
@@ -124,7 +124,7 @@ class Enforcer:
 
     def _check_as(
         self, identity: Identity, message: dict, started: float, parsed: ParsedRequest | None
-    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         method = message["method"]
         if method in READ_ONLY_DISCOVERY and self.bucket.try_take():
             # Discovery bypasses policy (docs/policies.md#how-a-request-is-decided) and a list changes nothing on the backend:

@@ -109,7 +109,9 @@ class ManagerClient:
             writer.close()
 
     def _handle(self, message: dict | None) -> None:
-        kind = message and message["type"]
+        if not message:
+            return
+        kind = message["type"]
         if kind == Event.UI_STATUS:
             self.browser_connected = bool(message.get("browser_connected"))
             self.subscriber_count = int(message.get("subscriber_count") or 0)
