@@ -6,7 +6,7 @@ NPM_DIR := tests/npm
 WEB     := web
 STATIC  := src/mcp_acp/web/static
 
-.PHONY: install system-deps npm-deps web web-deps web-check demo test test-keychain test-unit test-integration bench clean
+.PHONY: install system-deps npm-deps web web-deps web-check demo lint test test-keychain test-unit test-integration bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -57,7 +57,17 @@ web-check: web-deps
 demo: $(STAMP)
 	$(PY) -m mcp_acp.demo
 
-test: $(STAMP) npm-deps web-check test-keychain
+# The gates (also run by .pre-commit-config.yaml): formatting, lint, types, and the layering contracts.
+# pyright comes from PyPI with the checker bundled and runs on the system's Node; the variable
+# stops it asking PyPI for a newer version on every run.
+LINT_PATHS := src tests bench
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(VENV)/bin/pyright
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) lint npm-deps web-check test-keychain
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 4 -m "not keychain"
 
 # The keychain tests talk to a real Secret Service: gnome-keyring, unlocked, in a private D-Bus

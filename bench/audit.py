@@ -174,13 +174,13 @@ def bench_throughput(
     rows = [Throughput(mode, entries, rounds) for mode, _ in modes]
     rates: list[list[float]] = [[] for _ in modes]
     for number in range(rounds):
-        for index, (mode, key) in enumerate(modes):
+        for index, (_mode, key) in enumerate(modes):
             log_dir = work / f"throughput-{index}-{number}"
             rates[index].append(throughput_round(key, entries, log_dir))
             ok = chain_ok(log_dir, key)
             rows[index].chain_ok = ok and rows[index].chain_ok is not False
             rows[index].line_bytes = len(seal(operations_fields(0), 1, GENESIS, key.key if key else None)[1])
-    for row, rate in zip(rows, rates):
+    for row, rate in zip(rows, rates, strict=True):
         row.entries_per_s = statistics.median(rate)
         row.entries_per_s_min, row.entries_per_s_max = min(rate), max(rate)
         row.us_per_entry = 1e6 / row.entries_per_s
@@ -294,7 +294,7 @@ def bench_per_request(modes: list[tuple[str, AuditKey | None]], samples: int, wo
     answer_bytes = jsonrpc.encode(ANSWER)
     clock = time.perf_counter_ns
     setups = []
-    for index, (mode, key) in enumerate(modes):
+    for index, (_mode, key) in enumerate(modes):
         log_dir = work / f"per-request-{index}"
         audit = open_log(log_dir, key)
         shutdown = ShutdownCoordinator(log_dir, "bench", "bench-proxy-id")
@@ -329,7 +329,7 @@ def bench_per_request(modes: list[tuple[str, AuditKey | None]], samples: int, wo
         for _, _, audit, _, _ in setups:
             audit.close()
     rows = []
-    for (mode, _), (log_dir, key, _, _, times) in zip(modes, setups):
+    for (mode, _), (log_dir, key, _, _, times) in zip(modes, setups, strict=True):
         if not chain_ok(log_dir, key):
             raise RuntimeError("the per-request bench wrote a chain that does not verify")
         rows.append(

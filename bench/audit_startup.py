@@ -34,6 +34,7 @@ See docs/performance.md ("Issue 16: rotation and start-up") for the method and t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -233,7 +234,7 @@ def grow_trail(home: Home, size: int, compress: bool, rotated: bool = True) -> N
                 chunk_bytes, first = sum(map(len, chunk)), known.base_sequence + 1
                 segments.folder(active).mkdir(mode=0o700, exist_ok=True)
 
-                def seal_segment(last: int) -> None:
+                def seal_segment(active: Path, first: int, last: int, chunk: list[bytes]) -> None:
                     path = segments.path_for(active, first, last)
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                     with os.fdopen(fd, "wb") as out:
@@ -244,7 +245,7 @@ def grow_trail(home: Home, size: int, compress: bool, rotated: bool = True) -> N
 
                 for line, entry in entries:
                     if chunk and chunk_bytes + len(line) > SEGMENT_BYTES:
-                        seal_segment(sequence)
+                        seal_segment(active, first, sequence, chunk)
                         chunk, chunk_bytes, first = [], 0, sequence + 1
                     chunk.append(line)
                     chunk_bytes += len(line)
@@ -252,7 +253,7 @@ def grow_trail(home: Home, size: int, compress: bool, rotated: bool = True) -> N
                     home.entries += 1
                     sequence, prev = entry["sequence"], entry["entry_hash"]
                 if chunk:
-                    seal_segment(sequence)
+                    seal_segment(active, first, sequence, chunk)
                 active.unlink(missing_ok=True)
                 fd = os.open(active, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 stat = os.fstat(fd)
@@ -375,10 +376,8 @@ def measure_verify(home: Home) -> Verify:
     )
     peak = 0.0
     while process.poll() is None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             peak = max(peak, _peak_mb(process.pid))
-        except (OSError, ValueError):
-            pass
         time.sleep(0.05)
     seconds = time.perf_counter() - started
     stdout, stderr = process.communicate()
@@ -512,19 +511,19 @@ def main() -> None:
                 )
                 homes.append(home)
         rows = [Row(h.label, h.segments, h.entries, h.entry_bytes, h.disk_bytes) for h in homes]
-        pairs = list(zip(homes[:2], rows[:2]))
+        pairs = list(zip(homes[:2], rows[:2], strict=True))
         for run in range(args.runs):
             for home, row in pairs if run % 2 == 0 else pairs[::-1]:
                 with console.status(f"start {run + 1}/{args.runs}: {home.label}"):
                     row.starts.append(measure_start(home))
-        for home, row in zip(homes, rows):
+        for home, row in zip(homes, rows, strict=True):
             if home.label != "unrotated" or args.unrotated_runs:
                 with console.status(f"start-up checks in-process: {home.label}"):
                     row.checks = measure_checks(home, 15 if home.label != "unrotated" else 1)
         for run in range(args.unrotated_runs):
             with console.status(f"start {run + 1}/{args.unrotated_runs}: unrotated"):
                 rows[2].starts.append(measure_start(homes[2]))
-        for home, row in zip(homes, rows):
+        for home, row in zip(homes, rows, strict=True):
             with console.status(f"audit verify: {home.label}"):
                 row.verify = measure_verify(home)
         loads.append(os.getloadavg()[0])

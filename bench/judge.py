@@ -267,13 +267,17 @@ async def run(rounds: int, lag_seconds: float) -> dict:
         await through.one(line)
         outcome = "forwarded" if through.backend.forwarded > before else "refused"
         stages = {
-            "parse": await timed(lambda: envelope.parse_client_message(line), rounds),
-            "describe": await timed(lambda: describe_request(message), rounds),
+            # Each lambda binds this case's values (default arguments), so none reads a later case's.
+            "parse": await timed(lambda line=line: envelope.parse_client_message(line), rounds),
+            "describe": await timed(lambda message=message: describe_request(message), rounds),
             "paths": await timed(
-                lambda: judge_all(request_paths(message["method"], params, bool(roots)), roots), rounds
+                lambda message=message, params=params: judge_all(
+                    request_paths(message["method"], params, bool(roots)), roots
+                ),
+                rounds,
             ),
-            "evaluate": await timed(lambda: enforcer.reloader.engine.evaluate(ctx), rounds),
-            "decide": await timed(lambda: enforcer.check(message), rounds),
+            "evaluate": await timed(lambda ctx=ctx: enforcer.reloader.engine.evaluate(ctx), rounds),
+            "decide": await timed(lambda message=message: enforcer.check(message), rounds),
             "relay": [await through.one(line) for _ in range(rounds)],
         }
         row = {

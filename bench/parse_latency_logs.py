@@ -123,7 +123,7 @@ def stats(samples: list[float]) -> dict:
         ordered[-1],
         p95,
     )
-    return {"count": len(ordered)} | {key: round(v, 3) for key, v in zip(STAT_KEYS[1:], values)}
+    return {"count": len(ordered)} | {key: round(v, 3) for key, v in zip(STAT_KEYS[1:], values, strict=True)}
 
 
 def samples_of(entries: list[dict], metric: str) -> list[float]:

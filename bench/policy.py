@@ -263,7 +263,7 @@ def make_rule(i: int, kind: str, rng: random.Random, projects: list[str], tools:
 def make_policy(size: int, seed: int, root: Path, tools: list[str]) -> tuple[dict, list[str]]:
     rng = random.Random(seed * 1_000_003 + size)
     projects = [str(root / "home/dev/projects" / f"p{n:04d}") for n in range(max(3, size // 4))]
-    names, weights = zip(*KINDS)
+    names, weights = zip(*KINDS, strict=True)
     fixed = [*ONCE, *names]
     kinds = fixed[:size] + rng.choices(names, weights, k=max(0, size - len(fixed)))
     rules = [make_rule(i, kind, rng, projects, tools) for i, kind in enumerate(kinds)]

@@ -8,6 +8,7 @@ the private D-Bus session `make test-keychain` starts, and clean up what they st
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -333,10 +334,8 @@ def keychain(home, monkeypatch):
     import keyring
 
     for stored in names:  # leave the session's keychain as we found it
-        try:
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):
             keyring.delete_password(secret_store.SERVICE, stored)
-        except keyring.errors.PasswordDeleteError:
-            pass
 
 
 def _secret_service_items(username: str) -> list[str]:

@@ -109,7 +109,7 @@ def test_seal_layout_and_round_trip():
     first = entries[0]
     assert list(first)[:3] == ["time", "sequence", "prev_hash"] and list(first)[-1] == "entry_hash"
     assert "error_code" not in entries[1]  # None values are dropped
-    for entry, line in zip(entries, lines):
+    for entry, line in zip(entries, lines, strict=True):
         assert line.endswith(b"\n") and line.count(b"\n") == 1
         assert json.loads(line) == entry
     check = check_chain(b"".join(lines))
@@ -129,7 +129,10 @@ def test_seal_does_not_let_fields_override_chain_fields():
 @pytest.mark.parametrize("n", [1, 2, 7])
 def test_entry_hash_formula_is_sha256_of_canonical_json(n):
     """docs/audit.md#how-an-entry-is-sealed: sha256_hex(json.dumps(entry minus entry_hash, sort_keys=True, separators=(",",":")))."""
-    fields = lambda i: {**sample_fields(i), "note": "naïve – ünïcödé \t\r\n \u2028 ☃", "zeta": [3, 1, 2]}
+
+    def fields(i):
+        return {**sample_fields(i), "note": "naïve – ünïcödé \t\r\n \u2028 ☃", "zeta": [3, 1, 2]}
+
     entries, _ = build(n, fields=fields)
     for entry in entries:
         body = {k: v for k, v in entry.items() if k != "entry_hash"}
@@ -186,7 +189,7 @@ def test_partial_check_skips_genesis_rule():
 def test_sequence_must_be_integer():
     entries, _ = build(2)
     for bogus in ("2", 2.0, True, None):
-        edited = entries[:1] + [dict(entries[1], sequence=bogus)]
+        edited = [*entries[:1], dict(entries[1], sequence=bogus)]
         edited[1]["entry_hash"] = entry_hash(edited[1])
         assert not check_chain(b"".join(dump(e) for e in edited)).ok, bogus
 
@@ -241,7 +244,7 @@ def test_torn_tail_is_reported_not_counted():
 def test_detect_modified_field():
     entries, lines = build(6)
     edited = dict(entries[3], status="Failure" if entries[3]["status"] == "Success" else "Success")
-    check = check_chain(b"".join(lines[:3] + [dump(edited)] + lines[4:]))
+    check = check_chain(b"".join([*lines[:3], dump(edited), *lines[4:]]))
     assert not check.ok and any("sequence 4" in e and "hash mismatch" in e for e in check.errors)
 
 
@@ -249,7 +252,7 @@ def test_detect_modified_field_even_if_that_entry_is_rehashed():
     entries, lines = build(6)
     edited = dict(entries[3], method="tools/list")
     edited["entry_hash"] = entry_hash(edited)
-    check = check_chain(b"".join(lines[:3] + [dump(edited)] + lines[4:]))
+    check = check_chain(b"".join([*lines[:3], dump(edited), *lines[4:]]))
     assert not check.ok and any("prev_hash" in e for e in check.errors)
 
 
@@ -273,9 +276,9 @@ def test_deleting_last_entry_is_invisible_to_the_chain_but_not_to_the_state(tmp_
 @pytest.mark.parametrize("index", [0, 3, 5])
 def test_detect_inserted_copy(index):
     _, lines = build(6)
-    data = b"".join(lines[: index + 1] + [lines[index]] + lines[index + 1 :])
+    data = b"".join([*lines[: index + 1], lines[index], *lines[index + 1 :]])
     assert not check_chain(data).ok
-    data = b"".join(lines + [lines[index]])  # a copy appended at the end
+    data = b"".join([*lines, lines[index]])  # a copy appended at the end
     assert not check_chain(data).ok
 
 

@@ -448,30 +448,32 @@ async def open_client(
 
     errlog_path = launcher.new_stderr_log(label)
     with open(errlog_path, "w", encoding="utf-8", errors="replace") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read_stream, write_stream):
-            async with _tap(read_stream, write_stream, wire) as (r, w):
-                async with ClientSession(
-                    r,
-                    w,
-                    read_timeout_seconds=REQUEST_TIMEOUT,
-                    sampling_callback=sampling_callback,
-                    elicitation_callback=elicitation_callback,
-                    list_roots_callback=list_roots_callback,
-                    logging_callback=log_cb,
-                    message_handler=inbox.message_handler,
-                    client_info=types.Implementation(name="mcp-acp-integration-tests", version="0.0.0"),
-                ) as session:
-                    with anyio.fail_after(CONNECT_TIMEOUT):
-                        init = await session.initialize()
-                    conn = Connection(session=session, wire=wire, inbox=inbox, init=init)
-                    try:
-                        yield conn
-                        # Anything the transport could not parse (e.g. backend stderr leaking
-                        # into the proxy's stdout) reaches message_handler as an exception.
-                        assert not inbox.errors, f"transport-level errors: {inbox.errors!r}"
-                    except BaseException:
-                        print(f"--- wire log ({label}) ---\n{wire.dump()}")
-                        raise
+        async with (
+            stdio_client(params, errlog=errlog) as (read_stream, write_stream),
+            _tap(read_stream, write_stream, wire) as (r, w),
+            ClientSession(
+                r,
+                w,
+                read_timeout_seconds=REQUEST_TIMEOUT,
+                sampling_callback=sampling_callback,
+                elicitation_callback=elicitation_callback,
+                list_roots_callback=list_roots_callback,
+                logging_callback=log_cb,
+                message_handler=inbox.message_handler,
+                client_info=types.Implementation(name="mcp-acp-integration-tests", version="0.0.0"),
+            ) as session,
+        ):
+            with anyio.fail_after(CONNECT_TIMEOUT):
+                init = await session.initialize()
+            conn = Connection(session=session, wire=wire, inbox=inbox, init=init)
+            try:
+                yield conn
+                # Anything the transport could not parse (e.g. backend stderr leaking
+                # into the proxy's stdout) reaches message_handler as an exception.
+                assert not inbox.errors, f"transport-level errors: {inbox.errors!r}"
+            except BaseException:
+                print(f"--- wire log ({label}) ---\n{wire.dump()}")
+                raise
 
 
 async def wait_for_tool(session: ClientSession, name: str, timeout: float = 10.0) -> types.Tool:
@@ -489,8 +491,5 @@ async def wait_for_tool(session: ClientSession, name: str, timeout: float = 10.0
 
 def text_of(result: types.CallToolResult | types.GetPromptResult) -> str:
     """All text blocks of a tool result joined by newlines."""
-    if isinstance(result, types.CallToolResult):
-        blocks = result.content
-    else:
-        blocks = [m.content for m in result.messages]
+    blocks = result.content if isinstance(result, types.CallToolResult) else [m.content for m in result.messages]
     return "\n".join(b.text for b in blocks if isinstance(b, types.TextContent))

@@ -60,7 +60,7 @@ def write_entries(log_dir: Path, rel: str, count: int, fields=None, key: bytes |
     rule = KeyRule(key, since)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        for i in range(count):
+        for _i in range(count):
             sequence += 1
             base = (
                 fields(sequence)

@@ -257,7 +257,7 @@ async def test_kill_9_under_load_never_false_alarms_and_loses_no_answered_reques
     )
     print(summary)
     alarms = [f"{lane.name} {alarm}" for lane in lanes for alarm in lane.false_alarms]
-    alarms += [f"{lane.name}: {final}" for lane, final in zip(lanes, finals) if final]
+    alarms += [f"{lane.name}: {final}" for lane, final in zip(lanes, finals, strict=True) if final]
     assert not alarms, f"{summary}\nfalse alarms:\n" + "\n".join(alarms)
     assert sum(lane.kills for lane in lanes) >= 200, summary
 

@@ -4,6 +4,7 @@ asserted (the numbers depend on the machine); only that the report is complete a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -53,7 +54,5 @@ def test_quick_bench_delivers_every_event(tmp_path: Path) -> None:
     # The bench stops the manager it started.
     pid = result["manager_pid"]
     assert isinstance(pid, int)
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):
         assert "manager" not in " ".join(psutil.Process(pid).cmdline())
-    except psutil.NoSuchProcess:
-        pass

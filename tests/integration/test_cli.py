@@ -677,15 +677,18 @@ def test_install_snippet_without_custom_home_has_no_env(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MCP_ACP_HOME"}
     env["HOME"] = str(tmp_path)
     env["XDG_CONFIG_HOME"] = str(tmp_path / "cfg")
-    run = lambda *a: subprocess.run(
-        [str(MCP_ACP), *a],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+
+    def run(*a):
+        return subprocess.run(
+            [str(MCP_ACP), *a],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+
     run("init", "--auth", "local")
     run("proxy", "add", "files", "--server-name", "fs", "--command", "true")
     data = json.loads(run("install", "mcp-json", "--proxy", "files").stdout)

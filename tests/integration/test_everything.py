@@ -434,9 +434,9 @@ async def test_cancellation_keeps_session_usable(launcher: Launcher, everything:
             # The session stays usable right away.
             assert text_of(await s.call_tool("echo", {"message": "after cancel"})) == "Echo: after cancel"
 
-            request = [
+            request = next(
                 m for m in c.wire.requests_sent("tools/call") if m["params"]["name"] == "trigger-long-running-operation"
-            ][0]
+            )
             cancels = [m for m in c.wire.sent() if m.get("method") == "notifications/cancelled"]
             assert [m["params"]["requestId"] for m in cancels] == [request["id"]]
 

@@ -198,5 +198,5 @@ async def test_proxy_results_equal_backend_results(
             outside,
         )
     assert [m for m, _ in proxied] == [m for m, _ in direct]
-    for (method, want), (_, got) in zip(direct, proxied):
+    for (method, want), (_, got) in zip(direct, proxied, strict=True):
         assert got == want, f"{method} differs through the proxy"

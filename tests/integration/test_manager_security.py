@@ -10,6 +10,7 @@ normalises them away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -333,10 +334,8 @@ def _send_chunked(mgr: ManagerHome, path: str) -> tuple[int, dict, bytes]:
         "Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", mgr.port), timeout=30) as sock:
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it stopped reading: the answer is there
             sock.sendall(head + _chunked(2 * MIB))
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # it stopped reading: the answer is already there
         return _read_response(sock)
 
 

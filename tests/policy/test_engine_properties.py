@@ -373,7 +373,7 @@ JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | TEXT | st.sampled_from(PATHS),
     lambda children: (
         st.lists(children, max_size=3)
-        | st.dictionaries(st.sampled_from(ARG_KEYS + ["name", "arguments", "paths", "x"]), children, max_size=4)
+        | st.dictionaries(st.sampled_from([*ARG_KEYS, "name", "arguments", "paths", "x"]), children, max_size=4)
     ),
     max_leaves=12,
 )

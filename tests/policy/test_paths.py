@@ -369,10 +369,7 @@ def test_path_arguments_do_not_recurse(shape):
     """10,000 levels of nesting (far past Python's recursion limit) are walked iteratively."""
     value: object = {"path": "/bottom"}
     for level in range(10_000):
-        if shape == "dict" or (shape == "mixed" and level % 2):
-            value = {"k": value}
-        else:
-            value = [value]
+        value = {"k": value} if shape == "dict" or (shape == "mixed" and level % 2) else [value]
     assert [arg.written for arg in path_arguments(value, False)] == ["/bottom"]
     assert [arg.written for arg in request_paths("tools/call", {"arguments": value}, False)] == ["/bottom"]
 

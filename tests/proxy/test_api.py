@@ -94,7 +94,7 @@ async def test_reload_events(proxy, tmp_path):
     control, client, seen, policy_file = proxy
     control.approvals.remember(context("write_file", str(tmp_path / "a.txt"), 1))
     seen.clear()
-    policy_file.write_text(json.dumps({"rules": RULES + [{"effect": "deny", "conditions": {"tool_name": "x"}}]}))
+    policy_file.write_text(json.dumps({"rules": [*RULES, {"effect": "deny", "conditions": {"tool_name": "x"}}]}))
     result = (await client.post("/api/control/reload-policy")).json()
     assert result["status"] == "success" and result["approvals_cleared"] == 1
     assert [kind for kind, _ in seen] == ["policy_reloaded", "cache_cleared", "cached_snapshot"]
@@ -128,7 +128,7 @@ async def test_errors_are_structured(proxy):
 
 
 async def test_a_cached_move_lists_both_paths_and_is_deleted_by_its_first(proxy, tmp_path):
-    control, client, seen, _ = proxy
+    control, client, _seen, _ = proxy
     source, dest = tmp_path / "a.txt", tmp_path / "out" / "b.txt"
     arguments = {"source": str(source), "destination": str(dest)}
     control.approvals.remember(context("move_file", None, 3, arguments), arguments)

@@ -817,7 +817,7 @@ def no_hidden_characters(text: str) -> bool:
 def test_no_hidden_character_survives_in_any_descriptive_string_at_any_depth(tools: list, extra: object) -> None:
     result = {"tools": tools, "extra": extra}
     before = copy.deepcopy(result)
-    new, findings = sanitize_tools_result(result)
+    new, _findings = sanitize_tools_result(result)
     assert result == before
     assert all(no_hidden_characters(text) for text in descriptive_strings(new["tools"]))
     assert new["extra"] is result["extra"]

@@ -455,7 +455,7 @@ async def test_a_recorder_that_raises_still_answers_the_client():
         while not [m for m in received if m.get("id") == request_id]:
             arrived.clear()
             await asyncio.wait_for(arrived.wait(), 30)
-        return [m for m in received if m.get("id") == request_id][0]
+        return next(m for m in received if m.get("id") == request_id)
 
     relay = Relay(
         StdioBackend("fixture", sys.executable, [BACKEND]), Gate(lambda message, parsed: None), write, Broken()

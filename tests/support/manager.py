@@ -248,7 +248,7 @@ class ManagerHome:
     def diagnostics(self) -> str:
         """The managers' and proxies' output and the manager log (printed when a test fails)."""
         parts = []
-        for path in sorted(self.root.glob("*.log")) + [self.manager_log]:
+        for path in [*sorted(self.root.glob("*.log")), self.manager_log]:
             if path.exists():
                 parts.append(f"=== {path.name} ===\n{path.read_text(errors='replace')[-4000:]}")
         return "\n".join(parts)

@@ -6,6 +6,7 @@ started with: changes apply at its next start."""
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 from mcp_acp.backends.credentials import api_key_problem, credential_key
 from mcp_acp.config import paths
@@ -41,7 +42,7 @@ def _set_reference(name: str, reference: str | None) -> None:
     """Set or clear `backend.http.credential_key`, leaving the rest of the file as it is."""
     path = paths.proxy_config_path(name)
     data, _ = read_json(path, f"Re-create it with 'mcp-acp proxy add {name}'.")
-    http = data["backend"]["http"]
+    http = cast("dict[str, Any]", data)["backend"]["http"]
     if reference is None:
         http.pop("credential_key", None)
     else:

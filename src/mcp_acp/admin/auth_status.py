@@ -28,7 +28,7 @@ def auth_status(manager: ManagerConfig) -> dict:
             "authenticated": False,
             "message": "unauthenticated single-user mode (local): no identity provider, requests run as the OS user",
         }
-    settings = manager.auth.oidc
+    settings = manager.auth.oidc_settings
     status["oidc"] = {"issuer": settings.issuer, "client_id": settings.client_id, "audience": settings.audience}
     tokens = token_store.load()
     if tokens is None:

@@ -135,7 +135,7 @@ def create_proxy(
     try:
         backend = BackendConfig(
             server_name=server_name,
-            transport=TRANSPORTS.get(transport, transport)
+            transport=TRANSPORTS.get(transport, transport)  # pyright: ignore[reportArgumentType]  pydantic checks the user's word
             if transport
             else ("auto" if command and url else "stdio" if command else "streamablehttp"),
             stdio=StdioBackend(command=command, args=list(args), attestation=attestation) if command else None,
@@ -166,7 +166,7 @@ def _mtls_settings(
     given = [value for value in (cert, key, ca) if value]
     if not given:
         return None
-    if len(given) != 3:
+    if not (cert and key and ca):
         raise InvalidSettings("--mtls-cert, --mtls-key and --mtls-ca go together: pass all three or none.")
     if not url:
         raise InvalidSettings("mTLS is for HTTP backends: pass --url https://… with --mtls-cert/--mtls-key/--mtls-ca.")

@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
 
@@ -33,40 +34,40 @@ def utc_now() -> str:
     return f"{_second[1]}.{nanos // 1_000_000:03d}Z"
 
 
-def canonical(entry: dict) -> bytes:
+def canonical(entry: dict[str, Any]) -> bytes:
     return _canonical_body({k: v for k, v in entry.items() if k != "entry_hash"})
 
 
-def _canonical_body(body: dict) -> bytes:
+def _canonical_body(body: dict[str, Any]) -> bytes:
     return _canonical_fast(body) or json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def _plain(value: object) -> bool:
+def _plain(value: Any) -> bool:  # any decoded JSON value; checked by exact type, not isinstance
     """Whether orjson writes `value` exactly as the canonical json.dumps does: exact dicts (str
     keys), lists, str, int, bool, None, and floats where both print the shortest repr the same
     way (orjson writes 1e-05 as 0.00001; NaN and infinities fail the range test)."""
-    kind = type(value)
+    kind = type(value)  # pyright: ignore[reportUnknownVariableType]  exact types on purpose: no isinstance narrowing here
     if kind in _PLAIN_SCALARS:
         return True
     if kind is float:
         return value == 0.0 or 1e-4 <= abs(value) < 1e16
     if kind is dict:
-        for key, item in value.items():
+        for key, item in value.items():  # noqa: SIM110  a plain loop: this runs on every audit entry, all() is slower
             if type(key) is not str or not _plain(item):
                 return False
         return True
     if kind is list:
-        for item in value:
+        for item in value:  # noqa: SIM110  as above
             if not _plain(item):
                 return False
         return True
     return False
 
 
-def _canonical_fast(body: dict) -> bytes | None:
+def _canonical_fast(body: dict[str, Any]) -> bytes | None:
     """The canonical bytes through orjson (a tenth of json.dumps' cost), or None when they could
     differ and json.dumps must write them: a value _plain() does not vouch for, an int beyond
     64 bits or a lone surrogate (orjson refuses both), or any non-ASCII or DEL character (which
@@ -88,11 +89,11 @@ def _digest(data: bytes, key: bytes | None) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def entry_hash(entry: dict, key: bytes | None = None) -> str:
+def entry_hash(entry: dict[str, Any], key: bytes | None = None) -> str:
     return _digest(canonical(entry), key)
 
 
-def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tuple[dict, bytes]:
+def seal(fields: dict[str, Any], sequence: int, prev_hash: str, key: bytes | None) -> tuple[dict[str, Any], bytes]:
     """The chained entry for `fields` (None values dropped) and its line, newline included."""
     entry = {"time": utc_now(), "sequence": sequence, "prev_hash": prev_hash}
     entry.update({k: v for k, v in fields.items() if v is not None and k not in entry})
@@ -101,7 +102,7 @@ def seal(fields: dict, sequence: int, prev_hash: str, key: bytes | None) -> tupl
     return entry, _line(entry) + b"\n"
 
 
-def _line(entry: dict) -> bytes:
+def _line(entry: dict[str, Any]) -> bytes:
     """The line as written: compact JSON from orjson (UTF-8), a tenth of json.dumps' cost.
     Only the hash needs the canonical json.dumps form (docs/audit.md#how-an-entry-is-sealed); the line's spelling is free."""
     return orjson.dumps(entry)
@@ -126,10 +127,10 @@ class ChainCheck:
     last_sequence: int | None = None
     last_hash: str | None = None
     last_entry_valid: bool = True  # the final entry's own hash is right
-    hashes: dict[int, str] = field(default_factory=dict)  # sequence -> entry_hash
+    hashes: dict[int, str] = field(default_factory=dict[int, str])  # sequence -> entry_hash
     torn_tail: bytes = b""  # bytes after the last newline: a write cut short
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list[str])
+    warnings: list[str] = field(default_factory=list[str])
 
     @property
     def ok(self) -> bool:
@@ -145,7 +146,7 @@ def check_chain(
     rule = rule or KeyRule()
     result = ChainCheck()
     *lines, result.torn_tail = data.split(b"\n")  # the tail is b"" when the file ends cleanly
-    previous: dict | None = None
+    previous: dict[str, Any] | None = None
     last_time = ""
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -159,6 +160,7 @@ def check_chain(
         if not isinstance(entry, dict):
             result.errors.append(f"line {number}: not a JSON object")
             continue
+        entry = cast("dict[str, Any]", entry)
         if not all(name in entry for name in CHAIN_FIELDS):
             if result.entries:
                 result.errors.append(f"line {number}: entry without chain fields after chained entries")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 from mcp_acp.audit import segments
 from mcp_acp.audit.chain import ChainCheck, check_chain, utc_now
@@ -22,9 +23,9 @@ class CheckpointError(Exception):
     """The checkpoint file cannot be read or is not a checkpoint."""
 
 
-def heads(log_dir: Path, key: AuditKey | None) -> dict[str, dict]:
+def heads(log_dir: Path, key: AuditKey | None) -> dict[str, dict[str, Any]]:
     """{relative path: {"sequence", "entry_hash"}} of every protected file with chained entries."""
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for rel in PROTECTED.values():
         try:
             data = (log_dir / rel).read_bytes()
@@ -39,11 +40,11 @@ def heads(log_dir: Path, key: AuditKey | None) -> dict[str, dict]:
     return result
 
 
-def document(proxies: dict[str, dict[str, dict]]) -> dict:
+def document(proxies: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     return {"version": VERSION, "created_at": utc_now(), "proxies": proxies}
 
 
-def load(path: Path) -> dict[str, dict[str, dict]]:
+def load(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """The checkpoint's {proxy: {relative path: {"sequence", "entry_hash"}}}."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -53,29 +54,29 @@ def load(path: Path) -> dict[str, dict[str, dict]]:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
     except (ValueError, UnicodeDecodeError):
         raise CheckpointError(f"{path} is not a checkpoint (not valid JSON)") from None
-    if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("proxies"), dict):
+    found = cast("dict[str, Any]", data) if isinstance(data, dict) else {}
+    if found.get("version") != VERSION or not isinstance(found.get("proxies"), dict):
         raise CheckpointError(f"{path} is not a version-{VERSION} checkpoint made by 'mcp-acp audit checkpoint'")
-    proxies = {}
-    for proxy, files in data["proxies"].items():
+    proxies: dict[str, dict[str, dict[str, Any]]] = {}
+    for proxy, files in cast("dict[str, Any]", found["proxies"]).items():
         if not isinstance(files, dict):
             raise CheckpointError(f"{path}: proxy {proxy!r} is malformed")
         proxies[proxy] = {}
-        for rel, head in files.items():
-            if (
-                not isinstance(head, dict)
-                or not isinstance(head.get("sequence"), int)
-                or not isinstance(head.get("entry_hash"), str)
-            ):
+        for rel, head in cast("dict[str, Any]", files).items():
+            head = cast("dict[str, Any]", head) if isinstance(head, dict) else {}
+            if not isinstance(head.get("sequence"), int) or not isinstance(head.get("entry_hash"), str):
                 raise CheckpointError(f"{path}: entry for {proxy}/{rel} is malformed")
             proxies[proxy][rel] = head
     return proxies
 
 
-def compare(files: dict[str, dict], checks: dict[str, ChainCheck | None], log_dir: Path | None = None) -> list[str]:
+def compare(
+    files: dict[str, dict[str, Any]], checks: dict[str, ChainCheck | None], log_dir: Path | None = None
+) -> list[str]:
     """Errors for every pinned entry that is gone or different. `checks`: relative path -> the
     active file's chain check (None when the file does not exist); an entry rotated out of the
     active file since is looked up in its segment under `log_dir`."""
-    errors = []
+    errors: list[str] = []
     for rel, head in sorted(files.items()):
         check = checks.get(rel)
         sequence = head["sequence"]

@@ -19,6 +19,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.config import paths
 from mcp_acp.config.store import ensure_private_dir
@@ -33,7 +34,7 @@ STDERR_PREFIX = b"mcp-acp: EMERGENCY AUDIT ENTRY (no file would take it): "
 def locations() -> list[tuple[Path, str, bool]]:
     """(file, label, in a shared place) in the order tried. The label names the place without
     the user's paths: it is what the client is told."""
-    found = []
+    found: list[tuple[Path, str, bool]] = []
     with contextlib.suppress(Exception):  # a config folder that cannot be named: the others remain
         found.append((paths.emergency_audit_path(), FILE_NAME, False))
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
@@ -43,7 +44,7 @@ def locations() -> list[tuple[Path, str, bool]]:
     return found
 
 
-def write(entry: dict) -> str:
+def write(entry: dict[str, Any]) -> str:
     """Keep `entry` in the first place that takes all of it; returns that place's label.
     Never raises: it runs while the proxy is failing."""
     try:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.audit import segments
 from mcp_acp.audit.writer import AuditLog, AuditWriteError
 
 
-def _last_entry(path: Path) -> dict | None:
+def _last_entry(path: Path) -> dict[str, Any] | None:
     """The history's last entry: in the active file, or (just after a rotation) the newest segment."""
     try:
         lines = path.read_bytes().splitlines()

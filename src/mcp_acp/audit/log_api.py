@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request
 
@@ -19,7 +20,7 @@ from mcp_acp.localhttp.errors import api_error
 
 def log_answer(
     request: Request, log_dir: Path, log_type: str, debug: bool, *, time_range: str, limit: int, before: str | None
-) -> dict:
+) -> dict[str, Any]:
     try:
         path = log_path(log_dir, log_type, debug)
     except UnknownLog as exc:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 from mcp_acp.audit.files import DEBUG_FILES, PROTECTED
 
@@ -56,7 +57,7 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def lines_backwards(path: Path) -> Iterator[bytes]:
+def lines_backwards(path: Path) -> Generator[bytes, None, None]:
     """The non-blank lines of a file, last first, read in chunks from the end: a page of recent
     entries costs the same however large the log has grown."""
     with open(path, "rb") as handle:
@@ -73,12 +74,10 @@ def lines_backwards(path: Path) -> Iterator[bytes]:
             yield head
 
 
-def _matches(entry: dict, filters: dict[str, str]) -> bool:
+def _matches(entry: dict[str, Any], filters: dict[str, str]) -> bool:
     for name, wanted in filters.items():
-        if name == "event_type":  # auth entries say event_type, the others event
-            value = entry.get("event_type", entry.get("event"))
-        else:
-            value = entry.get(name)
+        # auth entries say event_type, the others event
+        value = entry.get("event_type", entry.get("event")) if name == "event_type" else entry.get(name)
         if value is None:
             return False
         if name == "level":
@@ -91,9 +90,9 @@ def _matches(entry: dict, filters: dict[str, str]) -> bool:
 
 def _scan(
     path: Path, since: datetime | None, until: datetime | None, wanted: dict[str, str], limit: int
-) -> tuple[list[dict], int, bool]:
+) -> tuple[list[dict[str, Any]], int, bool]:
     """(up to `limit` matching entries newest first, lines scanned, whether more match)."""
-    entries: list[dict] = []
+    entries: list[dict[str, Any]] = []
     scanned = 0
     try:
         with contextlib.closing(lines_backwards(path)) as lines:
@@ -106,9 +105,10 @@ def _scan(
                     continue
                 if not isinstance(entry, dict):
                     continue
-                if since and moment < since:
+                entry = cast("dict[str, Any]", entry)
+                if since and moment and moment < since:
                     break
-                if (until and moment >= until) or not _matches(entry, wanted):
+                if (until and moment and moment >= until) or not _matches(entry, wanted):
                     continue
                 if len(entries) == limit:
                     return entries, scanned, True
@@ -126,7 +126,7 @@ def query_log(
     before: str | None = None,
     filters: dict[str, str | None] | None = None,
     now: datetime | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Entries of one log file, newest first, as the logs API returns them.
 
     `before` is the `time` of the last entry of the previous page. Logs are append-only, so file
@@ -159,7 +159,7 @@ def query_log(
 
 
 def _versions(path: Path, field: str) -> list[str]:
-    found = set()
+    found: set[str] = set()
     try:
         for raw in path.read_bytes().splitlines():
             try:
@@ -173,10 +173,10 @@ def _versions(path: Path, field: str) -> list[str]:
     return sorted(found, key=lambda v: (len(v), v))  # v2 before v10
 
 
-def logs_metadata(log_dir: Path, debug_enabled: bool) -> dict:
+def logs_metadata(log_dir: Path, debug_enabled: bool) -> dict[str, Any]:
     """`GET /api/logs/metadata`: every readable log with its size and repair backups, grouped by
     folder, and the config/policy versions the history holds (for the version filters)."""
-    folders: dict[str, list[dict]] = {}
+    folders: dict[str, list[dict[str, Any]]] = {}
     for log_type, rel in LOG_FILES.items():
         if log_type in DEBUG_LOGS and not debug_enabled:
             continue

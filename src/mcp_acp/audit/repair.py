@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
@@ -37,7 +38,7 @@ class ProxyRunning(Exception):
 
 
 @contextlib.contextmanager
-def exclusive(log_dir: Path, proxy: str) -> Iterator[None]:
+def exclusive(log_dir: Path, proxy: str) -> Generator[None, None, None]:
     """Hold the writer lock, so the proxy cannot start (or be running) while we change things."""
     if not log_dir.is_dir():
         yield  # never started: nothing to lock against
@@ -90,7 +91,7 @@ class Plan:
     actions: list[Action]
     proxy: str = ""
     key: AuditKey | None = None
-    trail_problems: list[str] = field(default_factory=list)  # the folder against the record outside it
+    trail_problems: list[str] = field(default_factory=list[str])  # the folder against the record outside it
 
     @property
     def destructive(self) -> list[Action]:
@@ -112,7 +113,7 @@ def plan_repair(log_dir: Path, key: AuditKey | None, names: list[str] | None = N
     except StateError as exc:
         state_problem = str(exc)
         state = IntegrityState(log_dir / STATE_FILE, key=key.key if key else None)
-    actions = []
+    actions: list[Action] = []
     for name in names or list(PROTECTED):
         rel = PROTECTED[name]
         known = state.files.get(rel)
@@ -143,6 +144,7 @@ def _decide(rel: str, known: FileState | None, report: FileReport, rebuilding: b
     if report.status == "error":
         return Action(rel, "failed", "; ".join(report.errors) or "cannot read the file", report)
     check = report.check
+    assert check is not None  # every status but the ones above comes from a chain check
     if report.status == "protected" and check.entries == 0:  # just rotated: nothing in the active file yet
         return Action(rel, "ok", f"consistent ({report.entries} entries, all in segments)", report)
     if check.errors:
@@ -160,6 +162,7 @@ def _decide(rel: str, known: FileState | None, report: FileReport, rebuilding: b
         return Action(rel, "none", "no chained entries")
     if not check.last_entry_valid:  # cannot happen with a clean chain; never adopt a bad entry
         return Action(rel, "failed", "the last entry's own hash is wrong: refusing to adopt it", report)
+    assert check.last_sequence is not None  # a chain with entries has a last one
     stat = report.path.stat()
     current = (check.last_hash, check.last_sequence, stat.st_ino, stat.st_dev)
     if known is not None and (known.last_hash, known.last_sequence, known.last_inode, known.last_dev) == current:
@@ -185,8 +188,10 @@ def apply_repair(plan: Plan) -> None:
             if action.action == "cleared":
                 state.files.pop(action.file, None)
             elif action.action == "repaired":
+                assert action.report is not None  # _decide repairs only what it verified
                 state.files[action.file] = _adopted(action.report)
             elif action.action == "backed_up":
+                assert action.report is not None
                 action.backup = _back_up(action.report.path)
                 for segment in segments.list_segments(action.report.path):  # the chain restarts: all of it goes
                     os.rename(segment.path, action.backup.with_name(f"{action.backup.name}.{segment.path.name}"))
@@ -223,7 +228,9 @@ def _leave_evidence(plan: Plan) -> None:
         save_audit_key(plan.proxy, key)
     audit = AuditLog(plan.log_dir, plan.state, key)
     try:
-        records = [{"file": None, "action": "trail_reset", "detail": problem} for problem in plan.trail_problems]
+        records: list[dict[str, Any]] = [
+            {"file": None, "action": "trail_reset", "detail": problem} for problem in plan.trail_problems
+        ]
         for action in plan.actions:
             if action.action in CHANGES:
                 before, kept = _lost(action, plan.state)
@@ -270,6 +277,7 @@ def _adopted(report: FileReport) -> FileState:
         stat = report.path.stat()
         return FileState(report.base[1], report.base[0], stat.st_ino, stat.st_dev, stat.st_size, *report.base)
     stat = report.path.stat()
+    assert check.last_hash is not None and check.last_sequence is not None  # a chain with entries has a last one
     return FileState(check.last_hash, check.last_sequence, stat.st_ino, stat.st_dev, stat.st_size, *report.base)
 
 

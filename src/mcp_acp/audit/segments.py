@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from mcp_acp.audit.chain import GENESIS, ChainCheck, KeyRule, check_chain
 
@@ -71,7 +72,7 @@ def list_segments(active: Path) -> list[Segment]:
 def continuity_errors(rel: str, segments: list[Segment], base_sequence: int) -> list[str]:
     """What the names alone show: a segment missing, overlapping, or not ending where the active
     file begins (the state's base). Cheap: nothing is read."""
-    errors = []
+    errors: list[str] = []
     expected = 1
     for segment in segments:
         if segment.first != expected or segment.last < segment.first:
@@ -138,8 +139,8 @@ def entry_hash_at(active: Path, sequence: int) -> str | None:
         if segment.first <= sequence <= segment.last:
             try:
                 for raw in segment.read().splitlines():
-                    entry = json.loads(raw)
-                    if isinstance(entry, dict) and entry.get("sequence") == sequence:
+                    entry: object = json.loads(raw)
+                    if isinstance(entry, dict) and (entry := cast("dict[str, Any]", entry)).get("sequence") == sequence:
                         return entry.get("entry_hash")
             except UNREADABLE:
                 return None

@@ -3,11 +3,14 @@ coordinated security shutdown that follows it (docs/audit.md#fail-closed)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.audit import emergency
 from mcp_acp.audit.chain import utc_now
@@ -19,7 +22,7 @@ from mcp_acp.config.store import write_private_text
 EXIT_DELAY_SECONDS = 0.1  # lets the client receive the error that explains the shutdown
 
 
-def append_fsynced(path: Path, entry: dict) -> None:
+def append_fsynced(path: Path, entry: dict[str, Any]) -> None:
     """An unchained append that reaches the disk: for the records of last resort."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     emergency.append_whole(path, (json.dumps(entry, default=str) + "\n").encode())
@@ -31,14 +34,14 @@ class ShutdownCoordinator:
         self.proxy_name = proxy_name
         self.proxy_id = proxy_id
         self.audit: AuditLog | None = None
-        self.on_shutdown = []  # best-effort callbacks, e.g. the auth log's session_ended
+        self.on_shutdown: list[Callable[[], object]] = []  # best-effort callbacks, e.g. the auth log's session_ended
         self.is_shutting_down = False
         self.failure_type: str | None = None
         self.reason: str | None = None
         self.exit_code: int | None = None
         self._lock = threading.Lock()
 
-    def record_with_fallback(self, event_type: str, fields: dict, failure_reason: str) -> str:
+    def record_with_fallback(self, event_type: str, fields: dict[str, Any], failure_reason: str) -> str:
         """Keep an entry that its own file refused: system.jsonl, else the emergency log (which
         tries the places in emergency.py). Returns where it went; never raises."""
         if self.audit is not None and event_type != "system":
@@ -70,7 +73,7 @@ class ShutdownCoordinator:
             }
         )
 
-    def initiate(self, failure_type: str, reason: str, exit_code: int, context: dict | None = None) -> None:
+    def initiate(self, failure_type: str, reason: str, exit_code: int, context: dict[str, Any] | None = None) -> None:
         """Idempotent; each step best-effort; the process exits shortly after."""
         with self._lock:
             if self.is_shutting_down:
@@ -86,15 +89,15 @@ class ShutdownCoordinator:
             "exit_code": exit_code,
             "context": context,
         }
-        unwritten = []  # the shutdown record's own files it could not reach (a full disk)
+        unwritten: list[str] = []  # the shutdown record's own files it could not reach (a full disk)
 
-        def to_file(name: str, write) -> None:
+        def to_file(name: str, write: Callable[[], object]) -> None:
             try:
                 write()
             except Exception:
                 unwritten.append(name)
 
-        steps = [
+        steps: list[Callable[[], object]] = [
             lambda: to_file(SHUTDOWNS, lambda: append_fsynced(self.log_dir / SHUTDOWNS, record)),
             lambda: (
                 self.audit
@@ -134,10 +137,8 @@ class ShutdownCoordinator:
             lambda: print(f"mcp-acp: SECURITY SHUTDOWN ({failure_type}): {reason}", file=sys.stderr, flush=True),
         ]
         for step in steps:
-            try:
+            with contextlib.suppress(Exception):
                 step()
-            except Exception:
-                pass
         timer = threading.Timer(EXIT_DELAY_SECONDS, os._exit, (exit_code,))
         timer.daemon = True
         timer.start()

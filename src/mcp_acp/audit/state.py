@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mcp_acp.audit.chain import GENESIS, utc_now
 from mcp_acp.config.store import write_private_text
@@ -41,7 +42,7 @@ class FileState:
     base_hash: str = GENESIS
 
 
-def _mac(key: bytes, files: dict) -> str:
+def _mac(key: bytes, files: dict[str, Any]) -> str:
     body = json.dumps(files, sort_keys=True, separators=(",", ":")).encode()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
@@ -115,17 +116,17 @@ class IntegrityState:
     def save(self) -> None:
         data = self._document()
         if len(data) < BLOCK:
-            if self._fd is None:
-                self._open_block()
-            os.pwrite(self._fd, data.ljust(BLOCK - 1) + b"\n", 0)
+            fd = self._fd if self._fd is not None else self._open_block()
+            os.pwrite(fd, data.ljust(BLOCK - 1) + b"\n", 0)
             return
         self.close()
         write_private_text(self.path, data.decode())
 
-    def _open_block(self) -> None:
+    def _open_block(self) -> int:
         if not self.path.exists() or self.path.stat().st_size != BLOCK:
             write_private_text(self.path, self._document().decode().ljust(BLOCK - 1) + "\n")
         self._fd = os.open(self.path, os.O_RDWR)
+        return self._fd
 
     def fsync(self) -> None:
         if self._fd is not None:

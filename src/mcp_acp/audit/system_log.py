@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 
@@ -18,10 +19,8 @@ class SystemLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         # Never raises: a log call in an error path (a full disk) must not become a second error.
-        try:
+        with contextlib.suppress(Exception):
             self._emit(record)
-        except Exception:
-            pass
 
     def _emit(self, record: logging.LogRecord) -> None:
         fields = {

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from mcp_acp import secret_store
 from mcp_acp.audit.chain import utc_now
@@ -43,7 +44,7 @@ def _secret_name(proxy: str) -> str:
     return f"audit-trail:{proxy}"
 
 
-def _mac(key: bytes, heads: dict) -> str:
+def _mac(key: bytes, heads: dict[str, Any]) -> str:
     return hmac.new(key, json.dumps(heads, sort_keys=True).encode(), hashlib.sha256).hexdigest()
 
 
@@ -99,7 +100,7 @@ def problems(record: dict[str, Head] | None, state: IntegrityState | None, state
             f"the audit trail is gone: its integrity state was deleted, but {written} entries were "
             "recorded outside the log folder (the log folder was wiped or replaced)"
         ]
-    found = []
+    found: list[str] = []
     for rel, head in sorted(record.items()):
         current = state.files.get(rel) if state else None
         if head.sequence == 0:

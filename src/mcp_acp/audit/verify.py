@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 from mcp_acp.audit import segments, trail
 from mcp_acp.audit.chain import GENESIS, ChainCheck, check_chain
@@ -40,16 +41,16 @@ class FileReport:
     path: Path
     status: str  # protected | unprotected | broken | missing | empty | not_created | error
     entries: int = 0
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    backups: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list[str])
+    warnings: list[str] = field(default_factory=list[str])
+    backups: list[str] = field(default_factory=list[str])
     check: ChainCheck | None = None
     ahead_by_one: bool = False  # the crash window between line and state
     replaced: bool = False  # another file (inode) stands where the state's file was
     torn_tail: bool = False
     rotation_cut_short: bool = False
     base: tuple[int, str] = (0, GENESIS)  # the entry the active file continues from (rotation)
-    segment_errors: list[str] = field(default_factory=list)  # rotated segments missing or damaged
+    segment_errors: list[str] = field(default_factory=list[str])  # rotated segments missing or damaged
 
 
 def _backups(path: Path) -> list[str]:
@@ -86,7 +87,7 @@ def verify_file(
     report = FileReport(name or rel, path, "error", backups=_backups(path))
     sealed = segments.list_segments(path)
     rule = rule_for(key, rel)
-    if rotation_cut_short(path, state, sealed):
+    if state is not None and rotation_cut_short(path, state, sealed):
         report.rotation_cut_short = True
         report.warnings.append(f"{rel}: a rotation was cut short by a crash (finished at the next start)")
         state = FileState(state.last_hash, state.last_sequence, 0, 0, 0, state.last_sequence, state.last_hash)
@@ -176,8 +177,10 @@ def _compare_with_state(check: ChainCheck, state: FileState, rel: str, report: F
 class ProxyReport:
     files: list[FileReport]
     state_error: str | None = None
-    trail_errors: list[str] = field(default_factory=list)  # the log folder against the record outside it
-    repairs: list[dict] = field(default_factory=list)  # every `audit repair` on record, oldest first
+    trail_errors: list[str] = field(default_factory=list[str])  # the log folder against the record outside it
+    repairs: list[dict[str, Any]] = field(
+        default_factory=list[dict[str, Any]]
+    )  # every `audit repair` on record, oldest first
 
     @property
     def overall(self) -> str:
@@ -196,16 +199,16 @@ def trail_errors(proxy: str | None, key: AuditKey | None, state: IntegrityState 
     return trail.problems(record, state, state is not None and state.exists)
 
 
-def _repairs(log_dir: Path) -> list[dict]:
+def _repairs(log_dir: Path) -> list[dict[str, Any]]:
     try:
         lines = (log_dir / PROTECTED["repairs"]).read_bytes().splitlines()
     except OSError:
         return []
-    found = []
+    found: list[dict[str, Any]] = []
     for line in lines:
         with contextlib.suppress(ValueError):
-            entry = json.loads(line)
-            if isinstance(entry, dict) and entry.get("event") == "audit_repaired":
+            entry: object = json.loads(line)
+            if isinstance(entry, dict) and (entry := cast("dict[str, Any]", entry)).get("event") == "audit_repaired":
                 found.append({k: v for k, v in entry.items() if k not in ("prev_hash", "entry_hash")})
     return found
 
@@ -305,6 +308,7 @@ def _adopt(state: IntegrityState, log_dir: Path, report: FileReport) -> None:
     """Point the state at the file's current last entry."""
     stat = report.path.stat()
     check = report.check
+    assert check is not None and check.last_hash is not None and check.last_sequence is not None  # ahead by one entry
     rel = report.path.relative_to(log_dir).as_posix()
     known = state.files.get(rel)
     base = (known.base_sequence, known.base_hash) if known else (0, GENESIS)
@@ -312,6 +316,7 @@ def _adopt(state: IntegrityState, log_dir: Path, report: FileReport) -> None:
 
 
 def _quarantine_torn_tail(report: FileReport) -> None:
+    assert report.check is not None  # a torn tail was seen by a chain check
     tail = report.check.torn_tail
     keep = report.path.stat().st_size - len(tail)
     aside = report.path.with_name(f"{report.path.name}.torn.{_stamp()}")

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from filelock import FileLock, Timeout
@@ -122,7 +123,7 @@ class ChainedFile:
         if (stat.st_dev, stat.st_ino) != (self.dev, self.inode):
             raise AuditWriteError(f"{self.rel} was replaced while the proxy was running")
 
-    def append(self, fields: dict) -> dict:
+    def append(self, fields: dict[str, Any]) -> dict[str, Any]:
         self.check_same_file()
         entry, line = seal(fields, self.sequence + 1, self.last_hash, self._rule.key_for(self.sequence + 1))
         if self._due(len(line)):
@@ -190,7 +191,7 @@ class AuditLog:
         self._write_lock = threading.Lock()
         self._writes = 0
         self._synced = 0
-        self._sync_task: asyncio.Task | None = None
+        self._sync_task: asyncio.Task[None] | None = None
 
     @staticmethod
     def lock(log_dir: Path) -> FileLock:
@@ -208,7 +209,7 @@ class AuditLog:
             raise AuditWriteError(f"cannot use the log folder {log_dir}: {exc.strerror or exc}") from None
         return lock
 
-    def write(self, name: str, fields: dict) -> dict:
+    def write(self, name: str, fields: dict[str, Any]) -> dict[str, Any]:
         # Python logging may call in from other threads; one chain must see one writer at a time.
         with self._write_lock:
             entry = self.files[name].append(fields)

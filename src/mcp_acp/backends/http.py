@@ -171,7 +171,7 @@ class HttpBackend:
         client = self._client
         if client is None:
             raise BackendUnavailable("the HTTP session is closed")
-        extra = {"timeout": timeout} if timeout is not None else {}
+        extra: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
         async with client.stream(method, self.url, headers=headers, content=body, **extra) as response:
             self._note_response(response)
             yield response
@@ -313,6 +313,7 @@ class HttpBackend:
             and isinstance(message.get("result"), dict)
         ):
             self._negotiated_version = message["result"].get("protocolVersion")
+        assert self._deliver is not None  # set by start(), before anything is received
         await self._deliver(message, raw)
 
     # --- losing and reopening the session ------------------------------------------------
@@ -370,6 +371,7 @@ class HttpBackend:
         replay_id = f"{REPLAY_ID_PREFIX}{self._replays}"
         waiter = asyncio.get_running_loop().create_future()
         self._replay_waiters[replay_id] = waiter
+        assert self._initialize is not None  # replayed only once a handshake was seen
         replay = {**self._initialize, "id": replay_id}
         await self._post(replay, jsonrpc.encode(replay))
         answer = await asyncio.wait_for(waiter, self._timeout)

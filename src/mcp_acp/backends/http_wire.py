@@ -89,8 +89,8 @@ def message_headers(
     if session_id:
         headers[SESSION_HEADER] = session_id
     method = message.get("method")
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
-    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+    params = p if isinstance(p := message.get("params"), dict) else {}
+    meta = m if isinstance(m := params.get("_meta"), dict) else {}
     version = meta.get(PROTOCOL_VERSION_META_KEY) or negotiated_version
     if version and method != "initialize":
         headers[PROTOCOL_VERSION_HEADER] = version

@@ -104,7 +104,8 @@ class StdioBackend:
             return
         if proc.returncode is None:
             with contextlib.suppress(Exception):
-                proc.stdin.close()
+                if proc.stdin is not None:
+                    proc.stdin.close()
             for stop in (None, proc.terminate, proc.kill):
                 if stop is not None:
                     with contextlib.suppress(ProcessLookupError):

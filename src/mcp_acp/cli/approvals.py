@@ -264,6 +264,7 @@ def clear(name: str, clear_all: bool, entry: int | None) -> None:
         )
         return
     items = cached_approvals(name).get("approvals") or []
+    assert entry is not None  # exactly one of --all and --entry, checked above
     if not 1 <= entry <= len(items):
         fail(
             f"proxy '{name}' has no entry {entry} ({len(items)} remembered approvals); "

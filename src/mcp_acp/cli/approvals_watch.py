@@ -204,7 +204,9 @@ class Watch:
 
     async def run(self) -> None:
         # SIGTERM ends the watch as Ctrl-C does: quietly, with exit code 0.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+        task = asyncio.current_task()
+        assert task is not None  # run() is awaited inside asyncio.run
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         try:
             while True:
                 await self._scan()

@@ -16,7 +16,7 @@ from rich.table import Table
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey
 from mcp_acp.audit.state import STATE_FILE
-from mcp_acp.audit.verify import ProxyReport, verify_settled
+from mcp_acp.audit.verify import FileReport, ProxyReport, verify_settled
 from mcp_acp.cli.output import console
 
 PROGRESS_ABOVE = 200_000  # entries on record before verify shows a progress bar
@@ -44,7 +44,12 @@ def file_json(report) -> dict:
 
 
 def print_proxy(
-    name: str, log_dir: Path, report: ProxyReport, files, checkpoint_errors: list[str] | None, keyed: bool
+    name: str,
+    log_dir: Path,
+    report: ProxyReport,
+    files: list[FileReport],
+    checkpoint_errors: list[str] | None,
+    keyed: bool,
 ) -> None:
     table = Table(title=f"[bold]{escape(name)}[/] ({escape(str(log_dir))})", title_justify="left")
     table.add_column("file", no_wrap=True)

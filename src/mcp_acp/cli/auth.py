@@ -28,7 +28,7 @@ def _oidc_settings(manager: ManagerConfig):
             "this installation runs in local mode (single user, no identity provider), so there is "
             "nothing to sign in to. To use an identity provider: 'mcp-acp init --auth oidc …'."
         )
-    return manager.auth.oidc
+    return manager.auth.oidc_settings
 
 
 @click.group()

@@ -27,9 +27,10 @@ def init(auth_mode, oidc_issuer, oidc_client_id, oidc_audience, force, non_inter
     """Create the global configuration (manager.json)."""
     path = paths.manager_config_path()
     prompting = interactive() and not non_interactive
-    if path.exists() and not force:
-        if not prompting or not click.confirm(f"{path} already exists. Overwrite it?", default=False):
-            fail(f"{path} already exists; pass --force to overwrite it.")
+    if (path.exists() and not force) and (
+        not prompting or not click.confirm(f"{path} already exists. Overwrite it?", default=False)
+    ):
+        fail(f"{path} already exists; pass --force to overwrite it.")
 
     def need(value: str | None, prompt: str, flag: str) -> str:
         if value:
@@ -64,7 +65,9 @@ def init(auth_mode, oidc_issuer, oidc_client_id, oidc_audience, force, non_inter
     if auth_mode == "local":
         console.print("  Mode: [bold]local[/] — single user, no identity provider; requests run as your OS user.")
     else:
-        console.print(f"  Mode: [bold]oidc[/] — issuer {auth.oidc.issuer}. Sign in with [bold]mcp-acp auth login[/].")
+        console.print(
+            f"  Mode: [bold]oidc[/] — issuer {auth.oidc_settings.issuer}. Sign in with [bold]mcp-acp auth login[/]."
+        )
     console.print(f"  Logs: {paths.product_log_root(config.log_path)}")
     console.print(
         "\nNext: add a proxy in front of an MCP server, e.g.\n"

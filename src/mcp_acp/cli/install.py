@@ -58,7 +58,7 @@ def mcp_json(name: str | None, client: str, write: bool) -> None:
         shutil.copy2(target, backup)
         console.print(f"Backed up {target} → {backup}")
     key = servers_key(client)
-    servers = existing.get(key) if isinstance(existing.get(key), dict) else {}
+    servers = s if isinstance(s := existing.get(key), dict) else {}
     existing[key] = {**servers, **entries[key]}
     write_private_text(target, json.dumps(existing, indent=2) + "\n", own_folder=False)
     console.print(f"[green]✓[/] Wrote {', '.join(names)} into {target}. Restart {client} to pick it up.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -255,10 +256,8 @@ def tail(proxy: str | None, kind: str, initial: int, as_json: bool) -> None:
         else:
             console.print(render(kind, line))
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _follow(path, initial, emit)
-    except KeyboardInterrupt:
-        pass
 
 
 def _follow(path: Path, initial: int, emit) -> None:

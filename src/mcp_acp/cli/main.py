@@ -37,10 +37,10 @@ class Group(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS:
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
             return None
-        return getattr(importlib.import_module(COMMANDS[name]), name)
+        return getattr(importlib.import_module(COMMANDS[cmd_name]), cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:

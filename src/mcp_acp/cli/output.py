@@ -19,7 +19,7 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # pyright: ignore[reportAttributeAccessIssue]  click types it a ClassVar, yet reads it per instance
 
     def show(self, file=None) -> None:
         err_console.print(f"[bold red]Error:[/] {self.message}", soft_wrap=True)

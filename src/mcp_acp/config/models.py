@@ -81,6 +81,12 @@ class AuthConfig(_Strict):
             raise ValueError("mode 'oidc' needs an 'oidc' block with issuer, client_id and audience")
         return self
 
+    @property
+    def oidc_settings(self) -> OIDCConfig:
+        """The `oidc` block, for code that runs in OIDC mode only (the validator above guarantees it)."""
+        assert self.oidc is not None, "mode 'oidc' without an 'oidc' block"
+        return self.oidc
+
 
 class ManagerConfig(_Strict):
     ui_port: int = Field(default=8765, ge=1024, le=65535)

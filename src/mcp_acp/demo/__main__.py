@@ -134,7 +134,7 @@ def next_steps() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m mcp_acp.demo", description=__doc__.partition("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mcp_acp.demo", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument(
         "--auto-approve",
         action="store_true",

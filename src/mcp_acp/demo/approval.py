@@ -70,16 +70,19 @@ class ApprovalStream:
 
     async def wait_for(self, predicate, timeout: float, stop=lambda: False, quiet: bool = False) -> dict | None:
         """The first event matching `predicate`; None when `stop()` holds, or (quiet) the stream failed."""
+        task = self._task
+        assert task is not None  # following since __aenter__
         with anyio.fail_after(timeout):
             while True:
                 for event in list(self.events):
                     if predicate(event):
                         return event
-                if self._task.done():
+                if task.done():
                     if quiet:
-                        self._task.cancelled() or self._task.exception()  # retrieved: no warning later
+                        if not task.cancelled():
+                            task.exception()  # retrieved: no warning later
                         return None
-                    self._task.result()  # raises what ended it
+                    task.result()  # raises what ended it
                     raise RuntimeError("the proxy's approval stream ended")
                 if stop():
                     return None
@@ -174,6 +177,7 @@ async def run_approval_step(session: ClientSession, n: int, step: Step, auto: bo
                 )
             await asyncio.gather(*decided, return_exceptions=True)
         got, detail = await call
+    assert ended is not None  # wait_for without stop() or quiet returns an event or raises
     outcome = {
         "pending_resolved": f"{ended.get('decision')} (by {ended.get('approver_id')})",
         "pending_timeout": "no answer: timed out",

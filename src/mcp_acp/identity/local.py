@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -12,7 +13,7 @@ class Identity:
     # Where the subject came from, highest trust first: "token" (a verified OIDC token)
     # or "local" (the operating-system account; nothing was authenticated).
     provenance: str
-    claims: dict = field(default_factory=dict)
+    claims: dict[str, Any] = field(default_factory=dict)
 
 
 def local_identity() -> Identity:

@@ -10,6 +10,7 @@ the refresh token shortly before it expires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -107,10 +108,8 @@ class OidcIdentities:
 
     def fetch_keys(self) -> None:
         """Fetch the keys the token needs (blocking); a failure shows in the check that follows."""
-        try:
+        with contextlib.suppress(TokenInvalid):
             self.checker.jwks.key(self._kid())
-        except TokenInvalid:
-            pass
 
     def _due(self) -> bool:
         return not self.managed and _renewal_due(self.tokens)
@@ -131,6 +130,7 @@ class OidcIdentities:
             self.tokens = stored  # renewed by another process, or a new login
             if not _renewal_due(stored):
                 return
+        assert self.tokens is not None  # the stored tokens, which exist
         try:
             renewed = self.client.refresh(self.tokens)
         except OidcError as exc:

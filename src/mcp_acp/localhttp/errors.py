@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 
-def api_error(status: int, code: str, message: str, **extra) -> HTTPException:
+def api_error(status: int, code: str, message: str, **extra: object) -> HTTPException:
     """Raise the result: `raise api_error(404, "PROXY_NOT_FOUND", "no proxy ...")`."""
     return HTTPException(status, detail={"code": code, "message": message, **extra})
 

@@ -3,6 +3,8 @@ without credentials; the socket's permissions are the authentication)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from mcp_acp.config import paths
@@ -12,7 +14,7 @@ class ManagerNotRunning(Exception):
     """Nothing answers on the manager's socket."""
 
 
-def call_manager(method: str, path: str, json: object = None, timeout: float = 5.0) -> dict | list:
+def call_manager(method: str, path: str, json: object = None, timeout: float = 5.0) -> Any:  # the route's JSON
     """`path` is a manager API path such as /api/manager/status. HTTP errors raise httpx.HTTPStatusError."""
     try:
         transport = httpx.HTTPTransport(uds=str(paths.manager_api_socket_path()))

@@ -4,6 +4,8 @@ demo use the async client, pooled per socket by the manager."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from mcp_acp.config import paths
@@ -35,7 +37,7 @@ def proxy_request(
         raise NotRunning(name) from None
 
 
-def call_proxy(name: str, method: str, path: str, timeout: float = 10) -> dict | list:
+def call_proxy(name: str, method: str, path: str, timeout: float = 10) -> Any:  # the route's JSON
     """The JSON answer of a running proxy; an HTTP error raises httpx.HTTPStatusError."""
     response = proxy_request(name, method, path, timeout=timeout)
     response.raise_for_status()

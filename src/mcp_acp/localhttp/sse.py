@@ -114,9 +114,9 @@ class EventHub:
                     batch.append(message)
                 if batch[-1] is None:
                     if len(batch) > 1:
-                        yield b"".join(batch[:-1])
+                        yield b"".join(m for m in batch if m is not None)
                     return
-                yield b"".join(batch)
+                yield b"".join(m for m in batch if m is not None)  # none is None here
         finally:
             if subscriber in self.subscribers:
                 self.subscribers.discard(subscriber)

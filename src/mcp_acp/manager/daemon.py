@@ -38,7 +38,7 @@ from mcp_acp.manager.state import ManagerState
 log = logging.getLogger("mcp_acp.manager")
 
 HEARTBEAT_SECONDS = 30.0
-STOP_TIMEOUT = 5.0
+STOP_TIMEOUT = 5
 
 
 class ManagerStartError(Exception):
@@ -150,7 +150,7 @@ async def serve(config: ManagerConfig, port: int, idle: IdlePolicy = IdlePolicy(
     if config.auth.mode == "oidc":
         from mcp_acp.manager.tokens import TokenService
 
-        state.tokens = TokenService(config.auth.oidc, functools.partial(broadcast, state))
+        state.tokens = TokenService(config.auth.oidc_settings, functools.partial(broadcast, state))
 
     def subscribers_changed(count: int) -> None:  # proxies route approvals by it (docs/manager.md#the-proxy-connection)
         state.touch()

@@ -94,7 +94,12 @@ def read_incidents(
         for when, entry in _read(paths.emergency_audit_path()):
             name = entry.get("proxy_name") if isinstance(entry.get("proxy_name"), str) else None
             if proxy is None or name == proxy:
-                add("emergency", [(when, entry)], name, entry.get("proxy_id") or ids.get(name))
+                add(
+                    "emergency",
+                    [(when, entry)],
+                    name,
+                    entry.get("proxy_id") or (ids.get(name) if name is not None else None),
+                )
     found.sort(key=lambda item: item[0], reverse=True)
     return found
 

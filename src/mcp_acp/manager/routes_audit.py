@@ -81,7 +81,7 @@ def _repair(name: str, log_dir: Path) -> dict:
     results = [
         {
             "name": NAME_OF.get(a.file, a.file),
-            "description": DESCRIPTIONS.get(NAME_OF.get(a.file), a.file),
+            "description": DESCRIPTIONS.get(NAME_OF.get(a.file, ""), a.file),
             "action": a.action,
             "message": a.detail,
         }

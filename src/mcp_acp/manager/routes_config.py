@@ -10,6 +10,7 @@ the config the running proxy loaded (the snapshot its config history holds) besi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -123,10 +124,8 @@ class ProxyConfigFile:
         saved = load_proxy_config(self.name).model_dump(mode="json")
         version, loaded = _loaded_snapshot(self.log_dir)
         if loaded is not None:
-            try:
+            with contextlib.suppress(ValidationError):  # an invalid one is shown as recorded
                 loaded = ProxyConfig.model_validate(loaded).model_dump(mode="json")
-            except ValidationError:
-                pass  # shown as recorded
         return {"saved": saved, "running": loaded, "running_config_version": version}
 
 

@@ -184,11 +184,11 @@ def router(state: ManagerState) -> APIRouter:
 
     @api.post("/api/manager/proxies/{proxy_id}/policy/rules", status_code=201)
     async def add_rule(proxy_id: str, rule: dict = Body(...)) -> dict:
-        new_id: list[str] = []
+        new_id: list[str | None] = []  # None: not valid on its own, and the edit will say why
 
         def change(current: Policy) -> dict:
             ids = {r.id for r in current.rules}
-            wanted = rule.get("id") if isinstance(rule.get("id"), str) else _generated_id(rule)
+            wanted = given if isinstance(given := rule.get("id"), str) else _generated_id(rule)
             if wanted in ids:
                 raise api_error(
                     409,
@@ -201,7 +201,7 @@ def router(state: ManagerState) -> APIRouter:
             return {**current.model_dump(exclude_none=True), "rules": [*_rules(current), rule]}
 
         _, updated, reloaded = await edit(proxy_id, change)
-        return rule_answer(updated, new_id[0] or updated.rules[-1].id, reloaded)
+        return rule_answer(updated, new_id[0] or updated.rules[-1].id or "", reloaded)  # every rule has an id
 
     @api.put("/api/manager/proxies/{proxy_id}/policy/rules/{rule_id}")
     async def replace_rule(proxy_id: str, rule_id: str, rule: dict = Body(...)) -> dict:

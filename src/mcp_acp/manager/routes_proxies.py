@@ -156,7 +156,7 @@ def router(state: ManagerState) -> APIRouter:
         stats = await asyncio.gather(*(_stats(state, connection) for connection in connections))
         return [
             _view(name, config, connection, stat)
-            for (name, config), connection, stat in zip(proxies, connections, stats)
+            for (name, config), connection, stat in zip(proxies, connections, stats, strict=True)
         ]
 
     @api.get("/api/manager/proxies/{proxy_id}")

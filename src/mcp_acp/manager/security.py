@@ -8,6 +8,7 @@ the size limit and the response headers apply there.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 from http.cookies import SimpleCookie
@@ -117,10 +118,8 @@ class _Guard:
         if (bearer := self._bearer(headers)) is not None:
             return bearer
         cookie = SimpleCookie()
-        try:
+        with contextlib.suppress(Exception):
             cookie.load(headers.get("cookie", ""))
-        except Exception:
-            pass
         if TOKEN_COOKIE in cookie:
             return cookie[TOKEN_COOKIE].value
         if scope["path"] == "/api/events":  # EventSource cannot send headers
@@ -130,7 +129,8 @@ class _Guard:
         return None
 
     def _valid(self, presented: str | None) -> bool:
-        return presented is not None and hmac.compare_digest(presented.encode(), self.token.encode())
+        token = self.token
+        return presented is not None and token is not None and hmac.compare_digest(presented.encode(), token.encode())
 
     async def _call_limited(self, scope, receive, send, chunked: bool) -> None:
         if chunked:  # no Content-Length to check: read the body here, up to the limit

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -12,6 +13,9 @@ from mcp_acp.config.models import ManagerConfig
 from mcp_acp.localhttp.proxy_client import UNREACHABLE, async_proxy_client
 from mcp_acp.localhttp.sse import EventHub
 from mcp_acp.manager.registry import Registry
+
+if TYPE_CHECKING:  # imported when OIDC mode needs it (manager/daemon.py)
+    from mcp_acp.manager.tokens import TokenService
 
 
 class ProxyUnavailable(Exception):
@@ -27,7 +31,7 @@ class ManagerState:
     api_token: str = field(default_factory=lambda: secrets.token_hex(32))
     started: float = field(default_factory=time.monotonic)
     last_activity: float = field(default_factory=time.monotonic)
-    tokens: object | None = None  # manager/tokens.py TokenService, in OIDC mode
+    tokens: TokenService | None = None  # in OIDC mode
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     def touch(self) -> None:

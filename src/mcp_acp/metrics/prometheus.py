@@ -51,7 +51,7 @@ class ManagerCollector:
                 for decision, count in sorted(decisions.items()):
                     requests.add_metric([proxy.name, decision, method], count)
             pending.add_metric([proxy.name], proxy.pending)
-            measured = stats.get("latency") if isinstance(stats.get("latency"), dict) else {}
+            measured = m if isinstance(m := stats.get("latency"), dict) else {}
             for kind in LATENCY_KINDS:
                 for quantile, suffix in QUANTILES:
                     value = measured.get(kind + suffix)

@@ -41,7 +41,7 @@ class ProxyStats:
 
     def __init__(self) -> None:
         self.requests_total = 0
-        self._by_decision = dict.fromkeys(DECISIONS, 0)
+        self._by_decision: dict[str, int] = dict.fromkeys(DECISIONS, 0)
         self.by_method: dict[str, dict[str, int]] = {}
         self.proxy_latency = LatencyTracker()
         self.policy_eval = LatencyTracker()
@@ -64,7 +64,7 @@ class ProxyStats:
         """A human was asked about this request: its round trip is not the proxy's latency."""
         self._hitl_requests.add(request_id)
 
-    def record_answer(self, request_id: str, method: str | None, succeeded: bool, duration_ms: float) -> None:
+    def record_answer(self, request_id: str | None, method: str | None, succeeded: bool, duration_ms: float) -> None:
         """A client request was answered, `duration_ms` after it arrived (the relay's measure)."""
         held_for_human = request_id in self._hitl_requests
         self._hitl_requests.discard(request_id)

@@ -15,10 +15,11 @@ import posixpath
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_acp.identity.local import Identity
-from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, PathArg, judge_all, request_paths
+from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, PathArg, json_object, judge_all, request_paths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
 
 DISCOVERY_METHODS = frozenset(
@@ -44,7 +45,7 @@ class ParsedRequest:
     """A request's method, parameters and path arguments, found once."""
 
     method: str
-    params: dict
+    params: dict[str, Any]
     found: tuple[PathArg, ...]  # every path argument, bare names under path-like keys included
 
     def paths(self, roots_known: bool) -> list[PathArg]:
@@ -52,9 +53,9 @@ class ParsedRequest:
         return list(self.found) if roots_known else [arg for arg in self.found if not arg.needs_roots]
 
 
-def parse_request(message: dict) -> ParsedRequest:
+def parse_request(message: dict[str, Any]) -> ParsedRequest:
     method = message.get("method")
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    params = json_object(message.get("params"))
     if not isinstance(method, str) or method in DISCOVERY_METHODS:
         return ParsedRequest(method if isinstance(method, str) else "", params, ())
     return ParsedRequest(method, params, tuple(request_paths(method, params, roots_known=True)))
@@ -161,7 +162,11 @@ def resource_for(base: Resource, path: str | None, source: str | None, dest: str
 
 
 def build_resource(
-    method: str, params: dict, server_id: str, roots: tuple[str, ...] = (), judged: tuple[JudgedPath, ...] | None = None
+    method: str,
+    params: dict[str, Any],
+    server_id: str,
+    roots: tuple[str, ...] = (),
+    judged: tuple[JudgedPath, ...] | None = None,
 ) -> tuple[Resource, tuple[JudgedPath, ...]]:
     """The resource a request acts on, shown with its first path; and every path it carries,
     judged (each with every reading a server may use), unless the caller judged them already."""
@@ -172,7 +177,7 @@ def build_resource(
         tool_name = params.get("name") if isinstance(params.get("name"), str) else None
         resource = Resource(kind, server_id, tool_name, side_effects_of(tool_name), operation_of(tool_name))
     else:
-        uri = params.get("uri") if isinstance(params.get("uri"), str) else None
+        uri: str | None = params.get("uri") if isinstance(params.get("uri"), str) else None
         scheme = (urlsplit(uri).scheme.lower() or None) if uri else None
         resource = Resource(kind, server_id, uri=uri, scheme=scheme)
     shown = next((item for item in judged if item.role != OTHER), judged[0] if judged else None)
@@ -207,13 +212,13 @@ def _action(method: str) -> Action:
 
 
 def build_context(
-    message: dict,
+    message: dict[str, Any],
     identity: Identity,
     server_id: str,
     *,
     session_id: str | None = None,
     proxy_name: str | None = None,
-    client_info: dict | None = None,
+    client_info: dict[str, Any] | None = None,
     roots: tuple[str, ...] = (),
     judged: tuple[JudgedPath, ...] | None = None,
 ) -> DecisionContext:
@@ -221,7 +226,7 @@ def build_context(
     `judged`: the request's paths, when the caller judged them already (`parse_request`, then
     judged on or off the event loop)."""
     method = message.get("method") or ""
-    params = message.get("params") if isinstance(message.get("params"), dict) else {}
+    params = json_object(message.get("params"))
     action = _action(method)
     if action.category == "action":
         resource, judged = build_resource(method, params, server_id, roots, judged)

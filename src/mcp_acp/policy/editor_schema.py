@@ -3,14 +3,14 @@ offers a value the model would refuse. Served by a proxy's and by the manager's 
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Any, get_args
 
 from mcp_acp.policy.context import DISCOVERY_METHODS
 from mcp_acp.policy.model import Conditions, Effect, Policy, ResourceType, Rule
 from mcp_acp.policy.side_effects import Operation, SideEffect
 
 
-def rule_editor_schema() -> dict:
+def rule_editor_schema() -> dict[str, Any]:
     """The values the rule editor may offer, read from the policy model itself."""
     enums = {
         "operations": list(get_args(Operation)),

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mcp_acp.policy import globs
 from mcp_acp.policy.context import DecisionContext, Resource, first_in_role, resource_for
@@ -35,7 +36,9 @@ PROTECTED_RULE = "built_in_protected_path"
 UNJUDGEABLE_RULE = "unjudgeable_path"
 CANDIDATE_CACHE_SIZE = 4096
 
-Check = Callable[[DecisionContext | Resource], bool]
+StaticCheck = Callable[[DecisionContext], bool]  # on what the candidate cache is keyed by
+ResourceCheck = Callable[[Resource], bool]  # on one reading of the request's paths and URI
+_Subject = TypeVar("_Subject", DecisionContext, Resource)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +95,8 @@ class CompiledRule:
     description: str | None
     specificity: int
     cache_side_effects: frozenset[str] | None
-    static_checks: tuple[Check, ...]  # depend only on the candidate-cache key
-    resource_match: Check | None  # the conditions on the request's paths and URI, if any
+    static_checks: tuple[StaticCheck, ...]  # depend only on the candidate-cache key
+    resource_match: ResourceCheck | None  # the conditions on the request's paths and URI, if any
     matched: MatchedRule
     # The literal folders of its path_pattern: the rule can only match a path in one of them.
     # None when a pattern could match anywhere (it starts with a wildcard), or there is none.
@@ -101,12 +104,12 @@ class CompiledRule:
     needs_path: bool = False  # it has a path_pattern: a request without a path never matches it
 
 
-def _name_check(patterns: list[str], attribute: Callable, flags: int) -> Check:
+def _name_check(patterns: list[str], attribute: Callable[[DecisionContext], str | None], flags: int) -> StaticCheck:
     regex = globs.compile_any(patterns, globs.name_regex, flags)
     return lambda ctx: (value := attribute(ctx)) is not None and regex.fullmatch(value) is not None
 
 
-def _path_check(patterns: list[str], attribute: Callable) -> Check:
+def _path_check(patterns: list[str], attribute: Callable[[Resource], str | None]) -> ResourceCheck:
     # Both sides in one Unicode form (and case, where the filesystem ignores it): an NFD spelling
     # of a denied folder is that folder.
     regex = globs.compile_any([match_key(p) for p in patterns], globs.path_regex)
@@ -116,7 +119,9 @@ def _path_check(patterns: list[str], attribute: Callable) -> Check:
     )
 
 
-def _set_check(values: list[str], attribute: Callable, fold: bool) -> Check:
+def _set_check(
+    values: list[str], attribute: Callable[[_Subject], str | None], fold: bool
+) -> Callable[[_Subject], bool]:
     allowed = frozenset(v.lower() for v in values) if fold else frozenset(values)
     if fold:
         return lambda obj: (value := attribute(obj)) is not None and value.lower() in allowed
@@ -124,9 +129,9 @@ def _set_check(values: list[str], attribute: Callable, fold: bool) -> Check:
 
 
 def compile_rule(index: int, rule: Rule) -> CompiledRule:
-    static: list[Check] = []
-    per_request: list[Check] = []
-    path_folders = None
+    static: list[StaticCheck] = []
+    per_request: list[ResourceCheck] = []
+    path_folders: tuple[str, ...] | None = None
     needs_path = False
     score = 0
     for name, value in rule.conditions.given().items():
@@ -148,7 +153,7 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
         elif name in ("path_pattern", "source_path", "dest_path"):
             field = "path" if name == "path_pattern" else name
             variants = _pattern_variants(patterns)
-            per_request.append(_path_check(variants, lambda r, f=field: getattr(r, f)))
+            per_request.append(_path_check(variants, lambda r, f=field: _text(r, f)))
             score += 100 + 10 * literal + max(globs.literal_depth(p) for p in patterns)
             if name == "path_pattern":
                 needs_path = True
@@ -159,9 +164,7 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
             score += 100
         elif name == "side_effects":
             wanted = frozenset(patterns)
-            static.append(
-                lambda c: c.resource.side_effects is not None and not wanted.isdisjoint(c.resource.side_effects)
-            )
+            static.append(_side_effects_check(wanted))
             score += 100
         elif name == "subject_id":
             static.append(_set_check(patterns, lambda c: c.subject.id, fold=False))
@@ -170,7 +173,7 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
             static.append(_set_check(patterns, lambda c: c.resource.type, fold=True))
             score += 110
         elif name in ("extension", "scheme"):
-            per_request.append(_set_check(patterns, lambda r, f=name: getattr(r, f), fold=True))
+            per_request.append(_set_check(patterns, lambda r, f=name: _text(r, f), fold=True))
             score += 100
         else:  # the model forbids unknown conditions; refuse rather than ignore one
             raise ValueError(f"unknown condition {name!r}")
@@ -191,7 +194,16 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
     )
 
 
-def _all_of(checks: list[Check]) -> Check | None:
+def _text(resource: Resource, name: str) -> str | None:
+    value: str | None = getattr(resource, name)
+    return value
+
+
+def _side_effects_check(wanted: frozenset[str]) -> StaticCheck:
+    return lambda c: c.resource.side_effects is not None and not wanted.isdisjoint(c.resource.side_effects)
+
+
+def _all_of(checks: list[ResourceCheck]) -> ResourceCheck | None:
     if len(checks) <= 1:
         return checks[0] if checks else None
     return lambda obj: all(check(obj) for check in checks)
@@ -218,7 +230,7 @@ class Candidates:
             return self.pathless
         if not self.by_folder or not path:
             return self.anywhere
-        found = {}
+        found: dict[int, CompiledRule] = {}
         folder = match_key(globs.strip_slashes(path))
         while folder:
             for rule in self.by_folder.get(folder, ()):
@@ -237,7 +249,7 @@ class PolicyEngine:
         self.policy = policy
         self.protected = protected
         self.rules = tuple(compile_rule(i, rule) for i, rule in enumerate(policy.rules))
-        self._candidates: dict[tuple, Candidates] = {}
+        self._candidates: dict[tuple[str, str | None, str, str], Candidates] = {}
 
     def candidates(self, ctx: DecisionContext) -> Candidates:
         """Rules whose request-independent conditions hold for this method, tool, subject and backend."""
@@ -271,7 +283,8 @@ class PolicyEngine:
         """Each path in each of its readings is judged, each source as the source and each
         destination as the destination, with the first of the other role in the same reading: an
         allow needs them all allowed; any denial denies; else any approval asks."""
-        judged, worst, seen = ctx.judged, None, set()
+        judged, worst = ctx.judged, None
+        seen: set[tuple[str, str | None, str | None]] = set()
         for reading in range(max(len(item.readings) for item in judged)):
             first_source, first_dest = first_in_role(judged, SOURCE, reading), first_in_role(judged, DEST, reading)
             for item in judged:
@@ -300,7 +313,7 @@ class PolicyEngine:
         return any(r.effect == ALLOW for r in candidates)
 
 
-def _combine(candidates, resource: Resource) -> Decision:
+def _combine(candidates: Iterable[CompiledRule], resource: Resource) -> Decision:
     """HITL > DENY > ALLOW; within the winner, the most specific rule, the first on a tie."""
     matched = [r for r in candidates if r.resource_match is None or r.resource_match(resource)]
     if not matched:

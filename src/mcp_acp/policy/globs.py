@@ -9,7 +9,8 @@ backtracks more than linearly (`compile_any`), whatever the pattern and the inpu
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import re2
 
@@ -18,7 +19,7 @@ _STAR_RUN = re.compile(r"\*+")
 
 
 class Matcher(Protocol):
-    def fullmatch(self, text: str) -> Any: ...
+    def fullmatch(self, text: str, /) -> object | None: ...
 
 
 def has_wildcard(pattern: str) -> bool:
@@ -39,7 +40,8 @@ def path_regex(pattern: str) -> str:
     suffix = ""
     if pattern.endswith("/**"):
         pattern, suffix = pattern[:-3], "(?:/.*)?"
-    parts, i = [], 0
+    parts: list[str] = []
+    i = 0
     while i < len(pattern):
         if pattern.startswith("**", i):
             parts.append(".*")
@@ -71,7 +73,7 @@ def star_runs(pattern: str) -> int:
     return len(_STAR_RUN.findall(pattern))
 
 
-def compile_any(patterns: list[str], to_regex, flags: int = 0) -> Matcher:
+def compile_any(patterns: list[str], to_regex: Callable[[str], str], flags: int = 0) -> Matcher:
     """One matcher for any of `patterns`, so a list costs one match call.
 
     A backtracking engine takes time exponential in the number of `*` runs of a glob

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -24,14 +24,19 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def _text_or_list(value: Any) -> Any:
+def _text_or_list(value: object) -> object:
     """Checked before pydantic's union, so a bad value gets one clear message, not one per branch."""
-    items = value if isinstance(value, list) else [value]
-    if not all(isinstance(item, str) for item in items):
+    items = _items(value)
+    texts = [item for item in items if isinstance(item, str)]
+    if len(texts) != len(items):
         raise ValueError("must be a string or a list of strings")
-    for item in items:
+    for item in texts:
         _not_blank(item)
     return value
+
+
+def _items(value: object) -> list[object]:
+    return cast("list[object]", value) if isinstance(value, list) else [value]
 
 
 def _lower(value: Any) -> Any:
@@ -98,12 +103,14 @@ class Rule(_Frozen):
 
 class Policy(_Frozen):
     version: Text = "1"
-    default_action: Literal["deny"] = Field("deny", description="Always deny: zero trust")
-    rules: list[Rule] = Field(default_factory=list)
+    default_action: Literal["deny"] = Field(default="deny", description="Always deny: zero trust")
+    rules: list[Rule] = Field(default_factory=list[Rule])
 
     @model_validator(mode="after")
     def _assign_unique_ids(self) -> Policy:
-        rules = [rule if rule.id else rule.model_copy(update={"id": rule.generated_id()}) for rule in self.rules]
+        rules: list[Rule] = [
+            rule if rule.id else rule.model_copy(update={"id": rule.generated_id()}) for rule in self.rules
+        ]
         if problems := _id_clashes([rule.id for rule in rules]):
             raise ValueError("; ".join(problems))
         object.__setattr__(self, "rules", rules)
@@ -112,7 +119,7 @@ class Policy(_Frozen):
 
 def _id_clashes(ids: list[str | None]) -> list[str]:
     seen: dict[str, int] = {}
-    problems = []
+    problems: list[str] = []
     for index, rule_id in enumerate(ids):
         if rule_id is None:
             continue
@@ -133,11 +140,11 @@ class PolicyInvalid(ValueError):
         self.problems = problems
 
 
-def _where(loc: tuple, data: Any) -> str:
+def _where(loc: tuple[int | str, ...], data: Any) -> str:
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         index = loc[1]
-        rule = data.get("rules", [])[index] if isinstance(data, dict) else None
-        rule_id = rule.get("id") if isinstance(rule, dict) else None
+        rule: object = cast("dict[str, Any]", data).get("rules", [])[index] if isinstance(data, dict) else None
+        rule_id: object = cast("dict[str, Any]", rule).get("id") if isinstance(rule, dict) else None
         name = f"rule {index}" + (f" (id '{rule_id}')" if isinstance(rule_id, str) else "")
         field = ".".join(str(part) for part in loc[2:] if not str(part).startswith(("function-", "str", "list[")))
         return f"{name}: {field}" if field else name
@@ -149,7 +156,7 @@ def parse_policy(data: Any) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        problems: list[str] = []
         for item in exc.errors():
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
@@ -159,12 +166,15 @@ def parse_policy(data: Any) -> Policy:
             where = _where(item["loc"], data)
             problems.append(f"{where}: {message}" if where else message)
         # The id check runs only once every rule is valid; report clashing explicit ids now too.
-        rules = data.get("rules") if isinstance(data, dict) else None
+        rules: object = cast("dict[str, Any]", data).get("rules") if isinstance(data, dict) else None
         if isinstance(rules, list):
-            problems += _id_clashes(
-                [r.get("id") if isinstance(r, dict) and isinstance(r.get("id"), str) else None for r in rules]
-            )
+            problems += _id_clashes([_explicit_id(r) for r in cast("list[object]", rules)])
         raise PolicyInvalid(list(dict.fromkeys(problems))) from None
+
+
+def _explicit_id(rule: object) -> str | None:
+    rule_id = cast("dict[str, object]", rule).get("id") if isinstance(rule, dict) else None
+    return rule_id if isinstance(rule_id, str) else None
 
 
 def policy_json_schema() -> dict[str, Any]:

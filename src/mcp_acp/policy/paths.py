@@ -28,7 +28,7 @@ import sys
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 PATH_MAX = 4096
@@ -159,9 +159,9 @@ def path_arguments(value: Any, roots_known: bool, key: str | None = None) -> lis
     while stack:
         item, parent = stack.pop()
         if isinstance(item, dict):
-            stack.extend((v, k) for k, v in item.items() if k != "_meta")
+            stack.extend((v, k) for k, v in cast("dict[str, Any]", item).items() if k != "_meta")
         elif isinstance(item, list):
-            stack.extend((v, parent) for v in item)
+            stack.extend((v, parent) for v in cast("list[Any]", item))
         elif isinstance(item, str):
             if parent is None:
                 names, maybe, role = False, False, OTHER
@@ -189,14 +189,19 @@ def path_arguments(value: Any, roots_known: bool, key: str | None = None) -> lis
     return found
 
 
-def request_paths(method: str, params: dict, roots_known: bool) -> list[PathArg]:
+def json_object(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one."""
+    return cast("dict[str, Any]", value) if isinstance(value, dict) else {}
+
+
+def request_paths(method: str, params: dict[str, Any], roots_known: bool) -> list[PathArg]:
     """The path arguments of a request, by method."""
     if method == "tools/call" or method == "prompts/get":
         return path_arguments(params.get("arguments"), roots_known)
     if method == "completion/complete":
-        argument = params.get("argument") if isinstance(params.get("argument"), dict) else {}
-        name = argument.get("name") if isinstance(argument.get("name"), str) else "value"
-        context = params.get("context") if isinstance(params.get("context"), dict) else {}
+        argument = json_object(params.get("argument"))
+        name = given if isinstance(given := argument.get("name"), str) else "value"
+        context = json_object(params.get("context"))
         return [
             *path_arguments({name: argument.get("value")}, roots_known),
             *path_arguments(context.get("arguments"), roots_known),

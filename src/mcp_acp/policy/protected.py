@@ -25,7 +25,7 @@ def real(text: str) -> str:
 
 
 class ProtectedPaths:
-    def __init__(self, folders: Iterable[str | os.PathLike]) -> None:
+    def __init__(self, folders: Iterable[str | os.PathLike[str]]) -> None:
         self.folders = tuple(dict.fromkeys(real(os.fspath(folder)) for folder in folders))
         self._keys = tuple(_key(folder) for folder in self.folders)
 

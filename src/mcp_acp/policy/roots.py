@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Iterable, Iterator
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 from mcp_acp.config.models import ProxyConfig
@@ -35,7 +36,7 @@ def roots_from_command(command: str, args: list[str]) -> list[str]:
         if FILESYSTEM_SERVER in word:  # npx -y @modelcontextprotocol/server-filesystem DIR…
             return [root for arg in words[index + 1 :] if not arg.startswith("-") and (root := _absolute(arg))]
         if any(name in word for name in GIT_SERVERS):
-            found = []
+            found: list[str] = []
             for flag, value in zip(words[index + 1 :], words[index + 2 :], strict=False):
                 if flag in ("--repository", "-r") and (root := _absolute(value)):
                     found.append(root)
@@ -45,10 +46,10 @@ def roots_from_command(command: str, args: list[str]) -> list[str]:
 
 def roots_from_client(result: object) -> list[str]:
     """The folders of a `roots/list` result (`file://` URIs)."""
-    roots = result.get("roots") if isinstance(result, dict) else None
-    found = []
-    for root in roots if isinstance(roots, list) else ():
-        uri = root.get("uri") if isinstance(root, dict) else None
+    roots: object = cast("dict[str, object]", result).get("roots") if isinstance(result, dict) else None
+    found: list[str] = []
+    for root in cast("list[object]", roots) if isinstance(roots, list) else ():
+        uri = cast("dict[str, object]", root).get("uri") if isinstance(root, dict) else None
         if isinstance(uri, str) and uri[:7].lower() == "file://" and (folder := _absolute(unquote(urlsplit(uri).path))):
             found.append(folder)
     return found
@@ -64,7 +65,7 @@ class ServerRoots:
 
     def add(self, roots: Iterable[str]) -> list[str]:
         """Add roots; returns the new ones."""
-        new = []
+        new: list[str] = []
         for root in roots:
             folder = _absolute(root)
             if folder and folder not in self._roots and len(self._roots) < MAX_ROOTS:

@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse
 
 from mcp_acp.event_names import Event
 from mcp_acp.identity.jwt_check import JwksUnavailable, TokenInvalid
+from mcp_acp.identity.provider import OidcIdentities
 from mcp_acp.localhttp.errors import api_error
 from mcp_acp.proxy.control import ControlState
 from mcp_acp.proxy.pending import PendingNotFound
@@ -37,7 +38,7 @@ class Binding(BaseModel):
 
 def _approver(control: ControlState, request: Request) -> str:
     identities = control.identities
-    if getattr(identities, "mode", "local") == "local":
+    if not isinstance(identities, OidcIdentities):  # local mode: the OS user approves
         return control.identity.subject_id
     token = request.headers.get(APPROVER_HEADER)
     if not token:
@@ -75,7 +76,7 @@ def add_approval_routes(app: FastAPI, control: ControlState) -> None:
     ) -> dict:
         approver = await asyncio.to_thread(_approver, control, request)  # first: no probing ids anonymously
         try:
-            pending = control.pending.get(approval_id)
+            pending = control.pending.get(approval_id)  # pyright: ignore[reportOptionalMemberAccess]  none: AttributeError, caught below
             requester = pending.request.context.subject.id
             if approver != requester:
                 log.warning(
@@ -91,7 +92,7 @@ def add_approval_routes(app: FastAPI, control: ControlState) -> None:
                 or (binding.policy_version and binding.policy_version != pending.request.policy_version)
             ):
                 raise api_error(409, "CONFLICT", "the waiting request is not the one you saw; list them again")
-            control.pending.decide(approval_id, decision, approver)
+            control.pending.decide(approval_id, decision, approver)  # pyright: ignore[reportOptionalMemberAccess]  as above
         except (PendingNotFound, AttributeError):  # never was, or decided/withdrawn/timed out meanwhile
             control.events.emit(
                 Event.PENDING_NOT_FOUND,

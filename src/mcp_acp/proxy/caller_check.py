@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 SESSION_BINDING_EXIT = 15
 
-Verdict = ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None
+Verdict = ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None
 Then = Callable[[Identity], Verdict]
 Retry = Callable[[], Verdict]
 
@@ -51,10 +51,12 @@ class CallerCheck:
             return self._check_off_loop(message, started, then, retry)
         return self._check_identity(message, started, then, retry)
 
-    async def _check_off_loop(self, message: dict, started: float, then: Then, retry: Retry) -> ErrorObject | None:
+    async def _check_off_loop(
+        self, message: dict, started: float, then: Then, retry: Retry
+    ) -> ErrorObject | LogWhileForwarded | None:
         await asyncio.to_thread(self.identities.fetch_keys)
         verdict = self._check_identity(message, started, then, retry)
-        return await verdict if isinstance(verdict, Awaitable) else verdict  # type: ignore[return-value]
+        return await verdict if isinstance(verdict, Awaitable) else verdict
 
     def _check_identity(self, message: dict, started: float, then: Then, retry: Retry) -> Verdict:
         try:
@@ -67,13 +69,15 @@ class CallerCheck:
             return self._session_hijack(message, started, identity)
         return then(identity)
 
-    async def _check_after_renewal(self, message: dict, started: float, retry: Retry) -> ErrorObject | None:
+    async def _check_after_renewal(
+        self, message: dict, started: float, retry: Retry
+    ) -> ErrorObject | LogWhileForwarded | None:
         try:
             await self.identities.refresh()
         except AuthenticationError as exc:
             return self.refuse_unverified(message, started, "not_authenticated", str(exc))
         verdict = retry()
-        return await verdict if isinstance(verdict, Awaitable) else verdict  # type: ignore[return-value]
+        return await verdict if isinstance(verdict, Awaitable) else verdict
 
     def refuse_unverified(self, message: dict, started: float, rule: str, text: str) -> ErrorObject:
         entry = self.decisions.entry(None, Decision(DENY, rule, reason=text), message, started)

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from mcp_acp.identity.local import Identity
+from mcp_acp.identity.provider import LocalIdentities, OidcIdentities
 from mcp_acp.localhttp.sse import EventHub
 from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.roots import ServerRoots
@@ -22,10 +24,16 @@ from mcp_acp.proxy.policy_reload import PolicyReloader
 SESSION_TTL = timedelta(hours=8)  # docs/auth.md#what-the-proxy-checks
 
 
+class ManagerLink(Protocol):
+    """What the control API needs of the manager connection."""
+
+    browser_connected: bool
+
+
 @dataclass
 class ControlState:
     reloader: PolicyReloader
-    identities: object  # LocalIdentities | OidcIdentities (identity/provider.py)
+    identities: LocalIdentities | OidcIdentities
     approvals: ApprovalCache
     session_id: str
     identity: Identity
@@ -37,7 +45,7 @@ class ControlState:
     pending: PendingApprovals | None = None  # requests waiting for a human
     hub: EventHub = field(default_factory=EventHub)  # this proxy's own event stream (/api/approvals/pending)
     client_name: Callable[[], str | None] = lambda: None  # the MCP client's clientInfo.name, once known
-    manager: object | None = None  # proxy/manager_link.py ManagerClient, unless --headless
+    manager: ManagerLink | None = None  # proxy/manager_link.py ManagerClient, unless --headless
     roots: ServerRoots = field(default_factory=ServerRoots)  # the enforcer's: a dry run judges as it does
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.monotonic)

@@ -8,6 +8,7 @@ is refused, the entry goes to the fallback chain and the proxy shuts down).
 from __future__ import annotations
 
 import time
+from typing import overload
 
 from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
@@ -104,7 +105,6 @@ class DecisionLog:
         hitl_cache_hit: bool | None = None,
     ) -> dict:
         eval_ms = elapsed_ms(started) - (hitl_ms or 0.0)
-        resource = ctx.resource if ctx else None
         entry = {
             "event": "policy_decision",
             "decision": decision.effect,
@@ -129,6 +129,7 @@ class DecisionLog:
             "session_id": self.session_id,
         }
         if ctx is not None:
+            resource = ctx.resource
             entry.update(
                 {
                     "mcp_method": ctx.action.mcp_method,
@@ -151,6 +152,10 @@ class DecisionLog:
             entry.update({"mcp_method": message.get("method"), "request_id": str(message.get("id"))})
         return entry
 
+    @overload
+    def write(self, entry: dict, answer: ErrorObject) -> ErrorObject: ...
+    @overload
+    def write(self, entry: dict, answer: None) -> ErrorObject | None: ...
     def write(self, entry: dict, answer: ErrorObject | None) -> ErrorObject | None:
         """Count and write the decision; if writing fails the request is refused and the proxy shuts down."""
         # Every decision passes here exactly once, so this is the one place that counts them.

@@ -30,8 +30,9 @@ import shutil
 import signal
 import sys
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from mcp_acp.proxy.argument_display import fold_lines, fold_notice
 
@@ -77,7 +78,7 @@ def _effects(side_effects: object) -> str:
         return "unknown"
     if isinstance(side_effects, str):
         return side_effects or "none"
-    return ", ".join(str(e) for e in side_effects) or "none"
+    return ", ".join(str(e) for e in cast("Iterable[object]", side_effects)) or "none"
 
 
 def dialog_lines(approval: Mapping[str, object], timeout: float, queue_position: int = 1) -> list[str]:
@@ -120,7 +121,7 @@ def argument_lines(approval: Mapping[str, object]) -> list[str]:
     about = f"{size:,} bytes" if isinstance(size, int) and not isinstance(size, bool) else "size unknown"
     lines = [f"Arguments ({about}; secrets redacted):"]
     for line in fold_lines(
-        arguments,
+        cast("Mapping[str, object]", arguments),  # the proxy serves arguments as a JSON object
         approval_id,
         max_chars=DIALOG_ARG_CHARS,
         max_items=DIALOG_ARG_ITEMS,
@@ -333,7 +334,8 @@ class NativeDialog:
             # Cancelled while the program was starting: it may already run (and have started
             # children), so its whole group goes too, not only the program asyncio would kill.
             with contextlib.suppress(Exception):
-                started = await starting
+                # Cancellation can only come at the await, after `starting` is set.
+                started = await starting  # pyright: ignore[reportPossiblyUnboundVariable, reportGeneralTypeIssues]
                 _kill_group(started.pid)
                 await started.wait()
             raise
@@ -355,10 +357,8 @@ class NativeDialog:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the group is gone already
         os.killpg(pid, signal.SIGKILL)
-    except OSError:  # the group is gone already
-        pass
 
 
 def find_dialog(env: Mapping[str, str] = os.environ, platform: str = sys.platform) -> NativeDialog | None:

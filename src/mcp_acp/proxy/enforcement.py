@@ -103,7 +103,7 @@ class Enforcer:
 
     def check(
         self, message: dict, parsed: ParsedRequest | None = None
-    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         """None forwards the request; an error object answers it instead; an awaitable waits (for a
         token renewal or a human). `parsed`: the request's arguments, when the relay walked them."""
         started = time.perf_counter()
@@ -124,7 +124,7 @@ class Enforcer:
 
     def _check_as(
         self, identity: Identity, message: dict, started: float, parsed: ParsedRequest | None
-    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         method = message["method"]
         if method in READ_ONLY_DISCOVERY and self.bucket.try_take():
             # Discovery bypasses policy (docs/policies.md#how-a-request-is-decided) and a list changes nothing on the backend:
@@ -143,7 +143,7 @@ class Enforcer:
 
     async def _check_judged_off_loop(
         self, identity: Identity, message: dict, started: float, found: list
-    ) -> ErrorObject | None:
+    ) -> ErrorObject | LogWhileForwarded | None:
         """Resolving and judging many or long paths (system calls, then one decision per path and
         reading) runs in a worker thread; writing the decision comes back to the event loop."""
         roots, engine = self.roots.snapshot(), self.reloader.engine
@@ -167,7 +167,7 @@ class Enforcer:
         started: float,
         judged: tuple[JudgedPath, ...] | None,
         decision: Decision | None = None,
-    ) -> ErrorObject | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         method = message["method"]
         ctx: DecisionContext | None = None
         try:
@@ -258,7 +258,7 @@ class Enforcer:
         hitl_ms: float | None = None,
         breach: ApprovalOutcome | None = None,
         decision: Decision | None = None,
-    ) -> ErrorObject | Awaitable[ErrorObject | None] | None:
+    ) -> ErrorObject | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         """`breach`: a person let this call past the rate limit; its entry says who. `decision`:
         the policy's, when it was evaluated off the event loop already."""
         decision = decision or self.reloader.engine.evaluate(ctx)
@@ -306,7 +306,9 @@ class Enforcer:
             )
         return self.decisions.refuse(ctx, decision, started, refusal_text(outcome, ctx), hitl_ms, outcome)
 
-    def _rate_limit_breach(self, message: dict, ctx: DecisionContext, started: float) -> Awaitable[ErrorObject | None]:
+    def _rate_limit_breach(
+        self, message: dict, ctx: DecisionContext, started: float
+    ) -> Awaitable[ErrorObject | LogWhileForwarded | None]:
         """Too many calls of one tool: a human decides whether this is a runaway loop."""
         tool = ctx.resource.tool_name or "unknown"
         self.events.emit(
@@ -316,7 +318,7 @@ class Enforcer:
             message=f"{tool} was called too often in a short time: asking a human",
         )
 
-        async def ask() -> ErrorObject | None:
+        async def ask() -> ErrorObject | LogWhileForwarded | None:
             asked = time.perf_counter()
             outcome = await self._approval(
                 ApprovalRequest(

@@ -7,6 +7,7 @@ from event_names.py; the proxy's own stream always follows, and the manager link
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -23,7 +24,5 @@ class ProxyEvents:
         if message is not None:
             payload["message"] = message
         for sink in list(self.sinks):
-            try:
+            with contextlib.suppress(Exception):
                 sink(event_type, payload)
-            except Exception:
-                pass

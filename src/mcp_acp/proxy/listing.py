@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -215,7 +215,7 @@ def encode_deep(value: Any) -> bytes:
             out.append(b",")
         first[-1] = False
         if isinstance(entries, _DictItems):
-            key, item = item
+            key, item = cast("tuple[object, object]", item)
             out.append(orjson.dumps(key if isinstance(key, str) else str(key)) + b":")
         if isinstance(item, dict):
             out.append(b"{")

@@ -109,7 +109,9 @@ class ManagerClient:
             writer.close()
 
     def _handle(self, message: dict | None) -> None:
-        kind = message and message["type"]
+        if not message:
+            return
+        kind = message["type"]
         if kind == Event.UI_STATUS:
             self.browser_connected = bool(message.get("browser_connected"))
             self.subscriber_count = int(message.get("subscriber_count") or 0)
@@ -141,6 +143,7 @@ class ManagerClient:
 
     def _send(self, event_type: str, data: dict) -> None:
         if threading.get_ident() != self._loop_thread:  # a shutdown or monitor thread
+            assert self._loop is not None  # set by run(), which registers this sink
             self._loop.call_soon_threadsafe(self._send, event_type, data)
             return
         writer = self._writer

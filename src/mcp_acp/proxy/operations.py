@@ -50,7 +50,7 @@ def describe_request(message: dict, parsed: ParsedRequest | None = None) -> dict
     }
     if method == "tools/call":
         fields["tool_name"] = params.get("name")
-        arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+        arguments = a if isinstance(a := params.get("arguments"), dict) else {}
         body = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)
         fields["arguments_summary"] = {"redacted": True, "body_hash": _digest(body), "payload_length": len(body)}
     elif method == "initialize" and isinstance(params.get("clientInfo"), dict):
@@ -78,18 +78,18 @@ def exchange_summary(method: str | None, kind: str, message: dict) -> dict[str, 
     if not isinstance(body, dict):
         return None
     if method == "roots/list" and kind == "response":
-        roots = body.get("roots") if isinstance(body.get("roots"), list) else []
+        roots = r if isinstance(r := body.get("roots"), list) else []
         return {"roots": [r.get("uri") for r in roots[:MAX_PATHS] if isinstance(r, dict)]}
     if method == "elicitation/create":
         if kind == "request":
-            schema = body.get("requestedSchema") if isinstance(body.get("requestedSchema"), dict) else {}
-            properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+            schema = s if isinstance(s := body.get("requestedSchema"), dict) else {}
+            properties = p if isinstance(p := schema.get("properties"), dict) else {}
             return {"mode": body.get("mode"), "requested_fields": sorted(properties)[:100]}
-        content = body.get("content") if isinstance(body.get("content"), dict) else {}
+        content = c if isinstance(c := body.get("content"), dict) else {}
         return {"action": body.get("action"), "content_fields": sorted(content)[:100], "content": "redacted"}
     if method == "sampling/createMessage":
         if kind == "request":
-            messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+            messages = m if isinstance(m := body.get("messages"), list) else []
             return {"messages": len(messages), "max_tokens": body.get("maxTokens"), "content": "redacted"}
         return {"model": body.get("model"), "stop_reason": body.get("stopReason"), "content": "redacted"}
     return {"fields": sorted(body)[:100]}

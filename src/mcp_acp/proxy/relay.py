@@ -219,6 +219,7 @@ class Relay:
         """Write the decision entry left for while the backend works. If it cannot be written the
         client gets that error now, and the backend's answer will be dropped."""
         write, pending.log_decision = pending.log_decision, None
+        assert write is not None  # the caller saw it set
         if (refusal := write()) is not None:
             if self.pending.pop(request_id, None) is not None:
                 self._refused.add(request_id)
@@ -256,6 +257,7 @@ class Relay:
     async def _answer(self, pending: PendingRequest, answer: dict, raw: bytes | None = None) -> None:
         if pending.log_decision is not None:  # the answer came first: its decision entry still precedes it
             write, pending.log_decision = pending.log_decision, None
+            assert write is not None  # the caller saw it set
             if (refusal := write()) is not None:
                 answer, raw = {"jsonrpc": "2.0", "id": answer.get("id"), "error": refusal}, None
         data = raw if raw is not None else jsonrpc.encode(answer)
@@ -317,7 +319,7 @@ class Relay:
                 else "an answer to no request in flight (unsolicited or duplicate)",
             )
             return
-        if (rewrite := self.gate.results.get(pending.method)) and "result" in message:
+        if (rewrite := self.gate.results.get(pending.method or "")) and "result" in message:
             try:
                 rewritten = rewrite(message)
             except Exception:  # fail closed for this request: its answer cannot be checked

@@ -41,6 +41,7 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
         from mcp_acp.backends.http import HttpBackend
         from mcp_acp.backends.http_probe import BackendRejected, probe
 
+        assert backend.http is not None  # want_http
         headers = auth_headers(config, proxy_name)
         verify, client_cert = _tls_settings(config)
         url = backend.http.url

@@ -220,7 +220,7 @@ def _verified_identity(manager: ManagerConfig, audit: AuditLog) -> tuple[LocalId
         audit.write("auth", {**event, "method": "oidc"})
 
     try:
-        oidc = OidcIdentities(manager.auth.oidc, on_auth_event=record)
+        oidc = OidcIdentities(manager.auth.oidc_settings, on_auth_event=record)
         return oidc, startup_identity(oidc)
     except (IdentityUnverifiable, OidcError) as exc:
         raise StartupRefused("identity_verification_failed", exc, IDENTITY_FAILURE_EXIT) from None
