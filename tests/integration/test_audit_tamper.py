@@ -1,6 +1,10 @@
 """Tampering with a real proxy's audit trail: every edit must be caught by `audit verify` and by the
 next `mcp-acp start` (exit 10, with a repair hint), and tampering while the proxy runs must make it
-fail closed (deny the request, record it in the fallback, exit 10). SPEC §5.3-§5.6, §1.6-§1.7."""
+fail closed (deny the request, record it in the fallback, exit 10). SPEC §5.3-§5.6, §1.6-§1.7.
+
+Proxy `fx` stands in front of tests/fixtures/quick_backend.py, a stdlib MCP server with the
+fixture backend's echo and add: the backend plays no part in the trail, and this one starts at
+once where the FastMCP backend costs ~1.5 s of CPU per session."""
 
 from __future__ import annotations
 
@@ -17,17 +21,19 @@ import pytest
 from mcp_acp.audit.chain import GENESIS, check_chain, entry_hash
 from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.audit.verify import ProxyReport, verify_proxy
-from tests.helpers import BACKEND, RawProxy, allow_everything, home
+from tests.helpers import ROOT, RawProxy, allow_everything, home
 
 OPS = "audit/operations.jsonl"
 STATE = ".integrity_state"
 AUDIT_FAILURE = 10
+QUICK_BACKEND = str(ROOT / "tests" / "fixtures" / "quick_backend.py")
 
 
 @pytest.fixture
 def fx(cli, acp_env):
     cli.env = acp_env
-    cli("proxy", "add", "fx", "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True)
+    backend = ["--command", sys.executable, "--arg", QUICK_BACKEND]
+    cli("proxy", "add", "fx", "--server-name", "fixture", *backend, check=True)
     allow_everything(acp_env, "fx")
     return "fx"
 

@@ -97,7 +97,7 @@ def prepare(home: Home, keyed: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def prepared_homes(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+def prepared_homes() -> dict[bool, Path]:
     """One prepared home per key setting, made on first use and never started: tests copy it."""
     return {}
 
@@ -109,9 +109,9 @@ def home_for(tmp_path: Path, prepared_homes: dict[bool, Path], tmp_path_factory:
 
     def make(keyed: bool) -> Home:
         if keyed not in prepared_homes:
-            template = Home(tmp_path_factory.mktemp("prepared") / "home")
-            prepare(template, keyed)
-            prepared_homes[keyed] = template.root
+            made = Home(tmp_path_factory.mktemp("prepared") / "home")
+            prepare(made, keyed)
+            prepared_homes[keyed] = made.root
         template, root = prepared_homes[keyed], tmp_path / "home"
         shutil.copytree(template, root, symlinks=True)
         for path in root.rglob("*.json"):  # manager.json names the log folder by its full path
