@@ -83,8 +83,8 @@ def key_is_optional() -> bool:
     return "audit_key" in ProxyConfig.model_fields
 
 
-def add_proxy(env: dict[str, str], name: str, keyed: bool) -> None:
-    cli(env, "proxy", "add", name, "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND)
+def add_proxy(env: dict[str, str], name: str, keyed: bool, backend: str = BACKEND) -> None:
+    cli(env, "proxy", "add", name, "--server-name", "fixture", "--command", sys.executable, "--arg", backend)
     folder = Path(env["MCP_ACP_HOME"]) / "config" / "proxies" / name
     (folder / "policy.json").write_text(json.dumps(ALLOW_ALL_POLICY), encoding="utf-8")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -487,16 +487,18 @@ async def campaign(
     max_kill_ms: float = 150.0,
     seed: int | None = None,
     time_budget_s: float = 3600.0,
+    backend: str = BACKEND,
 ) -> Report:
     """Kill `kills` proxies in all (spread over `lanes`), then audit each lane's trail. New
-    iterations stop once `time_budget_s` has passed (the report then says kills are missing)."""
+    iterations stop once `time_budget_s` has passed (the report then says kills are missing).
+    `backend`: the MCP server script behind every proxy (the FastMCP fixture backend by default)."""
     seed = random.randrange(2**32) if seed is None else seed
     env = home_env(root)
     cli(env, "init", "--auth", "local")
     per_lane = -(-kills // lanes)
     all_lanes = [Lane(n, f"crash{n}", n < keyed_lanes, seed * 100 + n) for n in range(lanes)]
     for lane in all_lanes:
-        add_proxy(env, lane.name, lane.keyed)
+        add_proxy(env, lane.name, lane.keyed, backend)
     started = time.monotonic()
     deadline = started + time_budget_s
     await asyncio.gather(*(_run_lane(env, lane, per_lane, workers, max_kill_ms, deadline) for lane in all_lanes))

@@ -6,6 +6,10 @@ Lanes run in parallel, each with its own proxy (own log folder). In every iterat
 under load (several concurrent workers sending tools/call echo back-to-back), and SIGKILLs it after a
 random 0-150 ms (after one warm-up call, since the backend's first call is slow). Some iterations instead kill the proxy while it is still starting up. Seed:
 MCP_ACP_CRASH_SEED (printed on failure).
+
+The proxies stand in front of tests/fixtures/quick_backend.py, a stdlib MCP server: what is under
+test is the proxy's trail, and the FastMCP backend's start-up (~1.5 s of CPU) would otherwise be
+most of what 200 restarts cost.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import pytest
 from mcp_acp.audit.verify import verify_proxy
 from tests.support.audit import audit_key_of
 from tests.support.config import allow_everything
-from tests.support.processes import BACKEND
+from tests.support.processes import ROOT
 from tests.support.proxies import RawProxy
 
 LANES = 4
@@ -34,6 +38,7 @@ WORKERS = 4  # concurrent in-flight tools/call per proxy
 STARTUP_KILL_EVERY = 7  # every n-th iteration kills during start-up instead of under load
 SHUTDOWN_KILL_EVERY = 5  # every n-th iteration closes stdin first, then kills during shutdown
 START_TIMEOUT = 60.0
+QUICK_BACKEND = str(ROOT / "tests" / "fixtures" / "quick_backend.py")  # stdlib MCP server, starts at once
 
 
 @dataclass
@@ -240,7 +245,7 @@ async def test_kill_9_under_load_never_false_alarms_and_loses_no_answered_reques
             "--command",
             sys.executable,
             "--arg",
-            BACKEND,
+            QUICK_BACKEND,
             check=True,
         )
         allow_everything(acp_env, lane.name)

@@ -1,6 +1,10 @@
 """Tampering with a real proxy's audit trail: every edit must be caught by `audit verify` and by the
 next `mcp-acp start` (exit 10, with a repair hint), and tampering while the proxy runs must make it
-fail closed (deny the request, record it in the fallback, exit 10). docs/audit.md."""
+fail closed (deny the request, record it in the fallback, exit 10). docs/audit.md.
+
+Proxy `fx` stands in front of tests/fixtures/quick_backend.py, a stdlib MCP server with the
+fixture backend's echo and add: the backend plays no part in the trail, and this one starts at
+once where the FastMCP backend costs ~1.5 s of CPU per session."""
 
 from __future__ import annotations
 
@@ -18,18 +22,20 @@ from mcp_acp.audit.chain import GENESIS, check_chain, entry_hash
 from mcp_acp.audit.keys import load_audit_key
 from mcp_acp.audit.verify import ProxyReport, verify_proxy
 from tests.support.config import allow_everything, home
-from tests.support.processes import BACKEND
+from tests.support.processes import ROOT
 from tests.support.proxies import RawProxy
 
 OPS = "audit/operations.jsonl"
 STATE = ".integrity_state"
 AUDIT_FAILURE = 10
+QUICK_BACKEND = str(ROOT / "tests" / "fixtures" / "quick_backend.py")
 
 
 @pytest.fixture
 def fx(cli, acp_env):
     cli.env = acp_env
-    cli("proxy", "add", "fx", "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True)
+    backend = ["--command", sys.executable, "--arg", QUICK_BACKEND]
+    cli("proxy", "add", "fx", "--server-name", "fixture", *backend, check=True)
     allow_everything(acp_env, "fx")
     return "fx"
 

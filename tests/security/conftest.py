@@ -37,6 +37,7 @@ from tests.support.processes import MCP_ACP, ROOT
 FIXTURES = ROOT / "tests" / "fixtures"
 HOSTILE_SERVER = FIXTURES / "hostile_server.py"
 FIXTURE_BACKEND = FIXTURES / "backend.py"
+QUICK_BACKEND = FIXTURES / "quick_backend.py"  # stdlib only: for tests where the backend plays no part
 FILESYSTEM_BIN = ROOT / "tests" / "npm" / "node_modules" / ".bin" / "mcp-server-filesystem"
 
 POLICY_DENIED = -32001
@@ -249,9 +250,10 @@ def assert_denied(answer: dict, code: int = POLICY_DENIED) -> dict:
 
 
 class Home:
-    """A private MCP_ACP_HOME (and HOME) made with the real CLI (`init --auth local`)."""
+    """A private MCP_ACP_HOME (and HOME) made with the real CLI (`init --auth local`), or, with
+    `init=False`, a copy of such a home already at `root`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, init: bool = True) -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.acp_home = self.root / "acp-home"
@@ -270,7 +272,8 @@ class Home:
         self.env = env
         self.proxies: list[Proxy] = []
         self._live: dict[str, Proxy] = {}
-        self.cli("init", "--auth", "local")
+        if init:
+            self.cli("init", "--auth", "local")
 
     def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         result = subprocess.run(

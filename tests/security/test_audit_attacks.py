@@ -1,10 +1,13 @@
 """Every tampering an auditor would try on a real proxy's audit trail, with and without an audit
 key, in one table (issue 16, docs/audit.md).
 
-Each test makes a fresh home, adds proxy `fx` in front of the fixture backend, optionally creates
-its audit key (`mcp-acp audit key create`, the file secret store of a headless Linux host), runs a
-real session through `mcp-acp start --proxy fx --headless` (initialize, six tools/call, a clean
-disconnect), checks that `audit verify` passes, and then attacks the trail. What is expected is
+Each test starts from a fresh home where `mcp-acp init` has run, proxy `fx` was added in front of
+a small stdlib MCP server (tests/fixtures/quick_backend.py: the backend plays no part in the
+audit trail) and, with a key, its audit key was created (`mcp-acp audit key create`, the file
+secret store of a headless Linux host). That home is made once per module and key and copied for
+each test (the trail itself cannot be copied: the state remembers each log's inode). The test
+runs a real session through `mcp-acp start --proxy fx --headless` (initialize, six tools/call, a
+clean disconnect), checks that `audit verify` passes, and then attacks the trail. What is expected is
 one of two outcomes, written per row and per key:
 
 - CAUGHT: `mcp-acp audit verify --json` exits 1 with `overall_status: failed`, and
@@ -42,7 +45,7 @@ from pathlib import Path
 import pytest
 
 from mcp_acp.audit.chain import GENESIS, entry_hash
-from tests.security.conftest import ALLOW_ALL, FIXTURE_BACKEND, Home, Proxy
+from tests.security.conftest import ALLOW_ALL, QUICK_BACKEND, Home, Proxy
 from tests.support.processes import ROOT
 
 NAME = "fx"
@@ -77,24 +80,61 @@ def key_is_optional() -> bool:
     return "audit_key" in ProxyConfig.model_fields
 
 
+def prepare(home: Home, keyed: bool) -> None:
+    """Add proxy `fx` to a new home and, if `keyed`, create its audit key: no session yet."""
+    home.add_proxy(
+        NAME,
+        sys.executable,
+        [QUICK_BACKEND],
+        ALLOW_ALL,
+        config=None if keyed or not key_is_optional() else {"audit_key": False},
+    )
+    if keyed:
+        created = home.cli("audit", "key", "create", "--proxy", NAME, check=False)
+        assert created.returncode == 0 or "already has an audit key" in words(created.stderr), (
+            created.stdout + created.stderr
+        )
+
+
+@pytest.fixture(scope="module")
+def prepared_homes() -> dict[bool, Path]:
+    """One prepared home per key setting, made on first use and never started: tests copy it."""
+    return {}
+
+
+@pytest.fixture
+def home_for(tmp_path: Path, prepared_homes: dict[bool, Path], tmp_path_factory: pytest.TempPathFactory):
+    """`home_for(keyed)`: a private copy of the prepared home (init, `fx` added, key if keyed)."""
+    homes: list[Home] = []
+
+    def make(keyed: bool) -> Home:
+        if keyed not in prepared_homes:
+            made = Home(tmp_path_factory.mktemp("prepared") / "home")
+            prepare(made, keyed)
+            prepared_homes[keyed] = made.root
+        template, root = prepared_homes[keyed], tmp_path / "home"
+        shutil.copytree(template, root, symlinks=True)
+        for path in root.rglob("*.json"):  # manager.json names the log folder by its full path
+            data = path.read_bytes()
+            if bytes(template) in data:
+                rewrite_in_place(path, data.replace(bytes(template), bytes(root)))
+        homes.append(Home(root, init=False))
+        return homes[-1]
+
+    try:
+        yield make
+    finally:
+        for home in homes:
+            home.close()
+            print(home.diagnostics())  # shown when the test failed
+
+
 class Trail:
-    """Proxy `fx` in a private home, keyed or not, after one real session."""
+    """Proxy `fx` in a private prepared home, keyed or not, after one real session."""
 
     def __init__(self, home: Home, keyed: bool) -> None:
         self.home = home
         self.keyed = keyed
-        home.add_proxy(
-            NAME,
-            sys.executable,
-            [FIXTURE_BACKEND],
-            ALLOW_ALL,
-            config=None if keyed or not key_is_optional() else {"audit_key": False},
-        )
-        if keyed:
-            created = home.cli("audit", "key", "create", "--proxy", NAME, check=False)
-            assert created.returncode == 0 or "already has an audit key" in words(created.stderr), (
-                created.stdout + created.stderr
-            )
         self.session()
         code, report, output = self.verify()
         assert code == 0 and report["overall_status"] == "passed", f"the clean trail does not verify:\n{output}"
@@ -908,8 +948,8 @@ def assert_uncatchable(trail: Trail, label: str, docs: tuple[tuple[str, ...], ..
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("keyed", KEYS)
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
-def test_attack(home: Home, attack: Attack, keyed: bool) -> None:
-    trail = Trail(home, keyed)
+def test_attack(home_for: Callable[[bool], Home], attack: Attack, keyed: bool) -> None:
+    trail = Trail(home_for(keyed), keyed)
     attack.run(trail)
     expected = attack.keyed if keyed else attack.unkeyed
     label = f"{attack.name} ({'key' if keyed else 'no key'}, expected {expected}: {attack.why})"
@@ -986,10 +1026,10 @@ def repair(trail: Trail) -> None:
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("keyed", KEYS)
 @pytest.mark.parametrize("damage", list(REPAIR_DAMAGES))
-def test_repair_leaves_evidence(home: Home, damage: str, keyed: bool) -> None:
+def test_repair_leaves_evidence(home_for: Callable[[bool], Home], damage: str, keyed: bool) -> None:
     """After `audit repair`, verify passes and reports the repair (what was lost), the system
     log has a chained entry saying the same, and the proxy runs again."""
-    trail = Trail(home, keyed)
+    trail = Trail(home_for(keyed), keyed)
     lost = REPAIR_DAMAGES[damage](trail)
     repair(trail)
 
@@ -1062,13 +1102,15 @@ RECORD_TAMPERINGS = [
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("keyed", KEYS)
 @pytest.mark.parametrize("tampering", RECORD_TAMPERINGS)
-def test_tampering_with_the_repair_evidence_is_caught(home: Home, tampering: str, keyed: bool) -> None:
+def test_tampering_with_the_repair_evidence_is_caught(
+    home_for: Callable[[bool], Home], tampering: str, keyed: bool
+) -> None:
     """Covering up a repair is tampering like any other: verify fails and the proxy refuses."""
-    trail = Trail(home, keyed)
+    trail = Trail(home_for(keyed), keyed)
     _cut_two(trail)
-    before = files_under(home.acp_home)
+    before = files_under(trail.home.acp_home)
     repair(trail)
-    after = files_under(home.acp_home)
+    after = files_under(trail.home.acp_home)
     code, report, output = trail.verify()
     assert code == 0, output
     find_repairs(report)
