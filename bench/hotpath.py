@@ -32,23 +32,12 @@ os.environ["MCP_ACP_HOME"] = HOME  # before mcp_acp is imported: never the user'
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_session import bench_session
 from overhead import bench_rules
 
 from mcp_acp import jsonrpc
-from mcp_acp.audit.shutdown import ShutdownCoordinator
-from mcp_acp.audit.state import IntegrityState
-from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig, LimitsConfig
-from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.context import build_context
-from mcp_acp.policy.model import parse_policy
-from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.proxy.approvals import ApprovalCache
-from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
-from mcp_acp.proxy.listing import Listing
-from mcp_acp.proxy.operations import OperationsRecorder
-from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.relay import Relay
 from mcp_acp.proxy.sanitizer import sanitize_tools_result
 
@@ -94,35 +83,8 @@ class NullBackend:
 
 
 def build():
-    log_dir = Path(HOME) / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
-    shutdown = ShutdownCoordinator(log_dir, "bench", "px_bench")
-    shutdown.audit = audit
-    policy = parse_policy({"rules": bench_rules(100)})
-    protected = ProtectedPaths([Path(HOME) / "config", log_dir])
-    reloader = PolicyReloader(Path(HOME) / "policy.json", policy, protected, audit, ApprovalCache(600), "v1")
-    identities = LocalIdentities()
-    limits = LimitsConfig(requests_per_second=1e5, burst=1_000_000, tool_calls_per_window=1_000_000)
-    enforcer = Enforcer(
-        reloader,
-        audit,
-        shutdown,
-        identities=identities,
-        identity=identities.identity,
-        backend_id="bench",
-        session_id="s1",
-        proxy_name="bench",
-        limits=limits,
-        hitl=HITLConfig(),
-        approver=None,
-        approvals=ApprovalCache(600),
-    )
-    recorder = OperationsRecorder(
-        audit, shutdown, "s1", identities.identity, "bench", "stdio", "v1", stats=enforcer.stats
-    )
-    listing = Listing(reloader, identities.identity, "bench", False)
-    return audit, enforcer, recorder, listing
+    session = bench_session(Path(HOME), bench_rules(100))
+    return session.inputs.audit, session.enforcer, session.recorder("stdio"), session.listing
 
 
 def timed(fn, rounds: int, repeats: int) -> float:
@@ -148,7 +110,7 @@ def main() -> None:
     call_answer, list_answer = orjson.loads(CALL_ANSWER), orjson.loads(LIST_ANSWER)
     ctx = build_context(call, enforcer.identity, "bench", session_id="s1", proxy_name="bench")
     described = recorder.describe(call)
-    entry = enforcer._entry(ctx, enforcer.reloader.engine.evaluate(ctx), call, time.perf_counter())
+    entry = enforcer.decisions.entry(ctx, enforcer.reloader.engine.evaluate(ctx), call, time.perf_counter())
     rounds, repeats = args.rounds, args.repeats
     sanitized = listing.tools(list_answer)
 
@@ -164,7 +126,7 @@ def main() -> None:
             ("policy decision (100 rules)", lambda: enforcer.reloader.engine.evaluate(ctx)),
             (
                 "decisions.jsonl entry fields",
-                lambda: enforcer._entry(ctx, enforcer.reloader.engine.evaluate(ctx), call, time.perf_counter()),
+                lambda: enforcer.decisions.entry(ctx, enforcer.reloader.engine.evaluate(ctx), call, time.perf_counter()),
             ),
             ("decisions.jsonl write (seal, write, state)", lambda: audit.write("decisions", entry)),
             ("whole gate check (identity .. decision written)", lambda: enforcer.check(call)),

@@ -46,24 +46,15 @@ os.environ["MCP_ACP_HOME"] = HOME  # before mcp_acp is imported: never the user'
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_session import bench_session
 from overhead import bench_rules
 
-from mcp_acp.audit.shutdown import ShutdownCoordinator
-from mcp_acp.audit.state import IntegrityState
-from mcp_acp.audit.writer import AuditLog
-from mcp_acp.config.models import HITLConfig, LimitsConfig
-from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.policy.context import build_context
-from mcp_acp.policy.model import parse_policy
 from mcp_acp.policy.paths import judge_all, request_paths
-from mcp_acp.policy.protected import ProtectedPaths
-from mcp_acp.policy.roots import ServerRoots
 from mcp_acp.proxy import envelope
-from mcp_acp.proxy.approvals import ApprovalCache
 from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.gate import Gate
 from mcp_acp.proxy.operations import OperationsRecorder, describe_request
-from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.relay import Relay
 
 PROJECT = Path(os.path.realpath(HOME)) / "project"  # the filesystem server's root
@@ -125,15 +116,10 @@ class SignalBackend:
 
 
 def build():
-    log_dir = Path(HOME) / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
     (PROJECT / "src").mkdir(parents=True, exist_ok=True)
     for n in range(FILES):  # the files the 1,000 paths name exist, as they would on a real server
         (PROJECT / "src" / f"module_{n:04d}.py").touch()
     (PROJECT / "notes.md").touch()
-    audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
-    shutdown = ShutdownCoordinator(log_dir, "bench", "px_bench")
-    shutdown.audit = audit
     rules = [
         {
             "id": "project-files",
@@ -145,30 +131,9 @@ def build():
         },
         *bench_rules(100),
     ]
-    policy = parse_policy({"rules": rules})
-    protected = ProtectedPaths([Path(HOME) / "config", log_dir])
-    reloader = PolicyReloader(Path(HOME) / "policy.json", policy, protected, audit, ApprovalCache(600), "v1")
-    identities = LocalIdentities()
-    limits = LimitsConfig(requests_per_second=1e5, burst=1_000_000, tool_calls_per_window=1_000_000)
-    enforcer = Enforcer(
-        reloader,
-        audit,
-        shutdown,
-        identities=identities,
-        identity=identities.identity,
-        backend_id="bench",
-        session_id="s1",
-        proxy_name="bench",
-        limits=limits,
-        hitl=HITLConfig(),
-        approver=None,
-        approvals=ApprovalCache(600),
-        roots=ServerRoots([str(PROJECT)]),
-    )
-    recorder = OperationsRecorder(
-        audit, shutdown, "s1", identities.identity, "bench", "stdio", "v1", stats=enforcer.stats
-    )
-    return audit, enforcer, recorder
+    session = bench_session(Path(HOME), rules, roots=[str(PROJECT)])
+    enforcer, recorder = session.enforcer, session.recorder("stdio")
+    return session.inputs.audit, enforcer, recorder
 
 
 def summary(samples: list[float]) -> dict:
