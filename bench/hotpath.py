@@ -126,7 +126,9 @@ def main() -> None:
             ("policy decision (100 rules)", lambda: enforcer.reloader.engine.evaluate(ctx)),
             (
                 "decisions.jsonl entry fields",
-                lambda: enforcer.decisions.entry(ctx, enforcer.reloader.engine.evaluate(ctx), call, time.perf_counter()),
+                lambda: enforcer.decisions.entry(
+                    ctx, enforcer.reloader.engine.evaluate(ctx), call, time.perf_counter()
+                ),
             ),
             ("decisions.jsonl write (seal, write, state)", lambda: audit.write("decisions", entry)),
             ("whole gate check (identity .. decision written)", lambda: enforcer.check(call)),
