@@ -290,14 +290,7 @@ class Enforcer:
         outcome = await self._approval(request)
         hitl_ms = elapsed_ms(asked)
         if outcome.allowed and (change := self._changed_since(ctx, message)):
-            return self.decisions.refuse(
-                ctx,
-                Decision(DENY, PATH_CHANGED_RULE, reason=change),
-                started,
-                f"Refused after approval: {target(ctx)}",
-                hitl_ms,
-                outcome,
-            )
+            return self._refuse_changed(ctx, change, started, hitl_ms, outcome)
         if outcome.allowed:
             if request.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
                 self.approvals.remember(ctx, _arguments(message))  # the cache announces it
@@ -305,6 +298,19 @@ class Enforcer:
                 self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=outcome), None
             )
         return self.decisions.refuse(ctx, decision, started, refusal_text(outcome, ctx), hitl_ms, outcome)
+
+    def _refuse_changed(
+        self, ctx: DecisionContext, change: str, started: float, hitl_ms: float, outcome: ApprovalOutcome
+    ) -> ErrorObject:
+        """An approved request whose paths now lead elsewhere: what was approved is not what would run."""
+        return self.decisions.refuse(
+            ctx,
+            Decision(DENY, PATH_CHANGED_RULE, reason=change),
+            started,
+            f"Refused after approval: {target(ctx)}",
+            hitl_ms,
+            outcome,
+        )
 
     def _rate_limit_breach(
         self, message: dict, ctx: DecisionContext, started: float
@@ -338,14 +344,7 @@ class Enforcer:
                     ctx, breach, started, refusal_text(outcome, ctx, "Rate limit exceeded"), hitl_ms, outcome
                 )
             if change := self._changed_since(ctx, message):  # the wait was long enough to swap a link
-                return self.decisions.refuse(
-                    ctx,
-                    Decision(DENY, PATH_CHANGED_RULE, reason=change),
-                    started,
-                    f"Refused after approval: {target(ctx)}",
-                    hitl_ms,
-                    outcome,
-                )
+                return self._refuse_changed(ctx, change, started, hitl_ms, outcome)
             self.window.reset(self.session_id, ctx.resource.tool_name or "unknown")
             verdict = self._decide(message, ctx, started, hitl_ms, outcome)  # approved: now the policy decides
             return await verdict if isinstance(verdict, Awaitable) else verdict
