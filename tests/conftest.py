@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,12 @@ from typing import Any
 import pytest
 
 from tests.support.processes import MCP_ACP, HttpBackendServer
+
+# A runner that starts the suite as a background job hands it SIGINT ignored, and every process
+# started from here would inherit that: the tests that press Ctrl-C (`approvals watch`, `logs
+# tail`) would then wait forever. Python's own handler is reset to the default on exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
