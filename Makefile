@@ -3,6 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NPM_DIR := tests/npm
+CONFORMANCE := tests/conformance
 WEB     := web
 STATIC  := src/mcp_acp/web/static
 
@@ -35,7 +36,13 @@ $(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-l
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-npm-deps: system-deps $(NPM_DIR)/node_modules/.installed
+# The official conformance suite, with the Node >= 22 it needs taken from the npm registry.
+$(CONFORMANCE)/node_modules/.installed: $(CONFORMANCE)/package.json $(CONFORMANCE)/package-lock.json
+	cd $(CONFORMANCE) && npm ci --no-audit --no-fund --loglevel=error
+	test -x $(CONFORMANCE)/node_modules/.bin/node
+	touch $@
+
+npm-deps: system-deps $(NPM_DIR)/node_modules/.installed $(CONFORMANCE)/node_modules/.installed
 
 $(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
 	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
@@ -84,4 +91,4 @@ bench: $(STAMP) npm-deps
 	$(PY) bench/overhead.py
 
 clean:
-	rm -rf $(VENV) $(NPM_DIR)/node_modules $(WEB)/node_modules
+	rm -rf $(VENV) $(NPM_DIR)/node_modules $(CONFORMANCE)/node_modules $(WEB)/node_modules
