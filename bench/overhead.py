@@ -8,6 +8,8 @@ calls and N `tools/list` requests on each path, interleaved round by round:
               the floor any process in the middle costs on this machine)
   mcp-acp   client -> `mcp-acp start --proxy NAME --headless` -> backend
   fastmcp   client -> fastmcp `create_proxy` served over STDIO -> backend
+  direct 2026-07-28, mcp-acp 2026-07-28   (STDIO only) the same with a client of the
+            2026-07-28 revision (no handshake; the version in every request's _meta)
   mcp-acp baseline   with --baseline-src DIR (STDIO only): the same proxy run from another
             checkout's src/ (e.g. a worktree of an earlier commit), to show what a change costs
 
@@ -48,7 +50,7 @@ from typing import Self
 
 import anyio
 import psutil
-from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from rich.console import Console
 from rich.table import Table
@@ -67,6 +69,8 @@ PAYLOAD_SIZES = (100, 100_000, 5_000_000)  # bytes of the `big` result
 POLICY_SIZES = (10, 100, 1000)  # rules in the mcp-acp policy
 TRANSPORTS = ("stdio", "http")  # backend transports, in report order
 BENCH_RULES = 100  # the policy of the main latency table
+MODERN = "2026-07-28"  # the protocol revision without a handshake: its paths are timed beside the 2025 ones
+MODERN_PROXY = "bench-stdio-modern"
 
 # The reference proxy: fastmcp's create_proxy over the same backend, served on STDIO.
 # argv[1] is the backend URL, or the command line of a STDIO backend.
@@ -257,6 +261,12 @@ async def open_session(spec: dict, errlog_path: Path) -> AsyncIterator[ClientSes
             command, *args = spec["stdio"]
             params = StdioServerParameters(command=command, args=args, env=spec.get("env"))
             transport = stdio_client(params, errlog=errlog)
+        if spec.get("era") == MODERN:  # no handshake: every request carries the version in _meta
+            async with Client(transport, mode=MODERN, cache=None, read_timeout_seconds=CALL_TIMEOUT) as client:
+                if client.protocol_version != MODERN:
+                    raise RuntimeError(f"negotiated {client.protocol_version}, not {MODERN}")
+                yield client  # type: ignore[misc]  the same call_tool/list_tools as a ClientSession
+            return
         async with transport as (read, write), ClientSession(read, write, read_timeout_seconds=CALL_TIMEOUT) as session:
             await session.initialize()
             yield session
@@ -436,6 +446,9 @@ def paths_for(backend: dict, acp_proxy: str | None, home: Path) -> list[tuple[st
         paths.append(("byte relay (floor)", {"stdio": [PY, "-c", BYTE_RELAY, *backend_args]}))
     if acp_proxy:
         paths.append(("mcp-acp", acp_spec(acp_proxy, home)))
+        if "stdio" in backend:  # the same proxy with a 2026-07-28 client, and its own direct baseline
+            paths.append((f"direct {MODERN}", {**backend, "era": MODERN}))
+            paths.append((f"mcp-acp {MODERN}", {**acp_spec(MODERN_PROXY, home), "era": MODERN}))
         if BASELINE and "stdio" in backend:
             spec = acp_spec(acp_proxy, home / "baseline")
             paths.append(("mcp-acp baseline", {**spec, "env": {**spec["env"], **baseline_env()}}))
@@ -460,9 +473,10 @@ async def run_latency(args: argparse.Namespace, work: Path, url: str, use_acp: b
                 for row, _, errlog in targets:
                     if row.error is None and row.big_ok is None:
                         row.error = describe(exc, errlog)
-        direct = rows[-len(targets)]
-        for row, _, _ in targets[1:]:
-            if row.call and direct.call:
+        directs = {row.path.endswith(MODERN): row for row, _, _ in targets if row.path.startswith("direct")}
+        for row, _, _ in targets:
+            direct = directs[row.path.endswith(MODERN)]  # each era against its own direct path
+            if row is not direct and row.call and direct.call:
                 row.added_call, row.added_list = row.call.minus(direct.call), row.list.minus(direct.list)
     return rows
 
@@ -685,6 +699,9 @@ def run(args: argparse.Namespace, work: Path) -> Report:
                     BACKEND,
                 )
                 acp(work, "proxy", "add", "bench-http", "--server-name", "bench-http", "--url", url)
+                # One proxy serves one client: the 2026-07-28 client gets its own, configured alike.
+                stdio = ["--command", PY, "--arg", BACKEND]
+                acp(work, "proxy", "add", MODERN_PROXY, "--server-name", "bench-stdio", *stdio)
                 if BASELINE:  # the baseline's own CLI writes its home, in the config format it knows
                     base, env = work / "baseline", baseline_env()
                     acp(base, "init", "--auth", "local", env=env)
@@ -702,7 +719,7 @@ def run(args: argparse.Namespace, work: Path) -> Report:
                         env=env,
                     )
                     enforce_bench_policy(base, "bench-stdio")
-                for name in ("bench-stdio", "bench-http"):
+                for name in ("bench-stdio", "bench-http", MODERN_PROXY):
                     enforce_bench_policy(work, name)
                 for rules in POLICY_SIZES:
                     for transport, backend in (
