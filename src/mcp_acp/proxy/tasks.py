@@ -5,7 +5,7 @@ A server may answer an allowed `tools/call` with a task handle instead of its re
 then arrives through `tasks/get` (or the 2025 `tasks/result`). A task id is a bearer handle on the
 backend, which may be shared with other sessions (an HTTP backend): so the proxy remembers which
 task ids its own allowed calls created, with the call's audit record, and
-- a `tasks/*` request that names a task id is decided here, not by the policy's rules: allowed
+- a `tasks/*` request (the extension reserves the prefix) is decided here, not by the policy's rules: allowed
   for a task created in this session by this principal (the call that created it was decided
   already), refused for any other id (another session's, an expired one, a made-up one). A
   refused request never reaches the backend;
@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from mcp_acp.policy.engine import ALLOW, DENY, Decision
 
 # Methods that name a task (params.taskId). tasks/result is the 2025-11-25 experimental one.
+# Any other tasks/* method is decided the same way (is_task_method).
 TASK_METHODS = frozenset({"tasks/get", "tasks/update", "tasks/cancel", "tasks/result"})
 TASK_LIST = "tasks/list"  # 2025-11-25 only: answered with this session's tasks only
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -54,7 +55,9 @@ class TaskRecorder(Protocol):
 
 
 def is_task_method(method: str | None) -> bool:
-    return method in TASK_METHODS or method == TASK_LIST
+    """The tasks/ prefix is the extension's: any method under it but tasks/list must name a task
+    of this session, so no tasks/* request the proxy does not know reaches the backend either."""
+    return isinstance(method, str) and method.startswith("tasks/")
 
 
 def requested_task_id(params: Any) -> str | None:
