@@ -43,6 +43,7 @@ from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
 from mcp_acp.proxy.limits import TokenBucket, ToolCallWindow
 from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
+from mcp_acp.proxy.tasks import TaskBindings, is_task_method
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Enforcer:
         events: ProxyEvents | None = None,
         roots: ServerRoots | None = None,
         pending: PendingApprovals | None = None,
+        tasks: TaskBindings | None = None,
     ) -> None:
         self.reloader = reloader
         self.audit = audit
@@ -98,6 +100,7 @@ class Enforcer:
         self.pending = pending
         self.client_info: dict | None = None
         self.roots = roots if roots is not None else ServerRoots()  # what relative paths are judged against
+        self.tasks = tasks  # tasks/* are decided by who created the task, not by the rules (proxy/tasks.py)
 
     # --- the gate hook ---------------------------------------------------------------
 
@@ -130,6 +133,8 @@ class Enforcer:
             # Discovery bypasses policy (docs/policies.md#how-a-request-is-decided) and a list changes nothing on the backend:
             # its entry is written while the backend works, still before the answer moves on.
             return LogWhileForwarded(lambda: self._log_discovery(identity, message, started))
+        if self.tasks is not None and is_task_method(method):  # the call that created the task was decided
+            return self._check_judged(identity, message, started, (), self.tasks.decide(message, identity.subject_id))
         found, judged = None, None
         try:
             if method not in DISCOVERY_METHODS and parsed is not None:

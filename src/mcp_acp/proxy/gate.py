@@ -9,7 +9,8 @@ decision never blocks other traffic. A result hook rewrites the backend's answer
 (sanitized or filtered lists). The notification hook sees client notifications and returns
 False to stop one. `refused` records the decision on a message the relay refuses itself (an
 id-less tools/call); `client_answered` sees the client's answers to the server's requests (the
-roots the client declares).
+roots the client declares). `tasks` binds the tasks a backend creates to this session and sees
+every backend answer (proxy/tasks.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_acp.policy.context import ParsedRequest
+from mcp_acp.proxy.tasks import TaskBindings
 
 ErrorObject = dict[str, Any]
 
@@ -61,9 +63,11 @@ class Gate:
         results: dict[str, ResultHook] | None = None,
         refused: Callable[[dict[str, Any], str], None] = ignore,
         client_answered: Callable[[str, dict[str, Any]], None] = ignore,
+        tasks: TaskBindings | None = None,
     ) -> None:
         self.request = request
         self.notification = notification
         self.results = results or {}
         self.refused = refused  # a client message refused by the relay itself: its decision entry
         self.client_answered = client_answered  # the client answered a server request (roots/list)
+        self.tasks = tasks  # the tasks this session created (proxy/tasks.py): bound, and their results recorded

@@ -4,7 +4,10 @@ Client requests get an entry when answered (its fields computed before it was fo
 server's requests to the client, the client's answers, refused notifications and dropped
 answers get one each (`record_exchange`).
 
-Arguments are never logged: only their sha256 and length. If the entry cannot be written the
+Arguments are never logged: only their sha256 and length; nor is a tool result's `content` or
+`structuredContent` (the same summary for both: sha256, length, and the shape). A task's final
+result gets an entry of its own, as the answer of the tools/call that created it
+(proxy/tasks.py). If the entry cannot be written the
 request is denied (the client gets an error instead of the result), the entry goes to the
 fallback chain, and the proxy shuts down with exit 10.
 """
@@ -24,6 +27,7 @@ from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.context import DISCOVERY_METHODS, ParsedRequest, parse_request
 from mcp_acp.policy.paths import DEST, MAX_PATHS, OTHER, PATH_MAX, SOURCE
+from mcp_acp.proxy.tasks import TaskBinding, final_outcome, is_task_method, requested_task_id
 
 AUDIT_FAILURE_EXIT = 10
 
@@ -53,6 +57,8 @@ def describe_request(message: dict, parsed: ParsedRequest | None = None) -> dict
         arguments = a if isinstance(a := params.get("arguments"), dict) else {}
         body = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)
         fields["arguments_summary"] = {"redacted": True, "body_hash": _digest(body), "payload_length": len(body)}
+    elif is_task_method(method) and (task_id := requested_task_id(params)) is not None:
+        fields["task_id"] = _shown_path(task_id)
     elif method == "initialize" and isinstance(params.get("clientInfo"), dict):
         fields["client_id"] = params["clientInfo"].get("name")
     if isinstance(method, str) and method not in DISCOVERY_METHODS:
@@ -67,6 +73,37 @@ def describe_request(message: dict, parsed: ParsedRequest | None = None) -> dict
             fields["source_path"] = next((_shown_path(a.written) for a in found if a.role == SOURCE), None)
             fields["dest_path"] = next((_shown_path(a.written) for a in found if a.role == DEST), None)
     return fields
+
+
+def _redacted(value: Any) -> dict[str, Any]:
+    body = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    return {"redacted": True, "body_hash": _digest(body), "payload_length": len(body)}
+
+
+def result_summary(result: Any) -> dict[str, Any]:
+    """What an entry keeps of a tool result: `content` and `structuredContent` alike as their hash
+    and length, never their text; the content's block types, the structured content's field
+    names, and the URIs of resource links (what a later resources/read may name)."""
+    if not isinstance(result, dict):
+        return {}
+    summary: dict[str, Any] = {}
+    if isinstance(content := result.get("content"), list):
+        blocks = [block for block in content if isinstance(block, dict)]
+        summary["content"] = {
+            **_redacted(content),
+            "blocks": len(content),
+            "types": [b.get("type") for b in blocks][:100],
+        }
+        links = [b["uri"] for b in blocks if b.get("type") == "resource_link" and isinstance(b.get("uri"), str)]
+        if links:
+            summary["resource_links"] = [_shown_path(uri) for uri in links[:MAX_PATHS]]
+    if "structuredContent" in result:
+        structured = result["structuredContent"]
+        fields = sorted(structured)[:100] if isinstance(structured, dict) else None
+        summary["structured_content"] = {**_redacted(structured), "fields": fields}
+    if isinstance(result.get("isError"), bool):
+        summary["is_error"] = result["isError"]
+    return summary
 
 
 def exchange_summary(method: str | None, kind: str, message: dict) -> dict[str, Any] | None:
@@ -165,7 +202,11 @@ class OperationsRecorder:
             "error_code": error.get("code") if error else None,
             "message": error.get("message") if error else None,
             "client_id": self.client_id,
-            "response_summary": {"size_bytes": len(answer_bytes), "body_hash": _digest(answer_bytes)},
+            "response_summary": {
+                "size_bytes": len(answer_bytes),
+                "body_hash": _digest(answer_bytes),
+                **(result_summary(answer.get("result")) if request.get("method") == "tools/call" else {}),
+            },
             "duration": {"duration_ms": round(duration_ms, 3)},
         }
         try:
@@ -176,6 +217,37 @@ class OperationsRecorder:
         if self.stats is not None:
             self.stats.record_answer(request.get("request_id"), request.get("method"), "result" in answer, duration_ms)
         return None
+
+    def record_task_result(self, binding: TaskBinding, via: str, answer: dict, duration_ms: float) -> dict | None:
+        """A task's final result, recorded as the answer of the tools/call that created it (its
+        tool, arguments record and request id), `duration` counted from that call. Returns the
+        error the client gets instead of `answer` when the entry could not be written."""
+        result, error, task_status = final_outcome(via, answer)
+        failed = error is not None or task_status != "completed"
+        body = orjson.dumps(result if result is not None else error)
+        fields = {
+            **self._common,
+            **(binding.record or {"method": "tools/call"}),
+            "kind": "task_result",
+            "task_id": _shown_path(binding.task_id),
+            "task_status": task_status,
+            "via": via,
+            "via_request_id": str(answer.get("id"))[:200],
+            "status": "Failure" if failed else "Success",
+            "error_code": error.get("code") if error else None,
+            "message": error.get("message") if error else None,
+            "client_id": self.client_id,
+            "response_summary": {"size_bytes": len(body), "body_hash": _digest(body), **result_summary(result)},
+            "duration": {"duration_ms": round(duration_ms, 3)},
+        }
+        if self._write(fields):
+            return None
+        return jsonrpc.error_response(
+            answer.get("id"),
+            jsonrpc.INTERNAL_ERROR,
+            "Audit log failure: the task's result could not be recorded, so it was withheld; "
+            "the proxy is shutting down",
+        )
 
     def record_notification(self, message: dict) -> bool:
         """A client notification; False means it must not be forwarded (audit failure)."""

@@ -332,7 +332,26 @@ class Relay:
                 )
             if rewritten is not message:  # a hook returns the very answer when it changes nothing
                 message, raw = rewritten, None
+        if self.gate.tasks is not None:  # a task created, a task's final result (proxy/tasks.py)
+            followed = self._follow_tasks(pending, message)
+            if followed is not message:
+                message, raw = followed, None
         await self._answer(pending, message, raw)
+
+    def _follow_tasks(self, pending: PendingRequest, message: dict) -> dict:
+        """Bind a task the answer created, record a task's final result; fail closed for this
+        request if that breaks (a task it does not know is refused later, never let through)."""
+        assert self.gate.tasks is not None  # the caller checked
+        try:
+            return self.gate.tasks.answered(pending.method, pending.record, pending.started, message, self.recorder)
+        except Exception:
+            log.exception("following the task in the answer to %s failed; the client gets an error", pending.method)
+            return jsonrpc.error_response(
+                message["id"],
+                jsonrpc.INTERNAL_ERROR,
+                f"Internal error: the proxy could not follow the task in the answer to {pending.method}, "
+                "so it was withheld",
+            )
 
     async def _unreadable(self, raw: bytes, reason: str) -> None:
         """A backend line the proxy cannot read: dropped and recorded; the request whose id it

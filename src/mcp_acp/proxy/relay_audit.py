@@ -16,6 +16,7 @@ from typing import Protocol
 from mcp_acp import jsonrpc
 from mcp_acp.policy.context import ParsedRequest
 from mcp_acp.proxy.gate import ErrorObject
+from mcp_acp.proxy.tasks import TaskBinding
 
 log = logging.getLogger("mcp_acp.proxy.relay")  # the relay's own logger, as before the split
 
@@ -38,6 +39,7 @@ class Recorder(Protocol):
         reason: str | None = None,
     ) -> bool: ...
     async def sync(self, request: dict) -> dict | None: ...
+    def record_task_result(self, binding: TaskBinding, via: str, answer: dict, duration_ms: float) -> dict | None: ...
 
 
 @dataclass(slots=True)

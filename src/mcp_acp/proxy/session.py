@@ -29,6 +29,7 @@ from mcp_acp.proxy.listing import Listing
 from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
+from mcp_acp.proxy.tasks import TaskBindings
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class ProxySession:
             self.events,
         )
         self.pending = PendingApprovals(self.events, name, config.proxy_id, ttl)
+        self.tasks = TaskBindings(inputs.session_id, inputs.identity.subject_id)
         self.reloader.on_reloaded.append(lambda: self.pending.withdraw_all("policy_changed"))
         self.enforcer = Enforcer(
             self.reloader,
@@ -85,6 +87,7 @@ class ProxySession:
             events=self.events,
             roots=server_roots(config),
             pending=self.pending,
+            tasks=self.tasks,
         )
         self.listing = Listing(self.reloader, inputs.identity, config.backend.server_name, config.discovery == "filter")
         enforcer = self.enforcer
@@ -94,6 +97,7 @@ class ProxySession:
             self.listing.hooks(),
             refused=enforcer.refused,
             client_answered=enforcer.client_answered,
+            tasks=self.tasks,
         )
         # One set of counters (the enforcer's) and one event bus, shared with the control API and,
         # through `control.events`, the manager.
