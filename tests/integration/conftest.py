@@ -36,6 +36,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
+from mcp.client._probe import negotiate_auto
 from mcp.client.session import (
     ClientSession,
     ElicitationFnT,
@@ -436,8 +437,11 @@ async def open_client(
     elicitation_callback: ElicitationFnT | None = None,
     list_roots_callback: ListRootsFnT | None = None,
     logging_callback: LoggingFnT | None = None,
+    era: str = "legacy",
 ) -> AsyncIterator[Connection]:
-    """Launch `params` over STDIO, run the initialize handshake, yield a live Connection."""
+    """Launch `params` over STDIO, run the initialize handshake, yield a live Connection.
+    `era="auto"`: probe server/discover first, as dual-era clients do, and fall back to the
+    handshake (only 2025-era servers are reached this way: `init` is the handshake's result)."""
     wire = WireLog()
     inbox = Inbox()
 
@@ -464,7 +468,12 @@ async def open_client(
             ) as session,
         ):
             with anyio.fail_after(CONNECT_TIMEOUT):
-                init = await session.initialize()
+                if era == "auto":
+                    await negotiate_auto(session)
+                    init = session.initialize_result
+                    assert init is not None, "the server answered server/discover: it is not a 2025-era server"
+                else:
+                    init = await session.initialize()
             conn = Connection(session=session, wire=wire, inbox=inbox, init=init)
             try:
                 yield conn

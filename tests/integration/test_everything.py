@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,27 +59,77 @@ def mode(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(params=["legacy", "auto"], ids=["era-2025", "era-auto"])
+def era(request: pytest.FixtureRequest) -> str:
+    """How the client connects: the 2025 handshake, or as a dual-era client does (server/discover
+    first). server-everything (TypeScript SDK 1.x) speaks only the 2025 revisions, so the
+    dual-era client must fall back, through the proxy exactly as directly."""
+    return request.param
+
+
+# An ordinary policy (not allow-all): the server's tools by name, its demo:// resources, its
+# prompts and their completions. Discovery (server/discover included) needs no rule.
+EVERYTHING_POLICY = {
+    "rules": [
+        {
+            "id": "everything-tools",
+            "effect": "allow",
+            "conditions": {"tool_name": ["echo", "get-*", "toggle-*", "trigger-*", "no-such-tool"]},
+        },
+        {"id": "demo-resources", "effect": "allow", "conditions": {"scheme": "demo"}},
+        {"id": "prompts", "effect": "allow", "conditions": {"resource_type": "prompt"}},
+        {"id": "completions", "effect": "allow", "conditions": {"mcp_method": "completion/complete"}},
+    ]
+}
+
+
+@pytest.fixture(autouse=True)
+def _this_checkout(launcher: Launcher) -> None:
+    """The proxy runs this checkout's code when the tests do (PYTHONPATH=src)."""
+    if pythonpath := os.environ.get("PYTHONPATH"):
+        launcher.env["PYTHONPATH"] = pythonpath
+
+
+def _tool_policy(launcher: Launcher, name: str) -> None:
+    path = Path(launcher.env["MCP_ACP_HOME"]) / "config" / "proxies" / name / "policy.json"
+    path.write_text(json.dumps(EVERYTHING_POLICY), encoding="utf-8")
+
+
 @pytest.fixture
 def everything(launcher: Launcher, mode: str, everything_bin: Any) -> Any:
-    """StdioServerParameters for server-everything, direct or behind the proxy."""
+    """StdioServerParameters for server-everything, direct or behind the proxy (under EVERYTHING_POLICY)."""
     if mode == "proxy-http":
         url = launcher.start_http_backend(everything_bin, ["streamableHttp"], label="everything-http")
-        return launcher.proxy_url(url, name="everything-http")
-    return launcher.params(mode, everything_bin, ["stdio"], name="everything")
+        params = launcher.proxy_url(url, name="everything-http")
+        _tool_policy(launcher, "everything-http")
+        return params
+    params = launcher.params(mode, everything_bin, ["stdio"], name="everything")
+    if mode == "proxy":
+        _tool_policy(launcher, "everything")
+    return params
 
 
-def _client(launcher: Launcher, params: Any, mode: str, **callbacks: Any):
-    return launcher.connect(params, label=f"everything-{mode}", **callbacks)
+def _client(launcher: Launcher, params: Any, mode: str, era: str, **callbacks: Any):
+    return launcher.connect(params, label=f"everything-{mode}-{era}", era=era, **callbacks)
 
 
 # --------------------------------------------------------------------------- lifecycle
 
 
-async def test_initialize_handshake(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_initialize_handshake(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             init = c.init
             assert init.protocol_version == "2025-11-25"
+            if era == "auto":  # the probe reached the server and got its own answer, not a denial
+                (probe,) = c.wire.requests_sent("server/discover")
+                (answer,) = c.wire.responses_to(probe["id"])
+                # STDIO: -32601; streamable HTTP: the TS SDK refuses a request outside a session
+                # (HTTP 400, -32000 "Server not initialized"). Never the proxy's -32001.
+                expected = -32000 if mode == "proxy-http" else -32601
+                assert answer["error"]["code"] == expected, answer
+            else:
+                assert not c.wire.requests_sent("server/discover")
             assert init.server_info.name == "mcp-servers/everything"
             assert init.server_info.version == "2.0.0"
             caps = init.capabilities
@@ -94,9 +145,9 @@ async def test_initialize_handshake(launcher: Launcher, everything: Any, mode: s
 # --------------------------------------------------------------------------- tools
 
 
-async def test_tools_list_and_call(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_tools_list_and_call(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             tools = {t.name: t for t in (await s.list_tools()).tools}
             assert {
@@ -137,9 +188,9 @@ async def test_tools_list_and_call(launcher: Launcher, everything: Any, mode: st
             assert base64.b64decode(images[0].data).startswith(b"\x89PNG\r\n\x1a\n")
 
 
-async def test_tool_errors_come_from_the_server(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_tool_errors_come_from_the_server(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             # The TS SDK reports tool-level failures as isError results, not JSON-RPC errors.
             unknown = await s.call_tool("no-such-tool", {})
@@ -163,22 +214,22 @@ async def test_tool_errors_come_from_the_server(launcher: Launcher, everything: 
             assert text_of(await s.call_tool("echo", {"message": "ok"})) == "Echo: ok"
 
 
-async def test_large_unicode_payload_round_trips(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_large_unicode_payload_round_trips(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     # ~300 KB on one JSON line, with characters a line-based relay could trip on:
     # U+2028/U+2029 (line/paragraph separators that str.splitlines() splits on, and
     # that Node's JSON.stringify emits unescaped), astral-plane emoji, CR, NUL escape.
     chunk = 'héllo wörld € 😀 \u2028 LS \u2029 PS \r CR \x00 NUL \t tab \\ backslash " quote | '
     message = chunk * 4000
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             result = await c.session.call_tool("echo", {"message": message})
             assert text_of(result) == f"Echo: {message}"
 
 
-async def test_concurrent_requests_are_correlated(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_concurrent_requests_are_correlated(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     results: dict[int, str] = {}
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
 
             async def echo(i: int) -> None:
@@ -200,11 +251,11 @@ async def test_concurrent_requests_are_correlated(launcher: Launcher, everything
 # --------------------------------------------------------------------------- resources
 
 
-async def test_resources_list_read_and_templates(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_resources_list_read_and_templates(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     docs = sorted(p for p in EVERYTHING_DOCS.iterdir() if p.is_file())
     assert docs, "server-everything ships its docs/ folder"
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             listed = {r.uri: r for r in (await s.list_resources()).resources}
             for doc in docs:
@@ -242,9 +293,9 @@ async def test_resources_list_read_and_templates(launcher: Launcher, everything:
             assert excinfo.value.error.message == "Unknown resource: demo://resource/dynamic/text/0"
 
 
-async def test_resource_subscription_updates(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_resource_subscription_updates(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             assert isinstance(await s.subscribe_resource(STATIC_DOC_URI), types.EmptyResult)
             started = await s.call_tool("toggle-subscriber-updates", {})
@@ -266,9 +317,9 @@ async def test_resource_subscription_updates(launcher: Launcher, everything: Any
 # --------------------------------------------------------------------------- prompts & completion
 
 
-async def test_prompts_list_and_get(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_prompts_list_and_get(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             prompts = {p.name: p for p in (await s.list_prompts()).prompts}
             assert {"simple-prompt", "args-prompt", "completable-prompt", "resource-prompt"} <= prompts.keys()
@@ -295,9 +346,9 @@ async def test_prompts_list_and_get(launcher: Launcher, everything: Any, mode: s
             assert "Invalid resourceType: Video" in excinfo.value.error.message
 
 
-async def test_completion(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_completion(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             prompt = types.PromptReference(name="completable-prompt")
             r = await s.complete(prompt, {"name": "department", "value": "S"})
@@ -325,9 +376,9 @@ def _logs_containing(c: Connection, needle: str) -> list[types.LoggingMessageNot
     return [entry for entry in c.inbox.logs if needle in str(entry.data)]
 
 
-async def test_logging_set_level_and_notifications(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_logging_set_level_and_notifications(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             # At "error", the server suppresses the info-level log it emits on subscribe.
             assert isinstance(await s.set_logging_level("error"), types.EmptyResult)
@@ -370,14 +421,14 @@ async def test_logging_set_level_and_notifications(launcher: Launcher, everythin
 # --------------------------------------------------------------------------- progress & cancellation
 
 
-async def test_progress_notifications(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_progress_notifications(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     updates: list[tuple[float, float | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         updates.append((progress, total))
 
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             result = await s.call_tool(
                 "trigger-long-running-operation", {"duration": 1, "steps": 4}, progress_callback=on_progress
@@ -399,7 +450,7 @@ async def test_progress_notifications(launcher: Launcher, everything: Any, mode:
             assert all(received.index(m) < response_index for m in progress)
 
 
-async def test_cancellation_keeps_session_usable(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_cancellation_keeps_session_usable(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     first_progress = anyio.Event()
     outcome: list[str] = []
 
@@ -407,7 +458,7 @@ async def test_cancellation_keeps_session_usable(launcher: Launcher, everything:
         first_progress.set()
 
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode) as c:
+        async with _client(launcher, everything, mode, era) as c:
             s = c.session
             started = anyio.current_time()
             duration = 3
@@ -452,7 +503,7 @@ async def test_cancellation_keeps_session_usable(launcher: Launcher, everything:
 # --------------------------------------------------------------------------- server -> client requests
 
 
-async def test_sampling_round_trip(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_sampling_round_trip(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     seen: list[types.CreateMessageRequestParams] = []
 
     async def sampling_callback(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
@@ -465,7 +516,7 @@ async def test_sampling_round_trip(launcher: Launcher, everything: Any, mode: st
         )
 
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode, sampling_callback=sampling_callback) as c:
+        async with _client(launcher, everything, mode, era, sampling_callback=sampling_callback) as c:
             s = c.session
             await launcher.wait_for_tool(s, "trigger-sampling-request")
             result = await s.call_tool("trigger-sampling-request", {"prompt": "What is 2+2?", "maxTokens": 64})
@@ -495,7 +546,7 @@ async def test_sampling_round_trip(launcher: Launcher, everything: Any, mode: st
             assert len(answers) == 1 and answers[0]["result"]["model"] == "integration-test-model"
 
 
-async def test_elicitation_accept_and_decline(launcher: Launcher, everything: Any, mode: str) -> None:
+async def test_elicitation_accept_and_decline(launcher: Launcher, everything: Any, mode: str, era: str) -> None:
     seen: list[Any] = []
 
     async def elicitation_callback(context: Any, params: Any) -> types.ElicitResult:
@@ -508,7 +559,7 @@ async def test_elicitation_accept_and_decline(launcher: Launcher, everything: An
         return types.ElicitResult(action="decline")
 
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode, elicitation_callback=elicitation_callback) as c:
+        async with _client(launcher, everything, mode, era, elicitation_callback=elicitation_callback) as c:
             s = c.session
             await launcher.wait_for_tool(s, "trigger-elicitation-request")
 
@@ -533,7 +584,9 @@ async def test_elicitation_accept_and_decline(launcher: Launcher, everything: An
             assert len(seen) == 2
 
 
-async def test_roots_list_requested_by_server(launcher: Launcher, everything: Any, mode: str, tmp_path: Any) -> None:
+async def test_roots_list_requested_by_server(
+    launcher: Launcher, everything: Any, mode: str, era: str, tmp_path: Any
+) -> None:
     project_a = tmp_path / "project-a"
     project_b = tmp_path / "project-b"
     roots = [types.Root(uri=project_a.as_uri(), name="Project A")]
@@ -544,7 +597,7 @@ async def test_roots_list_requested_by_server(launcher: Launcher, everything: An
         return types.ListRootsResult(roots=list(roots))
 
     with anyio.fail_after(60):
-        async with _client(launcher, everything, mode, list_roots_callback=list_roots_callback) as c:
+        async with _client(launcher, everything, mode, era, list_roots_callback=list_roots_callback) as c:
             s = c.session
             # The server asks for roots on its own ~350 ms after notifications/initialized.
             await c.inbox.wait_for(lambda: calls, timeout=10, what="a roots/list request from the server")
@@ -616,9 +669,11 @@ async def test_proxy_responses_equal_backend_responses(
         direct = await _catalog(launcher, launcher.direct(everything_bin, ["stdio"]), "everything-direct-catalog")
         if backend_transport == "stdio":
             params = launcher.proxy(everything_bin, ["stdio"], name="everything")
+            _tool_policy(launcher, "everything")
         else:
             url = launcher.start_http_backend(everything_bin, ["streamableHttp"], label="everything-http")
             params = launcher.proxy_url(url, name="everything-http")
+            _tool_policy(launcher, "everything-http")
         proxied = await _catalog(launcher, params, f"everything-proxy-{backend_transport}-catalog")
     assert proxied.keys() == direct.keys()
     for method in direct:

@@ -48,6 +48,8 @@ from urllib.parse import unquote, urlsplit
 DISCOVERY = {
     "initialize",
     "ping",
+    "server/discover",
+    "logging/setLevel",
     "tools/list",
     "resources/list",
     "resources/templates/list",
@@ -55,10 +57,19 @@ DISCOVERY = {
     "notifications/initialized",
     "notifications/cancelled",
     "notifications/progress",
-    "notifications/resources/list_changed",
-    "notifications/tools/list_changed",
-    "notifications/prompts/list_changed",
+    "notifications/roots/list_changed",
+    "notifications/tasks/status",
 }
+# A task's later steps: its call was decided when it created the task.
+FOLLOW_UPS = {"tasks/get", "tasks/list", "tasks/result", "tasks/cancel", "tasks/update"}
+
+
+def _listens_to_lists_only(message: dict) -> bool:
+    """subscriptions/listen that watches no resource is discovery."""
+    params = message.get("params")
+    wanted = params.get("notifications", {}) if isinstance(params, dict) else {}
+    return isinstance(wanted, dict) and wanted.get("resourceSubscriptions") in (None, [])
+
 
 # Key vocabulary (issue 15): the last word of a key that says its value is a path, words that
 # say it may be one, and the first words that give the argument its role.
@@ -568,8 +579,12 @@ def decide(
 ) -> tuple[str, str]:
     """(effect, final_rule) for one request, the slow way."""
     attrs, paths, problem = describe(message, server_id, list(roots))
-    if attrs["method"] in DISCOVERY:  # discovery acts on no file, so there is nothing to protect
+    if attrs["method"] in DISCOVERY or (  # discovery acts on no file, so there is nothing to protect
+        attrs["method"] == "subscriptions/listen" and _listens_to_lists_only(message)
+    ):
         return ALLOW, "discovery_bypass"
+    if attrs["method"] in FOLLOW_UPS:
+        return ALLOW, "task_follow_up"
     if problem:
         return DENY, UNJUDGEABLE
     if hits_protected(paths, protected, may_modify(attrs)):

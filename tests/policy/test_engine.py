@@ -66,25 +66,34 @@ def test_empty_policy_denies_tool_calls(document):
 
 @pytest.mark.parametrize("method", sorted(DISCOVERY_METHODS))
 def test_empty_policy_still_lets_clients_discover(method):
-    """initialize, tools/list, … bypass the rules, else no client could even connect."""
-    assert verdict(engine().evaluate(context(method))) == ("allow", "discovery_bypass")
+    """initialize, server/discover, tools/list, … bypass the rules, else no client could even
+    connect; a task's follow-up was decided when its call created the task."""
+    expected = "task_follow_up" if method.startswith("tasks/") else "discovery_bypass"
+    assert verdict(engine().evaluate(context(method))) == ("allow", expected)
 
 
 def test_discovery_list_is_the_spec_list():
-    """prompts/get and resources/read are actions, not discovery (they return content)."""
+    """prompts/get and resources/read are actions, not discovery (they return content); the
+    server's notifications are not the client's to send."""
     assert {
         "initialize",
         "ping",
+        "server/discover",
+        "logging/setLevel",
         "tools/list",
         "resources/list",
         "resources/templates/list",
         "prompts/list",
+        "tasks/get",
+        "tasks/list",
+        "tasks/result",
+        "tasks/cancel",
+        "tasks/update",
         "notifications/initialized",
         "notifications/cancelled",
         "notifications/progress",
-        "notifications/resources/list_changed",
-        "notifications/tools/list_changed",
-        "notifications/prompts/list_changed",
+        "notifications/roots/list_changed",
+        "notifications/tasks/status",
     } == DISCOVERY_METHODS
 
 

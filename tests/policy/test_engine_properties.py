@@ -243,7 +243,21 @@ def requests(draw) -> tuple[dict, str, str]:
     elif kind == "discovery":
         method, params = draw(st.sampled_from(["initialize", "tools/list", "ping", "resources/list"])), {}
     else:
-        method, params = draw(st.sampled_from(["completion/complete", "logging/setLevel", "Tools/call"])), {}
+        method, params = (
+            draw(
+                st.sampled_from(
+                    [
+                        "completion/complete",
+                        "logging/setLevel",
+                        "Tools/call",
+                        "server/discover",
+                        "tasks/get",
+                        "vendor/unknown",
+                    ]
+                )
+            ),
+            {},
+        )
     message = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
     return message, draw(st.sampled_from(SUBJECTS)), draw(st.sampled_from(SERVERS))
 

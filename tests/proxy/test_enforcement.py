@@ -168,8 +168,9 @@ async def test_discovery_and_default(setup):
     assert enforcer.note_notification({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})
     assert (await verdict(enforcer, call("delete_file", "/p/a", 3)))["data"]["final_rule"] == "default"
     entries = decisions(log)
-    assert [e["final_rule"] for e in entries] == ["discovery_bypass", "discovery_bypass", "default"]
-    assert entries[1]["mcp_method"] == "notifications/initialized"  # roots/list_changed is not evaluated
+    assert [e["final_rule"] for e in entries] == ["discovery_bypass"] * 3 + ["default"]
+    # every client notification is a protocol notification, logged (policy/methods.py)
+    assert [e["mcp_method"] for e in entries[1:3]] == ["notifications/initialized", "notifications/roots/list_changed"]
 
 
 async def test_no_approver_denies_and_says_so(setup):

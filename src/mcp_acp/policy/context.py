@@ -19,25 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_acp.identity.local import Identity
+from mcp_acp.policy.methods import BYPASS_METHODS, BYPASS_RULES, listened_resources, request_class
 from mcp_acp.policy.paths import DEST, OTHER, SOURCE, JudgedPath, PathArg, json_object, judge_all, request_paths
 from mcp_acp.policy.side_effects import operation_of, side_effects_of
 
-DISCOVERY_METHODS = frozenset(
-    {
-        "initialize",
-        "ping",
-        "tools/list",
-        "resources/list",
-        "resources/templates/list",
-        "prompts/list",
-        "notifications/initialized",
-        "notifications/cancelled",
-        "notifications/progress",
-        "notifications/resources/list_changed",
-        "notifications/tools/list_changed",
-        "notifications/prompts/list_changed",
-    }
-)
+# Methods that pass without a rule, whatever their parameters (policy/methods.py classifies every
+# method; subscriptions/listen depends on what it watches, so it is not here).
+DISCOVERY_METHODS = BYPASS_METHODS
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +66,7 @@ class Action:
     mcp_method: str
     name: str
     intent: str | None
-    category: str  # "discovery" or "action"
+    category: str  # policy/methods.py: "discovery", "action", "follow_up" or "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +115,7 @@ class DecisionContext:
 def resource_type_of(method: str) -> str:
     if method == "tools/call":
         return "tool"
-    if method.startswith("resources/"):
+    if method.startswith("resources/") or method == "subscriptions/listen":
         return "resource"
     if method.startswith("prompts/"):
         return "prompt"
@@ -178,6 +166,8 @@ def build_resource(
         resource = Resource(kind, server_id, tool_name, side_effects_of(tool_name), operation_of(tool_name))
     else:
         uri: str | None = params.get("uri") if isinstance(params.get("uri"), str) else None
+        if method == "subscriptions/listen":  # each URI it watches is judged (proxy/enforcement.py)
+            uri = next(iter(listened_resources(params)), None)
         scheme = (urlsplit(uri).scheme.lower() or None) if uri else None
         resource = Resource(kind, server_id, uri=uri, scheme=scheme)
     shown = next((item for item in judged if item.role != OTHER), judged[0] if judged else None)
@@ -192,22 +182,23 @@ def build_resource(
     ), judged
 
 
-_ACTIONS: dict[str, Action] = {}
+_ACTIONS: dict[tuple[str, str], Action] = {}
 
 
-def _action(method: str) -> Action:
-    """The Action of a method: immutable and the same every time, so made once per method (the
-    client names methods: only the first 256 are kept)."""
-    action = _ACTIONS.get(method)
+def _action(method: str, params: dict[str, Any]) -> Action:
+    """The Action of a method: immutable and the same every time, so made once per method and
+    class (the client names methods: only the first 256 are kept)."""
+    category = request_class(method, params)
+    action = _ACTIONS.get((method, category))
     if action is None:
         action = Action(
             mcp_method=method,
             name=method.replace("/", "."),
             intent="read" if method == "resources/read" else None,
-            category="discovery" if method in DISCOVERY_METHODS else "action",
+            category=category,
         )
         if len(_ACTIONS) < 256:
-            _ACTIONS[method] = action
+            _ACTIONS[(method, category)] = action
     return action
 
 
@@ -227,8 +218,8 @@ def build_context(
     judged on or off the event loop)."""
     method = message.get("method") or ""
     params = json_object(message.get("params"))
-    action = _action(method)
-    if action.category == "action":
+    action = _action(method, params)
+    if action.category not in BYPASS_RULES:  # discovery and follow-ups carry no resource
         resource, judged = build_resource(method, params, server_id, roots, judged)
     else:
         resource, judged = Resource(resource_type_of(method), server_id), ()

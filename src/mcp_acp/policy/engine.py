@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from mcp_acp.policy import globs
 from mcp_acp.policy.context import DecisionContext, Resource, first_in_role, resource_for
+from mcp_acp.policy.methods import BYPASS_RULES
 from mcp_acp.policy.model import Policy, Rule
 from mcp_acp.policy.paths import DEST, SOURCE, match_key
 from mcp_acp.policy.protected import ProtectedPaths, real
@@ -271,8 +272,8 @@ class PolicyEngine:
             return Decision(
                 DENY, PROTECTED_RULE, reason=f"'{violation}' reaches mcp-acp's own configuration or log folders"
             )
-        if ctx.action.category == "discovery":
-            return Decision(ALLOW, "discovery_bypass")
+        if bypass := BYPASS_RULES.get(ctx.action.category):  # discovery, a task's follow-up (policy/methods.py)
+            return Decision(ALLOW, bypass)
         candidates = self.candidates(ctx)
         if not judged:
             return _combine(candidates.for_path(None), ctx.resource)

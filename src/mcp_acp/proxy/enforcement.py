@@ -15,6 +15,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
+from dataclasses import replace
+from urllib.parse import urlsplit
 
 from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
@@ -23,8 +25,9 @@ from mcp_acp.config.models import HITLConfig, LimitsConfig
 from mcp_acp.event_names import Event
 from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
+from mcp_acp.policy import methods
 from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, ParsedRequest, build_context, parse_request
-from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision
+from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision, PolicyEngine
 from mcp_acp.policy.paths import JudgedPath, judge_all, request_paths
 from mcp_acp.policy.roots import ServerRoots, roots_from_client
 from mcp_acp.proxy.approvals import (
@@ -43,7 +46,7 @@ from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
 from mcp_acp.proxy.limits import TokenBucket, ToolCallWindow
 from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
-from mcp_acp.proxy.tasks import TaskBindings, is_task_method
+from mcp_acp.proxy.tasks import NOT_BOUND_RULE, TaskBindings, is_task_method
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +57,11 @@ PATH_CHANGED_RULE = "path_changed_after_approval"
 # Past these, a request's paths are resolved in a worker thread (each reading is system calls).
 HEAVY_PATH_COUNT = 16
 HEAVY_PATH_CHARS = 16_384
-# Discovery requests that only read (docs/policies.md#how-a-request-is-decided lists them with initialize and notifications).
-READ_ONLY_DISCOVERY = frozenset({"ping", "tools/list", "resources/list", "resources/templates/list", "prompts/list"})
+DISCOVERY_RULE = methods.BYPASS_RULES[methods.DISCOVERY]
+UNBOUND_TASK = Decision(DENY, NOT_BOUND_RULE, reason="this proxy binds no tasks, so it follows none")
+# Requests that pass without a rule and change nothing on the server (policy/methods.py); tasks/*
+# never get here: their binding decides them (proxy/tasks.py).
+READ_ONLY_BYPASS = methods.READ_ONLY_DISCOVERY
 
 
 class Enforcer:
@@ -113,6 +119,8 @@ class Enforcer:
         method = message["method"]
         if method == "initialize" and isinstance((message.get("params") or {}).get("clientInfo"), dict):
             self.client_info = message["params"]["clientInfo"]
+        elif self.client_info is None and isinstance(info := _meta(message).get(CLIENT_INFO_META), dict):
+            self.client_info = info  # a 2026-07-28 client names itself in every request's _meta
         if parsed is None:
             try:
                 parsed = parse_request(message)
@@ -129,12 +137,18 @@ class Enforcer:
         self, identity: Identity, message: dict, started: float, parsed: ParsedRequest | None
     ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         method = message["method"]
-        if method in READ_ONLY_DISCOVERY and self.bucket.try_take():
-            # Discovery bypasses policy (docs/policies.md#how-a-request-is-decided) and a list changes nothing on the backend:
-            # its entry is written while the backend works, still before the answer moves on.
-            return LogWhileForwarded(lambda: self._log_discovery(identity, message, started))
-        if self.tasks is not None and is_task_method(method):  # the call that created the task was decided
-            return self._check_judged(identity, message, started, (), self.tasks.decide(message, identity.subject_id))
+        if is_task_method(method):  # decided by the task's binding, never by the rules nor the bypass
+            bound = self.tasks.decide(message, identity.subject_id) if self.tasks else UNBOUND_TASK
+            return self._check_judged(identity, message, started, (), bound)
+        params = message.get("params")
+        kind = methods.request_class(method, params if isinstance(params, dict) else {})
+        if (rule := methods.BYPASS_RULES.get(kind)) and self.bucket.try_take():
+            # Discovery bypasses policy (docs/policies.md#every-method-classified), and so does a task's
+            # follow-up (its call was decided when it created the task). One that only reads has its
+            # entry written while the backend works, still before the answer moves on.
+            if method in READ_ONLY_BYPASS:
+                return LogWhileForwarded(lambda: self._log_discovery(identity, message, started, rule))
+            return self._log_discovery(identity, message, started, rule)
         found, judged = None, None
         try:
             if method not in DISCOVERY_METHODS and parsed is not None:
@@ -155,7 +169,7 @@ class Enforcer:
 
         def judge() -> tuple[tuple[JudgedPath, ...], Decision]:
             judged = judge_all(found, roots)
-            return judged, engine.evaluate(self._context(message, identity, judged))
+            return judged, self._evaluate(self._context(message, identity, judged), message, engine)
 
         try:
             judged, decision = await asyncio.to_thread(judge)
@@ -195,13 +209,13 @@ class Enforcer:
                 {"code": jsonrpc.POLICY_DENIED, "message": f"Internal error evaluating policy for {method}"},
             )
 
-    def _log_discovery(self, identity: Identity, message: dict, started: float) -> ErrorObject | None:
+    def _log_discovery(
+        self, identity: Identity, message: dict, started: float, rule: str = DISCOVERY_RULE
+    ) -> ErrorObject | None:
         ctx: DecisionContext | None = None
         try:
             ctx = self._context(message, identity)
-            return self.decisions.write(
-                self.decisions.entry(ctx, Decision(ALLOW, "discovery_bypass"), message, started), None
-            )
+            return self.decisions.write(self.decisions.entry(ctx, Decision(ALLOW, rule), message, started), None)
         except Exception:  # fail closed
             log.exception("logging the discovery request %s failed; refusing it", message["method"])
             return self.decisions.write(
@@ -210,7 +224,8 @@ class Enforcer:
             )
 
     def note_notification(self, message: dict) -> bool:
-        """Client notifications: log the discovery ones (they bypass policy); False stops forwarding.
+        """Client notifications (all on envelope.CLIENT_NOTIFICATIONS): logged, they bypass policy;
+        False stops forwarding.
         A client that cancels a request withdraws its pending approval: nobody need decide it."""
         if message.get("method") == "notifications/cancelled" and self.pending is not None:
             params = message.get("params") or {}
@@ -221,7 +236,7 @@ class Enforcer:
         ctx = self._context(message)
         return (
             self.decisions.write(
-                self.decisions.entry(ctx, Decision(ALLOW, "discovery_bypass"), message, time.perf_counter()), None
+                self.decisions.entry(ctx, Decision(ALLOW, DISCOVERY_RULE), message, time.perf_counter()), None
             )
             is None
         )
@@ -266,7 +281,7 @@ class Enforcer:
     ) -> ErrorObject | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         """`breach`: a person let this call past the rate limit; its entry says who. `decision`:
         the policy's, when it was evaluated off the event loop already."""
-        decision = decision or self.reloader.engine.evaluate(ctx)
+        decision = decision or self._evaluate(ctx, message)
         if decision.effect == ALLOW:
             return self.decisions.write(
                 self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=breach), None
@@ -287,6 +302,26 @@ class Enforcer:
             self.reloader.version,
         )
         return self._ask_human(message, ctx, decision, request, started)
+
+    def _evaluate(self, ctx: DecisionContext, message: dict, engine: PolicyEngine | None = None) -> Decision:
+        """The policy's decision. A subscriptions/listen is judged on every resource it watches,
+        the strictest winning; a method of no published MCP version is decided by the rules like
+        any request, and when none matches its entry says why it was refused."""
+        engine = engine or self.reloader.engine
+        decision = engine.evaluate(ctx)
+        if ctx.action.mcp_method == "subscriptions/listen":
+            params = message.get("params")
+            for uri in methods.listened_resources(params if isinstance(params, dict) else {})[1:]:
+                other = engine.evaluate(replace(ctx, resource=replace(ctx.resource, uri=uri, scheme=_scheme(uri))))
+                if _STRICTNESS[other.effect] > _STRICTNESS[decision.effect]:  # as for a request's paths
+                    decision = other
+        if ctx.action.category == methods.UNKNOWN and decision.final_rule == "default":
+            decision = replace(
+                decision,
+                reason=f"'{ctx.action.mcp_method}' is not a method of any published MCP version: "
+                "no rule names it, so the policy's default denies it",
+            )
+        return decision
 
     async def _ask_human(
         self, message: dict, ctx: DecisionContext, decision: Decision, request: ApprovalRequest, started: float
@@ -379,6 +414,20 @@ class Enforcer:
         except Exception:  # an approver that breaks denies
             log.exception("asking for approval failed; denying")
             return ApprovalOutcome(USER_DENIED, message="the approval could not be obtained")
+
+
+_STRICTNESS = {ALLOW: 0, HITL: 1, DENY: 2}
+CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
+
+
+def _meta(message: dict) -> dict:
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _scheme(uri: str) -> str | None:
+    return urlsplit(uri).scheme.lower() or None
 
 
 def _heavy(found: list) -> bool:

@@ -20,21 +20,15 @@ from typing import Any
 import orjson
 
 from mcp_acp import jsonrpc
+from mcp_acp.policy import methods
 
 MAX_DEPTH = 64
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 MAX_SAFE_INTEGER = 2**53 - 1
-# Notifications a client may send (every protocol revision): anything else that carries a method
-# and no id is refused and recorded, never forwarded (a lax server would run an id-less tools/call).
-CLIENT_NOTIFICATIONS = frozenset(
-    {
-        "notifications/initialized",
-        "notifications/cancelled",
-        "notifications/progress",
-        "notifications/roots/list_changed",
-        "notifications/tasks/status",
-    }
-)
+# Notifications a client may send (every protocol revision, policy/methods.py): anything else that
+# carries a method and no id is refused and recorded, never forwarded (a lax server would run an
+# id-less tools/call).
+CLIENT_NOTIFICATIONS = methods.CLIENT_NOTIFICATIONS
 _ID_IN_RAW = re.compile(rb'"id"\s*:\s*(-?\d{1,16}|"(?:[^"\\]|\\.){0,200}")')
 
 
