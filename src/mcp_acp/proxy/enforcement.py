@@ -138,7 +138,7 @@ class Enforcer:
     ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
         method = message["method"]
         if is_task_method(method):  # decided by the task's binding, never by the rules nor the bypass
-            bound = self.tasks.decide(message, identity.subject_id) if self.tasks else UNBOUND_TASK
+            bound = self.tasks.decide(message, identity.subject_id) if self.tasks is not None else UNBOUND_TASK
             return self._check_judged(identity, message, started, (), bound)
         params = message.get("params")
         kind = methods.request_class(method, params if isinstance(params, dict) else {})
