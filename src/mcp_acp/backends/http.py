@@ -50,6 +50,7 @@ from mcp_acp.backends.http_wire import (
     MODERN,
     MODERN_VERSIONS,
     NOT_A_MESSAGE,
+    PROTOCOL_VERSION_META_KEY,
     SESSION_HEADER,
     StreamCursor,
     closed_in_handshake,
@@ -139,8 +140,9 @@ class HttpBackend:
         if (problem := jsonrpc.envelope_problem(message)) is not None:
             raise ValueError(f"not a valid JSON-RPC message: {problem}")
         method = message.get("method")
+        self._follow_client_era(message)
         if self.era == MODERN:
-            pass  # no handshake to replay: a legacy client's initialize is forwarded, and refused
+            pass  # no session, no handshake to replay
         elif method == "initialize":
             self._initialize, self._session_id, self._negotiated_version = message, None, None
         elif method == "notifications/initialized":
@@ -152,6 +154,20 @@ class HttpBackend:
         if not self._live and not await self._reopen():
             return  # the loss was reported: the relay has answered the pending requests
         await self._post(message, raw or jsonrpc.encode(message))
+
+    def _follow_client_era(self, message: dict[str, Any]) -> None:
+        """The leg speaks the client's era: the probe tells what the backend answers first, but a
+        dual-era backend serves a legacy client (initialize) in a session and a modern client
+        (a modern version in `_meta`) without one. The proxy never downgrades a client; a
+        modern-only backend refuses a legacy client's initialize, and the client hears so."""
+        if message.get("method") == "initialize":
+            self.era = LEGACY
+            return
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        version = meta.get(PROTOCOL_VERSION_META_KEY) if isinstance(meta, dict) else None
+        if version in MODERN_VERSIONS and self.era != MODERN:
+            self.era, self._negotiated_version, self._session_id = MODERN, version, None
 
     async def _post(self, message: dict[str, Any], body: bytes) -> None:
         if jsonrpc.is_request(message):

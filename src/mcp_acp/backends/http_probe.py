@@ -169,4 +169,7 @@ def _refuse(answer: dict[str, Any], backend: HttpBackend, headers: dict[str, str
         raise (BackendRejected if backend.rejected else BackendError)(
             f"the backend answered {backend.last_http_error} to the MCP handshake.{hint}"
         )
-    raise BackendError(f"the server refused the MCP handshake: {answer.get('error')}")
+    failure = answer.get("error")
+    if backend.rejected and isinstance(failure, dict):  # TLS refused on the way: say why, do not retry
+        raise BackendRejected(str(failure.get("message")))
+    raise BackendError(f"the server refused the MCP handshake: {failure}")
