@@ -102,15 +102,16 @@ async def naive_client(params: StdioServerParameters) -> None:
     proxy = await asyncio.create_subprocess_exec(
         params.command, *params.args, env=params.env, stdin=PIPE, stdout=PIPE, limit=2**24
     )
-    assert proxy.stdin is not None and proxy.stdout is not None
+    stdin, stdout = proxy.stdin, proxy.stdout
+    assert stdin is not None and stdout is not None  # both piped
     ids = iter(range(1, 1000))
 
     async def ask(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         request_id = next(ids)
         message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**(params or {}), "_meta": meta}}
-        proxy.stdin.write(json.dumps(message).encode() + b"\n")
-        await proxy.stdin.drain()
-        while line := await proxy.stdout.readline():
+        stdin.write(json.dumps(message).encode() + b"\n")
+        await stdin.drain()
+        while line := await stdout.readline():
             answer = json.loads(line)
             if answer.get("id") == request_id and "method" not in answer:
                 return answer
@@ -122,7 +123,7 @@ async def naive_client(params: StdioServerParameters) -> None:
         for tool in listing.get("result", {}).get("tools", []):
             await ask("tools/call", {"name": tool["name"], "arguments": filler(tool.get("inputSchema") or {})})
     finally:
-        proxy.stdin.close()
+        stdin.close()
         await proxy.wait()
 
 

@@ -15,6 +15,7 @@ import anyio
 import httpx
 import pytest
 from mcp import Client
+from mcp_types import TextContent
 
 from tests.support.config import proxy_log_dir
 from tests.support.processes import ROOT, wait_until_async
@@ -34,6 +35,12 @@ def backend_log(url: str) -> list[dict]:
     return httpx.get(url.replace("/mcp", "/_log"), timeout=10).json()
 
 
+def text(result: Any) -> str:
+    first = result.content[0]
+    assert isinstance(first, TextContent), result
+    return first.text
+
+
 def system_warnings(env: dict, name: str) -> str:
     return "".join(path.read_text(errors="replace") for path in proxy_log_dir(env, name).rglob("system*.jsonl"))
 
@@ -46,11 +53,11 @@ async def test_modern_only_backend_works_behind_the_proxy(launcher: Any, modern_
         assert {"echo", "where", "wait"} <= names
         assert "bad_header" not in names  # an invalid x-mcp-header: left out on HTTP
         echoed = await client.call_tool("echo", {"text": "hello"})
-        assert not echoed.is_error and echoed.content[0].text == "hello"
+        assert not echoed.is_error and text(echoed) == "hello"
         # `region` must travel in Mcp-Param-Region too: the SDK server refuses the call otherwise.
         located = await client.call_tool("where", {"region": "Zürich ", "query": "weather"})
         assert not located.is_error, located
-        assert located.content[0].text == "Zürich : weather"
+        assert text(located) == "Zürich : weather"
     seen = backend_log(modern_url)
     posts = [entry for entry in seen if entry.get("verb") == "POST"]
     assert not any(entry["method"] == "initialize" for entry in posts), posts
@@ -83,7 +90,7 @@ async def test_a_client_cancellation_closes_the_request_stream(launcher: Any, mo
             WAIT,
             "the backend to see the call cancelled",
         )
-        assert (await client.call_tool("echo", {"text": "still here"})).content[0].text == "still here"
+        assert text(await client.call_tool("echo", {"text": "still here"})) == "still here"
     seen = backend_log(modern_url)
     assert not any(e.get("method") == "notifications/cancelled" for e in seen), "modern HTTP has no such POST"
     assert not any(e.get("event") == "finished" for e in seen)
