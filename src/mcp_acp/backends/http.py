@@ -8,6 +8,14 @@ GET stream. If the session is lost (a dead connection, or the backend answers 40
 session id), pending requests fail and the next request opens a new session, replaying
 the client's own `initialize` handshake first so the backend sees an initialized session.
 
+That is the legacy era (protocol versions up to 2025-11-25). A backend that speaks the modern
+era (2026-07-28: http_probe finds out which with `server/discover`) has none of it: no session,
+no GET stream, no resumption; every request carries its version in `_meta`; a client's
+`notifications/cancelled` becomes closing that request's response stream; and tool parameters
+annotated with `x-mcp-header` are mirrored into `Mcp-Param-*` headers (http_params.py), so the
+leg learns each tool's input schema from the tools/list answers it passes on, and drops the
+tools whose annotations are invalid.
+
 What goes on the wire (headers, parsing, SSE events) is in http_wire.py; the health check in
 http_probe.py.
 """
@@ -27,10 +35,22 @@ from httpx_sse import SSEError
 
 from mcp_acp import __version__, jsonrpc
 from mcp_acp.backends import BackendUnavailable, Deliver, OnLost
+from mcp_acp.backends.http_params import (
+    HeaderParam,
+    HeaderValueRefused,
+    InvalidToolHeaders,
+    header_params,
+    param_headers,
+)
 from mcp_acp.backends.http_wire import (
     CLOSED_CONNECTION,
     CONNECTION_CLOSED,
+    INVALID_PARAMS,
+    LEGACY,
+    MODERN,
+    MODERN_VERSIONS,
     NOT_A_MESSAGE,
+    PROTOCOL_VERSION_META_KEY,
     SESSION_HEADER,
     StreamCursor,
     closed_in_handshake,
@@ -67,10 +87,12 @@ class HttpBackend:
         *,
         verify: ssl.SSLContext | None = None,
         client_cert: str | None = None,
+        era: str = LEGACY,
     ) -> None:
         """`verify`: the SSL context to connect with (mTLS: see tls.client_ssl_context); default:
         system trust, or `ca_bundle`. `client_cert` only names the certificate in error messages.
-        `headers` go on every request of the one session (User-Agent, Authorization)."""
+        `headers` go on every request of the one session (User-Agent, Authorization).
+        `era`: LEGACY or MODERN, what the backend speaks (http_probe.probe finds out)."""
         self.server_name = server_name
         self.url = url
         self._timeout = timeout
@@ -78,6 +100,7 @@ class HttpBackend:
         self._client_cert = client_cert
         self._headers = {"User-Agent": f"mcp-acp/{__version__}", **(headers or {})}
         self.last_http_error: str | None = None  # e.g. "HTTP 401 Unauthorized", for diagnostics
+        self.last_status: int | None = None  # the status of the last HTTP answer (the era probe reads it)
         self.rejected = False  # the last failure was TLS or credentials: retrying will not help
         self._answered = False  # this session got an HTTP response, so its TLS handshake succeeded
         self.log_auth_failures = True
@@ -87,7 +110,11 @@ class HttpBackend:
         self._live = False  # False once the session is lost, until the next request reopens it
         self._generation = 0  # which session a task belongs to: a stale task's failure is old news
         self._session_id: str | None = None
-        self._negotiated_version: str | None = None
+        self.era = era
+        self._negotiated_version: str | None = MODERN_VERSIONS[0] if era == MODERN else None
+        self._tool_headers: dict[str, tuple[HeaderParam, ...]] = {}  # tool name -> its mirrored parameters
+        self._rejected_tools: dict[str, str] = {}  # tool name -> why its annotations are invalid
+        self._listings: set[Any] = set()  # ids of tools/list requests whose answers are still to come
         self._initialize: dict[str, Any] | None = None  # the client's, replayed on reconnect
         self._initialized_sent = False
         self._posts: dict[Any, asyncio.Task] = {}  # request id -> the POST awaiting its answer
@@ -113,11 +140,14 @@ class HttpBackend:
         if (problem := jsonrpc.envelope_problem(message)) is not None:
             raise ValueError(f"not a valid JSON-RPC message: {problem}")
         method = message.get("method")
-        if method == "initialize":
+        self._follow_client_era(message)
+        if self.era == MODERN:
+            pass  # no session, no handshake to replay
+        elif method == "initialize":
             self._initialize, self._session_id, self._negotiated_version = message, None, None
         elif method == "notifications/initialized":
             self._initialized_sent = True
-        elif method == "notifications/cancelled" and self._cancel_by_closing(message):
+        if method == "notifications/cancelled" and self._cancel_by_closing(message):
             return
         if self._client is None:
             raise BackendUnavailable("the HTTP session is closed")
@@ -125,9 +155,30 @@ class HttpBackend:
             return  # the loss was reported: the relay has answered the pending requests
         await self._post(message, raw or jsonrpc.encode(message))
 
+    def _follow_client_era(self, message: dict[str, Any]) -> None:
+        """The leg speaks the client's era: the probe tells what the backend answers first, but a
+        dual-era backend serves a legacy client (initialize) in a session and a modern client
+        (a modern version in `_meta`) without one. The proxy never downgrades a client; a
+        modern-only backend refuses a legacy client's initialize, and the client hears so."""
+        if message.get("method") == "initialize":
+            self.era = LEGACY
+            return
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        version = meta.get(PROTOCOL_VERSION_META_KEY) if isinstance(meta, dict) else None
+        if version in MODERN_VERSIONS and self.era != MODERN:
+            self.era, self._negotiated_version, self._session_id = MODERN, version, None
+
     async def _post(self, message: dict[str, Any], body: bytes) -> None:
         if jsonrpc.is_request(message):
-            task = asyncio.create_task(self._request(message, body, self._generation))
+            try:
+                headers = self._request_headers(message)
+            except (HeaderValueRefused, InvalidToolHeaders) as exc:  # refused here: nothing is sent
+                await self._receive(error(message["id"], INVALID_PARAMS, str(exc)))
+                return
+            if self.era == MODERN and message["method"] == "tools/list":
+                self._listings.add(message["id"])
+            task = asyncio.create_task(self._request(message, body, self._generation, headers))
             self._posts[message["id"]] = task
             task.add_done_callback(
                 lambda done, key=message["id"]: self._posts.get(key) is done and self._posts.pop(key)
@@ -152,8 +203,9 @@ class HttpBackend:
 
     def _cancel_by_closing(self, message: dict[str, Any]) -> bool:
         """At protocol versions where closing the response stream cancels a request, close it
-        instead of sending the notification. True: nothing to send."""
-        if self._negotiated_version not in STREAM_CLOSE_CANCELS:
+        instead of sending the notification (a modern backend expects no notification on HTTP).
+        True: nothing to send."""
+        if self.era != MODERN and self._negotiated_version not in STREAM_CLOSE_CANCELS:
             return False
         params = message.get("params") or {}
         task = self._posts.get(params.get("requestId")) if isinstance(params, dict) else None
@@ -163,6 +215,47 @@ class HttpBackend:
 
     def _headers_for(self, message: dict[str, Any], accept: str = "application/json, text/event-stream") -> dict:
         return message_headers(message, self._session_id, self._negotiated_version, accept)
+
+    def _request_headers(self, message: dict[str, Any]) -> dict[str, str]:
+        """A request's headers; on a modern backend a tools/call also carries its tool's mirrored
+        parameters (Mcp-Param-*). Raises for a call the leg must refuse rather than send."""
+        headers = self._headers_for(message)
+        if self.era != MODERN or message["method"] != "tools/call":
+            return headers
+        params = message.get("params")
+        if not isinstance(params, dict) or not isinstance(name := params.get("name"), str):
+            return headers  # the backend answers a malformed call
+        if name in self._rejected_tools:
+            raise InvalidToolHeaders(
+                f"the tool {name!r} is not usable over HTTP: {self._rejected_tools[name]} (it was left out of tools/list)"
+            )
+        mirrored = param_headers(self._tool_headers.get(name, ()), params.get("arguments"))
+        return {**headers, **mirrored}
+
+    def _learn_tools(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A modern backend's tools/list answer: remember each tool's mirrored parameters and leave
+        out the tools whose `x-mcp-header` annotations are invalid (the spec requires it on HTTP)."""
+        result = message.get("result")
+        if not isinstance(result, dict) or not isinstance(tools := result.get("tools"), list):
+            return message
+        kept = []
+        for tool in tools:
+            name = tool.get("name") if isinstance(tool, dict) else None
+            if not isinstance(name, str):
+                kept.append(tool)  # not a tool the leg can call; the relay's sanitizer judges it
+                continue
+            try:
+                self._tool_headers[name] = header_params(tool.get("inputSchema"))
+            except InvalidToolHeaders as exc:
+                self._tool_headers.pop(name, None)
+                self._rejected_tools[name] = str(exc)
+                log.warning("backend %s: tool %r left out of tools/list: %s", self.server_name, name, exc)
+                continue
+            self._rejected_tools.pop(name, None)
+            kept.append(tool)
+        if len(kept) == len(tools):
+            return message
+        return {**message, "result": {**result, "tools": kept}}
 
     @contextlib.asynccontextmanager
     async def _stream(
@@ -178,6 +271,7 @@ class HttpBackend:
 
     def _note_response(self, response: httpx.Response) -> None:
         self._answered = True
+        self.last_status = response.status_code
         if response.status_code < 400:
             return
         if response.status_code in (401, 403):
@@ -189,16 +283,23 @@ class HttpBackend:
 
     # --- answers -------------------------------------------------------------------
 
-    async def _request(self, message: dict[str, Any], body: bytes, generation: int) -> None:
+    async def _request(self, message: dict[str, Any], body: bytes, generation: int, headers: dict[str, str]) -> None:
         """POST one request and deliver everything its answer carries."""
+        # A subscriptions/listen stream is idle for as long as nothing changes: no read timeout.
+        listen = message["method"] == "subscriptions/listen"
+        timeout = httpx.Timeout(self._timeout, read=None) if listen else None
         try:
-            async with self._stream("POST", self._headers_for(message), body) as response:
-                if message["method"] == "initialize" and response.status_code < 300:
+            async with self._stream("POST", headers, body, timeout) as response:
+                if message["method"] == "initialize" and response.status_code < 300 and self.era == LEGACY:
                     self._session_id = response.headers.get(SESSION_HEADER) or self._session_id
                 failure = await self._answer_of(response, message["id"], generation)
         except httpx.HTTPError as exc:
-            self._lose(generation, self._describe(exc))
-            return
+            if self.era == MODERN and not isinstance(exc, httpx.ConnectError):
+                # No session to lose: only this request failed.
+                failure = error(message["id"], CONNECTION_CLOSED, f"the backend did not answer: {self._describe(exc)}")
+            else:
+                self._lose(generation, self._describe(exc))
+                return
         if failure is not None:
             await self._receive(failure)
 
@@ -233,12 +334,14 @@ class HttpBackend:
                 if await self._relay_events(response, cursor, request_id):
                     return None
             except (httpx.TransportError, SSEError) as exc:  # the stream broke: the session may be fine
-                if cursor.last_event_id is None:
+                if cursor.last_event_id is None or self.era == MODERN:  # modern streams are not resumable
                     return error(
                         request_id,
                         CONNECTION_CLOSED,
                         f"the backend's event stream broke before the answer came ({describe_connection_error(exc)})",
                     )
+            if self.era == MODERN:
+                return error(request_id, CONNECTION_CLOSED, "the backend's event stream ended without an answer")
             return await self._resume(request_id, cursor)
         return error(request_id, jsonrpc.INVALID_REQUEST, f"the backend answered with content type {kind!r}")
 
@@ -313,6 +416,11 @@ class HttpBackend:
             and isinstance(message.get("result"), dict)
         ):
             self._negotiated_version = message["result"].get("protocolVersion")
+        if request_id in self._listings and "method" not in message:
+            self._listings.discard(request_id)
+            learned = self._learn_tools(message)
+            if learned is not message:
+                message, raw = learned, None
         assert self._deliver is not None  # set by start(), before anything is received
         await self._deliver(message, raw)
 

@@ -30,8 +30,20 @@ METHOD_HEADER = "Mcp-Method"
 NAME_HEADER = "Mcp-Name"
 NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
+CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
+CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities"
+# The eras of versioning.mdx: "legacy" opens a session with initialize; "modern" declares its
+# version in every request's _meta and has no session, no GET stream and no resumption.
+LEGACY, MODERN = "legacy", "modern"
+MODERN_VERSIONS = ("2026-07-28",)  # the modern protocol versions this leg speaks, preferred first
+# Errors only a modern server answers with (a legacy server's errors mean: fall back to initialize).
+HEADER_MISMATCH = -32020
+MISSING_REQUIRED_CLIENT_CAPABILITY = -32021
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+MODERN_ERRORS = frozenset({HEADER_MISMATCH, MISSING_REQUIRED_CLIENT_CAPABILITY, UNSUPPORTED_PROTOCOL_VERSION})
 DEFAULT_RETRY_MS = 1000
 CONNECTION_CLOSED = -32000
+INVALID_PARAMS = -32602
 
 CLOSED_CONNECTION = (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)
 NOT_A_MESSAGE = f"JSON-RPC message of at most {LINE_LIMIT // 2**20} MB"

@@ -49,9 +49,10 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
         error: BackendError | None = None
         for attempt, delay in enumerate((*HEALTH_CHECK_DELAYS, None), start=1):
             try:
-                await probe(
+                era = await probe(
                     url, timeout, verify=verify, headers=headers, client_cert=client_cert, proxy_name=proxy_name
                 )
+                log.info("HTTP backend %s speaks the %s protocol era", url, era)
                 return HttpBackend(
                     backend.server_name,
                     url,
@@ -59,6 +60,7 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
                     headers=headers,
                     verify=verify,
                     client_cert=client_cert,
+                    era=era,  # cached for the life of the proxy, as versioning.mdx suggests
                 )
             except BackendRejected as exc:  # TLS or credentials: waiting will not change the answer
                 error = exc
