@@ -40,12 +40,6 @@ from tests.support.conformance import (
 
 pytestmark = [pytest.mark.conformance, pytest.mark.timeout(900)]
 
-# The proxy does not yet serve a modern (2026-07-28) client end to end: under a tool policy its
-# `server/discover` is denied, so the bridge falls back to the 2025 handshake and the modern-only
-# scenarios end differently. Issue 18's modern-era work removes this; the xfail is strict, so
-# the day the proxy matches the direct run this test fails until the marker goes.
-PROXY_DIFFERS_IN = {"2026-07-28": "mcp-acp does not yet serve 2026-07-28 clients (server/discover denied; issue 18)"}
-
 
 @dataclass
 class Run:
@@ -182,15 +176,7 @@ def _differences(direct: Run, proxied: Run) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize(
-    "era",
-    [
-        pytest.param(era, marks=pytest.mark.xfail(reason=PROXY_DIFFERS_IN[era], strict=True))
-        if era in PROXY_DIFFERS_IN
-        else era
-        for era in ERAS
-    ],
-)
+@pytest.mark.parametrize("era", ERAS)
 def test_each_check_through_the_proxy_ends_as_direct(era: str, work_root: Path) -> None:
     direct = _direct(era, work_root)
     proxied = _run(f"through mcp-acp {era}", era, work_root / f"proxy-{era}", through_proxy=True)
