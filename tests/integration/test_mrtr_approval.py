@@ -18,6 +18,7 @@ The policy allows `echo` and asks for `write_file` under a folder; no discovery 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,6 @@ from tests.integration.test_approvals import (
     binding_of,
     created_count,
     decide,
-    files,  # noqa: F401  (a fixture)
-    home,  # noqa: F401  (a fixture)
     pending_created,
     write,
 )
@@ -47,6 +46,29 @@ from tests.support.proxies import LiveProxy
 pytestmark = pytest.mark.timeout(300)
 
 INPUT_KEY = "mcp-acp/approval"
+
+
+@pytest.fixture
+async def home(tmp_path):
+    """A home with a free UI port and no display (so never a native dialog); nothing outlives it."""
+    home = ManagerHome(tmp_path)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        home.env.pop(name, None)
+    try:
+        yield home
+    finally:
+        await home.aclose()
+        print(home.diagnostics())  # shown only when the test failed
+    assert not home.manager_processes(), "a manager outlived its test"
+
+
+@pytest.fixture
+def files(tmp_path) -> Path:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    return Path(os.path.realpath(folder))
+
+
 MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
     "io.modelcontextprotocol/clientInfo": {"name": "modern-raw-client", "version": "1.0"},
