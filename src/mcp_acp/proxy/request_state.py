@@ -134,7 +134,12 @@ class RequestStateCodec:
     def open(self, token: object) -> Claims:
         """The claims of an authentic, unexpired state; InvalidRequestState otherwise. The
         signature is checked before anything inside is read."""
-        if not isinstance(token, str) or not token.startswith(PREFIX) or len(token) > MAX_TOKEN_CHARS:
+        if (
+            not isinstance(token, str)
+            or not token.startswith(PREFIX)
+            or len(token) > MAX_TOKEN_CHARS
+            or not token.isascii()  # the proxy writes base64url only
+        ):
             raise InvalidRequestState(MALFORMED)
         signed_part, dot, signature = token.rpartition(".")
         if not dot or signed_part.count(".") != 1:
@@ -142,7 +147,7 @@ class RequestStateCodec:
         # Compared as text, in constant time: base64 has several spellings of one tag, and only
         # the one this proxy wrote is accepted.
         expected = _b64(self._sign(signed_part))
-        if not hmac.compare_digest(signature.encode("utf-8", "surrogatepass"), expected.encode("ascii")):
+        if not hmac.compare_digest(signature.encode("ascii"), expected.encode("ascii")):
             raise InvalidRequestState(BAD_SIGNATURE)
         try:
             body = orjson.loads(_unb64(signed_part[len(PREFIX) :]))
