@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_acp.identity.local import Identity
-from mcp_acp.policy.context import build_context
+from mcp_acp.policy.context import DecisionContext, build_context
 from mcp_acp.proxy.approvals import USER_DENIED, WITHDRAWN, ApprovalRequest
 from mcp_acp.proxy.inband_approval import (
     INPUT_KEY,
@@ -46,7 +46,7 @@ def setup(ui: str | None = "http://127.0.0.1:9999"):
     return pending, recorder, inband
 
 
-def approval_request(message: dict) -> tuple[ApprovalRequest, object]:
+def approval_request(message: dict) -> tuple[ApprovalRequest, DecisionContext]:
     ctx = build_context(message, Identity("alice", "local"), "fixture", session_id="s1", proxy_name="px")
     return ApprovalRequest(ctx, "writes", True, 30.0, message["params"]["arguments"], "v1"), ctx
 
