@@ -18,13 +18,14 @@ from mcp_acp.identity.local import Identity
 from mcp_acp.identity.provider import AuthenticationError, NeedsRefresh
 from mcp_acp.policy.engine import DENY, Decision
 from mcp_acp.proxy.decision_log import DecisionLog
-from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
+from mcp_acp.proxy.gate import Decision as GateDecision
+from mcp_acp.proxy.gate import ErrorObject
 
 log = logging.getLogger(__name__)
 
 SESSION_BINDING_EXIT = 15
 
-Verdict = ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None
+Verdict = GateDecision | Awaitable[GateDecision]
 Then = Callable[[Identity], Verdict]
 Retry = Callable[[], Verdict]
 
@@ -51,9 +52,7 @@ class CallerCheck:
             return self._check_off_loop(message, started, then, retry)
         return self._check_identity(message, started, then, retry)
 
-    async def _check_off_loop(
-        self, message: dict, started: float, then: Then, retry: Retry
-    ) -> ErrorObject | LogWhileForwarded | None:
+    async def _check_off_loop(self, message: dict, started: float, then: Then, retry: Retry) -> GateDecision:
         await asyncio.to_thread(self.identities.fetch_keys)
         verdict = self._check_identity(message, started, then, retry)
         return await verdict if isinstance(verdict, Awaitable) else verdict
@@ -69,9 +68,7 @@ class CallerCheck:
             return self._session_hijack(message, started, identity)
         return then(identity)
 
-    async def _check_after_renewal(
-        self, message: dict, started: float, retry: Retry
-    ) -> ErrorObject | LogWhileForwarded | None:
+    async def _check_after_renewal(self, message: dict, started: float, retry: Retry) -> GateDecision:
         try:
             await self.identities.refresh()
         except AuthenticationError as exc:

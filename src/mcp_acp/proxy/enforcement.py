@@ -42,10 +42,13 @@ from mcp_acp.proxy.approvals import (
 from mcp_acp.proxy.caller_check import CallerCheck
 from mcp_acp.proxy.decision_log import DecisionLog, elapsed_ms, refusal_text, target
 from mcp_acp.proxy.events import ProxyEvents
-from mcp_acp.proxy.gate import ErrorObject, LogWhileForwarded
+from mcp_acp.proxy.gate import AnswerWith, ErrorObject, ForwardInstead, LogWhileForwarded
+from mcp_acp.proxy.gate import Decision as Verdict
+from mcp_acp.proxy.inband_approval import InbandApprovals
 from mcp_acp.proxy.limits import TokenBucket, ToolCallWindow
 from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
+from mcp_acp.proxy.request_state import InvalidRequestState
 from mcp_acp.proxy.tasks import NOT_BOUND_RULE, TaskBindings, is_task_method
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ RATE_LIMIT_RULE = "rate_limit_breach"
 FLOOD_RULE = "rate_limit_flood"
 NOTIFICATION_RULE = "notification_not_allowed"
 PATH_CHANGED_RULE = "path_changed_after_approval"
+STATE_RULE = "request_state_invalid"  # a retry's requestState of the proxy's own failed a check
+ASKED_IN_BAND = "asked_in_band"  # hitl_outcome while a modern client's human has the link
 # Past these, a request's paths are resolved in a worker thread (each reading is system calls).
 HEAVY_PATH_COUNT = 16
 HEAVY_PATH_CHARS = 16_384
@@ -85,6 +90,7 @@ class Enforcer:
         roots: ServerRoots | None = None,
         pending: PendingApprovals | None = None,
         tasks: TaskBindings | None = None,
+        inband: InbandApprovals | None = None,
     ) -> None:
         self.reloader = reloader
         self.audit = audit
@@ -104,15 +110,14 @@ class Enforcer:
         self.decisions = DecisionLog(audit, shutdown, self.stats, reloader, backend_id, session_id)
         self.caller = CallerCheck(identities, identity, self.decisions, shutdown, session_id)
         self.pending = pending
+        self.inband = inband  # asks modern clients' humans through a link (proxy/inband_approval.py)
         self.client_info: dict | None = None
         self.roots = roots if roots is not None else ServerRoots()  # what relative paths are judged against
         self.tasks = tasks  # tasks/* are decided by who created the task, not by the rules (proxy/tasks.py)
 
     # --- the gate hook ---------------------------------------------------------------
 
-    def check(
-        self, message: dict, parsed: ParsedRequest | None = None
-    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
+    def check(self, message: dict, parsed: ParsedRequest | None = None) -> Verdict | Awaitable[Verdict]:
         """None forwards the request; an error object answers it instead; an awaitable waits (for a
         token renewal or a human). `parsed`: the request's arguments, when the relay walked them."""
         started = time.perf_counter()
@@ -135,7 +140,7 @@ class Enforcer:
 
     def _check_as(
         self, identity: Identity, message: dict, started: float, parsed: ParsedRequest | None
-    ) -> ErrorObject | LogWhileForwarded | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
+    ) -> Verdict | Awaitable[Verdict]:
         method = message["method"]
         if is_task_method(method):  # decided by the task's binding, never by the rules nor the bypass
             bound = self.tasks.decide(message, identity.subject_id) if self.tasks is not None else UNBOUND_TASK
@@ -160,9 +165,7 @@ class Enforcer:
             return self._check_judged_off_loop(identity, message, started, found)
         return self._check_judged(identity, message, started, judged)
 
-    async def _check_judged_off_loop(
-        self, identity: Identity, message: dict, started: float, found: list
-    ) -> ErrorObject | LogWhileForwarded | None:
+    async def _check_judged_off_loop(self, identity: Identity, message: dict, started: float, found: list) -> Verdict:
         """Resolving and judging many or long paths (system calls, then one decision per path and
         reading) runs in a worker thread; writing the decision comes back to the event loop."""
         roots, engine = self.roots.snapshot(), self.reloader.engine
@@ -186,7 +189,7 @@ class Enforcer:
         started: float,
         judged: tuple[JudgedPath, ...] | None,
         decision: Decision | None = None,
-    ) -> ErrorObject | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
+    ) -> ErrorObject | Awaitable[Verdict] | None:
         method = message["method"]
         ctx: DecisionContext | None = None
         try:
@@ -278,10 +281,12 @@ class Enforcer:
         hitl_ms: float | None = None,
         breach: ApprovalOutcome | None = None,
         decision: Decision | None = None,
-    ) -> ErrorObject | Awaitable[ErrorObject | LogWhileForwarded | None] | None:
+    ) -> ErrorObject | Awaitable[Verdict] | None:
         """`breach`: a person let this call past the rate limit; its entry says who. `decision`:
         the policy's, when it was evaluated off the event loop already."""
         decision = decision or self._evaluate(ctx, message)
+        if self.inband is not None and self.inband.carries_state(message):  # a retry after an in-band ask
+            return self._resume_in_band(message, ctx, decision, started)
         if decision.effect == ALLOW:
             return self.decisions.write(
                 self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=breach), None
@@ -301,6 +306,8 @@ class Enforcer:
             _arguments(message),
             self.reloader.version,
         )
+        if self.inband is not None and self.inband.wants(message):
+            return self._ask_in_band(message, ctx, decision, request, started)
         return self._ask_human(message, ctx, decision, request, started)
 
     def _evaluate(self, ctx: DecisionContext, message: dict, engine: PolicyEngine | None = None) -> Decision:
@@ -322,6 +329,63 @@ class Enforcer:
                 "no rule names it, so the policy's default denies it",
             )
         return decision
+
+    async def _ask_in_band(
+        self, message: dict, ctx: DecisionContext, decision: Decision, request: ApprovalRequest, started: float
+    ) -> Verdict:
+        """A modern client: answer with a link to the approval instead of holding the request
+        (docs/approvals.md#modern-clients-the-link-in-the-answer); held as for any client when that is not possible."""
+        assert self.inband is not None  # the caller checked
+        binding = self.inband.binding(message, ctx, self.reloader.version)
+        result = await self.inband.ask(request, message, binding, target(ctx))
+        if result is None:
+            return await self._ask_human(message, ctx, decision, request, started)
+        asked = ApprovalOutcome(ASKED_IN_BAND, message="the client was given a link to the approval")
+        return self._answer_or_refusal(
+            self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, outcome=asked), AnswerWith(result)
+        )
+
+    async def _resume_in_band(self, message: dict, ctx: DecisionContext, decision: Decision, started: float) -> Verdict:
+        """A retry carrying the proxy's own state: decided like the first call, the state checked
+        and spent; the human's answer settles an "ask"."""
+        assert self.inband is not None  # the caller checked
+        try:
+            resumed = await self.inband.resume(
+                message, self.inband.binding(message, ctx, self.reloader.version), target(ctx)
+            )
+        except InvalidRequestState as bad:
+            log.warning("refused a retry of %s: its requestState %s", target(ctx), bad.explanation)
+            return self.decisions.refuse(
+                ctx,
+                Decision(DENY, STATE_RULE, reason=bad.reason),
+                started,
+                f"Refused: the requestState of this retry is not valid ({bad.explanation}); "
+                "call again without it to ask for a new approval",
+            )
+        if decision.effect == DENY:
+            return self.decisions.refuse(ctx, decision, started, f"Policy denied: {target(ctx)}")
+        outcome = resumed.outcome
+        if decision.effect == HITL and outcome is None:  # nobody decided yet: the same link again
+            assert resumed.again is not None
+            asked = ApprovalOutcome(ASKED_IN_BAND, message="still waiting for a decision")
+            entry = self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, outcome=asked)
+            return self._answer_or_refusal(entry, AnswerWith(resumed.again))
+        if decision.effect == HITL and outcome is not None and not outcome.allowed:
+            return self.decisions.refuse(ctx, decision, started, refusal_text(outcome, ctx), 0.0, outcome)
+        if decision.effect == HITL and outcome is not None:
+            if change := self._changed_since(resumed.pending.request.context, message):
+                return self._refuse_changed(ctx, change, started, 0.0, outcome)
+            if resumed.pending.request.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
+                self.approvals.remember(ctx, _arguments(message))
+        entry = self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, outcome=outcome)
+        return self._answer_or_refusal(entry, ForwardInstead(resumed.forward))
+
+    def _answer_or_refusal(
+        self, entry: dict, verdict: AnswerWith | ForwardInstead
+    ) -> ErrorObject | AnswerWith | ForwardInstead:
+        """Write the entry; the verdict if it was written, the refusal if not (fail closed)."""
+        refusal = self.decisions.write(entry, None)
+        return verdict if refusal is None else refusal
 
     async def _ask_human(
         self, message: dict, ctx: DecisionContext, decision: Decision, request: ApprovalRequest, started: float
@@ -352,9 +416,7 @@ class Enforcer:
             outcome,
         )
 
-    def _rate_limit_breach(
-        self, message: dict, ctx: DecisionContext, started: float
-    ) -> Awaitable[ErrorObject | LogWhileForwarded | None]:
+    def _rate_limit_breach(self, message: dict, ctx: DecisionContext, started: float) -> Awaitable[Verdict]:
         """Too many calls of one tool: a human decides whether this is a runaway loop."""
         tool = ctx.resource.tool_name or "unknown"
         self.events.emit(
@@ -364,7 +426,7 @@ class Enforcer:
             message=f"{tool} was called too often in a short time: asking a human",
         )
 
-        async def ask() -> ErrorObject | LogWhileForwarded | None:
+        async def ask() -> Verdict:
             asked = time.perf_counter()
             outcome = await self._approval(
                 ApprovalRequest(

@@ -3,7 +3,8 @@
 The request hook (the policy enforcement point) gets the request and its arguments as the relay
 walked them once (policy/context.py ParsedRequest, shared with the operations log). It returns
 None to forward the request, a
-JSON-RPC error object to answer the client with instead, or LogWhileForwarded. It may be
+JSON-RPC error object to answer the client with instead, LogWhileForwarded, AnswerWith (a
+result of the proxy's own) or ForwardInstead (the request rewritten). It may be
 async (a human approval): the relay then handles that request in its own task, so one slow
 decision never blocks other traffic. A result hook rewrites the backend's answer to a request
 (sanitized or filtered lists). The notification hook sees client notifications and returns
@@ -35,7 +36,23 @@ class LogWhileForwarded:
     write: Callable[[], ErrorObject | None]
 
 
-Decision = ErrorObject | LogWhileForwarded | None
+@dataclass(frozen=True, slots=True)
+class AnswerWith:
+    """Answer the client with this result instead of forwarding: the proxy's own
+    `input_required` (a human must approve; proxy/inband_approval.py)."""
+
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardInstead:
+    """Forward this message instead of the one received: the same request without the proxy's
+    own MRTR fields (its requestState and its input response), which the backend never sees."""
+
+    message: dict[str, Any]
+
+
+Decision = ErrorObject | LogWhileForwarded | AnswerWith | ForwardInstead | None
 Hook = Callable[[dict[str, Any], ParsedRequest], Decision | Awaitable[Decision]]
 ResultHook = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -27,6 +27,7 @@ from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.context import DISCOVERY_METHODS, ParsedRequest, parse_request
 from mcp_acp.policy.paths import DEST, MAX_PATHS, OTHER, PATH_MAX, SOURCE
+from mcp_acp.proxy import mrtr_audit
 from mcp_acp.proxy.tasks import TaskBinding, final_outcome, is_task_method, requested_task_id
 
 AUDIT_FAILURE_EXIT = 10
@@ -61,6 +62,8 @@ def describe_request(message: dict, parsed: ParsedRequest | None = None) -> dict
         fields["task_id"] = _shown_path(task_id)
     elif method == "initialize" and isinstance(params.get("clientInfo"), dict):
         fields["client_id"] = params["clientInfo"].get("name")
+    if (mrtr := mrtr_audit.retry_fields(params)) is not None:  # a retry (MRTR): what it carries, by digest
+        fields["mrtr"] = mrtr
     if isinstance(method, str) and method not in DISCOVERY_METHODS:
         found = parsed.paths(roots_known=True)
         if found:
@@ -188,6 +191,11 @@ class OperationsRecorder:
             self.audit.check_files("operations", "decisions")
         except Exception as exc:
             return self._fail_closed(describe_request(message), write_failure(exc, "operations"))
+        # A retry's input responses are the client's answers to the server's input requests:
+        # recorded one by one before the retry moves on, as the 2025 answers are.
+        for key, method, answer, raw in mrtr_audit.input_responses(message):
+            if not self.record_exchange("client_to_server", "response", method, answer, raw, input_key=key):
+                return {"code": jsonrpc.INTERNAL_ERROR, "message": "Audit log failure: the proxy is shutting down"}
         return None
 
     def record(self, request: dict[str, Any], answer: dict, answer_bytes: bytes, duration_ms: float) -> dict | None:
@@ -195,6 +203,13 @@ class OperationsRecorder:
         if request.get("method") == "initialize":
             self.client_id = request.get("client_id")
         error = answer.get("error") if isinstance(answer.get("error"), dict) else None
+        # An input_required result carries the server's requests to the client (MRTR): one record
+        # each, as a 2025 server-to-client request gets, before the client sees them.
+        for key, method, asked, raw in mrtr_audit.input_requests(answer) if error is None else ():
+            if not self.record_exchange("server_to_client", "request", method, asked, raw, input_key=key):
+                return jsonrpc.error_response(
+                    answer.get("id"), jsonrpc.INTERNAL_ERROR, "Audit log failure: the proxy is shutting down"
+                )
         fields = {
             **self._common,
             **request,
@@ -266,6 +281,7 @@ class OperationsRecorder:
         raw: bytes,
         status: str = "Success",
         reason: str | None = None,
+        input_key: str | None = None,
     ) -> bool:
         """A message that is not a client request: the server's requests to the client and the
         client's answers, refused notifications, dropped answers. False means it must not be
@@ -290,6 +306,8 @@ class OperationsRecorder:
             "body_hash": _digest(raw),
             "summary": exchange_summary(method, kind, message) if status != "Dropped" else None,
         }
+        if input_key is not None:  # carried inside a request or a result (MRTR), under this key
+            fields["input_key"] = input_key[:200]
         return self._write(fields)
 
     def _write(self, fields: dict) -> bool:

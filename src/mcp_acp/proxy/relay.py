@@ -31,7 +31,7 @@ from mcp_acp import jsonrpc
 from mcp_acp.backends import UNREADABLE, Backend, BackendUnavailable
 from mcp_acp.policy.context import ParsedRequest, parse_request
 from mcp_acp.proxy import envelope
-from mcp_acp.proxy.gate import Decision, ErrorObject, Gate, LogWhileForwarded
+from mcp_acp.proxy.gate import AnswerWith, Decision, ErrorObject, ForwardInstead, Gate, LogWhileForwarded
 from mcp_acp.proxy.relay_audit import PendingRequest, Recorder, recorded_answer
 
 log = logging.getLogger(__name__)
@@ -207,6 +207,11 @@ class Relay:
         self._deciding.discard(request_id)
         if isinstance(decision, LogWhileForwarded):
             pending.log_decision, decision = decision.write, None
+        elif isinstance(decision, AnswerWith):  # the proxy's own result (input_required: ask a human)
+            await self._answer(pending, {"jsonrpc": "2.0", "id": request_id, "result": decision.result})
+            return
+        elif isinstance(decision, ForwardInstead):  # decided as received, forwarded without the proxy's own fields
+            message, line, decision = decision.message, jsonrpc.encode(decision.message), None
         if decision is not None:
             await self._answer(pending, {"jsonrpc": "2.0", "id": request_id, "error": decision})
             return

@@ -25,6 +25,7 @@ from mcp_acp.proxy.enforcement import Enforcer
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.gate import Gate
 from mcp_acp.proxy.hitl import RoutingApprover
+from mcp_acp.proxy.inband_approval import InbandApprovals
 from mcp_acp.proxy.listing import Listing
 from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.pending import PendingApprovals
@@ -88,6 +89,7 @@ class ProxySession:
             roots=server_roots(config),
             pending=self.pending,
             tasks=self.tasks,
+            inband=InbandApprovals(self.pending, config.proxy_id) if inputs.approver is None else None,
         )
         self.listing = Listing(self.reloader, inputs.identity, config.backend.server_name, config.discovery == "filter")
         enforcer = self.enforcer
