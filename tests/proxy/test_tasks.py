@@ -221,6 +221,53 @@ def test_a_tool_only_policy_does_not_deny_a_bound_task(tmp_path):
     assert verdict is None and not isinstance(verdict, LogWhileForwarded)
 
 
+def listen(task_ids: object, **more: object) -> dict:
+    notifications = {"taskIds": task_ids, **more}
+    return {"jsonrpc": "2.0", "id": 11, "method": "subscriptions/listen", "params": {"notifications": notifications}}
+
+
+@pytest.mark.parametrize(
+    "task_ids",
+    [["t-2"], ["t-1", "t-2"], [5], "t-1", [["t-1"]], [None]],
+    ids=["other", "one-of-two-other", "int", "bare-string", "nested", "null"],
+)
+def test_listening_to_a_task_not_created_here_is_refused(tmp_path, task_ids):
+    # A task's notifications carry its final result: following another's is reading it.
+    session = build_session(tmp_path, [{"id": "all", "effect": "allow", "conditions": {"mcp_method": "*"}}])
+    session.tasks.bind("t-1", None, 0.0)
+    refusal = session.enforcer.check(listen(task_ids))
+    assert isinstance(refusal, dict) and refusal["code"] == -32001 and refusal["data"]["final_rule"] == NOT_BOUND_RULE
+
+
+def test_listening_to_own_tasks_passes_and_resources_are_still_decided(tmp_path):
+    session = build_session(tmp_path, [{"id": "one", "effect": "allow", "conditions": {"tool_name": "slow_sum"}}])
+    session.tasks.bind("t-1", None, 0.0)
+    assert session.enforcer.check(listen(["t-1"], toolsListChanged=True)) is None
+    watched = session.enforcer.check(listen(["t-1"], resourceSubscriptions=["file:///etc/passwd"]))
+    assert isinstance(watched, dict) and watched["data"]["final_rule"] == "default"
+    unknown = session.enforcer.check(listen([], somethingNew=True))  # a filter field of no revision: decided
+    assert isinstance(unknown, dict) and unknown["code"] == -32001
+
+
+def notification(task_id: object, status: str = "completed") -> dict:
+    params = {"taskId": task_id, "status": status, "result": {"content": [], "structuredContent": {"sum": 42}}}
+    return {"jsonrpc": "2.0", "method": "notifications/tasks", "params": params}
+
+
+def test_a_task_notification_is_passed_for_own_tasks_only_and_records_the_final_result(session, tmp_path):
+    recorder, tasks = session.recorder("stdio"), session.tasks
+    tasks.answered("tools/call", dict(CALL_RECORD), 0.0, handle("t-1"), recorder)
+    assert tasks.notified(notification("t-2"), recorder) is not None  # another session's task: dropped
+    assert tasks.notified(notification(None), recorder) is not None
+    assert tasks.notified(notification("t-1", "working"), recorder) is None
+    assert operations(tmp_path) == []
+    assert tasks.notified(notification("t-1"), recorder) is None
+    assert tasks.notified(notification("t-1"), recorder) is None  # recorded once
+    [entry] = operations(tmp_path)
+    assert (entry["kind"], entry["via"], entry["tool_name"]) == ("task_result", "notifications/tasks", "slow_sum")
+    assert entry["response_summary"]["structured_content"]["fields"] == ["sum"]
+
+
 # --- structuredContent is summarised like content -------------------------------------------
 
 

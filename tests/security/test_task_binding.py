@@ -73,6 +73,10 @@ async def test_only_a_task_this_session_created_reaches_the_backend(acp_env, pro
             assert answer["error"]["code"] == -32001, (method, params, answer)
             assert answer["error"]["data"]["final_rule"] == "task_not_bound"
         assert seen_requests(seen) == []  # none of them reached the backend
+        # A task's notifications carry its final result: listening to another's is reading it.
+        for followed in (["00000000-0000-4000-8000-000000000000"], [task_id, task_id.upper()], task_id, [7]):
+            answer = await modern(proxy, "subscriptions/listen", {"notifications": {"taskIds": followed}})
+            assert answer["error"]["data"]["final_rule"] == "task_not_bound", (followed, answer)
 
         first = await modern(proxy, "tasks/get", {"taskId": task_id})
         assert first["result"]["status"] == "working"

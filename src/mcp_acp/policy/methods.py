@@ -102,6 +102,11 @@ BYPASS_METHODS = frozenset(
 )
 
 
+# The fields of a subscriptions/listen filter (2026-07-28 SubscriptionFilter, plus the tasks extension's).
+LIST_FILTERS = frozenset({"toolsListChanged", "promptsListChanged", "resourcesListChanged"})
+TASK_FILTER = "taskIds"
+
+
 def _filter(params: dict[str, Any]) -> Any:
     """A subscriptions/listen's `notifications` filter, as sent."""
     return params.get("notifications", {})
@@ -113,15 +118,28 @@ def listened_resources(params: dict[str, Any]) -> list[str]:
     return [uri for uri in cast(list[Any], wanted) if isinstance(uri, str)] if isinstance(wanted, list) else []
 
 
+def listened_tasks(params: dict[str, Any]) -> Any:
+    """The task ids a subscriptions/listen asks to follow (the tasks extension's
+    `notifications.taskIds`), as sent (a list when well formed); None when it asks for none. Their binding decides them
+    (proxy/tasks.py): a task's notifications carry its final result."""
+    notifications: Any = _filter(params)
+    if not isinstance(notifications, dict) or TASK_FILTER not in notifications:
+        return None
+    return json_object(cast(object, notifications))[TASK_FILTER]
+
+
 def _listen_class(params: dict[str, Any]) -> str:
     """subscriptions/listen that watches only lists (tools, prompts, resources) learns no more than
-    the list requests do: discovery. One that watches resources is decided, each URI as a
-    resources/subscribe of it would be; an unreadable filter is decided too (fail closed)."""
+    the list requests do: discovery, and so do task ids (decided by their binding beforehand).
+    One that watches resources is decided, each URI as a resources/subscribe of it would be; an
+    unreadable filter, or one asking for anything else, is decided too (fail closed)."""
     notifications: Any = _filter(params)
     if not isinstance(notifications, dict):
         return ACTION
-    wanted: Any = json_object(cast(object, notifications)).get("resourceSubscriptions")
-    return ACTION if wanted not in (None, []) else DISCOVERY
+    fields = json_object(cast(object, notifications))
+    wanted: Any = fields.get("resourceSubscriptions")
+    unknown = set(fields) - LIST_FILTERS - {TASK_FILTER, "resourceSubscriptions"}
+    return ACTION if wanted not in (None, []) or unknown else DISCOVERY
 
 
 def request_class(method: str, params: dict[str, Any] | None = None) -> str:

@@ -146,6 +146,11 @@ class Enforcer:
             bound = self.tasks.decide(message, identity.subject_id) if self.tasks is not None else UNBOUND_TASK
             return self._check_judged(identity, message, started, (), bound)
         params = message.get("params")
+        if method == "subscriptions/listen" and (followed := methods.listened_tasks(params or {})) is not None:
+            tasks = self.tasks
+            refused = tasks.decide_listen(followed, identity.subject_id) if tasks is not None else UNBOUND_TASK
+            if refused is not None:
+                return self._check_judged(identity, message, started, (), refused)
         kind = methods.request_class(method, params if isinstance(params, dict) else {})
         if (rule := methods.BYPASS_RULES.get(kind)) and self.bucket.try_take():
             # Discovery bypasses policy (docs/policies.md#every-method-classified), and so does a task's

@@ -33,6 +33,7 @@ from mcp_acp.policy.context import ParsedRequest, parse_request
 from mcp_acp.proxy import envelope
 from mcp_acp.proxy.gate import AnswerWith, Decision, ErrorObject, ForwardInstead, Gate, LogWhileForwarded
 from mcp_acp.proxy.relay_audit import PendingRequest, Recorder, recorded_answer
+from mcp_acp.proxy.tasks import TASK_NOTIFICATION
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +308,10 @@ class Relay:
             self._server_requests[message["id"]] = method
             await self._write(data)
         elif isinstance(method, str):  # a notification (progress, logging, list_changed)
+            tasks = self.gate.tasks if method == TASK_NOTIFICATION else None
+            if tasks is not None and (dropped := tasks.notified(message, self.recorder)) is not None:
+                self._drop(message, data, dropped)  # another session's task, or a result not recorded
+                return
             await self._write(data)
         else:
             self._drop(message, data, "it is neither a request, a notification nor an answer")

@@ -29,6 +29,7 @@ from mcp_acp.policy.engine import ALLOW, DENY, Decision
 # Methods that name a task (params.taskId). tasks/result is the 2025-11-25 experimental one.
 # Any other tasks/* method is decided the same way (is_task_method).
 TASK_METHODS = frozenset({"tasks/get", "tasks/update", "tasks/cancel", "tasks/result"})
+TASK_NOTIFICATION = "notifications/tasks"  # the extension's task state, pushed on a listen stream
 TASK_LIST = "tasks/list"  # 2025-11-25 only: answered with this session's tasks only
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 BOUND_RULE = "task_bound"
@@ -124,7 +125,42 @@ class TaskBindings:
             )
         return Decision(ALLOW, BOUND_RULE)
 
+    def decide_listen(self, task_ids: Any, subject_id: str) -> Decision | None:
+        """A subscriptions/listen that follows tasks: refused unless `task_ids` is a list and this
+        session's principal created every one of them (their notifications carry the final
+        result); None when it may go on to be decided on what else it watches."""
+        if not isinstance(task_ids, list):
+            return Decision(DENY, NOT_BOUND_RULE, reason="its taskIds is not a list of task ids")
+        for task_id in task_ids:
+            if not isinstance(task_id, str) or self.owned(task_id, subject_id) is None:
+                shown = _shown(task_id) if isinstance(task_id, str) else repr(task_id)[:80]
+                return Decision(
+                    DENY,
+                    NOT_BOUND_RULE,
+                    reason=f"it follows task '{shown}', not created in this session by {subject_id}",
+                )
+        return None
+
     # --- the backend's answers (proxy/relay.py calls it before the client sees one) --------
+
+    def notified(self, message: dict, recorder: TaskRecorder | None) -> str | None:
+        """A `notifications/tasks` from the backend (a task's state, on a listen stream): why it
+        must be dropped, or None to pass it on. Another session's task never reaches this client,
+        and the first terminal state of one of ours is recorded as its call's answer (fail closed:
+        if that cannot be written, the notification is dropped)."""
+        params = message.get("params")
+        task_id = params.get("taskId") if isinstance(params, dict) else None
+        binding = self._tasks.get(task_id) if isinstance(task_id, str) else None
+        if binding is None or binding.session_id != self.session_id:
+            return "a task notification for a task this session did not create"
+        assert isinstance(params, dict)  # binding found by its taskId
+        if recorder is not None and not binding.final_recorded and params.get("status") in TERMINAL:
+            binding.final_recorded = True
+            duration_ms = (time.perf_counter() - binding.started) * 1000
+            answer = {"jsonrpc": "2.0", "id": None, "result": params}
+            if recorder.record_task_result(binding, TASK_NOTIFICATION, answer, duration_ms) is not None:
+                return "the task's final result could not be recorded"
+        return None
 
     def answered(
         self, method: str | None, record: dict | None, started: float, answer: dict, recorder: TaskRecorder | None
