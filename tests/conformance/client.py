@@ -9,8 +9,9 @@ in the environment). The script sets up a throwaway mcp-acp home, adds a proxy f
 it over STDIO with the mcp SDK's Client doing what the scenario expects. What the suite checks
 is what reaches its server: the proxy's HTTP leg.
 
-The proxy runs under a policy that allows every method (ALLOW_ALL below): these scenarios test
-the transport, not policy, and a modern client's server/discover must get through.
+The proxy runs under an ordinary policy (POLICY below): the scenario servers' tools, resources
+and prompts, and nothing else. Discovery (server/discover, the lists) passes on its own, in both
+eras.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from mcp.client.stdio import StdioServerParameters
 MCP_ACP = str(Path(sys.executable).parent / "mcp-acp")
 PROXY = "conformance"
 MODERN = "2026-07-28"
-ALLOW_ALL = {"rules": [{"id": "conformance-allow-all", "effect": "allow", "conditions": {"mcp_method": "*"}}]}
+POLICY = {
+    "rules": [
+        {"id": "conformance-tools", "effect": "allow", "conditions": {"tool_name": "*"}},
+        {"id": "conformance-resources", "effect": "allow", "conditions": {"mcp_method": "resources/read"}},
+        {"id": "conformance-prompts", "effect": "allow", "conditions": {"mcp_method": "prompts/get"}},
+    ]
+}
 
 
 def setup_home(root: Path, url: str) -> dict[str, str]:
@@ -55,7 +62,7 @@ def setup_home(root: Path, url: str) -> dict[str, str]:
         if done.returncode != 0:
             sys.exit(f"mcp-acp {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     folder = Path(env["MCP_ACP_HOME"]) / "config" / "proxies" / PROXY
-    (folder / "policy.json").write_text(json.dumps(ALLOW_ALL), encoding="utf-8")
+    (folder / "policy.json").write_text(json.dumps(POLICY), encoding="utf-8")
     return env
 
 

@@ -17,7 +17,7 @@ import pytest
 from mcp import Client
 from mcp_types import TextContent
 
-from tests.support.config import proxy_log_dir
+from tests.support.config import TOOLS_ONLY_POLICY, proxy_log_dir, use_policy
 from tests.support.processes import ROOT, wait_until_async
 
 FIXTURE = ROOT / "tests" / "fixtures" / "modern_http_backend.py"
@@ -47,6 +47,7 @@ def system_warnings(env: dict, name: str) -> str:
 
 async def test_modern_only_backend_works_behind_the_proxy(launcher: Any, modern_url: str) -> None:
     params = launcher.proxy_url(modern_url, name="modern")  # `proxy add --url` probes it: it must succeed
+    use_policy(launcher.env, "modern", TOOLS_ONLY_POLICY)  # an ordinary policy: discovery passes on its own
     async with Client(params, mode="auto") as client:
         assert client.protocol_version == "2026-07-28"
         names = {tool.name for tool in (await client.list_tools()).tools}

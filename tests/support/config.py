@@ -22,6 +22,14 @@ def allow_everything(env: dict, name: str, limits: bool = True) -> None:
         (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
 
 
+# An ordinary policy: every tool, nothing else. Discovery in either era passes on its own.
+TOOLS_ONLY_POLICY = {"rules": [{"id": "test-tools", "effect": "allow", "conditions": {"tool_name": "*"}}]}
+
+
+def use_policy(env: dict, name: str, policy: dict) -> None:
+    (proxy_config_dir(env, name) / "policy.json").write_text(json.dumps(policy), encoding="utf-8")
+
+
 def proxy_config_dir(env: dict, name: str) -> Path:
     return Path(env["MCP_ACP_HOME"]) / "config" / "proxies" / name
 
