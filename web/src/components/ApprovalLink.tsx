@@ -7,11 +7,13 @@ interface Props {
   approvalId: string | null;
   proxy: LinkProxy;
   onDismiss: () => void;
+  /** Show the proxy's audit log, where a decided or timed-out approval is recorded. */
+  onShowAudit: () => void;
 }
 
 /** The approval a modern MCP client's link points at (`?approval=`), at the top of its proxy's
  * page: decide it here, or read why it is no longer pending. */
-export function ApprovalLinkPanel({ approvalId, proxy, onDismiss }: Props) {
+export function ApprovalLinkPanel({ approvalId, proxy, onDismiss, onShowAudit }: Props) {
   const { state, retry } = useLive();
   const now = useNow(500);
   const status = approvalLinkStatus(approvalId, state, proxy);
@@ -20,7 +22,7 @@ export function ApprovalLinkPanel({ approvalId, proxy, onDismiss }: Props) {
   // Bring it into view (and focus, for keyboards and screen readers) when it is found or closes.
   useEffect(() => {
     if (status.kind === "loading") return;
-    ref.current?.scrollIntoView({ block: "start" });
+    ref.current?.scrollIntoView({ block: "nearest" });
     ref.current?.focus({ preventScroll: true });
   }, [status.kind]);
 
@@ -61,13 +63,17 @@ export function ApprovalLinkPanel({ approvalId, proxy, onDismiss }: Props) {
             <strong>{status.title}</strong>
           </p>
           <p>{status.detail}</p>
-          {status.kind === "offline" && (
-            <div className="row gap">
+          <div className="row gap">
+            {status.kind === "offline" ? (
               <button type="button" className="button button-small" onClick={retry}>
                 Retry connection
               </button>
-            </div>
-          )}
+            ) : (
+              <button type="button" className="button button-small" onClick={onShowAudit}>
+                See the audit log
+              </button>
+            )}
+          </div>
         </div>
       )}
     </section>

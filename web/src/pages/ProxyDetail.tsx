@@ -84,6 +84,7 @@ export function ProxyDetailPage() {
           approvalId={approvalParam(params)}
           proxy={{ name: detail.proxy_name, running: status === "running" }}
           onDismiss={() => setParam(APPROVAL_PARAM, null)}
+          onShowAudit={() => setParam("tab", "audit")}
         />
       )}
       <Tabs

@@ -96,6 +96,13 @@ describe("where a linked approval stands", () => {
     expect(applyEvent(synced(), { type: "pending_not_found", proxy_name: "files", approval_id: "zz" }, NOW).closed).toEqual({});
   });
 
+  it("keeps the proxy's event when it arrives before this browser's own decision returns", () => {
+    let state = applyEvent(synced("k1"), { type: "pending_resolved", proxy_name: "files", approval_id: "k1", decision: "allow_once", approver_id: "bob" }, NOW);
+    state = liveReducer(state, { kind: "remove_pending", id: "k1", closed: { outcome: "decided", decision: "allow_once" }, now: NOW });
+    const status = approvalLinkStatus("k1", state, PROXY);
+    expect(status.kind === "closed" && status.title).toBe("Allowed once (write_file) by bob");
+  });
+
   it("remembers a bounded number of closed approvals, the newest kept, across reconnects", () => {
     let state = synced();
     for (let i = 0; i < MAX_CLOSED + 5; i++) state = applyEvent(state, { type: "pending_timeout", proxy_name: "files", approval_id: `k${i}` }, NOW);

@@ -161,7 +161,8 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
       return { ...state, connection: { status: "connecting", errors: 0 } };
     case "remove_pending": {
       const removed = { ...state, pending: omitKey(state.pending, action.id) };
-      if (!action.closed) return removed;
+      // The proxy's own event may have come first: it knows more (the approver), keep it.
+      if (!action.closed || state.closed[action.id]) return removed;
       return { ...removed, closed: remember(state, action.id, { ...action.closed, at: action.now ?? Date.now() }) };
     }
     case "event":
