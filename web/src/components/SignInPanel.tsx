@@ -1,7 +1,12 @@
+import { useLocation } from "react-router-dom";
+import { approvalParam } from "../state/approvalLink";
 import { CopyButton } from "./CopyButton";
 
 /** Shown instead of the app when the browser has no valid API token cookie. */
 export function SignInPanel() {
+  // A modern MCP client's approval link opened in a browser that is not signed in (or whose
+  // cookie is from before a manager restart): say how to get to the approval.
+  const approval = approvalParam(useLocation().search);
   return (
     <div className="page-center">
       <section className="panel signin-panel" aria-labelledby="signin-title">
@@ -9,6 +14,13 @@ export function SignInPanel() {
           <ShieldIcon />
         </div>
         <h1 id="signin-title">Sign in</h1>
+        {approval && (
+          <p className="callout callout-warning" role="status" data-testid="approval-link-signin">
+            <strong>An approval is waiting behind this link</strong> (approval <code>{approval}</code>). Sign this browser in
+            as below, then come back to this tab and reload it (the button at the bottom): the approval shows up, ready to
+            decide. Until you decide, your MCP client's retry only shows the same link again.
+          </p>
+        )}
         <p className="muted">
           This browser is not signed in to the mcp-acp manager. Open the UI from your terminal; it signs this browser in
           with a one-time link:

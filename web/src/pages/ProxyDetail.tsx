@@ -3,12 +3,14 @@ import { Link, Navigate, useNavigate, useParams, useSearchParams } from "react-r
 import { ApiError } from "../api/client";
 import { endpoints } from "../api/endpoints";
 import type { ProxyDetail } from "../api/types";
+import { ApprovalLinkPanel } from "../components/ApprovalLink";
 import { ConfirmDialog } from "../components/Dialog";
 import { CopyButton } from "../components/CopyButton";
 import { ErrorState } from "../components/ErrorState";
 import { Tabs } from "../components/Tabs";
 import { toastError, toastSuccess, toastWarning } from "../lib/notify";
 import { useAsync } from "../lib/useAsync";
+import { APPROVAL_PARAM, approvalParam } from "../state/approvalLink";
 import { useLive } from "../state/LiveProvider";
 import { AuditTab } from "./tabs/AuditTab";
 import { ConfigTab } from "./tabs/ConfigTab";
@@ -62,15 +64,34 @@ export function ProxyDetailPage() {
   }
 
   const status = live && live.status !== "deleted" ? live.status : detail.status;
+  // Change one parameter, keep the others (the tab and a client's ?approval= link live together).
+  const setParam = (name: string, value: string | null) =>
+    setParams(
+      (current) => {
+        const next = new URLSearchParams(current);
+        if (value === null) next.delete(name);
+        else next.set(name, value);
+        return next;
+      },
+      { replace: true },
+    );
   return (
     <div className="page">
       <BackLink />
       <DetailHeader proxy={detail} status={status} />
+      {params.has(APPROVAL_PARAM) && (
+        <ApprovalLinkPanel
+          approvalId={approvalParam(params)}
+          proxy={{ name: detail.proxy_name, running: status === "running" }}
+          onDismiss={() => setParam(APPROVAL_PARAM, null)}
+          onShowAudit={() => setParam("tab", "audit")}
+        />
+      )}
       <Tabs
         idPrefix="proxy"
         tabs={TABS.map((t) => ({ ...t, alert: t.id === "audit" && auditAlert }))}
         active={tab}
-        onChange={(next) => setParams(next === "overview" ? {} : { tab: next }, { replace: true })}
+        onChange={(next) => setParam("tab", next === "overview" ? null : next)}
       />
       <div role="tabpanel" id={`proxy-panel-${tab}`} aria-labelledby={`proxy-tab-${tab}`} className="tab-panel" tabIndex={-1}>
         {tab === "overview" && <OverviewTab proxy={detail} status={status} />}

@@ -113,7 +113,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
   const decide = useCallback(async (entry: PendingEntry, verb: DecisionVerb) => {
     try {
       await endpoints.decide(entry.proxy_name, entry, verb);
-      dispatch({ kind: "remove_pending", id: entry.id });
+      dispatch({ kind: "remove_pending", id: entry.id, closed: { outcome: "decided", decision: verb.replace("-", "_") }, now: Date.now() });
       toastSuccess(`${DECIDED[verb]}: ${entry.tool_name} on '${entry.proxy_name}'`);
     } catch (error) {
       if (error instanceof ApiError && error.code === "APPROVAL_NOT_FOUND") {

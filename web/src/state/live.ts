@@ -27,9 +27,29 @@ export interface ProxyLive {
   status: "running" | "inactive" | "deleted";
 }
 
+/** How an approval stopped waiting, as this browser saw it happen (SSE or its own decision). */
+export interface ClosedApproval {
+  outcome: "decided" | "timed_out" | "withdrawn";
+  /** approve, allow_once or deny, when decided. */
+  decision?: string;
+  approver_id?: string;
+  reason?: string;
+  tool_name?: string;
+  proxy_name?: string;
+  /** Browser clock (ms) when it closed. */
+  at: number;
+}
+
+/** Closed approvals remembered for a link opened later in the same page: the newest this many. */
+export const MAX_CLOSED = 100;
+
 export interface LiveState {
   connection: { status: ConnectionStatus; errors: number };
   pending: Record<string, PendingEntry>;
+  /** Approvals that closed while this page was open, by id (for `?approval=` links). */
+  closed: Record<string, ClosedApproval>;
+  /** Proxies whose snapshot arrived since the stream (re)opened: their pending list is known. */
+  synced: Record<string, true>;
   cached: Record<string, CachedState>;
   stats: Record<string, ProxyStats>;
   proxies: Record<string, ProxyLive>;
@@ -46,6 +66,8 @@ export interface LiveState {
 export const initialLiveState: LiveState = {
   connection: { status: "connecting", errors: 0 },
   pending: {},
+  closed: {},
+  synced: {},
   cached: {},
   stats: {},
   proxies: {},
@@ -57,7 +79,7 @@ export type LiveAction =
   | { kind: "sse_error" }
   | { kind: "sse_retry" }
   | { kind: "event"; event: SseEvent; now: number }
-  | { kind: "remove_pending"; id: string };
+  | { kind: "remove_pending"; id: string; closed?: Omit<ClosedApproval, "at" | "tool_name" | "proxy_name">; now?: number };
 
 function without<T>(record: Record<string, T>, predicate: (value: T, key: string) => boolean): Record<string, T> {
   const result: Record<string, T> = {};
@@ -98,12 +120,36 @@ function markProxy(state: LiveState, event: SseEvent, status: ProxyLive["status"
 const APPROVAL_CLOSED = new Set(["pending_resolved", "pending_timeout", "pending_cancelled", "pending_not_found"]);
 const AUTH_EVENTS = new Set(["auth_login", "auth_login_failed", "auth_logout", "token_update", "token_cleared"]);
 
+function closedBy(event: SseEvent, now: number): ClosedApproval | null {
+  const outcome = event.type === "pending_resolved" ? "decided" : event.type === "pending_timeout" ? "timed_out"
+    : event.type === "pending_cancelled" ? "withdrawn" : null;
+  if (!outcome) return null;
+  const closed: ClosedApproval = { outcome, at: now };
+  if (typeof event.decision === "string") closed.decision = event.decision;
+  if (typeof event.approver_id === "string") closed.approver_id = event.approver_id;
+  if (typeof event.reason === "string") closed.reason = event.reason;
+  if (event.proxy_name) closed.proxy_name = event.proxy_name;
+  return closed;
+}
+
+/** `closed` with one more, the tool and proxy taken from the pending entry; the oldest dropped past MAX_CLOSED. */
+function remember(state: LiveState, id: string, closed: ClosedApproval): Record<string, ClosedApproval> {
+  const entry = state.pending[id];
+  const full: ClosedApproval = {
+    ...closed,
+    tool_name: closed.tool_name ?? entry?.tool_name,
+    proxy_name: closed.proxy_name ?? entry?.proxy_name,
+  };
+  const kept = Object.entries(omitKey(state.closed, id)).slice(-(MAX_CLOSED - 1));
+  return { ...Object.fromEntries(kept), [id]: full };
+}
+
 export function liveReducer(state: LiveState, action: LiveAction): LiveState {
   switch (action.kind) {
     case "sse_open":
       // The stream starts over with fresh snapshots of every registered proxy: drop what
       // might have been decided while we were away.
-      return { ...state, connection: { status: "open", errors: 0 }, pending: {}, cached: {} };
+      return { ...state, connection: { status: "open", errors: 0 }, pending: {}, cached: {}, synced: {} };
     case "sse_error": {
       const errors = state.connection.errors + 1;
       return {
@@ -113,8 +159,12 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
     }
     case "sse_retry":
       return { ...state, connection: { status: "connecting", errors: 0 } };
-    case "remove_pending":
-      return { ...state, pending: omitKey(state.pending, action.id) };
+    case "remove_pending": {
+      const removed = { ...state, pending: omitKey(state.pending, action.id) };
+      // The proxy's own event may have come first: it knows more (the approver), keep it.
+      if (!action.closed || state.closed[action.id]) return removed;
+      return { ...removed, closed: remember(state, action.id, { ...action.closed, at: action.now ?? Date.now() }) };
+    }
     case "event":
       return applyEvent(state, action.event, action.now);
   }
@@ -133,7 +183,8 @@ export function applyEvent(state: LiveState, event: SseEvent, now: number): Live
       const entry = toEntry(approval, event, now);
       if (entry) pending[entry.id] = entry;
     }
-    return { ...state, pending, proxies: name ? markProxy(state, event, "running") : state.proxies };
+    const synced = name && !state.synced[name] ? { ...state.synced, [name]: true as const } : state.synced;
+    return { ...state, pending, synced, proxies: name ? markProxy(state, event, "running") : state.proxies };
   }
 
   if (type === "pending_created") {
@@ -144,7 +195,12 @@ export function applyEvent(state: LiveState, event: SseEvent, now: number): Live
 
   if (APPROVAL_CLOSED.has(type)) {
     const id = event.approval_id;
-    return typeof id === "string" ? { ...state, pending: omitKey(state.pending, id) } : state;
+    if (typeof id !== "string") return state;
+    const pending = omitKey(state.pending, id);
+    const closed = closedBy(event, now);
+    // pending_not_found says only that it is gone; what closed it (if seen) stays on record.
+    if (!closed || state.closed[id]) return { ...state, pending };
+    return { ...state, pending, closed: remember(state, id, closed) };
   }
 
   if (type === "cached_snapshot" && name) {
