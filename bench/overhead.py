@@ -8,8 +8,8 @@ calls and N `tools/list` requests on each path, interleaved round by round:
               the floor any process in the middle costs on this machine)
   mcp-acp   client -> `mcp-acp start --proxy NAME --headless` -> backend
   fastmcp   client -> fastmcp `create_proxy` served over STDIO -> backend
-  direct 2026-07-28, mcp-acp 2026-07-28   (STDIO only) the same with a client of the
-            2026-07-28 revision (no handshake; the version in every request's _meta)
+  direct 2026-07-28, byte relay 2026-07-28, mcp-acp 2026-07-28   (STDIO only) the same with a
+            client of the 2026-07-28 revision (no handshake; the version in every request's _meta)
   mcp-acp baseline   with --baseline-src DIR (STDIO only): the same proxy run from another
             checkout's src/ (e.g. a worktree of an earlier commit), to show what a change costs
 
@@ -448,6 +448,8 @@ def paths_for(backend: dict, acp_proxy: str | None, home: Path) -> list[tuple[st
         paths.append(("mcp-acp", acp_spec(acp_proxy, home)))
         if "stdio" in backend:  # the same proxy with a 2026-07-28 client, and its own direct baseline
             paths.append((f"direct {MODERN}", {**backend, "era": MODERN}))
+            relay = {"stdio": [PY, "-c", BYTE_RELAY, *backend_args], "era": MODERN}
+            paths.append((f"byte relay {MODERN}", relay))  # the floor in this era: what any process costs
             paths.append((f"mcp-acp {MODERN}", {**acp_spec(MODERN_PROXY, home), "era": MODERN}))
         if BASELINE and "stdio" in backend:
             spec = acp_spec(acp_proxy, home / "baseline")

@@ -21,6 +21,7 @@ PATHS = {
         "byte relay (floor)",
         "mcp-acp",
         "direct 2026-07-28",
+        "byte relay 2026-07-28",
         "mcp-acp 2026-07-28",
         "fastmcp create_proxy",
     ],

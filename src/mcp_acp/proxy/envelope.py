@@ -73,25 +73,34 @@ def _invalid(text: str, message: dict | None = None) -> Refusal:
 
 
 def _shape_problems(message: dict) -> None:
-    """Depth and case-variant keys, at every level (iterative: no input can exhaust the stack)."""
+    """Depth and case-variant keys, at every level (iterative: no input can exhaust the stack).
+    Runs on every message: exact types (orjson makes only dicts and lists) and no generators."""
     stack: list[tuple[Any, int]] = [(message, 1)]
+    push = stack.append
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise _invalid(f"the message is nested more than {MAX_DEPTH} levels deep; send flatter arguments", message)
-        if isinstance(value, dict):
-            if len({key.casefold() for key in value}) != len(value):
-                seen: dict[str, str] = {}
-                for key in value:
-                    if (other := seen.setdefault(key.casefold(), key)) != key:
-                        raise _invalid(
-                            f"the keys '{other}' and '{key}' differ only in case; a server may "
-                            "read either one, so the message is refused",
-                            message,
-                        )
-            stack.extend((item, depth + 1) for item in value.values() if isinstance(item, dict | list))
+        if type(value) is dict:
+            if len(set(map(str.casefold, value))) != len(value):
+                _refuse_case_variants(value, message)
+            items = value.values()
         else:
-            stack.extend((item, depth + 1) for item in value if isinstance(item, dict | list))
+            items = value
+        for item in items:
+            if type(item) is dict or type(item) is list:
+                push((item, depth + 1))
+
+
+def _refuse_case_variants(value: dict, message: dict) -> None:
+    seen: dict[str, str] = {}
+    for key in value:
+        if (other := seen.setdefault(key.casefold(), key)) != key:
+            raise _invalid(
+                f"the keys '{other}' and '{key}' differ only in case; a server may "
+                "read either one, so the message is refused",
+                message,
+            )
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
