@@ -122,6 +122,7 @@ def test_apply_keeps_mode_and_edits_a_symlinks_target(tmp_path: Path) -> None:
         ("vscode", "{servers: {}}", "JSON5 syntax"),
         ("vscode", '{"servers": {"a": NaN}}', "JSON5 syntax"),
         ("vscode", '{"servers": {', "is not JSON with comments"),
+        ("vscode", '{\n  "servers": {\n    "a": 1\n    "b": 2\n  }\n}\n', r"line 4: Syntax Error"),
         ("vscode", "[1]", "does not hold a JSON object"),
         ("vscode", '{"servers": []}', "'servers' is not a JSON object"),
     ],
@@ -130,5 +131,6 @@ def test_unreadable_files_are_refused(tmp_path: Path, client: str, text: str, fr
     path = tmp_path / "mcp.json"
     path.write_text(text)
     key = "servers" if client == "vscode" else "mcpServers"
-    with pytest.raises(ClientFileError, match=fragment):
+    with pytest.raises(ClientFileError, match=fragment) as info:
         plan_merge(path, client, key, {"files": OURS})
+    assert "\n" not in str(info.value)  # one line for the CLI's one "Error:" line

@@ -151,7 +151,11 @@ def _parse(path: Path, text: str, client: str) -> tuple[dict, jm.JSONText]:
             data = json.loads(text)
         tree = json5.loads(text, loader=ModelLoader())
     except (json.JSONDecodeError, ValueError) as exc:
-        where = f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) and exc.lineno else ""
+        where = (
+            f" (line {exc.lineno}: {_first_error(exc.msg)})"
+            if isinstance(exc, json.JSONDecodeError) and exc.lineno
+            else ""
+        )
         raise ClientFileError(f"{path} is not {kind}{where}; fix it first. Nothing was changed.") from exc
     if accepts_jsonc(client):
         for node in jm.walk(tree):
@@ -163,6 +167,14 @@ def _parse(path: Path, text: str, client: str) -> tuple[dict, jm.JSONText]:
     if not isinstance(data, dict) or not isinstance(tree.value, jm.JSONObject):
         raise ClientFileError(f"{path} does not hold a JSON object; fix it first. Nothing was changed.")
     return data, tree
+
+
+def _first_error(message: str) -> str:
+    """json-five lists every error it met; the first is the one to fix."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("There were multiple errors"):
+        return lines[2] if lines[1].startswith("The primary error") and len(lines) > 2 else lines[1]
+    return lines[0] if lines else message
 
 
 def _edit(tree: jm.JSONText, key: str, changes: dict[str, dict]) -> str:
