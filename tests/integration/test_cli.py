@@ -600,7 +600,9 @@ def test_install_write_replaces_our_own_stale_entry(ready: Cli) -> None:
     ready.add("files")
     target = ready.user_home / ".cursor" / "mcp.json"
     target.parent.mkdir()
-    target.write_text(json.dumps({"mcpServers": {"files": {"command": "/old/mcp-acp", "args": []}}}))
+    target.write_text(
+        json.dumps({"mcpServers": {"files": {"command": "/old/mcp-acp", "args": ["start", "--proxy", "files"]}}})
+    )
     ready.run("install", "mcp-json", "--client", "cursor", "--write", check=True)
     assert json.loads(target.read_text())["mcpServers"]["files"]["command"] == str(MCP_ACP)
 
