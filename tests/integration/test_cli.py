@@ -343,6 +343,56 @@ def test_proxy_add_unreachable_url_warns_but_saves(ready: Cli) -> None:
     assert json.loads((ready.proxy_dir("web") / "policy.json").read_text()) == DENY_ALL
 
 
+@pytest.mark.parametrize(
+    "url", ["notaurl", "example.com/mcp", "ftp://host/mcp", "http://", "https:///mcp", "http://host:port/mcp"]
+)
+def test_proxy_add_url_that_is_not_a_url_says_what_to_pass(ready: Cli, url: str) -> None:
+    before = tree(ready.root)
+    message = assert_clean_failure(
+        ready.run("proxy", "add", "web", "--url", url), f"--url {url!r}", "http:// or https:// URL such as"
+    )
+    assert "pattern" not in message and "field" not in message  # no pydantic wording
+    assert tree(ready.root) == before
+
+
+def test_proxy_add_missing_command_warns_with_the_fix(ready: Cli) -> None:
+    result = ready.run("proxy", "add", "typo", "--command", "no-such-mcp-server-xyz", check=True)
+    err = flat(result.stderr)
+    assert err.startswith("Warning: backend command 'no-such-mcp-server-xyz' was not found on PATH"), err
+    assert "install it first" in err and "full path with --command" in err
+    assert "Traceback" not in err
+    # Saved, as an unreachable URL is (it may be installed later): `start` reports it again.
+    assert ready.proxy_dir("typo").joinpath("config.json").exists()
+
+
+def test_proxy_add_missing_command_path_warns(ready: Cli) -> None:
+    result = ready.run("proxy", "add", "gone", "--command", "./bin/server", check=True)
+    err = flat(result.stderr)
+    assert f"backend command '{ready.root / 'bin' / 'server'}' was not found or is not executable" in err
+
+
+def test_proxy_add_command_found_on_path_gives_no_warning(ready: Cli) -> None:
+    """An `npx`-style bare name is looked up on PATH, as `start` does, and is accepted quietly."""
+    folder = ready.root / "tools"
+    folder.mkdir()
+    npx = folder / "npx"
+    npx.write_text("#!/bin/sh\nexit 0\n")
+    npx.chmod(0o755)
+    ready.env["PATH"] = f"{folder}{os.pathsep}{ready.env['PATH']}"
+    result = ready.run("proxy", "add", "npx", "--command", "npx", "--arg", "-y", "--arg", "pkg", check=True)
+    assert "Warning" not in result.stderr, result.stderr
+    stdio = json.loads((ready.proxy_dir("npx") / "config.json").read_text())["backend"]["stdio"]
+    assert stdio == {"command": "npx", "args": ["-y", "pkg"]}
+
+
+def test_proxy_add_command_that_is_not_executable_warns(ready: Cli) -> None:
+    script = ready.root / "server.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o644)
+    result = ready.run("proxy", "add", "noexec", "--command", str(script), check=True)
+    assert "not executable" in flat(result.stderr)
+
+
 # --- proxy list / show -------------------------------------------------------------------------
 
 

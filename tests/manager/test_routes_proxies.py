@@ -158,6 +158,8 @@ def test_create_stdio_proxy(home, state):
         ({"name": "x"}, 400, "PROXY_INVALID", "command"),
         ({"name": "x", "command": "/bin/cat", "api_key": "k"}, 400, "PROXY_INVALID", "pass url too"),
         ({"name": "x", "url": "http://127.0.0.1:1/mcp", "timeout": 0}, 400, "PROXY_INVALID", "timeout"),
+        ({"name": "x", "url": "notaurl"}, 400, "PROXY_INVALID", "url 'notaurl' is not a backend URL"),
+        ({"name": "x", "url": "http://"}, 400, "PROXY_INVALID", "such as https://host/mcp"),
         (
             {"name": "x", "url": "https://127.0.0.1:1/mcp", "mtls_cert": "/c.pem"},
             400,
@@ -203,6 +205,22 @@ def test_create_unreachable_backend_then_skip_health_check(home, state):
     answer = client.post("/api/manager/proxies", json={"name": "web", "url": url, "skip_health_check": True})
     assert answer.status_code == 201, answer.text
     assert config_of(home, "web")["backend"]["http"]["url"] == url
+
+
+def test_create_missing_command_then_skip_health_check(home, state):
+    """The form's "Create without checking" covers a command that is not installed yet, too."""
+    client = client_for(state, routes_proxies)
+    answer = client.post("/api/manager/proxies", json={"name": "typo", "command": "no-such-mcp-server-xyz"})
+    assert answer.status_code == 400
+    detail = answer.json()["detail"]
+    assert detail["code"] == "BACKEND_UNREACHABLE", detail
+    assert "'no-such-mcp-server-xyz' was not found on PATH" in detail["message"]
+    assert "full path with command" in detail["message"]  # the field's name, not the CLI flag
+    assert not proxy_config_dir(home, "typo").exists()
+    answer = client.post(
+        "/api/manager/proxies", json={"name": "typo", "command": "no-such-mcp-server-xyz", "skip_health_check": True}
+    )
+    assert answer.status_code == 201, answer.text
 
 
 def test_create_duplicate_backend_then_skip_duplicate_check(home, state):

@@ -1,8 +1,9 @@
-import { BrowserRouter, Navigate, Route, Routes } from "react-router-dom";
+import { BrowserRouter, Route, Routes } from "react-router-dom";
 import { Toaster } from "sonner";
 import { ConnectionBanner } from "./components/ConnectionBanner";
 import { ErrorBoundary } from "./components/ErrorBoundary";
 import { Header } from "./components/Header";
+import { NotFound } from "./components/NotFound";
 import { SignInPanel } from "./components/SignInPanel";
 import { AuthPage } from "./pages/Auth";
 import { IncidentsPage } from "./pages/Incidents";
@@ -27,7 +28,7 @@ function Shell() {
             <Route path="/proxy/:id" element={<ProxyDetailPage />} />
             <Route path="/incidents" element={<IncidentsPage />} />
             <Route path="/auth" element={<AuthPage />} />
-            <Route path="*" element={<Navigate to="/" replace />} />
+            <Route path="*" element={<NotFound title="No such page">This address is not a page of the mcp-acp manager.</NotFound>} />
           </Routes>
         </ErrorBoundary>
       </main>

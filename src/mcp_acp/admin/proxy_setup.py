@@ -13,6 +13,7 @@ import asyncio
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -58,6 +59,10 @@ class ProxyExists(ProxySetupError):
 
 class BackendUnreachable(ProxySetupError):
     """The HTTP backend failed the handshake; creating it anyway is the caller's choice."""
+
+
+class BackendCommandMissing(BackendUnreachable):
+    """The STDIO backend's command is not there (yet): `start` would fail the same way."""
 
 
 class BackendDuplicate(ProxySetupError):
@@ -122,6 +127,8 @@ def create_proxy(
     if command and "/" in command:
         # MCP clients neither expand ~ nor launch us from this folder: store an absolute path.
         command = str(Path(command).expanduser().absolute())
+    if url and (problem := _url_problem(url)):
+        raise InvalidSettings(problem)
     if api_key is not None:
         if not url:
             raise InvalidSettings("an API key is for HTTP backends: pass --url too.")
@@ -150,11 +157,40 @@ def create_proxy(
         raise InvalidSettings(f"invalid proxy settings: {exc}") from None
     if check_duplicate_backend:
         _refuse_duplicate(backend)
+    if command and not skip_health_check:
+        _check_command(command)
     if url and not skip_health_check:
         _check_http(url, timeout, mtls, api_key, name)
         notes.append(("ok", f"{url} answered the MCP handshake"))
     _save(name, config, api_key)
     return CreatedProxy(name, config, notes)
+
+
+def _url_problem(url: str) -> str | None:
+    """Why `url` cannot be a backend URL, in words that say what to pass instead (None: it can)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts and parts.scheme.lower() in ("http", "https") and parts.hostname and not any(c.isspace() for c in url):
+        return None
+    return f"--url {url!r} is not a backend URL: pass an http:// or https:// URL such as https://host/mcp."
+
+
+def _check_command(command: str) -> None:
+    """The lookup `start` makes (backends.stdio.resolve_command), made now so a typo shows at once."""
+    from mcp_acp.backends.stdio import resolve_command
+
+    try:
+        resolve_command(command)
+    except BackendError:
+        where = "" if "/" in command else " on PATH"
+        raise BackendCommandMissing(
+            f"backend command {command!r} was not found{where} or is not executable, so 'mcp-acp start' "
+            "would fail: install it first (npx and node come with Node.js, uvx with uv), or pass its "
+            "full path with --command."
+        ) from None
 
 
 def _mtls_settings(

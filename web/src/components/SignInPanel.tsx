@@ -4,8 +4,8 @@ import { CopyButton } from "./CopyButton";
 
 /** Shown instead of the app when the browser has no valid API token cookie. */
 export function SignInPanel() {
-  // A modern MCP client's approval link opened in a browser that is not signed in (or whose
-  // cookie is from before a manager restart): say how to get to the approval.
+  // A modern MCP client's approval link opened in a browser that is not signed in (a new browser
+  // session: the cookie is a session cookie): say how to get to the approval.
   const approval = approvalParam(useLocation().search);
   return (
     <div className="page-center">
@@ -29,7 +29,10 @@ export function SignInPanel() {
           <code>mcp-acp manager open</code>
           <CopyButton text="mcp-acp manager open" label="Copy command" />
         </div>
-        <p className="muted small">The link works once, for two minutes. The manager restarts with a new token, so sign in again after a restart.</p>
+        <p className="muted small">
+          The link works once, for two minutes. The sign-in lasts until you close the browser: the manager keeps its token
+          across restarts, so restarting it does not sign you out.
+        </p>
         <button type="button" className="button" onClick={() => window.location.reload()}>
           I have signed in, reload
         </button>

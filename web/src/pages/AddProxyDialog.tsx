@@ -167,7 +167,7 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
           {confirm && (
             <div className="callout callout-warning" role="alert">
               <p>
-                <strong>{confirm.kind === "unreachable" ? "The backend did not answer." : "Another proxy already uses this backend."}</strong>{" "}
+                <strong>{confirm.kind === "unreachable" ? "The backend check failed." : "Another proxy already uses this backend."}</strong>{" "}
                 {confirm.message}
               </p>
               <div className="row gap">

@@ -6,6 +6,7 @@ import { Dialog } from "../components/Dialog";
 import { ErrorState } from "../components/ErrorState";
 import { toastError, toastInfo } from "../lib/notify";
 import { useAsync } from "../lib/useAsync";
+import { authView } from "../state/auth";
 import { useLive } from "../state/LiveProvider";
 
 export function AuthPage() {
@@ -48,6 +49,7 @@ export function AuthPage() {
   };
 
   const data = status.data;
+  const view = data ? authView(data) : null;
   return (
     <div className="page narrow">
       <div className="page-header">
@@ -58,34 +60,38 @@ export function AuthPage() {
       </div>
       {status.error && !data ? (
         <ErrorState error={status.error} onRetry={status.reload} />
-      ) : !data ? (
+      ) : !data || !view ? (
         <div className="skeleton skeleton-block" aria-busy="true" />
       ) : (
         <>
           <section className="panel" aria-labelledby="auth-status-title">
             <div className="panel-header">
               <h2 id="auth-status-title">Status</h2>
-              <span className={`chip ${data.authenticated ? "chip-success" : data.configured ? "chip-warning" : "chip-muted"}`}>
-                {data.authenticated ? "signed in" : data.configured ? "signed out" : "local mode"}
-              </span>
+              <span className={`chip chip-${view.chip.tone}`} data-testid="auth-mode">{view.chip.label}</span>
             </div>
+            {view.note && <p className="callout callout-info small" data-testid="auth-note">{view.note}</p>}
             {!data.configured && (
-              <p className="callout callout-info small">
-                No identity provider is configured: proxies act for the local OS user. {data.message}
+              <p className="muted small">
+                To sign in with an identity provider, run <code>mcp-acp init --auth oidc</code> (it names the flags it
+                needs) and restart the manager.
               </p>
             )}
             <dl className="kv">
-              <dt>Name</dt>
-              <dd>{data.name ?? "–"}</dd>
-              <dt>Email</dt>
-              <dd>{data.email ?? "–"}</dd>
-              <dt>Subject</dt>
-              <dd className="mono">{data.subject_id ?? "–"}</dd>
-              <dt>Token expires in</dt>
-              <dd>{data.token_expires_in_hours !== null ? `${data.token_expires_in_hours} h` : "–"}</dd>
-              <dt>Refresh token</dt>
-              <dd>{data.has_refresh_token ? "yes" : "no"}</dd>
-              <dt>Storage</dt>
+              {view.showIdentity && (
+                <>
+                  <dt>Name</dt>
+                  <dd>{data.name ?? "–"}</dd>
+                  <dt>Email</dt>
+                  <dd>{data.email ?? "–"}</dd>
+                  <dt>Subject</dt>
+                  <dd className="mono">{data.subject_id ?? "–"}</dd>
+                  <dt>Token expires in</dt>
+                  <dd>{data.token_expires_in_hours !== null ? `${data.token_expires_in_hours} h` : "–"}</dd>
+                  <dt>Refresh token</dt>
+                  <dd>{data.has_refresh_token ? "yes" : "no"}</dd>
+                </>
+              )}
+              <dt>Secret storage</dt>
               <dd>{data.storage_backend}</dd>
             </dl>
             <div className="row gap">

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Link, Navigate, useNavigate, useParams, useSearchParams } from "react-router-dom";
+import { useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { ApiError } from "../api/client";
 import { endpoints } from "../api/endpoints";
 import type { ProxyDetail } from "../api/types";
@@ -7,6 +7,7 @@ import { ApprovalLinkPanel } from "../components/ApprovalLink";
 import { ConfirmDialog } from "../components/Dialog";
 import { CopyButton } from "../components/CopyButton";
 import { ErrorState } from "../components/ErrorState";
+import { BackLink, ProxyNotFound } from "../components/NotFound";
 import { Tabs } from "../components/Tabs";
 import { toastError, toastSuccess, toastWarning } from "../lib/notify";
 import { useAsync } from "../lib/useAsync";
@@ -44,7 +45,7 @@ export function ProxyDetailPage() {
     }
   }, [detail, live?.status, navigate]);
 
-  if (proxy.error instanceof ApiError && proxy.error.status === 404) return <Navigate to="/" replace />;
+  if (proxy.error instanceof ApiError && proxy.error.status === 404) return <ProxyNotFound id={id} />;
   if (proxy.error && !detail) {
     return (
       <div className="page">
@@ -100,17 +101,6 @@ export function ProxyDetailPage() {
         {tab === "config" && <ConfigTab proxy={detail} status={status} />}
       </div>
     </div>
-  );
-}
-
-function BackLink() {
-  return (
-    <Link to="/" className="back-link">
-      <svg viewBox="0 0 20 20" width="14" height="14" aria-hidden="true">
-        <path d="M12 4.5L6.5 10l5.5 5.5" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round" />
-      </svg>
-      All proxies
-    </Link>
   );
 }
 
