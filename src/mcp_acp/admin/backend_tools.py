@@ -1,4 +1,4 @@
-"""The backend's real tools (`mcp-acp proxy tools`, docs/cli.md#mcp-acp-proxy-tools-name): ask the
+"""The backend's real tools (`mcp-acp proxy tools`, docs/cli.md#mcp-acp-proxy-tools-name---json): ask the
 server itself, with a real MCP client, how the proxy would reach it.
 
 A STDIO backend is started for the question and stopped when it is answered (the client's

@@ -1,5 +1,5 @@
 """`mcp-acp proxy tools NAME`: the backend's real tools, their annotations, and what the policy decides
-for each (docs/cli.md#mcp-acp-proxy-tools-name).
+for each (docs/cli.md#mcp-acp-proxy-tools-name---json).
 
 The tools come from the backend itself (admin/backend_tools.py). The verdict is a dry run of a
 `tools/call` without arguments: asked of the running proxy when there is one (its engine, its
