@@ -149,6 +149,7 @@ def test_tools_lists_the_stdio_backend_with_the_policy_verdicts(run, acp_env, fx
     run("policy", "add", "-p", fx, "--allow", "--tool", "echo")
     run("policy", "add", "-p", fx, "--ask", "--tool", "add")
     run("policy", "add", "-p", fx, "--deny", "--tool", "read_*", "--id", "no-reads")
+    run("policy", "add", "-p", fx, "--allow", "--tool", "write_*", "--path", "~/src/**", "--id", "src-writes")
     listed = tools_json(run)
     assert listed["decided_by"].startswith("policy.json")
     by_name = {tool["name"]: tool for tool in listed["tools"]}
@@ -157,11 +158,15 @@ def test_tools_lists_the_stdio_backend_with_the_policy_verdicts(run, acp_env, fx
     assert (by_name["add"]["decision"], by_name["add"]["rule"]) == ("hitl", "ask-add")
     assert (by_name["read_file"]["decision"], by_name["read_file"]["rule"]) == ("deny", "no-reads")
     assert by_name["big"]["decision"] == "deny"
+    # A path rule cannot match a call without arguments: it is listed as deciding the calls with paths.
+    assert (by_name["write_file"]["decision"], by_name["write_file"]["rule"]) == ("deny", "default")
+    assert by_name["write_file"]["with_arguments"] == [{"id": "src-writes", "effect": "allow"}]
+    assert by_name["echo"]["with_arguments"] == []
     assert by_name["echo"]["description"] == "Return the text unchanged."
 
     table = run("proxy", "tools", fx)
     assert table.returncode == 0, table.stderr
-    for word in ("echo", "allow-echo", "ask", "no-reads", "write_file"):
+    for word in ("echo", "allow-echo", "ask", "no-reads", "write_file", "src-writes"):
         assert word in table.stdout, table.stdout
 
 

@@ -3,8 +3,9 @@ for each (docs/cli.md#mcp-acp-proxy-tools-name---json).
 
 The tools come from the backend itself (admin/backend_tools.py). The verdict is a dry run of a
 `tools/call` without arguments: asked of the running proxy when there is one (its engine, its
-user), else judged here by the same engine from policy.json as the local user. A rule that
-needs a path cannot match a call without one, so such rules are not shown as deciding.
+user), else judged here by the same engine from policy.json as the local user. A rule with a
+condition on paths, extensions or schemes cannot match a call without arguments: such rules
+are listed beside the verdict ("with paths/URIs"), since they decide the calls that carry one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mcp_acp.admin.backend_tools import BackendTool, BackendToolsError, list_bac
 from mcp_acp.cli.output import console, fail
 from mcp_acp.config import paths
 from mcp_acp.config.models import ProxyConfig
-from mcp_acp.config.store import load_manager_config, load_proxy_config
+from mcp_acp.config.store import ConfigError, load_manager_config, load_proxy_config
 from mcp_acp.identity.local import local_identity
 from mcp_acp.localhttp.proxy_client import NotRunning, proxy_request
 from mcp_acp.policy.context import build_context
@@ -51,12 +52,17 @@ def _running_verdicts(name: str, tools: list[BackendTool]) -> list[dict[str, Any
     return verdicts
 
 
-def _local_verdicts(name: str, config: ProxyConfig, tools: list[BackendTool]) -> list[dict[str, Any]]:
+def _local_engine(name: str) -> PolicyEngine:
     policy, _ = read_policy(paths.proxy_policy_path(name))
     manager = load_manager_config()
-    engine = PolicyEngine(
+    return PolicyEngine(
         policy, ProtectedPaths([paths.config_dir(), paths.product_log_root(manager.log_path), paths.runtime_dir()])
     )
+
+
+def _local_verdicts(name: str, config: ProxyConfig, engine: PolicyEngine, tools: list[BackendTool]) -> list[dict]:
+    """Each tool's verdict for a call without arguments, and the rules that may decide its calls
+    that carry paths or URIs (their conditions on the arguments are not known here)."""
     identity = local_identity()
     verdicts = []
     for tool in tools:
@@ -65,12 +71,34 @@ def _local_verdicts(name: str, config: ProxyConfig, tools: list[BackendTool]) ->
             message, identity, config.backend.server_name, proxy_name=name, roots=server_roots(config).snapshot()
         )
         decision = engine.evaluate(ctx)
-        verdicts.append({"decision": decision.effect, "rule": decision.final_rule})
+        with_arguments = [
+            {"id": rule.id, "effect": rule.effect}
+            for rule in engine.candidates(ctx).rules
+            if rule.resource_match is not None or rule.needs_path
+        ]
+        verdicts.append({"decision": decision.effect, "rule": decision.final_rule, "with_arguments": with_arguments})
     return verdicts
 
 
+def _verdicts(name: str, config: ProxyConfig, found: list[BackendTool]) -> tuple[list[dict[str, Any]], str]:
+    try:
+        running = _running_verdicts(name, found)
+    except httpx.HTTPError as exc:
+        fail(f"could not ask proxy '{name}' for its decisions: {exc}. Is it still starting? Try again.")
+    if running is None:
+        local = _local_verdicts(name, config, _local_engine(name), found)
+        return local, f"policy.json, as local user {local_identity().subject_id!r}"
+    try:  # the rules that depend on arguments, from the file (normally what the proxy has loaded)
+        local = _local_verdicts(name, config, _local_engine(name), found)
+    except ConfigError:
+        local = [{"with_arguments": []} for _ in found]
+    return [
+        {**answer, "with_arguments": extra["with_arguments"]} for answer, extra in zip(running, local, strict=True)
+    ], "the running proxy"
+
+
 def _hints(annotations: dict[str, Any]) -> str:
-    return ", ".join(
+    return "\n".join(
         key.removesuffix("Hint") if value is True else f"{key.removesuffix('Hint')}={json.dumps(value)}"
         for key, value in annotations.items()
     )
@@ -89,17 +117,7 @@ def tools(name: str, as_json: bool) -> None:
         found = asyncio.run(list_backend_tools(config, name))
     except BackendToolsError as exc:
         fail(str(exc))
-    try:
-        verdicts = _running_verdicts(name, found)
-        source = (
-            "the running proxy"
-            if verdicts is not None
-            else f"policy.json, as local user {local_identity().subject_id!r}"
-        )
-    except httpx.HTTPError as exc:
-        fail(f"could not ask proxy '{name}' for its decisions: {exc}. Is it still starting? Try again.")
-    if verdicts is None:
-        verdicts = _local_verdicts(name, config, found)
+    verdicts, source = _verdicts(name, config, found)
     rows = [
         {
             "name": tool.name,
@@ -117,8 +135,9 @@ def tools(name: str, as_json: bool) -> None:
         console.print(f"The backend of '{name}' offers no tools.")
         return
     table = Table(title=f"Tools of '{name}' — verdicts from {source}", title_justify="left")
-    for column in ("tool", "annotations", "verdict", "rule", "description"):
-        table.add_column(column, overflow="fold")
+    for column in ("tool", "annotations", "verdict", "rule", "with paths/URIs"):
+        table.add_column(column, overflow="fold", min_width=16 if column == "annotations" else None)
+    table.add_column("description", overflow="fold", ratio=1)  # the column that gives way
     for row in rows:
         colour = COLOURS.get(row["decision"], "red")
         table.add_row(
@@ -126,6 +145,10 @@ def tools(name: str, as_json: bool) -> None:
             escape(_hints(row["annotations"])),
             f"[{colour}]{SHOWN.get(row['decision'], row['decision'])}[/]",
             escape(row["rule"]),
+            "\n".join(
+                f"[{COLOURS.get(r['effect'], 'red')}]{SHOWN.get(r['effect'], r['effect'])}[/] {escape(r['id'])}"
+                for r in row["with_arguments"]
+            ),
             escape((row.get("description") or "").splitlines()[0] if row.get("description") else ""),
         )
     console.print(table)
