@@ -20,6 +20,7 @@ import httpx
 from rich.table import Table
 
 from mcp_acp.cli.output import console, err_console, fail, interactive
+from mcp_acp.cli.policy_flags import EFFECTS, FlagProblem, conditions_from, effect_from, rule_from_flags, rule_options
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config, write_private_text
 from mcp_acp.localhttp.proxy_client import NotRunning, call_proxy
@@ -179,11 +180,21 @@ def edit(name: str) -> None:
 @click.option(
     "--rule", "rule_json", help='The rule as JSON, e.g. \'{"effect":"allow","conditions":{"tool_name":"read_*"}}\'.'
 )
-def add(name: str, rule_json: str | None) -> None:
-    """Add one rule to a policy (from --rule, or written in $EDITOR from a template)."""
+@rule_options
+def add(name: str, rule_json: str | None, rule_id: str | None, description: str | None, **flags) -> None:
+    """Add one rule to a policy: from flags (--allow --tool 'read_*' --path '~/src/**'), from --rule JSON,
+    or written in $EDITOR from a template.
+
+    \b
+    Examples:
+      mcp-acp policy add -p fs --allow --tool 'read_*' --path '~/src/**'
+      mcp-acp policy add -p fs --deny --extension .env --extension .pem
+      mcp-acp policy add -p fs --ask --operation write --id writes-ask
+    """
     path = _policy_path(name)
     current, _ = read_policy(path)
     data = current.model_dump(exclude_none=True)
+    rule_json = _rule_from_flags(rule_json, rule_id, description, flags, {rule["id"] for rule in data["rules"]})
 
     def with_rule(text: str) -> Policy:
         try:
@@ -200,7 +211,26 @@ def add(name: str, rule_json: str | None) -> None:
     except (PolicyInvalid, ValueError) as exc:
         raise ConfigError(f"the rule was not added: {exc}", getattr(exc, "problems", None)) from None
     _save(name, path, updated.model_dump_json(indent=2, exclude_none=True))
-    console.print(f"Added rule '{updated.rules[-1].id}' ({updated.rules[-1].effect}).")
+    added = updated.rules[-1]
+    console.print(f"Added rule '{added.id}' ({added.effect}): {json.dumps(added.conditions.given())}.")
+
+
+def _rule_from_flags(
+    rule_json: str | None, rule_id: str | None, description: str | None, flags: dict, taken: set[str]
+) -> str | None:
+    """The flags' rule as JSON, or `rule_json` unchanged when no rule flag was given."""
+    effects = {word: flags.pop(f"effect_{word}") for word in EFFECTS}
+    cache = flags.pop("cache_side_effects")
+    given = any(effects.values()) or any(flags.values()) or cache or rule_id or description
+    if not given:
+        return rule_json
+    if rule_json is not None:
+        fail("give the rule either as --rule JSON or with flags (--allow/--deny/--ask, --tool, …), not both.")
+    try:
+        rule = rule_from_flags(effect_from(effects), conditions_from(flags), rule_id, description, cache, taken)
+    except FlagProblem as exc:
+        fail(f"the rule was not added: {exc}")
+    return json.dumps(rule)
 
 
 @policy.command()

@@ -19,6 +19,7 @@ from mcp_acp.admin.proxy_setup import (
 from mcp_acp.backends.credentials import credential_key
 from mcp_acp.cli.output import ask, console, err_console, fail, interactive
 from mcp_acp.cli.proxy_auth import auth
+from mcp_acp.cli.proxy_tools import tools
 from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
 from mcp_acp.config import paths
 from mcp_acp.config.models import ProxyConfig
@@ -37,6 +38,7 @@ def proxy() -> None:
 
 
 proxy.add_command(auth)
+proxy.add_command(tools)
 
 from mcp_acp.cli.proxy_delete import delete, print_archives, purge  # noqa: E402
 
