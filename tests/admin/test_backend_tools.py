@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mcp_acp.admin.backend_tools import BackendToolsError, list_backend_tools
-from mcp_acp.config.models import BackendConfig, HttpBackend, ProxyConfig, StdioBackend
+from mcp_acp.config.models import Attestation, BackendConfig, HttpBackend, ProxyConfig, StdioBackend
 from tests.support.processes import BACKEND, HttpBackendServer, free_port
 
 FIXTURE_TOOLS = {"echo", "add", "big", "slow", "crash", "read_file", "write_file"}
@@ -64,3 +64,17 @@ async def test_a_backend_that_cannot_start_is_an_error_naming_it(tmp_path: Path)
     with pytest.raises(BackendToolsError) as caught:
         await list_backend_tools(config("stdio", command=str(missing)), "fx")
     assert str(missing) in str(caught.value) and "did not list its tools" in str(caught.value)
+
+
+async def test_a_backend_that_fails_its_attestation_is_never_started(tmp_path: Path) -> None:
+    """`proxy tools` runs the same binary checks as `start`: it must not run what `start` refuses."""
+    ran = tmp_path / "ran"
+    script = tmp_path / "server.sh"
+    script.write_text(f"#!/bin/sh\ntouch {ran}\nexec {sys.executable} {BACKEND}\n", encoding="utf-8")
+    script.chmod(0o755)
+    pinned = config("stdio", command=str(script))
+    assert pinned.backend.stdio is not None
+    pinned.backend.stdio.attestation = Attestation(expected_sha256="0" * 64)
+    with pytest.raises(BackendToolsError, match="(?i)sha-?256"):
+        await list_backend_tools(pinned, "fx")
+    assert not ran.exists()

@@ -35,8 +35,11 @@ class BackendTool:
 def _stdio_transport(config: ProxyConfig) -> AbstractAsyncContextManager[Any]:
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
+    from mcp_acp.backends.attestation import attest
+
     assert config.backend.stdio is not None
     stdio = config.backend.stdio
+    attest(stdio.command, stdio.attestation)  # the same binary checks as `start`: never run what it would refuse
     params = StdioServerParameters(command=stdio.command, args=list(stdio.args), env=dict(os.environ))
     # The backend's own stderr (banners, logs) would bury the table: it goes nowhere.
     return stdio_client(params, errlog=open(os.devnull, "w"))
