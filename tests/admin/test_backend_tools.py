@@ -75,6 +75,6 @@ async def test_a_backend_that_fails_its_attestation_is_never_started(tmp_path: P
     pinned = config("stdio", command=str(script))
     assert pinned.backend.stdio is not None
     pinned.backend.stdio.attestation = Attestation(expected_sha256="0" * 64)
-    with pytest.raises(BackendToolsError, match="(?i)sha-?256"):
+    with pytest.raises(BackendToolsError, match=r"(?i)sha-?256"):
         await list_backend_tools(pinned, "fx")
     assert not ran.exists()
