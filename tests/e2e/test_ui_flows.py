@@ -281,13 +281,6 @@ async def test_decision_explorer_explains_a_denial_and_dry_runs_a_request(ui: UI
     assert calls == [], "a dry run must not be logged as a decision"
 
 
-async def test_an_unknown_proxy_id_leads_back_to_the_list(ui: UI) -> None:
-    ui.home.add_proxy("known", ECHO_ONLY)
-    await ui.page.goto(f"{ui.base}/proxy/px_00000000:nobody")
-    await expect(ui.page).to_have_url(f"{ui.base}/")
-    await expect(card(ui.page, "known")).to_have_attribute("data-status", "inactive")
-
-
 async def test_the_banner_shows_when_the_manager_is_unreachable_and_goes_when_it_is_back(ui: UI) -> None:
     await ui.page.goto(f"{ui.base}/")
     await expect(ui.page.get_by_role("button", name="Add proxy").first).to_be_visible()

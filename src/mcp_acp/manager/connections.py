@@ -173,7 +173,7 @@ async def snapshot_events(state: ManagerState, connection: ProxyConnection) -> l
             **ids,
         },
     ]
-    if stats := connection.stats or stats:
+    if stats := stats or connection.stats:  # the proxy's own answer is newer than the last it pushed
         events.append({"type": Event.STATS_UPDATED, "stats": public_stats(stats), **ids})
     return events
 
