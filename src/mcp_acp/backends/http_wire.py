@@ -21,6 +21,7 @@ from httpx_sse import EventSource
 
 from mcp_acp import jsonrpc
 from mcp_acp.backends.stdio import LINE_LIMIT  # the same cap on one message both ways
+from mcp_acp.policy import methods
 
 log = logging.getLogger("mcp_acp.backends.http")  # the backend's own logger, as before the split
 
@@ -29,13 +30,13 @@ PROTOCOL_VERSION_HEADER = "MCP-Protocol-Version"
 METHOD_HEADER = "Mcp-Method"
 NAME_HEADER = "Mcp-Name"
 NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
-CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
-CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities"
+PROTOCOL_VERSION_META_KEY = methods.META_PROTOCOL_VERSION
+CLIENT_INFO_META_KEY = methods.META_CLIENT_INFO
+CLIENT_CAPABILITIES_META_KEY = methods.META_CLIENT_CAPABILITIES
 # The eras of versioning.mdx: "legacy" opens a session with initialize; "modern" declares its
 # version in every request's _meta and has no session, no GET stream and no resumption.
 LEGACY, MODERN = "legacy", "modern"
-MODERN_VERSIONS = ("2026-07-28",)  # the modern protocol versions this leg speaks, preferred first
+MODERN_VERSIONS = methods.MODERN_VERSIONS  # the modern protocol versions this leg speaks, preferred first
 # Errors only a modern server answers with (a legacy server's errors mean: fall back to initialize).
 HEADER_MISMATCH = -32020
 MISSING_REQUIRED_CLIENT_CAPABILITY = -32021

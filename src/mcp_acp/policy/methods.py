@@ -22,6 +22,13 @@ from typing import Any, cast
 
 from mcp_acp.policy.paths import json_object
 
+# The 2026-07-28 request `_meta` keys: each request names its revision, its client and what the
+# client can do (there is no handshake to learn them from).
+META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+META_CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+MODERN_VERSIONS = ("2026-07-28",)  # the revisions without a handshake, newest first
+
 DISCOVERY = "discovery"
 ACTION = "action"
 FOLLOW_UP = "follow_up"

@@ -124,7 +124,7 @@ class Enforcer:
         method = message["method"]
         if method == "initialize" and isinstance((message.get("params") or {}).get("clientInfo"), dict):
             self.client_info = message["params"]["clientInfo"]
-        elif self.client_info is None and isinstance(info := _meta(message).get(CLIENT_INFO_META), dict):
+        elif self.client_info is None and isinstance(info := _meta(message).get(methods.META_CLIENT_INFO), dict):
             self.client_info = info  # a 2026-07-28 client names itself in every request's _meta
         if parsed is None:
             try:
@@ -484,7 +484,6 @@ class Enforcer:
 
 
 _STRICTNESS = {ALLOW: 0, HITL: 1, DENY: 2}
-CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
 
 
 def _meta(message: dict) -> dict:

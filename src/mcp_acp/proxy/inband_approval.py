@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from mcp_acp.config.store import load_manager_config
+from mcp_acp.policy import methods
 from mcp_acp.policy.context import DecisionContext
 from mcp_acp.proxy.approvals import WITHDRAWN, ApprovalOutcome, ApprovalRequest
 from mcp_acp.proxy.pending import Pending, PendingApprovals
@@ -39,9 +40,6 @@ from mcp_acp.proxy.request_state import (
 log = logging.getLogger(__name__)
 
 INPUT_KEY = "mcp-acp/approval"  # the key of the proxy's own input request and of its answer
-META_VERSION = "io.modelcontextprotocol/protocolVersion"
-META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
-MODERN_VERSIONS = frozenset({"2026-07-28"})
 MRTR_METHODS = frozenset({"tools/call", "resources/read", "prompts/get"})  # the requests that may get input_required
 RETRY_GRACE_SECONDS = 120.0  # a state outlives its approval's deadline by this: time to retry once approved
 UNKNOWN_APPROVAL = "unknown_approval"
@@ -74,9 +72,9 @@ def _params(message: dict) -> dict:
 def is_modern_with_url_elicitation(message: dict) -> bool:
     """The request's own `_meta` says 2026-07-28 and its capabilities include URL-mode elicitation."""
     meta = _params(message).get("_meta")
-    if not isinstance(meta, dict) or meta.get(META_VERSION) not in MODERN_VERSIONS:
+    if not isinstance(meta, dict) or meta.get(methods.META_PROTOCOL_VERSION) not in methods.MODERN_VERSIONS:
         return False
-    capabilities = meta.get(META_CAPABILITIES)
+    capabilities = meta.get(methods.META_CLIENT_CAPABILITIES)
     elicitation = capabilities.get("elicitation") if isinstance(capabilities, dict) else None
     return isinstance(elicitation, dict) and isinstance(elicitation.get("url"), dict)
 
