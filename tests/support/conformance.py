@@ -184,6 +184,9 @@ def prepare_proxy_home(env: dict[str, str], name: str) -> list[str]:
     (folder / "policy.json").write_text(json.dumps(CONFORMANCE_POLICY), encoding="utf-8")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config["limits"] = HIGH_LIMITS
+    # The backend gets only its configured environment: pass the era log on explicitly.
+    if "CONFORMANCE_SERVER_ERA_LOG" in env:
+        config["backend"]["stdio"]["env"] = {"CONFORMANCE_SERVER_ERA_LOG": env["CONFORMANCE_SERVER_ERA_LOG"]}
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return [MCP_ACP, "start", "--proxy", name, "--headless"]
 

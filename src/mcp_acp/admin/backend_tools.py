@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from mcp_acp.backends.child_env import child_environment
 from mcp_acp.config.models import ProxyConfig
 
 LIST_TIMEOUT = 30.0  # seconds for the whole question: start, handshake, every page of tools/list
@@ -32,7 +33,7 @@ class BackendTool:
     annotations: dict[str, Any] = field(default_factory=dict)  # readOnlyHint, destructiveHint, …
 
 
-def _stdio_transport(config: ProxyConfig) -> AbstractAsyncContextManager[Any]:
+def _stdio_transport(config: ProxyConfig, proxy_name: str) -> AbstractAsyncContextManager[Any]:
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     from mcp_acp.backends.attestation import attest
@@ -40,7 +41,9 @@ def _stdio_transport(config: ProxyConfig) -> AbstractAsyncContextManager[Any]:
     assert config.backend.stdio is not None
     stdio = config.backend.stdio
     attest(stdio.command, stdio.attestation)  # the same binary checks as `start`: never run what it would refuse
-    params = StdioServerParameters(command=stdio.command, args=list(stdio.args), env=dict(os.environ))
+    params = StdioServerParameters(
+        command=stdio.command, args=list(stdio.args), env=child_environment(proxy_name, stdio)
+    )
     # The backend's own stderr (banners, logs) would bury the table: it goes nowhere.
     return stdio_client(params, errlog=open(os.devnull, "w"))
 
@@ -71,7 +74,7 @@ def _transports(config: ProxyConfig, proxy_name: str) -> list[tuple[str, Any]]:
         tries.append((backend.http.url, lambda: _http_transport(config, proxy_name)))
     if backend.stdio and backend.transport in ("stdio", "auto"):
         label = " ".join([backend.stdio.command, *backend.stdio.args])
-        tries.append((label, lambda: _stdio_transport(config)))
+        tries.append((label, lambda: _stdio_transport(config, proxy_name)))
     return tries
 
 

@@ -43,10 +43,11 @@ class StdioBackend:
     transport = "stdio"
     reconnects = False
 
-    def __init__(self, server_name: str, command: str, args: list[str]) -> None:
+    def __init__(self, server_name: str, command: str, args: list[str], env: dict[str, str]) -> None:
         self.server_name = server_name
         self._command = command
         self._args = args
+        self._env = env
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task | None = None
 
@@ -59,6 +60,7 @@ class StdioBackend:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 limit=LINE_LIMIT,
+                env=self._env,
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:

@@ -115,10 +115,24 @@ class Attestation(_Strict):
         return value.lower() if value else value
 
 
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
+
+
 class StdioBackend(_Strict):
     command: str = Field(min_length=1)
     args: list[str] = Field(default_factory=list)
     attestation: Attestation | None = None
+    # The backend's own environment, on top of a minimal base (backends/child_env.py): it does
+    # not inherit the client's. Secret values live in the secret store; only their names are here.
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    secret_env: list[EnvName] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_once(self) -> StdioBackend:
+        both = set(self.env) & set(self.secret_env)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))} is in both 'env' and 'secret_env': keep one")
+        return self
 
 
 class HttpBackend(_Strict):

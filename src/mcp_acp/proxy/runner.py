@@ -9,6 +9,7 @@ import signal
 from dataclasses import dataclass
 
 from mcp_acp.backends import Backend, BackendError
+from mcp_acp.backends.child_env import child_environment
 from mcp_acp.backends.stdio import StdioBackend, resolve_command
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.proxy.gate import Gate
@@ -84,7 +85,8 @@ async def choose_backend(config: ProxyConfig, on_retry=None, proxy_name: str = "
     assert backend.stdio is not None
     await _attest(backend.stdio, proxy_name)
     resolve_command(backend.stdio.command)
-    return StdioBackend(backend.server_name, backend.stdio.command, backend.stdio.args)
+    environment = child_environment(proxy_name, backend.stdio)
+    return StdioBackend(backend.server_name, backend.stdio.command, backend.stdio.args, environment)
 
 
 def _tls_settings(config: ProxyConfig):
