@@ -15,6 +15,7 @@ from filelock import FileLock
 from mcp_acp import secret_store
 from mcp_acp.admin import archives, deletion
 from mcp_acp.audit.keys import create_audit_key, load_audit_key
+from mcp_acp.audit.sharing import FolderLocks
 from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog
 from mcp_acp.backends.credentials import credential_key
@@ -64,13 +65,13 @@ def make_proxy(log_root: Path, name: str = "fx", proxy_id: str = PROXY_ID, api_k
     if api_key:
         secret_store.put(credential_key(name), api_key)
     log_dir = paths.proxy_log_dir(log_root, name)
-    lock = AuditLog.lock(log_dir)
-    audit = AuditLog(log_dir, IntegrityState.load(log_dir), None)
+    locks = FolderLocks(log_dir)
+    audit = AuditLog(log_dir, IntegrityState.load(log_dir), None, locks=locks)
     for i in range(3):
         audit.write("operations", {"method": "tools/call", "request_id": str(i)})
     audit.write("system", {"level": "WARNING", "event": "test", "message": "hello"})
     audit.close()
-    lock.release()
+    locks.close()
     (log_dir / ".last_crash").write_text("2026-01-01T00:00:00Z\nfailure_type: test\n")
     (log_dir / "shutdowns.jsonl").write_text('{"event": "security_shutdown"}\n')
     (log_dir / "audit" / "operations.broken.2026-01-01_000000.jsonl").write_text("{}\n")

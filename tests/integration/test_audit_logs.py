@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sys
@@ -113,17 +114,36 @@ async def test_history_versions_and_manual_edit_detection(acp_env, proxy_name):
     assert {e["config_version"] for e in ops} == {"v1"}
 
 
-async def test_second_instance_of_the_same_proxy_is_refused(acp_env, proxy_name, cli):
-    proxy = await RawProxy.start(acp_env, "fx")
+async def test_several_clients_share_one_proxy_and_its_chains(acp_env, proxy_name, cli):
+    """Each client's `mcp-acp start` is its own process; their entries interleave in one chain
+    per file, and the trail verifies."""
+    proxies = [await RawProxy.start(acp_env, "fx") for _ in range(3)]
     try:
-        await proxy.initialize()
-        second = cli("start", "--proxy", "fx", "--headless")
-        assert second.returncode == 1 and "already running" in second.stderr
-        assert "Traceback" not in second.stderr
-        answer = await proxy.call_tool("echo", {"text": "first still fine"})
-        assert answer["result"]["content"][0]["text"] == "first still fine"
+        for proxy in proxies:
+            try:
+                await proxy.initialize()
+            except (EOFError, ConnectionError):
+                code, stderr = await proxy.finish()
+                raise AssertionError(f"a client's proxy stopped ({code}): {stderr}") from None
+        for round_ in range(5):
+            answers = await asyncio.gather(
+                *(proxy.call_tool("echo", {"text": f"client {n} round {round_}"}) for n, proxy in enumerate(proxies))
+            )
+            assert [a["result"]["content"][0]["text"] for a in answers] == [
+                f"client {n} round {round_}" for n in range(3)
+            ]
+        for proxy in proxies:
+            code, stderr = await proxy.finish()
+            assert code == 0 and "Traceback" not in stderr, stderr
     finally:
-        await proxy.close()
+        for proxy in proxies:
+            await proxy.close()
+    ops = entries(acp_env, "audit/operations.jsonl")
+    calls = [e for e in ops if e.get("method") == "tools/call"]
+    assert len(calls) == 15 and len({e["session_id"] for e in calls}) == 3
+    assert [e["sequence"] for e in ops] == list(range(1, len(ops) + 1))
+    done = cli("audit", "verify", "--proxy", "fx")
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 async def test_debug_wire_logs_only_at_debug_level(acp_env, proxy_name):

@@ -7,6 +7,7 @@ request hook stands in for the enforcer so the test controls the entry's write."
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import orjson
@@ -53,7 +54,7 @@ async def start_relay(write_entry) -> tuple[Relay, Client]:
     def request(message: dict, parsed):
         return LogWhileForwarded(lambda: write_entry(client)) if message["method"] == "tools/list" else None
 
-    relay = Relay(StdioBackend("fixture", sys.executable, [BACKEND]), Gate(request), client.write)
+    relay = Relay(StdioBackend("fixture", sys.executable, [BACKEND], dict(os.environ)), Gate(request), client.write)
     await relay.start()
     assert "result" in await client.ask(relay, INITIALIZE)
     await relay.from_client(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')

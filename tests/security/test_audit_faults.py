@@ -458,7 +458,10 @@ async def test_a_recorder_that_raises_still_answers_the_client():
         return next(m for m in received if m.get("id") == request_id)
 
     relay = Relay(
-        StdioBackend("fixture", sys.executable, [BACKEND]), Gate(lambda message, parsed: None), write, Broken()
+        StdioBackend("fixture", sys.executable, [BACKEND], dict(os.environ)),
+        Gate(lambda message, parsed: None),
+        write,
+        Broken(),
     )
     await relay.start()
     try:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from mcp_acp.audit import trail
 from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
+from mcp_acp.audit.sharing import START_TIMEOUT_SECONDS, FolderLocks
 from mcp_acp.audit.verify import AuditFailure, verify_on_startup
-from mcp_acp.audit.writer import AuditLog, Rotation
+from mcp_acp.audit.writer import AuditLog, AuditWriteError, Rotation
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import ConfigError
 
@@ -35,15 +36,27 @@ def rotation_of(config: ProxyConfig) -> Rotation:
     return Rotation(settings.max_bytes, settings.max_age_hours * 3600, settings.compress)
 
 
-def open_trail(name: str, log_dir: Path, config: ProxyConfig) -> OpenTrail:
-    """Raises AuditFailure (exit 10) when the trail cannot be trusted or opened."""
+def open_trail(name: str, log_dir: Path, config: ProxyConfig, locks: FolderLocks | None = None) -> OpenTrail:
+    """Raises AuditFailure (exit 10) when the trail cannot be trusted or opened. With `locks`,
+    other processes of the proxy may be running: nothing is written while this one verifies."""
+    if locks is None:
+        return _open_trail(name, log_dir, config, None)
+    try:
+        with locks.held(START_TIMEOUT_SECONDS):
+            return _open_trail(name, log_dir, config, locks)
+    except TimeoutError as exc:
+        raise AuditFailure(f"cannot open the audit logs in {log_dir}: {exc}") from None
+
+
+def _open_trail(name: str, log_dir: Path, config: ProxyConfig, locks: FolderLocks | None) -> OpenTrail:
     try:
         key = load_audit_key(name)
     except (ConfigError, ValueError, KeyError) as exc:
         raise AuditFailure(f"cannot read the audit key of proxy {name}: {exc}") from None
     state, warnings = verify_on_startup(log_dir, name, key)
     created = False
-    if key is None and config.audit_key:
+    # A key is created only by a process that is alone: its siblings would go on unkeyed.
+    if key is None and config.audit_key and (locks is None or locks.alone()):
         # Keyed from the next entry of every file on: what is already there keeps its plain hashes.
         since = {rel: f.last_sequence + 1 for rel, f in state.files.items()}
         try:
@@ -54,7 +67,7 @@ def open_trail(name: str, log_dir: Path, config: ProxyConfig) -> OpenTrail:
         else:
             state.key = key.key
     try:
-        audit = AuditLog(log_dir, state, key, durable=config.audit_durable, rotation=rotation_of(config))
+        audit = AuditLog(log_dir, state, key, config.audit_durable, rotation_of(config), locks)
     except OSError as exc:
         raise AuditFailure(f"cannot open the audit logs in {log_dir}: {exc.strerror or exc}") from None
     try:
@@ -68,7 +81,8 @@ def open_trail(name: str, log_dir: Path, config: ProxyConfig) -> OpenTrail:
 def close_trail(name: str, opened: OpenTrail) -> None:
     """A clean stop: the record outside the folder moves to the final entries."""
     try:
-        trail.save(name, opened.key, opened.audit.state)
-    except (ConfigError, OSError) as exc:
+        with opened.audit.turn():
+            trail.save(name, opened.key, opened.audit.state)
+    except (ConfigError, OSError, AuditWriteError) as exc:
         log.warning("could not record the audit trail's final entries: %s", exc)
     opened.audit.close()

@@ -26,11 +26,12 @@ from filelock import FileLock, Timeout
 from mcp_acp.audit import segments, trail
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, save_audit_key
+from mcp_acp.audit.sharing import RUNNING_LOCK
 from mcp_acp.audit.state import STATE_FILE, FileState, IntegrityState, StateError
 from mcp_acp.audit.verify import FileReport, trail_errors, verify_file
 from mcp_acp.audit.writer import AuditLog
 
-LOCK_FILE = ".writer.lock"
+LOCK_FILE = RUNNING_LOCK
 
 
 class ProxyRunning(Exception):

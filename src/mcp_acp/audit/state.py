@@ -66,6 +66,16 @@ class IntegrityState:
         self.key = key
         self._fd: int | None = None
         self._fragments: dict[str, tuple[FileState, str]] = {}  # rel -> (state, its JSON)
+        self.last_written = b""  # our last save: a different peek() means another process saved
+
+    def peek(self) -> bytes:
+        """The state as saved now, by this process or another of the same proxy (sharing.py)."""
+        try:
+            return os.pread(self._fd, BLOCK, 0) if self._fd is not None else self.path.read_bytes()
+        except FileNotFoundError:
+            return b""  # never saved yet, or deleted (which differs from our last save: caught)
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path.name}: {exc.strerror or exc}") from None
 
     @classmethod
     def load(cls, log_dir: Path, key: bytes | None = None) -> IntegrityState:
@@ -76,6 +86,10 @@ class IntegrityState:
             return cls(path, key=key)
         except OSError as exc:
             raise StateError(f"cannot read {path}: {exc.strerror}") from None
+        return cls.parse(path, raw, key)
+
+    @classmethod
+    def parse(cls, path: Path, raw: bytes, key: bytes | None) -> IntegrityState:
         try:
             data = json.loads(raw)
             files = {name: FileState(**fields) for name, fields in data["files"].items()}
@@ -117,10 +131,13 @@ class IntegrityState:
         data = self._document()
         if len(data) < BLOCK:
             fd = self._fd if self._fd is not None else self._open_block()
-            os.pwrite(fd, data.ljust(BLOCK - 1) + b"\n", 0)
+            block = data.ljust(BLOCK - 1) + b"\n"
+            os.pwrite(fd, block, 0)
+            self.last_written = block
             return
         self.close()
         write_private_text(self.path, data.decode())
+        self.last_written = data
 
     def _open_block(self) -> int:
         if not self.path.exists() or self.path.stat().st_size != BLOCK:

@@ -1,4 +1,4 @@
-"""The single writer of a proxy's protected files.
+"""The writer of a proxy's protected files (one per process; processes of one proxy take turns, sharing.py).
 
 Order of one append, chosen for crash safety (see verify.py): check the file is still the one
 we opened, write the whole line with one write(), then save the integrity state. The caller
@@ -9,22 +9,24 @@ replies to the client only after append() returns, so an answered request is alw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock, Timeout
 
 from mcp_acp.audit import segments
 from mcp_acp.audit.chain import GENESIS, KeyRule, check_chain, seal
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, rule_for
-from mcp_acp.audit.state import FileState, IntegrityState
+from mcp_acp.audit.sharing import FolderLocks
+from mcp_acp.audit.state import FileState, IntegrityState, StateError
 from mcp_acp.config.store import ensure_private_dir
 
 TAIL_WINDOW = 10  # entries the health check re-verifies per file
@@ -33,10 +35,6 @@ TAIL_BYTES = 64 * 1024
 
 class AuditWriteError(Exception):
     """An entry could not be written, or the file is no longer the one we opened."""
-
-
-class AlreadyRunning(Exception):
-    """Another process holds this proxy's log folder."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +57,9 @@ class ChainedFile:
         ensure_private_dir(self.path.parent)
         self._open_active()
         known = state.files.get(rel)
-        self.sequence = known.last_sequence if known else 0
-        self.last_hash = known.last_hash if known else GENESIS
-        self.base = (known.base_sequence, known.base_hash) if known else (0, GENESIS)
+        self.sequence: int = known.last_sequence if known else 0
+        self.last_hash: str = known.last_hash if known else GENESIS
+        self.base: tuple[int, str] = (known.base_sequence, known.base_hash) if known else (0, GENESIS)
         if known:
             self._remember()
         self.dirty = False
@@ -122,6 +120,39 @@ class ChainedFile:
             raise AuditWriteError(f"{self.rel} was deleted while the proxy was running") from None
         if (stat.st_dev, stat.st_ino) != (self.dev, self.inode):
             raise AuditWriteError(f"{self.rel} was replaced while the proxy was running")
+        if stat.st_size != self.size:
+            self._adopt_unrecorded(stat.st_size)
+
+    def follow(self, known: FileState) -> None:
+        """Another process of this proxy wrote the file since we did: continue from its head,
+        and from its new active file if it rotated (the state it saved names that file)."""
+        if (known.last_dev, known.last_inode) != (self.dev, self.inode):
+            os.close(self._fd)
+            self._open_active()
+            if (self.dev, self.inode) != (known.last_dev, known.last_inode):
+                raise AuditWriteError(f"{self.rel} was replaced while the proxy was running")
+            self._opened_at = self._first_entry_time()
+        self.sequence, self.last_hash = known.last_sequence, known.last_hash
+        self.base = (known.base_sequence, known.base_hash)
+        self.size = known.last_size
+        self._remember()
+
+    def _adopt_unrecorded(self, size: int) -> None:
+        """The file is longer than any state says: another process of this proxy was killed
+        between its line and its state save. Those lines are taken only if they continue the
+        chain (under the key, when there is one); anything else is tampering."""
+        if size < self.size:
+            raise AuditWriteError(f"{self.rel} was cut short while the proxy was running")
+        with open(self.path, "rb") as handle:
+            handle.seek(self.size)
+            data = handle.read(size - self.size)
+        check = check_chain(data, self._rule, start=(self.sequence + 1, self.last_hash))
+        if check.errors or check.torn_tail or not check.entries:
+            raise AuditWriteError(f"{self.rel} has content the proxy did not write")
+        assert check.last_sequence is not None and check.last_hash is not None
+        self.sequence, self.last_hash, self.size = check.last_sequence, check.last_hash, size
+        self._remember()
+        self._state.save()  # recorded at once: never two unrecorded lines, which a start would refuse
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
         self.check_same_file()
@@ -180,6 +211,7 @@ class AuditLog:
         key: AuditKey | None,
         durable: bool = False,
         rotation: Rotation | None = None,
+        locks: FolderLocks | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.state = state
@@ -187,31 +219,46 @@ class AuditLog:
         self.files = {
             name: ChainedFile(log_dir, rel, state, rule_for(key, rel), rotation) for name, rel in PROTECTED.items()
         }
-        state.save()
-        self._write_lock = threading.Lock()
+        self._by_rel = {chained.rel: chained for chained in self.files.values()}
+        self._locks = locks  # None: this process is the folder's only writer (tests, tools)
+        # Python logging may call in from other threads; one chain must see one writer at a time.
+        self._write_lock = threading.RLock()
+        with self.turn():
+            state.save()
         self._writes = 0
         self._synced = 0
         self._sync_task: asyncio.Task[None] | None = None
 
-    @staticmethod
-    def lock(log_dir: Path) -> FileLock:
-        """Held for the proxy's lifetime: two processes must never extend the same chain."""
+    @contextlib.contextmanager
+    def turn(self) -> Generator[None]:
+        """This process's turn with the files: no other thread or process of the proxy writes
+        meanwhile, and what they wrote before is taken in first."""
+        with self._write_lock:
+            if self._locks is None:
+                yield
+                return
+            self._locks.acquire()
+            try:
+                self._catch_up()
+                yield
+            finally:
+                self._locks.release()
+
+    def _catch_up(self) -> None:
+        saved = self.state.peek()
+        if saved == self.state.last_written:
+            return  # nobody else saved since we did
         try:
-            ensure_private_dir(log_dir)
-            lock = FileLock(str(log_dir / ".writer.lock"), mode=0o600)
-            lock.acquire(timeout=0)
-        except Timeout:  # a TimeoutError, hence an OSError: caught first
-            raise AlreadyRunning(
-                f"another process is already running this proxy (it holds {log_dir / '.writer.lock'}). "
-                "Each MCP client needs its own proxy: add another with 'mcp-acp proxy add'."
-            ) from None
-        except OSError as exc:
-            raise AuditWriteError(f"cannot use the log folder {log_dir}: {exc.strerror or exc}") from None
-        return lock
+            current = IntegrityState.parse(self.state.path, saved, self.state.key)
+        except StateError as exc:
+            raise AuditWriteError(str(exc)) from None
+        for rel, known in current.files.items():
+            if (chained := self._by_rel.get(rel)) is not None:
+                chained.follow(known)
+        self.state.last_written = saved
 
     def write(self, name: str, fields: dict[str, Any]) -> dict[str, Any]:
-        # Python logging may call in from other threads; one chain must see one writer at a time.
-        with self._write_lock:
+        with self.turn():
             entry = self.files[name].append(fields)
             try:
                 self.state.save()
@@ -221,11 +268,16 @@ class AuditLog:
         return entry
 
     def check_files(self, *names: str) -> None:
-        for name in names:
-            self.files[name].check_same_file()
+        with self.turn():
+            for name in names:
+                self.files[name].check_same_file()
 
     def health_problems(self) -> list[str]:
-        problems = [p for f in self.files.values() for p in f.tail_problems()]
+        try:
+            with self.turn():
+                problems = [p for f in self.files.values() for p in f.tail_problems()]
+        except AuditWriteError as exc:
+            problems = [str(exc)]
         if not self.state.path.exists():
             problems.append(f"{self.state.path.name} was deleted while the proxy was running")
         return problems

@@ -124,8 +124,8 @@ class StdioBackend(_Strict):
     attestation: Attestation | None = None
     # The backend's own environment, on top of a minimal base (backends/child_env.py): it does
     # not inherit the client's. Secret values live in the secret store; only their names are here.
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    secret_env: list[EnvName] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict, exclude_if=lambda value: not value)
+    secret_env: list[EnvName] = Field(default_factory=list, exclude_if=lambda value: not value)
 
     @model_validator(mode="after")
     def _names_once(self) -> StdioBackend:

@@ -133,8 +133,13 @@ STAND_IN_FOLDER = ".mcp-acp-run"
 # use a socket in a folder someone else controls.
 
 
-def proxy_socket_path(name: str) -> Path:
-    return _socket(f"proxy_{name}.sock")
+MAX_SESSIONS = 64  # processes of one proxy at once: one per MCP client (audit/sharing.py)
+
+
+def proxy_socket_path(name: str, slot: int = 0) -> Path:
+    """The API socket of one process of a proxy. The first running process has slot 0, the
+    plain name every tool tries first; each further client's process takes the next free slot."""
+    return _socket(f"proxy_{name}.sock" if slot == 0 else f"proxy_{name}.{slot}.sock")
 
 
 def manager_socket_path() -> Path:

@@ -11,6 +11,7 @@ import re
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mcp_acp.config import paths
 from mcp_acp.config.models import ProxyName
 from mcp_acp.event_names import Event
 
@@ -31,7 +32,9 @@ def decode(line: bytes) -> dict | None:
     return message if isinstance(message, dict) and isinstance(message.get("type"), str) else None
 
 
-def register(proxy_name: str, proxy_id: str, instance_id: str, config_summary: dict, socket_path: str) -> dict:
+def register(
+    proxy_name: str, proxy_id: str, instance_id: str, config_summary: dict, socket_path: str, slot: int = 0
+) -> dict:
     return {
         "type": "register",
         "proxy_name": proxy_name,
@@ -39,6 +42,7 @@ def register(proxy_name: str, proxy_id: str, instance_id: str, config_summary: d
         "instance_id": instance_id,
         "config_summary": config_summary,
         "socket_path": socket_path,
+        "slot": slot,
     }
 
 
@@ -78,6 +82,7 @@ class Register(BaseModel):
     instance_id: str = Field(min_length=1, max_length=64)
     config_summary: dict = Field(default_factory=dict)
     socket_path: str = Field(min_length=1)
+    slot: int = Field(default=0, ge=0, lt=paths.MAX_SESSIONS)  # one process per MCP client
 
     @field_validator("type")
     @classmethod

@@ -75,7 +75,7 @@ class Activity:
 
 def prometheus_text(state: ManagerState) -> bytes:
     """`/metrics`: what the manager knows of each connected proxy, and of its own event stream."""
-    proxies = [ProxyFigures(c.proxy_name, c.stats, c.pending) for c in state.registry.all()]
+    proxies = [ProxyFigures(c.proxy_name, c.stats, c.pending, c.slot) for c in state.registry.all()]
     return metrics_text(proxies, len(state.hub.subscribers), state.hub.published)
 
 

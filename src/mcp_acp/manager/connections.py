@@ -43,10 +43,10 @@ async def _register(state: ManagerState, reader, writer) -> ProxyConnection | No
         return None  # connected and left: a liveness probe
     registration, problem = protocol.parse_register(protocol.decode(line))
     if registration and os.path.realpath(registration.socket_path) != os.path.realpath(
-        paths.proxy_socket_path(registration.proxy_name)
+        expected := paths.proxy_socket_path(registration.proxy_name, registration.slot)
     ):
         # The manager forwards HTTP to this socket: only the proxy's own socket is acceptable.
-        registration, problem = None, f"socket_path must be {paths.proxy_socket_path(registration.proxy_name)}"
+        registration, problem = None, f"socket_path must be {expected}"
     if registration is None:
         log.warning("registration refused: %s", problem)
         writer.write(protocol.encode(protocol.registered(problem)))
@@ -59,6 +59,7 @@ async def _register(state: ManagerState, reader, writer) -> ProxyConnection | No
         registration.socket_path,
         registration.config_summary,
         writer,
+        slot=registration.slot,
     )
     replaced = state.registry.add(connection)
     if replaced is not None:

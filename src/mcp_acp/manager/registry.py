@@ -20,6 +20,7 @@ class ProxyConnection:
     connected_at: float = field(default_factory=time.time)
     stats: dict | None = None  # the latest `stats_updated` the proxy sent
     pending: int = 0  # approvals waiting, counted from the proxy's pending_* events
+    slot: int = 0  # which of the proxy's processes (one per MCP client) this is
 
     def send(self, message: dict) -> None:
         """One NDJSON line to the proxy; fire-and-forget (a dead connection is noticed by its reader)."""
@@ -32,33 +33,43 @@ class ProxyConnection:
 
 
 class Registry:
+    """Keyed by proxy name and slot: every MCP client that starts a proxy runs its own process
+    of it, and each is a session of that proxy here."""
+
     def __init__(self) -> None:
-        self._by_name: dict[str, ProxyConnection] = {}
+        self._by_key: dict[tuple[str, int], ProxyConnection] = {}
 
     def add(self, connection: ProxyConnection) -> ProxyConnection | None:
-        """Register; a proxy of the same name replaces the old connection, which is returned."""
-        old = self._by_name.get(connection.proxy_name)
-        self._by_name[connection.proxy_name] = connection
+        """Register; a process in the same slot replaces the old connection, which is returned."""
+        key = (connection.proxy_name, connection.slot)
+        old = self._by_key.get(key)
+        self._by_key[key] = connection
         return old
 
     def remove(self, connection: ProxyConnection) -> bool:
-        """Forget `connection` unless a newer one of the same name has replaced it."""
-        if self._by_name.get(connection.proxy_name) is connection:
-            del self._by_name[connection.proxy_name]
+        """Forget `connection` unless a newer one in the same slot has replaced it."""
+        key = (connection.proxy_name, connection.slot)
+        if self._by_key.get(key) is connection:
+            del self._by_key[key]
             return True
         return False
 
+    def sessions(self, name: str) -> list[ProxyConnection]:
+        """Every running process of proxy `name`, lowest slot first."""
+        return sorted((c for (n, _), c in self._by_key.items() if n == name), key=lambda c: c.slot)
+
     def get(self, name: str) -> ProxyConnection | None:
-        return self._by_name.get(name)
+        """The proxy's first session: the one its plain API socket leads to."""
+        return next(iter(self.sessions(name)), None)
 
     def by_id(self, proxy_id: str) -> ProxyConnection | None:
-        return next((c for c in self._by_name.values() if c.proxy_id == proxy_id), None)
+        return next((c for c in self._by_key.values() if c.proxy_id == proxy_id), None)
 
     def all(self) -> list[ProxyConnection]:
-        return [self._by_name[name] for name in sorted(self._by_name)]
+        return [self._by_key[key] for key in sorted(self._by_key)]
 
     def names(self) -> list[str]:
-        return sorted(self._by_name)
+        return sorted({name for name, _ in self._by_key})
 
     def __len__(self) -> int:
-        return len(self._by_name)
+        return len(self.names())

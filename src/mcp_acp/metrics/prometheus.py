@@ -22,6 +22,7 @@ class ProxyFigures:
     name: str
     stats: dict | None  # the latest `stats_updated` it pushed
     pending: int  # approvals waiting
+    session: int = 0  # which process of the proxy (one per MCP client): its slot
 
 
 class ManagerCollector:
@@ -34,29 +35,30 @@ class ManagerCollector:
         requests = CounterMetricFamily(
             "mcp_acp_requests",
             "Requests seen by each connected proxy, by decision and method (since the proxy started)",
-            labels=["proxy", "decision", "method"],
+            labels=["proxy", "session", "decision", "method"],
         )
         pending = GaugeMetricFamily(
-            "mcp_acp_pending_approvals", "Requests waiting for a human decision", labels=["proxy"]
+            "mcp_acp_pending_approvals", "Requests waiting for a human decision", labels=["proxy", "session"]
         )
         latency = GaugeMetricFamily(
             "mcp_acp_latency_ms",
             "Latency over each proxy's last 1000 samples, by kind (median and p95)",
-            labels=["proxy", "kind", "quantile"],
+            labels=["proxy", "session", "kind", "quantile"],
         )
         for proxy in self.proxies:
             stats = proxy.stats or {}
+            session = str(proxy.session)
             by_method = stats.get("by_method") or {}
             for method, decisions in sorted(by_method.items()):
                 for decision, count in sorted(decisions.items()):
-                    requests.add_metric([proxy.name, decision, method], count)
-            pending.add_metric([proxy.name], proxy.pending)
+                    requests.add_metric([proxy.name, session, decision, method], count)
+            pending.add_metric([proxy.name, session], proxy.pending)
             measured = m if isinstance(m := stats.get("latency"), dict) else {}
             for kind in LATENCY_KINDS:
                 for quantile, suffix in QUANTILES:
                     value = measured.get(kind + suffix)
                     if isinstance(value, (int, float)):  # null (no samples yet) is no sample
-                        latency.add_metric([proxy.name, kind, quantile], value)
+                        latency.add_metric([proxy.name, session, kind, quantile], value)
         yield requests
         yield pending
         yield latency

@@ -36,6 +36,7 @@ class ManagerClient:
         proxy_id: str,
         events: ProxyEvents,
         config_summary: dict,
+        slot: int = 0,
         on_token: Callable[[StoredTokens], None] | None = None,
         on_token_cleared: Callable[[], None] | None = None,
         on_detached: Callable[[], None] | None = None,
@@ -43,6 +44,7 @@ class ManagerClient:
         self.proxy_name = proxy_name
         self.proxy_id = proxy_id
         self.instance_id = secrets.token_hex(8)
+        self.slot = slot
         self.events = events
         self.config_summary = config_summary
         self.on_token = on_token
@@ -90,7 +92,8 @@ class ManagerClient:
                         self.proxy_id,
                         self.instance_id,
                         self.config_summary,
-                        str(paths.proxy_socket_path(self.proxy_name)),
+                        str(paths.proxy_socket_path(self.proxy_name, self.slot)),
+                        self.slot,
                     )
                 )
             )

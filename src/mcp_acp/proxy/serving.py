@@ -98,6 +98,7 @@ def _manager_tasks(session: ProxySession) -> list[asyncio.Task]:
         config.proxy_id,
         session.events,
         {"backend_id": config.backend.server_name, "transport": control.info["backend_transport"], "api_port": None},
+        slot=session.inputs.slot,
         **callbacks,
     )
     shutdown.on_shutdown.append(
@@ -119,7 +120,7 @@ async def _serve_control_api(session: ProxySession) -> None:
     try:
         from mcp_acp.proxy.api import build_app, serve_api
 
-        await serve_api(build_app(session.control), paths.proxy_socket_path(session.inputs.name))
+        await serve_api(build_app(session.control), paths.proxy_socket_path(session.inputs.name, session.inputs.slot))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the proxy works without it; reload still has SIGHUP and the file watch

@@ -51,6 +51,7 @@ class SessionInputs:
     policy_path: Path  # watched and reloaded
     protected: ProtectedPaths  # the product's own files: no policy may grant them
     approver: Approver | None = None  # None: the web UI, a native dialog, or nobody (proxy/hitl.py)
+    slot: int = 0  # which of the proxy's running processes this is (one per MCP client)
 
 
 class ProxySession:

@@ -13,17 +13,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from filelock import FileLock
-
 from mcp_acp import __version__
 from mcp_acp.audit import auth_log, emergency
 from mcp_acp.audit.chain import utc_now
 from mcp_acp.audit.history import record_load
 from mcp_acp.audit.opening import OpenTrail, close_trail, open_trail
+from mcp_acp.audit.sharing import AlreadyRunning, FolderLocks
 from mcp_acp.audit.shutdown import ShutdownCoordinator, append_fsynced
 from mcp_acp.audit.system_log import SystemLogHandler
 from mcp_acp.audit.verify import AuditFailure
-from mcp_acp.audit.writer import AlreadyRunning, AuditLog, AuditWriteError
+from mcp_acp.audit.writer import AuditLog, AuditWriteError
 from mcp_acp.config import paths
 from mcp_acp.config.models import ManagerConfig, ProxyConfig
 from mcp_acp.config.private_modes import require_private_modes
@@ -85,7 +84,8 @@ class Started:
     config: ProxyConfig
     policy: Policy
     opened: OpenTrail
-    lock: FileLock  # the audit folder's exclusive lock, held for the proxy's lifetime
+    locks: FolderLocks  # shared with the proxy's other processes (one per client), held for its lifetime
+    slot: int  # this process's place among them: names its API socket
     identities: LocalIdentities | OidcIdentities
     identity: Identity
     session_id: str
@@ -109,6 +109,7 @@ class Started:
             identities=self.identities,
             identity=self.identity,
             session_id=self.session_id,
+            slot=self.slot,
             policy_path=paths.proxy_policy_path(self.name),
             protected=ProtectedPaths(
                 [paths.config_dir(), paths.product_log_root(self.manager.log_path), paths.runtime_dir()]
@@ -152,7 +153,7 @@ class Started:
                 say(f"[bold red]Error:[/] audit log failure at shutdown: {exc}")
                 code = AuditFailure.exit_code
         close_trail(self.name, self.opened) if not shutdown.is_shutting_down else audit.close()
-        self.lock.release()
+        self.locks.close()
         return 1 if code is None else code
 
 
@@ -167,16 +168,20 @@ def open_proxy(name: str) -> Started:
     except ConfigError as exc:
         raise StartupRefused("config_invalid", exc) from None
     try:
-        lock = AuditLog.lock(log_dir)
+        locks = FolderLocks(log_dir)
+        slot = locks.claim_slot(paths.MAX_SESSIONS)
     except AlreadyRunning as exc:
         raise StartupRefused("startup_failed", exc) from None
-    except AuditWriteError as exc:
-        raise StartupRefused("audit_failure", AuditFailure(str(exc)), AuditFailure.exit_code) from None
+    except OSError as exc:
+        failure = AuditFailure(f"cannot use the log folder {log_dir}: {exc.strerror or exc}")
+        raise StartupRefused("audit_failure", failure, AuditFailure.exit_code) from None
     try:
-        opened = open_trail(name, log_dir, config)
+        opened = open_trail(name, log_dir, config, locks)
     except AuditFailure as exc:
+        locks.close()
         raise StartupRefused("audit_failure", exc, AuditFailure.exit_code) from None
     except OSError as exc:
+        locks.close()
         failure = AuditFailure(f"cannot open the audit logs in {log_dir}: {exc}")
         raise StartupRefused("audit_failure", failure, 10) from None
     audit = opened.audit
@@ -206,7 +211,9 @@ def open_proxy(name: str) -> Started:
     except AuditWriteError as exc:
         failure = AuditFailure(f"cannot write the audit logs: {exc}")
         raise StartupRefused("audit_failure", failure, AuditFailure.exit_code) from None
-    return Started(name, manager, config, policy, opened, lock, identities, identity, session_id, shutdown, *versions)
+    return Started(
+        name, manager, config, policy, opened, locks, slot, identities, identity, session_id, shutdown, *versions
+    )
 
 
 def _verified_identity(manager: ManagerConfig, audit: AuditLog) -> tuple[LocalIdentities | OidcIdentities, Identity]:
