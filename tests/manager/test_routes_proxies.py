@@ -76,6 +76,8 @@ def test_list_shows_configured_proxies_inactive(cli, home, state):
         "transport": "stdio",
         "command": "/bin/cat",
         "args": ["-u"],
+        "env": {},
+        "secret_env": [],
         "url": None,
         "created_at": config_of(home, "files")["created_at"],
         "backend_transport": "stdio",
@@ -133,7 +135,7 @@ def test_create_stdio_proxy(home, state):
     assert config["backend"] == {
         "server_name": "Files",
         "transport": "stdio",
-        "stdio": {"command": "/bin/cat", "args": ["-u"]},
+        "stdio": {"command": "/bin/cat", "args": ["-u"], "env": {}, "secret_env": []},
     }
     assert body["config_path"] == str(proxy_config_dir(home, "files") / "config.json")
     assert json.loads(Path(body["policy_path"]).read_text()) == {"version": "1", "default_action": "deny", "rules": []}
