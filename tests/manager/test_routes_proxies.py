@@ -135,7 +135,7 @@ def test_create_stdio_proxy(home, state):
     assert config["backend"] == {
         "server_name": "Files",
         "transport": "stdio",
-        "stdio": {"command": "/bin/cat", "args": ["-u"], "env": {}, "secret_env": []},
+        "stdio": {"command": "/bin/cat", "args": ["-u"]},
     }
     assert body["config_path"] == str(proxy_config_dir(home, "files") / "config.json")
     assert json.loads(Path(body["policy_path"]).read_text()) == {"version": "1", "default_action": "deny", "rules": []}

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from mcp_acp.config import paths
 
@@ -133,6 +142,15 @@ class StdioBackend(_Strict):
         if both:
             raise ValueError(f"{', '.join(sorted(both))} is in both 'env' and 'secret_env': keep one")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_environment(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # A backend with no environment of its own writes none: config.json stays as it was.
+        data = handler(self)
+        for key in ("env", "secret_env"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
 
 
 class HttpBackend(_Strict):
