@@ -10,16 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mcp_acp.config import paths
 
@@ -133,8 +124,8 @@ class StdioBackend(_Strict):
     attestation: Attestation | None = None
     # The backend's own environment, on top of a minimal base (backends/child_env.py): it does
     # not inherit the client's. Secret values live in the secret store; only their names are here.
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    secret_env: list[EnvName] = Field(default_factory=list)
+    env: dict[EnvName, str] = Field(default_factory=dict, exclude_if=lambda value: not value)
+    secret_env: list[EnvName] = Field(default_factory=list, exclude_if=lambda value: not value)
 
     @model_validator(mode="after")
     def _names_once(self) -> StdioBackend:
@@ -142,15 +133,6 @@ class StdioBackend(_Strict):
         if both:
             raise ValueError(f"{', '.join(sorted(both))} is in both 'env' and 'secret_env': keep one")
         return self
-
-    @model_serializer(mode="wrap")
-    def _omit_empty_environment(self, handler: SerializerFunctionWrapHandler) -> dict:
-        # A backend with no environment of its own writes none: config.json stays as it was.
-        data = handler(self)
-        for key in ("env", "secret_env"):
-            if not data.get(key):
-                data.pop(key, None)
-        return data
 
 
 class HttpBackend(_Strict):
