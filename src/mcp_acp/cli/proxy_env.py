@@ -15,7 +15,7 @@ from mcp_acp.admin.backend_env import BackendEnvError, list_env, parse_assignmen
 from mcp_acp.backends.child_env import BASE_PREFIXES, BASE_VARIABLES
 from mcp_acp.cli.output import console, fail, terminal_safe
 from mcp_acp.cli.secret_input import read_secret_env_value
-from mcp_acp.config.store import ConfigError
+from mcp_acp.config.store import ConfigError, load_proxy_config
 
 ENV_HELP = "A value for the backend's environment, KEY=VALUE (repeat for more). Kept in config.json."
 SECRET_ENV_HELP = (
@@ -100,6 +100,10 @@ def env(
     if not (values or secret_names or unset_names):
         print_env(name)
         return
+    try:
+        load_proxy_config(name)  # an unknown proxy is named before any secret is asked for
+    except ConfigError as exc:
+        fail(sentence(exc))
     secrets = read_secret_env(secret_names, f"mcp-acp proxy env {name}")
     done: list[str] = []
     try:
