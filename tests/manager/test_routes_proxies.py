@@ -76,6 +76,8 @@ def test_list_shows_configured_proxies_inactive(cli, home, state):
         "transport": "stdio",
         "command": "/bin/cat",
         "args": ["-u"],
+        "env": {},
+        "secret_env": [],
         "url": None,
         "created_at": config_of(home, "files")["created_at"],
         "backend_transport": "stdio",

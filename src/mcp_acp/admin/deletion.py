@@ -28,6 +28,7 @@ from typing import Literal
 from mcp_acp import secret_store
 from mcp_acp.admin.archive_manifest import ARCHIVED_LABELS, DELETED_LABELS, archive_metadata, write_manifest
 from mcp_acp.admin.archives import STAMP, archived_key_owner, tree_size
+from mcp_acp.admin.backend_env import delete_secret_values
 from mcp_acp.audit import keys, repair, trail
 from mcp_acp.backends.credentials import credential_key
 from mcp_acp.config import paths
@@ -36,6 +37,7 @@ from mcp_acp.config.store import ensure_private_dir, list_proxy_names, load_mana
 from mcp_acp.localhttp.server import socket_accepts
 
 DEBUG_DIR = "debug"
+SECRET_ENV_LABEL = "backend secret environment values"
 # A proxy's audit HMAC key (audit/keys.py) moves with its archive, to the owner
 # `archived_key_owner(archive)`: `load_audit_key` finds it there, and a new proxy of the same name
 # does not inherit it.
@@ -167,6 +169,19 @@ class _Cleanup:
 
         return self._try(f"delete the backend API key {credential_key(self.name)!r}", delete, False)
 
+    def delete_secret_env(self) -> bool:
+        """The backend's secret environment values (never archived: the archived config only names them)."""
+        backend = self.raw.get("backend")
+        stdio = backend.get("stdio") if isinstance(backend, dict) else None
+        names = stdio.get("secret_env") if isinstance(stdio, dict) else None
+        if not isinstance(names, list):
+            return False
+        names = [name for name in names if isinstance(name, str)]
+        deleted = self._try(
+            "delete the backend's secret environment values", lambda: delete_secret_values(self.name, names), []
+        )
+        return bool(deleted)
+
     def copy_audit_key(self, archive_name: str) -> bool:
         return self._try(
             "keep the audit key with the archive",
@@ -230,6 +245,8 @@ def _purge(name: str, config_dir: Path, logs: Path, raw: dict) -> DeleteResult:
         deleted.append("socket file")
     if cleanup.credential_present() and cleanup.delete_credential():
         deleted.append("backend credential")
+    if cleanup.delete_secret_env():
+        deleted.append(SECRET_ENV_LABEL)
     cleanup.delete_audit_key(name)
     return DeleteResult([], deleted, None, 0, size, _proxy_id(raw), cleanup.warnings)
 
@@ -295,4 +312,6 @@ def _archive(name: str, config_dir: Path, logs: Path, raw: dict, deleted_by: str
     if key_kept:
         archived.append("audit key")
     deleted = [label for key, label in DELETED_LABELS.items() if metadata["deleted"][key]]
+    if cleanup.delete_secret_env():
+        deleted.append(SECRET_ENV_LABEL)
     return DeleteResult(archived, deleted, target.name, tree_size(target), debug_size, _proxy_id(raw), cleanup.warnings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -117,6 +118,8 @@ def create_proxy(
     skip_health_check: bool = False,
     check_duplicate_backend: bool = False,
     roots: tuple[str, ...] | list[str] = (),
+    env: dict[str, str] | None = None,
+    secret_env: dict[str, str] | None = None,
 ) -> CreatedProxy:
     """Create the proxy, or raise a ProxySetupError subclass having written nothing.
 
@@ -134,6 +137,8 @@ def create_proxy(
             raise InvalidSettings("an API key is for HTTP backends: pass --url too.")
         if problem := api_key_problem(api_key):
             raise InvalidSettings(f"{problem}.")
+    env, secret_env = dict(env or {}), dict(secret_env or {})
+    _check_environment(env, secret_env, command)
     notes: list[tuple[str, str]] = []
     mtls = _mtls_settings(mtls_cert, mtls_key, mtls_ca, url, notes)
     attestation = _attestation_settings(
@@ -145,7 +150,11 @@ def create_proxy(
             transport=TRANSPORTS.get(transport, transport)  # pyright: ignore[reportArgumentType]  pydantic checks the user's word
             if transport
             else ("auto" if command and url else "stdio" if command else "streamablehttp"),
-            stdio=StdioBackend(command=command, args=list(args), attestation=attestation) if command else None,
+            stdio=StdioBackend(
+                command=command, args=list(args), attestation=attestation, env=env, secret_env=list(secret_env)
+            )
+            if command
+            else None,
             http=HttpBackend(url=url, timeout=timeout, credential_key=credential_key(name) if api_key else None)
             if url
             else None,
@@ -162,8 +171,26 @@ def create_proxy(
     if url and not skip_health_check:
         _check_http(url, timeout, mtls, api_key, name)
         notes.append(("ok", f"{url} answered the MCP handshake"))
-    _save(name, config, api_key)
+    _save(name, config, api_key, secret_env)
     return CreatedProxy(name, config, notes)
+
+
+def _check_environment(env: dict[str, str], secret_env: dict[str, str], command: str | None) -> None:
+    from mcp_acp.admin.backend_env import env_name_problem, env_value_problem
+
+    if (env or secret_env) and not command:
+        raise InvalidSettings(
+            "--env and --secret-env set a STDIO backend's environment: pass --command too (an HTTP "
+            "backend's API key goes in with --api-key-stdin)."
+        )
+    for variable, value in [*env.items(), *secret_env.items()]:
+        if problem := env_name_problem(variable) or env_value_problem(variable, value):
+            raise InvalidSettings(f"{problem}.")
+    for variable, value in secret_env.items():
+        if not value:
+            raise InvalidSettings(f"the secret value of {variable} is empty: give it a value, or leave it out.")
+    if both := sorted(set(env) & set(secret_env)):
+        raise InvalidSettings(f"{', '.join(both)} is given with both --env and --secret-env: keep one.")
 
 
 def _url_problem(url: str) -> str | None:
@@ -329,7 +356,7 @@ def _refuse_duplicate(backend: BackendConfig) -> None:
             )
 
 
-def _save(name: str, config: ProxyConfig, api_key: str | None) -> None:
+def _save(name: str, config: ProxyConfig, api_key: str | None, secret_env: dict[str, str]) -> None:
     folder = paths.proxy_config_dir(name)
     ensure_private_dir(folder.parent)
     try:
@@ -342,12 +369,36 @@ def _save(name: str, config: ProxyConfig, api_key: str | None) -> None:
                 store_api_key(name, api_key)
             except ApiKeyError as exc:
                 raise CreationFailed(f"{exc}.") from None
+        _store_secret_env(name, secret_env)
         save_model(paths.proxy_config_path(name), config)
         save_model(paths.proxy_policy_path(name), Policy())
     except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)  # a half-made proxy would block its own name
+        _forget_secret_env(name, secret_env)
         if isinstance(exc, OSError):
             raise CreationFailed(
                 f"cannot write the files of proxy {name!r} in {folder}: {exc.strerror or exc}"
             ) from None
         raise
+
+
+def _store_secret_env(name: str, secret_env: dict[str, str]) -> None:
+    from mcp_acp import secret_store
+    from mcp_acp.backends.child_env import secret_env_key
+
+    for variable, value in secret_env.items():
+        try:
+            secret_store.put(secret_env_key(name, variable), value)
+        except Exception as exc:  # keyring and file-store failures vary by platform
+            raise CreationFailed(
+                f"cannot store the secret value of {variable} in the secret store ({type(exc).__name__}: {exc})."
+            ) from None
+
+
+def _forget_secret_env(name: str, secret_env: dict[str, str]) -> None:
+    from mcp_acp import secret_store
+    from mcp_acp.backends.child_env import secret_env_key
+
+    for variable in secret_env:
+        with suppress(Exception):  # best effort: the creation's own error is what the user sees
+            secret_store.delete(secret_env_key(name, variable))

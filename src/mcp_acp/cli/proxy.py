@@ -17,8 +17,9 @@ from mcp_acp.admin.proxy_setup import (
     create_proxy,
 )
 from mcp_acp.backends.credentials import credential_key
-from mcp_acp.cli.output import ask, console, err_console, fail, interactive
+from mcp_acp.cli.output import ask, console, err_console, fail, interactive, terminal_safe
 from mcp_acp.cli.proxy_auth import auth
+from mcp_acp.cli.proxy_env import env, env_options, parse_env, read_secret_env
 from mcp_acp.cli.proxy_tools import tools
 from mcp_acp.cli.secret_input import prompt_for_key, read_key_from_stdin, retired_key_option
 from mcp_acp.config import paths
@@ -38,6 +39,7 @@ def proxy() -> None:
 
 
 proxy.add_command(auth)
+proxy.add_command(env)
 proxy.add_command(tools)
 
 from mcp_acp.cli.proxy_delete import delete, print_archives, purge  # noqa: E402
@@ -112,6 +114,7 @@ def _print_notes(notes: list[tuple[str, str]]) -> None:
     default=False,
     help="Require a valid code signature (macOS codesign; skipped on other systems).",
 )
+@env_options
 def add(
     name,
     name_option,
@@ -129,9 +132,15 @@ def add(
     attestation_slsa_owner,
     attestation_require_signature,
     roots,
+    assignments,
+    secret_names,
 ) -> None:
-    """Add a proxy in front of an MCP server (STDIO command or HTTP URL)."""
+    """Add a proxy in front of an MCP server (STDIO command or HTTP URL).
+
+    With --api-key-stdin and --secret-env both, standard input holds the API key on its first
+    line, then one line per --secret-env."""
     load_manager_config()  # `init` must have run; the error says so
+    env_values = parse_env(assignments)  # a typo shows before any question is asked
     name = _valid_new_name(name or name_option or ask("Proxy name", "NAME"))
     if not server_name:
         server_name = click.prompt("Backend server name", default=name) if interactive() else name
@@ -145,6 +154,12 @@ def add(
         else:
             url = ask("URL", "--url")
     api_key = _api_key(url, api_key_stdin)
+    if (env_values or secret_names) and not command:
+        fail(
+            "--env and --secret-env set a STDIO backend's environment: pass --command too (an HTTP "
+            "backend's API key goes in with --api-key-stdin)."
+        )
+    secret_values = read_secret_env(secret_names, f"mcp-acp proxy add {name} …")
     settings = {
         "name": name,
         "server_name": server_name,
@@ -161,6 +176,8 @@ def add(
         "attestation_slsa_owner": attestation_slsa_owner,
         "attestation_require_signature": attestation_require_signature,
         "roots": roots,
+        "env": env_values,
+        "secret_env": secret_values,
     }
     try:
         try:
@@ -179,6 +196,10 @@ def add(
     console.print(f"  policy: {created.policy_path} (deny-all until you add rules)")
     if api_key:
         console.print(f"  API key: in the secret store as {credential_key(name)!r}")
+    if env_values:
+        console.print(f"  environment: {terminal_safe(', '.join(env_values))} (in config.json)")
+    if secret_values:
+        console.print(f"  secret environment: {terminal_safe(', '.join(secret_values))} (in the secret store)")
     console.print(
         "\nAdd this to your MCP client's configuration (or run "
         f"[bold]mcp-acp install mcp-json --proxy {name} --write[/]):"
@@ -266,6 +287,14 @@ def show(name: str, as_json: bool) -> None:
         table.add_row(
             "[bold]mtls[/]",
             f"cert {config.mtls.client_cert_path}, key {config.mtls.client_key_path}, CA {config.mtls.ca_bundle_path}",
+        )
+    if config.backend.stdio and config.backend.stdio.env:
+        table.add_row("[bold]env[/]", terminal_safe(", ".join(f"{k}={v}" for k, v in config.backend.stdio.env.items())))
+    if config.backend.stdio and config.backend.stdio.secret_env:
+        table.add_row(
+            "[bold]secret env[/]",
+            f"{terminal_safe(', '.join(config.backend.stdio.secret_env))} (values in the secret store; "
+            f"'mcp-acp proxy env {name} --list')",
         )
     if config.backend.stdio and config.backend.stdio.attestation:
         table.add_row("[bold]attestation[/]", config.backend.stdio.attestation.model_dump_json(exclude_none=True))

@@ -1,4 +1,4 @@
-"""Reading a backend API key without putting it on the command line.
+"""Reading a backend API key or a secret environment value without putting it on the command line.
 
 Arguments are public on a Unix machine: every local user sees them in `ps` and /proc/<pid>/cmdline.
 So the key comes from a hidden prompt in a terminal, or from standard input with
@@ -53,3 +53,18 @@ def prompt_for_key(optional: bool = False) -> str:
     """Asked for in the terminal, input hidden; empty when `optional` and the user just presses Enter."""
     text = "Backend API key (Enter for none)" if optional else "Backend API key"
     return click.prompt(text, hide_input=True, default="" if optional else None, show_default=False).strip()
+
+
+def read_secret_env_value(variable: str, command: str) -> str:
+    """A secret environment value: asked for in a terminal (input hidden), else the next line of
+    standard input (one line per --secret-env, in the order given). Never an argument."""
+    if interactive():
+        value = click.prompt(f"Secret value of {variable} (input hidden)", hide_input=True, show_default=False)
+        return value.strip()
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        fail(
+            f"--secret-env {variable}: no value on standard input (no terminal to ask on). Pipe one line "
+            f"per --secret-env, in order, e.g. `printf '%s\\n' \"${variable}\" | {command} --secret-env {variable}`."
+        )
+    return value

@@ -19,6 +19,7 @@ from mcp_acp.manager import (
     routes_auth,
     routes_config,
     routes_deletion,
+    routes_env,
     routes_incidents,
     routes_logs,
     routes_policy,
@@ -125,7 +126,7 @@ def build_app(state: ManagerState) -> FastAPI:
 
     for module in (routes_proxies, routes_deletion, routes_incidents, routes_audit, routes_auth):
         app.include_router(module.router(state))
-    for module in (routes_policy, routes_config, routes_logs):
+    for module in (routes_policy, routes_config, routes_logs, routes_env):
         app.include_router(module.router(state))
     app.include_router(routing.router(state))  # last: it catches every other /api/ path
 

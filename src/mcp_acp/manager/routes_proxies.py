@@ -76,6 +76,9 @@ def _view(name: str, config: ProxyConfig, connection: ProxyConnection | None, st
         "transport": backend.transport,
         "command": backend.stdio.command if backend.stdio else None,
         "args": backend.stdio.args if backend.stdio else [],
+        # Names and plain values only: a secret's value never leaves the secret store.
+        "env": dict(backend.stdio.env) if backend.stdio else {},
+        "secret_env": list(backend.stdio.secret_env) if backend.stdio else [],
         "url": backend.http.url if backend.http else None,
         "created_at": config.created_at,
         # What a running proxy actually connected with (`auto` resolves at start).
@@ -104,6 +107,8 @@ class NewProxy(BaseModel):
     attestation_require_signature: bool = False
     skip_health_check: bool = False
     skip_duplicate_check: bool = False
+    env: dict[str, str] = {}
+    secret_env: dict[str, str] = {}  # name -> value, stored in the secret store; never sent back
 
     @field_validator(
         "server_name",

@@ -2,6 +2,7 @@
 import { createClient } from "./client";
 import type {
   AuthStatus,
+  BackendEnv,
   CachedApproval,
   ConfigCompare,
   CreateProxyBody,
@@ -111,4 +112,13 @@ export const configKeyEndpoints = {
   setApiKey: (id: string, apiKey: string) =>
     api.put<{ ok?: boolean; message?: string }>(`/api/manager/proxies/${enc(id)}/config/api-key`, { api_key: apiKey }),
   removeApiKey: (id: string) => api.del<{ ok?: boolean; message?: string }>(`/api/manager/proxies/${enc(id)}/config/api-key`),
+};
+
+/** A STDIO backend's environment (manager/routes_env.py); a secret's value goes in and never comes back. */
+export const envEndpoints = {
+  get: (id: string) => api.get<BackendEnv>(`/api/manager/proxies/${enc(id)}/env`),
+  set: (id: string, name: string, value: string, secret: boolean) =>
+    api.put<{ ok?: boolean; message?: string; restart_required?: boolean }>(`/api/manager/proxies/${enc(id)}/env/${enc(name)}`, { value, secret }),
+  remove: (id: string, name: string) =>
+    api.del<{ ok?: boolean; message?: string; restart_required?: boolean }>(`/api/manager/proxies/${enc(id)}/env/${enc(name)}`),
 };

@@ -104,6 +104,9 @@ export interface CreateProxyBody {
   attestation_require_signature?: boolean;
   skip_health_check?: boolean;
   skip_duplicate_check?: boolean;
+  env?: Record<string, string>;
+  /** Name → value: stored in the secret store, never sent back by the manager. */
+  secret_env?: Record<string, string>;
 }
 
 export interface CreateProxyResult {
@@ -301,3 +304,11 @@ export interface ConfigCompare {
 }
 
 export type ProxyConfigDoc = Record<string, unknown>;
+
+/** GET /api/manager/proxies/{id}/env: plain values, and secret names only (values are write-only). */
+export interface BackendEnv {
+  env: Record<string, string>;
+  secret_env: { name: string; stored: boolean }[];
+  base_variables: string[];
+  secret_store: string;
+}

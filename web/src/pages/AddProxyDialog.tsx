@@ -6,6 +6,7 @@ import { CopyButton } from "../components/CopyButton";
 import { Dialog, SubmitActions } from "../components/Dialog";
 import { Field, SelectField, TextField } from "../components/Field";
 import { ProblemList } from "../components/ProblemList";
+import { SecretEnvRows } from "../components/SecretEnvRows";
 import { toastSuccess } from "../lib/notify";
 import { useBusy } from "../lib/useBusy";
 import { emptyProxyForm, proxyBody, proxyFormProblems, type ProxyForm } from "../state/forms";
@@ -30,7 +31,7 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
 
   const set = <K extends keyof ProxyForm>(key: K, value: ProxyForm[K]) => setForm((f) => ({ ...f, [key]: value }));
   /** The value and setter of a text field of the form. */
-  const bind = (key: Exclude<keyof ProxyForm, "transport" | "attestation_require_signature">) => ({ value: form[key], onChange: (value: string) => set(key, value) });
+  const bind = (key: Exclude<keyof ProxyForm, "transport" | "attestation_require_signature" | "secret_env">) => ({ value: form[key], onChange: (value: string) => set(key, value) });
 
   const reset = () => {
     setForm(emptyProxyForm);
@@ -127,6 +128,12 @@ export function AddProxyDialog({ open, onClose, onCreated }: Props) {
                   <textarea id={id} className="mono" rows={2} value={form.args} onChange={(e) => set("args", e.target.value)} placeholder="-y @modelcontextprotocol/server-filesystem /tmp" />
                 )}
               </Field>
+              <Field label="Environment" hint="KEY=VALUE, one per line. The server gets only these, plus PATH, HOME and the locale: not your client's environment">
+                {(id) => (
+                  <textarea id={id} className="mono" rows={2} value={form.env} onChange={(e) => set("env", e.target.value)} placeholder="LOG_LEVEL=info" />
+                )}
+              </Field>
+              <SecretEnvRows rows={form.secret_env} onChange={(rows) => set("secret_env", rows)} />
             </>
           )}
           {http && (

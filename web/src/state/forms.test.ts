@@ -20,6 +20,13 @@ describe("add proxy form", () => {
     expect(http).toEqual({ name: "web", transport: "http", url: "https://h/mcp", timeout: 30, api_key: "k" });
   });
 
+  it("sends the environment of a stdio backend, secrets by name and value", () => {
+    const form = { ...emptyProxyForm, name: "gh", command: "npx", env: "LEVEL=info\n", secret_env: [{ name: "TOKEN", value: "s" }, { name: "", value: "" }] };
+    expect(proxyBody(form)).toEqual({ name: "gh", transport: "stdio", command: "npx", args: [], env: { LEVEL: "info" }, secret_env: { TOKEN: "s" } });
+    expect(proxyBody({ ...form, transport: "http", url: "https://h/mcp" })).not.toHaveProperty("secret_env");
+    expect(proxyFormProblems({ ...form, env: "BAD LINE" })).toEqual(["Environment line 1: write it as KEY=VALUE"]);
+  });
+
   it("checks the obvious before sending", () => {
     expect(proxyFormProblems({ ...emptyProxyForm })).toContain("Name is required");
     expect(proxyFormProblems({ ...emptyProxyForm, name: "ok", transport: "stdio" })).toContain("Command is required for stdio");

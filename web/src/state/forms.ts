@@ -1,5 +1,6 @@
 // Pure helpers of the forms: argument lists, rule conditions.
 import type { CreateProxyBody, PolicyConditions, PolicyRule } from "../api/types";
+import { parseEnvLines, secretEnv, type SecretEnvRow } from "./env";
 
 /** "Arguments": one per line when the text has several lines, else split on spaces with
  * "double" or 'single' quotes keeping spaces inside one argument. */
@@ -45,14 +46,15 @@ function copyTrimmed<K extends string>(to: Partial<Record<K, string>>, from: Rec
 }
 
 const PROXY_TEXT = ["name", "server_name", "command", "args", "url", "api_key", "timeout", "mtls_cert", "mtls_key", "mtls_ca",
-  "attestation_slsa_owner", "attestation_sha256"] as const;
+  "attestation_slsa_owner", "attestation_sha256", "env"] as const;
 
 export type ProxyForm = Record<(typeof PROXY_TEXT)[number], string> & {
   transport: "stdio" | "http" | "auto";
   attestation_require_signature: boolean;
+  secret_env: SecretEnvRow[];
 };
 
-export const emptyProxyForm: ProxyForm = { ...blank(PROXY_TEXT), transport: "stdio", timeout: "30", attestation_require_signature: false };
+export const emptyProxyForm: ProxyForm = { ...blank(PROXY_TEXT), transport: "stdio", timeout: "30", attestation_require_signature: false, secret_env: [] };
 
 /** The POST /api/manager/proxies body: only the fields that apply to the transport. */
 export function proxyBody(form: ProxyForm): CreateProxyBody {
@@ -66,6 +68,10 @@ export function proxyBody(form: ProxyForm): CreateProxyBody {
     body.args = parseArgs(form.args);
     copyTrimmed(body, form, ["attestation_slsa_owner", "attestation_sha256"]);
     if (form.attestation_require_signature) body.attestation_require_signature = true;
+    const { env } = parseEnvLines(form.env);
+    if (Object.keys(env).length) body.env = env;
+    const { secrets } = secretEnv(form.secret_env, env);
+    if (Object.keys(secrets).length) body.secret_env = secrets;
   }
   if (http && form.url.trim()) {
     body.url = form.url.trim();
@@ -90,6 +96,10 @@ export function proxyFormProblems(form: ProxyForm): string[] {
     problems.push("Give a command, a URL, or both for auto");
   }
   if (form.url.trim() && !/^https?:\/\//.test(form.url.trim())) problems.push("URL must start with http:// or https://");
+  if (form.transport !== "http") {
+    const plain = parseEnvLines(form.env);
+    problems.push(...plain.problems, ...secretEnv(form.secret_env, plain.env).problems);
+  }
   return problems;
 }
 

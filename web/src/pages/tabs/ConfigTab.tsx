@@ -14,6 +14,7 @@ import { diffPaths, getPath, savePatch, setPath } from "../../state/config";
 import { limitsProblems, rowsFromPerTool } from "../../state/limits";
 import { parseArgs } from "../../state/forms";
 import { useLive } from "../../state/LiveProvider";
+import { EnvSection } from "./EnvSection";
 import { LimitsSection, useToolLimitRows } from "./LimitsSection";
 
 interface Props {
@@ -188,6 +189,7 @@ export function ConfigTab({ proxy, status }: Props) {
         <ProblemList problems={problems} title="The config was not saved:" />
       </form>
 
+      {hasStdio && <EnvSection proxy={proxy} running={running} />}
       {hasHttp && <ApiKeySection proxy={proxy} credential={text("backend.http.credential_key")} onChanged={config.reload} />}
 
       {running && compare.data && (
