@@ -17,12 +17,14 @@ from mcp_acp.localhttp.errors import structured_errors
 from mcp_acp.manager import (
     routes_audit,
     routes_auth,
+    routes_clients,
     routes_config,
     routes_deletion,
     routes_incidents,
     routes_logs,
     routes_policy,
     routes_proxies,
+    routes_tools,
     routing,
 )
 from mcp_acp.manager.connections import snapshot_events
@@ -125,7 +127,7 @@ def build_app(state: ManagerState) -> FastAPI:
 
     for module in (routes_proxies, routes_deletion, routes_incidents, routes_audit, routes_auth):
         app.include_router(module.router(state))
-    for module in (routes_policy, routes_config, routes_logs):
+    for module in (routes_policy, routes_config, routes_logs, routes_tools, routes_clients):
         app.include_router(module.router(state))
     app.include_router(routing.router(state))  # last: it catches every other /api/ path
 
