@@ -322,6 +322,7 @@ function ToolSuggestions({ tools, value, onPick }: { tools: AsyncState<{ proxy: 
   const pick = (name: string) => onPick([...parts.slice(0, -1).map((p) => p.trim()), name].filter(Boolean).join(", "));
   return (
     <div className="tool-suggestions" role="group" aria-label="The backend's tools">
+      <span className="muted small">This backend's tools:</span>
       {fitting.slice(0, MAX_SUGGESTIONS).map((tool) => (
         <button
           key={tool.name}
