@@ -113,9 +113,7 @@ async def test_a_rule_is_added_with_a_tool_name_the_backend_suggests(ui: UI) -> 
     assert "5" in json.dumps(answer["result"]), answer
 
 
-async def test_the_client_picker_gives_the_vs_code_shape_and_writes_it_into_the_project(
-    ui: UI, tmp_path: Path
-) -> None:
+async def test_the_client_picker_gives_the_vs_code_shape_and_writes_it_into_the_project(ui: UI, tmp_path: Path) -> None:
     ui.home.add_proxy("files")
     ui.home.add_proxy("other")
     await ui.open_proxy("files")
