@@ -231,3 +231,40 @@ async def test_edits_reload_a_running_proxy(state, client, acp_env):
         assert (await proxy.call_tool("echo", {"text": "x"}))["error"]["code"] == POLICY_DENIED
     finally:
         await proxy.close()
+
+
+BROKEN = """{
+  "rules": [
+    {"id": "echo-ok", "effect": "allow", "conditions": {"tool_name": "echo"}},
+    {
+      "id": "typo",
+      "effect": "alow",
+      "conditions": {"tool_nam": "add"}
+    }
+  ]
+}
+"""
+
+
+def test_a_broken_file_is_shown_raw_with_each_problem_at_its_line(client, acp_env):
+    policy_file(acp_env).write_text(BROKEN, encoding="utf-8")
+    assert client.get(base(acp_env)).json()["detail"]["code"] == "POLICY_INVALID"  # the parsed view refuses it
+    raw = client.get(f"{base(acp_env)}/raw")
+    assert raw.status_code == 200, raw.text
+    body = raw.json()
+    assert body["text"] == BROKEN and body["running"] is False and body["running_policy_version"] is None
+    lines = {problem["line"]: problem["message"] for problem in body["problems"]}
+    assert sorted(lines) == [6, 7], body["problems"]
+    assert "'alow'" in lines[6] and "tool_nam" in lines[7] and "unknown field" in lines[7]
+
+    fixed = BROKEN.replace('"alow"', '"allow"').replace('"tool_nam"', '"tool_name"')
+    assert client.post(f"{base(acp_env)}/check", json={"text": fixed}).json() == {"problems": []}
+    not_json = client.post(f"{base(acp_env)}/check", json={"text": fixed.replace('"id": "typo",', '"id": "typo"')})
+    assert [(p["line"], p["message"][:14]) for p in not_json.json()["problems"]] == [(6, "not valid JSON")]
+    assert client.post(f"{base(acp_env)}/check", json={"nope": 1}).status_code == 400
+    assert policy_file(acp_env).read_text() == BROKEN  # checking never writes
+
+
+def test_raw_of_a_valid_file_has_no_problems(client, acp_env):
+    body = client.get(f"{base(acp_env)}/raw").json()
+    assert body["problems"] == [] and json.loads(body["text"]) == ECHO_ONLY_POLICY

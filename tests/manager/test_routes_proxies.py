@@ -267,3 +267,16 @@ def test_config_snippet(home, state):
     for unknown in ("nosuch", "../files"):
         answer = client.get("/api/manager/config-snippet", params={"proxy": unknown})
         assert answer.status_code == 404 and answer.json()["detail"]["code"] == "PROXY_NOT_FOUND"
+
+
+def test_config_snippet_in_each_clients_format(home, state):
+    add("files")
+    client = client_for(state, routes_proxies)
+    vscode = client.get("/api/manager/config-snippet", params={"client": "vscode"}).json()
+    assert "mcpServers" not in vscode and vscode["servers"]["files"]["type"] == "stdio"
+    code = client.get("/api/manager/config-snippet", params={"client": "claude-code"}).json()
+    assert code["mcpServers"]["files"]["type"] == "stdio"
+    cursor = client.get("/api/manager/config-snippet", params={"client": "cursor"}).json()
+    assert "type" not in cursor["mcpServers"]["files"]
+    answer = client.get("/api/manager/config-snippet", params={"client": "emacs"})
+    assert answer.status_code == 400 and answer.json()["detail"]["code"] == "UNKNOWN_CLIENT"

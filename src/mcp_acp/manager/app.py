@@ -17,6 +17,7 @@ from mcp_acp.localhttp.errors import structured_errors
 from mcp_acp.manager import (
     routes_audit,
     routes_auth,
+    routes_clients,
     routes_config,
     routes_deletion,
     routes_env,
@@ -24,6 +25,7 @@ from mcp_acp.manager import (
     routes_logs,
     routes_policy,
     routes_proxies,
+    routes_tools,
     routing,
 )
 from mcp_acp.manager.connections import snapshot_events
@@ -126,7 +128,7 @@ def build_app(state: ManagerState) -> FastAPI:
 
     for module in (routes_proxies, routes_deletion, routes_incidents, routes_audit, routes_auth):
         app.include_router(module.router(state))
-    for module in (routes_policy, routes_config, routes_logs, routes_env):
+    for module in (routes_policy, routes_config, routes_logs, routes_env, routes_tools, routes_clients):
         app.include_router(module.router(state))
     app.include_router(routing.router(state))  # last: it catches every other /api/ path
 

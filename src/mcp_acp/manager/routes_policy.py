@@ -24,6 +24,7 @@ from mcp_acp.manager.routes_proxies import find_proxy
 from mcp_acp.manager.state import ManagerState, ProxyUnavailable
 from mcp_acp.policy.editor_schema import rule_editor_schema
 from mcp_acp.policy.model import Policy, PolicyInvalid, Rule, parse_policy
+from mcp_acp.policy.text_check import text_problems
 
 RELOAD_TIMEOUT = 30.0
 FIX = "Fix the problems listed in validation_errors (see docs/policies.md) and send the policy again."
@@ -79,6 +80,17 @@ class ProxyPolicy:
             raise _invalid(exc.problems, f"the policy file {self.path} cannot be used") from None
         except PolicyInvalid as exc:
             raise _invalid(exc.problems, f"the policy file {self.path} is invalid; replace it with PUT") from None
+
+    def raw_text(self) -> str:
+        """The file as it is, valid or not (the raw editor opens on it when it is broken)."""
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise api_error(
+                404, "POLICY_NOT_FOUND", f"proxy {self.name} has no policy file at {self.path}; create one with PUT"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise api_error(500, "POLICY_UNREADABLE", f"cannot read {self.path}: {exc}; fix it by hand") from None
 
     def view(self, policy: Policy, text: str, running: bool, version: str | None = None) -> dict:
         return {
@@ -155,6 +167,29 @@ def router(state: ManagerState) -> APIRouter:
         running = state.registry.get(target.name) is not None
         version = await running_version(target.name) if running else None
         return await asyncio.to_thread(target.view, policy, text, running, version)
+
+    @api.get("/api/manager/proxies/{proxy_id}/policy/raw")
+    async def get_raw(proxy_id: str) -> dict:
+        """The file's text and its problems at their lines, and the version the running proxy keeps."""
+        target = await open_policy(proxy_id)
+        text = await asyncio.to_thread(target.raw_text)
+        running = state.registry.get(target.name) is not None
+        return {
+            "text": text,
+            "problems": await asyncio.to_thread(text_problems, text),
+            "policy_path": str(target.path),
+            "running": running,
+            "running_policy_version": await running_version(target.name) if running else None,
+        }
+
+    @api.post("/api/manager/proxies/{proxy_id}/policy/check")
+    async def check_text(proxy_id: str, body: dict = Body(...)) -> dict:
+        """Check a policy text as the raw editor holds it, without saving: its problems at their lines."""
+        await open_policy(proxy_id)
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise api_error(400, "INVALID_REQUEST", 'send {"text": "<the policy.json text>"}')
+        return {"problems": await asyncio.to_thread(text_problems, text)}
 
     @api.put("/api/manager/proxies/{proxy_id}/policy")
     async def put_policy(proxy_id: str, body: Any = Body(...)) -> dict:

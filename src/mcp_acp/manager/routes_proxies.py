@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from mcp_acp.admin import proxy_setup
-from mcp_acp.admin.client_snippets import executable_command, snippet
+from mcp_acp.admin.client_snippets import CLIENTS, executable_command, snippet
 from mcp_acp.backends.tls import mtls_applies
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
@@ -204,12 +204,15 @@ def router(state: ManagerState) -> APIRouter:
             raise api_error(500, "PROXY_CREATION_FAILED", f"creating proxy {body.name} failed: {exc}") from None
 
     @api.get("/api/manager/config-snippet")
-    async def config_snippet(proxy: str | None = None) -> dict:
+    async def config_snippet(proxy: str | None = None, client: str = "claude-desktop") -> dict:
+        """The entries in `client`'s own format (VS Code: "servers", with "type": "stdio")."""
+        if client not in CLIENTS:
+            raise api_error(400, "UNKNOWN_CLIENT", f"client must be one of {', '.join(CLIENTS)}, not {client!r}")
         names = await asyncio.to_thread(list_proxy_names)
         if proxy is not None:
             if proxy not in names:  # compared with the listing: the name never becomes a path
                 raise api_error(404, "PROXY_NOT_FOUND", f"no proxy named {proxy!r}")
             names = [proxy]
-        return {**snippet("claude-desktop", names), "executable_path": executable_command()[0]}
+        return {**snippet(client, names), "executable_path": executable_command()[0]}
 
     return api

@@ -118,15 +118,22 @@ class Policy(_Frozen):
 
 
 def _id_clashes(ids: list[str | None]) -> list[str]:
+    return [message for _, message in _id_clash_pairs(ids)]
+
+
+def _id_clash_pairs(ids: list[str | None]) -> list[tuple[int, str]]:
     seen: dict[str, int] = {}
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     for index, rule_id in enumerate(ids):
         if rule_id is None:
             continue
         if rule_id in seen:
             problems.append(
-                f"rule {index}: id '{rule_id}' is already used by rule {seen[rule_id]}; "
-                "ids must be unique (rename one, or remove the duplicate rule)"
+                (
+                    index,
+                    f"rule {index}: id '{rule_id}' is already used by rule {seen[rule_id]}; "
+                    "ids must be unique (rename one, or remove the duplicate rule)",
+                )
             )
         seen[rule_id] = index
     return problems
@@ -156,20 +163,27 @@ def parse_policy(data: Any) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems: list[str] = []
-        for item in exc.errors():
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                message = "unknown field (check the spelling against docs/policies.md)"
-            elif item["type"] == "literal_error":
-                message = f"not allowed: {item['input']!r}; {message[0].lower()}{message[1:]}"
-            where = _where(item["loc"], data)
-            problems.append(f"{where}: {message}" if where else message)
-        # The id check runs only once every rule is valid; report clashing explicit ids now too.
-        rules: object = cast("dict[str, Any]", data).get("rules") if isinstance(data, dict) else None
-        if isinstance(rules, list):
-            problems += _id_clashes([_explicit_id(r) for r in cast("list[object]", rules)])
-        raise PolicyInvalid(list(dict.fromkeys(problems))) from None
+        raise PolicyInvalid([message for _, message in located_problems(exc, data)]) from None
+
+
+def located_problems(exc: ValidationError, data: Any) -> list[tuple[tuple[int | str, ...], str]]:
+    """Every problem of a policy that failed validation, with where in the data it is (pydantic's
+    location; the web UI's raw editor turns it into a line of the file)."""
+    problems: dict[str, tuple[int | str, ...]] = {}
+    for item in exc.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling against docs/policies.md)"
+        elif item["type"] == "literal_error":
+            message = f"not allowed: {item['input']!r}; {message[0].lower()}{message[1:]}"
+        where = _where(item["loc"], data)
+        problems.setdefault(f"{where}: {message}" if where else message, tuple(item["loc"]))
+    # The id check runs only once every rule is valid; report clashing explicit ids now too.
+    rules: object = cast("dict[str, Any]", data).get("rules") if isinstance(data, dict) else None
+    if isinstance(rules, list):
+        for index, message in _id_clash_pairs([_explicit_id(r) for r in cast("list[object]", rules)]):
+            problems.setdefault(message, ("rules", index, "id"))
+    return [(loc, message) for message, loc in problems.items()]
 
 
 def _explicit_id(rule: object) -> str | None:

@@ -3,6 +3,10 @@ import { createClient } from "./client";
 import type {
   AuthStatus,
   BackendEnv,
+  BackendTool,
+  ClientId,
+  ClientWriteRequest,
+  ClientWriteResult,
   CachedApproval,
   ConfigCompare,
   CreateProxyBody,
@@ -22,7 +26,9 @@ import type {
   ProxyDetail,
   ProxyStats,
   ProxySummary,
+  RawPolicy,
   RepairResult,
+  TextProblem,
   VerifyResult,
 } from "./types";
 
@@ -54,10 +60,13 @@ export const endpoints = {
   createProxy: (body: CreateProxyBody) => api.post<CreateProxyResult>("/api/manager/proxies", body),
   deleteProxy: (id: string, purge: boolean) =>
     api.del<DeleteProxyResult>(manager(id), { query: { purge: purge ? "true" : undefined } }),
-  configSnippet: (proxy?: string) =>
-    api.get<{ mcpServers: Record<string, unknown>; executable_path?: string }>("/api/manager/config-snippet", {
-      query: { proxy },
-    }),
+  /** The entries in `client`'s own format: `servers` for VS Code, `mcpServers` for the others. */
+  configSnippet: (proxy?: string, client: ClientId = "claude-desktop") =>
+    api.get<{ mcpServers?: Record<string, unknown>; servers?: Record<string, unknown>; executable_path?: string }>(
+      "/api/manager/config-snippet",
+      { query: { proxy, client } },
+    ),
+  writeClientConfig: (body: ClientWriteRequest) => api.post<ClientWriteResult>("/api/manager/client-config", body),
 
   // HITL and the live state of a running proxy, through the manager.
   pendingList: (name: string) => api.get<PendingApproval[]>(`${viaProxy(name)}/approvals/pending/list`),
@@ -88,6 +97,10 @@ export const endpoints = {
   // Policy and config, on disk through the manager (which reloads a running proxy).
   getPolicy: (id: string) => api.get<PolicyResponse>(`${manager(id)}/policy`),
   putPolicy: (id: string, policy: PolicyDocument) => api.put<PolicyResponse>(`${manager(id)}/policy`, policy),
+  rawPolicy: (id: string) => api.get<RawPolicy>(`${manager(id)}/policy/raw`),
+  checkPolicyText: (id: string, text: string) => api.post<{ problems: TextProblem[] }>(`${manager(id)}/policy/check`, { text }),
+  // Spawns a STDIO backend: asked once (a 5xx is the backend's own answer, not a passing failure).
+  backendTools: (id: string) => api.get<{ proxy: string; tools: BackendTool[] }>(`${manager(id)}/tools`, { retry: { retries: 0 } }),
   addRule: (id: string, rule: PolicyRule) => api.post<{ rule: PolicyRule }>(`${manager(id)}/policy/rules`, rule),
   updateRule: (id: string, ruleId: string, rule: PolicyRule) =>
     api.put<{ rule: PolicyRule }>(`${manager(id)}/policy/rules/${enc(ruleId)}`, rule),

@@ -312,3 +312,49 @@ export interface BackendEnv {
   base_variables: string[];
   secret_store: string;
 }
+
+/** One problem of a policy text, at its line (GET …/policy/raw, POST …/policy/check). */
+export interface TextProblem {
+  line: number;
+  column?: number;
+  message: string;
+}
+
+export interface RawPolicy {
+  text: string;
+  problems: TextProblem[];
+  policy_path: string;
+  running: boolean;
+  /** The version the running proxy keeps while the file is broken. */
+  running_policy_version: string | null;
+}
+
+export interface BackendTool {
+  name: string;
+  title?: string | null;
+  description?: string | null;
+  annotations?: Record<string, unknown>;
+}
+
+export type ClientId = "claude-desktop" | "claude-code" | "cursor" | "vscode";
+
+export interface ClientWriteRequest {
+  client: ClientId;
+  proxy?: string;
+  project_dir?: string;
+  force?: boolean;
+  write?: boolean;
+}
+
+export interface ClientWriteResult {
+  path: string;
+  added: string[];
+  replaced: string[];
+  unchanged: string[];
+  conflicts: { name: string; diff: string }[];
+  needs_force: boolean;
+  diff: string;
+  changes: boolean;
+  written: boolean;
+  backup: string | null;
+}

@@ -5,7 +5,7 @@ import { endpoints } from "../api/endpoints";
 import type { ProxyDetail } from "../api/types";
 import { ApprovalLinkPanel } from "../components/ApprovalLink";
 import { ConfirmDialog } from "../components/Dialog";
-import { CopyButton } from "../components/CopyButton";
+import { ClientDialog } from "../components/ClientDialog";
 import { ErrorState } from "../components/ErrorState";
 import { BackLink, ProxyNotFound } from "../components/NotFound";
 import { Tabs } from "../components/Tabs";
@@ -109,6 +109,7 @@ function DetailHeader({ proxy, status }: { proxy: ProxyDetail; status: "running"
   const [confirm, setConfirm] = useState(false);
   const [purge, setPurge] = useState(false);
   const [busy, setBusy] = useState(false);
+  const [connecting, setConnecting] = useState(false);
   const running = status === "running";
 
   const remove = async () => {
@@ -141,10 +142,10 @@ function DetailHeader({ proxy, status }: { proxy: ProxyDetail; status: "running"
         </div>
       </div>
       <div className="row gap">
-        <CopyButton
-          label="Copy config snippet"
-          text={async () => JSON.stringify(await endpoints.configSnippet(proxy.proxy_name).then((s) => ({ mcpServers: s.mcpServers })), null, 2)}
-        />
+        <button type="button" className="button" onClick={() => setConnecting(true)}>
+          Connect a client
+        </button>
+        {connecting && <ClientDialog proxy={proxy.proxy_name} onClose={() => setConnecting(false)} />}
         <span className="tooltip-wrap" title={running ? "Stop the proxy (close its MCP client) before deleting it" : undefined}>
           <button
             type="button"

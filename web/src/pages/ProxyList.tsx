@@ -3,9 +3,8 @@ import { Link } from "react-router-dom";
 import { endpoints } from "../api/endpoints";
 import type { ProxySummary } from "../api/types";
 import { ErrorState } from "../components/ErrorState";
-import { copyText } from "../components/CopyButton";
-import { formatCount, formatLatency, medianLatency, plural } from "../lib/format";
-import { toastError, toastSuccess } from "../lib/notify";
+import { ClientDialog } from "../components/ClientDialog";
+import { formatCount, formatLatency, medianLatency } from "../lib/format";
 import { useAsync } from "../lib/useAsync";
 import { countByStatus, effectiveStatus, filterProxies, parseProxyFilter, PROXY_FILTERS, readStorage, STORAGE_KEYS, writeStorage, type ProxyFilter } from "../state/filters";
 import { useLive } from "../state/LiveProvider";
@@ -16,22 +15,13 @@ export function ProxyListPage() {
   const proxies = useAsync(() => endpoints.listProxies(), [state.versions.proxies]);
   const [filter, setFilter] = useState<ProxyFilter>(() => parseProxyFilter(readStorage(STORAGE_KEYS.proxyFilter)));
   const [adding, setAdding] = useState(false);
+  const [exporting, setExporting] = useState(false);
 
   useEffect(() => writeStorage(STORAGE_KEYS.proxyFilter, filter), [filter]);
 
   const all = proxies.data ?? [];
   const shown = filterProxies(all, filter, state.proxies);
   const counts = countByStatus(all, state.proxies);
-
-  const exportAll = async () => {
-    try {
-      const snippet = await endpoints.configSnippet();
-      await copyText(JSON.stringify({ mcpServers: snippet.mcpServers }, null, 2));
-      toastSuccess(`Copied the client configuration of ${plural(Object.keys(snippet.mcpServers ?? {}).length, "proxy", "proxies")}`);
-    } catch (error) {
-      toastError(error, "Export failed");
-    }
-  };
 
   return (
     <div className="page">
@@ -41,7 +31,7 @@ export function ProxyListPage() {
           <p className="muted">Every MCP server behind mcp-acp, with its live traffic.</p>
         </div>
         <div className="row gap">
-          <button type="button" className="button" onClick={exportAll} disabled={all.length === 0}>
+          <button type="button" className="button" onClick={() => setExporting(true)} disabled={all.length === 0}>
             <svg viewBox="0 0 20 20" width="15" height="15" aria-hidden="true">
               <path d="M10 3v9M6.5 8.5L10 12l3.5-3.5M4 14.5v1A1.5 1.5 0 005.5 17h9a1.5 1.5 0 001.5-1.5v-1" fill="none" stroke="currentColor" strokeWidth="1.7" strokeLinecap="round" strokeLinejoin="round" />
             </svg>
@@ -110,6 +100,7 @@ export function ProxyListPage() {
       )}
 
       <AddProxyDialog open={adding} onClose={() => setAdding(false)} onCreated={proxies.reload} />
+      {exporting && <ClientDialog onClose={() => setExporting(false)} />}
     </div>
   );
 }

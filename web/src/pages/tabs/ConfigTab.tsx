@@ -160,6 +160,19 @@ export function ConfigTab({ proxy, status }: Props) {
           </div>
         </ConfigSection>
 
+        <ConfigSection title="Tool lists">
+          <SelectField
+            label="Discovery"
+            hint="filter: the lists the model sees leave out what the policy denies outright; every call is still decided"
+            value={text("discovery") || "all"}
+            onChange={(v) => update("discovery", v)}
+            options={[
+              { value: "all", label: "all: lists pass unchanged" },
+              { value: "filter", label: "filter: hide what the policy denies" },
+            ]}
+          />
+        </ConfigSection>
+
         <LimitsSection
           limits={limits && typeof limits === "object" ? (limits as Record<string, unknown>) : undefined}
           onField={(field, next) => update(`limits.${field}`, next)}

@@ -1,18 +1,19 @@
-import { useEffect, useState, type FormEvent } from "react";
-import { errorList } from "../../api/client";
+import { useState, type FormEvent } from "react";
+import { ApiError, errorList, errorMessage } from "../../api/client";
 import { endpoints } from "../../api/endpoints";
-import type { PolicyDocument, PolicyResponse, PolicyRule, ProxyDetail } from "../../api/types";
-import { BusyButton } from "../../components/BusyButton";
+import type { BackendTool, PolicyDocument, PolicyResponse, PolicyRule, ProxyDetail } from "../../api/types";
 import { ConfirmDialog, Dialog, SubmitActions } from "../../components/Dialog";
 import { ErrorState } from "../../components/ErrorState";
 import { SelectField, TextField } from "../../components/Field";
 import { ProblemList } from "../../components/ProblemList";
 import { conditionText } from "../../lib/format";
 import { toastError, toastSuccess } from "../../lib/notify";
-import { useAsync } from "../../lib/useAsync";
+import { useAsync, type AsyncState } from "../../lib/useAsync";
 import { useBusy } from "../../lib/useBusy";
 import { emptyRuleForm, formToRule, ruleFormProblems, ruleToForm, type RuleForm } from "../../state/forms";
 import { useLive } from "../../state/LiveProvider";
+import { keptVersionText } from "../../state/policyText";
+import { PolicyTextEditor } from "./PolicyTextEditor";
 
 interface Props {
   proxy: ProxyDetail;
@@ -47,6 +48,9 @@ export function PolicyTab({ proxy, status }: Props) {
   const policy = useAsync(() => endpoints.getPolicy(proxy.proxy_id), [proxy.proxy_id, version]);
   const [mode, setMode] = useState<"visual" | "raw">("visual");
 
+  if (policy.error instanceof ApiError && policy.error.code === "POLICY_INVALID") {
+    return <BrokenPolicy proxy={proxy} version={version} onFixed={policy.reload} />;
+  }
   if (policy.error && !policy.data) return <ErrorState error={policy.error} onRetry={policy.reload} title="Could not load the policy" />;
   if (!policy.data) return <div className="skeleton skeleton-block" aria-busy="true" />;
 
@@ -192,6 +196,10 @@ function RuleDialog({ proxy, rule, running, onClose, onSaved }: { proxy: ProxyDe
   /** The value and setter of a text condition, for a monospace TextField. */
   const cond = (key: Exclude<keyof RuleForm, "effect" | "extra">) => ({ mono: true, value: form[key], onChange: (value: string) => set(key, value) });
 
+  // The backend's real tools (the manager asks the server itself; a STDIO server is started for it).
+  const tools = useAsync(() => endpoints.backendTools(proxy.proxy_id), [proxy.proxy_id]);
+  const toolListId = `tool-names-${proxy.proxy_id}`;
+
   const submit = (event: FormEvent) => {
     event.preventDefault();
     const local = ruleFormProblems(form);
@@ -217,7 +225,10 @@ function RuleDialog({ proxy, rule, running, onClose, onSaved }: { proxy: ProxyDe
         <fieldset className="conditions-fieldset">
           <legend>Conditions <span className="muted small">(all must hold; commas separate alternatives)</span></legend>
           <div className="form-grid">
-            <TextField label="Tool name" hint="Glob, e.g. read_* or *" {...cond("tool_name")} autoComplete="off" />
+            <div className="stack-sm">
+              <TextField label="Tool name" hint="Glob, e.g. read_* or *" {...cond("tool_name")} autoComplete="off" list={toolListId} />
+              <ToolSuggestions tools={tools} value={form.tool_name} onPick={(name) => set("tool_name", name)} />
+            </div>
             <TextField label="Path pattern" hint="Glob; ** crosses folders" {...cond("path_pattern")} autoComplete="off" placeholder="/home/me/project/**" />
           </div>
           <TextField label="Operations" hint="read, write, delete" {...cond("operations")} autoComplete="off" placeholder="read" />
@@ -239,6 +250,13 @@ function RuleDialog({ proxy, rule, running, onClose, onSaved }: { proxy: ProxyDe
         {form.effect === "hitl" && (
           <TextField label="Cacheable capabilities" hint="cache_side_effects (HITL only): approvals of tools with only these may be remembered" {...cond("cache_side_effects")} placeholder="fs_read" />
         )}
+        <datalist id={toolListId}>
+          {tools.data?.tools.map((tool) => (
+            <option key={tool.name} value={tool.name}>
+              {tool.title ?? tool.description ?? ""}
+            </option>
+          ))}
+        </datalist>
         <ProblemList problems={problems} title="The rule was not saved:" />
         <SubmitActions label="Save rule" busy={busy} onCancel={onClose} />
       </form>
@@ -252,51 +270,73 @@ function documentOf(policy: PolicyResponse): PolicyDocument {
 
 function RawEditor({ proxy, policy, running, reload }: { proxy: ProxyDetail; policy: PolicyResponse; running: boolean; reload: () => void }) {
   const original = JSON.stringify(documentOf(policy), null, 2);
-  const [text, setText] = useState(original);
-  const [problems, setProblems] = useState<string[]>([]);
-  const { busy, run } = useBusy();
-  useEffect(() => setText(original), [original]);
-  const dirty = text !== original;
-
-  const save = () => {
-    let parsed: PolicyDocument;
-    try {
-      parsed = JSON.parse(text) as PolicyDocument;
-    } catch (error) {
-      setProblems([`Not valid JSON: ${(error as Error).message}`]);
-      return;
-    }
-    setProblems([]);
-    void run(async () => {
-      await endpoints.putPolicy(proxy.proxy_id, parsed);
-      toastSuccess(savedMessage(running));
-      reload();
-    }, (error) => setProblems(errorList(error)));
-  };
-
   return (
-    <section className="stack">
-      <label htmlFor="policy-json" className="label">
-        Policy JSON
-      </label>
-      <textarea
-        id="policy-json"
-        className={`code-editor mono${dirty ? " dirty" : ""}`}
-        spellCheck={false}
-        rows={Math.min(30, Math.max(12, text.split("\n").length + 1))}
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-      />
-      <ProblemList problems={problems} title="The policy was not saved:" />
-      <div className="row gap">
-        <BusyButton className="button button-primary" busy={busy} onClick={save}>
-          Save policy
-        </BusyButton>
-        <button type="button" className="button" onClick={() => { setText(original); setProblems([]); }} disabled={!dirty}>
-          Discard changes
-        </button>
-        {dirty && <span className="muted small">Unsaved changes</span>}
+    <PolicyTextEditor
+      proxy={proxy}
+      initial={original}
+      onSaved={() => {
+        toastSuccess(savedMessage(running));
+        reload();
+      }}
+    />
+  );
+}
+
+/** policy.json cannot be used: the file as it is, every problem at its line, and what runs meanwhile. */
+function BrokenPolicy({ proxy, version, onFixed }: { proxy: ProxyDetail; version: number; onFixed: () => void }) {
+  const raw = useAsync(() => endpoints.rawPolicy(proxy.proxy_id), [proxy.proxy_id, version]);
+  if (raw.error && !raw.data) return <ErrorState error={raw.error} onRetry={raw.reload} title="Could not read the policy file" />;
+  if (!raw.data) return <div className="skeleton skeleton-block" aria-busy="true" />;
+  const { text, problems, policy_path, running, running_policy_version } = raw.data;
+  return (
+    <div className="stack-lg" data-testid="broken-policy">
+      <div className="callout callout-error" role="alert">
+        <strong>The policy file is invalid.</strong> Fix it below; it is checked as you type. <span data-testid="kept-version">{keptVersionText(running, running_policy_version)}</span>
       </div>
-    </section>
+      <p className="muted small mono">{policy_path}</p>
+      <PolicyTextEditor
+        proxy={proxy}
+        initial={text}
+        initialProblems={problems}
+        onSaved={() => {
+          toastSuccess(savedMessage(running));
+          onFixed();
+        }}
+      />
+    </div>
+  );
+}
+
+const MAX_SUGGESTIONS = 12;
+
+/** The backend's tool names that fit what is typed (its last comma-separated part), one click each. */
+function ToolSuggestions({ tools, value, onPick }: { tools: AsyncState<{ proxy: string; tools: BackendTool[] }>; value: string; onPick: (value: string) => void }) {
+  if (tools.error) {
+    return <p className="muted small" data-testid="tool-suggestions-error">The backend's tools could not be listed: {errorMessage(tools.error)}</p>;
+  }
+  if (!tools.data) return <p className="muted small">Asking the backend for its tools…</p>;
+  const parts = value.split(",");
+  const typed = parts[parts.length - 1].trim().toLowerCase();
+  const fitting = tools.data.tools.filter((tool) => !typed || tool.name.toLowerCase().includes(typed.replace(/[*?]/g, "")));
+  if (tools.data.tools.length === 0) return <p className="muted small">The backend offers no tools.</p>;
+  const pick = (name: string) => onPick([...parts.slice(0, -1).map((p) => p.trim()), name].filter(Boolean).join(", "));
+  return (
+    <div className="tool-suggestions" role="group" aria-label="The backend's tools">
+      <span className="muted small">This backend's tools:</span>
+      {fitting.slice(0, MAX_SUGGESTIONS).map((tool) => (
+        <button
+          key={tool.name}
+          type="button"
+          className={`chip chip-button${tool.annotations?.destructiveHint ? " chip-danger" : tool.annotations?.readOnlyHint ? " chip-success" : ""}`}
+          title={tool.description ?? undefined}
+          aria-label={`Use tool ${tool.name}`}
+          onClick={() => pick(tool.name)}
+        >
+          <span className="mono">{tool.name}</span>
+        </button>
+      ))}
+      {fitting.length > MAX_SUGGESTIONS && <span className="muted small">and {fitting.length - MAX_SUGGESTIONS} more</span>}
+      {fitting.length === 0 && <span className="muted small">No tool of this backend matches.</span>}
+    </div>
   );
 }
