@@ -111,6 +111,7 @@ PRESETS: tuple[Preset, ...] = (
             "get-resource-reference",
             "get-structured-content",
             "trigger-long-running-operation",
+            "get-roots-list",
             # the names before 2025.8
             "add",
             "getTinyImage",
@@ -120,13 +121,19 @@ PRESETS: tuple[Preset, ...] = (
             "structuredContent",
             "longRunningOperation",
         ),
-        # get-env shows the server's environment (tokens); the others reach out or change state.
+        # get-env shows the server's environment (tokens); sampling spends the client's model; the
+        # others reach out, ask the user, or change state.
         asks=(
             "get-env",
             "gzip-file-as-resource",
             "toggle-simulated-logging",
             "toggle-subscriber-updates",
             "simulate-research-query",
+            "trigger-sampling-request",
+            "trigger-sampling-request-async",
+            "trigger-elicitation-request",
+            "trigger-elicitation-request-async",
+            "trigger-url-elicitation",
             "printEnv",
             "sampleLLM",
             "zip",

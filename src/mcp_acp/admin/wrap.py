@@ -119,7 +119,9 @@ def plan_wrap(client: str, path: Path | None = None) -> WrapPlan:
         raise WrapError(str(exc)) from None
     if not servers:
         raise WrapError(f"{path} has no servers under '{key}': nothing to wrap.")
-    taken = {name.lower() for name in list_proxy_names()}
+    folder = paths.proxies_config_dir()
+    existing = [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
+    taken = {name.lower() for name in [*list_proxy_names(), *existing]}  # one name per folder, whatever the case
     items = [_plan_item(name, entry, taken) for name, entry in servers.items()]
     return WrapPlan(client, path, key, original, items)
 
