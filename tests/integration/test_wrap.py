@@ -20,26 +20,20 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
-import anyio
 import json5
 import pytest
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.shared.exceptions import MCPError
 
 from tests.support.audit import read_jsonl
 from tests.support.config import proxy_config_dir, proxy_log_dir
-from tests.support.processes import MCP_ACP, ROOT
+from tests.support.processes import ROOT
+from tests.support.wrap_home import World
 
 NPM_BIN = ROOT / "tests" / "npm" / "node_modules" / ".bin"
 FILESYSTEM_BIN = NPM_BIN / "mcp-server-filesystem"
 EVERYTHING_BIN = NPM_BIN / "mcp-server-everything"
 TOKEN = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"
-CLI_TIMEOUT = 120
-SESSION_TIMEOUT = 90
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning"),
@@ -121,78 +115,11 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 @pytest.fixture
 def world(tmp_path: Path):
-    home, project, data = tmp_path / "home", tmp_path / "project", tmp_path / "data"
-    for folder in (home, project, data):
-        folder.mkdir()
-    (data / "hello.txt").write_text("hello from the data folder\n")
-    env = {
-        key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR")
-    }
-    env.update(
-        {
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_DATA_HOME": str(home / ".local" / "share"),
-            "XDG_STATE_HOME": str(home / ".local" / "state"),
-            "XDG_CACHE_HOME": str(home / ".cache"),
-            "MCP_ACP_HOME": str(tmp_path / "acp"),
-            "MCP_ACP_SECRET_BACKEND": "file",
-            "COLUMNS": "200",
-        }
-    )
-    world = World(tmp_path, home, project, data, env)
+    world = World(tmp_path)
+    (world.data / "hello.txt").write_text("hello from the data folder\n")
     world.cli("init", "--auth", "local")
     yield world
     world.cli("manager", "stop", check=False)  # a non-headless start brings the manager up
-
-
-class World:
-    def __init__(self, root: Path, home: Path, project: Path, data: Path, env: dict[str, str]) -> None:
-        self.root, self.home, self.project, self.data, self.env = root, home, project, data, env
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(MCP_ACP), *args],
-            env=self.env,
-            cwd=self.project,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT,
-        )
-        if check and proc.returncode != 0:
-            pytest.fail(f"mcp-acp {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-
-# --------------------------------------------------------------------------- the session
-
-
-async def _session(world: World, entry: dict, hello: Path) -> dict[str, object]:
-    """Start the rewritten entry as the client would, and make three calls through it."""
-    params = StdioServerParameters(
-        command=entry["command"],
-        args=entry["args"],
-        env={**world.env, **entry.get("env", {})},
-        cwd=str(world.project),
-    )
-    seen: dict[str, object] = {}
-    with anyio.fail_after(SESSION_TIMEOUT):
-        async with Client(stdio_client(params), read_timeout_seconds=SESSION_TIMEOUT) as client:
-            tools = await client.list_tools()
-            seen["tools"] = {tool.name for tool in tools.tools}
-            result = await client.call_tool("read_text_file", {"path": str(hello)})
-            seen["read"] = "".join(getattr(block, "text", "") for block in result.content)
-            for label, tool, arguments in (
-                ("outside", "read_text_file", {"path": "/etc/hostname"}),
-                ("write", "write_file", {"path": str(hello), "content": "overwritten"}),
-            ):
-                try:
-                    answer = await client.call_tool(tool, arguments)
-                    seen[label] = ("answered", answer.is_error)
-                except MCPError as exc:
-                    seen[label] = ("refused", exc.error.data)
-    return seen
 
 
 def _load(path: Path, client: str) -> dict:
@@ -248,11 +175,18 @@ def test_wrap_dry_run_session_unwrap(world: World, client: str) -> None:
 
     # a real session through the wrapped filesystem server, started as the client would
     hello = world.data / "hello.txt"
-    seen = anyio.run(_session, world, servers["files"], hello)
-    assert "read_text_file" in seen["tools"]  # type: ignore[operator]
-    assert seen["read"] == "hello from the data folder\n"
-    assert seen["outside"][0] == "refused"  # type: ignore[index]
-    assert seen["write"][0] == "refused"  # type: ignore[index]
+    seen = world.session(
+        servers["files"],
+        [
+            ("read_text_file", {"path": str(hello)}),
+            ("read_text_file", {"path": "/etc/hostname"}),
+            ("write_file", {"path": str(hello), "content": "overwritten"}),
+        ],
+    )
+    assert "read_text_file" in seen["tools"]
+    assert seen["0:read_text_file"] == "hello from the data folder\n"
+    assert seen["1:read_text_file"][0] == "refused"
+    assert seen["2:write_file"][0] == "refused"
     assert hello.read_text() == "hello from the data folder\n"
     decisions = read_jsonl(proxy_log_dir(world.env, "files") / "audit" / "decisions.jsonl")
     calls = {(d.get("tool_name"), d.get("final_rule"), d.get("decision")) for d in decisions if d.get("tool_name")}
