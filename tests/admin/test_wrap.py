@@ -69,6 +69,9 @@ def test_plan_reads_each_entry_and_changes_nothing(tmp_path: Path, home: Path) -
             "sse": {"type": "sse", "url": "https://example.com/sse"},
             "authed": {"url": "https://example.com/mcp", "headers": {"Authorization": "Bearer x"}},
             "ours": {"command": "/x/mcp-acp", "args": ["start", "--proxy", "files-old"]},
+            "ours-headless": {"command": "mcp-acp", "args": ["start", "--proxy", "p", "--headless"]},
+            "ours-module": {"command": PYTHON, "args": ["-m", "mcp_acp", "start", "-p", "p"]},
+            "ours-uvx": {"command": "uvx", "args": ["mcp-acp", "start", "--proxy", "p"]},
             "missing": {"command": "no-such-command-here"},
             "templated": {"command": PYTHON, "env": {"KEY": "${input:key}"}},
             "with-cwd": {"command": PYTHON, "cwd": "/tmp"},
@@ -87,8 +90,23 @@ def test_plan_reads_each_entry_and_changes_nothing(tmp_path: Path, home: Path) -
     assert by_name["default"].proxy == "default-server"  # a reserved name
     assert by_name["remote"].skip is None and by_name["remote"].url == "https://example.com/mcp"
     skipped = {name: item.skip for name, item in by_name.items() if item.skip}
-    assert set(skipped) == {"sse", "authed", "ours", "missing", "templated", "with-cwd", "off", "bad-env", "junk"}
-    assert "mcp-acp" in (skipped["ours"] or "") and "'headers'" in (skipped["authed"] or "")
+    assert set(skipped) == {
+        "sse",
+        "authed",
+        "ours",
+        "ours-headless",
+        "ours-module",
+        "ours-uvx",
+        "missing",
+        "templated",
+        "with-cwd",
+        "off",
+        "bad-env",
+        "junk",
+    }
+    for ours in ("ours", "ours-headless", "ours-module", "ours-uvx"):
+        assert "mcp-acp" in (skipped[ours] or ""), ours
+    assert "'headers'" in (skipped["authed"] or "")
     assert path.read_bytes() == before
     assert not home.exists()  # nothing at all was written
 
@@ -169,3 +187,15 @@ def test_nothing_to_wrap_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(WrapError, match="nothing was changed"):
         apply_wrap(plan_wrap("cursor", path))
     shutil.rmtree(tmp_path / "acp", ignore_errors=True)
+
+
+def test_claude_code_project_servers_are_named_not_wrapped(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        {"user": {"command": PYTHON}},
+        projects={"/home/a/app": {"mcpServers": {"db": {"command": PYTHON}}}, "/home/a/other": {"mcpServers": {}}},
+    )
+    plan = plan_wrap("claude-code", path)
+    assert [item.entry for item in plan.items] == ["user"]
+    assert len(plan.notes) == 1 and "/home/a/app (db)" in plan.notes[0] and "other" not in plan.notes[0]
+    assert plan_wrap("cursor", path).notes == []

@@ -78,7 +78,7 @@ def client_file(client: str, home: Path, project: Path, data_dir: Path) -> tuple
         text = (
             '{\n  "numStartups": 42,\n  "theme": "dark",\n'
             f'  "mcpServers": {{{servers}\n  }},\n'
-            f'  "projects": {{\n    "{project}": {{"allowedTools": [], "mcpServers": {{}}}}\n  }}\n}}\n'
+            f'  "projects": {{\n    "{project}": {{"allowedTools": [], "mcpServers": {{"local-db": {{"command": "db"}}}}}}\n  }}\n}}\n'
         )
         return path, text, []
     # VS Code: the workspace's .vscode/mcp.json, JSONC with comments and a trailing comma
@@ -146,6 +146,8 @@ def test_wrap_dry_run_session_unwrap(world: World, client: str) -> None:
     assert "Dry run" in dry.stdout
     assert "already goes through mcp-acp" in dry.stdout and "'headers'" in dry.stdout
     assert "GITHUB_TOKEN" in dry.stdout and TOKEN not in dry.stdout + dry.stderr
+    if client == "claude-code":
+        assert "local scope" in dry.stdout and "local-db" in dry.stdout
 
     # without a terminal, wrap refuses to go ahead unasked
     refused = world.cli("wrap", "--client", client, *extra, check=False)

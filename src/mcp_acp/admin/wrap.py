@@ -10,6 +10,8 @@ admin/client_file.py, the module `install mcp-json --write` uses. Never prompts 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -69,6 +71,7 @@ class WrapPlan:
     key: str
     original: bytes
     items: list[WrapItem]
+    notes: list[str] = field(default_factory=list)  # what the user should know that is in no row
 
     @property
     def to_wrap(self) -> list[WrapItem]:
@@ -123,7 +126,30 @@ def plan_wrap(client: str, path: Path | None = None) -> WrapPlan:
     existing = [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
     taken = {name.lower() for name in [*list_proxy_names(), *existing]}  # one name per folder, whatever the case
     items = [_plan_item(name, entry, taken) for name, entry in servers.items()]
-    return WrapPlan(client, path, key, original, items)
+    return WrapPlan(client, path, key, original, items, _project_scoped(client, original))
+
+
+def _project_scoped(client: str, original: bytes) -> list[str]:
+    """Claude Code keeps the servers of one project ('local' scope) under `projects` in
+    ~/.claude.json: they are not wrapped, and the user should hear so."""
+    if client != "claude-code":
+        return []
+    try:
+        projects = json.loads(original).get("projects")
+    except (ValueError, AttributeError):
+        return []
+    found = [
+        f"{folder} ({', '.join(servers)})"
+        for folder, project in (projects.items() if isinstance(projects, dict) else [])
+        if isinstance(project, dict) and isinstance(servers := project.get("mcpServers"), dict) and servers
+    ]
+    if not found:
+        return []
+    return [
+        "servers added to a single project (local scope) are not wrapped: "
+        + "; ".join(found)
+        + ". Move them to user scope ('claude mcp add --scope user') or a project's .mcp.json, and wrap that."
+    ]
 
 
 def _plan_item(name: str, entry: object, taken: set[str]) -> WrapItem:
@@ -151,7 +177,7 @@ def _skip_reason(entry: object) -> str | None:
     if not isinstance(entry, dict):
         return "not a server entry (not a JSON object)"
     args = entry.get("args")
-    if isinstance(args, list) and args and isinstance(args[-1], str) and is_mcp_acp_entry(entry, args[-1]):
+    if _runs_mcp_acp(entry):
         return "already goes through mcp-acp"
     if entry.get("disabled") is True:
         return "disabled in the client"
@@ -177,6 +203,19 @@ def _skip_reason(entry: object) -> str | None:
     if _command_missing(command):
         return f"command {command!r} not found (the client could not start it either)"
     return None
+
+
+def _runs_mcp_acp(entry: dict) -> bool:
+    """An entry that starts mcp-acp in any way (`mcp-acp start …`, `python -m mcp_acp …`, `uvx
+    mcp-acp …`): wrapping it would put a proxy in front of a proxy."""
+    args = entry.get("args")
+    if isinstance(args, list) and args and isinstance(args[-1], str) and is_mcp_acp_entry(entry, args[-1]):
+        return True
+    words = [entry.get("command"), *(args if isinstance(args, list) else [])]
+    words = [word for word in words if isinstance(word, str)]
+    if any(Path(word).name in ("mcp-acp", "mcp-acp.exe") for word in words):
+        return True
+    return any(a == "-m" and b in ("mcp_acp", "mcp_acp.__main__") for a, b in itertools.pairwise(words))
 
 
 def _http_skip_reason(entry: dict) -> str | None:

@@ -31,6 +31,8 @@ def wrap(client: str, file: Path | None, dry_run: bool, yes: bool) -> None:
         fail(str(exc))
     console.print(f"MCP servers in [bold]{terminal_safe(plan.path)}[/]:")
     console.print(_plan_table(plan))
+    for note in plan.notes:
+        console.print(f"[yellow]Note:[/] {terminal_safe(note)}")
     if not plan.to_wrap:
         console.print("Nothing to wrap; nothing was changed.")
         return
