@@ -187,6 +187,9 @@ def tool(name: str, **hints: object) -> BackendTool:
         (tool("search_web", readOnlyHint=True), False),  # known to reach the network
         (tool("get_stats", readOnlyHint=True, destructiveHint=True), False),
         (tool("get_stats", readOnlyHint="true"), False),  # a string is not the boolean
+        (tool("get-env", readOnlyHint=True), False),  # reads, but the server's tokens
+        (tool("readApiToken", readOnlyHint=True), False),
+        (tool("list_credentials", readOnlyHint=True), False),
     ],
 )
 def test_trusted_read_only(candidate: BackendTool, trusted: bool) -> None:

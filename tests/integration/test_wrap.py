@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import json5
@@ -27,7 +28,7 @@ import pytest
 
 from tests.support.audit import read_jsonl
 from tests.support.config import proxy_config_dir, proxy_log_dir
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, free_port, wait_for_port
 from tests.support.wrap_home import World
 
 NPM_BIN = ROOT / "tests" / "npm" / "node_modules" / ".bin"
@@ -211,3 +212,36 @@ def test_wrap_dry_run_session_unwrap(world: World, client: str) -> None:
 def _load_original(original: bytes, client: str) -> dict:
     text = original.decode("utf-8")
     return json5.loads(text) if client == "vscode" else json.loads(text)
+
+
+def test_a_plain_http_entry_gets_an_http_proxy_and_a_policy_from_its_tools(world: World) -> None:
+    """A streamable-HTTP server (server-everything over HTTP) in Cursor's file: wrap lists its tools
+    over HTTP (it is not recognized by a command), and the rewritten entry reaches it through
+    the proxy: `echo` (read-only, by its name too) answers; `get-env` (read-only, but it shows the
+    server's environment) asks, and with nobody to ask is refused."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(EVERYTHING_BIN), "streamableHttp"],
+        env={**world.env, "PORT": str(port)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, timeout=45)
+        path = world.home / ".cursor" / "mcp.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"mcpServers": {"demo": {"url": f"http://127.0.0.1:{port}/mcp"}}}))
+        out = world.cli("wrap", "--client", "cursor", "--yes")
+        assert "read-only tool(s) allowed" in out.stdout
+        config = json.loads((proxy_config_dir(world.env, "demo") / "config.json").read_text())
+        assert config["backend"]["transport"] == "streamablehttp"
+        entry = json.loads(path.read_text())["mcpServers"]["demo"]
+        assert entry["args"][-3:] == ["start", "--proxy", "demo"]
+        seen = world.session(entry, [("echo", {"message": "hi"}), ("get-env", {})])
+        assert "hi" in seen["0:echo"]
+        assert seen["1:get-env"][0] == "refused"
+    finally:
+        server.terminate()
+        server.wait(10)

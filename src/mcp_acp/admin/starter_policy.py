@@ -97,6 +97,28 @@ _ACTING_WORDS = frozenset(
         "revoke",
     ]
 )
+# Reads, but of what a model should not see unasked (a server's environment holds its tokens).
+_SENSITIVE_WORDS = frozenset(
+    [
+        "env",
+        "environ",
+        "environment",
+        "secret",
+        "secrets",
+        "password",
+        "passwords",
+        "token",
+        "tokens",
+        "credential",
+        "credentials",
+        "apikey",
+        "cookie",
+        "cookies",
+        "keychain",
+        "clipboard",
+        "private",
+    ]
+)
 _READ_EFFECTS = frozenset({"fs_read", "db_read"})
 _VERSION = re.compile(r"(?<=.)@[^/@]*$|==.*$")  # `pkg@1.2.3`, `@scope/pkg@latest`, `pkg==1.0`
 
@@ -132,7 +154,8 @@ def recognize(command: str, args: list[str]) -> Preset | None:
 
 
 def trusted_read_only(tool: BackendTool) -> bool:
-    """The server says the tool only reads, and nothing in its name says otherwise."""
+    """The server says the tool only reads, and nothing in its name says otherwise (nor that what
+    it reads is a secret)."""
     hints: dict[str, Any] = tool.annotations
     if hints.get("readOnlyHint") is not True or hints.get("destructiveHint") is True:
         return False
@@ -142,7 +165,7 @@ def trusted_read_only(tool: BackendTool) -> bool:
     if effects and not effects <= _READ_EFFECTS:
         return False
     words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", tool.name).lower())
-    return not any(word in _ACTING_WORDS for word in words)
+    return not any(word in _ACTING_WORDS or word in _SENSITIVE_WORDS for word in words)
 
 
 def _root_patterns(roots: list[str]) -> list[str]:
