@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import shutil
 import stat
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 
 from tests.support.audit import read_jsonl
 from tests.support.config import proxy_config_dir, proxy_log_dir
-from tests.support.processes import ROOT, free_port, wait_for_port
+from tests.support.processes import MCP_ACP, ROOT, free_port, wait_for_port
 from tests.support.wrap_home import World
 
 NPM_BIN = ROOT / "tests" / "npm" / "node_modules" / ".bin"
@@ -245,3 +246,34 @@ def test_a_plain_http_entry_gets_an_http_proxy_and_a_policy_from_its_tools(world
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.mark.parametrize(("answer", "wraps"), [("n", False), ("y", True)])
+def test_in_a_terminal_wrap_asks_first(world: World, answer: str, wraps: bool) -> None:
+    path, text, _ = client_file("cursor", world.home, world.project, world.data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    before = tree_digest(world.root)
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [MCP_ACP, "wrap", "--client", "cursor"],
+            env=world.env,
+            cwd=world.project,
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(controller, f"{answer}\n".encode())
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert "Wrap 2 server(s)" in out
+    if wraps:
+        assert proc.returncode == 0, err
+        assert json.loads(path.read_text())["mcpServers"]["files"]["args"][-3:] == ["start", "--proxy", "files"]
+    else:
+        assert proc.returncode == 1 and "nothing was changed" in err
+        assert tree_digest(world.root) == before
