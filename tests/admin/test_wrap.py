@@ -199,3 +199,16 @@ def test_claude_code_project_servers_are_named_not_wrapped(tmp_path: Path) -> No
     assert [item.entry for item in plan.items] == ["user"]
     assert len(plan.notes) == 1 and "/home/a/app (db)" in plan.notes[0] and "other" not in plan.notes[0]
     assert plan_wrap("cursor", path).notes == []
+
+
+def test_an_unusable_secret_store_fails_only_the_entries_with_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, {"plain": {"command": PYTHON}, "keyed": {"command": PYTHON, "env": {"API_KEY": "k"}}})
+    plan = plan_wrap("cursor", path)
+    monkeypatch.setenv("MCP_ACP_SECRET_BACKEND", "no-such-store")
+    result = apply_wrap(plan, list_tools=False)
+    assert [item.entry for item in result.wrapped] == ["plain"]
+    assert [item.entry for item in result.failed] == ["keyed"] and "secret backend" in (result.failed[0].error or "")
+    assert not paths.proxy_config_dir("keyed").exists()
+    assert json.loads(path.read_text())["mcpServers"]["keyed"] == {"command": PYTHON, "env": {"API_KEY": "k"}}

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from mcp_acp.backends import BackendError
 from mcp_acp.backends.child_env import secret_env_key
 from mcp_acp.config import paths
 from mcp_acp.config.models import RESERVED_PROXY_NAMES, proxy_name_problem
-from mcp_acp.config.store import list_proxy_names, load_proxy_config, save_model
+from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config, save_model
 
 STDIO_KEYS = {"type", "command", "args", "env"}
 HTTP_KEYS = {"type", "url"}
@@ -267,7 +267,7 @@ def apply_wrap(plan: WrapPlan, list_tools: bool = True) -> WrapResult:
         try:
             _make_proxy(item, list_tools)
             wrapped.append(item)
-        except (ProxySetupError, OSError, ValueError) as exc:
+        except (ProxySetupError, ConfigError, OSError, ValueError) as exc:  # ConfigError: the secret store
             item.error = str(exc)
             failed.append(item)
     if not wrapped:
@@ -366,4 +366,5 @@ def _undo(items: list[WrapItem]) -> None:
     for item in items:
         if item.proxy:
             shutil.rmtree(paths.proxy_config_dir(item.proxy), ignore_errors=True)
-            remove_secrets(item.proxy, list(item.secrets))
+            with suppress(ConfigError):  # a store that failed to take them holds none of them
+                remove_secrets(item.proxy, list(item.secrets))
