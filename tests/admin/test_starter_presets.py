@@ -68,3 +68,79 @@ def test_everything_preset_classifies_every_real_tool() -> None:
     preset = next(p for p in PRESETS if p.key == "everything")
     assert "echo" in real and "get-env" in real
     assert real <= set(classified(preset)), real - set(classified(preset))
+
+
+# The tools of the servers that are not installed here, as their published packages define them
+# (read from mcp-server-time/-git 2026.10.19, mcp-server-fetch 2026.10.24, server-memory
+# 2026.8.31, server-github 2025.4.8), and what each preset does with them.
+PUBLISHED = {
+    "time": {"get_current_time": "allow", "convert_time": "allow"},
+    "fetch": {"fetch": "hitl"},
+    "git": {
+        **dict.fromkeys(
+            ["git_status", "git_diff_unstaged", "git_diff_staged", "git_diff", "git_log", "git_show", "git_branch"],
+            "allow",
+        ),
+        **dict.fromkeys(["git_commit", "git_add", "git_reset", "git_create_branch", "git_checkout"], "hitl"),
+    },
+    "memory": {
+        **dict.fromkeys(["read_graph", "search_nodes", "open_nodes"], "allow"),
+        **dict.fromkeys(["create_entities", "create_relations", "add_observations"], "hitl"),
+        **dict.fromkeys(["delete_entities", "delete_observations", "delete_relations"], "deny"),
+    },
+    "github": {
+        **dict.fromkeys(
+            [
+                "get_file_contents",
+                "get_issue",
+                "get_pull_request",
+                "get_pull_request_comments",
+                "get_pull_request_files",
+                "get_pull_request_reviews",
+                "get_pull_request_status",
+                "list_commits",
+                "list_issues",
+                "list_pull_requests",
+                "search_code",
+                "search_issues",
+                "search_repositories",
+                "search_users",
+            ],
+            "allow",
+        ),
+        **dict.fromkeys(
+            [
+                "add_issue_comment",
+                "create_branch",
+                "create_issue",
+                "create_or_update_file",
+                "create_pull_request",
+                "create_pull_request_review",
+                "create_repository",
+                "fork_repository",
+                "merge_pull_request",
+                "push_files",
+                "update_issue",
+                "update_pull_request_branch",
+            ],
+            "hitl",
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize("key", sorted(PUBLISHED))
+def test_published_tools_of_each_preset(key: str) -> None:
+    from mcp_acp.identity.local import Identity
+    from mcp_acp.policy.context import build_context
+    from mcp_acp.policy.engine import PolicyEngine
+    from mcp_acp.policy.protected import ProtectedPaths
+
+    preset = next(p for p in PRESETS if p.key == key)
+    args = ["--repository", "/home/a/repo"] if key == "git" else []
+    engine = PolicyEngine(from_preset(preset, preset.packages[0], args).policy, ProtectedPaths(()))
+    for tool, expected in PUBLISHED[key].items():
+        arguments = {"repo_path": "/home/a/repo"} if key == "git" else {}
+        message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+        context = build_context(message, Identity("alice", "local", {}), "srv", roots=("/home/a/repo",))
+        assert engine.evaluate(context).effect == expected, (key, tool)

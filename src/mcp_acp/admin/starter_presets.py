@@ -1,8 +1,9 @@
 """The shipped starter presets for well-known MCP servers (admin/starter_policy.py turns them into
-policies). Tool names are the servers' real ones, as their tools/list gives them: the npm servers'
-from the versions in tests/npm, the PyPI ones (mcp-server-time, -git, -fetch) and server-github /
-server-memory from their published sources. Older names are kept where a server renamed a tool, so
-a pinned older version is governed too.
+policies). Tool names are the servers' real ones: server-filesystem and server-everything as the
+versions in tests/npm register them (checked by tests/admin/test_starter_presets.py), and
+mcp-server-time / -git / -fetch 2026.10, server-memory 2026.8.31 and server-github 2025.4.8 as
+their published packages define them (listed in that test). Older names are kept where a server
+renamed a tool, so a pinned older version is governed too.
 
 A tool in no list is denied by the default, so a tool a server adds later needs a rule first."""
 
@@ -50,7 +51,7 @@ PRESETS: tuple[Preset, ...] = (
         label="git server",
         packages=("mcp-server-git",),
         reads=("git_status", "git_diff_unstaged", "git_diff_staged", "git_diff", "git_log", "git_show", "git_branch"),
-        asks=("git_add", "git_commit", "git_reset", "git_create_branch", "git_checkout", "git_init"),
+        asks=("git_add", "git_commit", "git_reset", "git_create_branch", "git_checkout"),
         path_scoped=True,
     ),
     Preset(
