@@ -134,3 +134,30 @@ def test_unreadable_files_are_refused(tmp_path: Path, client: str, text: str, fr
     with pytest.raises(ClientFileError, match=fragment) as info:
         plan_merge(path, client, key, {"files": OURS})
     assert "\n" not in str(info.value)  # one line for the CLI's one "Error:" line
+
+
+def test_read_servers_reads_jsonc_for_vscode_only(tmp_path: Path) -> None:
+    from mcp_acp.admin.client_file import read_servers
+
+    path = tmp_path / "mcp.json"
+    path.write_text('{\n  // mine\n  "servers": {"a": {"command": "x"},},\n}\n')
+    assert read_servers(path, "vscode", "servers") == {"a": {"command": "x"}}
+    with pytest.raises(ClientFileError, match="not valid JSON"):
+        read_servers(path, "cursor", "servers")
+    path.write_text('{"mcpServers": []}')
+    with pytest.raises(ClientFileError, match="not a JSON object"):
+        read_servers(path, "cursor", "mcpServers")
+    path.write_text("  \n")
+    assert read_servers(path, "cursor", "mcpServers") == {}
+
+
+def test_restore_bytes_puts_back_exact_bytes_and_mode(tmp_path: Path) -> None:
+    from mcp_acp.admin.client_file import restore_bytes
+
+    path = tmp_path / "mcp.json"
+    path.write_text("changed")
+    original = b'{\r\n  "a": 1\r\n}\r\n\xef\xbb\xbf'
+    restore_bytes(path, original, 0o640)
+    assert path.read_bytes() == original
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["mcp.json"]  # no temp file left behind

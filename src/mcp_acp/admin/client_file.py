@@ -123,13 +123,31 @@ def free_backup_path(target: Path) -> Path:
     return candidate
 
 
-def _write_atomically(target: Path, text: str, mode: int | None) -> None:
+def read_servers(path: Path, client: str, key: str) -> dict[str, object]:
+    """The server entries under `key` in the client's file ({} when it has none); reads, never writes."""
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        return {}
+    data, _ = _parse(path, text, client)
+    servers = data.get(key, {})
+    if not isinstance(servers, dict):
+        raise ClientFileError(f"{path}: '{key}' is not a JSON object; fix it first. Nothing was changed.")
+    return servers
+
+
+def restore_bytes(path: Path, content: bytes, mode: int | None) -> None:
+    """Put a file's former bytes back exactly (`mcp-acp unwrap`), atomically, with its former mode."""
+    _write_atomically(path.resolve(), content, mode)
+
+
+def _write_atomically(target: Path, text: str | bytes, mode: int | None) -> None:
     """Temp file + fsync + rename: never a half-written client file. `mode=None`: a new file, made
-    with the user's umask like any file they create."""
+    with the user's umask like any file they create. Bytes are written as they are."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle_mode, encoding = ("wb", None) if isinstance(text, bytes) else ("w", "utf-8")
+        with os.fdopen(fd, handle_mode, encoding=encoding) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

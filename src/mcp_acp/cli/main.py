@@ -26,6 +26,8 @@ COMMANDS = {
         "proxy",
         "start",
         "status",
+        "unwrap",
+        "wrap",
     )
 }
 
