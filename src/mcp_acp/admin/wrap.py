@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mcp_acp.admin import wrap_records
+from mcp_acp.admin import backend_env, wrap_records
 from mcp_acp.admin.backend_tools import BackendToolsError, list_backend_tools
 from mcp_acp.admin.client_file import ClientFileError, apply, is_mcp_acp_entry, plan_merge, read_servers
 from mcp_acp.admin.client_snippets import config_file, server_entry, servers_key
@@ -267,7 +267,7 @@ def apply_wrap(plan: WrapPlan, list_tools: bool = True) -> WrapResult:
         try:
             _make_proxy(item, list_tools)
             wrapped.append(item)
-        except (ProxySetupError, ConfigError, OSError, ValueError) as exc:  # ConfigError: the secret store
+        except (ProxySetupError, backend_env.BackendEnvError, ConfigError, OSError, ValueError) as exc:
             item.error = str(exc)
             failed.append(item)
     if not wrapped:
@@ -313,17 +313,11 @@ def _make_proxy(item: WrapItem, list_tools: bool) -> None:
 
 def _set_backend_env(proxy: str, env: dict[str, str], secrets: dict[str, str]) -> None:
     """The backend's environment: plain values in config.json, secret ones in the secret store
-    (config.json names them only). Kept in one function: admin/backend_env.py does the same job."""
-    from mcp_acp import secret_store
-
+    (config.json names them only), through the same code as `mcp-acp proxy env`."""
+    for variable, value in env.items():
+        backend_env.set_env(proxy, variable, value)
     for variable, value in secrets.items():
-        secret_store.put(secret_env_key(proxy, variable), value)
-    config = load_proxy_config(proxy)
-    stdio = config.backend.stdio
-    assert stdio is not None
-    stdio = stdio.model_copy(update={"env": dict(env), "secret_env": sorted(secrets)})
-    config = config.model_copy(update={"backend": config.backend.model_copy(update={"stdio": stdio})})
-    save_model(paths.proxy_config_path(proxy), type(config).model_validate(config.model_dump()))
+        backend_env.set_secret_env(proxy, variable, value)
 
 
 def _starter(item: WrapItem, list_tools: bool) -> StarterPolicy:
