@@ -72,6 +72,7 @@ def test_list_shows_configured_proxies_inactive(cli, home, state):
         "proxy_id": config_of(home, "files")["proxy_id"],
         "status": "inactive",
         "instance_id": None,
+        "session_count": 0,
         "server_name": "My Files",
         "transport": "stdio",
         "command": "/bin/cat",

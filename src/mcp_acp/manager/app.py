@@ -113,7 +113,8 @@ def build_app(state: ManagerState) -> FastAPI:
 
     @app.get("/api/events")
     async def events() -> EventSourceResponse:
-        first = [event for connection in state.registry.all() for event in await snapshot_events(state, connection)]
+        firsts = [c for name in state.registry.names() if (c := state.registry.get(name))]
+        first = [event for connection in firsts for event in await snapshot_events(state, connection)]
         if not any(event["type"] == Event.SNAPSHOT for event in first):
             first.insert(0, {"type": Event.SNAPSHOT, "approvals": []})
         return EventSourceResponse(

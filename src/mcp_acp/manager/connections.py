@@ -10,6 +10,7 @@ import os
 from mcp_acp.config import paths
 from mcp_acp.event_names import Event
 from mcp_acp.localhttp import protocol
+from mcp_acp.manager import sessions
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
 
@@ -98,6 +99,8 @@ async def _relay_events(state: ManagerState, connection: ProxyConnection, reader
             continue
         if event_type == Event.STATS_UPDATED and isinstance(data.get("stats"), dict):
             connection.stats = data["stats"]
+            if state.registry.get(connection.proxy_name) is not connection:
+                continue  # a proxy's card shows its first session's figures; /metrics has every session's
             data = {**data, "stats": public_stats(data["stats"])}
         elif event_type == Event.PENDING_CREATED:
             connection.pending += 1
@@ -161,8 +164,11 @@ async def snapshot_events(state: ManagerState, connection: ProxyConnection) -> l
         except Exception:  # ProxyUnavailable, a timeout, a bad answer: show what we know
             return default
 
+    # Approvals are the proxy's across all its sessions (one per MCP client); stats its first session's.
     pending, cached, stats = await asyncio.gather(
-        ask("/api/approvals/pending/list", []), ask("/api/approvals/cached", {}), ask("/api/stats", None)
+        sessions.pending(state, connection.proxy_name),
+        sessions.cached(state, connection.proxy_name),
+        ask("/api/stats", None),
     )
     events = [
         {"type": Event.SNAPSHOT, "approvals": pending if isinstance(pending, list) else [], **ids},

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import re
 from typing import Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -18,6 +17,7 @@ from mcp_acp.backends.tls import mtls_applies
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
 from mcp_acp.localhttp.errors import api_error
+from mcp_acp.manager import sessions
 from mcp_acp.manager.connections import public_stats
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
@@ -65,13 +65,16 @@ async def _stats(state: ManagerState, connection: ProxyConnection | None) -> dic
     return public_stats(stats) if isinstance(stats, dict) else None
 
 
-def _view(name: str, config: ProxyConfig, connection: ProxyConnection | None, stats: dict | None) -> dict:
+def _view(
+    name: str, config: ProxyConfig, connection: ProxyConnection | None, stats: dict | None, session_count: int = 0
+) -> dict:
     backend = config.backend
     return {
         "proxy_name": name,
         "proxy_id": config.proxy_id,
         "status": "running" if connection else "inactive",
         "instance_id": connection.instance_id if connection else None,
+        "session_count": session_count,  # running processes: one per MCP client
         "server_name": backend.server_name,
         "transport": backend.transport,
         "command": backend.stdio.command if backend.stdio else None,
@@ -160,7 +163,7 @@ def router(state: ManagerState) -> APIRouter:
         connections = [state.registry.get(name) for name, _ in proxies]
         stats = await asyncio.gather(*(_stats(state, connection) for connection in connections))
         return [
-            _view(name, config, connection, stat)
+            _view(name, config, connection, stat, len(state.registry.sessions(name)))
             for (name, config), connection, stat in zip(proxies, connections, stats, strict=True)
         ]
 
@@ -177,18 +180,20 @@ def router(state: ManagerState) -> APIRouter:
                 "client_id": None,
                 "pending_approvals": [],
                 "cached_approvals": [],
+                "sessions": [],
             }
-        runtime, pending, cached, stats = await asyncio.gather(
-            _ask(state, name, f"/api/proxies/{quote(proxy_id, safe='')}", {}),
-            _ask(state, name, "/api/approvals/pending/list", []),
-            _ask(state, name, "/api/approvals/cached", {}),
+        views, pending, cached, stats = await asyncio.gather(
+            sessions.views(state, name, proxy_id),
+            sessions.pending(state, name),
+            sessions.cached(state, name),
             _stats(state, connection),
         )
         return {
-            **_view(name, config, connection, stats),
-            "client_id": runtime.get("client_id"),
+            **_view(name, config, connection, stats, len(views)),
+            "client_id": views[0]["client_id"] if views else None,
             "pending_approvals": pending,
             "cached_approvals": cached.get("approvals", []),
+            "sessions": views,
         }
 
     @api.post("/api/manager/proxies", status_code=201)

@@ -7,14 +7,16 @@ manager does not serve goes to the only connected proxy; with none that is 503, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from mcp_acp.config.models import proxy_name_problem
+from mcp_acp.manager import sessions
 from mcp_acp.manager.state import ManagerState
 
 log = logging.getLogger("mcp_acp.manager")
@@ -69,6 +71,8 @@ def router(state: ManagerState) -> APIRouter:
                 headers["x-approver-token"] = stored.access_token
         body = await request.body() if request.method in ("POST", "PUT", "PATCH", "DELETE") else None
         url = httpx.URL(f"http://proxy/api/{path}", query=request.url.query.encode())
+        if path.startswith("approvals/") and len(several := state.registry.sessions(name)) > 1:
+            return await to_sessions(several, request.method, url, headers, body, path)
         client = state.proxy_client(connection.socket_path)
         try:
             upstream = await client.send(
@@ -96,6 +100,25 @@ def router(state: ManagerState) -> APIRouter:
             headers=kept,
             background=BackgroundTask(upstream.aclose),
         )
+
+    async def to_sessions(connections, method: str, url: httpx.URL, headers: dict, body: bytes | None, path: str):
+        """A proxy's approvals live in the session (process) that holds the request: a decision
+        goes to the one that knows its id, and lists and clears cover them all."""
+        answers = []
+        for connection in connections:
+            client = state.proxy_client(connection.socket_path)
+            try:
+                upstream = await client.request(method, url, headers=headers, content=body, timeout=FORWARD_TIMEOUT)
+            except (httpx.HTTPError, OSError):
+                continue  # a session that just ended holds nothing any more
+            if path.startswith("approvals/pending/") and method != "GET" and upstream.status_code != 404:
+                return Response(upstream.content, upstream.status_code, media_type="application/json")
+            if upstream.status_code == 200:
+                with contextlib.suppress(ValueError):
+                    answers.append(upstream.json())
+        if not answers:
+            return _error(404, "Not found", f"no session of proxy '{connections[0].proxy_name}' knows it")
+        return JSONResponse(sessions.merge(answers))
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 

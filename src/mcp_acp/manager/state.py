@@ -12,7 +12,7 @@ import httpx
 from mcp_acp.config.models import ManagerConfig
 from mcp_acp.localhttp.proxy_client import UNREACHABLE, async_proxy_client
 from mcp_acp.localhttp.sse import EventHub
-from mcp_acp.manager.registry import Registry
+from mcp_acp.manager.registry import ProxyConnection, Registry
 
 if TYPE_CHECKING:  # imported when OIDC mode needs it (manager/daemon.py)
     from mcp_acp.manager.tokens import TokenService
@@ -40,10 +40,17 @@ class ManagerState:
     async def ask_proxy(
         self, name: str, method: str, path: str, json: object = None, timeout: float = 5.0
     ) -> httpx.Response:
-        """Call a registered proxy's own API (`path` starts with /api/) over its Unix socket."""
+        """Call a registered proxy's own API (`path` starts with /api/) over its Unix socket: its
+        first session's, or the one of `connection` (a session of the proxy)."""
         connection = self.registry.get(name)
         if connection is None:
             raise ProxyUnavailable(f"proxy {name!r} is not connected")
+        return await self.ask_session(connection, method, path, json, timeout)
+
+    async def ask_session(
+        self, connection: ProxyConnection, method: str, path: str, json: object = None, timeout: float = 5.0
+    ) -> httpx.Response:
+        name = connection.proxy_name
         try:
             return await self.proxy_client(connection.socket_path).request(method, path, json=json, timeout=timeout)
         except UNREACHABLE as exc:
