@@ -128,6 +128,8 @@ async def test_three_clients_one_proxy_allowed_denied_approved_and_a_killed_sess
             found = await poll(three_sessions, 60, "three sessions in the manager")
             assert sorted(s["client_id"] for s in found) == ["client-0", "client-1", "client-2"]
             assert sorted(s["session"] for s in found) == [0, 1, 2]
+            status = await asyncio.to_thread(home.cli, "status", "--proxy", PROXY, "--json")
+            assert json.loads(status.stdout)["sessions"] == 3, status.stdout + status.stderr
 
             # Allowed and denied, from all three at once.
             echoed = await asyncio.gather(*(c.call("echo", text=c.name) for c in clients))
@@ -149,6 +151,10 @@ async def test_three_clients_one_proxy_allowed_denied_approved_and_a_killed_sess
                 lambda e: e["type"] == "pending_created" and e.get("proxy_name") == PROXY, "the approval request"
             )
             approval_id = created["approval"]["id"]
+            # The CLI finds it too, in the session that holds it.
+            listed = await asyncio.to_thread(home.cli, "approvals", "pending", "--json")
+            mine = [a for a in json.loads(listed.stdout) if a["id"] == approval_id]
+            assert mine and mine[0]["session"] == slot_of[asker.name], listed.stdout + listed.stderr
             pending = (await asyncio.to_thread(home.tcp, "GET", f"/api/proxy/{PROXY}/approvals/pending/list")).json()
             approval = next(a for a in pending if a["id"] == approval_id)
             decided = await asyncio.to_thread(

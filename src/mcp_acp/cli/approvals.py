@@ -168,7 +168,12 @@ def decide(approval_id: str, approve: bool, allow_once: bool, deny: bool, name: 
     binding = {"args_hash": approval.get("args_hash"), "policy_version": approval.get("policy_version")}
     try:
         response = proxy_request(
-            proxy_name, "POST", f"/api/approvals/pending/{approval_id}/{decision}", json=binding, headers=headers
+            proxy_name,
+            "POST",
+            f"/api/approvals/pending/{approval_id}/{decision}",
+            json=binding,
+            headers=headers,
+            slot=approval.get("session", 0),  # the client's process that holds the request
         )
     except NotRunning:
         fail(f"proxy '{proxy_name}' stopped before the decision reached it; the request it waited on is gone.")

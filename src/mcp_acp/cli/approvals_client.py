@@ -6,12 +6,14 @@ Kept apart from the commands so that each command reads as what it asks and what
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 
 from mcp_acp.cli.output import fail
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_manager_config, load_proxy_config
-from mcp_acp.localhttp.proxy_client import NotRunning, proxy_request
+from mcp_acp.localhttp.proxy_client import NotRunning, join_answers, proxy_request, session_slots
 
 APPROVER_HEADER = "X-Approver-Token"
 
@@ -27,10 +29,10 @@ def error_text(response: httpx.Response) -> str:
     return str(detail)
 
 
-def get_json(name: str, path: str) -> dict | list:
-    """GET `path` from a running proxy; an error answer ends the command with its message."""
+def get_json(name: str, path: str, slot: int = 0) -> dict | list:
+    """GET `path` from a running proxy's session; an error answer ends the command with its message."""
     try:
-        response = proxy_request(name, "GET", path)
+        response = proxy_request(name, "GET", path, slot=slot)
     except httpx.HTTPError as exc:
         fail(
             f"proxy '{name}' did not answer on {paths.proxy_socket_path(name)} ({exc}); is it still starting? "
@@ -53,12 +55,17 @@ def pending_of(names: list[str]) -> tuple[list[str], list[dict]]:
     """(the running proxies among `names`, every approval waiting on them)."""
     running, waiting = [], []
     for proxy_name in names:
-        try:
-            approvals = get_json(proxy_name, "/api/approvals/pending/list")
-        except NotRunning:
-            continue
-        running.append(proxy_name)
-        waiting.extend({**approval, "proxy_name": approval.get("proxy_name") or proxy_name} for approval in approvals)
+        for slot in session_slots(proxy_name):  # one process per MCP client, each with its own requests
+            try:
+                approvals = get_json(proxy_name, "/api/approvals/pending/list", slot)
+            except NotRunning:
+                continue
+            if proxy_name not in running:
+                running.append(proxy_name)
+            waiting.extend(
+                {**approval, "proxy_name": approval.get("proxy_name") or proxy_name, "session": slot}
+                for approval in approvals
+            )
     return running, waiting
 
 
@@ -108,8 +115,16 @@ def known_proxy(name: str) -> str:
 
 
 def cache_request(name: str, method: str, path: str, params: dict | None = None) -> httpx.Response:
+    """The request to every running session of the proxy (each remembers its own approvals); the
+    answer is the first session's, with the counts and lists of all of them."""
     try:
-        return proxy_request(name, method, path, params=params)
+        responses = []
+        for slot in session_slots(name):
+            with contextlib.suppress(NotRunning):
+                responses.append(proxy_request(name, method, path, params=params, slot=slot))
+        if not responses:
+            raise NotRunning(name)
+        return _joined(responses)
     except NotRunning:
         fail(
             f"proxy '{name}' is not running; a proxy remembers approvals only while it runs, so there is "
@@ -120,6 +135,17 @@ def cache_request(name: str, method: str, path: str, params: dict | None = None)
             f"proxy '{name}' did not answer on {paths.proxy_socket_path(name)} ({exc}); is it still starting? "
             "Try again."
         )
+
+
+def _joined(responses: list[httpx.Response]) -> httpx.Response:
+    """One answer for several sessions: a failure as it is; else lists, counts and `deleted` joined."""
+    failed = next((r for r in responses if r.status_code >= 400 and r.status_code != 404), None)
+    if failed is not None or len(responses) == 1:
+        return failed or responses[0]
+    found = [r for r in responses if r.status_code < 400]
+    if not found:
+        return responses[0]
+    return httpx.Response(200, json=join_answers([r.json() for r in found]))
 
 
 def cached_approvals(name: str) -> dict:

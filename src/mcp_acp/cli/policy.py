@@ -23,7 +23,7 @@ from mcp_acp.cli.output import console, err_console, fail, interactive
 from mcp_acp.cli.policy_flags import EFFECTS, FlagProblem, conditions_from, effect_from, rule_from_flags, rule_options
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config, write_private_text
-from mcp_acp.localhttp.proxy_client import NotRunning, call_proxy
+from mcp_acp.localhttp.proxy_client import NotRunning, call_sessions
 from mcp_acp.policy.model import Policy, PolicyInvalid, parse_policy
 from mcp_acp.policy.policy_file import read_policy
 
@@ -239,7 +239,8 @@ def reload(name: str) -> None:
     """Make a running proxy load its policy file now."""
     path = _policy_path(name)
     try:
-        result = call_proxy(name, "POST", "/api/control/reload-policy")
+        # Every session (one process per MCP client) reloads; the first one's result is reported.
+        result = call_sessions(name, "POST", "/api/control/reload-policy")[0][1]
     except NotRunning:
         err_console.print(f"[yellow]Proxy '{name}' is not running[/]; it will load {path} when it starts.")
         return

@@ -1,7 +1,8 @@
 """`mcp-acp status [--proxy NAME] [--json]`: which proxies run, and how one of them is doing.
 
-A proxy runs when its control socket answers (docs/cli.md#mcp-acp-status---proxy-p-name---json); the details of one come from that
-socket (`/api/control/status`, `/api/auth-sessions`). Nothing here starts or changes anything.
+A proxy runs when one of its control sockets answers (docs/cli.md#mcp-acp-status---proxy-p-name---json): each MCP client using it
+runs its own process, a session with its own socket. The details come from the first session's
+`/api/control/status`. Nothing here starts or changes anything.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rich.table import Table
 from mcp_acp.cli.output import console, fail
 from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
-from mcp_acp.localhttp.proxy_client import NotRunning, call_proxy
+from mcp_acp.localhttp.proxy_client import NotRunning, call_sessions, session_slots
 from mcp_acp.localhttp.server import socket_accepts
 
 
@@ -47,17 +48,23 @@ def _all_proxies() -> dict:
                 "name": name,
                 "proxy_id": proxy_id,
                 "server_name": server,
-                "running": socket_accepts(paths.proxy_socket_path(name)),
+                "running": bool(sessions := _running_sessions(name)),
+                "sessions": sessions,
             }
         )
     return {"manager": _manager(), "proxies": proxies}
+
+
+def _running_sessions(name: str) -> int:
+    """Processes of the proxy that answer: one per MCP client using it."""
+    return sum(socket_accepts(paths.proxy_socket_path(name, slot)) for slot in session_slots(name))
 
 
 def _one_proxy(name: str) -> dict:
     config = load_proxy_config(name)  # an unknown name fails here, listing the configured ones
     details = {"name": name, "proxy_id": config.proxy_id}
     try:
-        status = call_proxy(name, "GET", "/api/control/status", timeout=5)
+        answers = call_sessions(name, "GET", "/api/control/status", timeout=5)
     except NotRunning:
         return {**details, "running": False}
     except httpx.HTTPError as exc:
@@ -65,11 +72,8 @@ def _one_proxy(name: str) -> dict:
             f"proxy {name!r} answered its control socket with an error ({exc}); "
             f"see 'mcp-acp logs show --proxy {name} --type system'."
         )
-    try:
-        sessions = len(call_proxy(name, "GET", "/api/auth-sessions", timeout=5))
-    except (NotRunning, httpx.HTTPError, TypeError):
-        sessions = None
-    return {**details, **status, "running": True, "sessions": sessions}
+    # One session per MCP client using the proxy, each its own process; the first one speaks for the policy.
+    return {**details, **answers[0][1], "running": True, "sessions": len(answers)}
 
 
 def _print_all(report: dict) -> None:
@@ -84,11 +88,12 @@ def _print_all(report: dict) -> None:
         return
     table = Table("proxy", "proxy id", "server", "running")
     for proxy in report["proxies"]:
+        count = proxy["sessions"]
         table.add_row(
             proxy["name"],
             proxy["proxy_id"] or "[red]invalid config[/]",
             proxy["server_name"] or "",
-            "[green]yes[/]" if proxy["running"] else "no",
+            ("[green]yes[/]" + (f" ({count} clients)" if count > 1 else "")) if proxy["running"] else "no",
         )
     console.print(table)
 

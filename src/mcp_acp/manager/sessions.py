@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 from urllib.parse import quote
 
+from mcp_acp.localhttp.proxy_client import join_answers as merge
 from mcp_acp.manager.registry import ProxyConnection
 from mcp_acp.manager.state import ManagerState
 
@@ -25,22 +26,6 @@ async def ask_each(state: ManagerState, connections: list[ProxyConnection], path
             return default
 
     return list(await asyncio.gather(*(one(c) for c in connections)))
-
-
-def merge(answers: list[Any]) -> Any:
-    """Lists are joined; a cached-approvals answer ({"approvals": [...], "count": n, ...}) is
-    joined by its approvals and counts. Each approval keeps the id its session gave it."""
-    if all(isinstance(a, list) for a in answers):
-        return [item for answer in answers for item in answer]
-    dicts = [a for a in answers if isinstance(a, dict)]
-    merged: dict[str, Any] = dict(dicts[0]) if dicts else {}
-    merged["approvals"] = [item for a in dicts for item in a.get("approvals") or []]
-    for counter in ("count", "cleared"):
-        if any(counter in a for a in dicts):
-            merged[counter] = sum(int(a.get(counter) or 0) for a in dicts)
-    if any("deleted" in a for a in dicts):
-        merged["deleted"] = any(a.get("deleted") for a in dicts)
-    return merged
 
 
 async def pending(state: ManagerState, name: str) -> list:
