@@ -4,8 +4,12 @@ Three measurements, each on its own fresh log folder:
 
   throughput   N `AuditLog.write("operations", ...)` calls of a realistic operations entry, each
                one chained, written with one write() and followed by the integrity-state save
-               (what the proxy does before it answers); plain SHA-256 and with an HMAC audit key,
-               then the parts of one append (seal, state save, stat, write) timed alone
+               (what the proxy does before it answers); plain SHA-256 and with an HMAC audit key;
+               "unshared" is the writer with no folder locks (the baseline: a proxy before several
+               clients could share it), "1 session" takes its turn under the folder's flock as a
+               running proxy does, "2 sessions" alternates appends between two sessions of one
+               proxy (each catches up with the other's every write, the worst case); then the
+               parts of one append (seal, state save, stat, write) timed alone
   durable      `AuditLog(..., durable=True)`: K concurrent asyncio tasks each looping
                `write(); await sync()` (K=1 is the sequential case); fsync rounds are counted
                by wrapping `AuditLog._fsync_all` from the outside, giving entries per fsync
@@ -44,6 +48,7 @@ from mcp_acp import jsonrpc
 from mcp_acp.audit import auth_log
 from mcp_acp.audit.chain import GENESIS, seal
 from mcp_acp.audit.keys import AuditKey
+from mcp_acp.audit.sharing import FolderLocks
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.verify import verify_on_startup, verify_proxy
 from mcp_acp.audit.writer import AuditLog
@@ -142,41 +147,51 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[94]
 
 
-def open_log(log_dir: Path, key: AuditKey | None, durable: bool = False) -> AuditLog:
-    state = verify_on_startup(log_dir, "bench", key)[0]  # what `mcp-acp start` does first
-    return AuditLog(log_dir, state, key, durable=durable)
+def open_log(log_dir: Path, key: AuditKey | None, durable: bool = False, shared: bool = False) -> AuditLog:
+    """As `mcp-acp start` opens it; `shared`: with the folder's locks and a session slot (audit/sharing.py)."""
+    if not shared:
+        state = verify_on_startup(log_dir, "bench", key)[0]  # what `mcp-acp start` does first
+        return AuditLog(log_dir, state, key, durable=durable)
+    locks = FolderLocks(log_dir)
+    locks.claim_slot(64)
+    with locks.held():
+        state = verify_on_startup(log_dir, "bench", key)[0]
+        return AuditLog(log_dir, state, key, durable=durable, locks=locks)
 
 
 def chain_ok(log_dir: Path, key: AuditKey | None) -> bool:
     return verify_proxy(log_dir, key).overall == "passed"
 
 
-def throughput_round(key: AuditKey | None, entries: int, log_dir: Path) -> float:
-    """One round on a fresh log: entries/s of `entries` timed appends after 1000 warm-up ones."""
-    audit = open_log(log_dir, key)
+def throughput_round(key: AuditKey | None, sessions: int, entries: int, log_dir: Path) -> float:
+    """One round on a fresh log: entries/s of `entries` timed appends after 1000 warm-up ones.
+    `sessions` 0: no folder locks; 1 or more: that many sessions of one proxy, taking turns."""
+    audits = [open_log(log_dir, key, shared=True) for _ in range(sessions)] or [open_log(log_dir, key)]
     try:
-        write = audit.write
+        writes = [audit.write for audit in audits]
         for i in range(1000):  # warm-up: first appends, page cache, the state block
-            write("operations", operations_fields(i))
+            writes[i % len(writes)]("operations", operations_fields(i))
         fields = [operations_fields(1000 + i) for i in range(entries)]  # built outside the timing
+        turns = [writes[i % len(writes)] for i in range(entries)]
         start = time.perf_counter()
-        for entry in fields:
+        for write, entry in zip(turns, fields, strict=True):
             write("operations", entry)
         return entries / (time.perf_counter() - start)
     finally:
-        audit.close()
+        for audit in audits:
+            audit.close()
 
 
 def bench_throughput(
-    modes: list[tuple[str, AuditKey | None]], entries: int, rounds: int, work: Path
+    modes: list[tuple[str, AuditKey | None, int]], entries: int, rounds: int, work: Path
 ) -> list[Throughput]:
     """Rounds alternate between the modes, so load from elsewhere hits them alike."""
-    rows = [Throughput(mode, entries, rounds) for mode, _ in modes]
+    rows = [Throughput(mode, entries, rounds) for mode, _, _ in modes]
     rates: list[list[float]] = [[] for _ in modes]
     for number in range(rounds):
-        for index, (_mode, key) in enumerate(modes):
+        for index, (_mode, key, sessions) in enumerate(modes):
             log_dir = work / f"throughput-{index}-{number}"
-            rates[index].append(throughput_round(key, entries, log_dir))
+            rates[index].append(throughput_round(key, sessions, entries, log_dir))
             ok = chain_ok(log_dir, key)
             rows[index].chain_ok = ok and rows[index].chain_ok is not False
             rows[index].line_bytes = len(seal(operations_fields(0), 1, GENESIS, key.key if key else None)[1])
@@ -296,7 +311,7 @@ def bench_per_request(modes: list[tuple[str, AuditKey | None]], samples: int, wo
     setups = []
     for index, (_mode, key) in enumerate(modes):
         log_dir = work / f"per-request-{index}"
-        audit = open_log(log_dir, key)
+        audit = open_log(log_dir, key, shared=True)  # as a running proxy has it
         shutdown = ShutdownCoordinator(log_dir, "bench", "bench-proxy-id")
         shutdown.audit = audit
         recorder = OperationsRecorder(
@@ -440,8 +455,13 @@ def main() -> None:
         work = Path(tmp)
         key = AuditKey(os.urandom(32), {})
         modes = [("plain (SHA-256)", None), ("keyed (HMAC-SHA256)", key)]
-        with console.status("single-writer throughput"):
-            throughput = bench_throughput(modes, args.entries, args.rounds, work)
+        shares = [
+            (f"{name}, {label}", mode_key, sessions)
+            for name, mode_key in modes
+            for label, sessions in (("unshared (baseline)", 0), ("1 session", 1), ("2 sessions alternating", 2))
+        ]
+        with console.status("throughput"):
+            throughput = bench_throughput(shares, args.entries, args.rounds, work)
         with console.status("where one append's time goes"):
             breakdown = bench_breakdown(modes, max(5, args.entries // 5), work)
         durable = []
