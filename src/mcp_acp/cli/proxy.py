@@ -220,7 +220,7 @@ def _describe_backend(config: ProxyConfig) -> str:
 @click.option("--deleted", is_flag=True, help="List deleted (archived) proxies instead.")
 def list_(deleted: bool) -> None:
     """List configured proxies and whether they run (or, with --deleted, the archives)."""
-    from mcp_acp.localhttp.server import socket_accepts
+    from mcp_acp.localhttp.proxy_client import running_sessions
 
     if deleted:
         print_archives()
@@ -231,7 +231,8 @@ def list_(deleted: bool) -> None:
         return
     table = Table("name", "proxy id", "server", "transport", "backend", "running")
     for name in names:
-        running = "[green]yes[/]" if socket_accepts(paths.proxy_socket_path(name)) else "no"
+        clients = running_sessions(name)
+        running = ("[green]yes[/]" + (f" ({clients} clients)" if clients > 1 else "")) if clients else "no"
         try:
             config = load_proxy_config(name)
             table.add_row(

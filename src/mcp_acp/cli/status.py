@@ -14,10 +14,8 @@ import httpx
 from rich.table import Table
 
 from mcp_acp.cli.output import console, fail
-from mcp_acp.config import paths
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
-from mcp_acp.localhttp.proxy_client import NotRunning, call_sessions, session_slots
-from mcp_acp.localhttp.server import socket_accepts
+from mcp_acp.localhttp.proxy_client import NotRunning, call_sessions, running_sessions
 
 
 def _manager() -> dict:
@@ -48,16 +46,11 @@ def _all_proxies() -> dict:
                 "name": name,
                 "proxy_id": proxy_id,
                 "server_name": server,
-                "running": bool(sessions := _running_sessions(name)),
+                "running": bool(sessions := running_sessions(name)),
                 "sessions": sessions,
             }
         )
     return {"manager": _manager(), "proxies": proxies}
-
-
-def _running_sessions(name: str) -> int:
-    """Processes of the proxy that answer: one per MCP client using it."""
-    return sum(socket_accepts(paths.proxy_socket_path(name, slot)) for slot in session_slots(name))
 
 
 def _one_proxy(name: str) -> dict:

@@ -52,6 +52,22 @@ def session_slots(name: str) -> list[int]:
     return [slot for slot in range(paths.MAX_SESSIONS) if paths.proxy_socket_path(name, slot).exists()]
 
 
+def running_sessions(name: str) -> int:
+    """How many sessions of proxy `name` answer on their socket: the MCP clients using it."""
+    import socket
+
+    def accepts(slot: int) -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            try:
+                sock.connect(str(paths.proxy_socket_path(name, slot)))
+                return True
+            except OSError:
+                return False
+
+    return sum(accepts(slot) for slot in session_slots(name))
+
+
 def call_sessions(name: str, method: str, path: str, timeout: float = 10) -> list[tuple[int, Any]]:
     """(slot, JSON answer) of every running session of proxy `name`; NotRunning when none answers."""
     answers = []
