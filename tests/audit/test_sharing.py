@@ -162,3 +162,47 @@ def test_no_start_while_a_repair_holds_the_folder(tmp_path):
     with repair.exclusive(log_dir, "px"), pytest.raises(AlreadyRunning, match="repair or a deletion"):
         FolderLocks(log_dir)
     assert os.listdir(log_dir)
+
+
+def test_an_older_signed_state_put_back_stops_the_writer(tmp_path):
+    """Replaying a state the key once signed would rewind the writer into a fork: refused."""
+    key = new_key(True)
+    log_dir = tmp_path / "logs"
+    writer = open_process(log_dir, key)
+    writer.write("operations", {"n": 1})
+    old = (log_dir / ".integrity_state").read_bytes()
+    writer.write("operations", {"n": 2})
+    (log_dir / ".integrity_state").write_bytes(old)
+    with pytest.raises(AuditWriteError, match="set back"):
+        writer.write("operations", {"n": 3})
+
+
+def test_two_unrecorded_lines_are_not_a_crash(tmp_path):
+    """A killed session leaves one line; two chained lines past the state are someone else's."""
+    log_dir = tmp_path / "logs"
+    writer = open_process(log_dir, None)
+    last = writer.write("operations", {"n": 1})
+    first, line1 = seal({"n": "x"}, last["sequence"] + 1, last["entry_hash"], None)
+    _, line2 = seal({"n": "y"}, first["sequence"] + 1, first["entry_hash"], None)
+    with open(log_dir / OPS, "ab") as handle:
+        handle.write(line1 + line2)
+    with pytest.raises(AuditWriteError, match="did not write"):
+        writer.write("operations", {"n": 2})
+
+
+def test_a_lock_held_for_ever_fails_closed_instead_of_hanging(tmp_path, monkeypatch):
+    import fcntl
+
+    from mcp_acp.audit import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "TURN_WAIT_SECONDS", 0.3)
+    log_dir = tmp_path / "logs"
+    writer = open_process(log_dir, None)
+    holder = os.open(log_dir / ".append.lock", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(AuditWriteError, match="held"):
+            writer.write("operations", {"n": 1})
+    finally:
+        os.close(holder)
+    writer.write("operations", {"n": 2})  # and works again once it is free

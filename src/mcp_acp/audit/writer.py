@@ -30,6 +30,9 @@ from mcp_acp.audit.state import FileState, IntegrityState, StateError
 from mcp_acp.config.store import ensure_private_dir
 
 TAIL_WINDOW = 10  # entries the health check re-verifies per file
+# Longest wait for another session's turn: a start-up verifies at most one rotation's worth of
+# active files in well under this; anyone holding the lock longer is treated as a failure.
+TURN_WAIT_SECONDS = 30.0
 TAIL_BYTES = 64 * 1024
 
 
@@ -126,6 +129,9 @@ class ChainedFile:
     def follow(self, known: FileState) -> None:
         """Another process of this proxy wrote the file since we did: continue from its head,
         and from its new active file if it rotated (the state it saved names that file)."""
+        if known.last_sequence < self.sequence:
+            # An older state put back (even one the key signed) would make us fork the chain.
+            raise AuditWriteError(f"the integrity state of {self.rel} was set back to an earlier entry")
         if (known.last_dev, known.last_inode) != (self.dev, self.inode):
             os.close(self._fd)
             self._open_active()
@@ -147,7 +153,8 @@ class ChainedFile:
             handle.seek(self.size)
             data = handle.read(size - self.size)
         check = check_chain(data, self._rule, start=(self.sequence + 1, self.last_hash))
-        if check.errors or check.torn_tail or not check.entries:
+        # One line at most: a killed session leaves one, and the next writer records it at once.
+        if check.errors or check.torn_tail or check.entries != 1:
             raise AuditWriteError(f"{self.rel} has content the proxy did not write")
         assert check.last_sequence is not None and check.last_hash is not None
         self.sequence, self.last_hash, self.size = check.last_sequence, check.last_hash, size
@@ -237,7 +244,10 @@ class AuditLog:
             if self._locks is None:
                 yield
                 return
-            self._locks.acquire()
+            try:
+                self._locks.acquire(TURN_WAIT_SECONDS)
+            except TimeoutError as exc:  # a hung or hostile holder: fail closed, never hang
+                raise AuditWriteError(str(exc)) from None
             try:
                 self._catch_up()
                 yield
