@@ -157,7 +157,9 @@ def compress_later(segment: Path) -> threading.Thread:
 
 def compress(segment: Path) -> None:
     target = segment.with_name(segment.name + ".gz")
-    partial = segment.with_name(segment.name + ".gz.partial")
+    # Named for this process and thread: two sessions of one proxy may compress the same segment
+    # at once (one just rotated it, the other is starting), and must never write into one file.
+    partial = segment.with_name(f"{segment.name}.gz.partial.{os.getpid()}.{threading.get_ident()}")
     try:
         with open(segment, "rb") as source, gzip.open(partial, "wb", compresslevel=6) as sink:
             while chunk := source.read(1 << 20):
@@ -182,7 +184,7 @@ def tidy(active: Path) -> None:
             if not name.startswith(f"{active.stem}."):
                 continue
             with contextlib.suppress(*UNREADABLE):
-                if name.endswith(".gz.partial"):
+                if ".gz.partial" in name:
                     path.unlink()
                 elif (
                     name.endswith(".jsonl.gz")
