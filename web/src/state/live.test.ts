@@ -71,8 +71,18 @@ describe("live reducer", () => {
 
   it("proxy_registered marks running and asks lists to refetch", () => {
     const state = run([{ type: "proxy_registered", proxy_name: "files", proxy_id: "px_1:files", instance_id: "i" }]);
-    expect(state.proxies.files).toEqual({ proxy_id: "px_1:files", status: "running" });
+    expect(state.proxies.files).toEqual({ proxy_id: "px_1:files", status: "running", instance_id: "i" });
     expect(state.versions.proxies).toBe(1);
+  });
+
+  it("remembers which session (instance) last changed a proxy's status", () => {
+    const state = run([
+      { type: "proxy_registered", proxy_name: "files", proxy_id: "px_1:files", instance_id: "one" },
+      { type: "proxy_registered", proxy_name: "files", proxy_id: "px_1:files", instance_id: "two" },
+      { type: "proxy_disconnected", proxy_name: "files", proxy_id: "px_1:files", instance_id: "one", disconnect_reason: null },
+    ]);
+    expect(state.proxies.files).toEqual({ proxy_id: "px_1:files", status: "inactive", instance_id: "one" });
+    expect(state.versions.proxies).toBe(3);
   });
 
   it("proxy_disconnected drops its approvals, cache and stats and marks it inactive", () => {

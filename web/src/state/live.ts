@@ -25,6 +25,8 @@ export interface CachedState {
 export interface ProxyLive {
   proxy_id: string;
   status: "running" | "inactive" | "deleted";
+  /** The session (process) whose event set this status: a proxy runs one per MCP client. */
+  instance_id?: string;
 }
 
 /** How an approval stopped waiting, as this browser saw it happen (SSE or its own decision). */
@@ -113,8 +115,11 @@ function markProxy(state: LiveState, event: SseEvent, status: ProxyLive["status"
   if (!name) return state.proxies;
   const known = state.proxies[name];
   const proxyId = event.proxy_id ?? known?.proxy_id ?? "";
-  if (known && known.status === status && known.proxy_id === proxyId) return state.proxies;
-  return { ...state.proxies, [name]: { proxy_id: proxyId, status } };
+  const instance = typeof event.instance_id === "string" ? event.instance_id : known?.instance_id;
+  if (known && known.status === status && known.proxy_id === proxyId && known.instance_id === instance) return state.proxies;
+  const next: ProxyLive = { proxy_id: proxyId, status };
+  if (instance) next.instance_id = instance;
+  return { ...state.proxies, [name]: next };
 }
 
 const APPROVAL_CLOSED = new Set(["pending_resolved", "pending_timeout", "pending_cancelled", "pending_not_found"]);

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { endpoints } from "../../api/endpoints";
-import type { CachedApproval, LogEntry, ProxyDetail } from "../../api/types";
+import type { CachedApproval, LogEntry, ProxyDetail, ProxySession } from "../../api/types";
 import { ApprovalItem } from "../../components/ApprovalItem";
 import { ConfirmDialog } from "../../components/Dialog";
 import { TableHead } from "../../components/TableHead";
@@ -9,6 +9,7 @@ import { toastError, toastSuccess } from "../../lib/notify";
 import { useAsync } from "../../lib/useAsync";
 import { useLive, useNow } from "../../state/LiveProvider";
 import { cachedRemaining, formatCountdown, pendingList } from "../../state/pending";
+import { connectedSince, sessionClient, sessionsOf, UNIDENTIFIED_CLIENT } from "../../state/sessions";
 import { DecisionBadge } from "../audit/DecisionBadge";
 
 interface Props {
@@ -26,6 +27,7 @@ export function OverviewTab({ proxy, status }: Props) {
   return (
     <div className="stack-lg">
       <FlowDiagram proxy={proxy} running={running} />
+      <SessionsSection proxy={proxy} now={now} />
 
       <section aria-labelledby="stats-title">
         <h2 id="stats-title" className="section-title">Traffic {running ? "" : <span className="muted small">(proxy not running)</span>}</h2>
@@ -103,6 +105,41 @@ function FlowDiagram({ proxy, running }: { proxy: ProxyDetail; running: boolean 
         <div className="flow-name">{proxy.server_name}</div>
         <div className="flow-sub mono" title={target}>{target || "–"}</div>
       </div>
+    </section>
+  );
+}
+
+/** One row per running process of this proxy, each serving one MCP client (docs/ui.md#sessions). */
+function SessionsSection({ proxy, now }: { proxy: ProxyDetail; now: number }) {
+  const sessions = sessionsOf(proxy);
+  return (
+    <section aria-labelledby="sessions-title" className="panel" data-testid="proxy-sessions-panel">
+      <div className="panel-header">
+        <h2 id="sessions-title">Sessions</h2>
+        <span className={`badge ${sessions.length ? "badge-info" : "badge-muted"}`} data-testid="proxy-session-count">{sessions.length}</span>
+      </div>
+      {sessions.length === 0 ? (
+        <p className="muted panel-empty">No MCP client is running this proxy. Each client that starts it gets its own session.</p>
+      ) : (
+        <table className="table">
+          <TableHead columns={["Session", "Client", "Connected", "Pending approvals"]} />
+          <tbody>
+            {sessions.map((session: ProxySession) => {
+              const client = sessionClient(session);
+              return (
+                <tr key={session.instance_id} data-testid="proxy-session" data-session={session.session} data-client={session.client_id ?? ""}>
+                  <td className="mono">#{session.session}</td>
+                  <td className={client === UNIDENTIFIED_CLIENT ? "muted" : undefined}>{client}</td>
+                  <td title={new Date(session.connected_at * 1000).toLocaleString()}>{connectedSince(session, now)}</td>
+                  <td>
+                    <span className={`badge ${session.pending ? "badge-warning" : "badge-muted"}`}>{session.pending}</span>
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }
