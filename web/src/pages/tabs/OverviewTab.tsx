@@ -30,7 +30,11 @@ export function OverviewTab({ proxy, status }: Props) {
       <SessionsSection proxy={proxy} now={now} />
 
       <section aria-labelledby="stats-title">
-        <h2 id="stats-title" className="section-title">Traffic {running ? "" : <span className="muted small">(proxy not running)</span>}</h2>
+        <h2 id="stats-title" className="section-title">
+          Traffic{" "}
+          {!running ? <span className="muted small">(proxy not running)</span>
+            : sessionsOf(proxy).length > 1 ? <span className="muted small">(session #{sessionsOf(proxy)[0].session}; each session counts its own)</span> : ""}
+        </h2>
         <div className="stat-grid">
           <Stat label="Total" value={formatCount(stats?.requests_total)} />
           <Stat label="Allowed" value={formatCount(stats?.requests_allowed)} tone="success" />
@@ -81,11 +85,12 @@ function FlowDiagram({ proxy, running }: { proxy: ProxyDetail; running: boolean 
   const transport = proxy.backend_transport ?? proxy.transport;
   const tone = running ? "ok" : "off";
   const target = proxy.url ?? [proxy.command, ...(proxy.args ?? [])].filter(Boolean).join(" ");
+  const clients = running ? sessionsOf(proxy).length : 0;
   return (
     <section className="flow panel" aria-label="Connection flow">
       <div className={`flow-node flow-${tone}`}>
         <div className="flow-kind">Client</div>
-        <div className="flow-name">{proxy.client_id ?? "MCP client"}</div>
+        <div className="flow-name">{clients > 1 ? `${clients} clients` : proxy.client_id ?? "MCP client"}</div>
         <div className="flow-sub">stdio</div>
       </div>
       <div className={`flow-link flow-link-${tone}`} aria-hidden="true">
