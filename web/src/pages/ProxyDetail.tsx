@@ -33,7 +33,9 @@ export function ProxyDetailPage() {
   const navigate = useNavigate();
   const [params, setParams] = useSearchParams();
   const tab = TABS.some((t) => t.id === params.get("tab")) ? (params.get("tab") as string) : "overview";
-  const proxy = useAsync(() => endpoints.getProxy(id), [id, state.versions.proxies]);
+  // Each session counts the approvals it waits on: ask again when this proxy's pending list changes.
+  const waiting = Object.values(state.pending).filter((entry) => entry.proxy_id === id).length;
+  const proxy = useAsync(() => endpoints.getProxy(id), [id, state.versions.proxies, waiting]);
   const [auditAlert, setAuditAlert] = useState(false);
 
   const detail = proxy.data;

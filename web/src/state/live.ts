@@ -307,6 +307,22 @@ function levelOf(value: unknown, fallback: NoticeLevel): NoticeLevel {
     : fallback;
 }
 
+/**
+ * A proxy whose pending approvals must be asked for again after `event`: a proxy_disconnected
+ * drops them all, yet with several sessions (one per MCP client) only one session left and the
+ * others' approvals still wait (docs/ui.md#sessions).
+ */
+export function resyncPendingAfter(event: SseEvent): string | null {
+  return event.type === "proxy_disconnected" && typeof event.proxy_name === "string" && event.proxy_name ? event.proxy_name : null;
+}
+
+/** The approvals the manager still holds for `name`, as a snapshot event; none when nothing waits
+ * (a snapshot marks the proxy running, which an empty answer does not show). */
+export function pendingSnapshot(name: string, proxyId: string | undefined, approvals: unknown): SseEvent | null {
+  if (!Array.isArray(approvals) || approvals.length === 0) return null;
+  return { type: "snapshot", proxy_name: name, proxy_id: proxyId, approvals };
+}
+
 /** What the user should be told about an event: toasts and sounds (docs/ui.md#what-you-see). */
 export function notificationsFor(event: SseEvent): Notice[] {
   const proxy = event.proxy_name ? `'${event.proxy_name}'` : "";

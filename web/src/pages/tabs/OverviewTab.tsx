@@ -132,7 +132,7 @@ function SessionsSection({ proxy, now }: { proxy: ProxyDetail; now: number }) {
             {sessions.map((session: ProxySession) => {
               const client = sessionClient(session);
               return (
-                <tr key={session.instance_id} data-testid="proxy-session" data-session={session.session} data-client={session.client_id ?? ""}>
+                <tr key={session.instance_id} data-testid="proxy-session" data-session={session.session} data-client={session.client_id ?? ""} data-pending={session.pending}>
                   <td className="mono">#{session.session}</td>
                   <td className={client === UNIDENTIFIED_CLIENT ? "muted" : undefined}>{client}</td>
                   <td title={new Date(session.connected_at * 1000).toLocaleString()}>{connectedSince(session, now)}</td>
