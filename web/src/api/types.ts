@@ -35,6 +35,8 @@ export interface ProxySummary {
   backend_transport: string | null;
   mtls_enabled: boolean;
   stats: ProxyStats | null;
+  /** Running processes of this proxy: one per MCP client that started it (absent from older managers). */
+  session_count?: number;
 }
 
 export interface PendingApproval {
@@ -81,8 +83,24 @@ export interface CachedApproval {
   expires_in_seconds: number;
 }
 
+/** One running process of a proxy, serving one MCP client (docs/ui.md#sessions). */
+export interface ProxySession {
+  /** The slot: 0 for the first client that started the proxy, then 1, 2… */
+  session: number;
+  instance_id: string;
+  /** Unix seconds when this process registered with the manager. */
+  connected_at: number;
+  /** The client's clientInfo.name; null until the client has said it. */
+  client_id: string | null;
+  uptime_seconds: number | null;
+  /** Approvals this session is waiting on. */
+  pending: number;
+}
+
 export interface ProxyDetail extends ProxySummary {
   client_id: string | null;
+  /** Absent from managers older than sessions (issue 19). */
+  sessions?: ProxySession[];
   pending_approvals: PendingApproval[];
   cached_approvals: CachedApproval[];
 }

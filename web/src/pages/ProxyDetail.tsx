@@ -12,7 +12,9 @@ import { Tabs } from "../components/Tabs";
 import { toastError, toastSuccess, toastWarning } from "../lib/notify";
 import { useAsync } from "../lib/useAsync";
 import { APPROVAL_PARAM, approvalParam } from "../state/approvalLink";
+import { effectiveStatus } from "../state/filters";
 import { useLive } from "../state/LiveProvider";
+import { awaitingClient, IDENTIFY_POLL_MS } from "../state/sessions";
 import { AuditTab } from "./tabs/AuditTab";
 import { ConfigTab } from "./tabs/ConfigTab";
 import { OverviewTab } from "./tabs/OverviewTab";
@@ -31,11 +33,21 @@ export function ProxyDetailPage() {
   const navigate = useNavigate();
   const [params, setParams] = useSearchParams();
   const tab = TABS.some((t) => t.id === params.get("tab")) ? (params.get("tab") as string) : "overview";
-  const proxy = useAsync(() => endpoints.getProxy(id), [id, state.versions.proxies]);
+  // Each session counts the approvals it waits on: ask again when this proxy's pending list changes.
+  const waiting = Object.values(state.pending).filter((entry) => entry.proxy_id === id).length;
+  const proxy = useAsync(() => endpoints.getProxy(id), [id, state.versions.proxies, waiting]);
   const [auditAlert, setAuditAlert] = useState(false);
 
   const detail = proxy.data;
   const live = detail ? state.proxies[detail.proxy_name] : undefined;
+
+  // A new session's client names itself shortly after the session appears: ask again until it has.
+  const { loading, reload } = proxy;
+  useEffect(() => {
+    if (!detail || loading || !awaitingClient(detail)) return;
+    const timer = window.setTimeout(reload, IDENTIFY_POLL_MS);
+    return () => window.clearTimeout(timer);
+  }, [detail, loading, reload]);
 
   // Deleted elsewhere (CLI or another window): say so and leave.
   useEffect(() => {
@@ -64,7 +76,8 @@ export function ProxyDetailPage() {
     );
   }
 
-  const status = live && live.status !== "deleted" ? live.status : detail.status;
+  // The live status, unless the session that left was one of several (docs/ui.md#sessions).
+  const status = effectiveStatus(detail, state.proxies);
   // Change one parameter, keep the others (the tab and a client's ?approval= link live together).
   const setParam = (name: string, value: string | null) =>
     setParams(

@@ -8,6 +8,7 @@ import { formatCount, formatLatency, medianLatency } from "../lib/format";
 import { useAsync } from "../lib/useAsync";
 import { countByStatus, effectiveStatus, filterProxies, parseProxyFilter, PROXY_FILTERS, readStorage, STORAGE_KEYS, writeStorage, type ProxyFilter } from "../state/filters";
 import { useLive } from "../state/LiveProvider";
+import { sessionCountLabel } from "../state/sessions";
 import { AddProxyDialog } from "./AddProxyDialog";
 
 export function ProxyListPage() {
@@ -111,6 +112,7 @@ function ProxyCard({ proxy }: { proxy: ProxySummary }) {
   const stats = status === "running" ? state.stats[proxy.proxy_name] ?? proxy.stats : null;
   const pending = Object.values(state.pending).filter((entry) => entry.proxy_name === proxy.proxy_name).length;
   const target = proxy.url ?? [proxy.command, ...(proxy.args ?? [])].filter(Boolean).join(" ");
+  const sessions = status === "running" ? sessionCountLabel(proxy.session_count) : null;
   return (
     <Link
       to={`/proxy/${encodeURIComponent(proxy.proxy_id)}`}
@@ -128,6 +130,11 @@ function ProxyCard({ proxy }: { proxy: ProxySummary }) {
         <span>{proxy.server_name}</span>
         <span className="chip chip-muted">{proxy.backend_transport ?? proxy.transport}</span>
         {proxy.mtls_enabled && <span className="chip chip-info">mTLS</span>}
+        {sessions && (
+          <span className="chip chip-info" data-testid="proxy-sessions" title="One session per MCP client running this proxy">
+            {sessions}
+          </span>
+        )}
         {pending > 0 && <span className="chip chip-warning">{pending} pending</span>}
       </div>
       <div className="proxy-target mono" title={target}>

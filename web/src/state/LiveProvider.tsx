@@ -4,7 +4,7 @@ import { endpoints, onUnauthorized, type DecisionVerb } from "../api/endpoints";
 import { notify, toastError, toastSuccess } from "../lib/notify";
 import { playErrorSound } from "../lib/sound";
 import { STORAGE_KEYS, readStorage, writeStorage } from "./filters";
-import { initialLiveState, liveReducer, MAX_SSE_ERRORS, notificationsFor, type LiveAction, type LiveState, type PendingEntry, type SseEvent } from "./live";
+import { initialLiveState, liveReducer, MAX_SSE_ERRORS, notificationsFor, pendingSnapshot, resyncPendingAfter, type LiveAction, type LiveState, type PendingEntry, type SseEvent } from "./live";
 import { documentTitle } from "./pending";
 
 interface LiveContextValue {
@@ -55,6 +55,16 @@ export function LiveProvider({ children }: { children: ReactNode }) {
         if (!event || typeof event.type !== "string") return;
         dispatch({ kind: "event", event, now: Date.now() });
         for (const notice of notificationsFor(event)) notify(notice);
+        const resync = resyncPendingAfter(event);
+        if (resync) {
+          endpoints.pendingList(resync).then(
+            (approvals) => {
+              const snapshot = pendingSnapshot(resync, event.proxy_id, approvals);
+              if (snapshot && !stopped) dispatch({ kind: "event", event: snapshot, now: Date.now() });
+            },
+            () => undefined, // no session left: nothing waits
+          );
+        }
       };
       source.onerror = () => {
         if (stopped) return;

@@ -1,6 +1,7 @@
 // Filters and "unread" bookkeeping of the proxy list and the incidents page (docs/ui.md).
 import type { Incident, ProxyStatus, ProxySummary } from "../api/types";
 import type { ProxyLive } from "./live";
+import { otherSessionRunning } from "./sessions";
 
 export type ProxyFilter = "all" | "running" | "inactive";
 export const PROXY_FILTERS: { value: ProxyFilter; label: string }[] = [
@@ -12,8 +13,10 @@ export const PROXY_FILTERS: { value: ProxyFilter; label: string }[] = [
 /** A proxy's status as the list shows it: the live SSE state wins over the fetched list. */
 export function effectiveStatus(proxy: ProxySummary, live: Record<string, ProxyLive>): ProxyStatus {
   const known = live[proxy.proxy_name];
-  if (known && known.status !== "deleted") return known.status;
-  return proxy.status;
+  if (!known || known.status === "deleted") return proxy.status;
+  // One client's session ended; the proxy runs on for the others (docs/ui.md#sessions).
+  if (known.status === "inactive" && otherSessionRunning(proxy, known.instance_id)) return "running";
+  return known.status;
 }
 
 export function filterProxies(

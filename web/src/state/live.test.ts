@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PendingApproval } from "../api/types";
-import { applyEvent, initialLiveState, liveReducer, MAX_SSE_ERRORS, notificationsFor, type LiveState, type SseEvent } from "./live";
+import { applyEvent, initialLiveState, liveReducer, MAX_SSE_ERRORS, notificationsFor, pendingSnapshot, resyncPendingAfter, type LiveState, type SseEvent } from "./live";
 
 const NOW = 1_700_000_000_000;
 
@@ -71,8 +71,33 @@ describe("live reducer", () => {
 
   it("proxy_registered marks running and asks lists to refetch", () => {
     const state = run([{ type: "proxy_registered", proxy_name: "files", proxy_id: "px_1:files", instance_id: "i" }]);
-    expect(state.proxies.files).toEqual({ proxy_id: "px_1:files", status: "running" });
+    expect(state.proxies.files).toEqual({ proxy_id: "px_1:files", status: "running", instance_id: "i" });
     expect(state.versions.proxies).toBe(1);
+  });
+
+  it("remembers which session (instance) last changed a proxy's status", () => {
+    const state = run([
+      { type: "proxy_registered", proxy_name: "files", proxy_id: "px_1:files", instance_id: "one" },
+      { type: "proxy_registered", proxy_name: "files", proxy_id: "px_1:files", instance_id: "two" },
+      { type: "proxy_disconnected", proxy_name: "files", proxy_id: "px_1:files", instance_id: "one", disconnect_reason: null },
+    ]);
+    expect(state.proxies.files).toEqual({ proxy_id: "px_1:files", status: "inactive", instance_id: "one" });
+    expect(state.versions.proxies).toBe(3);
+  });
+
+  it("asks again for a proxy's approvals after one of its sessions left", () => {
+    expect(resyncPendingAfter({ type: "proxy_disconnected", proxy_name: "files" })).toBe("files");
+    expect(resyncPendingAfter({ type: "proxy_registered", proxy_name: "files" })).toBeNull();
+    expect(resyncPendingAfter({ type: "proxy_disconnected" })).toBeNull();
+    expect(pendingSnapshot("files", "px_1:files", [])).toBeNull();
+    expect(pendingSnapshot("files", "px_1:files", { detail: "gone" })).toBeNull();
+    const after = run([
+      { type: "snapshot", proxy_name: "files", proxy_id: "px_1:files", approvals: [approval("a"), approval("b")] },
+      { type: "proxy_disconnected", proxy_name: "files", proxy_id: "px_1:files", instance_id: "one", disconnect_reason: null },
+      pendingSnapshot("files", "px_1:files", [approval("b")]) as SseEvent,
+    ]);
+    expect(Object.keys(after.pending)).toEqual(["b"]);
+    expect(after.proxies.files.status).toBe("running");
   });
 
   it("proxy_disconnected drops its approvals, cache and stats and marks it inactive", () => {

@@ -25,6 +25,8 @@ export interface CachedState {
 export interface ProxyLive {
   proxy_id: string;
   status: "running" | "inactive" | "deleted";
+  /** The session (process) whose event set this status: a proxy runs one per MCP client. */
+  instance_id?: string;
 }
 
 /** How an approval stopped waiting, as this browser saw it happen (SSE or its own decision). */
@@ -113,8 +115,11 @@ function markProxy(state: LiveState, event: SseEvent, status: ProxyLive["status"
   if (!name) return state.proxies;
   const known = state.proxies[name];
   const proxyId = event.proxy_id ?? known?.proxy_id ?? "";
-  if (known && known.status === status && known.proxy_id === proxyId) return state.proxies;
-  return { ...state.proxies, [name]: { proxy_id: proxyId, status } };
+  const instance = typeof event.instance_id === "string" ? event.instance_id : known?.instance_id;
+  if (known && known.status === status && known.proxy_id === proxyId && known.instance_id === instance) return state.proxies;
+  const next: ProxyLive = { proxy_id: proxyId, status };
+  if (instance) next.instance_id = instance;
+  return { ...state.proxies, [name]: next };
 }
 
 const APPROVAL_CLOSED = new Set(["pending_resolved", "pending_timeout", "pending_cancelled", "pending_not_found"]);
@@ -300,6 +305,22 @@ function levelOf(value: unknown, fallback: NoticeLevel): NoticeLevel {
   return value === "success" || value === "info" || value === "warning" || value === "error" || value === "critical"
     ? value
     : fallback;
+}
+
+/**
+ * A proxy whose pending approvals must be asked for again after `event`: a proxy_disconnected
+ * drops them all, yet with several sessions (one per MCP client) only one session left and the
+ * others' approvals still wait (docs/ui.md#sessions).
+ */
+export function resyncPendingAfter(event: SseEvent): string | null {
+  return event.type === "proxy_disconnected" && typeof event.proxy_name === "string" && event.proxy_name ? event.proxy_name : null;
+}
+
+/** The approvals the manager still holds for `name`, as a snapshot event; none when nothing waits
+ * (a snapshot marks the proxy running, which an empty answer does not show). */
+export function pendingSnapshot(name: string, proxyId: string | undefined, approvals: unknown): SseEvent | null {
+  if (!Array.isArray(approvals) || approvals.length === 0) return null;
+  return { type: "snapshot", proxy_name: name, proxy_id: proxyId, approvals };
 }
 
 /** What the user should be told about an event: toasts and sounds (docs/ui.md#what-you-see). */

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { endpoints } from "../../api/endpoints";
-import type { CachedApproval, LogEntry, ProxyDetail } from "../../api/types";
+import type { CachedApproval, LogEntry, ProxyDetail, ProxySession } from "../../api/types";
 import { ApprovalItem } from "../../components/ApprovalItem";
 import { ConfirmDialog } from "../../components/Dialog";
 import { TableHead } from "../../components/TableHead";
@@ -9,6 +9,7 @@ import { toastError, toastSuccess } from "../../lib/notify";
 import { useAsync } from "../../lib/useAsync";
 import { useLive, useNow } from "../../state/LiveProvider";
 import { cachedRemaining, formatCountdown, pendingList } from "../../state/pending";
+import { connectedSince, sessionClient, sessionsOf, UNIDENTIFIED_CLIENT } from "../../state/sessions";
 import { DecisionBadge } from "../audit/DecisionBadge";
 
 interface Props {
@@ -26,9 +27,14 @@ export function OverviewTab({ proxy, status }: Props) {
   return (
     <div className="stack-lg">
       <FlowDiagram proxy={proxy} running={running} />
+      <SessionsSection proxy={proxy} now={now} />
 
       <section aria-labelledby="stats-title">
-        <h2 id="stats-title" className="section-title">Traffic {running ? "" : <span className="muted small">(proxy not running)</span>}</h2>
+        <h2 id="stats-title" className="section-title">
+          Traffic{" "}
+          {!running ? <span className="muted small">(proxy not running)</span>
+            : sessionsOf(proxy).length > 1 ? <span className="muted small">(session #{sessionsOf(proxy)[0].session}; each session counts its own)</span> : ""}
+        </h2>
         <div className="stat-grid">
           <Stat label="Total" value={formatCount(stats?.requests_total)} />
           <Stat label="Allowed" value={formatCount(stats?.requests_allowed)} tone="success" />
@@ -79,11 +85,12 @@ function FlowDiagram({ proxy, running }: { proxy: ProxyDetail; running: boolean 
   const transport = proxy.backend_transport ?? proxy.transport;
   const tone = running ? "ok" : "off";
   const target = proxy.url ?? [proxy.command, ...(proxy.args ?? [])].filter(Boolean).join(" ");
+  const clients = running ? sessionsOf(proxy).length : 0;
   return (
     <section className="flow panel" aria-label="Connection flow">
       <div className={`flow-node flow-${tone}`}>
         <div className="flow-kind">Client</div>
-        <div className="flow-name">{proxy.client_id ?? "MCP client"}</div>
+        <div className="flow-name">{clients > 1 ? `${clients} clients` : proxy.client_id ?? "MCP client"}</div>
         <div className="flow-sub">stdio</div>
       </div>
       <div className={`flow-link flow-link-${tone}`} aria-hidden="true">
@@ -103,6 +110,41 @@ function FlowDiagram({ proxy, running }: { proxy: ProxyDetail; running: boolean 
         <div className="flow-name">{proxy.server_name}</div>
         <div className="flow-sub mono" title={target}>{target || "–"}</div>
       </div>
+    </section>
+  );
+}
+
+/** One row per running process of this proxy, each serving one MCP client (docs/ui.md#sessions). */
+function SessionsSection({ proxy, now }: { proxy: ProxyDetail; now: number }) {
+  const sessions = sessionsOf(proxy);
+  return (
+    <section aria-labelledby="sessions-title" className="panel" data-testid="proxy-sessions-panel">
+      <div className="panel-header">
+        <h2 id="sessions-title">Sessions</h2>
+        <span className={`badge ${sessions.length ? "badge-info" : "badge-muted"}`} data-testid="proxy-session-count">{sessions.length}</span>
+      </div>
+      {sessions.length === 0 ? (
+        <p className="muted panel-empty">No MCP client is running this proxy. Each client that starts it gets its own session.</p>
+      ) : (
+        <table className="table">
+          <TableHead columns={["Session", "Client", "Connected", "Pending approvals"]} />
+          <tbody>
+            {sessions.map((session: ProxySession) => {
+              const client = sessionClient(session);
+              return (
+                <tr key={session.instance_id} data-testid="proxy-session" data-session={session.session} data-client={session.client_id ?? ""} data-pending={session.pending}>
+                  <td className="mono">#{session.session}</td>
+                  <td className={client === UNIDENTIFIED_CLIENT ? "muted" : undefined}>{client}</td>
+                  <td title={new Date(session.connected_at * 1000).toLocaleString()}>{connectedSince(session, now)}</td>
+                  <td>
+                    <span className={`badge ${session.pending ? "badge-warning" : "badge-muted"}`}>{session.pending}</span>
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }
