@@ -124,9 +124,12 @@ def _disconnected(state: ManagerState, connection: ProxyConnection) -> None:
     except Exception:  # a cause we cannot read is reported as unknown, never blocks the event
         reason = None
     state.touch()
+    left = len(state.registry.sessions(connection.proxy_name))  # other clients' sessions still running
     message = (
         f"Proxy '{connection.proxy_name}' stopped: {reason['reason']}"
         if reason
+        else f"A client of proxy '{connection.proxy_name}' left ({left} still connected)"
+        if left
         else f"Proxy '{connection.proxy_name}' disconnected"
     )
     log.warning(message) if reason else log.info(message)
@@ -136,6 +139,8 @@ def _disconnected(state: ManagerState, connection: ProxyConnection) -> None:
             "proxy_name": connection.proxy_name,
             "proxy_id": connection.proxy_id,
             "instance_id": connection.instance_id,
+            "session": connection.slot,
+            "sessions_left": left,
             "disconnect_reason": reason,
             "severity": "error" if reason else "info",
             "message": message,
