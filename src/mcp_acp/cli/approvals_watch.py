@@ -28,7 +28,7 @@ from mcp_acp.cli.output import console, terminal_safe
 from mcp_acp.config import paths
 from mcp_acp.config.store import list_proxy_names
 from mcp_acp.localhttp import sse
-from mcp_acp.localhttp.proxy_client import NotRunning
+from mcp_acp.localhttp.proxy_client import NotRunning, session_slots
 
 RESCAN_SECONDS = 2.0
 
@@ -131,11 +131,11 @@ class Watch:
     def __init__(self, only: str | None) -> None:
         self.only = only
         self.printer = Printer()
-        self.tasks: dict[str, asyncio.Task] = {}  # "manager" or "proxy:NAME"
+        self.tasks: dict[str, asyncio.Task] = {}  # "manager" or "proxy:NAME:SESSION"
         self.said_waiting = False
 
     def _direct(self) -> set[str]:
-        return {key.removeprefix("proxy:") for key in self.tasks if key.startswith("proxy:")}
+        return {key.split(":")[1] for key in self.tasks if key.startswith("proxy:")}
 
     def _from_manager(self, event: dict) -> None:
         if event.get("proxy_name") not in self._direct():  # a proxy followed directly speaks for itself
@@ -158,18 +158,26 @@ class Watch:
             if key == "manager":
                 console.print(f"[dim]{time.strftime('%H:%M:%S')} the manager's event stream ended{reason}[/]")
             else:
-                proxy_name = key.removeprefix("proxy:")
+                proxy_name = key.split(":")[1]
+                if proxy_name in self._direct():
+                    continue  # another client's session of it still runs
                 self.printer.proxy_gone(proxy_name)
                 console.print(
                     f"[dim]{time.strftime('%H:%M:%S')} proxy '{terminal_safe(proxy_name)}' stopped{reason}[/]"
                 )
 
-    def _probe(self) -> tuple[list[str] | None, list[str]]:
-        """(the proxies registered with a running manager, or None; the proxies whose socket answers).
-        Blocking: run in a thread, so events keep flowing meanwhile."""
+    def _probe(self) -> tuple[list[str] | None, list[tuple[str, int]]]:
+        """(the proxies registered with a running manager, or None; the (proxy, session) whose
+        socket answers: each MCP client runs its own session). Blocking: run in a thread, so
+        events keep flowing meanwhile."""
         managed = manager_proxies() if self.only is None else None
         names = [self.only] if self.only else list_proxy_names()
-        return managed, [name for name in names if socket_answers(paths.proxy_socket_path(name))]
+        return managed, [
+            (name, slot)
+            for name in names
+            for slot in session_slots(name)
+            if socket_answers(paths.proxy_socket_path(name, slot))
+        ]
 
     async def _scan(self) -> None:
         managed, answering = await asyncio.to_thread(self._probe)
@@ -182,8 +190,8 @@ class Watch:
                 self._from_manager,
                 "the manager's events (every proxy registered with it)",
             )
-        for proxy_name in answering:
-            key = f"proxy:{proxy_name}"
+        for proxy_name, slot in answering:
+            key = f"proxy:{proxy_name}:{slot}"
             if key in self.tasks or ("manager" in self.tasks and proxy_name in (managed or [])):
                 continue
 
@@ -192,7 +200,7 @@ class Watch:
 
             self._start(
                 key,
-                paths.proxy_socket_path(proxy_name),
+                paths.proxy_socket_path(proxy_name, slot),
                 "/api/approvals/pending",
                 on_event,
                 f"proxy '{terminal_safe(proxy_name)}'",
