@@ -389,14 +389,15 @@ async def test_metrics_report_requests_by_proxy_decision_and_method(home):
     assert "error" in await p1.call_tool("add", {"a": 1, "b": 2})
 
     def key(decision: str, method: str = "tools/call"):
-        return ("mcp_acp_requests_total", (("decision", decision), ("method", method), ("proxy", "p1")))
+        labels = (("decision", decision), ("method", method), ("proxy", "p1"), ("session", "0"))
+        return ("mcp_acp_requests_total", labels)
 
     found = await wait_until_async(
         lambda: (s := samples(home)).get(key("deny")) == 1 and s, MANAGER_TIMEOUT, "p1's denied call in /metrics"
     )
     assert found[key("allow")] == 3
     assert found[("mcp_acp_connected_proxies", ())] == 1
-    assert found[("mcp_acp_pending_approvals", (("proxy", "p1"),))] == 0
+    assert found[("mcp_acp_pending_approvals", (("proxy", "p1"), ("session", "0")))] == 0
     started = time.monotonic()
     code, _ = await p1.finish()
     assert code == 0

@@ -45,3 +45,4 @@ def test_each_session_of_a_proxy_is_its_own_series(tmp_path):
     assert 'kind="proxy_latency",proxy="files",quantile="0.5",session="0"} 1.5' in text
     assert 'kind="proxy_latency",proxy="files",quantile="0.5",session="1"} 4.0' in text
     assert len(state.registry.sessions("files")) == 2 and state.registry.get("files").slot == 0
+    assert "mcp_acp_connected_proxies 1.0" in text  # one proxy, however many sessions

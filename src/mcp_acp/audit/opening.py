@@ -68,7 +68,7 @@ def _open_trail(name: str, log_dir: Path, config: ProxyConfig, locks: FolderLock
             state.key = key.key
     try:
         audit = AuditLog(log_dir, state, key, config.audit_durable, rotation_of(config), locks)
-    except OSError as exc:
+    except (OSError, AuditWriteError) as exc:
         raise AuditFailure(f"cannot open the audit logs in {log_dir}: {exc.strerror or exc}") from None
     try:
         trail.save(name, key, state)

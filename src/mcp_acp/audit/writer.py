@@ -126,6 +126,14 @@ class ChainedFile:
         if stat.st_size != self.size:
             self._adopt_unrecorded(stat.st_size)
 
+    def unchanged(self) -> bool:
+        """The file is still the one we opened, with what we last knew in it (no adopting)."""
+        try:
+            stat = os.stat(self._path_str)
+        except OSError:
+            return False
+        return (stat.st_dev, stat.st_ino, stat.st_size) == (self.dev, self.inode, self.size)
+
     def follow(self, known: FileState) -> None:
         """Another process of this proxy wrote the file since we did: continue from its head,
         and from its new active file if it rotated (the state it saved names that file)."""
@@ -230,6 +238,9 @@ class AuditLog:
         self._locks = locks  # None: this process is the folder's only writer (tests, tools)
         # Python logging may call in from other threads; one chain must see one writer at a time.
         self._write_lock = threading.RLock()
+        # `state` is what the start-up check just made of the files, under the lock: it supersedes
+        # what is on disk (a crash's extra line adopted), so it is saved without catching up.
+        state.last_written = state.peek()
         with self.turn():
             state.save()
         self._writes = 0
@@ -278,6 +289,12 @@ class AuditLog:
         return entry
 
     def check_files(self, *names: str) -> None:
+        if self._locks is not None:
+            with self._write_lock:
+                # The usual case, without the lock: nobody wrote since our last turn and the files
+                # are as we left them. Anything else is looked at properly, under the lock.
+                if self.state.peek() == self.state.last_written and all(self.files[n].unchanged() for n in names):
+                    return
         with self.turn():
             for name in names:
                 self.files[name].check_same_file()

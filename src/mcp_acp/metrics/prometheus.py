@@ -63,7 +63,9 @@ class ManagerCollector:
         yield pending
         yield latency
         yield GaugeMetricFamily(
-            "mcp_acp_connected_proxies", "Proxies registered with the manager", value=len(self.proxies)
+            "mcp_acp_connected_proxies",
+            "Proxies registered with the manager (each counted once, whatever its number of sessions)",
+            value=len({proxy.name for proxy in self.proxies}),
         )
         yield GaugeMetricFamily(
             "mcp_acp_sse_subscribers", "Browsers following the event stream", value=self.subscribers
