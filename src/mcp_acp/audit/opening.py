@@ -68,8 +68,10 @@ def _open_trail(name: str, log_dir: Path, config: ProxyConfig, locks: FolderLock
             state.key = key.key
     try:
         audit = AuditLog(log_dir, state, key, config.audit_durable, rotation_of(config), locks)
-    except (OSError, AuditWriteError) as exc:
+    except OSError as exc:
         raise AuditFailure(f"cannot open the audit logs in {log_dir}: {exc.strerror or exc}") from None
+    except AuditWriteError as exc:
+        raise AuditFailure(f"cannot open the audit logs in {log_dir}: {exc}") from None
     try:
         trail.save(name, key, state)
     except (ConfigError, OSError) as exc:
