@@ -6,6 +6,7 @@ discovery setting edited in the Config form. Nothing is timed: every wait is Pla
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -177,7 +178,13 @@ async def test_limits_and_discovery_edited_in_the_config_form_are_saved(ui: UI) 
     await ui.page.get_by_role("button", name="Save", exact=True).click()
     await expect(ui.page.get_by_role("button", name="Save", exact=True)).to_be_disabled()  # nothing unsaved
 
-    saved = json.loads((proxy_config_dir(ui.home.env, "lim") / "config.json").read_text())
+    # The button is disabled while the save is in flight too: wait for the file, not the button.
+    config_path = proxy_config_dir(ui.home.env, "lim") / "config.json"
+    for _ in range(300):
+        saved = json.loads(config_path.read_text())
+        if saved.get("discovery") == "filter":
+            break
+        await asyncio.sleep(0.1)
     assert saved["limits"] == {
         "requests_per_second": 7.5,
         "burst": 12,
