@@ -80,6 +80,10 @@ def manager_config_path() -> Path:
     return config_dir() / "manager.json"
 
 
+def gateway_config_path() -> Path:
+    return config_dir() / "gateway.json"
+
+
 def proxies_config_dir() -> Path:
     return config_dir() / "proxies"
 

@@ -105,6 +105,16 @@ def load_manager_config() -> ManagerConfig:
     return load_model(paths.manager_config_path(), ManagerConfig, "Run 'mcp-acp init' to create it.")
 
 
+def load_gateway_config():
+    """gateway.json, or the defaults when there is none (docs/gateway.md)."""
+    from mcp_acp.config.gateway import GatewayConfig
+
+    path = paths.gateway_config_path()
+    if not path.exists():
+        return GatewayConfig()
+    return load_model(path, GatewayConfig, "See docs/gateway.md for its fields.")
+
+
 def require_proxy_name(name: str) -> None:
     if problem := proxy_name_problem(name):
         raise ConfigError(problem)
