@@ -24,6 +24,7 @@ COMMANDS = {
         "manager",
         "policy",
         "proxy",
+        "serve",
         "start",
         "status",
         "unwrap",

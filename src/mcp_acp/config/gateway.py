@@ -1,6 +1,7 @@
 """gateway.json: how `mcp-acp serve` exposes the configured proxies to remote MCP clients
-(docs/gateway.md). Absent, the gateway serves every proxy on 127.0.0.1 and needs an issuer
-before it accepts anyone: there is no unauthenticated remote access."""
+(docs/gateway.md). Absent, the gateway serves every proxy on 127.0.0.1 to the local user
+only, like a STDIO proxy in local mode; anything beyond loopback needs an issuer (OAuth 2.1):
+there is no unauthenticated remote access."""
 
 from __future__ import annotations
 
@@ -92,6 +93,11 @@ class GatewayConfig(_Strict):
             raise ValueError(
                 f"host {self.host!r} is not loopback: configure 'tls' (cert_file, key_file), or a public_url "
                 "starting with https:// when a reverse proxy terminates TLS in front of the gateway"
+            )
+        if self.auth is None and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"host {self.host!r} is not loopback and no 'auth' is configured: remote clients must "
+                "authenticate; add an 'auth' block with your identity provider's issuer"
             )
         return self
 

@@ -40,6 +40,8 @@ class LimitedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with the deadlines and the connection bound above."""
 
     limit: int = 256
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -86,7 +88,7 @@ class LimitedH11Protocol(H11Protocol):
             self._deadline = None
         self._phase = phase
         if phase is not None:
-            timeout = HEADER_TIMEOUT if phase == "headers" else BODY_TIMEOUT
+            timeout = self.header_timeout if phase == "headers" else self.body_timeout
             self._deadline = self.loop.call_later(timeout, self._too_slow)
 
     def _too_slow(self) -> None:
@@ -105,9 +107,13 @@ def _make_room(new: LimitedH11Protocol) -> None:
         connection.transport.close()
 
 
-def tcp_settings() -> dict:
-    """uvicorn.Config settings for the manager's TCP server."""
-    protocol = type("ManagerH11Protocol", (LimitedH11Protocol,), {"limit": max_connections()})
+def tcp_settings(limit: int | None = None, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT) -> dict:
+    """uvicorn.Config settings for a TCP server: the manager's, and the gateway's with its own limits."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = soft // 2 if soft != resource.RLIM_INFINITY else limit or 256  # descriptors for files and backends too
+    limit = max(16, min(limit, room)) if limit else max_connections()
+    attributes = {"limit": limit, "header_timeout": header_timeout, "body_timeout": body_timeout}
+    protocol = type("LimitedTcpProtocol", (LimitedH11Protocol,), attributes)
     return {
         "http": protocol,
         "timeout_keep_alive": KEEP_ALIVE_TIMEOUT,

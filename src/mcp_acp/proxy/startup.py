@@ -157,8 +157,13 @@ class Started:
         return 1 if code is None else code
 
 
-def open_proxy(name: str) -> Started:
-    """Everything before the session: raises StartupRefused when the proxy must not start."""
+Identify = Callable[[ManagerConfig, AuditLog], tuple[LocalIdentities | OidcIdentities, Identity]]
+
+
+def open_proxy(name: str, identify: Identify | None = None) -> Started:
+    """Everything before the session: raises StartupRefused when the proxy must not start.
+    `identify` says who the process acts as (default: the user at this machine; the gateway
+    passes its own service identity and authenticates each remote caller per request)."""
     try:
         manager = load_manager_config()
         config = load_proxy_config(name)
@@ -186,7 +191,7 @@ def open_proxy(name: str) -> Started:
         raise StartupRefused("audit_failure", failure, 10) from None
     audit = opened.audit
 
-    identities, identity = _verified_identity(manager, audit)
+    identities, identity = (identify or _verified_identity)(manager, audit)
     session_id = auth_log.new_bound_session_id(identity)
     shutdown = ShutdownCoordinator(log_dir, name, config.proxy_id)
     shutdown.audit = audit

@@ -1,0 +1,238 @@
+"""The gateway's HTTP surface: `/mcp/<proxy>` (streamable HTTP, both eras), its protected
+resource metadata (RFC 9728), and `/healthz`.
+
+Every request to an endpoint passes, in order: Host (DNS rebinding), Origin, the Bearer token
+(an OAuth 2.1 resource server; the local user on a loopback gateway without `auth`), the
+principal's rate limit, the body's size and deadline, one JSON-RPC object, and the agreement of
+the MCP headers with the body. Only then does the relay see it: decided, approved and recorded
+exactly as on STDIO. The client's token never goes further than this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+from sse_starlette.sse import EventSourceResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mcp_acp import jsonrpc
+from mcp_acp.config.gateway import GatewayConfig
+from mcp_acp.gateway.endpoint import current_caller, principal_identity
+from mcp_acp.gateway.front import Front, Outbox, is_modern, stream_events
+from mcp_acp.gateway.http_checks import HttpRefusal, RateLimiter, check_host, check_origin, check_protocol_headers
+from mcp_acp.gateway.resource_server import Challenge, ResourceServer, metadata_path
+from mcp_acp.identity.local import Identity, local_identity
+from mcp_acp.proxy import envelope
+
+log = logging.getLogger(__name__)
+
+SESSION_HEADER = "mcp-session-id"
+SSE_HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-store"}
+PING_SECONDS = 15  # a comment on quiet streams keeps intermediaries from closing them
+
+
+@dataclass
+class Gateway:
+    config: GatewayConfig
+    fronts: dict[str, Front]
+    servers: dict[str, ResourceServer] = field(default_factory=dict)  # none: the loopback gateway's local user
+    limiter: RateLimiter | None = None
+
+    def __post_init__(self) -> None:
+        limits = self.config.limits
+        self.limiter = self.limiter or RateLimiter(limits.requests_per_minute, limits.burst)
+        self.hosts = self.config.host_names()
+        self.origins = set(self.config.allowed_origins)
+        self.local = local_identity()
+
+    async def authenticate(self, proxy: str, authorization: str | None) -> Identity:
+        server = self.servers.get(proxy)
+        if server is None:
+            return self.local
+        if server.fetch_due(authorization):  # the issuer's keys are fetched off the event loop
+            principal = await asyncio.to_thread(server.authenticate, authorization)
+        else:
+            principal = server.authenticate(authorization)
+        return principal_identity(principal.subject, principal.claims)
+
+
+def refusal(exc: HttpRefusal, request_id=None, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(exc.body(request_id), status_code=exc.status, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise HttpRefusal(413, f"the body is larger than the gateway's limit of {limit} bytes", None)
+    chunks, size = [], 0
+    async for chunk in request.stream():  # the connection's body deadline bounds slow senders
+        size += len(chunk)
+        if size > limit:
+            raise HttpRefusal(413, f"the body is larger than the gateway's limit of {limit} bytes", None)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_message(body: bytes) -> tuple[dict, bytes]:
+    """The one JSON-RPC message of a POST, validated as the STDIO front validates a line, and the
+    line the relay gets: the body itself, or (when it spans lines) its compact form, which says
+    the same thing once duplicate keys are ruled out."""
+    try:
+        message = envelope.parse_client_message(body)
+    except envelope.Refusal as exc:
+        raise HttpRefusal(400, exc.message, exc.code) from None
+    line = body.strip()
+    return message, line if b"\n" not in line and b"\r" not in line else orjson.dumps(message)
+
+
+async def respond(outbox: Outbox, headers: dict[str, str], done: Callable[[], Awaitable[None]] | None = None) -> Response:
+    """JSON when the answer comes first; otherwise an SSE stream that ends with it."""
+    first = await outbox.next()
+    if outbox.is_final(first[0]):
+        if done:
+            await done()
+        return Response(first[1], media_type="application/json", headers=headers)
+
+    async def events():
+        try:
+            async for event in stream_events(first, outbox):
+                yield event
+        finally:
+            if done:
+                await done()
+
+    return EventSourceResponse(events(), headers={**headers, **SSE_HEADERS}, ping=PING_SECONDS)
+
+
+async def mcp_endpoint(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    proxy = request.path_params["proxy"]
+    front = None
+    try:
+        check_host(request.headers.get("host"), gateway.hosts)
+        check_origin(request.headers.get("origin"), gateway.origins)
+        front = gateway.fronts.get(proxy)
+        if front is None:
+            raise HttpRefusal(404, f"no proxy named {proxy!r} is served here", None)
+        caller = await gateway.authenticate(proxy, request.headers.get("authorization"))
+    except HttpRefusal as exc:
+        return refusal(exc)
+    except Challenge as exc:
+        if request.headers.get("authorization") and front is not None:  # a token was shown and refused
+            front.endpoint.record_refusal(None, "token_refused", str(exc))
+        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+    assert gateway.limiter is not None
+    if (wait := gateway.limiter.take(f"{proxy}\0{caller.subject_id}")) is not None:
+        error = HttpRefusal(429, f"too many requests from '{caller.subject_id}': retry in {wait:.1f} s", None)
+        return refusal(error, headers={"Retry-After": str(max(1, round(wait)))})
+    token = current_caller.set(caller)
+    try:
+        if request.method == "GET":
+            return _get_stream(front, request, caller)
+        if request.method == "DELETE":
+            return await _delete_session(front, request, caller)
+        return await _post(front, request, caller, gateway.config.limits.max_body_bytes)
+    except HttpRefusal as exc:
+        return refusal(exc)
+    finally:
+        current_caller.reset(token)
+
+
+async def _post(front: Front, request: Request, caller: Identity, limit: int) -> Response:
+    message, raw = parse_message(await read_body(request, limit))
+    check_protocol_headers(request.headers, message)
+    if is_modern(message):
+        if "method" not in message:
+            raise HttpRefusal(400, "the 2026-07-28 revision has no client responses over HTTP", jsonrpc.INVALID_REQUEST)
+        outbox, relay = await front.stateless(caller, message, raw)
+        if outbox is None:
+            await relay.close()
+            return Response(status_code=202)
+        return await respond(outbox, {}, relay.close)
+    session_id = request.headers.get(SESSION_HEADER)
+    if message.get("method") == "initialize":
+        if session_id:
+            raise HttpRefusal(400, "initialize opens a new session: send it without Mcp-Session-Id", jsonrpc.INVALID_REQUEST)
+        session = await front.open_session(caller)
+        outbox = session.expect(message)
+        assert session.relay is not None
+        await session.relay.from_client(raw)
+        return await respond(outbox, {"Mcp-Session-Id": session.id})
+    session = _own_session(front, session_id, caller)
+    assert session.relay is not None
+    if jsonrpc.is_request(message):
+        outbox = session.expect(message)
+        await session.relay.from_client(raw)
+        return await respond(outbox, {})
+    await session.relay.from_client(raw)
+    return Response(status_code=202)
+
+
+def _own_session(front: Front, session_id: str | None, caller: Identity):
+    if not session_id:
+        raise HttpRefusal(400, "missing Mcp-Session-Id: send initialize first", jsonrpc.INVALID_REQUEST)
+    session = front.session(session_id)
+    if session is None:
+        raise HttpRefusal(404, "unknown or expired session: initialize again", jsonrpc.INVALID_REQUEST)
+    if session.caller.subject_id != caller.subject_id:
+        log.warning(
+            "gateway %s: '%s' presented the session of '%s'; refused",
+            front.endpoint.name,
+            caller.subject_id,
+            session.caller.subject_id,
+        )
+        front.endpoint.record_refusal(caller, "session_of_another_principal")
+        raise HttpRefusal(403, "this session belongs to another principal: initialize your own", None)
+    return session
+
+
+def _get_stream(front: Front, request: Request, caller: Identity) -> Response:
+    if not request.headers.get(SESSION_HEADER):
+        return Response(status_code=405, headers={"Allow": "POST"})
+    session = _own_session(front, request.headers.get(SESSION_HEADER), caller)
+    queue = session.open_stream()
+
+    async def events():
+        while (item := await queue.get()) is not None:
+            yield {"event": "message", "data": item[1].decode().rstrip("\n")}
+
+    return EventSourceResponse(events(), headers=SSE_HEADERS, ping=PING_SECONDS)
+
+
+async def _delete_session(front: Front, request: Request, caller: Identity) -> Response:
+    if not request.headers.get(SESSION_HEADER):
+        return Response(status_code=405, headers={"Allow": "POST"})
+    session = _own_session(front, request.headers.get(SESSION_HEADER), caller)
+    await front.end_session(session.id)
+    return Response(status_code=200)
+
+
+async def resource_metadata(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    server = gateway.servers.get(request.path_params["proxy"])
+    if server is None:
+        return JSONResponse({"error": "no protected resource here"}, status_code=404)
+    return JSONResponse(server.metadata(), headers={"Cache-Control": "max-age=300"})
+
+
+async def health(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    return JSONResponse({"status": "ok", "proxies": sorted(gateway.fronts)})
+
+
+def build_app(gateway: Gateway, lifespan=None) -> Starlette:
+    routes = [
+        Route("/mcp/{proxy}", mcp_endpoint, methods=["POST", "GET", "DELETE"]),
+        Route(metadata_path("{proxy}"), resource_metadata, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.gateway = gateway
+    return app
