@@ -51,6 +51,12 @@ class StdioBackend:
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (the gateway's status shows it)."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
     async def start(self, deliver: Deliver, on_lost: OnLost) -> None:
         executable = resolve_command(self._command)
         try:

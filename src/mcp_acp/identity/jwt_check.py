@@ -92,14 +92,16 @@ class TokenChecker:
     def header(self, token: str) -> dict:
         """The token's (unverified) header. The same token comes with every request, so the last
         one parsed is kept: this is parsing, not trust; every check still verifies the signature."""
-        if self._header[0] != token:
+        cached = self._header  # read once: another thread (the gateway's) may replace it meanwhile
+        if cached[0] != token:
             import jwt
 
             try:
-                self._header = (token, jwt.get_unverified_header(token))
+                cached = (token, jwt.get_unverified_header(token))
             except jwt.PyJWTError as exc:
                 raise TokenInvalid(f"the token is not a JWT: {exc}") from None
-        return self._header[1]
+            self._header = cached
+        return cached[1]
 
     def claims(self, token: str) -> dict:
         header = self.header(token)
