@@ -5,6 +5,7 @@ SDK's Client over streamable HTTP in both eras. Tokens and principals: test_gate
 from __future__ import annotations
 
 import getpass
+import sys
 from typing import Any
 
 import httpx
@@ -17,30 +18,34 @@ from tests.support.config import ECHO_ONLY_POLICY, proxy_log_dir, use_policy
 from tests.support.gateway import GatewayProcess, gateway_client
 from tests.support.processes import BACKEND
 
-ERAS = ("legacy", "modern")
+ERAS = ("legacy", "2026-07-28")
 
 
 @pytest.fixture
 def gateway(launcher: Any, tmp_path) -> Any:
-    launcher.proxy("python3", [BACKEND], name="files")
+    launcher.proxy(sys.executable, [BACKEND], name="files")
     use_policy(launcher.env, "files", ECHO_ONLY_POLICY)
     with GatewayProcess(launcher.env, tmp_path / "gateway.log") as process:
         yield process
 
 
 def decisions(env: dict) -> list[dict]:
-    return [entry for path in sorted(proxy_log_dir(env, "files").rglob("decisions*.jsonl")) for entry in read_jsonl(path)]
+    return [
+        entry for path in sorted(proxy_log_dir(env, "files").rglob("decisions*.jsonl")) for entry in read_jsonl(path)
+    ]
 
 
 @pytest.mark.parametrize("era", ERAS)
-async def test_the_policy_decides_each_call_and_every_decision_is_recorded(launcher: Any, gateway: Any, era: str) -> None:
+async def test_the_policy_decides_each_call_and_every_decision_is_recorded(
+    launcher: Any, gateway: Any, era: str
+) -> None:
     async with gateway_client(gateway.endpoint("files"), era) as client:
-        expected = "2026-07-28" if era == "modern" else "2025-11-25"
+        expected = era if era != "legacy" else "2025-11-25"
         assert client.protocol_version == expected
         assert {"echo", "add"} <= {tool.name for tool in (await client.list_tools()).tools}
         echoed = await client.call_tool("echo", {"text": f"hello {era}"})
         assert isinstance(echoed.content[0], TextContent) and echoed.content[0].text == f"hello {era}"
-        with pytest.raises(MCPError, match="(?i)denied"):
+        with pytest.raises(MCPError, match=r"(?i)denied"):
             await client.call_tool("add", {"a": 1, "b": 2})
     calls = [d for d in decisions(launcher.env) if d.get("tool_name") in ("echo", "add")]
     assert {(d["tool_name"], d["decision"]) for d in calls} == {("echo", "allow"), ("add", "deny")}
@@ -48,7 +53,10 @@ async def test_the_policy_decides_each_call_and_every_decision_is_recorded(launc
 
 
 async def test_sessions_of_the_2025_era_are_separate_and_end_on_delete(gateway: Any) -> None:
-    async with gateway_client(gateway.endpoint("files"), "legacy") as one, gateway_client(gateway.endpoint("files"), "legacy") as two:
+    async with (
+        gateway_client(gateway.endpoint("files"), "legacy") as one,
+        gateway_client(gateway.endpoint("files"), "legacy") as two,
+    ):
         first, second = await one.call_tool("echo", {"text": "one"}), await two.call_tool("echo", {"text": "two"})
         assert [first.content[0].text, second.content[0].text] == ["one", "two"]  # type: ignore[union-attr]
     # The SDK sent DELETE for both on exit: their ids are gone.

@@ -74,8 +74,8 @@ class GatewayProcess:
 
 @asynccontextmanager
 async def gateway_client(url: str, mode: str, token: str | None = None):
-    """The mcp SDK's Client over streamable HTTP, in `mode` ("legacy" = 2025, "modern" = 2026-07-28)."""
+    """The mcp SDK's Client over streamable HTTP, in `mode` ("legacy": the 2025 handshake, "2026-07-28", or "auto")."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
-            yield client
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60))
+    async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:  # type: ignore[arg-type]
+        yield client

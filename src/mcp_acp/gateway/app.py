@@ -26,7 +26,14 @@ from mcp_acp import jsonrpc
 from mcp_acp.config.gateway import GatewayConfig
 from mcp_acp.gateway.endpoint import current_caller, principal_identity
 from mcp_acp.gateway.front import Front, Outbox, is_modern, stream_events
-from mcp_acp.gateway.http_checks import HttpRefusal, RateLimiter, check_host, check_origin, check_protocol_headers
+from mcp_acp.gateway.http_checks import (
+    HttpRefusal,
+    RateLimiter,
+    check_host,
+    check_origin,
+    check_protocol_headers,
+    rate_limited,
+)
 from mcp_acp.gateway.resource_server import Challenge, ResourceServer, metadata_path
 from mcp_acp.identity.local import Identity, local_identity
 from mcp_acp.proxy import envelope
@@ -63,8 +70,8 @@ class Gateway:
         return principal_identity(principal.subject, principal.claims)
 
 
-def refusal(exc: HttpRefusal, request_id=None, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(exc.body(request_id), status_code=exc.status, headers=headers)
+def refusal(exc: HttpRefusal, request_id=None) -> Response:
+    return JSONResponse(exc.body(request_id), status_code=exc.status, headers=exc.headers or None)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -92,7 +99,9 @@ def parse_message(body: bytes) -> tuple[dict, bytes]:
     return message, line if b"\n" not in line and b"\r" not in line else orjson.dumps(message)
 
 
-async def respond(outbox: Outbox, headers: dict[str, str], done: Callable[[], Awaitable[None]] | None = None) -> Response:
+async def respond(
+    outbox: Outbox, headers: dict[str, str], done: Callable[[], Awaitable[None]] | None = None
+) -> Response:
     """JSON when the answer comes first; otherwise an SSE stream that ends with it."""
     first = await outbox.next()
     if outbox.is_final(first[0]):
@@ -130,8 +139,7 @@ async def mcp_endpoint(request: Request) -> Response:
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
     assert gateway.limiter is not None
     if (wait := gateway.limiter.take(f"{proxy}\0{caller.subject_id}")) is not None:
-        error = HttpRefusal(429, f"too many requests from '{caller.subject_id}': retry in {wait:.1f} s", None)
-        return refusal(error, headers={"Retry-After": str(max(1, round(wait)))})
+        return refusal(rate_limited(wait))
     token = current_caller.set(caller)
     try:
         if request.method == "GET":
@@ -159,7 +167,9 @@ async def _post(front: Front, request: Request, caller: Identity, limit: int) ->
     session_id = request.headers.get(SESSION_HEADER)
     if message.get("method") == "initialize":
         if session_id:
-            raise HttpRefusal(400, "initialize opens a new session: send it without Mcp-Session-Id", jsonrpc.INVALID_REQUEST)
+            raise HttpRefusal(
+                400, "initialize opens a new session: send it without Mcp-Session-Id", jsonrpc.INVALID_REQUEST
+            )
         session = await front.open_session(caller)
         outbox = session.expect(message)
         assert session.relay is not None
@@ -188,7 +198,7 @@ def _own_session(front: Front, session_id: str | None, caller: Identity):
             caller.subject_id,
             session.caller.subject_id,
         )
-        front.endpoint.record_refusal(caller, "session_of_another_principal")
+        front.endpoint.record_refusal(caller.subject_id, "session_of_another_principal")
         raise HttpRefusal(403, "this session belongs to another principal: initialize your own", None)
     return session
 

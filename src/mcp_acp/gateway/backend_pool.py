@@ -288,7 +288,9 @@ class BackendPool:
         backend_id = view.server_requests.pop(message.get("id"), None)  # type: ignore[arg-type]
         real = view.real
         if backend_id is None or not real.running:
-            log.warning("dropped a client's answer %r: no request of the backend's is waiting for it", message.get("id"))
+            log.warning(
+                "dropped a client's answer %r: no request of the backend's is waiting for it", message.get("id")
+            )
             return
         rewritten = {**message, "id": backend_id}
         await self._backend(real).send(rewritten, _encode(rewritten))

@@ -92,7 +92,9 @@ class LegacySession:
             if outbox is not None:
                 outbox.put(message, data)
             else:
-                log.warning("gateway session %s: an answer with no open request (id %r) dropped", self.id[:8], message.get("id"))
+                log.warning(
+                    "gateway session %s: an answer with no open request (id %r) dropped", self.id[:8], message.get("id")
+                )
             return
         target = None
         if message.get("method") == "notifications/progress":

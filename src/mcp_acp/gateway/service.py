@@ -94,7 +94,10 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
         tasks = [asyncio.create_task(front.expire_sessions()) for front in fronts.values()]
         for endpoint in endpoints.values():
             started: Started = endpoint.started
-            tasks += [asyncio.create_task(endpoint.watch_policy()), asyncio.create_task(watch(started.audit, started.shutdown))]
+            tasks += [
+                asyncio.create_task(endpoint.watch_policy()),
+                asyncio.create_task(watch(started.audit, started.shutdown)),
+            ]
         try:
             yield
         finally:
@@ -111,7 +114,11 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
         say(f"  [bold]{name}[/]: {config.resource_url(name)}")
     say(
         "  auth: "
-        + (f"OAuth 2.1 bearer tokens from {config.auth.issuer}" if config.auth else "[yellow]the local user (loopback only, no tokens)[/]")
+        + (
+            f"OAuth 2.1 bearer tokens from {config.auth.issuer}"
+            if config.auth
+            else "[yellow]the local user (loopback only, no tokens)[/]"
+        )
     )
     await server.serve()
     codes = [endpoint.started.finish(0, say) for endpoint in endpoints.values()]

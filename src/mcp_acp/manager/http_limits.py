@@ -107,7 +107,9 @@ def _make_room(new: LimitedH11Protocol) -> None:
         connection.transport.close()
 
 
-def tcp_settings(limit: int | None = None, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT) -> dict:
+def tcp_settings(
+    limit: int | None = None, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT
+) -> dict:
     """uvicorn.Config settings for a TCP server: the manager's, and the gateway's with its own limits."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     room = soft // 2 if soft != resource.RLIM_INFINITY else limit or 256  # descriptors for files and backends too
