@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from mcp_acp import jsonrpc
 from mcp_acp.config.gateway import GatewayConfig
+from mcp_acp.gateway import approvals
 from mcp_acp.gateway.endpoint import current_caller, principal_identity
 from mcp_acp.gateway.front import Front, Outbox, is_modern, stream_events
 from mcp_acp.gateway.http_checks import (
@@ -58,6 +59,7 @@ class Gateway:
         self.hosts = self.config.host_names()
         self.origins = set(self.config.allowed_origins)
         self.local = local_identity()
+        self.own_origin = self.config.base_url  # the approvals page calls the API from here
 
     async def authenticate(self, proxy: str, authorization: str | None) -> Identity:
         server = self.servers.get(proxy)
@@ -242,6 +244,9 @@ def build_app(gateway: Gateway, lifespan=None) -> Starlette:
         Route("/mcp/{proxy}", mcp_endpoint, methods=["POST", "GET", "DELETE"]),
         Route(metadata_path("{proxy}"), resource_metadata, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        Route("/approvals/proxy/{proxy_id}", approvals.page, methods=["GET"]),
+        Route("/approvals/{proxy}/pending", approvals.pending_list, methods=["GET"]),
+        Route("/approvals/{proxy}/{approval_id}/{decision}", approvals.decide, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway

@@ -58,8 +58,11 @@ def principal_identity(subject: str, claims: dict) -> Identity:
 
 
 class Endpoint:
-    def __init__(self, started: Started, settings: GatewayProxy, pool: BackendPool | None = None) -> None:
+    def __init__(
+        self, started: Started, settings: GatewayProxy, approval_ui: str | None = None, pool: BackendPool | None = None
+    ) -> None:
         self.started = started
+        self.approval_ui = approval_ui  # the gateway's approvals page: where held requests are decided
         self.name = started.name
         self.settings = settings
         self.pool = pool or BackendPool(started.name, started.config, settings.backend, settings.idle_seconds)
@@ -78,7 +81,13 @@ class Endpoint:
             return session
         started = self.started
         session_id = auth_log.new_bound_session_id(caller)
-        inputs = replace(started.inputs(), identities=CallerIdentities(caller), identity=caller, session_id=session_id)
+        inputs = replace(
+            started.inputs(),
+            identities=CallerIdentities(caller),
+            identity=caller,
+            session_id=session_id,
+            approval_ui=self.approval_ui,
+        )
         session = ProxySession(inputs)
         auth_log.session_started(started.audit, session_id, caller, "gateway")
         self.sessions[subject] = session

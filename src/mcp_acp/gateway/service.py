@@ -51,7 +51,8 @@ def open_endpoints(config: GatewayConfig, names: list[str]) -> Served:
             record_refusal(name, refused)
             served.refused[name] = refused
             continue
-        served.endpoints[name] = Endpoint(started, config.proxies.get(name) or GatewayProxy())
+        settings = config.proxies.get(name) or GatewayProxy()
+        served.endpoints[name] = Endpoint(started, settings, approval_ui=f"{config.base_url}/approvals")
     return served
 
 

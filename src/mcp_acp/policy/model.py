@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from mcp_acp.policy.approvers import PATTERN as APPROVER_PATTERN
 from mcp_acp.policy.side_effects import Operation, SideEffect
 
 Effect = Literal["allow", "deny", "hitl"]
@@ -87,13 +88,22 @@ class Rule(_Frozen):
     cache_side_effects: list[SideEffect] | None = Field(
         None, description="hitl only: side effects whose approvals may be cached"
     )
+    approvers: list[Annotated[str, Field(pattern=APPROVER_PATTERN)]] | None = Field(
+        None, description="hitl only: who may decide (user:<sub>, group:<name>, role:<name>, scope:<name>)"
+    )
+    self_approval: bool = Field(True, description="hitl only: false keeps a requester from approving their own request")
 
     @model_validator(mode="after")
     def _cache_only_for_hitl(self) -> Rule:
-        if self.cache_side_effects is not None and self.effect != "hitl":
-            raise ValueError(
-                f"'cache_side_effects' is only allowed when effect is 'hitl' (this rule is '{self.effect}'); remove it"
-            )
+        for name, given in (
+            ("cache_side_effects", self.cache_side_effects is not None),
+            ("approvers", self.approvers is not None),
+            ("self_approval", not self.self_approval),
+        ):
+            if given and self.effect != "hitl":
+                raise ValueError(
+                    f"'{name}' is only allowed when effect is 'hitl' (this rule is '{self.effect}'); remove it"
+                )
         return self
 
     def generated_id(self) -> str:

@@ -21,7 +21,7 @@ from mcp_acp.identity.jwt_check import JwksUnavailable, TokenInvalid
 from mcp_acp.identity.provider import OidcIdentities
 from mcp_acp.localhttp.errors import api_error
 from mcp_acp.proxy.control import ControlState
-from mcp_acp.proxy.pending import PendingNotFound
+from mcp_acp.proxy.pending import PendingNotFound, ApprovalUnauthorized
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +36,18 @@ class Binding(BaseModel):
     policy_version: str | None = None
 
 
-def _approver(control: ControlState, request: Request) -> str:
+def _approver(control: ControlState, request: Request) -> tuple[str, dict]:
+    """Who decides, and the claims of their verified token (what a rule's `approvers` match)."""
     identities = control.identities
     if not isinstance(identities, OidcIdentities):  # local mode: the OS user approves
-        return control.identity.subject_id
+        return control.identity.subject_id, {}
     token = request.headers.get(APPROVER_HEADER)
     if not token:
         log.warning("an approval decision without an approver token was refused")
         raise api_error(401, "AUTH_REQUIRED", f"send the approver's access token in {APPROVER_HEADER}")
     try:
-        return identities.checker.claims(token)["sub"]
+        claims = identities.checker.claims(token)
+        return claims["sub"], claims
     except (TokenInvalid, JwksUnavailable) as exc:
         log.warning("an approval decision with an invalid approver token was refused: %s", exc)
         raise api_error(401, "AUTH_REQUIRED", f"the approver's token is not valid: {exc}") from None
@@ -74,25 +76,18 @@ def add_approval_routes(app: FastAPI, control: ControlState) -> None:
         request: Request,
         binding: Binding | None = None,
     ) -> dict:
-        approver = await asyncio.to_thread(_approver, control, request)  # first: no probing ids anonymously
+        approver, claims = await asyncio.to_thread(_approver, control, request)  # first: no probing ids anonymously
         try:
             pending = control.pending.get(approval_id)  # pyright: ignore[reportOptionalMemberAccess]  none: AttributeError, caught below
-            requester = pending.request.context.subject.id
-            if approver != requester:
-                log.warning(
-                    "approval %s of %s refused: %r may not decide a request of %r",
-                    approval_id,
-                    pending.request.context.resource.tool_name,
-                    approver,
-                    requester,
-                )
-                raise api_error(403, "APPROVAL_UNAUTHORIZED", "only the user who made the request may decide it")
             if binding and (
                 (binding.args_hash and binding.args_hash != pending.args_hash)
                 or (binding.policy_version and binding.policy_version != pending.request.policy_version)
             ):
                 raise api_error(409, "CONFLICT", "the waiting request is not the one you saw; list them again")
-            control.pending.decide(approval_id, decision, approver)  # pyright: ignore[reportOptionalMemberAccess]  as above
+            control.pending.decide(approval_id, decision, approver, claims)  # pyright: ignore[reportOptionalMemberAccess]  as above
+        except ApprovalUnauthorized as exc:
+            log.warning("approval %s refused: %r may not decide it: %s", approval_id, approver, exc)
+            raise api_error(403, "APPROVAL_UNAUTHORIZED", str(exc)) from None
         except (PendingNotFound, AttributeError):  # never was, or decided/withdrawn/timed out meanwhile
             control.events.emit(
                 Event.PENDING_NOT_FOUND,

@@ -37,6 +37,8 @@ class ApprovalRequest:
     timeout_seconds: float
     arguments: dict | None = None  # exactly what the client sent: an approval covers these only
     policy_version: str | None = None  # an approval given under one policy is not valid under another
+    approvers: tuple[str, ...] = ()  # the rule's designated approvers (policy/approvers.py); none: the requester
+    self_approval: bool = True  # False: the requester may not decide it
 
 
 @dataclass(frozen=True, slots=True)

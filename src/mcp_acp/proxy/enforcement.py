@@ -310,6 +310,8 @@ class Enforcer:
             self.hitl.timeout_seconds,
             _arguments(message),
             self.reloader.version,
+            tuple(rule.approvers or ()) if rule else (),
+            rule.self_approval if rule else True,
         )
         if self.inband is not None and self.inband.wants(message):
             return self._ask_in_band(message, ctx, decision, request, started)

@@ -61,7 +61,8 @@ class RoutingApprover:
             if self.ui_present():
                 await asyncio.wait({pending.future}, timeout=min(UI_CHECK_SECONDS, remaining))
                 continue  # decided, timed out, or the browser left: the loop sees which
-            dialog = self.find_dialog()
+            # A dialog on this desktop is the requester's own: not where a rule without self-approval is decided.
+            dialog = self.find_dialog() if pending.request.self_approval else None
             if dialog is not None:
                 return await self._ask_dialog(pending, dialog, remaining)
             return self.pending.withdraw(pending, "no_approver", ApprovalOutcome(NO_APPROVER, message=NOBODY_HINT))

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import orjson
 
 from mcp_acp.event_names import Event
+from mcp_acp.policy import approvers
 from mcp_acp.proxy import argument_display
 from mcp_acp.proxy.approvals import (
     TIMEOUT,
@@ -35,6 +36,10 @@ DECISIONS = {"approve": USER_ALLOWED, "allow-once": USER_ALLOWED_ONCE, "deny": U
 
 class PendingNotFound(Exception):
     pass
+
+
+class ApprovalUnauthorized(Exception):
+    """The one deciding may not decide this request: the message says who may."""
 
 
 def arguments_hash(arguments: dict | None) -> str:
@@ -131,6 +136,8 @@ class Pending:
             "can_cache": self.request.cacheable,
             "cache_ttl_seconds": cache_ttl if self.request.cacheable else None,
             "remember": remember_offer(self.request, cache_ttl),
+            "approvers": list(self.request.approvers),
+            "self_approval": self.request.self_approval,
         }
 
 
@@ -182,9 +189,16 @@ class PendingApprovals:
             raise PendingNotFound(approval_id)
         return pending
 
-    def decide(self, approval_id: str, decision: str, approver_id: str) -> Pending:
-        """Answer the waiting request; `decision` is approve, allow-once or deny."""
+    def decide(self, approval_id: str, decision: str, approver_id: str, approver_claims: dict | None = None) -> Pending:
+        """Answer the waiting request; `decision` is approve, allow-once or deny. Raises
+        ApprovalUnauthorized when the policy does not let `approver_id` decide it, whatever the route."""
         pending = self.get(approval_id)
+        request = pending.request
+        why = approvers.refusal(
+            approver_id, approver_claims or {}, request.context.subject.id, request.approvers, request.self_approval
+        )
+        if why is not None:
+            raise ApprovalUnauthorized(why)
         outcome = DECISIONS[decision]
         self._close(pending, ApprovalOutcome(outcome, approver_id=approver_id))
         self.events.emit(

@@ -52,6 +52,9 @@ class SessionInputs:
     protected: ProtectedPaths  # the product's own files: no policy may grant them
     approver: Approver | None = None  # None: the web UI, a native dialog, or nobody (proxy/hitl.py)
     slot: int = 0  # which of the proxy's running processes this is (one per MCP client)
+    # Where this session's approvals are decided when not in the manager's UI (the gateway's
+    # approvals page): requests are held for it until decided or timed out.
+    approval_ui: str | None = None
 
 
 class ProxySession:
@@ -84,13 +87,13 @@ class ProxySession:
             proxy_name=name,
             limits=config.limits,
             hitl=config.hitl,
-            approver=inputs.approver or RoutingApprover(self.pending, ui_present=lambda: self.control.ui_present()),
+            approver=inputs.approver or RoutingApprover(self.pending, ui_present=self._someone_to_ask),
             approvals=self.approvals,
             events=self.events,
             roots=server_roots(config),
             pending=self.pending,
             tasks=self.tasks,
-            inband=InbandApprovals(self.pending, config.proxy_id) if inputs.approver is None else None,
+            inband=self._inband(inputs),
         )
         self.listing = Listing(self.reloader, inputs.identity, config.backend.server_name, config.discovery == "filter")
         enforcer = self.enforcer
@@ -120,6 +123,16 @@ class ProxySession:
             roots=enforcer.roots,
         )
         self.events.sinks.append(self._to_own_stream)
+
+    def _someone_to_ask(self) -> bool:
+        return self.inputs.approval_ui is not None or self.control.ui_present()
+
+    def _inband(self, inputs: SessionInputs) -> InbandApprovals | None:
+        if inputs.approver is not None:
+            return None
+        if (page := inputs.approval_ui) is not None:
+            return InbandApprovals(self.pending, inputs.config.proxy_id, ui_base=lambda: page)
+        return InbandApprovals(self.pending, inputs.config.proxy_id)
 
     def _to_own_stream(self, event_type: str, data: dict) -> None:
         """Every event also goes to the proxy's own stream (/api/approvals/pending)."""

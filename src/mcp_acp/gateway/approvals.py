@@ -1,0 +1,146 @@
+"""Approvals for remote users (docs/gateway.md#approvals): a rule that asks holds the request
+until someone allowed to decide it does, here, with their own Bearer token.
+
+- `GET /approvals/<proxy>/pending`: the approvals the caller may see (their own requests, and
+  those the policy lets them decide).
+- `POST /approvals/<proxy>/<id>/<approve|allow-once|deny>`: decide one. Who may is the policy's
+  call (policy/approvers.py: the requester by default, a rule's `approvers`, never the requester
+  when `self_approval` is false), checked again when the decision is applied.
+- `GET /approvals/proxy/<proxy id>`: the page a modern client's URL-mode elicitation points at.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from mcp_acp.gateway.http_checks import HttpRefusal, check_host, check_origin
+from mcp_acp.gateway.resource_server import Challenge
+from mcp_acp.identity.local import Identity
+from mcp_acp.policy import approvers
+from mcp_acp.proxy.pending import ApprovalUnauthorized, Pending, PendingNotFound
+
+if TYPE_CHECKING:
+    from mcp_acp.gateway.app import Gateway
+    from mcp_acp.gateway.front import Front
+
+log = logging.getLogger(__name__)
+
+DECISIONS = ("approve", "allow-once", "deny")
+
+
+def _may_see(pending: Pending, caller: Identity) -> bool:
+    request = pending.request
+    if request.context.subject.id == caller.subject_id:
+        return True
+    why = approvers.refusal(
+        caller.subject_id, caller.claims, request.context.subject.id, request.approvers, request.self_approval
+    )
+    return why is None
+
+
+def _waiting(front: Front) -> list[tuple[Pending, dict]]:
+    found = []
+    for session in list(front.endpoint.sessions.values()):
+        for view in session.pending.list():
+            try:
+                found.append((session.pending.get(view["id"]), view))
+            except PendingNotFound:
+                continue
+    return found
+
+
+async def _caller(request: Request) -> tuple[Front, Identity]:
+    gateway: Gateway = request.app.state.gateway
+    check_host(request.headers.get("host"), gateway.hosts)
+    check_origin(request.headers.get("origin"), gateway.origins | {gateway.own_origin})
+    proxy = request.path_params["proxy"]
+    front = gateway.fronts.get(proxy)
+    if front is None:
+        raise HttpRefusal(404, f"no proxy named {proxy!r} is served here")
+    return front, await gateway.authenticate(proxy, request.headers.get("authorization"))
+
+
+async def pending_list(request: Request) -> Response:
+    try:
+        front, caller = await _caller(request)
+    except HttpRefusal as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    except Challenge as exc:
+        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+    return JSONResponse([view for pending, view in _waiting(front) if _may_see(pending, caller)])
+
+
+async def decide(request: Request) -> Response:
+    try:
+        front, caller = await _caller(request)
+    except HttpRefusal as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    except Challenge as exc:
+        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+    approval_id, decision = request.path_params["approval_id"], request.path_params["decision"]
+    if decision not in DECISIONS:
+        return JSONResponse({"error": f"decide with one of {', '.join(DECISIONS)}"}, status_code=400)
+    for session in list(front.endpoint.sessions.values()):
+        try:
+            session.pending.get(approval_id)
+        except PendingNotFound:
+            continue
+        try:
+            session.pending.decide(approval_id, decision, caller.subject_id, caller.claims)
+        except ApprovalUnauthorized as exc:
+            log.warning("gateway approval %s: %r may not decide it: %s", approval_id, caller.subject_id, exc)
+            front.endpoint.record_refusal(caller.subject_id, "approval_unauthorized", str(exc))
+            return JSONResponse({"error": str(exc)}, status_code=403)
+        except PendingNotFound:
+            break
+        return JSONResponse({"status": decision, "approval_id": approval_id, "approver": caller.subject_id})
+    return JSONResponse({"error": f"no approval {approval_id!r} is waiting"}, status_code=404)
+
+
+async def page(request: Request) -> Response:
+    """A small page: paste your access token, see the request, decide. The token stays in the tab."""
+    gateway: Gateway = request.app.state.gateway
+    proxy_id = request.path_params["proxy_id"]
+    name = next((n for n, f in gateway.fronts.items() if f.endpoint.started.config.proxy_id == proxy_id), None)
+    if name is None:
+        return HTMLResponse("<p>No such proxy is served here.</p>", status_code=404)
+    return HTMLResponse(PAGE.replace("{{proxy}}", html.escape(name)), headers={"Cache-Control": "no-store"})
+
+
+PAGE = """<!doctype html><meta charset="utf-8"><title>mcp-acp approval</title>
+<style>body{font:15px system-ui;max-width:46rem;margin:2rem auto}pre{background:#f4f4f4;padding:.6rem;overflow:auto}</style>
+<h1>Approval for proxy {{proxy}}</h1>
+<p>Paste your access token for this gateway (it stays in this tab), then decide.</p>
+<input id="token" type="password" size="60" placeholder="access token"> <button id="load">Show</button>
+<div id="out"></div>
+<script>
+const proxy = "{{proxy}}", wanted = new URLSearchParams(location.search).get("approval");
+const token = () => document.getElementById("token").value.trim();
+const show = (text) => { document.getElementById("out").textContent = text; };
+async function load() {
+  const r = await fetch(`/approvals/${proxy}/pending`, {headers: {Authorization: `Bearer ${token()}`}});
+  if (!r.ok) return show(`Refused (${r.status}): ${await r.text()}`);
+  const item = (await r.json()).find((a) => a.id === wanted);
+  if (!item) return show("This approval is no longer waiting, or you may not see it.");
+  const out = document.getElementById("out");
+  out.innerHTML = "";
+  const pre = document.createElement("pre");
+  pre.textContent = JSON.stringify({tool: item.tool_name, requester: item.subject_id, arguments: item.arguments}, null, 2);
+  out.append(pre);
+  for (const d of ["approve", "allow-once", "deny"]) {
+    const b = document.createElement("button");
+    b.textContent = d;
+    b.onclick = async () => {
+      const res = await fetch(`/approvals/${proxy}/${item.id}/${d}`, {method: "POST", headers: {Authorization: `Bearer ${token()}`}});
+      show(`${res.status}: ${await res.text()}`);
+    };
+    out.append(b, " ");
+  }
+}
+document.getElementById("load").onclick = load;
+</script>"""
