@@ -83,7 +83,7 @@ class _Real:
     backend: Backend | None = None
     running: bool = False
     generation: int = 0
-    ever_started: bool = False
+    was_lost: bool = False  # it died: its next start counts as a restart (an idle stop does not)
     restarts: int = 0
     failures: int = 0  # consecutive: the back-off grows with them
     retry_at: float = 0.0
@@ -326,9 +326,8 @@ class BackendPool:
 
                 await backend.start(deliver, lambda reason: self._lost(real, generation, reason))
                 real.running = True
-                if real.ever_started:
-                    real.restarts += 1
-                real.ever_started = True
+                if real.was_lost:
+                    real.restarts, real.was_lost = real.restarts + 1, False
                 await self._replay(real)
             except Exception as exc:
                 reason = str(exc) or type(exc).__name__
@@ -368,7 +367,7 @@ class BackendPool:
         if generation != real.generation or not real.running or self._closing:
             return
         log.warning("backend %s of proxy %s lost: %s", real.key, self.proxy_name, reason)
-        real.running = False
+        real.running, real.was_lost = False, True
         self._failed(real, reason)
         for entry in real.in_flight.values():  # a replay waiting for its answer
             if entry.replay is not None and not entry.replay.done():
