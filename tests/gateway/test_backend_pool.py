@@ -52,7 +52,12 @@ def initialize(request_id: object = 0) -> dict:
 
 
 def tool(request_id: object, name: str, **arguments: object) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
 
 
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
@@ -292,7 +297,11 @@ async def test_a_server_request_reaches_the_one_view_in_flight_and_its_answer_th
     [request] = await alice.until(lambda: [m for m in alice.received if m.get("method") == "sampling/createMessage"])
     assert request["id"] != "s-1"  # the pool's id, mapped back when alice answers
     await alice.send(
-        {"jsonrpc": "2.0", "id": request["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "yo"}}}
+        {
+            "jsonrpc": "2.0",
+            "id": request["id"],
+            "result": {"role": "assistant", "content": {"type": "text", "text": "yo"}},
+        }
     )
     assert (await alice.answer(3))["result"]["content"][0]["text"] == "sampled: yo"
     assert not [m for m in bob.received if m.get("method") == "sampling/createMessage"]
@@ -329,9 +338,22 @@ async def test_a_cancel_for_another_clients_request_is_never_forwarded(pool):
     await bob.handshake()
     await bob.send(tool(9, "hold"))
     # alice names bob's id and the pool's own form of ids: neither is hers, nothing is sent.
-    for victim in (9, "g-1", "g-5"):
+    for victim in (9, *(f"g-{n}" for n in range(1, 12))):
         await alice.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": victim}})
+    assert (await alice.stats())["cancelled"] == 0
     await alice.text(tool(2, "release"))
+    assert (await bob.answer(9))["result"]["content"][0]["text"] == "released"
+
+
+async def test_a_clients_cancel_of_its_own_request_reaches_the_backend_with_the_pools_id(pool):
+    alice, bob = await Client(pool).start(), await Client(pool, "bob").start()
+    await alice.handshake()
+    await bob.handshake()
+    await alice.send(tool(9, "hold"))
+    await bob.send(tool(9, "hold"))
+    await alice.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}})
+    assert (await bob.stats())["cancelled"] == 1
+    await bob.text(tool(2, "release"))
     assert (await bob.answer(9))["result"]["content"][0]["text"] == "released"
 
 
@@ -401,9 +423,7 @@ async def test_real_relays_with_their_recorder_and_gate_run_on_views(pool, tmp_p
         for index in range(2):
             assert "result" in await ask(index, initialize(0))
             await relays[index].from_client(orjson.dumps(INITIALIZED) + b"\n")
-        first, second = await asyncio.gather(
-            ask(0, tool(1, "echo", text="one")), ask(1, tool(1, "echo", text="two"))
-        )
+        first, second = await asyncio.gather(ask(0, tool(1, "echo", text="one")), ask(1, tool(1, "echo", text="two")))
         assert first["result"]["content"][0]["text"] == "one"
         assert second["result"]["content"][0]["text"] == "two"
         denied = await ask(1, tool(2, "stats"))

@@ -53,6 +53,7 @@ from mcp_acp import jsonrpc
 from mcp_acp.backends import UNREADABLE, Backend, BackendUnavailable, Deliver, OnLost
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.proxy import envelope
+from mcp_acp.proxy.runner import choose_backend
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +112,12 @@ class _View:
         self._pool = pool
         self.real = real
         self.server_name = pool.server_name
+        self.transport = real.backend.transport if real.backend is not None else pool.transport
         self.deliver: Deliver | None = None
         self.on_lost: OnLost | None = None
         self.outgoing: dict[Any, str] = {}  # the client's id -> the pool's id, while in flight
         self.server_requests: dict[str, Any] = {}  # the pool's id -> the backend's, for the client's answers
         self.attached = True
-
-    @property
-    def transport(self) -> str:
-        backend = self.real.backend
-        return backend.transport if backend is not None else self._pool.transport
 
     async def start(self, deliver: Deliver, on_lost: OnLost) -> None:
         self.deliver, self.on_lost = deliver, on_lost
@@ -157,13 +154,11 @@ class BackendPool:
         self.mode = mode
         self.idle_seconds = idle_seconds
         self._backoff = backoff
-        if open_backend is None:
-            from mcp_acp.proxy.runner import choose_backend
 
-            async def open_backend() -> Backend:
-                return await choose_backend(config, proxy_name=proxy_name)
+        async def choose() -> Backend:  # the proxy's own probe and trust checks
+            return await choose_backend(config, proxy_name=proxy_name)
 
-        self._open = open_backend
+        self._open = open_backend or choose
         self._reals: dict[str, _Real] = {}
         self._ids = itertools.count(1)
         self._reaper: asyncio.Task | None = None
@@ -230,7 +225,7 @@ class BackendPool:
         rewritten = {**message, "id": pool_id}
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
-        if isinstance(meta, dict) and "progressToken" in meta:
+        if isinstance(params, dict) and isinstance(meta, dict) and "progressToken" in meta:
             entry.token = self._next_id()
             real.tokens[entry.token] = (view, meta["progressToken"])
             rewritten["params"] = {**params, "_meta": {**meta, "progressToken": entry.token}}
@@ -288,7 +283,9 @@ class BackendPool:
         backend_id = view.server_requests.pop(message.get("id"), None)  # type: ignore[arg-type]
         real = view.real
         if backend_id is None or not real.running:
-            log.warning("dropped a client's answer %r: no request of the backend's is waiting for it", message.get("id"))
+            log.warning(
+                "dropped a client's answer %r: no request of the backend's is waiting for it", message.get("id")
+            )
             return
         rewritten = {**message, "id": backend_id}
         await self._backend(real).send(rewritten, _encode(rewritten))
@@ -325,6 +322,8 @@ class BackendPool:
                     await self._from_backend(real, generation, message, raw)
 
                 await backend.start(deliver, lambda reason: self._lost(real, generation, reason))
+                for view in real.views:  # "auto" may have fallen back from HTTP to STDIO
+                    view.transport = backend.transport
                 real.running = True
                 if real.was_lost:
                     real.restarts, real.was_lost = real.restarts + 1, False
