@@ -18,10 +18,11 @@ import pytest
 from mcp_acp.backends import BackendUnavailable
 from mcp_acp.backends.stdio import StdioBackend
 from mcp_acp.config.models import BackendConfig, ProxyConfig
+from mcp_acp.config.models import HttpBackend as HttpConfig
 from mcp_acp.config.models import StdioBackend as StdioConfig
 from mcp_acp.gateway.backend_pool import UNROUTABLE, BackendPool
 from mcp_acp.proxy.relay import Relay
-from tests.support.processes import BACKEND
+from tests.support.processes import BACKEND, HttpBackendServer
 from tests.support.proxy_session import build_session
 
 POOL_BACKEND = str(Path(__file__).resolve().parents[1] / "fixtures" / "pool_backend.py")
@@ -434,3 +435,32 @@ async def test_real_relays_with_their_recorder_and_gate_run_on_views(pool, tmp_p
         for relay in relays:
             await relay.close()
     assert pool.status()[0]["views"] == 0
+
+
+async def test_an_http_backend_is_one_session_that_reopens_itself_after_a_loss():
+    server = HttpBackendServer()
+    server.start()
+    http_config = ProxyConfig(
+        proxy_id="px_00000000:t",
+        backend=BackendConfig(server_name="fs", transport="streamablehttp", http=HttpConfig(url=server.url)),
+    )
+    pool = BackendPool("t", http_config, "shared", idle_seconds=300)
+    try:
+        alice, bob = await Client(pool).start(), await Client(pool, "bob").start()
+        await alice.handshake()
+        await bob.handshake()
+        [row] = pool.status()
+        assert row["transport"] == "streamablehttp" and row["pid"] is None and alice.view.transport == "streamablehttp"
+        first, second = await asyncio.gather(alice.ask(tool(1, "echo", text="a")), bob.ask(tool(1, "echo", text="b")))
+        assert first["result"]["content"][0]["text"] == "a" and second["result"]["content"][0]["text"] == "b"
+        await alice.send(tool(2, "slow", seconds=60, steps=1))
+        server.stop()
+        await alice.until(lambda: alice.lost)
+        assert bob.lost == []
+        server.start()
+        assert await bob.text(tool(3, "echo", text="back")) == "back"  # a new session, handshake replayed
+        [row] = pool.status()
+        assert row["restarts"] == 1 and row["running"]
+    finally:
+        await pool.close()
+        server.stop()

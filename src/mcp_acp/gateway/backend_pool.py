@@ -9,7 +9,9 @@ every view with a request in flight to it is told (`on_lost`: its relay answers 
 with errors) and stays usable; the next send starts it again after an exponential back-off
 (0.5 s, 1 s, 2 s ... at most 30 s), and a send during the back-off raises BackendUnavailable.
 A backend with no request in flight and no traffic for `idle_seconds` is stopped; the next use
-starts it again. A view's close only detaches it.
+starts it again. A view's close only detaches it. An HTTP backend is one long-lived session: when
+it is lost, the views in flight are told and the same backend opens a new session on the next
+request, replaying the handshake itself (status counts that as a restart).
 
 Ids. Every request a view sends gets a pool-unique id ("g-<n>"), and so does its progress
 token; the backend's answer and progress go back to that view with the client's own id and
@@ -162,6 +164,7 @@ class BackendPool:
         self._reals: dict[str, _Real] = {}
         self._ids = itertools.count(1)
         self._reaper: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()  # closing lost backends
         self._closing = False
 
     # --- public ------------------------------------------------------------------------
@@ -198,6 +201,8 @@ class BackendPool:
             self._reaper.cancel()
         for real in self._reals.values():
             await self._stop(real)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
 
     # --- client -> backend ---------------------------------------------------------------
 
@@ -366,17 +371,24 @@ class BackendPool:
         if generation != real.generation or not real.running or self._closing:
             return
         log.warning("backend %s of proxy %s lost: %s", real.key, self.proxy_name, reason)
-        real.running, real.was_lost = False, True
-        self._failed(real, reason)
+        if real.backend is not None and real.backend.reconnects:
+            # An HTTP session: the backend opens a new one itself on the next request and
+            # replays the handshake it saw, so it stays (one long-lived backend, as for a proxy).
+            real.restarts += 1
+        else:
+            real.running, real.was_lost = False, True
+            self._failed(real, reason)
         for entry in real.in_flight.values():  # a replay waiting for its answer
             if entry.replay is not None and not entry.replay.done():
                 entry.replay.set_result({"error": reason})
         self._init_done(real)
         affected = real.views_in_flight()
         self._forget_traffic(real)
-        if (backend := real.backend) is not None:
+        if not real.running and (backend := real.backend) is not None:
             real.backend = None
-            asyncio.get_running_loop().create_task(self._close_quietly(backend))
+            closing = asyncio.get_running_loop().create_task(self._close_quietly(backend))
+            self._tasks.add(closing)
+            closing.add_done_callback(self._tasks.discard)
         for view in affected:
             if view.on_lost is not None:
                 try:
