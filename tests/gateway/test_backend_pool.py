@@ -464,3 +464,42 @@ async def test_an_http_backend_is_one_session_that_reopens_itself_after_a_loss()
     finally:
         await pool.close()
         server.stop()
+
+
+def modern(request_id: object, method: str, **params: object) -> dict:
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": {**params, "_meta": meta}}
+
+
+async def test_modern_requests_pass_straight_through_without_a_handshake(tmp_path, monkeypatch):
+    era_log = tmp_path / "era.log"
+    monkeypatch.setenv("CONFORMANCE_SERVER_ERA_LOG", str(era_log))
+    script = str(Path(POOL_BACKEND).with_name("conformance_server.py"))
+    pool = BackendPool("t", config(script), "shared", idle_seconds=300, open_backend=opener(script))
+    try:
+        alice, bob = await Client(pool).start(), await Client(pool, "bob").start()
+        assert "supportedVersions" in (await alice.ask(modern(1, "server/discover")))["result"]
+        calls = await asyncio.gather(
+            alice.ask(modern(2, "tools/call", name="test_simple_text", arguments={})),
+            bob.ask(modern(2, "tools/call", name="test_simple_text", arguments={})),
+        )
+        assert all(call["result"]["content"][0]["type"] == "text" for call in calls)
+        lines = era_log.read_text().splitlines()
+        assert sorted(lines) == ["2026-07-28 server/discover", "2026-07-28 tools/call", "2026-07-28 tools/call"]
+    finally:
+        await pool.close()
+
+
+async def test_an_idle_principal_with_no_views_left_is_forgotten():
+    pool = BackendPool("t", config(), "per_principal", idle_seconds=0.2, open_backend=opener())
+    try:
+        alice, bob = await Client(pool).start(), await Client(pool, "bob").start()
+        await alice.handshake()
+        await bob.handshake()
+        await bob.view.close()
+        async with asyncio.timeout(WAIT):
+            while {row["principal"] for row in pool.status()} != {"alice"}:
+                await asyncio.sleep(0.05)
+        assert await alice.text(tool(1, "echo", text="x")) == "x"
+    finally:
+        await pool.close()

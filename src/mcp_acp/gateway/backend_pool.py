@@ -436,6 +436,8 @@ class BackendPool:
                         await self._stop(real)
                     except Exception:
                         log.exception("stopping an idle backend failed")
+                if not real.running and not real.views and self._reals.get(real.key) is real:
+                    del self._reals[real.key]  # a principal who left: forget the backend's handshake too
 
     def _detach(self, view: _View) -> None:
         view.attached = False
