@@ -32,6 +32,8 @@ to nobody: guessing could hand one user's data to another. Such a request is ans
 backend with -32603 "the gateway cannot tell which client this request is for" and such a
 notification is dropped, with a WARNING either way. (A stateless or subscription-only client
 therefore never receives them; a task's status notification after its request ended is dropped.)
+A server request that was delivered gets a pool id too; the client's answer is mapped back, and
+the server's `notifications/cancelled` for it goes to that client only.
 
 Fail closed: an error while routing is logged and never stops the pool; the message it concerned
 is refused (a client request raises BackendUnavailable, so its relay answers with an error). A
