@@ -9,7 +9,9 @@ every view with a request in flight to it is told (`on_lost`: its relay answers 
 with errors) and stays usable; the next send starts it again after an exponential back-off
 (0.5 s, 1 s, 2 s ... at most 30 s), and a send during the back-off raises BackendUnavailable.
 A backend with no request in flight and no traffic for `idle_seconds` is stopped; the next use
-starts it again. A view's close only detaches it.
+starts it again. A view's close only detaches it. An HTTP backend is one long-lived session: when
+it is lost, the views in flight are told and the same backend opens a new session on the next
+request, replaying the handshake itself (status counts that as a restart).
 
 Ids. Every request a view sends gets a pool-unique id ("g-<n>"), and so does its progress
 token; the backend's answer and progress go back to that view with the client's own id and
@@ -30,6 +32,8 @@ to nobody: guessing could hand one user's data to another. Such a request is ans
 backend with -32603 "the gateway cannot tell which client this request is for" and such a
 notification is dropped, with a WARNING either way. (A stateless or subscription-only client
 therefore never receives them; a task's status notification after its request ended is dropped.)
+A server request that was delivered gets a pool id too; the client's answer is mapped back, and
+the server's `notifications/cancelled` for it goes to that client only.
 
 Fail closed: an error while routing is logged and never stops the pool; the message it concerned
 is refused (a client request raises BackendUnavailable, so its relay answers with an error). A
@@ -53,6 +57,7 @@ from mcp_acp import jsonrpc
 from mcp_acp.backends import UNREADABLE, Backend, BackendUnavailable, Deliver, OnLost
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.proxy import envelope
+from mcp_acp.proxy.runner import choose_backend
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +88,7 @@ class _Real:
     backend: Backend | None = None
     running: bool = False
     generation: int = 0
-    ever_started: bool = False
+    was_lost: bool = False  # it died: its next start counts as a restart (an idle stop does not)
     restarts: int = 0
     failures: int = 0  # consecutive: the back-off grows with them
     retry_at: float = 0.0
@@ -111,16 +116,12 @@ class _View:
         self._pool = pool
         self.real = real
         self.server_name = pool.server_name
+        self.transport = real.backend.transport if real.backend is not None else pool.transport
         self.deliver: Deliver | None = None
         self.on_lost: OnLost | None = None
         self.outgoing: dict[Any, str] = {}  # the client's id -> the pool's id, while in flight
         self.server_requests: dict[str, Any] = {}  # the pool's id -> the backend's, for the client's answers
         self.attached = True
-
-    @property
-    def transport(self) -> str:
-        backend = self.real.backend
-        return backend.transport if backend is not None else self._pool.transport
 
     async def start(self, deliver: Deliver, on_lost: OnLost) -> None:
         self.deliver, self.on_lost = deliver, on_lost
@@ -157,16 +158,15 @@ class BackendPool:
         self.mode = mode
         self.idle_seconds = idle_seconds
         self._backoff = backoff
-        if open_backend is None:
-            from mcp_acp.proxy.runner import choose_backend
 
-            async def open_backend() -> Backend:
-                return await choose_backend(config, proxy_name=proxy_name)
+        async def choose() -> Backend:  # the proxy's own probe and trust checks
+            return await choose_backend(config, proxy_name=proxy_name)
 
-        self._open = open_backend
+        self._open = open_backend or choose
         self._reals: dict[str, _Real] = {}
         self._ids = itertools.count(1)
         self._reaper: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()  # closing lost backends
         self._closing = False
 
     # --- public ------------------------------------------------------------------------
@@ -203,6 +203,8 @@ class BackendPool:
             self._reaper.cancel()
         for real in self._reals.values():
             await self._stop(real)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
 
     # --- client -> backend ---------------------------------------------------------------
 
@@ -230,7 +232,7 @@ class BackendPool:
         rewritten = {**message, "id": pool_id}
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
-        if isinstance(meta, dict) and "progressToken" in meta:
+        if isinstance(params, dict) and isinstance(meta, dict) and "progressToken" in meta:
             entry.token = self._next_id()
             real.tokens[entry.token] = (view, meta["progressToken"])
             rewritten["params"] = {**params, "_meta": {**meta, "progressToken": entry.token}}
@@ -327,10 +329,11 @@ class BackendPool:
                     await self._from_backend(real, generation, message, raw)
 
                 await backend.start(deliver, lambda reason: self._lost(real, generation, reason))
+                for view in real.views:  # "auto" may have fallen back from HTTP to STDIO
+                    view.transport = backend.transport
                 real.running = True
-                if real.ever_started:
-                    real.restarts += 1
-                real.ever_started = True
+                if real.was_lost:
+                    real.restarts, real.was_lost = real.restarts + 1, False
                 await self._replay(real)
             except Exception as exc:
                 reason = str(exc) or type(exc).__name__
@@ -370,17 +373,24 @@ class BackendPool:
         if generation != real.generation or not real.running or self._closing:
             return
         log.warning("backend %s of proxy %s lost: %s", real.key, self.proxy_name, reason)
-        real.running = False
-        self._failed(real, reason)
+        if real.backend is not None and real.backend.reconnects:
+            # An HTTP session: the backend opens a new one itself on the next request and
+            # replays the handshake it saw, so it stays (one long-lived backend, as for a proxy).
+            real.restarts += 1
+        else:
+            real.running, real.was_lost = False, True
+            self._failed(real, reason)
         for entry in real.in_flight.values():  # a replay waiting for its answer
             if entry.replay is not None and not entry.replay.done():
                 entry.replay.set_result({"error": reason})
         self._init_done(real)
         affected = real.views_in_flight()
         self._forget_traffic(real)
-        if (backend := real.backend) is not None:
+        if not real.running and (backend := real.backend) is not None:
             real.backend = None
-            asyncio.get_running_loop().create_task(self._close_quietly(backend))
+            closing = asyncio.get_running_loop().create_task(self._close_quietly(backend))
+            self._tasks.add(closing)
+            closing.add_done_callback(self._tasks.discard)
         for view in affected:
             if view.on_lost is not None:
                 try:
@@ -428,6 +438,8 @@ class BackendPool:
                         await self._stop(real)
                     except Exception:
                         log.exception("stopping an idle backend failed")
+                if not real.running and not real.views and self._reals.get(real.key) is real:
+                    del self._reals[real.key]  # a principal who left: forget the backend's handshake too
 
     def _detach(self, view: _View) -> None:
         view.attached = False
