@@ -9,7 +9,7 @@ An approver is written `user:<sub>`, `group:<name>` (the token's `groups` claim)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 KINDS = {"user": "sub", "group": "groups", "role": "roles", "scope": "scope"}
 PATTERN = r"^(user|group|role|scope):\S.*$"
@@ -22,7 +22,7 @@ def _values(claims: Mapping[str, Any], claim: str) -> set[str]:
     if isinstance(value, str):
         return set(value.split()) if claim in ("scope", "groups", "roles") else {value}
     if isinstance(value, list | tuple):
-        return {item for item in value if isinstance(item, str)}
+        return {item for item in cast("list[object]", value) if isinstance(item, str)}
     return set()
 
 

@@ -103,6 +103,8 @@ class CompiledRule:
     # None when a pattern could match anywhere (it starts with a wildcard), or there is none.
     path_folders: tuple[str, ...] | None = None
     needs_path: bool = False  # it has a path_pattern: a request without a path never matches it
+    approvers: tuple[str, ...] = ()  # hitl: who may decide besides (or instead of) the requester
+    self_approval: bool = True
 
 
 def _name_check(patterns: list[str], attribute: Callable[[DecisionContext], str | None], flags: int) -> StaticCheck:
@@ -192,6 +194,8 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
         MatchedRule(rule_id, rule.effect, rule.description),
         path_folders,
         needs_path,
+        tuple(rule.approvers or ()),
+        rule.self_approval,
     )
 
 

@@ -21,7 +21,7 @@ from mcp_acp.identity.jwt_check import JwksUnavailable, TokenInvalid
 from mcp_acp.identity.provider import OidcIdentities
 from mcp_acp.localhttp.errors import api_error
 from mcp_acp.proxy.control import ControlState
-from mcp_acp.proxy.pending import PendingNotFound, ApprovalUnauthorized
+from mcp_acp.proxy.pending import ApprovalUnauthorized, PendingNotFound
 
 log = logging.getLogger(__name__)
 

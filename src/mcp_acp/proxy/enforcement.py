@@ -310,7 +310,7 @@ class Enforcer:
             self.hitl.timeout_seconds,
             _arguments(message),
             self.reloader.version,
-            tuple(rule.approvers or ()) if rule else (),
+            rule.approvers if rule else (),
             rule.self_approval if rule else True,
         )
         if self.inband is not None and self.inband.wants(message):
