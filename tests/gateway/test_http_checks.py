@@ -350,3 +350,14 @@ def test_rate_limited_is_a_429_with_retry_after():
 def test_bad_limits_are_refused():
     with pytest.raises(ValueError):
         RateLimiter(per_minute=0, burst=1)
+
+
+def test_starlette_headers_as_the_front_passes_them():
+    # The front hands over Starlette's Headers: repeated fields and raw non-ASCII bytes (latin-1).
+    from starlette.datastructures import Headers
+
+    message = modern("tools/call", name="get_weather")
+    base = [(b"mcp-protocol-version", MODERN.encode()), (b"mcp-method", b"tools/call")]
+    check_protocol_headers(Headers(raw=[*base, (b"mcp-name", b"get_weather")]), message)
+    mismatch(Headers(raw=[*base, (b"mcp-name", b"get_weather"), (b"mcp-name", b"delete_all")]), message)
+    mismatch(Headers(raw=[*base, (b"mcp-name", "get_weather\u00e9".encode("latin-1"))]), message)
