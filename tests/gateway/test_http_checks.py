@@ -4,6 +4,7 @@ body (streamable-http.mdx "Server Validation"), and the per-principal token buck
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 
 import pytest
 from hypothesis import assume, given
@@ -142,7 +143,7 @@ def test_a_modern_request_with_matching_headers_passes(message):
     check_protocol_headers({key.lower(): value for key, value in headers_for(message).items()}, message)
 
 
-def mismatch(headers: dict[str, str], message: dict) -> HttpRefusal:
+def mismatch(headers: Mapping[str, str], message: dict) -> HttpRefusal:
     refused = refusal(check_protocol_headers, headers, message)
     assert (refused.status, refused.code) == (400, HEADER_MISMATCH), refused.message
     assert refused.body(7) == {
