@@ -22,6 +22,11 @@ NO_LOGIC = "constants, exceptions or wiring only"
 
 # Modules without a unit test file of their own, and why (a package prefix ending in / covers it all).
 WITHOUT_UNIT_TESTS = {
+    "gateway/app.py": "the HTTP surface, through the running gateway (tests/integration/test_gateway*.py, tests/security/test_gateway_http.py)",
+    "gateway/approvals.py": "through the running gateway (tests/integration/test_gateway_approvals.py)",
+    "gateway/endpoint.py": "through the running gateway (tests/integration/test_gateway*.py)",
+    "gateway/front.py": "both eras through the running gateway (tests/integration/test_gateway.py, test_conformance_gateway.py)",
+    "gateway/service.py": "`mcp-acp serve` as a subprocess (tests/integration/test_gateway*.py)",
     "cli/": "the command line is tested by running the real executable (tests/integration/test_cli.py ...)",
     "backends/": "tested against real backends (tests/integration/test_backend_trust.py, test_http_backend_client.py)",
     "demo/": "the demo is run whole by tests/integration/test_demo.py",

@@ -160,9 +160,9 @@ async def test_a_decision_elsewhere_while_the_dialog_is_up_wins_and_closes_the_d
     asking = asyncio.ensure_future(router(pending, dialog=dialog).ask(request()))
     await asyncio.wait_for(dialog.started.wait(), WAIT)
     [waiting] = pending.list()
-    pending.decide(waiting["id"], "approve", approver_id="alice-from-the-cli")  # the CLI or the web UI
+    pending.decide(waiting["id"], "approve", approver_id="alice")  # the CLI or the web UI, for the requester
     outcome = await asyncio.wait_for(asking, WAIT)
-    assert outcome == ApprovalOutcome(USER_ALLOWED, approver_id="alice-from-the-cli")
+    assert outcome == ApprovalOutcome(USER_ALLOWED, approver_id="alice")
     assert dialog.cancelled  # the dialog program is taken down, its answer is never used
     assert recorder.types() == ["pending_created", "pending_resolved"]
     assert pending.list() == []

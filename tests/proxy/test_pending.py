@@ -34,6 +34,7 @@ from mcp_acp.proxy.approvals import (
 )
 from mcp_acp.proxy.events import ProxyEvents
 from mcp_acp.proxy.pending import (
+    ApprovalUnauthorized,
     PendingApprovals,
     PendingNotFound,
     arguments_hash,
@@ -76,6 +77,8 @@ def request(
     cacheable: bool = True,
     timeout: float = 30.0,
     policy_version: str = "v3",
+    approvers: tuple[str, ...] = (),
+    self_approval: bool = True,
 ) -> ApprovalRequest:
     arguments = {"path": "/p/a.txt", "content": "hi"} if arguments is None else arguments
     message = {
@@ -85,7 +88,7 @@ def request(
         "params": {"name": tool, "arguments": arguments},
     }
     ctx = build_context(message, Identity(subject, "local"), "fixture", session_id="s1", proxy_name="px")
-    return ApprovalRequest(ctx, "writes", cacheable, timeout, arguments, policy_version)
+    return ApprovalRequest(ctx, "writes", cacheable, timeout, arguments, policy_version, approvers, self_approval)
 
 
 async def until(condition, what: str):
@@ -287,3 +290,22 @@ async def test_two_decisions_at_once_one_wins_the_other_finds_nothing(control_ap
     assert len(recorder.of("pending_resolved")) == 1
     assert first.status_code == 200 and first.json()["status"] == "approved"
     assert second.status_code == 404 and second.json()["detail"]["code"] == "APPROVAL_NOT_FOUND", second.text
+
+
+async def test_a_decision_is_applied_only_by_someone_the_policy_lets_decide():
+    pending, _ = make_pending()
+    mine = await pending.open(request(subject="alice"))
+    with pytest.raises(ApprovalUnauthorized, match="only the user who made the request"):
+        pending.decide(mine.id, "approve", approver_id="mallory")
+    guarded = await pending.open(
+        request(subject="sam", approvers=("group:security",), self_approval=False, request_id=8)
+    )
+    with pytest.raises(ApprovalUnauthorized, match="their own request"):
+        pending.decide(guarded.id, "approve", approver_id="sam", approver_claims={"sub": "sam", "groups": ["security"]})
+    with pytest.raises(ApprovalUnauthorized, match="group:security"):
+        pending.decide(guarded.id, "approve", approver_id="bob", approver_claims={"sub": "bob", "groups": ["dev"]})
+    assert not guarded.future.done() and not mine.future.done()  # a refused decision changes nothing
+    pending.decide(guarded.id, "deny", approver_id="kim", approver_claims={"sub": "kim", "groups": ["security"]})
+    assert guarded.future.result().approver_id == "kim"
+    pending.decide(mine.id, "approve", approver_id="alice")
+    assert mine.future.result().allowed
