@@ -26,6 +26,7 @@ WITHOUT_UNIT_TESTS = {
     "gateway/approvals.py": "through the running gateway (tests/integration/test_gateway_approvals.py)",
     "gateway/endpoint.py": "through the running gateway (tests/integration/test_gateway*.py)",
     "gateway/front.py": "both eras through the running gateway (tests/integration/test_gateway.py, test_conformance_gateway.py)",
+    "gateway/status.py": "read through `mcp-acp status` against a running gateway (tests/integration/test_gateway.py)",
     "gateway/service.py": "`mcp-acp serve` as a subprocess (tests/integration/test_gateway*.py)",
     "cli/": "the command line is tested by running the real executable (tests/integration/test_cli.py ...)",
     "backends/": "tested against real backends (tests/integration/test_backend_trust.py, test_http_backend_client.py)",

@@ -5,6 +5,9 @@ SDK's Client over streamable HTTP in both eras. Tokens and principals: test_gate
 from __future__ import annotations
 
 import getpass
+import json
+import os
+import subprocess
 import sys
 from typing import Any
 
@@ -16,7 +19,7 @@ from mcp_types import TextContent
 from tests.support.audit import read_jsonl
 from tests.support.config import ECHO_ONLY_POLICY, proxy_log_dir, use_policy
 from tests.support.gateway import GatewayProcess, gateway_client
-from tests.support.processes import BACKEND
+from tests.support.processes import BACKEND, MCP_ACP
 
 ERAS = ("legacy", "2026-07-28")
 
@@ -79,3 +82,27 @@ def test_a_foreign_host_or_origin_is_refused_before_anything_else(gateway: Any) 
     rebound = httpx.post(gateway.endpoint("files"), json=ping, headers={"Host": "evil.example:8770"})
     foreign = httpx.post(gateway.endpoint("files"), json=ping, headers={"Origin": "https://evil.example"})
     assert rebound.status_code in (403, 421) and foreign.status_code == 403
+
+
+async def test_status_shows_the_endpoints_and_each_principal_and_a_second_gateway_is_refused(
+    launcher: Any, gateway: Any, tmp_path
+) -> None:
+    async with gateway_client(gateway.endpoint("files"), "legacy") as client:
+        await client.call_tool("echo", {"text": "counted"})
+        report = json.loads(launcher.cli("status", "--json").stdout)["gateway"]
+        [endpoint] = report["endpoints"]
+        assert endpoint["url"] == gateway.endpoint("files") and report["auth"] is None
+        [row] = endpoint["principals"]
+        assert (row["principal"], row["sessions"]) == (getpass.getuser(), 1)
+        assert row["requests"] >= 2 and row["allowed"] >= 1  # initialize and the call, at least
+        assert endpoint["backends"][0]["running"] is True
+        text = launcher.cli("status").stdout
+        assert "gateway: running" in text and getpass.getuser() in text
+    refused = subprocess.run(
+        [MCP_ACP, "serve", "--port", "1"],
+        env={**os.environ, **launcher.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "already running" in refused.stderr

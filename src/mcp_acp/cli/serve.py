@@ -8,8 +8,11 @@ import logging
 import sys
 
 import click
+from filelock import FileLock, Timeout
 
 from mcp_acp.cli.output import console, err_console, fail
+from mcp_acp.config import paths
+from mcp_acp.config.private_dir import private_dir
 from mcp_acp.config.store import list_proxy_names, load_gateway_config, require_proxy_name
 from mcp_acp.event_loop import run_event_loop
 
@@ -36,6 +39,11 @@ def serve(names: tuple[str, ...], host: str | None, port: int | None) -> None:
     if not wanted:
         fail("no proxies to serve: add one with 'mcp-acp proxy add NAME'.")
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="mcp-acp[%(name)s] %(levelname)s: %(message)s")
+    lock = FileLock(private_dir(paths.runtime_dir()) / "gateway.lock", mode=0o600)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        fail("a gateway is already running for this user ('mcp-acp status' shows it); stop it first.")
     served = open_endpoints(config, wanted)
     for name, refused in served.refused.items():
         err_console.print(f"[bold red]Not serving {name}:[/] {refused}")

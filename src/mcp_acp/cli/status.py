@@ -15,6 +15,7 @@ from rich.table import Table
 
 from mcp_acp.cli.output import console, fail
 from mcp_acp.config.store import ConfigError, list_proxy_names, load_proxy_config
+from mcp_acp.localhttp.gateway_client import gateway_status
 from mcp_acp.localhttp.proxy_client import NotRunning, call_sessions, running_sessions
 
 
@@ -50,7 +51,14 @@ def _all_proxies() -> dict:
                 "sessions": sessions,
             }
         )
-    return {"manager": _manager(), "proxies": proxies}
+    return {"manager": _manager(), "proxies": proxies, "gateway": _gateway()}
+
+
+def _gateway() -> dict | None:
+    try:
+        return gateway_status()
+    except httpx.HTTPError as exc:
+        return {"error": str(exc)}
 
 
 def _one_proxy(name: str) -> dict:
@@ -88,6 +96,28 @@ def _print_all(report: dict) -> None:
             proxy["server_name"] or "",
             ("[green]yes[/]" + (f" ({count} clients)" if count > 1 else "")) if proxy["running"] else "no",
         )
+    console.print(table)
+    if report.get("gateway"):
+        _print_gateway(report["gateway"])
+
+
+def _print_gateway(gateway: dict) -> None:
+    if "error" in gateway:
+        console.print(f"gateway: [red]not answering its status socket[/] ({gateway['error']})")
+        return
+    auth = gateway["auth"]
+    who = f"OAuth tokens from {auth['issuer']}" if auth else "local user only"
+    console.print(f"gateway: [green]running[/] at {gateway['base_url']} ({who})")
+    table = Table("endpoint", "principal", "2025 sessions", "requests", "allowed", "denied", "asked")
+    for endpoint in gateway["endpoints"]:
+        if not endpoint["principals"]:
+            table.add_row(endpoint["url"], "[dim]nobody yet[/]", "", "", "", "", "")
+        for row in endpoint["principals"]:
+            table.add_row(
+                endpoint["url"],
+                row["principal"],
+                *(str(row[key]) for key in ("sessions", "requests", "allowed", "denied", "asked")),
+            )
     console.print(table)
 
 

@@ -146,6 +146,11 @@ def proxy_socket_path(name: str, slot: int = 0) -> Path:
     return _socket(f"proxy_{name}.sock" if slot == 0 else f"proxy_{name}.{slot}.sock")
 
 
+def gateway_socket_path() -> Path:
+    """The running gateway's status socket (`mcp-acp serve`): `status` and the manager read it."""
+    return _socket("gateway.sock")
+
+
 def manager_socket_path() -> Path:
     """Where proxies register (NDJSON, docs/manager.md#the-proxy-connection)."""
     return _socket("manager.sock")

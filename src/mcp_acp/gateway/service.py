@@ -22,6 +22,7 @@ from mcp_acp.gateway.app import Gateway, build_app
 from mcp_acp.gateway.endpoint import Endpoint, gateway_identity
 from mcp_acp.gateway.front import Front
 from mcp_acp.gateway.resource_server import ResourceServer, metadata_path
+from mcp_acp.gateway.status import serve_status
 from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.manager.http_limits import tcp_settings
 from mcp_acp.proxy.startup import Started, StartupRefused, open_proxy, record_refusal
@@ -93,6 +94,7 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
     @contextlib.asynccontextmanager
     async def lifespan(app):
         tasks = [asyncio.create_task(front.expire_sessions()) for front in fronts.values()]
+        tasks.append(asyncio.create_task(serve_status(config, fronts)))
         for endpoint in endpoints.values():
             started: Started = endpoint.started
             tasks += [
