@@ -70,6 +70,10 @@ def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
         "default",
         "built_in_protected_path",
     } <= finals
+    # The gateway step: the same proxy over streamable HTTP, a 2026-07-28 client, the same rules.
+    assert "mcp-acp serve --proxy demo" in out and "who called the gateway" in out
+    over_http = [e for e in decisions if e.get("tool_name") == "read_file" and "secrets" in str(e.get("path"))]
+    assert [e["final_rule"] for e in over_http].count("no-secrets") == 2, over_http  # once over STDIO, once over HTTP
     approved = [entry for entry in decisions if entry["final_rule"] == "approve-writes"]
     assert [entry["hitl_outcome"] for entry in approved] == ["user_allowed"]
     assert approved[0]["hitl_approver_id"]

@@ -34,6 +34,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mcp_acp.demo.approval import run_approval_step
+from mcp_acp.demo.gateway import gateway_tour
 from mcp_acp.demo.home import CLI, HITL_TIMEOUT, HOME, PROXY, cli, cli_command, console, prepare, stop_manager
 from mcp_acp.demo.steps import STEPS, Outcome, Step, run_step, show_step
 
@@ -69,7 +70,7 @@ async def tour(auto_approve: bool) -> list[tuple[Step, Outcome]]:
                     got, detail = await run_step(session, step)
                 show_step(n, step, got, detail)
                 outcomes.append((step, got))
-    return outcomes
+    return outcomes + await gateway_tour(len(STEPS) + 1)
 
 
 def summary(outcomes: list[tuple[Step, Outcome]]) -> bool:
