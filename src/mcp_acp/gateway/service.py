@@ -80,6 +80,7 @@ def uvicorn_config(config: GatewayConfig, app) -> uvicorn.Config:
         log_level="warning",
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # audience and metadata come from public_url, never from X-Forwarded-*
         lifespan="on",
         **tls,
         **tcp_settings(limits.max_connections, limits.header_timeout_seconds, limits.body_timeout_seconds),
