@@ -6,6 +6,7 @@ request, and whoever decides is recorded."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,69 @@ def test_the_approvals_page_is_served_for_the_link_and_the_api_needs_a_token(gat
     assert anonymous.status_code == 401 and "resource_metadata=" in anonymous.headers["www-authenticate"]
     assert httpx.post(f"{gateway.url}/approvals/files/abc/approve").status_code == 401
     assert httpx.get(f"{gateway.url}/approvals/proxy/px_unknown:files").status_code == 404
+
+
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientInfo": {"name": "raw-modern-client", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"url": {}}},
+}
+
+
+def modern_call(gateway: GatewayProcess, bearer: str, request_id: int, arguments: dict, **extra: Any) -> dict:
+    """One 2026-07-28 tools/call over HTTP, as the spec's headers require, answered as JSON."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "write_file", "arguments": arguments, "_meta": MODERN_META, **extra},
+    }
+    headers = {
+        "Authorization": f"Bearer {bearer}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "write_file",
+    }
+    response = httpx.post(gateway.endpoint("files"), json=body, headers=headers, timeout=WAIT)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json"), (
+        response.text
+    )
+    return response.json()
+
+
+def test_a_modern_client_gets_a_link_to_the_gateway_and_its_retry_runs_once_approved(
+    idp: OidcProvider, gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    alice, sam = token(idp, gateway, "alice", []), token(idp, gateway, "sam", ["security"])
+    arguments = {"path": str(tmp_path / "modern.txt"), "content": "in band"}
+    asked = modern_call(gateway, alice, 1, arguments)["result"]
+    assert asked["resultType"] == "input_required"
+    link = asked["inputRequests"]["mcp-acp/approval"]["params"]["url"]
+    assert link.startswith(f"{gateway.url}/approvals/proxy/") and "?approval=" in link
+    approval_id = link.rpartition("=")[2]
+    page = httpx.get(link)
+    assert page.status_code == 200 and "Approval for proxy files" in page.text
+    assert decide(gateway, sam, approval_id, "allow-once").status_code == 200
+    retry = {"requestState": asked["requestState"], "inputResponses": {"mcp-acp/approval": {"action": "accept"}}}
+    done = modern_call(gateway, alice, 2, arguments, **retry)
+    assert "error" not in done and not done["result"].get("isError"), done
+    assert (tmp_path / "modern.txt").read_text() == "in band"
+    replayed = modern_call(gateway, alice, 3, arguments, **retry)  # a request state works once
+    assert "error" in replayed
+
+
+async def test_per_principal_backends_are_separate_processes(launcher: Any, idp: OidcProvider, tmp_path: Path) -> None:
+    launcher.proxy(sys.executable, [BACKEND], name="files")
+    use_policy(launcher.env, "files", POLICY)
+    write_gateway_config(
+        launcher.env, {"auth": {"issuer": idp.url}, "proxies": {"files": {"backend": "per_principal"}}}
+    )
+    with GatewayProcess(launcher.env, tmp_path / "gateway.log") as gateway:
+        for sub in ("alice", "bob"):
+            async with gateway_client(gateway.endpoint("files"), "legacy", token(idp, gateway, sub, [])) as client:
+                assert (await client.call_tool("echo", {"text": sub})).content[0].text == sub  # type: ignore[union-attr]
+        report = json.loads(launcher.cli("status", "--json").stdout)["gateway"]
+        backends = report["endpoints"][0]["backends"]
+        assert {row["principal"] for row in backends} == {"alice", "bob"}
+        assert len({row["pid"] for row in backends}) == 2 and all(row["pid"] for row in backends)
