@@ -56,7 +56,7 @@ class Gateway:
         limits = self.config.limits
         self.limiter = self.limiter or RateLimiter(limits.requests_per_minute, limits.burst)
         self.hosts = self.config.host_names()
-        self.origins = set(self.config.allowed_origins)
+        self.origins = set(self.config.allowed_origins) | self.config.own_origins()
         self.local = local_identity()
 
     async def authenticate(self, proxy: str, authorization: str | None) -> Identity:
