@@ -25,7 +25,7 @@ from starlette.routing import Route
 from mcp_acp import jsonrpc
 from mcp_acp.config.gateway import GatewayConfig
 from mcp_acp.gateway.endpoint import current_caller, principal_identity
-from mcp_acp.gateway.front import Front, Outbox, is_modern, stream_events
+from mcp_acp.gateway.front import Front, Outbox, answer_status, is_modern, stream_events
 from mcp_acp.gateway.http_checks import (
     HttpRefusal,
     RateLimiter,
@@ -100,14 +100,16 @@ def parse_message(body: bytes) -> tuple[dict, bytes]:
 
 
 async def respond(
-    outbox: Outbox, headers: dict[str, str], done: Callable[[], Awaitable[None]] | None = None
+    outbox: Outbox, headers: dict[str, str], done: Callable[[], Awaitable[None]] | None = None, modern: bool = False
 ) -> Response:
-    """JSON when the answer comes first; otherwise an SSE stream that ends with it."""
+    """JSON when the answer comes first (a 2026-07-28 error with its HTTP status); otherwise an
+    SSE stream that ends with it."""
     first = await outbox.next()
     if outbox.is_final(first[0]):
         if done:
             await done()
-        return Response(first[1], media_type="application/json", headers=headers)
+        status = answer_status(first[0]) if modern else 200
+        return Response(first[1], status_code=status, media_type="application/json", headers=headers)
 
     async def events():
         try:
@@ -155,7 +157,12 @@ async def mcp_endpoint(request: Request) -> Response:
 
 async def _post(front: Front, request: Request, caller: Identity, limit: int) -> Response:
     message, raw = parse_message(await read_body(request, limit))
-    check_protocol_headers(request.headers, message)
+    try:
+        check_protocol_headers(request.headers, message)
+        if is_modern(message):
+            front.tool_headers.check(caller.subject_id, request.headers, message)
+    except HttpRefusal as exc:  # the error answers the request: it carries its id
+        return refusal(exc, message.get("id"))
     if is_modern(message):
         if "method" not in message:
             raise HttpRefusal(400, "the 2026-07-28 revision has no client responses over HTTP", jsonrpc.INVALID_REQUEST)
@@ -163,7 +170,7 @@ async def _post(front: Front, request: Request, caller: Identity, limit: int) ->
         if outbox is None:
             await relay.close()
             return Response(status_code=202)
-        return await respond(outbox, {}, relay.close)
+        return await respond(outbox, {}, relay.close, modern=True)
     session_id = request.headers.get(SESSION_HEADER)
     if message.get("method") == "initialize":
         if session_id:
