@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import httpx
 import pytest
+from mcp_types import TextContent
 
 from tests.support.conformance import (
     CONFORMANCE_DIR,
@@ -39,7 +41,7 @@ from tests.support.conformance import (
     read_results,
     run_suite,
 )
-from tests.support.gateway import GatewayProcess
+from tests.support.gateway import GatewayProcess, gateway_client
 
 pytestmark = [pytest.mark.conformance, pytest.mark.timeout(600)]
 
@@ -150,3 +152,37 @@ def test_dns_rebinding_protection_passes_on_the_gateway_itself(era: str, work_ro
     assert checks, f"the {era} requirement set ran no {DNS_REBINDING} scenario against the gateway"
     failing = [f"{c.check}: {c.status} {c.message}" for c in checks.values() if c.status != "SUCCESS"]
     assert not failing, "\n".join(failing)
+
+
+async def test_both_eras_at_once_share_the_gateway_without_sharing_a_backend_connection(
+    tmp_path: Path,
+) -> None:
+    """A server connection serves one era, fixed by its first request: the pool keeps one real
+    backend per era, so a 2025 session and 2026-07-28 requests interleave on one gateway. A
+    2026-07-28 `initialize` (no such method in that revision) is answered -32601, 404, and never
+    reaches, or re-eras, the backend."""
+    env = isolated_env(tmp_path)
+    prepare_gateway_home(env, PROXY)
+    with GatewayProcess(env, tmp_path / "gateway.log") as gateway:
+        url = gateway.endpoint(PROXY)
+        async with gateway_client(url, "legacy") as old, gateway_client(url, "2026-07-28") as new:
+            for client in (old, new, old, new):
+                done = await client.call_tool("test_simple_text", {})
+                assert isinstance(done.content[0], TextContent) and done.content[0].text, gateway.output()
+            meta = {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }
+            answer = httpx.post(
+                url,
+                json={"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {"_meta": meta}},
+                headers={
+                    "MCP-Protocol-Version": "2026-07-28",
+                    "Mcp-Method": "initialize",
+                    "Accept": "application/json, text/event-stream",
+                },
+                timeout=30,
+            )
+            assert answer.status_code == 404 and answer.json()["error"]["code"] == -32601, answer.text
+            for client in (old, new):  # both backends still serve their era
+                assert {tool.name for tool in (await client.list_tools()).tools} >= {"test_simple_text"}
