@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -79,11 +79,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise HttpRefusal(413, f"the body is larger than the gateway's limit of {limit} bytes", None)
     chunks, size = [], 0
-    async for chunk in request.stream():  # the connection's body deadline bounds slow senders
-        size += len(chunk)
-        if size > limit:
-            raise HttpRefusal(413, f"the body is larger than the gateway's limit of {limit} bytes", None)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():  # the connection's body deadline bounds slow senders
+            size += len(chunk)
+            if size > limit:
+                raise HttpRefusal(413, f"the body is larger than the gateway's limit of {limit} bytes", None)
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone (or cut off at the body deadline) mid-body: nothing to answer
+        raise HttpRefusal(400, "the connection closed before the body was complete", None) from None
     return b"".join(chunks)
 
 
@@ -166,6 +169,8 @@ async def _post(front: Front, request: Request, caller: Identity, limit: int) ->
         return await respond(outbox, {}, relay.close)
     session_id = request.headers.get(SESSION_HEADER)
     if message.get("method") == "initialize":
+        if not jsonrpc.is_request(message):  # the relay drops it, so no answer would ever come
+            raise HttpRefusal(400, "initialize is a request: it needs an id", jsonrpc.INVALID_REQUEST)
         if session_id:
             raise HttpRefusal(
                 400, "initialize opens a new session: send it without Mcp-Session-Id", jsonrpc.INVALID_REQUEST
