@@ -16,8 +16,6 @@ Select with `-m conformance`; see docs/testing.md.
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +28,8 @@ from tests.support.conformance import (
     EXPECTED_FAILURES,
     Bridge,
     Check,
+    denials,
+    isolated_env,
     missing_tools,
     prepare_proxy_home,
     read_expected_failures,
@@ -65,30 +65,9 @@ class Run:
         )
 
 
-def _isolated_env(root: Path) -> dict[str, str]:
-    home = root / "home"
-    acp_home = root / "mcp-acp-home"
-    runtime = root / "xdg-runtime"
-    for folder in (home, acp_home):
-        folder.mkdir(parents=True, exist_ok=True)
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    return {
-        **os.environ,
-        "MCP_ACP_HOME": str(acp_home),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_STATE_HOME": str(home / ".local" / "state"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_RUNTIME_DIR": str(runtime),
-        "NO_COLOR": "1",
-        "MCP_ACP_SECRET_BACKEND": "file",
-    }
-
-
 def _run(label: str, era: str, root: Path, through_proxy: bool) -> Run:
     root.mkdir(parents=True, exist_ok=True)
-    env = _isolated_env(root)
+    env = isolated_env(root)
     era_log = root / "server-eras.log"
     era_log.touch()
     env["CONFORMANCE_SERVER_ERA_LOG"] = str(era_log)
@@ -106,25 +85,11 @@ def _run(label: str, era: str, root: Path, through_proxy: bool) -> Run:
         done.stdout + done.stderr,
         bridge.log.read_text(errors="replace"),
         eras,
-        _denials(Path(env["MCP_ACP_HOME"])),
+        denials(Path(env["MCP_ACP_HOME"])),
     )
     if not results:
         pytest.fail(f"{label}: the suite wrote no results (exit {done.returncode})\n{run.stdout[-4000:]}")
     return run
-
-
-def _denials(acp_home: Path) -> list[str]:
-    """mcp-acp's refusals as its decision log records them: method, request id and rule."""
-    found: list[str] = []
-    for log in acp_home.glob("logs/mcp-acp/proxies/*/audit/decisions.jsonl"):
-        for line in log.read_text(encoding="utf-8").splitlines():
-            entry = json.loads(line)
-            if entry.get("decision") != "allow":
-                found.append(
-                    f"{entry.get('mcp_method')} (id {entry.get('request_id')}): {entry.get('decision')} "
-                    f"by rule {entry.get('final_rule')}"
-                )
-    return found
 
 
 @cache

@@ -137,22 +137,46 @@ class Bridge:
                 self.process.wait(10)
 
 
-def run_suite(url: str, era: str, output_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Every server scenario that applies to `era`, in one invocation; exits non-zero when any fails."""
+class HttpServer:
+    """The test server serving streamable HTTP itself (the mcp SDK's own transport, both eras), at
+    a loopback port: no bridge, so nothing but the server's own HTTP front is measured."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [*server_command(), "--http", str(self.port)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_for_port(self.port, timeout=60)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    stop = Bridge.stop
+
+
+def run_suite(
+    url: str, era: str, output_dir: Path, env: dict[str, str], frozen: bool = False, scenario: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Every server scenario that applies to `era`, in one invocation; exits non-zero when any fails.
+    `frozen`: exactly the scenarios the revision `era` requires, as frozen at its release
+    (`--requirements`); `scenario`: that one only."""
+    if scenario is not None:
+        selection = ["--scenario", scenario, "--spec-version", era]
+    elif frozen:
+        selection = ["--requirements", era]
+    else:
+        selection = ["--suite", "all", "--spec-version", era]
     return subprocess.run(
-        [
-            str(NODE),
-            str(SUITE),
-            "server",
-            "--url",
-            url,
-            "--suite",
-            "all",
-            "--spec-version",
-            era,
-            "--output-dir",
-            str(output_dir),
-        ],
+        [str(NODE), str(SUITE), "server", "--url", url, *selection, "--output-dir", str(output_dir)],
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -191,9 +215,57 @@ def prepare_proxy_home(env: dict[str, str], name: str) -> list[str]:
     return [MCP_ACP, "start", "--proxy", name, "--headless"]
 
 
+# The gateway's own rate limit (per principal) is not under test either: the suite is one principal.
+GATEWAY_SETTINGS = {"limits": {"requests_per_minute": 1_000_000, "burst": 1_000_000}}
+
+
+def prepare_gateway_home(env: dict[str, str], name: str) -> None:
+    """prepare_proxy_home, plus a gateway.json without an `auth` block (a loopback gateway: the
+    local user) whose rate limit the suite's bursts stay under."""
+    prepare_proxy_home(env, name)
+    path = Path(env["MCP_ACP_HOME"]) / "config" / "gateway.json"
+    path.write_text(json.dumps(GATEWAY_SETTINGS), encoding="utf-8")
+    path.chmod(0o600)
+
+
 def read_expected_failures(path: Path = EXPECTED_FAILURES) -> dict[str, dict[str, str]]:
     """{era: {"scenario/check": reason}} from the YAML file (a plain two-level mapping)."""
     import yaml
 
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return {str(era): {str(k): str(v) for k, v in (checks or {}).items()} for era, checks in data.items()}
+
+
+def isolated_env(root: Path) -> dict[str, str]:
+    home = root / "home"
+    acp_home = root / "mcp-acp-home"
+    runtime = root / "xdg-runtime"
+    for folder in (home, acp_home):
+        folder.mkdir(parents=True, exist_ok=True)
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return {
+        **os.environ,
+        "MCP_ACP_HOME": str(acp_home),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "NO_COLOR": "1",
+        "MCP_ACP_SECRET_BACKEND": "file",
+    }
+
+
+def denials(acp_home: Path) -> list[str]:
+    """mcp-acp's refusals as its decision log records them: method, request id and rule."""
+    found: list[str] = []
+    for log in acp_home.glob("logs/mcp-acp/proxies/*/audit/decisions.jsonl"):
+        for line in log.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry.get("decision") != "allow":
+                found.append(
+                    f"{entry.get('mcp_method')} (id {entry.get('request_id')}): {entry.get('decision')} "
+                    f"by rule {entry.get('final_rule')}"
+                )
+    return found

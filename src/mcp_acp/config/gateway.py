@@ -112,6 +112,17 @@ class GatewayConfig(_Strict):
         """The endpoint of one proxy: also the audience its tokens must name (RFC 8707)."""
         return f"{self.base_url}/mcp/{proxy}"
 
+    def own_origins(self) -> set[str]:
+        """The gateway's own origins (a same-origin browser request, which sends Origin too): its
+        public URL's, and on a loopback bind each loopback name at its port. It serves no pages,
+        so nothing a third party wrote runs under these origins."""
+        public = urlsplit(self.base_url)
+        origins = {f"{public.scheme}://{public.netloc}"}
+        scheme = "https" if self.tls else "http"
+        if self.host in LOOPBACK_HOSTS:
+            origins.update(f"{scheme}://{'[::1]' if name == '::1' else name}:{self.port}" for name in LOOPBACK_HOSTS)
+        return origins
+
     def host_names(self) -> set[str]:
         names = {*self.allowed_hosts, *LOOPBACK_HOSTS}
         if self.public_url:

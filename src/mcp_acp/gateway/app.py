@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 from sse_starlette.sse import EventSourceResponse
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -26,7 +26,7 @@ from mcp_acp import jsonrpc
 from mcp_acp.config.gateway import GatewayConfig
 from mcp_acp.gateway import approvals
 from mcp_acp.gateway.endpoint import current_caller, principal_identity
-from mcp_acp.gateway.front import Front, Outbox, is_modern, stream_events
+from mcp_acp.gateway.front import Front, Outbox, answer_status, is_modern, stream_events
 from mcp_acp.gateway.http_checks import (
     HttpRefusal,
     RateLimiter,
@@ -57,7 +57,7 @@ class Gateway:
         limits = self.config.limits
         self.limiter = self.limiter or RateLimiter(limits.requests_per_minute, limits.burst)
         self.hosts = self.config.host_names()
-        self.origins = set(self.config.allowed_origins)
+        self.origins = set(self.config.allowed_origins) | self.config.own_origins()
         self.local = local_identity()
         self.own_origin = self.config.base_url  # the approvals page calls the API from here
 
@@ -81,11 +81,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise HttpRefusal(413, f"the body is larger than the gateway's limit of {limit} bytes", None)
     chunks, size = [], 0
-    async for chunk in request.stream():  # the connection's body deadline bounds slow senders
-        size += len(chunk)
-        if size > limit:
-            raise HttpRefusal(413, f"the body is larger than the gateway's limit of {limit} bytes", None)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():  # the connection's body deadline bounds slow senders
+            size += len(chunk)
+            if size > limit:
+                raise HttpRefusal(413, f"the body is larger than the gateway's limit of {limit} bytes", None)
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone (or cut off at the body deadline) mid-body: nothing to answer
+        raise HttpRefusal(400, "the connection closed before the body was complete", None) from None
     return b"".join(chunks)
 
 
@@ -102,14 +105,16 @@ def parse_message(body: bytes) -> tuple[dict, bytes]:
 
 
 async def respond(
-    outbox: Outbox, headers: dict[str, str], done: Callable[[], Awaitable[None]] | None = None
+    outbox: Outbox, headers: dict[str, str], done: Callable[[], Awaitable[None]] | None = None, modern: bool = False
 ) -> Response:
-    """JSON when the answer comes first; otherwise an SSE stream that ends with it."""
+    """JSON when the answer comes first (a 2026-07-28 error with its HTTP status); otherwise an
+    SSE stream that ends with it."""
     first = await outbox.next()
     if outbox.is_final(first[0]):
         if done:
             await done()
-        return Response(first[1], media_type="application/json", headers=headers)
+        status = answer_status(first[0]) if modern else 200
+        return Response(first[1], status_code=status, media_type="application/json", headers=headers)
 
     async def events():
         try:
@@ -157,7 +162,12 @@ async def mcp_endpoint(request: Request) -> Response:
 
 async def _post(front: Front, request: Request, caller: Identity, limit: int) -> Response:
     message, raw = parse_message(await read_body(request, limit))
-    check_protocol_headers(request.headers, message)
+    try:
+        check_protocol_headers(request.headers, message)
+        if is_modern(message):
+            front.tool_headers.check(caller.subject_id, request.headers, message)
+    except HttpRefusal as exc:  # the error answers the request: it carries its id
+        return refusal(exc, message.get("id"))
     if is_modern(message):
         if "method" not in message:
             raise HttpRefusal(400, "the 2026-07-28 revision has no client responses over HTTP", jsonrpc.INVALID_REQUEST)
@@ -165,9 +175,11 @@ async def _post(front: Front, request: Request, caller: Identity, limit: int) ->
         if outbox is None:
             await relay.close()
             return Response(status_code=202)
-        return await respond(outbox, {}, relay.close)
+        return await respond(outbox, {}, relay.close, modern=True)
     session_id = request.headers.get(SESSION_HEADER)
     if message.get("method") == "initialize":
+        if not jsonrpc.is_request(message):  # the relay drops it, so no answer would ever come
+            raise HttpRefusal(400, "initialize is a request: it needs an id", jsonrpc.INVALID_REQUEST)
         if session_id:
             raise HttpRefusal(
                 400, "initialize opens a new session: send it without Mcp-Session-Id", jsonrpc.INVALID_REQUEST

@@ -24,6 +24,12 @@ again. (They get the first client's negotiated version and capabilities.) After 
 pool replays that initialize and `notifications/initialized` before anything else. 2026-07-28
 requests carry their version in `_meta` and pass straight through.
 
+Eras. A server connection serves one era, fixed by its first request (the 2025 handshake, or a
+2026-07-28 envelope), so 2025 sessions and 2026-07-28 requests never share a real backend: each
+era has its own (per principal in "per_principal" mode). `initialize` is not a 2026-07-28
+method: one that carries the modern envelope is answered -32601 by the pool (it never reaches,
+and never re-eras, the backend).
+
 Messages the backend starts. `notifications/*/list_changed` and `notifications/resources/updated`
 go to every view of that backend. A server request (sampling, elicitation, roots, ping), a log
 message (`notifications/message`) or any other notification has no client named in it, so it
@@ -56,6 +62,7 @@ import orjson
 from mcp_acp import jsonrpc
 from mcp_acp.backends import UNREADABLE, Backend, BackendUnavailable, Deliver, OnLost
 from mcp_acp.config.models import ProxyConfig
+from mcp_acp.policy.methods import META_PROTOCOL_VERSION
 from mcp_acp.proxy import envelope
 from mcp_acp.proxy.runner import choose_backend
 
@@ -63,8 +70,16 @@ log = logging.getLogger(__name__)
 
 UNROUTABLE = "the gateway cannot tell which client this request is for"
 BROADCAST_SUFFIX = "/list_changed"
+MODERN_VERSION = "2026-07-28"
+METHOD_NOT_FOUND = -32601
 BROADCAST = frozenset({"notifications/resources/updated"})
 HANDSHAKE_TIMEOUT = 30.0  # the replayed initialize must be answered within this
+
+
+def _is_modern(message: dict[str, Any]) -> bool:
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and meta.get(META_PROTOCOL_VERSION) is not None
 
 
 def _encode(message: dict[str, Any]) -> bytes:
@@ -84,7 +99,9 @@ class _InFlight:
 class _Real:
     """One real backend, and what the pool knows of it across restarts."""
 
-    key: str  # the principal, or "*" in shared mode
+    key: str  # the principal, or "*" in shared mode, and "@2026-07-28" for the modern era
+    principal: str = "*"
+    era: str = "legacy"
     backend: Backend | None = None
     running: bool = False
     generation: int = 0
@@ -171,11 +188,13 @@ class BackendPool:
 
     # --- public ------------------------------------------------------------------------
 
-    def view(self, principal: str) -> Backend:
-        key = principal if self.mode == "per_principal" else "*"
+    def view(self, principal: str, era: Literal["legacy", "modern"] = "legacy") -> Backend:
+        """A view for one relay; `era`: the 2025 handshake ("legacy") or 2026-07-28 ("modern")."""
+        owner = principal if self.mode == "per_principal" else "*"
+        key = owner if era == "legacy" else f"{owner}@{MODERN_VERSION}"
         real = self._reals.get(key)
         if real is None:
-            real = self._reals[key] = _Real(key)
+            real = self._reals[key] = _Real(key, owner, era)
         view = _View(self, real)
         real.views.add(view)
         return view
@@ -186,7 +205,8 @@ class BackendPool:
             backend = real.backend if real.running else None
             rows.append(
                 {
-                    "principal": real.key,
+                    "principal": real.principal,
+                    "era": real.era,
                     "transport": backend.transport if backend is not None else self.transport,
                     "running": real.running,
                     "pid": getattr(backend, "pid", None),
@@ -219,6 +239,9 @@ class BackendPool:
             await self._client_answer(view, message)
         elif "id" not in message:
             await self._client_notification(view, message, raw)
+        elif method == "initialize" and _is_modern(message):
+            error = jsonrpc.error_response(message["id"], METHOD_NOT_FOUND, "Method not found: initialize")
+            await self._deliver(view, error, None)
         elif method == "initialize":
             await self._initialize(view, message)
         else:

@@ -110,11 +110,13 @@ class Endpoint:
         except Exception as exc:  # the entry is not lost: it goes to the fallback chain
             self.started.shutdown.record_with_fallback("auth", fields, str(exc))
 
-    def relay(self, caller: Identity, write_to_client: Callable[[bytes], Awaitable[None]]) -> Relay:
-        """A relay for one client session (2025 era) or one request (2026-07-28), on a view of the
-        principal's backend."""
+    def relay(
+        self, caller: Identity, write_to_client: Callable[[bytes], Awaitable[None]], modern: bool = False
+    ) -> Relay:
+        """A relay for one client session (2025 era) or one request (2026-07-28, `modern`), on a
+        view of the principal's backend for that era."""
         session = self.session_for(caller)
-        view = self.pool.view(caller.subject_id)
+        view = self.pool.view(caller.subject_id, "modern" if modern else "legacy")
         return Relay(view, session.gate, write_to_client, session.recorder(self.transport))
 
     def _policy_stamp(self) -> float | None:

@@ -23,6 +23,7 @@ import orjson
 
 from mcp_acp import jsonrpc
 from mcp_acp.gateway.endpoint import Endpoint
+from mcp_acp.gateway.param_headers import ToolHeaders
 from mcp_acp.identity.local import Identity
 from mcp_acp.proxy.relay import Relay
 
@@ -36,6 +37,25 @@ SESSION_IDLE_SECONDS = 3600.0  # a 2025 session without requests for this long i
 MAX_SESSIONS_PER_PRINCIPAL = 64
 # Change notifications belong on a listen stream, not on the response of another request.
 REQUEST_SCOPED = ("notifications/progress", "notifications/message")
+
+
+# The HTTP status of a 2026-07-28 answer sent as JSON (streamable-http.mdx): a request refused as
+# malformed is 400, a method the server does not have is 404; every other answer is 200.
+ERROR_STATUS = {
+    jsonrpc.PARSE_ERROR: 400,
+    jsonrpc.INVALID_REQUEST: 400,
+    -32602: 400,  # invalid params
+    -32020: 400,  # header mismatch
+    -32021: 400,  # missing required client capability
+    -32022: 400,  # unsupported protocol version
+    -32601: 404,  # method not found
+}
+
+
+def answer_status(message: dict) -> int:
+    error = message.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return ERROR_STATUS.get(code, 200) if isinstance(code, int) else 200
 
 
 def is_modern(message: dict) -> bool:
@@ -138,6 +158,7 @@ class Front:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.sessions: dict[str, LegacySession] = {}
+        self.tool_headers = ToolHeaders()  # the Mcp-Param-* each tool mirrors, from the tools/list answers sent
 
     # --- 2026-07-28: one relay per request ------------------------------------------------
 
@@ -146,15 +167,18 @@ class Front:
         notification: nothing comes back)."""
         outbox = Outbox(message.get("id")) if "id" in message and "method" in message else None
         listen = message.get("method") == "subscriptions/listen"
+        listing = message.get("method") == "tools/list"
 
         async def write(data: bytes) -> None:
             if outbox is None:
                 return
             answer = orjson.loads(data)
             if answer.get("method") in REQUEST_SCOPED or listen or outbox.is_final(answer):
+                if listing and outbox.is_final(answer):
+                    self.tool_headers.learn(caller.subject_id, answer)
                 outbox.put(answer, data)
 
-        relay = self.endpoint.relay(caller, write)
+        relay = self.endpoint.relay(caller, write, modern=True)
         await relay.start()
         await relay.from_client(body)
         return outbox, relay

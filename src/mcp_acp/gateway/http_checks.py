@@ -22,6 +22,7 @@ from mcp_acp.policy import methods
 
 HEADER_MISMATCH = -32020
 UNSUPPORTED_PROTOCOL_VERSION = -32022
+INVALID_PARAMS = -32602
 REFUSED = -32000  # a refusal the protocol has no code for (Host, Origin, rate)
 
 PROTOCOL_VERSION_HEADER = "mcp-protocol-version"
@@ -160,17 +161,18 @@ def check_origin(origin: str | None, allowed: set[str]) -> None:
 # --- the MCP routing headers against the body ------------------------------------------------
 
 
-def _mismatch(message: str) -> HttpRefusal:
+def header_mismatch(message: str) -> HttpRefusal:
     return HttpRefusal(400, f"Header mismatch: {message}", HEADER_MISMATCH)
 
 
-def unsupported_version(requested: str) -> HttpRefusal:
-    """The UnsupportedProtocolVersionError of schema/2026-07-28 (data.supported, data.requested)."""
+def unsupported_version(requested: str, supported: tuple[str, ...] = KNOWN_VERSIONS) -> HttpRefusal:
+    """The UnsupportedProtocolVersionError of schema/2026-07-28 (data.supported, data.requested).
+    A modern request is told the modern versions only: the ones server/discover lists."""
     return HttpRefusal(
         400,
-        f"Unsupported protocol version {shown(requested)}: this gateway speaks {', '.join(KNOWN_VERSIONS)}",
+        f"Unsupported protocol version {shown(requested)}: this gateway speaks {', '.join(supported)}",
         UNSUPPORTED_PROTOCOL_VERSION,
-        {"supported": list(KNOWN_VERSIONS), "requested": requested},
+        {"supported": list(supported), "requested": requested},
     )
 
 
@@ -178,7 +180,7 @@ def decode_header_value(name: str, raw: str, sentinel: bool = True) -> str:
     """A header value as the body would hold it: characters checked, optional whitespace around
     it dropped (HTTP does), and the `=?base64?...?=` sentinel decoded (strict base64 of UTF-8)."""
     if not _FIELD_VALUE.fullmatch(raw):
-        raise _mismatch(f"the {name} header contains characters a header value cannot have: {shown(raw)}")
+        raise header_mismatch(f"the {name} header contains characters a header value cannot have: {shown(raw)}")
     value = raw.strip(" \t")
     if not sentinel or not (value.startswith(SENTINEL_PREFIX) and value.endswith(SENTINEL_SUFFIX) and len(value) >= 11):
         return value
@@ -190,7 +192,7 @@ def decode_header_value(name: str, raw: str, sentinel: bool = True) -> str:
             raise ValueError("not canonical")
         return decoded.decode("utf-8")
     except (binascii.Error, ValueError):
-        raise _mismatch(f"the {name} header {shown(value)} is not valid base64 of UTF-8 text") from None
+        raise header_mismatch(f"the {name} header {shown(value)} is not valid base64 of UTF-8 text") from None
 
 
 def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
@@ -202,7 +204,7 @@ def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
         if not lower.startswith("mcp-"):
             continue
         if lower in found:
-            raise _mismatch(f"the {key} header is sent more than once")
+            raise header_mismatch(f"the {key} header is sent more than once")
         found[lower] = headers[key]
     return found
 
@@ -210,13 +212,13 @@ def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
 def _agree(name: str, header: str | None, body: Any, required: bool, sentinel: bool = False) -> None:
     if header is None:
         if required:
-            raise _mismatch(f"the required {name} header is missing (the body says {shown(str(body))})")
+            raise header_mismatch(f"the required {name} header is missing (the body says {shown(str(body))})")
         return
     # Only Mcp-Name and Mcp-Param-* may use the base64 sentinel; elsewhere it is compared as sent.
     value = decode_header_value(name, header, sentinel)
     if not isinstance(body, str) or value != body:
         body_text = shown(body) if isinstance(body, str) else "nothing" if body is None else "a non-string"
-        raise _mismatch(f"{name} header value {shown(value)} does not match body value {body_text}")
+        raise header_mismatch(f"{name} header value {shown(value)} does not match body value {body_text}")
 
 
 def check_protocol_headers(headers: Mapping[str, str], message: dict) -> None:
@@ -247,14 +249,18 @@ def check_protocol_headers(headers: Mapping[str, str], message: dict) -> None:
     if modern:
         _agree("MCP-Protocol-Version", header_version, body_version, required=True)
         if body_version not in methods.MODERN_VERSIONS:
-            raise unsupported_version(str(body_version))
+            raise unsupported_version(str(body_version), methods.MODERN_VERSIONS)
     elif header_version is not None:
         if header_version not in KNOWN_VERSIONS:
             raise unsupported_version(header_version)
         if is_request and header_version in methods.MODERN_VERSIONS:
-            raise _mismatch(
-                f"MCP-Protocol-Version header value {shown(header_version)} does not match the body, "
-                f"which carries no _meta {methods.META_PROTOCOL_VERSION!r}"
+            # A 2026-07-28 request whose envelope is missing: invalid params, as the revision's
+            # servers answer it (the header is not contradicted, the body is incomplete).
+            raise HttpRefusal(
+                400,
+                f"MCP-Protocol-Version is {shown(header_version)} but params._meta does not carry the required "
+                f"{methods.META_PROTOCOL_VERSION!r} (and client capabilities) of that revision",
+                INVALID_PARAMS,
             )
 
     if isinstance(method, str):
