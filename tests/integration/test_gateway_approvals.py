@@ -18,7 +18,7 @@ from oidc_provider import OidcProvider
 from tests.support.audit import read_jsonl
 from tests.support.config import proxy_log_dir, use_policy
 from tests.support.gateway import GatewayProcess, gateway_client, write_gateway_config
-from tests.support.processes import BACKEND, free_port, wait_until_async
+from tests.support.processes import BACKEND, free_port, wait_until, wait_until_async
 
 WAIT = 60.0
 POLICY = {
@@ -194,3 +194,28 @@ async def test_per_principal_backends_are_separate_processes(launcher: Any, idp:
         backends = report["endpoints"][0]["backends"]
         assert {row["principal"] for row in backends} == {"alice", "bob"}
         assert len({row["pid"] for row in backends}) == 2 and all(row["pid"] for row in backends)
+
+
+def test_a_modern_client_that_goes_away_withdraws_its_waiting_approval(
+    idp: OidcProvider, gateway: GatewayProcess
+) -> None:
+    """Closing a 2026-07-28 request's connection is its cancellation: nothing stays waiting."""
+    alice = token(idp, gateway, "alice", [])
+    held_meta = {**MODERN_META, "io.modelcontextprotocol/clientCapabilities": {}}  # no URL mode: held
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1, "b": 2}, "_meta": held_meta},
+    }
+    headers = {
+        "Authorization": f"Bearer {alice}",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "add",
+    }
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(gateway.endpoint("files"), json=body, headers=headers, timeout=httpx.Timeout(30, read=3))
+    # The client gave up after 3 s; the approval it raised must not outlive it.
+    # Well before the rule's 60 s timeout would close it anyway.
+    wait_until(lambda: pending(gateway, alice) == [], 15, "the approval withdrawn")

@@ -31,7 +31,7 @@ def session_ended(audit: AuditLog, session_id: str, identity: Identity, end_reas
         "auth",
         {
             "event_type": "session_ended",
-            "status": "success" if end_reason == "normal" else "failure",
+            "status": "success" if end_reason in ("normal", "idle") else "failure",
             "bound_session_id": session_id,
             "subject": {"subject_id": identity.subject_id, "provenance": identity.provenance},
             "end_reason": end_reason,

@@ -105,11 +105,21 @@ def parse_message(body: bytes) -> tuple[dict, bytes]:
 
 
 async def respond(
-    outbox: Outbox, headers: dict[str, str], done: Callable[[], Awaitable[None]] | None = None, modern: bool = False
+    outbox: Outbox,
+    headers: dict[str, str],
+    done: Callable[[], Awaitable[None]] | None = None,
+    modern: bool = False,
+    request: Request | None = None,
 ) -> Response:
     """JSON when the answer comes first (a 2026-07-28 error with its HTTP status); otherwise an
-    SSE stream that ends with it."""
-    first = await outbox.next()
+    SSE stream that ends with it. With `request` (2026-07-28), a client that goes away before
+    anything is sent cancels its request: `done` closes its relay, which withdraws a waiting
+    approval and drops the backend's late answer."""
+    first = await (outbox.next() if request is None else _unless_gone(outbox, request))
+    if first is None:
+        if done:
+            await done()
+        return Response(status_code=499)  # nobody is listening any more
     if outbox.is_final(first[0]):
         if done:
             await done()
@@ -125,6 +135,20 @@ async def respond(
                 await done()
 
     return EventSourceResponse(events(), headers={**headers, **SSE_HEADERS}, ping=PING_SECONDS)
+
+
+async def _unless_gone(outbox: Outbox, request: Request) -> tuple[dict, bytes] | None:
+    """The outbox's next message, or None when the client disconnects first (after the body has
+    been read, the only thing `receive` can still bring is the disconnect)."""
+    answer = asyncio.ensure_future(outbox.next())
+    gone = asyncio.ensure_future(request.receive())
+    try:
+        await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (answer, gone):
+            if not task.done():
+                task.cancel()
+    return answer.result() if answer.done() and not answer.cancelled() else None
 
 
 async def mcp_endpoint(request: Request) -> Response:
@@ -175,7 +199,7 @@ async def _post(front: Front, request: Request, caller: Identity, limit: int) ->
         if outbox is None:
             await relay.close()
             return Response(status_code=202)
-        return await respond(outbox, {}, relay.close, modern=True)
+        return await respond(outbox, {}, relay.close, modern=True, request=request)
     session_id = request.headers.get(SESSION_HEADER)
     if message.get("method") == "initialize":
         if not jsonrpc.is_request(message):  # the relay drops it, so no answer would ever come

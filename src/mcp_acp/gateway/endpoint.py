@@ -136,6 +136,30 @@ class Endpoint:
             for session in list(self.sessions.values()):
                 await session.reloader.reload("file_watch")
 
+    def forget_idle(self, idle_seconds: float, busy: set[str]) -> list[str]:
+        """End the proxy sessions of principals not seen for `idle_seconds` (and with no open 2025
+        session, no waiting approval): their memory is freed and their end recorded. A principal
+        who comes back gets a new session, as after a restart; remembered approvals go with it."""
+        cutoff = time.time() - idle_seconds
+        gone = [
+            subject
+            for subject, session in self.sessions.items()
+            if self.last_seen.get(subject, 0) < cutoff and subject not in busy and not session.pending.list()
+        ]
+        for subject in gone:
+            session = self.sessions.pop(subject)
+            self.last_seen.pop(subject, None)
+            session_id = self.session_ids.pop(subject)
+            try:
+                auth_log.session_ended(self.started.audit, session_id, session.inputs.identity, "idle")
+            except Exception as exc:  # the entry goes to the fallback chain, never lost
+                self.started.shutdown.record_with_fallback(
+                    "auth",
+                    {"event_type": "session_ended", "end_reason": "idle", "bound_session_id": session_id},
+                    str(exc),
+                )
+        return gone
+
     async def close(self) -> None:
         for subject, session in self.sessions.items():
             try:

@@ -215,6 +215,8 @@ class Front:
             cutoff = time.monotonic() - SESSION_IDLE_SECONDS
             for session_id in [s.id for s in self.sessions.values() if s.last_used < cutoff and not s.open]:
                 await self.end_session(session_id)
+            busy = {session.caller.subject_id for session in self.sessions.values()}
+            self.endpoint.forget_idle(SESSION_IDLE_SECONDS, busy)
 
     def live(self) -> list[dict]:
         """The live 2025 sessions by principal, for status and the UI."""
