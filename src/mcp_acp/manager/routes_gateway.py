@@ -1,4 +1,4 @@
-"""The running gateway, as the web UI shows it (docs/gateway.md#seeing-what-it-serves): its endpoints,
+"""The running gateway, as the web UI shows it (docs/gateway.md, docs/ui.md#gateway): its endpoints,
 each principal's sessions and decisions, its backend processes. Read from the gateway's private
 status socket (localhttp/gateway_client.py), the same snapshot `mcp-acp status` prints."""
 
