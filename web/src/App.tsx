@@ -6,6 +6,7 @@ import { Header } from "./components/Header";
 import { NotFound } from "./components/NotFound";
 import { SignInPanel } from "./components/SignInPanel";
 import { AuthPage } from "./pages/Auth";
+import { GatewayPage } from "./pages/Gateway";
 import { IncidentsPage } from "./pages/Incidents";
 import { ProxyDetailPage } from "./pages/ProxyDetail";
 import { ProxyListPage } from "./pages/ProxyList";
@@ -27,6 +28,7 @@ function Shell() {
             <Route path="/" element={<ProxyListPage />} />
             <Route path="/proxy/:id" element={<ProxyDetailPage />} />
             <Route path="/incidents" element={<IncidentsPage />} />
+            <Route path="/gateway" element={<GatewayPage />} />
             <Route path="/auth" element={<AuthPage />} />
             <Route path="*" element={<NotFound title="No such page">This address is not a page of the mcp-acp manager.</NotFound>} />
           </Routes>

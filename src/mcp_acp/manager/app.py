@@ -21,6 +21,7 @@ from mcp_acp.manager import (
     routes_config,
     routes_deletion,
     routes_env,
+    routes_gateway,
     routes_incidents,
     routes_logs,
     routes_policy,
@@ -34,7 +35,7 @@ from mcp_acp.manager.state import ManagerState
 from mcp_acp.metrics.prometheus import ProxyFigures, metrics_text
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
-NOT_ACTIVITY = ("/api/manager/status", "/api/events")  # polling and open streams keep nobody busy
+NOT_ACTIVITY = ("/api/manager/status", "/api/events", "/api/gateway")  # polling and open streams keep nobody busy
 LOGIN_CODE_TTL = 120.0
 KEEPALIVE_SECONDS = 30
 PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>mcp-acp</title></head>
@@ -127,7 +128,7 @@ def build_app(state: ManagerState) -> FastAPI:
     def metrics() -> Response:
         return Response(prometheus_text(state), media_type="text/plain; version=0.0.4")
 
-    for module in (routes_proxies, routes_deletion, routes_incidents, routes_audit, routes_auth):
+    for module in (routes_proxies, routes_deletion, routes_incidents, routes_audit, routes_auth, routes_gateway):
         app.include_router(module.router(state))
     for module in (routes_policy, routes_config, routes_logs, routes_env, routes_tools, routes_clients):
         app.include_router(module.router(state))

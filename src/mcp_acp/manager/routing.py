@@ -37,7 +37,7 @@ DROPPED_HEADERS = {
     "host",
     "content-length",
 }
-MANAGER_PREFIXES = ("manager", "manager/", "events", "proxy", "proxy/")
+MANAGER_PREFIXES = ("manager", "manager/", "events", "proxy", "proxy/", "gateway/")
 
 
 def _error(status: int, message: str, hint: str | None = None) -> JSONResponse:
@@ -130,7 +130,7 @@ def router(state: ManagerState) -> APIRouter:
 
     @api.api_route("/api/{path:path}", methods=methods)
     async def to_default(request: Request, path: str):
-        if path.startswith(MANAGER_PREFIXES) or path in ("manager", "events", "proxy"):
+        if path.startswith(MANAGER_PREFIXES) or path in ("manager", "events", "proxy", "gateway"):
             return _error(404, "Not found")
         names = state.registry.names()
         if not names:

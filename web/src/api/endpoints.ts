@@ -14,6 +14,7 @@ import type {
   DeleteProxyResult,
   DeviceFlowStart,
   EvaluateResult,
+  GatewayStatus,
   IncidentsResponse,
   IncidentsSummary,
   LogsMetadata,
@@ -54,6 +55,8 @@ export type DecisionVerb = "approve" | "allow-once" | "deny";
 
 export const endpoints = {
   managerStatus: () => api.get<{ running: boolean; proxies_connected: number }>("/api/manager/status"),
+  /** The gateway (`mcp-acp serve`): its endpoints and each principal's sessions and decisions. */
+  gateway: () => api.get<GatewayStatus>("/api/gateway"),
 
   listProxies: () => api.get<ProxySummary[]>("/api/manager/proxies"),
   getProxy: (id: string) => api.get<ProxyDetail>(manager(id), { retry: { retries: 1 } }),

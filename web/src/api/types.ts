@@ -376,3 +376,47 @@ export interface ClientWriteResult {
   written: boolean;
   backup: string | null;
 }
+
+/** `GET /api/gateway`: the running `mcp-acp serve`, or `{running: false}` (docs/gateway.md). */
+export interface GatewayPrincipal {
+  principal: string;
+  /** Open 2025-era sessions (Mcp-Session-Id); 2026-07-28 callers are stateless and count 0. */
+  sessions: number;
+  /** Epoch seconds of the last request, or null. */
+  last_seen: number | null;
+  requests: number;
+  allowed: number;
+  denied: number;
+  asked: number;
+}
+
+export interface GatewayBackend {
+  /** The principal this process serves, or "*" when one process is shared by everyone. */
+  principal: string;
+  transport: string;
+  running: boolean;
+  pid: number | null;
+  views: number;
+  restarts: number;
+  last_used: number | null;
+}
+
+export interface GatewayEndpoint {
+  proxy: string;
+  url: string;
+  backend_mode: string;
+  principals: GatewayPrincipal[];
+  backends: GatewayBackend[];
+  pending_approvals: number;
+}
+
+export type GatewayStatus =
+  | { running: false }
+  | {
+      running: true;
+      base_url: string;
+      auth: { issuer: string } | null;
+      tls: boolean;
+      uptime_seconds: number;
+      endpoints: GatewayEndpoint[];
+    };

@@ -36,6 +36,9 @@ export function Header() {
               </span>
             )}
           </NavLink>
+          <NavLink to="/gateway" className="nav-link">
+            Gateway
+          </NavLink>
           <NavLink to="/auth" className="nav-link">
             Auth
           </NavLink>

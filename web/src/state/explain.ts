@@ -143,6 +143,18 @@ export function testRequestBody(tool: string, path: string, argumentsText: strin
 }
 
 /** One line summary of a log entry of any type, for the collapsed row. */
+/** Who made the request an entry records: decisions carry `subject_id`, operations
+ * `subject.subject_id`. Through the gateway many principals share one proxy, so every row shows it. */
+export function subjectOf(entry: LogEntry): string | null {
+  if (typeof entry.subject_id === "string" && entry.subject_id) return entry.subject_id;
+  const subject = entry.subject;
+  if (subject && typeof subject === "object" && !Array.isArray(subject)) {
+    const id = (subject as Record<string, unknown>).subject_id;
+    if (typeof id === "string" && id) return id;
+  }
+  return null;
+}
+
 export function summarizeEntry(type: string, entry: LogEntry): string {
   const pick = (...keys: string[]) => keys.map((key) => show(entry[key])).filter(Boolean).join(" · ");
   switch (type) {

@@ -1,6 +1,6 @@
 import type { LogEntry, ProxyDetail } from "../../api/types";
 import { formatTime } from "../../lib/format";
-import { isDecisionEntry, summarizeEntry } from "../../state/explain";
+import { isDecisionEntry, subjectOf, summarizeEntry } from "../../state/explain";
 import { DecisionBadge, LevelChip } from "./DecisionBadge";
 import { DecisionExplain } from "./DecisionExplain";
 
@@ -18,6 +18,7 @@ interface Props {
 /** One log entry: a summary line that expands to the JSON, and "Why?" on decisions. */
 export function LogRow({ proxy, running, type, entry, expanded, onToggle, explaining, onExplain }: Props) {
   const decision = isDecisionEntry(entry);
+  const subject = subjectOf(entry);
   return (
     <li className={`log-row${expanded ? " expanded" : ""}`} data-testid="log-row">
       <div className="log-row-head">
@@ -27,6 +28,12 @@ export function LogRow({ proxy, running, type, entry, expanded, onToggle, explai
           </svg>
           <span className="log-time mono">{formatTime(entry.time)}</span>
           {decision ? <DecisionBadge entry={entry} /> : <LevelChip entry={entry} />}
+          {subject && (
+            <span className="log-subject mono" title={`Principal: ${subject}`} data-testid="log-subject">
+              <span className="sr-only">Principal </span>
+              {subject}
+            </span>
+          )}
           <span className="log-summary mono">{summarizeEntry(type, entry)}</span>
           <span className="sr-only">{expanded ? "Hide details" : "Show details"}</span>
         </button>
