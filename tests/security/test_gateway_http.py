@@ -450,7 +450,9 @@ bodies = st.one_of(
 )
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(body=bodies, mirror=st.booleans())
 @example(body=b'{"jsonrpc": "2.0", "method": "initialize"}', mirror=False)  # hung: an initialize without id
 @example(body=b'{"jsonrpc": "2.0", "id": [1], "method": "ping"}', mirror=False)
