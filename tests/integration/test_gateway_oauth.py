@@ -159,7 +159,7 @@ def ts_client(url: str, token: str, tool: str, arguments: dict) -> dict:
 def test_the_typescript_sdk_client_calls_through_with_its_token(served: Served) -> None:
     out = ts_client(served.endpoint, served.token("alice"), "echo", {"text": "from typescript"})
     assert "connectError" not in out, out
-    assert out["sessionId"] and "echo" in out["tools"]
+    assert out["protocolVersion"] == "2025-11-25" and out["sessionId"] and "echo" in out["tools"], out
     assert out["result"]["content"] == [{"type": "text", "text": "from typescript"}], out
     assert [(d["decision"], d["subject_id"]) for d in served.calls("echo")] == [("allow", "alice")]
 
