@@ -184,8 +184,9 @@ def test_an_unsupported_modern_version_gets_the_schema_error_shape():
     refused = refusal(check_protocol_headers, headers_for(message), message)
     assert (refused.status, refused.code) == (400, UNSUPPORTED_PROTOCOL_VERSION)
     data = refused.body(1)["error"]["data"]
-    assert data == {"supported": list(KNOWN_VERSIONS), "requested": "2099-01-01"}
-    assert MODERN in data["supported"]
+    # A modern request is told the modern versions only: the ones server/discover lists.
+    assert data == {"supported": [MODERN], "requested": "2099-01-01"}
+    assert set(data["supported"]) < set(KNOWN_VERSIONS)
 
 
 @pytest.mark.parametrize(
@@ -257,8 +258,10 @@ def test_a_legacy_request_with_an_unknown_version_is_refused():
 def test_a_legacy_request_whose_headers_disagree_is_still_refused():
     mismatch({"Mcp-Method": "tools/list"}, legacy("tools/call", name="echo"))
     mismatch({"Mcp-Name": "other"}, legacy("tools/call", name="echo"))
-    # A modern version header on a body that carries no _meta version: the two disagree.
-    mismatch({"MCP-Protocol-Version": MODERN}, legacy("tools/list"))
+    # A modern version header on a request whose body carries no envelope: the request is
+    # incomplete for that revision (invalid params, as its servers answer it), still a 400.
+    refused = refusal(check_protocol_headers, {"MCP-Protocol-Version": MODERN}, legacy("tools/list"))
+    assert (refused.status, refused.code) == (400, -32602)
 
 
 def test_a_response_posted_by_a_legacy_client_passes_unless_it_claims_a_method():
