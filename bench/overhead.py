@@ -256,7 +256,10 @@ async def open_session(spec: dict, errlog_path: Path) -> AsyncIterator[ClientSes
     with errlog_path.open("w") as errlog:
         if "url" in spec:
             # Streamable HTTP caps one SSE event at 1 MiB by default; the big check needs more.
-            transport = streamable_http_client(spec["url"], max_sse_event_size=None)
+            # spec["http_client"]: an httpx2 client of the caller's (bench/gateway.py sets its pool).
+            transport = streamable_http_client(
+                spec["url"], max_sse_event_size=None, http_client=spec.get("http_client")
+            )
         else:
             command, *args = spec["stdio"]
             params = StdioServerParameters(command=command, args=args, env=spec.get("env"))
