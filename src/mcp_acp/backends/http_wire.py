@@ -7,11 +7,13 @@ Kept apart from `http.HttpBackend`, which owns the one long-lived session and it
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import logging
 import re
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +161,8 @@ async def relay_events(
     request_id: Any = None,
 ) -> bool:
     """Pass each message of an SSE stream to `receive`; True once the answer to `request_id` came."""
-    async for event in EventSource(response).aiter_sse():
+    events = EventSource(response).aiter_sse()
+    async for event in events:
         cursor.last_event_id = event.id or cursor.last_event_id
         cursor.retry_ms = event.retry if event.retry is not None else cursor.retry_ms
         if event.event != "message" or not event.data:
@@ -181,5 +184,22 @@ async def relay_events(
             message["id"], raw = request_id, None
         await receive(message, raw)
         if answers:
+            await _read_to_the_end(events)
             return True
     return False
+
+
+DRAIN_SECONDS = 0.25
+
+
+async def _read_to_the_end(events: AsyncIterator[Any]) -> None:
+    """The answer is delivered. A server ends the stream after it: reading to that end lets the
+    connection go back to the pool, where leaving the rest unread would close it (a new TCP
+    connection for every call). A stream still open after DRAIN_SECONDS is closed as before."""
+
+    async def exhaust() -> None:
+        async for _ in events:
+            pass
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(exhaust(), DRAIN_SECONDS)

@@ -42,6 +42,7 @@ class LimitedH11Protocol(H11Protocol):
     limit: int = 256
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
+    max_waiting: int = MAX_WAITING
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -102,7 +103,7 @@ def _make_room(new: LimitedH11Protocol) -> None:
     (the new one itself when every other connection has a response in progress)."""
     connections = [c for c in new.connections if isinstance(c, LimitedH11Protocol) and not c.transport.is_closing()]
     waiting = sorted((c for c in connections if c.waiting()), key=lambda c: c.arrival)  # the new one last
-    excess = max(len(waiting) - MAX_WAITING, len(connections) - new.limit, 0)
+    excess = max(len(waiting) - new.max_waiting, len(connections) - new.limit, 0)
     for connection in waiting[:excess]:
         connection.transport.close()
 
@@ -113,8 +114,15 @@ def tcp_settings(
     """uvicorn.Config settings for a TCP server: the manager's, and the gateway's with its own limits."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     room = soft // 2 if soft != resource.RLIM_INFINITY else limit or 256  # descriptors for files and backends too
+    # A gateway's idle keep-alive connections are its clients' pools: half its room is theirs.
+    waiting = MAX_WAITING if limit is None else max(MAX_WAITING, min(limit, room) // 2)
     limit = max(16, min(limit, room)) if limit else max_connections()
-    attributes = {"limit": limit, "header_timeout": header_timeout, "body_timeout": body_timeout}
+    attributes = {
+        "limit": limit,
+        "header_timeout": header_timeout,
+        "body_timeout": body_timeout,
+        "max_waiting": waiting,
+    }
     protocol = type("LimitedTcpProtocol", (LimitedH11Protocol,), attributes)
     return {
         "http": protocol,
