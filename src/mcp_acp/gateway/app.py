@@ -59,7 +59,6 @@ class Gateway:
         self.hosts = self.config.host_names()
         self.origins = set(self.config.allowed_origins) | self.config.own_origins()
         self.local = local_identity()
-        self.own_origin = self.config.base_url  # the approvals page calls the API from here
 
     async def authenticate(self, proxy: str, authorization: str | None) -> Identity:
         server = self.servers.get(proxy)

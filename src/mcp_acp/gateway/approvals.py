@@ -54,34 +54,36 @@ def _waiting(front: Front) -> list[tuple[Pending, dict]]:
     return found
 
 
-async def _caller(request: Request) -> tuple[Front, Identity]:
+async def _caller(request: Request) -> tuple[Front, Identity] | Response:
+    """The endpoint and the verified caller, or the refusal to answer with."""
     gateway: Gateway = request.app.state.gateway
-    check_host(request.headers.get("host"), gateway.hosts)
-    check_origin(request.headers.get("origin"), gateway.origins | {gateway.own_origin})
-    proxy = request.path_params["proxy"]
-    front = gateway.fronts.get(proxy)
-    if front is None:
-        raise HttpRefusal(404, f"no proxy named {proxy!r} is served here")
-    return front, await gateway.authenticate(proxy, request.headers.get("authorization"))
-
-
-async def pending_list(request: Request) -> Response:
     try:
-        front, caller = await _caller(request)
+        check_host(request.headers.get("host"), gateway.hosts)
+        check_origin(request.headers.get("origin"), gateway.origins)
+        proxy = request.path_params["proxy"]
+        front = gateway.fronts.get(proxy)
+        if front is None:
+            raise HttpRefusal(404, f"no proxy named {proxy!r} is served here")
+        return front, await gateway.authenticate(proxy, request.headers.get("authorization"))
     except HttpRefusal as exc:
         return JSONResponse(exc.body(), status_code=exc.status)
     except Challenge as exc:
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+
+
+async def pending_list(request: Request) -> Response:
+    found = await _caller(request)
+    if isinstance(found, Response):
+        return found
+    front, caller = found
     return JSONResponse([view for pending, view in _waiting(front) if _may_see(pending, caller)])
 
 
 async def decide(request: Request) -> Response:
-    try:
-        front, caller = await _caller(request)
-    except HttpRefusal as exc:
-        return JSONResponse(exc.body(), status_code=exc.status)
-    except Challenge as exc:
-        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+    found = await _caller(request)
+    if isinstance(found, Response):
+        return found
+    front, caller = found
     approval_id, decision = request.path_params["approval_id"], request.path_params["decision"]
     if decision not in DECISIONS:
         return JSONResponse({"error": f"decide with one of {', '.join(DECISIONS)}"}, status_code=400)
