@@ -110,6 +110,8 @@ class LegacySession:
         if is_answer(message):
             outbox = self.open.pop(message.get("id"), None)
             if outbox is not None:
+                for token in [t for t, request_id in self.progress.items() if request_id == outbox.request_id]:
+                    del self.progress[token]  # its request is answered: no more progress for it
                 outbox.put(message, data)
             else:
                 log.warning(
