@@ -12,7 +12,6 @@ import asyncio
 import time
 from dataclasses import asdict
 
-import anyio
 from fastapi import APIRouter
 
 from mcp_acp.admin.backend_tools import LIST_TIMEOUT, BackendTool, BackendToolsError, list_backend_tools
@@ -26,7 +25,9 @@ ANSWER_TIMEOUT = LIST_TIMEOUT + 10.0  # the listing's own limit, and room to sto
 
 
 def _list(config: ProxyConfig, name: str) -> list[BackendTool]:
-    return anyio.run(list_backend_tools, config, name)
+    # A loop of its own in this worker thread. Not anyio.run: the thread inherits the manager's
+    # context, in which sniffio's context variable says asyncio already runs.
+    return asyncio.run(list_backend_tools(config, name))
 
 
 def router(state: ManagerState) -> APIRouter:  # every router takes the state

@@ -91,7 +91,11 @@ class Rule(_Frozen):
     approvers: list[Annotated[str, Field(pattern=APPROVER_PATTERN)]] | None = Field(
         None, description="hitl only: who may decide (user:<sub>, group:<name>, role:<name>, scope:<name>)"
     )
-    self_approval: bool = Field(True, description="hitl only: false keeps a requester from approving their own request")
+    self_approval: bool = Field(
+        True,
+        description="hitl only: false keeps a requester from approving their own request",
+        exclude_if=lambda value: value,  # the default is not written back into a policy file
+    )
 
     @model_validator(mode="after")
     def _cache_only_for_hitl(self) -> Rule:
