@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 STREAM_CLOSE_CANCELS = frozenset({"2026-07-28"})
 REPLAY_ID_PREFIX = "mcp-acp-replay-"
 RESUME_ATTEMPTS = 2
+LISTEN_OPEN_WAIT = 2.0  # seconds the handshake waits for the server stream to answer (it is optional)
 
 
 class HttpBackend:
@@ -119,6 +120,7 @@ class HttpBackend:
         self._initialized_sent = False
         self._posts: dict[Any, asyncio.Task] = {}  # request id -> the POST awaiting its answer
         self._listener: asyncio.Task | None = None  # the GET stream of server-initiated messages
+        self._listening = asyncio.Event()  # set once that stream answered (or gave up)
         self._replay_waiters: dict[str, asyncio.Future] = {}
         self._replays = 0
         self._connect_lock = asyncio.Lock()
@@ -199,7 +201,10 @@ class HttpBackend:
             self._lose(generation, reason)
             raise BackendUnavailable(reason) from None
         if message.get("method") == "notifications/initialized" and self._session_id:
-            self._listen()
+            # The server's stream is open before the client's next request goes out, so a server
+            # never sees it arrive after (and mistake it for the reconnection of) that request.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._listen().wait(), LISTEN_OPEN_WAIT)
 
     def _cancel_by_closing(self, message: dict[str, Any]) -> bool:
         """At protocol versions where closing the response stream cancels a request, close it
@@ -382,12 +387,21 @@ class HttpBackend:
                 failures += 1
         return error(request_id, CONNECTION_CLOSED, "the backend's event stream ended without an answer")
 
-    def _listen(self) -> None:
-        """Open the GET stream on which the backend sends its own requests and notifications."""
+    def _listen(self) -> asyncio.Event:
+        """Open the GET stream on which the backend sends its own requests and notifications;
+        the event is set once it answered."""
         if self._listener is None or self._listener.done():
-            self._listener = asyncio.create_task(self._listen_for_server(self._generation))
+            self._listening = asyncio.Event()
+            self._listener = asyncio.create_task(self._listen_for_server(self._generation, self._listening))
+        return self._listening
 
-    async def _listen_for_server(self, generation: int) -> None:
+    async def _listen_for_server(self, generation: int, opened: asyncio.Event) -> None:
+        try:
+            await self._follow_server(generation, opened)
+        finally:
+            opened.set()  # nobody waits for a stream that will not come
+
+    async def _follow_server(self, generation: int, opened: asyncio.Event) -> None:
         cursor, failures = StreamCursor(), 0
         while failures < RESUME_ATTEMPTS and generation == self._generation and not self._closing:
             headers = self._headers_for({}, accept="text/event-stream")
@@ -395,6 +409,7 @@ class HttpBackend:
                 headers["Last-Event-ID"] = cursor.last_event_id
             try:  # an idle stream is normal: no read timeout
                 async with self._stream("GET", headers, timeout=httpx.Timeout(self._timeout, read=None)) as response:
+                    opened.set()
                     if not is_event_stream(response):
                         return  # this backend offers no such stream (405)
                     failures = 0
