@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.processes import MCP_ACP, ROOT, free_port, wait_for_port
+from tests.support.processes import MCP_ACP, ROOT, ListeningProcess, free_port
 
 CONFORMANCE_DIR = ROOT / "tests" / "conformance"
 NODE_BIN = CONFORMANCE_DIR / "node_modules" / ".bin"
@@ -92,75 +92,24 @@ def read_results(output_dir: Path) -> dict[str, dict[str, Check]]:
     return results
 
 
-class Bridge:
+class Bridge(ListeningProcess):
     """`mcp-proxy` serving one STDIO command on streamable HTTP at a loopback port."""
 
     def __init__(self, command: list[str], era: str, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [
-                    str(NODE),
-                    str(BRIDGE),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--server",
-                    "stream",
-                    "--upstreamProtocol",
-                    UPSTREAM[era],
-                    "--",
-                    *command,
-                ],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_for_port(self.port, timeout=60)
-        except TimeoutError:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/mcp"
+        argv = [str(NODE), str(BRIDGE), "--host", "127.0.0.1", "--port", str(port), "--server", "stream"]
+        super().__init__([*argv, "--upstreamProtocol", UPSTREAM[era], "--", *command], port, log, env)
 
 
-class HttpServer:
+class HttpServer(ListeningProcess):
     """The test server serving streamable HTTP itself (the mcp SDK's own transport, both eras), at
     a loopback port: no bridge, so nothing but the server's own HTTP front is measured."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [*server_command(), "--http", str(self.port)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_for_port(self.port, timeout=60)
-        except TimeoutError:
-            self.stop()
-            raise
-
-    stop = Bridge.stop
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/mcp"
+        super().__init__([*server_command(), "--http", str(port)], port, log, env)
 
 
 def run_suite(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,9 +12,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.support.processes import MCP_ACP, free_port, wait_for_port
-
-STOP_TIMEOUT = 30.0
+from tests.support.processes import MCP_ACP, ListeningProcess, free_port
 
 
 def write_gateway_config(env: dict, settings: dict) -> Path:
@@ -27,43 +23,18 @@ def write_gateway_config(env: dict, settings: dict) -> Path:
     return path
 
 
-class GatewayProcess:
+class GatewayProcess(ListeningProcess):
     """`mcp-acp serve` on a free loopback port; its output is kept for the failure message."""
 
+    stop_timeout = 30.0
+
     def __init__(self, env: dict, log: Path, *args: str, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [MCP_ACP, "serve", "--port", str(self.port), *args],
-                env={**os.environ, **env},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_for_port(self.port, timeout=60)
-        except AssertionError:
-            self.stop()
-            raise AssertionError(f"the gateway never listened:\n{self.output()}") from None
+        port = port or free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        super().__init__([MCP_ACP, "serve", "--port", str(port), *args], port, log, {**os.environ, **env})
 
     def endpoint(self, proxy: str) -> str:
         return f"{self.url}/mcp/{proxy}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        return self.process.returncode
 
     def __enter__(self) -> GatewayProcess:
         return self

@@ -32,6 +32,39 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise TimeoutError(f"nothing listens on port {port}")
 
 
+class ListeningProcess:
+    """A server run as a subprocess that listens on a loopback `port`, its output kept in `log`;
+    ready once the port accepts, stopped with SIGTERM (then SIGKILL)."""
+
+    stop_timeout = 10.0
+
+    def __init__(self, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.log = log
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            wait_for_port(port, timeout=60)
+        except TimeoutError:
+            self.stop()
+            raise TimeoutError(f"{argv[0]} never listened on port {port}:\n{self.output()[-3000:]}") from None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(self.stop_timeout)
+        return self.process.returncode
+
+
 class HttpBackendServer:
     """The fixture backend serving streamable HTTP on a loopback port; can be stopped and restarted."""
 

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from mcp_acp.audit import auth_log
+from mcp_acp.config import paths
 from mcp_acp.config.gateway import GatewayProxy
 from mcp_acp.gateway.backend_pool import BackendPool
 from mcp_acp.identity.local import Identity
@@ -121,7 +122,7 @@ class Endpoint:
 
     def _policy_stamp(self) -> float | None:
         try:
-            return self.started.inputs().policy_path.stat().st_mtime
+            return paths.proxy_policy_path(self.name).stat().st_mtime
         except OSError:
             return None
 
