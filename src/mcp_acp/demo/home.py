@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -21,6 +22,7 @@ HOME = Path(".demo-home").absolute()
 SANDBOX = HOME / "sandbox"
 CLI = str(Path(sys.executable).with_name("mcp-acp"))
 CALL_TIMEOUT = 30  # seconds; a hung proxy should fail the demo, not freeze it
+MANAGER_WAIT = 20  # seconds for the manager the proxy started to answer
 HITL_TIMEOUT = 60  # the proxy's default wait for a human (config.json hitl.timeout_seconds)
 
 console = Console()
@@ -130,9 +132,15 @@ def cli_command() -> str:
 def open_web_ui() -> str:
     """`mcp-acp manager open`: a browser where there is a display, else its one-time link."""
     env = {**os.environ, "MCP_ACP_HOME": str(HOME)}
-    proc = subprocess.run(
-        [CLI, "manager", "open"], check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
-    )
+    # The proxy starts the manager in the background: on a loaded machine it may not answer yet.
+    deadline = time.monotonic() + MANAGER_WAIT
+    while True:
+        proc = subprocess.run(
+            [CLI, "manager", "open"], check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        if proc.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     link = proc.stdout.strip()
     if proc.returncode != 0:
         return f"not available ({proc.stderr.strip() or 'manager open failed'})"
