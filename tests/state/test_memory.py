@@ -1,0 +1,44 @@
+"""The embedded state: claims once, buckets refill on the clock, published messages reach subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mcp_acp.state.memory import MemoryState
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_claim_is_taken_once_until_it_expires() -> None:
+    clock = Clock()
+    state = MemoryState("r1", clock=clock)
+    assert await state.claim("nonce", 5)
+    assert not await state.claim("nonce", 5)
+    clock.now += 6
+    assert await state.claim("nonce", 5)
+
+
+async def test_a_bucket_grants_its_burst_then_says_how_long_to_wait() -> None:
+    clock = Clock()
+    state = MemoryState("r1", clock=clock)
+    assert [await state.take_token("alice", 60, 3) for _ in range(3)] == [None, None, None]
+    wait = await state.take_token("alice", 60, 3)
+    assert wait is not None and 0.9 < wait <= 1.0
+    assert await state.take_token("bob", 60, 3) is None  # buckets are per key
+    clock.now += 1.0
+    assert await state.take_token("alice", 60, 3) is None
+
+
+async def test_published_messages_reach_every_subscriber() -> None:
+    state = MemoryState("r1")
+    first, second = state.subscribe("events"), state.subscribe("events")
+    waits = [asyncio.ensure_future(anext(first)), asyncio.ensure_future(anext(second))]
+    await asyncio.sleep(0)
+    await state.publish("events", {"type": "x"})
+    assert await asyncio.gather(*waits) == [{"type": "x"}, {"type": "x"}]
