@@ -40,3 +40,18 @@ def test_the_issuer_and_public_url_must_be_https_off_this_machine() -> None:
 def test_typos_are_errors() -> None:
     with pytest.raises(ValidationError, match="extra"):
         GatewayConfig.model_validate({"prot": 1})
+
+
+def test_the_state_url_must_name_redis() -> None:
+    with pytest.raises(ValidationError, match="redis://"):
+        GatewayConfig.model_validate({"state": {"url": "http://cache:6379"}})
+    assert (
+        GatewayConfig.model_validate({"state": {"url": "rediss://cache:6380/0"}}).state.url == "rediss://cache:6380/0"
+    )
+
+
+def test_a_replica_names_itself_or_takes_the_host_name() -> None:
+    assert GatewayConfig.model_validate({"replica_id": "gw-1"}).replica == "gw-1"
+    assert GatewayConfig().replica
+    with pytest.raises(ValidationError):
+        GatewayConfig.model_validate({"replica_id": "../etc"})

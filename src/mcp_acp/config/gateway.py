@@ -5,12 +5,16 @@ there is no unauthenticated remote access."""
 
 from __future__ import annotations
 
+import socket
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mcp_acp.config.checkpoints import CheckpointSettings
+from mcp_acp.config.export import ExportSettings
 from mcp_acp.config.models import LOOPBACK_HOSTS
+from mcp_acp.config.shared_state import StateSettings
 
 
 class _Strict(BaseModel):
@@ -80,6 +84,11 @@ class GatewayConfig(_Strict):
     limits: GatewayLimits = Field(default_factory=GatewayLimits)
     # Which proxies to serve, with their settings; empty: every configured proxy, shared backends.
     proxies: dict[str, GatewayProxy] = Field(default_factory=dict)
+    # Several replicas: each names itself (default: the host name) and shares `state`.
+    replica_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    state: StateSettings = Field(default_factory=StateSettings)
+    checkpoints: CheckpointSettings = Field(default_factory=CheckpointSettings)
+    export: ExportSettings | None = None
 
     @field_validator("public_url")
     @classmethod
@@ -100,6 +109,10 @@ class GatewayConfig(_Strict):
                 "authenticate; add an 'auth' block with your identity provider's issuer"
             )
         return self
+
+    @property
+    def replica(self) -> str:
+        return self.replica_id or socket.gethostname()
 
     @property
     def base_url(self) -> str:
