@@ -26,41 +26,54 @@ from mcp_acp import jsonrpc
 from mcp_acp.config.gateway import GatewayConfig
 from mcp_acp.gateway import approvals
 from mcp_acp.gateway.endpoint import current_caller, principal_identity
-from mcp_acp.gateway.front import Front, Outbox, answer_status, is_modern, stream_events
+from mcp_acp.gateway.front import SESSION_IDLE_SECONDS, Front, Outbox, answer_status, is_modern, stream_events
 from mcp_acp.gateway.http_checks import (
     HttpRefusal,
-    RateLimiter,
     check_host,
     check_origin,
     check_protocol_headers,
     rate_limited,
 )
 from mcp_acp.gateway.resource_server import Challenge, ResourceServer, metadata_path
+from mcp_acp.gateway.revocations import Revocations
+from mcp_acp.gateway.session_owners import SessionOwners
+from mcp_acp.gateway.shared_approvals import SharedApprovals
 from mcp_acp.identity.local import Identity, local_identity
 from mcp_acp.proxy import envelope
+from mcp_acp.state.base import SharedState, StateUnavailable
 
 log = logging.getLogger(__name__)
 
 SESSION_HEADER = "mcp-session-id"
 SSE_HEADERS = {"X-Accel-Buffering": "no", "Cache-Control": "no-store"}
 PING_SECONDS = 15  # a comment on quiet streams keeps intermediaries from closing them
+STATE_UNAVAILABLE = -32005
+MAX_SESSION_ID = 128  # ours are 43 characters: a longer one is nobody's and is not looked up
 
 
 @dataclass
 class Gateway:
     config: GatewayConfig
     fronts: dict[str, Front]
+    state: SharedState
     servers: dict[str, ResourceServer] = field(default_factory=dict)  # none: the loopback gateway's local user
-    limiter: RateLimiter | None = None
 
     def __post_init__(self) -> None:
-        limits = self.config.limits
-        self.limiter = self.limiter or RateLimiter(limits.requests_per_minute, limits.burst)
+        self.revocations = Revocations(self.state)
+        self.owners = SessionOwners(self.state, SESSION_IDLE_SECONDS)
+        self.shared = SharedApprovals(self.state)
+        for front in self.fronts.values():
+            endpoint = front.endpoint
+            proxy_id = endpoint.started.config.proxy_id
+            self.shared.sessions[proxy_id] = lambda endpoint=endpoint: list(endpoint.sessions.values())
+            endpoint.on_session.append(lambda session, proxy_id=proxy_id: self.shared.attach(proxy_id, session))
         self.hosts = self.config.host_names()
         self.origins = set(self.config.allowed_origins) | self.config.own_origins()
         self.local = local_identity()
 
     async def authenticate(self, proxy: str, authorization: str | None) -> Identity:
+        """The verified caller: raises Challenge for a token refused (revoked ones included),
+        StateUnavailable when revocations cannot be read."""
         server = self.servers.get(proxy)
         if server is None:
             return self.local
@@ -68,7 +81,25 @@ class Gateway:
             principal = await asyncio.to_thread(server.authenticate, authorization)
         else:
             principal = server.authenticate(authorization)
+        if why := await self.revocations.why_refused(principal.subject, principal.claims, principal.token_digest):
+            raise server.revoked(why)
         return principal_identity(principal.subject, principal.claims)
+
+    async def admit(self, proxy: str, subject: str) -> None:
+        """The principal's rate limit, shared by every replica."""
+        limits = self.config.limits
+        if wait := await self.state.take_token(f"rate:{proxy}\0{subject}", limits.requests_per_minute, limits.burst):
+            raise rate_limited(wait)
+
+
+def state_unavailable(exc: StateUnavailable) -> HttpRefusal:
+    # Fail closed: without the shared state, rate limits and revocations cannot be enforced.
+    return HttpRefusal(
+        503,
+        f"the gateway's shared state is unavailable ({exc}); nothing was forwarded, try again shortly",
+        STATE_UNAVAILABLE,
+        headers={"Retry-After": "2"},
+    )
 
 
 def refusal(exc: HttpRefusal, request_id=None) -> Response:
@@ -161,30 +192,38 @@ async def mcp_endpoint(request: Request) -> Response:
         if front is None:
             raise HttpRefusal(404, f"no proxy named {proxy!r} is served here", None)
         caller = await gateway.authenticate(proxy, request.headers.get("authorization"))
+        await gateway.admit(proxy, caller.subject_id)
     except HttpRefusal as exc:
         return refusal(exc)
     except Challenge as exc:
         if request.headers.get("authorization") and front is not None:  # a token was shown and refused
             front.endpoint.record_refusal(None, "token_refused", str(exc))
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
-    assert gateway.limiter is not None
-    if (wait := gateway.limiter.take(f"{proxy}\0{caller.subject_id}")) is not None:
-        return refusal(rate_limited(wait))
+    except StateUnavailable as exc:
+        assert front is not None
+        log.warning("gateway %s: refused a request, the shared state is unavailable: %s", proxy, exc)
+        front.endpoint.record_refusal(None, "state_unavailable", str(exc))
+        return refusal(state_unavailable(exc))
     token = current_caller.set(caller)
     try:
         if request.method == "GET":
-            return _get_stream(front, request, caller)
+            if not request.headers.get(SESSION_HEADER):
+                return Response(status_code=405, headers={"Allow": "POST"})
+            return _get_stream(await _own_session(gateway, front, request, caller))
         if request.method == "DELETE":
-            return await _delete_session(front, request, caller)
-        return await _post(front, request, caller, gateway.config.limits.max_body_bytes)
+            return await _delete_session(gateway, front, request, caller)
+        return await _post(gateway, front, request, caller)
     except HttpRefusal as exc:
         return refusal(exc)
+    except StateUnavailable as exc:
+        front.endpoint.record_refusal(caller.subject_id, "state_unavailable", str(exc))
+        return refusal(state_unavailable(exc))
     finally:
         current_caller.reset(token)
 
 
-async def _post(front: Front, request: Request, caller: Identity, limit: int) -> Response:
-    message, raw = parse_message(await read_body(request, limit))
+async def _post(gateway: Gateway, front: Front, request: Request, caller: Identity) -> Response:
+    message, raw = parse_message(await read_body(request, gateway.config.limits.max_body_bytes))
     try:
         check_protocol_headers(request.headers, message)
         if is_modern(message):
@@ -208,11 +247,12 @@ async def _post(front: Front, request: Request, caller: Identity, limit: int) ->
                 400, "initialize opens a new session: send it without Mcp-Session-Id", jsonrpc.INVALID_REQUEST
             )
         session = await front.open_session(caller)
+        await gateway.owners.opened(session.id, caller.subject_id)
         outbox = session.expect(message)
         assert session.relay is not None
         await session.relay.from_client(raw)
         return await respond(outbox, {"Mcp-Session-Id": session.id})
-    session = _own_session(front, session_id, caller)
+    session = await _own_session(gateway, front, request, caller)
     assert session.relay is not None
     if jsonrpc.is_request(message):
         outbox = session.expect(message)
@@ -222,28 +262,31 @@ async def _post(front: Front, request: Request, caller: Identity, limit: int) ->
     return Response(status_code=202)
 
 
-def _own_session(front: Front, session_id: str | None, caller: Identity):
+async def _own_session(gateway: Gateway, front: Front, request: Request, caller: Identity):
+    """The caller's own session named by the request; refused when it belongs to another
+    principal, here or on any other replica."""
+    session_id = request.headers.get(SESSION_HEADER)
     if not session_id:
         raise HttpRefusal(400, "missing Mcp-Session-Id: send initialize first", jsonrpc.INVALID_REQUEST)
     session = front.session(session_id)
-    if session is None:
-        raise HttpRefusal(404, "unknown or expired session: initialize again", jsonrpc.INVALID_REQUEST)
-    if session.caller.subject_id != caller.subject_id:
+    owner = session.caller.subject_id if session is not None else None
+    elsewhere = None
+    if session is None and len(session_id) <= MAX_SESSION_ID:
+        elsewhere = await gateway.owners.owner(session_id)
+        owner = elsewhere["subject"] if elsewhere else None
+    if owner is not None and owner != caller.subject_id:
         log.warning(
-            "gateway %s: '%s' presented the session of '%s'; refused",
-            front.endpoint.name,
-            caller.subject_id,
-            session.caller.subject_id,
+            "gateway %s: '%s' presented the session of '%s'; refused", front.endpoint.name, caller.subject_id, owner
         )
         front.endpoint.record_refusal(caller.subject_id, "session_of_another_principal")
         raise HttpRefusal(403, "this session belongs to another principal: initialize your own", None)
+    if session is None:
+        where = f" (it was opened on replica {elsewhere['replica']}, which does not answer here)" if elsewhere else ""
+        raise HttpRefusal(404, f"unknown or expired session{where}: initialize again", jsonrpc.INVALID_REQUEST)
     return session
 
 
-def _get_stream(front: Front, request: Request, caller: Identity) -> Response:
-    if not request.headers.get(SESSION_HEADER):
-        return Response(status_code=405, headers={"Allow": "POST"})
-    session = _own_session(front, request.headers.get(SESSION_HEADER), caller)
+def _get_stream(session) -> Response:
     queue = session.open_stream()
 
     async def events():
@@ -253,11 +296,12 @@ def _get_stream(front: Front, request: Request, caller: Identity) -> Response:
     return EventSourceResponse(events(), headers=SSE_HEADERS, ping=PING_SECONDS)
 
 
-async def _delete_session(front: Front, request: Request, caller: Identity) -> Response:
+async def _delete_session(gateway: Gateway, front: Front, request: Request, caller: Identity) -> Response:
     if not request.headers.get(SESSION_HEADER):
         return Response(status_code=405, headers={"Allow": "POST"})
-    session = _own_session(front, request.headers.get(SESSION_HEADER), caller)
+    session = await _own_session(gateway, front, request, caller)
     await front.end_session(session.id)
+    await gateway.owners.ended(session.id)
     return Response(status_code=200)
 
 

@@ -20,9 +20,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from mcp_acp.gateway.http_checks import HttpRefusal, check_host, check_origin
 from mcp_acp.gateway.resource_server import Challenge
+from mcp_acp.gateway.shared_approvals import may_see
 from mcp_acp.identity.local import Identity
-from mcp_acp.policy import approvers
-from mcp_acp.proxy.pending import ApprovalUnauthorized, Pending, PendingNotFound
+from mcp_acp.proxy.pending import ApprovalUnauthorized, PendingNotFound
+from mcp_acp.state.base import StateUnavailable
 
 if TYPE_CHECKING:
     from mcp_acp.gateway.app import Gateway
@@ -33,29 +34,13 @@ log = logging.getLogger(__name__)
 DECISIONS = ("approve", "allow-once", "deny")
 
 
-def _may_see(pending: Pending, caller: Identity) -> bool:
-    request = pending.request
-    if request.context.subject.id == caller.subject_id:
-        return True
-    why = approvers.refusal(
-        caller.subject_id, caller.claims, request.context.subject.id, request.approvers, request.self_approval
-    )
-    return why is None
+def _waiting(front: Front) -> list[dict]:
+    """The approvals waiting on this replica (views)."""
+    return [view for session in list(front.endpoint.sessions.values()) for view in session.pending.list()]
 
 
-def _waiting(front: Front) -> list[tuple[Pending, dict]]:
-    found = []
-    for session in list(front.endpoint.sessions.values()):
-        for view in session.pending.list():
-            try:
-                found.append((session.pending.get(view["id"]), view))
-            except PendingNotFound:
-                continue
-    return found
-
-
-async def _caller(request: Request) -> tuple[Front, Identity] | Response:
-    """The endpoint and the verified caller, or the refusal to answer with."""
+async def _caller(request: Request) -> tuple[Gateway, Front, Identity] | Response:
+    """The gateway, the endpoint and the verified caller, or the refusal to answer with."""
     gateway: Gateway = request.app.state.gateway
     try:
         check_host(request.headers.get("host"), gateway.hosts)
@@ -64,44 +49,59 @@ async def _caller(request: Request) -> tuple[Front, Identity] | Response:
         front = gateway.fronts.get(proxy)
         if front is None:
             raise HttpRefusal(404, f"no proxy named {proxy!r} is served here")
-        return front, await gateway.authenticate(proxy, request.headers.get("authorization"))
+        return gateway, front, await gateway.authenticate(proxy, request.headers.get("authorization"))
     except HttpRefusal as exc:
         return JSONResponse(exc.body(), status_code=exc.status)
     except Challenge as exc:
         return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+    except StateUnavailable as exc:
+        return JSONResponse({"error": f"the gateway's shared state is unavailable ({exc}); try again"}, status_code=503)
 
 
 async def pending_list(request: Request) -> Response:
+    """What waits on every replica that the caller may see (their own requests, and those the
+    policy lets them decide)."""
     found = await _caller(request)
     if isinstance(found, Response):
         return found
-    front, caller = found
-    return JSONResponse([view for pending, view in _waiting(front) if _may_see(pending, caller)])
+    gateway, front, caller = found
+    views = {view["id"]: view for view in _waiting(front)}
+    try:
+        for view in await gateway.shared.waiting(front.endpoint.started.config.proxy_id):
+            views.setdefault(view["id"], view)
+    except StateUnavailable as exc:  # this replica's own approvals can still be shown and decided
+        log.warning("the other replicas' approvals cannot be listed: %s", exc)
+    shown = [view for view in views.values() if may_see(view, caller.subject_id, caller.claims)]
+    return JSONResponse(shown)
 
 
 async def decide(request: Request) -> Response:
     found = await _caller(request)
     if isinstance(found, Response):
         return found
-    front, caller = found
+    gateway, front, caller = found
     approval_id, decision = request.path_params["approval_id"], request.path_params["decision"]
     if decision not in DECISIONS:
         return JSONResponse({"error": f"decide with one of {', '.join(DECISIONS)}"}, status_code=400)
-    for session in list(front.endpoint.sessions.values()):
-        try:
-            session.pending.get(approval_id)
-        except PendingNotFound:
-            continue
-        try:
+    decided = {"status": decision, "approval_id": approval_id, "approver": caller.subject_id}
+    try:
+        for session in list(front.endpoint.sessions.values()):
+            try:
+                session.pending.get(approval_id)
+            except PendingNotFound:
+                continue
             session.pending.decide(approval_id, decision, caller.subject_id, caller.claims)
-        except ApprovalUnauthorized as exc:
-            log.warning("gateway approval %s: %r may not decide it: %s", approval_id, caller.subject_id, exc)
-            front.endpoint.record_refusal(caller.subject_id, "approval_unauthorized", str(exc))
-            return JSONResponse({"error": str(exc)}, status_code=403)
-        except PendingNotFound:
-            break
-        return JSONResponse({"status": decision, "approval_id": approval_id, "approver": caller.subject_id})
-    return JSONResponse({"error": f"no approval {approval_id!r} is waiting"}, status_code=404)
+            return JSONResponse(decided)
+        await gateway.shared.decide_elsewhere(approval_id, decision, caller.subject_id, caller.claims)
+        return JSONResponse(decided)
+    except (ApprovalUnauthorized, PermissionError) as exc:
+        log.warning("gateway approval %s: %r may not decide it: %s", approval_id, caller.subject_id, exc)
+        front.endpoint.record_refusal(caller.subject_id, "approval_unauthorized", str(exc))
+        return JSONResponse({"error": str(exc)}, status_code=403)
+    except PendingNotFound:
+        return JSONResponse({"error": f"no approval {approval_id!r} is waiting"}, status_code=404)
+    except StateUnavailable as exc:
+        return JSONResponse({"error": f"the gateway's shared state is unavailable ({exc}); try again"}, status_code=503)
 
 
 async def page(request: Request) -> Response:

@@ -73,6 +73,7 @@ class Endpoint:
         backend = started.config.backend
         self.transport = "streamablehttp" if backend.http and backend.transport != "stdio" else "stdio"
         self._policy_mtime = self._policy_stamp()
+        self.on_session: list[Callable[[ProxySession], None]] = []  # told of each principal's new session
 
     def session_for(self, caller: Identity) -> ProxySession:
         """The principal's session, created (and recorded in auth.jsonl) on its first request."""
@@ -93,6 +94,8 @@ class Endpoint:
         auth_log.session_started(started.audit, session_id, caller, "gateway")
         self.sessions[subject] = session
         self.session_ids[subject] = session_id
+        for hook in self.on_session:
+            hook(session)
         log.info("gateway %s: first request of %s (session %s)", self.name, subject, session_id.split(":")[-1][:8])
         return session
 

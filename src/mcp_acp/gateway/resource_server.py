@@ -238,6 +238,10 @@ class ResourceServer:
             params.append(f'scope="{quoted_safe(scope, 2048)}"')
         return "Bearer " + ", ".join(params)
 
+    def revoked(self, reason: str) -> Challenge:
+        """A valid token that was revoked (a logout, an administrator): 401 invalid_token."""
+        return self._invalid_token(reason)
+
     def _invalid_token(self, reason: str) -> Challenge:
         return Challenge(
             401,

@@ -26,6 +26,7 @@ from mcp_acp.gateway.status import serve_status
 from mcp_acp.identity.provider import LocalIdentities
 from mcp_acp.manager.http_limits import tcp_settings
 from mcp_acp.proxy.startup import Started, StartupRefused, open_proxy, record_refusal
+from mcp_acp.state import open_state
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,14 @@ def uvicorn_config(config: GatewayConfig, app) -> uvicorn.Config:
 async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
     endpoints = served.endpoints
     fronts = {name: Front(endpoint) for name, endpoint in endpoints.items()}
-    gateway = Gateway(config, fronts, resource_servers(config, list(endpoints)))
+    state = open_state(config.state.url, config.replica)
+    gateway = Gateway(config, fronts, state, resource_servers(config, list(endpoints)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         tasks = [asyncio.create_task(front.expire_sessions()) for front in fronts.values()]
         tasks.append(asyncio.create_task(serve_status(config, fronts)))
+        tasks.append(asyncio.create_task(gateway.shared.follow()))
         for endpoint in endpoints.values():
             started: Started = endpoint.started
             tasks += [
@@ -112,6 +115,7 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
                 await front.close()
             for endpoint in endpoints.values():
                 await endpoint.close()
+            await state.close()
 
     server = uvicorn.Server(uvicorn_config(config, build_app(gateway, lifespan)))
     for name in endpoints:

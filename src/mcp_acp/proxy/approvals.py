@@ -102,6 +102,8 @@ class ApprovalCache:
         self._clock = clock
         self._announce = announce or (lambda *_, **__: None)
         self._entries: dict[CacheKey, _Cached] = {}
+        # Told of every approval remembered here (the gateway shares them with its other replicas).
+        self.on_remember: list[Callable[[DecisionContext, dict | None], None]] = []
 
     @staticmethod
     def key(context: DecisionContext, arguments: dict | None = None) -> CacheKey:
@@ -121,6 +123,8 @@ class ApprovalCache:
         self._entries[self.key(context, arguments)] = _Cached(
             now, now + self.ttl, context.environment.request_id, shown
         )
+        for hook in self.on_remember:
+            hook(context, arguments)
         self._changed()
 
     def holds(self, context: DecisionContext, arguments: dict | None = None) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -114,6 +114,8 @@ class Enforcer:
         self.client_info: dict | None = None
         self.roots = roots if roots is not None else ServerRoots()  # what relative paths are judged against
         self.tasks = tasks  # tasks/* are decided by who created the task, not by the rules (proxy/tasks.py)
+        # Approvals remembered beyond this session (the gateway's other replicas), asked before a human is.
+        self.recall: Callable[[ApprovalRequest], Awaitable[bool]] | None = None
 
     # --- the gate hook ---------------------------------------------------------------
 
@@ -343,6 +345,8 @@ class Enforcer:
         """A modern client: answer with a link to the approval instead of holding the request
         (docs/approvals.md#modern-clients-the-link-in-the-answer); held as for any client when that is not possible."""
         assert self.inband is not None  # the caller checked
+        if await self._recalled(request):
+            return self._remembered_elsewhere(message, ctx, decision, started)
         binding = self.inband.binding(message, ctx, self.reloader.version)
         result = await self.inband.ask(request, message, binding, target(ctx))
         if result is None:
@@ -397,6 +401,8 @@ class Enforcer:
     async def _ask_human(
         self, message: dict, ctx: DecisionContext, decision: Decision, request: ApprovalRequest, started: float
     ) -> ErrorObject | None:
+        if await self._recalled(request):
+            return self._remembered_elsewhere(message, ctx, decision, started)
         asked = time.perf_counter()
         outcome = await self._approval(request)
         hitl_ms = elapsed_ms(asked)
@@ -409,6 +415,24 @@ class Enforcer:
                 self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=outcome), None
             )
         return self.decisions.refuse(ctx, decision, started, refusal_text(outcome, ctx), hitl_ms, outcome)
+
+    async def _recalled(self, request: ApprovalRequest) -> bool:
+        """Remembered elsewhere (another replica of the gateway); an error there asks a human."""
+        if self.recall is None or not request.cacheable:
+            return False
+        try:
+            return await self.recall(request)
+        except Exception as exc:
+            log.warning("remembered approvals elsewhere could not be read (%s); asking a human", exc)
+            return False
+
+    def _remembered_elsewhere(
+        self, message: dict, ctx: DecisionContext, decision: Decision, started: float
+    ) -> ErrorObject | None:
+        self.approvals.remember(ctx, _arguments(message))  # here too: the next call needs no round trip
+        return self.decisions.write(
+            self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, hitl_cache_hit=True), None
+        )
 
     def _refuse_changed(
         self, ctx: DecisionContext, change: str, started: float, hitl_ms: float, outcome: ApprovalOutcome

@@ -7,14 +7,21 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from key_value.aio.protocols import AsyncKeyValue
+from key_value.aio.protocols.key_value import AsyncEnumerateKeysProtocol
 
 
 class StateUnavailable(Exception):
     """The state server cannot be reached or answered with an error: deny what needed it."""
 
 
+class Records(AsyncKeyValue, AsyncEnumerateKeysProtocol, Protocol):
+    """Records by collection and key, each with an optional TTL, that can be listed (py-key-value-aio)."""
+
+
 class SharedState(Protocol):
-    kv: AsyncKeyValue  # records by collection and key, each with an optional TTL (py-key-value-aio)
+    @property
+    def kv(self) -> Records: ...
+
     replica_id: str  # this process, as the others see it in records and events
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:

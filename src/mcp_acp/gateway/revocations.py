@@ -1,0 +1,58 @@
+"""Revoked access (docs/scale.md#logout-and-revocation): tokens a principal logged out of, or
+that an administrator revoked, are refused by every replica, before their expiry.
+
+Two records in the shared state: a subject revoked at time T refuses every token of theirs
+issued at or before T (`iat`); a single token is revoked by its `jti`, or by its digest when it
+has none. A record lives as long as a token it refuses can: `MAX_TOKEN_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from mcp_acp.state.base import SharedState
+
+COLLECTION = "revoked"
+MAX_TOKEN_SECONDS = 24 * 3600  # longer-lived access tokens are outlived by their revocation record
+
+
+def _subject_key(subject: str) -> str:
+    return "sub:" + hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _token_key(claims: dict, token_digest: str) -> str:
+    jti = claims.get("jti")
+    if isinstance(jti, str) and jti:
+        return "jti:" + hashlib.sha256(jti.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"digest:{token_digest}"
+
+
+class Revocations:
+    def __init__(self, state: SharedState, clock=time.time) -> None:
+        self.state = state
+        self._clock = clock
+
+    async def revoke_subject(self, subject: str) -> float:
+        """Every token `subject` holds now is refused from here on; a new login works."""
+        at = self._clock()
+        await self.state.kv.put(_subject_key(subject), {"before": at}, collection=COLLECTION, ttl=MAX_TOKEN_SECONDS)
+        return at
+
+    async def revoke_token(self, claims: dict, token_digest: str) -> None:
+        exp = claims.get("exp")
+        left = float(exp) - self._clock() if isinstance(exp, int | float) else MAX_TOKEN_SECONDS
+        ttl = min(max(left, 1.0), MAX_TOKEN_SECONDS)
+        await self.state.kv.put(_token_key(claims, token_digest), {"revoked": True}, collection=COLLECTION, ttl=ttl)
+
+    async def why_refused(self, subject: str, claims: dict, token_digest: str) -> str | None:
+        """None when the token stands; else why not. Raises StateUnavailable (deny)."""
+        by_subject, by_token = await self.state.kv.get_many(
+            [_subject_key(subject), _token_key(claims, token_digest)], collection=COLLECTION
+        )
+        if by_token is not None:
+            return "this token was revoked (logged out)"
+        issued = claims.get("iat")
+        if by_subject is not None and (not isinstance(issued, int | float) or issued <= by_subject["before"]):
+            return "the access of this subject was revoked; sign in again for a new token"
+        return None

@@ -1,0 +1,231 @@
+"""Approvals across replicas (docs/scale.md#approvals-across-replicas).
+
+A request that waits for a human waits on the replica that received it, as on one machine. What
+the other replicas need lives in the shared state:
+
+- every waiting approval's view (`approvals`), so the approvals page of any replica lists it;
+- a decision taken on a replica that does not hold the request (`decisions`, by the request's
+  binding: proxy, requester, tool, exact arguments, policy version), announced on the
+  `approvals` channel so the holder answers its request at once. If the holder died meanwhile,
+  the client's retry of the same request, on any replica, finds the decision and is answered by
+  it, once: the decision's id is a nonce spent by whoever uses it;
+- approvals remembered with "approve" (`remembered`), keyed as the session's own cache keys
+  them and by policy version, so they hold on every replica (the enforcer recalls them before
+  it would ask a human).
+
+The state server is trusted as the replicas' shared memory: whoever can write it can decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import orjson
+
+from mcp_acp.event_names import Event
+from mcp_acp.policy import approvers
+from mcp_acp.policy.context import DecisionContext
+from mcp_acp.proxy.approvals import ApprovalCache, ApprovalOutcome, ApprovalRequest, Approver
+from mcp_acp.proxy.pending import DECISIONS, PendingNotFound, arguments_hash
+from mcp_acp.state.base import SharedState, StateUnavailable
+
+if TYPE_CHECKING:
+    from mcp_acp.proxy.session import ProxySession
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "approvals"
+WAITING, DECIDED, REMEMBERED = "approvals", "decisions", "remembered"
+RETRY_SECONDS = 120.0  # a decision outlives its request's deadline by this: time for the client's retry
+
+
+def binding(proxy_id: str, subject: str, tool: str | None, args_hash: str, policy_version: str | None) -> str:
+    """What a decision answers: exactly this request, from this requester, under this policy."""
+    parts = orjson.dumps([proxy_id, subject, tool, args_hash, policy_version])
+    return hashlib.sha256(parts).hexdigest()
+
+
+def view_binding(view: dict) -> str:
+    return binding(view["proxy_id"], view["subject_id"], view["tool_name"], view["args_hash"], view["policy_version"])
+
+
+def may_decide(view: dict, subject: str, claims: dict) -> str | None:
+    """None when `subject` may decide the approval shown by `view`; else why not (policy/approvers.py)."""
+    return approvers.refusal(subject, claims, view["subject_id"], view["approvers"], view["self_approval"])
+
+
+def may_see(view: dict, subject: str, claims: dict) -> bool:
+    return view["subject_id"] == subject or may_decide(view, subject, claims) is None
+
+
+class SharedApprovals:
+    """One per gateway: mirrors its sessions' approvals into the shared state, and answers
+    decisions taken elsewhere."""
+
+    def __init__(self, state: SharedState) -> None:
+        self.state = state
+        self.sessions: dict[str, Callable[[], list[ProxySession]]] = {}  # proxy id -> its live sessions
+        self._writes: set[asyncio.Task] = set()
+
+    # -- a session joins -------------------------------------------------------------------
+
+    def attach(self, proxy_id: str, session: ProxySession) -> None:
+        """Mirror this session's waiting approvals, and let remembered and decided approvals
+        from other replicas answer its requests."""
+        session.events.sinks.append(lambda event, data: self._mirror(proxy_id, event, data))
+        session.enforcer.approver = SharedApprover(session.enforcer.approver, self, proxy_id)
+        session.enforcer.recall = lambda request: self.recalled(proxy_id, request)
+        ttl = session.approvals.ttl
+
+        def remembered(context: DecisionContext, arguments) -> None:
+            key = self.remembered_key(proxy_id, session.reloader.version, context, arguments)
+            record = {"subject_id": context.subject.id, "replica": self.state.replica_id}
+            self._spawn(self.state.kv.put(key, record, collection=REMEMBERED, ttl=ttl))
+
+        session.approvals.on_remember.append(remembered)
+
+    def _mirror(self, proxy_id: str, event: str, data: dict) -> None:
+        if event == Event.PENDING_CREATED:
+            view = data["approval"]
+            ttl = view["timeout_seconds"] + RETRY_SECONDS
+            record = {"view": view, "replica": self.state.replica_id}
+            self._spawn(self.state.kv.put(view["id"], record, collection=WAITING, ttl=ttl))
+        elif event in (Event.PENDING_RESOLVED, Event.PENDING_TIMEOUT, Event.PENDING_CANCELLED):
+            self._spawn(self.state.kv.delete(data["approval_id"], collection=WAITING))
+
+    def _spawn(self, write) -> None:
+        """Mirroring never holds up a request; a state server that is down only hides the
+        approval from other replicas (requests themselves are refused before they get here)."""
+
+        async def run() -> None:
+            try:
+                await write
+            except StateUnavailable as exc:
+                log.warning("an approval could not be shared with the other replicas: %s", exc)
+
+        task = asyncio.ensure_future(run())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    # -- what any replica's approvals page shows and decides -------------------------------
+
+    async def waiting(self, proxy_id: str) -> list[dict]:
+        """Every replica's waiting approvals of this proxy (views)."""
+        keys = await self.state.kv.keys(collection=WAITING, limit=10_000)
+        records = await self.state.kv.get_many(keys, collection=WAITING) if keys else []
+        return [r["view"] | {"replica": r["replica"]} for r in records if r and r["view"]["proxy_id"] == proxy_id]
+
+    async def decide_elsewhere(self, approval_id: str, decision: str, subject: str, claims: dict) -> dict:
+        """Decide an approval that waits on another replica (or on one that died). Raises
+        PendingNotFound, or PermissionError with the reason the caller may not decide it."""
+        record = await self.state.kv.get(approval_id, collection=WAITING)
+        if record is None:
+            raise PendingNotFound(approval_id)
+        view = record["view"]
+        if (why := may_decide(view, subject, claims)) is not None:
+            raise PermissionError(why)
+        if not await self.state.claim(f"decide:{approval_id}", view["timeout_seconds"] + RETRY_SECONDS):
+            raise PendingNotFound(approval_id)  # someone else decided it a moment ago
+        message = {
+            "type": "decided",
+            "id": approval_id,
+            "binding": view_binding(view),
+            "decision": decision,
+            "approver_id": subject,
+            "approver_claims": claims,
+        }
+        ttl = view["timeout_seconds"] + RETRY_SECONDS
+        await self.state.kv.put(message["binding"], message, collection=DECIDED, ttl=ttl)
+        await self.state.kv.delete(approval_id, collection=WAITING)
+        await self.state.publish(CHANNEL, message)
+        return view
+
+    # -- decisions taken elsewhere reach the request that waits here -------------------------
+
+    async def follow(self) -> None:
+        """Until cancelled: answer the requests waiting here that a decision elsewhere is for."""
+        async for message in self.state.subscribe(CHANNEL):
+            if message.get("type") == "decided":
+                try:
+                    await self._apply(message)
+                except Exception:  # one bad message must not stop the others
+                    log.exception("a decision from another replica could not be applied")
+
+    async def _apply(self, message: dict) -> None:
+        for get_sessions in self.sessions.values():
+            for session in get_sessions():
+                for view in session.pending.list():
+                    if view["id"] != message["id"] and view_binding(view) != message["binding"]:
+                        continue
+                    if not await self.state.claim(f"spent:{message['id']}", RETRY_SECONDS * 10):
+                        return  # already answered a request
+                    try:
+                        session.pending.decide(
+                            view["id"], message["decision"], message["approver_id"], message["approver_claims"]
+                        )
+                    except PendingNotFound:
+                        continue
+                    return
+
+    async def decided(self, proxy_id: str, request: ApprovalRequest) -> ApprovalOutcome | None:
+        """A decision taken elsewhere for exactly this request, not yet used: spent now."""
+        key = binding(
+            proxy_id,
+            request.context.subject.id,
+            request.context.resource.tool_name,
+            arguments_hash(request.arguments),
+            request.policy_version,
+        )
+        message = await self.state.kv.get(key, collection=DECIDED)
+        if message is None or message["decision"] not in DECISIONS:
+            return None
+        if not await self.state.claim(f"spent:{message['id']}", RETRY_SECONDS * 10):
+            return None
+        why = may_decide_again(message, request)
+        if why is not None:
+            log.warning("a shared decision was not applied: %s", why)
+            return None
+        return ApprovalOutcome(DECISIONS[message["decision"]], approver_id=message["approver_id"])
+
+    # -- remembered approvals ----------------------------------------------------------------
+
+    @staticmethod
+    def remembered_key(proxy_id: str, policy_version: str | None, context: DecisionContext, arguments) -> str:
+        """The session cache's own key (the same user, tool, paths, and arguments where they
+        matter), under this proxy and policy version."""
+        key = ApprovalCache.key(context, arguments)
+        return hashlib.sha256(repr((proxy_id, policy_version, key)).encode()).hexdigest()
+
+    async def recalled(self, proxy_id: str, request: ApprovalRequest) -> bool:
+        key = self.remembered_key(proxy_id, request.policy_version, request.context, request.arguments)
+        return await self.state.kv.get(key, collection=REMEMBERED) is not None
+
+
+def may_decide_again(message: dict, request: ApprovalRequest) -> str | None:
+    """The decision's approver, checked against this request's rule as it is now."""
+    return approvers.refusal(
+        message["approver_id"],
+        message.get("approver_claims") or {},
+        request.context.subject.id,
+        request.approvers,
+        request.self_approval,
+    )
+
+
+class SharedApprover:
+    """A session's approver that first looks for a decision taken elsewhere for exactly this
+    request (its holder died before the answer); else it asks as the session always does."""
+
+    def __init__(self, inner: Approver, shared: SharedApprovals, proxy_id: str) -> None:
+        self.inner = inner
+        self.shared = shared
+        self.proxy_id = proxy_id
+
+    async def ask(self, request: ApprovalRequest) -> ApprovalOutcome:
+        if (outcome := await self.shared.decided(self.proxy_id, request)) is not None:
+            return outcome
+        return await self.inner.ask(request)
