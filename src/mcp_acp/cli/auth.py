@@ -137,3 +137,38 @@ def sessions_list(name: str, as_json: bool) -> None:
     for item in found:
         table.add_row(item["session_id"], item["user_id"], item["started_at"], item["expires_at"])
     console.print(table)
+
+
+@auth.command()
+@click.option("--subject", required=True, help="The principal (the token's 'sub') whose gateway access ends now.")
+def revoke(subject: str) -> None:
+    """Refuse every gateway token SUBJECT holds now, on every replica (docs/scale.md#logout-and-revocation)."""
+    import asyncio
+
+    from mcp_acp.config.store import load_gateway_config
+    from mcp_acp.gateway.revocations import Revocations
+    from mcp_acp.state import open_state
+    from mcp_acp.state.base import StateUnavailable
+
+    config = load_gateway_config()
+    if config.state.url is None:
+        fail(
+            "gateway.json has no shared state (state.url): a revocation would live only in this command. "
+            "Configure state.url (Redis or Valkey), or stop the gateway to end every session."
+        )
+
+    async def run() -> None:
+        state = open_state(config.state.url, f"cli-{os.getpid()}")
+        try:
+            await Revocations(state).revoke_subject(subject)
+        finally:
+            await state.close()
+
+    try:
+        asyncio.run(run())
+    except StateUnavailable as exc:
+        fail(f"the revocation was not recorded: {exc}")
+    console.print(
+        f"[green]Revoked[/] every token of [bold]{subject}[/] issued until now, on every replica. "
+        "A new sign-in gets a token that works."
+    )

@@ -35,6 +35,7 @@ from mcp_acp.gateway.http_checks import (
     rate_limited,
 )
 from mcp_acp.gateway.resource_server import Challenge, ResourceServer, metadata_path
+from mcp_acp.gateway.revocations import CHANNEL as REVOCATIONS
 from mcp_acp.gateway.revocations import Revocations
 from mcp_acp.gateway.session_owners import SessionOwners
 from mcp_acp.gateway.shared_approvals import SharedApprovals
@@ -305,6 +306,41 @@ async def _delete_session(gateway: Gateway, front: Front, request: Request, call
     return Response(status_code=200)
 
 
+async def logout(request: Request) -> Response:
+    """`POST /logout/<proxy>`: the presented token is refused from now on, by every replica;
+    with `?all=true`, every token its subject holds (a new sign-in gets a working one)."""
+    gateway: Gateway = request.app.state.gateway
+    proxy = request.path_params["proxy"]
+    server = gateway.servers.get(proxy)
+    if server is None:
+        return JSONResponse({"error": "this gateway takes no tokens here: nothing to log out of"}, status_code=404)
+    try:
+        check_host(request.headers.get("host"), gateway.hosts)
+        check_origin(request.headers.get("origin"), gateway.origins)
+        principal = await asyncio.to_thread(server.authenticate, request.headers.get("authorization"))
+        if request.query_params.get("all") == "true":
+            await gateway.revocations.revoke_subject(principal.subject)
+        else:
+            await gateway.revocations.revoke_token(principal.claims, principal.token_digest)
+    except HttpRefusal as exc:
+        return refusal(exc)
+    except Challenge as exc:
+        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+    except StateUnavailable as exc:
+        return refusal(state_unavailable(exc))
+    everything = request.query_params.get("all") == "true"
+    return JSONResponse({"status": "logged_out", "subject": principal.subject, "all_tokens": everything})
+
+
+async def follow_revocations(gateway: Gateway) -> None:
+    """Until cancelled: a subject revoked on any replica loses its 2025 sessions here."""
+    async for message in gateway.state.subscribe(REVOCATIONS):
+        subject = message.get("subject")
+        for front in gateway.fronts.values():
+            for session in [s for s in front.sessions.values() if s.caller.subject_id == subject]:
+                await front.end_session(session.id)
+
+
 async def resource_metadata(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     server = gateway.servers.get(request.path_params["proxy"])
@@ -323,6 +359,7 @@ def build_app(gateway: Gateway, lifespan=None) -> Starlette:
         Route("/mcp/{proxy}", mcp_endpoint, methods=["POST", "GET", "DELETE"]),
         Route(metadata_path("{proxy}"), resource_metadata, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        Route("/logout/{proxy}", logout, methods=["POST"]),
         Route("/approvals/proxy/{proxy_id}", approvals.page, methods=["GET"]),
         Route("/approvals/{proxy}/pending", approvals.pending_list, methods=["GET"]),
         Route("/approvals/{proxy}/{approval_id}/{decision}", approvals.decide, methods=["POST"]),

@@ -14,6 +14,7 @@ import time
 from mcp_acp.state.base import SharedState
 
 COLLECTION = "revoked"
+CHANNEL = "revocations"  # {"subject": ...}: every replica ends that subject's sessions
 MAX_TOKEN_SECONDS = 24 * 3600  # longer-lived access tokens are outlived by their revocation record
 
 
@@ -37,6 +38,7 @@ class Revocations:
         """Every token `subject` holds now is refused from here on; a new login works."""
         at = self._clock()
         await self.state.kv.put(_subject_key(subject), {"before": at}, collection=COLLECTION, ttl=MAX_TOKEN_SECONDS)
+        await self.state.publish(CHANNEL, {"subject": subject})
         return at
 
     async def revoke_token(self, claims: dict, token_digest: str) -> None:

@@ -18,7 +18,7 @@ import uvicorn
 
 from mcp_acp.audit.monitor import watch
 from mcp_acp.config.gateway import GatewayConfig, GatewayProxy
-from mcp_acp.gateway.app import Gateway, build_app
+from mcp_acp.gateway.app import Gateway, build_app, follow_revocations
 from mcp_acp.gateway.endpoint import Endpoint, gateway_identity
 from mcp_acp.gateway.front import Front
 from mcp_acp.gateway.resource_server import ResourceServer, metadata_path
@@ -99,6 +99,7 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
         tasks = [asyncio.create_task(front.expire_sessions()) for front in fronts.values()]
         tasks.append(asyncio.create_task(serve_status(config, fronts)))
         tasks.append(asyncio.create_task(gateway.shared.follow()))
+        tasks.append(asyncio.create_task(follow_revocations(gateway)))
         for endpoint in endpoints.values():
             started: Started = endpoint.started
             tasks += [
