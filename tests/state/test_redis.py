@@ -4,6 +4,8 @@ closed while the server is down, and the same objects work again once it is back
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -183,3 +185,36 @@ async def test_open_state_picks_the_backend_by_url(redis_server: RedisServer) ->
     await tls.close()
     with pytest.raises(ValueError):
         open_state("memcached://127.0.0.1", "r1")
+
+
+async def test_rediss_speaks_tls_and_verifies_the_server(tmp_path) -> None:
+    server = RedisServer(tmp_path / "redis-tls", tls=True)
+    try:
+        state = open_state(server.url, "r1")
+        assert await state.claim("nonce", 30)
+        assert not await state.claim("nonce", 30)
+        await state.close()
+        plain = open_state(server.url.replace("rediss://", "redis://").split("?")[0], "r1")
+        with pytest.raises(StateUnavailable):  # the server speaks only TLS
+            await plain.ping()
+        await plain.close()
+        unverified = open_state(server.url.split("?")[0], "r1")  # the system's CAs do not know it
+        with pytest.raises(StateUnavailable):
+            await unverified.ping()
+        await unverified.close()
+    finally:
+        server.stop()
+
+
+async def test_a_server_that_hangs_is_a_denial_not_a_wait(redis_server: RedisServer, replicas) -> None:
+    state, _ = replicas
+    await state.ping()
+    os.kill(redis_server.process.pid, signal.SIGSTOP)  # accepts nothing, answers nothing
+    try:
+        for operation in operations(state).values():
+            with pytest.raises(StateUnavailable):
+                await asyncio.wait_for(operation(), 30)  # a hang would fail here, not wait forever
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    await state.ping()
+    assert await state.claim("after", 30)
