@@ -180,11 +180,11 @@ class RedisState:
             try:
                 await pubsub.subscribe(name)
                 delay = 0.1
-                heard = time.monotonic()
+                heard, pinged = time.monotonic(), False
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None:
-                        heard = time.monotonic()
+                        heard, pinged = time.monotonic(), False
                         if message.get("type") == "message":
                             try:
                                 yield orjson.loads(message["data"])
@@ -192,8 +192,9 @@ class RedisState:
                                 continue  # not ours: another writer on the channel
                     elif time.monotonic() - heard > 2 * PUBSUB_IDLE_PING_SECONDS:
                         raise TimeoutError("the state server stopped answering pings")
-                    elif time.monotonic() - heard > PUBSUB_IDLE_PING_SECONDS:
-                        await pubsub.ping()
+                    elif not pinged and time.monotonic() - heard > PUBSUB_IDLE_PING_SECONDS:
+                        await pubsub.ping()  # its answer counts as hearing from the server
+                        pinged = True
             except _SERVER_ERRORS:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
