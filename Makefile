@@ -31,6 +31,15 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends chromium; \
 	  else echo "Debian's chromium is missing (the browser tests drive /usr/bin/chromium): apt-get install chromium, then re-run"; exit 1; fi; \
 	fi
+# The shared-state and replica tests start their own redis-server, haproxy and rsyslogd on free
+# ports; a policy-rc.d keeps the packages from starting the system services while they install.
+	@if ! test -x /usr/bin/redis-server || ! test -x /usr/sbin/haproxy || ! test -x /usr/sbin/rsyslogd; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    own_policy=; if ! test -e /usr/sbin/policy-rc.d; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1; fi; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends redis-server haproxy rsyslog; status=$$?; \
+	    if [ -n "$$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; \
+	  else echo "redis-server, haproxy or rsyslog is missing (the shared-state and replica tests start them): apt-get install redis-server haproxy rsyslog, then re-run"; exit 1; fi; \
+	fi
 
 $(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error
@@ -74,7 +83,7 @@ lint: $(STAMP)
 	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(VENV)/bin/pyright
 	$(VENV)/bin/lint-imports
 
-test: $(STAMP) lint npm-deps web-check test-keychain
+test: $(STAMP) system-deps lint npm-deps web-check test-keychain
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 4 -m "not keychain"
 
 # The keychain tests talk to a real Secret Service: gnome-keyring, unlocked, in a private D-Bus

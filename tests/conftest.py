@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.processes import MCP_ACP, HttpBackendServer
+from tests.support.redis import RedisServer
 
 # A runner that starts the suite as a background job hands it SIGINT ignored, and every process
 # started from here would inherit that: the tests that press Ctrl-C (`approvals watch`, `logs
@@ -51,5 +52,13 @@ def cli(acp_env):
 def http_backend():
     server = HttpBackendServer()
     server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A private redis-server on a free loopback port (fails, never skips, without the binary: CI installs it)."""
+    server = RedisServer(tmp_path / "redis")
     yield server
     server.stop()

@@ -42,3 +42,17 @@ async def test_published_messages_reach_every_subscriber() -> None:
     await asyncio.sleep(0)
     await state.publish("events", {"type": "x"})
     assert await asyncio.gather(*waits) == [{"type": "x"}, {"type": "x"}]
+
+
+async def test_the_bucket_map_is_bounded_full_buckets_going_first() -> None:
+    clock = Clock()
+    state = MemoryState("r1", clock=clock, max_buckets=3)
+    assert await state.take_token("old", 60, 2) is None
+    clock.now += 10  # "old" has refilled: the same as no bucket
+    for key in ("a", "b", "c"):
+        assert await state.take_token(key, 60, 2) is None
+    assert set(state._buckets) == {"a", "b", "c"}
+    assert await state.take_token("a", 60, 2) is None  # "a" is the most recently used, and empty
+    assert await state.take_token("d", 60, 2) is None  # nothing full: the least recently used goes
+    assert set(state._buckets) == {"c", "a", "d"}
+    assert await state.take_token("a", 60, 2) is not None  # the drained bucket was kept

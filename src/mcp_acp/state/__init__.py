@@ -7,14 +7,18 @@ and Redis or Valkey for `redis://` / `rediss://`. Every backend error surfaces a
 
 from __future__ import annotations
 
-from mcp_acp.state.base import SharedState
+from mcp_acp.state.base import SharedState, StateUnavailable
+from mcp_acp.state.memory import MemoryState
+
+__all__ = ["SharedState", "StateUnavailable", "open_state"]
 
 
 def open_state(url: str | None, replica_id: str) -> SharedState:
-    from mcp_acp.state.memory import MemoryState
-
+    """The backend `url` names: None in this process, redis:// or rediss:// (TLS) Redis or Valkey."""
     if url is None:
         return MemoryState(replica_id)
-    from mcp_acp.state.redis import RedisState  # type: ignore[import-not-found]  # being written
+    if url.startswith(("redis://", "rediss://")):
+        from mcp_acp.state.redis import RedisState  # the client only when asked for
 
-    return RedisState(url, replica_id)
+        return RedisState(url, replica_id)
+    raise ValueError("a state URL starts with redis:// or rediss://")

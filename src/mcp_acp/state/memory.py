@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
+from key_value.aio.protocols import AsyncKeyValue
 from key_value.aio.stores.memory import MemoryStore
 
 
 class MemoryState:
-    def __init__(self, replica_id: str, clock=time.monotonic) -> None:
-        self.kv = MemoryStore()
+    def __init__(self, replica_id: str, clock=time.monotonic, max_buckets: int = 10_000) -> None:
+        self.kv: AsyncKeyValue = MemoryStore()
         self.replica_id = replica_id
         self._clock = clock
         self._claims: dict[str, float] = {}  # key -> expiry
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill)
+        # key -> (tokens, last refill, when full again), in order of last use
+        self._buckets: OrderedDict[str, tuple[float, float, float]] = OrderedDict()
+        self._max_buckets = max_buckets
         self._subscribers: dict[str, set[asyncio.Queue[dict]]] = {}
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
@@ -30,13 +34,25 @@ class MemoryState:
     async def take_token(self, key: str, per_minute: int, burst: int) -> float | None:
         now = self._clock()
         rate = per_minute / 60.0
-        tokens, last = self._buckets.get(key, (float(burst), now))
+        tokens, last, _full = self._buckets.pop(key, (float(burst), now, now))
         tokens = min(float(burst), tokens + (now - last) * rate)
+        wait = None
         if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            return None
-        self._buckets[key] = (tokens, now)
-        return (1.0 - tokens) / rate if rate > 0 else 60.0
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / rate if rate > 0 else 60.0
+        full = now + (float(burst) - tokens) / rate if rate > 0 else float("inf")
+        self._buckets[key] = (tokens, now, full)
+        if len(self._buckets) > self._max_buckets:
+            self._sweep(now)
+        return wait
+
+    def _sweep(self, now: float) -> None:
+        # A bucket that has refilled is the same as none; past the bound even so, the least
+        # recently used goes (which can only ever be lenient).
+        self._buckets = OrderedDict((k, b) for k, b in self._buckets.items() if b[2] > now)
+        while len(self._buckets) > self._max_buckets:
+            self._buckets.popitem(last=False)
 
     async def publish(self, channel: str, message: dict) -> None:
         for queue in list(self._subscribers.get(channel, ())):
