@@ -15,7 +15,6 @@ from mcp_acp.gateway.http_checks import (
     KNOWN_VERSIONS,
     UNSUPPORTED_PROTOCOL_VERSION,
     HttpRefusal,
-    RateLimiter,
     check_host,
     check_origin,
     check_protocol_headers,
@@ -302,58 +301,10 @@ def test_no_refusal_message_carries_a_control_character(value):
 # --- rate limit -------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_the_bucket_allows_a_burst_then_asks_to_wait_then_refills():
-    clock = Clock()
-    limiter = RateLimiter(per_minute=60, burst=3, clock=clock)
-    assert [limiter.take("alice") for _ in range(3)] == [None, None, None]
-    wait = limiter.take("alice")
-    assert wait == pytest.approx(1.0)
-    assert limiter.take("bob") is None  # one principal's flood does not slow another
-    clock.now += 1.0
-    assert limiter.take("alice") is None
-    assert limiter.take("alice") == pytest.approx(1.0)
-    clock.now += 3600
-    assert [limiter.take("alice") for _ in range(3)] == [None, None, None]  # never above the burst
-
-
-def test_refused_takes_do_not_drain_the_bucket():
-    clock = Clock()
-    limiter = RateLimiter(per_minute=60, burst=1, clock=clock)
-    assert limiter.take("a") is None
-    for _ in range(10):
-        assert limiter.take("a") is not None
-    clock.now += 1.0
-    assert limiter.take("a") is None
-
-
-def test_memory_is_bounded():
-    clock = Clock()
-    limiter = RateLimiter(per_minute=60, burst=2, clock=clock, max_keys=100)
-    for index in range(1000):
-        limiter.take(f"user{index}")
-    assert len(limiter) == 100
-    clock.now += 10  # every bucket has refilled: they are dropped on the next take
-    limiter.take("late")
-    assert len(limiter) == 1
-
-
 def test_rate_limited_is_a_429_with_retry_after():
     refused = rate_limited(0.2)
     assert refused.status == 429 and refused.headers == {"Retry-After": "1"}
     assert rate_limited(4.5).headers == {"Retry-After": "5"}
-
-
-def test_bad_limits_are_refused():
-    with pytest.raises(ValueError):
-        RateLimiter(per_minute=0, burst=1)
 
 
 def test_starlette_headers_as_the_front_passes_them():

@@ -56,3 +56,28 @@ async def test_the_bucket_map_is_bounded_full_buckets_going_first() -> None:
     assert await state.take_token("d", 60, 2) is None  # nothing full: the least recently used goes
     assert set(state._buckets) == {"c", "a", "d"}
     assert await state.take_token("a", 60, 2) is not None  # the drained bucket was kept
+
+
+async def test_an_index_lists_its_members_until_their_time_runs_out() -> None:
+    clock = Clock()
+    state = MemoryState("r1", clock=clock)
+    await state.index_add("waiting", "a", 10)
+    await state.index_add("waiting", "b", 1)
+    assert sorted(await state.index_members("waiting")) == ["a", "b"]
+    clock.now += 2
+    assert await state.index_members("waiting") == ["a"]
+    await state.index_remove("waiting", "a")
+    assert await state.index_members("waiting") == []
+
+
+async def test_refused_takes_do_not_drain_a_bucket_and_it_never_fills_past_its_burst() -> None:
+    clock = Clock()
+    state = MemoryState("r1", clock=clock)
+    assert await state.take_token("a", 60, 1) is None
+    for _ in range(10):
+        assert await state.take_token("a", 60, 1) is not None
+    clock.now += 1.0
+    assert await state.take_token("a", 60, 1) is None
+    clock.now += 3600
+    assert [await state.take_token("a", 60, 2) for _ in range(3)][:2] == [None, None]
+    assert await state.take_token("a", 60, 2) is not None

@@ -218,3 +218,13 @@ async def test_a_server_that_hangs_is_a_denial_not_a_wait(redis_server: RedisSer
         os.kill(redis_server.process.pid, signal.SIGCONT)
     await state.ping()
     assert await state.claim("after", 30)
+
+
+async def test_an_index_lists_what_any_replica_added_until_its_time_runs_out(replicas) -> None:
+    first, second = replicas
+    await first.index_add("waiting:p", "a", 60)
+    await second.index_add("waiting:p", "b", 0.2)
+    assert sorted(await second.index_members("waiting:p")) == ["a", "b"]
+    await second.index_remove("waiting:p", "a")
+    await asyncio.sleep(0.3)
+    assert await first.index_members("waiting:p") == []

@@ -11,11 +11,8 @@ import base64
 import binascii
 import math
 import re
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_acp.policy import methods
@@ -277,57 +274,6 @@ def check_protocol_headers(headers: Mapping[str, str], message: dict) -> None:
 
 
 # --- rate limit -------------------------------------------------------------------------------
-
-
-class Limiter(Protocol):
-    """What the front needs of a rate limiter; a shared-state one (several replicas) fits too."""
-
-    def take(self, key: str) -> float | None: ...
-
-
-class RateLimiter:
-    """A token bucket per key (a principal): `burst` requests at once, refilled at `per_minute`.
-    Memory is bounded: a bucket that has refilled is the same as none and is dropped, and past
-    `max_keys` the least recently used bucket goes (which can only ever be lenient)."""
-
-    def __init__(self, per_minute: int, burst: int, clock=time.monotonic, max_keys: int = 10_000) -> None:
-        if per_minute < 1 or burst < 1 or max_keys < 1:
-            raise ValueError("per_minute, burst and max_keys must be at least 1")
-        self.rate = per_minute / 60.0  # tokens per second
-        self.burst = float(burst)
-        self.max_keys = max_keys
-        self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float | None:
-        """None: allowed (one token taken); else the seconds until one is available (Retry-After)."""
-        with self._lock:
-            now = self._clock()
-            self._sweep(now)
-            tokens, at = self._buckets.pop(key, (self.burst, now))
-            tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                wait = None
-            else:
-                self._buckets[key] = (tokens, now)
-                wait = (1.0 - tokens) / self.rate
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-            return wait
-
-    def _sweep(self, now: float) -> None:
-        # Oldest first (the dict is in order of last use); stop at the first still-draining bucket.
-        refill = self.burst / self.rate
-        while self._buckets:
-            key, (_tokens, at) = next(iter(self._buckets.items()))
-            if now - at < refill:
-                break
-            del self._buckets[key]
-
-    def __len__(self) -> int:
-        return len(self._buckets)
 
 
 def rate_limited(wait: float) -> HttpRefusal:

@@ -94,8 +94,10 @@ class SharedApprovals:
             ttl = view["timeout_seconds"] + RETRY_SECONDS
             record = {"view": view, "replica": self.state.replica_id}
             self._spawn(self.state.kv.put(view["id"], record, collection=WAITING, ttl=ttl))
+            self._spawn(self.state.index_add(f"{WAITING}:{proxy_id}", view["id"], ttl))
         elif event in (Event.PENDING_RESOLVED, Event.PENDING_TIMEOUT, Event.PENDING_CANCELLED):
             self._spawn(self.state.kv.delete(data["approval_id"], collection=WAITING))
+            self._spawn(self.state.index_remove(f"{WAITING}:{proxy_id}", data["approval_id"]))
 
     def _spawn(self, write) -> None:
         """Mirroring never holds up a request; a state server that is down only hides the
@@ -115,8 +117,8 @@ class SharedApprovals:
 
     async def waiting(self, proxy_id: str) -> list[dict]:
         """Every replica's waiting approvals of this proxy (views)."""
-        keys = await self.state.kv.keys(collection=WAITING, limit=10_000)
-        records = await self.state.kv.get_many(keys, collection=WAITING) if keys else []
+        ids = await self.state.index_members(f"{WAITING}:{proxy_id}")
+        records = await self.state.kv.get_many(ids, collection=WAITING) if ids else []
         return [r["view"] | {"replica": r["replica"]} for r in records if r and r["view"]["proxy_id"] == proxy_id]
 
     async def decide_elsewhere(self, approval_id: str, decision: str, subject: str, claims: dict) -> dict:
@@ -141,6 +143,7 @@ class SharedApprovals:
         ttl = view["timeout_seconds"] + RETRY_SECONDS
         await self.state.kv.put(message["binding"], message, collection=DECIDED, ttl=ttl)
         await self.state.kv.delete(approval_id, collection=WAITING)
+        await self.state.index_remove(f"{WAITING}:{view['proxy_id']}", approval_id)
         await self.state.publish(CHANNEL, message)
         return view
 

@@ -7,20 +7,17 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from key_value.aio.protocols import AsyncKeyValue
-from key_value.aio.protocols.key_value import AsyncEnumerateKeysProtocol
 
 
 class StateUnavailable(Exception):
     """The state server cannot be reached or answered with an error: deny what needed it."""
 
 
-class Records(AsyncKeyValue, AsyncEnumerateKeysProtocol, Protocol):
-    """Records by collection and key, each with an optional TTL, that can be listed (py-key-value-aio)."""
-
-
 class SharedState(Protocol):
     @property
-    def kv(self) -> Records: ...
+    def kv(self) -> AsyncKeyValue:
+        """Records by collection and key, each with an optional TTL (py-key-value-aio)."""
+        ...
 
     replica_id: str  # this process, as the others see it in records and events
 
@@ -32,6 +29,17 @@ class SharedState(Protocol):
     async def take_token(self, key: str, per_minute: int, burst: int) -> float | None:
         """One token from the bucket `key` (atomic, on the state server's clock): None when
         granted, else the seconds to wait."""
+        ...
+
+    async def index_add(self, index: str, member: str, ttl_seconds: float) -> None:
+        """Add `member` to the set `index` for `ttl_seconds` (what records exist: a key-value
+        store cannot list its keys)."""
+        ...
+
+    async def index_remove(self, index: str, member: str) -> None: ...
+
+    async def index_members(self, index: str) -> list[str]:
+        """The members of `index` whose time has not run out."""
         ...
 
     async def publish(self, channel: str, message: dict) -> None:

@@ -21,6 +21,7 @@ class MemoryState:
         self._buckets: OrderedDict[str, tuple[float, float, float]] = OrderedDict()
         self._max_buckets = max_buckets
         self._subscribers: dict[str, set[asyncio.Queue[dict]]] = {}
+        self._indexes: dict[str, dict[str, float]] = {}  # index -> member -> until
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         now = self._clock()
@@ -53,6 +54,20 @@ class MemoryState:
         self._buckets = OrderedDict((k, b) for k, b in self._buckets.items() if b[2] > now)
         while len(self._buckets) > self._max_buckets:
             self._buckets.popitem(last=False)
+
+    async def index_add(self, index: str, member: str, ttl_seconds: float) -> None:
+        members = self._indexes.setdefault(index, {})
+        members[member] = self._clock() + ttl_seconds
+        if len(members) > self._max_buckets:  # members past their time go once there are many
+            now = self._clock()
+            self._indexes[index] = {m: t for m, t in members.items() if t > now}
+
+    async def index_remove(self, index: str, member: str) -> None:
+        self._indexes.get(index, {}).pop(member, None)
+
+    async def index_members(self, index: str) -> list[str]:
+        now = self._clock()
+        return [member for member, until in self._indexes.get(index, {}).items() if until > now]
 
     async def publish(self, channel: str, message: dict) -> None:
         for queue in list(self._subscribers.get(channel, ())):

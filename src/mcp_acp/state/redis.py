@@ -168,6 +168,22 @@ class RedisState:
         wait = float(answer)
         return None if wait < 0 else wait
 
+    async def index_add(self, index: str, member: str, ttl_seconds: float) -> None:
+        # A sorted set scored by each member's end: past members are dropped as it is written.
+        key, now = f"{self._prefix}index:{index}", time.time()
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zadd(key, {member: now + ttl_seconds})
+        pipe.zremrangebyscore(key, "-inf", now)
+        pipe.expire(key, int(ttl_seconds) + 3600)  # the set outlives its members: one day of quiet drops it
+        await self._guard.run(pipe.execute())
+
+    async def index_remove(self, index: str, member: str) -> None:
+        await self._guard.run(self.client.zrem(f"{self._prefix}index:{index}", member))
+
+    async def index_members(self, index: str) -> list[str]:
+        found = await self._guard.run(self.client.zrangebyscore(f"{self._prefix}index:{index}", time.time(), "+inf"))
+        return list(found)
+
     async def publish(self, channel: str, message: dict) -> None:
         await self._guard.run(self.client.publish(f"{self._prefix}{channel}", orjson.dumps(message)))
 
