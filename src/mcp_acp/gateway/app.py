@@ -65,9 +65,8 @@ class Gateway:
         self.shared = SharedApprovals(self.state)
         for front in self.fronts.values():
             endpoint = front.endpoint
-            proxy_id = endpoint.started.config.proxy_id
-            self.shared.sessions[proxy_id] = lambda endpoint=endpoint: list(endpoint.sessions.values())
-            endpoint.on_session.append(lambda session, proxy_id=proxy_id: self.shared.attach(proxy_id, session))
+            self.shared.sessions[endpoint.name] = lambda endpoint=endpoint: list(endpoint.sessions.values())
+            endpoint.on_session.append(lambda session, name=endpoint.name: self.shared.attach(name, session))
         self.hosts = self.config.host_names()
         self.origins = set(self.config.allowed_origins) | self.config.own_origins()
         self.local = local_identity()

@@ -67,7 +67,7 @@ async def pending_list(request: Request) -> Response:
     gateway, front, caller = found
     views = {view["id"]: view for view in _waiting(front)}
     try:
-        for view in await gateway.shared.waiting(front.endpoint.started.config.proxy_id):
+        for view in await gateway.shared.waiting(front.endpoint.name):
             views.setdefault(view["id"], view)
     except StateUnavailable as exc:  # this replica's own approvals can still be shown and decided
         log.warning("the other replicas' approvals cannot be listed: %s", exc)

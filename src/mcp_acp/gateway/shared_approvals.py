@@ -43,14 +43,14 @@ WAITING, DECIDED, REMEMBERED = "approvals", "decisions", "remembered"
 RETRY_SECONDS = 120.0  # a decision outlives its request's deadline by this: time for the client's retry
 
 
-def binding(proxy_id: str, subject: str, tool: str | None, args_hash: str, policy_version: str | None) -> str:
+def binding(proxy: str, subject: str, tool: str | None, args_hash: str, policy_version: str | None) -> str:
     """What a decision answers: exactly this request, from this requester, under this policy."""
-    parts = orjson.dumps([proxy_id, subject, tool, args_hash, policy_version])
+    parts = orjson.dumps([proxy, subject, tool, args_hash, policy_version])
     return hashlib.sha256(parts).hexdigest()
 
 
 def view_binding(view: dict) -> str:
-    return binding(view["proxy_id"], view["subject_id"], view["tool_name"], view["args_hash"], view["policy_version"])
+    return binding(view["proxy_name"], view["subject_id"], view["tool_name"], view["args_hash"], view["policy_version"])
 
 
 def may_decide(view: dict, subject: str, claims: dict) -> str | None:
@@ -68,36 +68,38 @@ class SharedApprovals:
 
     def __init__(self, state: SharedState) -> None:
         self.state = state
-        self.sessions: dict[str, Callable[[], list[ProxySession]]] = {}  # proxy id -> its live sessions
+        # Proxy name -> its live sessions. Replicas share records by proxy name (their configs may
+        # have been made apart, with ids of their own).
+        self.sessions: dict[str, Callable[[], list[ProxySession]]] = {}
         self._writes: set[asyncio.Task] = set()
 
     # -- a session joins -------------------------------------------------------------------
 
-    def attach(self, proxy_id: str, session: ProxySession) -> None:
+    def attach(self, proxy: str, session: ProxySession) -> None:
         """Mirror this session's waiting approvals, and let remembered and decided approvals
         from other replicas answer its requests."""
-        session.events.sinks.append(lambda event, data: self._mirror(proxy_id, event, data))
-        session.enforcer.approver = SharedApprover(session.enforcer.approver, self, proxy_id)
-        session.enforcer.recall = lambda request: self.recalled(proxy_id, request)
+        session.events.sinks.append(lambda event, data: self._mirror(proxy, event, data))
+        session.enforcer.approver = SharedApprover(session.enforcer.approver, self, proxy)
+        session.enforcer.recall = lambda request: self.recalled(proxy, request)
         ttl = session.approvals.ttl
 
         def remembered(context: DecisionContext, arguments) -> None:
-            key = self.remembered_key(proxy_id, session.reloader.version, context, arguments)
+            key = self.remembered_key(proxy, session.reloader.version, context, arguments)
             record = {"subject_id": context.subject.id, "replica": self.state.replica_id}
             self._spawn(self.state.kv.put(key, record, collection=REMEMBERED, ttl=ttl))
 
         session.approvals.on_remember.append(remembered)
 
-    def _mirror(self, proxy_id: str, event: str, data: dict) -> None:
+    def _mirror(self, proxy: str, event: str, data: dict) -> None:
         if event == Event.PENDING_CREATED:
             view = data["approval"]
             ttl = view["timeout_seconds"] + RETRY_SECONDS
             record = {"view": view, "replica": self.state.replica_id}
             self._spawn(self.state.kv.put(view["id"], record, collection=WAITING, ttl=ttl))
-            self._spawn(self.state.index_add(f"{WAITING}:{proxy_id}", view["id"], ttl))
+            self._spawn(self.state.index_add(f"{WAITING}:{proxy}", view["id"], ttl))
         elif event in (Event.PENDING_RESOLVED, Event.PENDING_TIMEOUT, Event.PENDING_CANCELLED):
             self._spawn(self.state.kv.delete(data["approval_id"], collection=WAITING))
-            self._spawn(self.state.index_remove(f"{WAITING}:{proxy_id}", data["approval_id"]))
+            self._spawn(self.state.index_remove(f"{WAITING}:{proxy}", data["approval_id"]))
 
     def _spawn(self, write) -> None:
         """Mirroring never holds up a request; a state server that is down only hides the
@@ -115,11 +117,11 @@ class SharedApprovals:
 
     # -- what any replica's approvals page shows and decides -------------------------------
 
-    async def waiting(self, proxy_id: str) -> list[dict]:
+    async def waiting(self, proxy: str) -> list[dict]:
         """Every replica's waiting approvals of this proxy (views)."""
-        ids = await self.state.index_members(f"{WAITING}:{proxy_id}")
+        ids = await self.state.index_members(f"{WAITING}:{proxy}")
         records = await self.state.kv.get_many(ids, collection=WAITING) if ids else []
-        return [r["view"] | {"replica": r["replica"]} for r in records if r and r["view"]["proxy_id"] == proxy_id]
+        return [r["view"] | {"replica": r["replica"]} for r in records if r and r["view"]["proxy_name"] == proxy]
 
     async def decide_elsewhere(self, approval_id: str, decision: str, subject: str, claims: dict) -> dict:
         """Decide an approval that waits on another replica (or on one that died). Raises
@@ -143,7 +145,7 @@ class SharedApprovals:
         ttl = view["timeout_seconds"] + RETRY_SECONDS
         await self.state.kv.put(message["binding"], message, collection=DECIDED, ttl=ttl)
         await self.state.kv.delete(approval_id, collection=WAITING)
-        await self.state.index_remove(f"{WAITING}:{view['proxy_id']}", approval_id)
+        await self.state.index_remove(f"{WAITING}:{view['proxy_name']}", approval_id)
         await self.state.publish(CHANNEL, message)
         return view
 
@@ -174,10 +176,10 @@ class SharedApprovals:
                         continue
                     return
 
-    async def decided(self, proxy_id: str, request: ApprovalRequest) -> ApprovalOutcome | None:
+    async def decided(self, proxy: str, request: ApprovalRequest) -> ApprovalOutcome | None:
         """A decision taken elsewhere for exactly this request, not yet used: spent now."""
         key = binding(
-            proxy_id,
+            proxy,
             request.context.subject.id,
             request.context.resource.tool_name,
             arguments_hash(request.arguments),
@@ -197,14 +199,14 @@ class SharedApprovals:
     # -- remembered approvals ----------------------------------------------------------------
 
     @staticmethod
-    def remembered_key(proxy_id: str, policy_version: str | None, context: DecisionContext, arguments) -> str:
+    def remembered_key(proxy: str, policy_version: str | None, context: DecisionContext, arguments) -> str:
         """The session cache's own key (the same user, tool, paths, and arguments where they
         matter), under this proxy and policy version."""
         key = ApprovalCache.key(context, arguments)
-        return hashlib.sha256(repr((proxy_id, policy_version, key)).encode()).hexdigest()
+        return hashlib.sha256(repr((proxy, policy_version, key)).encode()).hexdigest()
 
-    async def recalled(self, proxy_id: str, request: ApprovalRequest) -> bool:
-        key = self.remembered_key(proxy_id, request.policy_version, request.context, request.arguments)
+    async def recalled(self, proxy: str, request: ApprovalRequest) -> bool:
+        key = self.remembered_key(proxy, request.policy_version, request.context, request.arguments)
         return await self.state.kv.get(key, collection=REMEMBERED) is not None
 
 
@@ -223,12 +225,12 @@ class SharedApprover:
     """A session's approver that first looks for a decision taken elsewhere for exactly this
     request (its holder died before the answer); else it asks as the session always does."""
 
-    def __init__(self, inner: Approver, shared: SharedApprovals, proxy_id: str) -> None:
+    def __init__(self, inner: Approver, shared: SharedApprovals, proxy: str) -> None:
         self.inner = inner
         self.shared = shared
-        self.proxy_id = proxy_id
+        self.proxy = proxy
 
     async def ask(self, request: ApprovalRequest) -> ApprovalOutcome:
-        if (outcome := await self.shared.decided(self.proxy_id, request)) is not None:
+        if (outcome := await self.shared.decided(self.proxy, request)) is not None:
             return outcome
         return await self.inner.ask(request)
