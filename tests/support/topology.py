@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,10 @@ class HaproxyProcess(ListeningProcess):
     """haproxy in the foreground (-db) on a loopback port, its log (stdout) kept."""
 
     def __init__(self, config: Path, port: int, log: Path) -> None:
+        # A config haproxy rejects fails here with haproxy's words, not after the port wait.
+        check = subprocess.run([HAPROXY, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
+        if check.returncode != 0:
+            raise RuntimeError(f"haproxy rejects {config}:\n{check.stdout}{check.stderr}")
         super().__init__([HAPROXY, "-f", str(config), "-db"], port, log)
 
 
