@@ -72,12 +72,14 @@ class Topology:
         self.processes: dict[int, GatewayProcess] = {}
         self.haproxy: HaproxyProcess | None = None
         self._starts = 0
+        port = free_port()
+        # Clients reach every replica at haproxy's address: their tokens name it (the audience).
+        settings = {"public_url": f"http://127.0.0.1:{port}", **(settings or {})}
         try:
             for i in range(1, replicas + 1):
-                self.envs[i] = self._home(template_env, i, state_url, settings or {})
+                self.envs[i] = self._home(template_env, i, state_url, settings)
                 self.ports[i] = free_port()
                 self._start(i)
-            port = free_port()
             config = root / "haproxy.cfg"
             config.write_text(loopback_haproxy_config(port, {self.replica_id(i): p for i, p in self.ports.items()}))
             self.haproxy = HaproxyProcess(config, port, root / "haproxy.log")

@@ -1,0 +1,208 @@
+"""Three gateway replicas behind haproxy, their state in a real redis-server (issue 21): what one
+replica decides, remembers, limits or revokes holds on the others; with the state server down
+requests are refused with a clear error, and served again once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mcp.shared.exceptions import MCPError
+from oidc_provider import OidcProvider
+
+from tests.support.audit import read_jsonl
+from tests.support.config import proxy_log_dir, use_policy
+from tests.support.gateway import gateway_client
+from tests.support.processes import BACKEND, MCP_ACP, wait_until_async
+from tests.support.redis import RedisServer
+from tests.support.topology import Topology
+
+WAIT = 60.0
+BURST = 30  # per principal: generous for the other tests, exact for the one that counts
+POLICY = {
+    "rules": [
+        {"id": "echo", "effect": "allow", "conditions": {"tool_name": "echo"}},
+        {"id": "sums-ask", "effect": "hitl", "conditions": {"tool_name": "add"}},
+        {
+            "id": "reads-ask-and-may-be-remembered",
+            "effect": "hitl",
+            "conditions": {"tool_name": "read_file"},
+            "cache_side_effects": ["fs_read"],
+        },
+    ]
+}
+
+
+@pytest.fixture
+def idp(tmp_path: Path):
+    provider = OidcProvider(interval=1, state_dir=tmp_path / "idp")
+    provider.start(timeout=60)
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def replicas(launcher: Any, idp: OidcProvider, redis_server: RedisServer, tmp_path: Path):
+    launcher.proxy(sys.executable, [BACKEND], name="files")
+    use_policy(launcher.env, "files", POLICY)
+    root = tmp_path / "topology"
+    root.mkdir()
+    settings = {"auth": {"issuer": idp.url}, "limits": {"requests_per_minute": 1, "burst": BURST}}
+    with Topology(launcher.env, root, replicas=3, state_url=redis_server.url, settings=settings) as running:
+        yield running
+        print(running.output())  # shown when the test fails
+
+
+def token(idp: OidcProvider, replicas: Topology, sub: str, **claims: Any) -> str:
+    return idp.mint(sub, aud=replicas.url("files"), **claims)
+
+
+def base(replicas: Topology, i: int) -> str:
+    return replicas.replica_url(i, "files").rsplit("/mcp/", 1)[0]
+
+
+def pending(replicas: Topology, i: int, bearer: str) -> list[dict]:
+    response = httpx.get(f"{base(replicas, i)}/approvals/files/pending", headers={"Authorization": f"Bearer {bearer}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def decide(replicas: Topology, i: int, bearer: str, approval_id: str, decision: str) -> httpx.Response:
+    return httpx.post(
+        f"{base(replicas, i)}/approvals/files/{approval_id}/{decision}",
+        headers={"Authorization": f"Bearer {bearer}"},
+    )
+
+
+def ping(url: str, bearer: str) -> httpx.Response:
+    """One 2026-07-28 request (tools/list): what the rate limit counts."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "replica-test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}
+    headers = {
+        "Authorization": f"Bearer {bearer}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/list",
+    }
+    return httpx.post(url, json=body, headers=headers, timeout=WAIT)
+
+
+def decisions(replicas: Topology, i: int, tool: str) -> list[dict]:
+    log_dir = proxy_log_dir(replicas.envs[i], "files")
+    return [d for p in log_dir.rglob("decisions*.jsonl") for d in read_jsonl(p) if d.get("tool_name") == tool]
+
+
+async def test_an_approval_raised_on_one_replica_is_decided_on_another_and_the_call_completes(
+    idp: OidcProvider, replicas: Topology
+) -> None:
+    alice = token(idp, replicas, "alice")
+    async with gateway_client(replicas.replica_url(1, "files"), "legacy", alice) as client:
+        call = asyncio.ensure_future(client.call_tool("add", {"a": 2, "b": 3}))
+        [waiting] = await wait_until_async(lambda: pending(replicas, 2, alice), WAIT, "alice's approval on replica 2")
+        assert waiting["replica"] == "gw-1" and waiting["tool_name"] == "add"
+        assert pending(replicas, 3, alice) == [waiting]  # every replica lists it
+        assert decide(replicas, 2, alice, waiting["id"], "allow-once").status_code == 200
+        result = await asyncio.wait_for(call, WAIT)
+        assert not result.is_error and result.structured_content == {"result": 5.0}
+    [entry] = decisions(replicas, 1, "add")
+    assert (entry["subject_id"], entry["hitl_outcome"], entry["hitl_approver_id"]) == (
+        "alice",
+        "user_allowed",
+        "alice",
+    )
+    assert decide(replicas, 3, alice, waiting["id"], "approve").status_code == 404  # decided once, gone everywhere
+    assert all(pending(replicas, i, alice) == [] for i in (1, 2, 3))
+
+
+async def test_a_remembered_approval_holds_on_every_replica(
+    idp: OidcProvider, replicas: Topology, tmp_path: Path
+) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("shared")
+    alice = token(idp, replicas, "alice")
+    async with gateway_client(replicas.replica_url(1, "files"), "legacy", alice) as client:
+        call = asyncio.ensure_future(client.call_tool("read_file", {"path": str(target)}))
+        [waiting] = await wait_until_async(lambda: pending(replicas, 3, alice), WAIT, "the read's approval")
+        assert decide(replicas, 3, alice, waiting["id"], "approve").status_code == 200
+        assert not (await asyncio.wait_for(call, WAIT)).is_error
+    for i in (2, 3):  # asked nobody: remembered on replica 1, recalled here
+        async with gateway_client(replicas.replica_url(i, "files"), "legacy", alice) as client:
+            result = await asyncio.wait_for(client.call_tool("read_file", {"path": str(target)}), WAIT)
+            assert not result.is_error
+        [entry] = decisions(replicas, i, "read_file")
+        assert entry["hitl_cache_hit"] is True and entry["decision"] == "hitl"  # the rule asks; the cache answered
+    bob = token(idp, replicas, "bob")  # remembered for alice only
+    async with gateway_client(replicas.replica_url(2, "files"), "legacy", bob) as client:
+        call = asyncio.ensure_future(client.call_tool("read_file", {"path": str(target)}))
+        await wait_until_async(lambda: pending(replicas, 2, bob), WAIT, "bob is asked")
+        call.cancel()
+
+
+def test_a_rate_limit_of_n_allows_n_across_all_replicas_together(idp: OidcProvider, replicas: Topology) -> None:
+    rita = token(idp, replicas, "rita")
+    statuses = [ping(replicas.replica_url(1 + n % 3, "files"), rita).status_code for n in range(2 * BURST)]
+    assert statuses.count(200) == BURST, statuses
+    assert set(statuses[BURST:]) == {429}
+    bob = token(idp, replicas, "bob")  # his own bucket
+    assert ping(replicas.url("files"), bob).status_code == 200
+
+
+async def test_logout_on_one_replica_refuses_the_token_on_every_replica(idp: OidcProvider, replicas: Topology) -> None:
+    alice = token(idp, replicas, "alice")
+    assert all(ping(replicas.replica_url(i, "files"), alice).status_code == 200 for i in (1, 2, 3))
+    out = httpx.post(f"{base(replicas, 2)}/logout/files", headers={"Authorization": f"Bearer {alice}"})
+    assert out.status_code == 200 and out.json()["subject"] == "alice"
+    for i in (1, 2, 3):
+        refused = ping(replicas.replica_url(i, "files"), alice)
+        assert refused.status_code == 401 and "revoked" in refused.text, (i, refused.text)
+    assert ping(replicas.url("files"), token(idp, replicas, "alice")).status_code == 200  # a new sign-in works
+
+
+async def test_an_administrator_revokes_a_subject_everywhere_and_their_sessions_end(
+    idp: OidcProvider, replicas: Topology
+) -> None:
+    bob = token(idp, replicas, "bob")
+    async with gateway_client(replicas.replica_url(3, "files"), "legacy", bob) as client:
+        assert not (await client.call_tool("echo", {"text": "before"})).is_error
+        revoke = await asyncio.create_subprocess_exec(
+            MCP_ACP, "auth", "revoke", "--subject", "bob", env=replicas.envs[1], stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await revoke.communicate()
+        assert revoke.returncode == 0 and b"Revoked" in out
+        with pytest.raises(MCPError):
+            await client.call_tool("echo", {"text": "after"})
+    assert all(ping(replicas.replica_url(i, "files"), bob).status_code == 401 for i in (1, 2, 3))
+
+
+async def test_with_the_state_server_down_requests_are_refused_clearly_then_served_again(
+    idp: OidcProvider, replicas: Topology, redis_server: RedisServer
+) -> None:
+    alice = token(idp, replicas, "alice")
+    assert ping(replicas.url("files"), alice).status_code == 200
+    redis_server.stop()
+    try:
+        refused = ping(replicas.url("files"), alice)
+        assert refused.status_code == 503 and "shared state is unavailable" in refused.text
+        assert refused.json()["error"]["code"] == -32005
+    finally:
+        redis_server.start()
+    served = await wait_until_async(
+        lambda: ping(replicas.url("files"), alice).status_code == 200, WAIT, "service after the state server returns"
+    )
+    assert served
+    refusals = [
+        e
+        for i in (1, 2, 3)
+        for p in proxy_log_dir(replicas.envs[i], "files").rglob("auth*.jsonl")
+        for e in read_jsonl(p)
+        if e.get("reason") == "state_unavailable"
+    ]
+    assert refusals  # recorded locally, by the replica that refused
