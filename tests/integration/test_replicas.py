@@ -25,7 +25,7 @@ WAIT = 60.0
 BURST = 30  # per principal: generous for the other tests, exact for the one that counts
 POLICY = {
     "rules": [
-        {"id": "echo", "effect": "allow", "conditions": {"tool_name": "echo"}},
+        {"id": "echo", "effect": "allow", "conditions": {"tool_name": ["echo", "slow"]}},
         {"id": "sums-ask", "effect": "hitl", "conditions": {"tool_name": "add"}},
         {
             "id": "reads-ask-and-may-be-remembered",
@@ -142,8 +142,10 @@ async def test_a_remembered_approval_holds_on_every_replica(
     bob = token(idp, replicas, "bob")  # remembered for alice only
     async with gateway_client(replicas.replica_url(2, "files"), "legacy", bob) as client:
         call = asyncio.ensure_future(client.call_tool("read_file", {"path": str(target)}))
-        await wait_until_async(lambda: pending(replicas, 2, bob), WAIT, "bob is asked")
-        call.cancel()
+        [asked] = await wait_until_async(lambda: pending(replicas, 2, bob), WAIT, "bob is asked")
+        assert decide(replicas, 2, bob, asked["id"], "deny").status_code == 200
+        with pytest.raises(MCPError, match="denied"):
+            await asyncio.wait_for(call, WAIT)
 
 
 def test_a_rate_limit_of_n_allows_n_across_all_replicas_together(idp: OidcProvider, replicas: Topology) -> None:
@@ -206,3 +208,77 @@ async def test_with_the_state_server_down_requests_are_refused_clearly_then_serv
         if e.get("reason") == "state_unavailable"
     ]
     assert refusals  # recorded locally, by the replica that refused
+
+
+async def test_an_approval_outlives_the_replica_that_held_it(idp: OidcProvider, replicas: Topology) -> None:
+    alice = token(idp, replicas, "alice")
+    waiting: dict = {}
+    with pytest.raises((MCPError, BaseExceptionGroup)):  # the client is told its server is gone
+        async with gateway_client(replicas.replica_url(1, "files"), "legacy", alice) as client:
+            call = asyncio.ensure_future(client.call_tool("add", {"a": 40, "b": 2}))
+            [waiting] = await wait_until_async(lambda: pending(replicas, 2, alice), WAIT, "the approval")
+            replicas.kill(1)
+            await asyncio.wait_for(call, WAIT)
+    # The holder is gone: the approval still waits, and is decided on another replica.
+    assert [a["id"] for a in pending(replicas, 3, alice)] == [waiting["id"]]
+    assert decide(replicas, 3, alice, waiting["id"], "allow-once").status_code == 200
+    # The client's retry of the same request, on another replica, is answered by that decision, once.
+    async with gateway_client(replicas.replica_url(2, "files"), "legacy", alice) as client:
+        result = await asyncio.wait_for(client.call_tool("add", {"a": 40, "b": 2}), WAIT)
+        assert not result.is_error and result.structured_content == {"result": 42.0}
+        again = asyncio.ensure_future(client.call_tool("add", {"a": 40, "b": 2}))
+        [second] = await wait_until_async(lambda: pending(replicas, 2, alice), WAIT, "a second call is asked again")
+        assert second["id"] != waiting["id"] and decide(replicas, 2, alice, second["id"], "deny").status_code == 200
+        with pytest.raises(MCPError, match="denied"):
+            await asyncio.wait_for(again, WAIT)
+    [entry] = decisions(replicas, 2, "add")[:1]
+    assert (entry["hitl_outcome"], entry["hitl_approver_id"]) == ("user_allowed", "alice")
+
+
+async def test_kill_9_of_a_replica_with_calls_in_flight_loses_no_answer_and_no_decision(
+    idp: OidcProvider, replicas: Topology
+) -> None:
+    alice = token(idp, replicas, "alice")
+
+    def call(n: int) -> httpx.Response | Exception:
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "replica-test", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+        body = {
+            "jsonrpc": "2.0",
+            "id": n,
+            "method": "tools/call",
+            "params": {"name": "slow", "arguments": {"seconds": 1.5, "steps": 1}, "_meta": meta},
+        }
+        headers = {
+            "Authorization": f"Bearer {alice}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": "slow",
+        }
+        try:
+            return httpx.post(replicas.url("files"), json=body, headers=headers, timeout=WAIT)
+        except httpx.HTTPError as exc:
+            return exc
+
+    calls = [asyncio.ensure_future(asyncio.to_thread(call, n)) for n in range(12)]
+    await asyncio.sleep(0.7)  # the calls are with the backends
+    replicas.kill(2)
+    outcomes = await asyncio.wait_for(asyncio.gather(*calls), WAIT)
+    answered = [o for o in outcomes if isinstance(o, httpx.Response) and o.status_code == 200]
+    failed = [o for o in outcomes if o not in answered]
+    assert answered, "the two replicas left answered nothing"
+    for outcome in failed:  # haproxy's answer for the dead replica's calls: an HTTP error, never a hang
+        assert isinstance(outcome, httpx.Response) and outcome.status_code in (502, 503, 504), outcome
+    replicas.restart(2)  # its trail is checked, as every start checks it, and must still verify
+    for i in (1, 2, 3):
+        verify = await asyncio.create_subprocess_exec(
+            MCP_ACP, "audit", "verify", "--proxy", "files", env=replicas.envs[i], stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await verify.communicate()
+        assert verify.returncode == 0, (i, out.decode())
+    recorded = sum(len(decisions(replicas, i, "slow")) for i in (1, 2, 3))
+    assert recorded >= len(calls)  # every call that reached a replica was decided and recorded first
