@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from mcp_acp.audit.monitor import watch
+from mcp_acp.audit.opening import Checkpointing
 from mcp_acp.config.gateway import GatewayConfig, GatewayProxy
 from mcp_acp.gateway.app import Gateway, build_app
 from mcp_acp.gateway.endpoint import Endpoint, gateway_identity
@@ -45,9 +46,10 @@ class Served:
 
 def open_endpoints(config: GatewayConfig, names: list[str]) -> Served:
     served = Served()
+    checkpointing = Checkpointing(config.replica, config.checkpoints)  # signed checkpoints per replica
     for name in names:
         try:
-            started = open_proxy(name, identify=_as_gateway)
+            started = open_proxy(name, identify=_as_gateway, checkpointing=checkpointing)
         except StartupRefused as refused:
             record_refusal(name, refused)
             served.refused[name] = refused
