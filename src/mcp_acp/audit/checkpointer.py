@@ -42,7 +42,10 @@ class Checkpointer:
         self.signer = signer
         self.every_entries = every_entries
         self.every_seconds = every_seconds
-        self.keyed_from = keyed_from or {}
+        # None: unkeyed. Otherwise each file is keyed from its entry here, else from its first
+        # (keys.AuditKey.since): said in every checkpoint, so an offline check knows which
+        # entries it can recompute without the key.
+        self.keyed_from = keyed_from
         self._pending = 0
         self._wake = threading.Event()
         self._stop = False
@@ -81,8 +84,8 @@ class Checkpointer:
             if known.last_sequence == 0:
                 continue
             head: dict[str, Any] = {"sequence": known.last_sequence, "entry_hash": known.last_hash}
-            if rel in self.keyed_from:
-                head["keyed_from"] = self.keyed_from[rel]
+            if self.keyed_from is not None:
+                head["keyed_from"] = self.keyed_from.get(rel, 1)
             found[rel] = head
         return found
 

@@ -68,6 +68,18 @@ def resource_servers(config: GatewayConfig, names: list[str]) -> dict[str, Resou
     }
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the stop signal (SIGTERM, SIGINT) once it has stopped serving, which
+    killed the process before each proxy's finish() (the trail record, the final signed
+    checkpoint). Here the signal only stops the server; serve() returns and finish() runs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 def uvicorn_config(config: GatewayConfig, app) -> uvicorn.Config:
     limits = config.limits
     tls = {}
@@ -115,7 +127,7 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
             for endpoint in endpoints.values():
                 await endpoint.close()
 
-    server = uvicorn.Server(uvicorn_config(config, build_app(gateway, lifespan)))
+    server = _Server(uvicorn_config(config, build_app(gateway, lifespan)))
     for name in endpoints:
         say(f"  [bold]{name}[/]: {config.resource_url(name)}")
     say(
