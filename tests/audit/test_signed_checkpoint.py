@@ -37,7 +37,8 @@ def test_a_clean_chain_verifies() -> None:
     signer = signing.load_or_create("r1")
     parsed = sc.check(data(chain(signer, 3)), signer.public, signer.key_id)
     assert parsed.errors == [] and len(parsed.records) == 3 and not parsed.torn_tail
-    assert sc.last_record(data(chain(signer, 3)))["counter"] == 3
+    last = sc.last_record(data(chain(signer, 3)))
+    assert last is not None and last["counter"] == 3
 
 
 def test_an_altered_checkpoint_fails_its_signature() -> None:
