@@ -68,13 +68,13 @@ def copied(replicas: dict[str, tuple[Path, Path]], tmp_path: Path) -> dict[str, 
     return out
 
 
-def offline_verify(tmp_path: Path, pairs: list[tuple[Path, Path]]) -> subprocess.CompletedProcess[str]:
+def offline_verify(tmp_path: Path, pairs: list[tuple[Path, Path]], *extra: str) -> subprocess.CompletedProcess[str]:
     empty = tmp_path / "empty-home"
     empty.mkdir(exist_ok=True)
     env = {**os.environ, "MCP_ACP_HOME": str(empty), "HOME": str(empty), "NO_COLOR": "1", "COLUMNS": "200"}
     args = [arg for folder, key in pairs for arg in ("--replica", str(folder), "--public-key", str(key))]
     result = subprocess.run(
-        [MCP_ACP, "audit", "verify", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [MCP_ACP, "audit", "verify", *args, *extra], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert not any(empty.iterdir()), "the offline verify wrote into its home"
     return result
@@ -96,6 +96,25 @@ def test_the_clean_replicas_pass_with_only_their_public_keys(copied: Any, tmp_pa
     records = [json.loads(raw) for raw in checkpoint_lines(folder)]
     assert len(records) >= 2 and {r["replica"] for r in records} == {"r1"}
     assert records[-1]["heads"][OPS]["sequence"] == sum(1 for _ in (folder / OPS).open())  # the final checkpoint
+    as_json = json.loads(offline_verify(tmp_path, both(copied), "--json").stdout)
+    assert [r["ok"] for r in as_json["replicas"]] == [True, True]
+    ops = next(f for f in as_json["replicas"][0]["proxies"][0]["files"] if f["file"] == OPS)
+    assert ops["after_last_checkpoint"] == 0 and ops["keyed"] == ops["entries"] > 0  # keyed: pins and structure
+
+
+def test_a_replica_without_its_key_cannot_be_verified(copied: Any, tmp_path: Path) -> None:
+    folder, _ = copied["r1"]
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    result = subprocess.run(
+        [MCP_ACP, "audit", "verify", "--replica", str(folder)],
+        env={**os.environ, "MCP_ACP_HOME": str(empty), "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2 and "one --public-key per --replica" in result.stderr
 
 
 def test_an_altered_checkpoint_fails_its_signature(copied: Any, tmp_path: Path) -> None:
