@@ -34,6 +34,8 @@ REPLICAS = ("r1", "r2")
 async def _calls(url: str, count: int) -> None:
     async with gateway_client(url, "legacy") as client:
         for i in range(count):
+            if i == count - 1:
+                await asyncio.sleep(0.5)  # r2's logs are older than their max age now: the next entry rotates them
             await client.call_tool("echo", {"text": f"call {i}"})
 
 
@@ -43,7 +45,9 @@ def replicas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
     found = {}
     for replica in REPLICAS:
         home = Home(tmp_path_factory.mktemp(replica))
-        home.add_proxy("files", sys.executable, [BACKEND], ECHO_ONLY_POLICY)
+        # r2 seals its logs into segments (gzip-compressed) after a third of a second: the verify reads them too.
+        rotation = {"log_rotation": {"max_age_hours": 0.0001}} if replica == "r2" else None
+        home.add_proxy("files", sys.executable, [BACKEND], ECHO_ONLY_POLICY, config=rotation)
         write_gateway_config(
             home.env, {"replica_id": replica, "checkpoints": {"every_entries": 5, "every_seconds": 3600}}
         )
@@ -96,6 +100,7 @@ def test_the_clean_replicas_pass_with_only_their_public_keys(copied: Any, tmp_pa
     records = [json.loads(raw) for raw in checkpoint_lines(folder)]
     assert len(records) >= 2 and {r["replica"] for r in records} == {"r1"}
     assert records[-1]["heads"][OPS]["sequence"] == sum(1 for _ in (folder / OPS).open())  # the final checkpoint
+    assert list((copied["r2"][0] / "audit" / "segments").glob("operations.*.jsonl*")), "r2 did not rotate"
     as_json = json.loads(offline_verify(tmp_path, both(copied), "--json").stdout)
     assert [r["ok"] for r in as_json["replicas"]] == [True, True]
     ops = next(f for f in as_json["replicas"][0]["proxies"][0]["files"] if f["file"] == OPS)
