@@ -1,4 +1,4 @@
-"""`mcp-acp audit verify|checkpoint|repair|key`: check and look after the tamper-evident audit trail.
+"""`mcp-acp audit verify|checkpoint|public-key|repair|key`: check and look after the tamper-evident audit trail.
 
 Exit codes of `verify`: 0 passed (or nothing to verify yet), 1 tampering or damage (a broken
 chain, a deleted file, a state that does not match, a damaged state, a checkpoint mismatch),
