@@ -99,3 +99,32 @@ def test_keyed_files_say_from_which_entry_they_are_keyed(tmp_path: Path) -> None
         "entry_hash": records(tmp_path)[0]["heads"][OPS]["entry_hash"],
         "keyed_from": 4,
     }
+
+
+def test_two_writers_of_one_folder_keep_one_checkpoint_chain(tmp_path: Path) -> None:
+    """Two sessions of one proxy (each its own locks, as two processes have): each checkpoint
+    continues the newest one on disk, whoever wrote it, so the chain never forks."""
+    from mcp_acp.audit.sharing import FolderLocks
+
+    def open_session() -> tuple[AuditLog, Checkpointer]:
+        locks = FolderLocks(tmp_path)
+        locks.claim_slot(8)
+        checkpointer = Checkpointer(tmp_path, "p", signing.load_or_create("r1"), 1000, 3600)
+        with locks.held():
+            log = AuditLog(tmp_path, IntegrityState.load(tmp_path), None, locks=locks, checkpoints=checkpointer)
+        return log, checkpointer
+
+    (first, first_signs), (second, second_signs) = open_session(), open_session()
+    for _ in range(3):
+        write(first, 1)
+        assert first_signs.write_now()
+        write(second, 1)
+        assert second_signs.write_now()
+    first.close()
+    second.close()
+    found = records(tmp_path)
+    assert [r["counter"] for r in found] == list(range(1, len(found) + 1)) and len(found) >= 6
+    assert found[-1]["heads"][OPS]["sequence"] == 6
+    signer = signing.load_or_create("r1")
+    data = (tmp_path / signed_checkpoint.FILE_NAME).read_bytes()
+    assert signed_checkpoint.check(data, signer.public, signer.key_id).errors == []
