@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_acp.audit import trail
+from mcp_acp.audit.checkpointer import Checkpointer
 from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
 from mcp_acp.audit.sharing import START_TIMEOUT_SECONDS, FolderLocks
+from mcp_acp.audit.signing import SigningError, load_or_create, publish
 from mcp_acp.audit.verify import AuditFailure, verify_on_startup
 from mcp_acp.audit.writer import AuditLog, AuditWriteError, Rotation
+from mcp_acp.config.checkpoints import CheckpointSettings
 from mcp_acp.config.models import ProxyConfig
 from mcp_acp.config.store import ConfigError
 
@@ -31,24 +34,55 @@ class OpenTrail:
     key_created: bool = False
 
 
+@dataclass(frozen=True)
+class Checkpointing:
+    """Signed checkpoints for this trail (the gateway asks for them): who signs, how often, and
+    the log root whose `replicas/` folder gets the public key."""
+
+    replica: str
+    settings: CheckpointSettings
+    log_root: Path | None = None
+
+
+def _checkpointer(name: str, log_dir: Path, key: AuditKey | None, wanted: Checkpointing) -> Checkpointer:
+    try:
+        signer = load_or_create(wanted.replica)
+        if wanted.log_root is not None:
+            publish(signer, wanted.log_root)
+    except (SigningError, ConfigError, OSError) as exc:
+        raise AuditFailure(f"cannot set up the audit signing key of replica {wanted.replica}: {exc}") from None
+    settings = wanted.settings
+    return Checkpointer(
+        log_dir, name, signer, settings.every_entries, settings.every_seconds, dict(key.since) if key else None
+    )
+
+
 def rotation_of(config: ProxyConfig) -> Rotation:
     settings = config.log_rotation
     return Rotation(settings.max_bytes, settings.max_age_hours * 3600, settings.compress)
 
 
-def open_trail(name: str, log_dir: Path, config: ProxyConfig, locks: FolderLocks | None = None) -> OpenTrail:
+def open_trail(
+    name: str,
+    log_dir: Path,
+    config: ProxyConfig,
+    locks: FolderLocks | None = None,
+    checkpointing: Checkpointing | None = None,
+) -> OpenTrail:
     """Raises AuditFailure (exit 10) when the trail cannot be trusted or opened. With `locks`,
     other processes of the proxy may be running: nothing is written while this one verifies."""
     if locks is None:
-        return _open_trail(name, log_dir, config, None)
+        return _open_trail(name, log_dir, config, None, checkpointing)
     try:
         with locks.held(START_TIMEOUT_SECONDS):
-            return _open_trail(name, log_dir, config, locks)
+            return _open_trail(name, log_dir, config, locks, checkpointing)
     except TimeoutError as exc:
         raise AuditFailure(f"cannot open the audit logs in {log_dir}: {exc}") from None
 
 
-def _open_trail(name: str, log_dir: Path, config: ProxyConfig, locks: FolderLocks | None) -> OpenTrail:
+def _open_trail(
+    name: str, log_dir: Path, config: ProxyConfig, locks: FolderLocks | None, checkpointing: Checkpointing | None
+) -> OpenTrail:
     try:
         key = load_audit_key(name)
     except (ConfigError, ValueError, KeyError) as exc:
@@ -66,8 +100,9 @@ def _open_trail(name: str, log_dir: Path, config: ProxyConfig, locks: FolderLock
             warnings.append(f"could not create an audit key ({exc}); the trail stays unkeyed")
         else:
             state.key = key.key
+    signer = _checkpointer(name, log_dir, key, checkpointing) if checkpointing else None
     try:
-        audit = AuditLog(log_dir, state, key, config.audit_durable, rotation_of(config), locks)
+        audit = AuditLog(log_dir, state, key, config.audit_durable, rotation_of(config), locks, signer)
     except OSError as exc:
         raise AuditFailure(f"cannot open the audit logs in {log_dir}: {exc.strerror or exc}") from None
     except AuditWriteError as exc:

@@ -13,11 +13,11 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -216,6 +216,15 @@ class ChainedFile:
         os.close(self._fd)
 
 
+class Checkpoints(Protocol):
+    """What the writer needs of a checkpointer (checkpointer.py): told of each entry, started
+    once the files are open, closed (a final checkpoint) before they are."""
+
+    def start(self, state: IntegrityState, turn: Callable[[], contextlib.AbstractContextManager[None]]) -> None: ...
+    def noted(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class AuditLog:
     """All protected files of one proxy, their state, and the lock that makes us their only writer."""
 
@@ -227,6 +236,7 @@ class AuditLog:
         durable: bool = False,
         rotation: Rotation | None = None,
         locks: FolderLocks | None = None,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.state = state
@@ -246,6 +256,9 @@ class AuditLog:
         self._writes = 0
         self._synced = 0
         self._sync_task: asyncio.Task[None] | None = None
+        self.checkpoints = checkpoints  # None: no signed checkpoints (a STDIO proxy unless configured)
+        if checkpoints is not None:
+            checkpoints.start(state, self.turn)
 
     @contextlib.contextmanager
     def turn(self) -> Generator[None]:
@@ -286,6 +299,8 @@ class AuditLog:
             except OSError as exc:
                 raise AuditWriteError(f"cannot save {self.state.path.name}: {exc.strerror or exc}") from None
             self._writes += 1
+            if self.checkpoints is not None:
+                self.checkpoints.noted()
         return entry
 
     def check_files(self, *names: str) -> None:
@@ -335,6 +350,9 @@ class AuditLog:
         self.state.fsync()
 
     def close(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.close()  # the final heads, while the files and locks are still ours
+            self.checkpoints = None
         for chained in self.files.values():
             chained.close()
         self.state.close()

@@ -1,4 +1,4 @@
-"""`mcp-acp audit verify|checkpoint|repair|key`: check and look after the tamper-evident audit trail.
+"""`mcp-acp audit verify|checkpoint|public-key|repair|key`: check and look after the tamper-evident audit trail.
 
 Exit codes of `verify`: 0 passed (or nothing to verify yet), 1 tampering or damage (a broken
 chain, a deleted file, a state that does not match, a damaged state, a checkpoint mismatch),
@@ -16,18 +16,20 @@ from rich.table import Table
 
 from mcp_acp import secret_store
 from mcp_acp.audit import checkpoint as checkpoints
-from mcp_acp.audit import trail
+from mcp_acp.audit import signing, trail
 from mcp_acp.audit.files import PROTECTED
 from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
 from mcp_acp.audit.repair import ProxyRunning, apply_repair, exclusive, plan_repair
 from mcp_acp.audit.state import IntegrityState, StateError
 from mcp_acp.audit.verify import verify_proxy, verify_settled
+from mcp_acp.cli.audit_offline import verify_offline
 from mcp_acp.cli.audit_report import file_json, print_proxy, verify_with_progress
-from mcp_acp.cli.output import console, fail, interactive
+from mcp_acp.cli.output import console, err_console, fail, interactive
 from mcp_acp.config import paths
 from mcp_acp.config.store import (
     ConfigError,
     list_proxy_names,
+    load_gateway_config,
     load_manager_config,
     load_proxy_config,
     write_private_text,
@@ -82,8 +84,36 @@ def audit() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also check that every entry pinned by this checkpoint (from 'audit checkpoint') is unchanged.",
 )
-def verify(proxy: str | None, file: str, as_json: bool, checkpoint_path: Path | None) -> None:
-    """Check every log's hash chain against the integrity state (exit 0 ok, 1 tampered, 2 unable)."""
+@click.option(
+    "--replica",
+    "replicas",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Offline: a replica's copied log folder (repeatable; pair each with --public-key). No config needed.",
+)
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Offline: the PEM public key of the --replica in the same position ('mcp-acp audit public-key').",
+)
+def verify(
+    proxy: str | None,
+    file: str,
+    as_json: bool,
+    checkpoint_path: Path | None,
+    replicas: tuple[Path, ...],
+    public_keys: tuple[Path, ...],
+) -> None:
+    """Check every log's hash chain against the integrity state (exit 0 ok, 1 tampered, 2 unable).
+
+    With --replica/--public-key: check copied replicas' logs against their signed checkpoints,
+    with only the public keys (no secret store, no config)."""
+    if replicas or public_keys:
+        if proxy or checkpoint_path or file != "all":
+            fail("--replica verifies whole copied log folders: it takes no --proxy, --file or --checkpoint", UNABLE)
+        click.get_current_context().exit(verify_offline(replicas, public_keys, as_json))
     try:
         pinned = checkpoints.load(checkpoint_path) if checkpoint_path else None
         names = [_known_proxy(proxy)] if proxy else list_proxy_names()
@@ -195,6 +225,25 @@ def checkpoint(proxy: str | None, output: Path | None) -> None:
         "  Store a copy somewhere this machine cannot change (another host, a ticket, a printout).\n"
         f"  Later: [bold]mcp-acp audit verify --checkpoint {escape(str(output))}[/]"
     )
+
+
+# --------------------------------------------------------------------------- public-key
+
+
+@audit.command("public-key")
+@click.option(
+    "--replica", "replica", help="Replica whose key to print (default: gateway.json's replica_id, else the host name)."
+)
+def public_key(replica: str | None) -> None:
+    """Print this replica's checkpoint-signing public key (PEM), creating the key on first use."""
+    try:
+        replica = replica or load_gateway_config().replica
+        signer = signing.load_or_create(replica)
+        published = signing.publish(signer, paths.product_log_root(load_manager_config().log_path))
+    except (ConfigError, signing.SigningError, OSError) as exc:
+        fail(f"cannot get the signing key of replica {replica}: {exc}")
+    click.echo(signing.public_pem(signer.public), nl=False)
+    err_console.print(f"replica {escape(replica)} · key id {signer.key_id} · published at {escape(str(published))}")
 
 
 # --------------------------------------------------------------------------- repair

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from mcp_acp.audit.monitor import watch
+from mcp_acp.audit.opening import Checkpointing
 from mcp_acp.config.gateway import GatewayConfig, GatewayProxy
 from mcp_acp.gateway.app import Gateway, build_app, follow_revocations
 from mcp_acp.gateway.endpoint import Endpoint, gateway_identity
@@ -46,9 +47,10 @@ class Served:
 
 def open_endpoints(config: GatewayConfig, names: list[str]) -> Served:
     served = Served()
+    checkpointing = Checkpointing(config.replica, config.checkpoints)  # signed checkpoints per replica
     for name in names:
         try:
-            started = open_proxy(name, identify=_as_gateway)
+            started = open_proxy(name, identify=_as_gateway, checkpointing=checkpointing)
         except StartupRefused as refused:
             record_refusal(name, refused)
             served.refused[name] = refused
@@ -65,6 +67,18 @@ def resource_servers(config: GatewayConfig, names: list[str]) -> dict[str, Resou
         name: ResourceServer(config.auth, config.resource_url(name), config.base_url + metadata_path(name))
         for name in names
     }
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the stop signal (SIGTERM, SIGINT) once it has stopped serving, which
+    killed the process before each proxy's finish() (the trail record, the final signed
+    checkpoint). Here the signal only stops the server; serve() returns and finish() runs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
 
 
 def uvicorn_config(config: GatewayConfig, app) -> uvicorn.Config:
@@ -118,7 +132,7 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
                 await endpoint.close()
             await state.close()
 
-    server = uvicorn.Server(uvicorn_config(config, build_app(gateway, lifespan)))
+    server = _Server(uvicorn_config(config, build_app(gateway, lifespan)))
     for name in endpoints:
         say(f"  [bold]{name}[/]: {config.resource_url(name)}")
     say(

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mcp_acp import __version__
 from mcp_acp.audit import auth_log, emergency
 from mcp_acp.audit.chain import utc_now
 from mcp_acp.audit.history import record_load
-from mcp_acp.audit.opening import OpenTrail, close_trail, open_trail
+from mcp_acp.audit.opening import Checkpointing, OpenTrail, close_trail, open_trail
 from mcp_acp.audit.sharing import AlreadyRunning, FolderLocks
 from mcp_acp.audit.shutdown import ShutdownCoordinator, append_fsynced
 from mcp_acp.audit.system_log import SystemLogHandler
@@ -160,10 +160,11 @@ class Started:
 Identify = Callable[[ManagerConfig, AuditLog], tuple[LocalIdentities | OidcIdentities, Identity]]
 
 
-def open_proxy(name: str, identify: Identify | None = None) -> Started:
+def open_proxy(name: str, identify: Identify | None = None, checkpointing: Checkpointing | None = None) -> Started:
     """Everything before the session: raises StartupRefused when the proxy must not start.
     `identify` says who the process acts as (default: the user at this machine; the gateway
-    passes its own service identity and authenticates each remote caller per request)."""
+    passes its own service identity and authenticates each remote caller per request).
+    `checkpointing`: sign checkpoints of the trail (the gateway's replicas; docs/audit.md)."""
     try:
         manager = load_manager_config()
         config = load_proxy_config(name)
@@ -181,7 +182,9 @@ def open_proxy(name: str, identify: Identify | None = None) -> Started:
         failure = AuditFailure(f"cannot use the log folder {log_dir}: {exc.strerror or exc}")
         raise StartupRefused("audit_failure", failure, AuditFailure.exit_code) from None
     try:
-        opened = open_trail(name, log_dir, config, locks)
+        if checkpointing is not None:
+            checkpointing = replace(checkpointing, log_root=paths.product_log_root(manager.log_path))
+        opened = open_trail(name, log_dir, config, locks, checkpointing)
     except AuditFailure as exc:
         locks.close()
         raise StartupRefused("audit_failure", exc, AuditFailure.exit_code) from None
