@@ -236,7 +236,7 @@ async def test_an_approval_outlives_the_replica_that_held_it(idp: OidcProvider, 
 
 
 async def test_kill_9_of_a_replica_with_calls_in_flight_loses_no_answer_and_no_decision(
-    idp: OidcProvider, replicas: Topology
+    idp: OidcProvider, replicas: Topology, tmp_path: Path
 ) -> None:
     alice = token(idp, replicas, "alice")
 
@@ -280,5 +280,24 @@ async def test_kill_9_of_a_replica_with_calls_in_flight_loses_no_answer_and_no_d
         )
         out, _ = await verify.communicate()
         assert verify.returncode == 0, (i, out.decode())
+    replicas.stop()  # each writes its last signed checkpoint
+    # The three trails together, as an auditor on another machine checks them: only public keys.
+    args = []
+    for i in (1, 2, 3):
+        log_dir = proxy_log_dir(replicas.envs[i], "files")
+        public = log_dir.parent.parent / "replicas" / f"gw-{i}.pub"
+        args += ["--replica", str(log_dir), "--public-key", str(public)]
+    empty = tmp_path / "auditor"
+    empty.mkdir()
+    offline = await asyncio.create_subprocess_exec(
+        MCP_ACP,
+        "audit",
+        "verify",
+        *args,
+        env={"PATH": "/usr/bin:/bin", "MCP_ACP_HOME": str(empty), "HOME": str(empty)},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await offline.communicate()
+    assert offline.returncode == 0, out.decode()
     recorded = sum(len(decisions(replicas, i, "slow")) for i in (1, 2, 3))
     assert recorded >= len(calls)  # every call that reached a replica was decided and recorded first
