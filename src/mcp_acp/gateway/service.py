@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
+from mcp_acp.audit.export.exporter import start_in_background
 from mcp_acp.audit.monitor import watch
 from mcp_acp.config.gateway import GatewayConfig, GatewayProxy
 from mcp_acp.gateway.app import Gateway, build_app
@@ -95,6 +96,7 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
     @contextlib.asynccontextmanager
     async def lifespan(app):
         tasks = [asyncio.create_task(front.expire_sessions()) for front in fronts.values()]
+        exporter = start_in_background(config.export, config.replica, list(endpoints))  # audit to the SIEM
         tasks.append(asyncio.create_task(serve_status(config, fronts)))
         for endpoint in endpoints.values():
             started: Started = endpoint.started
@@ -105,6 +107,8 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
         try:
             yield
         finally:
+            if exporter is not None:
+                exporter.stop(timeout=5)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

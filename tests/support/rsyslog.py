@@ -1,0 +1,43 @@
+"""Debian's rsyslogd as a test receiver: its own config, pid file and work folder under a test's
+tmp_path, TCP syslog (imtcp, octet-counted framing) on a free loopback port, every message
+written raw (`%rawmsg%`, one a line) to `received`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.processes import ListeningProcess, free_port
+
+RSYSLOGD = "/usr/sbin/rsyslogd"
+
+CONFIG = """\
+global(workDirectory="{work}" maxMessageSize="4m")
+module(load="imtcp")
+template(name="raw" type="string" string="%rawmsg%\\n")
+input(type="imtcp" address="127.0.0.1" port="{port}")
+*.* action(type="omfile" file="{received}" template="raw" flushOnTXEnd="on" asyncWriting="off")
+"""
+
+
+class Rsyslog(ListeningProcess):
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "work").mkdir(exist_ok=True)
+        self.received = folder / "received.log"
+        port = port or free_port()
+        conf = folder / "rsyslog.conf"
+        conf.write_text(CONFIG.format(work=folder / "work", port=port, received=self.received))
+        pid = folder / "rsyslogd.pid"
+        pid.unlink(missing_ok=True)
+        super().__init__([RSYSLOGD, "-n", "-f", str(conf), "-i", str(pid)], port, folder / "rsyslogd.out")
+
+    def restart(self) -> Rsyslog:
+        """Stopped before: the same receiver (port, output file) again."""
+        return Rsyslog(self.folder, self.port)
+
+    def lines(self) -> list[str]:
+        try:
+            return self.received.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
