@@ -190,3 +190,43 @@ def test_otlp_logs_arrive_in_order_after_the_collector_refused_them(tmp_path: Pa
         exporter.stop()
         writer.close()
         collector.close()
+
+
+async def test_the_gateway_ships_its_decisions_and_answers_while_rsyslog_is_down(launcher, tmp_path: Path) -> None:
+    import sys
+
+    from mcp.shared.exceptions import MCPError
+
+    from tests.support.config import ECHO_ONLY_POLICY, use_policy
+    from tests.support.gateway import GatewayProcess, gateway_client, write_gateway_config
+    from tests.support.processes import BACKEND, wait_until_async
+
+    launcher.proxy(sys.executable, [BACKEND], name="files")
+    use_policy(launcher.env, "files", ECHO_ONLY_POLICY)
+    rsyslog = Rsyslog(tmp_path / "rsyslog")
+    export = {"syslog": {"host": "127.0.0.1", "port": rsyslog.port, "resend_on_reconnect": 0}, "max_backoff_seconds": 1}
+    write_gateway_config(launcher.env, {"replica_id": "replica-a", "export": export})
+
+    def shipped(tool: str) -> list:
+        found = [parse(line) for line in rsyslog.lines()]
+        return [m for m in found if m.msgid == "decisions" and json.loads(m.msg).get("tool_name") == tool]
+
+    try:
+        with GatewayProcess(launcher.env, tmp_path / "gateway.log") as gateway:
+            async with gateway_client(gateway.endpoint("files"), "2026-07-28") as client:
+                await client.call_tool("echo", {"text": "one"})
+                with pytest.raises(MCPError, match=r"(?i)denied"):
+                    await client.call_tool("add", {"a": 1, "b": 2})
+                await wait_until_async(lambda: shipped("echo") and shipped("add"), 30, "both decisions in rsyslog")
+                (denied,) = shipped("add")
+                assert denied.host == "replica-a" and denied.params["replica"] == "replica-a"
+                assert denied.pri == 22 * 8 + 5
+
+                rsyslog.stop()  # the SIEM is away: calls are still answered, their entries wait on disk
+                for number in range(3):
+                    echoed = await client.call_tool("echo", {"text": f"while down {number}"})
+                    assert echoed.content[0].text == f"while down {number}"  # type: ignore[union-attr]
+                rsyslog = rsyslog.restart()
+                await wait_until_async(lambda: len(shipped("echo")) >= 4, 60, "the decisions made while rsyslog was down")
+    finally:
+        rsyslog.stop()
