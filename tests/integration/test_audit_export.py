@@ -227,6 +227,8 @@ async def test_the_gateway_ships_its_decisions_and_answers_while_rsyslog_is_down
                     echoed = await client.call_tool("echo", {"text": f"while down {number}"})
                     assert echoed.content[0].text == f"while down {number}"  # type: ignore[union-attr]
                 rsyslog = rsyslog.restart()
-                await wait_until_async(lambda: len(shipped("echo")) >= 4, 60, "the decisions made while rsyslog was down")
+                await wait_until_async(
+                    lambda: len(shipped("echo")) >= 4, 60, "the decisions made while rsyslog was down"
+                )
     finally:
         rsyslog.stop()

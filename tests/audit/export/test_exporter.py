@@ -79,3 +79,23 @@ def test_status_shows_the_lag(tmp_path: Path) -> None:
     (report,) = status(exporter)
     assert report["lag"] == 6 and report["last_error"] is None
     assert {f["file"]: f["head"] for f in report["files"]}["audit/operations.jsonl"] == 2
+
+
+def test_a_second_exporter_of_the_same_logs_and_destination_refuses(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "logs")
+    writer.write(3)
+    writer.close()
+    sending = Scripted(fail_at=set())
+    first = Pump(sending, {"p": tmp_path / "logs"}, tmp_path / "cursor.json", SETTINGS)
+    stop = threading.Event()
+    thread = threading.Thread(target=first.run, args=(True, stop))
+    thread.start()
+    try:
+        while len(sending.got) < 3:  # the first one runs (and holds the lock)
+            stop.wait(0.01)
+        second = Scripted(fail_at=set())
+        assert Pump(second, {"p": tmp_path / "logs"}, tmp_path / "cursor.json", SETTINGS).run(False, stop) is False
+        assert second.got == []
+    finally:
+        stop.set()
+        thread.join(10)

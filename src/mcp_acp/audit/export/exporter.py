@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from filelock import FileLock, Timeout
+
 from mcp_acp.audit.export.cursor import Cursor, CursorError
 from mcp_acp.audit.export.otlp import OtlpSender
 from mcp_acp.audit.export.reader import LogReader, Record
@@ -63,6 +65,26 @@ class Pump:
 
     def run(self, follow: bool, stop: threading.Event) -> bool:
         """Until caught up (or, following, until `stop`). False when it stopped on an error."""
+        # One exporter per destination and log folder: two would send everything twice.
+        self.cursor_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = FileLock(self.cursor_path.with_suffix(".lock"), mode=0o600)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.error(
+                "another exporter (a gateway, or 'mcp-acp audit export --follow') is already sending to the %s "
+                "from these logs (it holds %s)",
+                self.sender.describe(),
+                lock.lock_file,
+            )
+            self.sender.close()
+            return False
+        try:
+            return self._run(follow, stop)
+        finally:
+            lock.release()
+
+    def _run(self, follow: bool, stop: threading.Event) -> bool:
         try:
             cursor = Cursor.load(self.cursor_path)
         except CursorError as exc:
