@@ -51,6 +51,8 @@ def test_header_fields_never_carry_spaces() -> None:
         ({}, 6),
         ({"decision": "deny"}, 5),
         ({"status": "Failure"}, 4),
+        ({"event_type": "session_ended", "status": "failure"}, 4),
+        ({"event_type": "session_ended", "status": "success"}, 6),
         ({"level": "ERROR"}, 3),
         ({"level": "WARNING"}, 4),
     ],

@@ -33,14 +33,14 @@ class SendError(Exception):
 
 
 def severity(entry: dict[str, Any]) -> int:
-    """Warning for a refusal or a failure, error for the system log's errors, notice for a
-    denied decision, info otherwise."""
+    """The system log's own level; notice for a denied decision; warning for a failed or refused
+    operation and a session that ended in failure; info otherwise."""
     level = entry.get("level")
     if isinstance(level, str) and level in _SEVERITY:
         return _SEVERITY[level]
     if entry.get("decision") == "deny":
         return 5
-    if entry.get("status") in ("Failure", "Refused") or "fail" in str(entry.get("event", "")):
+    if str(entry.get("status", "")).lower() in ("failure", "refused"):  # operations, auth
         return 4
     return 6
 
