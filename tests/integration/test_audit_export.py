@@ -230,5 +230,20 @@ async def test_the_gateway_ships_its_decisions_and_answers_while_rsyslog_is_down
                 await wait_until_async(
                     lambda: len(shipped("echo")) >= 4, 60, "the decisions made while rsyslog was down"
                 )
+
+            # The exporter is the gateway's child process; it goes when the gateway dies, even by kill -9.
+            pid = gateway.process.pid
+            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            (child,) = [c for c in children if "audit\0export" in Path(f"/proc/{c}/cmdline").read_text()]
+            os.kill(pid, signal.SIGKILL)
+            gateway.process.wait(10)
+            wait_until(lambda: not alive(child), 30, "the exporter to stop after the gateway died")
     finally:
         rsyslog.stop()
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False

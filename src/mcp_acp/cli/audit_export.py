@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +67,16 @@ def build_exporter(config: Path | None, proxies: tuple[str, ...]) -> Exporter:
 @click.option("--status", "show_status", is_flag=True, help="Show how far each destination got, and its last error.")
 @click.option("--json", "as_json", is_flag=True, help="With --status: machine-readable output.")
 @click.option("--proxy", "-p", "proxies", multiple=True, help="Only this proxy (repeatable). Default: all.")
+@click.option("--with-parent", "with_parent", is_flag=True, hidden=True, help="Stop when standard input closes.")
 @click.option(
     "--config",
     "config",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Export settings (an 'export' object, or a gateway.json). Default: gateway.json's 'export'.",
 )
-def export(follow: bool, show_status: bool, as_json: bool, proxies: tuple[str, ...], config: Path | None) -> None:
+def export(
+    follow: bool, show_status: bool, as_json: bool, proxies: tuple[str, ...], config: Path | None, with_parent: bool
+) -> None:
     """Send every audit entry to the SIEM (syslog RFC 5424 over TCP/TLS, OTLP logs)."""
     exporter = build_exporter(config, proxies)
     if show_status:
@@ -82,6 +86,8 @@ def export(follow: bool, show_status: bool, as_json: bool, proxies: tuple[str, .
     if follow:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: exporter.stop_event.set())
+    if with_parent:  # the gateway's child: its parent closing the pipe (or dying) stops it
+        threading.Thread(target=_stop_at_eof, args=(exporter,), daemon=True).start()
     exporter.start(follow=follow)
     while any(thread.is_alive() for thread in exporter.threads):
         exporter.wait(0.5)
@@ -89,6 +95,12 @@ def export(follow: bool, show_status: bool, as_json: bool, proxies: tuple[str, .
         fail("the export did not complete (the error is above); run it again: it resumes where it stopped")
     if not follow:
         console.print("every audit entry was exported")
+
+
+def _stop_at_eof(exporter: Exporter) -> None:
+    while sys.stdin.buffer.read(4096):
+        pass
+    exporter.stop_event.set()
 
 
 def _print_status(report: list[dict[str, Any]], as_json: bool) -> None:

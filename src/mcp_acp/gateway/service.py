@@ -96,7 +96,7 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
     @contextlib.asynccontextmanager
     async def lifespan(app):
         tasks = [asyncio.create_task(front.expire_sessions()) for front in fronts.values()]
-        exporter = start_in_background(config.export, config.replica, list(endpoints))  # audit to the SIEM
+        exporter = start_in_background(config.export, list(endpoints))  # audit to the SIEM, in a child process
         tasks.append(asyncio.create_task(serve_status(config, fronts)))
         for endpoint in endpoints.values():
             started: Started = endpoint.started

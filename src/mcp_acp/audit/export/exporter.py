@@ -9,7 +9,10 @@ with back-off (0.5 s doubling up to `max_backoff_seconds`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,15 +234,30 @@ def status(exporter: Exporter) -> list[dict[str, Any]]:
     return report
 
 
-def start_in_background(settings: ExportSettings | None, replica: str, proxies: list[str]) -> Exporter | None:
-    """For the gateway: follow the served proxies' trails in background threads (None when
-    `export` is not configured). The decision path never waits for it."""
-    if settings is None:
-        return None
-    from mcp_acp.config.store import load_manager_config
+class Background:
+    """The gateway's exporter: `mcp-acp audit export --follow` as a child process, so its work
+    (reading, parsing, sending) never competes with the gateway's event loop for the GIL. It
+    reads gateway.json's `export` itself, and stops when its standard input closes: when the
+    gateway stops, or dies, even by `kill -9`."""
 
-    log_root = load_manager_config().log_path
-    sources = {name: paths.proxy_log_dir(log_root, name) for name in proxies}
-    exporter = Exporter(settings, sources, replica, state_dir(settings, log_root))
-    exporter.start(follow=True)
-    return exporter
+    def __init__(self, proxies: list[str]) -> None:
+        argv = [sys.executable, "-m", "mcp_acp", "audit", "export", "--follow", "--with-parent"]
+        for name in proxies:
+            argv += ["--proxy", name]
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+
+
+def start_in_background(settings: ExportSettings | None, proxies: list[str]) -> Background | None:
+    """For the gateway: ship the served proxies' trails (None when `export` is not configured).
+    The decision path never waits for it."""
+    return Background(proxies) if settings is not None else None
