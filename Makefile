@@ -31,6 +31,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends chromium; \
 	  else echo "Debian's chromium is missing (the browser tests drive /usr/bin/chromium): apt-get install chromium, then re-run"; exit 1; fi; \
 	fi
+	@if ! test -f /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so && ! test -f /usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_gtls.so; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends rsyslog-gnutls; \
+	  else echo "rsyslog-gnutls is missing (the audit export's TLS test runs rsyslogd with TLS): apt-get install rsyslog-gnutls, then re-run"; exit 1; fi; \
+	fi
 
 $(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
 	cd $(NPM_DIR) && npm ci --no-audit --no-fund --loglevel=error

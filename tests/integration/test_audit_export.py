@@ -16,7 +16,7 @@ from mcp_acp.audit.export.exporter import Exporter
 from mcp_acp.config.export import ExportSettings
 from tests.fixtures.tls_certs import make_pki
 from tests.support.processes import free_port, wait_until
-from tests.support.rsyslog import RSYSLOGD, Rsyslog
+from tests.support.rsyslog import GTLS, RSYSLOGD, Rsyslog
 from tests.support.siem import (
     MCP_ACP,
     OtlpCollector,
@@ -148,6 +148,41 @@ def test_syslog_over_tls(tmp_path: Path) -> None:
     finally:
         writer.close()
         receiver.close()
+
+
+@pytest.mark.skipif(not GTLS.exists(), reason="rsyslog-gnutls is not installed (make system-deps installs it)")
+def test_syslog_over_tls_to_rsyslog_through_an_outage(tmp_path: Path) -> None:
+    env = make_home(tmp_path)
+    pki = make_pki(tmp_path / "pki")
+    rsyslog = Rsyslog(tmp_path / "rsyslog", tls=(pki.server_cert, pki.server_key))
+    writer = Writer(log_dir(env))
+    tls = {
+        "ca_file": str(pki.ca),
+        "cert_file": str(pki.clients["valid"].cert),
+        "key_file": str(pki.clients["valid"].key),
+    }
+    config = export_settings(
+        tmp_path,
+        syslog={"host": "127.0.0.1", "port": rsyslog.port, "tls": tls},
+        batch_size=100,
+        max_backoff_seconds=1,
+    )
+    exporter = follow(env, config, tmp_path / "exporter.log")
+    try:
+        writer.write(900)
+        wait_until(lambda: {parse(x).key for x in rsyslog.lines()} >= keys(writer), 60, "900 entries over TLS")
+        rsyslog.stop()
+        writer.write(600)
+        wait_until(lambda: status(env, config)["last_error"], 60, "the exporter to notice the outage")
+        rsyslog = rsyslog.restart()
+        wait_until(lambda: {parse(x).key for x in rsyslog.lines()} >= keys(writer), 90, "everything after the outage")
+        check_stream([parse(line) for line in rsyslog.lines()], writer.written)
+        assert "Traceback" not in (tmp_path / "exporter.log").read_text()
+    finally:
+        exporter.terminate()
+        exporter.wait(30)
+        writer.close()
+        rsyslog.stop()
 
 
 def test_a_receiver_that_is_not_there_is_a_clear_error(tmp_path: Path) -> None:
