@@ -12,7 +12,10 @@ With `--live`, the entries are written by another process while the exporter fol
 (`--follow`), as in production: it reports the writer's rate and the rate at which rsyslog had
 them all, so "keeps up" means the second is not below the first.
 
-    .venv/bin/python bench/export.py [--entries 50000] [--batch 500] [--live] [--json FILE]
+With `--tls`, rsyslog listens with TLS (its gtls driver, Debian's rsyslog-gnutls) and the
+exporter checks its certificate against a CA made for the run (tests/fixtures/tls_certs.py).
+
+    .venv/bin/python bench/export.py [--entries 50000] [--batch 500] [--live] [--tls] [--json FILE]
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from mcp_acp.audit.state import IntegrityState
 from mcp_acp.audit.writer import AuditLog, Rotation
 from mcp_acp.config.export import ExportSettings
 
+ROOT = Path(__file__).resolve().parents[1]
 RSYSLOG_CONFIG = """\
-global(workDirectory="{work}" maxMessageSize="4m")
-module(load="imtcp")
+global(workDirectory="{work}" maxMessageSize="4m"{tls_global})
+module(load="imtcp"{tls_module})
 template(name="raw" type="string" string="%rawmsg%\\n")
 input(type="imtcp" address="127.0.0.1" port="{port}")
 *.* action(type="omfile" file="{out}" template="raw")
@@ -46,11 +50,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_rsyslog(folder: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+def start_rsyslog(folder: Path, tls: tuple[Path, Path] | None) -> tuple[subprocess.Popen[bytes], int, Path]:
     port, out = free_port(), folder / "received.log"
     (folder / "work").mkdir()
     conf = folder / "rsyslog.conf"
-    conf.write_text(RSYSLOG_CONFIG.format(work=folder / "work", port=port, out=out))
+    tls_global = tls_module = ""
+    if tls:
+        tls_global = f' defaultNetstreamDriver="gtls" defaultNetstreamDriverCertFile="{tls[0]}" defaultNetstreamDriverKeyFile="{tls[1]}"'
+        tls_module = ' streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon"'
+    conf.write_text(
+        RSYSLOG_CONFIG.format(work=folder / "work", port=port, out=out, tls_global=tls_global, tls_module=tls_module)
+    )
     process = subprocess.Popen(
         ["/usr/sbin/rsyslogd", "-n", "-f", str(conf), "-i", str(folder / "pid")],
         stdout=subprocess.DEVNULL,
@@ -103,6 +113,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--live", action="store_true", help="write while exporting (another process)")
+    parser.add_argument("--tls", action="store_true", help="syslog over TLS (RFC 5425)")
     parser.add_argument("--write-only", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, metavar="FILE")
     args = parser.parse_args()
@@ -117,11 +128,17 @@ def main() -> None:
         if not args.live:
             write_entries(log_dir, args.entries)
         (root / "rsyslog").mkdir()
-        rsyslog, port, out = start_rsyslog(root / "rsyslog")
+        syslog: dict[str, object] = {"host": "127.0.0.1"}
+        tls = None
+        if args.tls:
+            sys.path.insert(0, str(ROOT))
+            from tests.fixtures.tls_certs import make_pki
+
+            pki = make_pki(root / "pki")
+            tls, syslog["tls"] = (pki.server_cert, pki.server_key), {"ca_file": str(pki.ca)}
+        rsyslog, port, out = start_rsyslog(root / "rsyslog", tls)
         try:
-            settings = ExportSettings.model_validate(
-                {"syslog": {"host": "127.0.0.1", "port": port}, "batch_size": args.batch}
-            )
+            settings = ExportSettings.model_validate({"syslog": {**syslog, "port": port}, "batch_size": args.batch})
             exporter = Exporter(settings, {"bench": log_dir}, "bench-host", root / "cursors")
             started = time.perf_counter()
             writer = None
@@ -149,6 +166,7 @@ def main() -> None:
         "entries": args.entries,
         "batch": args.batch,
         "live": args.live,
+        "tls": args.tls,
         "received": received,
         "end_to_end_per_second": round(received / received_seconds),
     }
@@ -161,7 +179,7 @@ def main() -> None:
     else:
         result["sent_per_second"] = round(args.entries / sent_seconds)
         print(
-            f"{args.entries} entries backlog, batches of {args.batch}: sent {result['sent_per_second']:,}/s, "
+            f"{args.entries} entries backlog{' over TLS' if args.tls else ''}, batches of {args.batch}: sent {result['sent_per_second']:,}/s, "
             f"written by rsyslog {result['end_to_end_per_second']:,}/s ({received} received)"
         )
     if args.json:
