@@ -11,6 +11,8 @@ from mcp_acp.audit.export.cursor import Cursor
 from mcp_acp.audit.export.exporter import Exporter, Pump, status
 from mcp_acp.audit.export.reader import Record
 from mcp_acp.audit.export.syslog import SendError
+from mcp_acp.audit.state import IntegrityState
+from mcp_acp.audit.writer import AuditLog
 from mcp_acp.config.export import ExportSettings
 from tests.support.siem import Writer
 
@@ -99,3 +101,24 @@ def test_a_second_exporter_of_the_same_logs_and_destination_refuses(tmp_path: Pa
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_log_started_again_is_exported_from_its_first_entry(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    writer = Writer(logs)
+    writer.write(30)  # 10 per log
+    writer.close()
+    sender = Scripted(fail_at=set())
+    assert Pump(sender, {"p": logs}, tmp_path / "cursor.json", SETTINGS).run(False, threading.Event())
+    # What `audit repair` does to a broken log: moved aside, and a new chain begins.
+    (logs / "audit/operations.jsonl").rename(logs / "audit/operations.broken.jsonl")
+    state = IntegrityState.load(logs)
+    del state.files["audit/operations.jsonl"]
+    again = AuditLog(logs, state, None)
+    for name in ("operations", "decisions") * 4:  # operations restarts at 1, decisions goes on to 14
+        again.write(name, {"event": "after the repair"})
+    again.close()
+    sender = Scripted(fail_at=set())
+    assert Pump(sender, {"p": logs}, tmp_path / "cursor.json", SETTINGS).run(False, threading.Event())
+    assert [s for rel, s in sender.got if rel == "audit/operations.jsonl"] == [1, 2, 3, 4]
+    assert [s for rel, s in sender.got if rel == "audit/decisions.jsonl"] == [11, 12, 13, 14]

@@ -21,6 +21,8 @@ from mcp_acp.audit.chain import utc_now
 class Cursor:
     path: Path
     positions: dict[str, dict[str, int]] = field(default_factory=lambda: {})  # proxy -> rel -> last sent
+    # proxy -> rel -> entry_hash of the last sent: tells a log that was started again (audit repair)
+    hashes: dict[str, dict[str, str]] = field(default_factory=lambda: {})
     sent: int = 0  # entries accepted by the receiver since this exporter started
     last_error: str | None = None
     last_error_at: str | None = None
@@ -38,15 +40,19 @@ class Cursor:
             raise CursorError(f"the export cursor {path} is damaged")
         data = cast("dict[str, Any]", raw)
         positions: dict[str, dict[str, int]] = {}
+        hashes: dict[str, dict[str, str]] = {}
         try:
             for proxy, files in cast("dict[str, dict[str, Any]]", data.get("positions", {})).items():
                 positions[str(proxy)] = {str(rel): int(number) for rel, number in files.items()}
+            for proxy, files in cast("dict[str, dict[str, Any]]", data.get("hashes", {})).items():
+                hashes[str(proxy)] = {str(rel): str(value) for rel, value in files.items()}
         except (TypeError, ValueError, AttributeError):
             raise CursorError(f"the export cursor {path} is damaged") from None
         last_error = data.get("last_error")
         return cls(
             path,
             positions,
+            hashes,
             last_error=str(last_error) if last_error else None,
             last_error_at=cast("str | None", data.get("last_error_at")),
             updated_at=cast("str | None", data.get("updated_at")),
@@ -55,10 +61,19 @@ class Cursor:
     def get(self, proxy: str, rel: str) -> int:
         return self.positions.get(proxy, {}).get(rel, 0)
 
-    def advance(self, proxy: str, rel: str, sequence: int, count: int) -> None:
+    def hash_of(self, proxy: str, rel: str) -> str | None:
+        return self.hashes.get(proxy, {}).get(rel)
+
+    def advance(self, proxy: str, rel: str, sequence: int, count: int, entry_hash: str = "") -> None:
         self.positions.setdefault(proxy, {})[rel] = sequence
+        self.hashes.setdefault(proxy, {})[rel] = entry_hash
         self.sent += count
         self.last_error = None
+
+    def move_to(self, proxy: str, rel: str, sequence: int) -> None:
+        """Back (a re-send, a log started again): the entry there is not known."""
+        self.positions.setdefault(proxy, {})[rel] = sequence
+        self.hashes.get(proxy, {}).pop(rel, None)
 
     def failed(self, message: str) -> None:
         self.last_error, self.last_error_at = message, utc_now()
@@ -69,6 +84,7 @@ class Cursor:
             "version": 1,
             "updated_at": self.updated_at,
             "positions": self.positions,
+            "hashes": self.hashes,
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
         }

@@ -131,24 +131,48 @@ class Pump:
     def _turn(self, cursor: Cursor, stop: threading.Event) -> bool:
         moved = False
         for reader in self.readers:
+            if reader.replaced():
+                self._check_same_chain(reader, cursor)
             for _ in range(BATCHES_PER_TURN):
                 batch = reader.read_after(cursor.get(reader.proxy, reader.rel), self.settings.batch_size)
                 if not batch or stop.is_set():
                     break
                 self.sender.send(batch)
-                cursor.advance(reader.proxy, reader.rel, batch[-1].sequence, len(batch))
+                last = batch[-1]
+                cursor.advance(
+                    reader.proxy, reader.rel, last.sequence, len(batch), str(last.entry.get("entry_hash", ""))
+                )
                 _save(cursor)
                 moved = True
         return moved
+
+    @staticmethod
+    def _check_same_chain(reader: LogReader, cursor: Cursor) -> None:
+        """The entry the cursor stops at must still be there: a log that `audit repair` moved
+        aside starts again from entry 1, and would otherwise be skipped up to the old cursor."""
+        sequence, expected = cursor.get(reader.proxy, reader.rel), cursor.hash_of(reader.proxy, reader.rel)
+        if not sequence or not expected:
+            return
+        found = reader.hash_at(sequence)
+        if found == expected or (found is None and reader.head() >= sequence):
+            return  # the same chain (or that entry's segment is gone: the reader reports the gap)
+        log.warning(
+            "%s of proxy %s no longer holds the entry %d that was sent last (it was started again, "
+            "e.g. by 'audit repair'): exporting it from its first entry",
+            reader.rel,
+            reader.proxy,
+            sequence,
+        )
+        cursor.move_to(reader.proxy, reader.rel, 0)
 
     def _rewind(self, cursor: Cursor) -> None:
         """Plain TCP syslog: what the receiver's kernel acknowledged but the receiver never read
         is gone with it, so the last entries of each log are sent again."""
         back = self.sender.resend_on_reconnect
         if back:
-            for files in cursor.positions.values():
-                for rel, number in files.items():
-                    files[rel] = max(0, number - back)
+            for proxy, files in cursor.positions.items():
+                for rel, number in list(files.items()):
+                    cursor.move_to(proxy, rel, max(0, number - back))
 
 
 def _save(cursor: Cursor) -> None:

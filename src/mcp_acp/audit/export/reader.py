@@ -40,6 +40,30 @@ class LogReader:
         self.path = log_dir / rel
         self._at: tuple[int, int, int] | None = None  # (inode, offset, next sequence) in the active file
         self._segment: tuple[Path, list[bytes]] | None = None  # the last segment read, its lines
+        self._seen: tuple[int, int] | None = None  # the active file's (dev, inode) when last checked
+
+    def replaced(self) -> bool:
+        """The active file is not the one seen at the last call (true at the first): it was
+        rotated, or moved aside by a repair, or this is a new run."""
+        try:
+            stat = os.stat(self.path)
+            now = (stat.st_dev, stat.st_ino)
+        except FileNotFoundError:
+            now = (0, 0)
+        changed, self._seen = now != self._seen, now
+        return changed
+
+    def hash_at(self, sequence: int) -> str | None:
+        """entry_hash of entry `sequence`: in the active file, else in the segment holding it."""
+        try:
+            with open(self.path, "rb") as handle:
+                for raw in handle:
+                    if _sequence(raw) == sequence:
+                        found: object = orjson.loads(raw)
+                        return str(cast("dict[str, Any]", found).get("entry_hash"))
+        except (OSError, orjson.JSONDecodeError):
+            pass
+        return segments.entry_hash_at(self.path, sequence)
 
     def head(self) -> int:
         """The newest sequence on disk (for the lag in the status)."""
