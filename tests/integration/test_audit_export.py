@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -99,10 +100,15 @@ def test_rsyslog_outage_and_exporter_kill_lose_nothing(tmp_path: Path) -> None:
         rsyslog = rsyslog.restart()
         wait_until(lambda: {parse(x).key for x in rsyslog.lines()} >= keys(writer), 90, "everything after the outage")
 
-        writer.write(3000)  # kill -9 the exporter while it is sending these
-        wait_until(lambda: len(rsyslog.lines()) > 0, 30, "sending to start")
+        # kill -9 the exporter mid-stream: while entries are still being written and sent
+        before = len(rsyslog.lines())
+        writing = threading.Thread(target=writer.write, args=(15_000,))
+        writing.start()
+        wait_until(lambda: len(rsyslog.lines()) >= before + 1000, 60, "sending to be under way")
         os.kill(exporter.pid, signal.SIGKILL)
         exporter.wait(10)
+        writing.join(120)
+        assert {parse(x).key for x in rsyslog.lines()} < keys(writer), "the kill came after everything was sent"
         exporter = follow(env, config, exporter_log)
         wait_until(lambda: {parse(x).key for x in rsyslog.lines()} >= keys(writer), 90, "everything after the kill")
         exporter.send_signal(signal.SIGTERM)
