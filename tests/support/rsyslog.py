@@ -52,6 +52,7 @@ class Rsyslog(ListeningProcess):
 
     def lines(self) -> list[str]:
         try:
-            return self.received.read_text(encoding="utf-8").splitlines()
+            # split on newlines only: an entry may hold U+2028, which str.splitlines() also splits on
+            return self.received.read_text(encoding="utf-8").split("\n")[:-1]
         except FileNotFoundError:
             return []
