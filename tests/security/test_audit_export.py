@@ -74,9 +74,7 @@ def test_entry_content_cannot_forge_or_split_messages(tmp_path: Path) -> None:
         assert len(lines) == 4  # one message per entry: nothing split off, nothing forged
         received = [parse(line) for line in lines]
         assert check_stream(received, writer.written) == 0
-        assert {m.host for m in received} != {"evil"} and all(
-            m.params["file"] == "audit/decisions.jsonl" for m in received
-        )
+        assert all(m.host != "evil" and m.params["file"] == "audit/decisions.jsonl" for m in received)
         assert json.loads(received[0].msg)["tool_name"] == forged
     finally:
         writer.close()
