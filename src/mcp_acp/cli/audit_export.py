@@ -112,7 +112,9 @@ def _print_status(report: list[dict[str, Any]], as_json: bool) -> None:
         if "error" in destination:
             console.print(f"  [red]{destination['error']}[/]")
             continue
-        console.print(f"  behind by {destination['lag']} entries; last sent at {destination['updated_at'] or 'never'}")
+        console.print(
+            f"  behind by {destination['lag']} entries; last sent at {destination['last_sent_at'] or 'never'}"
+        )
         if destination["last_error"]:
             console.print(f"  [red]last error ({destination['last_error_at']}):[/] {destination['last_error']}")
         for file in destination["files"]:

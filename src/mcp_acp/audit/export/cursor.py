@@ -26,6 +26,7 @@ class Cursor:
     sent: int = 0  # entries accepted by the receiver since this exporter started
     last_error: str | None = None
     last_error_at: str | None = None
+    last_sent_at: str | None = None
     updated_at: str | None = None
 
     @classmethod
@@ -55,6 +56,7 @@ class Cursor:
             hashes,
             last_error=str(last_error) if last_error else None,
             last_error_at=cast("str | None", data.get("last_error_at")),
+            last_sent_at=cast("str | None", data.get("last_sent_at")),
             updated_at=cast("str | None", data.get("updated_at")),
         )
 
@@ -69,6 +71,7 @@ class Cursor:
         self.hashes.setdefault(proxy, {})[rel] = entry_hash
         self.sent += count
         self.last_error = None
+        self.last_sent_at = utc_now()
 
     def move_to(self, proxy: str, rel: str, sequence: int) -> None:
         """Back (a re-send, a log started again): the entry there is not known."""
@@ -87,6 +90,7 @@ class Cursor:
             "hashes": self.hashes,
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
+            "last_sent_at": self.last_sent_at,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")

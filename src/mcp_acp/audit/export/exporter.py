@@ -248,7 +248,7 @@ def status(exporter: Exporter) -> list[dict[str, Any]]:
             {
                 "destination": pump.sender.describe(),
                 "cursor_file": str(pump.cursor_path),
-                "updated_at": cursor.updated_at,
+                "last_sent_at": cursor.last_sent_at,
                 "last_error": cursor.last_error,
                 "last_error_at": cursor.last_error_at,
                 "lag": sum(f["lag"] for f in files),

@@ -80,12 +80,12 @@ class OtlpSender:
             response = self._client.post(self.settings.endpoint, json=payload(batch, self.replica))
         except httpx.HTTPError as exc:
             raise SendError(
-                f"cannot reach the {self.describe()}: {exc}; check that the collector runs and 'export.otlp.endpoint'"
+                f"cannot reach it: {exc}; check that the collector runs there, and 'export.otlp.endpoint'"
             ) from None
         if not response.is_success:
             hint = " (check 'export.otlp.headers': credentials)" if response.status_code in (401, 403) else ""
             raise SendError(
-                f"the {self.describe()} refused the batch: HTTP {response.status_code} {response.text[:200]!r}{hint}"
+                f"the collector refused the batch: HTTP {response.status_code} {response.text[:200]!r}{hint}"
             )
 
     def close(self) -> None:

@@ -89,13 +89,12 @@ class SyslogSender:
         return f"syslog receiver {self.settings.host}:{self.settings.port}{tls}"
 
     def _connect(self) -> socket.socket:
-        where = self.describe()
         try:
             raw = socket.create_connection((self.settings.host, self.settings.port), timeout=10)
         except OSError as exc:
             raise SendError(
-                f"cannot connect to the {where}: {exc.strerror or exc}; check that it runs and "
-                "listens for TCP syslog there, and the 'export.syslog' host and port"
+                f"cannot connect: {exc.strerror or exc}; check that the receiver runs and listens for "
+                "TCP syslog there, and the 'export.syslog' host and port"
             ) from None
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         tls = self.settings.tls
@@ -109,8 +108,8 @@ class SyslogSender:
         except (OSError, ssl.SSLError) as exc:
             raw.close()
             raise SendError(
-                f"TLS with the {where} failed: {exc}; check 'export.syslog.tls' (ca_file must "
-                "be the CA that signed the receiver's certificate, issued for this host name)"
+                f"TLS with the syslog receiver failed: {exc}; check 'export.syslog.tls' (ca_file "
+                "must be the CA that signed the receiver's certificate, issued for this host name)"
             ) from None
 
     def send(self, batch: list[Record]) -> None:
@@ -123,7 +122,7 @@ class SyslogSender:
         except (OSError, SendError) as exc:
             self.close()
             detail = str(exc) if isinstance(exc, SendError) else (exc.strerror or str(exc))
-            raise SendError(f"the {self.describe()} dropped the connection: {detail}") from None
+            raise SendError(f"the receiver dropped the connection: {detail}") from None
 
     @staticmethod
     def _drained(sock: socket.socket) -> None:
