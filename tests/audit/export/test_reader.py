@@ -58,3 +58,21 @@ def test_an_incomplete_last_line_waits(tmp_path: Path) -> None:
 def test_a_log_never_written_reads_empty(tmp_path: Path) -> None:
     assert LogReader("p", tmp_path, REL).read_after(0, 10) == []
     assert LogReader("p", tmp_path, REL).head() == 0
+
+
+def test_an_active_file_larger_than_one_read_and_a_line_longer_than_one(tmp_path: Path, monkeypatch) -> None:
+    from mcp_acp.audit.export import reader as module
+
+    monkeypatch.setattr(module, "READ_BYTES", 256)
+    writer = Writer(tmp_path, max_bytes=1 << 30)
+    try:
+        writer.write(30)
+        writer.log.write("operations", {"event": "big", "note": "x" * 2000})  # longer than one read
+        writer.write(3)
+        reader, got, at = LogReader("p", tmp_path, REL), [], 5
+        while batch := reader.read_after(at, 4):
+            got += [r.sequence for r in batch]
+            at = got[-1]
+        assert got == list(range(6, 13))
+    finally:
+        writer.close()

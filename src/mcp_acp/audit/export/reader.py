@@ -18,7 +18,7 @@ import orjson
 from mcp_acp.audit import segments
 
 log = logging.getLogger(__name__)
-READ_BYTES = 4 * 1024 * 1024  # at most this much of the active file per read
+READ_BYTES = 4 * 1024 * 1024  # read the active file this much at a time
 
 
 @dataclass(frozen=True)
@@ -119,20 +119,29 @@ class LogReader:
 
     def _from_active(self, offset: int, sequence: int, limit: int) -> list[Record]:
         try:
-            with open(self.path, "rb") as handle:
-                inode = os.fstat(handle.fileno()).st_ino
-                handle.seek(offset)
-                data = handle.read(READ_BYTES)
+            handle = open(self.path, "rb")
         except FileNotFoundError:
             return []
-        complete = data[: data.rfind(b"\n") + 1]
-        taken: list[Record] = []
-        position = offset
-        for raw in complete.splitlines(keepends=True):
-            if len(taken) >= limit:
-                break
-            position += len(raw)
-            taken += self._records([raw.rstrip(b"\n")], sequence, limit)
+        with handle:
+            inode = os.fstat(handle.fileno()).st_ino
+            taken: list[Record] = []
+            position, size = offset, READ_BYTES
+            while not taken:
+                handle.seek(position)
+                data = handle.read(size)
+                complete = data[: data.rfind(b"\n") + 1]
+                if not complete:
+                    if len(data) < size:
+                        break  # the end, or a line still being written
+                    size *= 2  # one line longer than the buffer
+                    continue
+                for raw in complete.split(b"\n")[:-1]:  # newlines only: an entry is one line
+                    if len(taken) >= limit:
+                        break
+                    position += len(raw) + 1
+                    taken += self._records([raw], sequence, limit)
+                if len(data) < size:
+                    break
         last = taken[-1].sequence if taken else sequence
         self._at = (inode, position, last + 1)
         return taken
