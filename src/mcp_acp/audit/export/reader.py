@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import orjson
 
@@ -119,32 +119,37 @@ class LogReader:
 
     def _from_active(self, offset: int, sequence: int, limit: int) -> list[Record]:
         try:
-            handle = open(self.path, "rb")
+            with open(self.path, "rb") as handle:
+                inode = os.fstat(handle.fileno()).st_ino
+                taken, position = self._scan(handle, offset, sequence, limit)
         except FileNotFoundError:
             return []
-        with handle:
-            inode = os.fstat(handle.fileno()).st_ino
-            taken: list[Record] = []
-            position, size = offset, READ_BYTES
-            while not taken:
-                handle.seek(position)
-                data = handle.read(size)
-                complete = data[: data.rfind(b"\n") + 1]
-                if not complete:
-                    if len(data) < size:
-                        break  # the end, or a line still being written
-                    size *= 2  # one line longer than the buffer
-                    continue
-                for raw in complete.split(b"\n")[:-1]:  # newlines only: an entry is one line
-                    if len(taken) >= limit:
-                        break
-                    position += len(raw) + 1
-                    taken += self._records([raw], sequence, limit)
-                if len(data) < size:
-                    break
         last = taken[-1].sequence if taken else sequence
         self._at = (inode, position, last + 1)
         return taken
+
+    def _scan(self, handle: BinaryIO, position: int, sequence: int, limit: int) -> tuple[list[Record], int]:
+        """Complete lines from `position` on, until some entry after `sequence` is found or the
+        end is reached; returns them and where the next read starts."""
+        taken: list[Record] = []
+        size = READ_BYTES
+        while not taken:
+            handle.seek(position)
+            data = handle.read(size)
+            complete = data[: data.rfind(b"\n") + 1]
+            if not complete:
+                if len(data) < size:
+                    break  # the end, or a line still being written
+                size *= 2  # one line longer than the buffer
+                continue
+            for raw in complete.split(b"\n")[:-1]:  # newlines only: an entry is one line
+                if len(taken) >= limit:
+                    break
+                position += len(raw) + 1
+                taken += self._records([raw], sequence, limit)
+            if len(data) < size:
+                break
+        return taken, position
 
     def _records(self, lines: list[bytes], after: int, limit: int) -> list[Record]:
         records: list[Record] = []
