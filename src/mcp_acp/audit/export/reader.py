@@ -112,7 +112,7 @@ class LogReader:
 
     def _from_segment(self, segment: segments.Segment, sequence: int, limit: int) -> list[Record]:
         if self._segment is None or self._segment[0] != segment.path:
-            self._segment = (segment.path, segment.read().splitlines())
+            self._segment = (segment.path, [line for line in segment.read().split(b"\n") if line])
         lines = self._segment[1]
         start = max(0, sequence + 1 - segment.first)  # a segment holds first..last, one per line
         return self._records(lines[start : start + limit], sequence, limit)
