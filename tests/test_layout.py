@@ -27,7 +27,6 @@ WITHOUT_UNIT_TESTS = {
     "gateway/session_owners.py": "across replicas through real gateways (tests/integration/test_replicas.py)",
     "config/shared_state.py": "validated with gateway.json (tests/config/test_gateway.py)",
     "config/checkpoints.py": NO_LOGIC,
-    "config/export.py": "validated with gateway.json (tests/config/test_gateway.py)",  # a Protocol: its implementations are tested
     "gateway/app.py": "the HTTP surface, through the running gateway (tests/integration/test_gateway*.py, tests/security/test_gateway_http.py)",
     "gateway/approvals.py": "through the running gateway (tests/integration/test_gateway_approvals.py)",
     "gateway/endpoint.py": "through the running gateway (tests/integration/test_gateway*.py)",

@@ -22,6 +22,7 @@ from mcp_acp.audit.keys import AuditKey, create_audit_key, load_audit_key
 from mcp_acp.audit.repair import ProxyRunning, apply_repair, exclusive, plan_repair
 from mcp_acp.audit.state import IntegrityState, StateError
 from mcp_acp.audit.verify import verify_proxy, verify_settled
+from mcp_acp.cli.audit_export import export
 from mcp_acp.cli.audit_offline import verify_offline
 from mcp_acp.cli.audit_report import file_json, print_proxy, verify_with_progress
 from mcp_acp.cli.output import console, err_console, fail, interactive
@@ -68,7 +69,10 @@ def _selected(file: str) -> list[str]:
 
 @click.group()
 def audit() -> None:
-    """Verify, checkpoint and repair the audit logs."""
+    """Verify, checkpoint, repair and export the audit logs."""
+
+
+audit.add_command(export)
 
 
 # --------------------------------------------------------------------------- verify

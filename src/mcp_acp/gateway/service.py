@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
+from mcp_acp.audit.export.exporter import start_in_background
 from mcp_acp.audit.monitor import watch
 from mcp_acp.audit.opening import Checkpointing
 from mcp_acp.config.gateway import GatewayConfig, GatewayProxy
@@ -111,6 +112,7 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
     @contextlib.asynccontextmanager
     async def lifespan(app):
         tasks = [asyncio.create_task(front.expire_sessions()) for front in fronts.values()]
+        exporter = start_in_background(config.export, list(endpoints))  # audit to the SIEM, in a child process
         tasks.append(asyncio.create_task(serve_status(config, fronts)))
         tasks.append(asyncio.create_task(gateway.shared.follow()))
         tasks.append(asyncio.create_task(follow_revocations(gateway)))
@@ -123,6 +125,8 @@ async def serve(config: GatewayConfig, served: Served, say: Say) -> int:
         try:
             yield
         finally:
+            if exporter is not None:
+                exporter.stop(timeout=5)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
