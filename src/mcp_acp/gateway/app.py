@@ -71,17 +71,25 @@ class Gateway:
         self.origins = set(self.config.allowed_origins) | self.config.own_origins()
         self.local = local_identity()
 
-    async def authenticate(self, proxy: str, authorization: str | None) -> Identity:
+    async def authenticate(self, proxy: str, authorization: str | None, admit: bool = False) -> Identity:
         """The verified caller: raises Challenge for a token refused (revoked ones included),
-        StateUnavailable when revocations cannot be read."""
+        StateUnavailable when the shared state cannot be read. With `admit`, the principal's
+        rate limit too, in the same round trip to the state server."""
         server = self.servers.get(proxy)
         if server is None:
+            if admit:
+                await self.admit(proxy, self.local.subject_id)
             return self.local
         if server.fetch_due(authorization):  # the issuer's keys are fetched off the event loop
             principal = await asyncio.to_thread(server.authenticate, authorization)
         else:
             principal = server.authenticate(authorization)
-        if why := await self.revocations.why_refused(principal.subject, principal.claims, principal.token_digest):
+        revoked = self.revocations.why_refused(principal.subject, principal.claims, principal.token_digest)
+        if admit:
+            why, _ = await asyncio.gather(revoked, self.admit(proxy, principal.subject))
+        else:
+            why = await revoked
+        if why:
             raise server.revoked(why)
         return principal_identity(principal.subject, principal.claims)
 
@@ -191,8 +199,7 @@ async def mcp_endpoint(request: Request) -> Response:
         front = gateway.fronts.get(proxy)
         if front is None:
             raise HttpRefusal(404, f"no proxy named {proxy!r} is served here", None)
-        caller = await gateway.authenticate(proxy, request.headers.get("authorization"))
-        await gateway.admit(proxy, caller.subject_id)
+        caller = await gateway.authenticate(proxy, request.headers.get("authorization"), admit=True)
     except HttpRefusal as exc:
         return refusal(exc)
     except Challenge as exc:
