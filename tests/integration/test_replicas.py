@@ -301,3 +301,46 @@ async def test_kill_9_of_a_replica_with_calls_in_flight_loses_no_answer_and_no_d
     assert offline.returncode == 0, out.decode()
     recorded = sum(len(decisions(replicas, i, "slow")) for i in (1, 2, 3))
     assert recorded >= len(calls)  # every call that reached a replica was decided and recorded first
+
+
+def modern_add(url: str, bearer: str, request_id: int, **extra: Any) -> dict:
+    """A 2026-07-28 tools/call from a client that takes URL-mode elicitation: asked in band."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "replica-test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"url": {}}},
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 20, "b": 22}, "_meta": meta, **extra},
+    }
+    headers = {
+        "Authorization": f"Bearer {bearer}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "add",
+    }
+    response = httpx.post(url, json=body, headers=headers, timeout=WAIT)
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    return response.json()
+
+
+def test_a_modern_clients_retry_after_an_in_band_approval_may_reach_any_replica(
+    idp: OidcProvider, replicas: Topology
+) -> None:
+    alice = token(idp, replicas, "alice")
+    asked = modern_add(replicas.replica_url(1, "files"), alice, 1)["result"]
+    assert asked["resultType"] == "input_required"
+    approval_id = asked["inputRequests"]["mcp-acp/approval"]["params"]["url"].rpartition("=")[2]
+    retry = {"requestState": asked["requestState"], "inputResponses": {"mcp-acp/approval": {"action": "accept"}}}
+    waiting = modern_add(replicas.replica_url(3, "files"), alice, 2, **retry)["result"]
+    assert waiting["resultType"] == "input_required"  # not decided yet, said by another replica
+    assert decide(replicas, 2, alice, approval_id, "allow-once").status_code == 200
+    retry["requestState"] = waiting["requestState"]
+    answered = modern_add(replicas.replica_url(3, "files"), alice, 3, **retry)
+    assert answered["result"]["structuredContent"] == {"result": 42.0}, answered
+    replayed = modern_add(replicas.replica_url(2, "files"), alice, 4, **retry)
+    assert "error" in replayed and "used already" in replayed["error"]["message"]

@@ -19,8 +19,11 @@ The state server is trusted as the replicas' shared memory: whoever can write it
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
+import secrets
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,7 +32,15 @@ import orjson
 from mcp_acp.event_names import Event
 from mcp_acp.policy import approvers
 from mcp_acp.policy.context import DecisionContext
-from mcp_acp.proxy.approvals import ApprovalCache, ApprovalOutcome, ApprovalRequest, Approver
+from mcp_acp.proxy.approvals import (
+    TIMEOUT,
+    WITHDRAWN,
+    ApprovalCache,
+    ApprovalOutcome,
+    ApprovalRequest,
+    Approver,
+)
+from mcp_acp.proxy.inband_approval import AskedElsewhere
 from mcp_acp.proxy.pending import DECISIONS, PendingNotFound, arguments_hash
 from mcp_acp.state.base import SharedState, StateUnavailable
 
@@ -40,6 +51,11 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "approvals"
 WAITING, DECIDED, REMEMBERED = "approvals", "decisions", "remembered"
+ASKED, OUTCOMES, KEYS = "asked_in_band", "outcomes", "keys"
+ENDED = {  # how a waiting approval ended, from the event that says so
+    Event.PENDING_TIMEOUT: TIMEOUT,
+    Event.PENDING_CANCELLED: WITHDRAWN,
+}
 RETRY_SECONDS = 120.0  # a decision outlives its request's deadline by this: time for the client's retry
 
 
@@ -89,6 +105,8 @@ class SharedApprovals:
             self._spawn(self.state.kv.put(key, record, collection=REMEMBERED, ttl=ttl))
 
         session.approvals.on_remember.append(remembered)
+        if session.enforcer.inband is not None:
+            session.enforcer.inband.share = SharedInband(self.state, proxy)
 
     def _mirror(self, proxy: str, event: str, data: dict) -> None:
         if event == Event.PENDING_CREATED:
@@ -98,8 +116,14 @@ class SharedApprovals:
             self._spawn(self.state.kv.put(view["id"], record, collection=WAITING, ttl=ttl))
             self._spawn(self.state.index_add(f"{WAITING}:{proxy}", view["id"], ttl))
         elif event in (Event.PENDING_RESOLVED, Event.PENDING_TIMEOUT, Event.PENDING_CANCELLED):
-            self._spawn(self.state.kv.delete(data["approval_id"], collection=WAITING))
-            self._spawn(self.state.index_remove(f"{WAITING}:{proxy}", data["approval_id"]))
+            approval_id = data["approval_id"]
+            self._spawn(self.state.kv.delete(approval_id, collection=WAITING))
+            self._spawn(self.state.index_remove(f"{WAITING}:{proxy}", approval_id))
+            if event == Event.PENDING_RESOLVED:
+                ended = {"outcome": DECISIONS[data["decision"].replace("_", "-")], "approver_id": data["approver_id"]}
+            else:
+                ended = {"outcome": ENDED[event], "message": data.get("reason")}
+            self._spawn(self.state.kv.put(approval_id, ended, collection=OUTCOMES, ttl=RETRY_SECONDS * 10))
 
     def _spawn(self, write) -> None:
         """Mirroring never holds up a request; a state server that is down only hides the
@@ -144,6 +168,8 @@ class SharedApprovals:
         }
         ttl = view["timeout_seconds"] + RETRY_SECONDS
         await self.state.kv.put(message["binding"], message, collection=DECIDED, ttl=ttl)
+        ended = {"outcome": DECISIONS[decision], "approver_id": subject}
+        await self.state.kv.put(approval_id, ended, collection=OUTCOMES, ttl=RETRY_SECONDS * 10)
         await self.state.kv.delete(approval_id, collection=WAITING)
         await self.state.index_remove(f"{WAITING}:{view['proxy_name']}", approval_id)
         await self.state.publish(CHANNEL, message)
@@ -166,7 +192,7 @@ class SharedApprovals:
                 for view in session.pending.list():
                     if view["id"] != message["id"] and view_binding(view) != message["binding"]:
                         continue
-                    if not await self.state.claim(f"spent:{message['id']}", RETRY_SECONDS * 10):
+                    if not await self.state.claim(f"applied:{message['id']}", RETRY_SECONDS * 10):
                         return  # already answered a request
                     try:
                         session.pending.decide(
@@ -188,7 +214,7 @@ class SharedApprovals:
         message = await self.state.kv.get(key, collection=DECIDED)
         if message is None or message["decision"] not in DECISIONS:
             return None
-        if not await self.state.claim(f"spent:{message['id']}", RETRY_SECONDS * 10):
+        if not await self.state.claim(f"applied:{message['id']}", RETRY_SECONDS * 10):
             return None
         why = may_decide_again(message, request)
         if why is not None:
@@ -234,3 +260,50 @@ class SharedApprover:
         if (outcome := await self.shared.decided(self.proxy, request)) is not None:
             return outcome
         return await self.inner.ask(request)
+
+
+class SharedInband:
+    """For a 2026-07-28 client's in-band approval (proxy/inband_approval.py), what lets its retry
+    reach any replica: one request-state key per proxy, nonces spent once, where each approval
+    stands, and a decision that answers one retry."""
+
+    def __init__(self, state: SharedState, proxy: str, clock=time.time) -> None:
+        self.state = state
+        self.proxy = proxy
+        self._clock = clock
+
+    async def key(self) -> bytes:
+        """The proxy's request-state key, made once by whichever replica needs it first."""
+        name = f"request-state:{self.proxy}"
+        for _ in range(100):
+            if (record := await self.state.kv.get(name, collection=KEYS)) is not None:
+                return base64.b64decode(record["key"])
+            if await self.state.claim(f"create:{name}", 30):
+                key = secrets.token_bytes(32)
+                await self.state.kv.put(name, {"key": base64.b64encode(key).decode("ascii")}, collection=KEYS)
+                return key
+            await asyncio.sleep(0.05)  # another replica is making it
+        raise StateUnavailable(f"the request-state key of {self.proxy} was not made in time")
+
+    async def spend(self, nonce: str, ttl_seconds: float) -> bool:
+        return await self.state.claim(f"nonce:{nonce}", max(ttl_seconds, 1.0))
+
+    async def asked(self, approval_id: str, carried: dict, cacheable: bool, ttl_seconds: float) -> None:
+        deadline = self._clock() + ttl_seconds - RETRY_SECONDS
+        record = {"carried": carried, "cacheable": cacheable, "deadline": deadline}
+        await self.state.kv.put(approval_id, record, collection=ASKED, ttl=ttl_seconds)
+
+    async def find(self, approval_id: str) -> AskedElsewhere | None:
+        asked = await self.state.kv.get(approval_id, collection=ASKED)
+        if asked is None:
+            return None
+        ended = await self.state.kv.get(approval_id, collection=OUTCOMES)
+        outcome = None
+        if ended is not None:
+            outcome = ApprovalOutcome(
+                ended["outcome"], approver_id=ended.get("approver_id"), message=ended.get("message")
+            )
+        return AskedElsewhere(outcome, asked["carried"], asked["cacheable"], asked["deadline"] - self._clock())
+
+    async def settle(self, approval_id: str) -> bool:
+        return await self.state.claim(f"settled:{approval_id}", RETRY_SECONDS * 10)

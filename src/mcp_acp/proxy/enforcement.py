@@ -384,9 +384,10 @@ class Enforcer:
         if decision.effect == HITL and outcome is not None and not outcome.allowed:
             return self.decisions.refuse(ctx, decision, started, refusal_text(outcome, ctx), 0.0, outcome)
         if decision.effect == HITL and outcome is not None:
-            if change := self._changed_since(resumed.pending.request.context, message):
+            # Asked on another replica: its paths were judged there; the binding held the arguments.
+            if change := self._changed_since(resumed.context or ctx, message):
                 return self._refuse_changed(ctx, change, started, 0.0, outcome)
-            if resumed.pending.request.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
+            if resumed.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
                 self.approvals.remember(ctx, _arguments(message))
         entry = self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, outcome=outcome)
         return self._answer_or_refusal(entry, ForwardInstead(resumed.forward))

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import quote
 
 from mcp_acp.config.store import load_manager_config
@@ -28,6 +29,7 @@ from mcp_acp.policy.context import DecisionContext
 from mcp_acp.proxy.approvals import WITHDRAWN, ApprovalOutcome, ApprovalRequest
 from mcp_acp.proxy.pending import Pending, PendingApprovals
 from mcp_acp.proxy.request_state import (
+    REPLAYED,
     Binding,
     InvalidRequestState,
     NonceBook,
@@ -56,12 +58,42 @@ class _Asked:
 @dataclass(frozen=True, slots=True)
 class Resumed:
     """A retry whose state checked out. `outcome` None: still undecided (`again` is the answer
-    that says so); otherwise the human's outcome. `forward`: the request as the backend gets it."""
+    that says so); otherwise the human's outcome. `forward`: the request as the backend gets it.
+    `context`: the request as it was judged when asked (None when another process asked it)."""
 
-    pending: Pending
+    context: DecisionContext | None
+    cacheable: bool
     outcome: ApprovalOutcome | None
     forward: dict
     again: dict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AskedElsewhere:
+    """An approval another process of this proxy asked (a gateway replica): where it stands."""
+
+    outcome: ApprovalOutcome | None  # None: still waiting
+    carried: dict
+    cacheable: bool
+    seconds_left: float
+
+
+class InbandShare(Protocol):
+    """What gateway replicas share so that a retry may reach any of them (gateway/shared_approvals.py)."""
+
+    async def key(self) -> bytes: ...
+
+    async def spend(self, nonce: str, ttl_seconds: float) -> bool:
+        """False when the state was used already, on any replica."""
+        ...
+
+    async def asked(self, approval_id: str, carried: dict, cacheable: bool, ttl_seconds: float) -> None: ...
+
+    async def find(self, approval_id: str) -> AskedElsewhere | None: ...
+
+    async def settle(self, approval_id: str) -> bool:
+        """The decision answers one retry: False when one already used it, on any replica."""
+        ...
 
 
 def _params(message: dict) -> dict:
@@ -117,6 +149,7 @@ class InbandApprovals:
         self._codec: RequestStateCodec | None = None
         self.nonces = NonceBook(clock)
         self._asked: dict[str, _Asked] = {}  # approval id -> the approval and what the first call carried
+        self.share: InbandShare | None = None  # set by a gateway with replicas: retries may reach any of them
 
     wants = staticmethod(is_modern_with_url_elicitation)
     carries_state = staticmethod(carries_our_state)
@@ -135,7 +168,8 @@ class InbandApprovals:
         """The codec, its key read from (or created in) the secret store once, off the event loop."""
         if self._codec is None:
             try:
-                self._codec = RequestStateCodec(await asyncio.to_thread(self._load_key, self.proxy_id), self._clock)
+                key = await (self.share.key() if self.share else asyncio.to_thread(self._load_key, self.proxy_id))
+                self._codec = RequestStateCodec(key, self._clock)
             except Exception as exc:
                 log.error("the request-state key could not be read or created in the secret store: %s", exc)
                 return None
@@ -153,7 +187,10 @@ class InbandApprovals:
         self._asked[pending.id] = _Asked(pending, _carried(message))
         delay = max(0.0, pending.deadline - time.monotonic())
         asyncio.get_running_loop().call_later(delay, self._expire, pending)
-        return self._input_required(codec, pending, binding, base, what)
+        if self.share is not None:
+            ttl = delay + RETRY_GRACE_SECONDS
+            await self.share.asked(pending.id, _carried(message), request.cacheable, ttl)
+        return self._input_required(codec, pending.id, delay, binding, base, what)
 
     def _expire(self, pending: Pending) -> None:
         """Nobody decided in time: the approval times out as a held one would; a later retry is denied."""
@@ -163,11 +200,10 @@ class InbandApprovals:
         asyncio.get_running_loop().call_later(RETRY_GRACE_SECONDS, self._asked.pop, pending.id, None)
 
     def _input_required(
-        self, codec: RequestStateCodec, pending: Pending, binding: Binding, base: str, what: str
+        self, codec: RequestStateCodec, approval_id: str, seconds_left: float, binding: Binding, base: str, what: str
     ) -> dict:
-        ttl = max(0.0, pending.deadline - time.monotonic()) + RETRY_GRACE_SECONDS
-        state, _ = codec.issue(binding, pending.id, ttl)
-        url = f"{base}/proxy/{quote(self.proxy_id, safe='')}?approval={quote(pending.id, safe='')}"
+        state, _ = codec.issue(binding, approval_id, max(0.0, seconds_left) + RETRY_GRACE_SECONDS)
+        url = f"{base}/proxy/{quote(self.proxy_id, safe='')}?approval={quote(approval_id, safe='')}"
         return {
             "resultType": "input_required",
             "inputRequests": {
@@ -176,7 +212,7 @@ class InbandApprovals:
                     "params": {
                         "mode": "url",
                         "message": f"mcp-acp: a person must approve {what} in the mcp-acp manager "
-                        f"(approval {pending.id}). Open the link, decide there, then retry.",
+                        f"(approval {approval_id}). Open the link, decide there, then retry.",
                         "url": url,
                     },
                 }
@@ -192,22 +228,58 @@ class InbandApprovals:
             raise InvalidRequestState(UNVERIFIABLE)
         claims = codec.check(_params(message).get("requestState"), binding)
         self.nonces.consume(claims)  # good once, whatever follows
+        if self.share is not None and not await self.share.spend(claims.nonce, claims.expires_at - self._clock()):
+            raise InvalidRequestState(REPLAYED)  # used on another replica
         asked = self._asked.get(claims.approval_id)
         if asked is None:
-            raise InvalidRequestState(UNKNOWN_APPROVAL)
+            found = await self.share.find(claims.approval_id) if self.share is not None else None
+            if found is None:
+                raise InvalidRequestState(UNKNOWN_APPROVAL)
+            assert self.share is not None  # found came from it
+            return await self._resume_elsewhere(self.share, codec, claims.approval_id, found, message, binding, what)
         pending = asked.pending
         if not pending.future.done() and (action := _declined(message)):
             self.pending.withdraw(
                 pending, "declined by the client", ApprovalOutcome(WITHDRAWN, message=f"the client answered {action}")
             )
+        forward = _for_backend(message, asked.carried)
+        context, cacheable = pending.request.context, pending.request.cacheable
         if not pending.future.done():
             base = await asyncio.to_thread(self.ui_base)
             if base is None:
                 raise InvalidRequestState(UNKNOWN_APPROVAL)
-            again = self._input_required(codec, pending, binding, base, what)
-            return Resumed(pending, None, _for_backend(message, asked.carried), again)
+            seconds_left = pending.deadline - time.monotonic()
+            again = self._input_required(codec, pending.id, seconds_left, binding, base, what)
+            return Resumed(context, cacheable, None, forward, again)
         del self._asked[claims.approval_id]  # decided: this approval answers this one retry only
-        return Resumed(pending, pending.future.result(), _for_backend(message, asked.carried))
+        if self.share is not None and not await self.share.settle(pending.id):
+            raise InvalidRequestState(UNKNOWN_APPROVAL)  # a retry on another replica used it
+        return Resumed(context, cacheable, pending.future.result(), forward)
+
+    async def _resume_elsewhere(
+        self,
+        share: InbandShare,
+        codec: RequestStateCodec,
+        approval_id: str,
+        found: AskedElsewhere,
+        message: dict,
+        binding: Binding,
+        what: str,
+    ) -> Resumed:
+        """A retry of an approval another replica asked: decided there, or still waiting."""
+        forward = _for_backend(message, found.carried)
+        if found.outcome is None and (action := _declined(message)):
+            outcome = ApprovalOutcome(WITHDRAWN, message=f"the client answered {action}")
+            return Resumed(None, found.cacheable, outcome, forward)
+        if found.outcome is None:
+            base = await asyncio.to_thread(self.ui_base)
+            if base is None:
+                raise InvalidRequestState(UNKNOWN_APPROVAL)
+            again = self._input_required(codec, approval_id, found.seconds_left, binding, base, what)
+            return Resumed(None, found.cacheable, None, forward, again)
+        if not await share.settle(approval_id):
+            raise InvalidRequestState(UNKNOWN_APPROVAL)
+        return Resumed(None, found.cacheable, found.outcome, forward)
 
 
 def _carried(message: dict) -> dict:
