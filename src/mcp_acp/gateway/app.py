@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from mcp_acp import jsonrpc
 from mcp_acp.config.gateway import GatewayConfig
-from mcp_acp.gateway import approvals
+from mcp_acp.gateway import approvals, events
 from mcp_acp.gateway.endpoint import current_caller, principal_identity
 from mcp_acp.gateway.front import SESSION_IDLE_SECONDS, Front, Outbox, answer_status, is_modern, stream_events
 from mcp_acp.gateway.http_checks import (
@@ -368,6 +368,7 @@ def build_app(gateway: Gateway, lifespan=None) -> Starlette:
         Route("/logout/{proxy}", logout, methods=["POST"]),
         Route("/approvals/proxy/{proxy_id}", approvals.page, methods=["GET"]),
         Route("/approvals/{proxy}/pending", approvals.pending_list, methods=["GET"]),
+        Route("/events/{proxy}", events.follow, methods=["GET"]),
         Route("/approvals/{proxy}/{approval_id}/{decision}", approvals.decide, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -39,7 +39,7 @@ def _waiting(front: Front) -> list[dict]:
     return [view for session in list(front.endpoint.sessions.values()) for view in session.pending.list()]
 
 
-async def _caller(request: Request) -> tuple[Gateway, Front, Identity] | Response:
+async def verified(request: Request) -> tuple[Gateway, Front, Identity] | Response:
     """The gateway, the endpoint and the verified caller, or the refusal to answer with."""
     gateway: Gateway = request.app.state.gateway
     try:
@@ -61,7 +61,7 @@ async def _caller(request: Request) -> tuple[Gateway, Front, Identity] | Respons
 async def pending_list(request: Request) -> Response:
     """What waits on every replica that the caller may see (their own requests, and those the
     policy lets them decide)."""
-    found = await _caller(request)
+    found = await verified(request)
     if isinstance(found, Response):
         return found
     gateway, front, caller = found
@@ -76,7 +76,7 @@ async def pending_list(request: Request) -> Response:
 
 
 async def decide(request: Request) -> Response:
-    found = await _caller(request)
+    found = await verified(request)
     if isinstance(found, Response):
         return found
     gateway, front, caller = found

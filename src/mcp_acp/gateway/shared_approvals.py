@@ -52,6 +52,24 @@ log = logging.getLogger(__name__)
 CHANNEL = "approvals"
 WAITING, DECIDED, REMEMBERED = "approvals", "decisions", "remembered"
 ASKED, OUTCOMES, KEYS = "asked_in_band", "outcomes", "keys"
+EVENTS = "events"  # + ":<proxy>": the channel of a proxy's live events, from every replica
+SHARED_EVENTS = frozenset(
+    {
+        Event.PENDING_CREATED,
+        Event.PENDING_RESOLVED,
+        Event.PENDING_TIMEOUT,
+        Event.PENDING_CANCELLED,
+        Event.CACHE_CLEARED,
+        Event.CACHE_ENTRY_DELETED,
+        Event.POLICY_RELOADED,
+        Event.POLICY_RELOAD_FAILED,
+        Event.RATE_LIMIT_TRIGGERED,
+        Event.RATE_LIMIT_APPROVED,
+        Event.RATE_LIMIT_DENIED,
+        Event.CRITICAL_SHUTDOWN,
+    }
+)
+ENDS = frozenset({Event.PENDING_RESOLVED, Event.PENDING_TIMEOUT, Event.PENDING_CANCELLED})
 ENDED = {  # how a waiting approval ended, from the event that says so
     Event.PENDING_TIMEOUT: TIMEOUT,
     Event.PENDING_CANCELLED: WITHDRAWN,
@@ -78,6 +96,14 @@ def may_see(view: dict, subject: str, claims: dict) -> bool:
     return view["subject_id"] == subject or may_decide(view, subject, claims) is None
 
 
+def may_follow(message: dict, subject: str, claims: dict) -> bool:
+    """A live event is for its principal, and (an approval's) for who may decide it."""
+    who = message.get("who") or {}
+    if who.get("subject_id") == subject:
+        return True
+    return "approvers" in who and may_see(who, subject, claims)
+
+
 class SharedApprovals:
     """One per gateway: mirrors its sessions' approvals into the shared state, and answers
     decisions taken elsewhere."""
@@ -88,6 +114,7 @@ class SharedApprovals:
         # have been made apart, with ids of their own).
         self.sessions: dict[str, Callable[[], list[ProxySession]]] = {}
         self._writes: set[asyncio.Task] = set()
+        self._seen: dict[str, dict] = {}  # waiting approval id -> who may see its events
 
     # -- a session joins -------------------------------------------------------------------
 
@@ -95,6 +122,8 @@ class SharedApprovals:
         """Mirror this session's waiting approvals, and let remembered and decided approvals
         from other replicas answer its requests."""
         session.events.sinks.append(lambda event, data: self._mirror(proxy, event, data))
+        subject = session.inputs.identity.subject_id
+        session.events.sinks.append(lambda event, data: self._broadcast(proxy, subject, event, data))
         session.enforcer.approver = SharedApprover(session.enforcer.approver, self, proxy)
         session.enforcer.recall = lambda request: self.recalled(proxy, request)
         ttl = session.approvals.ttl
@@ -107,6 +136,19 @@ class SharedApprovals:
         session.approvals.on_remember.append(remembered)
         if session.enforcer.inband is not None:
             session.enforcer.inband.share = SharedInband(self.state, proxy)
+
+    def _broadcast(self, proxy: str, subject: str, event: str, data: dict) -> None:
+        """What a session reports, to every replica's event streams (gateway/events.py)."""
+        if event not in SHARED_EVENTS:
+            return
+        if event == Event.PENDING_CREATED:
+            view = data["approval"]
+            self._seen[view["id"]] = {k: view[k] for k in ("subject_id", "approvers", "self_approval")}
+        who = self._seen.get(data.get("approval_id", ""), {"subject_id": subject})
+        if event in ENDS:
+            self._seen.pop(data["approval_id"], None)
+        message = {"type": str(event), "proxy": proxy, "replica": self.state.replica_id, "who": who, **data}
+        self._spawn(self.state.publish(f"{EVENTS}:{proxy}", message))
 
     def _mirror(self, proxy: str, event: str, data: dict) -> None:
         if event == Event.PENDING_CREATED:
