@@ -5,13 +5,14 @@ against the gateway's own config model. The Kubernetes manifests parse and name 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
-from mcp_acp.config.export import ExportSettings
 from mcp_acp.config.gateway import GatewayConfig
 from tests.support.processes import ROOT
 
@@ -22,8 +23,16 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=DEPLOY)
 
 
+def installed(name: str, fallback: str, package: str) -> str:
+    """The tool's path; missing, the test fails saying what to install (`make test` installs it)."""
+    path = shutil.which(name) or fallback
+    if not Path(path).is_file():
+        pytest.fail(f"{name} is missing: install {package} (Debian: apt-get install {package}; `make test` does)")
+    return path
+
+
 def test_haproxy_accepts_its_config() -> None:
-    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    haproxy = installed("haproxy", "/usr/sbin/haproxy", "haproxy")
     result = run(haproxy, "-c", "-f", str(DEPLOY / "haproxy.cfg"))
     assert result.returncode == 0, result.stdout + result.stderr
     # Off Docker the replicas' names do not resolve (a warning); nothing else may be wrong.
@@ -48,7 +57,7 @@ def test_haproxy_routes_2025_sessions_to_their_owner_and_checks_health() -> None
 
 
 def test_rsyslog_accepts_its_config() -> None:
-    rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+    rsyslogd = installed("rsyslogd", "/usr/sbin/rsyslogd", "rsyslog")
     result = run(rsyslogd, "-N1", "-f", str(DEPLOY / "rsyslog.conf"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "error" not in (result.stdout + result.stderr).lower()
@@ -76,20 +85,28 @@ def gateway_settings() -> dict:
 
 
 def test_gateway_json_is_accepted_by_the_gateway() -> None:
-    settings = gateway_settings()
-    # The export's fields are being built (issue 21); the rest must be valid today.
-    if "syslog" not in ExportSettings.model_fields:
-        settings.pop("export")
-    config = GatewayConfig.model_validate(settings)
+    config = GatewayConfig.model_validate(gateway_settings())  # every key, export included
     assert config.state.url == "redis://redis:6379/0"
     assert config.replica_id is None  # each replica is named by its host name
     assert config.auth is not None and config.public_url is not None and config.public_url.startswith("https://")
 
 
-def test_gateway_json_exports_to_the_rsyslog_service() -> None:
-    if "syslog" not in ExportSettings.model_fields:
-        pytest.skip("ExportSettings has no syslog field yet (export is being built for issue 21)")
-    GatewayConfig.model_validate(gateway_settings())
+def rsyslog_tcp_port() -> int:
+    (port,) = re.findall(r'input\(type="imtcp" port="(\d+)"', (DEPLOY / "rsyslog.conf").read_text())
+    return int(port)
+
+
+def test_gateway_json_exports_to_the_rsyslog_service_on_the_port_it_listens_on() -> None:
+    export = GatewayConfig.model_validate(gateway_settings()).export
+    assert export is not None and export.syslog is not None
+    assert export.syslog.host == "rsyslog"  # the compose service
+    assert export.syslog.port == rsyslog_tcp_port()
+    # rsyslog.conf listens in plain TCP (its TLS driver is commented out): no TLS on this leg either.
+    active = [line for line in (DEPLOY / "rsyslog.conf").read_text().splitlines() if not line.lstrip().startswith("#")]
+    assert not any("gtls" in line for line in active)
+    assert export.syslog.tls is None
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    assert "rsyslog" in services
 
 
 def manifests() -> list[tuple[str, dict]]:
@@ -118,7 +135,11 @@ def test_kubernetes_replicas_are_probed_on_healthz_and_get_gateway_json() -> Non
         assert container[probe]["httpGet"]["path"] == "/healthz"
     (configmap,) = [d for _, d in manifests() if d["kind"] == "ConfigMap" and "gateway.json" in d.get("data", {})]
     settings = json.loads(configmap["data"]["gateway.json"])
-    if "syslog" not in ExportSettings.model_fields:
-        settings.pop("export")
     settings["state"]["url"] = settings["state"]["url"].replace("${REDIS_PASSWORD}", "secret")
-    GatewayConfig.model_validate(settings)
+    config = GatewayConfig.model_validate(settings)  # every key, export included
+    # Off the Compose network both legs use TLS, checked against the CA the pods mount.
+    assert config.state.url is not None and config.state.url.startswith("rediss://:secret@")
+    assert config.export is not None and config.export.syslog is not None and config.export.syslog.tls is not None
+    (ca_mount,) = [m for m in container["volumeMounts"] if m["name"] == "ca"]
+    assert config.export.syslog.tls.ca_file.startswith(ca_mount["mountPath"] + "/")
+    assert f"ssl_ca_certs={config.export.syslog.tls.ca_file}" in config.state.url

@@ -184,6 +184,41 @@ async def test_an_administrator_revokes_a_subject_everywhere_and_their_sessions_
     assert all(ping(replicas.replica_url(i, "files"), bob).status_code == 401 for i in (1, 2, 3))
 
 
+def legacy_post(url: str, bearer: str, message: dict, session: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json, text/event-stream"}
+    if session:
+        headers["Mcp-Session-Id"] = session
+    return httpx.post(url, json=message, headers=headers, timeout=WAIT)
+
+
+def open_legacy_session(url: str, bearer: str) -> str:
+    """A raw 2025-era handshake on one replica; returns the session id."""
+    params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}
+    opened = legacy_post(url, bearer, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})
+    assert opened.status_code == 200, opened.text
+    session = opened.headers["mcp-session-id"]
+    assert (
+        legacy_post(url, bearer, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session).status_code == 202
+    )
+    return session
+
+
+def test_a_2025_session_is_bound_to_its_principal_on_every_replica(idp: OidcProvider, replicas: Topology) -> None:
+    alice, bob = token(idp, replicas, "alice"), token(idp, replicas, "bob")
+    session = open_legacy_session(replicas.replica_url(1, "files"), alice)
+    echo = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}}
+    for i in (2, 3):  # replicas that do not hold the session: the owner recorded in the shared state decides
+        refused = legacy_post(replicas.replica_url(i, "files"), bob, echo, session)
+        assert refused.status_code == 403 and "another principal" in refused.text, (i, refused.text)
+        elsewhere = legacy_post(replicas.replica_url(i, "files"), alice, echo, session)
+        assert elsewhere.status_code == 404, (i, elsewhere.text)
+        assert "replica gw-1" in elsewhere.text and "initialize again" in elsewhere.text
+    assert legacy_post(replicas.replica_url(1, "files"), bob, echo, session).status_code == 403
+    assert legacy_post(replicas.replica_url(1, "files"), alice, echo, session).status_code == 200
+    assert [d["subject_id"] for d in decisions(replicas, 1, "echo")] == ["alice"]  # nothing of bob's was judged
+    assert decisions(replicas, 2, "echo") == decisions(replicas, 3, "echo") == []
+
+
 async def test_with_the_state_server_down_requests_are_refused_clearly_then_served_again(
     idp: OidcProvider, replicas: Topology, redis_server: RedisServer
 ) -> None:

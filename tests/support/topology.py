@@ -46,6 +46,10 @@ class HaproxyProcess(ListeningProcess):
     """haproxy in the foreground (-db) on a loopback port, its log (stdout) kept."""
 
     def __init__(self, config: Path, port: int, log: Path) -> None:
+        if not Path(HAPROXY).is_file():  # test_replicas and test_topology fail, never skip, without it
+            raise RuntimeError(
+                "haproxy is missing: install haproxy (Debian: apt-get install haproxy; `make test` does)"
+            )
         # A config haproxy rejects fails here with haproxy's words, not after the port wait.
         check = subprocess.run([HAPROXY, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
         if check.returncode != 0:
