@@ -379,3 +379,37 @@ def test_a_modern_clients_retry_after_an_in_band_approval_may_reach_any_replica(
     assert answered["result"]["structuredContent"] == {"result": 42.0}, answered
     replayed = modern_add(replicas.replica_url(2, "files"), alice, 4, **retry)
     assert "error" in replayed and "used already" in replayed["error"]["message"]
+
+
+async def test_the_live_events_of_every_replica_reach_each_replicas_stream_for_whom_they_concern(
+    idp: OidcProvider, replicas: Topology
+) -> None:
+    alice, bob = token(idp, replicas, "alice"), token(idp, replicas, "bob")
+    seen: dict[str, list[str]] = {"alice": [], "bob": []}
+
+    async def follow(who: str, bearer: str) -> None:
+        headers = {"Authorization": f"Bearer {bearer}"}
+        async with (
+            httpx.AsyncClient(timeout=None) as http,
+            http.stream("GET", f"{base(replicas, 3)}/events/files", headers=headers) as stream,
+        ):
+            assert stream.status_code == 200
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    seen[who].append(line.partition(":")[2].strip())
+
+    streams = [asyncio.ensure_future(follow("alice", alice)), asyncio.ensure_future(follow("bob", bob))]
+    try:
+        await asyncio.sleep(1.0)  # both streams subscribed
+        async with gateway_client(replicas.replica_url(1, "files"), "legacy", alice) as client:
+            call = asyncio.ensure_future(client.call_tool("add", {"a": 1, "b": 1}))
+            [waiting] = await wait_until_async(lambda: pending(replicas, 2, alice), WAIT, "the approval")
+            assert decide(replicas, 2, alice, waiting["id"], "allow-once").status_code == 200
+            assert not (await asyncio.wait_for(call, WAIT)).is_error
+        await wait_until_async(lambda: "pending_resolved" in seen["alice"], WAIT, "alice's stream on replica 3")
+        assert seen["alice"][:2] == ["pending_created", "pending_resolved"]
+        assert seen["bob"] == []  # not his request, not his to decide
+    finally:
+        for stream in streams:
+            stream.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
