@@ -254,7 +254,11 @@ async def _post(gateway: Gateway, front: Front, request: Request, caller: Identi
                 400, "initialize opens a new session: send it without Mcp-Session-Id", jsonrpc.INVALID_REQUEST
             )
         session = await front.open_session(caller)
-        await gateway.owners.opened(session.id, caller.subject_id)
+        try:
+            await gateway.owners.opened(session.id, caller.subject_id)
+        except StateUnavailable:  # a session other replicas cannot bind is not opened
+            await front.end_session(session.id)
+            raise
         outbox = session.expect(message)
         assert session.relay is not None
         await session.relay.from_client(raw)
