@@ -49,11 +49,10 @@ from rich.text import Text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 import overhead
-from oidc_provider import OidcProvider
 from overhead import BACKEND, PY, acp, console, enforce_bench_policy, free_port, ms, table
 
+from tests.fixtures.oidc_provider import OidcProvider
 from tests.support.gateway import GatewayProcess, write_gateway_config
 from tests.support.redis import RedisServer
 from tests.support.topology import Topology
