@@ -19,10 +19,13 @@ behind haproxy give in throughput (issue 21), in one run.
                     same redis-server, each replica with its own STDIO backend (backend.py), local
                     auth. `wrk` (Debian's, one thread) keeps 64 tools/call in flight for a fixed
                     time on one topology then the other, round after round; a Lua hook counts every
-                    answer that is not a 200 with a JSON-RPC result.
+                    answer that is not a 200 with a JSON-RPC result. The CPU time the replicas
+                    (with their backends), haproxy and redis used during the timed runs is read
+                    with psutil and shown per call: what the figures would allow on more cores.
 
     .venv/bin/python bench/replicas.py [--rounds 5] [--calls 400] [--warmup 100]
-                                       [--seconds 8] [--modes local,oauth] [--json FILE] [--quick]
+                                       [--seconds 8] [--modes local,oauth] [--parts a,b]
+                                       [--json FILE] [--quick]
 
 Exits 1 when a part fails. The targets of issue 21 are shown; they do not change the exit status
 (the machine's load moves them). See docs/performance.md.
@@ -44,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 from rich.text import Text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +143,9 @@ class Throughput:
     calls_per_s: float | None = None
     round_calls_per_s: list[float] = field(default_factory=list)
     bad_answers: int = 0  # wrk: not a 200 with a JSON-RPC result (socket errors included)
+    # CPU seconds used during the timed runs: the replicas with their STDIO backends, haproxy, redis.
+    cpu_s: dict[str, float] = field(default_factory=lambda: {"replicas": 0.0, "haproxy": 0.0, "redis": 0.0})
+    cpu_ms_per_call: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
 
@@ -319,6 +326,26 @@ def wrk(url: str, script: Path, seconds: float) -> tuple[int, float, int]:
     return requests, micros / 1e6, bad
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            process = psutil.Process(pid)
+            for each in (process, *process.children(recursive=True)):
+                times = each.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def cpu_groups(topology: Topology, redis: RedisServer) -> dict[str, list[int]]:
+    assert topology.haproxy is not None
+    replicas = [p.process.pid for p in topology.processes.values()]
+    return {"replicas": replicas, "haproxy": [topology.haproxy.process.pid], "redis": [redis.process.pid]}
+
+
 def part_b(args: argparse.Namespace, work: Path, redis: RedisServer, report: Report) -> None:
     if not Path(WRK).is_file():
         report.errors.append("part B: wrk is missing (Debian: apt-get install wrk)")
@@ -342,14 +369,19 @@ def part_b(args: argparse.Namespace, work: Path, redis: RedisServer, report: Rep
                 wrk(topology.url(PROXY), script, max(args.seconds / 4, 1))
             for r in range(args.rounds):
                 for n in REPLICAS if r % 2 == 0 else REPLICAS[::-1]:
+                    groups = cpu_groups(topologies[n], redis)
+                    before = {name: cpu_seconds(pids) for name, pids in groups.items()}
                     requests, seconds, bad = wrk(topologies[n].url(PROXY), script, args.seconds)
                     row = rows[n]
+                    for name, pids in groups.items():
+                        row.cpu_s[name] += cpu_seconds(pids) - before[name]
                     row.calls += requests
                     row.seconds += seconds
                     row.bad_answers += bad
                     row.round_calls_per_s.append(requests / seconds)
         for row in rows.values():
             row.calls_per_s = row.calls / row.seconds if row.seconds else None
+            row.cpu_ms_per_call = {name: 1000 * cpu / row.calls for name, cpu in row.cpu_s.items() if row.calls}
             if row.bad_answers:
                 row.error = f"{row.bad_answers} answers were not an echo result"
     except Exception as exc:
@@ -414,7 +446,17 @@ def show(report: Report, args: argparse.Namespace) -> None:
     rates = table(
         f"part B: tools/call throughput, {IN_FLIGHT} in flight (wrk, 1 thread) through haproxy, state in redis, "
         f"{args.rounds} x {args.seconds:g} s per topology, interleaved",
-        ["replicas", "calls", "seconds", "calls/s", "per round calls/s", "bad answers"],
+        [
+            "replicas",
+            "calls",
+            "seconds",
+            "calls/s",
+            "per round calls/s",
+            "CPU ms/call: replicas+backends",
+            "haproxy",
+            "redis",
+            "bad answers",
+        ],
     )
     for r in report.throughput:
         rates.add_row(
@@ -423,6 +465,7 @@ def show(report: Report, args: argparse.Namespace) -> None:
             f"{r.seconds:.1f}",
             "-" if r.calls_per_s is None else f"{r.calls_per_s:,.0f}",
             " ".join(f"{x:,.0f}" for x in r.round_calls_per_s),
+            *(ms(r.cpu_ms_per_call.get(name)) for name in ("replicas", "haproxy", "redis")),
             str(r.bad_answers),
         )
     console.print(rates)
@@ -442,7 +485,7 @@ def show(report: Report, args: argparse.Namespace) -> None:
 
 def failed(report: Report) -> bool:
     rows = [*report.latency, *report.throughput]
-    return bool(report.errors) or any(r.error for r in rows) or not report.latency or not report.throughput
+    return bool(report.errors) or any(r.error for r in rows) or not (report.latency or report.throughput)
 
 
 def main() -> None:
@@ -452,12 +495,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="part A: untimed calls per variant first (100)")
     parser.add_argument("--seconds", type=float, default=8.0, help="part B: seconds per topology per round (8)")
     parser.add_argument("--modes", default=",".join(MODES), help="part A auth modes: local,oauth (both)")
+    parser.add_argument("--parts", default="a,b", help="which parts: a,b (both)")
     parser.add_argument("--quick", action="store_true", help="a smoke test: 2 rounds of 20 calls, 1 s bursts")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     args.modes = [m for m in args.modes.split(",") if m]
     if not set(args.modes) <= set(MODES) or not args.modes:
         parser.error(f"--modes: a comma-separated subset of {','.join(MODES)}")
+    args.parts = [p for p in args.parts.split(",") if p]
+    if not set(args.parts) <= {"a", "b"} or not args.parts:
+        parser.error("--parts: a comma-separated subset of a,b")
     if args.quick:
         args.rounds, args.calls, args.warmup, args.seconds = 2, 20, 5, 1.0
     if args.rounds < 1 or args.calls < 2:
@@ -475,6 +522,8 @@ def main() -> None:
         else:
             try:
                 for title, part in (("part A", part_a), ("part B", part_b)):
+                    if title[-1].lower() not in args.parts:
+                        continue
                     try:
                         part(args, work, redis, report)
                     except Exception as exc:
@@ -499,6 +548,7 @@ def main() -> None:
             "warmup": args.warmup,
             "seconds": args.seconds,
             "modes": args.modes,
+            "parts": args.parts,
             "client": "part A: httpx.Client, sequential; part B: wrk -t1 -c64",
             "python": platform.python_version(),
             "platform": platform.platform(),
