@@ -438,11 +438,13 @@ def show(report: Report, args: argparse.Namespace) -> None:
             ms(r.p99_ms),
             " ".join(f"{m:.3f}" for m in r.round_medians_ms),
         )
-    console.print(latency)
+    if report.latency:
+        console.print(latency)
     added = table("part A: what redis adds (redis minus memory, medians)", ["auth", "overall ms", "per round ms"])
     for d in report.differences:
         added.add_row(d.mode, ms(d.median_ms, True), " ".join(f"{x:+.3f}" for x in d.per_round_ms))
-    console.print(added)
+    if report.differences:
+        console.print(added)
     rates = table(
         f"part B: tools/call throughput, {IN_FLIGHT} in flight (wrk, 1 thread) through haproxy, state in redis, "
         f"{args.rounds} x {args.seconds:g} s per topology, interleaved",
@@ -468,7 +470,8 @@ def show(report: Report, args: argparse.Namespace) -> None:
             *(ms(r.cpu_ms_per_call.get(name)) for name in ("replicas", "haproxy", "redis")),
             str(r.bad_answers),
         )
-    console.print(rates)
+    if report.throughput:
+        console.print(rates)
     targets = table("issue 21 targets", ["target", "measured", "verdict"])
     for v in report.verdicts:
         verdict = "[dim]not measured[/]" if v.met is None else ("[green]met[/]" if v.met else "[red]missed[/]")
