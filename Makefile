@@ -32,14 +32,15 @@ system-deps:
 	  else echo "Debian's chromium is missing (the browser tests drive /usr/bin/chromium): apt-get install chromium, then re-run"; exit 1; fi; \
 	fi
 # The shared-state, replica and export tests start their own redis-server, haproxy and rsyslogd (with
-# its TLS module) on free ports; a policy-rc.d keeps the packages from starting the system services.
+# its TLS module) on free ports, and the replicas' bench loads them with wrk; a policy-rc.d keeps the
+# packages from starting the system services.
 	@if ! test -x /usr/bin/redis-server || ! test -x /usr/sbin/haproxy || ! test -x /usr/sbin/rsyslogd \
-	    || ! ls /usr/lib/*-linux-gnu/rsyslog/lmnsd_gtls.so >/dev/null 2>&1; then \
+	    || ! ls /usr/lib/*-linux-gnu/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    own_policy=; if ! test -e /usr/sbin/policy-rc.d; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1; fi; \
-	    apt-get update -q && apt-get install -y -q --no-install-recommends redis-server haproxy rsyslog rsyslog-gnutls; status=$$?; \
+	    apt-get update -q && apt-get install -y -q --no-install-recommends redis-server haproxy rsyslog rsyslog-gnutls wrk; status=$$?; \
 	    if [ -n "$$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; \
-	  else echo "redis-server, haproxy, rsyslog or rsyslog-gnutls is missing (the shared-state, replica and export tests start them): apt-get install redis-server haproxy rsyslog rsyslog-gnutls, then re-run"; exit 1; fi; \
+	  else echo "redis-server, haproxy, rsyslog, rsyslog-gnutls or wrk is missing (the shared-state, replica, export and bench tests start them): apt-get install redis-server haproxy rsyslog rsyslog-gnutls wrk, then re-run"; exit 1; fi; \
 	fi
 
 $(NPM_DIR)/node_modules/.installed: $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json

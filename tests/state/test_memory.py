@@ -81,3 +81,12 @@ async def test_refused_takes_do_not_drain_a_bucket_and_it_never_fills_past_its_b
     clock.now += 3600
     assert [await state.take_token("a", 60, 2) for _ in range(3)][:2] == [None, None]
     assert await state.take_token("a", 60, 2) is not None
+
+
+async def test_marks_are_read_with_a_token_until_they_expire() -> None:
+    clock = Clock()
+    state = MemoryState("r1", clock=clock)
+    await state.mark("sub:a", "1000.5", 10)
+    assert await state.take_token_reading("rate:a", 60, 2, ["sub:a", "jti:x"]) == (None, ["1000.5", None])
+    clock.now += 11
+    assert await state.read_marks(["sub:a"]) == [None]

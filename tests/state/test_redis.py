@@ -228,3 +228,13 @@ async def test_an_index_lists_what_any_replica_added_until_its_time_runs_out(rep
     await second.index_remove("waiting:p", "a")
     await asyncio.sleep(0.3)
     assert await first.index_members("waiting:p") == []
+
+
+async def test_marks_are_read_in_the_token_round_trip_by_every_replica(replicas) -> None:
+    first, second = replicas
+    await first.mark("sub:alice", "1000.5", 60)
+    wait, values = await second.take_token_reading("rate:alice", 60, 2, ["sub:alice", "jti:none", "sub:bob"])
+    assert wait is None and values == ["1000.5", None, None]
+    assert await second.take_token_reading("rate:alice", 60, 2, []) == (None, [])
+    assert (await second.take_token_reading("rate:alice", 60, 2, ["sub:alice"]))[0] is not None  # the burst is spent
+    assert await first.read_marks(["jti:none", "sub:alice"]) == [None, "1000.5"]

@@ -84,20 +84,24 @@ class Gateway:
             principal = await asyncio.to_thread(server.authenticate, authorization)
         else:
             principal = server.authenticate(authorization)
-        revoked = self.revocations.why_refused(principal.subject, principal.claims, principal.token_digest)
+        marks = self.revocations.marks(principal.subject, principal.claims, principal.token_digest)
         if admit:
-            why, _ = await asyncio.gather(revoked, self.admit(proxy, principal.subject))
+            values = await self.admit(proxy, principal.subject, marks)
         else:
-            why = await revoked
-        if why:
+            values = await self.state.read_marks(marks)
+        if why := self.revocations.verdict(principal.claims, values):
             raise server.revoked(why)
         return principal_identity(principal.subject, principal.claims)
 
-    async def admit(self, proxy: str, subject: str) -> None:
-        """The principal's rate limit, shared by every replica."""
+    async def admit(self, proxy: str, subject: str, marks: list[str] | None = None) -> list[str | None]:
+        """The principal's rate limit, shared by every replica; the values of `marks` (its
+        revocations), read in the same round trip."""
         limits = self.config.limits
-        if wait := await self.state.take_token(f"rate:{proxy}\0{subject}", limits.requests_per_minute, limits.burst):
+        key = f"rate:{proxy}\0{subject}"
+        wait, values = await self.state.take_token_reading(key, limits.requests_per_minute, limits.burst, marks or [])
+        if wait is not None:
             raise rate_limited(wait)
+        return values
 
 
 def state_unavailable(exc: StateUnavailable) -> HttpRefusal:

@@ -1,9 +1,9 @@
 """Revoked access (docs/scale.md#logout-and-revocation): tokens a principal logged out of, or
 that an administrator revoked, are refused by every replica, before their expiry.
 
-Two records in the shared state: a subject revoked at time T refuses every token of theirs
+Two marks in the shared state (read in the same round trip as the rate-limit token): a subject revoked at time T refuses every token of theirs
 issued at or before T (`iat`); a single token is revoked by its `jti`, or by its digest when it
-has none. A record lives as long as a token it refuses can: `MAX_TOKEN_SECONDS`.
+has none. A mark lives as long as a token it refuses can: `MAX_TOKEN_SECONDS`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 
 from mcp_acp.state.base import SharedState
 
-COLLECTION = "revoked"
 CHANNEL = "revocations"  # {"subject": ...}: every replica ends that subject's sessions
 MAX_TOKEN_SECONDS = 24 * 3600  # longer-lived access tokens are outlived by their revocation record
 
@@ -37,24 +36,31 @@ class Revocations:
     async def revoke_subject(self, subject: str) -> float:
         """Every token `subject` holds now is refused from here on; a new login works."""
         at = self._clock()
-        await self.state.kv.put(_subject_key(subject), {"before": at}, collection=COLLECTION, ttl=MAX_TOKEN_SECONDS)
+        await self.state.mark(_subject_key(subject), repr(at), MAX_TOKEN_SECONDS)
         await self.state.publish(CHANNEL, {"subject": subject})
         return at
 
     async def revoke_token(self, claims: dict, token_digest: str) -> None:
         exp = claims.get("exp")
         left = float(exp) - self._clock() if isinstance(exp, int | float) else MAX_TOKEN_SECONDS
-        ttl = min(max(left, 1.0), MAX_TOKEN_SECONDS)
-        await self.state.kv.put(_token_key(claims, token_digest), {"revoked": True}, collection=COLLECTION, ttl=ttl)
+        await self.state.mark(_token_key(claims, token_digest), "revoked", min(max(left, 1.0), MAX_TOKEN_SECONDS))
 
-    async def why_refused(self, subject: str, claims: dict, token_digest: str) -> str | None:
-        """None when the token stands; else why not. Raises StateUnavailable (deny)."""
-        by_subject, by_token = await self.state.kv.get_many(
-            [_subject_key(subject), _token_key(claims, token_digest)], collection=COLLECTION
-        )
+    @staticmethod
+    def marks(subject: str, claims: dict, token_digest: str) -> list[str]:
+        """What to read for one token: its subject's revocation, and its own."""
+        return [_subject_key(subject), _token_key(claims, token_digest)]
+
+    @staticmethod
+    def verdict(claims: dict, values: list[str | None]) -> str | None:
+        """None when the token stands, given the values of `marks()`; else why not."""
+        by_subject, by_token = values
         if by_token is not None:
             return "this token was revoked (logged out)"
         issued = claims.get("iat")
-        if by_subject is not None and (not isinstance(issued, int | float) or issued <= by_subject["before"]):
+        if by_subject is not None and (not isinstance(issued, int | float) or issued <= float(by_subject)):
             return "the access of this subject was revoked; sign in again for a new token"
         return None
+
+    async def why_refused(self, subject: str, claims: dict, token_digest: str) -> str | None:
+        """None when the token stands; else why not. Raises StateUnavailable (deny)."""
+        return self.verdict(claims, await self.state.read_marks(self.marks(subject, claims, token_digest)))

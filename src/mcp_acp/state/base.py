@@ -3,7 +3,7 @@ plus the three things a plain key-value store cannot do atomically across replic
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from key_value.aio.protocols import AsyncKeyValue
@@ -29,6 +29,19 @@ class SharedState(Protocol):
     async def take_token(self, key: str, per_minute: int, burst: int) -> float | None:
         """One token from the bucket `key` (atomic, on the state server's clock): None when
         granted, else the seconds to wait."""
+        ...
+
+    async def mark(self, key: str, value: str, ttl_seconds: float) -> None:
+        """A short value under `key` for `ttl_seconds` (a revocation), read in the same round
+        trip as a rate-limit token by `take_token_reading`."""
+        ...
+
+    async def read_marks(self, keys: Sequence[str]) -> list[str | None]: ...
+
+    async def take_token_reading(
+        self, key: str, per_minute: int, burst: int, marks: Sequence[str]
+    ) -> tuple[float | None, list[str | None]]:
+        """`take_token`, and the values of `marks`, in one round trip."""
         ...
 
     async def index_add(self, index: str, member: str, ttl_seconds: float) -> None:

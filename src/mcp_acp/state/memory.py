@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from key_value.aio.protocols import AsyncKeyValue
 from key_value.aio.stores.memory import MemoryStore
@@ -22,6 +22,7 @@ class MemoryState:
         self._max_buckets = max_buckets
         self._subscribers: dict[str, set[asyncio.Queue[dict]]] = {}
         self._indexes: dict[str, dict[str, float]] = {}  # index -> member -> until
+        self._marks: dict[str, tuple[str, float]] = {}  # key -> (value, until)
 
     async def claim(self, key: str, ttl_seconds: float) -> bool:
         now = self._clock()
@@ -54,6 +55,22 @@ class MemoryState:
         self._buckets = OrderedDict((k, b) for k, b in self._buckets.items() if b[2] > now)
         while len(self._buckets) > self._max_buckets:
             self._buckets.popitem(last=False)
+
+    async def mark(self, key: str, value: str, ttl_seconds: float) -> None:
+        now = self._clock()
+        if len(self._marks) > self._max_buckets:  # expired marks go once there are many
+            self._marks = {k: m for k, m in self._marks.items() if m[1] > now}
+        self._marks[key] = (value, now + ttl_seconds)
+
+    async def read_marks(self, keys: Sequence[str]) -> list[str | None]:
+        now = self._clock()
+        found = [self._marks.get(key) for key in keys]
+        return [mark[0] if mark is not None and mark[1] > now else None for mark in found]
+
+    async def take_token_reading(
+        self, key: str, per_minute: int, burst: int, marks: Sequence[str]
+    ) -> tuple[float | None, list[str | None]]:
+        return await self.take_token(key, per_minute, burst), await self.read_marks(marks)
 
     async def index_add(self, index: str, member: str, ttl_seconds: float) -> None:
         members = self._indexes.setdefault(index, {})

@@ -34,7 +34,9 @@ _SERVER_ERRORS = (RedisError, OSError, TimeoutError)
 
 # A token bucket, atomically and on the server's clock, so every replica draws from the same one.
 # KEYS[1] the bucket (a hash: tokens, at in microseconds); ARGV: per_minute, burst.
-# Returns "-1" when granted, else the seconds to wait (as a string: Lua numbers become integers).
+# KEYS[2...]: marks to read in the same trip (take_token_reading).
+# Returns {"-1" when granted, else the seconds to wait (as a string: Lua numbers become integers),
+# then each mark's value or nil}.
 TOKEN_BUCKET = """
 local per_minute = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -54,7 +56,11 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', string.format('%d', now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate / 1000) + 1000)
-return string.format('%.6f', wait)
+local answer = {string.format('%.6f', wait)}
+for i = 2, #KEYS do
+  answer[i] = redis.call('GET', KEYS[i])
+end
+return answer
 """
 
 
@@ -161,12 +167,25 @@ class RedisState:
         return bool(taken)
 
     async def take_token(self, key: str, per_minute: int, burst: int) -> float | None:
+        return (await self.take_token_reading(key, per_minute, burst, ()))[0]
+
+    async def take_token_reading(
+        self, key: str, per_minute: int, burst: int, marks: Sequence[str]
+    ) -> tuple[float | None, list[str | None]]:
+        keys = [f"{self._prefix}bucket:{key}", *(f"{self._prefix}mark:{mark}" for mark in marks)]
         # Script.__call__ is EVALSHA, loading the script on NOSCRIPT (a restarted server).
-        answer = await self._guard.run(
-            self._token_bucket(keys=[f"{self._prefix}bucket:{key}"], args=[per_minute, burst])
-        )
-        wait = float(answer)
-        return None if wait < 0 else wait
+        answer = await self._guard.run(self._token_bucket(keys=keys, args=[per_minute, burst]))
+        wait = float(answer[0])
+        values = [*answer[1:], *([None] * (len(marks) - len(answer) + 1))]  # trailing nils are dropped
+        return (None if wait < 0 else wait), values
+
+    async def mark(self, key: str, value: str, ttl_seconds: float) -> None:
+        await self._guard.run(self.client.set(f"{self._prefix}mark:{key}", value, px=max(1, int(ttl_seconds * 1000))))
+
+    async def read_marks(self, keys: Sequence[str]) -> list[str | None]:
+        if not keys:
+            return []
+        return list(await self._guard.run(self.client.mget([f"{self._prefix}mark:{key}" for key in keys])))
 
     async def index_add(self, index: str, member: str, ttl_seconds: float) -> None:
         # A sorted set scored by each member's end: past members are dropped as it is written.
