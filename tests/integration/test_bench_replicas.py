@@ -20,8 +20,11 @@ MODES = ["local", "oauth"]
 VARIANTS = ["memory", "redis"]
 ROUNDS = 2  # what --quick runs
 
-if shutil.which("wrk") is None:  # make test installs it (Makefile system-deps)
-    pytest.fail("part B needs wrk: apt-get install wrk (make system-deps does it)", pytrace=False)
+
+@pytest.fixture(autouse=True)
+def _wrk_installed() -> None:
+    if shutil.which("wrk") is None:  # make test installs it (Makefile system-deps)
+        pytest.fail("part B needs wrk: apt-get install wrk (make system-deps does it)", pytrace=False)
 
 
 @pytest.mark.timeout(600)
