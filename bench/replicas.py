@@ -12,8 +12,8 @@ behind haproxy give in throughput (issue 21), in one run.
                               rate-limit token (Gateway.authenticate: no revocation lookup, there is
                               no token to revoke).
                       oauth   `auth.issuer` = tests/fixtures/oidc_provider.py: the JWT is verified
-                              and the revocation lookup (kv.get_many) runs with the rate-limit token,
-                              concurrently.
+                              and its revocation marks are read in the rate-limit token's own round
+                              trip (one Lua call).
   Part B, throughput  haproxy (deploy/haproxy.cfg, tests/support/topology.py) in front of 1 replica
                     and, running at the same time, in front of 3 replicas, all with state in the
                     same redis-server, each replica with its own STDIO backend (backend.py), local
