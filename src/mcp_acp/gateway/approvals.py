@@ -115,7 +115,7 @@ async def page(request: Request) -> Response:
     name = next((n for n, f in gateway.fronts.items() if f.endpoint.started.config.proxy_id == proxy_id), None)
     if name is None:
         return HTMLResponse("<p>No such proxy is served here.</p>", status_code=404)
-    # The name goes into an attribute only (the script reads it from there): escaped for HTML.
+    # The name goes into the heading and an attribute (the script reads it there): escaped for HTML.
     return HTMLResponse(PAGE.replace("{{proxy}}", html.escape(name, quote=True)), headers={"Cache-Control": "no-store"})
 
 
