@@ -29,6 +29,7 @@ from tests.support.topology import Topology
 
 expect.set_options(timeout=UI_TIMEOUT_MS)
 pytestmark = pytest.mark.timeout(300)
+HOSTILE = "<img src=x onerror=window.pwned=1>"  # what a requester may put in their arguments
 
 
 @pytest.fixture
@@ -61,7 +62,8 @@ async def test_approvals_raised_on_other_replicas_are_listed_live_and_decided_in
         [waiting] = await wait_until_async(lambda: pending(replicas, 2, alice), WAIT, "alice's approval")
 
         # The link a modern client would be given, on replica 2 (not the one holding the request).
-        await page.goto(f"{base(replicas, 2)}/approvals/proxy/{waiting['proxy_id']}?approval={waiting['id']}")
+        opened = await page.goto(f"{base(replicas, 2)}/approvals/proxy/{waiting['proxy_id']}?approval={waiting['id']}")
+        assert opened is not None and "frame-ancestors 'none'" in opened.headers["content-security-policy"]
         await page.get_by_label("Access token").fill(alice)  # the token never goes into the URL
         await page.get_by_role("button", name="Show").click()
         item = page.get_by_role("group", name="Approval for add by alice")
@@ -85,10 +87,12 @@ async def test_approvals_raised_on_other_replicas_are_listed_live_and_decided_in
 
     # The page stays open, following the live events: a call through replica 3 shows up on it.
     async with gateway_client(replicas.replica_url(3, "files"), "legacy", alice) as client:
-        second = asyncio.ensure_future(client.call_tool("add", {"a": 40, "b": 2}))
+        second = asyncio.ensure_future(client.call_tool("add", {"a": 40, "b": 2, "note": HOSTILE}))
         item = page.get_by_role("group", name="Approval for add by alice")
         await expect(item).to_have_attribute("data-replica", "gw-3")
         await expect(item.locator("pre")).to_contain_text('"a": 40')
+        await expect(item.locator("pre")).to_contain_text(HOSTILE)  # shown as text, never as markup
+        assert await page.locator("img").count() == 0 and await page.evaluate("window.pwned") is None
         await expect(item).not_to_have_attribute("aria-current", "true")
         await screenshot(page, "gateway-replicas-approval-live")
         second_id = await item.get_attribute("data-id")

@@ -116,7 +116,16 @@ async def page(request: Request) -> Response:
     if name is None:
         return HTMLResponse("<p>No such proxy is served here.</p>", status_code=404)
     # The name goes into the heading and an attribute (the script reads it there): escaped for HTML.
-    return HTMLResponse(PAGE.replace("{{proxy}}", html.escape(name, quote=True)), headers={"Cache-Control": "no-store"})
+    return HTMLResponse(PAGE.replace("{{proxy}}", html.escape(name, quote=True)), headers=PAGE_HEADERS)
 
 
+# Its own inline script and style only, talking to this origin only; never framed (a framed page
+# could trick a click on Approve).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 PAGE = (Path(__file__).parent / "approvals_page.html").read_text(encoding="utf-8")
