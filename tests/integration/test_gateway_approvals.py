@@ -170,7 +170,7 @@ def test_a_modern_client_gets_a_link_to_the_gateway_and_its_retry_runs_once_appr
     assert link.startswith(f"{gateway.url}/approvals/proxy/") and "?approval=" in link
     approval_id = link.rpartition("=")[2]
     page = httpx.get(link)
-    assert page.status_code == 200 and "Approval for proxy files" in page.text
+    assert page.status_code == 200 and "Approvals for proxy files" in page.text
     assert decide(gateway, sam, approval_id, "allow-once").status_code == 200
     retry = {"requestState": asked["requestState"], "inputResponses": {"mcp-acp/approval": {"action": "accept"}}}
     done = modern_call(gateway, alice, 2, arguments, **retry)

@@ -6,13 +6,16 @@ until someone allowed to decide it does, here, with their own Bearer token.
 - `POST /approvals/<proxy>/<id>/<approve|allow-once|deny>`: decide one. Who may is the policy's
   call (policy/approvers.py: the requester by default, a rule's `approvers`, never the requester
   when `self_approval` is false), checked again when the decision is applied.
-- `GET /approvals/proxy/<proxy id>`: the page a modern client's URL-mode elicitation points at.
+- `GET /approvals/proxy/<proxy id>`: the page a modern client's URL-mode elicitation points at
+  (approvals_page.html): every approval the caller may see, from every replica, kept live by
+  `GET /events/<proxy>`; the one the link names first.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -34,9 +37,10 @@ log = logging.getLogger(__name__)
 DECISIONS = ("approve", "allow-once", "deny")
 
 
-def _waiting(front: Front) -> list[dict]:
-    """The approvals waiting on this replica (views)."""
-    return [view for session in list(front.endpoint.sessions.values()) for view in session.pending.list()]
+def _waiting(gateway: Gateway, front: Front) -> list[dict]:
+    """The approvals waiting on this replica (views, named by the replica as the shared ones are)."""
+    here = {"replica": gateway.state.replica_id}
+    return [view | here for session in list(front.endpoint.sessions.values()) for view in session.pending.list()]
 
 
 async def verified(request: Request) -> tuple[Gateway, Front, Identity] | Response:
@@ -65,7 +69,7 @@ async def pending_list(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     gateway, front, caller = found
-    views = {view["id"]: view for view in _waiting(front)}
+    views = {view["id"]: view for view in _waiting(gateway, front)}
     try:
         for view in await gateway.shared.waiting(front.endpoint.name):
             views.setdefault(view["id"], view)
@@ -105,44 +109,23 @@ async def decide(request: Request) -> Response:
 
 
 async def page(request: Request) -> Response:
-    """A small page: paste your access token, see the request, decide. The token stays in the tab."""
+    """A small page: paste your access token, see what waits (live), decide. The token stays in the tab."""
     gateway: Gateway = request.app.state.gateway
     proxy_id = request.path_params["proxy_id"]
     name = next((n for n, f in gateway.fronts.items() if f.endpoint.started.config.proxy_id == proxy_id), None)
     if name is None:
         return HTMLResponse("<p>No such proxy is served here.</p>", status_code=404)
-    return HTMLResponse(PAGE.replace("{{proxy}}", html.escape(name)), headers={"Cache-Control": "no-store"})
+    # The name goes into the heading and an attribute (the script reads it there): escaped for HTML.
+    return HTMLResponse(PAGE.replace("{{proxy}}", html.escape(name, quote=True)), headers=PAGE_HEADERS)
 
 
-PAGE = """<!doctype html><meta charset="utf-8"><title>mcp-acp approval</title>
-<style>body{font:15px system-ui;max-width:46rem;margin:2rem auto}pre{background:#f4f4f4;padding:.6rem;overflow:auto}</style>
-<h1>Approval for proxy {{proxy}}</h1>
-<p>Paste your access token for this gateway (it stays in this tab), then decide.</p>
-<input id="token" type="password" size="60" placeholder="access token"> <button id="load">Show</button>
-<div id="out"></div>
-<script>
-const proxy = "{{proxy}}", wanted = new URLSearchParams(location.search).get("approval");
-const token = () => document.getElementById("token").value.trim();
-const show = (text) => { document.getElementById("out").textContent = text; };
-async function load() {
-  const r = await fetch(`/approvals/${proxy}/pending`, {headers: {Authorization: `Bearer ${token()}`}});
-  if (!r.ok) return show(`Refused (${r.status}): ${await r.text()}`);
-  const item = (await r.json()).find((a) => a.id === wanted);
-  if (!item) return show("This approval is no longer waiting, or you may not see it.");
-  const out = document.getElementById("out");
-  out.innerHTML = "";
-  const pre = document.createElement("pre");
-  pre.textContent = JSON.stringify({tool: item.tool_name, requester: item.subject_id, arguments: item.arguments}, null, 2);
-  out.append(pre);
-  for (const d of ["approve", "allow-once", "deny"]) {
-    const b = document.createElement("button");
-    b.textContent = d;
-    b.onclick = async () => {
-      const res = await fetch(`/approvals/${proxy}/${item.id}/${d}`, {method: "POST", headers: {Authorization: `Bearer ${token()}`}});
-      show(`${res.status}: ${await res.text()}`);
-    };
-    out.append(b, " ");
-  }
+# Its own inline script and style only, talking to this origin only; never framed (a framed page
+# could trick a click on Approve).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
 }
-document.getElementById("load").onclick = load;
-</script>"""
+PAGE = (Path(__file__).parent / "approvals_page.html").read_text(encoding="utf-8")
