@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from mcp_acp.config.store import load_manager_config
+from mcp_acp.manager import routes_policy_replay
+from mcp_acp.manager.state import ManagerState
 from tests.integration.conftest import Launcher, open_client
 from tests.support.audit import read_jsonl
 from tests.support.config import proxy_config_dir, proxy_log_dir
@@ -120,3 +125,21 @@ async def test_replay_reports_exactly_the_decisions_a_candidate_changes(recorded
         "--json",
     )
     assert json.loads(unchanged.stdout)["changed"] == 0
+
+    # The UI's preview: the manager's route answers the same report for the unsaved candidate.
+    state = ManagerState(config=load_manager_config())
+    app = FastAPI()
+    app.include_router(routes_policy_replay.router(state))
+    proxy_id = json.loads((proxy_config_dir(launcher.env, "fx") / "config.json").read_text())["proxy_id"]
+    route = f"/api/manager/proxies/{proxy_id}/policy/replay"
+    with TestClient(app) as client:
+        answer = client.post(route, json=policy(data, echo=False, add=True))
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {**report, "candidate": None}
+        assert client.post(route, params={"limit": 1}, json=policy(data, echo=False, add=True)).json()["changes"][0][
+            "examples"
+        ] == [changed[("allow", "deny")][0]]
+        bad = client.post(route, json={"rules": [{"effect": "allow", "conditions": {}}]})
+        assert bad.status_code == 400 and bad.json()["detail"]["code"] == "POLICY_INVALID"
+        assert client.post(route, params={"since": "soon"}, json={}).status_code == 400
+        assert client.post("/api/manager/proxies/px_00000000:nope/policy/replay", json={}).status_code == 404
