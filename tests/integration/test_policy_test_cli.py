@@ -5,9 +5,11 @@ the policy decided, and a bad test file exits 2 saying where it is wrong."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from tests.support.processes import ROOT
+from tests.support.config import proxy_config_dir
+from tests.support.processes import BACKEND, ROOT
 
 EXAMPLES = ROOT / "docs" / "examples"
 SAMPLE = EXAMPLES / "policy-tests.json"
@@ -73,3 +75,20 @@ def test_a_bad_test_file_exits_2_saying_where(cli, tmp_path):
     assert "rule 0: conditions.tool_nam" in json.loads(result.stdout)["error"]
     result = cli("policy", "test", str(Path(tmp_path / "missing.json")))
     assert result.returncode == 2 and "cannot read the test file" in result.stderr
+
+
+def test_a_proxys_policy_is_tested_with_its_server_name(cli, acp_env, tmp_path):
+    cli("proxy", "add", "fx", "--server-name", "fixture", "--command", sys.executable, "--arg", BACKEND, check=True)
+    rules = [{"id": "fixture-echo", "effect": "allow", "conditions": {"tool_name": "echo", "backend_id": "fixture"}}]
+    (proxy_config_dir(acp_env, "fx") / "policy.json").write_text(json.dumps({"rules": rules}))
+    tests = tmp_path / "tests.json"
+    tests.write_text(
+        json.dumps({"cases": [{"name": "echo", "tool": "echo", "expect": "allow", "rule": "fixture-echo"}]})
+    )
+    assert cli("policy", "test", str(tests), "--proxy", "fx").returncode == 0
+    assert (
+        cli("policy", "test", str(tests), "--policy", str(proxy_config_dir(acp_env, "fx") / "policy.json")).returncode
+        == 1
+    )
+    result = cli("policy", "test", str(tests))
+    assert result.returncode == 2 and "names no policy" in result.stderr

@@ -174,9 +174,16 @@ def replay(log_dir: Path, candidate: PolicyEngine, *, since: datetime | None = N
         message, paths = request
         identity = Identity(str(entry["subject_id"]), "local", {"sub": entry["subject_id"]})
         roots: tuple[str, ...] = ()  # every recorded path is absolute (relative ones are not re-decided)
-        _, decision = decide_request(
-            candidate, message, identity, str(entry["backend_id"]), roots, judged=judge_all(paths, roots)
-        )
+        try:
+            _, decision = decide_request(
+                candidate, message, identity, str(entry["backend_id"]), roots, judged=judge_all(paths, roots)
+            )
+        except Exception as exc:  # an entry no request could have produced: reported, never guessed
+            reason = f"the entry could not be re-decided ({type(exc).__name__})"
+            not_redecidable[reason] += 1
+            if len(unknown) < limit:
+                unknown.append({**_link(item), "reason": reason})
+            continue
         old, new = str(entry.get("decision")), decision.effect
         counts["redecided"] += 1
         transitions[(old, new)] += 1
