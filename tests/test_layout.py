@@ -81,6 +81,7 @@ WITHOUT_UNIT_TESTS = {
     "manager/routes_deletion.py": "with deletion, in tests/admin/test_deletion.py",
     "manager/routes_logs.py": "on a running manager, in tests/integration/test_manager_config_logs_routes.py",
     "manager/routes_policy.py": "on a running manager, in tests/integration/test_manager_policy_routes.py",
+    "manager/routes_policy_replay.py": "over a real proxy's log, in tests/integration/test_policy_replay.py",
     "manager/security.py": "tests/security/test_manager_origin.py",
     "manager/state.py": NO_LOGIC,
     "manager/tokens.py": PROCESSES,

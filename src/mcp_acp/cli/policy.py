@@ -258,3 +258,10 @@ def reload(name: str) -> None:
         f"[green]Policy reloaded[/]: {result['old_rules_count']} → {result['new_rules_count']} rules, "
         f"version {result['policy_version']}, {result['approvals_cleared']} cached approvals cleared."
     )
+
+
+# `policy test` and `policy replay` live in their own module (issue 22).
+from mcp_acp.cli.policy_check import replay_command, test_command  # noqa: E402
+
+policy.add_command(test_command)
+policy.add_command(replay_command)

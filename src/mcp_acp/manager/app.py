@@ -25,6 +25,7 @@ from mcp_acp.manager import (
     routes_incidents,
     routes_logs,
     routes_policy,
+    routes_policy_replay,
     routes_proxies,
     routes_tools,
     routing,
@@ -132,6 +133,7 @@ def build_app(state: ManagerState) -> FastAPI:
         app.include_router(module.router(state))
     for module in (routes_policy, routes_config, routes_logs, routes_env, routes_tools, routes_clients):
         app.include_router(module.router(state))
+    app.include_router(routes_policy_replay.router(state))  # the preview of a policy change
     app.include_router(routing.router(state))  # last: it catches every other /api/ path
 
     @app.get("/ui-login")

@@ -140,6 +140,8 @@ class DecisionLog:
                         for item in ctx.judged
                     ]
                     or None,
+                    # Each path's role (path, source, dest, other): `policy replay` re-decides from them.
+                    "path_roles": [item.role for item in ctx.judged] or None,
                     "source_path": resource.source_path,
                     "dest_path": resource.dest_path,
                     "uri": resource.uri,

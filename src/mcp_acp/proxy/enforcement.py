@@ -15,8 +15,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from urllib.parse import urlsplit
 
 from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
@@ -27,6 +25,7 @@ from mcp_acp.identity.local import Identity
 from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy import methods
 from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, ParsedRequest, build_context, parse_request
+from mcp_acp.policy.decide import policy_decision
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision, PolicyEngine
 from mcp_acp.policy.paths import JudgedPath, judge_all, request_paths
 from mcp_acp.policy.roots import ServerRoots, roots_from_client
@@ -320,24 +319,8 @@ class Enforcer:
         return self._ask_human(message, ctx, decision, request, started)
 
     def _evaluate(self, ctx: DecisionContext, message: dict, engine: PolicyEngine | None = None) -> Decision:
-        """The policy's decision. A subscriptions/listen is judged on every resource it watches,
-        the strictest winning; a method of no published MCP version is decided by the rules like
-        any request, and when none matches its entry says why it was refused."""
-        engine = engine or self.reloader.engine
-        decision = engine.evaluate(ctx)
-        if ctx.action.mcp_method == "subscriptions/listen":
-            params = message.get("params")
-            for uri in methods.listened_resources(params if isinstance(params, dict) else {})[1:]:
-                other = engine.evaluate(replace(ctx, resource=replace(ctx.resource, uri=uri, scheme=_scheme(uri))))
-                if _STRICTNESS[other.effect] > _STRICTNESS[decision.effect]:  # as for a request's paths
-                    decision = other
-        if ctx.action.category == methods.UNKNOWN and decision.final_rule == "default":
-            decision = replace(
-                decision,
-                reason=f"'{ctx.action.mcp_method}' is not a method of any published MCP version: "
-                "no rule names it, so the policy's default denies it",
-            )
-        return decision
+        """The policy's decision (policy/decide.py, shared with `mcp-acp policy test` and replay)."""
+        return policy_decision(engine or self.reloader.engine, ctx, message)
 
     async def _ask_in_band(
         self, message: dict, ctx: DecisionContext, decision: Decision, request: ApprovalRequest, started: float
@@ -510,17 +493,10 @@ class Enforcer:
             return ApprovalOutcome(USER_DENIED, message="the approval could not be obtained")
 
 
-_STRICTNESS = {ALLOW: 0, HITL: 1, DENY: 2}
-
-
 def _meta(message: dict) -> dict:
     params = message.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     return meta if isinstance(meta, dict) else {}
-
-
-def _scheme(uri: str) -> str | None:
-    return urlsplit(uri).scheme.lower() or None
 
 
 def _heavy(found: list) -> bool:

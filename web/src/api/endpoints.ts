@@ -29,6 +29,7 @@ import type {
   ProxySummary,
   RawPolicy,
   RepairResult,
+  ReplayReport,
   TextProblem,
   VerifyResult,
 } from "./types";
@@ -102,6 +103,7 @@ export const endpoints = {
   putPolicy: (id: string, policy: PolicyDocument) => api.put<PolicyResponse>(`${manager(id)}/policy`, policy),
   rawPolicy: (id: string) => api.get<RawPolicy>(`${manager(id)}/policy/raw`),
   checkPolicyText: (id: string, text: string) => api.post<{ problems: TextProblem[] }>(`${manager(id)}/policy/check`, { text }),
+  previewPolicy: (id: string, policy: PolicyDocument) => api.post<ReplayReport>(`${manager(id)}/policy/replay`, policy),
   // Spawns a STDIO backend: asked once (a 5xx is the backend's own answer, not a passing failure).
   backendTools: (id: string) => api.get<{ proxy: string; tools: BackendTool[] }>(`${manager(id)}/tools`, { retry: { retries: 0 } }),
   addRule: (id: string, rule: PolicyRule) => api.post<{ rule: PolicyRule }>(`${manager(id)}/policy/rules`, rule),

@@ -420,3 +420,34 @@ export type GatewayStatus =
       uptime_seconds: number;
       endpoints: GatewayEndpoint[];
     };
+
+/** One recorded request whose decision a candidate policy changes, linked to its audit entry. */
+export interface ReplayExample {
+  file: string;
+  sequence: number | null;
+  time: string | null;
+  request_id: string | null;
+  session_id: string | null;
+  mcp_method: string | null;
+  tool_name: string | null;
+  paths: string[] | null;
+  uri: string | null;
+  subject_id: string | null;
+  old: { decision: string; rule: string | null; hitl_outcome: string | null };
+  new: { decision: string; rule: string; reason: string | null };
+}
+
+/** POST /api/manager/proxies/{id}/policy/replay: what a candidate policy would change (as `mcp-acp policy replay --json`). */
+export interface ReplayReport {
+  proxy: string;
+  entries: number;
+  redecided: number;
+  changed: number;
+  unchanged: number;
+  same_outcome_other_rule: number;
+  not_decided_by_policy: number;
+  not_redecidable: number;
+  not_redecidable_reasons: Record<string, number>;
+  transitions: { from: string; to: string; count: number }[];
+  changes: { from: string; to: string; count: number; examples: ReplayExample[] }[];
+}

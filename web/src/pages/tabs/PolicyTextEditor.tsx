@@ -1,11 +1,12 @@
 import { useEffect, useRef, useState } from "react";
 import { errorList } from "../../api/client";
 import { endpoints } from "../../api/endpoints";
-import type { PolicyDocument, ProxyDetail, TextProblem } from "../../api/types";
+import type { PolicyDocument, ProxyDetail, ReplayReport, TextProblem } from "../../api/types";
 import { BusyButton } from "../../components/BusyButton";
 import { ProblemList } from "../../components/ProblemList";
 import { useBusy } from "../../lib/useBusy";
 import { problemsByLine } from "../../state/policyText";
+import { PolicyPreview } from "./PolicyPreview";
 
 const CHECK_DELAY_MS = 400;
 
@@ -26,6 +27,8 @@ export function PolicyTextEditor({ proxy, initial, initialProblems = [], onSaved
   const [problems, setProblems] = useState<TextProblem[]>(initialProblems);
   const [saveErrors, setSaveErrors] = useState<string[]>([]);
   const { busy, run } = useBusy();
+  // The preview of what the text would change, for that text only (an edit hides it).
+  const [preview, setPreview] = useState<{ text: string; report: ReplayReport } | null>(null);
   const area = useRef<HTMLTextAreaElement>(null);
   const checked = useRef(initial);
   useEffect(() => {
@@ -61,6 +64,17 @@ export function PolicyTextEditor({ proxy, initial, initialProblems = [], onSaved
     editor.focus();
     editor.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
   };
+
+  const previewChanges = () =>
+    run(async () => {
+      setSaveErrors([]);
+      const { problems: found } = await endpoints.checkPolicyText(proxy.proxy_id, text);
+      checked.current = text;
+      setProblems(found);
+      if (found.length) return;
+      const report = await endpoints.previewPolicy(proxy.proxy_id, JSON.parse(text) as PolicyDocument);
+      setPreview({ text, report });
+    }, (error) => setSaveErrors(errorList(error)));
 
   const save = () =>
     run(async () => {
@@ -118,9 +132,13 @@ export function PolicyTextEditor({ proxy, initial, initialProblems = [], onSaved
         </div>
       )}
       <ProblemList problems={saveErrors} title="The policy was not saved:" />
+      {preview && preview.text === text && <PolicyPreview report={preview.report} />}
       <div className="row gap">
         <BusyButton className="button button-primary" busy={busy} onClick={() => void save()}>
           Save policy
+        </BusyButton>
+        <BusyButton className="button" busy={busy} onClick={() => void previewChanges()} disabled={!dirty}>
+          Preview changes
         </BusyButton>
         <button type="button" className="button" onClick={() => { setText(initial); setProblems(initialProblems); setSaveErrors([]); }} disabled={!dirty}>
           Discard changes
