@@ -25,7 +25,17 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_acp.proxy.secret_patterns import BUILTIN, INSTRUCTIONS, compile_pattern
+import orjson
+
+from mcp_acp.proxy.secret_patterns import (
+    BUILTIN,
+    INSTRUCTION_TRIGGERS,
+    INSTRUCTIONS,
+    INVISIBLE_CLASS,
+    SECRET_TRIGGERS,
+    compile_pattern,
+    pattern_set,
+)
 
 SECRET = "secret"
 INSTRUCTION = "instruction"
@@ -50,11 +60,17 @@ class Detector:
         self.patterns = [(kind, category, r, r.groupindex.get("secret", 0)) for kind, category, r in compiled]
         # Group names would clash in the alternation; the prefilter only needs to know "anything?".
         self.any = compile_pattern("|".join(f"(?:{p.replace('?P<secret>', '')})" for _, _, p in sources))
+        # One pass says which patterns match a text at all; only those are run for their spans.
+        self.set = pattern_set([p.replace("?P<secret>", "") for _, _, p in sources])
+        # Over the answer as JSON: the triggers, and the policy's own patterns as they are.
+        triggers = (*SECRET_TRIGGERS, *INSTRUCTION_TRIGGERS, *(p.replace("?P<secret>", "") for _, p in custom))
+        self.trigger = compile_pattern("|".join(f"(?:{p})" for p in triggers))
 
     def spans(self, text: str) -> list[tuple[int, int, str, str]]:
         """(start, end, kind, category) of every finding, secrets first, overlaps dropped."""
         found: list[tuple[int, int, str, str]] = []
-        for kind, category, pattern, group in self.patterns:
+        for index in self.set.Match(text):
+            kind, category, pattern, group = self.patterns[index]
             for match in pattern.finditer(text):
                 start, end = match.span(group)
                 if end > start:
@@ -167,27 +183,55 @@ def _decoded(blob: str) -> str | None:
 _CREDENTIAL_KEY = compile_pattern(r"(?i)secret|private|passw|token|credential|api_?key")
 
 _INVISIBLE = {"Cc", "Cf", "Cs"}
+_INVISIBLE_CHAR = compile_pattern(INVISIBLE_CLASS)
 
 
 def readable(text: str) -> str:
     """`text` as the model reads it: NFKC, without invisible characters (line breaks and tabs kept)."""
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(ch for ch in text if ch in "\n\t\r" or unicodedata.category(ch) not in _INVISIBLE)
+    return _INVISIBLE_CHAR.sub("", unicodedata.normalize("NFKC", text))
+
+
+def _nothing_to_see(value: Any, detector: Detector) -> bool:
+    """The fast path: the answer as JSON holds no trigger, so no pattern can match any text."""
+    try:
+        dumped = orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):  # deeper than orjson goes: the walk decides
+        return False
+    if detector.trigger.search(dumped) is not None:
+        return False
+    content = value.get("content") if isinstance(value, dict) else None
+    if isinstance(content, list) and len(content) > 1:  # a secret split over text items
+        texts = [item["text"] for item in content if isinstance(item, dict) and isinstance(item.get("text"), str)]
+        if len(texts) > 1 and detector.any.search("".join(texts)) is not None:
+            return False
+    return dumped.isascii() or unicodedata.is_normalized("NFKC", dumped)
+
+
+def _hidden_by_layout(text: str) -> bool:
+    return _INVISIBLE_CHAR.search(text) is not None or not unicodedata.is_normalized("NFKC", text)
 
 
 def scan(value: Any, settings: Settings) -> Outcome:
     """`value` (a result, or a request's params) searched and redacted as `settings` say."""
+    detector = settings.detector
+    if _nothing_to_see(value, detector):
+        return Outcome(value)
     groups, joined = _texts(value)
-    variants = [(i, readable(text)) for i, text in enumerate(joined) if not text.isascii() and not groups[i][0].prefix]
+    variants = [
+        (i, readable(text))
+        for i, text in enumerate(joined)
+        if not text.isascii() and not groups[i][0].prefix and _hidden_by_layout(text)
+    ]
     variants = [(i, v) for i, v in variants if v != joined[i]]
     everything = "\n".join(joined) + "\n" + "\n".join(v for _, v in variants)
-    detector = settings.detector
     if detector.any.search(everything) is None:
         return Outcome(value)
     edits: dict[int, list[tuple[int, int, str]]] = {}  # group -> spans to replace (in the joined text)
     rewrites: dict[int, str] = {}  # group -> its readable variant, redacted, replacing it whole
     findings: list[dict[str, Any]] = []
     for index, text in enumerate(joined):
+        if detector.any.search(text) is None:
+            continue
         shift = len(groups[index][0].prefix)
         spans = [(s - shift, e - shift, k, c) for s, e, k, c in detector.spans(text) if e > shift]
         for start, end, kind, category in spans:

@@ -65,6 +65,44 @@ INSTRUCTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# The characters the model does not see (Unicode Cc, Cf; surrogates cannot reach here) other
+# than line breaks and tabs, as ranges: a zero-width character inside a token must not hide it.
+# tests/proxy/test_secret_patterns.py checks the list against the running unicodedata.
+INVISIBLE_RANGES = (
+    (0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C),
+    (0x6DD, 0x6DD), (0x70F, 0x70F), (0x890, 0x891), (0x8E2, 0x8E2), (0x180E, 0x180E), (0x200B, 0x200F),
+    (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+)  # fmt: skip
+INVISIBLE_CLASS = "[" + "".join(rf"\x{{{a:x}}}-\x{{{b:x}}}" for a, b in INVISIBLE_RANGES) + "]"
+
+# The trigger: searched once over the whole answer as JSON (orjson's encoding: quotes, backslashes
+# and control characters escaped, everything else as it is). It fires on everything any pattern
+# could find, and on what needs a closer look (a blob to decode, a credential key, an escaped or
+# invisible character); only then is each text searched kind by kind. Each secret kind has a
+# literal every match contains; the instruction rules are used whole, with JSON's escaped line
+# breaks counted as spaces.
+_JSON_SPACE = r"(?:\s|\\[nrt])"
+# Patterns whose classes hold no quote, backslash or control character match the JSON as they
+# match the text, so they are their own trigger, less a leading word boundary (in JSON a line
+# break before a token is `\n`, a letter).
+_AS_THEY_ARE = ("aws_access_key", "github_token", "gitlab_token", "slack_token", "stripe_key", "google_api_key")
+_AS_THEY_ARE += ("openai_key", "anthropic_key", "npm_token", "pypi_token", "jwt", "url_password")
+SECRET_TRIGGERS = (
+    r"PRIVATE KEY",
+    r"(?i:aws.{0,24}?(?:secret|private))",
+    *(BUILTIN[kind].replace("?P<secret>", "").removeprefix(r"\b") for kind in _AS_THEY_ARE),
+    rf"(?i:bearer){_JSON_SPACE}+[A-Za-z0-9\-._~+/]{{20,}}",
+    r'(?i:"[^"]{0,80}(?:secret|private|passw|token|credential|api_?key)[^"]{0,80}":)',
+    r'"blob":',
+    r"\\[bfu]",  # an escaped control character
+    INVISIBLE_CLASS,
+)
+INSTRUCTION_TRIGGERS = tuple(
+    p.replace(r"\s", _JSON_SPACE).replace(r"(?im:^[ \t]*#+", "(?i:#+") for ps in INSTRUCTIONS.values() for p in ps
+)
+
 _OPTIONS: Any = re2.Options()  # the stubs know few of its attributes
 _OPTIONS.max_mem = 64 << 20  # room for the combined automaton of every pattern
 
@@ -72,3 +110,12 @@ _OPTIONS.max_mem = 64 << 20  # room for the combined automaton of every pattern
 def compile_pattern(pattern: str) -> Any:
     """A pattern compiled with the inspection's options; raises re2.error if it is not valid."""
     return re2.compile(pattern, options=_OPTIONS)
+
+
+def pattern_set(patterns: list[str]) -> Any:
+    """A re2 Set of `patterns`: one pass over a text tells which of them match."""
+    found = re2.Set.SearchSet(_OPTIONS)
+    for pattern in patterns:
+        found.Add(pattern)
+    found.Compile()
+    return found
