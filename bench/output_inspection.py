@@ -76,7 +76,7 @@ def median_ms(run, runs: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--json", type=Path, metavar="FILE")
     args = parser.parse_args()

@@ -22,7 +22,7 @@ FOUND = {
 }
 NOT_FOUND = {
     "private_key": "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOC\n-----END PUBLIC KEY-----",
-    "aws_access_key": "AKIAEXAMPLE is too short; XAKIA5ZN5ZB1MKC0HIBXH is glued",
+    "aws_access_key": "AKIAEXAMPLE is too short, AKIA5ZN5ZB1mkc0hibxh is not upper case",
     "aws_secret_key": "aws_region = us-east-1",
     "github_token": "ghp_short",
     "jwt": "eyJ alone",

@@ -28,6 +28,7 @@ from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.context import DISCOVERY_METHODS, ParsedRequest, parse_request
 from mcp_acp.policy.paths import DEST, MAX_PATHS, OTHER, PATH_MAX, SOURCE
 from mcp_acp.proxy import mrtr_audit
+from mcp_acp.proxy.listing import encode_deep
 from mcp_acp.proxy.output_inspection import scrub
 from mcp_acp.proxy.tasks import TaskBinding, final_outcome, is_task_method, requested_task_id
 
@@ -80,7 +81,10 @@ def describe_request(message: dict, parsed: ParsedRequest | None = None) -> dict
 
 
 def _redacted(value: Any) -> dict[str, Any]:
-    body = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    try:
+        body = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # deeper than orjson goes (a hostile result): walked with a stack
+        body = encode_deep(value)
     return {"redacted": True, "body_hash": _digest(body), "payload_length": len(body)}
 
 

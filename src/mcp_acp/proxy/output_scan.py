@@ -69,7 +69,7 @@ class Detector:
     def spans(self, text: str) -> list[tuple[int, int, str, str]]:
         """(start, end, kind, category) of every finding, secrets first, overlaps dropped."""
         found: list[tuple[int, int, str, str]] = []
-        for index in self.set.Match(text):
+        for index in sorted(self.set.Match(text) or ()):  # None when nothing matches; in BUILTIN order
             kind, category, pattern, group = self.patterns[index]
             for match in pattern.finditer(text):
                 start, end = match.span(group)
@@ -126,7 +126,6 @@ def _texts(value: Any) -> tuple[list[list[_Text]], list[str]]:
     """The groups of texts to search (a `content` list's text items form one group) in walk order,
     and the joined text of each group. Explicit stack: no depth limit."""
     groups: list[list[_Text]] = []
-    in_content: set[int] = set()  # text items searched as part of their content list's group
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         node, path = stack.pop()
@@ -137,7 +136,7 @@ def _texts(value: Any) -> tuple[list[list[_Text]], list[str]]:
                 if isinstance(key, str) and key:
                     groups.append([_Text(node, key, where, key, is_key=True)])
                 if isinstance(child, str):
-                    if (binary and key == "data") or (key == "text" and id(node) in in_content):
+                    if binary and key == "data":
                         continue
                     if key == "blob":
                         decoded = _decoded(child)
@@ -153,9 +152,8 @@ def _texts(value: Any) -> tuple[list[list[_Text]], list[str]]:
                             for i, item in enumerate(child)
                             if isinstance(item, dict) and isinstance(item.get("text"), str)
                         ]
-                        if len(items) > 1:  # one text: a secret split over items is found
+                        if len(items) > 1:  # also as one text: a secret split over items is found
                             groups.append(items)
-                            in_content.update(id(item.container) for item in items)
                     stack.append((child, where))
         elif isinstance(node, list):
             for index, child in enumerate(node):
@@ -234,6 +232,8 @@ def scan(value: Any, settings: Settings) -> Outcome:
             continue
         shift = len(groups[index][0].prefix)
         spans = [(s - shift, e - shift, k, c) for s, e, k, c in detector.spans(text) if e > shift]
+        if len(groups[index]) > 1:  # the items as one text: only what crosses from one to the next
+            spans = [span for span in spans if _crosses(groups[index], span[0], span[1])]
         for start, end, kind, category in spans:
             start = max(start, 0)
             action = settings.action(kind, category)
@@ -260,7 +260,12 @@ def scan(value: Any, settings: Settings) -> Outcome:
     return Outcome(_apply(value, groups, edits, rewrites), findings)
 
 
+MAX_WHERE = 200  # a path longer than this keeps its head and tail (a 3,000-level result)
+
+
 def _finding(kind: str, category: str, action: str, where: str, group: int | None = None) -> dict[str, Any]:
+    if len(where) > MAX_WHERE:
+        where = f"{where[:80]}…{where[-(MAX_WHERE - 81) :]}"
     return {"kind": kind, "category": category, "action": action, "where": where, "group": group}
 
 
@@ -274,35 +279,53 @@ def _where(group: list[_Text], start: int, end: int) -> str:
 
 
 def _replaced(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """`text` with each span replaced by its kind's marker (by nothing for an empty kind); a span
+    that overlaps one already replaced only extends it."""
     out, last = [], 0
-    for start, end, kind in sorted(spans):
+    for start, end, kind in sorted(spans, key=lambda span: (span[0], -span[1])):
         if start < last:
+            if end > last:
+                last = end
             continue
         out.append(text[last:start])
-        out.append(marker(kind))
+        out.append(marker(kind) if kind else "")
         last = end
     out.append(text[last:])
     return "".join(out)
+
+
+def _crosses(group: list[_Text], start: int, end: int) -> bool:
+    offset = 0
+    for text in group:
+        offset += len(text.text)
+        if start < offset:
+            return end > offset
+    return False
 
 
 def _apply(
     value: Any, groups: list[list[_Text]], edits: dict[int, list[tuple[int, int, str]]], rewrites: dict[int, str]
 ) -> Any:
     """A copy of `value` with the edits made. Copies the whole value once (the rare path: something
-    was found), then writes each changed text into the copy by identity of its container."""
+    was found), then writes each changed text into the copy by identity of its container. The
+    spans found in a text alone and across content items are merged per text first."""
     copies: dict[int, Any] = {}
     copied = _copy(value, copies)
-    new_texts: dict[tuple[int, Any], str] = {}
-    renamed: dict[tuple[int, str], str] = {}
+    local: dict[tuple[int, Any, bool], tuple[_Text, list[tuple[int, int, str]]]] = {}
     for index, spans in edits.items():
         offset = 0
         for text in groups[index]:
             length = len(text.text)
-            inside = [(max(s, offset) - offset, min(e, offset + length) - offset, k) for s, e, k in spans]
-            inside = [(s, e, k) for s, e, k in inside if s < e]
-            if inside:
-                _store(text, _replaced_parts(text.text, inside, spans, offset), new_texts, renamed)
+            for start, end, kind in spans:
+                s, e = max(start, offset) - offset, min(end, offset + length) - offset
+                if s < e:  # the marker where the finding starts, nothing for the rest of a split one
+                    entry = local.setdefault((id(text.container), text.key, text.is_key), (text, []))
+                    entry[1].append((s, e, kind if start >= offset else ""))
             offset += length
+    new_texts: dict[tuple[int, Any], str] = {}
+    renamed: dict[tuple[int, str], str] = {}
+    for text, spans in local.values():
+        _store(text, _replaced(text.text, spans), new_texts, renamed)
     for index, text in rewrites.items():
         _store(groups[index][0], text, new_texts, renamed)
     for (container_id, key), text in new_texts.items():
@@ -312,20 +335,6 @@ def _apply(
         container = copies[container_id]
         container[new_key] = container.pop(key)
     return copied
-
-
-def _replaced_parts(text: str, inside: list[tuple[int, int, str]], spans: list, offset: int) -> str:
-    out, last = [], 0
-    for start, end, kind in sorted(inside):
-        if start < last:
-            continue
-        out.append(text[last:start])
-        # The marker where the finding starts, nothing for the tail of a secret split over items.
-        starts_here = any(s - offset == start and k == kind for s, _, k in spans)
-        out.append(marker(kind) if starts_here else "")
-        last = end
-    out.append(text[last:])
-    return "".join(out)
 
 
 def _store(text: _Text, value: str, new_texts: dict, renamed: dict) -> None:

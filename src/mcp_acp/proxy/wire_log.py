@@ -11,6 +11,7 @@ import orjson
 
 from mcp_acp.audit.chain import utc_now
 from mcp_acp.config.store import ensure_private_dir
+from mcp_acp.proxy.listing import encode_deep
 from mcp_acp.proxy.output_inspection import scrub
 
 EVENTS = {
@@ -43,7 +44,12 @@ class WireLog:
         if self._include_payloads:  # never a secret, whatever the policy says (docs/output-inspection.md)
             entry["payload"] = scrub(message)
         leg = "client" if source == "client" or direction == "egress" else "backend"
-        os.write(self._fds[leg], orjson.dumps({k: v for k, v in entry.items() if v is not None}) + b"\n")
+        entry = {k: v for k, v in entry.items() if v is not None}
+        try:
+            line = orjson.dumps(entry)
+        except orjson.JSONEncodeError:  # a payload deeper than orjson goes: walked with a stack
+            line = orjson.dumps({**entry, "payload": orjson.Fragment(encode_deep(entry.get("payload")))})
+        os.write(self._fds[leg], line + b"\n")
 
     def close(self) -> None:
         for fd in self._fds.values():
