@@ -56,3 +56,18 @@ def test_the_instruction_rules_are_the_sanitizers() -> None:
         ours = {k for k, ps in INSTRUCTIONS.items() if any(compile_pattern(p).search(text) for p in ps)}
         theirs = {k for k, ps in SUSPICIOUS_PATTERNS.items() if any(p.search(text) for p in ps)}
         assert ours == theirs and ours, text
+
+
+def test_the_invisible_ranges_are_every_invisible_character() -> None:
+    """INVISIBLE_RANGES is written out (a scan of every code point at import would cost ~0.3 s);
+    it must hold exactly the Cc and Cf characters of this Python's Unicode, line breaks and tabs
+    aside (surrogates cannot reach the proxy: its JSON parser refuses them)."""
+    import unicodedata
+
+    from mcp_acp.proxy.secret_patterns import INVISIBLE_RANGES
+
+    listed = {cp for start, end in INVISIBLE_RANGES for cp in range(start, end + 1)}
+    expected = {
+        cp for cp in range(0x110000) if unicodedata.category(chr(cp)) in ("Cc", "Cf") and chr(cp) not in "\n\t\r"
+    }
+    assert listed >= expected, sorted(expected - listed)[:20]
