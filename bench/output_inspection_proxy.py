@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.security.conftest import FIXTURES, Home  # noqa: E402 - the test suite's process helpers
+from tests.security.conftest import FIXTURES, Home  # the test suite's process helpers
 
 ALLOW = [{"id": "all", "effect": "allow", "conditions": {"mcp_method": "*"}}]
 SIZES = {"10 KB": 10_000, "100 KB": 100_000, "1 MB": 1_000_000}
@@ -31,7 +31,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         home = Home(Path(folder))
         try:
-            server = [FIXTURES / "secrets_server.py"]
+            server: list[str | Path] = [FIXTURES / "secrets_server.py"]
             home.add_proxy("on", sys.executable, server, {"rules": ALLOW, "output": {}}, server_name="secrets")
             home.add_proxy("off", sys.executable, server, {"rules": ALLOW}, server_name="secrets")
             proxies = {name: home.start(name) for name in ("off", "on")}
