@@ -115,10 +115,48 @@ class Rule(_Frozen):
         return "rule_" + hashlib.sha256(body.encode()).hexdigest()[:8]
 
 
+# --- output inspection (docs/output-inspection.md) ---------------------------------------
+
+OutputAction = Literal["redact", "deny", "record"]
+KIND_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+def _re2_pattern(value: str) -> str:
+    import re2  # google-re2: linear time on whatever a server sends
+
+    try:
+        re2.compile(value)
+    except Exception as exc:  # re2.error, which the stubs do not name
+        raise ValueError(f"not a valid re2 regular expression: {exc}") from None
+    return value
+
+
+class OutputPattern(_Frozen):
+    """A secret format of your own, found in results like the built-in ones."""
+
+    kind: Annotated[str, Field(pattern=KIND_PATTERN)] = Field(description="Its name in markers, errors and the audit")
+    regex: Annotated[str, AfterValidator(_not_blank), AfterValidator(_re2_pattern)] = Field(
+        description="re2 syntax; a group named `secret` redacts only that group"
+    )
+    action: OutputAction | None = Field(None, description="Overrides `secrets` for this kind")
+
+
+class OutputInspection(_Frozen):
+    """Results are inspected for secrets and injected instructions when this section is present."""
+
+    secrets: OutputAction = Field("redact", description="What happens when a secret is found")
+    instructions: OutputAction = Field("record", description="What happens when injected instructions are found")
+    kinds: dict[Annotated[str, Field(pattern=KIND_PATTERN)], OutputAction] = Field(
+        default_factory=dict, description="Per kind (aws_access_key, role_assumption, ...): overrides the above"
+    )
+    patterns: list[OutputPattern] = Field(default_factory=list[OutputPattern])
+
+
 class Policy(_Frozen):
     version: Text = "1"
     default_action: Literal["deny"] = Field(default="deny", description="Always deny: zero trust")
     rules: list[Rule] = Field(default_factory=list[Rule])
+    output: OutputInspection | None = Field(None, description="Output inspection; off when absent")
 
     @model_validator(mode="after")
     def _assign_unique_ids(self) -> Policy:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_acp.policy.context import ParsedRequest
+from mcp_acp.proxy.output_inspection import OutputInspector
 from mcp_acp.proxy.tasks import TaskBindings
 
 ErrorObject = dict[str, Any]
@@ -81,6 +82,7 @@ class Gate:
         refused: Callable[[dict[str, Any], str], None] = ignore,
         client_answered: Callable[[str, dict[str, Any]], None] = ignore,
         tasks: TaskBindings | None = None,
+        inspector: OutputInspector | None = None,
     ) -> None:
         self.request = request
         self.notification = notification
@@ -88,3 +90,4 @@ class Gate:
         self.refused = refused  # a client message refused by the relay itself: its decision entry
         self.client_answered = client_answered  # the client answered a server request (roots/list)
         self.tasks = tasks  # the tasks this session created (proxy/tasks.py): bound, and their results recorded
+        self.inspector = inspector  # output inspection of answers and server requests (proxy/output_inspection.py)

@@ -28,6 +28,8 @@ from mcp_acp.metrics.stats import ProxyStats
 from mcp_acp.policy.context import DISCOVERY_METHODS, ParsedRequest, parse_request
 from mcp_acp.policy.paths import DEST, MAX_PATHS, OTHER, PATH_MAX, SOURCE
 from mcp_acp.proxy import mrtr_audit
+from mcp_acp.proxy.listing import encode_deep
+from mcp_acp.proxy.output_inspection import scrub
 from mcp_acp.proxy.tasks import TaskBinding, final_outcome, is_task_method, requested_task_id
 
 AUDIT_FAILURE_EXIT = 10
@@ -79,7 +81,10 @@ def describe_request(message: dict, parsed: ParsedRequest | None = None) -> dict
 
 
 def _redacted(value: Any) -> dict[str, Any]:
-    body = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    try:
+        body = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # deeper than orjson goes (a hostile result): walked with a stack
+        body = encode_deep(value)
     return {"redacted": True, "body_hash": _digest(body), "payload_length": len(body)}
 
 
@@ -98,11 +103,11 @@ def result_summary(result: Any) -> dict[str, Any]:
             "types": [b.get("type") for b in blocks][:100],
         }
         links = [b["uri"] for b in blocks if b.get("type") == "resource_link" and isinstance(b.get("uri"), str)]
-        if links:
-            summary["resource_links"] = [_shown_path(uri) for uri in links[:MAX_PATHS]]
+        if links:  # a URI may carry a credential (user:password@): never logged
+            summary["resource_links"] = scrub([_shown_path(uri) for uri in links[:MAX_PATHS]])
     if "structuredContent" in result:
         structured = result["structuredContent"]
-        fields = sorted(structured)[:100] if isinstance(structured, dict) else None
+        fields = scrub(sorted(structured)[:100]) if isinstance(structured, dict) else None  # a key may be a secret
         summary["structured_content"] = {**_redacted(structured), "fields": fields}
     if isinstance(result.get("isError"), bool):
         summary["is_error"] = result["isError"]
@@ -215,7 +220,7 @@ class OperationsRecorder:
             **request,
             "status": "Failure" if error else "Success",
             "error_code": error.get("code") if error else None,
-            "message": error.get("message") if error else None,
+            "message": scrub(error.get("message")) if error else None,  # a backend's own error text
             "client_id": self.client_id,
             "response_summary": {
                 "size_bytes": len(answer_bytes),
@@ -250,7 +255,7 @@ class OperationsRecorder:
             "via_request_id": str(answer.get("id"))[:200],
             "status": "Failure" if failed else "Success",
             "error_code": error.get("code") if error else None,
-            "message": error.get("message") if error else None,
+            "message": scrub(error.get("message")) if error else None,  # a backend's own error text
             "client_id": self.client_id,
             "response_summary": {"size_bytes": len(body), "body_hash": _digest(body), **result_summary(result)},
             "duration": {"duration_ms": round(duration_ms, 3)},

@@ -303,6 +303,10 @@ class Relay:
         if method is None and has_id:
             await self._backend_answer(message, raw, data)
         elif isinstance(method, str) and has_id:  # a request of the server's (sampling, elicitation, roots)
+            if self.gate.inspector is not None:
+                message, data, refused = await self._inspect_server_request(method, message, data)
+                if refused:
+                    return
             if not self._record("server_to_client", "request", method, message, data):
                 return
             self._server_requests[message["id"]] = method
@@ -315,6 +319,25 @@ class Relay:
             await self._write(data)
         else:
             self._drop(message, data, "it is neither a request, a notification nor an answer")
+
+    async def _inspect_server_request(self, method: str, message: dict, data: bytes) -> tuple[dict, bytes, bool]:
+        """A server request's params inspected (proxy/output_inspection.py). When a finding is
+        denied, the backend gets an error in the client's stead and the request is recorded as refused."""
+        assert self.gate.inspector is not None  # the caller checked
+        try:
+            inspected, found, refused = await self.gate.inspector.server_request(method, message)
+        except Exception:
+            log.exception("inspecting the server's %s request failed; it is refused", method)
+            inspected, found, refused = message, None, True
+        if refused:
+            reason = "output inspection: " + ", ".join((found or {}).get("kinds", ["inspection failed"]))
+            self._record("server_to_client", "request", method, {"id": message["id"]}, b"", "Refused", reason)
+            refusal = jsonrpc.error_response(message["id"], jsonrpc.POLICY_DENIED, f"Refused by the proxy: {reason}")
+            await self._forward(refusal, jsonrpc.encode(refusal))
+            return message, data, True
+        if inspected is not message:
+            return inspected, jsonrpc.encode(inspected), False
+        return message, data, False
 
     async def _backend_answer(self, message: dict, raw: bytes | None, data: bytes) -> None:
         pending = self.pending.pop(message["id"], None)
@@ -342,6 +365,12 @@ class Relay:
                 )
             if rewritten is not message:  # a hook returns the very answer when it changes nothing
                 message, raw = rewritten, None
+        if self.gate.inspector is not None:  # secrets and injected instructions (proxy/output_inspection.py)
+            inspected, found = await self.gate.inspector.result(pending.method, message, len(data))
+            if found is not None and pending.record is not None:
+                pending.record["output_inspection"] = found
+            if inspected is not message:
+                message, raw = inspected, None
         if self.gate.tasks is not None:  # a task created, a task's final result (proxy/tasks.py)
             followed = self._follow_tasks(pending, message)
             if followed is not message:

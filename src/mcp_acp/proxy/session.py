@@ -28,6 +28,7 @@ from mcp_acp.proxy.hitl import RoutingApprover
 from mcp_acp.proxy.inband_approval import InbandApprovals
 from mcp_acp.proxy.listing import Listing
 from mcp_acp.proxy.operations import OperationsRecorder
+from mcp_acp.proxy.output_inspection import OutputInspector
 from mcp_acp.proxy.pending import PendingApprovals
 from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.tasks import TaskBindings
@@ -104,6 +105,7 @@ class ProxySession:
             refused=enforcer.refused,
             client_answered=enforcer.client_answered,
             tasks=self.tasks,
+            inspector=OutputInspector(lambda: self.reloader.engine.policy.output),
         )
         # One set of counters (the enforcer's) and one event bus, shared with the control API and,
         # through `control.events`, the manager.

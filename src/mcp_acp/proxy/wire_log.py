@@ -1,6 +1,6 @@
 """Debug wire logs (docs/audit.md#where-the-logs-are): every message on both legs, written only when the proxy's
 `log_level` is DEBUG. They are diagnostics, not evidence: unchained, and payloads are included
-only when `include_payloads` is true."""
+only when `include_payloads` is true, with every secret redacted (proxy/output_inspection.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import orjson
 
 from mcp_acp.audit.chain import utc_now
 from mcp_acp.config.store import ensure_private_dir
+from mcp_acp.proxy.listing import encode_deep
+from mcp_acp.proxy.output_inspection import scrub
 
 EVENTS = {
     ("client", "ingress"): "client_request",
@@ -39,10 +41,15 @@ class WireLog:
             "method": message.get("method"),
             "request_id": message.get("id"),
         }
-        if self._include_payloads:
-            entry["payload"] = message
+        if self._include_payloads:  # never a secret, whatever the policy says (docs/output-inspection.md)
+            entry["payload"] = scrub(message)
         leg = "client" if source == "client" or direction == "egress" else "backend"
-        os.write(self._fds[leg], orjson.dumps({k: v for k, v in entry.items() if v is not None}) + b"\n")
+        entry = {k: v for k, v in entry.items() if v is not None}
+        try:
+            line = orjson.dumps(entry)
+        except orjson.JSONEncodeError:  # a payload deeper than orjson goes: walked with a stack
+            line = orjson.dumps({**entry, "payload": orjson.Fragment(encode_deep(entry.get("payload")))})
+        os.write(self._fds[leg], line + b"\n")
 
     def close(self) -> None:
         for fd in self._fds.values():
