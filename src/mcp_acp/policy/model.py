@@ -156,7 +156,7 @@ class Policy(_Frozen):
     version: Text = "1"
     default_action: Literal["deny"] = Field(default="deny", description="Always deny: zero trust")
     rules: list[Rule] = Field(default_factory=list[Rule])
-    output: OutputInspection | None = Field(None, description="Output inspection; off when absent")
+    output: OutputInspection | None = Field(default=None, description="Output inspection; off when absent")
 
     @model_validator(mode="after")
     def _assign_unique_ids(self) -> Policy:
