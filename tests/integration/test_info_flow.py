@@ -136,7 +136,8 @@ async def test_private_data_then_untrusted_content_then_egress_asks(flow: dict, 
         flow, [("read_private", {"path": flow["notes"]}), ("fetch_url", {"url": web}), SEND]
     )
     assert read == SECRET and fetched == PAGE  # both really ran
-    assert isinstance(send, MCPError) and send.error.code == POLICY_DENIED
+    assert isinstance(send, MCPError)
+    assert send.error.code == POLICY_DENIED
     assert "no approver is available" in send.error.message
     assert "asked because this session read private data" in send.error.message
     assert sent(flow) == 0  # the send never reached the server
