@@ -226,3 +226,10 @@ def test_the_explanation_names_what_was_touched_and_when() -> None:
         "and took in untrusted content (fetch, request 2, at 10:02:03) before"
     )
     assert explain("deny", memory.sources(frozenset({"private_data"}))).startswith("denied because")
+
+
+def test_the_rule_editor_offers_the_labels() -> None:
+    from mcp_acp.policy.editor_schema import rule_editor_schema
+
+    offered = {c["name"]: c.get("values") for c in rule_editor_schema()["conditions"]}
+    assert offered["tool_labels"] == offered["session_labels"] == list(LABELS)
