@@ -4,16 +4,16 @@ The same 100-rule policy (bench/overhead.py's), without and with the labels in p
 the real Enforcer a proxy builds (bench/bench_session.py: the decision, its hash-chained entry
 in decisions.jsonl) and through the engine alone (context + evaluate):
 
-- off: the tool carries no label and no rule names one (`echo`);
-- on: a labelled egress tool (`send_email`, labelled by the presets) under the trifecta rule
+- off: the same call with no label in play: the presets off, no rule names a label;
+- on: `send_email` labelled egress (by the presets) under the trifecta rule
   (tool_labels egress, session_labels private_data + untrusted_content), in a session that
   touched private data: the rule is a candidate, its session_labels are checked, it does not
   match, the call is allowed and its labels are remembered.
 
-    .venv/bin/python bench/labels.py [--rounds 20000] [--repeats 7] [--json FILE]
+    .venv/bin/python bench/labels.py [--rounds 2000] [--repeats 25] [--json FILE]
 
-Reports the median over `repeats` of the mean per call of `rounds` calls, in µs, and the
-difference (on - off). The audit write dominates the Enforcer figure; the engine figure shows
+Off and on run interleaved, `repeats` times `rounds` calls each; reports the median of the
+means per call, in µs, and the median of the per-repeat differences (on - off). The audit write dominates the Enforcer figure; the engine figure shows
 the labels' own work.
 """
 
@@ -37,70 +37,108 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_session import bench_session
 from overhead import bench_rules
 
+from mcp_acp.policy.engine import PolicyEngine
+from mcp_acp.policy.model import parse_policy
+
 TRIFECTA = {
     "id": "trifecta",
     "effect": "hitl",
     "conditions": {"tool_labels": ["egress"], "session_labels": ["private_data", "untrusted_content"]},
 }
+KEYS = ("own_us", "engine_us", "enforcer_us")
+TOOL = "send_email"  # egress, by the presets
 ALLOW_MAIL = {"id": "mail", "effect": "allow", "conditions": {"tool_name": "send_email"}}
 
 
-def message(tool: str, request_id: int) -> dict:
-    arguments = {"text": "ping"} if tool == "echo" else {"to": "a@example.test", "text": "ping"}
+def message(request_id: int) -> dict:
+    arguments = {"to": "a@example.test", "text": "ping"}
     return {
         "jsonrpc": "2.0",
         "id": request_id,
         "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments},
+        "params": {"name": TOOL, "arguments": arguments},
     }
 
 
-def timed(run: Callable[[int], object], rounds: int, repeats: int) -> float:
-    """Median over `repeats` of the mean µs per call of `rounds` calls."""
-    means = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for n in range(rounds):
-            run(n)
-        means.append((time.perf_counter() - started) / rounds * 1e6)
-    return statistics.median(means)
+def mean_us(run: Callable[[int], object], rounds: int) -> float:
+    started = time.perf_counter()
+    for n in range(rounds):
+        run(n)
+    return (time.perf_counter() - started) / rounds * 1e6
 
 
-def case(name: str, rules: list[dict], tool: str, touched: bool, rounds: int, repeats: int) -> dict[str, float]:
+def steps(name: str, rules: list[dict], labels: bool) -> dict[str, Callable[[int], object]]:
+    """The two things timed for one case, on a proxy session of its own, warmed up. Without
+    labels, the presets are off, so `send_email` carries none and the session touches none."""
     session = bench_session(Path(HOME) / name, rules)
     enforcer = session.enforcer
+    touched = labels
+    if not labels:
+        policy = parse_policy({"rules": rules, "labels": {"presets": False}})
+        enforcer.reloader.engine = PolicyEngine(policy, enforcer.reloader.engine.protected)
     if touched:  # as if the session had read a private file before
         enforcer.labels.touch(frozenset({"private_data"}), "0", "read_file", "~/notes", datetime.now(UTC))
     engine = enforcer.reloader.engine
 
     def check(n: int) -> None:
-        if enforcer.check(message(tool, n)) is not None:
+        if enforcer.check(message(n)) is not None:
             raise SystemExit(f"{name}: the call was not forwarded")
 
     def evaluate(n: int) -> None:
-        ctx = enforcer._context(message(tool, n))
+        ctx = enforcer._context(message(n))  # the enforcer's own step, timed alone
         if engine.evaluate(ctx).effect != "allow":
             raise SystemExit(f"{name}: the call was not allowed")
-        engine.labels.of(tool)  # what a forwarded call looks up to remember its labels
+        engine.labels.of(TOOL)  # what a forwarded call looks up to remember its labels
 
-    for run in (check, evaluate):  # warm the candidate and label caches
+    memory, now = enforcer.labels, datetime.now(UTC)
+
+    def own(n: int) -> None:
+        """The label work a forwarded call adds, alone: the session's labels into its context,
+        the tool's labels looked up, and remembered."""
+        if memory.touched is not None:
+            memory.touch(engine.labels.of(TOOL), str(n), TOOL, None, now)
+
+    for run in (check, evaluate, own):  # warm the candidate and label caches
         run(0)
-    return {"engine_us": timed(evaluate, rounds, repeats), "enforcer_us": timed(check, rounds, repeats)}
+    return {"engine_us": evaluate, "enforcer_us": check, "own_us": own}
+
+
+def measure(rounds: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Off and on interleaved, repeat by repeat, so a neighbour's load falls on both alike; the
+    median of each, and the median of the per-repeat differences."""
+    rules = bench_rules(100)
+    cases = {
+        "off": steps("off", [*rules, ALLOW_MAIL], labels=False),
+        "on": steps("on", [*rules, ALLOW_MAIL, TRIFECTA], labels=True),
+    }
+    samples: dict[str, dict[str, list[float]]] = {c: {k: [] for k in KEYS} for c in cases}
+    for _ in range(repeats):
+        for key in KEYS:
+            for case in ("off", "on"):
+                samples[case][key].append(mean_us(cases[case][key], rounds))
+    report = {case: {k: statistics.median(v) for k, v in by_key.items()} for case, by_key in samples.items()}
+    report["added"] = {
+        key: statistics.median(on - off for off, on in zip(samples["off"][key], samples["on"][key], strict=True))
+        for key in KEYS
+    }
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="What information-flow labels add to a tools/call.")
-    parser.add_argument("--rounds", type=int, default=20000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=25)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rules = bench_rules(100)
-    off = case("off", [*rules, ALLOW_MAIL], "echo", False, args.rounds, args.repeats)
-    on = case("on", [*rules, ALLOW_MAIL, TRIFECTA], "send_email", True, args.rounds, args.repeats)
-    added = {key: on[key] - off[key] for key in off}
+    report = measure(args.rounds, args.repeats)
+    off, on, added = report["off"], report["on"], report["added"]
     print(f"tools/call, 100-rule policy, µs per call (median of {args.repeats} × {args.rounds}):")
     print(f"{'':24}{'labels off':>12}{'labels on':>12}{'added':>10}")
-    for key, title in (("engine_us", "engine (context+eval)"), ("enforcer_us", "Enforcer.check (+audit)")):
+    for key, title in (
+        ("own_us", "the label steps alone"),
+        ("engine_us", "engine (context+eval)"),
+        ("enforcer_us", "Enforcer.check (+audit)"),
+    ):
         print(f"{title:24}{off[key]:12.2f}{on[key]:12.2f}{added[key]:10.2f}")
     limit_us = 50.0
     print(f"budget: {limit_us:.0f} µs (0.05 ms); labels add {max(added.values()):.2f} µs at most")

@@ -32,5 +32,5 @@ def test_labels_bench_prints_its_table_and_writes_json(tmp_path: Path) -> None:
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["bench"] == "labels" and report["rounds"] == 50
     for case in ("off", "on", "added"):
-        assert set(report[case]) == {"engine_us", "enforcer_us"}
+        assert set(report[case]) == {"own_us", "engine_us", "enforcer_us"}
         assert all(isinstance(value, float) for value in report[case].values())
