@@ -233,3 +233,10 @@ def test_the_rule_editor_offers_the_labels() -> None:
 
     offered = {c["name"]: c.get("values") for c in rule_editor_schema()["conditions"]}
     assert offered["tool_labels"] == offered["session_labels"] == list(LABELS)
+
+
+def test_a_target_from_the_client_is_kept_printable() -> None:
+    memory = LabelMemory()
+    memory.touch(frozenset({"untrusted_content"}), "1", "fetch", "http://x/\x1b[2J\nFAKE LINE\u202e", AT)
+    (touch,) = memory.sources(frozenset({"untrusted_content"}))
+    assert touch.target == "http://x/?[2J?FAKE LINE?"

@@ -134,8 +134,9 @@ class LabelMemory:
     ) -> None:
         for label in labels:
             if label not in self._first:
-                if target is not None and len(target) > TARGET_MAX:
-                    target = target[:TARGET_MAX] + "…"
+                if target is not None:  # it comes from the client: printable, and short, in a log line
+                    target = "".join(ch if ch.isprintable() else "?" for ch in target[: TARGET_MAX + 1])
+                    target = target[:TARGET_MAX] + "…" if len(target) > TARGET_MAX else target
                 self._first[label] = Touch(label, request_id, tool_name, target, at)
 
     def sources(self, labels: frozenset[str]) -> tuple[Touch, ...]:
