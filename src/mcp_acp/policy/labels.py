@@ -120,24 +120,26 @@ class LabelMemory:
     carries it was allowed and forwarded (a denied call touches nothing). The first touch of
     each label is kept, to say which request set it."""
 
-    __slots__ = ("_first",)
+    __slots__ = ("_first", "touched")
 
     def __init__(self) -> None:
         self._first: dict[str, Touch] = {}
-
-    @property
-    def touched(self) -> frozenset[str]:
-        return frozenset(self._first)
+        # Replaced whole, never changed in place: a decision judged in a worker thread reads a
+        # consistent set, and the call path builds nothing.
+        self.touched: frozenset[str] = frozenset()
 
     def touch(
         self, labels: frozenset[str], request_id: str | None, tool_name: str, target: str | None, at: datetime
     ) -> None:
-        for label in labels:
-            if label not in self._first:
-                if target is not None:  # it comes from the client: printable, and short, in a log line
-                    target = "".join(ch if ch.isprintable() else "?" for ch in target[: TARGET_MAX + 1])
-                    target = target[:TARGET_MAX] + "…" if len(target) > TARGET_MAX else target
-                self._first[label] = Touch(label, request_id, tool_name, target, at)
+        new = [label for label in labels if label not in self._first]
+        if not new:  # the usual case once a session is under way: nothing to build
+            return
+        if target is not None:  # it comes from the client: printable, and short, in a log line
+            target = "".join(ch if ch.isprintable() else "?" for ch in target[: TARGET_MAX + 1])
+            target = target[:TARGET_MAX] + "…" if len(target) > TARGET_MAX else target
+        for label in new:
+            self._first[label] = Touch(label, request_id, tool_name, target, at)
+        self.touched = frozenset(self._first)
 
     def sources(self, labels: frozenset[str]) -> tuple[Touch, ...]:
         """The touches that set `labels`, in the order of LABELS."""
@@ -145,8 +147,8 @@ class LabelMemory:
 
 
 def explain(effect: str, sources: tuple[Touch, ...]) -> str:
-    """ "asked because this session read private data (read_file ~/notes, at 10:02:03) and …
-    before": what the decision explorer and the refused client are told."""
+    """What the decision explorer and the refused client are told: "asked because this session
+    read private data (read_file ~/notes, request 2, at 10:02:03) and … before"."""
     verb = {"hitl": "asked", "deny": "denied", "allow": "allowed"}.get(effect, effect)
     parts: list[str] = []
     for touch in sources:
