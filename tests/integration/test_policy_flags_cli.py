@@ -194,3 +194,16 @@ def test_tools_of_a_backend_that_does_not_start_says_so(run, acp_env, tmp_path: 
 def test_tools_of_an_unknown_proxy(run) -> None:
     result = run("proxy", "tools", "nope")
     assert result.returncode != 0 and "nope" in result.stderr
+
+
+def test_label_flags_write_the_trifecta_rule(run, acp_env, fx) -> None:
+    """Issue 22: --tool-label and --session-label are lists, each label checked."""
+    result = run(
+        "policy", "add", "-p", fx, "--ask", "--tool-label", "egress", "--session-label", "private_data",
+        "--session-label", "untrusted_content", "--id", "trifecta",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [rule] = rules(acp_env)
+    assert rule["conditions"] == {"tool_labels": ["egress"], "session_labels": ["private_data", "untrusted_content"]}
+    bad = run("policy", "add", "-p", fx, "--deny", "--tool-label", "private")
+    assert bad.returncode != 0 and "private_data" in bad.stderr

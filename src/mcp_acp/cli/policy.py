@@ -36,7 +36,7 @@ RULE_TEMPLATE = {
 RULE_HELP = (
     "effect: allow | deny | hitl.  conditions (all must hold; a list means any of): tool_name, "
     "path_pattern, source_path, dest_path, operations, extension, scheme, backend_id, resource_type, "
-    "mcp_method, subject_id, side_effects.  See docs/policies.md."
+    "mcp_method, subject_id, side_effects, tool_labels, session_labels (all of).  See docs/policies.md."
 )
 
 

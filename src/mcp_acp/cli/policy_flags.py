@@ -12,6 +12,7 @@ from typing import Any, get_args
 
 import click
 
+from mcp_acp.policy.labels import LABELS
 from mcp_acp.policy.side_effects import Operation, SideEffect
 
 EFFECTS = {"allow": "allow", "deny": "deny", "ask": "hitl"}  # flag -> the policy's effect
@@ -30,13 +31,17 @@ CONDITION_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--method", "mcp_method", "MCP method glob, e.g. tools/call or resources/*."),
     ("--subject", "subject_id", "Exact user id (OIDC sub)."),
     ("--side-effect", "side_effects", "A side effect the tool has, e.g. fs_write."),
+    ("--tool-label", "tool_labels", "An information-flow label the tool carries, e.g. egress."),
+    ("--session-label", "session_labels", "A label this session touched before (all must have been)."),
 )
-LISTS = {"operations", "side_effects"}  # conditions that are always lists
+LISTS = {"operations", "side_effects", "tool_labels", "session_labels"}  # conditions that are always lists
 SINGLE = {"resource_type"}  # conditions that take one value
 CHOICES: dict[str, list[str]] = {
     "operations": list(get_args(Operation)),
     "side_effects": list(get_args(SideEffect)),
     "resource_type": ["tool", "resource", "prompt", "server"],
+    "tool_labels": list(LABELS),
+    "session_labels": list(LABELS),
 }
 
 

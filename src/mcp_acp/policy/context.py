@@ -105,6 +105,8 @@ class DecisionContext:
     # Every path the request carries (any argument, any depth), each with every reading a
     # server may use (policy/paths.py): the engine judges them all.
     judged: tuple[JudgedPath, ...] = ()
+    # The information-flow labels this session touched before this request (policy/labels.py).
+    session_labels: frozenset[str] = frozenset()
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -212,6 +214,7 @@ def build_context(
     client_info: dict[str, Any] | None = None,
     roots: tuple[str, ...] = (),
     judged: tuple[JudgedPath, ...] | None = None,
+    session_labels: frozenset[str] = frozenset(),
 ) -> DecisionContext:
     """`roots`: the server's roots (policy/roots.py), against which relative paths are judged;
     `judged`: the request's paths, when the caller judged them already (`parse_request`, then
@@ -244,4 +247,4 @@ def build_context(
         mcp_client_name=info.get("name"),
         mcp_client_version=info.get("version"),
     )
-    return DecisionContext(subject, action, resource, environment, judged)
+    return DecisionContext(subject, action, resource, environment, judged, session_labels)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from mcp_acp.policy.context import DISCOVERY_METHODS
+from mcp_acp.policy.labels import LABELS
 from mcp_acp.policy.model import Conditions, Effect, Policy, ResourceType, Rule
 from mcp_acp.policy.side_effects import Operation, SideEffect
 
@@ -16,6 +17,8 @@ def rule_editor_schema() -> dict[str, Any]:
         "operations": list(get_args(Operation)),
         "side_effects": list(get_args(SideEffect)),
         "resource_type": list(get_args(ResourceType)),
+        "tool_labels": list(LABELS),
+        "session_labels": list(LABELS),
     }
     conditions = [
         {

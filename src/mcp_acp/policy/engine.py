@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from mcp_acp.policy import globs
 from mcp_acp.policy.context import DecisionContext, Resource, first_in_role, resource_for
+from mcp_acp.policy.labels import ToolLabels, Touch
 from mcp_acp.policy.methods import BYPASS_RULES
 from mcp_acp.policy.model import Policy, Rule
 from mcp_acp.policy.paths import DEST, SOURCE, match_key
@@ -56,6 +57,8 @@ class Decision:
     matched_rules: tuple[MatchedRule, ...] = ()
     reason: str | None = None  # why, when the rules are not the reason (a protected path)
     rule: CompiledRule | None = None  # the final rule, when one decided
+    # The earlier requests whose labels made a session_labels rule match (policy/labels.Touch).
+    label_sources: tuple[Touch, ...] = ()
 
 
 def _as_list(value: str | list[str]) -> list[str]:
@@ -105,6 +108,8 @@ class CompiledRule:
     needs_path: bool = False  # it has a path_pattern: a request without a path never matches it
     approvers: tuple[str, ...] = ()  # hitl: who may decide besides (or instead of) the requester
     self_approval: bool = True
+    # session_labels: every one must have been touched before; per request, not cached.
+    session_labels: frozenset[str] | None = None
 
 
 def _name_check(patterns: list[str], attribute: Callable[[DecisionContext], str | None], flags: int) -> StaticCheck:
@@ -131,8 +136,10 @@ def _set_check(
     return lambda obj: attribute(obj) in allowed
 
 
-def compile_rule(index: int, rule: Rule) -> CompiledRule:
+def compile_rule(index: int, rule: Rule, labels: ToolLabels | None = None) -> CompiledRule:
+    """`labels`: the policy's tool labels, for a tool_labels condition (presets only when None)."""
     static: list[StaticCheck] = []
+    session_labels: frozenset[str] | None = None
     per_request: list[ResourceCheck] = []
     path_folders: tuple[str, ...] | None = None
     needs_path = False
@@ -169,6 +176,12 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
             wanted = frozenset(patterns)
             static.append(_side_effects_check(wanted))
             score += 100
+        elif name == "tool_labels":
+            static.append(_labels_check(frozenset(patterns), labels or ToolLabels({})))
+            score += 100
+        elif name == "session_labels":
+            session_labels = frozenset(patterns)
+            score += 100
         elif name == "subject_id":
             static.append(_set_check(patterns, lambda c: c.subject.id, fold=False))
             score += 110
@@ -196,6 +209,7 @@ def compile_rule(index: int, rule: Rule) -> CompiledRule:
         needs_path,
         tuple(rule.approvers or ()),
         rule.self_approval,
+        session_labels,
     )
 
 
@@ -206,6 +220,10 @@ def _text(resource: Resource, name: str) -> str | None:
 
 def _side_effects_check(wanted: frozenset[str]) -> StaticCheck:
     return lambda c: c.resource.side_effects is not None and not wanted.isdisjoint(c.resource.side_effects)
+
+
+def _labels_check(wanted: frozenset[str], labels: ToolLabels) -> StaticCheck:
+    return lambda c: not wanted.isdisjoint(labels.of(c.resource.tool_name))
 
 
 def _all_of(checks: list[ResourceCheck]) -> ResourceCheck | None:
@@ -253,7 +271,9 @@ class PolicyEngine:
     def __init__(self, policy: Policy, protected: ProtectedPaths) -> None:
         self.policy = policy
         self.protected = protected
-        self.rules = tuple(compile_rule(i, rule) for i, rule in enumerate(policy.rules))
+        given = policy.labels
+        self.labels = ToolLabels(given.globs() if given else {}, given.presets if given else True)
+        self.rules = tuple(compile_rule(i, rule, self.labels) for i, rule in enumerate(policy.rules))
         self._candidates: dict[tuple[str, str | None, str, str], Candidates] = {}
 
     def candidates(self, ctx: DecisionContext) -> Candidates:
@@ -280,7 +300,7 @@ class PolicyEngine:
             return Decision(ALLOW, bypass)
         candidates = self.candidates(ctx)
         if not judged:
-            return _combine(candidates.for_path(None), ctx.resource)
+            return _combine(candidates.for_path(None), ctx.resource, ctx.session_labels)
         return self._strictest(ctx, candidates)
 
     @staticmethod
@@ -299,7 +319,7 @@ class PolicyEngine:
                     continue
                 seen.add(key)
                 resource = resource_for(ctx.resource, *key)
-                decision = _combine(candidates.for_path(path), resource)
+                decision = _combine(candidates.for_path(path), resource, ctx.session_labels)
                 if worst is None or _STRICTNESS[decision.effect] > _STRICTNESS[worst.effect]:
                     worst = decision
                     if worst.effect == DENY:
@@ -313,14 +333,20 @@ class PolicyEngine:
         candidates = self.candidates(ctx).rules
         if any(r.effect == HITL for r in candidates):
             return True
-        if any(r.effect == DENY and r.resource_match is None for r in candidates):
+        if any(r.effect == DENY and r.resource_match is None and r.session_labels is None for r in candidates):
             return False
         return any(r.effect == ALLOW for r in candidates)
 
 
-def _combine(candidates: Iterable[CompiledRule], resource: Resource) -> Decision:
-    """HITL > DENY > ALLOW; within the winner, the most specific rule, the first on a tie."""
-    matched = [r for r in candidates if r.resource_match is None or r.resource_match(resource)]
+def _combine(candidates: Iterable[CompiledRule], resource: Resource, touched: frozenset[str] = frozenset()) -> Decision:
+    """HITL > DENY > ALLOW; within the winner, the most specific rule, the first on a tie.
+    `touched`: the labels the session touched before, for session_labels rules."""
+    matched = [
+        r
+        for r in candidates
+        if (r.session_labels is None or r.session_labels <= touched)
+        and (r.resource_match is None or r.resource_match(resource))
+    ]
     if not matched:
         return Decision(DENY, "default")
     final = matched[0]

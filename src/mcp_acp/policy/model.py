@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from mcp_acp.policy.approvers import PATTERN as APPROVER_PATTERN
+from mcp_acp.policy.labels import Label
 from mcp_acp.policy.side_effects import Operation, SideEffect
 
 Effect = Literal["allow", "deny", "hitl"]
@@ -69,6 +70,12 @@ class Conditions(_Frozen):
     mcp_method: TextOrList | None = Field(None, description="MCP method glob, case-sensitive")
     subject_id: TextOrList | None = Field(None, description="Exact user id (OIDC sub), case-sensitive")
     side_effects: list[SideEffect] | None = Field(None, description="Matches if the tool has any of these")
+    tool_labels: list[Label] | None = Field(
+        None, description="Matches if the tool carries any of these information-flow labels"
+    )
+    session_labels: list[Label] | None = Field(
+        None, description="Matches if this session touched ALL of these labels before this request"
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Conditions:
@@ -152,11 +159,25 @@ class OutputInspection(_Frozen):
     patterns: list[OutputPattern] = Field(default_factory=list[OutputPattern])
 
 
+class Labels(_Frozen):
+    """Tool-name globs (case-insensitive) that carry each information-flow label, added to the presets."""
+
+    private_data: TextOrList | None = Field(None, description="Tools that read what the user would not publish")
+    untrusted_content: TextOrList | None = Field(None, description="Tools that bring in text from outside")
+    egress: TextOrList | None = Field(None, description="Tools that can send data out")
+    presets: bool = Field(True, description="Also label well-known tools by name (policy/labels.py)")
+
+    def globs(self) -> dict[str, list[str]]:
+        found = self.model_dump(exclude_none=True, exclude={"presets"})
+        return {label: value if isinstance(value, list) else [value] for label, value in found.items()}
+
+
 class Policy(_Frozen):
     version: Text = "1"
     default_action: Literal["deny"] = Field(default="deny", description="Always deny: zero trust")
     rules: list[Rule] = Field(default_factory=list[Rule])
     output: OutputInspection | None = Field(default=None, description="Output inspection; off when absent")
+    labels: Labels | None = Field(default=None, description="Information-flow labels of tools (docs/policies.md)")
 
     @model_validator(mode="after")
     def _assign_unique_ids(self) -> Policy:

@@ -152,6 +152,8 @@ class DecisionLog:
             )
         elif message is not None:
             entry.update({"mcp_method": message.get("method"), "request_id": str(message.get("id"))})
+        if decision.label_sources:  # the earlier requests that set a session_labels rule's labels
+            entry["label_sources"] = [touch.as_entry() for touch in decision.label_sources]
         return entry
 
     @overload

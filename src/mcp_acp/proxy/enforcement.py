@@ -15,6 +15,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TypeVar
 
 from mcp_acp import jsonrpc
 from mcp_acp.audit.shutdown import ShutdownCoordinator
@@ -27,6 +29,7 @@ from mcp_acp.policy import methods
 from mcp_acp.policy.context import DISCOVERY_METHODS, DecisionContext, ParsedRequest, build_context, parse_request
 from mcp_acp.policy.decide import policy_decision
 from mcp_acp.policy.engine import ALLOW, DENY, HITL, Decision, PolicyEngine
+from mcp_acp.policy.labels import LabelMemory, explain
 from mcp_acp.policy.paths import JudgedPath, judge_all, request_paths
 from mcp_acp.policy.roots import ServerRoots, roots_from_client
 from mcp_acp.proxy.approvals import (
@@ -66,6 +69,7 @@ UNBOUND_TASK = Decision(DENY, NOT_BOUND_RULE, reason="this proxy binds no tasks,
 # Requests that pass without a rule and change nothing on the server (policy/methods.py); tasks/*
 # never get here: their binding decides them (proxy/tasks.py).
 READ_ONLY_BYPASS = methods.READ_ONLY_DISCOVERY
+_V = TypeVar("_V")
 
 
 class Enforcer:
@@ -115,6 +119,9 @@ class Enforcer:
         self.tasks = tasks  # tasks/* are decided by who created the task, not by the rules (proxy/tasks.py)
         # Approvals remembered beyond this session (the gateway's other replicas), asked before a human is.
         self.recall: Callable[[ApprovalRequest], Awaitable[bool]] | None = None
+        # The information-flow labels this proxy session touched (policy/labels.py): per proxy,
+        # not linked across the proxies of one client.
+        self.labels = LabelMemory()
 
     # --- the gate hook ---------------------------------------------------------------
 
@@ -264,6 +271,7 @@ class Enforcer:
             client_info=self.client_info,
             roots=self.roots.snapshot(),
             judged=judged,
+            session_labels=self.labels.touched,
         )
 
     def refused(self, message: dict, reason: str) -> None:
@@ -294,14 +302,22 @@ class Enforcer:
         if self.inband is not None and self.inband.carries_state(message):  # a retry after an in-band ask
             return self._resume_in_band(message, ctx, decision, started)
         if decision.effect == ALLOW:
-            return self.decisions.write(
-                self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=breach), None
+            return self._touching(
+                ctx,
+                message,
+                self.decisions.write(
+                    self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=breach), None
+                ),
             )
         if decision.effect == DENY:
             return self.decisions.refuse(ctx, decision, started, f"Policy denied: {target(ctx)}", hitl_ms, breach)
         if self.approvals.holds(ctx, _arguments(message)):
-            return self.decisions.write(
-                self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, hitl_cache_hit=True), None
+            return self._touching(
+                ctx,
+                message,
+                self.decisions.write(
+                    self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, hitl_cache_hit=True), None
+                ),
             )
         rule = decision.rule
         request = ApprovalRequest(
@@ -319,8 +335,13 @@ class Enforcer:
         return self._ask_human(message, ctx, decision, request, started)
 
     def _evaluate(self, ctx: DecisionContext, message: dict, engine: PolicyEngine | None = None) -> Decision:
-        """The policy's decision (policy/decide.py, shared with `mcp-acp policy test` and replay)."""
-        return policy_decision(engine or self.reloader.engine, ctx, message)
+        """The policy's decision (policy/decide.py, shared with `mcp-acp policy test` and replay),
+        naming the requests that set the session's labels when a rule waited for them."""
+        decision = policy_decision(engine or self.reloader.engine, ctx, message)
+        if decision.rule is not None and decision.rule.session_labels:
+            sources = self.labels.sources(decision.rule.session_labels)
+            decision = replace(decision, label_sources=sources, reason=explain(decision.effect, sources))
+        return decision
 
     async def _ask_in_band(
         self, message: dict, ctx: DecisionContext, decision: Decision, request: ApprovalRequest, started: float
@@ -373,7 +394,7 @@ class Enforcer:
             if resumed.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
                 self.approvals.remember(ctx, _arguments(message))
         entry = self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, outcome=outcome)
-        return self._answer_or_refusal(entry, ForwardInstead(resumed.forward))
+        return self._touching(ctx, message, self._answer_or_refusal(entry, ForwardInstead(resumed.forward)))
 
     def _answer_or_refusal(
         self, entry: dict, verdict: AnswerWith | ForwardInstead
@@ -395,8 +416,12 @@ class Enforcer:
         if outcome.allowed:
             if request.cacheable and outcome.outcome != USER_ALLOWED_ONCE:
                 self.approvals.remember(ctx, _arguments(message))  # the cache announces it
-            return self.decisions.write(
-                self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=outcome), None
+            return self._touching(
+                ctx,
+                message,
+                self.decisions.write(
+                    self.decisions.entry(ctx, decision, message, started, hitl_ms=hitl_ms, outcome=outcome), None
+                ),
             )
         return self.decisions.refuse(ctx, decision, started, refusal_text(outcome, ctx), hitl_ms, outcome)
 
@@ -414,8 +439,12 @@ class Enforcer:
         self, message: dict, ctx: DecisionContext, decision: Decision, started: float
     ) -> ErrorObject | None:
         self.approvals.remember(ctx, _arguments(message))  # here too: the next call needs no round trip
-        return self.decisions.write(
-            self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, hitl_cache_hit=True), None
+        return self._touching(
+            ctx,
+            message,
+            self.decisions.write(
+                self.decisions.entry(ctx, decision, message, started, hitl_ms=0.0, hitl_cache_hit=True), None
+            ),
         )
 
     def _refuse_changed(
@@ -430,6 +459,22 @@ class Enforcer:
             hitl_ms,
             outcome,
         )
+
+    def _touching(self, ctx: DecisionContext, message: dict, verdict: _V) -> _V:
+        """A call that goes on to its server gives the session its tool's labels; a refused one
+        (an error object) gives none. Lookups only: the labels of a tool are cached per policy."""
+        if ctx.resource.tool_name is None or not (verdict is None or isinstance(verdict, ForwardInstead)):
+            return verdict
+        labels = self.reloader.engine.labels.of(ctx.resource.tool_name)
+        if labels:
+            self.labels.touch(
+                labels,
+                ctx.environment.request_id,
+                ctx.resource.tool_name,
+                ctx.resource.path or ctx.resource.uri or _named_target(message),
+                ctx.environment.timestamp,
+            )
+        return verdict
 
     def _rate_limit_breach(self, message: dict, ctx: DecisionContext, started: float) -> Awaitable[Verdict]:
         """Too many calls of one tool: a human decides whether this is a runaway loop."""
@@ -493,6 +538,10 @@ class Enforcer:
             return ApprovalOutcome(USER_DENIED, message="the approval could not be obtained")
 
 
+# Arguments that name what a labelled call read, fetched or sent to, for the explanation.
+_TARGET_KEYS = ("url", "uri", "href", "link", "path", "file", "to", "recipient", "channel")
+
+
 def _meta(message: dict) -> dict:
     params = message.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
@@ -501,6 +550,11 @@ def _meta(message: dict) -> dict:
 
 def _heavy(found: list) -> bool:
     return len(found) > HEAVY_PATH_COUNT or sum(len(arg.written) for arg in found) > HEAVY_PATH_CHARS
+
+
+def _named_target(message: dict) -> str | None:
+    arguments = _arguments(message) or {}
+    return next((v for k in _TARGET_KEYS if isinstance(v := arguments.get(k), str) and v), None)
 
 
 def _arguments(message: dict) -> dict | None:

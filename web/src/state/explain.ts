@@ -32,6 +32,26 @@ export interface Explanation {
   context: { key: string; label: string; value: string }[];
   /** Why no rule matched, or what a built-in rule means, in words. */
   note: string | null;
+  /** The earlier requests of the session that set the labels a session_labels rule named (issue 22). */
+  labelSources: LabelSource[];
+}
+
+export interface LabelSource {
+  label: string;
+  requestId: string | null;
+  toolName: string;
+  target: string | null;
+  at: string | null;
+}
+
+function labelSources(value: unknown): LabelSource[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((item): LabelSource[] => {
+    const source = asRecord(item);
+    if (typeof source.label !== "string" || typeof source.tool_name !== "string") return [];
+    const text = (v: unknown) => (typeof v === "string" ? v : null);
+    return [{ label: source.label, requestId: text(source.request_id), toolName: source.tool_name, target: text(source.target), at: text(source.at) }];
+  });
 }
 
 function show(value: unknown): string | null {
@@ -100,6 +120,7 @@ export function explainDecision(entry: LogEntry | EvaluateResult): Explanation {
     matched,
     context,
     note,
+    labelSources: labelSources(record.label_sources),
   };
 }
 

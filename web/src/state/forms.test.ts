@@ -73,6 +73,24 @@ describe("decision explorer", () => {
     expect(e.note).toMatch(/Several rules matched/);
   });
 
+  it("lists the earlier requests that set a session's labels", () => {
+    const e = explainDecision({
+      decision: "hitl", final_rule: "trifecta", matched_rules: [{ id: "trifecta", effect: "hitl" }],
+      reason: "asked because this session read private data (read_file ~/notes, request 2, at 10:02:03) and …",
+      label_sources: [
+        { label: "private_data", request_id: "2", tool_name: "read_file", target: "~/notes", at: "2026-12-08T10:02:03+00:00" },
+        { label: "untrusted_content", request_id: "3", tool_name: "fetch", target: null, at: "2026-12-08T10:02:04+00:00" },
+        { bogus: true },
+      ],
+    });
+    expect(e.reason).toMatch(/^asked because this session read private data/);
+    expect(e.labelSources).toEqual([
+      { label: "private_data", requestId: "2", toolName: "read_file", target: "~/notes", at: "2026-12-08T10:02:03+00:00" },
+      { label: "untrusted_content", requestId: "3", toolName: "fetch", target: null, at: "2026-12-08T10:02:04+00:00" },
+    ]);
+    expect(explainDecision({ decision: "allow", final_rule: "r" }).labelSources).toEqual([]);
+  });
+
   it("explains the default deny", () => {
     const e = explainDecision({ decision: "deny", final_rule: "default", matched_rules: [] });
     expect(e.matched).toEqual([]);

@@ -15,6 +15,24 @@ export function ExplanationView({ explanation, title }: { explanation: Explanati
       </div>
       {explanation.reason && <p className="small">{explanation.reason}</p>}
       {explanation.note && <p className="muted small">{explanation.note}</p>}
+      {explanation.labelSources.length > 0 && (
+        <>
+          <h4 className="explain-subtitle">Labels set by earlier requests</h4>
+          <ul className="matched-list">
+            {explanation.labelSources.map((source) => (
+              <li key={source.label}>
+                <span className="chip chip-outline">{source.label}</span>
+                <code>{source.toolName}</code>
+                {source.target && <span className="mono small">{source.target}</span>}
+                <span className="muted small">
+                  request {source.requestId ?? "?"}
+                  {source.at && `, ${source.at}`}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
       <h4 className="explain-subtitle">Matched rules ({explanation.matched.length})</h4>
       {explanation.matched.length === 0 ? (
         <p className="muted small">No rule matched this request.</p>
