@@ -75,3 +75,52 @@ def test_pins_survive_a_new_process(tmp_path):
     second, audit = pins(tmp_path, "block")
     assert second.on_list([POISONED]) == []
     assert [fields["event"] for _, fields in audit.entries] == ["tool_definition_changed"]
+
+
+# --- wired into a proxy session: the list hooks and the enforcer --------------------------
+
+
+class Approving:
+    """A person who approves every call, and the requests they were shown."""
+
+    def __init__(self) -> None:
+        self.asked: list = []
+
+    async def ask(self, request):
+        from mcp_acp.proxy.approvals import USER_ALLOWED, ApprovalOutcome
+
+        self.asked.append(request)
+        return ApprovalOutcome(USER_ALLOWED, approver_id="alice")
+
+
+def listed(tools: list[dict]) -> dict:
+    return {"jsonrpc": "2.0", "id": 1, "result": {"tools": tools}}
+
+
+async def decide(session, tool: str):
+    answer = session.enforcer.check(
+        {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": tool, "arguments": {}}}
+    )
+    return await answer if hasattr(answer, "__await__") else answer
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("method", ["tools/list", "server/discover"])
+async def test_ask_waits_for_a_person_on_every_call_until_accepted(tmp_path, method):
+    from tests.support.proxy_session import build_session
+
+    person = Approving()
+    rules = [{"id": "all", "effect": "allow", "conditions": {"tool_name": "*"}}]
+    session = build_session(tmp_path, rules, approver=person)
+    hook = session.listing.hooks()[method]
+    hook(listed([NOTES]))
+    assert await decide(session, "notes") is None and person.asked == []
+    hook(listed([POISONED]))
+    for _ in range(2):  # an approval of a changed tool is never remembered
+        assert await decide(session, "notes") is None
+    assert [request.rule_id for request in person.asked] == [TOOL_CHANGED_RULE, TOOL_CHANGED_RULE]
+    store = FilePinStore(tmp_path / "tool_pins.json")
+    state = store.load()
+    accept(state, ["notes"], "alice")
+    store.save(state)
+    assert await decide(session, "notes") is None and len(person.asked) == 2

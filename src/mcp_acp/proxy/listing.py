@@ -85,6 +85,7 @@ class Listing:
 
     def server(self, answer: dict) -> dict:
         """`initialize` and `server/discover`: instructions and any descriptors, sanitized."""
+        answer = self._pinned(answer)  # a `server/discover` result may carry the tool list
         result = answer.get("result")
         if not isinstance(result, dict):
             return answer
