@@ -55,7 +55,7 @@ def stats(samples: list[float]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20_000)
     parser.add_argument("--tools", type=int, default=100)
     parser.add_argument("--json", type=Path)
