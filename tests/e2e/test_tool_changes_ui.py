@@ -5,6 +5,7 @@ re-pins it, and the running proxy lets the call through again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -56,3 +57,37 @@ async def test_the_diff_of_a_changed_tool_is_shown_and_accepted(ui: UI, tmp_path
     await expect(section).to_contain_text("No tool changed since it was first seen")
     passed = await proxy.call_tool("read_notes", {})
     assert "read_notes ran" in json.dumps(passed.get("result")), passed
+
+
+async def test_under_ask_each_call_of_a_changed_tool_waits_for_a_person(ui: UI, tmp_path: Path) -> None:
+    """The default, `ask`: the call waits in the pending approvals under rule
+    tool-definition-changed, passes once allowed, and the next call asks again."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    ui.home.cli(
+        "proxy", "add", "rugask", "--server-name", "rugask", "--command", sys.executable,
+        "--arg", str(SERVER), "--arg", str(markers), check=True,
+    )  # fmt: skip
+    policy = {"rules": POLICY["rules"]}  # tool_changes unset: ask
+    (proxy_config_dir(ui.home.env, "rugask") / "policy.json").write_text(json.dumps(policy), encoding="utf-8")
+    await ui.page.goto(f"{ui.base}/")  # the browser is connected before the proxy registers
+    proxy = await ui.home.start_proxy("rugask")
+    await proxy.request("tools/list")
+    (markers / "changed").touch()
+    await proxy.request("tools/list")
+
+    for round_ in range(2):  # an approval of a changed tool is never remembered
+        call = asyncio.ensure_future(proxy.call_tool("read_notes", {}))
+        pending = ui.page.get_by_role("button", name="Pending approvals (1)")
+        await expect(pending).to_be_visible()
+        drawer = ui.page.get_by_role("dialog", name="Pending approvals")
+        if not await drawer.is_visible():
+            await pending.click()
+        approval = drawer.get_by_role("group", name="Approval for read_notes on rugask")
+        await expect(approval).to_contain_text("tool-definition-changed")
+        if round_ == 0:
+            await ui.screenshot("tool-changes-ask")
+        await approval.get_by_role("button", name="Allow once").click()
+        answer = await asyncio.wait_for(call, 60)
+        assert "read_notes ran" in json.dumps(answer.get("result")), answer
+        await expect(approval).to_have_count(0)
