@@ -42,16 +42,16 @@ class ToolPins:
 
     def judge(self, tool: str | None, decision: Decision) -> Decision:
         """The decision for a call of `tool`, given the policy's."""
-        if tool not in self.flagged:
+        if tool is None or tool not in self.flagged:
             return decision
         self._refresh()  # an accept may have been written meanwhile
-        change = self.flagged.get(tool)  # type: ignore[arg-type]  # tool is a key, so a str
+        change = self.flagged.get(tool)
         if change is None:
             return decision
         mode = self.mode()
         if mode == RECORD:
             return decision
-        reason = _describe(tool or "", change)
+        reason = _describe(tool, change)
         if mode == BLOCK:
             return Decision(DENY, TOOL_CHANGED_RULE, reason=f"{reason}; it is blocked until the change is accepted")
         if decision.effect == DENY:  # ask never loosens a denial
@@ -155,7 +155,7 @@ class ToolPins:
 def _describe(tool: str, change: dict[str, Any]) -> str:
     if change.get("kind") == RENAMED:
         return (
-            f"tool {tool!r} is a renamed copy of pinned tool {change.get('renamed_from')!r} (renamed from "
-            f"{change.get('renamed_from')!r}); review it with `mcp-acp tools diff`"
+            f"tool {tool!r} has the pinned definition of another tool (renamed from {change.get('renamed_from')!r}); "
+            "review it with `mcp-acp tools diff`"
         )
     return f"the definition of tool {tool!r} changed since it was pinned; review it with `mcp-acp tools diff`"
