@@ -27,6 +27,7 @@ COMMANDS = {
         "serve",
         "start",
         "status",
+        "tools",  # issue 22: pinned tool definitions
         "unwrap",
         "wrap",
     )

@@ -27,6 +27,7 @@ from mcp_acp.manager import (
     routes_policy,
     routes_policy_replay,
     routes_proxies,
+    routes_tool_pins,
     routes_tools,
     routing,
 )
@@ -134,6 +135,7 @@ def build_app(state: ManagerState) -> FastAPI:
     for module in (routes_policy, routes_config, routes_logs, routes_env, routes_tools, routes_clients):
         app.include_router(module.router(state))
     app.include_router(routes_policy_replay.router(state))  # the preview of a policy change
+    app.include_router(routes_tool_pins.router(state))  # issue 22: changed tool definitions
     app.include_router(routing.router(state))  # last: it catches every other /api/ path
 
     @app.get("/ui-login")

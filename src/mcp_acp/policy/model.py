@@ -178,6 +178,13 @@ class Policy(_Frozen):
     rules: list[Rule] = Field(default_factory=list[Rule])
     output: OutputInspection | None = Field(default=None, description="Output inspection; off when absent")
     labels: Labels | None = Field(default=None, description="Information-flow labels of tools (docs/policies.md)")
+    # Issue 22: what a changed tool definition (a "rug pull") does (docs/tool-pinning.md);
+    # unset means "ask", and stays out of saved files.
+    tool_changes: Literal["block", "ask", "record"] | None = Field(
+        default=None,
+        description="When a tool's definition changes after it was pinned: block it, ask before each call "
+        "until the change is accepted (the default), or only record it",
+    )
 
     @model_validator(mode="after")
     def _assign_unique_ids(self) -> Policy:

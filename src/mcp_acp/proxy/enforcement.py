@@ -49,6 +49,7 @@ from mcp_acp.proxy.gate import Decision as Verdict
 from mcp_acp.proxy.inband_approval import InbandApprovals
 from mcp_acp.proxy.limits import TokenBucket, ToolCallWindow
 from mcp_acp.proxy.pending import PendingApprovals
+from mcp_acp.proxy.pins import TOOL_CHANGED_RULE, ToolPins
 from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.request_state import InvalidRequestState
 from mcp_acp.proxy.tasks import NOT_BOUND_RULE, TaskBindings, is_task_method
@@ -122,6 +123,8 @@ class Enforcer:
         # The information-flow labels this proxy session touched (policy/labels.py): per proxy,
         # not linked across the proxies of one client.
         self.labels = LabelMemory()
+        # Rug-pull detection (proxy/pins.py): a dict lookup per tools/call; None when not wired.
+        self.pins: ToolPins | None = None
 
     # --- the gate hook ---------------------------------------------------------------
 
@@ -299,6 +302,8 @@ class Enforcer:
         """`breach`: a person let this call past the rate limit; its entry says who. `decision`:
         the policy's, when it was evaluated off the event loop already."""
         decision = decision or self._evaluate(ctx, message)
+        if self.pins is not None and ctx.action.mcp_method == "tools/call":
+            decision = self.pins.judge(ctx.resource.tool_name, decision)
         if self.inband is not None and self.inband.carries_state(message):  # a retry after an in-band ask
             return self._resume_in_band(message, ctx, decision, started)
         if decision.effect == ALLOW:
@@ -311,7 +316,8 @@ class Enforcer:
             )
         if decision.effect == DENY:
             return self.decisions.refuse(ctx, decision, started, f"Policy denied: {target(ctx)}", hitl_ms, breach)
-        if self.approvals.holds(ctx, _arguments(message)):
+        changed_tool = decision.final_rule == TOOL_CHANGED_RULE  # asked every time until accepted
+        if not changed_tool and self.approvals.holds(ctx, _arguments(message)):
             return self._touching(
                 ctx,
                 message,
@@ -323,7 +329,7 @@ class Enforcer:
         request = ApprovalRequest(
             ctx,
             decision.final_rule,
-            cacheable(ctx.resource.side_effects, rule.cache_side_effects if rule else None),
+            not changed_tool and cacheable(ctx.resource.side_effects, rule.cache_side_effects if rule else None),
             self.hitl.timeout_seconds,
             _arguments(message),
             self.reloader.version,

@@ -36,6 +36,7 @@ import orjson
 from mcp_acp.identity.local import Identity
 from mcp_acp.policy.context import build_context
 from mcp_acp.policy.engine import DENY
+from mcp_acp.proxy.pins import ToolPins
 from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.sanitizer import LIST_KINDS, sanitize_list_result, sanitize_server_result
 
@@ -60,6 +61,7 @@ class Listing:
         self.identity = identity
         self.backend_id = backend_id
         self.filtering = filtering
+        self.pins: ToolPins | None = None  # rug-pull detection (proxy/pins.py), wired by the session
 
     def hooks(self) -> dict[str, Any]:
         """Result hooks by request method, for the gate."""
@@ -83,6 +85,7 @@ class Listing:
 
     def server(self, answer: dict) -> dict:
         """`initialize` and `server/discover`: instructions and any descriptors, sanitized."""
+        answer = self._pinned(answer)  # a `server/discover` result may carry the tool list
         result = answer.get("result")
         if not isinstance(result, dict):
             return answer
@@ -97,6 +100,7 @@ class Listing:
         return answer if clean is result else {**answer, "result": clean}
 
     def tools(self, answer: dict) -> dict:
+        answer = self._pinned(answer)  # before sanitizing: the pin is what the backend sent
         answer = self._sanitized(answer, "tools")
         if self.filtering:
             return self._filter(answer, "tools", lambda t: self._allowed("tools/call", {"name": t.get("name")}))
@@ -118,6 +122,15 @@ class Listing:
         return answer
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _pinned(self, answer: dict) -> dict:
+        """The tools compared with their pins (proxy/pins.py); with `tool_changes: block` the
+        changed ones are hidden."""
+        result = answer.get("result")
+        if self.pins is None or not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+            return answer
+        shown = self.pins.on_list(result["tools"])
+        return answer if len(shown) == len(result["tools"]) else {**answer, "result": {**result, "tools": shown}}
 
     @staticmethod
     def _sanitized(answer: dict, key: str) -> dict:

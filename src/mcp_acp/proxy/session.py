@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_acp.admin.tool_pins import PIN_FILE, FilePinStore
 from mcp_acp.audit.shutdown import ShutdownCoordinator
 from mcp_acp.audit.writer import AuditLog
 from mcp_acp.config.models import ProxyConfig
@@ -30,6 +31,7 @@ from mcp_acp.proxy.listing import Listing
 from mcp_acp.proxy.operations import OperationsRecorder
 from mcp_acp.proxy.output_inspection import OutputInspector
 from mcp_acp.proxy.pending import PendingApprovals
+from mcp_acp.proxy.pins import ASK, ToolPins
 from mcp_acp.proxy.policy_reload import PolicyReloader
 from mcp_acp.proxy.tasks import TaskBindings
 
@@ -97,6 +99,13 @@ class ProxySession:
             inband=self._inband(inputs),
         )
         self.listing = Listing(self.reloader, inputs.identity, config.backend.server_name, config.discovery == "filter")
+        self.pins = ToolPins(
+            FilePinStore(inputs.policy_path.parent / PIN_FILE),  # the proxy's config folder
+            audit,
+            inputs.session_id,
+            mode=lambda: self.reloader.engine.policy.tool_changes or ASK,
+        )
+        self.enforcer.pins = self.listing.pins = self.pins
         enforcer = self.enforcer
         self.gate = Gate(
             enforcer.check,

@@ -31,6 +31,7 @@ import type {
   RepairResult,
   ReplayReport,
   TextProblem,
+  ToolChange,
   VerifyResult,
 } from "./types";
 
@@ -139,4 +140,14 @@ export const envEndpoints = {
     api.put<{ ok?: boolean; message?: string; restart_required?: boolean }>(`/api/manager/proxies/${enc(id)}/env/${enc(name)}`, { value, secret }),
   remove: (id: string, name: string) =>
     api.del<{ ok?: boolean; message?: string; restart_required?: boolean }>(`/api/manager/proxies/${enc(id)}/env/${enc(name)}`),
+};
+
+/** Changed tool definitions (manager/routes_tool_pins.py): shown with their diff, accepted to re-pin. */
+export const toolChangeEndpoints = {
+  get: (id: string) => api.get<{ proxy: string; changed: ToolChange[] }>(`/api/manager/proxies/${enc(id)}/tool-changes`),
+  accept: (id: string, tools: string[] | "all") =>
+    api.post<{ proxy: string; accepted: string[] }>(
+      `/api/manager/proxies/${enc(id)}/tool-changes/accept`,
+      tools === "all" ? { all: true } : { tools },
+    ),
 };

@@ -451,3 +451,16 @@ export interface ReplayReport {
   transitions: { from: string; to: string; count: number }[];
   changes: { from: string; to: string; count: number; examples: ReplayExample[] }[];
 }
+
+/** A tool whose definition changed since it was pinned (manager/routes_tool_pins.py, docs/tool-pinning.md). */
+export interface ToolChange {
+  tool: string;
+  kind: "changed" | "renamed";
+  renamed_from: string | null;
+  seen_at: string | null;
+  old_hash: string | null;
+  new_hash: string;
+  old: Record<string, unknown> | null;
+  new: Record<string, unknown>;
+  diff: string;
+}

@@ -11,6 +11,7 @@ import { useLive, useNow } from "../../state/LiveProvider";
 import { cachedRemaining, formatCountdown, pendingList } from "../../state/pending";
 import { connectedSince, sessionClient, sessionsOf, UNIDENTIFIED_CLIENT } from "../../state/sessions";
 import { DecisionBadge } from "../audit/DecisionBadge";
+import { ToolChangesSection } from "./ToolChangesSection";
 
 interface Props {
   proxy: ProxyDetail;
@@ -65,6 +66,7 @@ export function OverviewTab({ proxy, status }: Props) {
         )}
       </section>
 
+      <ToolChangesSection proxy={proxy} />
       <CachedSection proxy={proxy} running={running} now={now} />
       <RecentActivity proxy={proxy} />
     </div>
