@@ -85,3 +85,23 @@ def test_the_file_is_private_and_read_back(tmp_path):
     store.save(state)
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert store.load().pins == state.pins and store.version() is not None
+
+
+def test_a_definition_as_deep_as_json_goes_is_pinned() -> None:
+    # A hostile server's schema 300 levels deep: pinning it must not fail (a failure here once
+    # skipped the sanitizer that runs after it).
+    schema: dict = {"type": "string", "description": "leaf"}
+    for _ in range(300):
+        schema = {"type": "object", "properties": {"x": schema}}
+    state = PinState()
+    [seen] = observe(state, [{"name": "deep", "inputSchema": schema}])
+    assert seen.what == "pinned" and state.pins["deep"]["definition"]["inputSchema"] == schema
+
+
+def test_two_listed_tools_with_one_definition_are_two_tools_and_a_gone_ones_copy_is_a_rename() -> None:
+    state = PinState()
+    bare = {"inputSchema": {"type": "object"}}
+    seen = observe(state, [{"name": "split", **bare}, {"name": "sample", **bare}])
+    assert [item.what for item in seen] == ["pinned", "pinned"]
+    [again] = observe(state, [{"name": "split2", **bare}])  # alone now: a copy of a tool that is gone
+    assert again.what == "renamed" and again.renamed_from in ("split", "sample")

@@ -174,6 +174,8 @@ def test_schema_offers_the_model_values(client, acp_env):
         "mcp_method",
         "subject_id",
         "side_effects",
+        "tool_labels",
+        "session_labels",
     } == set(schema["condition_keys"])
     assert "tools/list" in schema["discovery_methods"] and "tools/call" not in schema["discovery_methods"]
 

@@ -386,4 +386,5 @@ async def test_tool_descriptions_are_sanitized_and_suspicious_ones_reported(cli,
     warnings = [e for e in system if "sneaky" in e.get("message", "") and "instruction_override" in e["message"]]
     assert warnings, system
     assert warnings[0]["level"] == "WARNING"
-    assert not any("verbose" in e.get("message", "") or "'plain'" in e.get("message", "") for e in system), system
+    sanitizer = [e for e in system if e.get("level") == "WARNING"]  # (the pins' INFO entries name every tool)
+    assert not any("verbose" in e.get("message", "") or "'plain'" in e.get("message", "") for e in sanitizer), system

@@ -20,7 +20,6 @@ the manager); the running proxy picks the file up again and audits the accepts.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import hashlib
 import json
@@ -128,6 +127,7 @@ def observe(state: PinState, tools: list[dict[str, Any]]) -> list[Observation]:
     renamed copies are recorded in `changes` (the pin stays what was trusted)."""
     seen: list[Observation] = []
     hashes = state.by_hash()
+    listed = {tool.get("name") for tool in tools}
     for tool in tools:
         name = tool.get("name")
         if not isinstance(name, str):
@@ -147,11 +147,13 @@ def observe(state: PinState, tools: list[dict[str, Any]]) -> list[Observation]:
                 Observation(name, "known", digest, pin.get("hash") if pin else None, change.get("renamed_from"))
             )
             continue
-        definition = copy.deepcopy(tool)
+        definition = json.loads(canonical(tool))  # a copy as deep as JSON goes (deepcopy stops sooner)
         if pin is not None:
             state.changes[name] = {"hash": digest, "definition": definition, "seen_at": _now(), "kind": CHANGED}
             seen.append(Observation(name, CHANGED, digest, pin.get("hash")))
-        elif (original := hashes.get(digest)) is not None:
+        elif (original := hashes.get(digest)) is not None and original not in listed:
+            # A copy under a new name of a pinned tool that is gone. Two tools listed together
+            # with one definition (a bare `{"type": "object"}` schema, say) are two tools.
             state.changes[name] = {
                 "hash": digest,
                 "definition": definition,

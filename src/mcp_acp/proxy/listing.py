@@ -129,7 +129,11 @@ class Listing:
         result = answer.get("result")
         if self.pins is None or not isinstance(result, dict) or not isinstance(result.get("tools"), list):
             return answer
-        shown = self.pins.on_list(result["tools"])
+        try:
+            shown = self.pins.on_list(result["tools"])
+        except Exception:  # never at the cost of the sanitizer that runs next; calls keep the last verdicts
+            log.exception("comparing the tools with their pins failed; this list was not compared")
+            return answer
         return answer if len(shown) == len(result["tools"]) else {**answer, "result": {**result, "tools": shown}}
 
     @staticmethod
