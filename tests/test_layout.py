@@ -23,7 +23,6 @@ NO_LOGIC = "constants, exceptions or wiring only"
 # Modules without a unit test file of their own, and why (a package prefix ending in / covers it all).
 WITHOUT_UNIT_TESTS = {
     "state/base.py": NO_LOGIC,
-    "gateway/shared_approvals.py": "across replicas through real gateways and redis-server (tests/integration/test_replicas.py)",
     "gateway/events.py": "the live stream across replicas (tests/integration/test_replicas.py)",
     "gateway/session_owners.py": "across replicas through real gateways (tests/integration/test_replicas.py)",
     "config/shared_state.py": "validated with gateway.json (tests/config/test_gateway.py)",

@@ -144,7 +144,8 @@ class SharedApprovals:
         if event == Event.PENDING_CREATED:
             view = data["approval"]
             self._seen[view["id"]] = {k: view[k] for k in ("subject_id", "approvers", "self_approval")}
-        who = self._seen.get(data.get("approval_id", ""), {"subject_id": subject})
+        approval_id = data.get("approval_id") or (data.get("approval") or {}).get("id", "")
+        who = self._seen.get(approval_id, {"subject_id": subject})
         if event in ENDS:
             self._seen.pop(data["approval_id"], None)
         message = {"type": str(event), "proxy": proxy, "replica": self.state.replica_id, "who": who, **data}
